@@ -1,0 +1,1 @@
+//! lvsd: a Linux load-balancer director, drop-in for keepalived.
