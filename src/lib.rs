@@ -1,1 +1,8 @@
 //! lvsd: a Linux load-balancer director, drop-in for keepalived.
+//!
+//! Data flow: `config` (keepalived.conf → typed model) → `checkers` specs → health transitions →
+//! the director computes the desired IPVS table (level-triggered) → `ipvs` reconciler converges
+//! the kernel. `vrrp` elects the master that holds the virtual addresses. `status` is the plain
+//! data every reader (API, metrics, dumps) renders.
+
+pub mod status;

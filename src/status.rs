@@ -1,0 +1,167 @@
+//! The running daemon's state as plain data: what `/status`, `lvsd ctl status`, the metrics and
+//! the keepalived-compatible dumps render. Producers (the VRRP instances, the director) publish
+//! snapshots into a [`StatusHub`]; readers take the latest. Level-triggered: a snapshot replaces
+//! the previous one, nothing is accumulated here except what the producer itself counts.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+/// VRRP state as keepalived's exporter numbers it (0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum VrrpState {
+    #[default]
+    Init,
+    Backup,
+    Master,
+    Fault,
+}
+
+impl VrrpState {
+    /// The gauge value keepalived_exporter uses for `keepalived_vrrp_state`.
+    pub fn as_gauge(self) -> i64 {
+        match self {
+            VrrpState::Init => 0,
+            VrrpState::Backup => 1,
+            VrrpState::Master => 2,
+            VrrpState::Fault => 3,
+        }
+    }
+}
+
+/// Per-instance VRRP counters, named after keepalived's statistics (its 14 receive-error
+/// counters plus the send/transition counts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VrrpCounters {
+    pub advert_rcvd: u64,
+    pub advert_sent: u64,
+    pub become_master: u64,
+    pub release_master: u64,
+    pub packet_len_err: u64,
+    pub advert_interval_err: u64,
+    pub ip_ttl_err: u64,
+    pub invalid_type_rcvd: u64,
+    pub addr_list_err: u64,
+    pub invalid_authtype: u64,
+    pub authtype_mismatch: u64,
+    pub auth_failure: u64,
+    pub pri_zero_rcvd: u64,
+    pub pri_zero_sent: u64,
+    pub version_err: u64,
+    pub vrid_err: u64,
+    pub checksum_err: u64,
+    pub garp_delay: u64,
+    pub split_brain: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VrrpInstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub version: u8,
+    /// "inet" or "inet6".
+    pub family: &'static str,
+    pub state: VrrpState,
+    pub base_priority: u8,
+    pub effective_priority: u8,
+    /// Address of the current master as last heard (our own address when we are master).
+    pub master_addr: Option<IpAddr>,
+    /// When the current state was entered, Unix milliseconds.
+    pub since_unix_ms: u64,
+    /// Virtual addresses as configured (`10.0.0.1/24`).
+    pub vips: Vec<String>,
+    pub counters: VrrpCounters,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VrrpScriptStatus {
+    pub name: String,
+    /// Current verdict after rise/fall.
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RealServerStatus {
+    pub address: IpAddr,
+    pub port: u16,
+    pub up: bool,
+    /// Weight from the configuration (or the last misc_dynamic result).
+    pub weight: i64,
+    /// Weight the kernel should hold now (0 when inhibited), None when the server is not in IPVS.
+    pub live_weight: Option<u32>,
+    pub last_failure: Option<String>,
+    pub last_check_unix_ms: Option<u64>,
+    pub transitions: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VirtualServerStatus {
+    /// Display key as ipvsadm prints it: "TCP 10.0.0.1:80", "FWM 1", "UDP [2001:db8::1]:53".
+    pub key: String,
+    pub scheduler: String,
+    pub quorum: u64,
+    /// Sum of the weights of the real servers that are up.
+    pub live_weight: u64,
+    pub quorum_up: bool,
+    pub sorry_server_active: bool,
+    pub real_servers: Vec<RealServerStatus>,
+}
+
+/// Config reload bookkeeping.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReloadStatus {
+    pub config_file: String,
+    pub successes: u64,
+    pub failures: u64,
+    pub last_reload_unix_ms: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+/// Everything one snapshot holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Status {
+    pub vrrp: Vec<VrrpInstanceStatus>,
+    pub vrrp_scripts: Vec<VrrpScriptStatus>,
+    pub virtual_servers: Vec<VirtualServerStatus>,
+    pub reload: ReloadStatus,
+}
+
+/// Where producers publish and readers subscribe; cheap to clone.
+#[derive(Clone)]
+pub struct StatusHub {
+    pub vrrp: Arc<watch::Sender<Vec<VrrpInstanceStatus>>>,
+    pub vrrp_scripts: Arc<watch::Sender<Vec<VrrpScriptStatus>>>,
+    pub virtual_servers: Arc<watch::Sender<Vec<VirtualServerStatus>>>,
+    pub reload: Arc<watch::Sender<ReloadStatus>>,
+}
+
+impl Default for StatusHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StatusHub {
+    pub fn new() -> Self {
+        Self {
+            vrrp: Arc::new(watch::channel(Vec::new()).0),
+            vrrp_scripts: Arc::new(watch::channel(Vec::new()).0),
+            virtual_servers: Arc::new(watch::channel(Vec::new()).0),
+            reload: Arc::new(watch::channel(ReloadStatus::default()).0),
+        }
+    }
+
+    /// The latest of everything, as one value.
+    pub fn snapshot(&self) -> Status {
+        Status {
+            vrrp: self.vrrp.borrow().clone(),
+            vrrp_scripts: self.vrrp_scripts.borrow().clone(),
+            virtual_servers: self.virtual_servers.borrow().clone(),
+            reload: self.reload.borrow().clone(),
+        }
+    }
+}
