@@ -6,4 +6,5 @@
 //! data every reader (API, metrics, dumps) renders.
 
 pub mod director;
+pub mod notify;
 pub mod status;
