@@ -185,7 +185,7 @@ impl fmt::Display for SockAddr {
 }
 
 /// A scheduling algorithm, by its kernel module name (`ip_vs_<name>`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 #[non_exhaustive]
 pub enum Scheduler {
     /// Round robin.
@@ -194,7 +194,8 @@ pub enum Scheduler {
     Wrr,
     /// Least connection.
     Lc,
-    /// Weighted least connection (the kernel default).
+    /// Weighted least connection (ipvsadm's default).
+    #[default]
     Wlc,
     /// Locality-based least connection.
     Lblc,
@@ -267,12 +268,6 @@ impl Scheduler {
             .find(|s| s.name() == name)
             .cloned()
             .unwrap_or_else(|| Scheduler::Other(name.to_string()))
-    }
-}
-
-impl Default for Scheduler {
-    fn default() -> Self {
-        Scheduler::Wlc
     }
 }
 
