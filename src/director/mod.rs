@@ -15,3 +15,9 @@
 //! `ipvsadm -C` by hand is repaired on the next pass.
 
 pub mod desired;
+pub mod run;
+pub mod spec;
+
+pub use desired::RsId;
+pub use run::{FakeKernel, Kernel, KernelError, RunOptions, run};
+pub use spec::{DirectorSpec, Globals, RealServer, VirtualServer, build_table};
