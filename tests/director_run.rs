@@ -360,3 +360,67 @@ async fn health_check_only_reports_without_a_kernel() {
     r.stop.send(true).unwrap();
     r.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_reload_keeps_running_config_on_error() {
+    use lvsd::daemon::{Control, Mode, Options, serve};
+    let (a, _ta) = backend().await;
+    let (b, _tb) = backend().await;
+    let dir = std::env::temp_dir().join(format!("lvsd-daemon-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("weights");
+    std::fs::write(&file, "1 1").unwrap();
+    // A stand-in configuration language: two weights, anything else is an error.
+    let load = move |p: &std::path::Path| -> anyhow::Result<DirectorSpec> {
+        let text = std::fs::read_to_string(p)?;
+        let w: Vec<i64> = text
+            .split_whitespace()
+            .map(|x| x.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("{}:1:1: error: {e}", p.display()))?;
+        anyhow::ensure!(w.len() == 2, "two weights expected");
+        Ok(spec(&[(a, w[0]), (b, w[1])], 1, false))
+    };
+    let kernel = FakeKernel::default();
+    let hub = StatusHub::new();
+    let (ctl, ctl_rx) = tokio::sync::mpsc::channel(4);
+    let opts = Options {
+        config_file: file.clone(),
+        mode: Mode::CheckOnly,
+        release_ipvs: false,
+        resync: Duration::from_millis(200),
+    };
+    let daemon = {
+        let (kernel, hub) = (kernel.clone(), hub.clone());
+        tokio::spawn(async move { serve(&opts, load, Some(kernel), hub, ctl_rx).await })
+    };
+    wait_for(&kernel, "both", |t| dests(t).len() == 2).await;
+    let writes = kernel.write_count();
+
+    std::fs::write(&file, "1 oops").unwrap();
+    ctl.send(Control::Reload).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        kernel.write_count(),
+        writes,
+        "a broken reload wrote to the kernel"
+    );
+    let rs = hub.reload.borrow().clone();
+    assert_eq!((rs.successes, rs.failures), (0, 1));
+    assert!(rs.last_error.unwrap().contains("invalid digit"));
+
+    std::fs::write(&file, "1 5").unwrap();
+    ctl.send(Control::Reload).await.unwrap();
+    wait_for(&kernel, "weight 5", |t| {
+        dests(t).contains(&(b.ip(), b.port(), 5))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(kernel.write_count(), writes + 1);
+    assert_eq!(hub.reload.borrow().successes, 1);
+
+    ctl.send(Control::Stop).await.unwrap();
+    daemon.await.unwrap().unwrap();
+    // release_ipvs false (-I): the table stays.
+    assert_eq!(dests(&kernel.snapshot()).len(), 2);
+}
