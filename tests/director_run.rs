@@ -424,3 +424,40 @@ async fn daemon_reload_keeps_running_config_on_error() {
     // release_ipvs false (-I): the table stays.
     assert_eq!(dests(&kernel.snapshot()).len(), 2);
 }
+
+#[tokio::test]
+async fn plan_lists_what_a_start_would_write() {
+    let a: SocketAddr = "127.0.0.1:8081".parse().unwrap();
+    let b: SocketAddr = "127.0.0.1:8082".parse().unwrap();
+    let kernel = FakeKernel::default();
+    let s = spec(&[(a, 1), (b, 2)], 1, false);
+    let plan = lvsd::director::run::plan_against(&kernel, &s)
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.to_string(),
+        "-A -t 10.0.0.1:80 -s wrr\n\
+         -a -t 10.0.0.1:80 -r 127.0.0.1:8081 -m -w 1\n\
+         -a -t 10.0.0.1:80 -r 127.0.0.1:8082 -m -w 2\n"
+    );
+    // Against a kernel already holding it, apart from one weight: one edit, nothing written.
+    let mut t = lvsd::director::run::initial_table(&s);
+    let key = ServiceKey::tcp(VIP.parse().unwrap(), 80);
+    t.services
+        .get_mut(&key)
+        .unwrap()
+        .dests
+        .values_mut()
+        .next()
+        .unwrap()
+        .weight = 9;
+    *kernel.table.lock().unwrap() = t;
+    let plan = lvsd::director::run::plan_against(&kernel, &s)
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.to_string(),
+        "-e -t 10.0.0.1:80 -r 127.0.0.1:8081 -m -w 1\n"
+    );
+    assert_eq!(kernel.write_count(), 0);
+}

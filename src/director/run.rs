@@ -126,6 +126,17 @@ pub fn initial_table(spec: &DirectorSpec) -> Table {
     build_table(spec, &d)
 }
 
+/// `lvsd -t --plan`: the operations a start with this configuration would write now (every
+/// real server assumed up except `alpha` ones, as on the first pass).
+pub async fn plan_against<K: Kernel>(kernel: &K, spec: &DirectorSpec) -> Result<Plan, KernelError> {
+    let current = kernel.dump().await?;
+    Ok(reconcile::plan(
+        &current,
+        &initial_table(spec),
+        &ownership(&spec.globals, &BTreeSet::new()),
+    ))
+}
+
 /// Which kernel services a pass may touch: everything with `lvs_flush`, else the declared ones.
 pub fn ownership(globals: &Globals, owned: &BTreeSet<ServiceKey>) -> Ownership {
     if globals.lvs_flush {
