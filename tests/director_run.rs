@@ -461,3 +461,37 @@ async fn plan_lists_what_a_start_would_write() {
     );
     assert_eq!(kernel.write_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lvs_flush_clears_foreign_services_at_start_only() {
+    let (a, _ta) = backend().await;
+    let mut s = spec(&[(a, 1)], 1, false);
+    s.globals.lvs_flush = true;
+    let kernel = FakeKernel::default();
+    let foreign = ServiceKey::tcp("192.0.2.99".parse().unwrap(), 443);
+    kernel
+        .table
+        .lock()
+        .unwrap()
+        .add_service(Service::new(foreign, Scheduler::Rr));
+    let r = start(s, Some(kernel.clone()), fast());
+    wait_for(&kernel, "foreign flushed, ours added", |t| {
+        t.get(&foreign).is_none() && dests(t).len() == 1
+    })
+    .await;
+    // A service someone adds later is not ours to remove.
+    let later = ServiceKey::tcp("192.0.2.98".parse().unwrap(), 443);
+    kernel
+        .table
+        .lock()
+        .unwrap()
+        .add_service(Service::new(later, Scheduler::Rr));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(kernel.snapshot().get(&later).is_some());
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+    // Release removes ours only.
+    let t = kernel.snapshot();
+    assert_eq!(t.service_count(), 1);
+    assert!(t.get(&later).is_some());
+}

@@ -133,13 +133,15 @@ pub async fn plan_against<K: Kernel>(kernel: &K, spec: &DirectorSpec) -> Result<
     Ok(reconcile::plan(
         &current,
         &initial_table(spec),
-        &ownership(&spec.globals, &BTreeSet::new()),
+        &ownership(&spec.globals, &BTreeSet::new(), true),
     ))
 }
 
-/// Which kernel services a pass may touch: everything with `lvs_flush`, else the declared ones.
-pub fn ownership(globals: &Globals, owned: &BTreeSet<ServiceKey>) -> Ownership {
-    if globals.lvs_flush {
+/// Which kernel services a pass may touch: on the first pass with `lvs_flush` everything (the
+/// start-up flush of keepalived, done as a diff so identical services survive), else the
+/// declared ones.
+pub fn ownership(globals: &Globals, owned: &BTreeSet<ServiceKey>, first_pass: bool) -> Ownership {
+    if globals.lvs_flush && first_pass {
         Ownership::All
     } else {
         Ownership::Declared(owned.clone())
@@ -421,11 +423,10 @@ async fn writer<K: Kernel>(
     // Services lvsd owns: the current target's and older ones until their removal succeeded.
     let mut owned: BTreeSet<ServiceKey> = BTreeSet::new();
     let mut globals_done: Option<Globals> = None;
-    let mut lvs_flush: bool;
+    let mut first_pass = true;
     let mut failing = false;
     loop {
         let target = target_rx.borrow_and_update().clone();
-        lvs_flush = target.globals.lvs_flush;
         owned.extend(target.table.services.keys().copied());
         if globals_done.as_ref() != Some(&target.globals) {
             match kernel.setup(&target.globals).await {
@@ -433,7 +434,8 @@ async fn writer<K: Kernel>(
                 Err(e) => tracing::warn!("ipvs: global settings not applied: {e}"),
             }
         }
-        match converge(&kernel, &target.table, &ownership(&target.globals, &owned)).await {
+        let own = ownership(&target.globals, &owned, first_pass);
+        match converge(&kernel, &target.table, &own).await {
             Ok(plan) => {
                 for op in &plan.ops {
                     tracing::info!("ipvs: ipvsadm {op}");
@@ -442,6 +444,7 @@ async fn writer<K: Kernel>(
                     tracing::info!("ipvs: kernel table converged again");
                 }
                 failing = false;
+                first_pass = false;
                 owned = target.table.services.keys().copied().collect();
             }
             Err(e) => {
@@ -473,12 +476,7 @@ async fn writer<K: Kernel>(
         }
     }
     if opts.release_on_exit {
-        let ownership = if lvs_flush {
-            Ownership::All
-        } else {
-            Ownership::Declared(owned.clone())
-        };
-        match converge(&kernel, &Table::new(), &ownership).await {
+        match converge(&kernel, &Table::new(), &Ownership::Declared(owned.clone())).await {
             Ok(plan) => tracing::info!(ops = plan.len(), "ipvs: released the services lvsd owns"),
             Err(e) => tracing::error!("ipvs: could not release the services lvsd owns: {e}"),
         }
