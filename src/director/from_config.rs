@@ -419,9 +419,15 @@ mod tests {
         assert_eq!(v.len(), 9);
         assert_eq!(v[8], "10.0.1.2".parse::<IpAddr>().unwrap());
         assert!(expand("10.0.0.2".parse().unwrap(), "10.0.0.1".parse().unwrap()).is_empty());
-        let big = expand("10.0.0.0".parse().unwrap(), "10.255.255.255".parse().unwrap());
+        let big = expand(
+            "10.0.0.0".parse().unwrap(),
+            "10.255.255.255".parse().unwrap(),
+        );
         assert_eq!(big.len() as u128, MAX_GROUP_ADDRESSES);
-        let v6 = expand("2001:db8::1".parse().unwrap(), "2001:db8::3".parse().unwrap());
+        let v6 = expand(
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::3".parse().unwrap(),
+        );
         assert_eq!(v6.len(), 3);
     }
 
