@@ -495,3 +495,60 @@ async fn lvs_flush_clears_foreign_services_at_start_only() {
     assert_eq!(t.service_count(), 1);
     assert!(t.get(&later).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_and_quorum_scripts_run_with_their_arguments_and_omega_at_exit() {
+    use lvsd::notify::Script;
+    let dir = std::env::temp_dir().join(format!("lvsd-notify-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("events");
+    let script = |args: &str| {
+        Script::parse(&format!(
+            "/bin/sh -c 'echo \"$*\" >> {}' sh {args}",
+            log.display()
+        ))
+    };
+    let (a, ta) = backend().await;
+    let mut s = spec(&[(a, 1)], 1, false);
+    let vs = &mut s.virtual_servers[0];
+    vs.real_servers[0].notify_up = script("RS UP");
+    vs.real_servers[0].notify_down = script("RS DOWN");
+    vs.quorum_up = script("VS UP");
+    vs.quorum_down = script("VS DOWN");
+    vs.omega = true;
+    let r = start(s, Some(FakeKernel::default()), fast());
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait_lines = |n: usize| {
+        let read = &read;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while read().lines().count() < n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "events: {:?}",
+                    read()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_for(&r.kernel, "up", |t| dests(t).len() == 1).await;
+    ta.abort();
+    let _ = ta.await;
+    wait_lines(2).await;
+    let mut got: Vec<String> = read().lines().map(String::from).collect();
+    got.sort();
+    assert_eq!(got, ["RS DOWN", "VS DOWN"]);
+    let _ta = restart(a).await;
+    wait_lines(4).await;
+    let got: Vec<String> = read().lines().skip(2).map(String::from).collect();
+    assert!(got.contains(&"RS UP".to_string()) && got.contains(&"VS UP".to_string()));
+    // omega: at exit the down scripts of what is up run, and are waited for.
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+    let got: Vec<String> = read().lines().skip(4).map(String::from).collect();
+    let mut got = got;
+    got.sort();
+    assert_eq!(got, ["RS DOWN", "VS DOWN"]);
+}
