@@ -213,6 +213,55 @@ impl fmt::Display for Plan {
     }
 }
 
+/// What happened to one op of an applied plan.
+#[derive(Debug)]
+pub struct OpOutcome {
+    /// The op.
+    pub op: Op,
+    /// `Ok` if the kernel accepted it.
+    pub result: Result<(), crate::Error>,
+}
+
+/// What [`Client::apply`](crate::Client::apply) did: one outcome per op, in plan order.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    /// Per-op outcomes.
+    pub outcomes: Vec<OpOutcome>,
+}
+
+impl ApplyReport {
+    /// Number of ops sent to the kernel (netlink writes).
+    pub fn writes(&self) -> usize {
+        self.outcomes.len()
+    }
+    /// Number of ops the kernel accepted.
+    pub fn succeeded(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.result.is_ok()).count()
+    }
+    /// The ops that failed, with why.
+    pub fn failures(&self) -> impl Iterator<Item = (&Op, &crate::Error)> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().err().map(|e| (&o.op, e)))
+    }
+    /// Whether every op succeeded.
+    pub fn is_success(&self) -> bool {
+        self.outcomes.iter().all(|o| o.result.is_ok())
+    }
+}
+
+/// A summary line, then one line per failure.
+impl fmt::Display for ApplyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let failed = self.writes() - self.succeeded();
+        writeln!(f, "{} ops applied, {failed} failed", self.succeeded())?;
+        for (_, e) in self.failures() {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Computes the ops that turn `current` into `desired` within `ownership`. Pure.
 pub fn plan(current: &Table, desired: &Table, ownership: &Ownership) -> Plan {
     let mut ops = Vec::new();
