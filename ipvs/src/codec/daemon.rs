@@ -1,13 +1,14 @@
 //! `IPVS_DAEMON_ATTR_*`: the sync-daemon nest, and [`DaemonConfig`] ↔ attributes.
 //!
 //! STATE is `IP_VS_STATE_MASTER` (1) or `IP_VS_STATE_BACKUP` (2); MCAST_GROUP is an IPv4
-//! address in network order, MCAST_GROUP6 16 bytes; MCAST_PORT is big-endian.
+//! address in network order, MCAST_GROUP6 16 bytes; MCAST_PORT is host order (unlike service ports; checked against
+//! `ipvsadm -L --daemon`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{
     DecodeError, DefaultNla, ErrorContext, Nla, NlaBuffer, NlasIterator, Parseable, emit_u16,
-    emit_u16_be, emit_u32, parse_string, parse_u8, parse_u16, parse_u16_be, parse_u32,
+    emit_u32, parse_string, parse_u8, parse_u16, parse_u32,
 };
 
 use crate::model::{DaemonConfig, DaemonState};
@@ -40,7 +41,7 @@ pub enum DaemonAttr {
     McastGroup(Ipv4Addr),
     /// IPv6 group.
     McastGroup6(Ipv6Addr),
-    /// Port (big-endian on the wire).
+    /// Port (host order on the wire).
     McastPort(u16),
     /// TTL.
     McastTtl(u8),
@@ -88,7 +89,7 @@ impl Nla for DaemonAttr {
                 let _ = emit_u16(buf, *v);
             }
             DaemonAttr::McastPort(v) => {
-                let _ = emit_u16_be(buf, *v);
+                let _ = emit_u16(buf, *v);
             }
             DaemonAttr::McastGroup(a) => buf.copy_from_slice(&a.octets()),
             DaemonAttr::McastGroup6(a) => buf.copy_from_slice(&a.octets()),
@@ -127,7 +128,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
                 DaemonAttr::McastGroup6(Ipv6Addr::from(b))
             }
             IPVS_DAEMON_ATTR_MCAST_PORT => DaemonAttr::McastPort(
-                parse_u16_be(v).context("invalid IPVS_DAEMON_ATTR_MCAST_PORT")?,
+                parse_u16(v).context("invalid IPVS_DAEMON_ATTR_MCAST_PORT")?,
             ),
             IPVS_DAEMON_ATTR_MCAST_TTL => {
                 DaemonAttr::McastTtl(parse_u8(v).context("invalid IPVS_DAEMON_ATTR_MCAST_TTL")?)
