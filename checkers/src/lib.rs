@@ -31,11 +31,15 @@
 //! # }
 //! ```
 
+pub mod digest;
+pub mod genhash;
+pub mod http;
 pub mod outcome;
 pub mod scheduler;
 pub mod spec;
 pub mod state;
 pub mod tcp;
+mod tls;
 
 pub use outcome::{FailReason, Outcome};
 pub use scheduler::{
@@ -52,6 +56,8 @@ pub use state::{CheckState, Health};
 pub async fn check(spec: &Spec) -> Outcome {
     match &spec.kind {
         CheckKind::Tcp(_) => tcp::check(spec).await,
+        CheckKind::Http(h) => http::check(spec, h, false).await,
+        CheckKind::Ssl(h) => http::check(spec, h, true).await,
         other => Outcome::Fail(FailReason::Setup(format!(
             "{} not implemented yet",
             other.name()
