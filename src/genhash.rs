@@ -56,8 +56,12 @@ impl GenhashArgs {
         let (Some(server), Some(port), Some(url)) = (&self.server, &self.port, &self.url) else {
             return Err("the options -s, -p and -u are required".to_string());
         };
-        let ip: IpAddr = server.parse().map_err(|_| format!("server should be an IP, not {server}"))?;
-        let port: u16 = port.parse().map_err(|_| format!("invalid port number '{port}'"))?;
+        let ip: IpAddr = server
+            .parse()
+            .map_err(|_| format!("server should be an IP, not {server}"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("invalid port number '{port}'"))?;
         let protocol = match self.protocol.as_deref() {
             None | Some("1.0") => HttpProtocol::Http10,
             Some("1.0c") | Some("1.0C") => HttpProtocol::Http10Close,
@@ -89,9 +93,11 @@ pub fn run(args: &GenhashArgs) -> ExitCode {
         }
     };
     let worker = std::thread::spawn(move || -> std::io::Result<()> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let mut out = std::io::stdout();
-        rt.block_on(checkers::genhash::run(&opts, &mut out))
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+        rt.block_on(checkers::genhash::run(&opts, &mut out, &mut err))
     });
     match worker.join() {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -88,7 +88,10 @@ impl ResponseReader {
     /// A reader as genhash uses it: whatever precedes the first blank line is the header block,
     /// HTTP or not (status 0 when it is not).
     pub fn lenient() -> Self {
-        ResponseReader { lenient: true, ..Self::default() }
+        ResponseReader {
+            lenient: true,
+            ..Self::default()
+        }
     }
 
     /// Takes the next bytes read from the connection.
@@ -100,7 +103,10 @@ impl ResponseReader {
         // keepalived ends the header block at the first CRLF CRLF only (a bare LF LF is not one).
         let from = self.head_buf.len().saturating_sub(3);
         self.head_buf.extend_from_slice(data);
-        let Some(end) = self.head_buf[from..].windows(4).position(|w| w == b"\r\n\r\n") else {
+        let Some(end) = self.head_buf[from..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+        else {
             if self.head_buf.len() > MAX_HEAD {
                 return Err(HeadError::TooLarge);
             }
@@ -112,7 +118,10 @@ impl ResponseReader {
         }
         let head = match parse_head(&self.head_buf[..len]) {
             Ok(h) => h,
-            Err(_) if self.lenient => Head { status: 0, content_length: None },
+            Err(_) if self.lenient => Head {
+                status: 0,
+                content_length: None,
+            },
             Err(e) => return Err(e),
         };
         self.head = Some(head.clone());
@@ -157,17 +166,24 @@ fn parse_head(block: &[u8]) -> Result<Head, HeadError> {
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(block) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(HeadError::Invalid("incomplete header block".into())),
+        Ok(httparse::Status::Partial) => {
+            return Err(HeadError::Invalid("incomplete header block".into()));
+        }
         Err(e) => return Err(HeadError::Invalid(e.to_string())),
     }
-    let status = resp.code.ok_or_else(|| HeadError::Invalid("no status".into()))?;
+    let status = resp
+        .code
+        .ok_or_else(|| HeadError::Invalid("no status".into()))?;
     let content_length = resp
         .headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("content-length"))
         .and_then(|h| std::str::from_utf8(h.value).ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    Ok(Head { status, content_length })
+    Ok(Head {
+        status,
+        content_length,
+    })
 }
 
 /// Lowercase hex of bytes.
@@ -196,7 +212,13 @@ mod tests {
     #[test]
     fn plain_body_with_content_length() {
         let (head, d, done) = digest_of(&[b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n"]);
-        assert_eq!(head, Some(Head { status: 200, content_length: Some(6) }));
+        assert_eq!(
+            head,
+            Some(Head {
+                status: 200,
+                content_length: Some(6)
+            })
+        );
         // md5("hello\n"), as `md5sum` prints it.
         assert_eq!(d, "b1946ac92492d2347c6235b4d2611184");
         assert!(done);
@@ -205,14 +227,21 @@ mod tests {
     #[test]
     fn content_length_caps_and_split_reads_do_not_matter() {
         let whole = digest_of(&[b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabcdef"]);
-        let split = digest_of(&[b"HTTP/1.1 200 OK\r\ncont", b"ent-length: 3\r\n\r", b"\na", b"bcdef"]);
+        let split = digest_of(&[
+            b"HTTP/1.1 200 OK\r\ncont",
+            b"ent-length: 3\r\n\r",
+            b"\na",
+            b"bcdef",
+        ]);
         assert_eq!(whole.1, "900150983cd24fb0d6963f7d28e17f72"); // md5("abc")
         assert_eq!(whole, split);
     }
 
     #[test]
     fn chunk_framing_is_hashed() {
-        let (_, d, done) = digest_of(&[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"]);
+        let (_, d, done) = digest_of(&[
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        ]);
         let mut want = Md5::new();
         want.update(b"3\r\nabc\r\n0\r\n\r\n");
         assert_eq!(d, hex(&want.finalize()));
@@ -222,7 +251,8 @@ mod tests {
     #[test]
     fn lf_only_is_not_a_header_end_and_lenient_accepts_garbage() {
         let mut r = ResponseReader::new();
-        r.feed(b"HTTP/1.0 200 OK\nContent-Length: 3\n\nabc", &mut |_| {}).unwrap();
+        r.feed(b"HTTP/1.0 200 OK\nContent-Length: 3\n\nabc", &mut |_| {})
+            .unwrap();
         assert!(r.head().is_none());
         let mut r = ResponseReader::lenient();
         r.feed(b"\x00\x01garbage\r\n\r\nzzz", &mut |_| {}).unwrap();
@@ -233,7 +263,10 @@ mod tests {
     #[test]
     fn garbage_and_oversized_heads_are_errors() {
         let mut r = ResponseReader::new();
-        assert!(matches!(r.feed(b"\x00\x01garbage\r\n\r\n", &mut |_| {}), Err(HeadError::Invalid(_))));
+        assert!(matches!(
+            r.feed(b"\x00\x01garbage\r\n\r\n", &mut |_| {}),
+            Err(HeadError::Invalid(_))
+        ));
         let mut r = ResponseReader::new();
         r.feed(b"HTTP/1.1 200 OK\r\n", &mut |_| {}).unwrap();
         let line = [b"X-Pad: ".as_slice(), &[b'a'; 1000], b"\r\n"].concat();

@@ -84,7 +84,9 @@ fn failure_line(e: &FailReason) -> &'static str {
         FailReason::Timeout { during, .. } if during.starts_with("sending") => "Timeout WEB write",
         FailReason::Timeout { .. } => "Timeout WEB read",
         FailReason::Tls(_) => "SSL handshake/communication error connecting to",
-        FailReason::Io { during, .. } | FailReason::Protocol { during, .. } if during.contains("headers") => {
+        FailReason::Io { during, .. } | FailReason::Protocol { during, .. }
+            if during.contains("headers") =>
+        {
             "no data received from remote webserver"
         }
         FailReason::Io { .. } => "Connection failed",
@@ -92,15 +94,26 @@ fn failure_line(e: &FailReason) -> &'static str {
     }
 }
 
-/// Fetches the page and writes genhash's output to `out`.
-pub async fn run(opts: &Options, out: &mut (dyn Write + Send)) -> io::Result<()> {
+/// Fetches the page and writes genhash's output to `out`, and the one message keepalived
+/// prints on stderr ("no data received ...") to `err`.
+pub async fn run(
+    opts: &Options,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> io::Result<()> {
     let started = Instant::now();
-    let bind = Bind { fwmark: opts.fwmark, ..Bind::default() };
+    let bind = Bind {
+        fwmark: opts.fwmark,
+        ..Bind::default()
+    };
     let verify = TlsVerify::None;
     let get = Get {
         target: opts.target,
         bind: &bind,
-        tls: opts.ssl.then_some(TlsOptions { sni: opts.sni, verify: &verify }),
+        tls: opts.ssl.then_some(TlsOptions {
+            sni: opts.sni,
+            verify: &verify,
+        }),
         path: &opts.url,
         virtualhost: opts.virtualhost.as_deref(),
         protocol: opts.protocol,
@@ -159,7 +172,12 @@ pub async fn run(opts: &Options, out: &mut (dyn Write + Send)) -> io::Result<()>
         }
         Err(e) => {
             let line = failure_line(&e);
-            writeln!(out, "{line}")?;
+            if line.starts_with("no data") {
+                writeln!(err, "{line}")?;
+                err.flush()?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
             if verbose && line.starts_with("no data") {
                 banner(out, "HTTP Header Buffer")?;
                 writeln!(out)?;
@@ -170,7 +188,12 @@ pub async fn run(opts: &Options, out: &mut (dyn Write + Send)) -> io::Result<()>
         }
     }
     if verbose {
-        writeln!(out, "\nGlobal response time for [{}] = {} usecs", opts.url, started.elapsed().as_micros())?;
+        writeln!(
+            out,
+            "\nGlobal response time for [{}] = {} usecs",
+            opts.url,
+            started.elapsed().as_micros()
+        )?;
     }
     out.flush()
 }

@@ -6,9 +6,9 @@
 //! bytes, which an HTTP client library would decode. Each url attempt (connect, TLS, request,
 //! headers, body) is bounded as a whole by `connect_timeout`.
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -76,7 +76,6 @@ enum Phase {
     Body = 3,
 }
 
-
 /// The phase a GET is in, readable after its future was dropped by the timeout.
 struct PhaseCell(AtomicU8);
 
@@ -122,14 +121,25 @@ pub fn request(get: &Get<'_>) -> Vec<u8> {
         Some(h) => h.to_string(),
         None => get.target.to_string(),
     };
-    format!("GET {} HTTP/{version}\r\nUser-Agent: KeepAliveClient\r\n{close}Host: {host}\r\n\r\n", get.path).into_bytes()
+    format!(
+        "GET {} HTTP/{version}\r\nUser-Agent: KeepAliveClient\r\n{close}Host: {host}\r\n\r\n",
+        get.path
+    )
+    .into_bytes()
 }
 
 /// Performs one GET; `sink` sees the header block and each body piece as they arrive.
 pub async fn get(g: &Get<'_>, sink: &mut (dyn FnMut(Part<'_>) + Send)) -> Result<Got, FailReason> {
-    let reader = if g.lenient { ResponseReader::lenient() } else { ResponseReader::new() };
+    let reader = if g.lenient {
+        ResponseReader::lenient()
+    } else {
+        ResponseReader::new()
+    };
     let (head, reader) = get_with(g, reader, sink).await?;
-    Ok(Got { head, digest: reader.hex_digest() })
+    Ok(Got {
+        head,
+        digest: reader.hex_digest(),
+    })
 }
 
 /// [`get`] with a caller-made reader, handed back with the head at the end.
@@ -155,7 +165,10 @@ pub(crate) async fn get_with(
     };
     match tokio::time::timeout_at(deadline, run).await {
         Ok(r) => r,
-        Err(_) => Err(FailReason::Timeout { during: phase.get().describe(g.path), after: g.timeout }),
+        Err(_) => Err(FailReason::Timeout {
+            during: phase.get().describe(g.path),
+            after: g.timeout,
+        }),
     }
 }
 
@@ -166,12 +179,18 @@ async fn exchange<IO: AsyncRead + AsyncWrite + Unpin>(
     phase: &PhaseCell,
     sink: &mut (dyn FnMut(Part<'_>) + Send),
 ) -> Result<(Head, ResponseReader), FailReason> {
-    let io_err = |phase: Phase, e: io::Error| FailReason::Io { during: phase.describe(g.path), detail: describe_io(&e) };
-    io.write_all(&request(g)).await.map_err(|e| io_err(Phase::Request, e))?;
+    let io_err = |phase: Phase, e: io::Error| FailReason::Io {
+        during: phase.describe(g.path),
+        detail: describe_io(&e),
+    };
+    io.write_all(&request(g))
+        .await
+        .map_err(|e| io_err(Phase::Request, e))?;
     io.flush().await.map_err(|e| io_err(Phase::Request, e))?;
     phase.set(Phase::Head);
-    // genhash reads 4 KiB at a time; its verbose dump shows one piece per read.
-    let mut buf = vec![0u8; 4096];
+    // genhash reads 4095 bytes at a time (a 4 KiB buffer keeping room for a NUL); its verbose
+    // dump shows one piece per read, so the same size keeps the dumps alike.
+    let mut buf = vec![0u8; 4095];
     loop {
         if reader.is_done() {
             break;
@@ -198,7 +217,10 @@ async fn exchange<IO: AsyncRead + AsyncWrite + Unpin>(
         }
         reader
             .feed(&buf[..n], sink)
-            .map_err(|e| FailReason::Protocol { during: Phase::Head.describe(g.path), detail: e.to_string() })?;
+            .map_err(|e| FailReason::Protocol {
+                during: Phase::Head.describe(g.path),
+                detail: e.to_string(),
+            })?;
         if reader.head().is_some() {
             phase.set(Phase::Body);
         }
@@ -220,11 +242,19 @@ fn describe_io(e: &io::Error) -> String {
 }
 
 /// Checks one url: status first, then the digest when one is configured.
-async fn check_url(spec: &Spec, http: &HttpSpec, url: &UrlSpec, tls: bool) -> Result<(), FailReason> {
+async fn check_url(
+    spec: &Spec,
+    http: &HttpSpec,
+    url: &UrlSpec,
+    tls: bool,
+) -> Result<(), FailReason> {
     let g = Get {
         target: spec.target,
         bind: &spec.bind,
-        tls: tls.then_some(TlsOptions { sni: http.enable_sni, verify: &http.verify }),
+        tls: tls.then_some(TlsOptions {
+            sni: http.enable_sni,
+            verify: &http.verify,
+        }),
         path: &url.path,
         virtualhost: url.virtualhost.as_deref().or(http.virtualhost.as_deref()),
         protocol: http.protocol,
@@ -243,7 +273,11 @@ async fn check_url(spec: &Spec, http: &HttpSpec, url: &UrlSpec, tls: bool) -> Re
     if let Some(want) = &url.digest
         && !want.eq_ignore_ascii_case(&got.digest)
     {
-        return Err(FailReason::DigestMismatch { path: url.path.clone(), got: got.digest, want: want.clone() });
+        return Err(FailReason::DigestMismatch {
+            path: url.path.clone(),
+            got: got.digest,
+            want: want.clone(),
+        });
     }
     Ok(())
 }
@@ -280,7 +314,10 @@ mod tests {
             lenient: false,
         };
         // Captured from keepalived 2.2.7's genhash.
-        assert_eq!(request(&g), b"GET /x HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: 127.0.0.1:18082\r\n\r\n");
+        assert_eq!(
+            request(&g),
+            b"GET /x HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: 127.0.0.1:18082\r\n\r\n"
+        );
         g.protocol = HttpProtocol::Http11;
         assert_eq!(
             request(&g),

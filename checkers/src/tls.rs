@@ -69,7 +69,9 @@ fn build(verify: &TlsVerify, sni: bool) -> Result<Arc<ClientConfig>, String> {
     let mut cfg = match verify {
         TlsVerify::None => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(p.signature_verification_algorithms)))
+            .with_custom_certificate_verifier(Arc::new(NoVerify(
+                p.signature_verification_algorithms,
+            )))
             .with_no_client_auth(),
         TlsVerify::SystemRoots | TlsVerify::CaFile(_) => {
             let path = match verify {
@@ -77,10 +79,13 @@ fn build(verify: &TlsVerify, sni: bool) -> Result<Arc<ClientConfig>, String> {
                 _ => std::path::Path::new(SYSTEM_ROOTS),
             };
             let mut roots = RootCertStore::empty();
-            let certs = CertificateDer::pem_file_iter(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
             for cert in certs {
                 let cert = cert.map_err(|e| format!("reading {}: {e}", path.display()))?;
-                roots.add(cert).map_err(|e| format!("CA in {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("CA in {}: {e}", path.display()))?;
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
@@ -114,5 +119,8 @@ pub(crate) async fn handshake(
         Some(Err(_)) | None => (ServerName::IpAddress(ip.into()), false),
     };
     let cfg = config(verify, sni).map_err(FailReason::Setup)?;
-    TlsConnector::from(cfg).connect(name, tcp).await.map_err(|e| FailReason::Tls(e.to_string()))
+    TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| FailReason::Tls(e.to_string()))
 }
