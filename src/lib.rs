@@ -7,5 +7,6 @@
 
 pub mod daemon;
 pub mod director;
+pub mod genhash;
 pub mod notify;
 pub mod status;
