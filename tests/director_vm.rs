@@ -1,0 +1,371 @@
+//! The director against a real IPVS kernel (tests/vm: one VM boot for every inner test), with
+//! real HTTP backends on loopback addresses started by the test and `ipvsadm -Ln` as the
+//! independent witness of the kernel table.
+//!
+//! - `director_vm_inproc_*`: the director task in this process over `ipvs::Client`, wrapped to
+//!   count the netlink writes exactly.
+//! - `director_vm_process_*`: the `lvsd` binary with a real keepalived.conf, driven by signals.
+
+#[path = "vm/harness.rs"]
+mod vm;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ipvs::{Dest, Forward, Op, Plan, Scheduler, Service, ServiceKey, Table};
+use lvsd::director::desired::{RsSpec, SorrySpec, VsSpec};
+use lvsd::director::{
+    DirectorSpec, Globals, Kernel, KernelError, RealServer, RunOptions, VirtualServer, run,
+};
+use lvsd::notify::{Notifier, NotifierConfig};
+use lvsd::status::StatusHub;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[test]
+fn in_vm() {
+    vm::run_ignored_in_vm("director_vm_", 2);
+}
+
+/// The real client, counting every op it is asked to write.
+#[derive(Clone)]
+struct Counting {
+    client: ipvs::Client,
+    writes: Arc<Mutex<Vec<Op>>>,
+}
+
+impl Counting {
+    fn count(&self) -> usize {
+        self.writes.lock().unwrap().len()
+    }
+    fn since(&self, n: usize) -> Vec<String> {
+        self.writes.lock().unwrap()[n..]
+            .iter()
+            .map(|o| o.to_string())
+            .collect()
+    }
+}
+
+impl Kernel for Counting {
+    async fn dump(&self) -> Result<Table, KernelError> {
+        Kernel::dump(&self.client).await
+    }
+    async fn apply(&self, plan: &Plan) -> Result<(), KernelError> {
+        self.writes.lock().unwrap().extend(plan.ops.iter().cloned());
+        Kernel::apply(&self.client, plan).await
+    }
+    async fn setup(&self, g: &Globals) -> Result<(), KernelError> {
+        Kernel::setup(&self.client, g).await
+    }
+}
+
+/// An HTTP backend answering `200 ok` on `addr` until aborted.
+async fn backend(addr: SocketAddr) -> JoinHandle<()> {
+    let l = TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut c, _)) = l.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while let Ok(n) = c.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                let _ = c
+                    .write_all(
+                        b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n",
+                    )
+                    .await;
+            });
+        }
+    })
+}
+
+fn http_check(addr: SocketAddr) -> checkers::Spec {
+    let mut s = checkers::Spec::new(
+        addr,
+        checkers::CheckKind::Http(checkers::HttpSpec {
+            urls: vec![checkers::UrlSpec::new("/health")],
+            ..Default::default()
+        }),
+    );
+    s.timing.delay_loop = Duration::from_millis(300);
+    s.timing.connect_timeout = Duration::from_millis(500);
+    s.timing.retry = 0;
+    s.timing.delay_before_retry = Duration::from_millis(100);
+    s.timing.warmup = Some(Duration::ZERO);
+    s
+}
+
+const A: &str = "127.0.0.2:8080";
+const B: &str = "127.0.0.3:8080";
+const SORRY: &str = "127.0.0.9:8080";
+
+/// TCP 10.0.0.1:80 wrr over A (weight `wa`) and B (weight 3, inhibit_on_failure), sorry server.
+fn spec(wa: i64) -> DirectorSpec {
+    let key = ServiceKey::tcp("10.0.0.1".parse().unwrap(), 80);
+    let rs = |addr: &str, weight: i64, inhibit: bool| {
+        let addr: SocketAddr = addr.parse().unwrap();
+        (
+            RsSpec {
+                addr,
+                weight,
+                inhibit_on_failure: inhibit,
+                checked: true,
+                alpha: false,
+            },
+            RealServer {
+                dest: Dest::new(addr.ip(), addr.port(), Forward::Masq),
+                checks: vec![http_check(addr)],
+                notify_up: None,
+                notify_down: None,
+            },
+        )
+    };
+    let (ca, ra) = rs(A, wa, false);
+    let (cb, rb) = rs(B, 3, true);
+    let sorry: SocketAddr = SORRY.parse().unwrap();
+    DirectorSpec {
+        virtual_servers: vec![VirtualServer {
+            core: VsSpec {
+                id: "TCP 10.0.0.1:80".into(),
+                quorum: 1,
+                hysteresis: 0,
+                sorry: Some(SorrySpec { inhibit: false }),
+                real_servers: vec![ca, cb],
+            },
+            services: vec![Service::new(key, Scheduler::Wrr)],
+            real_servers: vec![ra, rb],
+            sorry: Some(Dest::new(sorry.ip(), sorry.port(), Forward::Masq)),
+            quorum_up: None,
+            quorum_down: None,
+            omega: false,
+        }],
+        globals: Globals::default(),
+    }
+}
+
+/// Destinations of every service per `ipvsadm -Ln` (the witness): (addr:port, weight), sorted.
+fn ipvsadm_dests() -> Vec<(String, u32)> {
+    let out = Command::new("ipvsadm")
+        .arg("-Ln")
+        .output()
+        .expect("ipvsadm");
+    let mut v: Vec<(String, u32)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("-> "))
+        .filter(|l| !l.starts_with("RemoteAddress"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((f.first()?.to_string(), f.get(2)?.parse().ok()?))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn ipvsadm_stats() -> String {
+    let out = Command::new("ipvsadm")
+        .args(["-Ln", "--stats"])
+        .output()
+        .expect("ipvsadm");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `Conns` counter of TCP 10.0.0.1:80 (reset to 0 if the service is ever re-created).
+fn service_conns() -> u64 {
+    ipvsadm_stats()
+        .lines()
+        .find(|l| l.starts_with("TCP") && l.contains("10.0.0.1:80"))
+        .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn table(v: &[(&str, u32)]) -> Vec<(String, u32)> {
+    let mut v: Vec<(String, u32)> = v.iter().map(|(a, w)| (a.to_string(), *w)).collect();
+    v.sort();
+    v
+}
+
+async fn wait_table(want: Vec<(String, u32)>, within: Duration, what: &str) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        let have = ipvsadm_dests();
+        if have == want {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < within,
+            "{what}: after {within:?} ipvsadm -Ln shows {have:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+struct Director {
+    spec_tx: watch::Sender<Arc<DirectorSpec>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+fn start(spec: DirectorSpec, kernel: Counting, release_on_exit: bool) -> Director {
+    let (spec_tx, spec_rx) = watch::channel(Arc::new(spec));
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(run(
+        spec_rx,
+        Some(kernel),
+        StatusHub::new(),
+        Notifier::new(NotifierConfig::default()),
+        RunOptions {
+            resync: Duration::from_millis(500),
+            release_on_exit,
+        },
+        stop_rx,
+    ));
+    Director {
+        spec_tx,
+        stop,
+        task,
+    }
+}
+
+async fn counting() -> Counting {
+    Counting {
+        client: ipvs::Client::connect().await.expect("IPVS in the VM"),
+        writes: Arc::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+async fn director_vm_inproc_health_sorry_reload_repair() {
+    assert!(
+        Command::new("ipvsadm")
+            .arg("-C")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let a = backend(A.parse().unwrap()).await;
+    let b = backend(B.parse().unwrap()).await;
+    let k = counting().await;
+    let d = start(spec(2), k.clone(), true);
+    // Detection bound: delay_loop 0.3 + connect_timeout 0.5 × 1 = 0.8 s; slack for TCG.
+    let bound = Duration::from_secs(4);
+
+    let t = wait_table(table(&[(A, 2), (B, 3)]), bound, "all up").await;
+    eprintln!("all up: present after {t:?}");
+
+    a.abort();
+    let _ = a.await;
+    let t = wait_table(table(&[(B, 3)]), bound, "A down").await;
+    eprintln!("A down: removed after {t:?}");
+
+    b.abort();
+    let _ = b.await;
+    let t = wait_table(table(&[(B, 0), (SORRY, 1)]), bound, "all down").await;
+    eprintln!("all down: sorry server (B inhibited at 0) after {t:?}");
+
+    let a = backend(A.parse().unwrap()).await;
+    let b = backend(B.parse().unwrap()).await;
+    let t = wait_table(table(&[(A, 2), (B, 3)]), bound, "restored").await;
+    eprintln!("restored, sorry server gone after {t:?}");
+
+    // Reload with one weight changed: exactly one netlink write, an edit in place.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let n = k.count();
+    d.spec_tx.send(Arc::new(spec(5))).unwrap();
+    wait_table(table(&[(A, 5), (B, 3)]), bound, "reload").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        k.since(n),
+        vec!["-e -t 10.0.0.1:80 -r 127.0.0.2:8080 -m -w 5".to_string()]
+    );
+
+    // ipvsadm -C by hand: repaired by the periodic pass.
+    assert!(
+        Command::new("ipvsadm")
+            .arg("-C")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let t = wait_table(table(&[(A, 5), (B, 3)]), bound, "after ipvsadm -C").await;
+    eprintln!("ipvsadm -C repaired after {t:?}");
+
+    // Stop: lvsd's services are released.
+    d.stop.send(true).unwrap();
+    d.task.await.unwrap();
+    assert_eq!(ipvsadm_dests(), vec![]);
+    assert!(!ipvsadm_stats().contains("10.0.0.1:80"));
+    drop((a, b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+async fn director_vm_inproc_restart_adopts_without_delete() {
+    assert!(
+        Command::new("ipvsadm")
+            .arg("-C")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _a = backend(A.parse().unwrap()).await;
+    let _b = backend(B.parse().unwrap()).await;
+    let k = counting().await;
+    let d = start(spec(2), k.clone(), false);
+    wait_table(table(&[(A, 2), (B, 3)]), Duration::from_secs(4), "all up").await;
+    // Connections through the service bump its counters (the VIP is local; whether the
+    // forwarded SYN gets an answer does not matter, scheduling it is counted).
+    let _ = Command::new("ip")
+        .args(["addr", "add", "10.0.0.1/32", "dev", "lo"])
+        .status();
+    for _ in 0..3 {
+        let _ = tokio::time::timeout(
+            Duration::from_millis(300),
+            tokio::net::TcpStream::connect("10.0.0.1:80"),
+        )
+        .await;
+    }
+    // The kernel folds its per-cpu counters into what it reports every 2 s.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let conns = service_conns();
+    assert!(conns > 0, "no connection counted:\n{}", ipvsadm_stats());
+    // A stop with -I (like a kill -9) leaves the table; a new director adopts it.
+    d.stop.send(true).unwrap();
+    d.task.await.unwrap();
+    let k2 = counting().await;
+    let d2 = start(spec(2), k2.clone(), true);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        k2.since(0),
+        Vec::<String>::new(),
+        "restart wrote to the kernel"
+    );
+    assert!(
+        service_conns() >= conns,
+        "service re-created:\n{}",
+        ipvsadm_stats()
+    );
+    assert_eq!(ipvsadm_dests(), table(&[(A, 2), (B, 3)]));
+    d2.stop.send(true).unwrap();
+    d2.task.await.unwrap();
+    let _ = Command::new("ip")
+        .args(["addr", "del", "10.0.0.1/32", "dev", "lo"])
+        .status();
+}
