@@ -158,16 +158,25 @@ impl fmt::Display for Diagnostic {
 }
 
 /// Very long lines are shown shortened so a 100k-character line does not flood the terminal.
-fn display_line(s: &str) -> std::borrow::Cow<'_, str> {
+/// Control characters (binary input) are shown as U+FFFD, one per character, so the caret
+/// still lines up.
+fn display_line(s: &str) -> String {
     const MAX: usize = 200;
-    if s.len() <= MAX {
-        return s.into();
+    let mut out: String = s
+        .chars()
+        .take(MAX)
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if s.chars().nth(MAX).is_some() {
+        out.push('…');
     }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end]).into()
+    out
 }
 
 /// The text of every file the loader read, indexed by [`FileId`].

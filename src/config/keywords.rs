@@ -95,7 +95,7 @@ pub fn suggest<'a>(kw: &str, candidates: impl Iterator<Item = &'a str>) -> Optio
     for c in candidates {
         let mut score = strsim::normalized_damerau_levenshtein(&lower, &c.to_ascii_lowercase());
         if lower.len() >= 4 && c.starts_with(lower.as_str()) {
-            score = score.max(0.8);
+            score = score.max(0.95);
         }
         if best.is_none_or(|(s, _)| score > s) {
             best = Some((score, c));

@@ -114,6 +114,18 @@ pub fn lex_line(line: &str, file: FileId, lineno: u32, col_base: u32) -> LineTok
                     return out;
                 }
             }
+            '$' if chars.peek() == Some(&'{') => {
+                // `${NAME}` is one piece of a word, braces included.
+                cur.begin(col);
+                cur.text.push('$');
+                for n in chars.by_ref() {
+                    col += 1;
+                    cur.text.push(n);
+                    if n == '}' {
+                        break;
+                    }
+                }
+            }
             _ => {
                 cur.begin(col);
                 cur.text.push(c);

@@ -83,19 +83,33 @@ impl std::error::Error for LoadError {}
 
 /// Loads, validates and (if `opts.check_host`) host-checks the configuration at `path`.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    load_with_probe(path, opts, &host::System)
+}
+
+/// As [`load`], with the host checks asking `probe` instead of this machine (tests, or a
+/// check "as if on" another director).
+pub fn load_with_probe(
+    path: &Path,
+    opts: &LoadOptions,
+    probe: &dyn host::Probe,
+) -> Result<Loaded, LoadError> {
     let config_id = opts.config_id.clone().unwrap_or_else(short_hostname);
     let pre = preproc::preprocess_file(path, &config_id);
-    finish(pre, opts)
+    finish(pre, opts, probe)
 }
 
 /// Loads configuration text as if read from `name` (includes resolve relative to it).
 pub fn load_str(text: &str, name: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
     let config_id = opts.config_id.clone().unwrap_or_else(short_hostname);
     let pre = preproc::preprocess_str(text, name, &config_id);
-    finish(pre, opts)
+    finish(pre, opts, &host::System)
 }
 
-fn finish(pre: preproc::Preprocessed, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+fn finish(
+    pre: preproc::Preprocessed,
+    opts: &LoadOptions,
+    probe: &dyn host::Probe,
+) -> Result<Loaded, LoadError> {
     let preproc::Preprocessed {
         tokens,
         sources,
@@ -106,7 +120,7 @@ fn finish(pre: preproc::Preprocessed, opts: &LoadOptions) -> Result<Loaded, Load
     config.files = sources.paths();
     validate::validate(&mut config, &sources, &mut diagnostics);
     if opts.check_host {
-        host::check(&config, &sources, &host::System, &mut diagnostics);
+        host::check(&config, &sources, probe, &mut diagnostics);
     }
     if opts.strict {
         for d in &mut diagnostics {

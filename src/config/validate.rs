@@ -68,15 +68,6 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
                 );
             }
         }
-        if vi.nopreempt && vi.state == InitialState::Master {
-            warn(
-                vi.span,
-                format!(
-                    "({name}) nopreempt will not work with initial state MASTER; nopreempt cleared"
-                ),
-            );
-            vi.nopreempt = false;
-        }
         if let Some(own) = vi.interface.clone() {
             vi.track_interfaces.retain(|t| {
                 if t.name == own && t.weight == 0 {

@@ -66,6 +66,17 @@ impl Ctx<'_> {
             });
             return;
         }
+        if ctx != Context::TopLevel
+            && super::keywords::is_top_level_block(kw)
+            && !matches!(kw, "track_file" | "vrrp_track_file")
+        {
+            self.warn_note(
+                node.span(),
+                format!("`{kw}` cannot appear inside {}", ctx.name()),
+                "help: is a `}` missing before this line?",
+            );
+            return;
+        }
         let msg = format!("unknown keyword `{kw}` in {}", ctx.name());
         match ctx.suggest(kw) {
             Some(s) => self.warn_note(node.span(), msg, format!("help: did you mean `{s}`?")),

@@ -301,6 +301,8 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     let mut strict: Option<bool> = None;
     let mut accept: Option<bool> = None;
     let mut smtp_alert: Option<bool> = None;
+    let mut nopreempt_span = None;
+    let mut vrid_reported = false;
     let mut garp = gl.garp.clone();
     let (mut lower_delay_set, mut lower_repeat_set) = (false, false);
     let mut vi = VrrpInstance {
@@ -394,13 +396,16 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 if let Some(w) = cx.arg(n, 1, "a number 1..255") {
                     match w.text.parse::<i64>() {
                         Ok(v) if (1..=255).contains(&v) => vrid = Some((v as u8, w.span)),
-                        _ => cx.error(
-                            w.span,
-                            format!(
-                                "virtual_router_id `{}` is invalid: it must be 1..255",
-                                w.text
-                            ),
-                        ),
+                        _ => {
+                            vrid_reported = true;
+                            cx.error(
+                                w.span,
+                                format!(
+                                    "virtual_router_id `{}` is invalid: it must be 1..255",
+                                    w.text
+                                ),
+                            )
+                        }
                     }
                 }
             }
@@ -471,7 +476,10 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                     }));
                 }
             }
-            "nopreempt" => vi.nopreempt = true,
+            "nopreempt" => {
+                vi.nopreempt = true;
+                nopreempt_span = Some(n.span());
+            }
             "preempt" => vi.nopreempt = false,
             "preempt_delay" => {
                 if let Some(w) = cx.arg(n, 1, "seconds") {
@@ -637,11 +645,22 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
             _ => cx.other(n, Context::VrrpInstance),
         }
     }
-    let Some((id, span)) = vrid else {
-        cx.error(
-            node.span(),
-            format!("vrrp_instance {name} has no valid `virtual_router_id` (1..255)"),
+    if vi.nopreempt && vi.state == InitialState::Master {
+        cx.warn(
+            nopreempt_span.unwrap_or(node.span()),
+            format!(
+                "({name}) nopreempt will not work with initial state MASTER; nopreempt cleared"
+            ),
         );
+        vi.nopreempt = false;
+    }
+    let Some((id, span)) = vrid else {
+        if !vrid_reported {
+            cx.error(
+                node.span(),
+                format!("vrrp_instance {name} has no `virtual_router_id` (1..255)"),
+            );
+        }
         return;
     };
     vi.virtual_router_id = id;
