@@ -101,7 +101,11 @@ pub fn suggest<'a>(kw: &str, candidates: impl Iterator<Item = &'a str>) -> Optio
             best = Some((score, c));
         }
     }
-    best.filter(|&(s, _)| s >= 0.7).map(|(_, c)| c)
+    // Short words: one edit is still a typo (`rrr` → `rr`).
+    best.filter(|&(s, c)| {
+        s >= 0.7 || strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()) <= 1
+    })
+    .map(|(_, c)| c)
 }
 
 pub const TOP_LEVEL: &[&str] = &[

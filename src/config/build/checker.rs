@@ -269,7 +269,7 @@ pub(super) fn checker(
                     .map(|w| (w.text.clone(), w.span))
             }
             ("FILE_CHECK", "dynamic") => file_dynamic = cx.flag(n),
-            _ => cx.other(n, ctx),
+            _ => cx.other_in(n, ctx, kw),
         }
     }
 

@@ -48,6 +48,11 @@ impl Ctx<'_> {
     /// ignores, warns about unknown ones with a suggestion. Blocks under an unknown keyword are
     /// skipped whole.
     pub(super) fn other(&mut self, node: &Node, ctx: Context) {
+        self.other_in(node, ctx, ctx.name());
+    }
+
+    /// As [`Ctx::other`], naming the enclosing block `block` in messages (e.g. `TCP_CHECK`).
+    pub(super) fn other_in(&mut self, node: &Node, ctx: Context, block: &str) {
         let kw = node.keyword();
         if kw.is_empty() {
             self.warn(
@@ -72,15 +77,20 @@ impl Ctx<'_> {
         {
             self.warn_note(
                 node.span(),
-                format!("`{kw}` cannot appear inside {}", ctx.name()),
+                format!("`{kw}` cannot appear inside {block}"),
                 "help: is a `}` missing before this line?",
             );
             return;
         }
-        let msg = format!("unknown keyword `{kw}` in {}", ctx.name());
+        let msg = format!("unknown keyword `{kw}` in {block}");
+        let ignored = if node.block.is_some() {
+            "note: the block is ignored"
+        } else {
+            "note: the line is ignored"
+        };
         match ctx.suggest(kw) {
             Some(s) => self.warn_note(node.span(), msg, format!("help: did you mean `{s}`?")),
-            None => self.warn_note(node.span(), msg, "note: the line is ignored"),
+            None => self.warn_note(node.span(), msg, ignored),
         }
     }
 

@@ -903,7 +903,16 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
                 ];
                 let msg = format!("unknown address option `{}`", k.text);
                 match crate::config::keywords::suggest(&k.text, known.into_iter()) {
-                    Some(s) => cx.warn_note(k.span, msg, format!("help: did you mean `{s}`?")),
+                    Some(s) => {
+                        cx.warn_note(k.span, msg, format!("help: did you mean `{s}`?"));
+                        // A misspelt `label X` still has its value after it: skip both.
+                        if matches!(
+                            s,
+                            "brd" | "dev" | "scope" | "label" | "peer" | "preferred_lft"
+                        ) {
+                            i += 1;
+                        }
+                    }
                     None => cx.warn(k.span, msg),
                 }
                 i += 1;
