@@ -23,7 +23,10 @@ fn table(n: usize, m: usize) -> Table {
         t.add_service(Service::new(key, Scheduler::Wrr));
         for j in 0..m {
             let rip = IpAddr::V4(Ipv4Addr::new(10, 2, (i % 250) as u8, (j + 1) as u8));
-            t.add_dest(&key, Dest::new(rip, 8080, Forward::Masq).weight(j as u32 + 1));
+            t.add_dest(
+                &key,
+                Dest::new(rip, 8080, Forward::Masq).weight(j as u32 + 1),
+            );
         }
     }
     t
@@ -37,9 +40,12 @@ fn ipvsadm(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
         .spawn()
         .map_err(|e| format!("ipvsadm: {e}"))?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes()).map_err(|e| format!("ipvsadm stdin: {e}"))?;
+        pipe.write_all(text.as_bytes())
+            .map_err(|e| format!("ipvsadm stdin: {e}"))?;
     }
-    let out = child.wait_with_output().map_err(|e| format!("ipvsadm: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("ipvsadm: {e}"))?;
     if !out.status.success() {
         return Err(format!("ipvsadm {args:?} failed"));
     }
@@ -61,7 +67,11 @@ async fn run(n: usize, m: usize, rounds: usize) -> Result<(), String> {
     let plan = reconcile::plan(&Table::new(), &want, &Ownership::All);
     let rules = plan.to_string();
     let objects = want.service_count() + want.dest_count();
-    println!("table: {} services x {m} dests = {objects} objects, {} ops", n, plan.len());
+    println!(
+        "table: {} services x {m} dests = {objects} objects, {} ops",
+        n,
+        plan.len()
+    );
 
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -97,7 +107,10 @@ async fn run(n: usize, m: usize, rounds: usize) -> Result<(), String> {
     // The table ipvsadm restored is in the kernel now: one weight change, full reconcile pass.
     let mut want2 = want.clone();
     let key = ServiceKey::tcp(IpAddr::V4(Ipv4Addr::new(10, 1, 1, 100)), 80);
-    let mut d = want2.get(&key).and_then(|e| e.dests.values().nth(4).cloned()).ok_or("no dest")?;
+    let mut d = want2
+        .get(&key)
+        .and_then(|e| e.dests.values().nth(4).cloned())
+        .ok_or("no dest")?;
     d.weight = 99;
     want2.add_dest(&key, d);
     let mut passes = Vec::new();
@@ -152,7 +165,10 @@ async fn run(n: usize, m: usize, rounds: usize) -> Result<(), String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let n = args.first().copied().unwrap_or(1000);
     let m = args.get(1).copied().unwrap_or(10);
     let rounds = args.get(2).copied().unwrap_or(3).max(1);

@@ -205,14 +205,13 @@ pub fn dest_key_attrs(key: &DestKey) -> Vec<DestAttr> {
     ]
 }
 
-/// The attributes of a full destination (NEW_DEST / SET_DEST).
+/// The attributes of a full destination (NEW_DEST / SET_DEST), in libipvs's order (so the
+/// bytes equal ipvsadm's for the same destination).
 pub fn dest_attrs(d: &Dest) -> Vec<DestAttr> {
     let mut out = dest_key_attrs(&d.key());
     out.extend([
         DestAttr::FwdMethod(d.forward.to_kernel()),
         DestAttr::Weight(d.weight),
-        DestAttr::UThresh(d.u_threshold),
-        DestAttr::LThresh(d.l_threshold),
     ]);
     // Tunnel settings only for tunnels: kernels before 5.3 do not know these attributes, and
     // the kernel resets them to zero when absent.
@@ -223,6 +222,10 @@ pub fn dest_attrs(d: &Dest) -> Vec<DestAttr> {
             DestAttr::TunFlags(d.tun_flags),
         ]);
     }
+    out.extend([
+        DestAttr::UThresh(d.u_threshold),
+        DestAttr::LThresh(d.l_threshold),
+    ]);
     out
 }
 
