@@ -159,6 +159,15 @@ async fn run(n: usize, m: usize, rounds: usize) -> Result<(), String> {
         median(svc_only),
         median(refs)
     );
+    // The floor under TCG: one round trip that makes the kernel do almost nothing.
+    let t0 = Instant::now();
+    for _ in 0..n {
+        client.info().await.map_err(|e| e.to_string())?;
+    }
+    println!(
+        "floor: {n} GET_INFO round trips (send + recv, no dump work) take {:.1} ms",
+        ms(t0.elapsed())
+    );
     ipvsadm(&["-C"], None)?;
     Ok(())
 }

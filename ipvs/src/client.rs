@@ -591,7 +591,14 @@ impl Client {
                 }
             }
         }
-        Ok(ApplyReport { outcomes })
+        let report = ApplyReport { outcomes };
+        tracing::debug!(
+            ops = plan.ops.len(),
+            ok = report.succeeded(),
+            failed = report.writes() - report.succeeded(),
+            "applied IPVS plan"
+        );
+        Ok(report)
     }
 
     /// Dump, plan and apply: one reconcile pass. Returns the plan and what happened.

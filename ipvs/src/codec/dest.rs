@@ -140,7 +140,10 @@ impl Nla for DestAttr {
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttr {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
         let v = buf.value();
-        let u32_of = |what: &str| parse_u32(v).context(format!("invalid {what}"));
+        // Lazy context: this runs for every attribute of every destination in a dump.
+        let u32_of = |what: &str| {
+            parse_u32(v).map_err(|e| DecodeError::from(format!("invalid {what}: {e}")))
+        };
         Ok(match buf.kind() {
             IPVS_DEST_ATTR_ADDR => {
                 let mut a = [0u8; 16];
