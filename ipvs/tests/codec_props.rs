@@ -3,13 +3,45 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipvs::codec::IpvsMessage;
-use ipvs::codec::frame::{Reply, encode, frames};
+use ipvs::codec::frame::{Frame, Reply, encode, frames, frames_with};
+use ipvs::codec::{self, IpvsMessage};
 use ipvs::{Af, Dest, Forward, Scheduler, Service, ServiceFlags, ServiceKey, TunnelType};
 use proptest::prelude::*;
 
-/// Exercises every reader on whatever parsed.
+/// Exercises every reader on whatever parsed; the dump fast paths must agree with the general
+/// path whenever it succeeds.
 fn read_everything(buf: &[u8]) {
+    let fast_svc: Vec<_> = frames_with(buf, codec::service_entry).collect();
+    let fast_dest: Vec<_> = frames_with(buf, |_, a| codec::dest_entry(Af::Inet, a)).collect();
+    for (i, f) in frames(buf).enumerate() {
+        let Ok(Frame {
+            reply: Reply::Ipvs(m),
+            ..
+        }) = f
+        else {
+            continue;
+        };
+        if let (
+            Ok(slow),
+            Some(Ok(Frame {
+                reply: Reply::Ipvs(fast),
+                ..
+            })),
+        ) = (m.service(), fast_svc.get(i))
+        {
+            assert_eq!(&slow, fast);
+        }
+        if let (
+            Ok(slow),
+            Some(Ok(Frame {
+                reply: Reply::Ipvs(fast),
+                ..
+            })),
+        ) = (m.dest(Af::Inet), fast_dest.get(i))
+        {
+            assert_eq!(&slow, fast);
+        }
+    }
     for f in frames(buf) {
         if let Ok(f) = f
             && let Reply::Ipvs(m) = f.reply

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 
-use super::frame::{Frame, Reply, encode, frames};
+use super::frame::{Frame, Reply, encode, frames, frames_with};
 use super::{CmdAttr, IpvsCmd, IpvsMessage, dest_attrs};
 use crate::model::*;
 
@@ -305,6 +305,33 @@ fn service_dump_replies_parse() {
         ServiceKey::udp(v6("2001:db8::1"), 53),
         Scheduler::Rr
     )));
+}
+
+/// The client's dump fast path (no intermediate attribute lists) reads what the general path reads.
+#[test]
+fn dump_fast_path_agrees() {
+    for hex in [DUMP_SERVICE_REPLY_FWMARK6, DUMP_SERVICE_REPLY_UDP6] {
+        let b = bytes(hex);
+        let fast = frames_with(&b, super::service_entry)
+            .next()
+            .expect("one")
+            .expect("parses");
+        let Reply::Ipvs(fast) = fast.reply else {
+            panic!("not IPVS")
+        };
+        assert_eq!(fast, message(hex).service().expect("service"));
+    }
+    let b = bytes(DUMP_DEST_REPLY_GUE6);
+    let fast = frames_with(&b, |_, a| super::dest_entry(Af::Inet6, a))
+        .next()
+        .expect("one");
+    let Reply::Ipvs(fast) = fast.expect("parses").reply else {
+        panic!("not IPVS")
+    };
+    assert_eq!(
+        fast,
+        message(DUMP_DEST_REPLY_GUE6).dest(Af::Inet6).expect("dest")
+    );
 }
 
 #[test]
