@@ -228,7 +228,7 @@ impl Conn {
 
     /// Sends `ops` in one datagram; returns per-op errno (0 = success) or a transport error.
     async fn batch(&mut self, ops: &[Op]) -> Result<Vec<i32>, Error> {
-        let verb = Verb::List; // only used for transport errors, re-labelled per op by the caller
+        let verb = Verb::Apply;
         let first = self.seq.wrapping_add(1);
         self.tx.clear();
         for (i, op) in ops.iter().enumerate() {
