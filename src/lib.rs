@@ -5,4 +5,5 @@
 //! the kernel. `vrrp` elects the master that holds the virtual addresses. `status` is the plain
 //! data every reader (API, metrics, dumps) renders.
 
+pub mod genhash;
 pub mod status;
