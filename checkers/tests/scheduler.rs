@@ -136,3 +136,130 @@ async fn shared_check_runs_once_and_reload_keeps_state() {
     assert_eq!(snap.len(), 2);
     assert!(snap.iter().all(|t| !t.up));
 }
+
+fn misc_sleep(tag: usize, secs: f64) -> Spec {
+    // The tag makes each spec distinct (identical specs would be shared).
+    let m = checkers::MiscSpec {
+        argv: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("sleep {secs}; : {tag}"),
+        ],
+        timeout: Some(Duration::from_secs(5)),
+        dynamic: false,
+        user: None,
+        group: None,
+    };
+    let timing = Timing {
+        delay_loop: Duration::from_secs(30),
+        warmup: Some(Duration::ZERO),
+        ..fast()
+    };
+    Spec {
+        timing,
+        ..Spec::new("127.0.0.1:0".parse().unwrap(), CheckKind::Misc(m))
+    }
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded() {
+    let finished = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let f = finished.clone();
+    let start = tokio::time::Instant::now();
+    let cfg = SchedulerConfig {
+        max_concurrent: 2,
+        seed: Some(3),
+        on_result: Some(Arc::new(move |_| f.lock().unwrap().push(start.elapsed()))),
+        ..Default::default()
+    };
+    let (h, _rx) = Scheduler::spawn::<usize>(cfg);
+    h.set(
+        (0..6)
+            .map(|i| ServerChecks {
+                id: i,
+                checks: vec![misc_sleep(i, 0.3)],
+                initially_up: true,
+            })
+            .collect(),
+    );
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let mut done = finished.lock().unwrap().clone();
+    done.sort();
+    assert_eq!(done.len(), 6, "{done:?}");
+    // Two at a time: three waves of 0.3 s.
+    let early = done
+        .iter()
+        .filter(|d| **d < Duration::from_millis(450))
+        .count();
+    assert_eq!(early, 2, "{done:?}");
+    assert!(done[5] >= Duration::from_millis(850), "{done:?}");
+}
+
+#[tokio::test]
+async fn a_hanging_backend_costs_only_its_own_timeout() {
+    // Accepts, reads, never answers.
+    let (hang, hang_addr) = listener().await;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = hang.accept().await {
+            held.push(s);
+        }
+    });
+    let (ok, ok_addr) = listener().await;
+    tokio::spawn(async move {
+        loop {
+            let _ = ok.accept().await;
+        }
+    });
+    let runs = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = runs.clone();
+    let cfg = SchedulerConfig {
+        max_concurrent: 2,
+        seed: Some(4),
+        on_result: Some(Arc::new(move |rep| {
+            r.lock().unwrap().push((rep.spec.target, rep.duration))
+        })),
+        ..Default::default()
+    };
+    let (h, mut rx) = Scheduler::spawn(cfg);
+    let url = checkers::UrlSpec::new("/");
+    let http = checkers::HttpSpec {
+        urls: vec![url],
+        ..Default::default()
+    };
+    let hanging = Spec {
+        timing: fast(),
+        ..Spec::new(hang_addr, CheckKind::Http(http))
+    };
+    h.set(vec![
+        ServerChecks {
+            id: "hang",
+            checks: vec![hanging],
+            initially_up: true,
+        },
+        ServerChecks {
+            id: "ok",
+            checks: vec![tcp(ok_addr)],
+            initially_up: true,
+        },
+    ]);
+    let t = next(&mut rx, Duration::from_secs(3)).await;
+    assert_eq!(t.server, "hang");
+    assert!(
+        t.reason
+            .ends_with("timeout after 300 ms waiting for the response headers of /"),
+        "{}",
+        t.reason
+    );
+    let runs = runs.lock().unwrap().clone();
+    let hang_runs: Vec<_> = runs.iter().filter(|(a, _)| *a == hang_addr).collect();
+    let ok_runs = runs.iter().filter(|(a, _)| *a == ok_addr).count();
+    assert!(
+        hang_runs
+            .iter()
+            .all(|(_, d)| *d < Duration::from_millis(450)),
+        "{hang_runs:?}"
+    );
+    // The healthy server kept its 100 ms loop meanwhile.
+    assert!(ok_runs >= 4, "only {ok_runs} runs of the healthy check");
+}
