@@ -107,7 +107,9 @@ impl Default for Timing {
 
 impl Timing {
     /// keepalived's per-checker defaults: HTTP/SSL retry after 3 s, DNS retries 3 times after
-    /// `delay_loop`, MISC does not retry and its timeout defaults to `delay_loop`.
+    /// `delay_loop`, MISC does not retry and its timeout defaults to `delay_loop`. The DNS retry
+    /// delay is given for the default `delay_loop`: a config that sets `delay_loop` but not
+    /// `delay_before_retry` must resolve it to its own `delay_loop`.
     pub fn for_kind(kind: &CheckKind) -> Self {
         let d = Timing::default();
         match kind {

@@ -233,6 +233,16 @@ async fn closes_mid_headers() {
 }
 
 #[tokio::test]
+async fn endless_headers_are_cut_at_64_kib() {
+    let addr = support::raw(Behaviour::EndlessHeaders).await;
+    let r = fail(run(&http_spec(addr, UrlSpec::new("/"), false)).await);
+    assert_eq!(
+        r.to_string(),
+        "invalid response headers of /: header block larger than 64 KiB"
+    );
+}
+
+#[tokio::test]
 async fn chunked_body_digest_includes_framing() {
     let addr = support::raw(Behaviour::Reply(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",

@@ -133,6 +133,8 @@ pub enum Behaviour {
     Endless(Arc<AtomicU64>),
     /// Accepts and closes at once, before anything is read.
     CloseAtOnce,
+    /// A status line, then header lines forever.
+    EndlessHeaders,
 }
 
 /// A raw TCP server applying `b` to every connection.
@@ -205,6 +207,13 @@ async fn serve(mut s: TcpStream, b: Behaviour) {
             while s.write_all(&chunk).await.is_ok() {
                 sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             }
+        }
+        Behaviour::EndlessHeaders => {
+            if s.write_all(b"HTTP/1.1 200 OK\r\n").await.is_err() {
+                return;
+            }
+            let line = [b"X-Filler: ".as_slice(), &[b'a'; 1000], b"\r\n"].concat();
+            while s.write_all(&line).await.is_ok() {}
         }
         Behaviour::CloseAtOnce => {}
     }
