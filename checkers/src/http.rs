@@ -323,6 +323,11 @@ mod tests {
             request(&g),
             b"GET /x HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: 127.0.0.1:18082\r\n\r\n"
         );
+        g.target = "[::1]:18089".parse().unwrap();
+        assert_eq!(
+            request(&g),
+            b"GET /x HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: [::1]:18089\r\n\r\n"
+        );
         g.protocol = HttpProtocol::Http10Close;
         g.virtualhost = Some("www.ex.com");
         assert_eq!(

@@ -21,14 +21,16 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::outcome::Outcome;
+use crate::outcome::{FailReason, Outcome};
 use crate::spec::Spec;
 use crate::state::{CheckState, combine};
 
@@ -403,7 +405,13 @@ async fn check_loop(mut t: CheckTask) {
             return;
         };
         let started = Instant::now();
-        let outcome = crate::check(&t.spec).await;
+        // A checker bug must not silently freeze this server's health: a panic is a failure.
+        let outcome = match AssertUnwindSafe(crate::check(&t.spec)).catch_unwind().await {
+            Ok(o) => o,
+            Err(_) => Outcome::Fail(FailReason::Setup(
+                "the checker panicked (a bug in lvsd)".to_string(),
+            )),
+        };
         drop(permit);
         let now = Instant::now();
         let step = t.state.on_outcome(now.into_std(), &outcome, &t.spec.timing);
