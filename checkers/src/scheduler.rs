@@ -326,7 +326,7 @@ impl<S: ServerKey> Coordinator<S> {
             upd: self.upd_tx.clone(),
             on_result: self.on_result.clone(),
         }));
-        let label = format!("{} {}", spec.kind.name(), spec.target);
+        let label = spec.label();
         self.checks.insert(
             spec,
             CheckEntry {

@@ -32,6 +32,11 @@ impl Spec {
             bind: Bind::default(),
         }
     }
+
+    /// How logs and reasons name the check: `HTTP_GET 10.0.0.1:80`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.kind.name(), self.target)
+    }
 }
 
 /// The checker kinds of keepalived.conf, one variant per `*_GET` / `*_CHECK` block.
