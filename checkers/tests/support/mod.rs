@@ -137,9 +137,14 @@ pub enum Behaviour {
     EndlessHeaders,
 }
 
-/// A raw TCP server applying `b` to every connection.
+/// A raw TCP server on 127.0.0.1 applying `b` to every connection.
 pub async fn raw(b: Behaviour) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    raw_at("127.0.0.1:0", b).await
+}
+
+/// A raw TCP server at `bind` (e.g. `[::1]:0`) applying `b` to every connection.
+pub async fn raw_at(bind: &str, b: Behaviour) -> SocketAddr {
+    let l = TcpListener::bind(bind).await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
