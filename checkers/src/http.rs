@@ -4,7 +4,8 @@
 //! The request is the one keepalived sends (request line, `User-Agent: KeepAliveClient`,
 //! `Connection: close` for 1.0C / 1.1, `Host`), written by hand: the digest is over raw response
 //! bytes, which an HTTP client library would decode. Each url attempt (connect, TLS, request,
-//! headers, body) is bounded as a whole by `connect_timeout`.
+//! headers, body) is bounded as a whole by `connect_timeout`, so a server trickling bytes
+//! (slowloris) fails in time. The body is read only when a digest is configured.
 
 use std::io;
 use std::net::SocketAddr;
@@ -46,8 +47,10 @@ pub struct Get<'a> {
 pub enum ReadBody<'a> {
     /// Always (genhash).
     Always,
-    /// Only when the url accepts the status: a failing status needs no body.
-    IfAccepted(&'a UrlSpec),
+    /// Only when the url has a digest to check and accepts the status. Without a digest, the
+    /// check ends with the head: a large page then costs no download, and a health page that
+    /// streams forever still passes on its status, as a browser would see it.
+    IfDigestNeeded(&'a UrlSpec),
 }
 
 /// TLS settings of a GET.
@@ -195,8 +198,8 @@ async fn exchange<IO: AsyncRead + AsyncWrite + Unpin>(
         if reader.is_done() {
             break;
         }
-        if let (Some(head), ReadBody::IfAccepted(url)) = (reader.head(), g.read_body)
-            && !url.accepts(head.status)
+        if let (Some(head), ReadBody::IfDigestNeeded(url)) = (reader.head(), g.read_body)
+            && (url.digest.is_none() || !url.accepts(head.status))
         {
             break;
         }
@@ -259,7 +262,7 @@ async fn check_url(
         virtualhost: url.virtualhost.as_deref().or(http.virtualhost.as_deref()),
         protocol: http.protocol,
         timeout: spec.timing.connect_timeout,
-        read_body: ReadBody::IfAccepted(url),
+        read_body: ReadBody::IfDigestNeeded(url),
         lenient: false,
     };
     let got = get(&g, &mut |_| {}).await?;

@@ -233,6 +233,22 @@ async fn closes_mid_headers() {
 }
 
 #[tokio::test]
+async fn without_digest_the_body_is_not_downloaded() {
+    let sent = Arc::new(AtomicU64::new(0));
+    let addr = support::raw(Behaviour::Endless(sent)).await;
+    let t = Instant::now();
+    assert_eq!(
+        run(&http_spec(addr, UrlSpec::new("/stream"), false)).await,
+        Outcome::PASS
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn endless_headers_are_cut_at_64_kib() {
     let addr = support::raw(Behaviour::EndlessHeaders).await;
     let r = fail(run(&http_spec(addr, UrlSpec::new("/"), false)).await);
