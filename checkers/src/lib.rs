@@ -35,7 +35,8 @@
 //!   `initially_up` gets one at once (non-alpha checks start up, alpha ones down).
 //! - `set` replaces everything: unchanged `(id, Spec)` pairs keep their check state and timers,
 //!   new specs start after a random warmup, removed ones are aborted (programs killed).
-//!   Identical specs used by several servers run once.
+//!   Identical specs used by several servers run once. A spec added to a server that is down
+//!   starts down, so a reload never flaps a down server up before its new check has run.
 //! - Dropping every handle, or the receiver, stops all checks.
 //! - The worst time from a server failing to its transition is
 //!   [`Timing::detection_bound`] (plus waiting for a free slot when `max_concurrent` checks

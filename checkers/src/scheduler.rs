@@ -250,23 +250,27 @@ impl<S: ServerKey> Coordinator<S> {
     }
 
     async fn set(&mut self, servers: Vec<ServerChecks<S>>) -> bool {
-        let mut wanted: HashSet<Arc<Spec>> = HashSet::new();
+        // One Arc per distinct spec (identical checks run once), with the servers using it.
+        let mut users: HashMap<Arc<Spec>, Vec<S>> = HashMap::new();
+        // Distinct specs of servers already known and reported down.
+        let mut of_down_servers: HashSet<Arc<Spec>> = HashSet::new();
         let mut next_servers = HashMap::with_capacity(servers.len());
         for sc in servers {
+            let old = self.servers.remove(&sc.id);
+            let known_down = old.as_ref().is_some_and(|o| !o.reported.up);
             let mut specs = Vec::with_capacity(sc.checks.len());
             for spec in sc.checks {
-                // Share one Arc per distinct spec so identical checks run once.
-                let spec = match wanted.get(&spec) {
-                    Some(a) => a.clone(),
-                    None => {
-                        let a = Arc::new(spec);
-                        wanted.insert(a.clone());
-                        a
-                    }
+                let spec = match users.get_key_value(&spec) {
+                    Some((a, _)) => a.clone(),
+                    None => Arc::new(spec),
                 };
+                users.entry(spec.clone()).or_default().push(sc.id.clone());
+                if known_down {
+                    of_down_servers.insert(spec.clone());
+                }
                 specs.push(spec);
             }
-            let reported = match self.servers.remove(&sc.id) {
+            let reported = match old {
                 Some(old) => old.reported,
                 None => Transition {
                     server: (),
@@ -285,25 +289,21 @@ impl<S: ServerKey> Coordinator<S> {
             );
         }
         self.checks.retain(|spec, entry| {
-            let keep = wanted.contains(spec);
+            let keep = users.contains_key(spec);
             if !keep {
                 entry.task.abort();
             }
             keep
         });
-        for spec in wanted {
+        for (spec, ids) in users {
             if !self.checks.contains_key(&spec) {
-                self.start(spec);
+                // A check added by a reload to a server that is down starts down: the server
+                // must not flap up before the new check has even run.
+                let start_down = of_down_servers.contains(&spec);
+                self.start(spec.clone(), start_down);
             }
-        }
-        for entry in self.checks.values_mut() {
-            entry.users.clear();
-        }
-        for (id, server) in &next_servers {
-            for spec in &server.checks {
-                if let Some(entry) = self.checks.get_mut(spec) {
-                    entry.users.push(id.clone());
-                }
+            if let Some(entry) = self.checks.get_mut(&spec) {
+                entry.users = ids;
             }
         }
         self.servers = next_servers;
@@ -311,10 +311,14 @@ impl<S: ServerKey> Coordinator<S> {
         self.reevaluate(ids).await
     }
 
-    fn start(&mut self, spec: Arc<Spec>) {
+    fn start(&mut self, spec: Arc<Spec>, start_down: bool) {
         self.next_id += 1;
         let id = self.next_id;
-        let state = CheckState::new(&spec.timing);
+        let state = if start_down {
+            CheckState::down()
+        } else {
+            CheckState::new(&spec.timing)
+        };
         let now = Instant::now();
         let first = CheckState::first_run(now.into_std(), &spec.timing, self.rng.unit());
         let task = tokio::spawn(check_loop(CheckTask {

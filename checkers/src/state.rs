@@ -47,6 +47,16 @@ impl CheckState {
         }
     }
 
+    /// Fresh state that waits for a first success, whatever `alpha` says.
+    pub fn down() -> Self {
+        CheckState {
+            up: false,
+            failures: 0,
+            reason: None,
+            weight: None,
+        }
+    }
+
     /// Whether the check counts as up.
     pub fn is_up(&self) -> bool {
         self.up
@@ -132,7 +142,7 @@ pub fn combine<'a>(checks: impl IntoIterator<Item = (&'a str, &'a CheckState)>) 
             up = false;
             match &st.reason {
                 Some(r) => reasons.push(format!("{label}: {r}")),
-                None => reasons.push(format!("{label}: waiting for a first success (alpha)")),
+                None => reasons.push(format!("{label}: waiting for a first success")),
             }
         }
         if let Some(w) = st.weight {
@@ -220,7 +230,10 @@ mod tests {
         assert!(!st.is_up());
         let h = combine([("TCP_CHECK 10.0.0.1:80", &st)]);
         assert!(!h.up);
-        assert!(h.reason.contains("alpha"), "{}", h.reason);
+        assert_eq!(
+            h.reason,
+            "TCP_CHECK 10.0.0.1:80: waiting for a first success"
+        );
         // Failures while down are not retried.
         assert_eq!(
             st.on_outcome(t0, &fail(), &t).next,

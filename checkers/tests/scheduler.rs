@@ -263,3 +263,48 @@ async fn a_hanging_backend_costs_only_its_own_timeout() {
     // The healthy server kept its 100 ms loop meanwhile.
     assert!(ok_runs >= 4, "only {ok_runs} runs of the healthy check");
 }
+
+#[tokio::test]
+async fn a_check_changed_on_a_down_server_does_not_flap_it_up() {
+    let closed = closed_port().await;
+    let (h, mut rx) = Scheduler::spawn(SchedulerConfig {
+        seed: Some(5),
+        ..Default::default()
+    });
+    h.set(vec![ServerChecks {
+        id: "x",
+        checks: vec![tcp(closed)],
+        initially_up: true,
+    }]);
+    assert!(!next(&mut rx, Duration::from_secs(2)).await.up);
+
+    // Reload with a different timing (a new spec): still down, and no transition.
+    let mut changed = tcp(closed);
+    changed.timing.delay_loop = Duration::from_millis(150);
+    h.set(vec![ServerChecks {
+        id: "x",
+        checks: vec![changed],
+        initially_up: true,
+    }]);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(600), rx.recv())
+            .await
+            .is_err(),
+        "flapped"
+    );
+
+    // Pointing it at a live server brings it up once the new check has passed.
+    let (l, open) = listener().await;
+    tokio::spawn(async move {
+        loop {
+            let _ = l.accept().await;
+        }
+    });
+    h.set(vec![ServerChecks {
+        id: "x",
+        checks: vec![tcp(open)],
+        initially_up: true,
+    }]);
+    let t = next(&mut rx, Duration::from_secs(2)).await;
+    assert!(t.up, "{t:?}");
+}
