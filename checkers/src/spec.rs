@@ -115,6 +115,9 @@ impl Timing {
     /// `delay_loop`, MISC does not retry and its timeout defaults to `delay_loop`. The DNS retry
     /// delay is given for the default `delay_loop`: a config that sets `delay_loop` but not
     /// `delay_before_retry` must resolve it to its own `delay_loop`.
+    ///
+    /// FILE_CHECK takes no timing options in keepalived, which re-reads the file as soon as it
+    /// changes; here it is polled every second, without retry: use these values as they are.
     pub fn for_kind(kind: &CheckKind) -> Self {
         let d = Timing::default();
         match kind {
@@ -128,6 +131,12 @@ impl Timing {
                 ..d
             },
             CheckKind::Misc(_) => Timing { retry: 0, ..d },
+            CheckKind::File(_) => Timing {
+                delay_loop: Duration::from_secs(1),
+                retry: 0,
+                warmup: Some(Duration::ZERO),
+                ..d
+            },
             _ => d,
         }
     }
