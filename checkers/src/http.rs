@@ -159,8 +159,8 @@ pub(crate) async fn get_with(
             None => exchange(tcp, g, reader, &phase, sink).await,
             Some(t) => {
                 phase.set(Phase::Tls);
-                let sni = if t.sni { g.virtualhost } else { None };
-                let tls = crate::tls::handshake(tcp, g.target.ip(), sni, t.verify).await?;
+                let tls = crate::tls::handshake(tcp, g.target.ip(), g.virtualhost, t.sni, t.verify)
+                    .await?;
                 phase.set(Phase::Request);
                 exchange(tls, g, reader, &phase, sink).await
             }

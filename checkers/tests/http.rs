@@ -154,6 +154,17 @@ async fn tls_unverified_by_default_sni_and_ca_verification() {
         h.verify = TlsVerify::CaFile(ca);
     }
     assert_eq!(run(&spec).await, Outcome::PASS);
+    // Without SNI the certificate is still verified against the virtual host.
+    if let CheckKind::Ssl(h) = &mut spec.kind {
+        h.enable_sni = false;
+    }
+    assert_eq!(run(&spec).await, Outcome::PASS);
+    // ... and not against a name it does not carry.
+    if let CheckKind::Ssl(h) = &mut spec.kind {
+        h.virtualhost = Some("other.example.test".to_string());
+    }
+    let r = fail(run(&spec).await);
+    assert!(r.to_string().contains("certificate"), "{r}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
