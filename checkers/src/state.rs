@@ -81,11 +81,14 @@ impl CheckState {
     pub fn on_outcome(&mut self, now: Instant, outcome: &Outcome, timing: &Timing) -> Step {
         match outcome {
             Outcome::Pass { weight } => {
-                let changed = !self.up || self.weight != *weight;
+                // A pass without a weight leaves the dynamic weight as it was (misc_dynamic:
+                // "exit status 0: weight unchanged").
+                let weight = weight.or(self.weight);
+                let changed = !self.up || self.weight != weight;
                 self.up = true;
                 self.failures = 0;
                 self.reason = None;
-                self.weight = *weight;
+                self.weight = weight;
                 Step {
                     changed,
                     next: now + timing.delay_loop,
@@ -266,6 +269,9 @@ mod tests {
             !a.on_outcome(now, &Outcome::Pass { weight: Some(8) }, &t)
                 .changed
         );
+        // Exit 0 keeps the weight.
+        assert!(!a.on_outcome(now, &Outcome::PASS, &t).changed);
+        assert_eq!(a.weight(), Some(8));
         assert!(
             b.on_outcome(now, &Outcome::Pass { weight: Some(3) }, &t)
                 .changed
