@@ -312,3 +312,29 @@ async fn a_check_changed_on_a_down_server_does_not_flap_it_up() {
     let t = next(&mut rx, Duration::from_secs(2)).await;
     assert!(t.up, "{t:?}");
 }
+
+#[tokio::test]
+async fn misc_dynamic_weight_reaches_the_director() {
+    let m = checkers::MiscSpec {
+        argv: checkers::MiscSpec::split_command("/bin/sh -c 'exit 12'"),
+        timeout: Some(Duration::from_secs(5)),
+        dynamic: true,
+        user: None,
+        group: None,
+    };
+    let spec = Spec {
+        timing: fast(),
+        ..Spec::new("127.0.0.1:0".parse().unwrap(), CheckKind::Misc(m))
+    };
+    let (h, mut rx) = Scheduler::spawn(SchedulerConfig {
+        seed: Some(6),
+        ..Default::default()
+    });
+    h.set(vec![ServerChecks {
+        id: "w",
+        checks: vec![spec],
+        initially_up: true,
+    }]);
+    let t = next(&mut rx, Duration::from_secs(3)).await;
+    assert_eq!((t.up, t.weight), (true, Some(10)), "{t:?}");
+}
