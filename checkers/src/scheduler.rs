@@ -418,7 +418,9 @@ async fn check_loop(mut t: CheckTask) {
         };
         drop(permit);
         let now = Instant::now();
-        let step = t.state.on_outcome(now.into_std(), &outcome, &t.spec.timing);
+        let step = t
+            .state
+            .on_outcome(started.into_std(), now.into_std(), &outcome, &t.spec.timing);
         if let Some(hook) = &t.on_result {
             hook(&CheckReport {
                 spec: t.spec.clone(),
