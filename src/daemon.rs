@@ -13,11 +13,15 @@
 //! Signals become [`Control`] messages so the loop itself is driven the same way in tests.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 
+use crate::cli::Cli;
+use crate::config;
 use crate::director::{self, DirectorSpec, Kernel, RunOptions};
 use crate::notify::{Notifier, NotifierConfig};
 use crate::status::{ReloadStatus, StatusHub};
@@ -187,4 +191,104 @@ where
         .await
         .map_err(|e| anyhow::anyhow!("director task failed: {e}"))?;
     Ok(())
+}
+
+impl Mode {
+    /// The mode the command line asks for.
+    pub fn of(cli: &Cli) -> Mode {
+        if cli.health_check_only {
+            Mode::HealthCheckOnly
+        } else if cli.vrrp {
+            Mode::VrrpOnly
+        } else if cli.check {
+            Mode::CheckOnly
+        } else {
+            Mode::Full
+        }
+    }
+}
+
+/// Loads the file and reduces it to the director's spec. Warnings are logged; a refused
+/// configuration is an error carrying every error diagnostic (file:line:col + caret).
+pub fn load_spec(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<DirectorSpec> {
+    match config::load(path, opts) {
+        Ok(loaded) => {
+            for d in &loaded.diagnostics {
+                tracing::warn!("{d}");
+            }
+            let (spec, warnings) = director::from_config::director_spec(&loaded.config);
+            for w in warnings {
+                tracing::warn!("{}: {w}", path.display());
+            }
+            Ok(spec)
+        }
+        Err(e) => {
+            let details: Vec<String> = e
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.to_string())
+                .collect();
+            if details.is_empty() {
+                Err(anyhow::anyhow!("{}: {e}", path.display()))
+            } else {
+                Err(anyhow::anyhow!("{}: {e}\n{}", path.display(), details.join("\n")))
+            }
+        }
+    }
+}
+
+/// `lvsd -t --plan`: the IPVS operations this configuration would cause against the kernel
+/// now, as ipvsadm command lines (valid `ipvsadm -R` input). Empty output: nothing to do.
+pub async fn print_plan(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let spec = load_spec(&cli.use_file, &cli.load_options(true))?;
+    let client = ipvs::Client::connect()
+        .await
+        .context("reading the kernel's IPVS table")?;
+    let plan = director::run::plan_against(&client, &spec)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the kernel's IPVS table: {e}"))?;
+    print!("{plan}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The daemon entry point `main` calls: foreground, until SIGTERM / SIGINT (exit 0).
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run_async(cli))
+}
+
+async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.config_test && cli.plan {
+        return print_plan(&cli).await;
+    }
+    let mode = Mode::of(&cli);
+    let opts = Options {
+        config_file: cli.use_file.clone(),
+        mode,
+        release_ipvs: !cli.dont_release_ipvs,
+        resync: Duration::from_secs(5),
+    };
+    let load_opts = cli.load_options(true);
+    let load = |p: &Path| load_spec(p, &load_opts);
+    let hub = StatusHub::new();
+    let control = signals().context("installing signal handlers")?;
+    match mode {
+        Mode::HealthCheckOnly => {
+            serve::<ipvs::Client, _>(&opts, load, None, hub, control).await?;
+        }
+        Mode::CheckOnly | Mode::Full => {
+            let client = ipvs::Client::connect().await.context(
+                "IPVS is needed to run as a director (use --health-check-only to only run the checkers)",
+            )?;
+            serve(&opts, load, Some(client), hub, control).await?;
+        }
+        Mode::VrrpOnly => {
+            anyhow::bail!("-P/--vrrp: the VRRP subsystem is not part of this build yet")
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

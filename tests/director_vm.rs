@@ -9,9 +9,12 @@
 #[path = "vm/harness.rs"]
 mod vm;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use ipvs::{Dest, Forward, Op, Plan, Scheduler, Service, ServiceKey, Table};
@@ -28,7 +31,7 @@ use tokio::task::JoinHandle;
 
 #[test]
 fn in_vm() {
-    vm::run_ignored_in_vm("director_vm_", 2);
+    vm::run_ignored_in_vm("director_vm_", 3);
 }
 
 /// The real client, counting every op it is asked to write.
@@ -368,4 +371,283 @@ async fn director_vm_inproc_restart_adopts_without_delete() {
     let _ = Command::new("ip")
         .args(["addr", "del", "10.0.0.1/32", "dev", "lo"])
         .status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lvsd binary with a real configuration.
+// ---------------------------------------------------------------------------------------------
+
+const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
+
+struct Lvsd {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Lvsd {
+    fn start(conf: &Path, log: &Path) -> Lvsd {
+        let logf = std::fs::File::create(log).unwrap();
+        let child = Command::new(LVSD)
+            .args(["-n", "-C", "-f"])
+            .arg(conf)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {LVSD}: {e}"));
+        Lvsd {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kernel writes lvsd reported (one log line per netlink op).
+    fn writes(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("ipvs: ipvsadm "))
+            .map(|l| l.split("ipvs: ipvsadm ").nth(1).unwrap_or("").to_string())
+            .collect()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+}
+
+impl Drop for Lvsd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(weight_a: u32, broken: bool) -> String {
+    let extra = if broken { "real_server {{{ oops\n" } else { "" };
+    format!(
+        r#"global_defs {{
+    router_id lvsd_vm
+}}
+virtual_server 10.0.0.1 80 {{
+    delay_loop 1
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    sorry_server 127.0.0.9 8080
+    real_server 127.0.0.2 8080 {{
+        weight {weight_a}
+        HTTP_GET {{
+            url {{
+                path /health
+                status_code 200
+            }}
+            connect_timeout 1
+            retry 0
+            delay_before_retry 1
+        }}
+    }}
+    real_server 127.0.0.3 8080 {{
+        weight 3
+        inhibit_on_failure
+        TCP_CHECK {{
+            connect_timeout 1
+            retry 0
+        }}
+    }}
+}}
+{extra}"#
+    )
+}
+
+/// Backends for the process test run on their own runtime thread (the test itself is sync).
+struct Backends {
+    rt: tokio::runtime::Runtime,
+}
+
+impl Backends {
+    fn new() -> Backends {
+        Backends {
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+    fn start(&self, addr: &str) -> JoinHandle<()> {
+        self.rt.block_on(backend(addr.parse().unwrap()))
+    }
+    fn stop(&self, h: JoinHandle<()>) {
+        h.abort();
+        let _ = self.rt.block_on(h);
+    }
+}
+
+fn wait_proc_table(
+    want: Vec<(String, u32)>,
+    within: Duration,
+    what: &str,
+    lvsd: &Lvsd,
+) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        let have = ipvsadm_dests();
+        if have == want {
+            return t0.elapsed();
+        }
+        if t0.elapsed() > within {
+            panic!(
+                "{what}: after {within:?} ipvsadm -Ln shows {have:?}, want {want:?}\n--- lvsd log ---\n{}",
+                lvsd.log()
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+fn director_vm_process_signals_and_restart() {
+    assert!(
+        Command::new("ipvsadm")
+            .arg("-C")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let dir = PathBuf::from(format!("/tmp/lvsd-director-vm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(&conf, config(2, false)).unwrap();
+    let backends = Backends::new();
+    let a = backends.start(A);
+    let b = backends.start(B);
+    // Detection bound: delay_loop 1 + connect_timeout 1 × (retry 0 + 1) = 2 s, plus slack for
+    // the emulated VM.
+    let bound = Duration::from_secs(6);
+
+    let lvsd = Lvsd::start(&conf, &dir.join("lvsd.log"));
+    let t = wait_proc_table(
+        table(&[(A, 2), (B, 3)]),
+        Duration::from_secs(10),
+        "all up",
+        &lvsd,
+    );
+    eprintln!("process: all up → present after {t:?}");
+
+    backends.stop(a);
+    let t = wait_proc_table(table(&[(B, 3)]), bound, "A down", &lvsd);
+    eprintln!("process: A down → removed after {t:?}");
+
+    backends.stop(b);
+    let t = wait_proc_table(table(&[(B, 0), (SORRY, 1)]), bound, "all down", &lvsd);
+    eprintln!("process: all down → sorry server after {t:?}");
+
+    let a = backends.start(A);
+    let b = backends.start(B);
+    let t = wait_proc_table(table(&[(A, 2), (B, 3)]), bound, "restored", &lvsd);
+    eprintln!("process: restored after {t:?}");
+
+    // SIGHUP with one weight changed → exactly one edit.
+    thread::sleep(Duration::from_millis(1500));
+    let before = lvsd.writes().len();
+    std::fs::write(&conf, config(5, false)).unwrap();
+    lvsd.signal("HUP");
+    wait_proc_table(table(&[(A, 5), (B, 3)]), bound, "reload weight", &lvsd);
+    thread::sleep(Duration::from_secs(2));
+    let new: Vec<String> = lvsd.writes()[before..].to_vec();
+    assert_eq!(
+        new,
+        vec!["-e -t 10.0.0.1:80 -r 127.0.0.2:8080 -m -w 5".to_string()],
+        "reload wrote"
+    );
+
+    // SIGHUP with a broken config → nothing changes, the error is logged.
+    let before = lvsd.writes().len();
+    std::fs::write(&conf, config(7, true)).unwrap();
+    lvsd.signal("HUP");
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(lvsd.writes().len(), before, "a broken reload wrote");
+    assert_eq!(ipvsadm_dests(), table(&[(A, 5), (B, 3)]));
+    assert!(
+        lvsd.log()
+            .contains("reload failed, keeping the running configuration"),
+        "no reload error logged:\n{}",
+        lvsd.log()
+    );
+    std::fs::write(&conf, config(5, false)).unwrap();
+
+    // ipvsadm -C by hand → restored by the periodic pass (every 5 s).
+    assert!(
+        Command::new("ipvsadm")
+            .arg("-C")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let t = wait_proc_table(
+        table(&[(A, 5), (B, 3)]),
+        Duration::from_secs(12),
+        "after ipvsadm -C",
+        &lvsd,
+    );
+    eprintln!("process: ipvsadm -C repaired after {t:?}");
+
+    // kill -9 and restart → nothing deleted and re-added: the service's connection counter
+    // survives and the new lvsd logs no write.
+    let _ = Command::new("ip")
+        .args(["addr", "add", "10.0.0.1/32", "dev", "lo"])
+        .status();
+    for _ in 0..3 {
+        let _ =
+            TcpStream::connect_timeout(&"10.0.0.1:80".parse().unwrap(), Duration::from_millis(300));
+    }
+    thread::sleep(Duration::from_millis(2500));
+    let conns = service_conns();
+    assert!(conns > 0, "no connection counted:\n{}", ipvsadm_stats());
+    lvsd.signal("KILL");
+    drop(lvsd);
+    let mut lvsd = Lvsd::start(&conf, &dir.join("lvsd2.log"));
+    thread::sleep(Duration::from_secs(4));
+    assert!(lvsd.log().contains("lvsd started"), "{}", lvsd.log());
+    assert_eq!(
+        lvsd.writes(),
+        Vec::<String>::new(),
+        "restart wrote to the kernel"
+    );
+    assert!(
+        service_conns() >= conns,
+        "service re-created:\n{}",
+        ipvsadm_stats()
+    );
+
+    // SIGTERM → exit 0, the table released.
+    lvsd.signal("TERM");
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = lvsd.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "lvsd did not exit on SIGTERM"
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}\n{}", lvsd.log());
+    assert_eq!(ipvsadm_dests(), vec![]);
+    let _ = Command::new("ip")
+        .args(["addr", "del", "10.0.0.1/32", "dev", "lo"])
+        .status();
+    drop((a, b));
 }

@@ -15,6 +15,7 @@
 //! `ipvsadm -C` by hand is repaired on the next pass.
 
 pub mod desired;
+pub mod from_config;
 mod kernel;
 pub mod run;
 pub mod spec;

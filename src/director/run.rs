@@ -250,17 +250,32 @@ fn on_transition(
     );
     if !changed {
         if t.weight.is_some() {
-            tracing::info!(vs = %vs.core.id, rs = %t.server.addr, weight = ?t.weight, "real server weight changed");
+            tracing::info!(
+                "{}: real server {} weight now {:?}",
+                vs.core.id,
+                t.server.addr,
+                t.weight
+            );
         }
         return;
     }
     if t.up {
-        tracing::info!(vs = %vs.core.id, rs = %t.server.addr, "real server UP: {}", t.reason);
+        tracing::info!(
+            "{}: real server {} UP: {}",
+            vs.core.id,
+            t.server.addr,
+            t.reason
+        );
         if let Some(s) = &rs.notify_up {
             notifier.fire(s, "notify_up");
         }
     } else {
-        tracing::warn!(vs = %vs.core.id, rs = %t.server.addr, "real server DOWN: {}", t.reason);
+        tracing::warn!(
+            "{}: real server {} DOWN: {}",
+            vs.core.id,
+            t.server.addr,
+            t.reason
+        );
         if let Some(s) = &rs.notify_down {
             notifier.fire(s, "notify_down");
         }
@@ -296,12 +311,22 @@ fn recompute(
             continue;
         };
         if ev.up {
-            tracing::info!(vs = %ev.vs, live_weight = ev.live_weight, "quorum gained");
+            tracing::info!("{}: quorum gained (live weight {})", ev.vs, ev.live_weight);
             if let Some(s) = &vs.quorum_up {
                 notifier.fire(s, "quorum_up");
             }
         } else {
-            tracing::warn!(vs = %ev.vs, live_weight = ev.live_weight, quorum = vs.core.quorum, "quorum lost");
+            tracing::warn!(
+                "{}: quorum lost (live weight {}, quorum {}){}",
+                ev.vs,
+                ev.live_weight,
+                vs.core.quorum,
+                if vs.sorry.is_some() {
+                    ", sorry server in"
+                } else {
+                    ""
+                }
+            );
             if let Some(s) = &vs.quorum_down {
                 notifier.fire(s, "quorum_down");
             }
