@@ -232,7 +232,11 @@ pub fn load_spec(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<Dire
             if details.is_empty() {
                 Err(anyhow::anyhow!("{}: {e}", path.display()))
             } else {
-                Err(anyhow::anyhow!("{}: {e}\n{}", path.display(), details.join("\n")))
+                Err(anyhow::anyhow!(
+                    "{}: {e}\n{}",
+                    path.display(),
+                    details.join("\n")
+                ))
             }
         }
     }
