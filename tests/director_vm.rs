@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 
 #[test]
 fn in_vm() {
-    vm::run_ignored_in_vm("director_vm_", 3);
+    vm::run_ignored_in_vm("director_vm_", 4);
 }
 
 /// The real client, counting every op it is asked to write.
@@ -650,4 +650,72 @@ fn director_vm_process_signals_and_restart() {
         .args(["addr", "del", "10.0.0.1/32", "dev", "lo"])
         .status();
     drop((a, b));
+}
+
+#[test]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+fn director_vm_process_plan() {
+    assert!(
+        Command::new("ipvsadm")
+            .arg("-C")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let dir = PathBuf::from(format!("/tmp/lvsd-plan-vm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(&conf, config(2, false)).unwrap();
+    let plan = || {
+        let out = Command::new(LVSD)
+            .args(["-t", "--plan", "-f"])
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let want = "-A -t 10.0.0.1:80 -s wrr\n\
+                -a -t 10.0.0.1:80 -r 127.0.0.2:8080 -m -w 2\n\
+                -a -t 10.0.0.1:80 -r 127.0.0.3:8080 -m -w 3\n";
+    assert_eq!(plan(), want);
+    // The plan is valid `ipvsadm -R` input; once applied, nothing is left to do.
+    let mut r = Command::new("ipvsadm")
+        .arg("-R")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(r.stdin.as_mut().unwrap(), want.as_bytes()).unwrap();
+    drop(r.stdin.take());
+    assert!(r.wait().unwrap().success());
+    assert_eq!(plan(), "");
+    // A weight changed by hand: one edit back.
+    assert!(
+        Command::new("ipvsadm")
+            .args([
+                "-e",
+                "-t",
+                "10.0.0.1:80",
+                "-r",
+                "127.0.0.3:8080",
+                "-m",
+                "-w",
+                "9"
+            ])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(plan(), "-e -t 10.0.0.1:80 -r 127.0.0.3:8080 -m -w 3\n");
+    assert!(
+        Command::new("ipvsadm")
+            .arg("-C")
+            .status()
+            .unwrap()
+            .success()
+    );
 }
