@@ -189,6 +189,14 @@ fn health_check_only_reports_transitions_without_ipvs() {
         !lvsd.log().contains("ipvs: ipvsadm"),
         "health-check-only wrote to IPVS"
     );
+    // What a director would have done is logged, not applied.
+    let would = |op: String| lvsd.log().contains(&format!("not applied: ipvsadm {op}"));
+    assert!(would("-A -t 192.0.2.10:80 -s wrr".into()), "{}", lvsd.log());
+    assert!(
+        would(format!("-d -t 192.0.2.10:80 -r 127.0.0.1:{}", addr.port())),
+        "{}",
+        lvsd.log()
+    );
 
     // SIGTERM: clean exit 0.
     let _ = Command::new("kill")

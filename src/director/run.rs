@@ -170,7 +170,10 @@ pub async fn run<K: Kernel>(
 
     // First computation before the writer starts, so its first pass sees the real target.
     recompute(&spec, &health, &mut quorum, &hub, &notifier, &target_tx);
-    let writer = kernel.map(|k| tokio::spawn(writer(k, target_rx, opts.clone(), stop_rx)));
+    let writer = match kernel {
+        Some(k) => tokio::spawn(writer(k, target_rx, opts.clone(), stop_rx)),
+        None => tokio::spawn(dry_writer(target_rx, stop_rx)),
+    };
 
     loop {
         tokio::select! {
@@ -212,8 +215,33 @@ pub async fn run<K: Kernel>(
         omega(&spec, &health, &quorum, &notifier).await;
     }
     let _ = stop_tx.send(true);
-    if let Some(w) = writer {
-        let _ = w.await;
+    let _ = writer.await;
+}
+
+/// Health-check-only mode: no kernel, but every change of the desired table is logged as the
+/// ipvsadm commands a director would run, so lvsd can be evaluated beside a running keepalived.
+async fn dry_writer(mut target_rx: watch::Receiver<Arc<Target>>, mut stop: watch::Receiver<bool>) {
+    let mut prev = Table::new();
+    loop {
+        let target = target_rx.borrow_and_update().clone();
+        let owned = prev.services.keys().copied().collect();
+        for op in &reconcile::plan(&prev, &target.table, &Ownership::Declared(owned)).ops {
+            tracing::info!("health-check-only, not applied: ipvsadm {op}");
+        }
+        prev = target.table.clone();
+        tokio::select! {
+            biased;
+            r = stop.changed() => {
+                if r.is_err() || *stop.borrow() {
+                    break;
+                }
+            }
+            r = target_rx.changed() => {
+                if r.is_err() {
+                    break;
+                }
+            }
+        }
     }
 }
 
