@@ -552,3 +552,24 @@ async fn notify_and_quorum_scripts_run_with_their_arguments_and_omega_at_exit() 
     got.sort();
     assert_eq!(got, ["RS DOWN", "VS DOWN"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lvs_flush_on_stop_removes_everything_at_exit() {
+    let (a, _ta) = backend().await;
+    let mut s = spec(&[(a, 1)], 1, false);
+    s.globals.flush_on_stop = true;
+    let kernel = FakeKernel::default();
+    let foreign = ServiceKey::tcp("192.0.2.99".parse().unwrap(), 443);
+    kernel
+        .table
+        .lock()
+        .unwrap()
+        .add_service(Service::new(foreign, Scheduler::Rr));
+    let r = start(s, Some(kernel.clone()), fast());
+    wait_for(&kernel, "ours added", |t| dests(t).len() == 1).await;
+    // Running: the foreign service is left alone.
+    assert!(kernel.snapshot().get(&foreign).is_some());
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+    assert_eq!(kernel.snapshot().service_count(), 0);
+}

@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 
 #[test]
 fn in_vm() {
-    vm::run_ignored_in_vm("director_vm_", 4);
+    vm::run_ignored_in_vm("director_vm_", 5);
 }
 
 /// The real client, counting every op it is asked to write.
@@ -718,4 +718,80 @@ fn director_vm_process_plan() {
             .unwrap()
             .success()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+async fn director_vm_inproc_timeouts_and_sync_daemon() {
+    assert!(
+        Command::new("ipvsadm")
+            .arg("-C")
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        Command::new("ip")
+            .args(["link", "add", "sync0", "type", "dummy"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = Command::new("ip")
+        .args(["link", "set", "sync0", "up"])
+        .status();
+    let mut s = spec(2);
+    s.globals.timeouts = Some(ipvs::Timeouts {
+        tcp: 910,
+        tcp_fin: 31,
+        udp: 61,
+    });
+    s.globals.sync_daemon = Some(ipvs::DaemonConfig::new(
+        ipvs::DaemonState::Master,
+        "sync0",
+        7,
+    ));
+    let d = start(s, counting().await, true);
+    let t0 = Instant::now();
+    let (timeouts, daemons) = loop {
+        let t = Command::new("ipvsadm")
+            .args(["-L", "--timeout"])
+            .output()
+            .unwrap();
+        let d = Command::new("ipvsadm")
+            .args(["-L", "--daemon"])
+            .output()
+            .unwrap();
+        let (t, d) = (
+            String::from_utf8_lossy(&t.stdout).into_owned(),
+            String::from_utf8_lossy(&d.stdout).into_owned(),
+        );
+        if t.contains("910 31 61") && d.contains("backup sync daemon") {
+            break (t, d);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "timeouts {t:?} daemons {d:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        daemons.contains("master sync daemon (mcast=sync0, syncid=7,"),
+        "{daemons}"
+    );
+    assert!(
+        daemons.contains("backup sync daemon (mcast=sync0, syncid=7,"),
+        "{daemons}"
+    );
+    assert!(timeouts.contains("910 31 61"));
+    d.stop.send(true).unwrap();
+    d.task.await.unwrap();
+    let _ = Command::new("ipvsadm")
+        .arg("--stop-daemon")
+        .arg("master")
+        .status();
+    let _ = Command::new("ipvsadm")
+        .arg("--stop-daemon")
+        .arg("backup")
+        .status();
 }

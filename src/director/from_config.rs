@@ -48,6 +48,7 @@ pub fn director_spec(config: &cfg::Config) -> (DirectorSpec, Vec<String>) {
         virtual_servers,
         globals: Globals {
             lvs_flush: g.lvs_flush,
+            flush_on_stop: g.lvs_flush_on_stop == cfg::LvsFlushOnStop::Yes,
             timeouts,
             sync_daemon,
             script_user: g

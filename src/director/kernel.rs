@@ -41,7 +41,7 @@ impl Kernel for Client {
             for state in [DaemonState::Master, DaemonState::Backup] {
                 let mut d = want.clone();
                 d.state = state;
-                if running.contains(&d) {
+                if running.iter().any(|r| same_daemon(r, &d)) {
                     continue;
                 }
                 if running.iter().any(|r| r.state == state) {
@@ -52,4 +52,16 @@ impl Kernel for Client {
         }
         Ok(())
     }
+}
+
+/// Whether a running daemon has the configured settings; 0 / unset fields mean "kernel
+/// default", which the kernel reports filled in (maxlen 1472, port 8848, ttl 1, 224.0.0.81).
+fn same_daemon(running: &ipvs::DaemonConfig, want: &ipvs::DaemonConfig) -> bool {
+    running.state == want.state
+        && running.mcast_ifn == want.mcast_ifn
+        && running.sync_id == want.sync_id
+        && (want.sync_maxlen == 0 || running.sync_maxlen == want.sync_maxlen)
+        && (want.mcast_group.is_none() || running.mcast_group == want.mcast_group)
+        && (want.mcast_port == 0 || running.mcast_port == want.mcast_port)
+        && (want.mcast_ttl == 0 || running.mcast_ttl == want.mcast_ttl)
 }

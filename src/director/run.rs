@@ -477,9 +477,11 @@ async fn writer<K: Kernel>(
     let mut owned: BTreeSet<ServiceKey> = BTreeSet::new();
     let mut globals_done: Option<Globals> = None;
     let mut first_pass = true;
+    let mut flush_on_stop: bool;
     let mut failing = false;
     loop {
         let target = target_rx.borrow_and_update().clone();
+        flush_on_stop = target.globals.flush_on_stop;
         owned.extend(target.table.services.keys().copied());
         if globals_done.as_ref() != Some(&target.globals) {
             match kernel.setup(&target.globals).await {
@@ -529,7 +531,14 @@ async fn writer<K: Kernel>(
         }
     }
     if opts.release_on_exit {
-        match converge(&kernel, &Table::new(), &Ownership::Declared(owned.clone())).await {
+        // Removing a service removes its destinations with it (keepalived's `lvs_flush_on_stop
+        // VS`, and fewer writes than its default); `lvs_flush_on_stop` takes everything.
+        let ownership = if flush_on_stop {
+            Ownership::All
+        } else {
+            Ownership::Declared(owned.clone())
+        };
+        match converge(&kernel, &Table::new(), &ownership).await {
             Ok(plan) => tracing::info!(ops = plan.len(), "ipvs: released the services lvsd owns"),
             Err(e) => tracing::error!("ipvs: could not release the services lvsd owns: {e}"),
         }
