@@ -112,15 +112,18 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs the director side until a [`Control::Stop`] (or the control channel closes).
-/// `load` turns the configuration file into the director's spec (errors are operator text);
-/// `kernel` is `None` in health-check-only mode. The first load must succeed.
+/// Runs the lifecycle until a [`Control::Stop`] (or the control channel closes), then sets
+/// `shutdown` to true (other subsystems, e.g. VRRP, subscribe to it) and waits for the director
+/// to release. `load` turns the configuration file into the director's spec (errors are
+/// operator text); `kernel` is `None` in health-check-only mode. The first load must succeed.
+/// In `-P` mode the file is still loaded and reloaded (to report errors) but no director runs.
 pub async fn serve<K, L>(
     opts: &Options,
     load: L,
     kernel: Option<K>,
     hub: StatusHub,
     mut control: mpsc::Receiver<Control>,
+    shutdown: &watch::Sender<bool>,
 ) -> anyhow::Result<()>
 where
     K: Kernel,
@@ -145,23 +148,24 @@ where
     );
 
     let (spec_tx, spec_rx) = watch::channel(Arc::new(spec));
-    let (stop_tx, stop_rx) = watch::channel(false);
     let kernel = if opts.mode.writes_ipvs() {
         kernel
     } else {
         None
     };
-    let director = tokio::spawn(director::run(
-        spec_rx,
-        kernel,
-        hub.clone(),
-        notifier,
-        RunOptions {
-            resync: opts.resync,
-            release_on_exit: opts.release_ipvs,
-        },
-        stop_rx,
-    ));
+    let director = opts.mode.runs_checkers().then(|| {
+        tokio::spawn(director::run(
+            spec_rx,
+            kernel,
+            hub.clone(),
+            notifier,
+            RunOptions {
+                resync: opts.resync,
+                release_on_exit: opts.release_ipvs,
+            },
+            shutdown.subscribe(),
+        ))
+    });
 
     while let Some(c) = control.recv().await {
         match c {
@@ -186,10 +190,11 @@ where
         }
     }
     tracing::info!("stopping");
-    let _ = stop_tx.send(true);
-    director
-        .await
-        .map_err(|e| anyhow::anyhow!("director task failed: {e}"))?;
+    shutdown.send_replace(true);
+    if let Some(d) = director {
+        d.await
+            .map_err(|e| anyhow::anyhow!("director task failed: {e}"))?;
+    }
     Ok(())
 }
 
@@ -280,15 +285,17 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     let load = |p: &Path| load_spec(p, &load_opts);
     let hub = StatusHub::new();
     let control = signals().context("installing signal handlers")?;
+    let (shutdown, _) = watch::channel(false);
     match mode {
         Mode::HealthCheckOnly => {
-            serve::<ipvs::Client, _>(&opts, load, None, hub, control).await?;
+            serve::<ipvs::Client, _>(&opts, load, None, hub, control, &shutdown).await?;
         }
         Mode::CheckOnly | Mode::Full => {
             let client = ipvs::Client::connect().await.context(
                 "IPVS is needed to run as a director (use --health-check-only to only run the checkers)",
             )?;
-            serve(&opts, load, Some(client), hub, control).await?;
+            // Full mode: the VRRP subsystem joins here (subscribe to `shutdown`).
+            serve(&opts, load, Some(client), hub, control, &shutdown).await?;
         }
         Mode::VrrpOnly => {
             anyhow::bail!("-P/--vrrp: the VRRP subsystem is not part of this build yet")

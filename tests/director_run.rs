@@ -392,7 +392,10 @@ async fn daemon_reload_keeps_running_config_on_error() {
     };
     let daemon = {
         let (kernel, hub) = (kernel.clone(), hub.clone());
-        tokio::spawn(async move { serve(&opts, load, Some(kernel), hub, ctl_rx).await })
+        tokio::spawn(async move {
+            let (shutdown, _) = tokio::sync::watch::channel(false);
+            serve(&opts, load, Some(kernel), hub, ctl_rx, &shutdown).await
+        })
     };
     wait_for(&kernel, "both", |t| dests(t).len() == 2).await;
     let writes = kernel.write_count();
