@@ -492,9 +492,7 @@ async fn writer<K: Kernel>(
         let own = ownership(&target.globals, &owned, first_pass);
         match converge(&kernel, &target.table, &own).await {
             Ok(plan) => {
-                for op in &plan.ops {
-                    tracing::info!("ipvs: ipvsadm {op}");
-                }
+                log_ops(&plan);
                 if failing {
                     tracing::info!("ipvs: kernel table converged again");
                 }
@@ -541,6 +539,25 @@ async fn writer<K: Kernel>(
         match converge(&kernel, &Table::new(), &ownership).await {
             Ok(plan) => tracing::info!(ops = plan.len(), "ipvs: released the services lvsd owns"),
             Err(e) => tracing::error!("ipvs: could not release the services lvsd owns: {e}"),
+        }
+    }
+}
+
+/// Every write at info level, unless a pass is large (a first start with thousands of
+/// services): then a count at info and the ops at debug.
+fn log_ops(plan: &Plan) {
+    const DETAIL: usize = 100;
+    if plan.len() <= DETAIL {
+        for op in &plan.ops {
+            tracing::info!("ipvs: ipvsadm {op}");
+        }
+    } else {
+        tracing::info!(
+            "ipvs: {} operations written (run with -D to list them)",
+            plan.len()
+        );
+        for op in &plan.ops {
+            tracing::debug!("ipvs: ipvsadm {op}");
         }
     }
 }
