@@ -140,6 +140,25 @@ impl Notifier {
         }
     }
 
+    /// The same notifier (same slots and queue) with another default `script_user`, for a
+    /// reload that changed it.
+    pub fn with_default_user(&self, user: Option<(String, Option<String>)>) -> Notifier {
+        let (default_user, default_group) = match user {
+            Some((u, g)) => (Some(u), g),
+            None => (None, None),
+        };
+        Notifier {
+            cfg: Arc::new(NotifierConfig {
+                default_user,
+                default_group,
+                ..(*self.cfg).clone()
+            }),
+            slots: self.slots.clone(),
+            queued: self.queued.clone(),
+            dropped: self.dropped.clone(),
+        }
+    }
+
     /// Scripts dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

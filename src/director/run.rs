@@ -158,6 +158,7 @@ pub async fn run<K: Kernel>(
     opts: RunOptions,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut notifier = notifier;
     let (sched, mut transitions) =
         checkers::Scheduler::spawn::<RsId>(checkers::SchedulerConfig::default());
     let mut spec = spec_rx.borrow_and_update().clone();
@@ -187,7 +188,11 @@ pub async fn run<K: Kernel>(
                 if r.is_err() {
                     break;
                 }
-                spec = spec_rx.borrow_and_update().clone();
+                let new = spec_rx.borrow_and_update().clone();
+                if new.globals.script_user != spec.globals.script_user {
+                    notifier = notifier.with_default_user(new.globals.script_user.clone());
+                }
+                spec = new;
                 sched.set(spec.server_checks());
                 let known: BTreeSet<RsId> =
                     spec.server_checks().into_iter().map(|s| s.id).collect();
