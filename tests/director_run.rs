@@ -610,3 +610,42 @@ async fn reload_keeps_a_down_server_down_without_flapping() {
     r.stop.send(true).unwrap();
     r.task.await.unwrap();
 }
+
+#[test]
+fn sync_daemon_roles_follow_the_tracked_vrrp_instance() {
+    use ipvs::DaemonState::{Backup, Master};
+    use lvsd::director::run::sync_roles;
+    use lvsd::status::{VrrpInstanceStatus, VrrpState};
+    let inst = |name: &str, state| VrrpInstanceStatus {
+        name: name.into(),
+        interface: "eth0".into(),
+        vrid: 51,
+        version: 2,
+        family: "inet",
+        state,
+        base_priority: 100,
+        effective_priority: 100,
+        master_addr: None,
+        since_unix_ms: 0,
+        vips: Vec::new(),
+        counters: Default::default(),
+    };
+    let mut g = lvsd::director::Globals::default();
+    assert_eq!(sync_roles(&g, &[]), vec![]);
+    g.sync_daemon = Some(ipvs::DaemonConfig::new(Master, "eth0", 1));
+    assert_eq!(sync_roles(&g, &[]), vec![Master, Backup]);
+    g.sync_instance = Some("VI_1".into());
+    assert_eq!(sync_roles(&g, &[]), vec![Backup]);
+    assert_eq!(
+        sync_roles(&g, &[inst("VI_1", VrrpState::Backup)]),
+        vec![Backup]
+    );
+    assert_eq!(
+        sync_roles(&g, &[inst("VI_2", VrrpState::Master)]),
+        vec![Backup]
+    );
+    assert_eq!(
+        sync_roles(&g, &[inst("VI_1", VrrpState::Master)]),
+        vec![Master]
+    );
+}
