@@ -71,6 +71,7 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
     let mut cur: Vec<Word> = Vec::new();
     // A finished line that may still get a `{` from the next line, with the Eol's comment info.
     let mut pending: Option<(Node, Option<u32>, bool)> = None;
+    let mut last_extra = None;
 
     fn children<'a>(top: &'a mut Vec<Node>, stack: &'a mut [Frame]) -> &'a mut Vec<Node> {
         match stack.last_mut() {
@@ -196,11 +197,16 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
                 }
                 match stack.pop() {
                     Some(frame) => children(&mut top, &mut stack).push(frame.node),
-                    None => diags.push(sources.diagnostic(
-                        Severity::Warning,
-                        t.span,
-                        "extra `}` with no open block; ignored",
-                    )),
+                    // One warning per line is enough for a run of `}}}}`.
+                    None if last_extra == Some((t.span.file, t.span.line)) => {}
+                    None => {
+                        last_extra = Some((t.span.file, t.span.line));
+                        diags.push(sources.diagnostic(
+                            Severity::Warning,
+                            t.span,
+                            "extra `}` with no open block; ignored",
+                        ))
+                    }
                 }
             }
         }
