@@ -64,7 +64,7 @@ struct Frame {
 }
 
 /// Builds the statement tree. Problems go to `diags`.
-pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Vec<Node> {
+pub fn parse(tokens: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Vec<Node> {
     let mut top: Vec<Node> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     // Words of the current line.
@@ -80,8 +80,8 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
         }
     }
 
-    for (i, t) in tokens.iter().enumerate() {
-        match &t.tok {
+    for t in tokens {
+        match t.tok {
             Tok::Word { text, quoted } => {
                 if let Some((node, comment, brace)) = pending.take() {
                     // The previous line had no `{` after it. A top-level block keyword must
@@ -128,8 +128,8 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
                     }
                 }
                 cur.push(Word {
-                    text: text.clone(),
-                    quoted: *quoted,
+                    text,
+                    quoted,
                     span: t.span,
                 });
             }
@@ -146,8 +146,8 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
                             words: std::mem::take(&mut cur),
                             block: None,
                         },
-                        *comment,
-                        *comment_brace,
+                        comment,
+                        comment_brace,
                     ));
                 }
             }
@@ -170,7 +170,6 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
                     ));
                     // Close what is open so far so the tree stays well formed.
                     close_all(&mut top, &mut stack);
-                    let _ = i;
                     return top;
                 }
                 stack.push(Frame {
@@ -273,7 +272,7 @@ mod tests {
     fn tree(text: &str) -> (Vec<Node>, Vec<Diagnostic>) {
         let p = preprocess_str(text, Path::new("t.conf"), "h");
         let mut d = p.diagnostics;
-        let t = parse(&p.tokens, &p.sources, &mut d);
+        let t = parse(p.tokens, &p.sources, &mut d);
         (t, d)
     }
 
