@@ -26,7 +26,9 @@ fn generate(virtual_servers: usize, reals: usize) -> String {
             let rip = format!("172.{}.{}.{}", 16 + v / 250, v % 250, r + 10);
             let _ = writeln!(s, "    real_server {rip} 8080 {{");
             s.push_str("        weight 1\n        HTTP_GET {\n            url {\n");
-            s.push_str("                path /health\n                status_code 200\n            }\n");
+            s.push_str(
+                "                path /health\n                status_code 200\n            }\n",
+            );
             s.push_str("            connect_timeout 3\n            retry 3\n            delay_before_retry 3\n");
             s.push_str("        }\n    }\n");
         }
@@ -73,7 +75,12 @@ fn main() {
     // Warm the page cache and check the config is clean.
     match load(&path, &opts) {
         Ok(l) => {
-            let reals: usize = l.config.virtual_servers.iter().map(|v| v.real_servers.len()).sum();
+            let reals: usize = l
+                .config
+                .virtual_servers
+                .iter()
+                .map(|v| v.real_servers.len())
+                .sum();
             println!(
                 "loaded: {} virtual servers, {reals} real servers, {} diagnostics",
                 l.config.virtual_servers.len(),
@@ -90,7 +97,8 @@ fn main() {
     let mut io = Vec::new();
     let mut lvsd = Vec::new();
     for _ in 0..RUNS {
-        let (d, n) = time(|| std::fs::read(&path).map(|b| b.iter().filter(|&&c| c == b'\n').count()));
+        let (d, n) =
+            time(|| std::fs::read(&path).map(|b| b.iter().filter(|&&c| c == b'\n').count()));
         assert_eq!(n.ok(), Some(lines));
         io.push(d);
         let (d, r) = time(|| load(&path, &opts));
@@ -100,7 +108,12 @@ fn main() {
     io.sort();
     lvsd.sort();
     println!("\n{:<44} {:>12} {:>12}", "", "median", "best");
-    println!("{:<44} {} {}", "read file + count lines (I/O floor)", ms(io[RUNS / 2]), ms(io[0]));
+    println!(
+        "{:<44} {} {}",
+        "read file + count lines (I/O floor)",
+        ms(io[RUNS / 2]),
+        ms(io[0])
+    );
     println!(
         "{:<44} {} {}",
         "lvsd::config::load (parse+build+validate)",
@@ -109,7 +122,12 @@ fn main() {
     );
 
     match keepalived_t(&path) {
-        Some((d, rc)) => println!("{:<44} {} {:>12}", format!("keepalived -t (1 run, rc {rc})"), ms(d), "-"),
+        Some((d, rc)) => println!(
+            "{:<44} {} {:>12}",
+            format!("keepalived -t (1 run, rc {rc})"),
+            ms(d),
+            "-"
+        ),
         None => println!("{:<44} {:>12}", "keepalived -t", "not installed"),
     }
     let per_line = lvsd[RUNS / 2].as_secs_f64() * 1e9 / lines as f64;

@@ -79,21 +79,20 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
     // Interfaces.
     if !config.global.dynamic_interfaces {
         for vi in &config.vrrp_instances {
-            if let Some(ifname) = &vi.interface {
-                if !probe.interface_exists(ifname) {
-                    push(
-                        Category::Host,
-                        vi.interface_span.unwrap_or(vi.span),
-                        format!(
-                            "interface {ifname} for vrrp_instance {} does not exist on this host",
-                            vi.name
-                        ),
-                        Some(
-                            "note: keepalived refuses to run VRRP with a non-existent interface"
-                                .into(),
-                        ),
-                    );
-                }
+            if let Some(ifname) = &vi.interface
+                && !probe.interface_exists(ifname)
+            {
+                push(
+                    Category::Host,
+                    vi.interface_span.unwrap_or(vi.span),
+                    format!(
+                        "interface {ifname} for vrrp_instance {} does not exist on this host",
+                        vi.name
+                    ),
+                    Some(
+                        "note: keepalived refuses to run VRRP with a non-existent interface".into(),
+                    ),
+                );
             }
             for t in &vi.track_interfaces {
                 if !probe.interface_exists(&t.name) {
@@ -113,33 +112,33 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                 .iter()
                 .chain(&vi.virtual_ipaddress_excluded)
             {
-                if let Some(dev) = &a.dev {
-                    if !probe.interface_exists(dev) {
-                        push(
-                            Category::Host,
-                            a.span,
-                            format!(
-                                "({}) dev {dev} of {} does not exist on this host",
-                                vi.name, a.addr
-                            ),
-                            None,
-                        );
-                    }
+                if let Some(dev) = &a.dev
+                    && !probe.interface_exists(dev)
+                {
+                    push(
+                        Category::Host,
+                        a.span,
+                        format!(
+                            "({}) dev {dev} of {} does not exist on this host",
+                            vi.name, a.addr
+                        ),
+                        None,
+                    );
                 }
             }
         }
-        if let Some(d) = &config.global.lvs_sync_daemon {
-            if !probe.interface_exists(&d.interface) {
-                push(
-                    Category::Host,
-                    d.span,
-                    format!(
-                        "lvs_sync_daemon interface {} does not exist on this host",
-                        d.interface
-                    ),
-                    None,
-                );
-            }
+        if let Some(d) = &config.global.lvs_sync_daemon
+            && !probe.interface_exists(&d.interface)
+        {
+            push(
+                Category::Host,
+                d.span,
+                format!(
+                    "lvs_sync_daemon interface {} does not exist on this host",
+                    d.interface
+                ),
+                None,
+            );
         }
     }
 
@@ -222,18 +221,18 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
             ),
             Some((path, info)) => {
                 runnable += 1;
-                if config.global.enable_script_security {
-                    if let Some(why) = insecure(probe, &path, info) {
-                        push(
-                            Category::ScriptSecurity,
-                            s.span,
-                            format!(
-                                "{what}: `{}` is unsafe to run as root ({why}); it is disabled",
-                                path.display()
-                            ),
-                            None,
-                        );
-                    }
+                if config.global.enable_script_security
+                    && let Some(why) = insecure(probe, &path, info)
+                {
+                    push(
+                        Category::ScriptSecurity,
+                        s.span,
+                        format!(
+                            "{what}: `{}` is unsafe to run as root ({why}); it is disabled",
+                            path.display()
+                        ),
+                        None,
+                    );
                 }
             }
         }

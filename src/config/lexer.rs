@@ -93,15 +93,14 @@ pub fn lex_line(line: &str, file: FileId, lineno: u32, col_base: u32) -> LineTok
                         closed = true;
                         break;
                     }
-                    if q == '\\' {
-                        if let Some(&n) = chars.peek() {
-                            if n == c || n == '\\' {
-                                cur.text.push(n);
-                                chars.next();
-                                col += 1;
-                                continue;
-                            }
-                        }
+                    if q == '\\'
+                        && let Some(&n) = chars.peek()
+                        && (n == c || n == '\\')
+                    {
+                        cur.text.push(n);
+                        chars.next();
+                        col += 1;
+                        continue;
                     }
                     cur.text.push(q);
                 }

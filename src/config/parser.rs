@@ -88,7 +88,7 @@ pub fn parse(tokens: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic
                     // have one: assume it, like keepalived's VRRP parser.
                     if stack.is_empty()
                         && keywords::is_top_level_block(node.keyword())
-                        && node.words.len() >= 1
+                        && !node.words.is_empty()
                     {
                         let name = node
                             .words
