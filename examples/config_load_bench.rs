@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lvsd::config::{LoadOptions, load};
+use lvsd::config::{LoadOptions, load, parser, preproc};
 
 /// 1,000 virtual servers × 10 real servers, in the shape of keepalived's sample config.
 fn generate(virtual_servers: usize, reals: usize) -> String {
@@ -96,6 +96,8 @@ fn main() {
     const RUNS: usize = 15;
     let mut io = Vec::new();
     let mut lvsd = Vec::new();
+    let mut pre = Vec::new();
+    let mut parse = Vec::new();
     for _ in 0..RUNS {
         let (d, n) =
             time(|| std::fs::read(&path).map(|b| b.iter().filter(|&&c| c == b'\n').count()));
@@ -104,7 +106,15 @@ fn main() {
         let (d, r) = time(|| load(&path, &opts));
         assert!(r.is_ok());
         lvsd.push(d);
+        // Stage breakdown: preprocessing (read, lex, substitute) and parsing (tree).
+        let (d, p) = time(|| preproc::preprocess_file(&path, "bench"));
+        pre.push(d);
+        let mut diags = p.diagnostics;
+        let (d, _) = time(|| parser::parse(p.tokens, &p.sources, &mut diags));
+        parse.push(d);
     }
+    pre.sort();
+    parse.sort();
     io.sort();
     lvsd.sort();
     println!("\n{:<44} {:>12} {:>12}", "", "median", "best");
@@ -119,6 +129,18 @@ fn main() {
         "lvsd::config::load (parse+build+validate)",
         ms(lvsd[RUNS / 2]),
         ms(lvsd[0])
+    );
+    println!(
+        "{:<44} {} {}",
+        "  of which preprocess (read+lex)",
+        ms(pre[RUNS / 2]),
+        ms(pre[0])
+    );
+    println!(
+        "{:<44} {} {}",
+        "  of which parse (tree)",
+        ms(parse[RUNS / 2]),
+        ms(parse[0])
     );
 
     match keepalived_t(&path) {
