@@ -17,6 +17,10 @@ pub trait Probe {
     fn interface_exists(&self, name: &str) -> bool;
     /// Metadata of a file (following symlinks), None if absent or unreadable.
     fn file(&self, path: &Path) -> Option<FileInfo>;
+    /// Whether a system user exists (for `script_user` and script security).
+    fn user_exists(&self, name: &str) -> bool {
+        matches!(nix::unistd::User::from_name(name), Ok(Some(_)))
+    }
     /// Directories searched for a script given without a `/`.
     fn search_path(&self) -> Vec<PathBuf> {
         [
@@ -199,6 +203,28 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                 }
             }
         }
+    }
+    // The user scripts run as.
+    let global_span = config.global.span.unwrap_or_default();
+    match &config.global.script_user {
+        Some(u) if !probe.user_exists(&u.user) => push(
+            Category::Host,
+            global_span,
+            format!("script_user {} does not exist on this host", u.user),
+            None,
+        ),
+        None if config.global.enable_script_security
+            && !scripts.is_empty()
+            && !probe.user_exists("keepalived_script") =>
+        {
+            push(
+                Category::ScriptSecurity,
+                global_span,
+                "script security is on but the default script user `keepalived_script` does not exist; scripts would run as root".into(),
+                Some("help: create the user, or set `script_user` in global_defs".into()),
+            )
+        }
+        _ => {}
     }
     let mut runnable = 0usize;
     for (what, s) in &scripts {
