@@ -143,6 +143,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Inspect the configuration.
     Config(ConfigArgs),
+    /// Compute the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` (keepalived's
+    /// genhash: same options, same output).
+    Genhash(crate::genhash::GenhashArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
             ConfigAction::Dump { json } => cli::run_config_dump(&cli, json).map(ExitCode::from),
             ConfigAction::Check { host } => cli::run_config_test(&cli, host).map(ExitCode::from),
         },
+        Some(Command::Genhash(args)) => Ok(lvsd::genhash::run(args)),
         // `-t --plan` needs the director's planner: the daemon module owns it.
         None if cli.config_test && !cli.plan => {
             cli::run_config_test(&cli, true).map(ExitCode::from)
