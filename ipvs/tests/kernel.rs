@@ -767,7 +767,6 @@ async fn kernel_edits_keep_established_connections() {
         "{}",
         conns.join("\n")
     );
-    drop(echo);
     drop(conn); // EOF ends the echo server
     server.join().expect("server");
 }
