@@ -609,18 +609,6 @@ impl Client {
         );
         Ok(report)
     }
-
-    /// Dump, plan and apply: one reconcile pass. Returns the plan and what happened.
-    pub async fn reconcile(
-        &self,
-        desired: &Table,
-        ownership: &crate::reconcile::Ownership,
-    ) -> Result<(Plan, ApplyReport), Error> {
-        let current = self.dump().await?;
-        let plan = crate::reconcile::plan(&current, desired, ownership);
-        let report = self.apply(&plan).await?;
-        Ok((plan, report))
-    }
 }
 
 async fn services(c: &mut Conn) -> Result<Vec<Service>, Error> {

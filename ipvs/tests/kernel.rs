@@ -14,8 +14,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 
 use ipvs::{
-    Af, Client, DaemonConfig, DaemonState, Dest, DestKey, Forward, Op, Ownership, Plan, Protocol,
-    Scheduler, Service, ServiceFlags, ServiceKey, Table, Timeouts, TunnelType, reconcile,
+    Af, Client, DaemonConfig, DaemonState, Dest, DestKey, Forward, Ipvs, Op, Ownership, Plan,
+    Protocol, Scheduler, Service, ServiceFlags, ServiceKey, Table, Timeouts, TunnelType, reconcile,
 };
 
 const INNER: usize = 12;
