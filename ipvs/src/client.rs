@@ -365,7 +365,8 @@ async fn resolve_family(sock: &TokioSocket) -> Result<u16, Error> {
 }
 
 impl Client {
-    /// Opens a generic-netlink socket and resolves the "IPVS" family.
+    /// Opens a generic-netlink socket and resolves the "IPVS" family. Call it inside a Tokio
+    /// runtime (the socket registers with its reactor). Needs CAP_NET_ADMIN for writes.
     /// [`Error::NoIpvs`] when the kernel has no IPVS (load `ip_vs`).
     pub async fn connect() -> Result<Client, Error> {
         let verb = Verb::Connect;
