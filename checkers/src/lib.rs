@@ -78,8 +78,8 @@ pub use scheduler::{
     Transition,
 };
 pub use spec::{
-    Bind, CheckKind, DnsSpec, DnsType, FileSpec, HttpProtocol, HttpSpec, MiscSpec, PingSpec,
-    SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
+    Bind, CheckKind, ClientCert, DnsSpec, DnsType, FileSpec, HttpProtocol, HttpSpec, MiscSpec,
+    PingSpec, SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
 };
 pub use state::{CheckState, Health};
 
