@@ -16,7 +16,8 @@
 //! - Identical specs (same target, checker, timing, binding) used by several servers run once.
 //! - `set` is a reload: unchanged specs keep running with their state, new ones start after a
 //!   random warmup, removed ones are aborted (dropping their sockets / killing their programs).
-//! - Dropping the handle stops every check.
+//! - Dropping the handle stops every check (dropping the receiver: at the next transition).
+//! - A check runs every `delay_loop` counted from the start of its previous run.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
