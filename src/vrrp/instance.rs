@@ -163,6 +163,10 @@ pub(crate) async fn run(
     let mut ex = Exec { cfg: &cfg, io: &io, nl: &shared.nl, counters: &mut counters, dsts, garp_at: None, garp_refresh_at: None, following: false };
     let mut group_rx = slot.group.as_ref().map(|g| g.subscribe());
 
+    // A previous run killed with SIGKILL leaves its addresses behind; like keepalived, start
+    // from none (Backup must not hold them).
+    ex.execute(&fsm, vec![Action::DelVips], &slot, &mut status).await;
+
     let t0 = Instant::now();
     let mut acts = Vec::new();
     if fault {
