@@ -17,11 +17,15 @@ use tokio::signal::unix::{SignalKind, signal};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let mut args = std::env::args().skip(1);
-    let conf = args.next().context("usage: vrrp-node CONF.json [--status FILE]")?;
+    let conf = args
+        .next()
+        .context("usage: vrrp-node CONF.json [--status FILE]")?;
     let mut status_path = None;
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -30,7 +34,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let text = std::fs::read_to_string(&conf).with_context(|| format!("reading {conf}"))?;
-    let config: lvsd::vrrp::VrrpConfig = serde_json::from_str(&text).with_context(|| format!("parsing {conf}"))?;
+    let config: lvsd::vrrp::VrrpConfig =
+        serde_json::from_str(&text).with_context(|| format!("parsing {conf}"))?;
 
     let hub = StatusHub::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -32,30 +32,58 @@ fn lvsd_pair_v3_fast_failover_and_preemption() {
     let obs = Observer::start(&lab, vrrp_lab::CLIENT);
     let b = lab.start_lvsd(N2, &Spec::v4(3, 100, 0.05));
     let mut a = lab.start_lvsd(N1, &Spec::v4(3, 150, 0.05));
-    assert!(lab.wait_for(N1, VIP, true, Duration::from_secs(3)).is_some(), "n1 never master");
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(3))
+            .is_some(),
+        "n1 never master"
+    );
     assert!(lab.holds_for(N1, N2, VIP, Duration::from_millis(500)));
     assert!(wait_state(&b, "BACKUP", Duration::from_secs(1)));
 
     // Crash: Master_Down_Interval = 3 × 50 ms + 156/256 × 50 ms = 180.5 ms.
     let t_kill = Instant::now();
     a.kill9();
-    let took = lab.wait_for(N2, VIP, true, Duration::from_secs(3)).expect("no failover");
-    let gap = obs.first_from_after("10.77.0.2", t_kill).zip(obs.last_from_before("10.77.0.1", t_kill)).map(|(e, s)| e - s);
+    let took = lab
+        .wait_for(N2, VIP, true, Duration::from_secs(3))
+        .expect("no failover");
+    let gap = obs
+        .first_from_after("10.77.0.2", t_kill)
+        .zip(obs.last_from_before("10.77.0.1", t_kill))
+        .map(|(e, s)| e - s);
     eprintln!("lvsd pair v3 50 ms crash: VIP after {took:?}, advert gap {gap:?}");
     let gap = gap.expect("adverts observed");
-    assert!(gap > Duration::from_millis(170) && gap < Duration::from_millis(400), "gap {gap:?}");
+    assert!(
+        gap > Duration::from_millis(170) && gap < Duration::from_millis(400),
+        "gap {gap:?}"
+    );
     assert!(wait_state(&b, "MASTER", Duration::from_secs(1)));
 
     // Preemption on restart, then graceful stop: takeover after skew (30.5 ms).
     a = lab.start_lvsd(N1, &Spec::v4(3, 150, 0.05));
-    assert!(lab.wait_for(N2, VIP, false, Duration::from_secs(3)).is_some(), "no preemption");
-    assert!(lab.wait_for(N1, VIP, true, Duration::from_secs(1)).is_some());
+    assert!(
+        lab.wait_for(N2, VIP, false, Duration::from_secs(3))
+            .is_some(),
+        "no preemption"
+    );
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(1))
+            .is_some()
+    );
     std::thread::sleep(Duration::from_millis(200));
     let t_term = Instant::now();
     a.term();
-    assert!(lab.wait_for(N2, VIP, true, Duration::from_secs(2)).is_some(), "no graceful failover");
-    let first = obs.first_from_after("10.77.0.2", t_term).expect("new master adverts");
-    eprintln!("lvsd pair v3 50 ms graceful: first advert of the new master {:?} after SIGTERM", first - t_term);
+    assert!(
+        lab.wait_for(N2, VIP, true, Duration::from_secs(2))
+            .is_some(),
+        "no graceful failover"
+    );
+    let first = obs
+        .first_from_after("10.77.0.2", t_term)
+        .expect("new master adverts");
+    eprintln!(
+        "lvsd pair v3 50 ms graceful: first advert of the new master {:?} after SIGTERM",
+        first - t_term
+    );
     assert!(first - t_term < Duration::from_millis(300));
     a.wait();
     let st = b.instance_status();
@@ -67,13 +95,23 @@ fn lvsd_pair_v3_fast_failover_and_preemption() {
 #[test]
 fn nopreempt_keeps_the_current_master() {
     let lab = Lab::new("h");
-    let spec = |p| Spec { nopreempt: true, ..Spec::v4(3, p, 0.1) };
+    let spec = |p| Spec {
+        nopreempt: true,
+        ..Spec::v4(3, p, 0.1)
+    };
     let b = lab.start_lvsd(N2, &spec(100));
-    assert!(lab.wait_for(N2, VIP, true, Duration::from_secs(3)).is_some(), "n2 alone never master");
+    assert!(
+        lab.wait_for(N2, VIP, true, Duration::from_secs(3))
+            .is_some(),
+        "n2 alone never master"
+    );
     let a = lab.start_lvsd(N1, &spec(150));
     // n1 has the higher priority but nopreempt: n2 keeps the VIP.
     assert!(wait_state(&a, "BACKUP", Duration::from_secs(2)));
-    assert!(lab.holds_for(N2, N1, VIP, Duration::from_secs(2)), "n1 preempted despite nopreempt");
+    assert!(
+        lab.holds_for(N2, N1, VIP, Duration::from_secs(2)),
+        "n1 preempted despite nopreempt"
+    );
     assert_eq!(a.instance_status()["master_addr"], "10.77.0.2");
     drop(b);
 }
@@ -84,24 +122,45 @@ fn tracked_script_failure_moves_vip_to_keepalived() {
     let flag = lab.dir.join("healthy");
     std::fs::write(&flag, "").expect("flag");
     let script = format!("/usr/bin/test -e {}", flag.display());
-    let hi = Spec { scripts: vec![("chk".into(), script, -60, 0.2)], ..Spec::v4(3, 150, 0.2) };
+    let hi = Spec {
+        scripts: vec![("chk".into(), script, -60, 0.2)],
+        ..Spec::v4(3, 150, 0.2)
+    };
     let _k = lab.start(Kind::Keepalived, N2, &Spec::v4(3, 100, 0.2));
     let a = lab.start_lvsd(N1, &hi);
-    assert!(lab.wait_for(N1, VIP, true, Duration::from_secs(4)).is_some(), "lvsd never master");
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(4))
+            .is_some(),
+        "lvsd never master"
+    );
     assert!(lab.holds_for(N1, N2, VIP, Duration::from_millis(600)));
 
     // Script fails: priority 150 - 60 = 90 < 100; keepalived (preempt) takes the VIP.
     std::fs::remove_file(&flag).expect("rm flag");
-    assert!(lab.wait_for(N2, VIP, true, Duration::from_secs(4)).is_some(), "VIP did not move to keepalived");
-    assert!(lab.wait_for(N1, VIP, false, Duration::from_secs(1)).is_some());
+    assert!(
+        lab.wait_for(N2, VIP, true, Duration::from_secs(4))
+            .is_some(),
+        "VIP did not move to keepalived"
+    );
+    assert!(
+        lab.wait_for(N1, VIP, false, Duration::from_secs(1))
+            .is_some()
+    );
     let st = a.instance_status();
     assert_eq!(st["effective_priority"], 90, "{st}");
     assert_eq!(st["state"], "BACKUP");
 
     // Script recovers: back to 150, lvsd preempts again.
     std::fs::write(&flag, "").expect("flag");
-    assert!(lab.wait_for(N1, VIP, true, Duration::from_secs(4)).is_some(), "VIP did not come back");
-    assert!(lab.wait_for(N2, VIP, false, Duration::from_secs(2)).is_some());
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(4))
+            .is_some(),
+        "VIP did not come back"
+    );
+    assert!(
+        lab.wait_for(N2, VIP, false, Duration::from_secs(2))
+            .is_some()
+    );
 }
 
 #[test]
@@ -109,30 +168,80 @@ fn carrier_loss_is_fault_and_notifies() {
     let lab = Lab::new("j");
     let log = lab.dir.join("notify.log");
     let script = lab.dir.join("notify.sh");
-    std::fs::write(&script, format!("#!/bin/sh\necho \"$1 $2 $3 $4\" >> {}\n", log.display())).expect("script");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let hi = Spec { notify: Some(script.display().to_string()), ..Spec::v4(3, 150, 0.1) };
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1 $2 $3 $4\" >> {}\n", log.display()),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let hi = Spec {
+        notify: Some(script.display().to_string()),
+        ..Spec::v4(3, 150, 0.1)
+    };
     let a = lab.start_lvsd(N1, &hi);
     let _b = lab.start_lvsd(N2, &Spec::v4(3, 100, 0.1));
-    assert!(lab.wait_for(N1, VIP, true, Duration::from_secs(3)).is_some());
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(3))
+            .is_some()
+    );
 
     // Pull the cable: the switch port goes down, n1's eth0 loses carrier.
     let sw = lab.sw();
     let t = Instant::now();
-    assert!(std::process::Command::new("ip").args(["-n", &sw, "link", "set", "p1", "down"]).status().is_ok_and(|s| s.success()));
-    assert!(wait_state(&a, "FAULT", Duration::from_secs(2)), "n1 not in FAULT: {}", a.instance_status());
-    assert!(lab.wait_for(N1, VIP, false, Duration::from_secs(1)).is_some(), "VIP kept in FAULT");
-    eprintln!("carrier down → FAULT and VIP removed after {:?}", t.elapsed());
-    assert!(lab.wait_for(N2, VIP, true, Duration::from_secs(3)).is_some(), "n2 did not take over");
+    assert!(
+        std::process::Command::new("ip")
+            .args(["-n", &sw, "link", "set", "p1", "down"])
+            .status()
+            .is_ok_and(|s| s.success())
+    );
+    assert!(
+        wait_state(&a, "FAULT", Duration::from_secs(2)),
+        "n1 not in FAULT: {}",
+        a.instance_status()
+    );
+    assert!(
+        lab.wait_for(N1, VIP, false, Duration::from_secs(1))
+            .is_some(),
+        "VIP kept in FAULT"
+    );
+    eprintln!(
+        "carrier down → FAULT and VIP removed after {:?}",
+        t.elapsed()
+    );
+    assert!(
+        lab.wait_for(N2, VIP, true, Duration::from_secs(3))
+            .is_some(),
+        "n2 did not take over"
+    );
 
     // Cable back: n1 leaves FAULT through BACKUP and preempts.
-    assert!(std::process::Command::new("ip").args(["-n", &sw, "link", "set", "p1", "up"]).status().is_ok_and(|s| s.success()));
-    assert!(lab.wait_for(N1, VIP, true, Duration::from_secs(4)).is_some(), "n1 did not come back");
+    assert!(
+        std::process::Command::new("ip")
+            .args(["-n", &sw, "link", "set", "p1", "up"])
+            .status()
+            .is_ok_and(|s| s.success())
+    );
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(4))
+            .is_some(),
+        "n1 did not come back"
+    );
     std::thread::sleep(Duration::from_millis(200));
     let notes = std::fs::read_to_string(&log).unwrap_or_default();
-    let states: Vec<&str> = notes.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
-    assert_eq!(states, ["BACKUP", "MASTER", "FAULT", "BACKUP", "MASTER"], "notify log:\n{notes}");
-    assert!(notes.lines().all(|l| l.starts_with("INSTANCE VI_1 ")), "{notes}");
+    let states: Vec<&str> = notes
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(
+        states,
+        ["BACKUP", "MASTER", "FAULT", "BACKUP", "MASTER"],
+        "notify log:\n{notes}"
+    );
+    assert!(
+        notes.lines().all(|l| l.starts_with("INSTANCE VI_1 ")),
+        "{notes}"
+    );
 }
 
 /// Builds a raw VRRP v2 datagram payload from the client (10.77.0.10), then mutates it.
@@ -168,24 +277,52 @@ fn bad_adverts() -> Vec<(&'static str, Vec<u8>, u32)> {
         ("invalid_type_rcvd", fix(bad_type), 255),
         ("version_err", fix(bad_ver), 255),
         ("packet_len_err", enc(&good)[..10].to_vec(), 255),
-        ("auth_failure", enc(&Advert { auth: Auth::pass("0000"), ..good.clone() }), 255),
-        ("authtype_mismatch", enc(&Advert { auth: Auth::None, ..good.clone() }), 255),
+        (
+            "auth_failure",
+            enc(&Advert {
+                auth: Auth::pass("0000"),
+                ..good.clone()
+            }),
+            255,
+        ),
+        (
+            "authtype_mismatch",
+            enc(&Advert {
+                auth: Auth::None,
+                ..good.clone()
+            }),
+            255,
+        ),
         ("invalid_authtype", fix(bad_auth_type), 255),
-        ("advert_interval_err", enc(&Advert { interval_cs: 300, ..good.clone() }), 255),
+        (
+            "advert_interval_err",
+            enc(&Advert {
+                interval_cs: 300,
+                ..good.clone()
+            }),
+            255,
+        ),
     ]
 }
 
 #[test]
 fn malformed_adverts_are_counted_and_ignored() {
     let lab = Lab::new("k");
-    let spec = Spec { auth_pass: Some("1111".into()), ..Spec::v4(2, 150, 1.0) };
+    let spec = Spec {
+        auth_pass: Some("1111".into()),
+        ..Spec::v4(2, 150, 1.0)
+    };
     let a = lab.start_lvsd(N1, &spec);
-    assert!(wait_state(&a, "MASTER", Duration::from_secs(6)), "never master");
+    assert!(
+        wait_state(&a, "MASTER", Duration::from_secs(6)),
+        "never master"
+    );
     let cases = bad_adverts();
     let sent: Vec<(&str, Vec<u8>, u32)> = cases.clone();
     lab.in_ns(vrrp_lab::CLIENT, move || {
         use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-        let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
+        let s =
+            Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
         s.bind_device(Some(b"eth0")).expect("bind");
         let dst = SockAddr::from(std::net::SocketAddr::new(MCAST_V4.into(), 0));
         for (_, b, ttl) in &sent {
@@ -209,10 +346,19 @@ fn malformed_adverts_are_counted_and_ignored() {
     let good = bad_adverts()[0].1.clone();
     lab.in_ns(vrrp_lab::CLIENT, move || {
         use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-        let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
+        let s =
+            Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
         s.bind_device(Some(b"eth0")).expect("bind");
         s.set_multicast_ttl_v4(255).expect("ttl");
-        s.send_to(&good, &SockAddr::from(std::net::SocketAddr::new(MCAST_V4.into(), 0))).expect("send");
+        s.send_to(
+            &good,
+            &SockAddr::from(std::net::SocketAddr::new(MCAST_V4.into(), 0)),
+        )
+        .expect("send");
     });
-    assert!(wait_state(&a, "BACKUP", Duration::from_secs(1)), "valid advert ignored: {}", a.instance_status());
+    assert!(
+        wait_state(&a, "BACKUP", Duration::from_secs(1)),
+        "valid advert ignored: {}",
+        a.instance_status()
+    );
 }

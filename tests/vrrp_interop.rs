@@ -21,7 +21,13 @@ fn mdi(advert: f64, prio: u8) -> f64 {
 /// runs keepalived. Timings are asserted with slack for a loaded 2-core CI machine.
 fn interop(tag: &str, lvsd_on: u8, mk: impl Fn(u8) -> Spec) {
     let lab = Lab::new(tag);
-    let kind = |n: u8| if n == lvsd_on { Kind::Lvsd } else { Kind::Keepalived };
+    let kind = |n: u8| {
+        if n == lvsd_on {
+            Kind::Lvsd
+        } else {
+            Kind::Keepalived
+        }
+    };
     let (hi, lo) = (mk(150), mk(100));
     let vip = hi.vip_addrs().last().cloned().expect("a VIP");
     let adv = hi.advert_int;
@@ -31,46 +37,100 @@ fn interop(tag: &str, lvsd_on: u8, mk: impl Fn(u8) -> Spec) {
     let mut b: Daemon = lab.start(kind(N2), N2, &lo);
     std::thread::sleep(Duration::from_millis(300));
     let mut a: Daemon = lab.start(kind(N1), N1, &hi);
-    let up = lab.wait_for(N1, &vip, true, Duration::from_secs_f64(mdi(adv, 150) * 2.0 + 3.0));
+    let up = lab.wait_for(
+        N1,
+        &vip,
+        true,
+        Duration::from_secs_f64(mdi(adv, 150) * 2.0 + 3.0),
+    );
     assert!(up.is_some(), "n1 ({:?}) never got {vip}", kind(N1));
-    assert!(lab.holds_for(N1, N2, &vip, Duration::from_secs_f64(adv * 2.0)), "VIP not stable on n1 only");
+    assert!(
+        lab.holds_for(N1, N2, &vip, Duration::from_secs_f64(adv * 2.0)),
+        "VIP not stable on n1 only"
+    );
     for v in hi.vip_addrs() {
         assert!(lab.has(N1, &v), "n1 lacks {v}");
     }
     assert!(lab.ping(&vip), "client cannot reach {vip}");
-    assert_eq!(lab.neighbour_mac(&vip).as_deref(), Some("02:77:00:00:00:01"));
+    assert_eq!(
+        lab.neighbour_mac(&vip).as_deref(),
+        Some("02:77:00:00:00:01")
+    );
 
     // Crash n1: n2 takes over after Master_Down_Interval (for prio 100).
     let t_kill = Instant::now();
     a.kill9();
-    let took = lab.wait_for(N2, &vip, true, Duration::from_secs_f64(mdi(adv, 100) + 3.0)).expect("no crash failover");
+    let took = lab
+        .wait_for(N2, &vip, true, Duration::from_secs_f64(mdi(adv, 100) + 3.0))
+        .expect("no crash failover");
     let want = mdi(adv, 100);
-    assert!(took.as_secs_f64() > want - 0.3 && took.as_secs_f64() < want + 1.5, "crash failover took {took:?}, expected ~{want:.3}s");
+    assert!(
+        took.as_secs_f64() > want - 0.3 && took.as_secs_f64() < want + 1.5,
+        "crash failover took {took:?}, expected ~{want:.3}s"
+    );
     // The client learnt the new MAC from the GARP / NA alone (no traffic since).
     let t = Instant::now();
-    while lab.neighbour_mac(&vip).as_deref() != Some("02:77:00:00:00:02") && t.elapsed() < Duration::from_secs(2) {
+    while lab.neighbour_mac(&vip).as_deref() != Some("02:77:00:00:00:02")
+        && t.elapsed() < Duration::from_secs(2)
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(lab.neighbour_mac(&vip).as_deref(), Some("02:77:00:00:00:02"), "client neighbour not updated by GARP/NA");
-    let src2 = if vip.contains(':') { "fe80::77:ff:fe00:2" } else { "10.77.0.2" };
-    let gap_start = obs.last_from_before(if vip.contains(':') { "fe80::77:ff:fe00:1" } else { "10.77.0.1" }, t_kill);
+    assert_eq!(
+        lab.neighbour_mac(&vip).as_deref(),
+        Some("02:77:00:00:00:02"),
+        "client neighbour not updated by GARP/NA"
+    );
+    let src2 = if vip.contains(':') {
+        "fe80::77:ff:fe00:2"
+    } else {
+        "10.77.0.2"
+    };
+    let gap_start = obs.last_from_before(
+        if vip.contains(':') {
+            "fe80::77:ff:fe00:1"
+        } else {
+            "10.77.0.1"
+        },
+        t_kill,
+    );
     let first_new = obs.first_from_after(src2, t_kill);
     if let (Some(s), Some(e)) = (gap_start, first_new) {
-        eprintln!("[{tag}] crash failover: VIP after {took:?}, advert gap {:?}", e - s);
+        eprintln!(
+            "[{tag}] crash failover: VIP after {took:?}, advert gap {:?}",
+            e - s
+        );
     }
 
     // Restart n1: it preempts; n2 drops the VIP. (A SIGKILLed daemon leaves its VIP behind;
     // both implementations remove it when they start, so watch n2 rather than n1.)
     a = lab.start(kind(N1), N1, &hi);
-    assert!(lab.wait_for(N2, &vip, false, Duration::from_secs_f64(mdi(adv, 150) * 2.0 + 3.0)).is_some(), "n1 did not preempt");
-    assert!(lab.wait_for(N1, &vip, true, Duration::from_secs(2)).is_some(), "n1 does not hold the VIP after preempting");
+    assert!(
+        lab.wait_for(
+            N2,
+            &vip,
+            false,
+            Duration::from_secs_f64(mdi(adv, 150) * 2.0 + 3.0)
+        )
+        .is_some(),
+        "n1 did not preempt"
+    );
+    assert!(
+        lab.wait_for(N1, &vip, true, Duration::from_secs(2))
+            .is_some(),
+        "n1 does not hold the VIP after preempting"
+    );
 
     // Graceful stop of n1: priority 0, n2 takes over after its skew time.
     std::thread::sleep(Duration::from_secs_f64(adv * 2.0));
     a.term();
-    let took = lab.wait_for(N2, &vip, true, Duration::from_secs(5)).expect("no graceful failover");
+    let took = lab
+        .wait_for(N2, &vip, true, Duration::from_secs(5))
+        .expect("no graceful failover");
     let skew = (256.0 - 100.0) * adv / 256.0;
-    assert!(took.as_secs_f64() < skew + 1.0, "graceful failover took {took:?}, skew is {skew:.3}s");
+    assert!(
+        took.as_secs_f64() < skew + 1.0,
+        "graceful failover took {took:?}, skew is {skew:.3}s"
+    );
     eprintln!("[{tag}] graceful failover: VIP after {took:?}");
     a.wait();
     assert!(!lab.has(N1, &vip), "n1 kept the VIP after SIGTERM");
@@ -79,20 +139,42 @@ fn interop(tag: &str, lvsd_on: u8, mk: impl Fn(u8) -> Spec) {
 
     for d in [&a, &b] {
         let bad = d.invalid_packet_lines();
-        assert!(bad.is_empty(), "{:?} on n{} logged invalid packets:\n{}", d.kind, d.node, bad.join("\n"));
+        assert!(
+            bad.is_empty(),
+            "{:?} on n{} logged invalid packets:\n{}",
+            d.kind,
+            d.node,
+            bad.join("\n")
+        );
     }
     let lv = if lvsd_on == N1 { &a } else { &b };
     let st = lv.instance_status();
     let c = &st["counters"];
-    for k in ["packet_len_err", "advert_interval_err", "ip_ttl_err", "invalid_type_rcvd", "addr_list_err", "invalid_authtype",
-        "authtype_mismatch", "auth_failure", "version_err", "checksum_err"] {
+    for k in [
+        "packet_len_err",
+        "advert_interval_err",
+        "ip_ttl_err",
+        "invalid_type_rcvd",
+        "addr_list_err",
+        "invalid_authtype",
+        "authtype_mismatch",
+        "auth_failure",
+        "version_err",
+        "checksum_err",
+    ] {
         assert_eq!(c[k], 0, "lvsd counted {k}: {st}");
     }
-    assert!(c["advert_rcvd"].as_u64().unwrap_or(0) > 0, "lvsd received nothing: {st}");
+    assert!(
+        c["advert_rcvd"].as_u64().unwrap_or(0) > 0,
+        "lvsd received nothing: {st}"
+    );
 }
 
 fn v2_pass(prio: u8) -> Spec {
-    Spec { auth_pass: Some("1111".into()), ..Spec::v4(2, prio, 1.0) }
+    Spec {
+        auth_pass: Some("1111".into()),
+        ..Spec::v4(2, prio, 1.0)
+    }
 }
 
 #[test]

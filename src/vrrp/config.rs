@@ -42,7 +42,14 @@ pub struct Vip {
 
 impl Vip {
     pub fn new(addr: IpAddr) -> Vip {
-        Vip { addr, prefix: if addr.is_ipv4() { 32 } else { 128 }, dev: None, brd: None, scope: None, label: None }
+        Vip {
+            addr,
+            prefix: if addr.is_ipv4() { 32 } else { 128 },
+            dev: None,
+            brd: None,
+            scope: None,
+            label: None,
+        }
     }
 
     /// `10.0.0.1/24`, as keepalived prints it.
@@ -166,7 +173,11 @@ impl Default for InstanceConfig {
 
 impl InstanceConfig {
     pub fn version(&self) -> Version {
-        if self.version == 3 { Version::V3 } else { Version::V2 }
+        if self.version == 3 {
+            Version::V3
+        } else {
+            Version::V2
+        }
     }
 
     /// The family follows the first VIP (keepalived: one family per instance).
@@ -183,7 +194,11 @@ impl InstanceConfig {
     }
 
     pub fn checksum_mode(&self) -> ChecksumMode {
-        if self.checksum_as_v2 { ChecksumMode::MessageOnly } else { ChecksumMode::PseudoHeader }
+        if self.checksum_as_v2 {
+            ChecksumMode::MessageOnly
+        } else {
+            ChecksumMode::PseudoHeader
+        }
     }
 
     /// Interval as carried on the wire, in centiseconds (v2: whole seconds).

@@ -49,7 +49,11 @@ pub enum Event {
     /// The instance starts (RFC: Startup event).
     Startup,
     /// A validated advertisement for our VRID.
-    Advert { src: IpAddr, priority: u8, interval: Duration },
+    Advert {
+        src: IpAddr,
+        priority: u8,
+        interval: Duration,
+    },
     /// `now` reached [`Fsm::next_deadline`].
     Timer,
     /// The instance stops (shutdown or reload removing it).
@@ -194,7 +198,11 @@ impl Fsm {
                 }
             }
             Event::Timer => self.on_timer(now, &mut out),
-            Event::Advert { src, priority, interval } => self.on_advert(now, src, priority, interval, &mut out),
+            Event::Advert {
+                src,
+                priority,
+                interval,
+            } => self.on_advert(now, src, priority, interval, &mut out),
             Event::Follow(target) => match (self.state, target) {
                 (State::Backup, State::Master) => self.become_master(now, &mut out),
                 (State::Master, State::Backup) => {
@@ -229,7 +237,10 @@ impl Fsm {
 
     fn goto(&mut self, to: State, out: &mut Vec<Action>) {
         if self.state != to {
-            out.push(Action::StateChanged { from: self.state, to });
+            out.push(Action::StateChanged {
+                from: self.state,
+                to,
+            });
             self.state = to;
         }
     }
@@ -242,7 +253,9 @@ impl Fsm {
     }
 
     fn become_master(&mut self, now: Instant, out: &mut Vec<Action>) {
-        out.push(Action::SendAdvert { priority: self.priority });
+        out.push(Action::SendAdvert {
+            priority: self.priority,
+        });
         out.push(Action::AddVips);
         out.push(Action::Garp);
         self.adver_timer = Some(now + self.cfg.adver_int);
@@ -264,11 +277,17 @@ impl Fsm {
                 if let Some(t) = self.adver_timer
                     && t <= now
                 {
-                    out.push(Action::SendAdvert { priority: self.priority });
+                    out.push(Action::SendAdvert {
+                        priority: self.priority,
+                    });
                     // Keep the cadence anchored to the schedule unless we fell a whole
                     // interval behind (then restart from now rather than bursting).
                     let next = t + self.cfg.adver_int;
-                    self.adver_timer = Some(if next > now { next } else { now + self.cfg.adver_int });
+                    self.adver_timer = Some(if next > now {
+                        next
+                    } else {
+                        now + self.cfg.adver_int
+                    });
                 }
             }
             State::Backup => {
@@ -283,7 +302,14 @@ impl Fsm {
         }
     }
 
-    fn on_advert(&mut self, now: Instant, src: IpAddr, priority: u8, interval: Duration, out: &mut Vec<Action>) {
+    fn on_advert(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        priority: u8,
+        interval: Duration,
+        out: &mut Vec<Action>,
+    ) {
         match self.state {
             State::Backup => {
                 if priority == 0 {
@@ -305,11 +331,14 @@ impl Fsm {
             State::Master => {
                 if priority == 0 {
                     // §6.4.3: a backup... or a resigning peer; re-assert at once.
-                    out.push(Action::SendAdvert { priority: self.priority });
+                    out.push(Action::SendAdvert {
+                        priority: self.priority,
+                    });
                     self.adver_timer = Some(now + self.cfg.adver_int);
                     return;
                 }
-                let we_yield = priority > self.priority || (priority == self.priority && src > self.cfg.local_addr);
+                let we_yield = priority > self.priority
+                    || (priority == self.priority && src > self.cfg.local_addr);
                 if we_yield {
                     if self.cfg.learn_master_interval && !interval.is_zero() {
                         self.master_adver_int = interval;
@@ -319,8 +348,13 @@ impl Fsm {
                     self.become_backup(now, out);
                 } else {
                     // keepalived: answer a lower-priority master at once so it steps down.
-                    out.push(Action::SplitBrain { peer: src, peer_priority: priority });
-                    out.push(Action::SendAdvert { priority: self.priority });
+                    out.push(Action::SplitBrain {
+                        peer: src,
+                        peer_priority: priority,
+                    });
+                    out.push(Action::SendAdvert {
+                        priority: self.priority,
+                    });
                     self.adver_timer = Some(now + self.cfg.adver_int);
                 }
             }
@@ -334,7 +368,9 @@ impl Fsm {
         if self.cfg.preempt_delay.is_zero() {
             return false;
         }
-        let until = *self.preempt_hold_until.get_or_insert(now + self.cfg.preempt_delay);
+        let until = *self
+            .preempt_hold_until
+            .get_or_insert(now + self.cfg.preempt_delay);
         now < until
     }
 }

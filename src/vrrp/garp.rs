@@ -109,7 +109,11 @@ impl Announcer {
                 std::mem::size_of::<libc::sockaddr_ll>() as u32,
             )
         };
-        if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 }
 

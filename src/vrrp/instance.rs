@@ -62,7 +62,9 @@ struct Io {
 }
 
 pub(crate) fn now_unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn status_state(s: State) -> VrrpState {
@@ -150,22 +152,39 @@ pub(crate) async fn run(
         peers: cfg.unicast_peers.clone(),
     };
     let dsts: Vec<IpAddr> = if cfg.unicast_peers.is_empty() {
-        vec![if io.src.is_ipv6() { MCAST_V6.into() } else { MCAST_V4.into() }]
+        vec![if io.src.is_ipv6() {
+            MCAST_V6.into()
+        } else {
+            MCAST_V4.into()
+        }]
     } else {
         cfg.unicast_peers.clone()
     };
 
     // Tracking: one notifier fires whenever any tracked watch changes.
     let track_changed = Arc::new(TokioNotify::new());
-    tokio::spawn(watch_any(tracked_receivers(&cfg, &shared), track_changed.clone()));
+    tokio::spawn(watch_any(
+        tracked_receivers(&cfg, &shared),
+        track_changed.clone(),
+    ));
     let (mut fault, mut prio) = tracking(&cfg, &shared);
 
-    let mut ex = Exec { cfg: &cfg, io: &io, nl: &shared.nl, counters: &mut counters, dsts, garp_at: None, garp_refresh_at: None, following: false };
+    let mut ex = Exec {
+        cfg: &cfg,
+        io: &io,
+        nl: &shared.nl,
+        counters: &mut counters,
+        dsts,
+        garp_at: None,
+        garp_refresh_at: None,
+        following: false,
+    };
     let mut group_rx = slot.group.as_ref().map(|g| g.subscribe());
 
     // A previous run killed with SIGKILL leaves its addresses behind; like keepalived, start
     // from none (Backup must not hold them).
-    ex.execute(&fsm, vec![Action::DelVips], &slot, &mut status).await;
+    ex.execute(&fsm, vec![Action::DelVips], &slot, &mut status)
+        .await;
 
     let t0 = Instant::now();
     let mut acts = Vec::new();
@@ -245,7 +264,7 @@ pub(crate) async fn run(
             }
             Some(st) = async {
                 match group_rx.as_mut() {
-                    Some(rx) => rx.changed().await.ok().and_then(|_| rx.borrow_and_update().clone()),
+                    Some(rx) => rx.changed().await.ok().and_then(|_| *rx.borrow_and_update()),
                     None => std::future::pending().await,
                 }
             } => {
@@ -282,10 +301,19 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
     let nl = &shared.nl;
     let link = nl.link(&cfg.interface).await?;
     let v6 = cfg.is_ipv6();
-    let vip_addrs: Vec<IpAddr> = cfg.vips.iter().chain(&cfg.vips_excluded).map(|v| v.addr).collect();
+    let vip_addrs: Vec<IpAddr> = cfg
+        .vips
+        .iter()
+        .chain(&cfg.vips_excluded)
+        .map(|v| v.addr)
+        .collect();
     let (vlink, vmac) = match &cfg.use_vmac {
         Some(n) => {
-            let name = if n.is_empty() { format!("vrrp.{}", cfg.vrid) } else { n.clone() };
+            let name = if n.is_empty() {
+                format!("vrrp.{}", cfg.vrid)
+            } else {
+                n.clone()
+            };
             let l = nl.ensure_vmac(link.index, &name, cfg.vrid, v6).await?;
             let _ = nl.set_up(l.index).await;
             let ix = l.index;
@@ -298,7 +326,13 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         None => nl
             .source_address(link.index, v6, &vip_addrs)
             .await?
-            .with_context(|| format!("no usable {} source address on {}", if v6 { "link-local IPv6" } else { "IPv4" }, cfg.interface))?,
+            .with_context(|| {
+                format!(
+                    "no usable {} source address on {}",
+                    if v6 { "link-local IPv6" } else { "IPv4" },
+                    cfg.interface
+                )
+            })?,
     };
     let sock = VrrpSocket::open(&SocketOptions {
         ifname: vlink.name.clone(),
@@ -316,7 +350,14 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         };
         vips.push((ix, v.clone()));
     }
-    Ok(Io { sock, announcer: Announcer::new(vlink.index).context("opening packet socket")?, mac: vlink.mac, src, vips, vmac })
+    Ok(Io {
+        sock,
+        announcer: Announcer::new(vlink.index).context("opening packet socket")?,
+        mac: vlink.mac,
+        src,
+        vips,
+        vmac,
+    })
 }
 
 type Changed<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
@@ -374,10 +415,18 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
     let mut inputs = Vec::new();
     if !cfg.dont_track_primary {
         // Unknown (not yet dumped) counts as up: the dump arrives within milliseconds.
-        inputs.push(Input { ok: links.get(&cfg.interface).copied().unwrap_or(true), weight: None, reverse: false });
+        inputs.push(Input {
+            ok: links.get(&cfg.interface).copied().unwrap_or(true),
+            weight: None,
+            reverse: false,
+        });
     }
     for t in &cfg.track_interfaces {
-        inputs.push(Input { ok: links.get(&t.name).copied().unwrap_or(false), weight: t.weight, reverse: t.reverse });
+        inputs.push(Input {
+            ok: links.get(&t.name).copied().unwrap_or(false),
+            weight: t.weight,
+            reverse: t.reverse,
+        });
     }
     for t in &cfg.track_scripts {
         if let Some((sc, rx)) = shared.scripts.get(&t.name) {
@@ -389,7 +438,10 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
     let files: Vec<FileInput> = cfg
         .track_files
         .iter()
-        .map(|f| FileInput { value: shared.files.get(&f.path).map_or(0, |r| *r.borrow()), weight: f.weight })
+        .map(|f| FileInput {
+            value: shared.files.get(&f.path).map_or(0, |r| *r.borrow()),
+            weight: f.weight,
+        })
         .collect();
     track::evaluate(cfg.priority, &inputs, &files)
 }
@@ -426,7 +478,9 @@ impl Exec<'_> {
                         self.counters.pri_zero_sent += 1;
                     }
                 }
-                Err(e) => tracing::debug!(instance = %self.cfg.name, "advert to {dst} not sent: {e}"),
+                Err(e) => {
+                    tracing::debug!(instance = %self.cfg.name, "advert to {dst} not sent: {e}")
+                }
             }
         }
     }
@@ -461,7 +515,13 @@ impl Exec<'_> {
         }
     }
 
-    async fn execute(&mut self, fsm: &Fsm, acts: Vec<Action>, slot: &Slot, status: &mut VrrpInstanceStatus) {
+    async fn execute(
+        &mut self,
+        fsm: &Fsm,
+        acts: Vec<Action>,
+        slot: &Slot,
+        status: &mut VrrpInstanceStatus,
+    ) {
         for a in acts {
             match a {
                 Action::SendAdvert { priority } => self.send_advert(priority),
@@ -499,14 +559,23 @@ impl Exec<'_> {
                     }
                     status.state = status_state(to);
                     status.since_unix_ms = now_unix_ms();
-                    notify::run(&self.cfg.notify, "INSTANCE", &self.cfg.name, to, fsm.priority());
+                    notify::run(
+                        &self.cfg.notify,
+                        "INSTANCE",
+                        &self.cfg.name,
+                        to,
+                        fsm.priority(),
+                    );
                     if let Some(g) = &slot.group
                         && !self.following
                     {
                         g.publish(slot.index, to);
                     }
                 }
-                Action::SplitBrain { peer, peer_priority } => {
+                Action::SplitBrain {
+                    peer,
+                    peer_priority,
+                } => {
                     self.counters.split_brain += 1;
                     tracing::warn!(
                         instance = %self.cfg.name,

@@ -62,24 +62,44 @@ pub fn validate_config(c: &VrrpConfig) -> anyhow::Result<()> {
         }
         let v6 = i.is_ipv6();
         if v6 && i.version == 2 {
-            bail!("vrrp_instance {}: VRRPv2 has no IPv6; use version 3", i.name);
+            bail!(
+                "vrrp_instance {}: VRRPv2 has no IPv6; use version 3",
+                i.name
+            );
         }
         if i.vips.iter().any(|v| v.addr.is_ipv6() != v6) {
-            bail!("vrrp_instance {}: IPv4 and IPv6 virtual addresses cannot share an instance", i.name);
+            bail!(
+                "vrrp_instance {}: IPv4 and IPv6 virtual addresses cannot share an instance",
+                i.name
+            );
         }
         if let Some(other) = seen.insert((i.interface.clone(), i.vrid, v6), i.name.clone()) {
-            bail!("vrrp_instance {} and {} use the same vrid {} on {}", other, i.name, i.vrid, i.interface);
+            bail!(
+                "vrrp_instance {} and {} use the same vrid {} on {}",
+                other,
+                i.name,
+                i.vrid,
+                i.interface
+            );
         }
         for t in &i.track_scripts {
             if !c.scripts.iter().any(|s| s.name == t.name) {
-                bail!("vrrp_instance {}: track_script {} is not defined", i.name, t.name);
+                bail!(
+                    "vrrp_instance {}: track_script {} is not defined",
+                    i.name,
+                    t.name
+                );
             }
         }
     }
     for g in &c.sync_groups {
         for m in &g.members {
             if !c.instances.iter().any(|i| &i.name == m) {
-                bail!("vrrp_sync_group {}: member {} is not a vrrp_instance", g.name, m);
+                bail!(
+                    "vrrp_sync_group {}: member {} is not a vrrp_instance",
+                    g.name,
+                    m
+                );
             }
         }
     }
@@ -93,7 +113,11 @@ pub fn validate_config(c: &VrrpConfig) -> anyhow::Result<()> {
 /// The instances run on a dedicated thread (see the module docs); this future only waits for
 /// it, so it may be awaited from any runtime. Errors: invalid configuration, or the runtime
 /// could not start (no rtnetlink); per-instance problems (missing interface) are retried.
-pub async fn run(config: &VrrpConfig, hub: StatusHub, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(
+    config: &VrrpConfig,
+    hub: StatusHub,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     validate_config(config)?;
     let cfg = config.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -103,7 +127,10 @@ pub async fn run(config: &VrrpConfig, hub: StatusHub, shutdown: watch::Receiver<
             if let Some(p) = cfg.realtime_priority {
                 set_realtime(p);
             }
-            let res = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let res = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt.block_on(run_here(cfg, hub, shutdown)),
                 Err(e) => Err(anyhow::Error::from(e).context("starting the VRRP runtime")),
             };
@@ -115,17 +142,27 @@ pub async fn run(config: &VrrpConfig, hub: StatusHub, shutdown: watch::Receiver<
 
 /// SCHED_RR at `prio` for the calling thread, reset to normal in children it forks.
 fn set_realtime(prio: u8) {
-    let param = libc::sched_param { sched_priority: i32::from(prio).clamp(1, 99) };
+    let param = libc::sched_param {
+        sched_priority: i32::from(prio).clamp(1, 99),
+    };
     // SAFETY: plain syscall on the calling thread (pid 0) with a valid parameter struct.
-    let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param) };
+    let r =
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param) };
     if r != 0 {
-        tracing::warn!("cannot set SCHED_RR priority {prio} for VRRP: {}", std::io::Error::last_os_error());
+        tracing::warn!(
+            "cannot set SCHED_RR priority {prio} for VRRP: {}",
+            std::io::Error::last_os_error()
+        );
     } else {
         tracing::info!("VRRP thread runs SCHED_RR priority {prio}");
     }
 }
 
-async fn run_here(cfg: VrrpConfig, hub: StatusHub, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn run_here(
+    cfg: VrrpConfig,
+    hub: StatusHub,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let nl = vip::Netlink::new()?;
     let (links_tx, links_rx) = watch::channel(HashMap::new());
     let link_task = tokio::spawn(async move {
@@ -136,7 +173,15 @@ async fn run_here(cfg: VrrpConfig, hub: StatusHub, shutdown: watch::Receiver<boo
 
     let mut bg = vec![link_task];
     let mut scripts = HashMap::new();
-    hub.vrrp_scripts.send_replace(cfg.scripts.iter().map(|s| VrrpScriptStatus { name: s.name.clone(), ok: false }).collect());
+    hub.vrrp_scripts.send_replace(
+        cfg.scripts
+            .iter()
+            .map(|s| VrrpScriptStatus {
+                name: s.name.clone(),
+                ok: false,
+            })
+            .collect(),
+    );
     for (i, s) in cfg.scripts.iter().enumerate() {
         let (tx, rx) = watch::channel(None);
         scripts.insert(s.name.clone(), (s.clone(), rx.clone()));
@@ -162,16 +207,35 @@ async fn run_here(cfg: VrrpConfig, hub: StatusHub, shutdown: watch::Receiver<boo
             bg.push(tokio::spawn(track::file_task(f.path.clone(), tx)));
         }
     }
-    let shared = instance::Shared { nl, hub: hub.clone(), links: links_rx, scripts, files, socket_priority: cfg.socket_priority };
+    let shared = instance::Shared {
+        nl,
+        hub: hub.clone(),
+        links: links_rx,
+        scripts,
+        files,
+        socket_priority: cfg.socket_priority,
+    };
 
-    hub.vrrp.send_replace(cfg.instances.iter().map(initial_status).collect());
-    let groups: Vec<(SyncGroupConfig, sync::Member)> =
-        cfg.sync_groups.iter().map(|g| (g.clone(), sync::group(&g.name))).collect();
+    hub.vrrp
+        .send_replace(cfg.instances.iter().map(initial_status).collect());
+    let groups: Vec<(SyncGroupConfig, sync::Member)> = cfg
+        .sync_groups
+        .iter()
+        .map(|g| (g.clone(), sync::group(&g.name)))
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, ic) in cfg.instances.iter().enumerate() {
-        let group = groups.iter().find(|(g, _)| g.members.contains(&ic.name)).map(|(_, m)| m.clone());
+        let group = groups
+            .iter()
+            .find(|(g, _)| g.members.contains(&ic.name))
+            .map(|(_, m)| m.clone());
         let slot = instance::Slot { index, group };
-        tasks.spawn(instance::run(ic.clone(), shared.clone(), slot, shutdown.clone()));
+        tasks.spawn(instance::run(
+            ic.clone(),
+            shared.clone(),
+            slot,
+            shutdown.clone(),
+        ));
     }
     let mut first_err = None;
     while let Some(r) = tasks.join_next().await {

@@ -35,7 +35,12 @@ pub fn commands(n: &Notify, kind: &str, name: &str, to: State, priority: u8) -> 
     }
     if let Some(c) = &n.any {
         let mut argv = split_command(c);
-        argv.extend([kind.to_string(), name.to_string(), state_word(to).to_string(), priority.to_string()]);
+        argv.extend([
+            kind.to_string(),
+            name.to_string(),
+            state_word(to).to_string(),
+            priority.to_string(),
+        ]);
         out.push(argv);
     }
     out.retain(|a| !a.is_empty());
@@ -45,21 +50,30 @@ pub fn commands(n: &Notify, kind: &str, name: &str, to: State, priority: u8) -> 
 /// Spawns the hooks for a transition; returns at once.
 pub fn run(n: &Notify, kind: &str, name: &str, to: State, priority: u8) {
     for argv in commands(n, kind, name, to, priority) {
-        let Some((prog, args)) = argv.split_first() else { continue };
+        let Some((prog, args)) = argv.split_first() else {
+            continue;
+        };
         let mut cmd = tokio::process::Command::new(prog);
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         match cmd.spawn() {
             Ok(mut child) => {
                 let what = argv.join(" ");
                 tokio::spawn(async move {
                     match child.wait().await {
                         Ok(s) if s.success() => {}
-                        Ok(s) => tracing::warn!(script = %what, status = %s, "notify script failed"),
+                        Ok(s) => {
+                            tracing::warn!(script = %what, status = %s, "notify script failed")
+                        }
                         Err(e) => tracing::warn!(script = %what, error = %e, "notify script"),
                     }
                 });
             }
-            Err(e) => tracing::warn!(script = %argv.join(" "), error = %e, "cannot run notify script"),
+            Err(e) => {
+                tracing::warn!(script = %argv.join(" "), error = %e, "cannot run notify script")
+            }
         }
     }
 }
@@ -79,9 +93,18 @@ mod tests {
             commands(&n, "INSTANCE", "VI_1", State::Master, 150),
             vec![
                 vec!["/etc/k/master.sh".to_string(), "arg".into()],
-                vec!["/etc/k/notify.sh".to_string(), "INSTANCE".into(), "VI_1".into(), "MASTER".into(), "150".into()],
+                vec![
+                    "/etc/k/notify.sh".to_string(),
+                    "INSTANCE".into(),
+                    "VI_1".into(),
+                    "MASTER".into(),
+                    "150".into()
+                ],
             ]
         );
-        assert_eq!(commands(&n, "INSTANCE", "VI_1", State::Initialize, 0)[0][3], "STOP");
+        assert_eq!(
+            commands(&n, "INSTANCE", "VI_1", State::Initialize, 0)[0][3],
+            "STOP"
+        );
     }
 }

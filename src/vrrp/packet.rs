@@ -186,8 +186,18 @@ fn checksum_for(version: Version, mode: ChecksumMode, src: IpAddr, dst: IpAddr, 
 impl Advert {
     /// Length of the encoded message.
     pub fn len(&self) -> usize {
-        let alen: usize = self.addrs.iter().map(|a| if a.is_ipv4() { 4 } else { 16 }).sum();
-        HDR_LEN + alen + if self.version == Version::V2 { V2_AUTH_LEN } else { 0 }
+        let alen: usize = self
+            .addrs
+            .iter()
+            .map(|a| if a.is_ipv4() { 4 } else { 16 })
+            .sum();
+        HDR_LEN
+            + alen
+            + if self.version == Version::V2 {
+                V2_AUTH_LEN
+            } else {
+                0
+            }
     }
 
     /// Never empty (the header alone is 8 bytes); present for clippy's `len_without_is_empty`.
@@ -230,7 +240,12 @@ impl Advert {
 
     /// Decodes and checksum-verifies a VRRP message received from `src` for `dst`. The family of
     /// the addresses in the message follows `src`.
-    pub fn decode(msg: &[u8], src: IpAddr, dst: IpAddr, mode: ChecksumMode) -> Result<Advert, DecodeError> {
+    pub fn decode(
+        msg: &[u8],
+        src: IpAddr,
+        dst: IpAddr,
+        mode: ChecksumMode,
+    ) -> Result<Advert, DecodeError> {
         if msg.len() < HDR_LEN {
             return Err(DecodeError::Length);
         }
@@ -248,7 +263,13 @@ impl Advert {
         }
         let count = usize::from(msg[3]);
         let alen = if src.is_ipv4() { 4 } else { 16 };
-        let expect = HDR_LEN + count * alen + if version == Version::V2 { V2_AUTH_LEN } else { 0 };
+        let expect = HDR_LEN
+            + count * alen
+            + if version == Version::V2 {
+                V2_AUTH_LEN
+            } else {
+                0
+            };
         // keepalived accepts trailing bytes only for v2 auth padding; we require the exact size
         // (ignoring anything the IP layer padded beyond it is the caller's job).
         if msg.len() != expect {
@@ -284,7 +305,14 @@ impl Advert {
                 }
             })
             .collect();
-        Ok(Advert { version, vrid: msg[1], priority: msg[2], interval_cs, addrs, auth })
+        Ok(Advert {
+            version,
+            vrid: msg[1],
+            priority: msg[2],
+            interval_cs,
+            addrs,
+            auth,
+        })
     }
 }
 

@@ -90,7 +90,12 @@ impl VrrpSocket {
                 tx.set_ttl_v4(255)?;
                 tx.set_tos_v4(0xc0)?;
                 // keepalived's adverts have DF clear.
-                set_int(&tx, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_DONT)?;
+                set_int(
+                    &tx,
+                    libc::IPPROTO_IP,
+                    libc::IP_MTU_DISCOVER,
+                    libc::IP_PMTUDISC_DONT,
+                )?;
             }
             IpAddr::V6(src) => {
                 let scope = if is_link_local(&src) { o.ifindex } else { 0 };
@@ -102,7 +107,12 @@ impl VrrpSocket {
                 tx.set_tclass_v6(0xc0)?;
             }
         }
-        Ok(VrrpSocket { rx: register(rx)?, tx, ifindex: o.ifindex, v6 })
+        Ok(VrrpSocket {
+            rx: register(rx)?,
+            tx,
+            ifindex: o.ifindex,
+            v6,
+        })
     }
 
     /// Sends one VRRP message to `dst` (the group or a unicast peer).
@@ -110,7 +120,11 @@ impl VrrpSocket {
         let to = match dst {
             IpAddr::V4(a) => SockAddr::from(SocketAddr::new(a.into(), 0)),
             IpAddr::V6(a) => {
-                let scope = if is_link_local(&a) || a.is_multicast() { self.ifindex } else { 0 };
+                let scope = if is_link_local(&a) || a.is_multicast() {
+                    self.ifindex
+                } else {
+                    0
+                };
                 SockAddr::from(SocketAddrV6::new(a, 0, 0, scope))
             }
         };
@@ -122,7 +136,13 @@ impl VrrpSocket {
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Result<Received, DecodeError>> {
         loop {
             let mut guard = self.rx.readable().await?;
-            let res = guard.try_io(|fd| if self.v6 { recv_v6(fd.get_ref(), buf) } else { recv_v4(fd.get_ref(), buf) });
+            let res = guard.try_io(|fd| {
+                if self.v6 {
+                    recv_v6(fd.get_ref(), buf)
+                } else {
+                    recv_v4(fd.get_ref(), buf)
+                }
+            });
             match res {
                 Ok(r) => return r,
                 Err(_would_block) => continue,
@@ -134,9 +154,19 @@ impl VrrpSocket {
 fn set_int(sock: &Socket, level: i32, opt: i32, val: i32) -> io::Result<()> {
     // SAFETY: valid fd; the option value is a c_int of the stated size.
     let r = unsafe {
-        libc::setsockopt(sock.as_raw_fd(), level, opt, (&val as *const i32).cast(), std::mem::size_of::<i32>() as u32)
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            opt,
+            (&val as *const i32).cast(),
+            std::mem::size_of::<i32>() as u32,
+        )
     };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 fn is_link_local(a: &Ipv6Addr) -> bool {
@@ -164,8 +194,13 @@ fn recv_v4(sock: &Socket, buf: &mut [u8]) -> io::Result<Result<Received, DecodeE
 fn recv_v6(sock: &Socket, buf: &mut [u8]) -> io::Result<Result<Received, DecodeError>> {
     let mut cmsg = nix::cmsg_space!(libc::c_int, libc::in6_pktinfo);
     let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<SockaddrIn6>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
-        .map_err(io::Error::from)?;
+    let msg = recvmsg::<SockaddrIn6>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .map_err(io::Error::from)?;
     let n = msg.bytes;
     let src = msg.address.map(|a| IpAddr::V6(a.ip()));
     let mut ttl = None;
@@ -174,18 +209,29 @@ fn recv_v6(sock: &Socket, buf: &mut [u8]) -> io::Result<Result<Received, DecodeE
         for c in cmsgs {
             match c {
                 ControlMessageOwned::Ipv6HopLimit(h) => ttl = u8::try_from(h).ok(),
-                ControlMessageOwned::Ipv6PacketInfo(pi) => dst = Some(IpAddr::V6(Ipv6Addr::from(pi.ipi6_addr.s6_addr))),
+                ControlMessageOwned::Ipv6PacketInfo(pi) => {
+                    dst = Some(IpAddr::V6(Ipv6Addr::from(pi.ipi6_addr.s6_addr)))
+                }
                 _ => {}
             }
         }
     }
     Ok(match src {
-        Some(src) => Ok(Received { src, dst: dst.unwrap_or(IpAddr::V6(MCAST_V6)), ttl, payload: 0..n }),
+        Some(src) => Ok(Received {
+            src,
+            dst: dst.unwrap_or(IpAddr::V6(MCAST_V6)),
+            ttl,
+            payload: 0..n,
+        }),
         None => Err(DecodeError::IpHeader),
     })
 }
 
 /// The unspecified address of a family, for defaults.
 pub fn unspecified(v6: bool) -> IpAddr {
-    if v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) }
+    if v6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
 }

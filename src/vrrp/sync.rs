@@ -18,7 +18,10 @@ pub struct Member {
 
 /// A group channel.
 pub fn group(name: &str) -> Member {
-    Member { group: name.to_string(), tx: Arc::new(watch::channel(None).0) }
+    Member {
+        group: name.to_string(),
+        tx: Arc::new(watch::channel(None).0),
+    }
 }
 
 impl Member {

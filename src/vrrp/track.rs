@@ -67,8 +67,16 @@ pub fn evaluate(base: u8, inputs: &[Input], files: &[FileInput]) -> (bool, u8) {
 
 /// Builds the input for a tracked script from its verdict and the instance's override.
 pub fn script_input(t: &Tracked, script: &ScriptConfig, ok: bool) -> Input {
-    let weight = t.weight.or(if script.weight != 0 { Some(script.weight) } else { None });
-    Input { ok, weight, reverse: t.reverse || script.reverse }
+    let weight = t.weight.or(if script.weight != 0 {
+        Some(script.weight)
+    } else {
+        None
+    });
+    Input {
+        ok,
+        weight,
+        reverse: t.reverse || script.reverse,
+    }
 }
 
 /// Splits a keepalived command line: whitespace separates, "double" and 'single' quotes group.
@@ -107,7 +115,11 @@ pub async fn run_script_once(cfg: &ScriptConfig) -> bool {
         return false;
     };
     let mut cmd = tokio::process::Command::new(prog);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
     if let Some(u) = &cfg.user {
         match nix::unistd::User::from_name(u) {
             Ok(Some(user)) => {
@@ -155,7 +167,12 @@ impl RiseFall {
     /// Starts in the failed state when `rise` > 1 would be needed to prove health; otherwise the
     /// first result decides (keepalived runs the script at once at startup).
     pub fn new(rise: u32, fall: u32) -> RiseFall {
-        RiseFall { ok: false, streak: 0, rise: rise.max(1), fall: fall.max(1) }
+        RiseFall {
+            ok: false,
+            streak: 0,
+            rise: rise.max(1),
+            fall: fall.max(1),
+        }
     }
     pub fn ok(&self) -> bool {
         self.ok
@@ -210,7 +227,11 @@ pub async fn file_task(path: String, tx: watch::Sender<i64>) {
     loop {
         tick.tick().await;
         // A missing or unreadable file reads as 0, like keepalived without `init_file`.
-        let v = tokio::fs::read_to_string(&path).await.ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0);
+        let v = tokio::fs::read_to_string(&path)
+            .await
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(0);
         tx.send_if_modified(|cur| {
             let changed = *cur != v;
             *cur = v;
@@ -258,7 +279,10 @@ fn link_state(m: &netlink_packet_route::link::LinkMessage) -> Option<(String, bo
         _ => None,
     })?;
     let f = m.header.flags;
-    Some((name, f.contains(LinkFlags::Up) && f.contains(LinkFlags::Running)))
+    Some((
+        name,
+        f.contains(LinkFlags::Up) && f.contains(LinkFlags::Running),
+    ))
 }
 
 #[cfg(test)]
@@ -266,31 +290,75 @@ mod tests {
     use super::*;
 
     fn i(ok: bool, weight: Option<i32>) -> Input {
-        Input { ok, weight, reverse: false }
+        Input {
+            ok,
+            weight,
+            reverse: false,
+        }
     }
 
     #[test]
     fn weights_and_faults() {
         assert_eq!(evaluate(100, &[], &[]), (false, 100));
         // Negative weight applies while failing, positive while succeeding.
-        assert_eq!(evaluate(100, &[i(false, Some(-30)), i(true, Some(20))], &[]), (false, 90));
-        assert_eq!(evaluate(100, &[i(true, Some(-30)), i(false, Some(20))], &[]), (false, 100));
+        assert_eq!(
+            evaluate(100, &[i(false, Some(-30)), i(true, Some(20))], &[]),
+            (false, 90)
+        );
+        assert_eq!(
+            evaluate(100, &[i(true, Some(-30)), i(false, Some(20))], &[]),
+            (false, 100)
+        );
         // Unweighted failure: FAULT.
-        assert_eq!(evaluate(100, &[i(false, None)], &[]).0, true);
+        assert!(evaluate(100, &[i(false, None)], &[]).0);
         // Clamped to 1..=254; the owner ignores weights.
         assert_eq!(evaluate(10, &[i(false, Some(-50))], &[]), (false, 1));
         assert_eq!(evaluate(250, &[i(true, Some(50))], &[]), (false, 254));
         assert_eq!(evaluate(255, &[i(false, Some(-50))], &[]), (false, 255));
         // reverse: a negative weight applies while the script succeeds.
-        assert_eq!(evaluate(100, &[Input { ok: true, weight: Some(-30), reverse: true }], &[]), (false, 70));
+        assert_eq!(
+            evaluate(
+                100,
+                &[Input {
+                    ok: true,
+                    weight: Some(-30),
+                    reverse: true
+                }],
+                &[]
+            ),
+            (false, 70)
+        );
         // track_file: value × weight, or FAULT on nonzero without weight.
-        assert_eq!(evaluate(100, &[], &[FileInput { value: 2, weight: Some(-10) }]), (false, 80));
-        assert_eq!(evaluate(100, &[], &[FileInput { value: 1, weight: None }]).0, true);
+        assert_eq!(
+            evaluate(
+                100,
+                &[],
+                &[FileInput {
+                    value: 2,
+                    weight: Some(-10)
+                }]
+            ),
+            (false, 80)
+        );
+        assert!(
+            evaluate(
+                100,
+                &[],
+                &[FileInput {
+                    value: 1,
+                    weight: None
+                }]
+            )
+            .0
+        );
     }
 
     #[test]
     fn rise_and_fall_debounce() {
-        let mut rf = RiseFall { ok: true, ..RiseFall::new(2, 3) };
+        let mut rf = RiseFall {
+            ok: true,
+            ..RiseFall::new(2, 3)
+        };
         assert!(rf.push(false));
         assert!(rf.push(false));
         assert!(rf.push(true)); // streak reset
@@ -302,13 +370,20 @@ mod tests {
 
     #[test]
     fn command_split() {
-        assert_eq!(split_command("/bin/sh -c 'exit 1'"), vec!["/bin/sh", "-c", "exit 1"]);
+        assert_eq!(
+            split_command("/bin/sh -c 'exit 1'"),
+            vec!["/bin/sh", "-c", "exit 1"]
+        );
         assert_eq!(split_command("  a  \"b c\" ''"), vec!["a", "b c", ""]);
     }
 
     #[tokio::test]
     async fn script_exit_status_and_timeout() {
-        let mut c = ScriptConfig { name: "t".into(), script: "/bin/sh -c 'exit 0'".into(), ..Default::default() };
+        let mut c = ScriptConfig {
+            name: "t".into(),
+            script: "/bin/sh -c 'exit 0'".into(),
+            ..Default::default()
+        };
         assert!(run_script_once(&c).await);
         c.script = "/bin/sh -c 'exit 3'".into();
         assert!(!run_script_once(&c).await);

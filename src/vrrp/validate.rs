@@ -57,7 +57,10 @@ pub enum Ignore {
 pub enum Verdict {
     /// Accepted; `addr_list_mismatch` is counted and logged but, as RFC 3768 §7.1 allows and
     /// keepalived does, does not drop the advert.
-    Accept { advert: Advert, addr_list_mismatch: bool },
+    Accept {
+        advert: Advert,
+        addr_list_mismatch: bool,
+    },
     Ignore(Ignore),
     Reject(Reject),
 }
@@ -102,19 +105,27 @@ pub fn check(rcv: &Received, msg: &[u8], e: &Expect) -> Verdict {
         }
     }
     // Priority 0 adverts may carry the list too; compare as sets, in any order.
-    let mismatch = adv.addrs.len() != e.addrs.len() || !e.addrs.iter().all(|a| adv.addrs.contains(a));
-    Verdict::Accept { advert: adv, addr_list_mismatch: mismatch }
+    let mismatch =
+        adv.addrs.len() != e.addrs.len() || !e.addrs.iter().all(|a| adv.addrs.contains(a));
+    Verdict::Accept {
+        advert: adv,
+        addr_list_mismatch: mismatch,
+    }
 }
 
 /// Bumps the keepalived counter for a rejection.
 pub fn count(r: &Reject, c: &mut VrrpCounters) {
     match r {
-        Reject::Decode(DecodeError::Length) | Reject::Decode(DecodeError::IpHeader) => c.packet_len_err += 1,
+        Reject::Decode(DecodeError::Length) | Reject::Decode(DecodeError::IpHeader) => {
+            c.packet_len_err += 1
+        }
         Reject::Decode(DecodeError::Protocol(_)) => c.packet_len_err += 1,
         Reject::Decode(DecodeError::Version(_)) | Reject::VersionMismatch(_) => c.version_err += 1,
         Reject::Decode(DecodeError::Type(_)) => c.invalid_type_rcvd += 1,
         Reject::Decode(DecodeError::Checksum) => c.checksum_err += 1,
-        Reject::Decode(DecodeError::AuthType(_)) | Reject::AuthUnsupported => c.invalid_authtype += 1,
+        Reject::Decode(DecodeError::AuthType(_)) | Reject::AuthUnsupported => {
+            c.invalid_authtype += 1
+        }
         Reject::Ttl(_) => c.ip_ttl_err += 1,
         Reject::AuthTypeMismatch => c.authtype_mismatch += 1,
         Reject::AuthFailure => c.auth_failure += 1,
@@ -156,7 +167,12 @@ mod tests {
     }
 
     fn rcv(ttl: u8) -> Received {
-        Received { src: ip("10.77.0.1"), dst: MCAST_V4.into(), ttl: Some(ttl), payload: 0..0 }
+        Received {
+            src: ip("10.77.0.1"),
+            dst: MCAST_V4.into(),
+            ttl: Some(ttl),
+            payload: 0..0,
+        }
     }
 
     fn run(a: &Advert, ttl: u8, e: &Expect) -> Verdict {
@@ -166,24 +182,84 @@ mod tests {
 
     #[test]
     fn accepts_a_good_advert() {
-        assert_eq!(run(&advert(), 255, &expect()), Verdict::Accept { advert: advert(), addr_list_mismatch: false });
+        assert_eq!(
+            run(&advert(), 255, &expect()),
+            Verdict::Accept {
+                advert: advert(),
+                addr_list_mismatch: false
+            }
+        );
     }
 
     #[test]
     fn each_rejection_has_its_counter() {
         let e = expect();
         let mut c = VrrpCounters::default();
-        let cases: Vec<(Verdict, fn(&VrrpCounters) -> u64)> = vec![
+        type Get = fn(&VrrpCounters) -> u64;
+        let cases: Vec<(Verdict, Get)> = vec![
             (run(&advert(), 64, &e), |c| c.ip_ttl_err),
-            (run(&Advert { auth: Auth::pass("2222"), ..advert() }, 255, &e), |c| c.auth_failure),
-            (run(&Advert { auth: Auth::None, ..advert() }, 255, &e), |c| c.authtype_mismatch),
-            (run(&Advert { auth: Auth::Ah, ..advert() }, 255, &e), |c| c.invalid_authtype),
-            (run(&Advert { interval_cs: 200, ..advert() }, 255, &e), |c| c.advert_interval_err),
-            (run(&Advert { version: Version::V3, auth: Auth::None, ..advert() }, 255, &e), |c| c.version_err),
+            (
+                run(
+                    &Advert {
+                        auth: Auth::pass("2222"),
+                        ..advert()
+                    },
+                    255,
+                    &e,
+                ),
+                |c| c.auth_failure,
+            ),
+            (
+                run(
+                    &Advert {
+                        auth: Auth::None,
+                        ..advert()
+                    },
+                    255,
+                    &e,
+                ),
+                |c| c.authtype_mismatch,
+            ),
+            (
+                run(
+                    &Advert {
+                        auth: Auth::Ah,
+                        ..advert()
+                    },
+                    255,
+                    &e,
+                ),
+                |c| c.invalid_authtype,
+            ),
+            (
+                run(
+                    &Advert {
+                        interval_cs: 200,
+                        ..advert()
+                    },
+                    255,
+                    &e,
+                ),
+                |c| c.advert_interval_err,
+            ),
+            (
+                run(
+                    &Advert {
+                        version: Version::V3,
+                        auth: Auth::None,
+                        ..advert()
+                    },
+                    255,
+                    &e,
+                ),
+                |c| c.version_err,
+            ),
             (check(&rcv(255), &[0x21, 51, 1], &e), |c| c.packet_len_err),
         ];
         for (v, get) in cases {
-            let Verdict::Reject(r) = v else { panic!("expected a rejection, got {v:?}") };
+            let Verdict::Reject(r) = v else {
+                panic!("expected a rejection, got {v:?}")
+            };
             let before = get(&c);
             count(&r, &mut c);
             assert_eq!(get(&c), before + 1, "{r:?}");
@@ -191,22 +267,56 @@ mod tests {
         // Corrupt checksum.
         let mut b = advert().encode(ip("10.77.0.1"), MCAST_V4.into(), ChecksumMode::PseudoHeader);
         b[2] = 1;
-        assert_eq!(check(&rcv(255), &b, &e), Verdict::Reject(Reject::Decode(DecodeError::Checksum)));
+        assert_eq!(
+            check(&rcv(255), &b, &e),
+            Verdict::Reject(Reject::Decode(DecodeError::Checksum))
+        );
     }
 
     #[test]
     fn ignores_what_is_not_ours() {
         let e = expect();
-        assert_eq!(run(&Advert { vrid: 52, ..advert() }, 255, &e), Verdict::Ignore(Ignore::OtherVrid));
-        let own = Expect { local: ip("10.77.0.1"), ..expect() };
-        assert_eq!(run(&advert(), 255, &own), Verdict::Ignore(Ignore::OwnPacket));
-        let uni = Expect { peers: vec![ip("10.77.0.3")], ..expect() };
-        assert_eq!(run(&advert(), 255, &uni), Verdict::Ignore(Ignore::UnknownPeer));
+        assert_eq!(
+            run(
+                &Advert {
+                    vrid: 52,
+                    ..advert()
+                },
+                255,
+                &e
+            ),
+            Verdict::Ignore(Ignore::OtherVrid)
+        );
+        let own = Expect {
+            local: ip("10.77.0.1"),
+            ..expect()
+        };
+        assert_eq!(
+            run(&advert(), 255, &own),
+            Verdict::Ignore(Ignore::OwnPacket)
+        );
+        let uni = Expect {
+            peers: vec![ip("10.77.0.3")],
+            ..expect()
+        };
+        assert_eq!(
+            run(&advert(), 255, &uni),
+            Verdict::Ignore(Ignore::UnknownPeer)
+        );
     }
 
     #[test]
     fn address_list_mismatch_is_flagged_not_dropped() {
-        let a = Advert { addrs: vec![ip("10.77.0.101")], ..advert() };
-        assert_eq!(run(&a, 255, &expect()), Verdict::Accept { advert: a, addr_list_mismatch: true });
+        let a = Advert {
+            addrs: vec![ip("10.77.0.101")],
+            ..advert()
+        };
+        assert_eq!(
+            run(&a, 255, &expect()),
+            Verdict::Accept {
+                advert: a,
+                addr_list_mismatch: true
+            }
+        );
     }
 }

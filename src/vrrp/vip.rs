@@ -8,7 +8,9 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use futures_util::TryStreamExt;
-use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, MacVlanMode};
 use rtnetlink::{Handle, LinkMacVlan, LinkUnspec};
 
@@ -33,7 +35,11 @@ pub enum Error {
     #[error("interface {0} not found")]
     NoLink(String),
     #[error("{op} {obj}: {source}")]
-    Op { op: &'static str, obj: String, source: rtnetlink::Error },
+    Op {
+        op: &'static str,
+        obj: String,
+        source: rtnetlink::Error,
+    },
 }
 
 const ENOENT: i32 = 2;
@@ -67,7 +73,8 @@ impl Netlink {
             index: msg.header.index,
             name: String::new(),
             mac: [0; 6],
-            running: msg.header.flags.contains(LinkFlags::Up) && msg.header.flags.contains(LinkFlags::Running),
+            running: msg.header.flags.contains(LinkFlags::Up)
+                && msg.header.flags.contains(LinkFlags::Running),
         };
         for a in msg.attributes {
             match a {
@@ -85,13 +92,22 @@ impl Netlink {
         match s.try_next().await {
             Ok(Some(m)) => Ok(Self::link_from(m)),
             Ok(None) => Err(Error::NoLink(name.to_string())),
-            Err(e) if matches!(errno(&e), Some(ENODEV) | Some(ENOENT)) => Err(Error::NoLink(name.to_string())),
-            Err(e) => Err(Error::Op { op: "get link", obj: name.to_string(), source: e }),
+            Err(e) if matches!(errno(&e), Some(ENODEV) | Some(ENOENT)) => {
+                Err(Error::NoLink(name.to_string()))
+            }
+            Err(e) => Err(Error::Op {
+                op: "get link",
+                obj: name.to_string(),
+                source: e,
+            }),
         }
     }
 
     /// Addresses on interface `index`, in kernel order (primary first), with their flags.
-    pub async fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8, AddressHeaderFlags)>, Error> {
+    pub async fn addresses(
+        &self,
+        index: u32,
+    ) -> Result<Vec<(IpAddr, u8, AddressHeaderFlags)>, Error> {
         let msgs: Vec<AddressMessage> = self
             .h
             .address()
@@ -100,7 +116,11 @@ impl Netlink {
             .execute()
             .try_collect()
             .await
-            .map_err(|e| Error::Op { op: "list addresses", obj: format!("ifindex {index}"), source: e })?;
+            .map_err(|e| Error::Op {
+                op: "list addresses",
+                obj: format!("ifindex {index}"),
+                source: e,
+            })?;
         let mut out = Vec::new();
         for m in msgs {
             let local = m.attributes.iter().find_map(|a| match a {
@@ -122,7 +142,12 @@ impl Netlink {
 
     /// The source keepalived would use: the first non-secondary IPv4 address, or the first
     /// link-local IPv6 address, that is not one of `exclude` (our VIPs).
-    pub async fn source_address(&self, index: u32, v6: bool, exclude: &[IpAddr]) -> Result<Option<IpAddr>, Error> {
+    pub async fn source_address(
+        &self,
+        index: u32,
+        v6: bool,
+        exclude: &[IpAddr],
+    ) -> Result<Option<IpAddr>, Error> {
         let addrs = self.addresses(index).await?;
         Ok(addrs
             .into_iter()
@@ -139,11 +164,13 @@ impl Netlink {
         let mut req = self.h.address().add(index, vip.addr, vip.prefix);
         let msg = req.message_mut();
         if let Some(b) = vip.brd {
-            msg.attributes.retain(|a| !matches!(a, AddressAttribute::Broadcast(_)));
+            msg.attributes
+                .retain(|a| !matches!(a, AddressAttribute::Broadcast(_)));
             msg.attributes.push(AddressAttribute::Broadcast(b));
         } else if vip.addr.is_ipv4() {
             // keepalived sets no broadcast unless asked (`brd`).
-            msg.attributes.retain(|a| !matches!(a, AddressAttribute::Broadcast(_)));
+            msg.attributes
+                .retain(|a| !matches!(a, AddressAttribute::Broadcast(_)));
         }
         if let Some(s) = vip.scope {
             msg.header.scope = AddressScope::from(s);
@@ -161,34 +188,62 @@ impl Netlink {
         match req.execute().await {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
-            Err(e) => Err(Error::Op { op: "add address", obj: vip.display(), source: e }),
+            Err(e) => Err(Error::Op {
+                op: "add address",
+                obj: vip.display(),
+                source: e,
+            }),
         }
     }
 
     /// `ip addr del VIP/PREFIX dev IFINDEX`.
     pub async fn del_vip(&self, index: u32, vip: &Vip) -> Result<(), Error> {
-        let msg = self.h.address().add(index, vip.addr, vip.prefix).message_mut().clone();
+        let msg = self
+            .h
+            .address()
+            .add(index, vip.addr, vip.prefix)
+            .message_mut()
+            .clone();
         match self.h.address().del(msg).execute().await {
             Ok(()) => Ok(()),
-            Err(e) if matches!(errno(&e), Some(EADDRNOTAVAIL) | Some(ENODEV) | Some(ENOENT)) => Ok(()),
-            Err(e) => Err(Error::Op { op: "delete address", obj: vip.display(), source: e }),
+            Err(e) if matches!(errno(&e), Some(EADDRNOTAVAIL) | Some(ENODEV) | Some(ENOENT)) => {
+                Ok(())
+            }
+            Err(e) => Err(Error::Op {
+                op: "delete address",
+                obj: vip.display(),
+                source: e,
+            }),
         }
     }
 
     /// `use_vmac`: a private macvlan on `parent` with the VRRP MAC 00:00:5e:00:01:VRID (IPv4)
     /// or 00:00:5e:00:02:VRID (IPv6), up; an existing link of that name is reused.
-    pub async fn ensure_vmac(&self, parent: u32, name: &str, vrid: u8, v6: bool) -> Result<Link, Error> {
+    pub async fn ensure_vmac(
+        &self,
+        parent: u32,
+        name: &str,
+        vrid: u8,
+        v6: bool,
+    ) -> Result<Link, Error> {
         if let Ok(l) = self.link(name).await {
             return Ok(l);
         }
         let mac = vec![0, 0, 0x5e, 0, if v6 { 2 } else { 1 }, vrid];
-        let msg = LinkMacVlan::new(name, parent, MacVlanMode::Private).address(mac).up().build();
+        let msg = LinkMacVlan::new(name, parent, MacVlanMode::Private)
+            .address(mac)
+            .up()
+            .build();
         self.h
             .link()
             .add(msg)
             .execute()
             .await
-            .map_err(|e| Error::Op { op: "create vmac", obj: name.to_string(), source: e })?;
+            .map_err(|e| Error::Op {
+                op: "create vmac",
+                obj: name.to_string(),
+                source: e,
+            })?;
         self.link(name).await
     }
 
@@ -197,7 +252,11 @@ impl Netlink {
         match self.h.link().del(index).execute().await {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(ENODEV) => Ok(()),
-            Err(e) => Err(Error::Op { op: "delete link", obj: format!("ifindex {index}"), source: e }),
+            Err(e) => Err(Error::Op {
+                op: "delete link",
+                obj: format!("ifindex {index}"),
+                source: e,
+            }),
         }
     }
 
@@ -208,7 +267,11 @@ impl Netlink {
             .set(LinkUnspec::new_with_index(index).up().build())
             .execute()
             .await
-            .map_err(|e| Error::Op { op: "set link up", obj: format!("ifindex {index}"), source: e })
+            .map_err(|e| Error::Op {
+                op: "set link up",
+                obj: format!("ifindex {index}"),
+                source: e,
+            })
     }
 }
 

@@ -17,18 +17,29 @@ use std::time::{Duration, Instant};
 pub const CLIENT: u8 = 10;
 
 fn sh(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    out
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 fn must(cmd: &mut Command) {
     let out = sh(cmd);
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn require_tool(name: &str) {
-    let ok = Command::new("sh").arg("-c").arg(format!("command -v {name}")).stdout(Stdio::null()).status();
-    assert!(ok.is_ok_and(|s| s.success()), "the VRRP lab needs `{name}` (apt-get install keepalived iproute2 busybox-static)");
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .stdout(Stdio::null())
+        .status();
+    assert!(
+        ok.is_ok_and(|s| s.success()),
+        "the VRRP lab needs `{name}` (apt-get install keepalived iproute2 busybox-static)"
+    );
 }
 
 /// Path of the lvsd program the lab runs: the `vrrp-node` example, built on first use.
@@ -36,13 +47,23 @@ pub fn lvsd_program() -> PathBuf {
     static BUILD: Once = Once::new();
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     BUILD.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--example", "vrrp-node", "--manifest-path"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+        cmd.args([
+            "build",
+            "--quiet",
+            "--example",
+            "vrrp-node",
+            "--manifest-path",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
         if release {
             cmd.arg("--release");
         }
@@ -55,7 +76,11 @@ pub fn lvsd_program() -> PathBuf {
 /// daemon is this one function: `ip netns exec NS lvsd -P -n -f CONF`.
 pub fn lvsd_command(ns: &str, conf: &Path, status: &Path) -> Command {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns]).arg(lvsd_program()).arg(conf).arg("--status").arg(status);
+    c.args(["netns", "exec", ns])
+        .arg(lvsd_program())
+        .arg(conf)
+        .arg("--status")
+        .arg(status);
     c
 }
 
@@ -93,15 +118,24 @@ impl Spec {
     }
 
     pub fn v6(priority: u8, advert_int: f64) -> Spec {
-        Spec { vrid: 61, vips: vec!["fe80::100/64".into(), "fd00:77::100/64".into()], ..Spec::v4(3, priority, advert_int) }
+        Spec {
+            vrid: 61,
+            vips: vec!["fe80::100/64".into(), "fd00:77::100/64".into()],
+            ..Spec::v4(3, priority, advert_int)
+        }
     }
 
     pub fn vip_addrs(&self) -> Vec<String> {
-        self.vips.iter().map(|v| v.split('/').next().unwrap_or(v).to_string()).collect()
+        self.vips
+            .iter()
+            .map(|v| v.split('/').next().unwrap_or(v).to_string())
+            .collect()
     }
 
     pub fn keepalived_conf(&self) -> String {
-        let mut s = String::from("global_defs {\n  router_id lab\n  vrrp_garp_master_delay 5\n  vrrp_garp_master_repeat 5\n}\n");
+        let mut s = String::from(
+            "global_defs {\n  router_id lab\n  vrrp_garp_master_delay 5\n  vrrp_garp_master_repeat 5\n}\n",
+        );
         for (name, cmd, weight, interval) in &self.scripts {
             s += &format!(
                 "vrrp_script {name} {{\n  script \"{cmd}\"\n  interval {}\n  weight {weight}\n}}\n",
@@ -109,8 +143,18 @@ impl Spec {
             );
         }
         s += "vrrp_instance VI_1 {\n  interface eth0\n";
-        s += &format!("  state {}\n", if self.state_master { "MASTER" } else { "BACKUP" });
-        s += &format!("  virtual_router_id {}\n  priority {}\n  advert_int {}\n  version {}\n", self.vrid, self.priority, self.advert_int, self.version);
+        s += &format!(
+            "  state {}\n",
+            if self.state_master {
+                "MASTER"
+            } else {
+                "BACKUP"
+            }
+        );
+        s += &format!(
+            "  virtual_router_id {}\n  priority {}\n  advert_int {}\n  version {}\n",
+            self.vrid, self.priority, self.advert_int, self.version
+        );
         if self.nopreempt {
             s += "  nopreempt\n";
         }
@@ -138,7 +182,9 @@ impl Spec {
             .vips
             .iter()
             .map(|v| {
-                let (a, p) = v.split_once('/').unwrap_or((v, if v.contains(':') { "128" } else { "32" }));
+                let (a, p) = v
+                    .split_once('/')
+                    .unwrap_or((v, if v.contains(':') { "128" } else { "32" }));
                 serde_json::json!({"addr": a, "prefix": p.parse::<u8>().unwrap_or(32)})
             })
             .collect();
@@ -147,7 +193,11 @@ impl Spec {
             .iter()
             .map(|(n, c, w, i)| serde_json::json!({"name": n, "script": c, "weight": w, "interval": i, "timeout": 1.0}))
             .collect();
-        let tracks: Vec<serde_json::Value> = self.scripts.iter().map(|(n, ..)| serde_json::json!({"name": n})).collect();
+        let tracks: Vec<serde_json::Value> = self
+            .scripts
+            .iter()
+            .map(|(n, ..)| serde_json::json!({"name": n}))
+            .collect();
         serde_json::json!({
             "instances": [{
                 "name": "VI_1",
@@ -200,7 +250,10 @@ impl Daemon {
     /// SIGKILL every process of the daemon (keepalived: parent and VRRP child), like a crash.
     pub fn kill9(&mut self) {
         for p in self.pids().into_iter().rev() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if let Some(mut c) = self.child.take() {
             let _ = c.wait();
@@ -211,7 +264,10 @@ impl Daemon {
     /// SIGTERM and wait for exit (graceful: priority 0).
     pub fn term(&mut self) {
         if let Some(c) = &self.child {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
     }
 
@@ -228,8 +284,17 @@ impl Daemon {
 
     /// Log lines that report an invalid or rejected packet.
     pub fn invalid_packet_lines(&self) -> Vec<String> {
-        const WORDS: [&str; 9] =
-            ["invalid", "bogus", "mismatch", "not present", "wrong", "checksum", "ttl", "unknown", "authentication"];
+        const WORDS: [&str; 9] = [
+            "invalid",
+            "bogus",
+            "mismatch",
+            "not present",
+            "wrong",
+            "checksum",
+            "ttl",
+            "unknown",
+            "authentication",
+        ];
         self.log_text()
             .lines()
             .filter(|l| {
@@ -267,30 +332,87 @@ impl Lab {
         for t in ["ip", "keepalived", "busybox"] {
             require_tool(t);
         }
-        assert!(nix::unistd::geteuid().is_root(), "the VRRP lab needs root (network namespaces)");
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the VRRP lab needs root (network namespaces)"
+        );
         let prefix = format!("lv{tag}{}", std::process::id() % 100_000);
         let dir = std::env::temp_dir().join(format!("{prefix}-lab"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("lab dir");
-        let lab = Lab { prefix, dir, nodes: vec![1, 2, CLIENT], seq: Mutex::new(0) };
+        let lab = Lab {
+            prefix,
+            dir,
+            nodes: vec![1, 2, CLIENT],
+            seq: Mutex::new(0),
+        };
         lab.cleanup_namespaces();
         let sw = lab.sw();
         must(Command::new("ip").args(["netns", "add", &sw]));
-        must(Command::new("ip").args(["-n", &sw, "link", "add", "br0", "type", "bridge", "stp_state", "0", "mcast_snooping", "0"]));
+        must(Command::new("ip").args([
+            "-n",
+            &sw,
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "mcast_snooping",
+            "0",
+        ]));
         must(Command::new("ip").args(["-n", &sw, "link", "set", "br0", "up"]));
         for &n in &lab.nodes {
             let ns = lab.ns(n);
             must(Command::new("ip").args(["netns", "add", &ns]));
-            must(Command::new("ip").args(["netns", "exec", &ns, "sysctl", "-qw",
-                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-                "net.ipv6.conf.all.keep_addr_on_down=1", "net.ipv6.conf.default.keep_addr_on_down=1",
-                "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]));
+            must(Command::new("ip").args([
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+                "net.ipv6.conf.all.keep_addr_on_down=1",
+                "net.ipv6.conf.default.keep_addr_on_down=1",
+                "net.ipv4.conf.all.rp_filter=0",
+                "net.ipv4.conf.default.rp_filter=0",
+            ]));
             let port = format!("p{n}");
-            must(Command::new("ip").args(["-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns]));
+            must(Command::new("ip").args([
+                "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
+                &ns,
+            ]));
             must(Command::new("ip").args(["-n", &sw, "link", "set", &port, "master", "br0", "up"]));
-            must(Command::new("ip").args(["-n", &ns, "link", "set", "eth0", "address", &format!("02:77:00:00:00:{n:02x}")]));
-            must(Command::new("ip").args(["-n", &ns, "addr", "add", &format!("10.77.0.{n}/24"), "dev", "eth0"]));
-            must(Command::new("ip").args(["-n", &ns, "addr", "add", &format!("fd00:77::{n:x}/64"), "dev", "eth0", "nodad"]));
+            must(Command::new("ip").args([
+                "-n",
+                &ns,
+                "link",
+                "set",
+                "eth0",
+                "address",
+                &format!("02:77:00:00:00:{n:02x}"),
+            ]));
+            must(Command::new("ip").args([
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("10.77.0.{n}/24"),
+                "dev",
+                "eth0",
+            ]));
+            must(Command::new("ip").args([
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("fd00:77::{n:x}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ]));
             must(Command::new("ip").args(["-n", &ns, "link", "set", "eth0", "up"]));
             must(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]));
         }
@@ -312,11 +434,17 @@ impl Lab {
             if let Ok(o) = Command::new("ip").args(["netns", "pids", &ns]).output() {
                 for p in String::from_utf8_lossy(&o.stdout).split_whitespace() {
                     if let Ok(p) = p.parse::<i32>() {
-                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(p),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
                     }
                 }
             }
-            let _ = Command::new("ip").args(["netns", "del", &ns]).stderr(Stdio::null()).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &ns])
+                .stderr(Stdio::null())
+                .status();
         }
     }
 
@@ -340,7 +468,11 @@ impl Lab {
     pub fn start_lvsd_json(&self, node: u8, conf: &serde_json::Value) -> Daemon {
         let i = self.next();
         let conf_path = self.dir.join(format!("lvsd-n{node}-{i}.json"));
-        fs::write(&conf_path, serde_json::to_vec_pretty(conf).unwrap_or_default()).expect("write conf");
+        fs::write(
+            &conf_path,
+            serde_json::to_vec_pretty(conf).unwrap_or_default(),
+        )
+        .expect("write conf");
         let log = self.dir.join(format!("lvsd-n{node}-{i}.log"));
         let status = self.dir.join(format!("lvsd-n{node}-{i}.status.json"));
         let logf = fs::File::create(&log).expect("log file");
@@ -351,7 +483,14 @@ impl Lab {
             .stderr(logf)
             .spawn()
             .expect("spawn lvsd");
-        Daemon { kind: Kind::Lvsd, node, child: Some(child), log, status, vrrp_pid: self.dir.join("none") }
+        Daemon {
+            kind: Kind::Lvsd,
+            node,
+            child: Some(child),
+            log,
+            status,
+            vrrp_pid: self.dir.join("none"),
+        }
     }
 
     pub fn start_keepalived(&self, node: u8, spec: &Spec) -> Daemon {
@@ -363,7 +502,18 @@ impl Lab {
         let vrrp_pid = p("vrrp");
         let logf = fs::File::create(&log).expect("log file");
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns(node), "keepalived", "-n", "-l", "-D", "-G", "--vrrp", "-f"])
+            .args([
+                "netns",
+                "exec",
+                &self.ns(node),
+                "keepalived",
+                "-n",
+                "-l",
+                "-D",
+                "-G",
+                "--vrrp",
+                "-f",
+            ])
             .arg(&conf)
             .arg("-p")
             .arg(p("main"))
@@ -375,18 +525,39 @@ impl Lab {
             .stderr(logf)
             .spawn()
             .expect("spawn keepalived");
-        Daemon { kind: Kind::Keepalived, node, child: Some(child), log, status: self.dir.join("none"), vrrp_pid }
+        Daemon {
+            kind: Kind::Keepalived,
+            node,
+            child: Some(child),
+            log,
+            status: self.dir.join("none"),
+            vrrp_pid,
+        }
     }
 
     /// `ip netns exec NS cmd...`
     pub fn exec(&self, node: u8, args: &[&str]) -> Output {
-        sh(Command::new("ip").args(["netns", "exec", &self.ns(node)]).args(args))
+        sh(Command::new("ip")
+            .args(["netns", "exec", &self.ns(node)])
+            .args(args))
     }
 
     /// Addresses on eth0 of `node`.
     pub fn addrs(&self, node: u8) -> Vec<String> {
-        let o = sh(Command::new("ip").args(["-n", &self.ns(node), "-br", "addr", "show", "dev", "eth0"]));
-        String::from_utf8_lossy(&o.stdout).split_whitespace().skip(2).map(|a| a.split('/').next().unwrap_or(a).to_string()).collect()
+        let o = sh(Command::new("ip").args([
+            "-n",
+            &self.ns(node),
+            "-br",
+            "addr",
+            "show",
+            "dev",
+            "eth0",
+        ]));
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .skip(2)
+            .map(|a| a.split('/').next().unwrap_or(a).to_string())
+            .collect()
     }
 
     pub fn has(&self, node: u8, addr: &str) -> bool {
@@ -394,7 +565,13 @@ impl Lab {
     }
 
     /// Polls every 20 ms until `node` has (or lacks) `addr`; returns how long it took.
-    pub fn wait_for(&self, node: u8, addr: &str, present: bool, timeout: Duration) -> Option<Duration> {
+    pub fn wait_for(
+        &self,
+        node: u8,
+        addr: &str,
+        present: bool,
+        timeout: Duration,
+    ) -> Option<Duration> {
         let t0 = Instant::now();
         while t0.elapsed() < timeout {
             if self.has(node, addr) == present {
@@ -495,27 +672,44 @@ impl Observer {
                 let s = Socket::new(dom, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
                 s.bind_device(Some(b"eth0")).expect("bind eth0");
                 if v6 {
-                    s.join_multicast_v6(&"ff02::12".parse().expect("addr"), 0).ok();
+                    s.join_multicast_v6(&"ff02::12".parse().expect("addr"), 0)
+                        .ok();
                 } else {
-                    s.join_multicast_v4(&"224.0.0.18".parse().expect("addr"), &"10.77.0.10".parse().expect("addr")).ok();
+                    s.join_multicast_v4(
+                        &"224.0.0.18".parse().expect("addr"),
+                        &"10.77.0.10".parse().expect("addr"),
+                    )
+                    .ok();
                 }
                 s.set_read_timeout(Some(Duration::from_millis(100))).ok();
                 let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1500];
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let Ok((n, from)) = s.recv_from(&mut buf) else { continue };
+                    let Ok((n, from)) = s.recv_from(&mut buf) else {
+                        continue;
+                    };
                     let at = Instant::now();
                     // SAFETY: recv_from initialised the first n bytes.
-                    let b: Vec<u8> = buf[..n].iter().map(|x| unsafe { x.assume_init() }).collect();
+                    let b: Vec<u8> = buf[..n]
+                        .iter()
+                        .map(|x| unsafe { x.assume_init() })
+                        .collect();
                     let (src, vrrp) = if v6 {
                         (from.as_socket().map(|a| a.ip()), &b[..])
                     } else if b.len() >= 20 {
                         let ihl = usize::from(b[0] & 0xf) * 4;
-                        (Some(IpAddr::from([b[12], b[13], b[14], b[15]])), b.get(ihl..).unwrap_or(&[]))
+                        (
+                            Some(IpAddr::from([b[12], b[13], b[14], b[15]])),
+                            b.get(ihl..).unwrap_or(&[]),
+                        )
                     } else {
                         (None, &b[..0])
                     };
                     if let (Some(src), Some(&prio)) = (src, vrrp.get(2)) {
-                        seen.lock().unwrap_or_else(|e| e.into_inner()).push(Seen { at, src, priority: prio });
+                        seen.lock().unwrap_or_else(|e| e.into_inner()).push(Seen {
+                            at,
+                            src,
+                            priority: prio,
+                        });
                     }
                 }
             });
@@ -530,19 +724,29 @@ impl Observer {
     /// First advert (nonzero priority) from `src` after `t`.
     pub fn first_from_after(&self, src: &str, t: Instant) -> Option<Instant> {
         let src: IpAddr = src.parse().ok()?;
-        self.seen().into_iter().find(|s| s.src == src && s.at > t && s.priority > 0).map(|s| s.at)
+        self.seen()
+            .into_iter()
+            .find(|s| s.src == src && s.at > t && s.priority > 0)
+            .map(|s| s.at)
     }
 
     /// Last advert from `src` before `t`.
     pub fn last_from_before(&self, src: &str, t: Instant) -> Option<Instant> {
         let src: IpAddr = src.parse().ok()?;
-        self.seen().into_iter().filter(|s| s.src == src && s.at <= t).map(|s| s.at).last()
+        self.seen()
+            .into_iter()
+            .filter(|s| s.src == src && s.at <= t)
+            .map(|s| s.at)
+            .next_back()
     }
 
     /// Whether anyone other than `src` sent an advert with nonzero priority in `[from, to]`.
     pub fn others_between(&self, src: &str, from: Instant, to: Instant) -> usize {
         let src: IpAddr = src.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        self.seen().into_iter().filter(|s| s.src != src && s.at >= from && s.at <= to && s.priority > 0).count()
+        self.seen()
+            .into_iter()
+            .filter(|s| s.src != src && s.at >= from && s.at <= to && s.priority > 0)
+            .count()
     }
 }
 

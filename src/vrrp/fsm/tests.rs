@@ -33,13 +33,23 @@ struct Run {
 
 impl Run {
     fn new(c: FsmConfig) -> Run {
-        Run { t0: Instant::now(), fsm: Fsm::new(c) }
+        Run {
+            t0: Instant::now(),
+            fsm: Fsm::new(c),
+        }
     }
     fn at(&mut self, off: Duration, ev: Event) -> Vec<Action> {
         self.fsm.handle(self.t0 + off, ev)
     }
     fn advert(&mut self, off: Duration, prio: u8) -> Vec<Action> {
-        self.at(off, Event::Advert { src: ip(PEER), priority: prio, interval: Duration::from_secs(1) })
+        self.at(
+            off,
+            Event::Advert {
+                src: ip(PEER),
+                priority: prio,
+                interval: Duration::from_secs(1),
+            },
+        )
     }
     fn deadline(&self) -> Duration {
         self.fsm.next_deadline().unwrap() - self.t0
@@ -58,20 +68,33 @@ impl Run {
 }
 
 fn became(a: &[Action], to: State) -> bool {
-    a.iter().any(|x| matches!(x, Action::StateChanged { to: t, .. } if *t == to))
+    a.iter()
+        .any(|x| matches!(x, Action::StateChanged { to: t, .. } if *t == to))
 }
 
 #[test]
 fn backup_takes_over_after_master_down_interval() {
     let mut r = Run::new(cfg(100));
     let a = r.at(ms(0), Event::Startup);
-    assert_eq!(a, vec![Action::StateChanged { from: State::Initialize, to: State::Backup }]);
-    assert_eq!(r.fsm.master_down_interval(), ms(3609) + Duration::from_micros(375));
+    assert_eq!(
+        a,
+        vec![Action::StateChanged {
+            from: State::Initialize,
+            to: State::Backup
+        }]
+    );
+    assert_eq!(
+        r.fsm.master_down_interval(),
+        ms(3609) + Duration::from_micros(375)
+    );
     // Adverts from a higher-priority master keep restarting the timer.
     for s in 0..5 {
         assert!(r.advert(Duration::from_secs(s), 150).is_empty());
     }
-    assert_eq!(r.deadline(), Duration::from_secs(4) + ms(3609) + Duration::from_micros(375));
+    assert_eq!(
+        r.deadline(),
+        Duration::from_secs(4) + ms(3609) + Duration::from_micros(375)
+    );
     // Crash after the advert at 4 s: nothing at 7.609 s, Master at 7.610 s.
     assert!(r.run_until(ms(7609)).is_empty());
     let a = r.run_until(ms(7610));
@@ -81,12 +104,18 @@ fn backup_takes_over_after_master_down_interval() {
             Action::SendAdvert { priority: 100 },
             Action::AddVips,
             Action::Garp,
-            Action::StateChanged { from: State::Backup, to: State::Master },
+            Action::StateChanged {
+                from: State::Backup,
+                to: State::Master
+            },
         ]
     );
     // Then one advert per second.
     assert_eq!(r.run_until(ms(8609)), vec![]);
-    assert_eq!(r.run_until(ms(8610)), vec![Action::SendAdvert { priority: 100 }]);
+    assert_eq!(
+        r.run_until(ms(8610)),
+        vec![Action::SendAdvert { priority: 100 }]
+    );
 }
 
 #[test]
@@ -120,7 +149,10 @@ fn preemption_and_nopreempt() {
     assert!(became(&r.run_until(ms(3610)), State::Master));
 
     // nopreempt: the lower-priority master is accepted and keeps the role.
-    let mut r = Run::new(FsmConfig { preempt: false, ..cfg(100) });
+    let mut r = Run::new(FsmConfig {
+        preempt: false,
+        ..cfg(100)
+    });
     r.at(ms(0), Event::Startup);
     for s in 0..10 {
         r.advert(Duration::from_secs(s), 50);
@@ -132,7 +164,10 @@ fn preemption_and_nopreempt() {
 
 #[test]
 fn preempt_delay_holds_back_then_preempts() {
-    let mut r = Run::new(FsmConfig { preempt_delay: Duration::from_secs(5), ..cfg(100) });
+    let mut r = Run::new(FsmConfig {
+        preempt_delay: Duration::from_secs(5),
+        ..cfg(100)
+    });
     r.at(ms(0), Event::Startup);
     // Lower-priority adverts are tolerated for 5 s after startup ...
     for s in 0..5 {
@@ -157,7 +192,10 @@ fn master_yields_to_higher_priority_and_reports_split_brain() {
     assert_eq!(
         a,
         vec![
-            Action::SplitBrain { peer: ip(PEER), peer_priority: 50 },
+            Action::SplitBrain {
+                peer: ip(PEER),
+                peer_priority: 50
+            },
             Action::SendAdvert { priority: 100 }
         ]
     );
@@ -172,7 +210,10 @@ fn master_yields_to_higher_priority_and_reports_split_brain() {
 
 #[test]
 fn equal_priority_higher_address_wins() {
-    let mut r = Run::new(FsmConfig { local_addr: ip("10.77.0.0"), ..cfg(100) });
+    let mut r = Run::new(FsmConfig {
+        local_addr: ip("10.77.0.0"),
+        ..cfg(100)
+    });
     r.at(ms(0), Event::Startup);
     r.run_until(ms(3610));
     assert!(became(&r.advert(ms(4000), 100), State::Backup));
@@ -189,14 +230,23 @@ fn shutdown_sends_priority_zero() {
         vec![
             Action::SendAdvert { priority: 0 },
             Action::DelVips,
-            Action::StateChanged { from: State::Master, to: State::Initialize }
+            Action::StateChanged {
+                from: State::Master,
+                to: State::Initialize
+            }
         ]
     );
     assert_eq!(r.fsm.next_deadline(), None);
     // A backup just stops.
     let mut r = Run::new(cfg(100));
     r.at(ms(0), Event::Startup);
-    assert_eq!(r.at(ms(1), Event::Shutdown), vec![Action::StateChanged { from: State::Backup, to: State::Initialize }]);
+    assert_eq!(
+        r.at(ms(1), Event::Shutdown),
+        vec![Action::StateChanged {
+            from: State::Backup,
+            to: State::Initialize
+        }]
+    );
 }
 
 #[test]
@@ -205,7 +255,10 @@ fn fault_resigns_and_recovers_through_backup() {
     r.at(ms(0), Event::Startup);
     r.run_until(ms(3610));
     let a = r.at(ms(4000), Event::Fault(true));
-    assert_eq!(a[..2], [Action::SendAdvert { priority: 0 }, Action::DelVips]);
+    assert_eq!(
+        a[..2],
+        [Action::SendAdvert { priority: 0 }, Action::DelVips]
+    );
     assert!(became(&a, State::Fault));
     assert_eq!(r.fsm.next_deadline(), None);
     // Adverts and timers do nothing in Fault.
@@ -222,18 +275,44 @@ fn fault_resigns_and_recovers_through_backup() {
 #[test]
 fn v3_learns_master_interval_and_fast_timers() {
     // advert_int 0.01 (v3): master down 30 ms + skew 6.09 ms.
-    let c = FsmConfig { adver_int: ms(10), ..cfg(100) };
+    let c = FsmConfig {
+        adver_int: ms(10),
+        ..cfg(100)
+    };
     let mut r = Run::new(c.clone());
     r.at(ms(0), Event::Startup);
-    assert_eq!(r.fsm.master_down_interval(), Duration::from_nanos(36_093_750));
+    assert_eq!(
+        r.fsm.master_down_interval(),
+        Duration::from_nanos(36_093_750)
+    );
     // The master advertises every 50 cs: learn it.
-    r.at(ms(5), Event::Advert { src: ip(PEER), priority: 150, interval: ms(500) });
+    r.at(
+        ms(5),
+        Event::Advert {
+            src: ip(PEER),
+            priority: 150,
+            interval: ms(500),
+        },
+    );
     assert_eq!(r.fsm.master_adver_int(), ms(500));
-    assert_eq!(r.deadline(), ms(5 + 1500 + 304) + Duration::from_nanos(687_500));
+    assert_eq!(
+        r.deadline(),
+        ms(5 + 1500 + 304) + Duration::from_nanos(687_500)
+    );
     // v2 keeps its own interval.
-    let mut r = Run::new(FsmConfig { learn_master_interval: false, ..c });
+    let mut r = Run::new(FsmConfig {
+        learn_master_interval: false,
+        ..c
+    });
     r.at(ms(0), Event::Startup);
-    r.at(ms(5), Event::Advert { src: ip(PEER), priority: 150, interval: ms(500) });
+    r.at(
+        ms(5),
+        Event::Advert {
+            src: ip(PEER),
+            priority: 150,
+            interval: ms(500),
+        },
+    );
     assert_eq!(r.fsm.master_adver_int(), ms(10));
 }
 
@@ -245,7 +324,10 @@ fn tracked_priority_drop_lets_backup_preempt() {
     r.at(ms(0), Event::Startup);
     r.run_until(ms(3610));
     r.at(ms(4000), Event::Priority(80));
-    assert_eq!(r.run_until(ms(4610)), vec![Action::SendAdvert { priority: 80 }]);
+    assert_eq!(
+        r.run_until(ms(4610)),
+        vec![Action::SendAdvert { priority: 80 }]
+    );
     assert!(became(&r.advert(ms(8000), 90), State::Backup));
 }
 
@@ -253,13 +335,22 @@ fn tracked_priority_drop_lets_backup_preempt() {
 fn sync_group_follow() {
     let mut r = Run::new(cfg(100));
     r.at(ms(0), Event::Startup);
-    assert!(became(&r.at(ms(10), Event::Follow(State::Master)), State::Master));
+    assert!(became(
+        &r.at(ms(10), Event::Follow(State::Master)),
+        State::Master
+    ));
     let a = r.at(ms(20), Event::Follow(State::Backup));
     assert_eq!(a[0], Action::DelVips);
     assert!(became(&a, State::Backup));
-    assert!(became(&r.at(ms(30), Event::Follow(State::Fault)), State::Fault));
+    assert!(became(
+        &r.at(ms(30), Event::Follow(State::Fault)),
+        State::Fault
+    ));
     // The group recovering (a member back in Backup) brings us back unless we fault ourselves.
-    assert!(became(&r.at(ms(40), Event::Follow(State::Backup)), State::Backup));
+    assert!(became(
+        &r.at(ms(40), Event::Follow(State::Backup)),
+        State::Backup
+    ));
     r.at(ms(50), Event::Fault(true));
     assert!(r.at(ms(60), Event::Follow(State::Backup)).is_empty());
 }

@@ -37,7 +37,14 @@ fn lb1_ll() -> IpAddr {
 fn v2_pass_golden() {
     let frame = hex(V2_FRAME);
     let (meta, msg) = parse_ipv4(&frame[14..]).unwrap();
-    assert_eq!(meta, Ipv4Meta { src: Ipv4Addr::new(10, 77, 0, 1), dst: MCAST_V4, ttl: 255 });
+    assert_eq!(
+        meta,
+        Ipv4Meta {
+            src: Ipv4Addr::new(10, 77, 0, 1),
+            dst: MCAST_V4,
+            ttl: 255
+        }
+    );
     let want = Advert {
         version: Version::V2,
         vrid: 51,
@@ -48,7 +55,10 @@ fn v2_pass_golden() {
     };
     let got = Advert::decode(msg, lb1(), MCAST_V4.into(), ChecksumMode::PseudoHeader).unwrap();
     assert_eq!(got, want);
-    assert_eq!(want.encode(lb1(), MCAST_V4.into(), ChecksumMode::PseudoHeader), msg);
+    assert_eq!(
+        want.encode(lb1(), MCAST_V4.into(), ChecksumMode::PseudoHeader),
+        msg
+    );
 }
 
 #[test]
@@ -64,13 +74,22 @@ fn v3_ipv4_golden_uses_pseudo_header() {
         auth: Auth::None,
     };
     let dst = IpAddr::from(MCAST_V4);
-    assert_eq!(Advert::decode(msg, lb1(), dst, ChecksumMode::PseudoHeader).unwrap(), want);
+    assert_eq!(
+        Advert::decode(msg, lb1(), dst, ChecksumMode::PseudoHeader).unwrap(),
+        want
+    );
     assert_eq!(want.encode(lb1(), dst, ChecksumMode::PseudoHeader), msg);
     // A peer configured with v3_checksum_as_v2 rejects keepalived's default checksum.
-    assert_eq!(Advert::decode(msg, lb1(), dst, ChecksumMode::MessageOnly), Err(DecodeError::Checksum));
+    assert_eq!(
+        Advert::decode(msg, lb1(), dst, ChecksumMode::MessageOnly),
+        Err(DecodeError::Checksum)
+    );
     let as_v2 = want.encode(lb1(), dst, ChecksumMode::MessageOnly);
     assert_eq!(internet_checksum(&[&as_v2]), 0);
-    assert_eq!(Advert::decode(&as_v2, lb1(), dst, ChecksumMode::MessageOnly).unwrap(), want);
+    assert_eq!(
+        Advert::decode(&as_v2, lb1(), dst, ChecksumMode::MessageOnly).unwrap(),
+        want
+    );
 }
 
 #[test]
@@ -83,14 +102,23 @@ fn v3_ipv6_golden() {
         vrid: 61,
         priority: 150,
         interval_cs: 100,
-        addrs: vec!["fe80::100".parse().unwrap(), "fd00:77::100".parse().unwrap()],
+        addrs: vec![
+            "fe80::100".parse().unwrap(),
+            "fd00:77::100".parse().unwrap(),
+        ],
         auth: Auth::None,
     };
-    assert_eq!(Advert::decode(msg, lb1_ll(), dst, ChecksumMode::PseudoHeader).unwrap(), want);
+    assert_eq!(
+        Advert::decode(msg, lb1_ll(), dst, ChecksumMode::PseudoHeader).unwrap(),
+        want
+    );
     assert_eq!(want.encode(lb1_ll(), dst, ChecksumMode::PseudoHeader), msg);
     // The pseudo-header matters: another source fails the checksum.
     let other: IpAddr = "fe80::77:ff:fe00:2".parse().unwrap();
-    assert_eq!(Advert::decode(msg, other, dst, ChecksumMode::PseudoHeader), Err(DecodeError::Checksum));
+    assert_eq!(
+        Advert::decode(msg, other, dst, ChecksumMode::PseudoHeader),
+        Err(DecodeError::Checksum)
+    );
 }
 
 #[test]
@@ -117,7 +145,10 @@ fn rejections_are_classified() {
     bad[6..8].copy_from_slice(&ck.to_be_bytes());
     assert_eq!(dec(&bad), Err(DecodeError::AuthType(7)));
     // v2 over IPv6 does not exist.
-    assert_eq!(Advert::decode(&msg, lb1_ll(), MCAST_V6.into(), ChecksumMode::PseudoHeader), Err(DecodeError::Version(2)));
+    assert_eq!(
+        Advert::decode(&msg, lb1_ll(), MCAST_V6.into(), ChecksumMode::PseudoHeader),
+        Err(DecodeError::Version(2))
+    );
 }
 
 #[test]
@@ -134,19 +165,43 @@ fn ipv4_header_errors() {
 }
 
 fn arb_advert() -> impl Strategy<Value = (Advert, bool)> {
-    (any::<bool>(), any::<u8>(), any::<u8>(), 1u16..4096, proptest::collection::vec(any::<[u8; 16]>(), 0..8), any::<[u8; 8]>(), any::<bool>())
+    (
+        any::<bool>(),
+        any::<u8>(),
+        any::<u8>(),
+        1u16..4096,
+        proptest::collection::vec(any::<[u8; 16]>(), 0..8),
+        any::<[u8; 8]>(),
+        any::<bool>(),
+    )
         .prop_map(|(v3, vrid, prio, int, raw, pass, v6)| {
             let v6 = v6 && v3;
             let addrs = raw
                 .into_iter()
-                .map(|o| if v6 { IpAddr::V6(o.into()) } else { IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3])) })
+                .map(|o| {
+                    if v6 {
+                        IpAddr::V6(o.into())
+                    } else {
+                        IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3]))
+                    }
+                })
                 .collect();
             let (version, interval_cs, auth) = if v3 {
                 (Version::V3, int, Auth::None)
             } else {
                 (Version::V2, (int % 255).max(1) * 100, Auth::Pass(pass))
             };
-            (Advert { version, vrid, priority: prio, interval_cs, addrs, auth }, v6)
+            (
+                Advert {
+                    version,
+                    vrid,
+                    priority: prio,
+                    interval_cs,
+                    addrs,
+                    auth,
+                },
+                v6,
+            )
         })
 }
 
