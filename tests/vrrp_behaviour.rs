@@ -362,3 +362,59 @@ fn malformed_adverts_are_counted_and_ignored() {
         a.instance_status()
     );
 }
+
+#[test]
+fn unicast_peers_interoperate_with_keepalived() {
+    let lab = Lab::new("l");
+    let uni = |p, me: u8, peer: u8| Spec {
+        unicast: Some((format!("10.77.0.{me}"), format!("10.77.0.{peer}"))),
+        ..Spec::v4(3, p, 0.2)
+    };
+    let obs = Observer::start(&lab, vrrp_lab::CLIENT);
+    let mut k = lab.start(Kind::Keepalived, N2, &uni(100, 2, 1));
+    let a = lab.start_lvsd(N1, &uni(150, 1, 2));
+    assert!(lab.wait_for(N1, VIP, true, Duration::from_secs(4)).is_some(), "lvsd never master");
+    assert!(lab.wait_for(N2, VIP, false, Duration::from_secs(2)).is_some());
+    assert!(lab.holds_for(N1, N2, VIP, Duration::from_millis(800)));
+    // Unicast: nothing reaches the client (the multicast observer sees no adverts from n1 now).
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(obs.first_from_after("10.77.0.1", t), None, "adverts are not unicast");
+    // lvsd is master: it heard keepalived only during startup, by unicast.
+    assert_eq!(a.instance_status()["state"], "MASTER");
+    // keepalived stops gracefully: lvsd stays master; lvsd stops: keepalived takes over.
+    k.term();
+    k.wait();
+    let k = lab.start(Kind::Keepalived, N2, &uni(100, 2, 1));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(lab.has(N1, VIP) && !lab.has(N2, VIP), "keepalived backup took the VIP from a live lvsd master");
+    drop(a);
+    assert!(lab.wait_for(N2, VIP, true, Duration::from_secs(3)).is_some(), "keepalived did not take over");
+    let bad = k.invalid_packet_lines();
+    assert!(bad.is_empty(), "keepalived logged:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn use_vmac_puts_the_vip_on_a_macvlan() {
+    let lab = Lab::new("m");
+    let mut conf = Spec::v4(2, 150, 1.0).lvsd_conf();
+    conf["instances"][0]["use_vmac"] = serde_json::json!("");
+    let _k = lab.start(Kind::Keepalived, N2, &Spec::v4(2, 100, 1.0));
+    let mut a = lab.start_lvsd_json(N1, &conf);
+    let vmac_has_vip = || {
+        let o = lab.exec(N1, &["ip", "-br", "addr", "show", "dev", "vrrp.51"]);
+        String::from_utf8_lossy(&o.stdout).contains(VIP)
+    };
+    let t = Instant::now();
+    while !vmac_has_vip() && t.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(vmac_has_vip(), "VIP not on vrrp.51");
+    let link = String::from_utf8_lossy(&lab.exec(N1, &["ip", "link", "show", "vrrp.51"]).stdout).to_string();
+    assert!(link.contains("00:00:5e:00:01:33"), "{link}");
+    assert!(lab.never_holds(N2, VIP, Duration::from_secs(2)), "keepalived took the VIP");
+    a.term();
+    a.wait();
+    assert!(!lab.exec(N1, &["ip", "link", "show", "vrrp.51"]).status.success(), "vrrp.51 left behind");
+    assert!(lab.wait_for(N2, VIP, true, Duration::from_secs(3)).is_some());
+}

@@ -205,7 +205,7 @@ pub(crate) async fn run(
         let (ev, following) = tokio::select! {
             biased;
             _ = shutdown.changed() => break,
-            _ = sleep_opt(deadline) => (Some(Event::Timer), false),
+            // Adverts before the timer; see the deadline branch below.
             r = io.sock.recv(&mut buf) => {
                 match r {
                     Ok(Ok(rcv)) => {
@@ -242,6 +242,10 @@ pub(crate) async fn run(
                     }
                 }
             }
+            // After the socket: when the thread wakes late (CPU starved) with both an advert
+            // queued and Master_Down_Timer past due, the advert wins and no false failover
+            // happens.
+            _ = sleep_opt(deadline) => (Some(Event::Timer), false),
             _ = sleep_opt(garp_deadline) => {
                 ex.garp_timer(&fsm);
                 (None, false)
@@ -279,6 +283,12 @@ pub(crate) async fn run(
             ex.following = following;
             ex.execute(&fsm, acts, &slot, &mut status).await;
             ex.following = false;
+        }
+        // The socket branch comes first; a flood of datagrams must not starve the timers.
+        let now = Instant::now().into_std();
+        if fsm.next_deadline().is_some_and(|d| d <= now) {
+            let acts = fsm.handle(now, Event::Timer);
+            ex.execute(&fsm, acts, &slot, &mut status).await;
         }
         status.counters = ex.counters.clone();
         status.effective_priority = fsm.priority();

@@ -84,7 +84,8 @@ impl VrrpSocket {
         match o.src {
             IpAddr::V4(src) => {
                 tx.bind(&SockAddr::from(SocketAddr::new(src.into(), 0)))?;
-                tx.set_multicast_if_v4(&src)?;
+                // No IP_MULTICAST_IF: SO_BINDTODEVICE already picks the interface, and naming
+                // an address that lives on another device (the VMAC case) is EINVAL.
                 tx.set_multicast_ttl_v4(255)?;
                 tx.set_multicast_loop_v4(false)?;
                 tx.set_ttl_v4(255)?;

@@ -99,6 +99,11 @@ pub struct Spec {
     /// (name, command, weight, interval s)
     pub scripts: Vec<(String, String, i32, f64)>,
     pub notify: Option<String>,
+    /// Realtime scheduling for the VRRP thread (lvsd `realtime_priority` + `socket_priority`,
+    /// keepalived `vrrp_rt_priority`).
+    pub rt: bool,
+    /// `unicast_src_ip` and `unicast_peer` instead of multicast.
+    pub unicast: Option<(String, String)>,
 }
 
 impl Spec {
@@ -114,6 +119,8 @@ impl Spec {
             state_master: false,
             scripts: vec![],
             notify: None,
+            rt: false,
+            unicast: None,
         }
     }
 
@@ -134,8 +141,12 @@ impl Spec {
 
     pub fn keepalived_conf(&self) -> String {
         let mut s = String::from(
-            "global_defs {\n  router_id lab\n  vrrp_garp_master_delay 5\n  vrrp_garp_master_repeat 5\n}\n",
+            "global_defs {\n  router_id lab\n  vrrp_garp_master_delay 5\n  vrrp_garp_master_repeat 5\n",
         );
+        if self.rt {
+            s += "  vrrp_rt_priority 10\n";
+        }
+        s += "}\n";
         for (name, cmd, weight, interval) in &self.scripts {
             s += &format!(
                 "vrrp_script {name} {{\n  script \"{cmd}\"\n  interval {}\n  weight {weight}\n}}\n",
@@ -160,6 +171,9 @@ impl Spec {
         }
         if let Some(p) = &self.auth_pass {
             s += &format!("  authentication {{\n    auth_type PASS\n    auth_pass {p}\n  }}\n");
+        }
+        if let Some((src, peer)) = &self.unicast {
+            s += &format!("  unicast_src_ip {src}\n  unicast_peer {{\n    {peer}\n  }}\n");
         }
         s += "  virtual_ipaddress {\n";
         for v in &self.vips {
@@ -213,8 +227,12 @@ impl Spec {
                 "vips": vips,
                 "track_scripts": tracks,
                 "notify": {"any": self.notify},
+                "unicast_src_ip": self.unicast.as_ref().map(|u| u.0.clone()),
+                "unicast_peers": self.unicast.as_ref().map(|u| vec![u.1.clone()]).unwrap_or_default(),
             }],
             "scripts": scripts,
+            "realtime_priority": if self.rt { Some(10) } else { None },
+            "socket_priority": if self.rt { Some(6) } else { None },
         })
     }
 }
@@ -594,6 +612,18 @@ impl Lab {
         true
     }
 
+    /// True if `node` does not hold `addr` at any time during `d`.
+    pub fn never_holds(&self, node: u8, addr: &str, d: Duration) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < d {
+            if self.has(node, addr) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+
     /// The client's neighbour entry (MAC) for `addr`, if any.
     pub fn neighbour_mac(&self, addr: &str) -> Option<String> {
         let o = self.exec(CLIENT, &["ip", "neigh", "show", addr, "dev", "eth0"]);
@@ -728,6 +758,12 @@ impl Observer {
             .into_iter()
             .find(|s| s.src == src && s.at > t && s.priority > 0)
             .map(|s| s.at)
+    }
+
+    /// First priority-0 advert from `src` after `t`.
+    pub fn zero_from_after(&self, src: &str, t: Instant) -> Option<Instant> {
+        let src: IpAddr = src.parse().ok()?;
+        self.seen().into_iter().find(|s| s.src == src && s.at > t && s.priority == 0).map(|s| s.at)
     }
 
     /// Last advert from `src` before `t`.
