@@ -418,3 +418,42 @@ fn use_vmac_puts_the_vip_on_a_macvlan() {
     assert!(!lab.exec(N1, &["ip", "link", "show", "vrrp.51"]).status.success(), "vrrp.51 left behind");
     assert!(lab.wait_for(N2, VIP, true, Duration::from_secs(3)).is_some());
 }
+
+#[test]
+fn sync_group_members_fail_over_together() {
+    let lab = Lab::new("n");
+    let flag = lab.dir.join("healthy");
+    std::fs::write(&flag, "").expect("flag");
+    let script = format!("/usr/bin/test -e {}", flag.display());
+    // Two instances; only VI_1 tracks the script (no weight: failure = FAULT).
+    let two = |p: u8, tracked: bool| {
+        let s = Spec { scripts: vec![("chk".into(), script.clone(), 0, 0.2)], ..Spec::v4(3, p, 0.1) };
+        let mut c = s.lvsd_conf();
+        let mut second = c["instances"][0].clone();
+        second["name"] = "VI_2".into();
+        second["vrid"] = 52.into();
+        second["vips"] = serde_json::json!([{"addr": "10.77.0.101", "prefix": 24}]);
+        second["track_scripts"] = serde_json::json!([]);
+        if !tracked {
+            c["instances"][0]["track_scripts"] = serde_json::json!([]);
+        }
+        c["instances"].as_array_mut().expect("array").push(second);
+        c["sync_groups"] = serde_json::json!([{"name": "G", "members": ["VI_1", "VI_2"]}]);
+        c
+    };
+    let _b = lab.start_lvsd_json(N2, &two(100, false));
+    let _a = lab.start_lvsd_json(N1, &two(150, true));
+    for v in [VIP, "10.77.0.101"] {
+        assert!(lab.wait_for(N1, v, true, Duration::from_secs(3)).is_some(), "n1 lacks {v}");
+        assert!(lab.wait_for(N2, v, false, Duration::from_secs(2)).is_some(), "n2 holds {v}");
+    }
+    std::fs::remove_file(&flag).expect("rm flag");
+    for v in [VIP, "10.77.0.101"] {
+        assert!(lab.wait_for(N2, v, true, Duration::from_secs(3)).is_some(), "{v} did not move with the group");
+        assert!(lab.wait_for(N1, v, false, Duration::from_secs(1)).is_some(), "n1 kept {v}");
+    }
+    std::fs::write(&flag, "").expect("flag");
+    for v in [VIP, "10.77.0.101"] {
+        assert!(lab.wait_for(N1, v, true, Duration::from_secs(3)).is_some(), "{v} did not come back");
+    }
+}

@@ -42,8 +42,12 @@ fn require_tool(name: &str) {
     );
 }
 
-/// Path of the lvsd program the lab runs: the `vrrp-node` example, built on first use.
+/// Path of the lvsd program the lab runs: `$LVSD_VRRP_NODE` if set, else the `vrrp-node`
+/// example, built on first use.
 pub fn lvsd_program() -> PathBuf {
+    if let Some(p) = std::env::var_os("LVSD_VRRP_NODE") {
+        return PathBuf::from(p);
+    }
     static BUILD: Once = Once::new();
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>
