@@ -457,3 +457,29 @@ fn sync_group_members_fail_over_together() {
         assert!(lab.wait_for(N1, v, true, Duration::from_secs(3)).is_some(), "{v} did not come back");
     }
 }
+
+#[test]
+fn isolation_split_brain_then_rejoin() {
+    let lab = Lab::new("o");
+    let sw = lab.sw();
+    let bridge = |args: &[&str]| {
+        let ok = std::process::Command::new("ip").args(["-n", &sw, "link", "set", "p1"]).args(args).status();
+        assert!(ok.is_ok_and(|s| s.success()), "ip link set p1 {args:?}");
+    };
+    let _k = lab.start(Kind::Keepalived, N2, &Spec::v4(3, 100, 0.2));
+    let a = lab.start_lvsd(N1, &Spec::v4(3, 150, 0.2));
+    assert!(lab.wait_for(N1, VIP, true, Duration::from_secs(3)).is_some());
+    assert!(lab.wait_for(N2, VIP, false, Duration::from_secs(2)).is_some());
+    // Isolate n1 without losing carrier: take its port off the bridge.
+    bridge(&["nomaster"]);
+    assert!(lab.wait_for(N2, VIP, true, Duration::from_secs(3)).is_some(), "keepalived did not take over");
+    assert!(lab.has(N1, VIP), "isolated lvsd dropped the VIP (it cannot know)");
+    assert_eq!(a.instance_status()["state"], "MASTER");
+    // Rejoin: two masters hear each other; the lower priority (keepalived, 100) yields.
+    bridge(&["master", "br0"]);
+    assert!(lab.wait_for(N2, VIP, false, Duration::from_secs(2)).is_some(), "split brain not resolved");
+    assert!(lab.holds_for(N1, N2, VIP, Duration::from_millis(600)));
+    let c = &a.instance_status()["counters"];
+    eprintln!("split brain events counted by lvsd: {}", c["split_brain"]);
+    assert_eq!(c["become_master"], 1, "lvsd flapped: {c}");
+}

@@ -84,6 +84,10 @@ pub fn check(rcv: &Received, msg: &[u8], e: &Expect) -> Verdict {
     }
     let adv = match Advert::decode(msg, rcv.src, rcv.dst, e.checksum) {
         Ok(a) => a,
+        Err(DecodeError::Checksum) if rcv.src.is_ipv4() => match alternative_checksum(msg, rcv, e.checksum) {
+            Some(a) => a,
+            None => return Verdict::Reject(Reject::Decode(DecodeError::Checksum)),
+        },
         Err(d) => return Verdict::Reject(Reject::Decode(d)),
     };
     if adv.version != e.version {
@@ -111,6 +115,22 @@ pub fn check(rcv: &Received, msg: &[u8], e: &Expect) -> Verdict {
         advert: adv,
         addr_list_mismatch: mismatch,
     }
+}
+
+/// VRRPv3 over IPv4 has had three checksum conventions in the field: RFC 5798 (pseudo-header),
+/// RFC 9568's `v3_checksum_as_v2` (message only) and keepalived ≤ 1.3.6 unicast (pseudo-header
+/// with the multicast group as destination). Like keepalived, accept a peer using another one
+/// rather than declare it dead; we keep sending ours.
+fn alternative_checksum(msg: &[u8], rcv: &Received, mode: ChecksumMode) -> Option<Advert> {
+    let other = match mode {
+        ChecksumMode::PseudoHeader => ChecksumMode::MessageOnly,
+        ChecksumMode::MessageOnly => ChecksumMode::PseudoHeader,
+    };
+    let group = IpAddr::V4(super::packet::MCAST_V4);
+    Advert::decode(msg, rcv.src, rcv.dst, other)
+        .or_else(|_| Advert::decode(msg, rcv.src, group, ChecksumMode::PseudoHeader))
+        .ok()
+        .filter(|a| a.version == Version::V3)
 }
 
 /// Bumps the keepalived counter for a rejection.
@@ -271,6 +291,25 @@ mod tests {
             check(&rcv(255), &b, &e),
             Verdict::Reject(Reject::Decode(DecodeError::Checksum))
         );
+    }
+
+    #[test]
+    fn v3_ipv4_checksum_conventions_interoperate() {
+        let e = Expect { version: Version::V3, auth: Auth::None, ..expect() };
+        let a = Advert { version: Version::V3, auth: Auth::None, ..advert() };
+        let peer = ip("10.77.0.1");
+        let me = ip("10.77.0.2");
+        // RFC 9568 v3_checksum_as_v2 peer, multicast.
+        let b = a.encode(peer, MCAST_V4.into(), ChecksumMode::MessageOnly);
+        assert!(matches!(check(&rcv(255), &b, &e), Verdict::Accept { .. }));
+        // keepalived <= 1.3.6 unicast: the group address in the pseudo-header.
+        let b = a.encode(peer, MCAST_V4.into(), ChecksumMode::PseudoHeader);
+        let uni = Received { dst: me, ..rcv(255) };
+        assert!(matches!(check(&uni, &b, &e), Verdict::Accept { .. }));
+        // Anything else is still a checksum error.
+        let mut b = a.encode(peer, MCAST_V4.into(), ChecksumMode::PseudoHeader);
+        b[9] ^= 1;
+        assert_eq!(check(&rcv(255), &b, &e), Verdict::Reject(Reject::Decode(DecodeError::Checksum)));
     }
 
     #[test]
