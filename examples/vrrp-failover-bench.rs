@@ -31,11 +31,17 @@ struct Figures {
 }
 
 fn ms(d: Option<Duration>) -> String {
-    d.map_or("   -    ".into(), |d| format!("{:8.1}", d.as_secs_f64() * 1000.0))
+    d.map_or("   -    ".into(), |d| {
+        format!("{:8.1}", d.as_secs_f64() * 1000.0)
+    })
 }
 
 fn src(spec: &Spec, node: u8) -> String {
-    if spec.vips[0].contains(':') { format!("fe80::77:ff:fe00:{node}") } else { format!("10.77.0.{node}") }
+    if spec.vips[0].contains(':') {
+        format!("fe80::77:ff:fe00:{node}")
+    } else {
+        format!("10.77.0.{node}")
+    }
 }
 
 fn measure(tag: &str, kind: Kind, mk: impl Fn(u8) -> Spec) -> Figures {
@@ -51,7 +57,12 @@ fn measure(tag: &str, kind: Kind, mk: impl Fn(u8) -> Spec) -> Figures {
     let wait = adv * 10 + Duration::from_secs(5);
     if lab.wait_for(1, &vip, true, wait).is_none() || lab.wait_for(2, &vip, false, wait).is_none() {
         eprintln!("[{tag}] n1 never became the only master");
-        return Figures { crash_vip: None, crash_gap: None, grace_vip: None, grace_gap: None };
+        return Figures {
+            crash_vip: None,
+            crash_gap: None,
+            grace_vip: None,
+            grace_gap: None,
+        };
     }
     std::thread::sleep(adv * 3 + Duration::from_millis(300));
 
@@ -59,7 +70,10 @@ fn measure(tag: &str, kind: Kind, mk: impl Fn(u8) -> Spec) -> Figures {
     a.kill9();
     let crash_vip = lab.wait_for(2, &vip, true, wait);
     std::thread::sleep(Duration::from_millis(100));
-    let crash_gap = obs.first_from_after(&s2, t).zip(obs.last_from_before(&s1, t)).map(|(e, s)| e - s);
+    let crash_gap = obs
+        .first_from_after(&s2, t)
+        .zip(obs.last_from_before(&s1, t))
+        .map(|(e, s)| e - s);
 
     a = lab.start(kind, 1, &hi);
     lab.wait_for(2, &vip, false, wait);
@@ -68,21 +82,40 @@ fn measure(tag: &str, kind: Kind, mk: impl Fn(u8) -> Spec) -> Figures {
     a.term();
     let grace_vip = lab.wait_for(2, &vip, true, wait);
     std::thread::sleep(Duration::from_millis(100));
-    let grace_gap = obs.first_from_after(&s2, t).zip(obs.zero_from_after(&s1, t)).map(|(e, s)| e - s);
+    let grace_gap = obs
+        .first_from_after(&s2, t)
+        .zip(obs.zero_from_after(&s1, t))
+        .map(|(e, s)| e - s);
     if std::env::var_os("BENCH_DEBUG").is_some() {
-        for x in obs.seen().iter().filter(|x| x.at + Duration::from_millis(60) > t && x.at < t + Duration::from_millis(100)) {
-            eprintln!("{:>9.3} ms {} prio {}", (x.at.max(t) - t).as_secs_f64() * 1e3 - (t.max(x.at) - x.at).as_secs_f64() * 1e3, x.src, x.priority);
+        for x in obs.seen().iter().filter(|x| {
+            x.at + Duration::from_millis(60) > t && x.at < t + Duration::from_millis(100)
+        }) {
+            eprintln!(
+                "{:>9.3} ms {} prio {}",
+                (x.at.max(t) - t).as_secs_f64() * 1e3 - (t.max(x.at) - x.at).as_secs_f64() * 1e3,
+                x.src,
+                x.priority
+            );
         }
     }
     a.wait();
-    Figures { crash_vip, crash_gap, grace_vip, grace_gap }
+    Figures {
+        crash_vip,
+        crash_gap,
+        grace_vip,
+        grace_gap,
+    }
 }
 
 fn burners() -> Vec<Child> {
     let n = std::thread::available_parallelism().map_or(2, |n| n.get());
     (0..n)
         .filter_map(|_| {
-            Command::new("sh").args(["-c", "while :; do :; done"]).stdout(Stdio::null()).spawn().ok()
+            Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .stdout(Stdio::null())
+                .spawn()
+                .ok()
         })
         .collect()
 }
@@ -92,7 +125,10 @@ fn burners() -> Vec<Child> {
 fn soak(tag: &str, kind: Kind, rt: bool, secs: u64) -> Option<(usize, usize)> {
     let lab = Lab::new(tag);
     let obs = Observer::start(&lab, vrrp_lab::CLIENT);
-    let mk = |p| Spec { rt, ..Spec::v4(3, p, 0.01) };
+    let mk = |p| Spec {
+        rt,
+        ..Spec::v4(3, p, 0.01)
+    };
     let _b = lab.start(kind, 2, &mk(100));
     std::thread::sleep(Duration::from_millis(200));
     let _a = lab.start(kind, 1, &mk(150));
@@ -108,7 +144,11 @@ fn soak(tag: &str, kind: Kind, rt: bool, secs: u64) -> Option<(usize, usize)> {
         let _ = b.wait();
     }
     let false_failovers = obs.others_between("10.77.0.1", t0, t1);
-    let from_master = obs.seen().iter().filter(|s| s.at >= t0 && s.at <= t1 && s.src.to_string() == "10.77.0.1").count();
+    let from_master = obs
+        .seen()
+        .iter()
+        .filter(|s| s.at >= t0 && s.at <= t1 && s.src.to_string() == "10.77.0.1")
+        .count();
     Some((false_failovers, from_master))
 }
 
@@ -118,15 +158,50 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--soak") {
         soak_secs = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(60);
     }
-    println!("VRRP failover, n1 prio 150 → n2 prio 100 (ms). Expected: crash = Master_Down_Interval, graceful = skew.");
-    println!("{:<34} {:>8} {:>8} {:>8} {:>8}", "pair", "crashVIP", "crashGap", "gracVIP", "gracGap");
+    println!(
+        "VRRP failover, n1 prio 150 → n2 prio 100 (ms). Expected: crash = Master_Down_Interval, graceful = skew."
+    );
+    println!(
+        "{:<34} {:>8} {:>8} {:>8} {:>8}",
+        "pair", "crashVIP", "crashGap", "gracVIP", "gracGap"
+    );
     let rows: Vec<(&str, &str, Kind, Box<dyn Fn(u8) -> Spec>)> = vec![
-        ("keepalived v2 advert 1 s", "ba", Kind::Keepalived, Box::new(|p| Spec::v4(2, p, 1.0))),
-        ("lvsd       v2 advert 1 s", "bb", Kind::Lvsd, Box::new(|p| Spec::v4(2, p, 1.0))),
-        ("keepalived v3 IPv6 advert 1 s", "bc", Kind::Keepalived, Box::new(|p| Spec::v6(p, 1.0))),
-        ("lvsd       v3 IPv6 advert 1 s", "bd", Kind::Lvsd, Box::new(|p| Spec::v6(p, 1.0))),
-        ("keepalived v3 advert 0.01 s", "be", Kind::Keepalived, Box::new(|p| Spec::v4(3, p, 0.01))),
-        ("lvsd       v3 advert 0.01 s", "bf", Kind::Lvsd, Box::new(|p| Spec::v4(3, p, 0.01))),
+        (
+            "keepalived v2 advert 1 s",
+            "ba",
+            Kind::Keepalived,
+            Box::new(|p| Spec::v4(2, p, 1.0)),
+        ),
+        (
+            "lvsd       v2 advert 1 s",
+            "bb",
+            Kind::Lvsd,
+            Box::new(|p| Spec::v4(2, p, 1.0)),
+        ),
+        (
+            "keepalived v3 IPv6 advert 1 s",
+            "bc",
+            Kind::Keepalived,
+            Box::new(|p| Spec::v6(p, 1.0)),
+        ),
+        (
+            "lvsd       v3 IPv6 advert 1 s",
+            "bd",
+            Kind::Lvsd,
+            Box::new(|p| Spec::v6(p, 1.0)),
+        ),
+        (
+            "keepalived v3 advert 0.01 s",
+            "be",
+            Kind::Keepalived,
+            Box::new(|p| Spec::v4(3, p, 0.01)),
+        ),
+        (
+            "lvsd       v3 advert 0.01 s",
+            "bf",
+            Kind::Lvsd,
+            Box::new(|p| Spec::v4(3, p, 0.01)),
+        ),
     ];
     let only = std::env::var("BENCH_ONLY").ok();
     for (name, tag, kind, mk) in rows {
@@ -134,9 +209,17 @@ fn main() {
             continue;
         }
         let f = measure(tag, kind, mk);
-        println!("{name:<34} {} {} {} {}", ms(f.crash_vip), ms(f.crash_gap), ms(f.grace_vip), ms(f.grace_gap));
+        println!(
+            "{name:<34} {} {} {} {}",
+            ms(f.crash_vip),
+            ms(f.crash_gap),
+            ms(f.grace_vip),
+            ms(f.grace_gap)
+        );
     }
-    println!("(advert 1 s: Master_Down_Interval 3609.4 ms, skew 609.4 ms; advert 0.01 s: 36.1 ms, 6.1 ms)");
+    println!(
+        "(advert 1 s: Master_Down_Interval 3609.4 ms, skew 609.4 ms; advert 0.01 s: 36.1 ms, 6.1 ms)"
+    );
     println!();
     if soak_secs == 0 {
         return;
@@ -145,10 +228,17 @@ fn main() {
     for (name, tag, kind, rt) in [
         ("lvsd, SCHED_RR 10 + SO_PRIORITY 6", "bg", Kind::Lvsd, true),
         ("lvsd, normal scheduling", "bh", Kind::Lvsd, false),
-        ("keepalived, vrrp_rt_priority 10", "bi", Kind::Keepalived, true),
+        (
+            "keepalived, vrrp_rt_priority 10",
+            "bi",
+            Kind::Keepalived,
+            true,
+        ),
     ] {
         match soak(tag, kind, rt, soak_secs) {
-            Some((f, m)) => println!("{name:<36} false failovers (backup adverts): {f:>5}   master adverts seen: {m}"),
+            Some((f, m)) => println!(
+                "{name:<36} false failovers (backup adverts): {f:>5}   master adverts seen: {m}"
+            ),
             None => println!("{name:<36} pair did not converge"),
         }
     }

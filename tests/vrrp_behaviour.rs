@@ -373,13 +373,24 @@ fn unicast_peers_interoperate_with_keepalived() {
     let obs = Observer::start(&lab, vrrp_lab::CLIENT);
     let mut k = lab.start(Kind::Keepalived, N2, &uni(100, 2, 1));
     let a = lab.start_lvsd(N1, &uni(150, 1, 2));
-    assert!(lab.wait_for(N1, VIP, true, Duration::from_secs(4)).is_some(), "lvsd never master");
-    assert!(lab.wait_for(N2, VIP, false, Duration::from_secs(2)).is_some());
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(4))
+            .is_some(),
+        "lvsd never master"
+    );
+    assert!(
+        lab.wait_for(N2, VIP, false, Duration::from_secs(2))
+            .is_some()
+    );
     assert!(lab.holds_for(N1, N2, VIP, Duration::from_millis(800)));
     // Unicast: nothing reaches the client (the multicast observer sees no adverts from n1 now).
     let t = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(obs.first_from_after("10.77.0.1", t), None, "adverts are not unicast");
+    assert_eq!(
+        obs.first_from_after("10.77.0.1", t),
+        None,
+        "adverts are not unicast"
+    );
     // lvsd is master: it heard keepalived only during startup, by unicast.
     assert_eq!(a.instance_status()["state"], "MASTER");
     // keepalived stops gracefully: lvsd stays master; lvsd stops: keepalived takes over.
@@ -387,9 +398,16 @@ fn unicast_peers_interoperate_with_keepalived() {
     k.wait();
     let k = lab.start(Kind::Keepalived, N2, &uni(100, 2, 1));
     std::thread::sleep(Duration::from_secs(2));
-    assert!(lab.has(N1, VIP) && !lab.has(N2, VIP), "keepalived backup took the VIP from a live lvsd master");
+    assert!(
+        lab.has(N1, VIP) && !lab.has(N2, VIP),
+        "keepalived backup took the VIP from a live lvsd master"
+    );
     drop(a);
-    assert!(lab.wait_for(N2, VIP, true, Duration::from_secs(3)).is_some(), "keepalived did not take over");
+    assert!(
+        lab.wait_for(N2, VIP, true, Duration::from_secs(3))
+            .is_some(),
+        "keepalived did not take over"
+    );
     let bad = k.invalid_packet_lines();
     assert!(bad.is_empty(), "keepalived logged:\n{}", bad.join("\n"));
 }
@@ -410,13 +428,25 @@ fn use_vmac_puts_the_vip_on_a_macvlan() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(vmac_has_vip(), "VIP not on vrrp.51");
-    let link = String::from_utf8_lossy(&lab.exec(N1, &["ip", "link", "show", "vrrp.51"]).stdout).to_string();
+    let link = String::from_utf8_lossy(&lab.exec(N1, &["ip", "link", "show", "vrrp.51"]).stdout)
+        .to_string();
     assert!(link.contains("00:00:5e:00:01:33"), "{link}");
-    assert!(lab.never_holds(N2, VIP, Duration::from_secs(2)), "keepalived took the VIP");
+    assert!(
+        lab.never_holds(N2, VIP, Duration::from_secs(2)),
+        "keepalived took the VIP"
+    );
     a.term();
     a.wait();
-    assert!(!lab.exec(N1, &["ip", "link", "show", "vrrp.51"]).status.success(), "vrrp.51 left behind");
-    assert!(lab.wait_for(N2, VIP, true, Duration::from_secs(3)).is_some());
+    assert!(
+        !lab.exec(N1, &["ip", "link", "show", "vrrp.51"])
+            .status
+            .success(),
+        "vrrp.51 left behind"
+    );
+    assert!(
+        lab.wait_for(N2, VIP, true, Duration::from_secs(3))
+            .is_some()
+    );
 }
 
 #[test]
@@ -427,7 +457,10 @@ fn sync_group_members_fail_over_together() {
     let script = format!("/usr/bin/test -e {}", flag.display());
     // Two instances; only VI_1 tracks the script (no weight: failure = FAULT).
     let two = |p: u8, tracked: bool| {
-        let s = Spec { scripts: vec![("chk".into(), script.clone(), 0, 0.2)], ..Spec::v4(3, p, 0.1) };
+        let s = Spec {
+            scripts: vec![("chk".into(), script.clone(), 0, 0.2)],
+            ..Spec::v4(3, p, 0.1)
+        };
         let mut c = s.lvsd_conf();
         let mut second = c["instances"][0].clone();
         second["name"] = "VI_2".into();
@@ -444,17 +477,32 @@ fn sync_group_members_fail_over_together() {
     let _b = lab.start_lvsd_json(N2, &two(100, false));
     let _a = lab.start_lvsd_json(N1, &two(150, true));
     for v in [VIP, "10.77.0.101"] {
-        assert!(lab.wait_for(N1, v, true, Duration::from_secs(3)).is_some(), "n1 lacks {v}");
-        assert!(lab.wait_for(N2, v, false, Duration::from_secs(2)).is_some(), "n2 holds {v}");
+        assert!(
+            lab.wait_for(N1, v, true, Duration::from_secs(3)).is_some(),
+            "n1 lacks {v}"
+        );
+        assert!(
+            lab.wait_for(N2, v, false, Duration::from_secs(2)).is_some(),
+            "n2 holds {v}"
+        );
     }
     std::fs::remove_file(&flag).expect("rm flag");
     for v in [VIP, "10.77.0.101"] {
-        assert!(lab.wait_for(N2, v, true, Duration::from_secs(3)).is_some(), "{v} did not move with the group");
-        assert!(lab.wait_for(N1, v, false, Duration::from_secs(1)).is_some(), "n1 kept {v}");
+        assert!(
+            lab.wait_for(N2, v, true, Duration::from_secs(3)).is_some(),
+            "{v} did not move with the group"
+        );
+        assert!(
+            lab.wait_for(N1, v, false, Duration::from_secs(1)).is_some(),
+            "n1 kept {v}"
+        );
     }
     std::fs::write(&flag, "").expect("flag");
     for v in [VIP, "10.77.0.101"] {
-        assert!(lab.wait_for(N1, v, true, Duration::from_secs(3)).is_some(), "{v} did not come back");
+        assert!(
+            lab.wait_for(N1, v, true, Duration::from_secs(3)).is_some(),
+            "{v} did not come back"
+        );
     }
 }
 
@@ -463,21 +511,41 @@ fn isolation_split_brain_then_rejoin() {
     let lab = Lab::new("o");
     let sw = lab.sw();
     let bridge = |args: &[&str]| {
-        let ok = std::process::Command::new("ip").args(["-n", &sw, "link", "set", "p1"]).args(args).status();
+        let ok = std::process::Command::new("ip")
+            .args(["-n", &sw, "link", "set", "p1"])
+            .args(args)
+            .status();
         assert!(ok.is_ok_and(|s| s.success()), "ip link set p1 {args:?}");
     };
     let _k = lab.start(Kind::Keepalived, N2, &Spec::v4(3, 100, 0.2));
     let a = lab.start_lvsd(N1, &Spec::v4(3, 150, 0.2));
-    assert!(lab.wait_for(N1, VIP, true, Duration::from_secs(3)).is_some());
-    assert!(lab.wait_for(N2, VIP, false, Duration::from_secs(2)).is_some());
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(3))
+            .is_some()
+    );
+    assert!(
+        lab.wait_for(N2, VIP, false, Duration::from_secs(2))
+            .is_some()
+    );
     // Isolate n1 without losing carrier: take its port off the bridge.
     bridge(&["nomaster"]);
-    assert!(lab.wait_for(N2, VIP, true, Duration::from_secs(3)).is_some(), "keepalived did not take over");
-    assert!(lab.has(N1, VIP), "isolated lvsd dropped the VIP (it cannot know)");
+    assert!(
+        lab.wait_for(N2, VIP, true, Duration::from_secs(3))
+            .is_some(),
+        "keepalived did not take over"
+    );
+    assert!(
+        lab.has(N1, VIP),
+        "isolated lvsd dropped the VIP (it cannot know)"
+    );
     assert_eq!(a.instance_status()["state"], "MASTER");
     // Rejoin: two masters hear each other; the lower priority (keepalived, 100) yields.
     bridge(&["master", "br0"]);
-    assert!(lab.wait_for(N2, VIP, false, Duration::from_secs(2)).is_some(), "split brain not resolved");
+    assert!(
+        lab.wait_for(N2, VIP, false, Duration::from_secs(2))
+            .is_some(),
+        "split brain not resolved"
+    );
     assert!(lab.holds_for(N1, N2, VIP, Duration::from_millis(600)));
     let c = &a.instance_status()["counters"];
     eprintln!("split brain events counted by lvsd: {}", c["split_brain"]);

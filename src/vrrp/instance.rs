@@ -27,6 +27,7 @@ use super::fsm::{Action, Event, Fsm, FsmConfig, State};
 use super::garp::{Announcer, Mac, announce_frame};
 use super::packet::{Advert, MCAST_V4, MCAST_V6, Version};
 use super::socket::{SocketOptions, VrrpSocket};
+use super::timer::HrTimer;
 use super::track::{self, FileInput, Input};
 use super::validate::{self, Expect, Verdict};
 use super::vip::Netlink;
@@ -73,6 +74,18 @@ fn status_state(s: State) -> VrrpState {
         State::Backup => VrrpState::Backup,
         State::Master => VrrpState::Master,
         State::Fault => VrrpState::Fault,
+    }
+}
+
+/// FSM deadlines go through the timerfd (see `timer`); a broken timerfd falls back to tokio.
+async fn sleep_hr(hr: &HrTimer, t: Option<std::time::Instant>) {
+    match t {
+        Some(t) => {
+            if hr.sleep_until(t).await.is_err() {
+                tokio::time::sleep_until(Instant::from_std(t)).await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -195,9 +208,10 @@ pub(crate) async fn run(
     acts.extend(fsm.handle(t0.into_std(), Event::Startup));
     ex.execute(&fsm, acts, &slot, &mut status).await;
 
+    let hr = HrTimer::new().context("creating the VRRP timerfd")?;
     let mut buf = vec![0u8; 2048];
     loop {
-        let deadline = fsm.next_deadline().map(Instant::from_std);
+        let deadline = fsm.next_deadline();
         let garp_deadline = match (ex.garp_at, ex.garp_refresh_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -245,7 +259,7 @@ pub(crate) async fn run(
             // After the socket: when the thread wakes late (CPU starved) with both an advert
             // queued and Master_Down_Timer past due, the advert wins and no false failover
             // happens.
-            _ = sleep_opt(deadline) => (Some(Event::Timer), false),
+            _ = sleep_hr(&hr, deadline) => (Some(Event::Timer), false),
             _ = sleep_opt(garp_deadline) => {
                 ex.garp_timer(&fsm);
                 (None, false)

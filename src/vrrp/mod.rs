@@ -27,6 +27,7 @@ pub mod notify;
 pub mod packet;
 pub mod socket;
 pub mod sync;
+pub mod timer;
 pub mod track;
 pub mod validate;
 pub mod vip;

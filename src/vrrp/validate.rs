@@ -84,10 +84,12 @@ pub fn check(rcv: &Received, msg: &[u8], e: &Expect) -> Verdict {
     }
     let adv = match Advert::decode(msg, rcv.src, rcv.dst, e.checksum) {
         Ok(a) => a,
-        Err(DecodeError::Checksum) if rcv.src.is_ipv4() => match alternative_checksum(msg, rcv, e.checksum) {
-            Some(a) => a,
-            None => return Verdict::Reject(Reject::Decode(DecodeError::Checksum)),
-        },
+        Err(DecodeError::Checksum) if rcv.src.is_ipv4() => {
+            match alternative_checksum(msg, rcv, e.checksum) {
+                Some(a) => a,
+                None => return Verdict::Reject(Reject::Decode(DecodeError::Checksum)),
+            }
+        }
         Err(d) => return Verdict::Reject(Reject::Decode(d)),
     };
     if adv.version != e.version {
@@ -295,8 +297,16 @@ mod tests {
 
     #[test]
     fn v3_ipv4_checksum_conventions_interoperate() {
-        let e = Expect { version: Version::V3, auth: Auth::None, ..expect() };
-        let a = Advert { version: Version::V3, auth: Auth::None, ..advert() };
+        let e = Expect {
+            version: Version::V3,
+            auth: Auth::None,
+            ..expect()
+        };
+        let a = Advert {
+            version: Version::V3,
+            auth: Auth::None,
+            ..advert()
+        };
         let peer = ip("10.77.0.1");
         let me = ip("10.77.0.2");
         // RFC 9568 v3_checksum_as_v2 peer, multicast.
@@ -304,12 +314,18 @@ mod tests {
         assert!(matches!(check(&rcv(255), &b, &e), Verdict::Accept { .. }));
         // keepalived <= 1.3.6 unicast: the group address in the pseudo-header.
         let b = a.encode(peer, MCAST_V4.into(), ChecksumMode::PseudoHeader);
-        let uni = Received { dst: me, ..rcv(255) };
+        let uni = Received {
+            dst: me,
+            ..rcv(255)
+        };
         assert!(matches!(check(&uni, &b, &e), Verdict::Accept { .. }));
         // Anything else is still a checksum error.
         let mut b = a.encode(peer, MCAST_V4.into(), ChecksumMode::PseudoHeader);
         b[9] ^= 1;
-        assert_eq!(check(&rcv(255), &b, &e), Verdict::Reject(Reject::Decode(DecodeError::Checksum)));
+        assert_eq!(
+            check(&rcv(255), &b, &e),
+            Verdict::Reject(Reject::Decode(DecodeError::Checksum))
+        );
     }
 
     #[test]

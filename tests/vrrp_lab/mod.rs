@@ -767,7 +767,10 @@ impl Observer {
     /// First priority-0 advert from `src` after `t`.
     pub fn zero_from_after(&self, src: &str, t: Instant) -> Option<Instant> {
         let src: IpAddr = src.parse().ok()?;
-        self.seen().into_iter().find(|s| s.src == src && s.at > t && s.priority == 0).map(|s| s.at)
+        self.seen()
+            .into_iter()
+            .find(|s| s.src == src && s.at > t && s.priority == 0)
+            .map(|s| s.at)
     }
 
     /// Last advert from `src` before `t`.
