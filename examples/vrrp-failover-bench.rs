@@ -165,7 +165,8 @@ fn main() {
         "{:<34} {:>8} {:>8} {:>8} {:>8}",
         "pair", "crashVIP", "crashGap", "gracVIP", "gracGap"
     );
-    let rows: Vec<(&str, &str, Kind, Box<dyn Fn(u8) -> Spec>)> = vec![
+    type MakeSpec = Box<dyn Fn(u8) -> Spec>;
+    let rows: Vec<(&str, &str, Kind, MakeSpec)> = vec![
         (
             "keepalived v2 advert 1 s",
             "ba",
