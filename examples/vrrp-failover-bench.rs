@@ -236,6 +236,9 @@ fn main() {
             true,
         ),
     ] {
+        if only.as_deref().is_some_and(|o| o != tag) {
+            continue;
+        }
         match soak(tag, kind, rt, soak_secs) {
             Some((f, m)) => println!(
                 "{name:<36} false failovers (backup adverts): {f:>5}   master adverts seen: {m}"

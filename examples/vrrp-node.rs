@@ -1,6 +1,7 @@
 //! Runs lvsd's VRRP alone, the way `lvsd -P -f CONF` will: loads the configuration, calls
 //! `lvsd::vrrp::run` until SIGTERM/SIGINT (then the instances resign with priority 0), and
-//! optionally mirrors the status snapshot into a JSON file for tests to read.
+//! optionally mirrors the status snapshot into a JSON file for tests to read. SIGHUP re-reads
+//! CONF and reloads in place (`lvsd::vrrp::run_reloadable`).
 //!
 //! Until the keepalived.conf parser lands, CONF is the JSON form of `lvsd::vrrp::VrrpConfig`.
 //!
@@ -33,9 +34,22 @@ async fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
-    let text = std::fs::read_to_string(&conf).with_context(|| format!("reading {conf}"))?;
-    let config: lvsd::vrrp::VrrpConfig =
-        serde_json::from_str(&text).with_context(|| format!("parsing {conf}"))?;
+    let load = |conf: &str| -> anyhow::Result<lvsd::vrrp::VrrpConfig> {
+        let text = std::fs::read_to_string(conf).with_context(|| format!("reading {conf}"))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {conf}"))
+    };
+    let (cfg_tx, cfg_rx) = tokio::sync::watch::channel(load(&conf)?);
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match load(&conf) {
+                Ok(c) => {
+                    let _ = cfg_tx.send(c);
+                }
+                Err(e) => tracing::error!("reload refused: {e:#}"),
+            }
+        }
+    });
 
     let hub = StatusHub::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -68,5 +82,5 @@ async fn main() -> anyhow::Result<()> {
             }
         });
     }
-    lvsd::vrrp::run(&config, hub, stop_rx).await
+    lvsd::vrrp::run_reloadable(cfg_rx, hub, stop_rx).await
 }

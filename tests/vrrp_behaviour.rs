@@ -551,3 +551,48 @@ fn isolation_split_brain_then_rejoin() {
     eprintln!("split brain events counted by lvsd: {}", c["split_brain"]);
     assert_eq!(c["become_master"], 1, "lvsd flapped: {c}");
 }
+
+#[test]
+fn reload_keeps_unchanged_instances_running() {
+    let lab = Lab::new("p");
+    let one = Spec::v4(3, 150, 0.1).lvsd_conf();
+    let a = lab.start_lvsd_json(N1, &one);
+    assert!(wait_state(&a, "MASTER", Duration::from_secs(3)));
+    // Add VI_2 and SIGHUP: VI_2 starts; VI_1 keeps its VIP the whole time.
+    let mut two = one.clone();
+    let mut second = two["instances"][0].clone();
+    second["name"] = "VI_2".into();
+    second["vrid"] = 52.into();
+    second["vips"] = serde_json::json!([{"addr": "10.77.0.101", "prefix": 24}]);
+    two["instances"].as_array_mut().expect("array").push(second);
+    std::fs::write(a.conf(), serde_json::to_vec(&two).expect("json")).expect("write conf");
+    a.hup();
+    let t = Instant::now();
+    while !lab.has(N1, "10.77.0.101") && t.elapsed() < Duration::from_secs(3) {
+        assert!(lab.has(N1, VIP), "VI_1 lost its VIP during the reload");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(lab.has(N1, "10.77.0.101"), "VI_2 not started by the reload");
+    // Drop VI_2 again: its VIP goes, VI_1 never moved.
+    std::fs::write(a.conf(), serde_json::to_vec(&one).expect("json")).expect("write conf");
+    a.hup();
+    assert!(
+        lab.wait_for(N1, "10.77.0.101", false, Duration::from_secs(2))
+            .is_some(),
+        "VI_2 not stopped"
+    );
+    assert!(lab.has(N1, VIP));
+    let st = a.instance_status();
+    assert_eq!(st["name"], "VI_1");
+    assert_eq!(st["counters"]["become_master"], 1, "VI_1 restarted: {st}");
+    // An invalid configuration is refused and changes nothing.
+    std::fs::write(
+        a.conf(),
+        br#"{"instances":[{"name":"X","interface":"eth0","vrid":0,"vips":[]}]}"#,
+    )
+    .expect("write");
+    a.hup();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lab.has(N1, VIP));
+    assert!(a.log_text().contains("reload refused"), "{}", a.log_text());
+}

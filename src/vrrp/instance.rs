@@ -47,8 +47,6 @@ pub(crate) struct Shared {
 
 /// Where this instance sits.
 pub(crate) struct Slot {
-    /// Index into the hub's instance list.
-    pub index: usize,
     pub group: Option<sync::Member>,
 }
 
@@ -122,7 +120,8 @@ pub(crate) async fn run(
     };
     let publish = |st: &VrrpInstanceStatus| {
         shared.hub.vrrp.send_modify(|v| {
-            if let Some(x) = v.get_mut(slot.index) {
+            // By name: a reload reorders the list under running instances.
+            if let Some(x) = v.iter_mut().find(|x| x.name == st.name) {
                 *x = st.clone();
             }
         })
@@ -282,12 +281,12 @@ pub(crate) async fn run(
             }
             Some(st) = async {
                 match group_rx.as_mut() {
-                    Some(rx) => rx.changed().await.ok().and_then(|_| *rx.borrow_and_update()),
+                    Some(rx) => rx.changed().await.ok().and_then(|_| rx.borrow_and_update().clone()),
                     None => std::future::pending().await,
                 }
             } => {
                 match st {
-                    (from, s) if from != slot.index && s != fsm.state() => (Some(Event::Follow(s)), true),
+                    (from, s) if from != name && s != fsm.state() => (Some(Event::Follow(s)), true),
                     _ => (None, false),
                 }
             }
@@ -593,7 +592,7 @@ impl Exec<'_> {
                     if let Some(g) = &slot.group
                         && !self.following
                     {
-                        g.publish(slot.index, to);
+                        g.publish(&self.cfg.name, to);
                     }
                 }
                 Action::SplitBrain {

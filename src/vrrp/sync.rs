@@ -13,7 +13,7 @@ use super::fsm::State;
 #[derive(Clone)]
 pub struct Member {
     pub group: String,
-    tx: Arc<watch::Sender<Option<(usize, State)>>>,
+    tx: Arc<watch::Sender<Option<(String, State)>>>,
 }
 
 /// A group channel.
@@ -25,14 +25,14 @@ pub fn group(name: &str) -> Member {
 }
 
 impl Member {
-    pub fn publish(&self, member: usize, state: State) {
+    pub fn publish(&self, member: &str, state: State) {
         // Initialize (stopping) is not a state the group follows.
         if state != State::Initialize {
-            self.tx.send_replace(Some((member, state)));
+            self.tx.send_replace(Some((member.to_string(), state)));
         }
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<Option<(usize, State)>> {
+    pub fn subscribe(&self) -> watch::Receiver<Option<(String, State)>> {
         let mut rx = self.tx.subscribe();
         rx.mark_unchanged();
         rx

@@ -293,6 +293,21 @@ impl Daemon {
         }
     }
 
+    /// SIGHUP (reload).
+    pub fn hup(&self) {
+        if let Some(c) = &self.child {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGHUP,
+            );
+        }
+    }
+
+    /// The configuration file this daemon was started with (lvsd: JSON).
+    pub fn conf(&self) -> PathBuf {
+        self.log.with_extension("json")
+    }
+
     /// Waits for the process to exit after [`term`](Self::term).
     pub fn wait(&mut self) {
         if let Some(mut c) = self.child.take() {
