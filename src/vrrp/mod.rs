@@ -264,10 +264,10 @@ impl Runtime {
             keep
         });
         for p in files {
-            if !self.files.contains_key(&p) {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.files.entry(p) {
                 let (tx, rx) = watch::channel(0i64);
-                let t = tokio::spawn(track::file_task(p.clone(), tx));
-                self.files.insert(p, (rx, t));
+                let t = tokio::spawn(track::file_task(e.key().clone(), tx));
+                e.insert((rx, t));
             }
         }
 
