@@ -10,3 +10,4 @@ pub mod config;
 pub mod daemon;
 pub mod genhash;
 pub mod status;
+pub mod vrrp;
