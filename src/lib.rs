@@ -8,6 +8,8 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod director;
 pub mod genhash;
+pub mod notify;
 pub mod status;
 pub mod vrrp;
