@@ -6,3 +6,4 @@
 //! data every reader (API, metrics, dumps) renders.
 
 pub mod status;
+pub mod metrics;
