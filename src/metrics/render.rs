@@ -563,3 +563,55 @@ fn encode_ipvs(enc: &mut DescriptorEncoder, dump: &IpvsDump) -> fmt::Result {
     }
     Ok(())
 }
+
+/// Content type of [`render`]'s output.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of [`to_prometheus_text`]'s output.
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Rewrites an OpenMetrics exposition into the classic Prometheus text format (0.0.4), for
+/// clients that do not ask for OpenMetrics (curl, `promtool check metrics`, older scrapers). The
+/// differences that matter here: a counter family is named with its `_total` suffix in HELP/TYPE,
+/// and there is no `# EOF` / `# UNIT`.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut pending_help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(help) = line.strip_prefix("# HELP ") {
+            if let Some(h) = pending_help.replace(help) {
+                push_line(&mut out, &["# HELP ", h]);
+            }
+            continue;
+        }
+        if let Some(ty) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = ty.split_once(' ').unwrap_or((ty, ""));
+            let suffix = if kind == "counter" && !name.ends_with("_total") {
+                "_total"
+            } else {
+                ""
+            };
+            if let Some(h) = pending_help.take() {
+                let (hname, text) = h.split_once(' ').unwrap_or((h, ""));
+                push_line(&mut out, &["# HELP ", hname, suffix, " ", text]);
+            }
+            push_line(&mut out, &["# TYPE ", name, suffix, " ", kind]);
+            continue;
+        }
+        if let Some(h) = pending_help.take() {
+            push_line(&mut out, &["# HELP ", h]);
+        }
+        push_line(&mut out, &[line]);
+    }
+    out
+}
+
+fn push_line(out: &mut String, parts: &[&str]) {
+    for p in parts {
+        out.push_str(p);
+    }
+    out.push('\n');
+}
