@@ -7,3 +7,5 @@
 
 pub mod status;
 pub mod metrics;
+pub mod api;
+pub mod ctl;
