@@ -9,3 +9,4 @@ pub mod status;
 pub mod metrics;
 pub mod api;
 pub mod ctl;
+pub mod dump;
