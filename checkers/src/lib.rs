@@ -1,2 +1,60 @@
 //! Health checkers: each check is a target, a kind and its timing; the scheduler runs them and
 //! reports each real server's up/down transitions with a reason. No IPVS knowledge lives here.
+//!
+//! # Model
+//! - [`Spec`] (spec.rs): what to check — `target` (exact address), [`CheckKind`] (one variant per
+//!   keepalived checker) and [`Timing`] (`delay_loop`, `connect_timeout`, `retry`,
+//!   `delay_before_retry`, `warmup`, `alpha`, keepalived defaults in `Default` /
+//!   [`Timing::for_kind`]). Built by the config layer; compared by value.
+//! - [`check`]: runs one attempt of a spec and returns an [`Outcome`]; a failure carries a
+//!   [`FailReason`] whose `Display` is the sentence an operator acts on ("HTTP 503 on /health
+//!   (expected 200-299)"). One file per checker: http.rs (+ tls.rs, digest.rs), tcp.rs, smtp.rs,
+//!   dns.rs, udp.rs, ping.rs, file.rs, misc.rs.
+//! - state.rs (pure, takes `now`): a check's retry / alpha bookkeeping and the rule that a real
+//!   server is up only when all its checks are.
+//! - scheduler.rs (tokio): [`Scheduler::spawn`] gives a [`SchedulerHandle`] and a
+//!   `Receiver<Transition>`. [`SchedulerHandle::set`] hands over every real server (an opaque key
+//!   of the caller's choice) with its specs; calling it again is a reload that keeps unchanged
+//!   checks and their state.
+//! - digest.rs + genhash.rs: keepalived's body MD5 (bytes after the header block, capped at
+//!   Content-Length, chunk framing included) and the `genhash` tool on top of it.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use checkers::{CheckKind, Scheduler, SchedulerConfig, ServerChecks, Spec, TcpSpec};
+//! let (handle, mut transitions) = Scheduler::spawn::<u64>(SchedulerConfig::default());
+//! let spec = Spec::new("10.0.0.1:80".parse().unwrap(), CheckKind::Tcp(TcpSpec {}));
+//! handle.set(vec![ServerChecks { id: 1, checks: vec![spec], initially_up: false }]);
+//! while let Some(t) = transitions.recv().await {
+//!     println!("{:?} up={} weight={:?}: {}", t.server, t.up, t.weight, t.reason);
+//! }
+//! # }
+//! ```
+
+pub mod outcome;
+pub mod scheduler;
+pub mod spec;
+pub mod state;
+pub mod tcp;
+
+pub use outcome::{FailReason, Outcome};
+pub use scheduler::{
+    CheckReport, ResultHook, Scheduler, SchedulerConfig, SchedulerHandle, ServerChecks, ServerKey,
+    Transition,
+};
+pub use spec::{
+    Bind, CheckKind, DnsSpec, DnsType, FileSpec, HttpProtocol, HttpSpec, MiscSpec, PingSpec,
+    SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
+};
+pub use state::{CheckState, Health};
+
+/// Runs one attempt of `spec`. Never panics and never outlives its own timeouts.
+pub async fn check(spec: &Spec) -> Outcome {
+    match &spec.kind {
+        CheckKind::Tcp(_) => tcp::check(spec).await,
+        other => Outcome::Fail(FailReason::Setup(format!(
+            "{} not implemented yet",
+            other.name()
+        ))),
+    }
+}
