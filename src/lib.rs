@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod api;
 pub mod ctl;
 pub mod dump;
+pub mod systemd;

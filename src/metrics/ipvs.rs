@@ -28,7 +28,7 @@ pub struct IpvsDest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpvsService {
     /// `TCP`, `UDP`, `SCTP`, or `FWM` for a firewall-mark service (node_exporter's spelling).
-    pub proto: &'static str,
+    pub proto: String,
     /// None for a firewall-mark service.
     pub address: Option<IpAddr>,
     pub port: u16,
@@ -44,6 +44,61 @@ pub struct IpvsDump {
     /// Whole-kernel totals (`/proc/net/ip_vs_stats`), None when unreadable.
     pub totals: Option<IpvsStats>,
     pub services: Vec<IpvsService>,
+}
+
+impl IpvsDump {
+    /// From a kernel dump (`ipvs::Client::dump()`); counters the dump lacks count as 0.
+    pub fn from_table(table: &ipvs::Table, totals: Option<IpvsStats>) -> Self {
+        let stats = |s: Option<&ipvs::Stats>| {
+            s.map(|s| IpvsStats {
+                connections: s.conns,
+                incoming_packets: s.inpkts,
+                outgoing_packets: s.outpkts,
+                incoming_bytes: s.inbytes,
+                outgoing_bytes: s.outbytes,
+            })
+            .unwrap_or_default()
+        };
+        let services = table
+            .services
+            .values()
+            .map(|entry| {
+                let (proto, address, port, fwmark) = match entry.service.key {
+                    ipvs::ServiceKey::Inet {
+                        addr,
+                        protocol,
+                        port,
+                    } => (protocol.to_string(), Some(addr), port, 0),
+                    ipvs::ServiceKey::Fwmark { mark, .. } => ("FWM".to_string(), None, 0, mark),
+                };
+                IpvsService {
+                    proto,
+                    address,
+                    port,
+                    fwmark,
+                    stats: stats(entry.service.stats.as_ref()),
+                    dests: entry
+                        .dests
+                        .values()
+                        .map(|d| IpvsDest {
+                            address: d.addr,
+                            port: d.port,
+                            weight: d.weight,
+                            active_connections: d.conns.map_or(0, |c| c.active),
+                            inactive_connections: d.conns.map_or(0, |c| c.inactive),
+                            stats: stats(d.stats.as_ref()),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        IpvsDump { totals, services }
+    }
+}
+
+/// Reads the whole-kernel totals; None when IPVS is not loaded or the file is unreadable.
+pub fn read_proc_totals() -> Option<IpvsStats> {
+    parse_proc_ip_vs_stats(&std::fs::read_to_string("/proc/net/ip_vs_stats").ok()?)
 }
 
 /// Parses `/proc/net/ip_vs_stats`: a header of two lines, then one line of five hexadecimal totals
@@ -73,6 +128,49 @@ mod tests {
  Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s
        0        0        0                0                0
 ";
+
+    #[test]
+    fn from_kernel_table() {
+        let vip = ipvs::ServiceKey::tcp("192.0.2.1".parse().unwrap(), 80);
+        let mut t = ipvs::Table::new();
+        let mut svc = ipvs::Service::new(vip, ipvs::Scheduler::Rr);
+        svc.stats = Some(ipvs::Stats {
+            conns: 5,
+            ..Default::default()
+        });
+        t.add_service(svc);
+        let mut d = ipvs::Dest::new(
+            "10.0.0.2".parse().unwrap(),
+            8080,
+            ipvs::Forward::DirectRoute,
+        );
+        d.weight = 3;
+        d.conns = Some(ipvs::DestConns {
+            active: 2,
+            inactive: 1,
+            persistent: 0,
+        });
+        t.add_dest(&vip, d);
+        t.add_service(ipvs::Service::new(
+            ipvs::ServiceKey::Fwmark {
+                af: ipvs::Af::Inet,
+                mark: 7,
+            },
+            ipvs::Scheduler::Rr,
+        ));
+        let dump = IpvsDump::from_table(&t, None);
+        let tcp = dump.services.iter().find(|s| s.proto == "TCP").unwrap();
+        assert_eq!(tcp.stats.connections, 5);
+        assert_eq!(tcp.dests[0].weight, 3);
+        assert_eq!(tcp.dests[0].active_connections, 2);
+        assert_eq!(
+            tcp.dests[0].stats,
+            IpvsStats::default(),
+            "no stats in the dump: zeros"
+        );
+        let fwm = dump.services.iter().find(|s| s.proto == "FWM").unwrap();
+        assert_eq!((fwm.fwmark, fwm.address), (7, None));
+    }
 
     #[test]
     fn proc_totals_are_hex() {

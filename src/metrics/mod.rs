@@ -18,7 +18,9 @@ mod ipvs;
 mod render;
 
 pub use events::{CheckResult, Metrics};
-pub use ipvs::{IpvsDest, IpvsDump, IpvsService, IpvsStats, parse_proc_ip_vs_stats};
+pub use ipvs::{
+    IpvsDest, IpvsDump, IpvsService, IpvsStats, parse_proc_ip_vs_stats, read_proc_totals,
+};
 pub use render::{
     IpvsScrape, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, render, to_prometheus_text,
 };

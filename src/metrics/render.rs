@@ -427,16 +427,16 @@ fn encode_reload(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
 }
 
 /// node_exporter's backend label values, computed once per destination.
-struct BackendLabels {
+struct BackendLabels<'a> {
     local_address: String,
     local_port: String,
     local_mark: String,
-    proto: &'static str,
+    proto: &'a str,
     remote_address: String,
     remote_port: String,
 }
 
-impl BackendLabels {
+impl BackendLabels<'_> {
     fn service(&self) -> [(&'static str, &str); 4] {
         [
             ("local_address", &self.local_address),
@@ -493,7 +493,7 @@ fn encode_ipvs(enc: &mut DescriptorEncoder, dump: &IpvsDump) -> fmt::Result {
                     local_address: local_address.clone(),
                     local_port: local_port.clone(),
                     local_mark: local_mark.clone(),
-                    proto: s.proto,
+                    proto: &s.proto,
                     remote_address: addr_label(d.address),
                     remote_port: d.port.to_string(),
                 },
@@ -505,7 +505,7 @@ fn encode_ipvs(enc: &mut DescriptorEncoder, dump: &IpvsDump) -> fmt::Result {
                 local_address,
                 local_port,
                 local_mark,
-                proto: s.proto,
+                proto: &s.proto,
                 remote_address: String::new(),
                 remote_port: String::new(),
             },

@@ -143,7 +143,7 @@ pub fn sample_ipvs(services: usize, dests: usize) -> IpvsDump {
     };
     for s in 0..services {
         out.services.push(IpvsService {
-            proto: "TCP",
+            proto: "TCP".into(),
             address: Some(IpAddr::V4(Ipv4Addr::new(
                 10,
                 0,
@@ -171,7 +171,7 @@ pub fn sample_ipvs(services: usize, dests: usize) -> IpvsDump {
         });
     }
     out.services.push(IpvsService {
-        proto: "FWM",
+        proto: "FWM".into(),
         address: None,
         port: 0,
         fwmark: 7,
