@@ -145,10 +145,10 @@ fn monotonic_usec() -> u64 {
 /// The watchdog interval from `$WATCHDOG_USEC`, if it is meant for `pid` (`$WATCHDOG_PID` unset
 /// or equal, as sd_watchdog_enabled(3) specifies).
 pub fn watchdog_interval(usec: Option<&str>, for_pid: Option<&str>, pid: u32) -> Option<Duration> {
-    if let Some(p) = for_pid {
-        if p.trim().parse::<u32>().ok()? != pid {
-            return None;
-        }
+    if let Some(p) = for_pid
+        && p.trim().parse::<u32>().ok()? != pid
+    {
+        return None;
     }
     let us: u64 = usec?.trim().parse().ok()?;
     (us > 0).then(|| Duration::from_micros(us))

@@ -132,14 +132,13 @@ fn instances(data: &str) -> BTreeMap<String, BTreeMap<String, String>> {
         if let Some(name) = line.strip_prefix(" VRRP Instance = ") {
             current = Some(name.to_string());
             out.entry(name.to_string()).or_default();
-        } else if let (Some(cur), Some(kv)) = (&current, line.strip_prefix("   ")) {
-            if let Some((k, v)) = kv.split_once(" = ") {
-                if !k.starts_with(' ') {
-                    out.get_mut(cur)
-                        .unwrap()
-                        .insert(k.to_string(), v.to_string());
-                }
-            }
+        } else if let (Some(cur), Some(kv)) = (&current, line.strip_prefix("   "))
+            && let Some((k, v)) = kv.split_once(" = ")
+            && !k.starts_with(' ')
+        {
+            out.get_mut(cur)
+                .unwrap()
+                .insert(k.to_string(), v.to_string());
         }
     }
     out

@@ -128,7 +128,10 @@ fn encode_build(enc: &mut DescriptorEncoder) -> fmt::Result {
 type VrrpLabels<'a> = [(&'static str, &'a str); 3];
 
 /// The keepalived_exporter counter families: (metric name, help, field).
-const VRRP_COUNTERS: [(&str, &str, fn(&VrrpCounters) -> u64); 15] = [
+/// (metric name, help, the field it reads).
+type Field<T> = (&'static str, &'static str, fn(&T) -> u64);
+
+const VRRP_COUNTERS: [Field<VrrpCounters>; 15] = [
     (
         "keepalived_advertisements_received",
         "Advertisements received",
@@ -203,7 +206,7 @@ const VRRP_COUNTERS: [(&str, &str, fn(&VrrpCounters) -> u64); 15] = [
 ];
 
 /// Counters lvsd keeps beyond the exporter's set.
-const LVSD_VRRP_COUNTERS: [(&str, &str, fn(&VrrpCounters) -> u64); 4] = [
+const LVSD_VRRP_COUNTERS: [Field<VrrpCounters>; 4] = [
     (
         "lvsd_vrrp_version_errors",
         "Advertisements with the wrong VRRP version",
@@ -458,7 +461,7 @@ impl BackendLabels<'_> {
     }
 }
 
-const STATS: [(&str, &str, fn(&IpvsStats) -> u64); 5] = [
+const STATS: [Field<IpvsStats>; 5] = [
     ("connections", "connections", |s| s.connections),
     ("incoming_packets", "incoming packets", |s| {
         s.incoming_packets
