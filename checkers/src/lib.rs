@@ -31,11 +31,21 @@
 //! # }
 //! ```
 
+pub mod digest;
+pub mod dns;
+pub mod file;
+pub mod genhash;
+pub mod http;
+pub mod misc;
 pub mod outcome;
+pub mod ping;
 pub mod scheduler;
+pub mod smtp;
 pub mod spec;
 pub mod state;
 pub mod tcp;
+mod tls;
+pub mod udp;
 
 pub use outcome::{FailReason, Outcome};
 pub use scheduler::{
@@ -52,9 +62,13 @@ pub use state::{CheckState, Health};
 pub async fn check(spec: &Spec) -> Outcome {
     match &spec.kind {
         CheckKind::Tcp(_) => tcp::check(spec).await,
-        other => Outcome::Fail(FailReason::Setup(format!(
-            "{} not implemented yet",
-            other.name()
-        ))),
+        CheckKind::Http(h) => http::check(spec, h, false).await,
+        CheckKind::Ssl(h) => http::check(spec, h, true).await,
+        CheckKind::Misc(m) => misc::check(spec, m).await,
+        CheckKind::Smtp(m) => smtp::check(spec, m).await,
+        CheckKind::Dns(d) => dns::check(spec, d).await,
+        CheckKind::Udp(u) => udp::check(spec, u).await,
+        CheckKind::Ping(_) => ping::check(spec).await,
+        CheckKind::File(f) => file::check(f).await,
     }
 }

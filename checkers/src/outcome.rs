@@ -203,7 +203,9 @@ impl fmt::Display for FailReason {
                 write!(f, "timeout after {} waiting for {during}", Secs(*after))
             }
             FailReason::Io { during, detail } => write!(f, "{detail} while reading {during}"),
-            FailReason::Protocol { during, detail } => write!(f, "invalid {during}: {detail}"),
+            FailReason::Protocol { during, detail } => {
+                write!(f, "invalid {}: {detail}", during.trim_start_matches("the "))
+            }
             FailReason::Tls(e) => write!(f, "TLS handshake failed: {e}"),
             FailReason::HttpStatus {
                 path,

@@ -28,13 +28,16 @@
 
 #![warn(missing_docs)]
 
+pub mod client;
+pub mod codec;
 pub mod error;
 pub mod model;
 pub mod reconcile;
 
+pub use client::Client;
 pub use error::{Error, Verb};
 pub use model::{
     Af, DaemonConfig, DaemonState, Dest, DestConns, DestKey, Forward, Info, Protocol, Scheduler,
     Service, ServiceEntry, ServiceFlags, ServiceKey, Stats, Table, Timeouts, TunnelType,
 };
-pub use reconcile::{FakeError, Op, Ownership, Plan};
+pub use reconcile::{ApplyReport, FakeError, Op, OpOutcome, Ownership, Plan};

@@ -538,7 +538,8 @@ impl Dest {
         }
     }
 
-    /// Whether the configurable parts equal (ignores counters).
+    /// Whether the configurable parts equal (ignores counters, and tunnel settings of a
+    /// destination that is not a tunnel: the kernel does not keep them).
     pub fn same_config(&self, other: &Dest) -> bool {
         self.addr == other.addr
             && self.port == other.port
@@ -546,9 +547,10 @@ impl Dest {
             && self.weight == other.weight
             && self.u_threshold == other.u_threshold
             && self.l_threshold == other.l_threshold
-            && self.tun_type == other.tun_type
-            && self.tun_port == other.tun_port
-            && self.tun_flags == other.tun_flags
+            && (self.forward != Forward::Tunnel
+                || (self.tun_type == other.tun_type
+                    && self.tun_port == other.tun_port
+                    && self.tun_flags == other.tun_flags))
     }
 }
 

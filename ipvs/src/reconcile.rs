@@ -119,6 +119,9 @@ impl fmt::Display for ServiceArgs<'_> {
                 }
             }
         }
+        if let Some(pe) = &s.pe_name {
+            write!(f, " --pe {pe}")?;
+        }
         if flags.has(ServiceFlags::ONEPACKET) {
             f.write_str(" -o")?;
         }
@@ -140,9 +143,6 @@ impl fmt::Display for ServiceArgs<'_> {
         if !names.is_empty() {
             write!(f, " -b {}", names.join(","))?;
         }
-        if let Some(pe) = &s.pe_name {
-            write!(f, " --pe {pe}")?;
-        }
         Ok(())
     }
 }
@@ -150,27 +150,14 @@ impl fmt::Display for ServiceArgs<'_> {
 struct DestArgs<'a>(&'a Dest);
 
 impl fmt::Display for DestArgs<'_> {
+    // Same order as `ipvsadm -Sn`: method, weight, thresholds, tunnel options.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
         write!(f, "-r {}", d.key())?;
         match d.forward {
             Forward::Masq => f.write_str(" -m")?,
             Forward::DirectRoute => f.write_str(" -g")?,
-            Forward::Tunnel => {
-                f.write_str(" -i")?;
-                match d.tun_type {
-                    TunnelType::Ipip => {}
-                    TunnelType::Gue => write!(f, " --tun-type gue --tun-port {}", d.tun_port)?,
-                    TunnelType::Gre => f.write_str(" --tun-type gre")?,
-                    TunnelType::Other(n) => write!(f, " --tun-type {n}")?,
-                }
-                // IP_VS_TUNNEL_ENCAP_FLAG_*: 0 = nocsum (default), 1 = csum, 2 = remcsum.
-                if d.tun_flags & 2 != 0 {
-                    f.write_str(" --tun-remcsum")?;
-                } else if d.tun_flags & 1 != 0 {
-                    f.write_str(" --tun-csum")?;
-                }
-            }
+            Forward::Tunnel => f.write_str(" -i")?,
             // ipvsadm has no flag for these; the kernel picks Local for local addresses.
             Forward::Local | Forward::Bypass | Forward::Other(_) => {}
         }
@@ -180,6 +167,20 @@ impl fmt::Display for DestArgs<'_> {
         }
         if d.l_threshold != 0 {
             write!(f, " -y {}", d.l_threshold)?;
+        }
+        if d.forward == Forward::Tunnel {
+            match d.tun_type {
+                TunnelType::Ipip => {}
+                TunnelType::Gue => write!(f, " --tun-type gue --tun-port {}", d.tun_port)?,
+                TunnelType::Gre => f.write_str(" --tun-type gre")?,
+                TunnelType::Other(n) => write!(f, " --tun-type {n}")?,
+            }
+            // IP_VS_TUNNEL_ENCAP_FLAG_*: 0 = nocsum (default), 1 = csum, 2 = remcsum.
+            if d.tun_flags & 2 != 0 {
+                f.write_str(" --tun-remcsum")?;
+            } else if d.tun_flags & 1 != 0 {
+                f.write_str(" --tun-csum")?;
+            }
         }
         Ok(())
     }
@@ -208,6 +209,55 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for op in &self.ops {
             writeln!(f, "{op}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What happened to one op of an applied plan.
+#[derive(Debug)]
+pub struct OpOutcome {
+    /// The op.
+    pub op: Op,
+    /// `Ok` if the kernel accepted it.
+    pub result: Result<(), crate::Error>,
+}
+
+/// What [`Client::apply`](crate::Client::apply) did: one outcome per op, in plan order.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    /// Per-op outcomes.
+    pub outcomes: Vec<OpOutcome>,
+}
+
+impl ApplyReport {
+    /// Number of ops sent to the kernel (netlink writes).
+    pub fn writes(&self) -> usize {
+        self.outcomes.len()
+    }
+    /// Number of ops the kernel accepted.
+    pub fn succeeded(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.result.is_ok()).count()
+    }
+    /// The ops that failed, with why.
+    pub fn failures(&self) -> impl Iterator<Item = (&Op, &crate::Error)> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().err().map(|e| (&o.op, e)))
+    }
+    /// Whether every op succeeded.
+    pub fn is_success(&self) -> bool {
+        self.outcomes.iter().all(|o| o.result.is_ok())
+    }
+}
+
+/// A summary line, then one line per failure.
+impl fmt::Display for ApplyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let failed = self.writes() - self.succeeded();
+        writeln!(f, "{} ops applied, {failed} failed", self.succeeded())?;
+        for (_, e) in self.failures() {
+            writeln!(f, "  {e}")?;
         }
         Ok(())
     }
@@ -472,7 +522,7 @@ mod tests {
         d.l_threshold = 10;
         assert_eq!(
             Op::AddDest(key, d).to_string(),
-            "-a -f 7 -6 -r [2001:db8::2]:0 -i --tun-type gue --tun-port 6080 -w 1 -x 100 -y 10"
+            "-a -f 7 -6 -r [2001:db8::2]:0 -i -w 1 -x 100 -y 10 --tun-type gue --tun-port 6080"
         );
     }
 }

@@ -1,12 +1,15 @@
 #!/bin/bash
-# ipvs-vm.sh - run a command as root inside a throw-away QEMU VM that boots a
-# stock Debian 12 kernel (linux-image-6.1.0-*-amd64, has ip_vs as modules)
-# with ip_vs + schedulers loaded, for testing code that programs IPVS.
+# tests/vm/ipvs-vm.sh - run a command as root inside a throw-away QEMU VM that
+# boots a stock Debian 12 kernel (linux-image-6.1.0-*-amd64, which has ip_vs
+# and every scheduler as modules), for testing code that programs IPVS.
+# lvsd's own copy (the project must not depend on anything outside the repo).
+# Rust integration tests use it through tests/vm/harness.rs; see tests/vm/README.md.
 #
-#   ipvs-vm.sh /path/to/test-binary [args...]            # exec a host executable
-#   ipvs-vm.sh 'ipvsadm -A -t 10.0.0.1:80 -s rr; ipvsadm -Ln'   # one shell line
-#   ipvs-vm.sh -c 'shell command line'
-#   CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=path/to/ipvs-vm.sh cargo test
+#   tests/vm/ipvs-vm.sh /path/to/test-binary [args...]         # exec a host executable
+#   tests/vm/ipvs-vm.sh 'ipvsadm -A -t 10.0.0.1:80 -s rr; ipvsadm -Ln'   # one shell line
+#   tests/vm/ipvs-vm.sh -c 'shell command line'
+#   tests/vm/ipvs-vm.sh --build                                 # only fetch + build the cache
+#   CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=tests/vm/ipvs-vm.sh cargo test --test X
 #
 # The guest chroots into the host root filesystem (9p, read-only) with the
 # directories in $IPVSVM_SHARES (default: the current git checkout and /tmp) shared read-write, fresh
@@ -18,7 +21,8 @@
 # The first call downloads the kernel .deb (apt-get download; nothing is
 # installed on the host) and builds vmlinux + initramfs under $IPVSVM_CACHE
 # (default /tmp/lvsd-ipvsvm/cache, ~450 MB); later calls boot in ~2-3 s (TCG).
-# Host needs: qemu-system-x86, busybox-static, cpio, xz-utils, apt-get/dpkg.
+# Host needs: qemu-system-x86, busybox-static, cpio, xz-utils, apt-get/dpkg
+# (and ipvsadm, the witness the tests run inside the guest).
 #
 # Env knobs: IPVSVM_MEM (MiB, 1024)  IPVSVM_SMP (1)  IPVSVM_TIMEOUT (s, 900)
 #   IPVSVM_ACCEL (auto|tcg|kvm; auto = kvm only with vmx/svm in /proc/cpuinfo)
@@ -26,6 +30,7 @@
 #   IPVSVM_CPU (TCG cpu model, default x86-64-v2 level; "max" for AVX2 code)
 #   IPVSVM_TSC_KHZ  IPVSVM_SHARES  IPVSVM_APPEND (extra kernel args)
 #   IPVSVM_KPKG (kernel package, default: the one linux-image-amd64 depends on)
+#   IPVSVM_BASE (/tmp/lvsd-ipvsvm)  IPVSVM_CACHE ($IPVSVM_BASE/cache)
 #   IPVSVM_KEEP=1 (keep run dir with console.log)  IPVSVM_REBUILD=1
 #   IPVSVM_SELFTEST=1 (init first runs the initramfs' own ipvsadm demo)
 set -euo pipefail

@@ -1,0 +1,126 @@
+//! TLS for `SSL_GET` (rustls with ring). As keepalived, certificates are not verified unless
+//! asked ([`TlsVerify`]); handshake signatures are always checked, so the session is sound even
+//! when the peer's identity is not. SNI is sent only with `enable_sni` and a virtual host.
+
+use std::sync::{Arc, OnceLock};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::outcome::FailReason;
+use crate::spec::TlsVerify;
+
+const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Accepts any certificate chain; still verifies handshake signatures.
+#[derive(Debug)]
+struct NoVerify(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn build(verify: &TlsVerify, sni: bool) -> Result<Arc<ClientConfig>, String> {
+    let p = provider();
+    let builder = ClientConfig::builder_with_provider(p.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let mut cfg = match verify {
+        TlsVerify::None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(
+                p.signature_verification_algorithms,
+            )))
+            .with_no_client_auth(),
+        TlsVerify::SystemRoots | TlsVerify::CaFile(_) => {
+            let path = match verify {
+                TlsVerify::CaFile(p) => p.as_path(),
+                _ => std::path::Path::new(SYSTEM_ROOTS),
+            };
+            let mut roots = RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("reading {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("CA in {}: {e}", path.display()))?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+    };
+    cfg.enable_sni = sni;
+    Ok(Arc::new(cfg))
+}
+
+/// Client configuration: the two unverified ones are built once; verified ones per call (their
+/// CA file may change between reloads).
+fn config(verify: &TlsVerify, sni: bool) -> Result<Arc<ClientConfig>, String> {
+    static PLAIN: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+    static SNI: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+    match (verify, sni) {
+        (TlsVerify::None, false) => PLAIN.get_or_init(|| build(verify, false)).clone(),
+        (TlsVerify::None, true) => SNI.get_or_init(|| build(verify, true)).clone(),
+        _ => build(verify, sni),
+    }
+}
+
+/// Runs the TLS handshake over `tcp`. `sni_host` is sent as SNI when set (and is the name
+/// verified against when verification is on); otherwise the target IP is used, unsent.
+pub(crate) async fn handshake(
+    tcp: TcpStream,
+    ip: std::net::IpAddr,
+    sni_host: Option<&str>,
+    verify: &TlsVerify,
+) -> Result<TlsStream<TcpStream>, FailReason> {
+    let (name, sni) = match sni_host.map(|h| ServerName::try_from(h.to_string())) {
+        Some(Ok(name)) => (name, true),
+        Some(Err(_)) | None => (ServerName::IpAddress(ip.into()), false),
+    };
+    let cfg = config(verify, sni).map_err(FailReason::Setup)?;
+    TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| FailReason::Tls(e.to_string()))
+}

@@ -1,0 +1,222 @@
+//! Loopback servers for the checker tests: hyper (plain and TLS, self-signed via rcgen) and
+//! hostile raw-TCP servers. Every server binds 127.0.0.1:0 and lives as long as its task.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+/// A canned answer of the hyper server: status and body for any path.
+pub type Route = fn(&str) -> (u16, &'static [u8]);
+
+fn service(
+    route: Route,
+    seen: mpsc::UnboundedSender<String>,
+) -> impl Fn(Request<Incoming>) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> + Clone
+{
+    move |req: Request<Incoming>| {
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let _ = seen.send(format!("{} {} host={host}", req.method(), req.uri()));
+        let (status, body) = route(req.uri().path());
+        let mut resp = Response::new(Full::new(Bytes::from_static(body)));
+        *resp.status_mut() =
+            hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+        std::future::ready(Ok(resp))
+    }
+}
+
+/// hyper HTTP/1 server; returns its address and a log of "METHOD uri host=..." lines.
+pub async fn hyper_plain(route: Route) -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else {
+                continue;
+            };
+            let svc = hyper::service::service_fn(service(route, tx.clone()));
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(s), svc),
+            );
+        }
+    });
+    (addr, rx)
+}
+
+/// A self-signed certificate for `localhost` and `www.example.test`, with its PEM.
+pub struct Cert {
+    pub der: CertificateDer<'static>,
+    pub key: PrivateKeyDer<'static>,
+    pub pem: String,
+}
+
+pub fn cert() -> Cert {
+    let ck = rcgen::generate_simple_self_signed(vec![
+        "localhost".to_string(),
+        "www.example.test".to_string(),
+    ])
+    .unwrap();
+    Cert {
+        der: ck.cert.der().clone(),
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der())),
+        pem: ck.cert.pem(),
+    }
+}
+
+/// hyper over TLS; the log also gets "sni=<name>" per handshake.
+pub async fn hyper_tls(route: Route, cert: &Cert) -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der.clone()], cert.key.clone_key())
+        .unwrap();
+    let acceptor = TlsAcceptor::from(Arc::new(cfg));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(s).await else {
+                    return;
+                };
+                let sni = tls.get_ref().1.server_name().unwrap_or("-").to_string();
+                let _ = tx.send(format!("sni={sni}"));
+                let svc = hyper::service::service_fn(service(route, tx));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// Raw server behaviours, hostile ones included.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// Reads the request and writes these bytes, then closes.
+    Reply(&'static [u8]),
+    /// Reads the request and never answers.
+    Silent,
+    /// Answers one byte of a status line every 100 ms, forever.
+    Slowloris,
+    /// Closes with a TCP reset right after the request.
+    Reset,
+    /// Sends a header block then body bytes forever; counts bytes sent.
+    Endless(Arc<AtomicU64>),
+    /// Accepts and closes at once, before anything is read.
+    CloseAtOnce,
+}
+
+/// A raw TCP server applying `b` to every connection.
+pub async fn raw(b: Behaviour) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else {
+                continue;
+            };
+            tokio::spawn(serve(s, b.clone()));
+        }
+    });
+    addr
+}
+
+async fn read_request(s: &mut TcpStream) -> bool {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    true
+}
+
+async fn serve(mut s: TcpStream, b: Behaviour) {
+    if let Behaviour::CloseAtOnce = b {
+        return;
+    }
+    if !read_request(&mut s).await {
+        return;
+    }
+    match b {
+        Behaviour::Reply(bytes) => {
+            let _ = s.write_all(bytes).await;
+        }
+        Behaviour::Silent => {
+            let mut sink = [0u8; 64];
+            while let Ok(n) = s.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        Behaviour::Slowloris => {
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: "
+                .iter()
+                .chain(std::iter::repeat(&b'a'))
+            {
+                if s.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Behaviour::Reset => {
+            // SO_LINGER 0: close sends RST (never blocks, the linger time being zero).
+            let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+            drop(s);
+        }
+        Behaviour::Endless(sent) => {
+            if s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.is_err() {
+                return;
+            }
+            let chunk = vec![b'x'; 64 * 1024];
+            while s.write_all(&chunk).await.is_ok() {
+                sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        }
+        Behaviour::CloseAtOnce => {}
+    }
+}
+
+/// Resident set size of this process, in bytes.
+pub fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
