@@ -44,6 +44,22 @@ pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(90);
 pub type IpvsDumper =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = anyhow::Result<IpvsDump>> + Send>> + Send + Sync>;
 
+/// The production [`IpvsDumper`]: one `ipvs::Client::dump()` (services, destinations, counters)
+/// plus the whole-kernel totals from `/proc/net/ip_vs_stats`, per scrape.
+pub fn kernel_dumper(client: ipvs::Client) -> IpvsDumper {
+    Arc::new(move || {
+        let client = client.clone();
+        Box::pin(async move {
+            let table = client.dump().await?;
+            let totals = tokio::task::spawn_blocking(metrics::read_proc_totals)
+                .await
+                .ok()
+                .flatten();
+            Ok(IpvsDump::from_table(&table, totals))
+        })
+    })
+}
+
 /// A reload asked for over `POST /reload` (by `lvsd ctl reload`). The daemon performs it exactly
 /// as on SIGHUP and answers `Ok(())` or the operator-facing error.
 #[derive(Debug)]
