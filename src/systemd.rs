@@ -118,15 +118,20 @@ impl Notifier {
         if !self.is_enabled() {
             return None;
         }
+        Some(self.spawn_watchdog_every(interval / 2))
+    }
+
+    /// Pings the watchdog every `period` (first ping immediately).
+    pub fn spawn_watchdog_every(&self, period: Duration) -> JoinHandle<()> {
         let this = self.clone();
-        Some(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval / 2);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 this.watchdog();
             }
-        }))
+        })
     }
 }
 
@@ -238,6 +243,31 @@ mod tests {
         n.stopping();
         assert_eq!(recv(), "STOPPING=1\n");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn watchdog_pings_every_period() {
+        let name = format!("lvsd-test-watchdog-{}", std::process::id());
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let server = UnixDatagram::bind_addr(&addr).unwrap();
+        server.set_nonblocking(true).unwrap();
+        let task =
+            Notifier::new(format!("@{name}").into()).spawn_watchdog_every(Duration::from_secs(15));
+        let mut count = || {
+            let mut n = 0;
+            let mut buf = [0u8; 64];
+            while let Ok(len) = server.recv(&mut buf) {
+                assert_eq!(&buf[..len], b"WATCHDOG=1\n");
+                n += 1;
+            }
+            n
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(count(), 1, "first ping at once");
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        assert_eq!(count(), 2, "then every 15 s");
+        task.abort();
     }
 
     #[test]

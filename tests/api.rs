@@ -230,3 +230,95 @@ async fn garbage_requests_do_not_hurt_the_endpoint() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrapes_follow_the_latest_snapshot() {
+    // Level-triggered: what the producers publish is what the next scrape shows.
+    let hub = StatusHub::new();
+    let mut s = sample_status();
+    hub.vrrp.send_replace(s.vrrp.clone());
+    hub.virtual_servers.send_replace(s.virtual_servers.clone());
+    let api = Api {
+        status: hub.clone(),
+        metrics: Metrics::new(),
+        ipvs: None,
+        reload: None,
+    };
+    let (addr, _task) = api::spawn("127.0.0.1:0".parse().unwrap(), api, std::future::pending())
+        .await
+        .unwrap();
+    let up = [("real_server", "198.51.100.1:8080")];
+    let vi1 = [("iname", "VI_1"), ("ip_address", "192.0.2.100")];
+    let scrape = move |name: &'static str, labels: Vec<(&'static str, &'static str)>| {
+        tokio::task::spawn_blocking(move || ops_support::scrape_value(addr, name, &labels))
+    };
+    assert_eq!(
+        scrape("lvsd_real_server_up", up.to_vec()).await.unwrap(),
+        Some(1.0)
+    );
+    assert_eq!(
+        scrape("keepalived_vrrp_state", vi1.to_vec()).await.unwrap(),
+        Some(2.0)
+    );
+
+    // The backend stops and this node loses mastership.
+    s.virtual_servers[0].real_servers[0].up = false;
+    s.virtual_servers[0].real_servers[0].transitions += 1;
+    s.vrrp[0].state = lvsd::status::VrrpState::Backup;
+    s.vrrp[0].counters.release_master += 1;
+    hub.virtual_servers.send_replace(s.virtual_servers.clone());
+    hub.vrrp.send_replace(s.vrrp.clone());
+
+    assert_eq!(
+        scrape("lvsd_real_server_up", up.to_vec()).await.unwrap(),
+        Some(0.0)
+    );
+    assert_eq!(
+        scrape("lvsd_real_server_transitions_total", up.to_vec())
+            .await
+            .unwrap(),
+        Some(1.0)
+    );
+    assert_eq!(
+        scrape("keepalived_vrrp_state", vi1.to_vec()).await.unwrap(),
+        Some(1.0)
+    );
+    assert_eq!(
+        scrape("keepalived_release_master_total", vec![("iname", "VI_1")])
+            .await
+            .unwrap(),
+        Some(2.0)
+    );
+    // No reload handler: 503, the daemon keeps running.
+    let (code, _) = tokio::task::spawn_blocking(move || http_request(addr, "POST", "/reload"))
+        .await
+        .unwrap();
+    assert_eq!(code, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_exit_codes_tell_scripts_whether_the_reload_took() {
+    let (addr, _stop) = start(false).await;
+    let args = |command| ctl::CtlArgs { api: addr, command };
+    let ok = ctl::run(args(ctl::CtlCommand::Reload)).await.unwrap();
+    assert_eq!(ok, std::process::ExitCode::SUCCESS);
+    let refused = ctl::run(args(ctl::CtlCommand::Reload)).await.unwrap();
+    assert_eq!(refused, std::process::ExitCode::FAILURE);
+    let status = ctl::run(args(ctl::CtlCommand::Status { json: false }))
+        .await
+        .unwrap();
+    assert_eq!(status, std::process::ExitCode::SUCCESS);
+
+    // Nobody listening: an error naming the address, not a hang.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let err = ctl::run(ctl::CtlArgs {
+        api: closed,
+        command: ctl::CtlCommand::Status { json: true },
+    })
+    .await
+    .unwrap_err();
+    assert!(format!("{err:#}").contains(&closed.to_string()), "{err:#}");
+}
