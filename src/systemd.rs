@@ -254,7 +254,7 @@ mod tests {
         server.set_nonblocking(true).unwrap();
         let task =
             Notifier::new(format!("@{name}").into()).spawn_watchdog_every(Duration::from_secs(15));
-        let mut count = || {
+        let count = || {
             let mut n = 0;
             let mut buf = [0u8; 64];
             while let Ok(len) = server.recv(&mut buf) {
