@@ -202,19 +202,27 @@ async fn metrics_response(api: &Api, openmetrics: bool) -> Response<Full<Bytes>>
         },
     };
     let status = Arc::new(api.status.snapshot());
-    let body = metrics::render(&api.metrics, status, ipvs);
-    if openmetrics {
-        respond(
-            StatusCode::OK,
-            metrics::OPENMETRICS_CONTENT_TYPE,
-            body.into(),
-        )
-    } else {
-        respond(
-            StatusCode::OK,
-            metrics::PROMETHEUS_TEXT_CONTENT_TYPE,
-            metrics::to_prometheus_text(&body).into(),
-        )
+    let registry = api.metrics.clone();
+    // Rendering thousands of destinations takes tens of milliseconds: keep it off the async
+    // workers, where the VRRP advert timers run.
+    let rendered = tokio::task::spawn_blocking(move || {
+        let body = metrics::render(&registry, status, ipvs);
+        if openmetrics {
+            (metrics::OPENMETRICS_CONTENT_TYPE, body)
+        } else {
+            (
+                metrics::PROMETHEUS_TEXT_CONTENT_TYPE,
+                metrics::to_prometheus_text(&body),
+            )
+        }
+    })
+    .await;
+    match rendered {
+        Ok((content_type, body)) => respond(StatusCode::OK, content_type, body.into()),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering metrics failed: {e}\n"),
+        ),
     }
 }
 
