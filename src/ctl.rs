@@ -125,8 +125,8 @@ pub fn render_status(status: &Value, now_ms: u64) -> String {
     let s = |v: &Value| -> String {
         match v {
             Value::Null => "-".into(),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+            Value::String(s) => printable(s),
+            other => printable(&other.to_string()),
         }
     };
     let ago = |v: &Value| -> String {
@@ -261,6 +261,20 @@ pub fn render_status(status: &Value, now_ms: u64) -> String {
     out
 }
 
+/// Control characters (a newline in an instance name) would break the table: show them escaped.
+fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 fn human(ms: u64) -> String {
     let secs = ms / 1000;
     match secs {
@@ -318,6 +332,19 @@ mod tests {
         assert!(out.contains("config -"), "{out}");
         let out = render_status(&serde_json::json!(42), 0);
         assert!(out.starts_with("config -"), "{out}");
+    }
+
+    #[test]
+    fn control_characters_cannot_break_rows() {
+        let out = render_status(
+            &serde_json::json!({"vrrp": [{"name": "VI\n1\u{1b}[31m", "state": "MASTER"}]}),
+            0,
+        );
+        let row = out.lines().nth(1).unwrap();
+        assert!(
+            row.contains("VI\\n1\\u{1b}[31m") && row.contains("MASTER"),
+            "{out}"
+        );
     }
 
     #[test]

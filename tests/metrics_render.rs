@@ -51,7 +51,7 @@ fn keepalived_exporter_vrrp_families_keep_their_names_and_labels() {
             &text,
             "keepalived_vrrp_state",
             &[
-                ("iname", "VI_6 \"quoted\""),
+                ("iname", "VI_6 \"quoted\" \\ new\nline ü"),
                 ("ip_address", "2001:db8::100")
             ]
         ),

@@ -38,7 +38,7 @@ pub fn sample_status() -> Status {
                 },
             },
             VrrpInstanceStatus {
-                name: "VI_6 \"quoted\"".into(),
+                name: "VI_6 \"quoted\" \\ new\nline ü".into(),
                 interface: "eth1".into(),
                 vrid: 52,
                 version: 3,
