@@ -5,6 +5,9 @@
 //! the kernel. `vrrp` elects the master that holds the virtual addresses. `status` is the plain
 //! data every reader (API, metrics, dumps) renders.
 
+pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod genhash;
 pub mod status;
 pub mod metrics;

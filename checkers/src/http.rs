@@ -4,7 +4,8 @@
 //! The request is the one keepalived sends (request line, `User-Agent: KeepAliveClient`,
 //! `Connection: close` for 1.0C / 1.1, `Host`), written by hand: the digest is over raw response
 //! bytes, which an HTTP client library would decode. Each url attempt (connect, TLS, request,
-//! headers, body) is bounded as a whole by `connect_timeout`.
+//! headers, body) is bounded as a whole by `connect_timeout`, so a server trickling bytes
+//! (slowloris) fails in time. The body is read only when a digest is configured.
 
 use std::io;
 use std::net::SocketAddr;
@@ -46,8 +47,10 @@ pub struct Get<'a> {
 pub enum ReadBody<'a> {
     /// Always (genhash).
     Always,
-    /// Only when the url accepts the status: a failing status needs no body.
-    IfAccepted(&'a UrlSpec),
+    /// Only when the url has a digest to check and accepts the status. Without a digest, the
+    /// check ends with the head: a large page then costs no download, and a health page that
+    /// streams forever still passes on its status, as a browser would see it.
+    IfDigestNeeded(&'a UrlSpec),
 }
 
 /// TLS settings of a GET.
@@ -156,8 +159,8 @@ pub(crate) async fn get_with(
             None => exchange(tcp, g, reader, &phase, sink).await,
             Some(t) => {
                 phase.set(Phase::Tls);
-                let sni = if t.sni { g.virtualhost } else { None };
-                let tls = crate::tls::handshake(tcp, g.target.ip(), sni, t.verify).await?;
+                let tls = crate::tls::handshake(tcp, g.target.ip(), g.virtualhost, t.sni, t.verify)
+                    .await?;
                 phase.set(Phase::Request);
                 exchange(tls, g, reader, &phase, sink).await
             }
@@ -195,8 +198,8 @@ async fn exchange<IO: AsyncRead + AsyncWrite + Unpin>(
         if reader.is_done() {
             break;
         }
-        if let (Some(head), ReadBody::IfAccepted(url)) = (reader.head(), g.read_body)
-            && !url.accepts(head.status)
+        if let (Some(head), ReadBody::IfDigestNeeded(url)) = (reader.head(), g.read_body)
+            && (url.digest.is_none() || !url.accepts(head.status))
         {
             break;
         }
@@ -259,7 +262,7 @@ async fn check_url(
         virtualhost: url.virtualhost.as_deref().or(http.virtualhost.as_deref()),
         protocol: http.protocol,
         timeout: spec.timing.connect_timeout,
-        read_body: ReadBody::IfAccepted(url),
+        read_body: ReadBody::IfDigestNeeded(url),
         lenient: false,
     };
     let got = get(&g, &mut |_| {}).await?;
@@ -322,6 +325,11 @@ mod tests {
         assert_eq!(
             request(&g),
             b"GET /x HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: 127.0.0.1:18082\r\n\r\n"
+        );
+        g.target = "[::1]:18089".parse().unwrap();
+        assert_eq!(
+            request(&g),
+            b"GET /x HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: [::1]:18089\r\n\r\n"
         );
         g.protocol = HttpProtocol::Http10Close;
         g.virtualhost = Some("www.ex.com");

@@ -106,18 +106,21 @@ fn config(verify: &TlsVerify, sni: bool) -> Result<Arc<ClientConfig>, String> {
     }
 }
 
-/// Runs the TLS handshake over `tcp`. `sni_host` is sent as SNI when set (and is the name
-/// verified against when verification is on); otherwise the target IP is used, unsent.
+/// Runs the TLS handshake over `tcp`. The virtual host, when set, is the name the certificate
+/// is verified against (when verification is on) and, with `send_sni`, the SNI sent; otherwise
+/// the target IP is used and no SNI is sent.
 pub(crate) async fn handshake(
     tcp: TcpStream,
     ip: std::net::IpAddr,
-    sni_host: Option<&str>,
+    virtualhost: Option<&str>,
+    send_sni: bool,
     verify: &TlsVerify,
 ) -> Result<TlsStream<TcpStream>, FailReason> {
-    let (name, sni) = match sni_host.map(|h| ServerName::try_from(h.to_string())) {
-        Some(Ok(name)) => (name, true),
-        Some(Err(_)) | None => (ServerName::IpAddress(ip.into()), false),
-    };
+    let name = virtualhost
+        .and_then(|h| ServerName::try_from(h.to_string()).ok())
+        .unwrap_or(ServerName::IpAddress(ip.into()));
+    // rustls never sends an IP literal as SNI.
+    let sni = send_sni && matches!(name, ServerName::DnsName(_));
     let cfg = config(verify, sni).map_err(FailReason::Setup)?;
     TlsConnector::from(cfg)
         .connect(name, tcp)

@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkBuffer,
-    NetlinkMessage, NetlinkPayload,
+    DecodeError, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTIPART, NLM_F_REQUEST,
+    NetlinkBuffer, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_generic::GenlMessage;
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
@@ -35,8 +35,8 @@ use netlink_sys::{
 };
 use tokio::sync::Mutex;
 
-use crate::codec::IpvsMessage;
 use crate::codec::frame::{self, Frame, Reply};
+use crate::codec::{self, IpvsCmd, IpvsMessage};
 use crate::error::{Error, Verb};
 use crate::model::{
     DaemonConfig, DaemonState, Dest, DestKey, Info, Service, ServiceEntry, ServiceKey, Table,
@@ -129,6 +129,22 @@ impl Conn {
         verb: Verb,
         object: &str,
     ) -> Result<Vec<IpvsMessage>, Error> {
+        self.request_with(msg, flags, verb, object, IpvsMessage::parse_attrs)
+            .await
+    }
+
+    /// [`Conn::request`] with a decoder for the reply attributes (dumps decode into the model).
+    async fn request_with<T, F>(
+        &mut self,
+        msg: IpvsMessage,
+        flags: u16,
+        verb: Verb,
+        object: &str,
+        decode: F,
+    ) -> Result<Vec<T>, Error>
+    where
+        F: Fn(IpvsCmd, &[u8]) -> Result<T, DecodeError>,
+    {
         // A dump interrupted by a concurrent change (NLM_F_DUMP_INTR) is restarted.
         for _attempt in 0..4 {
             let seq = self.next_seq();
@@ -146,7 +162,7 @@ impl Conn {
             loop {
                 self.recv(verb).await?;
                 let mut finished = false;
-                for f in frame::frames(&self.rx) {
+                for f in frame::frames_with(&self.rx, &decode) {
                     let Frame {
                         seq: s,
                         flags: fl,
@@ -196,18 +212,23 @@ impl Conn {
         self.request(msg, NLM_F_ACK, verb, object).await.map(drop)
     }
 
-    async fn dump(
+    async fn dump<T, F>(
         &mut self,
         msg: IpvsMessage,
         verb: Verb,
         object: &str,
-    ) -> Result<Vec<IpvsMessage>, Error> {
-        self.request(msg, NLM_F_DUMP, verb, object).await
+        decode: F,
+    ) -> Result<Vec<T>, Error>
+    where
+        F: Fn(IpvsCmd, &[u8]) -> Result<T, DecodeError>,
+    {
+        self.request_with(msg, NLM_F_DUMP, verb, object, decode)
+            .await
     }
 
     /// Sends `ops` in one datagram; returns per-op errno (0 = success) or a transport error.
     async fn batch(&mut self, ops: &[Op]) -> Result<Vec<i32>, Error> {
-        let verb = Verb::List; // only used for transport errors, re-labelled per op by the caller
+        let verb = Verb::Apply;
         let first = self.seq.wrapping_add(1);
         self.tx.clear();
         for (i, op) in ops.iter().enumerate() {
@@ -533,21 +554,9 @@ impl Client {
     /// Running sync daemons (`ipvsadm -L --daemon`).
     pub async fn daemons(&self) -> Result<Vec<DaemonConfig>, Error> {
         let verb = Verb::ListDaemons;
-        let replies = self
-            .conn
-            .lock()
-            .await
-            .dump(IpvsMessage::get_daemons(), verb, "")
-            .await?;
-        replies
-            .iter()
-            .map(|m| {
-                m.daemon().map_err(|e| Error::Decode {
-                    verb,
-                    detail: e.to_string(),
-                })
-            })
-            .collect()
+        let decode = |cmd, attrs: &[u8]| IpvsMessage::parse_attrs(cmd, attrs)?.daemon();
+        let mut c = self.conn.lock().await;
+        c.dump(IpvsMessage::get_daemons(), verb, "", decode).await
     }
 
     /// Runs a plan, batched (see the module doc). Every op gets an outcome; a failed op does
@@ -591,7 +600,14 @@ impl Client {
                 }
             }
         }
-        Ok(ApplyReport { outcomes })
+        let report = ApplyReport { outcomes };
+        tracing::debug!(
+            ops = plan.ops.len(),
+            ok = report.succeeded(),
+            failed = report.writes() - report.succeeded(),
+            "applied IPVS plan"
+        );
+        Ok(report)
     }
 
     /// Dump, plan and apply: one reconcile pass. Returns the plan and what happened.
@@ -608,35 +624,18 @@ impl Client {
 }
 
 async fn services(c: &mut Conn) -> Result<Vec<Service>, Error> {
-    let verb = Verb::List;
-    let replies = c
-        .dump(IpvsMessage::get_services(), verb, "services")
-        .await?;
-    replies
-        .iter()
-        .map(|m| {
-            m.service().map_err(|e| Error::Decode {
-                verb,
-                detail: e.to_string(),
-            })
-        })
-        .collect()
+    let msg = IpvsMessage::get_services();
+    c.dump(msg, Verb::List, "services", codec::service_entry)
+        .await
 }
 
 async fn dests(c: &mut Conn, key: &ServiceKey) -> Result<Vec<Dest>, Error> {
-    let verb = Verb::List;
-    let replies = c
-        .dump(IpvsMessage::get_dests(key), verb, &key.to_string())
-        .await?;
-    replies
-        .iter()
-        .map(|m| {
-            m.dest(key.af()).map_err(|e| Error::Decode {
-                verb,
-                detail: e.to_string(),
-            })
-        })
-        .collect()
+    let af = key.af();
+    let msg = IpvsMessage::get_dests(key);
+    c.dump(msg, Verb::List, &key.to_string(), |_, attrs| {
+        codec::dest_entry(af, attrs)
+    })
+    .await
 }
 
 /// Asks for a large receive buffer (root may exceed rmem_max with SO_RCVBUFFORCE).

@@ -38,6 +38,8 @@ pub enum Verb {
     DelDaemon,
     /// `-L --daemon`.
     ListDaemons,
+    /// `-R`: a batch of a plan's ops (transport errors only; each op reports its own verb).
+    Apply,
 }
 
 impl fmt::Display for Verb {
@@ -59,6 +61,7 @@ impl fmt::Display for Verb {
             Verb::AddDaemon => "start sync daemon",
             Verb::DelDaemon => "stop sync daemon",
             Verb::ListDaemons => "list sync daemons",
+            Verb::Apply => "apply plan",
         })
     }
 }

@@ -8,10 +8,18 @@
 //!   list of [`Op`]s (edit in place over delete+add; zero ops when converged). `Plan`'s `Display`
 //!   prints ipvsadm command lines (valid `ipvsadm -R` input). [`Table::apply`] runs a plan in
 //!   memory: the fake to test against without a kernel.
-//! - `client`: [`Client`] speaks the "IPVS" generic netlink family: one async fn per ipvsadm verb,
-//!   [`Client::dump`] for the whole table, [`Client::apply`] to run a plan (pipelined).
-//! - `codec`: IPVS messages and attributes as bytes (linux/ip_vs.h), no sockets.
-//! - [`Error`]: names the operation and the object; [`Error::NoIpvs`] says to load `ip_vs`.
+//! - [`client`]: [`Client`] speaks the "IPVS" generic netlink family over one socket:
+//!   `connect`, [`Client::dump`] (services + destinations + counters), one async fn per ipvsadm
+//!   verb (`add/edit/del_service`, `add/edit/del_dest`, `flush`, `zero`, `info`,
+//!   `timeouts`/`set_timeouts`, `add/del_daemon`, `daemons`), [`Client::apply`] to run a plan
+//!   (batched: many requests per `sendmsg`, only failures answered) returning an
+//!   [`ApplyReport`] with one outcome per op, and [`Client::reconcile`] = dump + plan + apply.
+//! - [`codec`]: IPVS messages and attributes as bytes (linux/ip_vs.h), no sockets; golden
+//!   vectors from ipvsadm/kernel captures beside it.
+//! - [`Error`]: names the operation and the object (`add service -t 192.0.2.1:80: service
+//!   already exists (...)`); [`Error::NoIpvs`] says to load `ip_vs`.
+//!
+//! Real-kernel tests run in a QEMU VM: see `tests/vm/README.md` at the repository root.
 //!
 //! ```
 //! use ipvs::{Dest, Forward, Ownership, Scheduler, Service, ServiceKey, Table, reconcile};

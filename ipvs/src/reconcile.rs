@@ -29,14 +29,22 @@ use crate::model::{
 };
 
 /// Which kernel services lvsd may change or delete.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// The default is [`Ownership::desired_only`]: like keepalived without `lvs_flush`, services
+/// that someone else added are never touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ownership {
     /// The services in the desired table, plus these keys (services lvsd declared earlier and
-    /// that are no longer desired: they get deleted). `Declared(empty)` = only desired ones.
+    /// that are no longer desired, e.g. dropped from the config on reload: they get deleted).
     Declared(BTreeSet<ServiceKey>),
-    /// Every service in the kernel: anything not desired is deleted.
-    #[default]
+    /// Every service in the kernel: anything not desired is deleted (`lvs_flush` mode).
     All,
+}
+
+impl Default for Ownership {
+    fn default() -> Self {
+        Ownership::desired_only()
+    }
 }
 
 impl Ownership {

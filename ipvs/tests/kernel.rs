@@ -27,7 +27,10 @@ fn in_vm() {
 
 /// Runs ipvsadm with whitespace-separated args; panics on failure; returns stdout.
 fn ipvsadm(args: &str) -> String {
-    let out = Command::new("ipvsadm").args(args.split_whitespace()).output().expect("run ipvsadm");
+    let out = Command::new("ipvsadm")
+        .args(args.split_whitespace())
+        .output()
+        .expect("run ipvsadm");
     assert!(
         out.status.success(),
         "ipvsadm {args}: {}",
@@ -38,20 +41,29 @@ fn ipvsadm(args: &str) -> String {
 
 /// Lines with runs of blanks collapsed.
 fn lines(s: &str) -> Vec<String> {
-    s.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+    s.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }
 
 /// Asserts that ipvsadm's listing contains every expected line.
 fn assert_listing(args: &str, expected: &[&str]) {
     let got = lines(&ipvsadm(args));
     for want in expected {
-        assert!(got.iter().any(|l| l == want), "`ipvsadm {args}` lacks {want:?}; it printed:\n{}", got.join("\n"));
+        assert!(
+            got.iter().any(|l| l == want),
+            "`ipvsadm {args}` lacks {want:?}; it printed:\n{}",
+            got.join("\n")
+        );
     }
 }
 
 /// `ipvsadm -Sn` as a set of lines: the kernel table in rule form.
 fn saved_rules() -> BTreeSet<String> {
-    lines(&ipvsadm("-Sn")).into_iter().filter(|l| !l.is_empty()).collect()
+    lines(&ipvsadm("-Sn"))
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 async fn fresh() -> Client {
@@ -70,7 +82,10 @@ fn ip(s: &str) -> IpAddr {
 /// Kernel release as (major, minor).
 fn kernel_version() -> (u32, u32) {
     let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut it = r.trim().split(|c: char| !c.is_ascii_digit()).filter_map(|x| x.parse().ok());
+    let mut it = r
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|x| x.parse().ok());
     (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
@@ -81,7 +96,11 @@ fn big_table(n: usize, m: usize) -> Table {
         let key = ServiceKey::tcp(v4(10, 1, (i / 250) as u8, (i % 250 + 1) as u8), 80);
         t.add_service(Service::new(key, Scheduler::Wrr));
         for j in 0..m {
-            let d = Dest::new(v4(10, 2, (i % 250) as u8, (j + 1) as u8), 8080, Forward::Masq);
+            let d = Dest::new(
+                v4(10, 2, (i % 250) as u8, (j + 1) as u8),
+                8080,
+                Forward::Masq,
+            );
             t.add_dest(&key, d.weight(j as u32 + 1));
         }
     }
@@ -94,15 +113,25 @@ async fn kernel_every_scheduler() {
     let c = fresh().await;
     let has_twos = kernel_version() >= (6, 2);
     for (i, sched) in Scheduler::KNOWN.iter().enumerate() {
-        let svc = Service::new(ServiceKey::tcp(v4(10, 0, 0, 1), 1000 + i as u16), sched.clone());
+        let svc = Service::new(
+            ServiceKey::tcp(v4(10, 0, 0, 1), 1000 + i as u16),
+            sched.clone(),
+        );
         let r = c.add_service(&svc).await;
         if *sched == Scheduler::Twos && !has_twos {
             let e = r.expect_err("twos does not exist before Linux 6.2");
-            assert!(e.to_string().contains("scheduler or persistence engine not found"), "{e}");
+            assert!(
+                e.to_string()
+                    .contains("scheduler or persistence engine not found"),
+                "{e}"
+            );
             continue;
         }
         r.unwrap_or_else(|e| panic!("{sched}: {e}"));
-        assert_listing("-Ln --exact", &[&format!("TCP 10.0.0.1:{} {sched}", 1000 + i)]);
+        assert_listing(
+            "-Ln --exact",
+            &[&format!("TCP 10.0.0.1:{} {sched}", 1000 + i)],
+        );
     }
     let dumped = c.services().await.expect("dump");
     let names: BTreeSet<String> = dumped.iter().map(|s| s.scheduler.to_string()).collect();
@@ -115,7 +144,9 @@ async fn kernel_every_scheduler() {
 async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
     let c = fresh().await;
     let key = ServiceKey::tcp(v4(10, 0, 0, 1), 80);
-    c.add_service(&Service::new(key, Scheduler::Wlc)).await.expect("add service");
+    c.add_service(&Service::new(key, Scheduler::Wlc))
+        .await
+        .expect("add service");
     let mut masq = Dest::new(v4(10, 0, 1, 1), 8080, Forward::Masq).weight(3);
     masq.u_threshold = 100;
     masq.l_threshold = 10;
@@ -131,7 +162,9 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
     let local = Dest::new(v4(10, 0, 1, 6), 80, Forward::Local);
     let bypass = Dest::new(v4(10, 0, 1, 7), 80, Forward::Bypass);
     for d in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass] {
-        c.add_dest(&key, d).await.unwrap_or_else(|e| panic!("{:?}: {e}", d.forward));
+        c.add_dest(&key, d)
+            .await
+            .unwrap_or_else(|e| panic!("{:?}: {e}", d.forward));
     }
     assert_listing(
         "-Ln --exact",
@@ -146,7 +179,10 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
             "-> 10.0.1.7:80 (null) 1 0 0",
         ],
     );
-    assert_listing("-Ln --thresholds", &["-> 10.0.1.1:8080 100 10 0 0", "-> 10.0.1.2:80 0 0 0 0"]);
+    assert_listing(
+        "-Ln --thresholds",
+        &["-> 10.0.1.1:8080 100 10 0 0", "-> 10.0.1.2:80 0 0 0 0"],
+    );
     assert_listing(
         "-Ln --tun-info",
         &[
@@ -158,7 +194,10 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
     // Our dump reads back exactly what we wrote.
     let got: Vec<Dest> = c.dests(&key).await.expect("dump dests");
     for want in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass] {
-        let d = got.iter().find(|d| d.key() == want.key()).expect("dest dumped");
+        let d = got
+            .iter()
+            .find(|d| d.key() == want.key())
+            .expect("dest dumped");
         assert!(d.same_config(want), "dumped {d:?}\nwanted {want:?}");
         assert_eq!(d.conns.map(|c| c.active), Some(0));
     }
@@ -171,7 +210,10 @@ async fn kernel_fwmark_ipv6_sctp_persistence_and_flags() {
     let mut want = Table::new();
     let fw4 = ServiceKey::fwmark(Af::Inet, 5);
     want.add_service(Service::new(fw4, Scheduler::Rr).persistent(120));
-    want.add_dest(&fw4, Dest::new(v4(10, 0, 1, 1), 0, Forward::DirectRoute).weight(2));
+    want.add_dest(
+        &fw4,
+        Dest::new(v4(10, 0, 1, 1), 0, Forward::DirectRoute).weight(2),
+    );
     let fw6 = ServiceKey::fwmark(Af::Inet6, 6);
     let mut s = Service::new(fw6, Scheduler::Sh);
     s.flags.0 |= ServiceFlags::SH_FALLBACK | ServiceFlags::SH_PORT;
@@ -182,7 +224,10 @@ async fn kernel_fwmark_ipv6_sctp_persistence_and_flags() {
     s.netmask = 64;
     s.flags.0 |= ServiceFlags::ONEPACKET;
     want.add_service(s);
-    want.add_dest(&udp6, Dest::new(ip("2001:db8::5"), 53, Forward::Masq).weight(7));
+    want.add_dest(
+        &udp6,
+        Dest::new(ip("2001:db8::5"), 53, Forward::Masq).weight(7),
+    );
     let tcp4 = ServiceKey::tcp(v4(10, 0, 0, 1), 443);
     let mut s = Service::new(tcp4, Scheduler::Lblcr).persistent(300);
     s.netmask = 24;
@@ -228,7 +273,10 @@ async fn kernel_edit_in_place() {
     want.add_service(Service::new(key, Scheduler::Rr));
     want.add_dest(&key, Dest::new(v4(10, 0, 1, 1), 80, Forward::Masq));
     want.add_dest(&key, Dest::new(v4(10, 0, 1, 2), 80, Forward::Masq));
-    let (_, r) = c.reconcile(&want, &Ownership::All).await.expect("first pass");
+    let (_, r) = c
+        .reconcile(&want, &Ownership::All)
+        .await
+        .expect("first pass");
     assert!(r.is_success(), "{r}");
     ipvsadm("-Z");
 
@@ -239,21 +287,37 @@ async fn kernel_edit_in_place() {
     d.tun_type = TunnelType::Gue;
     d.tun_port = 5555;
     want.add_dest(&key, d);
-    let (plan, r) = c.reconcile(&want, &Ownership::All).await.expect("second pass");
+    let (plan, r) = c
+        .reconcile(&want, &Ownership::All)
+        .await
+        .expect("second pass");
     assert!(r.is_success(), "{r}");
     assert_eq!(plan.len(), 2, "{plan}");
     assert!(matches!(plan.ops[0], Op::EditService(_)), "{plan}");
     assert!(matches!(plan.ops[1], Op::EditDest(..)), "{plan}");
     assert_listing(
         "-Ln --tun-info",
-        &["TCP 10.0.0.1:80 wlc persistent 60", "-> 10.0.1.1:80 Tunnel gue:5555:-c 9 0 0", "-> 10.0.1.2:80 Masq n/a 1 0 0"],
+        &[
+            "TCP 10.0.0.1:80 wlc persistent 60",
+            "-> 10.0.1.1:80 Tunnel gue:5555:-c 9 0 0",
+            "-> 10.0.1.2:80 Masq n/a 1 0 0",
+        ],
     );
     assert_listing("-Ln --thresholds", &["-> 10.0.1.1:80 50 0 0 0"]);
     // Back to masquerade: the kernel drops the tunnel settings, and the diff agrees.
-    want.add_dest(&key, Dest::new(v4(10, 0, 1, 1), 80, Forward::Masq).weight(9));
-    let (plan, r) = c.reconcile(&want, &Ownership::All).await.expect("third pass");
+    want.add_dest(
+        &key,
+        Dest::new(v4(10, 0, 1, 1), 80, Forward::Masq).weight(9),
+    );
+    let (plan, r) = c
+        .reconcile(&want, &Ownership::All)
+        .await
+        .expect("third pass");
     assert!(r.is_success() && plan.len() == 1, "{plan}{r}");
-    let (plan, _) = c.reconcile(&want, &Ownership::All).await.expect("fourth pass");
+    let (plan, _) = c
+        .reconcile(&want, &Ownership::All)
+        .await
+        .expect("fourth pass");
     assert!(plan.is_empty(), "converged, yet: {plan}");
 }
 
@@ -266,20 +330,47 @@ async fn kernel_error_paths() {
     c.add_service(&svc).await.expect("first add");
     let e = c.add_service(&svc).await.expect_err("second add");
     assert!(e.is_exists(), "{e}");
-    assert_eq!(e.to_string(), "add service -t 10.0.0.1:80: service already exists (File exists (os error 17))");
+    assert_eq!(
+        e.to_string(),
+        "add service -t 10.0.0.1:80: service already exists (File exists (os error 17))"
+    );
 
     let missing = ServiceKey::udp(v4(10, 0, 0, 9), 9);
-    let e = c.del_service(&missing).await.expect_err("delete missing service");
+    let e = c
+        .del_service(&missing)
+        .await
+        .expect_err("delete missing service");
     assert!(e.is_not_found(), "{e}");
-    assert!(e.to_string().starts_with("delete service -u 10.0.0.9:9: no such service"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("delete service -u 10.0.0.9:9: no such service"),
+        "{e}"
+    );
 
-    let nobody = DestKey { addr: v4(1, 1, 1, 1), port: 80 };
-    let e = c.del_dest(&key, &nobody).await.expect_err("delete missing dest");
-    assert!(e.to_string().starts_with("delete destination -t 10.0.0.1:80 -r 1.1.1.1:80: no such destination"), "{e}");
+    let nobody = DestKey {
+        addr: v4(1, 1, 1, 1),
+        port: 80,
+    };
+    let e = c
+        .del_dest(&key, &nobody)
+        .await
+        .expect_err("delete missing dest");
+    assert!(
+        e.to_string()
+            .starts_with("delete destination -t 10.0.0.1:80 -r 1.1.1.1:80: no such destination"),
+        "{e}"
+    );
 
-    let bogus = Service::new(ServiceKey::tcp(v4(10, 0, 0, 1), 81), Scheduler::Other("bogus".into()));
+    let bogus = Service::new(
+        ServiceKey::tcp(v4(10, 0, 0, 1), 81),
+        Scheduler::Other("bogus".into()),
+    );
     let e = c.add_service(&bogus).await.expect_err("unknown scheduler");
-    assert!(e.to_string().contains("scheduler or persistence engine not found"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("scheduler or persistence engine not found"),
+        "{e}"
+    );
 
     let d = Dest::new(v4(10, 0, 1, 1), 80, Forward::Masq);
     c.add_dest(&key, &d).await.expect("add dest");
@@ -292,7 +383,10 @@ async fn kernel_error_paths() {
             Op::AddService(bogus.clone()),
             Op::AddDest(bogus.key, d.clone()),
             Op::AddService(svc.clone()),
-            Op::AddService(Service::new(ServiceKey::tcp(v4(10, 0, 0, 1), 82), Scheduler::Rr)),
+            Op::AddService(Service::new(
+                ServiceKey::tcp(v4(10, 0, 0, 1), 82),
+                Scheduler::Rr,
+            )),
             Op::AddDest(ServiceKey::tcp(v4(10, 0, 0, 1), 82), d.clone()),
         ],
     };
@@ -301,8 +395,14 @@ async fn kernel_error_paths() {
     assert_eq!(ok, [false, false, false, true, true], "{r}");
     let text = r.to_string();
     assert!(text.starts_with("2 ops applied, 3 failed"), "{text}");
-    assert!(text.contains("add destination -t 10.0.0.1:81 -r 10.0.1.1:80: no such service"), "{text}");
-    assert_listing("-Ln --exact", &["TCP 10.0.0.1:82 rr", "-> 10.0.1.1:80 Masq 1 0 0"]);
+    assert!(
+        text.contains("add destination -t 10.0.0.1:81 -r 10.0.1.1:80: no such service"),
+        "{text}"
+    );
+    assert_listing(
+        "-Ln --exact",
+        &["TCP 10.0.0.1:82 rr", "-> 10.0.1.1:80 Masq 1 0 0"],
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -310,26 +410,55 @@ async fn kernel_error_paths() {
 async fn kernel_reconcile_idempotent_and_restores_hand_deleted_service() {
     let c = fresh().await;
     let want = big_table(40, 5);
-    let (plan, r) = c.reconcile(&want, &Ownership::desired_only()).await.expect("first pass");
+    let (plan, r) = c
+        .reconcile(&want, &Ownership::desired_only())
+        .await
+        .expect("first pass");
     assert!(r.is_success(), "{r}");
     assert_eq!(r.writes(), 240);
-    assert_eq!(saved_rules(), plan.to_string().lines().map(str::to_string).collect());
+    assert_eq!(
+        saved_rules(),
+        plan.to_string().lines().map(str::to_string).collect()
+    );
 
-    let (plan, r) = c.reconcile(&want, &Ownership::desired_only()).await.expect("second pass");
+    let (plan, r) = c
+        .reconcile(&want, &Ownership::desired_only())
+        .await
+        .expect("second pass");
     assert!(plan.is_empty(), "{plan}");
-    assert_eq!(r.writes(), 0, "second apply of the same table writes nothing");
+    assert_eq!(
+        r.writes(),
+        0,
+        "second apply of the same table writes nothing"
+    );
 
     // Someone deletes a service by hand and adds one of their own.
     ipvsadm("-D -t 10.1.0.7:80");
     ipvsadm("-A -t 192.0.2.1:25 -s rr");
-    let (plan, r) = c.reconcile(&want, &Ownership::desired_only()).await.expect("third pass");
+    let (plan, r) = c
+        .reconcile(&want, &Ownership::desired_only())
+        .await
+        .expect("third pass");
     assert!(r.is_success(), "{r}");
     assert_eq!(plan.len(), 6, "service + 5 dests come back:\n{plan}");
-    assert!(plan.to_string().starts_with("-A -t 10.1.0.7:80 -s wrr\n"), "{plan}");
-    assert_listing("-Ln --exact", &["TCP 10.1.0.7:80 wrr", "-> 10.2.6.5:8080 Masq 5 0 0", "TCP 192.0.2.1:25 rr"]);
+    assert!(
+        plan.to_string().starts_with("-A -t 10.1.0.7:80 -s wrr\n"),
+        "{plan}"
+    );
+    assert_listing(
+        "-Ln --exact",
+        &[
+            "TCP 10.1.0.7:80 wrr",
+            "-> 10.2.6.5:8080 Masq 5 0 0",
+            "TCP 192.0.2.1:25 rr",
+        ],
+    );
 
     // Owning everything removes the foreign service.
-    let (plan, _) = c.reconcile(&want, &Ownership::All).await.expect("fourth pass");
+    let (plan, _) = c
+        .reconcile(&want, &Ownership::All)
+        .await
+        .expect("fourth pass");
     assert_eq!(plan.to_string(), "-D -t 192.0.2.1:25\n");
     assert!(!ipvsadm("-Ln").contains("192.0.2.1:25"));
 }
@@ -342,12 +471,22 @@ async fn kernel_one_weight_change_is_one_write() {
     let (_, r) = c.reconcile(&want, &Ownership::All).await.expect("fill");
     assert!(r.is_success() && r.writes() == 1100, "{r}");
     let key = ServiceKey::tcp(v4(10, 1, 0, 50), 80);
-    let mut d = want.get(&key).expect("service").dests.values().nth(3).cloned().expect("dest");
+    let mut d = want
+        .get(&key)
+        .expect("service")
+        .dests
+        .values()
+        .nth(3)
+        .cloned()
+        .expect("dest");
     d.weight = 77;
     want.add_dest(&key, d.clone());
     let (plan, r) = c.reconcile(&want, &Ownership::All).await.expect("edit");
     assert_eq!(r.writes(), 1, "{plan}");
-    assert_eq!(plan.to_string(), format!("-e -t 10.1.0.50:80 -r {} -m -w 77\n", d.key()));
+    assert_eq!(
+        plan.to_string(),
+        format!("-e -t 10.1.0.50:80 -r {} -m -w 77\n", d.key())
+    );
     assert_listing("-Ln --exact", &[&format!("-> {} Masq 77 0 0", d.key())]);
 }
 
@@ -360,8 +499,12 @@ async fn kernel_stats_match_ipvsadm_and_zero() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = listener.local_addr().expect("addr").port();
     let key = ServiceKey::tcp(v4(127, 0, 0, 1), 7000);
-    c.add_service(&Service::new(key, Scheduler::Rr)).await.expect("add");
-    c.add_dest(&key, &Dest::new(v4(127, 0, 0, 1), port, Forward::Masq)).await.expect("add dest");
+    c.add_service(&Service::new(key, Scheduler::Rr))
+        .await
+        .expect("add");
+    c.add_dest(&key, &Dest::new(v4(127, 0, 0, 1), port, Forward::Masq))
+        .await
+        .expect("add dest");
     let server = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().expect("accept");
         let mut b = [0u8; 5];
@@ -379,7 +522,10 @@ async fn kernel_stats_match_ipvsadm_and_zero() {
     // The kernel folds per-CPU counters into the reported ones every 2 s (estimator).
     let mut t = c.dump().await.expect("dump");
     for _ in 0..30 {
-        if t.get(&key).and_then(|e| e.service.stats).is_some_and(|s| s.conns > 0) {
+        if t.get(&key)
+            .and_then(|e| e.service.stats)
+            .is_some_and(|s| s.conns > 0)
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -390,13 +536,26 @@ async fn kernel_stats_match_ipvsadm_and_zero() {
     assert_eq!(st.conns, 1);
     assert!(st.inpkts >= 3 && st.inbytes > 0, "{st:?}");
     let witness = lines(&ipvsadm("-Ln --stats --exact"));
-    let row = format!("TCP 127.0.0.1:7000 {} {} {} {} {}", st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes);
-    assert!(witness.contains(&row), "{row:?} not in\n{}", witness.join("\n"));
+    let row = format!(
+        "TCP 127.0.0.1:7000 {} {} {} {} {}",
+        st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes
+    );
+    assert!(
+        witness.contains(&row),
+        "{row:?} not in\n{}",
+        witness.join("\n")
+    );
     let d = e.dests.values().next().expect("dest");
     assert_eq!(d.stats.map(|s| s.conns), Some(1));
 
     c.zero(None).await.expect("zero");
-    let st = c.dump().await.expect("dump").get(&key).and_then(|e| e.service.stats).expect("stats");
+    let st = c
+        .dump()
+        .await
+        .expect("dump")
+        .get(&key)
+        .and_then(|e| e.service.stats)
+        .expect("stats");
     assert_eq!((st.conns, st.inpkts, st.inbytes), (0, 0, 0));
     assert_listing("-Ln --stats --exact", &["TCP 127.0.0.1:7000 0 0 0 0 0"]);
 }
@@ -406,30 +565,73 @@ async fn kernel_stats_match_ipvsadm_and_zero() {
 async fn kernel_info_timeouts_daemons_flush() {
     let c = fresh().await;
     let info = c.info().await.expect("info");
-    let header = format!("IP Virtual Server version {} (size={})", info.version_string(), info.conn_tab_size);
+    let header = format!(
+        "IP Virtual Server version {} (size={})",
+        info.version_string(),
+        info.conn_tab_size
+    );
     assert_eq!(lines(&ipvsadm("-Ln"))[0], header);
 
-    c.set_timeouts(&Timeouts { tcp: 901, tcp_fin: 121, udp: 301 }).await.expect("set timeouts");
-    assert_eq!(c.timeouts().await.expect("timeouts"), Timeouts { tcp: 901, tcp_fin: 121, udp: 301 });
+    c.set_timeouts(&Timeouts {
+        tcp: 901,
+        tcp_fin: 121,
+        udp: 301,
+    })
+    .await
+    .expect("set timeouts");
+    assert_eq!(
+        c.timeouts().await.expect("timeouts"),
+        Timeouts {
+            tcp: 901,
+            tcp_fin: 121,
+            udp: 301
+        }
+    );
     assert_listing("-L --timeout", &["Timeout (tcp tcpfin udp): 901 121 301"]);
     // Zero leaves a value unchanged.
-    c.set_timeouts(&Timeouts { tcp: 0, tcp_fin: 0, udp: 60 }).await.expect("set udp only");
+    c.set_timeouts(&Timeouts {
+        tcp: 0,
+        tcp_fin: 0,
+        udp: 60,
+    })
+    .await
+    .expect("set udp only");
     assert_listing("-L --timeout", &["Timeout (tcp tcpfin udp): 901 121 60"]);
 
     let mut d = DaemonConfig::new(DaemonState::Master, "lo", 5);
     d.mcast_port = 8849;
     c.add_daemon(&d).await.expect("start daemon");
-    assert_listing("-L --daemon", &["master sync daemon (mcast=lo, syncid=5, maxlen=1472, group=224.0.0.81, port=8849, ttl=1)"]);
+    assert_listing(
+        "-L --daemon",
+        &[
+            "master sync daemon (mcast=lo, syncid=5, maxlen=1472, group=224.0.0.81, port=8849, ttl=1)",
+        ],
+    );
     let ds = c.daemons().await.expect("daemons");
     assert_eq!(ds.len(), 1);
-    assert_eq!((ds[0].state, ds[0].mcast_ifn.as_str(), ds[0].sync_id, ds[0].mcast_port), (DaemonState::Master, "lo", 5, 8849));
+    assert_eq!(
+        (
+            ds[0].state,
+            ds[0].mcast_ifn.as_str(),
+            ds[0].sync_id,
+            ds[0].mcast_port
+        ),
+        (DaemonState::Master, "lo", 5, 8849)
+    );
     let e = c.add_daemon(&d).await.expect_err("second master");
     assert!(e.is_exists(), "{e}");
-    c.del_daemon(DaemonState::Master).await.expect("stop daemon");
+    c.del_daemon(DaemonState::Master)
+        .await
+        .expect("stop daemon");
     assert!(c.daemons().await.expect("daemons").is_empty());
     assert_eq!(ipvsadm("-L --daemon").trim(), "");
 
-    c.add_service(&Service::new(ServiceKey::tcp(v4(10, 0, 0, 1), 80), Scheduler::Rr)).await.expect("add");
+    c.add_service(&Service::new(
+        ServiceKey::tcp(v4(10, 0, 0, 1), 80),
+        Scheduler::Rr,
+    ))
+    .await
+    .expect("add");
     c.flush().await.expect("flush");
     assert_eq!(ipvsadm("-Sn").trim(), "");
     assert!(c.dump().await.expect("dump").services.is_empty());
@@ -449,16 +651,26 @@ async fn kernel_dump_reads_what_ipvsadm_wrote() {
         .stdin(std::process::Stdio::piped())
         .spawn()
         .expect("ipvsadm -R");
-    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes()).expect("feed");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), rules.as_bytes())
+        .expect("feed");
     drop(child.stdin.take());
     assert!(child.wait().expect("wait").success());
     let t = c.dump().await.expect("dump");
     let empty = Table::new();
     let replay = reconcile::plan(&empty, &t, &Ownership::All).to_string();
     assert_eq!(replay, rules);
-    let fw = t.get(&ServiceKey::fwmark(Af::Inet6, 9)).expect("fwmark service");
-    assert_eq!(fw.service.flags.configured(), ServiceFlags(ServiceFlags::MH_FALLBACK | ServiceFlags::MH_PORT));
-    let k = ServiceKey::Inet { addr: v4(10, 0, 0, 1), protocol: Protocol::Tcp, port: 80 };
+    let fw = t
+        .get(&ServiceKey::fwmark(Af::Inet6, 9))
+        .expect("fwmark service");
+    assert_eq!(
+        fw.service.flags.configured(),
+        ServiceFlags(ServiceFlags::MH_FALLBACK | ServiceFlags::MH_PORT)
+    );
+    let k = ServiceKey::Inet {
+        addr: v4(10, 0, 0, 1),
+        protocol: Protocol::Tcp,
+        port: 80,
+    };
     assert_eq!(t.get(&k).map(|e| e.service.netmask), Some(16));
 }
 
@@ -479,7 +691,13 @@ async fn kernel_many_ops_in_one_apply_cross_batches() {
     }
     let plan = Plan { ops };
     let r = c.apply(&plan).await.expect("apply");
-    let failed: Vec<usize> = r.outcomes.iter().enumerate().filter(|(_, o)| o.result.is_err()).map(|(i, _)| i).collect();
+    let failed: Vec<usize> = r
+        .outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.result.is_err())
+        .map(|(i, _)| i)
+        .collect();
     let expect: Vec<usize> = (0..12).map(|k| k * 51 + 1).collect();
     assert_eq!(failed, expect);
     assert!(r.failures().all(|(_, e)| e.is_exists()));

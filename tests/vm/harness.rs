@@ -44,19 +44,30 @@ pub fn runner() -> PathBuf {
         }
         dir = d.parent();
     }
-    panic!("tests/vm/ipvs-vm.sh not found above {}", env!("CARGO_MANIFEST_DIR"));
+    panic!(
+        "tests/vm/ipvs-vm.sh not found above {}",
+        env!("CARGO_MANIFEST_DIR")
+    );
 }
 
 /// Fails with an actionable message when a host tool the runner needs is missing.
 pub fn require_tools() {
-    let missing: Vec<&str> = ["qemu-system-x86_64", "busybox", "cpio", "xz", "ipvsadm", "apt-get", "dpkg"]
-        .into_iter()
-        .filter(|t| {
-            !std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
-                .unwrap_or(false)
-        })
-        .collect();
+    let missing: Vec<&str> = [
+        "qemu-system-x86_64",
+        "busybox",
+        "cpio",
+        "xz",
+        "ipvsadm",
+        "apt-get",
+        "dpkg",
+    ]
+    .into_iter()
+    .filter(|t| {
+        !std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
+            .unwrap_or(false)
+    })
+    .collect();
     assert!(
         missing.is_empty(),
         "IPVS VM tests need {missing:?} on the host: \
@@ -86,7 +97,10 @@ pub fn run_in_vm_args(args: &[&str], min_tests: usize) -> VmRun {
         .arg(&exe)
         .args(args)
         .env(IN_VM_ENV, "1")
-        .env("IPVSVM_TIMEOUT", std::env::var("IPVSVM_TIMEOUT").unwrap_or_else(|_| "600".into()))
+        .env(
+            "IPVSVM_TIMEOUT",
+            std::env::var("IPVSVM_TIMEOUT").unwrap_or_else(|_| "600".into()),
+        )
         .output()
         .expect("cannot run tests/vm/ipvs-vm.sh");
     let run = VmRun {
@@ -107,6 +121,9 @@ pub fn run_in_vm_args(args: &[&str], min_tests: usize) -> VmRun {
         .filter_map(|l| l.strip_prefix("test result: ok. "))
         .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
         .sum::<usize>();
-    assert!(passed >= min_tests, "only {passed} inner tests ran in the VM, expected at least {min_tests}");
+    assert!(
+        passed >= min_tests,
+        "only {passed} inner tests ran in the VM, expected at least {min_tests}"
+    );
     run
 }

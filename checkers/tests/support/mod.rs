@@ -133,11 +133,18 @@ pub enum Behaviour {
     Endless(Arc<AtomicU64>),
     /// Accepts and closes at once, before anything is read.
     CloseAtOnce,
+    /// A status line, then header lines forever.
+    EndlessHeaders,
 }
 
-/// A raw TCP server applying `b` to every connection.
+/// A raw TCP server on 127.0.0.1 applying `b` to every connection.
 pub async fn raw(b: Behaviour) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    raw_at("127.0.0.1:0", b).await
+}
+
+/// A raw TCP server at `bind` (e.g. `[::1]:0`) applying `b` to every connection.
+pub async fn raw_at(bind: &str, b: Behaviour) -> SocketAddr {
+    let l = TcpListener::bind(bind).await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
@@ -205,6 +212,13 @@ async fn serve(mut s: TcpStream, b: Behaviour) {
             while s.write_all(&chunk).await.is_ok() {
                 sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             }
+        }
+        Behaviour::EndlessHeaders => {
+            if s.write_all(b"HTTP/1.1 200 OK\r\n").await.is_err() {
+                return;
+            }
+            let line = [b"X-Filler: ".as_slice(), &[b'a'; 1000], b"\r\n"].concat();
+            while s.write_all(&line).await.is_ok() {}
         }
         Behaviour::CloseAtOnce => {}
     }

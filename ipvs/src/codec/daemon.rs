@@ -127,9 +127,9 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
                     .map_err(|_| DecodeError::invalid_ip_address(v.len()))?;
                 DaemonAttr::McastGroup6(Ipv6Addr::from(b))
             }
-            IPVS_DAEMON_ATTR_MCAST_PORT => DaemonAttr::McastPort(
-                parse_u16(v).context("invalid IPVS_DAEMON_ATTR_MCAST_PORT")?,
-            ),
+            IPVS_DAEMON_ATTR_MCAST_PORT => {
+                DaemonAttr::McastPort(parse_u16(v).context("invalid IPVS_DAEMON_ATTR_MCAST_PORT")?)
+            }
             IPVS_DAEMON_ATTR_MCAST_TTL => {
                 DaemonAttr::McastTtl(parse_u8(v).context("invalid IPVS_DAEMON_ATTR_MCAST_TTL")?)
             }

@@ -36,7 +36,9 @@ pub use daemon::{DaemonAttr, daemon_attrs, daemon_del_attrs, daemon_from_attrs};
 pub use dest::{DestAttr, dest_attrs, dest_from_attrs, dest_key_attrs};
 pub use service::{SvcAttr, key_attrs, service_attrs, service_from_attrs};
 
-use crate::model::{DaemonConfig, DaemonState, Dest, DestKey, Info, Service, ServiceKey, Timeouts};
+use crate::model::{
+    Af, DaemonConfig, DaemonState, Dest, DestKey, Info, Service, ServiceKey, Timeouts,
+};
 use service::attrs_len;
 
 /// Family name to resolve through nlctrl.
@@ -286,13 +288,55 @@ impl Emitable for IpvsMessage {
 
 impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
     fn parse_with_param(buf: &[u8], header: GenlHeader) -> Result<Self, DecodeError> {
-        let cmd = IpvsCmd::from(header.cmd);
+        Self::parse_attrs(IpvsCmd::from(header.cmd), buf)
+    }
+}
+
+impl IpvsMessage {
+    /// Parses the attributes (after the genl header) of a message with command `cmd`.
+    pub fn parse_attrs(cmd: IpvsCmd, buf: &[u8]) -> Result<Self, DecodeError> {
         let attrs = NlasIterator::new(buf)
             .map(|nla| nla.and_then(|nla| CmdAttr::parse(&nla, cmd)))
             .collect::<Result<Vec<_>, _>>()
             .context("invalid IPVS message")?;
         Ok(IpvsMessage { cmd, attrs })
     }
+}
+
+/// Dump fast path: the service of a service dump entry, straight from its attribute bytes.
+pub fn service_entry(_cmd: IpvsCmd, attrs: &[u8]) -> Result<Service, DecodeError> {
+    nest(attrs, IPVS_CMD_ATTR_SERVICE, service::service_from_nest)
+        .unwrap_or_else(|| Err("reply without IPVS_CMD_ATTR_SERVICE".into()))
+}
+
+/// Dump fast path: the destination of a destination dump entry, straight from its bytes.
+pub fn dest_entry(svc_af: Af, attrs: &[u8]) -> Result<Dest, DecodeError> {
+    nest(attrs, IPVS_CMD_ATTR_DEST, |b| {
+        dest::dest_from_nest(b, svc_af)
+    })
+    .unwrap_or_else(|| Err("reply without IPVS_CMD_ATTR_DEST".into()))
+}
+
+/// Runs `f` on the first top-level attribute of `kind`; `None` if there is none.
+fn nest<T>(
+    attrs: &[u8],
+    kind: u16,
+    f: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
+) -> Option<Result<T, DecodeError>> {
+    for nla in NlasIterator::new(attrs) {
+        match nla {
+            Err(e) => return Some(Err(e.context("invalid IPVS message"))),
+            Ok(nla) if nla.kind() == kind => {
+                let len = usize::from(nla.length());
+                return Some(match nla.into_inner().get(4..len) {
+                    Some(v) => f(v),
+                    None => Err("attribute shorter than its header".into()),
+                });
+            }
+            Ok(_) => {}
+        }
+    }
+    None
 }
 
 /// Request constructors: one per kernel verb.

@@ -252,48 +252,99 @@ pub fn service_attrs(s: &Service) -> Vec<SvcAttr> {
     out
 }
 
-/// Builds a [`Service`] from the attributes of a dump.
-pub fn service_from_attrs(attrs: &[SvcAttr]) -> Result<Service, DecodeError> {
-    let mut af = None;
-    let (mut protocol, mut addr, mut port, mut fwmark) = (None, None, None, None);
-    let mut svc_stats = None;
-    let mut stats64 = None;
-    let (mut sched, mut flags, mut timeout, mut netmask, mut pe) = (None, 0, 0, None, None);
-    for a in attrs {
+/// Accumulates service attributes into a [`Service`] (shared by the slice and nest readers).
+#[derive(Default)]
+struct ServiceBuilder {
+    af: Option<Af>,
+    protocol: Option<u16>,
+    addr: Option<[u8; 16]>,
+    port: Option<u16>,
+    fwmark: Option<u32>,
+    sched: Option<String>,
+    flags: u32,
+    timeout: u32,
+    netmask: Option<[u8; 4]>,
+    pe: Option<String>,
+    stats: Option<Stats>,
+    stats64: Option<Stats>,
+}
+
+impl ServiceBuilder {
+    fn add(&mut self, a: &SvcAttr) -> Result<(), DecodeError> {
         match a {
-            SvcAttr::Af(v) => af = Some(af_from_kernel(*v)?),
-            SvcAttr::Protocol(v) => protocol = Some(*v),
-            SvcAttr::Addr(v) => addr = Some(*v),
-            SvcAttr::Port(v) => port = Some(*v),
-            SvcAttr::Fwmark(v) => fwmark = Some(*v),
-            SvcAttr::SchedName(v) => sched = Some(v.clone()),
-            SvcAttr::Flags { flags: f, .. } => flags = *f,
-            SvcAttr::Timeout(v) => timeout = *v,
-            SvcAttr::Netmask(v) => netmask = Some(*v),
-            SvcAttr::Stats(v) => svc_stats = Some(*v),
-            SvcAttr::Stats64(v) => stats64 = Some(*v),
-            SvcAttr::PeName(v) => pe = Some(v.clone()),
+            SvcAttr::Af(v) => self.af = Some(af_from_kernel(*v)?),
+            SvcAttr::Protocol(v) => self.protocol = Some(*v),
+            SvcAttr::Addr(v) => self.addr = Some(*v),
+            SvcAttr::Port(v) => self.port = Some(*v),
+            SvcAttr::Fwmark(v) => self.fwmark = Some(*v),
+            SvcAttr::SchedName(v) => self.sched = Some(v.clone()),
+            SvcAttr::Flags { flags, .. } => self.flags = *flags,
+            SvcAttr::Timeout(v) => self.timeout = *v,
+            SvcAttr::Netmask(v) => self.netmask = Some(*v),
+            SvcAttr::Stats(v) => self.stats = Some(*v),
+            SvcAttr::Stats64(v) => self.stats64 = Some(*v),
+            SvcAttr::PeName(v) => self.pe = Some(v.clone()),
             SvcAttr::Other(_) => {}
         }
+        Ok(())
     }
-    let af = af.ok_or("service without IPVS_SVC_ATTR_AF")?;
-    let key = match (fwmark, protocol, addr, port) {
-        (Some(mark), _, _, _) if mark != 0 => ServiceKey::Fwmark { af, mark },
-        (_, Some(p), Some(a), Some(port)) => ServiceKey::Inet {
-            addr: parse_addr(af, &a)?,
-            protocol: Protocol::from_number(p),
-            port,
-        },
-        _ => return Err("service without a fwmark or protocol/address/port".into()),
-    };
-    let sched = sched.ok_or("service without IPVS_SVC_ATTR_SCHED_NAME")?;
-    Ok(Service {
-        key,
-        scheduler: Scheduler::from_name(&sched),
-        flags: ServiceFlags(flags),
-        timeout,
-        netmask: netmask.map_or(af.max_prefix(), |w| prefix_of_word(af, w)),
-        pe_name: pe.filter(|p| !p.is_empty()),
-        stats: stats64.or(svc_stats),
-    })
+
+    fn finish(self) -> Result<Service, DecodeError> {
+        let af = self.af.ok_or("service without IPVS_SVC_ATTR_AF")?;
+        let key = match (self.fwmark, self.protocol, self.addr, self.port) {
+            (Some(mark), _, _, _) if mark != 0 => ServiceKey::Fwmark { af, mark },
+            (_, Some(p), Some(a), Some(port)) => ServiceKey::Inet {
+                addr: parse_addr(af, &a)?,
+                protocol: Protocol::from_number(p),
+                port,
+            },
+            _ => return Err("service without a fwmark or protocol/address/port".into()),
+        };
+        let sched = self
+            .sched
+            .ok_or("service without IPVS_SVC_ATTR_SCHED_NAME")?;
+        Ok(Service {
+            key,
+            scheduler: Scheduler::from_name(&sched),
+            flags: ServiceFlags(self.flags),
+            timeout: self.timeout,
+            netmask: self
+                .netmask
+                .map_or(af.max_prefix(), |w| prefix_of_word(af, w)),
+            pe_name: self.pe.filter(|p| !p.is_empty()),
+            stats: self.stats64.or(self.stats),
+        })
+    }
+}
+
+/// Builds a [`Service`] from the attributes of a dump.
+pub fn service_from_attrs(attrs: &[SvcAttr]) -> Result<Service, DecodeError> {
+    let mut b = ServiceBuilder::default();
+    for a in attrs {
+        b.add(a)?;
+    }
+    b.finish()
+}
+
+/// Builds a [`Service`] straight from the bytes of an `IPVS_CMD_ATTR_SERVICE` nest (the dump
+/// hot path; legacy STATS read only without STATS64).
+pub(crate) fn service_from_nest(payload: &[u8]) -> Result<Service, DecodeError> {
+    let mut b = ServiceBuilder::default();
+    let mut legacy = None;
+    for nla in NlasIterator::new(payload) {
+        let nla = nla.context("invalid IPVS_CMD_ATTR_SERVICE")?;
+        if nla.kind() == IPVS_SVC_ATTR_STATS {
+            // Keep the value's bytes (the buffer borrows the payload, not the iterator).
+            let len = usize::from(nla.length());
+            legacy = nla.into_inner().get(4..len);
+            continue;
+        }
+        b.add(&SvcAttr::parse(&nla)?)?;
+    }
+    if b.stats64.is_none()
+        && let Some(v) = legacy
+    {
+        b.stats = Some(parse_stats(v).context("invalid IPVS_SVC_ATTR_STATS")?);
+    }
+    b.finish()
 }
