@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::cli::LogFormat;
+
 /// Where notifications go.
 #[derive(Debug, Clone)]
 enum Target {
@@ -157,16 +159,6 @@ pub fn watchdog_interval(usec: Option<&str>, for_pid: Option<&str>, pid: u32) ->
     }
     let us: u64 = usec?.trim().parse().ok()?;
     (us > 0).then(|| Duration::from_micros(us))
-}
-
-/// Log line format on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line (for log shippers).
-    Json,
 }
 
 /// Installs the global tracing subscriber: stderr, `format`, and `level` as an env-filter
