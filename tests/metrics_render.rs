@@ -228,6 +228,18 @@ fn ipvs_families_follow_node_exporter_labels() {
 }
 
 #[test]
+fn one_state_series_per_address_even_if_listed_twice() {
+    let mut status = sample_status();
+    status.vrrp[0].vips = vec!["192.0.2.100/24".into(), "192.0.2.100/32".into()];
+    let text = render(&Metrics::new(), Arc::new(status), IpvsScrape::Disabled);
+    let n = text
+        .lines()
+        .filter(|l| l.starts_with("keepalived_vrrp_state{") && l.contains("iname=\"VI_1\""))
+        .count();
+    assert_eq!(n, 1, "{text}");
+}
+
+#[test]
 fn failed_or_absent_ipvs_dump_is_reported_not_invented() {
     let metrics = Metrics::new();
     let failed = render(&metrics, Arc::new(sample_status()), IpvsScrape::Failed);

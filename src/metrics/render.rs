@@ -247,9 +247,14 @@ fn encode_vrrp(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
         if v.vips.is_empty() {
             state_rows.push(([a, b, c, ("ip_address", "")], v.state.as_gauge()));
         }
+        // The same address twice (different prefix lengths) would be a duplicate series, which
+        // Prometheus rejects for the whole scrape.
+        let mut seen = std::collections::HashSet::new();
         for vip in &v.vips {
             let addr = vip.split('/').next().unwrap_or(vip);
-            state_rows.push(([a, b, c, ("ip_address", addr)], v.state.as_gauge()));
+            if seen.insert(addr) {
+                state_rows.push(([a, b, c, ("ip_address", addr)], v.state.as_gauge()));
+            }
         }
     }
     gauges(
