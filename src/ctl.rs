@@ -67,6 +67,15 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// [`run`] for a synchronous `main`: on a small current-thread runtime of its own.
+pub fn run_blocking(args: CtlArgs) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?
+        .block_on(run(args))
+}
+
 fn now_unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -322,3 +322,24 @@ async fn ctl_exit_codes_tell_scripts_whether_the_reload_took() {
     .unwrap_err();
     assert!(format!("{err:#}").contains(&closed.to_string()), "{err:#}");
 }
+
+#[test]
+fn ctl_runs_from_a_synchronous_main() {
+    // The endpoint on its own runtime thread; ctl from plain main-like code.
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let (addr, _stop) = start(false).await;
+            addr_tx.send(addr).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    let addr = addr_rx.recv().unwrap();
+    let code = ctl::run_blocking(ctl::CtlArgs {
+        api: addr,
+        command: ctl::CtlCommand::Status { json: true },
+    })
+    .unwrap();
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+}
