@@ -118,7 +118,7 @@ pub struct Cli {
     #[arg(long, requires = "config_test")]
     pub plan: bool,
 
-    /// Serve Prometheus metrics and status on this address (e.g. 127.0.0.1:9650).
+    /// Serve Prometheus metrics and status on this address (suggested: 127.0.0.1:9165).
     #[arg(long = "metrics-listen", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
@@ -146,6 +146,8 @@ pub enum Command {
     /// Compute the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` (keepalived's
     /// genhash: same options, same output).
     Genhash(crate::genhash::GenhashArgs),
+    /// Talk to a running lvsd over its `--metrics-listen` endpoint (status, reload).
+    Ctl(crate::ctl::CtlArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -178,59 +180,6 @@ impl Cli {
             strict: self.strict,
             check_host,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn clap_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn keepalived_flags_parse() {
-        let c = Cli::try_parse_from([
-            "lvsd", "-t", "-f", "x.conf", "-n", "-l", "-D", "-i", "main", "--strict",
-        ])
-        .unwrap();
-        assert!(c.config_test && c.dont_fork && c.log_console && c.log_detail && c.strict);
-        assert_eq!(c.use_file, PathBuf::from("x.conf"));
-        assert_eq!(c.config_id.as_deref(), Some("main"));
-        let c =
-            Cli::try_parse_from(["lvsd", "--use-file=/a", "--config-test", "--dump-conf"]).unwrap();
-        assert!(c.config_test && c.dump_conf);
-        assert!(c.command.is_none());
-    }
-
-    #[test]
-    fn defaults_match_keepalived() {
-        let c = Cli::try_parse_from(["lvsd"]).unwrap();
-        assert_eq!(c.use_file, PathBuf::from("/etc/keepalived/keepalived.conf"));
-        assert!(!c.config_test);
-        assert_eq!(c.log_format, LogFormat::Text);
-    }
-
-    #[test]
-    fn plan_needs_config_test_and_vrrp_conflicts_with_check() {
-        assert!(Cli::try_parse_from(["lvsd", "--plan"]).is_err());
-        assert!(Cli::try_parse_from(["lvsd", "-t", "--plan"]).is_ok());
-        assert!(Cli::try_parse_from(["lvsd", "-P", "-C"]).is_err());
-    }
-
-    #[test]
-    fn config_dump_subcommand() {
-        let c = Cli::try_parse_from(["lvsd", "config", "dump", "--json", "-f", "k.conf"]).unwrap();
-        assert!(matches!(
-            c.command,
-            Some(Command::Config(ConfigArgs {
-                action: ConfigAction::Dump { json: true }
-            }))
-        ));
-        assert_eq!(c.use_file, PathBuf::from("k.conf"));
     }
 }
 
@@ -315,4 +264,57 @@ pub fn run_config_dump(cli: &Cli, json: bool) -> anyhow::Result<u8> {
     };
     println!("{out}");
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn keepalived_flags_parse() {
+        let c = Cli::try_parse_from([
+            "lvsd", "-t", "-f", "x.conf", "-n", "-l", "-D", "-i", "main", "--strict",
+        ])
+        .unwrap();
+        assert!(c.config_test && c.dont_fork && c.log_console && c.log_detail && c.strict);
+        assert_eq!(c.use_file, PathBuf::from("x.conf"));
+        assert_eq!(c.config_id.as_deref(), Some("main"));
+        let c =
+            Cli::try_parse_from(["lvsd", "--use-file=/a", "--config-test", "--dump-conf"]).unwrap();
+        assert!(c.config_test && c.dump_conf);
+        assert!(c.command.is_none());
+    }
+
+    #[test]
+    fn defaults_match_keepalived() {
+        let c = Cli::try_parse_from(["lvsd"]).unwrap();
+        assert_eq!(c.use_file, PathBuf::from("/etc/keepalived/keepalived.conf"));
+        assert!(!c.config_test);
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn plan_needs_config_test_and_vrrp_conflicts_with_check() {
+        assert!(Cli::try_parse_from(["lvsd", "--plan"]).is_err());
+        assert!(Cli::try_parse_from(["lvsd", "-t", "--plan"]).is_ok());
+        assert!(Cli::try_parse_from(["lvsd", "-P", "-C"]).is_err());
+    }
+
+    #[test]
+    fn config_dump_subcommand() {
+        let c = Cli::try_parse_from(["lvsd", "config", "dump", "--json", "-f", "k.conf"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Config(ConfigArgs {
+                action: ConfigAction::Dump { json: true }
+            }))
+        ));
+        assert_eq!(c.use_file, PathBuf::from("k.conf"));
+    }
 }

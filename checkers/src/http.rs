@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::digest::{Head, Part, ResponseReader};
 use crate::outcome::{FailReason, Outcome};
-use crate::spec::{Bind, HttpProtocol, HttpSpec, Spec, TlsVerify, UrlSpec};
+use crate::spec::{Bind, ClientCert, HttpProtocol, HttpSpec, Spec, TlsVerify, UrlSpec};
 
 /// Everything one GET needs, independent of the config shape (genhash builds one too).
 #[derive(Debug, Clone)]
@@ -60,6 +60,8 @@ pub struct TlsOptions<'a> {
     pub sni: bool,
     /// Certificate verification.
     pub verify: &'a TlsVerify,
+    /// Client certificate to present.
+    pub client_cert: Option<&'a ClientCert>,
 }
 
 /// What a finished GET saw.
@@ -159,8 +161,15 @@ pub(crate) async fn get_with(
             None => exchange(tcp, g, reader, &phase, sink).await,
             Some(t) => {
                 phase.set(Phase::Tls);
-                let tls = crate::tls::handshake(tcp, g.target.ip(), g.virtualhost, t.sni, t.verify)
-                    .await?;
+                let tls = crate::tls::handshake(
+                    tcp,
+                    g.target.ip(),
+                    g.virtualhost,
+                    t.sni,
+                    t.verify,
+                    t.client_cert,
+                )
+                .await?;
                 phase.set(Phase::Request);
                 exchange(tls, g, reader, &phase, sink).await
             }
@@ -257,6 +266,7 @@ async fn check_url(
         tls: tls.then_some(TlsOptions {
             sni: http.enable_sni,
             verify: &http.verify,
+            client_cert: http.client_cert.as_ref(),
         }),
         path: &url.path,
         virtualhost: url.virtualhost.as_deref().or(http.virtualhost.as_deref()),

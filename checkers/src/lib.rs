@@ -37,7 +37,7 @@
 //!   new specs start after a random warmup, removed ones are aborted (programs killed).
 //!   Identical specs used by several servers run once. A spec added to a server that is down
 //!   starts down, so a reload never flaps a down server up before its new check has run.
-//! - Dropping every handle, or the receiver, stops all checks.
+//! - Dropping every handle stops all checks; dropping the receiver does at the next transition.
 //! - The worst time from a server failing to its transition is
 //!   [`Timing::detection_bound`] (plus waiting for a free slot when `max_concurrent` checks
 //!   are already running).
@@ -78,8 +78,8 @@ pub use scheduler::{
     Transition,
 };
 pub use spec::{
-    Bind, CheckKind, DnsSpec, DnsType, FileSpec, HttpProtocol, HttpSpec, MiscSpec, PingSpec,
-    SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
+    Bind, CheckKind, ClientCert, DnsSpec, DnsType, FileSpec, HttpProtocol, HttpSpec, MiscSpec,
+    PingSpec, SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
 };
 pub use state::{CheckState, Health};
 

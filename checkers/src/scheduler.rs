@@ -16,7 +16,8 @@
 //! - Identical specs (same target, checker, timing, binding) used by several servers run once.
 //! - `set` is a reload: unchanged specs keep running with their state, new ones start after a
 //!   random warmup, removed ones are aborted (dropping their sockets / killing their programs).
-//! - Dropping the handle stops every check.
+//! - Dropping the handle stops every check (dropping the receiver: at the next transition).
+//! - A check runs every `delay_loop` counted from the start of its previous run.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
@@ -84,7 +85,10 @@ pub struct ServerChecks<S> {
 /// Scheduler settings.
 #[derive(Clone)]
 pub struct SchedulerConfig {
-    /// Checks running at once, at most.
+    /// Checks running at once, at most (default 4096). Each holds a socket or a process:
+    /// the effective bound is also kept 256 below the process's open-file limit, so the daemon
+    /// should raise `RLIMIT_NOFILE` to its hard limit at startup. Too low a bound makes checks
+    /// queue when backends are slow, which delays detection.
     pub max_concurrent: usize,
     /// Capacity of the transition channel.
     pub channel_capacity: usize,
@@ -97,7 +101,7 @@ pub struct SchedulerConfig {
 impl Default for SchedulerConfig {
     fn default() -> Self {
         SchedulerConfig {
-            max_concurrent: 1024,
+            max_concurrent: 4096,
             channel_capacity: 1024,
             seed: None,
             on_result: None,
@@ -135,7 +139,7 @@ impl Scheduler {
             t.as_nanos() as u64 ^ u64::from(std::process::id())
         });
         let coord = Coordinator {
-            sem: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+            sem: Arc::new(Semaphore::new(concurrency_bound(config.max_concurrent))),
             on_result: config.on_result,
             rng: SplitMix(seed),
             next_id: 0,
@@ -441,6 +445,31 @@ async fn check_loop(mut t: CheckTask) {
         }
         next = Instant::from_std(step.next);
     }
+}
+
+/// `wanted`, kept 256 below the open-file limit (the rest of the daemon needs descriptors too).
+fn concurrency_bound(wanted: usize) -> usize {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0;
+    let limit = if ok && r.rlim_cur != libc::RLIM_INFINITY {
+        usize::try_from(r.rlim_cur)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(256)
+    } else {
+        usize::MAX
+    };
+    if wanted > limit {
+        tracing::warn!(
+            wanted,
+            limit,
+            "checker concurrency capped by the open-file limit (raise RLIMIT_NOFILE)"
+        );
+    }
+    wanted.min(limit).max(1)
 }
 
 /// Tiny deterministic generator for warmup jitter (no crypto need, seedable in tests).

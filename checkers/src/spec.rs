@@ -209,6 +209,17 @@ pub struct HttpSpec {
     pub enable_sni: bool,
     /// Certificate verification (lvsd extension; off by default like keepalived).
     pub verify: TlsVerify,
+    /// Client certificate presented by `SSL_GET` (the global `SSL` block).
+    pub client_cert: Option<ClientCert>,
+}
+
+/// A client certificate chain and its key, PEM files (keepalived `SSL { certificate key }`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientCert {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Unencrypted private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// One `url` block.

@@ -9,7 +9,8 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use checkers::{
-    CheckKind, FailReason, HttpProtocol, HttpSpec, Outcome, Spec, Timing, TlsVerify, UrlSpec, check,
+    CheckKind, ClientCert, FailReason, HttpProtocol, HttpSpec, Outcome, Spec, Timing, TlsVerify,
+    UrlSpec, check,
 };
 use support::Behaviour;
 
@@ -165,6 +166,34 @@ async fn tls_unverified_by_default_sni_and_ca_verification() {
     }
     let r = fail(run(&spec).await);
     assert!(r.to_string().contains("certificate"), "{r}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn tls_client_certificate() {
+    let dir = std::env::temp_dir().join(format!("checkers-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cert, key) = support::client_pki(&dir);
+    let (addr, _log) = support::hyper_tls_with(route, &support::cert(), Some(ca)).await;
+    let mut spec = http_spec(addr, UrlSpec::new("/health"), true);
+    // Without a client certificate the server refuses the handshake.
+    assert!(matches!(
+        fail(run(&spec).await),
+        FailReason::Tls(_) | FailReason::Io { .. }
+    ));
+    if let CheckKind::Ssl(h) = &mut spec.kind {
+        h.client_cert = Some(ClientCert { cert, key });
+    }
+    assert_eq!(run(&spec).await, Outcome::PASS);
+    // A missing key file is a setup problem named as such.
+    if let CheckKind::Ssl(h) = &mut spec.kind {
+        h.client_cert = Some(ClientCert {
+            cert: dir.join("client.pem"),
+            key: dir.join("missing.key"),
+        });
+    }
+    let r = fail(run(&spec).await);
+    assert!(r.to_string().contains("missing.key"), "{r}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

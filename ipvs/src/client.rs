@@ -365,7 +365,8 @@ async fn resolve_family(sock: &TokioSocket) -> Result<u16, Error> {
 }
 
 impl Client {
-    /// Opens a generic-netlink socket and resolves the "IPVS" family.
+    /// Opens a generic-netlink socket and resolves the "IPVS" family. Call it inside a Tokio
+    /// runtime (the socket registers with its reactor). Needs CAP_NET_ADMIN for writes.
     /// [`Error::NoIpvs`] when the kernel has no IPVS (load `ip_vs`).
     pub async fn connect() -> Result<Client, Error> {
         let verb = Verb::Connect;
@@ -608,18 +609,6 @@ impl Client {
             "applied IPVS plan"
         );
         Ok(report)
-    }
-
-    /// Dump, plan and apply: one reconcile pass. Returns the plan and what happened.
-    pub async fn reconcile(
-        &self,
-        desired: &Table,
-        ownership: &crate::reconcile::Ownership,
-    ) -> Result<(Plan, ApplyReport), Error> {
-        let current = self.dump().await?;
-        let plan = crate::reconcile::plan(&current, desired, ownership);
-        let report = self.apply(&plan).await?;
-        Ok((plan, report))
     }
 }
 

@@ -13,7 +13,9 @@
 //!   verb (`add/edit/del_service`, `add/edit/del_dest`, `flush`, `zero`, `info`,
 //!   `timeouts`/`set_timeouts`, `add/del_daemon`, `daemons`), [`Client::apply`] to run a plan
 //!   (batched: many requests per `sendmsg`, only failures answered) returning an
-//!   [`ApplyReport`] with one outcome per op, and [`Client::reconcile`] = dump + plan + apply.
+//!   [`ApplyReport`] with one outcome per op.
+//! - [`fake`]: the [`Ipvs`] trait (dump, apply, provided `reconcile` = dump + plan + apply),
+//!   implemented by [`Client`] and by [`FakeIpvs`], the in-memory kernel for director tests.
 //! - [`codec`]: IPVS messages and attributes as bytes (linux/ip_vs.h), no sockets; golden
 //!   vectors from ipvsadm/kernel captures beside it.
 //! - [`Error`]: names the operation and the object (`add service -t 192.0.2.1:80: service
@@ -39,11 +41,13 @@
 pub mod client;
 pub mod codec;
 pub mod error;
+pub mod fake;
 pub mod model;
 pub mod reconcile;
 
 pub use client::Client;
 pub use error::{Error, Verb};
+pub use fake::{FakeIpvs, Ipvs};
 pub use model::{
     Af, DaemonConfig, DaemonState, Dest, DestConns, DestKey, Forward, Info, Protocol, Scheduler,
     Service, ServiceEntry, ServiceFlags, ServiceKey, Stats, Table, Timeouts, TunnelType,

@@ -14,11 +14,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 
 use ipvs::{
-    Af, Client, DaemonConfig, DaemonState, Dest, DestKey, Forward, Op, Ownership, Plan, Protocol,
-    Scheduler, Service, ServiceFlags, ServiceKey, Table, Timeouts, TunnelType, reconcile,
+    Af, Client, DaemonConfig, DaemonState, Dest, DestKey, Forward, Ipvs, Op, Ownership, Plan,
+    Protocol, Scheduler, Service, ServiceFlags, ServiceKey, Table, Timeouts, TunnelType, reconcile,
 };
 
-const INNER: usize = 11;
+const INNER: usize = 12;
 
 #[test]
 fn in_vm() {
@@ -702,4 +702,71 @@ async fn kernel_many_ops_in_one_apply_cross_batches() {
     assert_eq!(failed, expect);
     assert!(r.failures().all(|(_, e)| e.is_exists()));
     assert!(c.dump().await.expect("dump").same_config(&want));
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+async fn kernel_edits_keep_established_connections() {
+    use std::io::{Read, Write};
+    let c = fresh().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    // Echo server: one connection, 5-byte messages.
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut b = [0u8; 5];
+        while s.read_exact(&mut b).is_ok() {
+            if s.write_all(&b).is_err() {
+                break;
+            }
+        }
+    });
+    let key = ServiceKey::tcp(v4(127, 0, 0, 1), 7001);
+    let mut want = Table::new();
+    want.add_service(Service::new(key, Scheduler::Rr));
+    want.add_dest(&key, Dest::new(v4(127, 0, 0, 1), port, Forward::Masq));
+    let (_, r) = c.reconcile(&want, &Ownership::All).await.expect("install");
+    assert!(r.is_success(), "{r}");
+
+    let mut conn = std::net::TcpStream::connect("127.0.0.1:7001").expect("connect through IPVS");
+    let mut echo = |msg: &[u8; 5]| {
+        conn.write_all(msg).expect("send");
+        let mut b = [0u8; 5];
+        conn.read_exact(&mut b).expect("echo");
+        assert_eq!(&b, msg);
+    };
+    echo(b"ping1");
+
+    want.add_service(Service::new(key, Scheduler::Wlc).persistent(30));
+    want.add_dest(
+        &key,
+        Dest::new(v4(127, 0, 0, 1), port, Forward::Masq).weight(5),
+    );
+    let (plan, r) = c.reconcile(&want, &Ownership::All).await.expect("edit");
+    assert!(r.is_success(), "{r}");
+    assert!(
+        plan.ops
+            .iter()
+            .all(|op| matches!(op, Op::EditService(_) | Op::EditDest(..))),
+        "{plan}"
+    );
+    // The same TCP connection still goes through the edited service.
+    echo(b"ping2");
+    assert_listing(
+        "-Ln --exact",
+        &[
+            "TCP 127.0.0.1:7001 wlc persistent 30",
+            &format!("-> 127.0.0.1:{port} Masq 5 1 0"),
+        ],
+    );
+    let conns = lines(&ipvsadm("-Lnc"));
+    assert!(
+        conns
+            .iter()
+            .any(|l| l.contains("ESTABLISHED") && l.contains("127.0.0.1:7001")),
+        "{}",
+        conns.join("\n")
+    );
+    drop(conn); // EOF ends the echo server
+    server.join().expect("server");
 }

@@ -58,9 +58,17 @@ pub struct Location {
     pub path: PathBuf,
     pub line: u32,
     pub col: u32,
-    /// The full source line (without newline), or empty if unavailable.
+    /// The source line (without newline), or empty if unavailable. Lines longer than
+    /// [`EXCERPT`] characters are cut to a window around the column, marked with `…`.
     pub source_line: String,
+    /// Column of the caret within `source_line` (equals `col` unless the line was cut).
+    pub excerpt_col: u32,
 }
+
+/// Longest source line shown whole in a diagnostic.
+pub const EXCERPT: usize = 200;
+/// Longest message kept whole (a 100k-character word must not make a 100k-character message).
+const MAX_MESSAGE: usize = 400;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
@@ -75,10 +83,19 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(severity: Severity, message: impl Into<String>) -> Self {
+        let mut message: String = message.into();
+        if message.chars().count() > MAX_MESSAGE {
+            let head: String = message.chars().take(MAX_MESSAGE - 60).collect();
+            let tail: String = {
+                let t: Vec<char> = message.chars().rev().take(60).collect();
+                t.into_iter().rev().collect()
+            };
+            message = format!("{head}…{tail}");
+        }
         Diagnostic {
             severity,
             category: Category::Config,
-            message: message.into(),
+            message,
             location: None,
             notes: Vec::new(),
         }
@@ -140,7 +157,7 @@ impl fmt::Display for Diagnostic {
                     for c in loc
                         .source_line
                         .chars()
-                        .take(loc.col.saturating_sub(1) as usize)
+                        .take(loc.excerpt_col.saturating_sub(1) as usize)
                     {
                         caret.push(if c == '\t' { '\t' } else { ' ' });
                     }
@@ -161,10 +178,7 @@ impl fmt::Display for Diagnostic {
 /// Control characters (binary input) are shown as U+FFFD, one per character, so the caret
 /// still lines up.
 fn display_line(s: &str) -> String {
-    const MAX: usize = 200;
-    let mut out: String = s
-        .chars()
-        .take(MAX)
+    s.chars()
         .map(|c| {
             if c.is_control() && c != '\t' {
                 '\u{fffd}'
@@ -172,11 +186,7 @@ fn display_line(s: &str) -> String {
                 c
             }
         })
-        .collect();
-    if s.chars().nth(MAX).is_some() {
-        out.push('…');
-    }
-    out
+        .collect()
 }
 
 /// The text of every file the loader read, indexed by [`FileId`].
@@ -227,6 +237,8 @@ impl SourceMap {
         Some(s.strip_suffix('\r').unwrap_or(s))
     }
     pub fn location(&self, span: Span) -> Location {
+        let full = self.line(span.file, span.line).unwrap_or("");
+        let (source_line, excerpt_col) = excerpt(full, span.col);
         Location {
             path: self
                 .path(span.file)
@@ -234,7 +246,8 @@ impl SourceMap {
                 .unwrap_or_default(),
             line: span.line,
             col: span.col,
-            source_line: self.line(span.file, span.line).unwrap_or("").to_string(),
+            source_line,
+            excerpt_col,
         }
     }
     /// A diagnostic pointing at `span`.
@@ -246,6 +259,26 @@ impl SourceMap {
     ) -> Diagnostic {
         Diagnostic::new(severity, message).at(self.location(span))
     }
+}
+
+/// `line` whole if short, else a window of [`EXCERPT`] characters around `col`.
+fn excerpt(line: &str, col: u32) -> (String, u32) {
+    if line.len() <= EXCERPT || line.chars().nth(EXCERPT).is_none() {
+        return (line.to_string(), col);
+    }
+    let start = (col as usize).saturating_sub(1).saturating_sub(EXCERPT / 2);
+    let mut out = String::new();
+    let mut caret = col as usize - start;
+    if start > 0 {
+        out.push('…');
+        caret += 1;
+    }
+    let mut chars = line.chars().skip(start);
+    out.extend(chars.by_ref().take(EXCERPT));
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    (out, caret as u32)
 }
 
 #[cfg(test)]

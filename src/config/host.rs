@@ -17,6 +17,10 @@ pub trait Probe {
     fn interface_exists(&self, name: &str) -> bool;
     /// Metadata of a file (following symlinks), None if absent or unreadable.
     fn file(&self, path: &Path) -> Option<FileInfo>;
+    /// Whether a system user exists (for `script_user` and script security).
+    fn user_exists(&self, name: &str) -> bool {
+        matches!(nix::unistd::User::from_name(name), Ok(Some(_)))
+    }
     /// Directories searched for a script given without a `/`.
     fn search_path(&self) -> Vec<PathBuf> {
         [
@@ -79,21 +83,20 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
     // Interfaces.
     if !config.global.dynamic_interfaces {
         for vi in &config.vrrp_instances {
-            if let Some(ifname) = &vi.interface {
-                if !probe.interface_exists(ifname) {
-                    push(
-                        Category::Host,
-                        vi.interface_span.unwrap_or(vi.span),
-                        format!(
-                            "interface {ifname} for vrrp_instance {} does not exist on this host",
-                            vi.name
-                        ),
-                        Some(
-                            "note: keepalived refuses to run VRRP with a non-existent interface"
-                                .into(),
-                        ),
-                    );
-                }
+            if let Some(ifname) = &vi.interface
+                && !probe.interface_exists(ifname)
+            {
+                push(
+                    Category::Host,
+                    vi.interface_span.unwrap_or(vi.span),
+                    format!(
+                        "interface {ifname} for vrrp_instance {} does not exist on this host",
+                        vi.name
+                    ),
+                    Some(
+                        "note: keepalived refuses to run VRRP with a non-existent interface".into(),
+                    ),
+                );
             }
             for t in &vi.track_interfaces {
                 if !probe.interface_exists(&t.name) {
@@ -113,33 +116,33 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                 .iter()
                 .chain(&vi.virtual_ipaddress_excluded)
             {
-                if let Some(dev) = &a.dev {
-                    if !probe.interface_exists(dev) {
-                        push(
-                            Category::Host,
-                            a.span,
-                            format!(
-                                "({}) dev {dev} of {} does not exist on this host",
-                                vi.name, a.addr
-                            ),
-                            None,
-                        );
-                    }
+                if let Some(dev) = &a.dev
+                    && !probe.interface_exists(dev)
+                {
+                    push(
+                        Category::Host,
+                        a.span,
+                        format!(
+                            "({}) dev {dev} of {} does not exist on this host",
+                            vi.name, a.addr
+                        ),
+                        None,
+                    );
                 }
             }
         }
-        if let Some(d) = &config.global.lvs_sync_daemon {
-            if !probe.interface_exists(&d.interface) {
-                push(
-                    Category::Host,
-                    d.span,
-                    format!(
-                        "lvs_sync_daemon interface {} does not exist on this host",
-                        d.interface
-                    ),
-                    None,
-                );
-            }
+        if let Some(d) = &config.global.lvs_sync_daemon
+            && !probe.interface_exists(&d.interface)
+        {
+            push(
+                Category::Host,
+                d.span,
+                format!(
+                    "lvs_sync_daemon interface {} does not exist on this host",
+                    d.interface
+                ),
+                None,
+            );
         }
     }
 
@@ -201,6 +204,28 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
             }
         }
     }
+    // The user scripts run as.
+    let global_span = config.global.span.unwrap_or_default();
+    match &config.global.script_user {
+        Some(u) if !probe.user_exists(&u.user) => push(
+            Category::Host,
+            global_span,
+            format!("script_user {} does not exist on this host", u.user),
+            None,
+        ),
+        None if config.global.enable_script_security
+            && !scripts.is_empty()
+            && !probe.user_exists("keepalived_script") =>
+        {
+            push(
+                Category::ScriptSecurity,
+                global_span,
+                "script security is on but the default script user `keepalived_script` does not exist; scripts would run as root".into(),
+                Some("help: create the user, or set `script_user` in global_defs".into()),
+            )
+        }
+        _ => {}
+    }
     let mut runnable = 0usize;
     for (what, s) in &scripts {
         let Some(prog) = s.argv.first() else { continue };
@@ -222,18 +247,18 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
             ),
             Some((path, info)) => {
                 runnable += 1;
-                if config.global.enable_script_security {
-                    if let Some(why) = insecure(probe, &path, info) {
-                        push(
-                            Category::ScriptSecurity,
-                            s.span,
-                            format!(
-                                "{what}: `{}` is unsafe to run as root ({why}); it is disabled",
-                                path.display()
-                            ),
-                            None,
-                        );
-                    }
+                if config.global.enable_script_security
+                    && let Some(why) = insecure(probe, &path, info)
+                {
+                    push(
+                        Category::ScriptSecurity,
+                        s.span,
+                        format!(
+                            "{what}: `{}` is unsafe to run as root ({why}); it is disabled",
+                            path.display()
+                        ),
+                        None,
+                    );
                 }
             }
         }

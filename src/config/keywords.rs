@@ -90,6 +90,10 @@ pub fn is_top_level_block(kw: &str) -> bool {
 /// Best match by normalised Damerau-Levenshtein similarity (≥ 0.7), or by prefix for
 /// abbreviations (`virtual_router` → `virtual_router_id`).
 pub fn suggest<'a>(kw: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    // No keyword is this long; comparing a huge word would only cost time.
+    if kw.len() > 64 {
+        return None;
+    }
     let lower = kw.to_ascii_lowercase();
     let mut best: Option<(f64, &'a str)> = None;
     for c in candidates {

@@ -54,9 +54,14 @@ pub struct LineTokens {
 
 /// Lexes `line` (no newline) at 1-based `lineno` of `file`. `col_base` is added to every
 /// column (0 for a physical line; used when re-lexing substituted text).
+///
+/// Works on bytes: every character with a meaning here is ASCII, so multi-byte UTF-8 is
+/// always word text; columns count characters (bytes that start one).
 pub fn lex_line(line: &str, file: FileId, lineno: u32, col_base: u32) -> LineTokens {
     let mut out = LineTokens::default();
-    let mut chars = line.chars().peekable();
+    let b = line.as_bytes();
+    let mut i = 0;
+    // Column of the character at byte i (1-based once counted).
     let mut col: u32 = col_base;
     let mut cur = Word::default();
     let span = |c: u32| Span {
@@ -64,71 +69,115 @@ pub fn lex_line(line: &str, file: FileId, lineno: u32, col_base: u32) -> LineTok
         line: lineno,
         col: c,
     };
+    let starts_char = |x: u8| x & 0xc0 != 0x80;
 
-    while let Some(c) = chars.next() {
-        col += 1;
+    while i < b.len() {
+        let c = b[i];
+        if starts_char(c) {
+            col += 1;
+        }
         match c {
-            ' ' | '\t' | '\r' | '\x0b' | '\x0c' => cur.flush(&mut out.tokens, span),
-            '#' | '!' => {
+            b' ' | b'\t' | b'\r' | 0x0b | 0x0c => {
+                cur.flush(&mut out.tokens, span);
+                i += 1;
+            }
+            b'#' | b'!' => {
                 cur.flush(&mut out.tokens, span);
                 out.comment = Some(col);
-                out.comment_brace = chars.any(|c| c == '{');
+                out.comment_brace = b[i..].contains(&b'{');
                 return out;
             }
-            '{' | '}' => {
+            b'{' | b'}' => {
                 cur.flush(&mut out.tokens, span);
                 out.tokens.push(Token {
-                    tok: if c == '{' { Tok::Open } else { Tok::Close },
+                    tok: if c == b'{' { Tok::Open } else { Tok::Close },
                     span: span(col),
                 });
+                i += 1;
             }
-            '"' | '\'' => {
+            b'"' | b'\'' => {
                 cur.begin(col);
                 cur.quoted = true;
                 let open_col = col;
+                i += 1;
                 let mut closed = false;
-                while let Some(q) = chars.next() {
-                    col += 1;
+                while i < b.len() {
+                    let q = b[i];
+                    if starts_char(q) {
+                        col += 1;
+                    }
                     if q == c {
                         closed = true;
+                        i += 1;
                         break;
                     }
-                    if q == '\\' {
-                        if let Some(&n) = chars.peek() {
-                            if n == c || n == '\\' {
-                                cur.text.push(n);
-                                chars.next();
-                                col += 1;
-                                continue;
-                            }
-                        }
+                    if q == b'\\' && i + 1 < b.len() && (b[i + 1] == c || b[i + 1] == b'\\') {
+                        cur.text.push(b[i + 1] as char);
+                        col += 1;
+                        i += 2;
+                        continue;
                     }
-                    cur.text.push(q);
+                    // Copy the run up to the next quote or backslash in one go.
+                    let run_end = b[i..]
+                        .iter()
+                        .position(|&x| x == c || x == b'\\')
+                        .map_or(b.len(), |p| i + p);
+                    let run_end = run_end.max(i + 1);
+                    let run = &line[i..run_end];
+                    col +=
+                        (run.bytes().filter(|&x| starts_char(x)).count() as u32).saturating_sub(1);
+                    cur.text.push_str(run);
+                    i = run_end;
                 }
                 if !closed {
                     out.error = Some((
                         open_col,
-                        format!("unterminated quoted string (missing closing {c})"),
+                        format!("unterminated quoted string (missing closing {})", c as char),
                     ));
                     cur.flush(&mut out.tokens, span);
                     return out;
                 }
             }
-            '$' if chars.peek() == Some(&'{') => {
+            b'$' if b.get(i + 1) == Some(&b'{') => {
                 // `${NAME}` is one piece of a word, braces included.
                 cur.begin(col);
-                cur.text.push('$');
-                for n in chars.by_ref() {
-                    col += 1;
-                    cur.text.push(n);
-                    if n == '}' {
-                        break;
-                    }
-                }
+                let end = b[i..]
+                    .iter()
+                    .position(|&x| x == b'}')
+                    .map_or(b.len(), |p| i + p + 1);
+                let piece = &line[i..end];
+                col += (piece.chars().count() as u32).saturating_sub(1);
+                cur.text.push_str(piece);
+                i = end;
             }
             _ => {
+                // A run of plain word characters.
                 cur.begin(col);
-                cur.text.push(c);
+                let end = b[i..]
+                    .iter()
+                    .position(|&x| {
+                        matches!(
+                            x,
+                            b' ' | b'\t'
+                                | b'\r'
+                                | 0x0b
+                                | 0x0c
+                                | b'#'
+                                | b'!'
+                                | b'{'
+                                | b'}'
+                                | b'"'
+                                | b'\''
+                                | b'$'
+                        )
+                    })
+                    .map_or(b.len(), |p| i + p);
+                // `$` not followed by `{` is plain text.
+                let end = if end == i { i + 1 } else { end };
+                let run = &line[i..end];
+                col += (run.bytes().filter(|&x| starts_char(x)).count() as u32).saturating_sub(1);
+                cur.text.push_str(run);
+                i = end;
             }
         }
     }
@@ -210,6 +259,15 @@ mod tests {
         let t = lex_line("  étoile {", FileId(0), 3, 0).tokens;
         assert_eq!((t[0].span.line, t[0].span.col), (3, 3));
         assert_eq!(t[1].span.col, 10);
+    }
+
+    #[test]
+    fn columns_after_multibyte_text() {
+        let t = lex_line("é \"ü x\" 中文 y ${A}z", FileId(0), 1, 0).tokens;
+        let cols: Vec<u32> = t.iter().map(|t| t.span.col).collect();
+        assert_eq!(cols, [1, 3, 9, 12, 14]);
+        assert_eq!(t[1].word(), Some("ü x"));
+        assert_eq!(t[4].word(), Some("${A}z"));
     }
 
     #[test]

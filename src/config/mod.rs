@@ -115,7 +115,7 @@ fn finish(
         sources,
         mut diagnostics,
     } = pre;
-    let tree = parser::parse(&tokens, &sources, &mut diagnostics);
+    let tree = parser::parse(tokens, &sources, &mut diagnostics);
     let mut config = build::build(&tree, &sources, &mut diagnostics);
     config.files = sources.paths();
     validate::validate(&mut config, &sources, &mut diagnostics);

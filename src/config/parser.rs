@@ -64,13 +64,14 @@ struct Frame {
 }
 
 /// Builds the statement tree. Problems go to `diags`.
-pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Vec<Node> {
+pub fn parse(tokens: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Vec<Node> {
     let mut top: Vec<Node> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     // Words of the current line.
     let mut cur: Vec<Word> = Vec::new();
     // A finished line that may still get a `{` from the next line, with the Eol's comment info.
     let mut pending: Option<(Node, Option<u32>, bool)> = None;
+    let mut last_extra = None;
 
     fn children<'a>(top: &'a mut Vec<Node>, stack: &'a mut [Frame]) -> &'a mut Vec<Node> {
         match stack.last_mut() {
@@ -79,15 +80,15 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
         }
     }
 
-    for (i, t) in tokens.iter().enumerate() {
-        match &t.tok {
+    for t in tokens {
+        match t.tok {
             Tok::Word { text, quoted } => {
                 if let Some((node, comment, brace)) = pending.take() {
                     // The previous line had no `{` after it. A top-level block keyword must
                     // have one: assume it, like keepalived's VRRP parser.
                     if stack.is_empty()
                         && keywords::is_top_level_block(node.keyword())
-                        && node.words.len() >= 1
+                        && !node.words.is_empty()
                     {
                         let name = node
                             .words
@@ -127,8 +128,8 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
                     }
                 }
                 cur.push(Word {
-                    text: text.clone(),
-                    quoted: *quoted,
+                    text,
+                    quoted,
                     span: t.span,
                 });
             }
@@ -145,8 +146,8 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
                             words: std::mem::take(&mut cur),
                             block: None,
                         },
-                        *comment,
-                        *comment_brace,
+                        comment,
+                        comment_brace,
                     ));
                 }
             }
@@ -169,7 +170,6 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
                     ));
                     // Close what is open so far so the tree stays well formed.
                     close_all(&mut top, &mut stack);
-                    let _ = i;
                     return top;
                 }
                 stack.push(Frame {
@@ -196,11 +196,16 @@ pub fn parse(tokens: &[Token], sources: &SourceMap, diags: &mut Vec<Diagnostic>)
                 }
                 match stack.pop() {
                     Some(frame) => children(&mut top, &mut stack).push(frame.node),
-                    None => diags.push(sources.diagnostic(
-                        Severity::Warning,
-                        t.span,
-                        "extra `}` with no open block; ignored",
-                    )),
+                    // One warning per line is enough for a run of `}}}}`.
+                    None if last_extra == Some((t.span.file, t.span.line)) => {}
+                    None => {
+                        last_extra = Some((t.span.file, t.span.line));
+                        diags.push(sources.diagnostic(
+                            Severity::Warning,
+                            t.span,
+                            "extra `}` with no open block; ignored",
+                        ))
+                    }
                 }
             }
         }
@@ -267,7 +272,7 @@ mod tests {
     fn tree(text: &str) -> (Vec<Node>, Vec<Diagnostic>) {
         let p = preprocess_str(text, Path::new("t.conf"), "h");
         let mut d = p.diagnostics;
-        let t = parse(&p.tokens, &p.sources, &mut d);
+        let t = parse(p.tokens, &p.sources, &mut d);
         (t, d)
     }
 

@@ -163,17 +163,16 @@ impl<'a> Pre<'a> {
             text,
             quoted: false,
         }) = tokens.first().map(|t| &t.tok)
+            && let Some(cond) = text.strip_prefix('@')
         {
-            if let Some(cond) = text.strip_prefix('@') {
-                let keep = match cond.strip_prefix('^') {
-                    Some(id) => id != self.config_id,
-                    None => cond == self.config_id,
-                };
-                if !keep {
-                    return;
-                }
-                tokens.remove(0);
+            let keep = match cond.strip_prefix('^') {
+                Some(id) => id != self.config_id,
+                None => cond == self.config_id,
+            };
+            if !keep {
+                return;
             }
+            tokens.remove(0);
         }
 
         // $NAME=value definitions.
@@ -181,17 +180,14 @@ impl<'a> Pre<'a> {
             text,
             quoted: false,
         }) = tokens.first().map(|t| &t.tok)
+            && let Some(def) = text.strip_prefix('$')
+            && let Some((name, _)) = def.split_once('=')
+            && is_param_name(name)
         {
-            if let Some(def) = text.strip_prefix('$') {
-                if let Some((name, _)) = def.split_once('=') {
-                    if is_param_name(name) {
-                        let name = name.to_string();
-                        let value = definition_value(line, lexed.comment);
-                        self.params.insert(name, value);
-                        return;
-                    }
-                }
-            }
+            let name = name.to_string();
+            let value = definition_value(line, lexed.comment);
+            self.params.insert(name, value);
+            return;
         }
 
         // Parameter substitution.
@@ -208,25 +204,24 @@ impl<'a> Pre<'a> {
             text,
             quoted: false,
         }) = tokens.first().map(|t| &t.tok)
+            && text == "include"
         {
-            if text == "include" {
-                let span = tokens[0].span;
-                match tokens.get(1).and_then(Token::word) {
-                    None => {
-                        let d = self.diag(
-                            Severity::Error,
-                            span,
-                            "`include` needs a file name or pattern",
-                        );
-                        self.out.diagnostics.push(d);
-                    }
-                    Some(pattern) => {
-                        let pattern = pattern.to_string();
-                        self.include(&pattern, path, span);
-                    }
+            let span = tokens[0].span;
+            match tokens.get(1).and_then(Token::word) {
+                None => {
+                    let d = self.diag(
+                        Severity::Error,
+                        span,
+                        "`include` needs a file name or pattern",
+                    );
+                    self.out.diagnostics.push(d);
                 }
-                return;
+                Some(pattern) => {
+                    let pattern = pattern.to_string();
+                    self.include(&pattern, path, span);
+                }
             }
+            return;
         }
 
         self.out.tokens.extend(tokens);

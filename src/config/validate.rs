@@ -60,13 +60,13 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
                 );
             }
         }
-        if vi.version == 3 {
-            if let Some(a) = vi.authentication.take() {
-                warn(
-                    a.span,
-                    format!("({name}) VRRPv3 has no authentication; ignored"),
-                );
-            }
+        if vi.version == 3
+            && let Some(a) = vi.authentication.take()
+        {
+            warn(
+                a.span,
+                format!("({name}) VRRPv3 has no authentication; ignored"),
+            );
         }
         if let Some(own) = vi.interface.clone() {
             vi.track_interfaces.retain(|t| {
@@ -171,15 +171,14 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
         }
     }
 
-    if let Some(d) = &config.global.lvs_sync_daemon {
-        if let Some(inst) = &d.instance {
-            if config.vrrp_instance(inst).is_none() {
-                warn(
-                    d.span,
-                    format!("lvs_sync_daemon names vrrp_instance {inst}, which is not defined"),
-                );
-            }
-        }
+    if let Some(d) = &config.global.lvs_sync_daemon
+        && let Some(inst) = &d.instance
+        && config.vrrp_instance(inst).is_none()
+    {
+        warn(
+            d.span,
+            format!("lvs_sync_daemon names vrrp_instance {inst}, which is not defined"),
+        );
     }
 
     // Virtual servers.
@@ -191,14 +190,14 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
         .collect();
     let mut keep = Vec::with_capacity(config.virtual_servers.len());
     for mut vs in std::mem::take(&mut config.virtual_servers) {
-        if let VsAddress::Group { name } = &vs.address {
-            if !groups.contains(name) {
-                error(
-                    vs.span,
-                    format!("virtual_server group {name}: no virtual_server_group of that name"),
-                );
-                continue;
-            }
+        if let VsAddress::Group { name } = &vs.address
+            && !groups.contains(name)
+        {
+            error(
+                vs.span,
+                format!("virtual_server group {name}: no virtual_server_group of that name"),
+            );
+            continue;
         }
         let key = vs_key(&vs);
         if let Some(line) = keys.get(&key) {

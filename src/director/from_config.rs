@@ -323,6 +323,13 @@ pub fn check_spec(
                 virtualhost: rs.virtualhost.clone(),
                 enable_sni: h.enable_sni,
                 verify: checkers::TlsVerify::default(),
+                // keepalived presents the global `SSL { certificate key }` pair, if both are set.
+                client_cert: config.ssl.as_ref().and_then(|ssl| {
+                    Some(checkers::ClientCert {
+                        cert: ssl.certificate.clone()?,
+                        key: ssl.key.clone()?,
+                    })
+                }),
             };
             if h.tls {
                 CheckKind::Ssl(spec)

@@ -171,10 +171,10 @@ pub(super) fn checker(
                 }
             }
             (_, "connect_port") => {
-                if let Some(w) = cx.arg(n, 1, "a port") {
-                    if let Some(p) = cx.port_word(w, "connect_port") {
-                        target.port = p;
-                    }
+                if let Some(w) = cx.arg(n, 1, "a port")
+                    && let Some(p) = cx.port_word(w, "connect_port")
+                {
+                    target.port = p;
                 }
             }
             (_, "bindto") => target.bindto = cx.ip(n),

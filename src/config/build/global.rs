@@ -121,13 +121,13 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
             }
             "vrrp_garp_interval" | "vrrp_gna_interval" => {
                 // keepalived rejects 0 here (its range starts at 1 µs) and keeps the default.
-                if let Some(w) = cx.arg(n, 1, "a time in seconds") {
-                    if let Some(d) = cx.timer_word(w, kw, true) {
-                        if kw == "vrrp_garp_interval" {
-                            g.garp.interval = d;
-                        } else {
-                            g.garp.gna_interval = d;
-                        }
+                if let Some(w) = cx.arg(n, 1, "a time in seconds")
+                    && let Some(d) = cx.timer_word(w, kw, true)
+                {
+                    if kw == "vrrp_garp_interval" {
+                        g.garp.interval = d;
+                    } else {
+                        g.garp.gna_interval = d;
                     }
                 }
             }

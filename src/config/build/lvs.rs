@@ -398,11 +398,11 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
                 None => {}
             },
             "sorry_server" => {
-                if let Some(w) = cx.arg(n, 1, "an address") {
-                    if let Some(a) = cx.ip_word(w, "sorry_server") {
-                        let port = n.words.get(2).and_then(|p| cx.port_word(p, "sorry_server"));
-                        sorry = Some((a, port, n.span()));
-                    }
+                if let Some(w) = cx.arg(n, 1, "an address")
+                    && let Some(a) = cx.ip_word(w, "sorry_server")
+                {
+                    let port = n.words.get(2).and_then(|p| cx.port_word(p, "sorry_server"));
+                    sorry = Some((a, port, n.span()));
                 }
             }
             "sorry_server_inhibit" => sorry_inhibit = cx.flag(n),
@@ -433,13 +433,13 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
         VsAddress::Inet { port, .. } => port,
         _ => 0,
     };
-    if let VsAddress::Inet { port: 0, .. } = vs.address {
-        if vs.persistence.is_none() {
-            cx.warn(
-                node.span(),
-                "a virtual server without a port must be persistent (set persistence_timeout)",
-            );
-        }
+    if let VsAddress::Inet { port: 0, .. } = vs.address
+        && vs.persistence.is_none()
+    {
+        cx.warn(
+            node.span(),
+            "a virtual server without a port must be persistent (set persistence_timeout)",
+        );
     }
     let ctx = checker::Parent {
         inherit: &inherit,

@@ -19,10 +19,26 @@ pub(super) struct Ctx<'a> {
     sources: &'a SourceMap,
     diags: &'a mut Vec<Diagnostic>,
     ignored: Vec<IgnoredKeyword>,
+    /// Diagnostics issued for the current line, to cap floods.
+    line_count: ((super::diag::FileId, u32), usize),
 }
+
+/// Warnings kept per source line.
+const MAX_PER_LINE: usize = 4;
 
 impl Ctx<'_> {
     fn push(&mut self, severity: Severity, span: Span, msg: String, note: Option<String>) {
+        // A line of garbage words could otherwise yield one diagnostic per word: past a few,
+        // more say nothing new (and each copies part of the line). Errors are always kept.
+        let key = (span.file, span.line);
+        if self.line_count.0 == key {
+            self.line_count.1 += 1;
+        } else {
+            self.line_count = (key, 1);
+        }
+        if self.line_count.1 > MAX_PER_LINE && severity == Severity::Warning {
+            return;
+        }
         let mut d = self.sources.diagnostic(severity, span, msg);
         if let Some(n) = note {
             d = d.with_note(n);
@@ -115,6 +131,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         sources,
         diags,
         ignored: Vec::new(),
+        line_count: ((super::diag::FileId(u32::MAX), 0), 0),
     };
     let mut config = Config::default();
     let mut pending = vrrp::Pending::default();

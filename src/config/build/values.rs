@@ -257,7 +257,7 @@ pub(super) fn parse_seconds(s: &str) -> Option<Duration> {
     for (i, b) in frac.bytes().take(6).enumerate() {
         micros += u32::from(b - b'0') * 10u32.pow(5 - i as u32);
     }
-    Some(Duration::from_secs(secs).checked_add(Duration::from_micros(micros.into()))?)
+    Duration::from_secs(secs).checked_add(Duration::from_micros(micros.into()))
 }
 
 /// Splits a command line into words: blanks separate, `'…'` and `"…"` quote, a backslash
