@@ -117,6 +117,7 @@ fn now_ms() -> u64 {
 /// to release. `load` turns the configuration file into the director's spec (errors are
 /// operator text); `kernel` is `None` in health-check-only mode. The first load must succeed.
 /// In `-P` mode the file is still loaded and reloaded (to report errors) but no director runs.
+/// Each configuration that loads is also published on `configs` (for VRRP).
 pub async fn serve<K, L>(
     opts: &Options,
     load: L,
@@ -124,12 +125,19 @@ pub async fn serve<K, L>(
     hub: StatusHub,
     mut control: mpsc::Receiver<Control>,
     shutdown: &watch::Sender<bool>,
+    configs: &watch::Sender<Option<Arc<config::Config>>>,
 ) -> anyhow::Result<()>
 where
     K: Kernel,
-    L: Fn(&Path) -> anyhow::Result<DirectorSpec>,
+    L: Fn(&Path) -> anyhow::Result<Loaded>,
 {
-    let spec = load(&opts.config_file)?;
+    let Loaded {
+        director: spec,
+        config,
+    } = load(&opts.config_file)?;
+    if let Some(c) = config {
+        configs.send_replace(Some(c));
+    }
     let notifier = Notifier::new(NotifierConfig {
         default_user: spec.globals.script_user.as_ref().map(|u| u.0.clone()),
         default_group: spec.globals.script_user.as_ref().and_then(|u| u.1.clone()),
@@ -177,7 +185,10 @@ where
                     Ok(new) => {
                         reload.successes += 1;
                         reload.last_error = None;
-                        spec_tx.send_replace(Arc::new(new));
+                        spec_tx.send_replace(Arc::new(new.director));
+                        if let Some(c) = new.config {
+                            configs.send_replace(Some(c));
+                        }
                     }
                     Err(e) => {
                         reload.failures += 1;
@@ -213,9 +224,26 @@ impl Mode {
     }
 }
 
+/// A configuration that loaded: the director's part, and the whole model for the other
+/// subsystems (VRRP). `config` is `None` only for loaders that have no model (tests).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub director: DirectorSpec,
+    pub config: Option<Arc<config::Config>>,
+}
+
+impl From<DirectorSpec> for Loaded {
+    fn from(director: DirectorSpec) -> Loaded {
+        Loaded {
+            director,
+            config: None,
+        }
+    }
+}
+
 /// Loads the file and reduces it to the director's spec. Warnings are logged; a refused
 /// configuration is an error carrying every error diagnostic (file:line:col + caret).
-pub fn load_spec(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<DirectorSpec> {
+pub fn load_spec(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<Loaded> {
     match config::load(path, opts) {
         Ok(loaded) => {
             for d in &loaded.diagnostics {
@@ -225,7 +253,10 @@ pub fn load_spec(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<Dire
             for w in warnings {
                 tracing::warn!("{}: {w}", path.display());
             }
-            Ok(spec)
+            Ok(Loaded {
+                director: spec,
+                config: Some(Arc::new(loaded.config)),
+            })
         }
         Err(e) => {
             let details: Vec<String> = e
@@ -250,7 +281,7 @@ pub fn load_spec(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<Dire
 /// `lvsd -t --plan`: the IPVS operations this configuration would cause against the kernel
 /// now, as ipvsadm command lines (valid `ipvsadm -R` input). Empty output: nothing to do.
 pub async fn print_plan(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let spec = load_spec(&cli.use_file, &cli.load_options(true))?;
+    let spec = load_spec(&cli.use_file, &cli.load_options(true))?.director;
     let client = ipvs::Client::connect()
         .await
         .context("reading the kernel's IPVS table")?;
@@ -286,16 +317,19 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     let hub = StatusHub::new();
     let control = signals().context("installing signal handlers")?;
     let (shutdown, _) = watch::channel(false);
+    // Every configuration that loaded (first and each good reload), for subsystems beside the
+    // director: VRRP subscribes here.
+    let (configs, _) = watch::channel(None);
     match mode {
         Mode::HealthCheckOnly => {
-            serve::<ipvs::Client, _>(&opts, load, None, hub, control, &shutdown).await?;
+            serve::<ipvs::Client, _>(&opts, load, None, hub, control, &shutdown, &configs).await?;
         }
         Mode::CheckOnly | Mode::Full => {
             let client = ipvs::Client::connect().await.context(
                 "IPVS is needed to run as a director (use --health-check-only to only run the checkers)",
             )?;
             // Full mode: the VRRP subsystem joins here (subscribe to `shutdown`).
-            serve(&opts, load, Some(client), hub, control, &shutdown).await?;
+            serve(&opts, load, Some(client), hub, control, &shutdown, &configs).await?;
         }
         Mode::VrrpOnly => {
             anyhow::bail!("-P/--vrrp: the VRRP subsystem is not part of this build yet")

@@ -371,7 +371,7 @@ async fn daemon_reload_keeps_running_config_on_error() {
     let file = dir.join("weights");
     std::fs::write(&file, "1 1").unwrap();
     // A stand-in configuration language: two weights, anything else is an error.
-    let load = move |p: &std::path::Path| -> anyhow::Result<DirectorSpec> {
+    let load = move |p: &std::path::Path| -> anyhow::Result<lvsd::daemon::Loaded> {
         let text = std::fs::read_to_string(p)?;
         let w: Vec<i64> = text
             .split_whitespace()
@@ -379,7 +379,7 @@ async fn daemon_reload_keeps_running_config_on_error() {
             .collect::<Result<_, _>>()
             .map_err(|e| anyhow::anyhow!("{}:1:1: error: {e}", p.display()))?;
         anyhow::ensure!(w.len() == 2, "two weights expected");
-        Ok(spec(&[(a, w[0]), (b, w[1])], 1, false))
+        Ok(spec(&[(a, w[0]), (b, w[1])], 1, false).into())
     };
     let kernel = FakeKernel::default();
     let hub = StatusHub::new();
@@ -394,7 +394,8 @@ async fn daemon_reload_keeps_running_config_on_error() {
         let (kernel, hub) = (kernel.clone(), hub.clone());
         tokio::spawn(async move {
             let (shutdown, _) = tokio::sync::watch::channel(false);
-            serve(&opts, load, Some(kernel), hub, ctl_rx, &shutdown).await
+            let (configs, _) = tokio::sync::watch::channel(None);
+            serve(&opts, load, Some(kernel), hub, ctl_rx, &shutdown, &configs).await
         })
     };
     wait_for(&kernel, "both", |t| dests(t).len() == 2).await;
