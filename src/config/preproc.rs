@@ -19,8 +19,12 @@ use super::lexer::{Tok, Token, lex_line};
 
 /// Maximum include nesting, far beyond any real configuration.
 const MAX_INCLUDE_DEPTH: usize = 32;
-/// Maximum rounds of parameter substitution in one word (a parameter naming another).
-const MAX_SUBST_ROUNDS: usize = 8;
+/// Maximum rounds of parameter substitution in one line (a parameter naming another).
+const MAX_SUBST_ROUNDS: usize = 16;
+/// Maximum nesting of substituted lines (a multiline value holding `$X` lines).
+const MAX_SUBST_DEPTH: usize = 16;
+/// Longest line parameter substitution may produce.
+const MAX_EXPANSION: usize = 1 << 20;
 
 #[derive(Debug, Default)]
 pub struct Preprocessed {
@@ -35,6 +39,8 @@ struct Pre<'a> {
     params: HashMap<String, String>,
     /// Canonical paths of the files being read (include chain), for cycle detection.
     stack: Vec<PathBuf>,
+    /// A multiline `$NAME= \` definition being read: (name, value so far).
+    collecting: Option<(String, String)>,
 }
 
 /// Reads and preprocesses `path` and everything it includes.
@@ -63,6 +69,7 @@ impl<'a> Pre<'a> {
             config_id,
             params: HashMap::new(),
             stack: Vec::new(),
+            collecting: None,
         }
     }
 
@@ -125,46 +132,93 @@ impl<'a> Pre<'a> {
     fn text(&mut self, text: String, path: PathBuf) {
         let text: Arc<str> = text.into();
         let id = self.out.sources.add(path.clone(), text.clone());
+        // `${_PWD}`: the directory of the file being read (keepalived's predefined parameter).
+        let pwd = path
+            .parent()
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                }
+            })
+            .unwrap_or(Path::new("."));
+        let pwd = std::fs::canonicalize(pwd).unwrap_or_else(|_| pwd.to_path_buf());
+        let saved = self
+            .params
+            .insert("_PWD".into(), pwd.to_string_lossy().into_owned());
         for (i, line) in text.lines().enumerate() {
             let lineno = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            self.line(line, id, lineno, &path);
+            self.physical(line, id, lineno, &path);
         }
+        if let Some((name, value)) = self.collecting.take() {
+            // A multiline definition ending the file with a `\`: keep what was collected.
+            self.params.insert(name, value);
+        }
+        match saved {
+            Some(v) => self.params.insert("_PWD".into(), v),
+            None => self.params.remove("_PWD"),
+        };
     }
 
-    fn line(&mut self, line: &str, id: FileId, lineno: u32, path: &Path) {
-        let lexed = lex_line(line, id, lineno, 0);
-        if let Some((col, msg)) = lexed.error {
+    fn physical(&mut self, line: &str, id: FileId, lineno: u32, path: &Path) {
+        // Continuation of a multiline `$NAME= \` definition.
+        if let Some((name, mut value)) = self.collecting.take() {
+            // A `\\` ends the line even after a comment: the comment is dropped, the
+            // definition goes on.
+            let more = line.trim_end().ends_with('\\');
+            let code = &line[..code_end(line)];
+            let (body, _) = continuation(code);
+            if !value.is_empty() {
+                value.push('\n');
+            }
+            value.push_str(body.trim());
+            if more {
+                self.collecting = Some((name, value));
+            } else {
+                self.params.insert(name, value);
+            }
+            return;
+        }
+        self.logical(line, id, lineno, path, None, 0);
+    }
+
+    /// One logical line: conditional, definition, substitution, include, tokens. `approx_col`
+    /// is set once the text no longer matches the file (after substitution): tokens past it
+    /// point at it.
+    fn logical(
+        &mut self,
+        line: &str,
+        id: FileId,
+        lineno: u32,
+        path: &Path,
+        approx_col: Option<u32>,
+        depth: usize,
+    ) {
+        let span_at = |col: u32| Span {
+            file: id,
+            line: lineno,
+            col,
+        };
+        if depth > MAX_SUBST_DEPTH {
             let d = self.diag(
                 Severity::Error,
-                Span {
-                    file: id,
-                    line: lineno,
-                    col,
-                },
-                msg,
+                span_at(approx_col.unwrap_or(1)),
+                "parameter substitution nests too deep (a parameter that expands to itself?)",
             );
             self.out.diagnostics.push(d);
+            return;
         }
-        let mut tokens = lexed.tokens;
-        let eol = Token {
-            tok: Tok::Eol {
-                comment: lexed.comment,
-                comment_brace: lexed.comment_brace,
-            },
-            span: Span {
-                file: id,
-                line: lineno,
-                col: line.chars().count() as u32 + 1,
-            },
-        };
+        let owned: String;
+        let mut text = line;
 
-        // @ID / @^ID conditional lines.
-        if let Some(Tok::Word {
-            text,
-            quoted: false,
-        }) = tokens.first().map(|t| &t.tok)
-            && let Some(cond) = text.strip_prefix('@')
-        {
+        // @ID / @^ID: blank the prefix out so columns stay right.
+        let lead = text.len() - text.trim_start().len();
+        if text[lead..].starts_with('@') {
+            let end = text[lead..]
+                .find(|c: char| c.is_whitespace())
+                .map_or(text.len(), |e| lead + e);
+            let cond = &text[lead + 1..end];
             let keep = match cond.strip_prefix('^') {
                 Some(id) => id != self.config_id,
                 None => cond == self.config_id,
@@ -172,39 +226,77 @@ impl<'a> Pre<'a> {
             if !keep {
                 return;
             }
-            tokens.remove(0);
+            owned = format!("{}{}", " ".repeat(end), &text[end..]);
+            text = &owned;
         }
 
-        // $NAME=value definitions.
-        if let Some(Tok::Word {
-            text,
-            quoted: false,
-        }) = tokens.first().map(|t| &t.tok)
-            && let Some(def) = text.strip_prefix('$')
-            && let Some((name, _)) = def.split_once('=')
-            && is_param_name(name)
+        // $NAME=value definitions (value to the end of the code; `\` continues it).
+        let body = text.trim_start();
+        if let Some(def) = body.strip_prefix('$')
+            && let Some(eq) = def.find('=')
         {
-            let name = name.to_string();
-            let value = definition_value(line, lexed.comment);
-            self.params.insert(name, value);
-            return;
+            let name = &def[..eq];
+            if is_param_name(name) {
+                let rest = &def[eq + 1..];
+                let more = rest.trim_end().ends_with('\\');
+                let value = &rest[..code_end(rest)];
+                let (value, _) = continuation(value);
+                let value = value.trim().to_string();
+                if more {
+                    self.collecting = Some((name.to_string(), value));
+                } else {
+                    self.params.insert(name.to_string(), value);
+                }
+                return;
+            }
         }
 
-        // Parameter substitution.
-        if !self.params.is_empty()
-            && tokens
-                .iter()
-                .any(|t| t.word().is_some_and(|w| w.contains('$')))
-        {
-            tokens = self.substitute(tokens);
+        // Parameter substitution, textual as keepalived's: a value may hold several words,
+        // braces, a conditional, or (multiline definitions) several lines.
+        if text.contains('$') {
+            let code = &text[..code_end(text)];
+            let substituted = substitute(code, &self.params);
+            if let Some(new) = substituted {
+                if new.len() > MAX_EXPANSION {
+                    let d = self.diag(
+                        Severity::Error,
+                        span_at(approx_col.unwrap_or(1)),
+                        format!("parameter substitution makes this line longer than {MAX_EXPANSION} bytes"),
+                    );
+                    self.out.diagnostics.push(d);
+                    return;
+                }
+                let col = approx_col.unwrap_or_else(|| {
+                    let dollar = code.find('$').unwrap_or(0);
+                    code[..dollar].chars().count() as u32 + 1
+                });
+                for piece in new.split('\n') {
+                    self.logical(piece, id, lineno, path, Some(col), depth + 1);
+                }
+                return;
+            }
         }
+
+        let lexed = lex_line(text, id, lineno, 0);
+        if let Some((col, msg)) = lexed.error {
+            let col = approx_col.map_or(col, |a| col.min(a));
+            let d = self.diag(Severity::Error, span_at(col), msg);
+            self.out.diagnostics.push(d);
+        }
+        let mut tokens = lexed.tokens;
+        if let Some(a) = approx_col {
+            for t in &mut tokens {
+                t.span.col = t.span.col.min(a);
+            }
+        }
+        let eol_col = approx_col.unwrap_or_else(|| text.chars().count() as u32 + 1);
 
         // include PATTERN
         if let Some(Tok::Word {
-            text,
+            text: kw,
             quoted: false,
         }) = tokens.first().map(|t| &t.tok)
-            && text == "include"
+            && kw == "include"
         {
             let span = tokens[0].span;
             match tokens.get(1).and_then(Token::word) {
@@ -223,46 +315,17 @@ impl<'a> Pre<'a> {
             }
             return;
         }
-
-        self.out.tokens.extend(tokens);
-        self.out.tokens.push(eol);
-    }
-
-    fn substitute(&self, tokens: Vec<Token>) -> Vec<Token> {
-        let mut out = Vec::with_capacity(tokens.len());
-        for t in tokens {
-            match &t.tok {
-                Tok::Word { text, quoted } if text.contains('$') => {
-                    let mut s = text.clone();
-                    for _ in 0..MAX_SUBST_ROUNDS {
-                        let (next, changed) = subst_once(&s, &self.params);
-                        s = next;
-                        if !changed {
-                            break;
-                        }
-                    }
-                    if *quoted {
-                        out.push(Token {
-                            tok: Tok::Word {
-                                text: s,
-                                quoted: true,
-                            },
-                            span: t.span,
-                        });
-                    } else {
-                        // A parameter may expand to several words (or braces): re-lex, keeping
-                        // the original word's position for every piece.
-                        let re = lex_line(&s, t.span.file, t.span.line, 0);
-                        for mut piece in re.tokens {
-                            piece.span = t.span;
-                            out.push(piece);
-                        }
-                    }
-                }
-                _ => out.push(t),
-            }
+        if tokens.is_empty() && lexed.comment.is_none() {
+            return;
         }
-        out
+        self.out.tokens.extend(tokens);
+        self.out.tokens.push(Token {
+            tok: Tok::Eol {
+                comment: lexed.comment,
+                comment_brace: lexed.comment_brace,
+            },
+            span: span_at(eol_col),
+        });
     }
 
     fn include(&mut self, pattern: &str, including: &Path, span: Span) {
@@ -324,18 +387,58 @@ fn is_param_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The text after the first `=` of a definition line, up to a comment, trimmed.
-fn definition_value(line: &str, comment_col: Option<u32>) -> String {
-    let upto: String = match comment_col {
-        Some(c) => line.chars().take(c.saturating_sub(1) as usize).collect(),
-        None => line.to_string(),
-    };
-    upto.split_once('=')
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default()
+/// Byte index where the code of a line ends: at a `#` or `!` outside quotes.
+fn code_end(s: &str) -> usize {
+    let mut quote: Option<u8> = None;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) if c == b'\\' && i + 1 < b.len() && (b[i + 1] == q || b[i + 1] == b'\\') => {
+                i += 1
+            }
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'"' || c == b'\'' => quote = Some(c),
+            None if c == b'#' || c == b'!' => return i,
+            None => {}
+        }
+        i += 1;
+    }
+    b.len()
 }
 
-/// One left-to-right substitution pass of `${NAME}` / `$NAME`.
+/// Strips a trailing `\` (line continuation): (text, continues).
+fn continuation(s: &str) -> (&str, bool) {
+    let t = s.trim_end();
+    match t.strip_suffix('\\') {
+        Some(body) => (body, true),
+        None => (s, false),
+    }
+}
+
+/// Replaces defined parameters, repeatedly (a value may name other parameters): `${NAME}`
+/// anywhere, `$NAME` only when followed by whitespace or the end, as keepalived. None when
+/// nothing was replaced.
+fn substitute(s: &str, params: &HashMap<String, String>) -> Option<String> {
+    let mut cur = s.to_string();
+    let mut changed = false;
+    for _ in 0..MAX_SUBST_ROUNDS {
+        let (next, did) = subst_once(&cur, params);
+        if !did {
+            break;
+        }
+        changed = true;
+        cur = next;
+        if cur.len() > MAX_EXPANSION {
+            break;
+        }
+    }
+    changed.then_some(cur)
+}
+
+/// One left-to-right pass.
 fn subst_once(s: &str, params: &HashMap<String, String>) -> (String, bool) {
     let mut out = String::with_capacity(s.len());
     let mut changed = false;
@@ -343,24 +446,28 @@ fn subst_once(s: &str, params: &HashMap<String, String>) -> (String, bool) {
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 1..];
-        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
-            match braced.find('}') {
-                Some(end) => (&braced[..end], end + 2),
-                None => ("", 0),
-            }
+        let found = if let Some(braced) = after.strip_prefix('{') {
+            braced.find('}').map(|end| (&braced[..end], end + 2))
         } else {
             let end = after
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(after.len());
-            (&after[..end], end)
+            // Unbraced names must end the word.
+            let ends_word = after[end..].chars().next().is_none_or(char::is_whitespace);
+            ends_word.then_some((&after[..end], end))
         };
-        match params.get(name) {
-            Some(v) if is_param_name(name) => {
+        match found.and_then(|(name, used)| {
+            params
+                .get(name)
+                .filter(|_| is_param_name(name))
+                .map(|v| (v, used))
+        }) {
+            Some((v, used)) => {
                 out.push_str(v);
                 changed = true;
-                rest = &after[consumed..];
+                rest = &after[used..];
             }
-            _ => {
+            None => {
                 out.push('$');
                 rest = after;
             }
@@ -405,7 +512,7 @@ mod tests {
     #[test]
     fn parameters_are_substituted() {
         let p = preprocess_str(
-            "$IF=eth1\n$VIP=10.0.0.1/24 dev ${IF}\ninterface $IF\n${VIP}\nscript \"x $1 $IF\"\n",
+            "$IF=eth1\n$VIP=10.0.0.1/24 dev ${IF}\ninterface $IF\n${VIP}\nscript \"x $1 ${IF}\"\n",
             Path::new("k.conf"),
             "h",
         );
@@ -425,6 +532,93 @@ mod tests {
             ]
         );
         assert_eq!(p.tokens[4].span.line, 4);
+    }
+
+    #[test]
+    fn substitution_follows_keepalived_rules() {
+        // From keepalived.conf(5): replacement happens at use, recursively.
+        let p = preprocess_str(
+            "$ADDRESS_BASE=10.2.${ADDRESS_BASE_SUB}\n$ADDRESS_BASE_SUB=0\n${ADDRESS_BASE}.100/32\n\
+             $ADDRESS_BASE_SUB=10\n${ADDRESS_BASE}.100/32\n$X=1\nx $X.y ${UNDEF} \"$1\"\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert_eq!(
+            words(&p),
+            [
+                "10.2.0.100/32",
+                ";",
+                "10.2.10.100/32",
+                ";",
+                "x",
+                "$X.y",
+                "${UNDEF}",
+                "$1",
+                ";"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_parameter_may_carry_a_condition() {
+        let text = "$IF_MAIN=@main\n$IF_MAIN priority 240\n@main $P=1\n@backup $P=2\nprio $P\n";
+        let p = preprocess_str(text, Path::new("k.conf"), "main");
+        assert_eq!(words(&p), ["priority", "240", ";", "prio", "1", ";"]);
+        let p = preprocess_str(text, Path::new("k.conf"), "backup");
+        assert_eq!(words(&p), ["prio", "2", ";"]);
+    }
+
+    #[test]
+    fn multiline_definitions_expand_to_lines() {
+        let text = "$INSTANCE= \\\n vrrp_instance VI_${NUM} { \\\n  @high priority 130 \\\n  @low priority 120 \\\n \
+                    virtual_router_id ${NUM} # id \\\n }\n$NUM=1\n$INSTANCE\n$NUM=2\n$INSTANCE\n";
+        let p = preprocess_str(text, Path::new("k.conf"), "low");
+        assert_eq!(
+            words(&p),
+            [
+                "vrrp_instance",
+                "VI_1",
+                "{",
+                ";",
+                "priority",
+                "120",
+                ";",
+                "virtual_router_id",
+                "1",
+                ";",
+                "}",
+                ";",
+                "vrrp_instance",
+                "VI_2",
+                "{",
+                ";",
+                "priority",
+                "120",
+                ";",
+                "virtual_router_id",
+                "2",
+                ";",
+                "}",
+                ";"
+            ]
+        );
+        // Expanded tokens point at the line and column that used the parameter.
+        assert!(
+            p.tokens
+                .iter()
+                .take(12)
+                .all(|t| t.span.line == 8 && t.span.col == 1)
+        );
+    }
+
+    #[test]
+    fn self_referencing_parameters_stop_with_an_error() {
+        let p = preprocess_str("$A=$A $A\nx $A\n", Path::new("k.conf"), "h");
+        assert!(
+            p.diagnostics.iter().any(|d| d.is_error()),
+            "{:?}",
+            p.diagnostics
+        );
     }
 
     #[test]
