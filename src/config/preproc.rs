@@ -120,10 +120,14 @@ impl<'a> Pre<'a> {
         }
         // keepalived reads bytes; comments in legacy encodings (GBK, Latin-1) must not stop
         // us, so invalid UTF-8 is replaced rather than rejected.
-        let text = match String::from_utf8(bytes) {
+        let mut text = match String::from_utf8(bytes) {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
+        // A byte-order mark (editors on Windows) is not part of the first keyword.
+        if text.starts_with('\u{feff}') {
+            text.replace_range(..3, "");
+        }
         self.stack.push(canon);
         self.text(text, path.to_path_buf());
         self.stack.pop();
