@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::diag::{Diagnostic, FileId, Severity, SourceMap, Span};
-use super::lexer::{Tok, Token, lex_line};
+use super::lexer::{Tok, Token, lex_into};
 
 /// Maximum include nesting, far beyond any real configuration.
 const MAX_INCLUDE_DEPTH: usize = 32;
@@ -281,29 +281,32 @@ impl<'a> Pre<'a> {
             }
         }
 
-        let lexed = lex_line(text, id, lineno, 0);
+        let start = self.out.tokens.len();
+        let lexed = lex_into(text, id, lineno, 0, &mut self.out.tokens);
         if let Some((col, msg)) = lexed.error {
             let col = approx_col.map_or(col, |a| col.min(a));
             let d = self.diag(Severity::Error, span_at(col), msg);
             self.out.diagnostics.push(d);
         }
-        let mut tokens = lexed.tokens;
         if let Some(a) = approx_col {
-            for t in &mut tokens {
+            for t in &mut self.out.tokens[start..] {
                 t.span.col = t.span.col.min(a);
             }
         }
-        let eol_col = approx_col.unwrap_or_else(|| text.chars().count() as u32 + 1);
+        let eol_col = approx_col.unwrap_or(lexed.end_col);
 
         // include PATTERN
+        let line_tokens = &self.out.tokens[start..];
         if let Some(Tok::Word {
             text: kw,
             quoted: false,
-        }) = tokens.first().map(|t| &t.tok)
+        }) = line_tokens.first().map(|t| &t.tok)
             && kw == "include"
         {
-            let span = tokens[0].span;
-            match tokens.get(1).and_then(Token::word) {
+            let span = line_tokens[0].span;
+            let pattern = line_tokens.get(1).and_then(Token::word).map(str::to_string);
+            self.out.tokens.truncate(start);
+            match pattern {
                 None => {
                     let d = self.diag(
                         Severity::Error,
@@ -312,17 +315,13 @@ impl<'a> Pre<'a> {
                     );
                     self.out.diagnostics.push(d);
                 }
-                Some(pattern) => {
-                    let pattern = pattern.to_string();
-                    self.include(&pattern, path, span);
-                }
+                Some(pattern) => self.include(&pattern, path, span),
             }
             return;
         }
-        if tokens.is_empty() && lexed.comment.is_none() {
+        if self.out.tokens.len() == start && lexed.comment.is_none() {
             return;
         }
-        self.out.tokens.extend(tokens);
         self.out.tokens.push(Token {
             tok: Tok::Eol {
                 comment: lexed.comment,
