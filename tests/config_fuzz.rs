@@ -93,6 +93,10 @@ fn vocabulary() -> Vec<String> {
         "é",
         "\t",
         "\u{0}",
+        "~SEQ(A,1,3)",
+        "~LST(B,x,y)",
+        "~SEQx(",
+        "${_HASH}",
     ] {
         v.push(extra.to_string());
     }

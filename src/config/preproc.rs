@@ -67,7 +67,12 @@ impl<'a> Pre<'a> {
         Pre {
             out: Preprocessed::default(),
             config_id,
-            params: HashMap::new(),
+            params: HashMap::from([
+                ("_INSTANCE".to_string(), config_id.to_string()),
+                // Quoted, so the lexer reads them as text rather than a comment.
+                ("_HASH".to_string(), "\"#\"".to_string()),
+                ("_BANG".to_string(), "\"!\"".to_string()),
+            ]),
             stack: Vec::new(),
             collecting: None,
         }
@@ -232,6 +237,27 @@ impl<'a> Pre<'a> {
             }
             owned = format!("{}{}", " ".repeat(end), &text[end..]);
             text = &owned;
+        }
+
+        // ~SEQ(var, [start,] [step,] end), ~SEQx(…) and ~LST(var, v1, v2, …): the rest of
+        // the line once per value, with $var set.
+        let body = text.trim_start();
+        if body.starts_with("~SEQ") || body.starts_with("~LST") {
+            let col = approx_col.unwrap_or((text.len() - body.len()) as u32 + 1);
+            match sequence(body) {
+                Ok((var, values, rest)) => {
+                    let rest = rest.to_string();
+                    for v in values {
+                        self.params.insert(var.clone(), v);
+                        self.logical(&rest, id, lineno, path, Some(col), depth + 1);
+                    }
+                }
+                Err(msg) => {
+                    let d = self.diag(Severity::Error, span_at(col), msg);
+                    self.out.diagnostics.push(d);
+                }
+            }
+            return;
         }
 
         // $NAME=value definitions (value to the end of the code; `\` continues it).
@@ -480,6 +506,81 @@ fn subst_once(s: &str, params: &HashMap<String, String>) -> (String, bool) {
     (out, changed)
 }
 
+/// Most values one `~SEQ`/`~LST` may produce.
+const MAX_SEQUENCE: usize = 100_000;
+
+/// Parses `~SEQ(var, [start,] [step,] end) rest`, `~SEQx(…)` (hex values) or
+/// `~LST(var, v1, v2, …) rest`: (var, values, rest).
+fn sequence(s: &str) -> Result<(String, Vec<String>, &str), String> {
+    let (kind, after) = if let Some(a) = s.strip_prefix("~SEQx(") {
+        ("SEQx", a)
+    } else if let Some(a) = s.strip_prefix("~SEQ(") {
+        ("SEQ", a)
+    } else if let Some(a) = s.strip_prefix("~LST(") {
+        ("LST", a)
+    } else {
+        return Err(format!(
+            "unknown sequence `{}`: expected ~SEQ(…), ~SEQx(…) or ~LST(…)",
+            s.split_whitespace().next().unwrap_or("")
+        ));
+    };
+    let close = after
+        .find(')')
+        .ok_or_else(|| format!("~{kind}( without a closing `)`"))?;
+    let args: Vec<&str> = after[..close].split(',').map(str::trim).collect();
+    let rest = &after[close + 1..];
+    let var = args[0];
+    if !is_param_name(var) {
+        return Err(format!("~{kind}: `{var}` is not a parameter name"));
+    }
+    if kind == "LST" {
+        return Ok((
+            var.to_string(),
+            args[1..].iter().map(|v| v.to_string()).collect(),
+            rest,
+        ));
+    }
+    let num = |a: &str| -> Result<i64, String> {
+        let parsed = match a.strip_prefix("0x").or_else(|| a.strip_prefix("0X")) {
+            Some(h) => i64::from_str_radix(h, 16),
+            None => a.parse::<i64>(),
+        };
+        parsed.map_err(|_| format!("~{kind}: `{a}` is not a number"))
+    };
+    let (start, step, end) = match args[1..] {
+        [end] => {
+            let end = num(end)?;
+            (if end < 0 { -1 } else { 1 }, None, end)
+        }
+        [start, end] => (num(start)?, None, num(end)?),
+        [start, step, end] => (num(start)?, Some(num(step)?), num(end)?),
+        _ => return Err(format!("~{kind} takes (var, [start,] [step,] end)")),
+    };
+    let step = step.unwrap_or(if end >= start { 1 } else { -1 });
+    if step == 0 || (step > 0) != (end >= start) && start != end {
+        return Err(format!(
+            "~{kind}: step {step} never gets from {start} to {end}"
+        ));
+    }
+    let mut values = Vec::new();
+    let mut v = start;
+    while (step > 0 && v <= end) || (step < 0 && v >= end) {
+        if values.len() >= MAX_SEQUENCE {
+            return Err(format!("~{kind} produces more than {MAX_SEQUENCE} values"));
+        }
+        values.push(if kind == "SEQx" {
+            format!("{v:x}")
+        } else {
+            v.to_string()
+        });
+        v = match v.checked_add(step) {
+            Some(n) => n,
+            None => break,
+        };
+    }
+    Ok((var.to_string(), values, rest))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -612,6 +713,30 @@ mod tests {
                 .take(12)
                 .all(|t| t.span.line == 8 && t.span.col == 1)
         );
+    }
+
+    #[test]
+    fn sequence_and_list_blocks() {
+        let p = preprocess_str(
+            "~SEQ(SUBNET, 0, 2) ip 10.0.${SUBNET}.1\n~SEQx(A, 0x90, 0x10, 0xa0) ~LST(B, x, y) f::${A}:${B}\n\
+             ~SEQ(N, 3) n$N ${_HASH}x\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert_eq!(
+            words(&p),
+            [
+                "ip", "10.0.0.1", ";", "ip", "10.0.1.1", ";", "ip", "10.0.2.1", ";", "f::90:x",
+                ";", "f::90:y", ";", "f::a0:x", ";", "f::a0:y", ";", "n1", "#x", ";", "n2", "#x",
+                ";", "n3", "#x", ";"
+            ]
+        );
+        let p = preprocess_str(
+            "~SEQ(I, 1, 0, 5) x\n~SEQ(I, 1, 1000000000) x\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert_eq!(p.diagnostics.len(), 2, "{:?}", p.diagnostics);
     }
 
     #[test]
