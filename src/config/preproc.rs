@@ -1,12 +1,20 @@
 //! Preprocessing: files → one token stream.
 //!
-//! Per physical line, in keepalived's order: comments are dropped (by the lexer); a leading
-//! `@ID` keeps the line only when ID is the config id, `@^ID` only when it is not; a line
-//! `$NAME=value` defines a parameter (the value is the rest of the line); `${NAME}` and `$NAME`
-//! are replaced by defined parameters (undefined ones are left as written, as keepalived does,
-//! since scripts legitimately contain `$1`); `include PATTERN` reads every file the glob matches,
-//! relative to the including file's directory, in sorted order. Include cycles and runaway
-//! depth are errors; a pattern matching nothing is a warning.
+//! Per line, in keepalived's order (keepalived.conf(5), "ADVANCED CONFIGURATION"):
+//! - a leading `@ID` keeps the line only when ID is the config id, `@^ID` only when it is not;
+//! - `~SEQ(var, [start,] [step,] end)`, `~SEQx(…)` (hex) and `~LST(var, v1, v2…)` repeat the
+//!   rest of the line once per value of `$var`;
+//! - `$NAME=value` defines a parameter (the rest of the line; a trailing `\` continues it over
+//!   several lines); predefined: `_PWD` (the file's directory), `_INSTANCE` (config id),
+//!   `_HASH`, `_BANG`;
+//! - substitution is textual and happens at use, recursively: `${NAME}` anywhere, `$NAME` when
+//!   followed by a blank or the end; undefined names stay as written (scripts use `$1`). The
+//!   result may hold words, braces, a condition or (multiline values) several lines, each
+//!   processed again. Tokens from substituted text point at the first `$` of the line.
+//! - comments (`#`, `!` outside quotes) are dropped by the lexer;
+//! - `include PATTERN` reads every file the glob matches, relative to the including file's
+//!   directory, in sorted order. Include cycles and runaway depth are errors; a pattern matching
+//!   nothing is a warning.
 //!
 //! This is the only module of the config front end that reads files.
 
