@@ -361,6 +361,17 @@ async fn kernel_error_paths() {
         "{e}"
     );
 
+    // A name far beyond the kernel's 15 bytes is refused cleanly, not a crash.
+    let long = Service::new(
+        ServiceKey::tcp(v4(10, 0, 0, 1), 83),
+        Scheduler::Other("é".repeat(40000)),
+    );
+    let e = c
+        .add_service(&long)
+        .await
+        .expect_err("overlong scheduler name");
+    assert!(e.errno().is_some(), "{e}");
+
     let bogus = Service::new(
         ServiceKey::tcp(v4(10, 0, 0, 1), 81),
         Scheduler::Other("bogus".into()),
