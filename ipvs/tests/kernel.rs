@@ -559,7 +559,7 @@ async fn kernel_stats_match_ipvsadm_and_zero() {
     let d = e.dests.values().next().expect("dest");
     assert_eq!(d.stats.map(|s| s.conns), Some(1));
 
-    c.zero(None).await.expect("zero");
+    c.zero(Some(&key)).await.expect("zero one service");
     let st = c
         .dump()
         .await
@@ -643,6 +643,7 @@ async fn kernel_info_timeouts_daemons_flush() {
     ))
     .await
     .expect("add");
+    c.zero(None).await.expect("zero everything");
     c.flush().await.expect("flush");
     assert_eq!(ipvsadm("-Sn").trim(), "");
     assert!(c.dump().await.expect("dump").services.is_empty());
