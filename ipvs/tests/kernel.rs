@@ -161,7 +161,9 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
     gre.tun_flags = 1;
     let local = Dest::new(v4(10, 0, 1, 6), 80, Forward::Local);
     let bypass = Dest::new(v4(10, 0, 1, 7), 80, Forward::Bypass);
-    for d in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass] {
+    // Mixed families: an IPv6 real server behind an IPv4 service, through a tunnel.
+    let mixed = Dest::new(ip("2001:db8::7"), 80, Forward::Tunnel);
+    for d in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass, &mixed] {
         c.add_dest(&key, d)
             .await
             .unwrap_or_else(|e| panic!("{:?}: {e}", d.forward));
@@ -177,6 +179,7 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
             "-> 10.0.1.6:80 Local 1 0 0",
             // ipvsadm has no name for bypass and prints "(null)"; /proc/net/ip_vs says Masq.
             "-> 10.0.1.7:80 (null) 1 0 0",
+            "-> [2001:db8::7]:80 Tunnel 1 0 0",
         ],
     );
     assert_listing(
@@ -193,7 +196,7 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
     );
     // Our dump reads back exactly what we wrote.
     let got: Vec<Dest> = c.dests(&key).await.expect("dump dests");
-    for want in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass] {
+    for want in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass, &mixed] {
         let d = got
             .iter()
             .find(|d| d.key() == want.key())
