@@ -110,3 +110,61 @@ pub fn run(args: &GenhashArgs) -> ExitCode {
         Err(_) => ExitCode::from(1),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(server: &str, port: &str, url: &str) -> GenhashArgs {
+        GenhashArgs {
+            server: Some(server.into()),
+            port: Some(port.into()),
+            url: Some(url.into()),
+            ..GenhashArgs::default()
+        }
+    }
+
+    #[test]
+    fn options_validated_as_keepalived() {
+        let o = args("::1", "8080", "/x").options().unwrap();
+        assert_eq!(o.target, "[::1]:8080".parse().unwrap());
+        assert_eq!(
+            (o.protocol, o.timeout),
+            (HttpProtocol::Http10, Duration::from_secs(5))
+        );
+        assert_eq!(
+            args("foo", "80", "/").options().unwrap_err(),
+            "server should be an IP, not foo"
+        );
+        assert_eq!(
+            args("127.0.0.1", "99999", "/").options().unwrap_err(),
+            "invalid port number '99999'"
+        );
+        let bad = GenhashArgs {
+            protocol: Some("2.0".into()),
+            ..args("127.0.0.1", "80", "/")
+        };
+        assert_eq!(
+            bad.options().unwrap_err(),
+            "invalid HTTP protocol version '2.0'"
+        );
+        let c = GenhashArgs {
+            protocol: Some("1.0c".into()),
+            ..args("127.0.0.1", "80", "/")
+        };
+        assert_eq!(c.options().unwrap().protocol, HttpProtocol::Http10Close);
+        assert!(
+            GenhashArgs {
+                url: None,
+                ..args("127.0.0.1", "80", "/")
+            }
+            .options()
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn usage_error_exits_1() {
+        assert_eq!(run(&GenhashArgs::default()), ExitCode::from(1));
+    }
+}

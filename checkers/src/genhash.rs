@@ -113,6 +113,7 @@ pub async fn run(
         tls: opts.ssl.then_some(TlsOptions {
             sni: opts.sni,
             verify: &verify,
+            client_cert: None,
         }),
         path: &opts.url,
         virtualhost: opts.virtualhost.as_deref(),

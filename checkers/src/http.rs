@@ -4,7 +4,8 @@
 //! The request is the one keepalived sends (request line, `User-Agent: KeepAliveClient`,
 //! `Connection: close` for 1.0C / 1.1, `Host`), written by hand: the digest is over raw response
 //! bytes, which an HTTP client library would decode. Each url attempt (connect, TLS, request,
-//! headers, body) is bounded as a whole by `connect_timeout`.
+//! headers, body) is bounded as a whole by `connect_timeout`, so a server trickling bytes
+//! (slowloris) fails in time. The body is read only when a digest is configured.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::digest::{Head, Part, ResponseReader};
 use crate::outcome::{FailReason, Outcome};
-use crate::spec::{Bind, HttpProtocol, HttpSpec, Spec, TlsVerify, UrlSpec};
+use crate::spec::{Bind, ClientCert, HttpProtocol, HttpSpec, Spec, TlsVerify, UrlSpec};
 
 /// Everything one GET needs, independent of the config shape (genhash builds one too).
 #[derive(Debug, Clone)]
@@ -46,8 +47,10 @@ pub struct Get<'a> {
 pub enum ReadBody<'a> {
     /// Always (genhash).
     Always,
-    /// Only when the url accepts the status: a failing status needs no body.
-    IfAccepted(&'a UrlSpec),
+    /// Only when the url has a digest to check and accepts the status. Without a digest, the
+    /// check ends with the head: a large page then costs no download, and a health page that
+    /// streams forever still passes on its status, as a browser would see it.
+    IfDigestNeeded(&'a UrlSpec),
 }
 
 /// TLS settings of a GET.
@@ -57,6 +60,8 @@ pub struct TlsOptions<'a> {
     pub sni: bool,
     /// Certificate verification.
     pub verify: &'a TlsVerify,
+    /// Client certificate to present.
+    pub client_cert: Option<&'a ClientCert>,
 }
 
 /// What a finished GET saw.
@@ -156,8 +161,15 @@ pub(crate) async fn get_with(
             None => exchange(tcp, g, reader, &phase, sink).await,
             Some(t) => {
                 phase.set(Phase::Tls);
-                let sni = if t.sni { g.virtualhost } else { None };
-                let tls = crate::tls::handshake(tcp, g.target.ip(), sni, t.verify).await?;
+                let tls = crate::tls::handshake(
+                    tcp,
+                    g.target.ip(),
+                    g.virtualhost,
+                    t.sni,
+                    t.verify,
+                    t.client_cert,
+                )
+                .await?;
                 phase.set(Phase::Request);
                 exchange(tls, g, reader, &phase, sink).await
             }
@@ -195,8 +207,8 @@ async fn exchange<IO: AsyncRead + AsyncWrite + Unpin>(
         if reader.is_done() {
             break;
         }
-        if let (Some(head), ReadBody::IfAccepted(url)) = (reader.head(), g.read_body)
-            && !url.accepts(head.status)
+        if let (Some(head), ReadBody::IfDigestNeeded(url)) = (reader.head(), g.read_body)
+            && (url.digest.is_none() || !url.accepts(head.status))
         {
             break;
         }
@@ -254,12 +266,13 @@ async fn check_url(
         tls: tls.then_some(TlsOptions {
             sni: http.enable_sni,
             verify: &http.verify,
+            client_cert: http.client_cert.as_ref(),
         }),
         path: &url.path,
         virtualhost: url.virtualhost.as_deref().or(http.virtualhost.as_deref()),
         protocol: http.protocol,
         timeout: spec.timing.connect_timeout,
-        read_body: ReadBody::IfAccepted(url),
+        read_body: ReadBody::IfDigestNeeded(url),
         lenient: false,
     };
     let got = get(&g, &mut |_| {}).await?;
@@ -322,6 +335,11 @@ mod tests {
         assert_eq!(
             request(&g),
             b"GET /x HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: 127.0.0.1:18082\r\n\r\n"
+        );
+        g.target = "[::1]:18089".parse().unwrap();
+        assert_eq!(
+            request(&g),
+            b"GET /x HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: [::1]:18089\r\n\r\n"
         );
         g.protocol = HttpProtocol::Http10Close;
         g.virtualhost = Some("www.ex.com");

@@ -19,6 +19,29 @@
 //! - digest.rs + genhash.rs: keepalived's body MD5 (bytes after the header block, capped at
 //!   Content-Length, chunk framing included) and the `genhash` tool on top of it.
 //!
+//! # Director API
+//! ```text
+//! Scheduler::spawn::<S>(SchedulerConfig { max_concurrent, channel_capacity, seed, on_result })
+//!     -> (SchedulerHandle<S>, tokio::sync::mpsc::Receiver<Transition<S>>)
+//! SchedulerHandle::set(&self, Vec<ServerChecks<S> { id: S, checks: Vec<Spec>, initially_up: bool }>)
+//! SchedulerHandle::snapshot(&self).await -> Vec<Transition<S>>    // current health of every server
+//! Transition<S> { server: S, up: bool, reason: String, weight: Option<i64>, at: SystemTime }
+//! on_result: Arc<dyn Fn(&CheckReport) + Send + Sync>            // every run, for metrics
+//! CheckReport { spec: Arc<Spec>, outcome: Outcome, duration: Duration, up: bool }
+//! ```
+//! - `S` is any `Clone + Eq + Hash + Debug + Send + Sync + 'static` key (a string, a u64...).
+//! - A server is up when all its checks are up (none: up). A transition is sent whenever that,
+//!   or the summed dynamic weight, changes; a new server whose computed health differs from
+//!   `initially_up` gets one at once (non-alpha checks start up, alpha ones down).
+//! - `set` replaces everything: unchanged `(id, Spec)` pairs keep their check state and timers,
+//!   new specs start after a random warmup, removed ones are aborted (programs killed).
+//!   Identical specs used by several servers run once. A spec added to a server that is down
+//!   starts down, so a reload never flaps a down server up before its new check has run.
+//! - Dropping every handle stops all checks; dropping the receiver does at the next transition.
+//! - The worst time from a server failing to its transition is
+//!   [`Timing::detection_bound`] (plus waiting for a free slot when `max_concurrent` checks
+//!   are already running).
+//!
 //! ```no_run
 //! # async fn demo() {
 //! use checkers::{CheckKind, Scheduler, SchedulerConfig, ServerChecks, Spec, TcpSpec};
@@ -30,6 +53,8 @@
 //! }
 //! # }
 //! ```
+
+#![warn(missing_docs)]
 
 pub mod digest;
 pub mod dns;
@@ -53,8 +78,8 @@ pub use scheduler::{
     Transition,
 };
 pub use spec::{
-    Bind, CheckKind, DnsSpec, DnsType, FileSpec, HttpProtocol, HttpSpec, MiscSpec, PingSpec,
-    SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
+    Bind, CheckKind, ClientCert, DnsSpec, DnsType, FileSpec, HttpProtocol, HttpSpec, MiscSpec,
+    PingSpec, SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
 };
 pub use state::{CheckState, Health};
 

@@ -6,7 +6,7 @@
 //! with SIGKILL, so forked children do not linger.
 //!
 //! Exit status: 0 passes; otherwise it fails, except with `misc_dynamic`, where 1 fails and
-//! 2-255 pass with dynamic weight `status - 2`.
+//! 2-255 pass with dynamic weight `status - 2` (0 leaves the last dynamic weight in place).
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;

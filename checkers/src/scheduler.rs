@@ -16,19 +16,22 @@
 //! - Identical specs (same target, checker, timing, binding) used by several servers run once.
 //! - `set` is a reload: unchanged specs keep running with their state, new ones start after a
 //!   random warmup, removed ones are aborted (dropping their sockets / killing their programs).
-//! - Dropping the handle stops every check.
+//! - Dropping the handle stops every check (dropping the receiver: at the next transition).
+//! - A check runs every `delay_loop` counted from the start of its previous run.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::outcome::Outcome;
+use crate::outcome::{FailReason, Outcome};
 use crate::spec::Spec;
 use crate::state::{CheckState, combine};
 
@@ -82,7 +85,10 @@ pub struct ServerChecks<S> {
 /// Scheduler settings.
 #[derive(Clone)]
 pub struct SchedulerConfig {
-    /// Checks running at once, at most.
+    /// Checks running at once, at most (default 4096). Each holds a socket or a process:
+    /// the effective bound is also kept 256 below the process's open-file limit, so the daemon
+    /// should raise `RLIMIT_NOFILE` to its hard limit at startup. Too low a bound makes checks
+    /// queue when backends are slow, which delays detection.
     pub max_concurrent: usize,
     /// Capacity of the transition channel.
     pub channel_capacity: usize,
@@ -95,7 +101,7 @@ pub struct SchedulerConfig {
 impl Default for SchedulerConfig {
     fn default() -> Self {
         SchedulerConfig {
-            max_concurrent: 1024,
+            max_concurrent: 4096,
             channel_capacity: 1024,
             seed: None,
             on_result: None,
@@ -133,7 +139,7 @@ impl Scheduler {
             t.as_nanos() as u64 ^ u64::from(std::process::id())
         });
         let coord = Coordinator {
-            sem: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+            sem: Arc::new(Semaphore::new(concurrency_bound(config.max_concurrent))),
             on_result: config.on_result,
             rng: SplitMix(seed),
             next_id: 0,
@@ -248,23 +254,27 @@ impl<S: ServerKey> Coordinator<S> {
     }
 
     async fn set(&mut self, servers: Vec<ServerChecks<S>>) -> bool {
-        let mut wanted: HashSet<Arc<Spec>> = HashSet::new();
+        // One Arc per distinct spec (identical checks run once), with the servers using it.
+        let mut users: HashMap<Arc<Spec>, Vec<S>> = HashMap::new();
+        // Distinct specs of servers already known and reported down.
+        let mut of_down_servers: HashSet<Arc<Spec>> = HashSet::new();
         let mut next_servers = HashMap::with_capacity(servers.len());
         for sc in servers {
+            let old = self.servers.remove(&sc.id);
+            let known_down = old.as_ref().is_some_and(|o| !o.reported.up);
             let mut specs = Vec::with_capacity(sc.checks.len());
             for spec in sc.checks {
-                // Share one Arc per distinct spec so identical checks run once.
-                let spec = match wanted.get(&spec) {
-                    Some(a) => a.clone(),
-                    None => {
-                        let a = Arc::new(spec);
-                        wanted.insert(a.clone());
-                        a
-                    }
+                let spec = match users.get_key_value(&spec) {
+                    Some((a, _)) => a.clone(),
+                    None => Arc::new(spec),
                 };
+                users.entry(spec.clone()).or_default().push(sc.id.clone());
+                if known_down {
+                    of_down_servers.insert(spec.clone());
+                }
                 specs.push(spec);
             }
-            let reported = match self.servers.remove(&sc.id) {
+            let reported = match old {
                 Some(old) => old.reported,
                 None => Transition {
                     server: (),
@@ -283,25 +293,21 @@ impl<S: ServerKey> Coordinator<S> {
             );
         }
         self.checks.retain(|spec, entry| {
-            let keep = wanted.contains(spec);
+            let keep = users.contains_key(spec);
             if !keep {
                 entry.task.abort();
             }
             keep
         });
-        for spec in wanted {
+        for (spec, ids) in users {
             if !self.checks.contains_key(&spec) {
-                self.start(spec);
+                // A check added by a reload to a server that is down starts down: the server
+                // must not flap up before the new check has even run.
+                let start_down = of_down_servers.contains(&spec);
+                self.start(spec.clone(), start_down);
             }
-        }
-        for entry in self.checks.values_mut() {
-            entry.users.clear();
-        }
-        for (id, server) in &next_servers {
-            for spec in &server.checks {
-                if let Some(entry) = self.checks.get_mut(spec) {
-                    entry.users.push(id.clone());
-                }
+            if let Some(entry) = self.checks.get_mut(&spec) {
+                entry.users = ids;
             }
         }
         self.servers = next_servers;
@@ -309,10 +315,14 @@ impl<S: ServerKey> Coordinator<S> {
         self.reevaluate(ids).await
     }
 
-    fn start(&mut self, spec: Arc<Spec>) {
+    fn start(&mut self, spec: Arc<Spec>, start_down: bool) {
         self.next_id += 1;
         let id = self.next_id;
-        let state = CheckState::new(&spec.timing);
+        let state = if start_down {
+            CheckState::down()
+        } else {
+            CheckState::new(&spec.timing)
+        };
         let now = Instant::now();
         let first = CheckState::first_run(now.into_std(), &spec.timing, self.rng.unit());
         let task = tokio::spawn(check_loop(CheckTask {
@@ -324,7 +334,7 @@ impl<S: ServerKey> Coordinator<S> {
             upd: self.upd_tx.clone(),
             on_result: self.on_result.clone(),
         }));
-        let label = format!("{} {}", spec.kind.name(), spec.target);
+        let label = spec.label();
         self.checks.insert(
             spec,
             CheckEntry {
@@ -403,10 +413,18 @@ async fn check_loop(mut t: CheckTask) {
             return;
         };
         let started = Instant::now();
-        let outcome = crate::check(&t.spec).await;
+        // A checker bug must not silently freeze this server's health: a panic is a failure.
+        let outcome = match AssertUnwindSafe(crate::check(&t.spec)).catch_unwind().await {
+            Ok(o) => o,
+            Err(_) => Outcome::Fail(FailReason::Setup(
+                "the checker panicked (a bug in lvsd)".to_string(),
+            )),
+        };
         drop(permit);
         let now = Instant::now();
-        let step = t.state.on_outcome(now.into_std(), &outcome, &t.spec.timing);
+        let step = t
+            .state
+            .on_outcome(started.into_std(), now.into_std(), &outcome, &t.spec.timing);
         if let Some(hook) = &t.on_result {
             hook(&CheckReport {
                 spec: t.spec.clone(),
@@ -427,6 +445,31 @@ async fn check_loop(mut t: CheckTask) {
         }
         next = Instant::from_std(step.next);
     }
+}
+
+/// `wanted`, kept 256 below the open-file limit (the rest of the daemon needs descriptors too).
+fn concurrency_bound(wanted: usize) -> usize {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0;
+    let limit = if ok && r.rlim_cur != libc::RLIM_INFINITY {
+        usize::try_from(r.rlim_cur)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(256)
+    } else {
+        usize::MAX
+    };
+    if wanted > limit {
+        tracing::warn!(
+            wanted,
+            limit,
+            "checker concurrency capped by the open-file limit (raise RLIMIT_NOFILE)"
+        );
+    }
+    wanted.min(limit).max(1)
 }
 
 /// Tiny deterministic generator for warmup jitter (no crypto need, seedable in tests).

@@ -32,6 +32,11 @@ impl Spec {
             bind: Bind::default(),
         }
     }
+
+    /// How logs and reasons name the check: `HTTP_GET 10.0.0.1:80`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.kind.name(), self.target)
+    }
 }
 
 /// The checker kinds of keepalived.conf, one variant per `*_GET` / `*_CHECK` block.
@@ -107,7 +112,12 @@ impl Default for Timing {
 
 impl Timing {
     /// keepalived's per-checker defaults: HTTP/SSL retry after 3 s, DNS retries 3 times after
-    /// `delay_loop`, MISC does not retry and its timeout defaults to `delay_loop`.
+    /// `delay_loop`, MISC does not retry and its timeout defaults to `delay_loop`. The DNS retry
+    /// delay is given for the default `delay_loop`: a config that sets `delay_loop` but not
+    /// `delay_before_retry` must resolve it to its own `delay_loop`.
+    ///
+    /// FILE_CHECK takes no timing options in keepalived, which re-reads the file as soon as it
+    /// changes; here it is polled every second, without retry: use these values as they are.
     pub fn for_kind(kind: &CheckKind) -> Self {
         let d = Timing::default();
         match kind {
@@ -121,6 +131,12 @@ impl Timing {
                 ..d
             },
             CheckKind::Misc(_) => Timing { retry: 0, ..d },
+            CheckKind::File(_) => Timing {
+                delay_loop: Duration::from_secs(1),
+                retry: 0,
+                warmup: Some(Duration::ZERO),
+                ..d
+            },
             _ => d,
         }
     }
@@ -193,6 +209,17 @@ pub struct HttpSpec {
     pub enable_sni: bool,
     /// Certificate verification (lvsd extension; off by default like keepalived).
     pub verify: TlsVerify,
+    /// Client certificate presented by `SSL_GET` (the global `SSL` block).
+    pub client_cert: Option<ClientCert>,
+}
+
+/// A client certificate chain and its key, PEM files (keepalived `SSL { certificate key }`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientCert {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Unencrypted private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// One `url` block.

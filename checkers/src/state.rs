@@ -8,6 +8,9 @@
 //!   the last retry takes it down;
 //! - while down, failures are not retried: the next run is after `delay_loop`.
 //!
+//! `delay_loop` counts from the start of the previous run (keepalived counts from its end), so
+//! healthy-check latency never stretches the detection bound of [`Timing::detection_bound`].
+//!
 //! Per real server: up only when every check is up; a server without checks is up.
 
 use std::time::{Duration, Instant};
@@ -47,6 +50,16 @@ impl CheckState {
         }
     }
 
+    /// Fresh state that waits for a first success, whatever `alpha` says.
+    pub fn down() -> Self {
+        CheckState {
+            up: false,
+            failures: 0,
+            reason: None,
+            weight: None,
+        }
+    }
+
     /// Whether the check counts as up.
     pub fn is_up(&self) -> bool {
         self.up
@@ -67,18 +80,33 @@ impl CheckState {
         now + timing.warmup_window().mul_f64(jitter.clamp(0.0, 1.0))
     }
 
-    /// Applies the outcome of a run that ended at `now`.
-    pub fn on_outcome(&mut self, now: Instant, outcome: &Outcome, timing: &Timing) -> Step {
+    /// Applies the outcome of a run that started at `started` and ended at `now`.
+    ///
+    /// `delay_loop` counts from the start of a run, so a check's cadence does not stretch with
+    /// its latency and a failure is seen within
+    /// `delay_loop + connect_timeout × (retry + 1) + delay_before_retry × retry`;
+    /// `delay_before_retry` counts from the end of the failed attempt.
+    pub fn on_outcome(
+        &mut self,
+        started: Instant,
+        now: Instant,
+        outcome: &Outcome,
+        timing: &Timing,
+    ) -> Step {
+        let next_loop = (started + timing.delay_loop).max(now);
         match outcome {
             Outcome::Pass { weight } => {
-                let changed = !self.up || self.weight != *weight;
+                // A pass without a weight leaves the dynamic weight as it was (misc_dynamic:
+                // "exit status 0: weight unchanged").
+                let weight = weight.or(self.weight);
+                let changed = !self.up || self.weight != weight;
                 self.up = true;
                 self.failures = 0;
                 self.reason = None;
-                self.weight = *weight;
+                self.weight = weight;
                 Step {
                     changed,
-                    next: now + timing.delay_loop,
+                    next: next_loop,
                 }
             }
             Outcome::Fail(reason) if self.up => {
@@ -89,7 +117,7 @@ impl CheckState {
                     self.reason = Some(reason.clone());
                     Step {
                         changed: true,
-                        next: now + timing.delay_loop,
+                        next: next_loop,
                     }
                 } else {
                     Step {
@@ -102,7 +130,7 @@ impl CheckState {
                 self.reason = Some(reason.clone());
                 Step {
                     changed: false,
-                    next: now + timing.delay_loop,
+                    next: next_loop,
                 }
             }
         }
@@ -132,7 +160,7 @@ pub fn combine<'a>(checks: impl IntoIterator<Item = (&'a str, &'a CheckState)>) 
             up = false;
             match &st.reason {
                 Some(r) => reasons.push(format!("{label}: {r}")),
-                None => reasons.push(format!("{label}: waiting for a first success (alpha)")),
+                None => reasons.push(format!("{label}: waiting for a first success")),
             }
         }
         if let Some(w) = st.weight {
@@ -197,7 +225,7 @@ mod tests {
             (64, fail(), false, true, 67),
         ];
         for (i, (s, o, changed, up, next)) in rows.iter().enumerate() {
-            let step = st.on_outcome(at(*s), o, &t);
+            let step = st.on_outcome(at(*s), at(*s), o, &t);
             assert_eq!(
                 (step.changed, st.is_up(), step.next),
                 (*changed, *up, at(*next)),
@@ -205,8 +233,32 @@ mod tests {
             );
         }
         // The retry budget restarted after the pass at 51: the third failure takes it down.
-        assert!(st.on_outcome(at(67), &fail(), &t).changed);
+        assert!(st.on_outcome(at(67), at(67), &fail(), &t).changed);
         assert_eq!(st.reason(), Some(&FailReason::ConnectRefused));
+    }
+
+    #[test]
+    fn delay_loop_counts_from_the_start_of_a_run() {
+        let t = timing(1);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut st = CheckState::new(&t);
+        // A pass that took 1.5 s: the next run is 10 s after its start.
+        assert_eq!(
+            st.on_outcome(at(0), at(1500), &Outcome::PASS, &t).next,
+            at(10_000)
+        );
+        // A failed attempt that took 2 s: the retry waits delay_before_retry after its end.
+        assert_eq!(
+            st.on_outcome(at(10_000), at(12_000), &fail(), &t).next,
+            at(15_000)
+        );
+        // A run longer than delay_loop is followed at once.
+        assert_eq!(
+            st.on_outcome(at(15_000), at(27_000), &Outcome::PASS, &t)
+                .next,
+            at(27_000)
+        );
     }
 
     #[test]
@@ -220,13 +272,16 @@ mod tests {
         assert!(!st.is_up());
         let h = combine([("TCP_CHECK 10.0.0.1:80", &st)]);
         assert!(!h.up);
-        assert!(h.reason.contains("alpha"), "{}", h.reason);
+        assert_eq!(
+            h.reason,
+            "TCP_CHECK 10.0.0.1:80: waiting for a first success"
+        );
         // Failures while down are not retried.
         assert_eq!(
-            st.on_outcome(t0, &fail(), &t).next,
+            st.on_outcome(t0, t0, &fail(), &t).next,
             t0 + Duration::from_secs(10)
         );
-        assert!(st.on_outcome(t0, &Outcome::PASS, &t).changed);
+        assert!(st.on_outcome(t0, t0, &Outcome::PASS, &t).changed);
         assert!(st.is_up());
     }
 
@@ -235,7 +290,7 @@ mod tests {
         let t = timing(0);
         let mut st = CheckState::new(&t);
         let now = Instant::now();
-        let step = st.on_outcome(now, &fail(), &t);
+        let step = st.on_outcome(now, now, &fail(), &t);
         assert!(step.changed && !st.is_up());
         assert_eq!(step.next, now + t.delay_loop);
     }
@@ -246,15 +301,18 @@ mod tests {
         let now = Instant::now();
         let (mut a, mut b) = (CheckState::new(&t), CheckState::new(&t));
         assert!(
-            a.on_outcome(now, &Outcome::Pass { weight: Some(8) }, &t)
+            a.on_outcome(now, now, &Outcome::Pass { weight: Some(8) }, &t)
                 .changed
         );
         assert!(
-            !a.on_outcome(now, &Outcome::Pass { weight: Some(8) }, &t)
+            !a.on_outcome(now, now, &Outcome::Pass { weight: Some(8) }, &t)
                 .changed
         );
+        // Exit 0 keeps the weight.
+        assert!(!a.on_outcome(now, now, &Outcome::PASS, &t).changed);
+        assert_eq!(a.weight(), Some(8));
         assert!(
-            b.on_outcome(now, &Outcome::Pass { weight: Some(3) }, &t)
+            b.on_outcome(now, now, &Outcome::Pass { weight: Some(3) }, &t)
                 .changed
         );
         let h = combine([("MISC_CHECK a", &a), ("MISC_CHECK b", &b)]);
@@ -269,6 +327,7 @@ mod tests {
         let ok = CheckState::new(&t);
         let mut bad = CheckState::new(&t);
         bad.on_outcome(
+            now,
             now,
             &Outcome::Fail(FailReason::ConnectTimeout(Duration::from_secs(3))),
             &t,

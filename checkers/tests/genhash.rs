@@ -46,6 +46,9 @@ fn args(o: &Options) -> Vec<String> {
     if o.ssl {
         a.push("-S".to_string());
     }
+    if o.sni {
+        a.push("-I".to_string());
+    }
     if o.verbose {
         a.push("-v".to_string());
     }
@@ -194,6 +197,26 @@ async fn tls() {
     })
     .await;
     assert_eq!(out.len(), 33);
+    let sni = Options {
+        ssl: true,
+        sni: true,
+        virtualhost: Some("www.example.test".into()),
+        ..opts(addr, "/")
+    };
+    assert_eq!(same(sni).await, out);
+}
+
+#[tokio::test]
+async fn ipv6() {
+    let addr = support::raw_at(
+        "[::1]:0",
+        Behaviour::Reply(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"),
+    )
+    .await;
+    assert_eq!(
+        both_modes(addr, "/v6").await,
+        "900150983cd24fb0d6963f7d28e17f72\n"
+    );
 }
 
 #[tokio::test]

@@ -240,3 +240,20 @@ async fn file_and_tcp() {
     drop(l);
     assert_eq!(timed(&s).await.to_string(), "connection refused");
 }
+
+#[tokio::test]
+async fn bindto_and_bind_port_are_the_source() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // A port just released by a UDP socket: free for TCP in practice on a test host.
+    let port = free_udp_port().port();
+    let mut s = spec(l.local_addr().unwrap(), CheckKind::Tcp(TcpSpec {}));
+    s.bind = checkers::Bind {
+        addr: Some("127.0.0.2".parse().unwrap()),
+        port: Some(port),
+        ..Default::default()
+    };
+    let accept = tokio::spawn(async move { l.accept().await.map(|(_, peer)| peer) });
+    assert_eq!(timed(&s).await, Outcome::PASS);
+    let peer = accept.await.unwrap().unwrap();
+    assert_eq!(peer, SocketAddr::new("127.0.0.2".parse().unwrap(), port));
+}

@@ -84,11 +84,34 @@ pub fn cert() -> Cert {
 
 /// hyper over TLS; the log also gets "sni=<name>" per handshake.
 pub async fn hyper_tls(route: Route, cert: &Cert) -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
+    hyper_tls_with(route, cert, None).await
+}
+
+/// hyper over TLS requiring a client certificate issued by `client_ca`.
+pub async fn hyper_tls_with(
+    route: Route,
+    cert: &Cert,
+    client_ca: Option<CertificateDer<'static>>,
+) -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
+        .unwrap();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let cfg = builder
         .with_single_cert(vec![cert.der.clone()], cert.key.clone_key())
         .unwrap();
     let acceptor = TlsAcceptor::from(Arc::new(cfg));
@@ -133,11 +156,18 @@ pub enum Behaviour {
     Endless(Arc<AtomicU64>),
     /// Accepts and closes at once, before anything is read.
     CloseAtOnce,
+    /// A status line, then header lines forever.
+    EndlessHeaders,
 }
 
-/// A raw TCP server applying `b` to every connection.
+/// A raw TCP server on 127.0.0.1 applying `b` to every connection.
 pub async fn raw(b: Behaviour) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    raw_at("127.0.0.1:0", b).await
+}
+
+/// A raw TCP server at `bind` (e.g. `[::1]:0`) applying `b` to every connection.
+pub async fn raw_at(bind: &str, b: Behaviour) -> SocketAddr {
+    let l = TcpListener::bind(bind).await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
@@ -206,6 +236,13 @@ async fn serve(mut s: TcpStream, b: Behaviour) {
                 sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             }
         }
+        Behaviour::EndlessHeaders => {
+            if s.write_all(b"HTTP/1.1 200 OK\r\n").await.is_err() {
+                return;
+            }
+            let line = [b"X-Filler: ".as_slice(), &[b'a'; 1000], b"\r\n"].concat();
+            while s.write_all(&line).await.is_ok() {}
+        }
         Behaviour::CloseAtOnce => {}
     }
 }
@@ -219,4 +256,32 @@ pub fn rss() -> u64 {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     pages * 4096
+}
+
+/// A CA and a client certificate it issued, written as PEM files into `dir`:
+/// returns (CA certificate, client cert path, client key path).
+pub fn client_pki(
+    dir: &std::path::Path,
+) -> (
+    CertificateDer<'static>,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["lvsd-checker.example.test".to_string()]).unwrap();
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = params.signed_by(&client_key, &ca).unwrap();
+    let (cert_path, key_path) = (dir.join("client.pem"), dir.join("client.key"));
+    std::fs::write(&cert_path, client.pem()).unwrap();
+    std::fs::write(&key_path, client_key.serialize_pem()).unwrap();
+    (ca.der().clone(), cert_path, key_path)
 }

@@ -1,0 +1,301 @@
+//! What the VRRP runtime needs to know, already validated: one [`InstanceConfig`] per
+//! `vrrp_instance`, [`ScriptConfig`] per `vrrp_script`, [`SyncGroupConfig`] per
+//! `vrrp_sync_group`. Durations are `Duration`s; on the serde side they are seconds as floats
+//! (`"advert_int": 0.01`) so a JSON file can drive the runtime without the keepalived parser.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::packet::{Auth, ChecksumMode, Version};
+
+/// Everything `vrrp::run` drives.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VrrpConfig {
+    pub instances: Vec<InstanceConfig>,
+    pub scripts: Vec<ScriptConfig>,
+    pub sync_groups: Vec<SyncGroupConfig>,
+    /// `vrrp_rt_priority`: SCHED_RR priority of the VRRP thread (None: normal scheduling).
+    pub realtime_priority: Option<u8>,
+    /// SO_PRIORITY of advert sockets (6 = TC_PRIO_INTERACTIVE, puts adverts in the high band).
+    pub socket_priority: Option<u32>,
+}
+
+/// One virtual address (`10.0.0.1/24 dev eth1 brd 10.0.0.255 scope global label eth1:1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vip {
+    pub addr: IpAddr,
+    /// Default /32 or /128 as keepalived does.
+    pub prefix: u8,
+    #[serde(default)]
+    pub dev: Option<String>,
+    #[serde(default)]
+    pub brd: Option<Ipv4Addr>,
+    /// rtnetlink scope value (0 global, 253 link, 254 host).
+    #[serde(default)]
+    pub scope: Option<u8>,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+impl Vip {
+    pub fn new(addr: IpAddr) -> Vip {
+        Vip {
+            addr,
+            prefix: if addr.is_ipv4() { 32 } else { 128 },
+            dev: None,
+            brd: None,
+            scope: None,
+            label: None,
+        }
+    }
+
+    /// `10.0.0.1/24`, as keepalived prints it.
+    pub fn display(&self) -> String {
+        format!("{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// `track_script` / `track_interface` / `track_file` entry with its optional weight. Without a
+/// weight, a failure puts the instance in FAULT; with one, it adds to the priority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracked {
+    pub name: String,
+    #[serde(default)]
+    pub weight: Option<i32>,
+    /// `weight -10 reverse`.
+    #[serde(default)]
+    pub reverse: bool,
+}
+
+/// The notify hooks of an instance, as command lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Notify {
+    pub master: Option<String>,
+    pub backup: Option<String>,
+    pub fault: Option<String>,
+    pub stop: Option<String>,
+    /// Generic `notify`: called with `INSTANCE name STATE priority`.
+    pub any: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum AuthKind {
+    #[default]
+    None,
+    Pass,
+    Ah,
+}
+
+/// One `vrrp_instance`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InstanceConfig {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    /// 2 or 3.
+    pub version: u8,
+    /// `state MASTER` (informational: like keepalived we still start in Backup below 255).
+    pub initial_master: bool,
+    pub priority: u8,
+    #[serde(with = "secs")]
+    pub advert_int: Duration,
+    /// `false` with `nopreempt`.
+    pub preempt: bool,
+    #[serde(with = "secs")]
+    pub preempt_delay: Duration,
+    pub auth_type: AuthKind,
+    pub auth_pass: String,
+    pub vips: Vec<Vip>,
+    /// `virtual_ipaddress_excluded`: installed but not advertised.
+    pub vips_excluded: Vec<Vip>,
+    pub mcast_src_ip: Option<IpAddr>,
+    pub unicast_src_ip: Option<IpAddr>,
+    pub unicast_peers: Vec<IpAddr>,
+    /// `v3_checksum_as_v2`.
+    pub checksum_as_v2: bool,
+    /// `accept` / `no_accept` (v3). Recorded; see module docs of `vrrp` for enforcement.
+    pub accept: bool,
+    /// `use_vmac [NAME]`: Some(name) creates a macvlan with 00:00:5e:00:01:VRID.
+    pub use_vmac: Option<String>,
+    #[serde(with = "secs")]
+    pub garp_master_delay: Duration,
+    pub garp_master_repeat: u32,
+    #[serde(with = "opt_secs")]
+    pub garp_master_refresh: Option<Duration>,
+    pub garp_master_refresh_repeat: u32,
+    pub track_scripts: Vec<Tracked>,
+    pub track_interfaces: Vec<Tracked>,
+    pub track_files: Vec<TrackFileRef>,
+    /// `dont_track_primary`: ignore the instance interface's own link state.
+    pub dont_track_primary: bool,
+    pub notify: Notify,
+}
+
+impl Default for InstanceConfig {
+    fn default() -> Self {
+        InstanceConfig {
+            name: String::new(),
+            interface: String::new(),
+            vrid: 0,
+            version: 2,
+            initial_master: false,
+            priority: 100,
+            advert_int: Duration::from_secs(1),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            auth_type: AuthKind::None,
+            auth_pass: String::new(),
+            vips: Vec::new(),
+            vips_excluded: Vec::new(),
+            mcast_src_ip: None,
+            unicast_src_ip: None,
+            unicast_peers: Vec::new(),
+            checksum_as_v2: false,
+            accept: true,
+            use_vmac: None,
+            garp_master_delay: Duration::from_secs(5),
+            garp_master_repeat: 5,
+            garp_master_refresh: None,
+            garp_master_refresh_repeat: 1,
+            track_scripts: Vec::new(),
+            track_interfaces: Vec::new(),
+            track_files: Vec::new(),
+            dont_track_primary: false,
+            notify: Notify::default(),
+        }
+    }
+}
+
+impl InstanceConfig {
+    pub fn version(&self) -> Version {
+        if self.version == 3 {
+            Version::V3
+        } else {
+            Version::V2
+        }
+    }
+
+    /// The family follows the first VIP (keepalived: one family per instance).
+    pub fn is_ipv6(&self) -> bool {
+        self.vips.first().is_some_and(|v| v.addr.is_ipv6())
+    }
+
+    pub fn auth(&self) -> Auth {
+        match (self.version(), self.auth_type) {
+            (Version::V3, _) | (_, AuthKind::None) => Auth::None,
+            (_, AuthKind::Pass) => Auth::pass(&self.auth_pass),
+            (_, AuthKind::Ah) => Auth::Ah,
+        }
+    }
+
+    pub fn checksum_mode(&self) -> ChecksumMode {
+        if self.checksum_as_v2 {
+            ChecksumMode::MessageOnly
+        } else {
+            ChecksumMode::PseudoHeader
+        }
+    }
+
+    /// Interval as carried on the wire, in centiseconds (v2: whole seconds).
+    pub fn interval_cs(&self) -> u16 {
+        let cs = (self.advert_int.as_millis() / 10).clamp(1, 4095) as u16;
+        match self.version() {
+            Version::V2 => (cs / 100).max(1) * 100,
+            Version::V3 => cs,
+        }
+    }
+
+    /// The advertisement interval actually used (v2 rounds to whole seconds).
+    pub fn effective_advert_int(&self) -> Duration {
+        Duration::from_millis(u64::from(self.interval_cs()) * 10)
+    }
+}
+
+/// `track_file NAME` reference: the file is declared in a `vrrp_track_file` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackFileRef {
+    pub path: String,
+    #[serde(default)]
+    pub weight: Option<i32>,
+}
+
+/// One `vrrp_script`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScriptConfig {
+    pub name: String,
+    pub script: String,
+    #[serde(with = "secs")]
+    pub interval: Duration,
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    /// Default weight for instances that track it without their own.
+    pub weight: i32,
+    pub reverse: bool,
+    pub rise: u32,
+    pub fall: u32,
+    /// `user USER [GROUP]`.
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+impl Default for ScriptConfig {
+    fn default() -> Self {
+        ScriptConfig {
+            name: String::new(),
+            script: String::new(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            weight: 0,
+            reverse: false,
+            rise: 1,
+            fall: 1,
+            user: None,
+            group: None,
+        }
+    }
+}
+
+/// One `vrrp_sync_group`: its members move together.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyncGroupConfig {
+    pub name: String,
+    pub members: Vec<String>,
+    pub notify: Notify,
+}
+
+mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let f = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(f).map_err(serde::de::Error::custom)
+    }
+}
+
+mod opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<f64>::deserialize(d)?
+            .map(|f| Duration::try_from_secs_f64(f).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}

@@ -1,0 +1,356 @@
+//! Scenario tests with a fake clock: every instant is `t0 + offset`, so the RFC timers are
+//! checked to the millisecond. Figures match netlab.md (keepalived 2.2.7: prio 100, advert 1 s
+//! → Master_Down_Interval 3.609 s, skew 0.609 s).
+
+use super::*;
+
+const ME: &str = "10.77.0.2";
+const PEER: &str = "10.77.0.1";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn cfg(priority: u8) -> FsmConfig {
+    FsmConfig {
+        priority,
+        adver_int: Duration::from_secs(1),
+        preempt: true,
+        preempt_delay: Duration::ZERO,
+        local_addr: ip(ME),
+        learn_master_interval: true,
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+struct Run {
+    t0: Instant,
+    fsm: Fsm,
+}
+
+impl Run {
+    fn new(c: FsmConfig) -> Run {
+        Run {
+            t0: Instant::now(),
+            fsm: Fsm::new(c),
+        }
+    }
+    fn at(&mut self, off: Duration, ev: Event) -> Vec<Action> {
+        self.fsm.handle(self.t0 + off, ev)
+    }
+    fn advert(&mut self, off: Duration, prio: u8) -> Vec<Action> {
+        self.at(
+            off,
+            Event::Advert {
+                src: ip(PEER),
+                priority: prio,
+                interval: Duration::from_secs(1),
+            },
+        )
+    }
+    fn deadline(&self) -> Duration {
+        self.fsm.next_deadline().unwrap() - self.t0
+    }
+    /// Fire timers up to `off` as the instance loop would.
+    fn run_until(&mut self, off: Duration) -> Vec<Action> {
+        let mut out = Vec::new();
+        while let Some(d) = self.fsm.next_deadline() {
+            if d > self.t0 + off {
+                break;
+            }
+            out.extend(self.fsm.handle(d, Event::Timer));
+        }
+        out
+    }
+}
+
+fn became(a: &[Action], to: State) -> bool {
+    a.iter()
+        .any(|x| matches!(x, Action::StateChanged { to: t, .. } if *t == to))
+}
+
+#[test]
+fn backup_takes_over_after_master_down_interval() {
+    let mut r = Run::new(cfg(100));
+    let a = r.at(ms(0), Event::Startup);
+    assert_eq!(
+        a,
+        vec![Action::StateChanged {
+            from: State::Initialize,
+            to: State::Backup
+        }]
+    );
+    assert_eq!(
+        r.fsm.master_down_interval(),
+        ms(3609) + Duration::from_micros(375)
+    );
+    // Adverts from a higher-priority master keep restarting the timer.
+    for s in 0..5 {
+        assert!(r.advert(Duration::from_secs(s), 150).is_empty());
+    }
+    assert_eq!(
+        r.deadline(),
+        Duration::from_secs(4) + ms(3609) + Duration::from_micros(375)
+    );
+    // Crash after the advert at 4 s: nothing at 7.609 s, Master at 7.610 s.
+    assert!(r.run_until(ms(7609)).is_empty());
+    let a = r.run_until(ms(7610));
+    assert_eq!(
+        a,
+        vec![
+            Action::SendAdvert { priority: 100 },
+            Action::AddVips,
+            Action::Garp,
+            Action::StateChanged {
+                from: State::Backup,
+                to: State::Master
+            },
+        ]
+    );
+    // Then one advert per second.
+    assert_eq!(r.run_until(ms(8609)), vec![]);
+    assert_eq!(
+        r.run_until(ms(8610)),
+        vec![Action::SendAdvert { priority: 100 }]
+    );
+}
+
+#[test]
+fn graceful_resign_takes_over_after_skew() {
+    let mut r = Run::new(cfg(100));
+    r.at(ms(0), Event::Startup);
+    r.advert(ms(500), 150);
+    assert!(r.advert(ms(1000), 0).is_empty());
+    assert_eq!(r.deadline(), ms(1609) + Duration::from_micros(375));
+    assert!(r.run_until(ms(1609)).is_empty());
+    assert!(became(&r.run_until(ms(1610)), State::Master));
+}
+
+#[test]
+fn owner_goes_master_at_once_and_keeps_255() {
+    let mut r = Run::new(cfg(255));
+    let a = r.at(ms(0), Event::Startup);
+    assert_eq!(a[0], Action::SendAdvert { priority: 255 });
+    assert!(became(&a, State::Master));
+    r.at(ms(1), Event::Priority(10));
+    assert_eq!(r.fsm.priority(), 255);
+}
+
+#[test]
+fn preemption_and_nopreempt() {
+    // Preempt: a lower-priority master's adverts are discarded, so we take over.
+    let mut r = Run::new(cfg(100));
+    r.at(ms(0), Event::Startup);
+    assert!(r.advert(ms(100), 50).is_empty());
+    assert_eq!(r.deadline(), ms(3609) + Duration::from_micros(375));
+    assert!(became(&r.run_until(ms(3610)), State::Master));
+
+    // nopreempt: the lower-priority master is accepted and keeps the role.
+    let mut r = Run::new(FsmConfig {
+        preempt: false,
+        ..cfg(100)
+    });
+    r.at(ms(0), Event::Startup);
+    for s in 0..10 {
+        r.advert(Duration::from_secs(s), 50);
+    }
+    assert!(r.run_until(ms(12_609)).is_empty());
+    assert_eq!(r.fsm.state(), State::Backup);
+    assert_eq!(r.fsm.master_addr(), Some(ip(PEER)));
+}
+
+#[test]
+fn preempt_delay_holds_back_then_preempts() {
+    let mut r = Run::new(FsmConfig {
+        preempt_delay: Duration::from_secs(5),
+        ..cfg(100)
+    });
+    r.at(ms(0), Event::Startup);
+    // Lower-priority adverts are tolerated for 5 s after startup ...
+    for s in 0..5 {
+        r.advert(Duration::from_secs(s), 50);
+    }
+    assert_eq!(r.fsm.state(), State::Backup);
+    // ... then discarded: take over 3.609 s after the last tolerated one (at 4 s).
+    r.advert(ms(5000), 50);
+    r.advert(ms(6000), 50);
+    assert!(r.run_until(ms(7609)).is_empty());
+    assert!(became(&r.run_until(ms(7610)), State::Master));
+}
+
+#[test]
+fn master_yields_to_higher_priority_and_reports_split_brain() {
+    let mut r = Run::new(cfg(100));
+    r.at(ms(0), Event::Startup);
+    r.run_until(ms(3610));
+    assert_eq!(r.fsm.state(), State::Master);
+    // Lower priority: answered at once, we stay.
+    let a = r.advert(ms(4000), 50);
+    assert_eq!(
+        a,
+        vec![
+            Action::SplitBrain {
+                peer: ip(PEER),
+                peer_priority: 50
+            },
+            Action::SendAdvert { priority: 100 }
+        ]
+    );
+    // Equal priority: the higher address wins; 10.77.0.1 < 10.77.0.2 so we stay.
+    assert!(!became(&r.advert(ms(4100), 100), State::Backup));
+    // Higher priority: drop the VIPs and go Backup.
+    let a = r.advert(ms(4200), 150);
+    assert_eq!(a[0], Action::DelVips);
+    assert!(became(&a, State::Backup));
+    assert_eq!(r.deadline(), ms(4200 + 3609) + Duration::from_micros(375));
+}
+
+#[test]
+fn equal_priority_higher_address_wins() {
+    let mut r = Run::new(FsmConfig {
+        local_addr: ip("10.77.0.0"),
+        ..cfg(100)
+    });
+    r.at(ms(0), Event::Startup);
+    r.run_until(ms(3610));
+    assert!(became(&r.advert(ms(4000), 100), State::Backup));
+}
+
+#[test]
+fn shutdown_sends_priority_zero() {
+    let mut r = Run::new(cfg(100));
+    r.at(ms(0), Event::Startup);
+    r.run_until(ms(3610));
+    let a = r.at(ms(5000), Event::Shutdown);
+    assert_eq!(
+        a,
+        vec![
+            Action::SendAdvert { priority: 0 },
+            Action::DelVips,
+            Action::StateChanged {
+                from: State::Master,
+                to: State::Initialize
+            }
+        ]
+    );
+    assert_eq!(r.fsm.next_deadline(), None);
+    // A backup just stops.
+    let mut r = Run::new(cfg(100));
+    r.at(ms(0), Event::Startup);
+    assert_eq!(
+        r.at(ms(1), Event::Shutdown),
+        vec![Action::StateChanged {
+            from: State::Backup,
+            to: State::Initialize
+        }]
+    );
+}
+
+#[test]
+fn fault_resigns_and_recovers_through_backup() {
+    let mut r = Run::new(cfg(100));
+    r.at(ms(0), Event::Startup);
+    r.run_until(ms(3610));
+    let a = r.at(ms(4000), Event::Fault(true));
+    assert_eq!(
+        a[..2],
+        [Action::SendAdvert { priority: 0 }, Action::DelVips]
+    );
+    assert!(became(&a, State::Fault));
+    assert_eq!(r.fsm.next_deadline(), None);
+    // Adverts and timers do nothing in Fault.
+    assert!(r.advert(ms(4500), 0).is_empty());
+    let a = r.at(ms(6000), Event::Fault(false));
+    assert!(became(&a, State::Backup));
+    assert_eq!(r.deadline(), ms(6000 + 3609) + Duration::from_micros(375));
+    // Starting while faulted goes straight to Fault.
+    let mut r = Run::new(cfg(100));
+    r.at(ms(0), Event::Fault(true));
+    assert!(became(&r.at(ms(1), Event::Startup), State::Fault));
+}
+
+#[test]
+fn v3_learns_master_interval_and_fast_timers() {
+    // advert_int 0.01 (v3): master down 30 ms + skew 6.09 ms.
+    let c = FsmConfig {
+        adver_int: ms(10),
+        ..cfg(100)
+    };
+    let mut r = Run::new(c.clone());
+    r.at(ms(0), Event::Startup);
+    assert_eq!(
+        r.fsm.master_down_interval(),
+        Duration::from_nanos(36_093_750)
+    );
+    // The master advertises every 50 cs: learn it.
+    r.at(
+        ms(5),
+        Event::Advert {
+            src: ip(PEER),
+            priority: 150,
+            interval: ms(500),
+        },
+    );
+    assert_eq!(r.fsm.master_adver_int(), ms(500));
+    assert_eq!(
+        r.deadline(),
+        ms(5 + 1500 + 304) + Duration::from_nanos(687_500)
+    );
+    // v2 keeps its own interval.
+    let mut r = Run::new(FsmConfig {
+        learn_master_interval: false,
+        ..c
+    });
+    r.at(ms(0), Event::Startup);
+    r.at(
+        ms(5),
+        Event::Advert {
+            src: ip(PEER),
+            priority: 150,
+            interval: ms(500),
+        },
+    );
+    assert_eq!(r.fsm.master_adver_int(), ms(10));
+}
+
+#[test]
+fn tracked_priority_drop_lets_backup_preempt() {
+    // Node A (us) master at 100, peer backup at 90. Our weight drops us to 80: the next advert
+    // carries 80; the peer (preempt) discards it and takes over; we yield to its 90.
+    let mut r = Run::new(cfg(100));
+    r.at(ms(0), Event::Startup);
+    r.run_until(ms(3610));
+    r.at(ms(4000), Event::Priority(80));
+    assert_eq!(
+        r.run_until(ms(4610)),
+        vec![Action::SendAdvert { priority: 80 }]
+    );
+    assert!(became(&r.advert(ms(8000), 90), State::Backup));
+}
+
+#[test]
+fn sync_group_follow() {
+    let mut r = Run::new(cfg(100));
+    r.at(ms(0), Event::Startup);
+    assert!(became(
+        &r.at(ms(10), Event::Follow(State::Master)),
+        State::Master
+    ));
+    let a = r.at(ms(20), Event::Follow(State::Backup));
+    assert_eq!(a[0], Action::DelVips);
+    assert!(became(&a, State::Backup));
+    assert!(became(
+        &r.at(ms(30), Event::Follow(State::Fault)),
+        State::Fault
+    ));
+    // The group recovering (a member back in Backup) brings us back unless we fault ourselves.
+    assert!(became(
+        &r.at(ms(40), Event::Follow(State::Backup)),
+        State::Backup
+    ));
+    r.at(ms(50), Event::Fault(true));
+    assert!(r.at(ms(60), Event::Follow(State::Backup)).is_empty());
+}

@@ -1,0 +1,476 @@
+//! VRRP (RFC 3768 v2, RFC 5798 v3; IPv4 and IPv6), wire-compatible with keepalived 2.2.7.
+//!
+//! Model: each `vrrp_instance` is one task ([`instance`]) around a pure state machine
+//! ([`fsm`]): packets, deadlines, tracker changes and shutdown go in as events; adverts, VIP
+//! changes, GARPs and notifications come out as actions. The codec ([`packet`]), validation
+//! ([`validate`]) and frame builders ([`garp`]) are pure; [`socket`] (raw protocol 112),
+//! [`vip`] (rtnetlink) and [`track`] (scripts, links, files) are the I/O edges.
+//!
+//! Entry point: [`run`]. It runs every instance on a dedicated OS thread with its own
+//! single-threaded tokio runtime (the "timer path"): the daemon's other work (health checks,
+//! IPVS, API) cannot delay an advert, and with `realtime_priority` the thread is SCHED_RR
+//! (with SCHED_RESET_ON_FORK, so scripts it starts are ordinary processes). Adverts leave with
+//! `SO_PRIORITY` `socket_priority` so a busy qdisc sends them first.
+//!
+//! Reload: [`run_reloadable`] takes a `watch` of configurations and reconciles in place:
+//! unchanged instances keep their state and VIPs; changed ones restart (one failover each).
+//!
+//! Not enforced: `no_accept` (keepalived blocks VIP traffic with nftables/iptables; lvsd only
+//! records the setting). v2 AH authentication: adverts with AH are counted and dropped.
+
+pub mod config;
+pub mod fsm;
+pub mod garp;
+mod instance;
+pub mod notify;
+pub mod packet;
+pub mod socket;
+pub mod sync;
+pub mod timer;
+pub mod track;
+pub mod validate;
+pub mod vip;
+
+use std::collections::HashMap;
+
+use anyhow::{Context as _, bail};
+use tokio::sync::watch;
+
+pub use config::{InstanceConfig, ScriptConfig, SyncGroupConfig, Tracked, Vip, VrrpConfig};
+
+use crate::status::{StatusHub, VrrpInstanceStatus, VrrpScriptStatus, VrrpState};
+
+/// Checks what the runtime cannot work around; the config layer reports the same problems
+/// with file positions, this is the last line of defence.
+pub fn validate_config(c: &VrrpConfig) -> anyhow::Result<()> {
+    let mut seen = HashMap::new();
+    for i in &c.instances {
+        if i.interface.is_empty() {
+            bail!("vrrp_instance {}: no interface", i.name);
+        }
+        if i.vrid == 0 {
+            bail!("vrrp_instance {}: virtual_router_id must be 1-255", i.name);
+        }
+        if i.priority == 0 {
+            bail!("vrrp_instance {}: priority must be 1-255", i.name);
+        }
+        if i.version != 2 && i.version != 3 {
+            bail!("vrrp_instance {}: version must be 2 or 3", i.name);
+        }
+        if i.vips.is_empty() {
+            bail!("vrrp_instance {}: no virtual_ipaddress", i.name);
+        }
+        let v6 = i.is_ipv6();
+        if v6 && i.version == 2 {
+            bail!(
+                "vrrp_instance {}: VRRPv2 has no IPv6; use version 3",
+                i.name
+            );
+        }
+        if i.vips.iter().any(|v| v.addr.is_ipv6() != v6) {
+            bail!(
+                "vrrp_instance {}: IPv4 and IPv6 virtual addresses cannot share an instance",
+                i.name
+            );
+        }
+        if let Some(other) = seen.insert((i.interface.clone(), i.vrid, v6), i.name.clone()) {
+            bail!(
+                "vrrp_instance {} and {} use the same vrid {} on {}",
+                other,
+                i.name,
+                i.vrid,
+                i.interface
+            );
+        }
+        for t in &i.track_scripts {
+            if !c.scripts.iter().any(|s| s.name == t.name) {
+                bail!(
+                    "vrrp_instance {}: track_script {} is not defined",
+                    i.name,
+                    t.name
+                );
+            }
+        }
+    }
+    for g in &c.sync_groups {
+        for m in &g.members {
+            if !c.instances.iter().any(|i| &i.name == m) {
+                bail!(
+                    "vrrp_sync_group {}: member {} is not a vrrp_instance",
+                    g.name,
+                    m
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs every VRRP instance of `config` until `shutdown` becomes `true`; then each instance
+/// sends priority 0 (if master), removes its VIPs and runs `notify_stop`. Status goes to
+/// `hub.vrrp` and `hub.vrrp_scripts`. Same as [`run_reloadable`] with a configuration that
+/// never changes.
+pub async fn run(
+    config: &VrrpConfig,
+    hub: StatusHub,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (_keep, rx) = watch::channel(config.clone());
+    run_reloadable(rx, hub, shutdown).await
+}
+
+/// Like [`run`], and applies every new value of `configs` in place (reload, SIGHUP):
+/// instances whose settings (and tracked scripts, and sync group) are unchanged keep running
+/// untouched, keeping their state and VIPs; removed or changed instances stop (resigning with
+/// priority 0 if master) and changed or new ones start. An invalid new configuration is
+/// logged and ignored (the running one stays).
+///
+/// The instances run on a dedicated thread (see the module docs); this future only waits for
+/// it, so it may be awaited from any runtime. Errors: the initial configuration is invalid, or
+/// the runtime could not start (no rtnetlink); per-instance problems (a missing interface) are
+/// retried inside the instance.
+pub async fn run_reloadable(
+    configs: watch::Receiver<VrrpConfig>,
+    hub: StatusHub,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let first = configs.borrow().clone();
+    validate_config(&first)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("lvsd-vrrp".into())
+        .spawn(move || {
+            if let Some(p) = first.realtime_priority {
+                set_realtime(p);
+            }
+            let res = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(run_here(configs, hub, shutdown)),
+                Err(e) => Err(anyhow::Error::from(e).context("starting the VRRP runtime")),
+            };
+            let _ = tx.send(res);
+        })
+        .context("spawning the VRRP thread")?;
+    rx.await.context("VRRP thread ended without a result")?
+}
+
+/// SCHED_RR at `prio` for the calling thread, reset to normal in children it forks.
+fn set_realtime(prio: u8) {
+    let param = libc::sched_param {
+        sched_priority: i32::from(prio).clamp(1, 99),
+    };
+    // SAFETY: plain syscall on the calling thread (pid 0) with a valid parameter struct.
+    let r =
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param) };
+    if r != 0 {
+        tracing::warn!(
+            "cannot set SCHED_RR priority {prio} for VRRP: {}",
+            std::io::Error::last_os_error()
+        );
+    } else {
+        tracing::info!("VRRP thread runs SCHED_RR priority {prio}");
+    }
+}
+
+struct RunningScript {
+    cfg: ScriptConfig,
+    rx: watch::Receiver<Option<bool>>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+struct RunningInstance {
+    cfg: InstanceConfig,
+    group: Option<SyncGroupConfig>,
+    stop: watch::Sender<bool>,
+}
+
+/// Everything the VRRP thread runs, reconciled against each configuration.
+struct Runtime {
+    nl: vip::Netlink,
+    hub: StatusHub,
+    links: watch::Receiver<HashMap<String, bool>>,
+    scripts: HashMap<String, RunningScript>,
+    files: HashMap<String, (watch::Receiver<i64>, tokio::task::JoinHandle<()>)>,
+    groups: HashMap<String, (SyncGroupConfig, sync::Member)>,
+    instances: HashMap<String, RunningInstance>,
+    tasks: tokio::task::JoinSet<(String, anyhow::Result<()>)>,
+}
+
+impl Runtime {
+    async fn apply(&mut self, cfg: &VrrpConfig) {
+        // Scripts: keep identical ones (same watch), restart the rest.
+        let mut changed_scripts = Vec::new();
+        self.scripts.retain(|name, r| {
+            let keep = cfg.scripts.iter().any(|s| &s.name == name && *s == r.cfg);
+            if !keep {
+                r.tasks.iter().for_each(|t| t.abort());
+                changed_scripts.push(name.clone());
+            }
+            keep
+        });
+        for s in &cfg.scripts {
+            if self.scripts.contains_key(&s.name) {
+                continue;
+            }
+            let (tx, rx) = watch::channel(None);
+            let runner = tokio::spawn(track::script_task(s.clone(), tx));
+            let hub = self.hub.clone();
+            let (mut rx2, name) = (rx.clone(), s.name.clone());
+            let mirror = tokio::spawn(async move {
+                while rx2.changed().await.is_ok() {
+                    let ok = rx2.borrow_and_update().unwrap_or(false);
+                    hub.vrrp_scripts.send_modify(|v| {
+                        if let Some(x) = v.iter_mut().find(|x| x.name == name) {
+                            x.ok = ok;
+                        }
+                    });
+                }
+            });
+            self.scripts.insert(
+                s.name.clone(),
+                RunningScript {
+                    cfg: s.clone(),
+                    rx,
+                    tasks: [runner, mirror],
+                },
+            );
+        }
+        let prev_scripts = self.hub.vrrp_scripts.borrow().clone();
+        self.hub.vrrp_scripts.send_replace(
+            cfg.scripts
+                .iter()
+                .map(|s| VrrpScriptStatus {
+                    name: s.name.clone(),
+                    ok: prev_scripts
+                        .iter()
+                        .find(|p| p.name == s.name)
+                        .is_some_and(|p| p.ok),
+                })
+                .collect(),
+        );
+        let files: Vec<String> = cfg
+            .instances
+            .iter()
+            .flat_map(|i| &i.track_files)
+            .map(|f| f.path.clone())
+            .collect();
+        self.files.retain(|p, (_, t)| {
+            let keep = files.contains(p);
+            if !keep {
+                t.abort();
+            }
+            keep
+        });
+        for p in files {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.files.entry(p) {
+                let (tx, rx) = watch::channel(0i64);
+                let t = tokio::spawn(track::file_task(e.key().clone(), tx));
+                e.insert((rx, t));
+            }
+        }
+
+        // Instances: stop what is gone or changed (including its scripts or sync group).
+        let group_of = |name: &str| {
+            cfg.sync_groups
+                .iter()
+                .find(|g| g.members.iter().any(|m| m == name))
+                .cloned()
+        };
+        let mut stopping = Vec::new();
+        for (name, r) in &self.instances {
+            let same = cfg.instances.iter().any(|i| i == &r.cfg)
+                && group_of(name) == r.group
+                && !r
+                    .cfg
+                    .track_scripts
+                    .iter()
+                    .any(|t| changed_scripts.contains(&t.name));
+            if !same {
+                let _ = r.stop.send(true);
+                stopping.push(name.clone());
+            }
+        }
+        for name in &stopping {
+            self.instances.remove(name);
+        }
+        // Wait for them to resign before their replacements start.
+        while !stopping.is_empty() {
+            match self.tasks.join_next().await {
+                Some(Ok((name, res))) => {
+                    if let Err(e) = res {
+                        tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
+                    }
+                    stopping.retain(|n| *n != name);
+                }
+                Some(Err(e)) => tracing::error!("VRRP instance task: {e}"),
+                None => break,
+            }
+        }
+        self.groups
+            .retain(|name, (g, _)| cfg.sync_groups.iter().any(|n| &n.name == name && n == g));
+        for g in &cfg.sync_groups {
+            self.groups
+                .entry(g.name.clone())
+                .or_insert_with(|| (g.clone(), sync::group(&g.name)));
+        }
+
+        // Status list in the new order; running instances keep their entry.
+        let prev = self.hub.vrrp.borrow().clone();
+        self.hub.vrrp.send_replace(
+            cfg.instances
+                .iter()
+                .map(|i| {
+                    match prev
+                        .iter()
+                        .find(|p| p.name == i.name && self.instances.contains_key(&i.name))
+                    {
+                        Some(p) => p.clone(),
+                        None => initial_status(i),
+                    }
+                })
+                .collect(),
+        );
+        let shared = instance::Shared {
+            nl: self.nl.clone(),
+            hub: self.hub.clone(),
+            links: self.links.clone(),
+            scripts: self
+                .scripts
+                .iter()
+                .map(|(n, r)| (n.clone(), (r.cfg.clone(), r.rx.clone())))
+                .collect(),
+            files: self
+                .files
+                .iter()
+                .map(|(p, (rx, _))| (p.clone(), rx.clone()))
+                .collect(),
+            socket_priority: cfg.socket_priority,
+        };
+        for ic in &cfg.instances {
+            if self.instances.contains_key(&ic.name) {
+                continue;
+            }
+            let group_cfg = group_of(&ic.name);
+            let group = group_cfg
+                .as_ref()
+                .and_then(|g| self.groups.get(&g.name))
+                .map(|(_, m)| m.clone());
+            let (stop, stop_rx) = watch::channel(false);
+            let name = ic.name.clone();
+            let fut = instance::run(
+                ic.clone(),
+                shared.clone(),
+                instance::Slot { group },
+                stop_rx,
+            );
+            self.tasks.spawn(async move { (name, fut.await) });
+            self.instances.insert(
+                ic.name.clone(),
+                RunningInstance {
+                    cfg: ic.clone(),
+                    group: group_cfg,
+                    stop,
+                },
+            );
+        }
+    }
+}
+
+async fn run_here(
+    mut configs: watch::Receiver<VrrpConfig>,
+    hub: StatusHub,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let nl = vip::Netlink::new()?;
+    let (links_tx, links) = watch::channel(HashMap::new());
+    let link_task = tokio::spawn(async move {
+        if let Err(e) = track::link_task(links_tx).await {
+            tracing::error!("link tracking stopped: {e:#}");
+        }
+    });
+    let mut rt = Runtime {
+        nl,
+        hub,
+        links,
+        scripts: HashMap::new(),
+        files: HashMap::new(),
+        groups: HashMap::new(),
+        instances: HashMap::new(),
+        tasks: tokio::task::JoinSet::new(),
+    };
+    let first = configs.borrow_and_update().clone();
+    rt.apply(&first).await;
+    let mut first_err = None;
+    while !*shutdown.borrow() {
+        tokio::select! {
+            r = shutdown.changed() => {
+                if r.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+            r = configs.changed() => {
+                if r.is_err() {
+                    // The sender is gone: keep running the last configuration.
+                    std::future::pending::<()>().await;
+                }
+                let cfg = configs.borrow_and_update().clone();
+                match validate_config(&cfg) {
+                    Ok(()) => {
+                        tracing::info!("VRRP configuration reloaded");
+                        rt.apply(&cfg).await;
+                    }
+                    Err(e) => tracing::error!("VRRP reload refused, keeping the running configuration: {e:#}"),
+                }
+            }
+            Some(r) = rt.tasks.join_next() => {
+                // An instance ended on its own (setup error it cannot retry).
+                match r {
+                    Ok((name, Err(e))) => {
+                        tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
+                        rt.instances.remove(&name);
+                        first_err.get_or_insert(e);
+                    }
+                    Ok((name, Ok(()))) => {
+                        rt.instances.remove(&name);
+                    }
+                    Err(e) => tracing::error!("VRRP instance task: {e}"),
+                }
+            }
+        }
+    }
+    for r in rt.instances.values() {
+        let _ = r.stop.send(true);
+    }
+    while let Some(r) = rt.tasks.join_next().await {
+        if let Ok((name, Err(e))) = r {
+            tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
+        }
+    }
+    link_task.abort();
+    for s in rt.scripts.values() {
+        s.tasks.iter().for_each(|t| t.abort());
+    }
+    for (_, t) in rt.files.values() {
+        t.abort();
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+fn initial_status(i: &InstanceConfig) -> VrrpInstanceStatus {
+    VrrpInstanceStatus {
+        name: i.name.clone(),
+        interface: i.interface.clone(),
+        vrid: i.vrid,
+        version: i.version,
+        family: if i.is_ipv6() { "inet6" } else { "inet" },
+        state: VrrpState::Init,
+        base_priority: i.priority,
+        effective_priority: i.priority,
+        master_addr: None,
+        since_unix_ms: instance::now_unix_ms(),
+        vips: i.vips.iter().map(Vip::display).collect(),
+        counters: Default::default(),
+    }
+}

@@ -1,0 +1,398 @@
+//! Tracked objects that move an instance's priority or put it in FAULT: `vrrp_script`,
+//! `track_interface` and `track_file`.
+//!
+//! Each source publishes its latest verdict on a `watch` (level-triggered: an instance only
+//! needs the current value); [`evaluate`] turns the verdicts an instance tracks into
+//! `(fault, effective priority)`, purely. Script runs honour `interval`, `timeout`, `rise`,
+//! `fall` and `user`; a timed-out script is killed and counts as a failure.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use netlink_packet_core::NetlinkPayload;
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::{LinkAttribute, LinkFlags};
+use rtnetlink::MulticastGroup;
+use tokio::sync::watch;
+
+use super::config::{ScriptConfig, Tracked};
+
+/// One tracked input as [`evaluate`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// Healthy (script exit 0 after rise/fall, link running, file value 0).
+    pub ok: bool,
+    /// None: failure means FAULT. Some(w): w > 0 adds w while ok, w < 0 adds w while failed.
+    pub weight: Option<i32>,
+    /// `reverse`: the weight applies the other way round.
+    pub reverse: bool,
+}
+
+/// A file value of a `track_file`: weight × value is added; with no weight, nonzero is FAULT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileInput {
+    pub value: i64,
+    pub weight: Option<i32>,
+}
+
+/// keepalived's rule: priority = base + Σ applicable weights, clamped to 1..=254; the owner
+/// (255) keeps 255 while weights are ignored; any unweighted failure is FAULT.
+pub fn evaluate(base: u8, inputs: &[Input], files: &[FileInput]) -> (bool, u8) {
+    let mut fault = false;
+    let mut prio = i64::from(base);
+    for i in inputs {
+        match i.weight {
+            None | Some(0) => fault |= !i.ok,
+            Some(w) => {
+                let applies = if w > 0 { i.ok } else { !i.ok };
+                if applies != i.reverse {
+                    prio += i64::from(w);
+                }
+            }
+        }
+    }
+    for f in files {
+        match f.weight {
+            None | Some(0) => fault |= f.value != 0,
+            Some(w) => prio += f.value.saturating_mul(i64::from(w)),
+        }
+    }
+    if base == 255 {
+        return (fault, 255);
+    }
+    (fault, prio.clamp(1, 254) as u8)
+}
+
+/// Builds the input for a tracked script from its verdict and the instance's override.
+pub fn script_input(t: &Tracked, script: &ScriptConfig, ok: bool) -> Input {
+    let weight = t.weight.or(if script.weight != 0 {
+        Some(script.weight)
+    } else {
+        None
+    });
+    Input {
+        ok,
+        weight,
+        reverse: t.reverse || script.reverse,
+    }
+}
+
+/// Splits a keepalived command line: whitespace separates, "double" and 'single' quotes group.
+pub fn split_command(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in s.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Runs one script to completion within `timeout`; true on exit status 0.
+pub async fn run_script_once(cfg: &ScriptConfig) -> bool {
+    let argv = split_command(&cfg.script);
+    let Some((prog, args)) = argv.split_first() else {
+        return false;
+    };
+    let mut cmd = tokio::process::Command::new(prog);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(u) = &cfg.user {
+        match nix::unistd::User::from_name(u) {
+            Ok(Some(user)) => {
+                cmd.uid(user.uid.as_raw());
+                let gid = cfg
+                    .group
+                    .as_deref()
+                    .and_then(|g| nix::unistd::Group::from_name(g).ok().flatten())
+                    .map_or(user.gid.as_raw(), |g| g.gid.as_raw());
+                cmd.gid(gid);
+            }
+            _ => {
+                tracing::warn!(script = %cfg.name, user = %u, "script user not found; script counts as failed");
+                return false;
+            }
+        }
+    }
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(script = %cfg.name, error = %e, "cannot run script");
+            return false;
+        }
+    };
+    match tokio::time::timeout(cfg.timeout, child.wait_with_output()).await {
+        Ok(Ok(out)) => out.status.success(),
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::warn!(script = %cfg.name, "script timed out after {:?}", cfg.timeout);
+            false // dropping the child kills it (kill_on_drop)
+        }
+    }
+}
+
+/// rise/fall debouncing of raw results (pure).
+#[derive(Debug, Clone)]
+pub struct RiseFall {
+    ok: bool,
+    streak: u32,
+    rise: u32,
+    fall: u32,
+}
+
+impl RiseFall {
+    /// Starts in the failed state when `rise` > 1 would be needed to prove health; otherwise the
+    /// first result decides (keepalived runs the script at once at startup).
+    pub fn new(rise: u32, fall: u32) -> RiseFall {
+        RiseFall {
+            ok: false,
+            streak: 0,
+            rise: rise.max(1),
+            fall: fall.max(1),
+        }
+    }
+    pub fn ok(&self) -> bool {
+        self.ok
+    }
+    /// Feeds one result; returns the debounced verdict.
+    pub fn push(&mut self, result: bool) -> bool {
+        if result == self.ok {
+            self.streak = 0;
+        } else {
+            self.streak += 1;
+            let need = if result { self.rise } else { self.fall };
+            if self.streak >= need {
+                self.ok = result;
+                self.streak = 0;
+            }
+        }
+        self.ok
+    }
+}
+
+/// Runs a `vrrp_script` forever, publishing its debounced verdict (None until the first run).
+pub async fn script_task(cfg: ScriptConfig, tx: watch::Sender<Option<bool>>) {
+    let mut rf = RiseFall::new(cfg.rise, cfg.fall);
+    let mut first = true;
+    let mut tick = tokio::time::interval(cfg.interval.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let r = run_script_once(&cfg).await;
+        let v = if first {
+            // The first result is taken as is: there is no history to debounce.
+            first = false;
+            rf = RiseFall { ok: r, ..rf };
+            r
+        } else {
+            rf.push(r)
+        };
+        tx.send_if_modified(|cur| {
+            let changed = *cur != Some(v);
+            if changed {
+                tracing::info!(script = %cfg.name, ok = v, "VRRP script {}", if v { "succeeded" } else { "failed" });
+            }
+            *cur = Some(v);
+            changed
+        });
+    }
+}
+
+/// Polls a `track_file` (keepalived uses inotify; one second is its documented granularity).
+pub async fn file_task(path: String, tx: watch::Sender<i64>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        // A missing or unreadable file reads as 0, like keepalived without `init_file`.
+        let v = tokio::fs::read_to_string(&path)
+            .await
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        tx.send_if_modified(|cur| {
+            let changed = *cur != v;
+            *cur = v;
+            changed
+        });
+    }
+}
+
+/// Follows link state (IFF_UP && IFF_RUNNING) of every interface by name, from rtnetlink
+/// link notifications plus an initial dump.
+pub async fn link_task(tx: watch::Sender<HashMap<String, bool>>) -> anyhow::Result<()> {
+    let (conn, handle, mut msgs) = rtnetlink::new_multicast_connection(&[MulticastGroup::Link])?;
+    tokio::spawn(conn);
+    let mut dump = handle.link().get().execute();
+    let mut init = HashMap::new();
+    while let Some(Ok(m)) = dump.next().await {
+        if let Some((name, up)) = link_state(&m) {
+            init.insert(name, up);
+        }
+    }
+    tx.send_replace(init);
+    while let Some((msg, _)) = msgs.next().await {
+        if let NetlinkPayload::InnerMessage(m) = msg.payload {
+            let (upd, del) = match &m {
+                RouteNetlinkMessage::NewLink(l) => (link_state(l), false),
+                RouteNetlinkMessage::DelLink(l) => (link_state(l), true),
+                _ => (None, false),
+            };
+            if let Some((name, up)) = upd {
+                tx.send_if_modified(|map| {
+                    let new = up && !del;
+                    let changed = map.get(&name) != Some(&new);
+                    map.insert(name, new);
+                    changed
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn link_state(m: &netlink_packet_route::link::LinkMessage) -> Option<(String, bool)> {
+    let name = m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.clone()),
+        _ => None,
+    })?;
+    let f = m.header.flags;
+    Some((
+        name,
+        f.contains(LinkFlags::Up) && f.contains(LinkFlags::Running),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn i(ok: bool, weight: Option<i32>) -> Input {
+        Input {
+            ok,
+            weight,
+            reverse: false,
+        }
+    }
+
+    #[test]
+    fn weights_and_faults() {
+        assert_eq!(evaluate(100, &[], &[]), (false, 100));
+        // Negative weight applies while failing, positive while succeeding.
+        assert_eq!(
+            evaluate(100, &[i(false, Some(-30)), i(true, Some(20))], &[]),
+            (false, 90)
+        );
+        assert_eq!(
+            evaluate(100, &[i(true, Some(-30)), i(false, Some(20))], &[]),
+            (false, 100)
+        );
+        // Unweighted failure: FAULT.
+        assert!(evaluate(100, &[i(false, None)], &[]).0);
+        // Clamped to 1..=254; the owner ignores weights.
+        assert_eq!(evaluate(10, &[i(false, Some(-50))], &[]), (false, 1));
+        assert_eq!(evaluate(250, &[i(true, Some(50))], &[]), (false, 254));
+        assert_eq!(evaluate(255, &[i(false, Some(-50))], &[]), (false, 255));
+        // reverse: a negative weight applies while the script succeeds.
+        assert_eq!(
+            evaluate(
+                100,
+                &[Input {
+                    ok: true,
+                    weight: Some(-30),
+                    reverse: true
+                }],
+                &[]
+            ),
+            (false, 70)
+        );
+        // track_file: value × weight, or FAULT on nonzero without weight.
+        assert_eq!(
+            evaluate(
+                100,
+                &[],
+                &[FileInput {
+                    value: 2,
+                    weight: Some(-10)
+                }]
+            ),
+            (false, 80)
+        );
+        assert!(
+            evaluate(
+                100,
+                &[],
+                &[FileInput {
+                    value: 1,
+                    weight: None
+                }]
+            )
+            .0
+        );
+    }
+
+    #[test]
+    fn rise_and_fall_debounce() {
+        let mut rf = RiseFall {
+            ok: true,
+            ..RiseFall::new(2, 3)
+        };
+        assert!(rf.push(false));
+        assert!(rf.push(false));
+        assert!(rf.push(true)); // streak reset
+        assert!(rf.push(false) && rf.push(false));
+        assert!(!rf.push(false)); // third consecutive failure
+        assert!(!rf.push(true));
+        assert!(rf.push(true));
+    }
+
+    #[test]
+    fn command_split() {
+        assert_eq!(
+            split_command("/bin/sh -c 'exit 1'"),
+            vec!["/bin/sh", "-c", "exit 1"]
+        );
+        assert_eq!(split_command("  a  \"b c\" ''"), vec!["a", "b c", ""]);
+    }
+
+    #[tokio::test]
+    async fn script_exit_status_and_timeout() {
+        let mut c = ScriptConfig {
+            name: "t".into(),
+            script: "/bin/sh -c 'exit 0'".into(),
+            ..Default::default()
+        };
+        assert!(run_script_once(&c).await);
+        c.script = "/bin/sh -c 'exit 3'".into();
+        assert!(!run_script_once(&c).await);
+        c.script = "/bin/sleep 5".into();
+        c.timeout = Duration::from_millis(100);
+        let t = std::time::Instant::now();
+        assert!(!run_script_once(&c).await);
+        assert!(t.elapsed() < Duration::from_secs(2));
+        c.script = "/nonexistent/script".into();
+        assert!(!run_script_once(&c).await);
+    }
+}
