@@ -5,5 +5,16 @@
 //! the kernel. `vrrp` elects the master that holds the virtual addresses. `status` is the plain
 //! data every reader (API, metrics, dumps) renders.
 
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod ctl;
+pub mod daemon;
+pub mod director;
+pub mod dump;
+pub mod genhash;
+pub mod metrics;
+pub mod notify;
 pub mod status;
+pub mod systemd;
 pub mod vrrp;

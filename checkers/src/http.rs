@@ -1,0 +1,351 @@
+//! `HTTP_GET` / `SSL_GET`: one GET per `url`, over a connection to the exact target, checked for
+//! status code and, when configured, keepalived's body digest (see digest.rs).
+//!
+//! The request is the one keepalived sends (request line, `User-Agent: KeepAliveClient`,
+//! `Connection: close` for 1.0C / 1.1, `Host`), written by hand: the digest is over raw response
+//! bytes, which an HTTP client library would decode. Each url attempt (connect, TLS, request,
+//! headers, body) is bounded as a whole by `connect_timeout`, so a server trickling bytes
+//! (slowloris) fails in time. The body is read only when a digest is configured.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use crate::digest::{Head, Part, ResponseReader};
+use crate::outcome::{FailReason, Outcome};
+use crate::spec::{Bind, ClientCert, HttpProtocol, HttpSpec, Spec, TlsVerify, UrlSpec};
+
+/// Everything one GET needs, independent of the config shape (genhash builds one too).
+#[derive(Debug, Clone)]
+pub struct Get<'a> {
+    /// Where to connect.
+    pub target: SocketAddr,
+    /// Source binding.
+    pub bind: &'a Bind,
+    /// `Some` for TLS.
+    pub tls: Option<TlsOptions<'a>>,
+    /// Request path.
+    pub path: &'a str,
+    /// Host header; `None`: `ip:port` of the target.
+    pub virtualhost: Option<&'a str>,
+    /// Request line version and Connection header.
+    pub protocol: HttpProtocol,
+    /// Bound on the whole exchange.
+    pub timeout: Duration,
+    /// Whether the body is read (and digested) after the head.
+    pub read_body: ReadBody<'a>,
+    /// genhash's reading of a non-HTTP header block (status 0) instead of a failure.
+    pub lenient: bool,
+}
+
+/// When a GET reads the body.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadBody<'a> {
+    /// Always (genhash).
+    Always,
+    /// Only when the url has a digest to check and accepts the status. Without a digest, the
+    /// check ends with the head: a large page then costs no download, and a health page that
+    /// streams forever still passes on its status, as a browser would see it.
+    IfDigestNeeded(&'a UrlSpec),
+}
+
+/// TLS settings of a GET.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsOptions<'a> {
+    /// Send the virtual host as SNI.
+    pub sni: bool,
+    /// Certificate verification.
+    pub verify: &'a TlsVerify,
+    /// Client certificate to present.
+    pub client_cert: Option<&'a ClientCert>,
+}
+
+/// What a finished GET saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Got {
+    /// Status line and Content-Length.
+    pub head: Head,
+    /// Body digest (of what was read; the empty digest when the body was not read).
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Tls = 0,
+    Request = 1,
+    Head = 2,
+    Body = 3,
+}
+
+/// The phase a GET is in, readable after its future was dropped by the timeout.
+struct PhaseCell(AtomicU8);
+
+impl PhaseCell {
+    fn new(p: Phase) -> Self {
+        PhaseCell(AtomicU8::new(p as u8))
+    }
+    fn set(&self, p: Phase) {
+        self.0.store(p as u8, Ordering::Relaxed);
+    }
+    fn get(&self) -> Phase {
+        match self.0.load(Ordering::Relaxed) {
+            0 => Phase::Tls,
+            1 => Phase::Request,
+            2 => Phase::Head,
+            _ => Phase::Body,
+        }
+    }
+}
+
+impl Phase {
+    fn describe(self, path: &str) -> String {
+        match self {
+            Phase::Tls => "the TLS handshake".to_string(),
+            Phase::Request => format!("sending the request for {path}"),
+            Phase::Head => format!("the response headers of {path}"),
+            Phase::Body => format!("the body of {path}"),
+        }
+    }
+}
+
+/// The request bytes keepalived sends.
+pub fn request(get: &Get<'_>) -> Vec<u8> {
+    let version = match get.protocol {
+        HttpProtocol::Http11 => "1.1",
+        HttpProtocol::Http10 | HttpProtocol::Http10Close => "1.0",
+    };
+    let close = match get.protocol {
+        HttpProtocol::Http10 => "",
+        HttpProtocol::Http10Close | HttpProtocol::Http11 => "Connection: close\r\n",
+    };
+    let host = match get.virtualhost {
+        Some(h) => h.to_string(),
+        None => get.target.to_string(),
+    };
+    format!(
+        "GET {} HTTP/{version}\r\nUser-Agent: KeepAliveClient\r\n{close}Host: {host}\r\n\r\n",
+        get.path
+    )
+    .into_bytes()
+}
+
+/// Performs one GET; `sink` sees the header block and each body piece as they arrive.
+pub async fn get(g: &Get<'_>, sink: &mut (dyn FnMut(Part<'_>) + Send)) -> Result<Got, FailReason> {
+    let reader = if g.lenient {
+        ResponseReader::lenient()
+    } else {
+        ResponseReader::new()
+    };
+    let (head, reader) = get_with(g, reader, sink).await?;
+    Ok(Got {
+        head,
+        digest: reader.hex_digest(),
+    })
+}
+
+/// [`get`] with a caller-made reader, handed back with the head at the end.
+pub(crate) async fn get_with(
+    g: &Get<'_>,
+    reader: ResponseReader,
+    sink: &mut (dyn FnMut(Part<'_>) + Send),
+) -> Result<(Head, ResponseReader), FailReason> {
+    let deadline = Instant::now() + g.timeout;
+    let tcp = crate::tcp::connect(g.target, g.bind, g.timeout).await?;
+    let phase = PhaseCell::new(Phase::Request);
+    let run = async {
+        match g.tls {
+            None => exchange(tcp, g, reader, &phase, sink).await,
+            Some(t) => {
+                phase.set(Phase::Tls);
+                let tls = crate::tls::handshake(
+                    tcp,
+                    g.target.ip(),
+                    g.virtualhost,
+                    t.sni,
+                    t.verify,
+                    t.client_cert,
+                )
+                .await?;
+                phase.set(Phase::Request);
+                exchange(tls, g, reader, &phase, sink).await
+            }
+        }
+    };
+    match tokio::time::timeout_at(deadline, run).await {
+        Ok(r) => r,
+        Err(_) => Err(FailReason::Timeout {
+            during: phase.get().describe(g.path),
+            after: g.timeout,
+        }),
+    }
+}
+
+async fn exchange<IO: AsyncRead + AsyncWrite + Unpin>(
+    mut io: IO,
+    g: &Get<'_>,
+    mut reader: ResponseReader,
+    phase: &PhaseCell,
+    sink: &mut (dyn FnMut(Part<'_>) + Send),
+) -> Result<(Head, ResponseReader), FailReason> {
+    let io_err = |phase: Phase, e: io::Error| FailReason::Io {
+        during: phase.describe(g.path),
+        detail: describe_io(&e),
+    };
+    io.write_all(&request(g))
+        .await
+        .map_err(|e| io_err(Phase::Request, e))?;
+    io.flush().await.map_err(|e| io_err(Phase::Request, e))?;
+    phase.set(Phase::Head);
+    // genhash reads 4095 bytes at a time (a 4 KiB buffer keeping room for a NUL); its verbose
+    // dump shows one piece per read, so the same size keeps the dumps alike.
+    let mut buf = vec![0u8; 4095];
+    loop {
+        if reader.is_done() {
+            break;
+        }
+        if let (Some(head), ReadBody::IfDigestNeeded(url)) = (reader.head(), g.read_body)
+            && (url.digest.is_none() || !url.accepts(head.status))
+        {
+            break;
+        }
+        let n = match io.read(&mut buf).await {
+            Ok(n) => n,
+            // A TLS peer closing without close_notify ends the body as a TCP close would.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && phase.get() == Phase::Body => 0,
+            Err(e) => return Err(io_err(phase.get(), e)),
+        };
+        if n == 0 {
+            if reader.head().is_none() {
+                return Err(FailReason::Io {
+                    during: Phase::Head.describe(g.path),
+                    detail: "connection closed".to_string(),
+                });
+            }
+            break;
+        }
+        reader
+            .feed(&buf[..n], sink)
+            .map_err(|e| FailReason::Protocol {
+                during: Phase::Head.describe(g.path),
+                detail: e.to_string(),
+            })?;
+        if reader.head().is_some() {
+            phase.set(Phase::Body);
+        }
+    }
+    // The loop only leaves with a head (or returned an error above).
+    let head = reader.head().cloned().ok_or_else(|| FailReason::Io {
+        during: Phase::Head.describe(g.path),
+        detail: "connection closed".to_string(),
+    })?;
+    Ok((head, reader))
+}
+
+fn describe_io(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset => "connection reset".to_string(),
+        io::ErrorKind::UnexpectedEof => "connection closed".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Checks one url: status first, then the digest when one is configured.
+async fn check_url(
+    spec: &Spec,
+    http: &HttpSpec,
+    url: &UrlSpec,
+    tls: bool,
+) -> Result<(), FailReason> {
+    let g = Get {
+        target: spec.target,
+        bind: &spec.bind,
+        tls: tls.then_some(TlsOptions {
+            sni: http.enable_sni,
+            verify: &http.verify,
+            client_cert: http.client_cert.as_ref(),
+        }),
+        path: &url.path,
+        virtualhost: url.virtualhost.as_deref().or(http.virtualhost.as_deref()),
+        protocol: http.protocol,
+        timeout: spec.timing.connect_timeout,
+        read_body: ReadBody::IfDigestNeeded(url),
+        lenient: false,
+    };
+    let got = get(&g, &mut |_| {}).await?;
+    if !url.accepts(got.head.status) {
+        return Err(FailReason::HttpStatus {
+            path: url.path.clone(),
+            status: got.head.status,
+            expected: url.expected_codes(),
+        });
+    }
+    if let Some(want) = &url.digest
+        && !want.eq_ignore_ascii_case(&got.digest)
+    {
+        return Err(FailReason::DigestMismatch {
+            path: url.path.clone(),
+            got: got.digest,
+            want: want.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// `HTTP_GET` (`tls` false) or `SSL_GET`: all urls must pass; the first failure is reported.
+pub async fn check(spec: &Spec, http: &HttpSpec, tls: bool) -> Outcome {
+    if http.urls.is_empty() {
+        return Outcome::Fail(FailReason::Setup("no url configured".to_string()));
+    }
+    for url in &http.urls {
+        if let Err(e) = check_url(spec, http, url, tls).await {
+            return Outcome::Fail(e);
+        }
+    }
+    Outcome::PASS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_match_keepalived() {
+        let bind = Bind::default();
+        let mut g = Get {
+            target: "127.0.0.1:18082".parse().unwrap(),
+            bind: &bind,
+            tls: None,
+            path: "/x",
+            virtualhost: None,
+            protocol: HttpProtocol::Http10,
+            timeout: Duration::from_secs(1),
+            read_body: ReadBody::Always,
+            lenient: false,
+        };
+        // Captured from keepalived 2.2.7's genhash.
+        assert_eq!(
+            request(&g),
+            b"GET /x HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: 127.0.0.1:18082\r\n\r\n"
+        );
+        g.protocol = HttpProtocol::Http11;
+        assert_eq!(
+            request(&g),
+            b"GET /x HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: 127.0.0.1:18082\r\n\r\n"
+        );
+        g.target = "[::1]:18089".parse().unwrap();
+        assert_eq!(
+            request(&g),
+            b"GET /x HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: [::1]:18089\r\n\r\n"
+        );
+        g.protocol = HttpProtocol::Http10Close;
+        g.virtualhost = Some("www.ex.com");
+        assert_eq!(
+            request(&g),
+            b"GET /x HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: www.ex.com\r\n\r\n"
+        );
+    }
+}

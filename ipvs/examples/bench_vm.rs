@@ -1,0 +1,191 @@
+//! Benchmark: programming 1,000 services × 10 destinations with lvsd's client vs `ipvsadm -R`,
+//! then one weight change in the 11,000-object table (dump + diff + apply).
+//!
+//! Needs an IPVS kernel and ipvsadm; it flushes the table. Run in the VM:
+//!
+//! ```sh
+//! cargo build --release -p ipvs --example bench_vm
+//! tests/vm/ipvs-vm.sh target/release/examples/bench_vm [services] [dests] [rounds]
+//! ```
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use ipvs::{Client, Dest, Forward, Ownership, Scheduler, Service, ServiceKey, Table, reconcile};
+
+fn table(n: usize, m: usize) -> Table {
+    let mut t = Table::new();
+    for i in 0..n {
+        let vip = IpAddr::V4(Ipv4Addr::new(10, 1, (i / 250) as u8, (i % 250 + 1) as u8));
+        let key = ServiceKey::tcp(vip, 80);
+        t.add_service(Service::new(key, Scheduler::Wrr));
+        for j in 0..m {
+            let rip = IpAddr::V4(Ipv4Addr::new(10, 2, (i % 250) as u8, (j + 1) as u8));
+            t.add_dest(
+                &key,
+                Dest::new(rip, 8080, Forward::Masq).weight(j as u32 + 1),
+            );
+        }
+    }
+    t
+}
+
+fn ipvsadm(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+    let mut child = Command::new("ipvsadm")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("ipvsadm: {e}"))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())
+            .map_err(|e| format!("ipvsadm stdin: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("ipvsadm: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("ipvsadm {args:?} failed"));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+async fn run(n: usize, m: usize, rounds: usize) -> Result<(), String> {
+    let client = Client::connect().await.map_err(|e| e.to_string())?;
+    let want = table(n, m);
+    let plan = reconcile::plan(&Table::new(), &want, &Ownership::All);
+    let rules = plan.to_string();
+    let objects = want.service_count() + want.dest_count();
+    println!(
+        "table: {} services x {m} dests = {objects} objects, {} ops",
+        n,
+        plan.len()
+    );
+
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        ipvsadm(&["-C"], None)?;
+        let t0 = Instant::now();
+        let report = client.apply(&plan).await.map_err(|e| e.to_string())?;
+        let d = t0.elapsed();
+        if !report.is_success() || report.writes() != objects {
+            return Err(format!("apply failed: {report}"));
+        }
+        let ours_rules = ipvsadm(&["-Sn"], None)?;
+        ours.push(ms(d));
+
+        ipvsadm(&["-C"], None)?;
+        let t0 = Instant::now();
+        ipvsadm(&["-R"], Some(&rules))?;
+        let d = t0.elapsed();
+        theirs.push(ms(d));
+        if ipvsadm(&["-Sn"], None)? != ours_rules {
+            return Err("ipvsadm -R and lvsd produced different tables".into());
+        }
+        println!(
+            "round {round}: lvsd apply {:8.1} ms   ipvsadm -R {:8.1} ms",
+            ours[round], theirs[round]
+        );
+    }
+    let (o, t) = (median(ours), median(theirs));
+    println!("program {objects} objects from empty (median of {rounds}):");
+    println!("  lvsd Client::apply   {o:8.1} ms");
+    println!("  ipvsadm -R           {t:8.1} ms");
+    println!("  ratio lvsd/ipvsadm   {:8.2}  (goal <= 0.50)", o / t);
+
+    // The table ipvsadm restored is in the kernel now: one weight change, full reconcile pass.
+    let mut want2 = want.clone();
+    let key = ServiceKey::tcp(IpAddr::V4(Ipv4Addr::new(10, 1, 1, 100)), 80);
+    let mut d = want2
+        .get(&key)
+        .and_then(|e| e.dests.values().nth(4).cloned())
+        .ok_or("no dest")?;
+    d.weight = 99;
+    want2.add_dest(&key, d);
+    let mut passes = Vec::new();
+    let mut dumps = Vec::new();
+    for i in 0..rounds {
+        let w = if i % 2 == 0 { &want2 } else { &want };
+        let t0 = Instant::now();
+        let current = client.dump().await.map_err(|e| e.to_string())?;
+        let t_dump = t0.elapsed();
+        let p = reconcile::plan(&current, w, &Ownership::All);
+        let report = client.apply(&p).await.map_err(|e| e.to_string())?;
+        let total = t0.elapsed();
+        if report.writes() != 1 || !report.is_success() {
+            return Err(format!("expected exactly one write, got:\n{p}{report}"));
+        }
+        println!(
+            "weight change {i}: dump {:6.1} ms, total (dump+diff+apply) {:6.1} ms, writes {}: {}",
+            ms(t_dump),
+            ms(total),
+            report.writes(),
+            p.to_string().trim_end()
+        );
+        dumps.push(ms(t_dump));
+        passes.push(ms(total));
+    }
+    println!(
+        "one weight change in {objects} objects: median {:.1} ms total (dump {:.1} ms), 1 write (goal < 50 ms)",
+        median(passes.clone()),
+        median(dumps.clone())
+    );
+    // Reference for the dump: ipvsadm reads the same table the same way (libnl, one dump per
+    // service's destinations), and prints it.
+    let mut refs = Vec::new();
+    let mut svc_only = Vec::new();
+    for _ in 0..rounds {
+        let t0 = Instant::now();
+        ipvsadm(&["-Ln"], None)?;
+        refs.push(ms(t0.elapsed()));
+        let t0 = Instant::now();
+        client.services().await.map_err(|e| e.to_string())?;
+        svc_only.push(ms(t0.elapsed()));
+    }
+    println!(
+        "read {objects} objects: lvsd Client::dump {:.1} ms (services alone {:.1} ms), ipvsadm -Ln {:.1} ms",
+        median(dumps),
+        median(svc_only),
+        median(refs)
+    );
+    // The floor under TCG: one round trip that makes the kernel do almost nothing.
+    let t0 = Instant::now();
+    for _ in 0..n {
+        client.info().await.map_err(|e| e.to_string())?;
+    }
+    println!(
+        "floor: {n} GET_INFO round trips (send + recv, no dump work) take {:.1} ms",
+        ms(t0.elapsed())
+    );
+    ipvsadm(&["-C"], None)?;
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let n = args.first().copied().unwrap_or(1000);
+    let m = args.get(1).copied().unwrap_or(10);
+    let rounds = args.get(2).copied().unwrap_or(3).max(1);
+    match run(n, m, rounds).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_vm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

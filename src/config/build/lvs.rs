@@ -1,0 +1,568 @@
+//! `virtual_server_group`, `virtual_server`, `real_server`, `sorry_server`.
+//!
+//! Block-level options are read before nested blocks whatever their order in the file, so a
+//! `delay_loop` written after the real servers still reaches their checkers, as in keepalived.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::Ctx;
+use super::checker::{self, Inherit};
+use crate::config::keywords::Context;
+use crate::config::model::{
+    Config, Family, Forward, Persistence, Protocol, RealServer, Scheduler, SorryServer,
+    TunnelChecksum, TunnelType, VirtualServer, VirtualServerGroup, VsAddress, VsgEntry,
+};
+use crate::config::parser::{Node, Word};
+
+pub(super) fn virtual_server_group(cx: &mut Ctx, node: &Node, config: &mut Config) {
+    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.clone()) else {
+        return;
+    };
+    let Some(children) = cx.need_block(node) else {
+        return;
+    };
+    let mut entries = Vec::new();
+    for l in children {
+        let Some(first) = l.words.first() else {
+            cx.warn(
+                l.span(),
+                "unexpected block in virtual_server_group; ignored",
+            );
+            continue;
+        };
+        if first.text == "fwmark" {
+            let Some(m) = cx.arg(l, 1, "a mark") else {
+                continue;
+            };
+            let Some(mark) = cx.int_word(m, "fwmark", 1, u32::MAX as i64) else {
+                continue;
+            };
+            let family = match l.words.get(2).map(|w| w.text.as_str()) {
+                Some("inet") => Some(Family::Inet),
+                Some("inet6") => Some(Family::Inet6),
+                None => None,
+                Some(other) => {
+                    cx.warn(
+                        l.words[2].span,
+                        format!("unknown family `{other}` (inet or inet6)"),
+                    );
+                    None
+                }
+            };
+            entries.push(VsgEntry::Fwmark {
+                mark: mark as u32,
+                family,
+                span: l.span(),
+            });
+            continue;
+        }
+        let Some((first_ip, last_ip)) = ip_range(cx, first) else {
+            continue;
+        };
+        let port = match l.words.get(1) {
+            Some(p) => match cx.port_word(p, "virtual_server_group") {
+                Some(p) => p,
+                None => continue,
+            },
+            None => 0,
+        };
+        entries.push(VsgEntry::Range {
+            first: first_ip,
+            last: last_ip,
+            port,
+            span: l.span(),
+        });
+    }
+    if config.virtual_server_group(&name).is_some() {
+        cx.warn(
+            node.words[1].span,
+            format!("virtual_server_group {name} is defined twice; the later one is ignored"),
+        );
+        return;
+    }
+    config.virtual_server_groups.push(VirtualServerGroup {
+        name,
+        entries,
+        span: node.span(),
+    });
+}
+
+/// `IP`, `A.B.C.D-E`, `IP-IP` or `NET/LEN` → first..=last.
+fn ip_range(cx: &mut Ctx, w: &Word) -> Option<(IpAddr, IpAddr)> {
+    let t = w.text.as_str();
+    let bad = |cx: &mut Ctx| {
+        cx.warn(
+            w.span,
+            format!("`{t}` is not an address, range (a.b.c.d-e) or network (a.b.c.d/n); ignored"),
+        );
+        None
+    };
+    if let Ok(a) = t.parse::<IpAddr>() {
+        return Some((a, a));
+    }
+    if let Some((net, len)) = t.split_once('/') {
+        let (Ok(a), Ok(len)) = (net.parse::<IpAddr>(), len.parse::<u32>()) else {
+            return bad(cx);
+        };
+        return match a {
+            IpAddr::V4(v4) if len <= 32 => {
+                let base = u32::from(v4) & (u32::MAX.checked_shl(32 - len).unwrap_or(0));
+                let last = base | (u32::MAX.checked_shr(len).unwrap_or(0));
+                Some((IpAddr::V4(base.into()), IpAddr::V4(last.into())))
+            }
+            IpAddr::V6(v6) if len <= 128 => {
+                let base = u128::from(v6) & (u128::MAX.checked_shl(128 - len).unwrap_or(0));
+                let last = base | (u128::MAX.checked_shr(len).unwrap_or(0));
+                Some((IpAddr::V6(base.into()), IpAddr::V6(last.into())))
+            }
+            _ => bad(cx),
+        };
+    }
+    if let Some((a, b)) = t.split_once('-') {
+        let Ok(first) = a.parse::<IpAddr>() else {
+            return bad(cx);
+        };
+        let last = if let Ok(full) = b.parse::<IpAddr>() {
+            full
+        } else {
+            // Only the last part changes: 192.168.200.1-10, 2001:db8::1-ff.
+            match first {
+                IpAddr::V4(v4) => match b.parse::<u8>() {
+                    Ok(x) => {
+                        let o = v4.octets();
+                        IpAddr::V4([o[0], o[1], o[2], x].into())
+                    }
+                    Err(_) => return bad(cx),
+                },
+                IpAddr::V6(v6) => match u16::from_str_radix(b, 16) {
+                    Ok(x) => {
+                        let mut s = v6.segments();
+                        s[7] = x;
+                        IpAddr::V6(s.into())
+                    }
+                    Err(_) => return bad(cx),
+                },
+            }
+        };
+        if first.is_ipv4() != last.is_ipv4() || last < first {
+            cx.warn(
+                w.span,
+                format!("range `{t}` ends before it starts or mixes families; ignored"),
+            );
+            return None;
+        }
+        return Some((first, last));
+    }
+    bad(cx)
+}
+
+/// `lvs_method NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]`.
+fn forward(cx: &mut Ctx, n: &Node) -> Option<Forward> {
+    let w = cx.arg(n, 1, "NAT, DR or TUN")?;
+    match w.text.to_ascii_uppercase().as_str() {
+        "NAT" => Some(Forward::Nat),
+        "DR" => Some(Forward::Dr),
+        "TUN" => {
+            let mut tunnel = TunnelType::Ipip;
+            let mut checksum = TunnelChecksum::Nocsum;
+            let mut i = 2;
+            while let Some(k) = n.words.get(i) {
+                match k.text.as_str() {
+                    "type" => {
+                        match n.words.get(i + 1).map(|w| w.text.as_str()) {
+                            Some("ipip") => tunnel = TunnelType::Ipip,
+                            Some("gre") => tunnel = TunnelType::Gre,
+                            Some("gue") => {
+                                let port = match (n.words.get(i + 2), n.words.get(i + 3)) {
+                                    (Some(p), Some(v)) if p.text == "port" => {
+                                        i += 2;
+                                        cx.port_word(v, "gue tunnel").unwrap_or(0)
+                                    }
+                                    _ => {
+                                        cx.warn(k.span, "GUE tunnels need `port N`");
+                                        0
+                                    }
+                                };
+                                tunnel = TunnelType::Gue { port };
+                            }
+                            _ => cx.warn(k.span, "`type` needs ipip, gue or gre"),
+                        }
+                        i += 1;
+                    }
+                    "nocsum" => checksum = TunnelChecksum::Nocsum,
+                    "csum" => checksum = TunnelChecksum::Csum,
+                    "remcsum" => checksum = TunnelChecksum::Remcsum,
+                    other => cx.warn(k.span, format!("unexpected `{other}` after TUN")),
+                }
+                i += 1;
+            }
+            Some(Forward::Tun { tunnel, checksum })
+        }
+        _ => {
+            cx.warn(
+                w.span,
+                format!(
+                    "unknown forwarding method `{}` (NAT, DR or TUN); using NAT",
+                    w.text
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn address(cx: &mut Ctx, node: &Node) -> Option<VsAddress> {
+    let first = cx.arg(node, 1, "an address and port, `fwmark N` or `group NAME`")?;
+    match first.text.as_str() {
+        "fwmark" => {
+            let w = node.words.get(2);
+            let Some(w) = w else {
+                cx.error(first.span, "`virtual_server fwmark` needs a mark");
+                return None;
+            };
+            match w.text.parse::<u32>() {
+                Ok(m) if m > 0 => Some(VsAddress::Fwmark { mark: m }),
+                _ => {
+                    cx.error(
+                        w.span,
+                        format!("fwmark `{}` is invalid (1..4294967295)", w.text),
+                    );
+                    None
+                }
+            }
+        }
+        "group" => match node.words.get(2) {
+            Some(w) => Some(VsAddress::Group {
+                name: w.text.clone(),
+            }),
+            None => {
+                cx.error(first.span, "`virtual_server group` needs a group name");
+                None
+            }
+        },
+        t => {
+            let Ok(addr) = t.parse::<IpAddr>() else {
+                let mut msg = format!("`{t}` is not an IP address, `fwmark N` or `group NAME`");
+                if t.contains(':') && t.contains('.') {
+                    msg.push_str(" (write the port as a separate word: `IP PORT`)");
+                }
+                cx.error(first.span, msg);
+                return None;
+            };
+            let port = match node.words.get(2) {
+                Some(p) => match p.text.parse::<u16>() {
+                    Ok(p) => p,
+                    Err(_) => {
+                        cx.error(
+                            p.span,
+                            format!("`{}` is not a valid port (0..=65535)", p.text),
+                        );
+                        return None;
+                    }
+                },
+                None => 0,
+            };
+            Some(VsAddress::Inet { addr, port })
+        }
+    }
+}
+
+pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
+    let Some(address) = address(cx, node) else {
+        return;
+    };
+    let Some(children) = cx.need_block(node) else {
+        return;
+    };
+    let mut vs = VirtualServer {
+        family: match &address {
+            VsAddress::Inet { addr, .. } => Family::of(addr),
+            _ => Family::Inet,
+        },
+        address,
+        span: node.span(),
+        protocol: Protocol::Tcp,
+        scheduler: Scheduler::Wlc,
+        sched_flags: Default::default(),
+        ops: false,
+        forward: Forward::Nat,
+        persistence: None,
+        persistence_engine: None,
+        delay_loop: Duration::from_secs(60),
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        alpha: false,
+        omega: false,
+        inhibit_on_failure: false,
+        ha_suspend: false,
+        smtp_alert: false,
+        virtualhost: None,
+        sorry_server: None,
+        real_servers: Vec::new(),
+    };
+    let mut inherit = Inherit::default();
+    let mut smtp_alert = None;
+    let mut granularity = None;
+    let mut ip_family = None;
+    let mut sorry: Option<(IpAddr, Option<u16>, crate::config::model::Span)> = None;
+    let mut sorry_forward = None;
+    let mut sorry_inhibit = false;
+    let mut reals: Vec<&Node> = Vec::new();
+    for n in children {
+        if inherit.option(cx, n) {
+            continue;
+        }
+        let kw = n.keyword();
+        match kw {
+            "real_server" => reals.push(n),
+            "lvs_sched" | "lb_algo" => {
+                if let Some(w) = cx.arg(n, 1, "a scheduler name") {
+                    match Scheduler::from_name(&w.text) {
+                        Some(s) => vs.scheduler = s,
+                        None => {
+                            let names = [
+                                "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq",
+                                "fo", "ovf", "mh", "twos",
+                            ];
+                            let msg = format!(
+                                "unknown scheduler `{}`; using wlc, as keepalived does",
+                                w.text
+                            );
+                            match crate::config::keywords::suggest(&w.text, names.into_iter()) {
+                                Some(s) => cx.warn_note(w.span, msg, format!("help: did you mean `{s}`?")),
+                                None => cx.warn_note(w.span, msg, "note: schedulers are rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos"),
+                            }
+                        }
+                    }
+                }
+            }
+            "flag-1" | "sh-port" | "mh-port" => vs.sched_flags.flag_1 = true,
+            "flag-2" | "sh-fallback" | "mh-fallback" => vs.sched_flags.flag_2 = true,
+            "flag-3" => vs.sched_flags.flag_3 = true,
+            "ops" => vs.ops = true,
+            "lvs_method" | "lb_kind" => {
+                if let Some(f) = forward(cx, n) {
+                    vs.forward = f;
+                }
+            }
+            "persistence_engine" => vs.persistence_engine = cx.string(n),
+            "persistence_timeout" => {
+                let timeout = match n.words.get(1) {
+                    None => Some(Duration::from_secs(360)),
+                    Some(w) => cx
+                        .int_word(w, kw, 1, u32::MAX as i64)
+                        .map(|v| Duration::from_secs(v as u64)),
+                };
+                if let Some(timeout) = timeout {
+                    vs.persistence = Some(Persistence {
+                        timeout,
+                        granularity: None,
+                    });
+                }
+            }
+            "persistence_granularity" => granularity = cx.string(n),
+            "protocol" => {
+                if let Some(w) = cx.arg(n, 1, "TCP, UDP or SCTP") {
+                    match w.text.to_ascii_uppercase().as_str() {
+                        "TCP" => vs.protocol = Protocol::Tcp,
+                        "UDP" => vs.protocol = Protocol::Udp,
+                        "SCTP" => vs.protocol = Protocol::Sctp,
+                        _ => cx.warn(
+                            w.span,
+                            format!(
+                                "unknown protocol `{}` (TCP, UDP or SCTP); using TCP",
+                                w.text
+                            ),
+                        ),
+                    }
+                }
+            }
+            "ha_suspend" => vs.ha_suspend = true,
+            "smtp_alert" => smtp_alert = Some(cx.flag(n)),
+            "virtualhost" => vs.virtualhost = cx.string(n),
+            "omega" => vs.omega = true,
+            "quorum" => vs.quorum = cx.u32_arg(n).unwrap_or(vs.quorum),
+            "hysteresis" => vs.hysteresis = cx.u32_arg(n).unwrap_or(vs.hysteresis),
+            "quorum_up" => vs.quorum_up = cx.script(n),
+            "quorum_down" => vs.quorum_down = cx.script(n),
+            "ip_family" => match cx.string(n).as_deref() {
+                Some("inet") => ip_family = Some(Family::Inet),
+                Some("inet6") => ip_family = Some(Family::Inet6),
+                Some(other) => cx.warn(
+                    n.words[1].span,
+                    format!("unknown ip_family `{other}` (inet or inet6)"),
+                ),
+                None => {}
+            },
+            "sorry_server" => {
+                if let Some(w) = cx.arg(n, 1, "an address")
+                    && let Some(a) = cx.ip_word(w, "sorry_server")
+                {
+                    let port = n.words.get(2).and_then(|p| cx.port_word(p, "sorry_server"));
+                    sorry = Some((a, port, n.span()));
+                }
+            }
+            "sorry_server_inhibit" => sorry_inhibit = cx.flag(n),
+            "sorry_server_lvs_method" => sorry_forward = forward(cx, n),
+            _ => cx.other(n, Context::VirtualServer),
+        }
+    }
+    if let (Some(p), Some(g)) = (vs.persistence.as_mut(), granularity.clone()) {
+        p.granularity = Some(g);
+    } else if granularity.is_some() {
+        cx.warn(
+            node.span(),
+            "persistence_granularity without persistence_timeout has no effect",
+        );
+    }
+    let gl = &config.global;
+    vs.smtp_alert = smtp_alert
+        .or(gl.smtp_alert_checker)
+        .or(gl.smtp_alert)
+        .unwrap_or(false);
+    vs.alpha = inherit.alpha.unwrap_or(false);
+    vs.inhibit_on_failure = inherit.inhibit_on_failure.unwrap_or(false);
+    if let Some(d) = inherit.delay_loop {
+        vs.delay_loop = d;
+    }
+    inherit.virtualhost = vs.virtualhost.clone();
+    let vs_port = match vs.address {
+        VsAddress::Inet { port, .. } => port,
+        _ => 0,
+    };
+    if let VsAddress::Inet { port: 0, .. } = vs.address
+        && vs.persistence.is_none()
+    {
+        cx.warn(
+            node.span(),
+            "a virtual server without a port must be persistent (set persistence_timeout)",
+        );
+    }
+    let ctx = checker::Parent {
+        inherit: &inherit,
+        default_port: vs_port,
+        forward: vs.forward,
+        global_log_all_failures: gl.checker_log_all_failures,
+        global_smtp_alert: gl.smtp_alert_checker.or(gl.smtp_alert),
+        delay_loop: vs.delay_loop,
+    };
+    let mut rss = Vec::new();
+    for r in reals {
+        if let Some(rs) = real_server(cx, r, &ctx, config) {
+            rss.push(rs);
+        }
+    }
+    vs.real_servers = rss;
+    vs.family = match (&vs.address, ip_family) {
+        (VsAddress::Inet { addr, .. }, _) => Family::of(addr),
+        (_, Some(f)) => f,
+        _ => vs
+            .real_servers
+            .first()
+            .map(|r| Family::of(&r.addr))
+            .unwrap_or(Family::Inet),
+    };
+    if let Some((addr, port, span)) = sorry {
+        vs.sorry_server = Some(SorryServer {
+            addr,
+            port: port.unwrap_or(vs_port),
+            forward: sorry_forward.unwrap_or(vs.forward),
+            inhibit: sorry_inhibit,
+            span,
+        });
+    }
+    config.virtual_servers.push(vs);
+}
+
+fn real_server(
+    cx: &mut Ctx,
+    node: &Node,
+    parent: &checker::Parent,
+    config: &Config,
+) -> Option<RealServer> {
+    let w = cx.arg(node, 1, "an address")?;
+    let Ok(addr) = w.text.parse::<IpAddr>() else {
+        cx.error(
+            w.span,
+            format!("real_server `{}` is not an IP address", w.text),
+        );
+        return None;
+    };
+    let port = match node.words.get(2) {
+        Some(p) => match p.text.parse::<u16>() {
+            Ok(p) => p,
+            Err(_) => {
+                cx.error(
+                    p.span,
+                    format!("`{}` is not a valid port (0..=65535)", p.text),
+                );
+                return None;
+            }
+        },
+        None => parent.default_port,
+    };
+    let mut rs = RealServer {
+        addr,
+        port,
+        span: node.span(),
+        weight: 1,
+        forward: parent.forward,
+        inhibit_on_failure: false,
+        notify_up: None,
+        notify_down: None,
+        uthreshold: 0,
+        lthreshold: 0,
+        smtp_alert: true,
+        virtualhost: None,
+        alpha: false,
+        delay_loop: parent.delay_loop,
+        checkers: Vec::new(),
+    };
+    let mut inherit = Inherit::default();
+    let mut smtp_alert = None;
+    let mut checks: Vec<&Node> = Vec::new();
+    let children: &[Node] = node.children();
+    if node.block.is_none() {
+        // `real_server IP PORT` with no block is valid: no checker, always up.
+    }
+    for n in children {
+        if inherit.option(cx, n) {
+            continue;
+        }
+        match n.keyword() {
+            "weight" => {
+                if let Some(v) = cx.int(n, 0, 65_535) {
+                    rs.weight = v as i32;
+                }
+            }
+            "lvs_method" | "lb_kind" => {
+                if let Some(f) = forward(cx, n) {
+                    rs.forward = f;
+                }
+            }
+            "notify_up" => rs.notify_up = cx.script(n),
+            "notify_down" => rs.notify_down = cx.script(n),
+            "uthreshold" => rs.uthreshold = cx.u32_arg(n).unwrap_or(0),
+            "lthreshold" => rs.lthreshold = cx.u32_arg(n).unwrap_or(0),
+            "smtp_alert" => smtp_alert = Some(cx.flag(n)),
+            "virtualhost" => inherit.virtualhost = cx.string(n),
+            k if checker::is_checker(k) => checks.push(n),
+            _ => cx.other(n, Context::RealServer),
+        }
+    }
+    let merged = inherit.over(parent.inherit);
+    rs.inhibit_on_failure = merged.inhibit_on_failure.unwrap_or(false);
+    rs.alpha = merged.alpha.unwrap_or(false);
+    rs.virtualhost = merged.virtualhost.clone();
+    rs.delay_loop = merged.delay_loop.unwrap_or(parent.delay_loop);
+    rs.smtp_alert = smtp_alert.or(parent.global_smtp_alert).unwrap_or(true);
+    for c in checks {
+        if let Some(ch) = checker::checker(cx, c, &rs, &merged, parent, config) {
+            rs.checkers.push(ch);
+        }
+    }
+    Some(rs)
+}

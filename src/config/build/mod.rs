@@ -1,0 +1,185 @@
+//! Statement tree → [`Config`]: one handler per keyword, keepalived's defaults, inheritance
+//! (virtual_server → real_server → checker) and cross-references (track_script → vrrp_script).
+//!
+//! Handlers never fail: a bad value is a diagnostic plus keepalived's fallback (usually "keep
+//! the default"), so one typo never hides the rest of the file's problems.
+
+mod checker;
+mod global;
+mod lvs;
+mod values;
+mod vrrp;
+
+use super::diag::{Diagnostic, Severity, SourceMap, Span};
+use super::keywords::Context;
+use super::model::{Config, IgnoredKeyword};
+use super::parser::Node;
+
+pub(super) struct Ctx<'a> {
+    sources: &'a SourceMap,
+    diags: &'a mut Vec<Diagnostic>,
+    ignored: Vec<IgnoredKeyword>,
+    /// Diagnostics issued for the current line, to cap floods.
+    line_count: ((super::diag::FileId, u32), usize),
+}
+
+/// Warnings kept per source line.
+const MAX_PER_LINE: usize = 4;
+
+impl Ctx<'_> {
+    fn push(&mut self, severity: Severity, span: Span, msg: String, note: Option<String>) {
+        // A line of garbage words could otherwise yield one diagnostic per word: past a few,
+        // more say nothing new (and each copies part of the line). Errors are always kept.
+        let key = (span.file, span.line);
+        if self.line_count.0 == key {
+            self.line_count.1 += 1;
+        } else {
+            self.line_count = (key, 1);
+        }
+        if self.line_count.1 > MAX_PER_LINE && severity == Severity::Warning {
+            return;
+        }
+        let mut d = self.sources.diagnostic(severity, span, msg);
+        if let Some(n) = note {
+            d = d.with_note(n);
+        }
+        self.diags.push(d);
+    }
+    pub(super) fn warn(&mut self, span: Span, msg: impl Into<String>) {
+        self.push(Severity::Warning, span, msg.into(), None);
+    }
+    pub(super) fn warn_note(
+        &mut self,
+        span: Span,
+        msg: impl Into<String>,
+        note: impl Into<String>,
+    ) {
+        self.push(Severity::Warning, span, msg.into(), Some(note.into()));
+    }
+    pub(super) fn error(&mut self, span: Span, msg: impl Into<String>) {
+        self.push(Severity::Error, span, msg.into(), None);
+    }
+
+    /// Handles a keyword the block's handler did not model: records keepalived keywords lvsd
+    /// ignores, warns about unknown ones with a suggestion. Blocks under an unknown keyword are
+    /// skipped whole.
+    pub(super) fn other(&mut self, node: &Node, ctx: Context) {
+        self.other_in(node, ctx, ctx.name());
+    }
+
+    /// As [`Ctx::other`], naming the enclosing block `block` in messages (e.g. `TCP_CHECK`).
+    pub(super) fn other_in(&mut self, node: &Node, ctx: Context, block: &str) {
+        let kw = node.keyword();
+        if kw.is_empty() {
+            self.warn(
+                node.span(),
+                "`{` without a keyword before it; the block is ignored",
+            );
+            return;
+        }
+        if ctx.ignored().contains(&kw) || (ctx.modelled().contains(&kw)) {
+            // Modelled keywords reaching here are ones this block does not support in this
+            // position (e.g. a checker option in MISC_CHECK); keepalived ignores those too.
+            self.ignored.push(IgnoredKeyword {
+                keyword: kw.to_string(),
+                context: ctx.name().to_string(),
+                span: node.span(),
+            });
+            return;
+        }
+        if ctx != Context::TopLevel
+            && super::keywords::is_top_level_block(kw)
+            && !matches!(kw, "track_file" | "vrrp_track_file")
+        {
+            self.warn_note(
+                node.span(),
+                format!("`{kw}` cannot appear inside {block}"),
+                "help: is a `}` missing before this line?",
+            );
+            return;
+        }
+        let msg = format!("unknown keyword `{kw}` in {block}");
+        let ignored = if node.block.is_some() {
+            "note: the block is ignored"
+        } else {
+            "note: the line is ignored"
+        };
+        match ctx.suggest(kw) {
+            Some(s) => self.warn_note(node.span(), msg, format!("help: did you mean `{s}`?")),
+            None => self.warn_note(node.span(), msg, ignored),
+        }
+    }
+
+    /// Warns when a keyword that takes a block has none.
+    pub(super) fn need_block<'n>(&mut self, node: &'n Node) -> Option<&'n [Node]> {
+        match &node.block {
+            Some(b) => Some(&b.children),
+            None => {
+                self.warn(
+                    node.span(),
+                    format!("`{}` needs a `{{ … }}` block; ignored", node.keyword()),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Builds the model from the parsed tree; problems go to `diags`.
+pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Config {
+    let mut cx = Ctx {
+        sources,
+        diags,
+        ignored: Vec::new(),
+        line_count: ((super::diag::FileId(u32::MAX), 0), 0),
+    };
+    let mut config = Config::default();
+    let mut pending = vrrp::Pending::default();
+    let mut global_seen = false;
+
+    // global_defs first: instances and checkers take defaults from it wherever it appears.
+    for node in tree.iter().filter(|n| n.keyword() == "global_defs") {
+        if global_seen {
+            cx.warn(
+                node.span(),
+                "second `global_defs` block; its settings are merged into the first",
+            );
+        }
+        global_seen = true;
+        global::global_defs(&mut cx, node, &mut config);
+    }
+    for node in tree {
+        match node.keyword() {
+            "global_defs" => {}
+            "vrrp_script" => vrrp::vrrp_script(&mut cx, node, &mut config),
+            "track_file" | "vrrp_track_file" => vrrp::track_file(&mut cx, node, &mut config),
+            "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),
+            "vrrp_instance" => vrrp::instance(&mut cx, node, &mut config, &mut pending),
+            "static_ipaddress" => {
+                if let Some(children) = cx.need_block(node) {
+                    for c in children {
+                        if let Some(a) = vrrp::virtual_address(&mut cx, c) {
+                            config.static_ipaddresses.push(a);
+                        }
+                    }
+                }
+            }
+            "static_routes" => {
+                if let Some(children) = cx.need_block(node) {
+                    for c in children {
+                        if let Some(r) = vrrp::virtual_route(&mut cx, c) {
+                            config.static_routes.push(r);
+                        }
+                    }
+                }
+            }
+            "virtual_server_group" => lvs::virtual_server_group(&mut cx, node, &mut config),
+            "virtual_server" => lvs::virtual_server(&mut cx, node, &mut config),
+            "SSL" => global::ssl(&mut cx, node, &mut config),
+            _ => cx.other(node, Context::TopLevel),
+        }
+    }
+    vrrp::resolve(&mut cx, &mut config, pending);
+    config.ignored = cx.ignored;
+    config
+}

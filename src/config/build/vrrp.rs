@@ -1,0 +1,1092 @@
+//! VRRP blocks: `vrrp_script`, `track_file`, `vrrp_sync_group`, `vrrp_instance` and the address
+//! and route lines they share with `static_ipaddress` / `static_routes`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Ctx;
+use super::values::parse_seconds;
+use crate::config::keywords::Context;
+use crate::config::model::{
+    AuthType, Authentication, Config, Family, InitialState, LvsSyncDaemon, Notify, RawLine, Script,
+    Span, TrackFile, TrackFileRef, TrackInterface, TrackScript, UnicastPeer, VirtualAddress,
+    VirtualRoute, VrrpInstance, VrrpScript, VrrpSyncGroup,
+};
+use crate::config::parser::Node;
+
+/// A track_script / track_file line before the script/file it names is known.
+#[derive(Debug)]
+pub(super) struct RawTrack {
+    name: String,
+    weight: Option<i32>,
+    reverse: Option<bool>,
+    span: Span,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Instance(usize),
+    Group(usize),
+}
+
+/// References resolved once every top-level block has been read.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    scripts: Vec<(Owner, RawTrack)>,
+    files: Vec<(Owner, RawTrack)>,
+}
+
+pub(super) fn vrrp_script(cx: &mut Ctx, node: &Node, config: &mut Config) {
+    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.clone()) else {
+        return;
+    };
+    let Some(children) = cx.need_block(node) else {
+        return;
+    };
+    let mut script: Option<Script> = None;
+    let mut interval = Duration::from_secs(1);
+    let mut timeout: Option<Duration> = None;
+    let (mut weight, mut weight_reverse) = (0, false);
+    let (mut rise, mut fall) = (1, 1);
+    let mut user = None;
+    let mut init_fail = false;
+    for n in children {
+        match n.keyword() {
+            "script" => script = cx.script(n),
+            "interval" => {
+                if let Some(d) = cx.timer(n) {
+                    interval = d;
+                }
+            }
+            "timeout" => timeout = cx.timer(n),
+            "weight" => {
+                if let Some(w) = cx.arg(n, 1, "a number") {
+                    if let Some(v) = cx.int_word(w, "weight", -253, 253) {
+                        weight = v as i32;
+                    }
+                    match n.words.get(2).map(|w| w.text.as_str()) {
+                        Some("reverse") => weight_reverse = true,
+                        Some("no_reverse" | "noreverse") | None => {}
+                        Some(other) => cx.warn(
+                            n.words[2].span,
+                            format!("unexpected `{other}` after weight"),
+                        ),
+                    }
+                }
+            }
+            "rise" => rise = cx.int(n, 1, u32::MAX as i64).map_or(rise, |v| v as u32),
+            "fall" => fall = cx.int(n, 1, u32::MAX as i64).map_or(fall, |v| v as u32),
+            "user" => user = cx.user(n),
+            "init_fail" => init_fail = true,
+            _ => cx.other(n, Context::VrrpScript),
+        }
+    }
+    let Some(mut script) = script else {
+        cx.warn(
+            node.span(),
+            format!("vrrp_script {name} has no `script`; ignored"),
+        );
+        return;
+    };
+    if script.user.is_none() {
+        script.user = user;
+    }
+    if config.vrrp_script(&name).is_some() {
+        cx.warn(
+            node.words[1].span,
+            format!("vrrp_script {name} is defined twice; the later one is ignored"),
+        );
+        return;
+    }
+    config.vrrp_scripts.push(VrrpScript {
+        name,
+        script,
+        interval,
+        timeout: timeout.unwrap_or(interval),
+        weight,
+        weight_reverse,
+        rise,
+        fall,
+        init_fail,
+        span: node.span(),
+    });
+}
+
+pub(super) fn track_file(cx: &mut Ctx, node: &Node, config: &mut Config) {
+    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.clone()) else {
+        return;
+    };
+    let Some(children) = cx.need_block(node) else {
+        return;
+    };
+    let mut file = None;
+    let (mut weight, mut weight_reverse) = (1, false);
+    let (mut init_value, mut init_overwrite) = (None, false);
+    for n in children {
+        match n.keyword() {
+            "file" => file = cx.string(n).map(PathBuf::from),
+            "weight" => {
+                let (w, r) = cx.weight_at(&reweight(n), 1, 2_147_483_647);
+                weight = w.unwrap_or(weight);
+                weight_reverse = r.unwrap_or(false);
+            }
+            "init_file" => {
+                init_value = Some(0);
+                for w in n.args() {
+                    if w.text == "overwrite" {
+                        init_overwrite = true;
+                    } else if let Ok(v) = w.text.parse::<i64>() {
+                        init_value = Some(v);
+                    } else {
+                        cx.warn(w.span, format!("unexpected `{}` in init_file", w.text));
+                    }
+                }
+            }
+            _ => cx.other(n, Context::TrackFile),
+        }
+    }
+    let Some(file) = file else {
+        cx.warn(
+            node.span(),
+            format!("track_file {name} has no `file`; ignored"),
+        );
+        return;
+    };
+    config.track_files.push(TrackFile {
+        name,
+        file,
+        weight,
+        weight_reverse,
+        init_value,
+        init_overwrite,
+        span: node.span(),
+    });
+}
+
+/// `weight N [reverse]` as a node whose words start at `weight` (for [`Ctx::weight_at`]).
+fn reweight(n: &Node) -> Node {
+    let mut words = vec![n.words[0].clone()];
+    words.extend(n.words.iter().cloned());
+    Node { words, block: None }
+}
+
+fn track_lines(cx: &mut Ctx, node: &Node, limit: i64) -> Vec<RawTrack> {
+    let mut out = Vec::new();
+    let Some(children) = cx.need_block(node) else {
+        return out;
+    };
+    for l in children {
+        if l.block.is_some() || l.words.is_empty() {
+            cx.warn(
+                l.span(),
+                format!("unexpected block in `{}`; ignored", node.keyword()),
+            );
+            continue;
+        }
+        let (weight, reverse) = cx.weight_at(l, 1, limit);
+        out.push(RawTrack {
+            name: l.words[0].text.clone(),
+            weight,
+            reverse,
+            span: l.span(),
+        });
+    }
+    out
+}
+
+fn notify_keyword(cx: &mut Ctx, n: &Node, notify: &mut Notify) -> bool {
+    match n.keyword() {
+        "notify_master" => notify.master = cx.script(n),
+        "notify_backup" => notify.backup = cx.script(n),
+        "notify_fault" => notify.fault = cx.script(n),
+        "notify_stop" => notify.stop = cx.script(n),
+        "notify" => notify.any = cx.script(n),
+        "notify_master_rx_lower_pri" => notify.master_rx_lower_pri = cx.script(n),
+        "notify_deleted" => {
+            notify.deleted = Some(if n.words.len() > 1 {
+                cx.script(n)
+            } else {
+                None
+            });
+        }
+        "notify_priority_changes" => notify.priority_changes = cx.flag(n),
+        _ => return false,
+    }
+    true
+}
+
+pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending: &mut Pending) {
+    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.clone()) else {
+        return;
+    };
+    let Some(children) = cx.need_block(node) else {
+        return;
+    };
+    let idx = config.vrrp_sync_groups.len();
+    let mut g = VrrpSyncGroup {
+        name,
+        group: Vec::new(),
+        notify: Notify {
+            priority_changes: config.global.vrrp_notify_priority_changes,
+            ..Notify::default()
+        },
+        smtp_alert: None,
+        global_tracking: false,
+        sync_group_tracking_weight: false,
+        track_interfaces: Vec::new(),
+        track_scripts: Vec::new(),
+        track_files: Vec::new(),
+        span: node.span(),
+    };
+    for n in children {
+        if notify_keyword(cx, n, &mut g.notify) {
+            continue;
+        }
+        match n.keyword() {
+            "group" => {
+                if let Some(lines) = cx.need_block(n) {
+                    for l in lines {
+                        g.group.extend(l.words.iter().map(|w| w.text.clone()));
+                    }
+                }
+            }
+            "smtp_alert" => g.smtp_alert = Some(cx.flag(n)),
+            "global_tracking" => {
+                cx.warn(
+                    n.span(),
+                    "`global_tracking` is deprecated; track on the sync group instead",
+                );
+                g.global_tracking = true;
+            }
+            "sync_group_tracking_weight" => g.sync_group_tracking_weight = true,
+            "track_interface" => {
+                for t in track_lines(cx, n, 253) {
+                    g.track_interfaces.push(TrackInterface {
+                        name: t.name,
+                        weight: t.weight.unwrap_or(0),
+                        reverse: t.reverse.unwrap_or(false),
+                        span: t.span,
+                    });
+                }
+            }
+            "track_script" => {
+                for t in track_lines(cx, n, 253) {
+                    pending.scripts.push((Owner::Group(idx), t));
+                }
+            }
+            "track_file" => {
+                for t in track_lines(cx, n, 254) {
+                    pending.files.push((Owner::Group(idx), t));
+                }
+            }
+            _ => cx.other(n, Context::VrrpSyncGroup),
+        }
+    }
+    config.vrrp_sync_groups.push(g);
+}
+
+pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: &mut Pending) {
+    let Some(name_w) = cx.arg(node, 1, "a name") else {
+        return;
+    };
+    let name = name_w.text.clone();
+    let Some(children) = cx.need_block(node) else {
+        return;
+    };
+    let gl = &config.global;
+    let idx = config.vrrp_instances.len();
+    let mut vrid: Option<(u8, Span)> = None;
+    let mut version: Option<u8> = None;
+    let mut strict: Option<bool> = None;
+    let mut accept: Option<bool> = None;
+    let mut smtp_alert: Option<bool> = None;
+    let mut nopreempt_span = None;
+    let mut vrid_reported = false;
+    let mut garp = gl.garp.clone();
+    let (mut lower_delay_set, mut lower_repeat_set) = (false, false);
+    let mut vi = VrrpInstance {
+        name: name.clone(),
+        span: node.span(),
+        state: InitialState::Backup,
+        interface: None,
+        interface_span: None,
+        use_vmac: None,
+        vmac_xmit_base: false,
+        dont_track_primary: false,
+        virtual_router_id: 0,
+        virtual_router_id_span: node.span(),
+        priority: 100,
+        priority_span: None,
+        advert_int: Duration::from_secs(1),
+        version: gl.vrrp_version,
+        family: Family::Inet,
+        authentication: None,
+        virtual_ipaddress: Vec::new(),
+        virtual_ipaddress_excluded: Vec::new(),
+        virtual_routes: Vec::new(),
+        virtual_rules: Vec::new(),
+        nopreempt: false,
+        preempt_delay: Duration::ZERO,
+        unicast_src_ip: None,
+        unicast_peers: Vec::new(),
+        unicast_ttl: None,
+        unicast_fault_no_peer: false,
+        mcast_src_ip: None,
+        mcast_dst_ip: None,
+        track_src_ip: false,
+        check_unicast_src: gl.vrrp_check_unicast_src,
+        track_interfaces: Vec::new(),
+        track_scripts: Vec::new(),
+        track_files: Vec::new(),
+        notify: Notify {
+            priority_changes: gl.vrrp_notify_priority_changes,
+            ..Notify::default()
+        },
+        smtp_alert: false,
+        garp: gl.garp.clone(),
+        down_timer_adverts: gl.vrrp_down_timer_adverts,
+        lower_prio_no_advert: gl.vrrp_lower_prio_no_advert,
+        higher_prio_send_advert: gl.vrrp_higher_prio_send_advert,
+        accept: true,
+        strict_mode: gl.vrrp_strict,
+        skip_check_adv_addr: gl.vrrp_skip_check_adv_addr,
+        v3_checksum_as_v2: false,
+        promote_secondaries: false,
+        lvs_sync_daemon_interface: None,
+    };
+    for n in children {
+        if notify_keyword(cx, n, &mut vi.notify) {
+            continue;
+        }
+        let kw = n.keyword();
+        match kw {
+            "state" => {
+                if let Some(w) = cx.arg(n, 1, "MASTER or BACKUP") {
+                    match w.text.to_ascii_uppercase().as_str() {
+                        "MASTER" => vi.state = InitialState::Master,
+                        "BACKUP" => vi.state = InitialState::Backup,
+                        _ => cx.warn(
+                            w.span,
+                            format!(
+                                "unknown state `{}` (MASTER or BACKUP); using BACKUP",
+                                w.text
+                            ),
+                        ),
+                    }
+                }
+            }
+            "interface" => {
+                if let Some(w) = cx.arg(n, 1, "an interface name") {
+                    vi.interface = Some(w.text.clone());
+                    vi.interface_span = Some(w.span);
+                }
+            }
+            "use_vmac" => {
+                let name = n
+                    .words
+                    .get(1)
+                    .filter(|w| !w.text.contains(':'))
+                    .map(|w| w.text.clone());
+                vi.use_vmac = Some(name.unwrap_or_default());
+            }
+            "vmac_xmit_base" => vi.vmac_xmit_base = true,
+            "dont_track_primary" => vi.dont_track_primary = true,
+            "virtual_router_id" => {
+                if let Some(w) = cx.arg(n, 1, "a number 1..255") {
+                    match w.text.parse::<i64>() {
+                        Ok(v) if (1..=255).contains(&v) => vrid = Some((v as u8, w.span)),
+                        _ => {
+                            vrid_reported = true;
+                            cx.error(
+                                w.span,
+                                format!(
+                                    "virtual_router_id `{}` is invalid: it must be 1..255",
+                                    w.text
+                                ),
+                            )
+                        }
+                    }
+                }
+            }
+            "priority" => {
+                if let Some(w) = cx.arg(n, 1, "a number 1..255") {
+                    match w.text.parse::<i64>() {
+                        Ok(v) if (1..=255).contains(&v) => {
+                            vi.priority = v as u8;
+                            vi.priority_span = Some(w.span);
+                        }
+                        _ => cx.warn(
+                            w.span,
+                            format!(
+                                "priority `{}` is invalid: it must be 1..255; using 100",
+                                w.text
+                            ),
+                        ),
+                    }
+                }
+            }
+            "advert_int" => {
+                if let Some(w) = cx.arg(n, 1, "seconds") {
+                    match parse_seconds(&w.text) {
+                        Some(d)
+                            if d >= Duration::from_millis(10) && d <= Duration::from_secs(255) =>
+                        {
+                            vi.advert_int = d
+                        }
+                        _ => cx.warn(
+                            w.span,
+                            format!(
+                                "advert_int `{}` is invalid (0.01..255 seconds); using 1",
+                                w.text
+                            ),
+                        ),
+                    }
+                }
+            }
+            "version" => version = cx.int(n, 2, 3).map(|v| v as u8),
+            "authentication" => vi.authentication = authentication(cx, n),
+            "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
+                if let Some(lines) = cx.need_block(n) {
+                    for l in lines {
+                        if let Some(a) = virtual_address(cx, l) {
+                            if kw == "virtual_ipaddress" {
+                                vi.virtual_ipaddress.push(a);
+                            } else {
+                                vi.virtual_ipaddress_excluded.push(a);
+                            }
+                        }
+                    }
+                }
+            }
+            "virtual_routes" => {
+                if let Some(lines) = cx.need_block(n) {
+                    for l in lines {
+                        if let Some(r) = virtual_route(cx, l) {
+                            vi.virtual_routes.push(r);
+                        }
+                    }
+                }
+            }
+            "virtual_rules" => {
+                if let Some(lines) = cx.need_block(n) {
+                    vi.virtual_rules.extend(lines.iter().map(|l| RawLine {
+                        words: l.words.iter().map(|w| w.text.clone()).collect(),
+                        span: l.span(),
+                    }));
+                }
+            }
+            "nopreempt" => {
+                vi.nopreempt = true;
+                nopreempt_span = Some(n.span());
+            }
+            "preempt" => vi.nopreempt = false,
+            "preempt_delay" => {
+                if let Some(w) = cx.arg(n, 1, "seconds") {
+                    match parse_seconds(&w.text) {
+                        Some(d) if d <= Duration::from_secs(1000) => vi.preempt_delay = d,
+                        _ => cx.warn(
+                            w.span,
+                            format!(
+                                "preempt_delay `{}` is invalid (0..1000 seconds); ignored",
+                                w.text
+                            ),
+                        ),
+                    }
+                }
+            }
+            "unicast_src_ip" => vi.unicast_src_ip = cx.ip(n),
+            "mcast_src_ip" => vi.mcast_src_ip = cx.ip(n),
+            "mcast_dst_ip" => {
+                if let Some(a) = cx.ip(n) {
+                    if a.is_multicast() {
+                        vi.mcast_dst_ip = Some(a);
+                    } else {
+                        cx.warn(
+                            n.words[1].span,
+                            format!("mcast_dst_ip {a} is not a multicast address; ignored"),
+                        );
+                    }
+                }
+            }
+            "unicast_peer" => {
+                if let Some(lines) = cx.need_block(n) {
+                    for l in lines {
+                        if let Some(p) = unicast_peer(cx, l) {
+                            if p.min_ttl.is_some() || p.max_ttl.is_some() {
+                                vi.check_unicast_src = true;
+                            }
+                            vi.unicast_peers.push(p);
+                        }
+                    }
+                }
+            }
+            "unicast_ttl" => vi.unicast_ttl = cx.int(n, 0, 255).map(|v| v as u8),
+            "unicast_fault_no_peer" => vi.unicast_fault_no_peer = true,
+            "track_src_ip" => vi.track_src_ip = true,
+            "check_unicast_src" => vi.check_unicast_src = true,
+            "track_interface" => {
+                for t in track_lines(cx, n, 253) {
+                    vi.track_interfaces.push(TrackInterface {
+                        name: t.name,
+                        weight: t.weight.unwrap_or(0),
+                        reverse: t.reverse.unwrap_or(false),
+                        span: t.span,
+                    });
+                }
+            }
+            "track_script" => {
+                for t in track_lines(cx, n, 253) {
+                    pending.scripts.push((Owner::Instance(idx), t));
+                }
+            }
+            "track_file" => {
+                for t in track_lines(cx, n, 254) {
+                    pending.files.push((Owner::Instance(idx), t));
+                }
+            }
+            "smtp_alert" => smtp_alert = Some(cx.flag(n)),
+            "garp_master_delay" => {
+                if let Some(d) = cx.secs(n, 255) {
+                    garp.master_delay = d;
+                    if !lower_delay_set {
+                        garp.lower_prio_delay = d;
+                    }
+                }
+            }
+            "garp_master_repeat" => {
+                if let Some(v) = cx.int(n, 1, 255) {
+                    garp.master_repeat = v as u32;
+                    if !lower_repeat_set {
+                        garp.lower_prio_repeat = v as u32;
+                    }
+                }
+            }
+            "garp_lower_prio_delay" => {
+                if let Some(d) = cx.secs(n, 255) {
+                    garp.lower_prio_delay = d;
+                    lower_delay_set = true;
+                }
+            }
+            "garp_lower_prio_repeat" => {
+                if let Some(v) = cx.int(n, 1, 255) {
+                    garp.lower_prio_repeat = v as u32;
+                    lower_repeat_set = true;
+                }
+            }
+            "garp_master_refresh" => {
+                if let Some(d) = cx.secs(n, u32::MAX as i64) {
+                    garp.master_refresh = (!d.is_zero()).then_some(d);
+                }
+            }
+            "garp_master_refresh_repeat" => {
+                if let Some(v) = cx.int(n, 1, 255) {
+                    garp.master_refresh_repeat = v as u32;
+                }
+            }
+            "down_timer_adverts" => {
+                if let Some(v) = cx.int(n, 1, 100) {
+                    vi.down_timer_adverts = v as u32;
+                }
+            }
+            "lower_prio_no_advert" => vi.lower_prio_no_advert = cx.flag(n),
+            "higher_prio_send_advert" => vi.higher_prio_send_advert = cx.flag(n),
+            "accept" => accept = Some(true),
+            "no_accept" => accept = Some(false),
+            "strict_mode" => strict = Some(cx.flag(n)),
+            "skip_check_adv_addr" => vi.skip_check_adv_addr = cx.flag(n),
+            "old_unicast_checksum" | "v3_checksum_as_v2" => {
+                vi.v3_checksum_as_v2 = n.words.get(1).is_none_or(|w| w.text != "never");
+            }
+            "promote_secondaries" => vi.promote_secondaries = true,
+            "native_ipv6" => {
+                cx.warn(
+                    n.span(),
+                    "`native_ipv6` is deprecated: the addresses decide the family",
+                );
+                vi.family = Family::Inet6;
+            }
+            "lvs_sync_daemon_interface" => {
+                if let Some(w) = cx.arg(n, 1, "an interface") {
+                    cx.warn_note(
+                        n.span(),
+                        format!(
+                            "({name}) `lvs_sync_daemon_interface` in a vrrp_instance is deprecated"
+                        ),
+                        format!(
+                            "help: use `lvs_sync_daemon {} {name}` in global_defs",
+                            w.text
+                        ),
+                    );
+                    match &config.global.lvs_sync_daemon {
+                        Some(d) => cx.warn(
+                            w.span,
+                            format!(
+                                "({name}) lvs_sync_daemon_interface has already been specified as {}; ignored",
+                                d.interface
+                            ),
+                        ),
+                        None => {
+                            vi.lvs_sync_daemon_interface = Some(w.text.clone());
+                            config.global.lvs_sync_daemon = Some(LvsSyncDaemon {
+                                interface: w.text.clone(),
+                                instance: Some(name.clone()),
+                                id: 0,
+                                maxlen: None,
+                                port: None,
+                                ttl: None,
+                                group: None,
+                                span: n.span(),
+                            });
+                        }
+                    }
+                }
+            }
+            _ => cx.other(n, Context::VrrpInstance),
+        }
+    }
+    if vi.nopreempt && vi.state == InitialState::Master {
+        cx.warn(
+            nopreempt_span.unwrap_or(node.span()),
+            format!(
+                "({name}) nopreempt will not work with initial state MASTER; nopreempt cleared"
+            ),
+        );
+        vi.nopreempt = false;
+    }
+    let Some((id, span)) = vrid else {
+        if !vrid_reported {
+            cx.error(
+                node.span(),
+                format!("vrrp_instance {name} has no `virtual_router_id` (1..255)"),
+            );
+        }
+        return;
+    };
+    vi.virtual_router_id = id;
+    vi.virtual_router_id_span = span;
+    vi.garp = garp;
+    vi.strict_mode = strict.unwrap_or(vi.strict_mode);
+    vi.accept = accept.unwrap_or(!vi.strict_mode);
+    let gl = &config.global;
+    vi.smtp_alert = smtp_alert
+        .or(gl.smtp_alert_vrrp)
+        .or(gl.smtp_alert)
+        .unwrap_or(false);
+    // Family: from the first VIP, else a configured source address.
+    if let Some(first) = vi
+        .virtual_ipaddress
+        .first()
+        .map(|a| a.addr)
+        .or(vi.unicast_src_ip)
+        .or(vi.mcast_src_ip)
+        .or(vi.unicast_peers.first().map(|p| p.addr))
+    {
+        vi.family = Family::of(&first);
+    }
+    vi.version = match (vi.family, version) {
+        (Family::Inet6, _) => 3,
+        (Family::Inet, Some(v)) => v,
+        (Family::Inet, None) => gl.vrrp_version,
+    };
+    if vi.use_vmac.as_deref() == Some("") {
+        vi.use_vmac = Some(format!("vrrp.{id}"));
+    }
+    config.vrrp_instances.push(vi);
+}
+
+fn authentication(cx: &mut Ctx, n: &Node) -> Option<Authentication> {
+    let lines = cx.need_block(n)?;
+    let mut auth_type = None;
+    let mut pass: Option<String> = None;
+    for l in lines {
+        match l.keyword() {
+            "auth_type" => {
+                if let Some(w) = cx.arg(l, 1, "PASS or AH") {
+                    match w.text.to_ascii_uppercase().as_str() {
+                        "PASS" => auth_type = Some(AuthType::Pass),
+                        "AH" => auth_type = Some(AuthType::Ah),
+                        _ => cx.warn(
+                            w.span,
+                            format!("unknown auth_type `{}` (PASS or AH); ignored", w.text),
+                        ),
+                    }
+                }
+            }
+            "auth_pass" => {
+                if let Some(w) = cx.arg(l, 1, "a password") {
+                    let mut p = w.text.clone();
+                    if p.len() > 8 {
+                        cx.warn(w.span, "auth_pass is longer than 8 characters; truncated to 8, as keepalived does");
+                        let mut end = 8;
+                        while !p.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        p.truncate(end);
+                    }
+                    pass = Some(p);
+                }
+            }
+            _ => {
+                let msg = format!("unknown keyword `{}` in authentication", l.keyword());
+                match crate::config::keywords::suggest(
+                    l.keyword(),
+                    ["auth_type", "auth_pass"].into_iter(),
+                ) {
+                    Some(s) => cx.warn_note(l.span(), msg, format!("help: did you mean `{s}`?")),
+                    None => cx.warn(l.span(), msg),
+                }
+            }
+        }
+    }
+    match (auth_type, pass) {
+        (Some(t), Some(p)) => Some(Authentication {
+            auth_type: t,
+            auth_pass: p,
+            span: n.span(),
+        }),
+        (None, _) => {
+            cx.warn(n.span(), "authentication without `auth_type`; ignored");
+            None
+        }
+        (Some(_), None) => {
+            cx.warn(n.span(), "authentication without `auth_pass`; ignored");
+            None
+        }
+    }
+}
+
+fn unicast_peer(cx: &mut Ctx, l: &Node) -> Option<UnicastPeer> {
+    let w = l.words.first()?;
+    let addr = cx.ip_word(w, "unicast_peer")?;
+    let mut p = UnicastPeer {
+        addr,
+        min_ttl: None,
+        max_ttl: None,
+        span: w.span,
+    };
+    let mut i = 1;
+    while let Some(k) = l.words.get(i) {
+        match (k.text.as_str(), l.words.get(i + 1)) {
+            ("min_ttl", Some(v)) => p.min_ttl = cx.int_word(v, "min_ttl", 0, 255).map(|v| v as u8),
+            ("max_ttl", Some(v)) => p.max_ttl = cx.int_word(v, "max_ttl", 0, 255).map(|v| v as u8),
+            _ => cx.warn(
+                k.span,
+                format!(
+                    "unexpected `{}` in unicast_peer (min_ttl N, max_ttl N)",
+                    k.text
+                ),
+            ),
+        }
+        i += 2;
+    }
+    Some(p)
+}
+
+/// `IP[/LEN] [brd X] [dev IF] [scope S] [label L] [peer IP] [flags…] [preferred_lft N]`.
+pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> {
+    if l.block.is_some() {
+        cx.warn(l.span(), "unexpected block in an address list; ignored");
+        return None;
+    }
+    let first = l.words.first()?;
+    let (ip_s, len_s) = match first.text.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (first.text.as_str(), None),
+    };
+    let Ok(addr) = ip_s.parse::<IpAddr>() else {
+        cx.warn(
+            first.span,
+            format!("`{}` is not an IP address; the line is ignored", first.text),
+        );
+        return None;
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix_len = match len_s {
+        None => max,
+        Some(s) => match s.parse::<u8>() {
+            Ok(v) if v <= max => v,
+            _ => {
+                cx.warn(
+                    first.span,
+                    format!("`/{s}` is not a valid prefix length for {addr}; the line is ignored"),
+                );
+                return None;
+            }
+        },
+    };
+    let mut a = VirtualAddress {
+        addr,
+        prefix_len,
+        broadcast: None,
+        dev: None,
+        scope: None,
+        label: None,
+        peer: None,
+        no_track: false,
+        use_vmac: false,
+        flags: Vec::new(),
+        preferred_lft: None,
+        span: first.span,
+    };
+    let mut i = 1;
+    while let Some(k) = l.words.get(i) {
+        let val = l.words.get(i + 1);
+        let takes_value = matches!(
+            k.text.as_str(),
+            "brd"
+                | "broadcast"
+                | "dev"
+                | "scope"
+                | "label"
+                | "peer"
+                | "preferred_lft"
+                | "track_group"
+        );
+        if takes_value && val.is_none() {
+            cx.warn(k.span, format!("`{}` needs a value", k.text));
+            break;
+        }
+        match (k.text.as_str(), val) {
+            ("brd" | "broadcast", Some(v)) => a.broadcast = Some(v.text.clone()),
+            ("dev", Some(v)) => a.dev = Some(v.text.clone()),
+            ("scope", Some(v)) => {
+                if !matches!(
+                    v.text.as_str(),
+                    "site" | "link" | "host" | "nowhere" | "global"
+                ) && v.text.parse::<u8>().is_err()
+                {
+                    cx.warn(
+                        v.span,
+                        format!(
+                            "unknown scope `{}` (site, link, host, nowhere, global)",
+                            v.text
+                        ),
+                    );
+                }
+                a.scope = Some(v.text.clone());
+            }
+            ("label", Some(v)) => a.label = Some(v.text.clone()),
+            ("peer", Some(v)) => a.peer = cx.ip_word(v, "peer"),
+            ("preferred_lft", Some(v)) => a.preferred_lft = Some(v.text.clone()),
+            ("track_group", Some(_)) => {}
+            ("no_track", _) => {
+                a.no_track = true;
+                i += 1;
+                continue;
+            }
+            ("use_vmac", _) => {
+                a.use_vmac = true;
+                i += 1;
+                continue;
+            }
+            ("home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin", _) => {
+                a.flags.push(k.text.clone());
+                i += 1;
+                continue;
+            }
+            _ => {
+                let known = [
+                    "brd",
+                    "dev",
+                    "scope",
+                    "label",
+                    "peer",
+                    "no_track",
+                    "use_vmac",
+                    "home",
+                    "-nodad",
+                    "mngtmpaddr",
+                    "noprefixroute",
+                    "autojoin",
+                    "preferred_lft",
+                ];
+                let msg = format!("unknown address option `{}`", k.text);
+                match crate::config::keywords::suggest(&k.text, known.into_iter()) {
+                    Some(s) => {
+                        cx.warn_note(k.span, msg, format!("help: did you mean `{s}`?"));
+                        // A misspelt `label X` still has its value after it: skip both.
+                        if matches!(
+                            s,
+                            "brd" | "dev" | "scope" | "label" | "peer" | "preferred_lft"
+                        ) {
+                            i += 1;
+                        }
+                    }
+                    None => cx.warn(k.span, msg),
+                }
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    Some(a)
+}
+
+pub(super) fn virtual_route(cx: &mut Ctx, l: &Node) -> Option<VirtualRoute> {
+    if l.words.is_empty() || l.block.is_some() {
+        cx.warn(l.span(), "unexpected block in a route list; ignored");
+        return None;
+    }
+    let mut r = VirtualRoute {
+        to: None,
+        src: None,
+        via: None,
+        dev: None,
+        table: None,
+        metric: None,
+        scope: None,
+        route_type: None,
+        no_track: false,
+        words: l.words.iter().map(|w| w.text.clone()).collect(),
+        span: l.span(),
+    };
+    const WITH_VALUE: &[&str] = &[
+        "src",
+        "via",
+        "gw",
+        "dev",
+        "oif",
+        "table",
+        "metric",
+        "preference",
+        "priority",
+        "scope",
+        "or",
+        "proto",
+        "protocol",
+        "tos",
+        "dsfield",
+        "realms",
+        "mtu",
+        "hoplimit",
+        "advmss",
+        "initcwnd",
+        "initrwnd",
+        "rtt",
+        "rttvar",
+        "window",
+        "cwnd",
+        "ssthresh",
+        "features",
+        "quickack",
+        "congctl",
+        "pref",
+        "expires",
+        "rto_min",
+        "nexthop",
+        "weight",
+        "encap",
+        "track_group",
+        "fastopen_no_cookie",
+    ];
+    let mut i = 0;
+    while let Some(k) = l.words.get(i) {
+        let t = k.text.as_str();
+        if WITH_VALUE.contains(&t) {
+            let Some(v) = l.words.get(i + 1) else {
+                cx.warn(k.span, format!("`{t}` needs a value"));
+                break;
+            };
+            match t {
+                "src" => r.src = cx.ip_word(v, "route src"),
+                "via" | "gw" => r.via = cx.ip_word(v, "route gateway"),
+                "dev" | "oif" => r.dev = Some(v.text.clone()),
+                "table" => r.table = Some(v.text.clone()),
+                "metric" | "preference" | "priority" => {
+                    r.metric = cx.int_word(v, t, 0, u32::MAX as i64).map(|v| v as u32)
+                }
+                "scope" => r.scope = Some(v.text.clone()),
+                _ => {}
+            }
+            i += 2;
+            continue;
+        }
+        match t {
+            "no_track" => r.no_track = true,
+            "onlink" | "pervasive" => {}
+            "blackhole" | "unreachable" | "prohibit" | "throw" => {
+                r.route_type = Some(t.to_string())
+            }
+            "to" => {}
+            _ if r.to.is_none() => r.to = Some(t.to_string()),
+            _ => cx.warn(k.span, format!("unexpected `{t}` in route")),
+        }
+        i += 1;
+    }
+    if r.to.is_none() {
+        cx.warn(l.span(), "route without a destination; ignored");
+        return None;
+    }
+    Some(r)
+}
+
+/// Resolves track_script / track_file lines against the defined scripts and files.
+pub(super) fn resolve(cx: &mut Ctx, config: &mut Config, pending: Pending) {
+    for (owner, t) in pending.scripts {
+        let owner_name = match owner {
+            Owner::Instance(i) => config.vrrp_instances.get(i).map(|v| v.name.clone()),
+            Owner::Group(i) => config.vrrp_sync_groups.get(i).map(|g| g.name.clone()),
+        };
+        // The owner was dropped (e.g. no virtual_router_id): nothing to attach to.
+        let Some(owner_name) = owner_name else {
+            continue;
+        };
+        let Some(s) = config.vrrp_script(&t.name) else {
+            let known: Vec<&str> = config
+                .vrrp_scripts
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            let msg = format!(
+                "({owner_name}) track script `{}` is not defined; ignored",
+                t.name
+            );
+            match crate::config::keywords::suggest(&t.name, known.into_iter()) {
+                Some(s) => cx.warn_note(t.span, msg, format!("help: did you mean `{s}`?")),
+                None => cx.warn(t.span, msg),
+            }
+            continue;
+        };
+        let ts = TrackScript {
+            name: t.name,
+            weight: t.weight.unwrap_or(s.weight),
+            reverse: t.reverse.unwrap_or(s.weight_reverse),
+            span: t.span,
+        };
+        match owner {
+            Owner::Instance(i) => config.vrrp_instances[i].track_scripts.push(ts),
+            Owner::Group(i) => config.vrrp_sync_groups[i].track_scripts.push(ts),
+        }
+    }
+    for (owner, t) in pending.files {
+        let owner_name = match owner {
+            Owner::Instance(i) => config.vrrp_instances.get(i).map(|v| v.name.clone()),
+            Owner::Group(i) => config.vrrp_sync_groups.get(i).map(|g| g.name.clone()),
+        };
+        let Some(owner_name) = owner_name else {
+            continue;
+        };
+        let Some(f) = config.track_file(&t.name) else {
+            cx.warn(
+                t.span,
+                format!(
+                    "({owner_name}) track_file `{}` is not defined; ignored",
+                    t.name
+                ),
+            );
+            continue;
+        };
+        let tf = TrackFileRef {
+            name: t.name,
+            weight: t.weight.unwrap_or(f.weight),
+            reverse: t.reverse.unwrap_or(f.weight_reverse),
+            span: t.span,
+        };
+        match owner {
+            Owner::Instance(i) => config.vrrp_instances[i].track_files.push(tf),
+            Owner::Group(i) => config.vrrp_sync_groups[i].track_files.push(tf),
+        }
+    }
+}

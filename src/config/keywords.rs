@@ -1,0 +1,562 @@
+//! keepalived's keyword vocabulary, per block: what lvsd models, what it accepts without acting
+//! on (so a valid keepalived.conf never gets an "unknown keyword"), the aliases keepalived
+//! accepts and the deprecated spellings it warns about. Unknown keywords are matched against
+//! the block's vocabulary for a did-you-mean suggestion.
+//!
+//! The build stage (`build/`) holds the handler of each modelled keyword; this module is the
+//! single list of names, so suggestions and "accepted but ignored" stay in one place.
+
+/// A block kind, for vocabulary lookup and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    TopLevel,
+    GlobalDefs,
+    VrrpScript,
+    TrackFile,
+    VrrpSyncGroup,
+    VrrpInstance,
+    VirtualServer,
+    RealServer,
+    Checker,
+    HttpChecker,
+    Url,
+    Ssl,
+}
+
+impl Context {
+    pub fn name(self) -> &'static str {
+        match self {
+            Context::TopLevel => "the top level",
+            Context::GlobalDefs => "global_defs",
+            Context::VrrpScript => "vrrp_script",
+            Context::TrackFile => "track_file",
+            Context::VrrpSyncGroup => "vrrp_sync_group",
+            Context::VrrpInstance => "vrrp_instance",
+            Context::VirtualServer => "virtual_server",
+            Context::RealServer => "real_server",
+            Context::Checker => "the checker",
+            Context::HttpChecker => "HTTP_GET/SSL_GET",
+            Context::Url => "url",
+            Context::Ssl => "SSL",
+        }
+    }
+
+    /// Keywords lvsd models in this block (spelled as keepalived, aliases included).
+    pub fn modelled(self) -> &'static [&'static str] {
+        match self {
+            Context::TopLevel => TOP_LEVEL,
+            Context::GlobalDefs => GLOBAL_DEFS,
+            Context::VrrpScript => VRRP_SCRIPT,
+            Context::TrackFile => TRACK_FILE,
+            Context::VrrpSyncGroup => VRRP_SYNC_GROUP,
+            Context::VrrpInstance => VRRP_INSTANCE,
+            Context::VirtualServer => VIRTUAL_SERVER,
+            Context::RealServer => REAL_SERVER,
+            Context::Checker => CHECKER_COMMON,
+            Context::HttpChecker => HTTP_CHECKER,
+            Context::Url => URL,
+            Context::Ssl => SSL,
+        }
+    }
+
+    /// keepalived keywords accepted here without effect in lvsd.
+    pub fn ignored(self) -> &'static [&'static str] {
+        match self {
+            Context::TopLevel => TOP_LEVEL_IGNORED,
+            Context::GlobalDefs => GLOBAL_DEFS_IGNORED,
+            Context::VrrpInstance => VRRP_INSTANCE_IGNORED,
+            Context::VirtualServer => VIRTUAL_SERVER_IGNORED,
+            Context::RealServer => REAL_SERVER_IGNORED,
+            Context::VrrpSyncGroup => &["track_process", "track_bfd"],
+            _ => &[],
+        }
+    }
+
+    pub fn knows(self, kw: &str) -> bool {
+        self.modelled().contains(&kw) || self.ignored().contains(&kw)
+    }
+
+    /// The closest known keyword to a misspelt one, if it is close enough to be a typo.
+    pub fn suggest(self, kw: &str) -> Option<&'static str> {
+        suggest(kw, self.modelled().iter().chain(self.ignored()).copied())
+    }
+}
+
+/// Blocks that may start at the top level; a missing `{` after them is assumed.
+pub fn is_top_level_block(kw: &str) -> bool {
+    TOP_LEVEL.contains(&kw) || TOP_LEVEL_IGNORED.contains(&kw)
+}
+
+/// Best match by normalised Damerau-Levenshtein similarity (≥ 0.7), or by prefix for
+/// abbreviations (`virtual_router` → `virtual_router_id`).
+pub fn suggest<'a>(kw: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    // No keyword is this long; comparing a huge word would only cost time.
+    if kw.len() > 64 {
+        return None;
+    }
+    let lower = kw.to_ascii_lowercase();
+    let mut best: Option<(f64, &'a str)> = None;
+    for c in candidates {
+        let mut score = strsim::normalized_damerau_levenshtein(&lower, &c.to_ascii_lowercase());
+        if lower.len() >= 4 && c.starts_with(lower.as_str()) {
+            score = score.max(0.95);
+        }
+        if best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, c));
+        }
+    }
+    // Short words: one edit is still a typo (`rrr` → `rr`).
+    best.filter(|&(s, c)| {
+        s >= 0.7 || strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()) <= 1
+    })
+    .map(|(_, c)| c)
+}
+
+pub const TOP_LEVEL: &[&str] = &[
+    "global_defs",
+    "vrrp_script",
+    "track_file",
+    "vrrp_track_file",
+    "vrrp_sync_group",
+    "vrrp_instance",
+    "virtual_server_group",
+    "virtual_server",
+    "static_ipaddress",
+    "static_routes",
+    "SSL",
+];
+
+pub const TOP_LEVEL_IGNORED: &[&str] = &[
+    "static_rules",
+    "linkbeat_interfaces",
+    "track_group",
+    "vrrp_track_process",
+    "garp_group",
+    "bfd_instance",
+    "net_namespace",
+    "net_namespace_ipvs",
+    "namespace_with_ipsets",
+    "instance",
+    "use_pid_dir",
+];
+
+pub const GLOBAL_DEFS: &[&str] = &[
+    "router_id",
+    "notification_email",
+    "notification_email_from",
+    "smtp_server",
+    "smtp_helo_name",
+    "smtp_connect_timeout",
+    "smtp_alert",
+    "smtp_alert_vrrp",
+    "smtp_alert_checker",
+    "script_user",
+    "enable_script_security",
+    "default_interface",
+    "dynamic_interfaces",
+    "vrrp_version",
+    "vrrp_mcast_group4",
+    "vrrp_mcast_group6",
+    "vrrp_garp_master_delay",
+    "vrrp_garp_master_repeat",
+    "vrrp_garp_lower_prio_delay",
+    "vrrp_garp_lower_prio_repeat",
+    "vrrp_garp_master_refresh",
+    "vrrp_garp_master_refresh_repeat",
+    "vrrp_garp_interval",
+    "vrrp_gna_interval",
+    "vrrp_min_garp",
+    "vrrp_strict",
+    "vrrp_skip_check_adv_addr",
+    "vrrp_check_unicast_src",
+    "vrrp_lower_prio_no_advert",
+    "vrrp_higher_prio_send_advert",
+    "vrrp_down_timer_adverts",
+    "vrrp_startup_delay",
+    "vrrp_notify_priority_changes",
+    "vrrp_iptables",
+    "lvs_sync_daemon",
+    "lvs_timeouts",
+    "lvs_flush",
+    "lvs_flush_on_stop",
+    "notify_fifo",
+    "notify_fifo_script",
+    "vrrp_notify_fifo",
+    "vrrp_notify_fifo_script",
+    "lvs_notify_fifo",
+    "lvs_notify_fifo_script",
+    "checker_log_all_failures",
+    "startup_script",
+    "startup_script_timeout",
+    "shutdown_script",
+    "shutdown_script_timeout",
+];
+
+pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
+    "bfd_cpu_affinity",
+    "bfd_no_swap",
+    "bfd_priority",
+    "bfd_process_name",
+    "bfd_rlimit_rttime",
+    "bfd_rt_priority",
+    "checker_cpu_affinity",
+    "checker_no_swap",
+    "checker_priority",
+    "checker_process_name",
+    "checker_rlimit_rttime",
+    "checker_rt_priority",
+    "child_wait_time",
+    "config_save_dir",
+    "data_use_instance",
+    "dbus_service_name",
+    "disable_local_igmp",
+    "enable_dbus",
+    "enable_snmp_checker",
+    "enable_snmp_keepalived",
+    "enable_snmp_rfc",
+    "enable_snmp_rfcv2",
+    "enable_snmp_rfcv3",
+    "enable_snmp_vrrp",
+    "enable_traps",
+    "fifo_write_vrrp_states_on_reload",
+    "include_check",
+    "linkbeat_use_polling",
+    "log_unknown_vrids",
+    "lvs_netlink_cmd_rcv_bufs",
+    "lvs_netlink_cmd_rcv_bufs_force",
+    "lvs_netlink_monitor_rcv_bufs",
+    "lvs_netlink_monitor_rcv_bufs_force",
+    "max_auto_priority",
+    "min_auto_priority_delay",
+    "net_namespace",
+    "net_namespace_ipvs",
+    "namespace_with_ipsets",
+    "nftables",
+    "nftables_counters",
+    "nftables_ifindex",
+    "nftables_ipvs",
+    "nftables_ipvs_priority",
+    "nftables_ipvs_start_fwmark",
+    "nftables_priority",
+    "no_checker_emails",
+    "no_email_faults",
+    "process_monitor_rcv_bufs",
+    "process_monitor_rcv_bufs_force",
+    "process_name",
+    "process_names",
+    "random_seed",
+    "reload_check_config",
+    "reload_file",
+    "reload_repeat",
+    "reload_time_file",
+    "rs_init_notifies",
+    "snmp_socket",
+    "tmp_config_directory",
+    "umask",
+    "vmac_addr_prefix",
+    "vmac_prefix",
+    "vrrp_cpu_affinity",
+    "vrrp_garp_extra_if",
+    "vrrp_ipsets",
+    "vrrp_netlink_cmd_rcv_bufs",
+    "vrrp_netlink_cmd_rcv_bufs_force",
+    "vrrp_netlink_monitor_rcv_bufs",
+    "vrrp_netlink_monitor_rcv_bufs_force",
+    "vrrp_no_swap",
+    "vrrp_priority",
+    "vrrp_process_name",
+    "vrrp_rlimit_rttime",
+    "vrrp_rt_priority",
+    "vrrp_rx_bufs_multiplier",
+    "vrrp_rx_bufs_policy",
+];
+
+pub const VRRP_SCRIPT: &[&str] = &[
+    "script",
+    "interval",
+    "timeout",
+    "weight",
+    "rise",
+    "fall",
+    "user",
+    "init_fail",
+];
+
+pub const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
+
+pub const VRRP_SYNC_GROUP: &[&str] = &[
+    "group",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify_deleted",
+    "notify",
+    "notify_priority_changes",
+    "smtp_alert",
+    "global_tracking",
+    "sync_group_tracking_weight",
+    "track_interface",
+    "track_script",
+    "track_file",
+];
+
+pub const VRRP_INSTANCE: &[&str] = &[
+    "state",
+    "interface",
+    "use_vmac",
+    "vmac_xmit_base",
+    "dont_track_primary",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "version",
+    "authentication",
+    "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
+    "virtual_routes",
+    "virtual_rules",
+    "nopreempt",
+    "preempt",
+    "preempt_delay",
+    "unicast_src_ip",
+    "unicast_peer",
+    "unicast_ttl",
+    "unicast_fault_no_peer",
+    "mcast_src_ip",
+    "mcast_dst_ip",
+    "track_src_ip",
+    "check_unicast_src",
+    "track_interface",
+    "track_script",
+    "track_file",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify_deleted",
+    "notify",
+    "notify_master_rx_lower_pri",
+    "notify_priority_changes",
+    "smtp_alert",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_lower_prio_delay",
+    "garp_lower_prio_repeat",
+    "garp_master_refresh",
+    "garp_master_refresh_repeat",
+    "down_timer_adverts",
+    "lower_prio_no_advert",
+    "higher_prio_send_advert",
+    "accept",
+    "no_accept",
+    "strict_mode",
+    "skip_check_adv_addr",
+    "old_unicast_checksum",
+    "v3_checksum_as_v2",
+    "promote_secondaries",
+    "lvs_sync_daemon_interface",
+    "native_ipv6",
+];
+
+pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
+    "vrf",
+    "use_vmac_addr",
+    "use_ipvlan",
+    "track_process",
+    "track_bfd",
+    "garp_extra_if",
+    "garp_extra_if_vmac",
+    "debug",
+    "kernel_rx_buf_size",
+    "linkbeat_use_polling",
+    "mcast_ttl",
+];
+
+pub const VIRTUAL_SERVER: &[&str] = &[
+    "lvs_sched",
+    "lb_algo",
+    "flag-1",
+    "flag-2",
+    "flag-3",
+    "sh-port",
+    "sh-fallback",
+    "mh-port",
+    "mh-fallback",
+    "ops",
+    "lvs_method",
+    "lb_kind",
+    "persistence_engine",
+    "persistence_timeout",
+    "persistence_granularity",
+    "protocol",
+    "ha_suspend",
+    "smtp_alert",
+    "virtualhost",
+    "alpha",
+    "omega",
+    "quorum",
+    "hysteresis",
+    "quorum_up",
+    "quorum_down",
+    "ip_family",
+    "sorry_server",
+    "sorry_server_inhibit",
+    "sorry_server_lvs_method",
+    "connect_timeout",
+    "retry",
+    "delay_before_retry",
+    "warmup",
+    "delay_loop",
+    "inhibit_on_failure",
+    "real_server",
+];
+
+pub const VIRTUAL_SERVER_IGNORED: &[&str] = &["snmp_name", "nftables_ipvs_fwmark"];
+
+pub const REAL_SERVER: &[&str] = &[
+    "weight",
+    "lvs_method",
+    "lb_kind",
+    "notify_up",
+    "notify_down",
+    "uthreshold",
+    "lthreshold",
+    "smtp_alert",
+    "virtualhost",
+    "alpha",
+    "connect_timeout",
+    "retry",
+    "nb_get_retry",
+    "delay_before_retry",
+    "warmup",
+    "delay_loop",
+    "inhibit_on_failure",
+    "HTTP_GET",
+    "SSL_GET",
+    "TCP_CHECK",
+    "SMTP_CHECK",
+    "DNS_CHECK",
+    "MISC_CHECK",
+    "UDP_CHECK",
+    "PING_CHECK",
+    "FILE_CHECK",
+];
+
+pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name", "BFD_CHECK", "track_file"];
+
+/// Options every checker accepts (MISC_CHECK and FILE_CHECK only some; see build/checker.rs).
+pub const CHECKER_COMMON: &[&str] = &[
+    "connect_ip",
+    "connect_port",
+    "bindto",
+    "bind_if",
+    "bind_port",
+    "fwmark",
+    "alpha",
+    "connect_timeout",
+    "retry",
+    "nb_get_retry",
+    "delay_before_retry",
+    "warmup",
+    "delay_loop",
+    "log_all_failures",
+    // SMTP_CHECK
+    "helo_name",
+    "host",
+    // DNS_CHECK
+    "type",
+    "name",
+    // MISC_CHECK
+    "misc_path",
+    "misc_timeout",
+    "misc_dynamic",
+    "user",
+    // UDP_CHECK
+    "payload",
+    "require_reply",
+    "min_reply_length",
+    "max_reply_length",
+    // FILE_CHECK
+    "track_file",
+    "dynamic",
+    "weight",
+];
+
+pub const HTTP_CHECKER: &[&str] = &[
+    "connect_ip",
+    "connect_port",
+    "bindto",
+    "bind_if",
+    "bind_port",
+    "fwmark",
+    "alpha",
+    "connect_timeout",
+    "retry",
+    "nb_get_retry",
+    "delay_before_retry",
+    "warmup",
+    "delay_loop",
+    "log_all_failures",
+    "http_protocol",
+    "fast_recovery",
+    "enable_sni",
+    "virtualhost",
+    "url",
+];
+
+pub const URL: &[&str] = &[
+    "path",
+    "digest",
+    "status_code",
+    "virtualhost",
+    "regex",
+    "regex_no_match",
+    "regex_options",
+    "regex_stack",
+    "regex_min_offset",
+    "regex_max_offset",
+];
+
+pub const SSL: &[&str] = &["password", "ca", "certificate", "key"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_keyword_meant() {
+        assert_eq!(Context::GlobalDefs.suggest("route_id"), Some("router_id"));
+        assert_eq!(
+            Context::VrrpInstance.suggest("virtual_router"),
+            Some("virtual_router_id")
+        );
+        assert_eq!(Context::VrrpInstance.suggest("priorty"), Some("priority"));
+        assert_eq!(Context::VirtualServer.suggest("lb_algoo"), Some("lb_algo"));
+        assert_eq!(Context::GlobalDefs.suggest("zzzzzz"), None);
+    }
+
+    #[test]
+    fn vocabularies_have_no_duplicates() {
+        for ctx in [
+            Context::TopLevel,
+            Context::GlobalDefs,
+            Context::VrrpInstance,
+            Context::VirtualServer,
+            Context::RealServer,
+            Context::Checker,
+            Context::HttpChecker,
+        ] {
+            let mut all: Vec<&str> = ctx
+                .modelled()
+                .iter()
+                .chain(ctx.ignored())
+                .copied()
+                .collect();
+            let n = all.len();
+            all.sort();
+            all.dedup();
+            assert_eq!(all.len(), n, "{}", ctx.name());
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! Cuts one physical line of keepalived.conf into tokens.
+//!
+//! Words are separated by blanks; `{` and `}` are tokens of their own even when glued to a word;
+//! `#` or `!` outside quotes starts a comment that runs to the end of the line (keepalived
+//! accepts both anywhere). `"…"` and `'…'` quote blanks, braces and comment characters; inside
+//! quotes a backslash escapes a quote or a backslash. A quoted section may be glued to plain
+//! text (`a"b c"d` is the one word `ab cd`), like a shell word.
+
+use super::diag::{FileId, Span};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tok {
+    Word {
+        text: String,
+        quoted: bool,
+    },
+    Open,
+    Close,
+    /// End of a physical line. `comment` is the column where a comment started, and
+    /// `comment_brace` whether that comment contains a `{` (a common slip: the block's `{`
+    /// hidden behind `#`).
+    Eol {
+        comment: Option<u32>,
+        comment_brace: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub tok: Tok,
+    pub span: Span,
+}
+
+impl Token {
+    pub fn word(&self) -> Option<&str> {
+        match &self.tok {
+            Tok::Word { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// A lexing problem on the line: `(column, message)`.
+pub type LexError = (u32, String);
+
+/// The tokens of one line (without the trailing `Eol`), the comment info and any error.
+#[derive(Debug, Default)]
+pub struct LineTokens {
+    pub tokens: Vec<Token>,
+    pub comment: Option<u32>,
+    pub comment_brace: bool,
+    pub error: Option<LexError>,
+}
+
+/// Lexes `line` (no newline) at 1-based `lineno` of `file`. `col_base` is added to every
+/// column (0 for a physical line; used when re-lexing substituted text).
+///
+/// Works on bytes: every character with a meaning here is ASCII, so multi-byte UTF-8 is
+/// always word text; columns count characters (bytes that start one).
+pub fn lex_line(line: &str, file: FileId, lineno: u32, col_base: u32) -> LineTokens {
+    let mut out = LineTokens::default();
+    let b = line.as_bytes();
+    let mut i = 0;
+    // Column of the character at byte i (1-based once counted).
+    let mut col: u32 = col_base;
+    let mut cur = Word::default();
+    let span = |c: u32| Span {
+        file,
+        line: lineno,
+        col: c,
+    };
+    let starts_char = |x: u8| x & 0xc0 != 0x80;
+
+    while i < b.len() {
+        let c = b[i];
+        if starts_char(c) {
+            col += 1;
+        }
+        match c {
+            b' ' | b'\t' | b'\r' | 0x0b | 0x0c => {
+                cur.flush(&mut out.tokens, span);
+                i += 1;
+            }
+            b'#' | b'!' => {
+                cur.flush(&mut out.tokens, span);
+                out.comment = Some(col);
+                out.comment_brace = b[i..].contains(&b'{');
+                return out;
+            }
+            b'{' | b'}' => {
+                cur.flush(&mut out.tokens, span);
+                out.tokens.push(Token {
+                    tok: if c == b'{' { Tok::Open } else { Tok::Close },
+                    span: span(col),
+                });
+                i += 1;
+            }
+            b'"' | b'\'' => {
+                cur.begin(col);
+                cur.quoted = true;
+                let open_col = col;
+                i += 1;
+                let mut closed = false;
+                while i < b.len() {
+                    let q = b[i];
+                    if starts_char(q) {
+                        col += 1;
+                    }
+                    if q == c {
+                        closed = true;
+                        i += 1;
+                        break;
+                    }
+                    if q == b'\\' && i + 1 < b.len() && (b[i + 1] == c || b[i + 1] == b'\\') {
+                        cur.text.push(b[i + 1] as char);
+                        col += 1;
+                        i += 2;
+                        continue;
+                    }
+                    // Copy the run up to the next quote or backslash in one go.
+                    let run_end = b[i..]
+                        .iter()
+                        .position(|&x| x == c || x == b'\\')
+                        .map_or(b.len(), |p| i + p);
+                    let run_end = run_end.max(i + 1);
+                    let run = &line[i..run_end];
+                    col +=
+                        (run.bytes().filter(|&x| starts_char(x)).count() as u32).saturating_sub(1);
+                    cur.text.push_str(run);
+                    i = run_end;
+                }
+                if !closed {
+                    out.error = Some((
+                        open_col,
+                        format!("unterminated quoted string (missing closing {})", c as char),
+                    ));
+                    cur.flush(&mut out.tokens, span);
+                    return out;
+                }
+            }
+            b'$' if b.get(i + 1) == Some(&b'{') => {
+                // `${NAME}` is one piece of a word, braces included.
+                cur.begin(col);
+                let end = b[i..]
+                    .iter()
+                    .position(|&x| x == b'}')
+                    .map_or(b.len(), |p| i + p + 1);
+                let piece = &line[i..end];
+                col += (piece.chars().count() as u32).saturating_sub(1);
+                cur.text.push_str(piece);
+                i = end;
+            }
+            _ => {
+                // A run of plain word characters.
+                cur.begin(col);
+                let end = b[i..]
+                    .iter()
+                    .position(|&x| {
+                        matches!(
+                            x,
+                            b' ' | b'\t'
+                                | b'\r'
+                                | 0x0b
+                                | 0x0c
+                                | b'#'
+                                | b'!'
+                                | b'{'
+                                | b'}'
+                                | b'"'
+                                | b'\''
+                                | b'$'
+                        )
+                    })
+                    .map_or(b.len(), |p| i + p);
+                // `$` not followed by `{` is plain text.
+                let end = if end == i { i + 1 } else { end };
+                let run = &line[i..end];
+                col += (run.bytes().filter(|&x| starts_char(x)).count() as u32).saturating_sub(1);
+                cur.text.push_str(run);
+                i = end;
+            }
+        }
+    }
+    cur.flush(&mut out.tokens, span);
+    out
+}
+
+/// The word being accumulated.
+#[derive(Default)]
+struct Word {
+    text: String,
+    start: u32,
+    quoted: bool,
+    active: bool,
+}
+
+impl Word {
+    fn begin(&mut self, col: u32) {
+        if !self.active {
+            self.active = true;
+            self.start = col;
+        }
+    }
+    fn flush(&mut self, tokens: &mut Vec<Token>, span: impl Fn(u32) -> Span) {
+        if self.active {
+            tokens.push(Token {
+                tok: Tok::Word {
+                    text: std::mem::take(&mut self.text),
+                    quoted: self.quoted,
+                },
+                span: span(self.start),
+            });
+            self.active = false;
+            self.quoted = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        lex_line(line, FileId(0), 1, 0)
+            .tokens
+            .into_iter()
+            .map(|t| match t.tok {
+                Tok::Word { text, .. } => text,
+                Tok::Open => "{".into(),
+                Tok::Close => "}".into(),
+                Tok::Eol { .. } => "\\n".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn words_braces_and_comments() {
+        assert_eq!(
+            words("  vrrp_instance VI_1{ # x {"),
+            ["vrrp_instance", "VI_1", "{"]
+        );
+        assert_eq!(words("a}b"), ["a", "}", "b"]);
+        assert_eq!(words("weight 1 ! comment"), ["weight", "1"]);
+        assert_eq!(words("\t\tpath /a#b"), ["path", "/a"]);
+    }
+
+    #[test]
+    fn quotes_and_escapes() {
+        assert_eq!(
+            words(r#"script "/bin/sh -c 'kill -0 $(cat /run/x.pid)'" root"#),
+            ["script", "/bin/sh -c 'kill -0 $(cat /run/x.pid)'", "root"]
+        );
+        assert_eq!(words(r#"x "a \"b\" \\ # {}""#), ["x", r#"a "b" \ # {}"#]);
+        assert_eq!(words("x 'it''s'"), ["x", "its"]);
+    }
+
+    #[test]
+    fn columns_count_characters() {
+        let t = lex_line("  étoile {", FileId(0), 3, 0).tokens;
+        assert_eq!((t[0].span.line, t[0].span.col), (3, 3));
+        assert_eq!(t[1].span.col, 10);
+    }
+
+    #[test]
+    fn columns_after_multibyte_text() {
+        let t = lex_line("é \"ü x\" 中文 y ${A}z", FileId(0), 1, 0).tokens;
+        let cols: Vec<u32> = t.iter().map(|t| t.span.col).collect();
+        assert_eq!(cols, [1, 3, 9, 12, 14]);
+        assert_eq!(t[1].word(), Some("ü x"));
+        assert_eq!(t[4].word(), Some("${A}z"));
+    }
+
+    #[test]
+    fn unterminated_quote_is_reported_at_the_quote() {
+        let l = lex_line("script \"/bin/true", FileId(0), 1, 0);
+        assert_eq!(l.error.map(|e| e.0), Some(8));
+    }
+
+    #[test]
+    fn comment_brace_is_noticed() {
+        let l = lex_line("vrrp_instance VI_102 # name {", FileId(0), 1, 0);
+        assert_eq!(l.comment, Some(22));
+        assert!(l.comment_brace);
+    }
+}

@@ -1,0 +1,342 @@
+//! Token stream → tree of statements. A statement is the words of one line; it owns a block
+//! when a `{` follows on the same line or as the first token of a following line.
+//!
+//! Recovery, as keepalived: a top-level block keyword (`vrrp_instance X`) not followed by `{`
+//! gets a warning and the following lines become its body anyway; a `}` with no open block is
+//! warned about and ignored; a `{` with no keyword opens a block that is ignored. An unclosed
+//! block is an error pointing at the line that opened it. The parser is iterative, so deep
+//! nesting cannot overflow the stack; nesting beyond [`MAX_DEPTH`] is an error.
+
+use super::diag::{Diagnostic, Severity, SourceMap, Span};
+use super::keywords;
+use super::lexer::{Tok, Token};
+
+/// Deeper than any keepalived construct (virtual_server > real_server > HTTP_GET > url is 4).
+pub const MAX_DEPTH: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    pub text: String,
+    pub quoted: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Node {
+    /// Never empty, except for a stray anonymous `{ … }` block.
+    pub words: Vec<Word>,
+    pub block: Option<Block>,
+}
+
+impl Node {
+    pub fn keyword(&self) -> &str {
+        self.words.first().map(|w| w.text.as_str()).unwrap_or("")
+    }
+    /// Position of the statement (its first word, or the `{` of an anonymous block).
+    pub fn span(&self) -> Span {
+        self.words
+            .first()
+            .map(|w| w.span)
+            .or(self.block.as_ref().map(|b| b.open))
+            .unwrap_or_default()
+    }
+    pub fn args(&self) -> &[Word] {
+        self.words.get(1..).unwrap_or(&[])
+    }
+    pub fn children(&self) -> &[Node] {
+        self.block
+            .as_ref()
+            .map(|b| b.children.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Block {
+    pub open: Span,
+    pub children: Vec<Node>,
+}
+
+struct Frame {
+    node: Node,
+    /// The `{` was assumed (missing in the file).
+    implicit: bool,
+}
+
+/// Builds the statement tree. Problems go to `diags`.
+pub fn parse(tokens: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Vec<Node> {
+    let mut top: Vec<Node> = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    // Words of the current line.
+    let mut cur: Vec<Word> = Vec::new();
+    // A finished line that may still get a `{` from the next line, with the Eol's comment info.
+    let mut pending: Option<(Node, Option<u32>, bool)> = None;
+    let mut last_extra = None;
+
+    fn children<'a>(top: &'a mut Vec<Node>, stack: &'a mut [Frame]) -> &'a mut Vec<Node> {
+        match stack.last_mut() {
+            Some(f) => &mut f.node.block.get_or_insert_with(Block::default).children,
+            None => top,
+        }
+    }
+
+    for t in tokens {
+        match t.tok {
+            Tok::Word { text, quoted } => {
+                if let Some((node, comment, brace)) = pending.take() {
+                    // The previous line had no `{` after it. A top-level block keyword must
+                    // have one: assume it, like keepalived's VRRP parser.
+                    if stack.is_empty()
+                        && keywords::is_top_level_block(node.keyword())
+                        && !node.words.is_empty()
+                    {
+                        let name = node
+                            .words
+                            .iter()
+                            .map(|w| w.text.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        let line = node.span().line;
+                        let (span, note) = match (comment, brace) {
+                            (Some(col), true) => (
+                                Span { col, ..node.span() },
+                                "note: the `{` on this line is inside a comment; move it before the `#`/`!`".to_string(),
+                            ),
+                            _ => (node.span(), format!("note: the lines after line {line} are read as its body")),
+                        };
+                        diags.push(
+                            sources
+                                .diagnostic(
+                                    Severity::Warning,
+                                    span,
+                                    format!("missing `{{` after `{name}`"),
+                                )
+                                .with_note(note),
+                        );
+                        stack.push(Frame {
+                            node: Node {
+                                block: Some(Block {
+                                    open: span,
+                                    children: Vec::new(),
+                                }),
+                                ..node
+                            },
+                            implicit: true,
+                        });
+                    } else {
+                        children(&mut top, &mut stack).push(node);
+                    }
+                }
+                cur.push(Word {
+                    text,
+                    quoted,
+                    span: t.span,
+                });
+            }
+            Tok::Eol {
+                comment,
+                comment_brace,
+            } => {
+                if !cur.is_empty() {
+                    if let Some((node, ..)) = pending.take() {
+                        children(&mut top, &mut stack).push(node);
+                    }
+                    pending = Some((
+                        Node {
+                            words: std::mem::take(&mut cur),
+                            block: None,
+                        },
+                        comment,
+                        comment_brace,
+                    ));
+                }
+            }
+            Tok::Open => {
+                let words = if !cur.is_empty() {
+                    if let Some((node, ..)) = pending.take() {
+                        children(&mut top, &mut stack).push(node);
+                    }
+                    std::mem::take(&mut cur)
+                } else if let Some((node, ..)) = pending.take() {
+                    node.words
+                } else {
+                    Vec::new()
+                };
+                if stack.len() >= MAX_DEPTH {
+                    diags.push(sources.diagnostic(
+                        Severity::Error,
+                        t.span,
+                        format!("blocks nested more than {MAX_DEPTH} deep; the rest of the file is not read"),
+                    ));
+                    // Close what is open so far so the tree stays well formed.
+                    close_all(&mut top, &mut stack);
+                    return top;
+                }
+                stack.push(Frame {
+                    node: Node {
+                        words,
+                        block: Some(Block {
+                            open: t.span,
+                            children: Vec::new(),
+                        }),
+                    },
+                    implicit: false,
+                });
+            }
+            Tok::Close => {
+                if let Some((node, ..)) = pending.take() {
+                    children(&mut top, &mut stack).push(node);
+                }
+                if !cur.is_empty() {
+                    let node = Node {
+                        words: std::mem::take(&mut cur),
+                        block: None,
+                    };
+                    children(&mut top, &mut stack).push(node);
+                }
+                match stack.pop() {
+                    Some(frame) => children(&mut top, &mut stack).push(frame.node),
+                    // One warning per line is enough for a run of `}}}}`.
+                    None if last_extra == Some((t.span.file, t.span.line)) => {}
+                    None => {
+                        last_extra = Some((t.span.file, t.span.line));
+                        diags.push(sources.diagnostic(
+                            Severity::Warning,
+                            t.span,
+                            "extra `}` with no open block; ignored",
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    if let Some((node, ..)) = pending.take() {
+        children(&mut top, &mut stack).push(node);
+    }
+    if !cur.is_empty() {
+        let node = Node {
+            words: std::mem::take(&mut cur),
+            block: None,
+        };
+        children(&mut top, &mut stack).push(node);
+    }
+    // Unclosed blocks: report each, innermost last, at the line that opened it.
+    for frame in &stack {
+        let name = frame
+            .node
+            .words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let span = frame.node.span();
+        let what = if name.is_empty() {
+            "`{`".to_string()
+        } else {
+            format!("`{name}`")
+        };
+        let mut d = sources.diagnostic(
+            Severity::Error,
+            span,
+            format!("missing `}}`: the block {what} opened here is never closed"),
+        );
+        if frame.implicit {
+            d = d.with_note("note: its `{` was assumed (see the warning above)");
+        }
+        diags.push(d);
+    }
+    close_all(&mut top, &mut stack);
+    top
+}
+
+fn close_all(top: &mut Vec<Node>, stack: &mut Vec<Frame>) {
+    while let Some(frame) = stack.pop() {
+        match stack.last_mut() {
+            Some(parent) => parent
+                .node
+                .block
+                .get_or_insert_with(Block::default)
+                .children
+                .push(frame.node),
+            None => top.push(frame.node),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::preproc::preprocess_str;
+    use std::path::Path;
+
+    fn tree(text: &str) -> (Vec<Node>, Vec<Diagnostic>) {
+        let p = preprocess_str(text, Path::new("t.conf"), "h");
+        let mut d = p.diagnostics;
+        let t = parse(p.tokens, &p.sources, &mut d);
+        (t, d)
+    }
+
+    fn shape(nodes: &[Node]) -> String {
+        nodes
+            .iter()
+            .map(|n| {
+                let w = n
+                    .words
+                    .iter()
+                    .map(|w| w.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                match &n.block {
+                    Some(b) => format!("{w}{{{}}}", shape(&b.children)),
+                    None => w,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    #[test]
+    fn braces_same_line_next_line_and_inline() {
+        let (t, d) = tree("a x {\n b 1\n}\nc\n{\n d\n}\ne { f } g\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(shape(&t), "a x{b 1};c{d};e{f};g");
+    }
+
+    #[test]
+    fn missing_open_brace_hidden_in_comment() {
+        let (t, d) = tree("vrrp_instance VI_102 # name {\n state MASTER\n}\n");
+        assert_eq!(shape(&t), "vrrp_instance VI_102{state MASTER}");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].severity, Severity::Warning);
+        assert_eq!(
+            d[0].location.as_ref().map(|l| (l.line, l.col)),
+            Some((1, 22))
+        );
+    }
+
+    #[test]
+    fn missing_close_brace_points_at_opener() {
+        let (_, d) = tree("global_defs {\n}\nvrrp_instance X {\n  state MASTER\n");
+        assert_eq!(d.len(), 1);
+        assert!(d[0].is_error());
+        assert_eq!(d[0].line(), Some(3));
+    }
+
+    #[test]
+    fn extra_close_brace_warns() {
+        let (t, d) = tree("a\n}\nb\n");
+        assert_eq!(shape(&t), "a;b");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].line(), Some(2));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let text = "x {\n".repeat(100_000);
+        let (_, d) = tree(&text);
+        assert!(
+            d.iter()
+                .any(|d| d.is_error() && d.message.contains("nested"))
+        );
+    }
+}

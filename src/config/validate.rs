@@ -1,0 +1,259 @@
+//! Whole-config checks that need more than one block, applied with keepalived's outcome:
+//! warnings that drop or clear the offending setting, errors where keepalived would not run
+//! the configuration. Pure: no file system, no interfaces (that is [`super::host`]).
+
+use std::collections::HashMap;
+
+use super::diag::{Diagnostic, Severity, SourceMap};
+use super::model::{Config, Family, Forward, InitialState, VirtualServer, VsAddress};
+
+pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
+    let mut warn = |span, msg: String| diags.push(sources.diagnostic(Severity::Warning, span, msg));
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    let mut error = |span, msg: String| errors.push(sources.diagnostic(Severity::Error, span, msg));
+
+    for vi in &mut config.vrrp_instances {
+        let name = vi.name.clone();
+        // Addresses of the wrong family cannot be carried in this instance's adverts.
+        let fam = vi.family;
+        vi.virtual_ipaddress.retain(|a| {
+            if Family::of(&a.addr) == fam {
+                true
+            } else {
+                warn(
+                    a.span,
+                    format!(
+                        "({name}) {} is not of the instance's address family ({}); ignored — put mixed families in virtual_ipaddress_excluded",
+                        a.addr,
+                        if fam == Family::Inet { "IPv4" } else { "IPv6" }
+                    ),
+                );
+                false
+            }
+        });
+        if vi.interface.is_none() && vi.unicast_peers.is_empty() {
+            error(
+                vi.span,
+                format!("({name}) no `interface`: a multicast vrrp_instance needs one"),
+            );
+        }
+        if vi.strict_mode {
+            if vi.state == InitialState::Master && vi.priority != 255 {
+                warn(
+                    vi.priority_span.unwrap_or(vi.span),
+                    format!(
+                        "({name}) strict mode: state MASTER must match being address owner (priority 255); starting as BACKUP"
+                    ),
+                );
+                vi.state = InitialState::Backup;
+            }
+            if let Some(a) = vi.authentication.take() {
+                warn(
+                    a.span,
+                    format!("({name}) strict mode does not support authentication; ignored"),
+                );
+            }
+            if !vi.unicast_peers.is_empty() {
+                warn(
+                    vi.span,
+                    format!("({name}) strict mode does not support unicast peers"),
+                );
+            }
+        }
+        if vi.version == 3
+            && let Some(a) = vi.authentication.take()
+        {
+            warn(
+                a.span,
+                format!("({name}) VRRPv3 has no authentication; ignored"),
+            );
+        }
+        if let Some(own) = vi.interface.clone() {
+            vi.track_interfaces.retain(|t| {
+                if t.name == own && t.weight == 0 {
+                    warn(t.span, format!("({name}) ignoring track_interface {own}: it is the instance's own interface"));
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        if vi.version == 2 && vi.advert_int.subsec_nanos() != 0 {
+            warn(
+                vi.span,
+                format!(
+                    "({name}) VRRPv2 adverts carry whole seconds; advert_int {:?} rounded",
+                    vi.advert_int
+                ),
+            );
+            let secs = vi.advert_int.as_secs_f64().round().max(1.0) as u64;
+            vi.advert_int = std::time::Duration::from_secs(secs);
+        }
+    }
+
+    // Duplicate VRID on one interface and family (multicast, or overlapping unicast peers).
+    let mut seen: HashMap<(Option<String>, Family, u8), usize> = HashMap::new();
+    for (i, vi) in config.vrrp_instances.iter().enumerate() {
+        let key = (vi.interface.clone(), vi.family, vi.virtual_router_id);
+        if let Some(&j) = seen.get(&key) {
+            let other = &config.vrrp_instances[j];
+            let disjoint_unicast = !vi.unicast_peers.is_empty()
+                && !other.unicast_peers.is_empty()
+                && !vi
+                    .unicast_peers
+                    .iter()
+                    .any(|p| other.unicast_peers.iter().any(|q| q.addr == p.addr));
+            let other_group = vi.mcast_dst_ip.is_some() && vi.mcast_dst_ip != other.mcast_dst_ip;
+            if !disjoint_unicast && !other_group {
+                error(
+                    vi.virtual_router_id_span,
+                    format!(
+                        "({}) virtual_router_id {} is already used by {} on interface {} (line {})",
+                        vi.name,
+                        vi.virtual_router_id,
+                        other.name,
+                        vi.interface.as_deref().unwrap_or("-"),
+                        other.virtual_router_id_span.line
+                    ),
+                );
+            }
+        } else {
+            seen.insert(key, i);
+        }
+    }
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for vi in &config.vrrp_instances {
+        if let Some(prev) = names.insert(&vi.name, vi.span.line as usize) {
+            error(
+                vi.span,
+                format!(
+                    "vrrp_instance {} is defined twice (first at line {prev})",
+                    vi.name
+                ),
+            );
+        }
+    }
+
+    // Sync groups: members must exist and belong to one group only.
+    let mut member_of: HashMap<String, String> = HashMap::new();
+    for g in &mut config.vrrp_sync_groups {
+        let gname = g.name.clone();
+        let span = g.span;
+        let instances: Vec<String> = config
+            .vrrp_instances
+            .iter()
+            .map(|v| v.name.clone())
+            .collect();
+        g.group.retain(|m| {
+            if !instances.contains(m) {
+                warn(
+                    span,
+                    format!("vrrp_sync_group {gname}: vrrp_instance {m} is not defined; ignored"),
+                );
+                return false;
+            }
+            if let Some(prev) = member_of.insert(m.clone(), gname.clone()) {
+                warn(
+                    span,
+                    format!(
+                        "vrrp_sync_group {gname}: {m} is already in sync group {prev}; ignored"
+                    ),
+                );
+                return false;
+            }
+            true
+        });
+        if g.group.len() < 2 {
+            warn(
+                span,
+                format!("vrrp_sync_group {gname} has fewer than two instances; it has no effect"),
+            );
+        }
+    }
+
+    if let Some(d) = &config.global.lvs_sync_daemon
+        && let Some(inst) = &d.instance
+        && config.vrrp_instance(inst).is_none()
+    {
+        warn(
+            d.span,
+            format!("lvs_sync_daemon names vrrp_instance {inst}, which is not defined"),
+        );
+    }
+
+    // Virtual servers.
+    let mut keys: HashMap<String, u32> = HashMap::new();
+    let groups: Vec<String> = config
+        .virtual_server_groups
+        .iter()
+        .map(|g| g.name.clone())
+        .collect();
+    let mut keep = Vec::with_capacity(config.virtual_servers.len());
+    for mut vs in std::mem::take(&mut config.virtual_servers) {
+        if let VsAddress::Group { name } = &vs.address
+            && !groups.contains(name)
+        {
+            error(
+                vs.span,
+                format!("virtual_server group {name}: no virtual_server_group of that name"),
+            );
+            continue;
+        }
+        let key = vs_key(&vs);
+        if let Some(line) = keys.get(&key) {
+            warn(
+                vs.span,
+                format!(
+                    "virtual_server {key} is already defined at line {line}; this one is ignored"
+                ),
+            );
+            continue;
+        }
+        keys.insert(key, vs.span.line);
+        let fam = vs.family;
+        let mut seen_rs: HashMap<(std::net::IpAddr, u16), u32> = HashMap::new();
+        vs.real_servers.retain(|rs| {
+            let tunnelled = matches!(rs.forward, Forward::Tun { .. });
+            if !tunnelled && Family::of(&rs.addr) != fam {
+                warn(
+                    rs.span,
+                    format!(
+                        "real_server {} is not of the virtual server's address family; ignored",
+                        rs.addr
+                    ),
+                );
+                return false;
+            }
+            if let Some(line) = seen_rs.insert((rs.addr, rs.port), rs.span.line) {
+                warn(
+                    rs.span,
+                    format!(
+                        "real_server {} {} is already defined at line {line}; ignored",
+                        rs.addr, rs.port
+                    ),
+                );
+                return false;
+            }
+            true
+        });
+        keep.push(vs);
+    }
+    config.virtual_servers = keep;
+    diags.extend(errors);
+}
+
+/// The identity of a virtual server as ipvsadm shows it.
+fn vs_key(vs: &VirtualServer) -> String {
+    let proto = match vs.protocol {
+        super::model::Protocol::Tcp => "TCP",
+        super::model::Protocol::Udp => "UDP",
+        super::model::Protocol::Sctp => "SCTP",
+    };
+    match &vs.address {
+        VsAddress::Inet { addr, port } => {
+            format!("{proto} {}", std::net::SocketAddr::new(*addr, *port))
+        }
+        VsAddress::Fwmark { mark } => format!("FWM {mark} {:?}", vs.family),
+        VsAddress::Group { name } => format!("{proto} group {name}"),
+    }
+}

@@ -1,0 +1,305 @@
+//! The daemon's lifecycle: load, run in the foreground, reload on SIGHUP, stop on SIGTERM /
+//! SIGINT.
+//!
+//! - Reload: the new file is loaded completely before anything changes. A file that fails to
+//!   load is reported (log + [`ReloadStatus`]) and the running configuration stays. A good one
+//!   replaces the director's spec; the director applies it as a diff (unchanged real servers keep
+//!   their checker state, only what changed is written to the kernel).
+//! - Stop: the director releases the services lvsd owns unless `-I/--dont-release-ipvs`, then
+//!   the process exits 0.
+//! - Modes: full (VRRP + director), `-C` (director only), `-P` (VRRP only), health-check-only
+//!   (checkers, logs, scripts and status; nothing is written to the kernel, which may lack IPVS).
+//!
+//! Signals become [`Control`] messages so the loop itself is driven the same way in tests.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use tokio::sync::{mpsc, watch};
+
+use crate::cli::Cli;
+use crate::config;
+use crate::director::{self, DirectorSpec, Kernel, RunOptions};
+use crate::notify::{Notifier, NotifierConfig};
+use crate::status::{ReloadStatus, StatusHub};
+
+/// Which subsystems run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// VRRP and the director.
+    Full,
+    /// `-C/--check`: the director only.
+    CheckOnly,
+    /// `-P/--vrrp`: VRRP only.
+    VrrpOnly,
+    /// `--health-check-only`: checkers and reports, no kernel writes.
+    HealthCheckOnly,
+}
+
+impl Mode {
+    /// Whether the director's writer touches the kernel.
+    pub fn writes_ipvs(self) -> bool {
+        matches!(self, Mode::Full | Mode::CheckOnly)
+    }
+    /// Whether the health checkers run.
+    pub fn runs_checkers(self) -> bool {
+        !matches!(self, Mode::VrrpOnly)
+    }
+}
+
+/// What the lifecycle loop is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// SIGHUP.
+    Reload,
+    /// SIGTERM / SIGINT.
+    Stop,
+}
+
+/// Daemon settings (from the command line).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config_file: PathBuf,
+    pub mode: Mode,
+    /// Remove the services lvsd owns at exit (`-I` clears it).
+    pub release_ipvs: bool,
+    /// Periodic re-convergence of the kernel table.
+    pub resync: Duration,
+}
+
+/// Turns SIGHUP / SIGTERM / SIGINT into [`Control`] messages.
+pub fn signals() -> std::io::Result<mpsc::Receiver<Control>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (tx, rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        loop {
+            let c = tokio::select! {
+                _ = hup.recv() => Control::Reload,
+                _ = term.recv() => Control::Stop,
+                _ = int.recv() => Control::Stop,
+            };
+            if tx.send(c).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Logs to stderr (systemd's journal picks it up); `RUST_LOG` overrides the level.
+pub fn init_tracing(detail: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if detail { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // A second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs the lifecycle until a [`Control::Stop`] (or the control channel closes), then sets
+/// `shutdown` to true (other subsystems, e.g. VRRP, subscribe to it) and waits for the director
+/// to release. `load` turns the configuration file into the director's spec (errors are
+/// operator text); `kernel` is `None` in health-check-only mode. The first load must succeed.
+/// In `-P` mode the file is still loaded and reloaded (to report errors) but no director runs.
+pub async fn serve<K, L>(
+    opts: &Options,
+    load: L,
+    kernel: Option<K>,
+    hub: StatusHub,
+    mut control: mpsc::Receiver<Control>,
+    shutdown: &watch::Sender<bool>,
+) -> anyhow::Result<()>
+where
+    K: Kernel,
+    L: Fn(&Path) -> anyhow::Result<DirectorSpec>,
+{
+    let spec = load(&opts.config_file)?;
+    let notifier = Notifier::new(NotifierConfig {
+        default_user: spec.globals.script_user.as_ref().map(|u| u.0.clone()),
+        default_group: spec.globals.script_user.as_ref().and_then(|u| u.1.clone()),
+        ..NotifierConfig::default()
+    });
+    let mut reload = ReloadStatus {
+        config_file: opts.config_file.display().to_string(),
+        ..ReloadStatus::default()
+    };
+    hub.reload.send_replace(reload.clone());
+    tracing::info!(
+        file = %opts.config_file.display(),
+        virtual_servers = spec.virtual_servers.len(),
+        mode = ?opts.mode,
+        "lvsd started"
+    );
+
+    let (spec_tx, spec_rx) = watch::channel(Arc::new(spec));
+    let kernel = if opts.mode.writes_ipvs() {
+        kernel
+    } else {
+        None
+    };
+    let director = opts.mode.runs_checkers().then(|| {
+        tokio::spawn(director::run(
+            spec_rx,
+            kernel,
+            hub.clone(),
+            notifier,
+            RunOptions {
+                resync: opts.resync,
+                release_on_exit: opts.release_ipvs,
+            },
+            shutdown.subscribe(),
+        ))
+    });
+
+    while let Some(c) = control.recv().await {
+        match c {
+            Control::Stop => break,
+            Control::Reload => {
+                tracing::info!(file = %opts.config_file.display(), "reloading configuration");
+                reload.last_reload_unix_ms = Some(now_ms());
+                match load(&opts.config_file) {
+                    Ok(new) => {
+                        reload.successes += 1;
+                        reload.last_error = None;
+                        spec_tx.send_replace(Arc::new(new));
+                    }
+                    Err(e) => {
+                        reload.failures += 1;
+                        reload.last_error = Some(format!("{e:#}"));
+                        tracing::error!("reload failed, keeping the running configuration: {e:#}");
+                    }
+                }
+                hub.reload.send_replace(reload.clone());
+            }
+        }
+    }
+    tracing::info!("stopping");
+    shutdown.send_replace(true);
+    if let Some(d) = director {
+        d.await
+            .map_err(|e| anyhow::anyhow!("director task failed: {e}"))?;
+    }
+    Ok(())
+}
+
+impl Mode {
+    /// The mode the command line asks for.
+    pub fn of(cli: &Cli) -> Mode {
+        if cli.health_check_only {
+            Mode::HealthCheckOnly
+        } else if cli.vrrp {
+            Mode::VrrpOnly
+        } else if cli.check {
+            Mode::CheckOnly
+        } else {
+            Mode::Full
+        }
+    }
+}
+
+/// Loads the file and reduces it to the director's spec. Warnings are logged; a refused
+/// configuration is an error carrying every error diagnostic (file:line:col + caret).
+pub fn load_spec(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<DirectorSpec> {
+    match config::load(path, opts) {
+        Ok(loaded) => {
+            for d in &loaded.diagnostics {
+                tracing::warn!("{d}");
+            }
+            let (spec, warnings) = director::from_config::director_spec(&loaded.config);
+            for w in warnings {
+                tracing::warn!("{}: {w}", path.display());
+            }
+            Ok(spec)
+        }
+        Err(e) => {
+            let details: Vec<String> = e
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.to_string())
+                .collect();
+            if details.is_empty() {
+                Err(anyhow::anyhow!("{}: {e}", path.display()))
+            } else {
+                Err(anyhow::anyhow!(
+                    "{}: {e}\n{}",
+                    path.display(),
+                    details.join("\n")
+                ))
+            }
+        }
+    }
+}
+
+/// `lvsd -t --plan`: the IPVS operations this configuration would cause against the kernel
+/// now, as ipvsadm command lines (valid `ipvsadm -R` input). Empty output: nothing to do.
+pub async fn print_plan(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let spec = load_spec(&cli.use_file, &cli.load_options(true))?;
+    let client = ipvs::Client::connect()
+        .await
+        .context("reading the kernel's IPVS table")?;
+    let plan = director::run::plan_against(&client, &spec)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the kernel's IPVS table: {e}"))?;
+    print!("{plan}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The daemon entry point `main` calls: foreground, until SIGTERM / SIGINT (exit 0).
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run_async(cli))
+}
+
+async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.config_test && cli.plan {
+        return print_plan(&cli).await;
+    }
+    let mode = Mode::of(&cli);
+    let opts = Options {
+        config_file: cli.use_file.clone(),
+        mode,
+        release_ipvs: !cli.dont_release_ipvs,
+        resync: Duration::from_secs(5),
+    };
+    let load_opts = cli.load_options(true);
+    let load = |p: &Path| load_spec(p, &load_opts);
+    let hub = StatusHub::new();
+    let control = signals().context("installing signal handlers")?;
+    let (shutdown, _) = watch::channel(false);
+    match mode {
+        Mode::HealthCheckOnly => {
+            serve::<ipvs::Client, _>(&opts, load, None, hub, control, &shutdown).await?;
+        }
+        Mode::CheckOnly | Mode::Full => {
+            let client = ipvs::Client::connect().await.context(
+                "IPVS is needed to run as a director (use --health-check-only to only run the checkers)",
+            )?;
+            // Full mode: the VRRP subsystem joins here (subscribe to `shutdown`).
+            serve(&opts, load, Some(client), hub, control, &shutdown).await?;
+        }
+        Mode::VrrpOnly => {
+            anyhow::bail!("-P/--vrrp: the VRRP subsystem is not part of this build yet")
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

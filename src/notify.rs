@@ -1,0 +1,407 @@
+//! Notify scripts: `notify_up` / `notify_down` (real server), `quorum_up` / `quorum_down`
+//! (virtual server), run the way keepalived runs them: the configured command line split on
+//! unquoted spaces (single or double quotes keep a parameter whole), no arguments appended,
+//! as the script's own `username [groupname]` or else the global `script_user`.
+//!
+//! Contracts: [`Notifier::fire`] never blocks the caller (the director's loop must not wait on
+//! a script); at most `max_running` scripts run at once and at most `max_queued` wait, beyond
+//! which a script is dropped with a warning (a storm of flaps cannot fork-bomb the host); a
+//! script still running after `timeout` gets SIGTERM, then SIGKILL, sent to its whole process
+//! group, so children it forked go too.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::process::Command;
+use tokio::sync::Semaphore;
+
+/// A script as configured: argv and who runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Script {
+    /// Program and its parameters.
+    pub argv: Vec<String>,
+    /// `username` after the script, else the global `script_user`.
+    pub user: Option<String>,
+    /// `groupname` (defaults to the user's primary group).
+    pub group: Option<String>,
+}
+
+impl Script {
+    /// Splits a command line as keepalived does: unquoted whitespace separates parameters;
+    /// `'…'` and `"…"` keep spaces; a backslash escapes the next character outside single
+    /// quotes. `None` for an empty command line.
+    pub fn parse(cmdline: &str) -> Option<Script> {
+        let mut argv = Vec::new();
+        let mut cur = String::new();
+        let mut in_word = false;
+        let mut quote: Option<char> = None;
+        let mut chars = cmdline.chars();
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some('"') | None, '\\') => {
+                    if let Some(n) = chars.next() {
+                        cur.push(n);
+                    }
+                    in_word = true;
+                }
+                (Some(_), c) => cur.push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    in_word = true;
+                }
+                (None, c) if c.is_whitespace() => {
+                    if in_word {
+                        argv.push(std::mem::take(&mut cur));
+                        in_word = false;
+                    }
+                }
+                (None, c) => {
+                    cur.push(c);
+                    in_word = true;
+                }
+            }
+        }
+        if in_word {
+            argv.push(cur);
+        }
+        if argv.is_empty() {
+            return None;
+        }
+        Some(Script {
+            argv,
+            user: None,
+            group: None,
+        })
+    }
+
+    /// The same script run as `user` / `group` (as written after it in the config).
+    pub fn run_as(mut self, user: Option<String>, group: Option<String>) -> Script {
+        self.user = user;
+        self.group = group;
+        self
+    }
+}
+
+/// Notifier settings.
+#[derive(Debug, Clone)]
+pub struct NotifierConfig {
+    /// Scripts running at once.
+    pub max_running: usize,
+    /// Scripts waiting for a slot; beyond this they are dropped with a warning.
+    pub max_queued: usize,
+    /// A script running longer is terminated (its whole process group).
+    pub timeout: Duration,
+    /// Global `script_user` / group, used when a script names none.
+    pub default_user: Option<String>,
+    pub default_group: Option<String>,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        NotifierConfig {
+            max_running: 8,
+            max_queued: 256,
+            timeout: Duration::from_secs(30),
+            default_user: None,
+            default_group: None,
+        }
+    }
+}
+
+/// How one script run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunResult {
+    /// Exited with this status (`None`: killed by a signal).
+    Exited(Option<i32>),
+    /// Killed after the timeout.
+    TimedOut,
+    /// Could not be started (missing program, unknown user…).
+    Failed(String),
+}
+
+/// Runs notify scripts in the background; cheap to clone.
+#[derive(Clone)]
+pub struct Notifier {
+    cfg: Arc<NotifierConfig>,
+    slots: Arc<Semaphore>,
+    queued: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Notifier {
+    pub fn new(cfg: NotifierConfig) -> Self {
+        Notifier {
+            slots: Arc::new(Semaphore::new(cfg.max_running.max(1))),
+            cfg: Arc::new(cfg),
+            queued: Arc::new(AtomicU64::new(0)),
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The same notifier (same slots and queue) with another default `script_user`, for a
+    /// reload that changed it.
+    pub fn with_default_user(&self, user: Option<(String, Option<String>)>) -> Notifier {
+        let (default_user, default_group) = match user {
+            Some((u, g)) => (Some(u), g),
+            None => (None, None),
+        };
+        Notifier {
+            cfg: Arc::new(NotifierConfig {
+                default_user,
+                default_group,
+                ..(*self.cfg).clone()
+            }),
+            slots: self.slots.clone(),
+            queued: self.queued.clone(),
+            dropped: self.dropped.clone(),
+        }
+    }
+
+    /// Scripts dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Starts `script` in the background (`what` names the event in logs). Returns at once;
+    /// the handle can be awaited for the result (tests, `omega` at shutdown).
+    pub fn fire(&self, script: &Script, what: &str) -> Option<tokio::task::JoinHandle<RunResult>> {
+        let waiting = self.queued.fetch_add(1, Ordering::Relaxed);
+        if waiting >= self.cfg.max_queued as u64 {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(script = ?script.argv, event = what, "notify queue full, script dropped");
+            return None;
+        }
+        let this = self.clone();
+        let script = script.clone();
+        let what = what.to_string();
+        Some(tokio::spawn(async move {
+            // The semaphore is never closed, so acquire only fails if it were: treat as "run".
+            let _permit = this.slots.acquire().await.ok();
+            this.queued.fetch_sub(1, Ordering::Relaxed);
+            let res = run(&script, &this.cfg).await;
+            match &res {
+                RunResult::Exited(Some(0)) => {
+                    tracing::debug!(script = ?script.argv, event = %what, "notify script done")
+                }
+                RunResult::Exited(code) => {
+                    tracing::warn!(script = ?script.argv, event = %what, ?code, "notify script failed")
+                }
+                RunResult::TimedOut => tracing::warn!(
+                    script = ?script.argv, event = %what, timeout = ?this.cfg.timeout,
+                    "notify script timed out, killed"
+                ),
+                RunResult::Failed(e) => {
+                    tracing::warn!(script = ?script.argv, event = %what, "notify script not started: {e}")
+                }
+            }
+            res
+        }))
+    }
+}
+
+/// Resolves who runs the script: (uid, gid) or `None` to run as ourselves.
+fn credentials(
+    script: &Script,
+    cfg: &NotifierConfig,
+) -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>, String> {
+    let (user, group) = match (&script.user, &cfg.default_user) {
+        (Some(u), _) => (u, script.group.as_ref()),
+        (None, Some(u)) => (u, cfg.default_group.as_ref()),
+        (None, None) => return Ok(None),
+    };
+    let u = nix::unistd::User::from_name(user)
+        .map_err(|e| format!("looking up user {user}: {e}"))?
+        .ok_or_else(|| format!("unknown user {user}"))?;
+    let gid = match group {
+        Some(g) => {
+            nix::unistd::Group::from_name(g)
+                .map_err(|e| format!("looking up group {g}: {e}"))?
+                .ok_or_else(|| format!("unknown group {g}"))?
+                .gid
+        }
+        None => u.gid,
+    };
+    Ok(Some((u.uid, gid)))
+}
+
+async fn run(script: &Script, cfg: &NotifierConfig) -> RunResult {
+    let Some((prog, args)) = script.argv.split_first() else {
+        return RunResult::Failed("empty command".into());
+    };
+    let creds = match credentials(script, cfg) {
+        Ok(c) => c,
+        Err(e) => return RunResult::Failed(e),
+    };
+    let mut cmd = Command::new(prog);
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        // Own process group, so a timeout kills what the script forked too.
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some((uid, gid)) = creds {
+        cmd.uid(uid.as_raw()).gid(gid.as_raw());
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return RunResult::Failed(format!("{prog}: {e}")),
+    };
+    let pgid = child.id().map(|p| nix::unistd::Pid::from_raw(p as i32));
+    match tokio::time::timeout(cfg.timeout, child.wait()).await {
+        Ok(Ok(status)) => RunResult::Exited(status.code()),
+        Ok(Err(e)) => RunResult::Failed(format!("waiting for {prog}: {e}")),
+        Err(_) => {
+            if let Some(pg) = pgid {
+                let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGTERM);
+                if tokio::time::timeout(Duration::from_secs(2), child.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+            let _ = child.kill().await;
+            RunResult::TimedOut
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_splits_like_keepalived() {
+        let s = Script::parse("/bin/notify.sh RS_1 UP 10.0.0.4:80->192.168.1.1:80").unwrap();
+        assert_eq!(
+            s.argv,
+            [
+                "/bin/notify.sh",
+                "RS_1",
+                "UP",
+                "10.0.0.4:80->192.168.1.1:80"
+            ]
+        );
+        let s = Script::parse(r#"  /x 'a b'  "c d" e\ f ''  "#).unwrap();
+        assert_eq!(s.argv, ["/x", "a b", "c d", "e f", ""]);
+        assert_eq!(Script::parse("   "), None);
+    }
+
+    fn tmpdir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("lvsd-notify-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[tokio::test]
+    async fn runs_script_with_its_arguments() {
+        let d = tmpdir("args");
+        let out = d.join("out");
+        let s = Script::parse(&format!(
+            "/bin/sh -c 'echo \"$0 $1\" > {}' 'RS UP' second",
+            out.display()
+        ))
+        .unwrap();
+        let n = Notifier::new(NotifierConfig::default());
+        let r = n.fire(&s, "test").unwrap().await.unwrap();
+        assert_eq!(r, RunResult::Exited(Some(0)));
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "RS UP second\n");
+    }
+
+    #[tokio::test]
+    async fn hanging_script_and_its_children_are_killed_at_timeout() {
+        let d = tmpdir("hang");
+        let pidfile = d.join("child");
+        let s = Script::parse(&format!(
+            "/bin/sh -c 'sleep 300 & echo $! > {}; wait'",
+            pidfile.display()
+        ))
+        .unwrap();
+        let n = Notifier::new(NotifierConfig {
+            timeout: Duration::from_millis(300),
+            ..NotifierConfig::default()
+        });
+        let started = std::time::Instant::now();
+        let r = n.fire(&s, "test").unwrap().await.unwrap();
+        assert_eq!(r, RunResult::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let child: i32 = std::fs::read_to_string(pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The forked sleep went with the group (give the kernel a moment to reap).
+        let mut gone = false;
+        for _ in 0..50 {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(gone, "child {child} of a timed-out script survived");
+    }
+
+    #[tokio::test]
+    async fn runs_as_script_user() {
+        let d = tmpdir("user");
+        let out = d.join("uid");
+        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let s = Script::parse(&format!("/bin/sh -c 'id -u > {}'", out.display())).unwrap();
+        let n = Notifier::new(NotifierConfig {
+            default_user: Some("nobody".into()),
+            ..NotifierConfig::default()
+        });
+        let r = n.fire(&s, "test").unwrap().await.unwrap();
+        assert_eq!(r, RunResult::Exited(Some(0)));
+        let want = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid;
+        assert_eq!(
+            std::fs::read_to_string(out).unwrap().trim(),
+            want.to_string()
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_program_and_unknown_user_are_reported_not_fatal() {
+        let n = Notifier::new(NotifierConfig::default());
+        let r = n
+            .fire(&Script::parse("/nonexistent/notify").unwrap(), "t")
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(matches!(r, RunResult::Failed(ref e) if e.contains("/nonexistent/notify")));
+        let s = Script::parse("/bin/true")
+            .unwrap()
+            .run_as(Some("no-such-user-lvsd".into()), None);
+        let r = n.fire(&s, "t").unwrap().await.unwrap();
+        assert_eq!(
+            r,
+            RunResult::Failed("unknown user no-such-user-lvsd".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn queue_is_bounded() {
+        let n = Notifier::new(NotifierConfig {
+            max_running: 1,
+            max_queued: 2,
+            timeout: Duration::from_secs(5),
+            ..NotifierConfig::default()
+        });
+        let s = Script::parse("/bin/sleep 0.3").unwrap();
+        let a = n.fire(&s, "t");
+        let b = n.fire(&s, "t");
+        let c = n.fire(&s, "t");
+        assert!(a.is_some() && b.is_some());
+        assert!(c.is_none());
+        assert_eq!(n.dropped(), 1);
+        assert_eq!(a.unwrap().await.unwrap(), RunResult::Exited(Some(0)));
+        assert_eq!(b.unwrap().await.unwrap(), RunResult::Exited(Some(0)));
+    }
+}

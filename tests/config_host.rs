@@ -1,0 +1,162 @@
+//! `-t` host checks against a described host: interfaces, script presence and permissions,
+//! script security and the script user.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use lvsd::cli::config_test_exit_code;
+use lvsd::config::host::{FileInfo, Probe, check};
+use lvsd::config::{Category, Diagnostic, LoadOptions, load_str};
+
+#[derive(Default)]
+struct Host {
+    ifaces: Vec<&'static str>,
+    files: HashMap<PathBuf, FileInfo>,
+    users: Vec<&'static str>,
+}
+
+impl Probe for Host {
+    fn interface_exists(&self, name: &str) -> bool {
+        self.ifaces.contains(&name)
+    }
+    fn file(&self, path: &Path) -> Option<FileInfo> {
+        self.files.get(path).copied()
+    }
+    fn user_exists(&self, name: &str) -> bool {
+        self.users.contains(&name)
+    }
+    fn search_path(&self) -> Vec<PathBuf> {
+        vec![PathBuf::from("/usr/bin")]
+    }
+}
+
+fn root_dir() -> FileInfo {
+    FileInfo {
+        is_file: false,
+        mode: 0o40755,
+        uid: 0,
+    }
+}
+fn exe(mode: u32, uid: u32) -> FileInfo {
+    FileInfo {
+        is_file: true,
+        mode: 0o100000 | mode,
+        uid,
+    }
+}
+
+fn host_diags(text: &str, host: &Host) -> Vec<Diagnostic> {
+    let l = load_str(text, Path::new("h.conf"), &LoadOptions::default()).expect("config loads");
+    let mut d = Vec::new();
+    check(&l.config, &l.sources, host, &mut d);
+    d
+}
+
+const CONF: &str = "global_defs {\n    enable_script_security\n}\nvrrp_script chk {\n    script \"/etc/keepalived/chk.sh arg\"\n}\n\
+vrrp_script unused {\n    script /nonexistent\n}\nvrrp_instance VI {\n    interface eth9\n    virtual_router_id 5\n    \
+track_interface {\n        eth8\n    }\n    virtual_ipaddress {\n        10.0.0.1 dev eth7\n    }\n    track_script {\n        chk\n    }\n    \
+notify_master pgrep\n}\n";
+
+fn base_host() -> Host {
+    let mut h = Host {
+        ifaces: vec!["eth9", "eth8", "eth7"],
+        users: vec!["keepalived_script"],
+        ..Host::default()
+    };
+    for d in ["/", "/etc", "/etc/keepalived", "/usr", "/usr/bin"] {
+        h.files.insert(PathBuf::from(d), root_dir());
+    }
+    h.files
+        .insert(PathBuf::from("/etc/keepalived/chk.sh"), exe(0o755, 0));
+    h.files
+        .insert(PathBuf::from("/usr/bin/pgrep"), exe(0o755, 0));
+    h
+}
+
+#[test]
+fn a_secure_host_has_nothing_to_report() {
+    let d = host_diags(CONF, &base_host());
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(config_test_exit_code(&d, false), 0);
+}
+
+#[test]
+fn missing_interfaces_are_reported_where_named() {
+    let mut h = base_host();
+    h.ifaces = vec![];
+    let lines: Vec<_> = host_diags(CONF, &h)
+        .iter()
+        .map(|d| (d.line(), d.category))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (Some(11), Category::Host),
+            (Some(14), Category::Host),
+            (Some(17), Category::Host)
+        ]
+    );
+}
+
+#[test]
+fn unsafe_scripts_fail_script_security() {
+    let mut h = base_host();
+    h.files
+        .insert(PathBuf::from("/etc/keepalived/chk.sh"), exe(0o775, 1000));
+    let d = host_diags(CONF, &h);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(
+        (d[0].category, d[0].line()),
+        (Category::ScriptSecurity, Some(5))
+    );
+    assert_eq!(config_test_exit_code(&d, false), 6);
+    // A writable directory above the script is as bad.
+    let mut h = base_host();
+    h.files.insert(
+        PathBuf::from("/etc/keepalived"),
+        FileInfo {
+            is_file: false,
+            mode: 0o40777,
+            uid: 0,
+        },
+    );
+    let d = host_diags(CONF, &h);
+    assert!(
+        d[0].message.contains("/etc/keepalived is writable"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn missing_or_non_executable_scripts_are_disabled() {
+    let mut h = base_host();
+    h.files.remove(Path::new("/usr/bin/pgrep"));
+    h.files
+        .insert(PathBuf::from("/etc/keepalived/chk.sh"), exe(0o644, 0));
+    let d = host_diags(CONF, &h);
+    let msgs: Vec<_> = d.iter().map(|d| (d.line(), d.message.as_str())).collect();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(msgs[0].1.contains("is not an executable file"), "{msgs:?}");
+    assert!(msgs[1].1.contains("`pgrep` not found"), "{msgs:?}");
+    assert_eq!(config_test_exit_code(&d, false), 5);
+}
+
+#[test]
+fn script_users_must_exist() {
+    let mut h = base_host();
+    h.users.clear();
+    let d = host_diags(CONF, &h);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].message.contains("keepalived_script"));
+    let d = host_diags(
+        &CONF.replace("enable_script_security", "script_user nobody"),
+        &h,
+    );
+    assert!(
+        d.iter()
+            .any(|d| d.message.contains("script_user nobody does not exist")),
+        "{d:?}"
+    );
+    // Without script security, running scripts is itself the finding (keepalived exit 6).
+    assert!(d.iter().any(|d| d.category == Category::ScriptSecurity));
+}

@@ -1,0 +1,178 @@
+//! keepalived.conf text → the director's spec → the desired IPVS table (as `ipvsadm -R` lines):
+//! groups (ranges, CIDR, fwmark), fwmark services, persistence, tunnels, sorry servers,
+//! inhibit_on_failure and alpha, through the real config loader.
+
+use std::path::Path;
+
+use lvsd::config::{LoadOptions, load_str};
+use lvsd::director::from_config::director_spec;
+use lvsd::director::run::initial_table;
+
+fn spec(text: &str) -> lvsd::director::DirectorSpec {
+    let loaded = load_str(text, Path::new("test.conf"), &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{e}: {:?}", e.diagnostics));
+    let (spec, warnings) = director_spec(&loaded.config);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    spec
+}
+
+/// The initial desired table as `ipvsadm -R` lines.
+fn plan(text: &str) -> String {
+    let s = spec(text);
+    ipvs::reconcile::plan(
+        &ipvs::Table::new(),
+        &initial_table(&s),
+        &ipvs::Ownership::desired_only(),
+    )
+    .to_string()
+}
+
+#[test]
+fn group_ranges_and_fwmarks_expand_to_one_service_each() {
+    let out = plan(
+        r#"
+virtual_server_group web {
+    10.0.0.1-3 80
+    10.0.1.0/31 8080
+    fwmark 7
+}
+virtual_server group web {
+    lb_algo wrr
+    lb_kind DR
+    protocol TCP
+    real_server 192.168.1.1 80 {
+        weight 4
+    }
+}
+"#,
+    );
+    let want = [
+        "-A -t 10.0.0.1:80 -s wrr",
+        "-A -t 10.0.0.2:80 -s wrr",
+        "-A -t 10.0.0.3:80 -s wrr",
+        "-A -t 10.0.1.0:8080 -s wrr",
+        "-A -t 10.0.1.1:8080 -s wrr",
+        "-A -f 7 -s wrr",
+    ];
+    for w in want {
+        assert!(out.contains(w), "missing {w:?} in\n{out}");
+    }
+    assert_eq!(out.matches("-r 192.168.1.1:80 -g -w 4").count(), 6, "{out}");
+}
+
+#[test]
+fn fwmark_persistence_and_tunnel() {
+    let out = plan(
+        r#"
+virtual_server fwmark 5 {
+    lb_algo sh
+    lb_kind TUN
+    persistence_timeout 600
+    persistence_granularity 255.255.255.0
+    real_server 192.168.1.1 0 {
+        weight 2
+        uthreshold 100
+    }
+}
+"#,
+    );
+    assert!(
+        out.contains("-A -f 5 -s sh -p 600 -M 255.255.255.0"),
+        "{out}"
+    );
+    assert!(out.contains("-a -f 5 -r 192.168.1.1"), "{out}");
+    assert!(out.contains("-i"), "{out}");
+    assert!(out.contains("-x 100"), "{out}");
+}
+
+#[test]
+fn alpha_servers_start_out_and_sorry_server_covers_them() {
+    let text = r#"
+virtual_server 10.0.0.1 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    alpha
+    sorry_server 127.0.0.9 8080
+    real_server 192.168.1.1 80 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+    real_server 192.168.1.2 80 {
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+"#;
+    let s = spec(text);
+    let vs = &s.virtual_servers[0];
+    assert_eq!(vs.core.id, "TCP 10.0.0.1:80");
+    assert!(vs.core.real_servers.iter().all(|r| r.alpha && r.checked));
+    assert_eq!(vs.real_servers[0].checks.len(), 1);
+    assert!(vs.real_servers[0].checks[0].timing.alpha);
+    let out = plan(text);
+    // Nobody proven up yet: quorum is down, the sorry server serves, the inhibited server
+    // waits at weight 0, the other is absent.
+    assert_eq!(
+        out,
+        "-A -t 10.0.0.1:80 -s rr\n\
+         -a -t 10.0.0.1:80 -r 127.0.0.9:8080 -m -w 1\n\
+         -a -t 10.0.0.1:80 -r 192.168.1.2:80 -m -w 0\n"
+    );
+}
+
+#[test]
+fn globals_and_scripts() {
+    let s = spec(
+        r#"
+global_defs {
+    lvs_flush
+    lvs_timeouts tcp 900 tcpfin 30 udp 60
+    script_user nobody
+}
+virtual_server 10.0.0.1 53 {
+    protocol UDP
+    quorum 3
+    hysteresis 1
+    quorum_up "/usr/local/bin/vs.sh UP 'two words'"
+    real_server 192.168.1.1 53 {
+        notify_down "/usr/local/bin/rs.sh DOWN" root
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check.sh --port 53"
+            misc_dynamic
+        }
+    }
+}
+"#,
+    );
+    assert!(s.globals.lvs_flush);
+    assert_eq!(
+        s.globals.timeouts,
+        Some(ipvs::Timeouts {
+            tcp: 900,
+            tcp_fin: 30,
+            udp: 60
+        })
+    );
+    assert_eq!(s.globals.script_user, Some(("nobody".into(), None)));
+    let vs = &s.virtual_servers[0];
+    assert_eq!((vs.core.quorum, vs.core.hysteresis), (3, 1));
+    assert_eq!(
+        vs.quorum_up.as_ref().unwrap().argv,
+        ["/usr/local/bin/vs.sh", "UP", "two words"]
+    );
+    let down = vs.real_servers[0].notify_down.as_ref().unwrap();
+    assert_eq!(down.argv, ["/usr/local/bin/rs.sh", "DOWN"]);
+    assert_eq!(down.user.as_deref(), Some("root"));
+    match &vs.real_servers[0].checks[0].kind {
+        checkers::CheckKind::Misc(m) => {
+            assert_eq!(m.argv, ["/usr/local/bin/check.sh", "--port", "53"]);
+            assert!(m.dynamic);
+            assert_eq!(m.user.as_deref(), Some("nobody"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

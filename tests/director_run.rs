@@ -1,0 +1,578 @@
+//! The director task with real checkers against real loopback backends and the in-memory
+//! kernel: health drives the table, sorry server, reload as a diff, repair of a manual flush,
+//! adoption at start, release at exit, health-check-only mode.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipvs::{Dest, DestKey, Forward, Op, Scheduler, Service, ServiceKey, Table};
+use lvsd::director::desired::{RsSpec, SorrySpec, VsSpec};
+use lvsd::director::{
+    DirectorSpec, FakeKernel, RealServer, RunOptions, VirtualServer, build_table, run,
+};
+use lvsd::notify::{Notifier, NotifierConfig};
+use lvsd::status::StatusHub;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+const VIP: &str = "10.0.0.1";
+
+fn tcp_check(addr: SocketAddr) -> checkers::Spec {
+    let mut s = checkers::Spec::new(addr, checkers::CheckKind::Tcp(checkers::TcpSpec {}));
+    s.timing.delay_loop = Duration::from_millis(100);
+    s.timing.connect_timeout = Duration::from_millis(300);
+    s.timing.retry = 0;
+    s.timing.delay_before_retry = Duration::from_millis(50);
+    s.timing.warmup = Some(Duration::ZERO);
+    s
+}
+
+/// A virtual server TCP VIP:80 over the given backends; `sorry` adds 127.0.0.9:80.
+fn spec(backends: &[(SocketAddr, i64)], quorum: u64, sorry: bool) -> DirectorSpec {
+    let key = ServiceKey::tcp(VIP.parse().unwrap(), 80);
+    let core = VsSpec {
+        id: format!("TCP {VIP}:80"),
+        quorum,
+        hysteresis: 0,
+        sorry: sorry.then_some(SorrySpec { inhibit: false }),
+        real_servers: backends
+            .iter()
+            .map(|&(addr, weight)| RsSpec {
+                addr,
+                weight,
+                inhibit_on_failure: false,
+                checked: true,
+                alpha: false,
+            })
+            .collect(),
+    };
+    let real_servers = backends
+        .iter()
+        .map(|&(addr, _)| RealServer {
+            dest: Dest::new(addr.ip(), addr.port(), Forward::Masq),
+            checks: vec![tcp_check(addr)],
+            notify_up: None,
+            notify_down: None,
+        })
+        .collect();
+    DirectorSpec {
+        virtual_servers: vec![VirtualServer {
+            core,
+            services: vec![Service::new(key, Scheduler::Wrr)],
+            real_servers,
+            sorry: sorry.then(|| Dest::new("127.0.0.9".parse().unwrap(), 80, Forward::Masq)),
+            quorum_up: None,
+            quorum_down: None,
+            omega: false,
+        }],
+        globals: Default::default(),
+    }
+}
+
+async fn backend() -> (SocketAddr, JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            if let Ok((s, _)) = l.accept().await {
+                drop(s);
+            }
+        }
+    });
+    (addr, task)
+}
+
+/// Reopens a backend on the same port after it was stopped.
+async fn restart(addr: SocketAddr) -> JoinHandle<()> {
+    let l = TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(async move {
+        loop {
+            if let Ok((s, _)) = l.accept().await {
+                drop(s);
+            }
+        }
+    })
+}
+
+/// `(addr, weight)` of the destinations of the one service, sorted.
+fn dests(t: &Table) -> Vec<(IpAddr, u16, u32)> {
+    let key = ServiceKey::tcp(VIP.parse().unwrap(), 80);
+    t.get(&key)
+        .map(|e| {
+            e.dests
+                .values()
+                .map(|d| (d.addr, d.port, d.weight))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn sorted(mut v: Vec<(IpAddr, u16, u32)>) -> Vec<(IpAddr, u16, u32)> {
+    v.sort();
+    v
+}
+
+async fn wait_for(k: &FakeKernel, what: &str, f: impl Fn(&Table) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let t = k.snapshot();
+        if f(&t) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; kernel holds {:?}",
+            dests(&t)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct Running {
+    kernel: FakeKernel,
+    hub: StatusHub,
+    spec_tx: watch::Sender<Arc<DirectorSpec>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+fn start(spec: DirectorSpec, kernel: Option<FakeKernel>, opts: RunOptions) -> Running {
+    let k = kernel.clone().unwrap_or_default();
+    let hub = StatusHub::new();
+    let (spec_tx, spec_rx) = watch::channel(Arc::new(spec));
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(run(
+        spec_rx,
+        kernel,
+        hub.clone(),
+        Notifier::new(NotifierConfig::default()),
+        opts,
+        stop_rx,
+    ));
+    Running {
+        kernel: k,
+        hub,
+        spec_tx,
+        stop,
+        task,
+    }
+}
+
+fn fast() -> RunOptions {
+    RunOptions {
+        resync: Duration::from_millis(200),
+        release_on_exit: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_drives_the_table_and_sorry_server() {
+    let (a, ta) = backend().await;
+    let (b, tb) = backend().await;
+    let r = start(
+        spec(&[(a, 2), (b, 3)], 1, true),
+        Some(FakeKernel::default()),
+        fast(),
+    );
+    let k = r.kernel.clone();
+    wait_for(&k, "both backends", |t| dests(t).len() == 2).await;
+    assert_eq!(
+        dests(&k.snapshot()),
+        sorted(vec![(a.ip(), a.port(), 2), (b.ip(), b.port(), 3)])
+    );
+
+    // Stop one: it leaves within its detection bound (100 ms loop + 300 ms timeout).
+    ta.abort();
+    let _ = ta.await;
+    let t0 = std::time::Instant::now();
+    wait_for(&k, "a removed", |t| dests(t) == vec![(b.ip(), b.port(), 3)]).await;
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    let st = r.hub.virtual_servers.borrow().clone();
+    assert_eq!(st[0].live_weight, 3);
+    assert!(st[0].real_servers[0].last_failure.is_some());
+
+    // Stop both: quorum lost, sorry server only.
+    tb.abort();
+    let _ = tb.await;
+    wait_for(&k, "sorry server only", |t| {
+        dests(t) == vec![("127.0.0.9".parse().unwrap(), 80, 1)]
+    })
+    .await;
+    assert!(r.hub.virtual_servers.borrow()[0].sorry_server_active);
+
+    // Start both again: restored, sorry server gone.
+    let _ta = restart(a).await;
+    let _tb = restart(b).await;
+    wait_for(&k, "restored", |t| {
+        dests(t) == sorted(vec![(a.ip(), a.port(), 2), (b.ip(), b.port(), 3)])
+    })
+    .await;
+
+    // Stop: everything lvsd owns is released.
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+    assert_eq!(k.snapshot().service_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_is_a_diff_and_manual_flush_is_repaired() {
+    let (a, _ta) = backend().await;
+    let (b, _tb) = backend().await;
+    let r = start(
+        spec(&[(a, 1), (b, 1)], 1, false),
+        Some(FakeKernel::default()),
+        fast(),
+    );
+    let k = r.kernel.clone();
+    wait_for(&k, "both", |t| dests(t).len() == 2).await;
+    let before = k.write_count();
+    assert_eq!(before, 3, "one service and two destinations");
+
+    // Reload with one weight changed: exactly one edit.
+    r.spec_tx
+        .send(Arc::new(spec(&[(a, 1), (b, 7)], 1, false)))
+        .unwrap();
+    wait_for(&k, "weight 7", |t| {
+        dests(t).contains(&(b.ip(), b.port(), 7))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let writes = k.writes.lock().unwrap()[before..].to_vec();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(matches!(&writes[0], Op::EditDest(_, d) if d.weight == 7 && d.port == b.port()));
+
+    // ipvsadm -C by hand: the next pass restores the table.
+    *k.table.lock().unwrap() = Table::new();
+    wait_for(&k, "restored", |t| dests(t).len() == 2).await;
+
+    // Exit releases what lvsd owns.
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+    assert_eq!(k.snapshot().service_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_adopts_the_kernel_table_without_writes() {
+    let (a, _ta) = backend().await;
+    let (b, _tb) = backend().await;
+    let s = spec(&[(a, 1), (b, 2)], 1, false);
+    // The kernel already holds what a previous lvsd wrote, plus a foreign service.
+    let kernel = FakeKernel::default();
+    let mut existing = lvsd::director::run::initial_table(&s);
+    let foreign = ServiceKey::tcp("192.0.2.99".parse().unwrap(), 443);
+    existing.add_service(Service::new(foreign, Scheduler::Rr));
+    *kernel.table.lock().unwrap() = existing;
+
+    let r = start(
+        s,
+        Some(kernel.clone()),
+        RunOptions {
+            release_on_exit: false,
+            ..fast()
+        },
+    );
+    // Several passes and check rounds.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        kernel.write_count(),
+        0,
+        "{:?}",
+        kernel.writes.lock().unwrap()
+    );
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+    // -I: nothing released; the foreign service was never touched.
+    let t = kernel.snapshot();
+    assert_eq!(t.service_count(), 2);
+    assert!(t.get(&foreign).is_some());
+    let mut want = vec![
+        DestKey {
+            addr: a.ip(),
+            port: a.port(),
+        },
+        DestKey {
+            addr: b.ip(),
+            port: b.port(),
+        },
+    ];
+    want.sort();
+    let have: Vec<DestKey> = t
+        .get(&ServiceKey::tcp(VIP.parse().unwrap(), 80))
+        .unwrap()
+        .dests
+        .keys()
+        .copied()
+        .collect();
+    assert_eq!(have, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_virtual_server_is_deleted_on_reload() {
+    let (a, _ta) = backend().await;
+    let mut two = spec(&[(a, 1)], 1, false);
+    let mut second = two.virtual_servers[0].clone();
+    second.core.id = format!("TCP {VIP}:8080");
+    second.services = vec![Service::new(
+        ServiceKey::tcp(VIP.parse().unwrap(), 8080),
+        Scheduler::Rr,
+    )];
+    two.virtual_servers.push(second);
+    let r = start(two, Some(FakeKernel::default()), fast());
+    let k = r.kernel.clone();
+    wait_for(&k, "two services", |t| t.service_count() == 2).await;
+    r.spec_tx.send(Arc::new(spec(&[(a, 1)], 1, false))).unwrap();
+    wait_for(&k, "one service", |t| t.service_count() == 1).await;
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_check_only_reports_without_a_kernel() {
+    let (a, ta) = backend().await;
+    let (b, _tb) = backend().await;
+    let s = spec(&[(a, 1), (b, 1)], 1, false);
+    let want = build_table(
+        &s,
+        &lvsd::director::desired::compute(&s.cores(), &Default::default(), &Default::default()),
+    );
+    assert_eq!(want.dest_count(), 2);
+    let r = start(s, None, fast());
+    ta.abort();
+    let _ = ta.await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let st = r.hub.virtual_servers.borrow().clone();
+        if st.len() == 1 && !st[0].real_servers[0].up && st[0].real_servers[1].up {
+            assert_eq!(st[0].real_servers[0].live_weight, None);
+            assert!(
+                st[0].real_servers[0]
+                    .last_failure
+                    .as_deref()
+                    .is_some_and(|r| !r.is_empty())
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "status: {st:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_reload_keeps_running_config_on_error() {
+    use lvsd::daemon::{Control, Mode, Options, serve};
+    let (a, _ta) = backend().await;
+    let (b, _tb) = backend().await;
+    let dir = std::env::temp_dir().join(format!("lvsd-daemon-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("weights");
+    std::fs::write(&file, "1 1").unwrap();
+    // A stand-in configuration language: two weights, anything else is an error.
+    let load = move |p: &std::path::Path| -> anyhow::Result<DirectorSpec> {
+        let text = std::fs::read_to_string(p)?;
+        let w: Vec<i64> = text
+            .split_whitespace()
+            .map(|x| x.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("{}:1:1: error: {e}", p.display()))?;
+        anyhow::ensure!(w.len() == 2, "two weights expected");
+        Ok(spec(&[(a, w[0]), (b, w[1])], 1, false))
+    };
+    let kernel = FakeKernel::default();
+    let hub = StatusHub::new();
+    let (ctl, ctl_rx) = tokio::sync::mpsc::channel(4);
+    let opts = Options {
+        config_file: file.clone(),
+        mode: Mode::CheckOnly,
+        release_ipvs: false,
+        resync: Duration::from_millis(200),
+    };
+    let daemon = {
+        let (kernel, hub) = (kernel.clone(), hub.clone());
+        tokio::spawn(async move {
+            let (shutdown, _) = tokio::sync::watch::channel(false);
+            serve(&opts, load, Some(kernel), hub, ctl_rx, &shutdown).await
+        })
+    };
+    wait_for(&kernel, "both", |t| dests(t).len() == 2).await;
+    let writes = kernel.write_count();
+
+    std::fs::write(&file, "1 oops").unwrap();
+    ctl.send(Control::Reload).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        kernel.write_count(),
+        writes,
+        "a broken reload wrote to the kernel"
+    );
+    let rs = hub.reload.borrow().clone();
+    assert_eq!((rs.successes, rs.failures), (0, 1));
+    assert!(rs.last_error.unwrap().contains("invalid digit"));
+
+    std::fs::write(&file, "1 5").unwrap();
+    ctl.send(Control::Reload).await.unwrap();
+    wait_for(&kernel, "weight 5", |t| {
+        dests(t).contains(&(b.ip(), b.port(), 5))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(kernel.write_count(), writes + 1);
+    assert_eq!(hub.reload.borrow().successes, 1);
+
+    ctl.send(Control::Stop).await.unwrap();
+    daemon.await.unwrap().unwrap();
+    // release_ipvs false (-I): the table stays.
+    assert_eq!(dests(&kernel.snapshot()).len(), 2);
+}
+
+#[tokio::test]
+async fn plan_lists_what_a_start_would_write() {
+    let a: SocketAddr = "127.0.0.1:8081".parse().unwrap();
+    let b: SocketAddr = "127.0.0.1:8082".parse().unwrap();
+    let kernel = FakeKernel::default();
+    let s = spec(&[(a, 1), (b, 2)], 1, false);
+    let plan = lvsd::director::run::plan_against(&kernel, &s)
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.to_string(),
+        "-A -t 10.0.0.1:80 -s wrr\n\
+         -a -t 10.0.0.1:80 -r 127.0.0.1:8081 -m -w 1\n\
+         -a -t 10.0.0.1:80 -r 127.0.0.1:8082 -m -w 2\n"
+    );
+    // Against a kernel already holding it, apart from one weight: one edit, nothing written.
+    let mut t = lvsd::director::run::initial_table(&s);
+    let key = ServiceKey::tcp(VIP.parse().unwrap(), 80);
+    t.services
+        .get_mut(&key)
+        .unwrap()
+        .dests
+        .values_mut()
+        .next()
+        .unwrap()
+        .weight = 9;
+    *kernel.table.lock().unwrap() = t;
+    let plan = lvsd::director::run::plan_against(&kernel, &s)
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.to_string(),
+        "-e -t 10.0.0.1:80 -r 127.0.0.1:8081 -m -w 1\n"
+    );
+    assert_eq!(kernel.write_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lvs_flush_clears_foreign_services_at_start_only() {
+    let (a, _ta) = backend().await;
+    let mut s = spec(&[(a, 1)], 1, false);
+    s.globals.lvs_flush = true;
+    let kernel = FakeKernel::default();
+    let foreign = ServiceKey::tcp("192.0.2.99".parse().unwrap(), 443);
+    kernel
+        .table
+        .lock()
+        .unwrap()
+        .add_service(Service::new(foreign, Scheduler::Rr));
+    let r = start(s, Some(kernel.clone()), fast());
+    wait_for(&kernel, "foreign flushed, ours added", |t| {
+        t.get(&foreign).is_none() && dests(t).len() == 1
+    })
+    .await;
+    // A service someone adds later is not ours to remove.
+    let later = ServiceKey::tcp("192.0.2.98".parse().unwrap(), 443);
+    kernel
+        .table
+        .lock()
+        .unwrap()
+        .add_service(Service::new(later, Scheduler::Rr));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(kernel.snapshot().get(&later).is_some());
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+    // Release removes ours only.
+    let t = kernel.snapshot();
+    assert_eq!(t.service_count(), 1);
+    assert!(t.get(&later).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_and_quorum_scripts_run_with_their_arguments_and_omega_at_exit() {
+    use lvsd::notify::Script;
+    let dir = std::env::temp_dir().join(format!("lvsd-notify-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("events");
+    let script = |args: &str| {
+        Script::parse(&format!(
+            "/bin/sh -c 'echo \"$*\" >> {}' sh {args}",
+            log.display()
+        ))
+    };
+    let (a, ta) = backend().await;
+    let mut s = spec(&[(a, 1)], 1, false);
+    let vs = &mut s.virtual_servers[0];
+    vs.real_servers[0].notify_up = script("RS UP");
+    vs.real_servers[0].notify_down = script("RS DOWN");
+    vs.quorum_up = script("VS UP");
+    vs.quorum_down = script("VS DOWN");
+    vs.omega = true;
+    let r = start(s, Some(FakeKernel::default()), fast());
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait_lines = |n: usize| {
+        let read = &read;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while read().lines().count() < n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "events: {:?}",
+                    read()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_for(&r.kernel, "up", |t| dests(t).len() == 1).await;
+    ta.abort();
+    let _ = ta.await;
+    wait_lines(2).await;
+    let mut got: Vec<String> = read().lines().map(String::from).collect();
+    got.sort();
+    assert_eq!(got, ["RS DOWN", "VS DOWN"]);
+    let _ta = restart(a).await;
+    wait_lines(4).await;
+    let got: Vec<String> = read().lines().skip(2).map(String::from).collect();
+    assert!(got.contains(&"RS UP".to_string()) && got.contains(&"VS UP".to_string()));
+    // omega: at exit the down scripts of what is up run, and are waited for.
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+    let got: Vec<String> = read().lines().skip(4).map(String::from).collect();
+    let mut got = got;
+    got.sort();
+    assert_eq!(got, ["RS DOWN", "VS DOWN"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lvs_flush_on_stop_removes_everything_at_exit() {
+    let (a, _ta) = backend().await;
+    let mut s = spec(&[(a, 1)], 1, false);
+    s.globals.flush_on_stop = true;
+    let kernel = FakeKernel::default();
+    let foreign = ServiceKey::tcp("192.0.2.99".parse().unwrap(), 443);
+    kernel
+        .table
+        .lock()
+        .unwrap()
+        .add_service(Service::new(foreign, Scheduler::Rr));
+    let r = start(s, Some(kernel.clone()), fast());
+    wait_for(&kernel, "ours added", |t| dests(t).len() == 1).await;
+    // Running: the foreign service is left alone.
+    assert!(kernel.snapshot().get(&foreign).is_some());
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+    assert_eq!(kernel.snapshot().service_count(), 0);
+}
