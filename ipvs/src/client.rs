@@ -13,6 +13,9 @@
 //! The receive buffer is enlarged so a batch that fails entirely cannot overflow it; an
 //! overflow (ENOBUFS) is reported as an error for the batch, never as success.
 //!
+//! (netlink-proto is not used: its requests complete only on an ACK or DONE, so a request that
+//! the kernel answers only on failure cannot be expressed; 11,000 ACKs would cost 11,000 reads.)
+//!
 //! Dumps cannot be pipelined (one dump per socket at a time): [`Client::dump`] reads services,
 //! then each service's destinations.
 //!

@@ -161,7 +161,9 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
     gre.tun_flags = 1;
     let local = Dest::new(v4(10, 0, 1, 6), 80, Forward::Local);
     let bypass = Dest::new(v4(10, 0, 1, 7), 80, Forward::Bypass);
-    for d in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass] {
+    // Mixed families: an IPv6 real server behind an IPv4 service, through a tunnel.
+    let mixed = Dest::new(ip("2001:db8::7"), 80, Forward::Tunnel);
+    for d in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass, &mixed] {
         c.add_dest(&key, d)
             .await
             .unwrap_or_else(|e| panic!("{:?}: {e}", d.forward));
@@ -177,6 +179,7 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
             "-> 10.0.1.6:80 Local 1 0 0",
             // ipvsadm has no name for bypass and prints "(null)"; /proc/net/ip_vs says Masq.
             "-> 10.0.1.7:80 (null) 1 0 0",
+            "-> [2001:db8::7]:80 Tunnel 1 0 0",
         ],
     );
     assert_listing(
@@ -193,7 +196,7 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
     );
     // Our dump reads back exactly what we wrote.
     let got: Vec<Dest> = c.dests(&key).await.expect("dump dests");
-    for want in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass] {
+    for want in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass, &mixed] {
         let d = got
             .iter()
             .find(|d| d.key() == want.key())
@@ -360,6 +363,17 @@ async fn kernel_error_paths() {
             .starts_with("delete destination -t 10.0.0.1:80 -r 1.1.1.1:80: no such destination"),
         "{e}"
     );
+
+    // A name far beyond the kernel's 15 bytes is refused cleanly, not a crash.
+    let long = Service::new(
+        ServiceKey::tcp(v4(10, 0, 0, 1), 83),
+        Scheduler::Other("é".repeat(40000)),
+    );
+    let e = c
+        .add_service(&long)
+        .await
+        .expect_err("overlong scheduler name");
+    assert!(e.errno().is_some(), "{e}");
 
     let bogus = Service::new(
         ServiceKey::tcp(v4(10, 0, 0, 1), 81),
@@ -548,7 +562,7 @@ async fn kernel_stats_match_ipvsadm_and_zero() {
     let d = e.dests.values().next().expect("dest");
     assert_eq!(d.stats.map(|s| s.conns), Some(1));
 
-    c.zero(None).await.expect("zero");
+    c.zero(Some(&key)).await.expect("zero one service");
     let st = c
         .dump()
         .await
@@ -632,6 +646,7 @@ async fn kernel_info_timeouts_daemons_flush() {
     ))
     .await
     .expect("add");
+    c.zero(None).await.expect("zero everything");
     c.flush().await.expect("flush");
     assert_eq!(ipvsadm("-Sn").trim(), "");
     assert!(c.dump().await.expect("dump").services.is_empty());
