@@ -17,7 +17,7 @@
 //!   `sorry_server_inhibit` the sorry server stays in the table at weight 0 while quorum is up.
 //!
 //! Which services a virtual server expands to (an address, a fwmark, a group's ranges) and the
-//! kernel-facing fields of each destination are the adapter's business (see `table.rs`): this
+//! kernel-facing fields of each destination are the adapter's business (`spec.rs`): this
 //! module only decides membership and weights.
 
 use std::collections::{BTreeMap, HashMap};
