@@ -53,7 +53,9 @@ fn say(msg: &str) {
 }
 
 fn main() -> ExitCode {
-    lvsd::daemon::init_tracing(false);
+    if let Err(e) = lvsd::systemd::init_logging(lvsd::cli::LogFormat::Text, "info") {
+        eprintln!("demo: {e:#}");
+    }
     let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/director.conf");
 
     thread::spawn(|| {

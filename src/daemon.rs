@@ -92,19 +92,6 @@ pub fn signals() -> std::io::Result<mpsc::Receiver<Control>> {
     Ok(rx)
 }
 
-/// Logs to stderr (systemd's journal picks it up); `RUST_LOG` overrides the level.
-pub fn init_tracing(detail: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = if detail { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    // A second call (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
-}
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
