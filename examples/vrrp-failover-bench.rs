@@ -44,6 +44,15 @@ fn src(spec: &Spec, node: u8) -> String {
     }
 }
 
+/// lvsd gets the JSON form so `Spec::rt` decides its scheduling (its keepalived.conf path
+/// turns realtime on by default); keepalived gets its keepalived.conf.
+fn start(lab: &Lab, kind: Kind, node: u8, spec: &Spec) -> vrrp_lab::Daemon {
+    match kind {
+        Kind::Lvsd => lab.start_lvsd_json(node, &spec.lvsd_conf()),
+        Kind::Keepalived => lab.start_keepalived(node, spec),
+    }
+}
+
 fn measure(tag: &str, kind: Kind, mk: impl Fn(u8) -> Spec) -> Figures {
     let lab = Lab::new(tag);
     let obs = Observer::start(&lab, vrrp_lab::CLIENT);
@@ -51,9 +60,9 @@ fn measure(tag: &str, kind: Kind, mk: impl Fn(u8) -> Spec) -> Figures {
     let vip = hi.vip_addrs()[0].clone();
     let adv = Duration::from_secs_f64(hi.advert_int);
     let (s1, s2) = (src(&hi, 1), src(&hi, 2));
-    let _b = lab.start(kind, 2, &lo);
+    let _b = start(&lab, kind, 2, &lo);
     std::thread::sleep(Duration::from_millis(200));
-    let mut a = lab.start(kind, 1, &hi);
+    let mut a = start(&lab, kind, 1, &hi);
     let wait = adv * 10 + Duration::from_secs(5);
     if lab.wait_for(1, &vip, true, wait).is_none() || lab.wait_for(2, &vip, false, wait).is_none() {
         eprintln!("[{tag}] n1 never became the only master");
@@ -75,7 +84,7 @@ fn measure(tag: &str, kind: Kind, mk: impl Fn(u8) -> Spec) -> Figures {
         .zip(obs.last_from_before(&s1, t))
         .map(|(e, s)| e - s);
 
-    a = lab.start(kind, 1, &hi);
+    a = start(&lab, kind, 1, &hi);
     lab.wait_for(2, &vip, false, wait);
     std::thread::sleep(adv * 3 + Duration::from_millis(500));
     let t = Instant::now();
@@ -129,9 +138,9 @@ fn soak(tag: &str, kind: Kind, rt: bool, secs: u64) -> Option<(usize, usize)> {
         rt,
         ..Spec::v4(3, p, 0.01)
     };
-    let _b = lab.start(kind, 2, &mk(100));
+    let _b = start(&lab, kind, 2, &mk(100));
     std::thread::sleep(Duration::from_millis(200));
-    let _a = lab.start(kind, 1, &mk(150));
+    let _a = start(&lab, kind, 1, &mk(150));
     lab.wait_for(1, "10.77.0.100", true, Duration::from_secs(5))?;
     lab.wait_for(2, "10.77.0.100", false, Duration::from_secs(5))?;
     std::thread::sleep(Duration::from_millis(500));

@@ -567,7 +567,7 @@ fn reload_keeps_unchanged_instances_running() {
     second["vrid"] = 52.into();
     second["vips"] = serde_json::json!([{"addr": "10.77.0.101", "prefix": 24}]);
     two["instances"].as_array_mut().expect("array").push(second);
-    std::fs::write(a.conf(), serde_json::to_vec(&two).expect("json")).expect("write conf");
+    std::fs::write(&a.conf, serde_json::to_vec(&two).expect("json")).expect("write conf");
     a.hup();
     let t = Instant::now();
     while !lab.has(N1, "10.77.0.101") && t.elapsed() < Duration::from_secs(3) {
@@ -576,7 +576,7 @@ fn reload_keeps_unchanged_instances_running() {
     }
     assert!(lab.has(N1, "10.77.0.101"), "VI_2 not started by the reload");
     // Drop VI_2 again: its VIP goes, VI_1 never moved.
-    std::fs::write(a.conf(), serde_json::to_vec(&one).expect("json")).expect("write conf");
+    std::fs::write(&a.conf, serde_json::to_vec(&one).expect("json")).expect("write conf");
     a.hup();
     assert!(
         lab.wait_for(N1, "10.77.0.101", false, Duration::from_secs(2))
@@ -589,7 +589,7 @@ fn reload_keeps_unchanged_instances_running() {
     assert_eq!(st["counters"]["become_master"], 1, "VI_1 restarted: {st}");
     // An invalid configuration is refused and changes nothing.
     std::fs::write(
-        a.conf(),
+        &a.conf,
         br#"{"instances":[{"name":"X","interface":"eth0","vrid":0,"vips":[]}]}"#,
     )
     .expect("write");

@@ -19,6 +19,7 @@
 //! records the setting). v2 AH authentication: adverts with AH are counted and dropped.
 
 pub mod config;
+mod from_model;
 pub mod fsm;
 pub mod garp;
 mod instance;
@@ -37,6 +38,7 @@ use anyhow::{Context as _, bail};
 use tokio::sync::watch;
 
 pub use config::{InstanceConfig, ScriptConfig, SyncGroupConfig, Tracked, Vip, VrrpConfig};
+pub use from_model::{DEFAULT_RT_PRIORITY, DEFAULT_SOCKET_PRIORITY};
 
 use crate::status::{StatusHub, VrrpInstanceStatus, VrrpScriptStatus, VrrpState};
 
