@@ -458,6 +458,12 @@ fn sync_group_members_fail_over_together() {
     std::fs::write(&flag, "").expect("flag");
     let script = format!("/usr/bin/test -e {}", flag.display());
     // Two instances; only VI_1 tracks the script (no weight: failure = FAULT).
+    let log = lab.dir.join("group.log");
+    let notify = lab.dir.join("notify.sh");
+    let body = format!("#!/bin/sh\necho \"$1 $2 $3 $4\" >> {}\n", log.display());
+    std::fs::write(&notify, body).expect("script");
+    std::fs::set_permissions(&notify, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     let two = |p: u8, tracked: bool| {
         let s = Spec {
             scripts: vec![("chk".into(), script.clone(), 0, 0.2)],
@@ -474,6 +480,10 @@ fn sync_group_members_fail_over_together() {
         }
         c["instances"].as_array_mut().expect("array").push(second);
         c["sync_groups"] = serde_json::json!([{"name": "G", "members": ["VI_1", "VI_2"]}]);
+        if tracked {
+            c["sync_groups"][0]["notify"] =
+                serde_json::json!({"any": notify.display().to_string()});
+        }
         c
     };
     let _b = lab.start_lvsd_json(N2, &two(100, false));
@@ -506,6 +516,20 @@ fn sync_group_members_fail_over_together() {
             "{v} did not come back"
         );
     }
+    std::thread::sleep(Duration::from_millis(200));
+    let notes = std::fs::read_to_string(&log).unwrap_or_default();
+    let lines: Vec<&str> = notes.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "GROUP G BACKUP 0",
+            "GROUP G MASTER 0",
+            "GROUP G FAULT 0",
+            "GROUP G BACKUP 0",
+            "GROUP G MASTER 0"
+        ],
+        "group notify log"
+    );
 }
 
 #[test]
