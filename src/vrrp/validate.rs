@@ -360,6 +360,21 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_datagrams_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120), ttl in 0u8..=255) {
+            let mut e = expect();
+            let _ = check(&rcv(ttl), &b, &e);
+            e.version = Version::V3;
+            e.auth = Auth::None;
+            let mut b3 = b.clone();
+            if b3.len() > 1 {
+                b3[1] = 51; // reach the decoder past the VRID filter
+            }
+            let _ = check(&rcv(ttl), &b3, &e);
+        }
+    }
+
     #[test]
     fn address_list_mismatch_is_flagged_not_dropped() {
         let a = Advert {
