@@ -118,7 +118,7 @@ pub struct Cli {
     #[arg(long, requires = "config_test")]
     pub plan: bool,
 
-    /// Serve Prometheus metrics and status on this address (e.g. 127.0.0.1:9650).
+    /// Serve Prometheus metrics and status on this address (suggested: 127.0.0.1:9165).
     #[arg(long = "metrics-listen", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
@@ -146,6 +146,8 @@ pub enum Command {
     /// Compute the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` (keepalived's
     /// genhash: same options, same output).
     Genhash(crate::genhash::GenhashArgs),
+    /// Talk to a running lvsd over its `--metrics-listen` endpoint (status, reload).
+    Ctl(crate::ctl::CtlArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,13 +8,21 @@ use lvsd::cli::{self, Cli, Command, ConfigAction};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli);
+    if let Some(name) = &cli.signum {
+        return lvsd::dump::print_signum(name);
+    }
+    let level = if cli.log_detail { "debug" } else { "info" };
+    if let Err(e) = lvsd::systemd::init_logging(cli.log_format, level) {
+        eprintln!("lvsd: error: {e:#}");
+        return ExitCode::from(cli::EXIT_FAILURE);
+    }
     let result = match &cli.command {
         Some(Command::Config(c)) => match c.action {
             ConfigAction::Dump { json } => cli::run_config_dump(&cli, json).map(ExitCode::from),
             ConfigAction::Check { host } => cli::run_config_test(&cli, host).map(ExitCode::from),
         },
         Some(Command::Genhash(args)) => Ok(lvsd::genhash::run(args)),
+        Some(Command::Ctl(args)) => lvsd::ctl::run_blocking(args.clone()),
         // `-t --plan` needs the director's planner: the daemon module owns it.
         None if cli.config_test && !cli.plan => {
             cli::run_config_test(&cli, true).map(ExitCode::from)
@@ -28,18 +36,4 @@ fn main() -> ExitCode {
             ExitCode::from(cli::EXIT_FAILURE)
         }
     }
-}
-
-fn init_tracing(cli: &Cli) {
-    use tracing_subscriber::EnvFilter;
-    let default = if cli.log_detail { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // try_init: a second initialisation (tests) is not an error worth dying for.
-    let _ = match cli.log_format {
-        cli::LogFormat::Json => builder.json().try_init(),
-        cli::LogFormat::Text => builder.try_init(),
-    };
 }

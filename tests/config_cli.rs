@@ -102,3 +102,25 @@ fn help_reads_well() {
     let o = lvsd(&["--bogus"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn config_dump_summary_reads_like_the_file() {
+    let o = lvsd(&[
+        "config",
+        "dump",
+        "-f",
+        "examples/seed003-default-sample.conf",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // vrrp_strict with priority 100: keepalived (and lvsd) start VI_1 as BACKUP.
+    assert!(
+        out.contains("vrrp_instance VI_1: BACKUP on eth0 vrid 51 priority 100"),
+        "{out}"
+    );
+    assert!(
+        out.contains("virtual_server TCP 192.168.200.100:443: rr NAT delay_loop 6s"),
+        "{out}"
+    );
+    assert!(out.contains("  sorry_server 192.168.200.200:1358"), "{out}");
+}

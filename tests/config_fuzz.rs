@@ -93,6 +93,10 @@ fn vocabulary() -> Vec<String> {
         "é",
         "\t",
         "\u{0}",
+        "~SEQ(A,1,3)",
+        "~LST(B,x,y)",
+        "~SEQx(",
+        "${_HASH}",
     ] {
         v.push(extra.to_string());
     }
@@ -168,5 +172,11 @@ fn binary_files_on_disk_are_refused_clearly() {
     std::fs::write(&p2, b"# caf\xe9\nglobal_defs {\n router_id a\n}\n").unwrap();
     let l = load(&p2, &opts()).unwrap();
     assert_eq!(l.config.global.router_id.as_deref(), Some("a"));
+    // A UTF-8 byte-order mark and CRLF line ends (a file saved on Windows) are fine.
+    let p3 = dir.join("bom.conf");
+    std::fs::write(&p3, b"\xef\xbb\xbfglobal_defs {\r\n router_id b\r\n}\r\n").unwrap();
+    let l = load(&p3, &opts()).unwrap();
+    assert_eq!(l.config.global.router_id.as_deref(), Some("b"));
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -561,3 +561,23 @@ fn model_serializes_to_json() {
     );
     assert_eq!(v["virtual_servers"][0]["delay_loop"]["secs"], 10);
 }
+
+#[test]
+fn file_check_finds_a_track_file_defined_later() {
+    let l = load(
+        "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  FILE_CHECK {\n   track_file tf\n  }\n }\n}\n\
+         track_file tf {\n file /run/weight\n weight 3\n}\nglobal_defs {\n router_id late\n}\n",
+    );
+    let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
+    assert_eq!(
+        c.kind,
+        CheckerKind::File(FileCheck {
+            track_file: "tf".into(),
+            dynamic: false,
+            weight: 3,
+            reverse: false
+        })
+    );
+    assert_eq!(l.config.global.router_id.as_deref(), Some("late"));
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+}

@@ -576,3 +576,76 @@ async fn lvs_flush_on_stop_removes_everything_at_exit() {
     r.task.await.unwrap();
     assert_eq!(kernel.snapshot().service_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_keeps_a_down_server_down_without_flapping() {
+    let (a, ta) = backend().await;
+    let (b, _tb) = backend().await;
+    let r = start(
+        spec(&[(a, 1), (b, 1)], 1, false),
+        Some(FakeKernel::default()),
+        fast(),
+    );
+    let k = r.kernel.clone();
+    wait_for(&k, "both", |t| dests(t).len() == 2).await;
+    ta.abort();
+    let _ = ta.await;
+    wait_for(&k, "a gone", |t| dests(t) == vec![(b.ip(), b.port(), 1)]).await;
+    let n = k.write_count();
+    // Reload changing only b's weight: a's checker state (down) survives; a is not re-added.
+    r.spec_tx
+        .send(Arc::new(spec(&[(a, 1), (b, 4)], 1, false)))
+        .unwrap();
+    wait_for(&k, "b weight 4", |t| {
+        dests(t) == vec![(b.ip(), b.port(), 4)]
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let writes = k.writes.lock().unwrap()[n..].to_vec();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(matches!(&writes[0], Op::EditDest(_, d) if d.port == b.port() && d.weight == 4));
+    let st = r.hub.virtual_servers.borrow().clone();
+    assert!(!st[0].real_servers[0].up);
+    assert_eq!(st[0].real_servers[0].transitions, 1);
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+}
+
+#[test]
+fn sync_daemon_roles_follow_the_tracked_vrrp_instance() {
+    use ipvs::DaemonState::{Backup, Master};
+    use lvsd::director::run::sync_roles;
+    use lvsd::status::{VrrpInstanceStatus, VrrpState};
+    let inst = |name: &str, state| VrrpInstanceStatus {
+        name: name.into(),
+        interface: "eth0".into(),
+        vrid: 51,
+        version: 2,
+        family: "inet",
+        state,
+        base_priority: 100,
+        effective_priority: 100,
+        master_addr: None,
+        since_unix_ms: 0,
+        vips: Vec::new(),
+        counters: Default::default(),
+    };
+    let mut g = lvsd::director::Globals::default();
+    assert_eq!(sync_roles(&g, &[]), vec![]);
+    g.sync_daemon = Some(ipvs::DaemonConfig::new(Master, "eth0", 1));
+    assert_eq!(sync_roles(&g, &[]), vec![Master, Backup]);
+    g.sync_instance = Some("VI_1".into());
+    assert_eq!(sync_roles(&g, &[]), vec![Backup]);
+    assert_eq!(
+        sync_roles(&g, &[inst("VI_1", VrrpState::Backup)]),
+        vec![Backup]
+    );
+    assert_eq!(
+        sync_roles(&g, &[inst("VI_2", VrrpState::Master)]),
+        vec![Backup]
+    );
+    assert_eq!(
+        sync_roles(&g, &[inst("VI_1", VrrpState::Master)]),
+        vec![Master]
+    );
+}

@@ -61,8 +61,8 @@ impl Kernel for Counting {
         self.writes.lock().unwrap().extend(plan.ops.iter().cloned());
         Kernel::apply(&self.client, plan).await
     }
-    async fn setup(&self, g: &Globals) -> Result<(), KernelError> {
-        Kernel::setup(&self.client, g).await
+    async fn setup(&self, g: &Globals, roles: &[ipvs::DaemonState]) -> Result<(), KernelError> {
+        Kernel::setup(&self.client, g, roles).await
     }
 }
 
@@ -220,6 +220,7 @@ async fn wait_table(want: Vec<(String, u32)>, within: Duration, what: &str) -> D
 }
 
 struct Director {
+    hub: StatusHub,
     spec_tx: watch::Sender<Arc<DirectorSpec>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -228,10 +229,11 @@ struct Director {
 fn start(spec: DirectorSpec, kernel: Counting, release_on_exit: bool) -> Director {
     let (spec_tx, spec_rx) = watch::channel(Arc::new(spec));
     let (stop, stop_rx) = watch::channel(false);
+    let hub = StatusHub::new();
     let task = tokio::spawn(run(
         spec_rx,
         Some(kernel),
-        StatusHub::new(),
+        hub.clone(),
         Notifier::new(NotifierConfig::default()),
         RunOptions {
             resync: Duration::from_millis(500),
@@ -240,6 +242,7 @@ fn start(spec: DirectorSpec, kernel: Counting, release_on_exit: bool) -> Directo
         stop_rx,
     ));
     Director {
+        hub,
         spec_tx,
         stop,
         task,
@@ -784,8 +787,56 @@ async fn director_vm_inproc_timeouts_and_sync_daemon() {
         "{daemons}"
     );
     assert!(timeouts.contains("910 31 61"));
+
+    // `lvs_sync_daemon sync0 inst VI_1`: the role follows the VRRP instance.
+    let daemons = || {
+        let d = Command::new("ipvsadm")
+            .args(["-L", "--daemon"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&d.stdout).into_owned()
+    };
+    let wait_daemons = |master: bool, backup: bool| async move {
+        let t0 = Instant::now();
+        loop {
+            let d = daemons();
+            if d.contains("master sync daemon") == master
+                && d.contains("backup sync daemon") == backup
+            {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "want master={master} backup={backup}: {d:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let mut tracked = (**d.spec_tx.borrow()).clone();
+    tracked.globals.sync_instance = Some("VI_1".into());
+    d.spec_tx.send(Arc::new(tracked)).unwrap();
+    wait_daemons(false, true).await;
+    d.hub
+        .vrrp
+        .send_replace(vec![lvsd::status::VrrpInstanceStatus {
+            name: "VI_1".into(),
+            interface: "sync0".into(),
+            vrid: 51,
+            version: 2,
+            family: "inet",
+            state: lvsd::status::VrrpState::Master,
+            base_priority: 100,
+            effective_priority: 100,
+            master_addr: None,
+            since_unix_ms: 0,
+            vips: Vec::new(),
+            counters: Default::default(),
+        }]);
+    wait_daemons(true, false).await;
+    // Exit (release) stops what lvsd started.
     d.stop.send(true).unwrap();
     d.task.await.unwrap();
+    assert!(!daemons().contains("sync daemon"), "{}", daemons());
     let _ = Command::new("ipvsadm")
         .arg("--stop-daemon")
         .arg("master")

@@ -13,12 +13,18 @@
 //! The receive buffer is enlarged so a batch that fails entirely cannot overflow it; an
 //! overflow (ENOBUFS) is reported as an error for the batch, never as success.
 //!
+//! (netlink-proto is not used: its requests complete only on an ACK or DONE, so a request that
+//! the kernel answers only on failure cannot be expressed; 11,000 ACKs would cost 11,000 reads.)
+//!
 //! Dumps cannot be pipelined (one dump per socket at a time): [`Client::dump`] reads services,
-//! then each service's destinations.
+//! then each service's destinations. [`Client::read_services`] reads only named services: their
+//! non-dump GET_SERVICE requests go in one batch (each answered by the service or ESRCH), then
+//! one destination dump per service found.
 //!
 //! Cancel safety: dropping a future mid-request leaves replies in the socket; the next request
 //! skips replies whose sequence number is older than its own.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -267,6 +273,66 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Non-dump GET_SERVICE for each key, all in one `sendmsg` (no dump is involved, so the
+    /// kernel answers each request inside the same call). Every request gets exactly one
+    /// answer: the service, or an error (ESRCH/ENOENT: no such service, returned as `None`).
+    async fn get_services(&mut self, keys: &[ServiceKey]) -> Result<Vec<Option<Service>>, Error> {
+        let verb = Verb::List;
+        let first = self.seq.wrapping_add(1);
+        self.tx.clear();
+        for key in keys {
+            let seq = self.next_seq();
+            frame::encode(
+                IpvsMessage::get_service(key),
+                self.family,
+                NLM_F_REQUEST,
+                seq,
+                &mut self.tx,
+            );
+        }
+        self.send_tx(verb).await?;
+        let mut out: Vec<Option<Option<Service>>> = vec![None; keys.len()];
+        let mut pending = keys.len();
+        while pending > 0 {
+            self.recv(verb).await?;
+            for f in frame::frames_with(&self.rx, codec::service_entry) {
+                let f = f.map_err(|e| Error::Decode {
+                    verb,
+                    detail: e.to_string(),
+                })?;
+                let idx = f.seq.wrapping_sub(first) as usize;
+                let (Some(slot), Some(key)) = (out.get_mut(idx), keys.get(idx)) else {
+                    continue; // a reply to an abandoned earlier request
+                };
+                let answer = match f.reply {
+                    Reply::Ipvs(s) if s.key == *key => Some(s),
+                    Reply::Ipvs(s) => {
+                        return Err(Error::Decode {
+                            verb,
+                            detail: format!("asked for service {key}, the kernel sent {}", s.key),
+                        });
+                    }
+                    Reply::Ack { errno } if errno == libc::ESRCH || errno == libc::ENOENT => None,
+                    Reply::Ack { errno: 0 } | Reply::Done | Reply::Other => continue,
+                    Reply::Ack { errno } => {
+                        return Err(Error::Kernel {
+                            verb,
+                            object: key.to_string(),
+                            errno,
+                        });
+                    }
+                };
+                if slot.is_none() {
+                    pending -= 1;
+                }
+                *slot = Some(answer);
+            }
+        }
+        Ok(out.into_iter().map(Option::flatten).collect())
+    }
+}
+
 /// The request for an op.
 fn op_message(op: &Op) -> IpvsMessage {
     match op {
@@ -401,6 +467,28 @@ impl Client {
                 dests: dests.into_iter().map(|d| (d.key(), d)).collect(),
             };
             table.services.insert(entry.service.key, entry);
+        }
+        Ok(table)
+    }
+
+    /// The services of `keys` as the kernel has them now, with their destinations and counters;
+    /// a key the kernel lacks is absent from the table. Reads only these services: one batch of
+    /// non-dump GET_SERVICE requests (up to [`BATCH`] per `sendmsg`), then one destination dump
+    /// per service found (dumps cannot share a socket). What
+    /// [`Ipvs::reconcile_scoped`](crate::Ipvs::reconcile_scoped) reads.
+    pub async fn read_services(&self, keys: &BTreeSet<ServiceKey>) -> Result<Table, Error> {
+        let mut c = self.conn.lock().await;
+        let keys: Vec<ServiceKey> = keys.iter().copied().collect();
+        let mut table = Table::new();
+        for chunk in keys.chunks(BATCH) {
+            for svc in c.get_services(chunk).await?.into_iter().flatten() {
+                let dests = dests(&mut c, &svc.key).await?;
+                let entry = ServiceEntry {
+                    service: svc,
+                    dests: dests.into_iter().map(|d| (d.key(), d)).collect(),
+                };
+                table.services.insert(entry.service.key, entry);
+            }
         }
         Ok(table)
     }

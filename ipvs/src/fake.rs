@@ -1,4 +1,5 @@
-//! The seam between the director and the kernel: [`Ipvs`] (dump + apply), implemented by the
+//! The seam between the director and the kernel: [`Ipvs`] (dump + apply; provided: `reconcile`,
+//! `read_services`, `reconcile_scoped`), implemented by the
 //! real [`Client`] and by [`FakeIpvs`], an in-memory kernel for tests without IPVS.
 //!
 //! `FakeIpvs` applies ops with the kernel's semantics (adding an existing object fails with
@@ -12,8 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::client::{Client, op_subject};
 use crate::error::{Error, libc_errno};
-use crate::model::Table;
-use crate::reconcile::{ApplyReport, FakeError, Op, OpOutcome, Ownership, Plan, plan};
+use crate::model::{ServiceKey, Table};
+use crate::reconcile::{ApplyReport, FakeError, Op, OpOutcome, Ownership, Plan, plan, plan_scoped};
 
 /// What the director needs from the kernel: read the table, apply a plan.
 pub trait Ipvs: Send + Sync {
@@ -34,6 +35,32 @@ pub trait Ipvs: Send + Sync {
             Ok((p, report))
         }
     }
+    /// The services of `keys` as the kernel has them now (absent keys are absent). The default
+    /// reads the whole table; [`Client`] reads only these services.
+    fn read_services(
+        &self,
+        keys: &BTreeSet<ServiceKey>,
+    ) -> impl Future<Output = Result<Table, Error>> + Send {
+        async move { Ok(self.dump().await?.subset(keys)) }
+    }
+    /// One reconcile pass limited to the services of `scope`: read them from the kernel, plan
+    /// with [`plan_scoped`], apply. Still level-triggered (it diffs against what the kernel has
+    /// now, never against what was written before), but costs one service's read per key
+    /// instead of the whole table's. Services outside `scope` are neither read nor touched, so
+    /// a full [`Ipvs::reconcile`] must still run periodically to repair outside changes.
+    fn reconcile_scoped(
+        &self,
+        desired: &Table,
+        scope: &BTreeSet<ServiceKey>,
+        ownership: &Ownership,
+    ) -> impl Future<Output = Result<(Plan, ApplyReport), Error>> + Send {
+        async move {
+            let current = self.read_services(scope).await?;
+            let p = plan_scoped(&current, desired, scope, ownership);
+            let report = self.apply(&p).await?;
+            Ok((p, report))
+        }
+    }
 }
 
 impl Ipvs for Client {
@@ -42,6 +69,9 @@ impl Ipvs for Client {
     }
     async fn apply(&self, plan: &Plan) -> Result<ApplyReport, Error> {
         Client::apply(self, plan).await
+    }
+    async fn read_services(&self, keys: &BTreeSet<ServiceKey>) -> Result<Table, Error> {
+        Client::read_services(self, keys).await
     }
 }
 
@@ -192,5 +222,73 @@ mod tests {
             msgs[0]
         );
         assert!(msgs[1].contains("no such service"), "{}", msgs[1]);
+    }
+
+    #[tokio::test]
+    async fn scoped_reconcile_fixes_its_services_and_leaves_the_others() {
+        let fake = FakeIpvs::new();
+        let mut old = Table::new();
+        let key = |port| ServiceKey::tcp(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), port);
+        let dest =
+            |w| Dest::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80, Forward::Masq).weight(w);
+        for port in [80, 81, 82] {
+            old.add_service(Service::new(key(port), Scheduler::Rr));
+            old.add_dest(&key(port), dest(1));
+        }
+        fake.reconcile(&old, &Ownership::default())
+            .await
+            .expect("fill");
+        // By hand: 80 loses its service, 82 gets another weight.
+        fake.with_table(|t| {
+            t.services.remove(&key(80));
+            t.add_dest(&key(82), dest(9));
+        });
+        let mut new = old.clone();
+        new.add_dest(&key(81), dest(5));
+        let scope = Table::changed_services(&old, &new);
+        assert_eq!(scope, [key(81)].into());
+        let before = fake.writes();
+        let (p, r) = fake
+            .reconcile_scoped(&new, &scope, &Ownership::default())
+            .await
+            .expect("scoped pass");
+        assert!(r.is_success());
+        assert_eq!(p.to_string(), "-e -t 192.0.2.1:81 -r 10.0.0.2:80 -m -w 5\n");
+        assert_eq!(fake.writes(), before + 1);
+        // Out of scope: the hand changes are still there.
+        assert!(fake.table().get(&key(80)).is_none());
+        assert_eq!(
+            fake.table()
+                .get(&key(82))
+                .unwrap()
+                .dests
+                .values()
+                .next()
+                .unwrap()
+                .weight,
+            9
+        );
+        // A scope naming the missing service brings it back.
+        let (p, _) = fake
+            .reconcile_scoped(&new, &[key(80)].into(), &Ownership::default())
+            .await
+            .expect("scoped pass");
+        assert_eq!(p.len(), 2);
+        // Nothing changed: nothing written. The periodic full pass repairs the rest.
+        let (p, _) = fake
+            .reconcile_scoped(
+                &new,
+                &Table::changed_services(&new, &new),
+                &Ownership::default(),
+            )
+            .await
+            .expect("empty scope");
+        assert!(p.is_empty());
+        let (p, _) = fake
+            .reconcile(&new, &Ownership::default())
+            .await
+            .expect("full");
+        assert_eq!(p.to_string(), "-e -t 192.0.2.1:82 -r 10.0.0.2:80 -m -w 1\n");
+        assert_eq!(fake.table(), new);
     }
 }

@@ -5,7 +5,7 @@
 //! print in a stable order. Counters ([`Stats`], [`DestConns`]) are filled by dumps only; the
 //! reconciler ignores them ([`Service::same_config`], [`Dest::same_config`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -733,15 +733,50 @@ impl Table {
                 .services
                 .iter()
                 .zip(other.services.iter())
-                .all(|((ka, a), (kb, b))| {
-                    ka == kb
-                        && a.service.same_config(&b.service)
-                        && a.dests.len() == b.dests.len()
-                        && a.dests
-                            .iter()
-                            .zip(b.dests.iter())
-                            .all(|((da, x), (db, y))| da == db && x.same_config(y))
-                })
+                .all(|((ka, a), (kb, b))| ka == kb && a.same_config(b))
+    }
+
+    /// The services of `keys` that this table holds, with their destinations (a copy).
+    pub fn subset(&self, keys: &BTreeSet<ServiceKey>) -> Table {
+        Table {
+            services: keys
+                .iter()
+                .filter_map(|k| self.services.get(k).map(|e| (*k, e.clone())))
+                .collect(),
+        }
+    }
+
+    /// The services whose configuration differs between two tables: added, removed, or with a
+    /// changed service or destination (counters ignored). Pure; meant for two *desired* tables
+    /// (the director's previous and new one), giving the scope of
+    /// [`Ipvs::reconcile_scoped`](crate::Ipvs::reconcile_scoped).
+    pub fn changed_services(old: &Table, new: &Table) -> BTreeSet<ServiceKey> {
+        let mut changed: BTreeSet<ServiceKey> = old
+            .services
+            .iter()
+            .filter(|(k, e)| !new.services.get(k).is_some_and(|n| n.same_config(e)))
+            .map(|(k, _)| *k)
+            .collect();
+        changed.extend(
+            new.services
+                .keys()
+                .filter(|k| !old.services.contains_key(k)),
+        );
+        changed
+    }
+}
+
+impl ServiceEntry {
+    /// Whether both entries hold the same service and destinations (ignores counters and
+    /// `HASHED`).
+    pub fn same_config(&self, other: &ServiceEntry) -> bool {
+        self.service.same_config(&other.service)
+            && self.dests.len() == other.dests.len()
+            && self
+                .dests
+                .iter()
+                .zip(other.dests.iter())
+                .all(|((ka, a), (kb, b))| ka == kb && a.same_config(b))
     }
 }
 
@@ -789,5 +824,30 @@ mod tests {
         assert!(a.same_config(&b));
         a.timeout = 1;
         assert!(!a.same_config(&b));
+    }
+
+    #[test]
+    fn changed_services_names_added_removed_and_edited_services_only() {
+        let key = |port| ServiceKey::tcp(EXAMPLE_V4, port);
+        let dest = |w| Dest::new(EXAMPLE_V6, 80, Forward::Masq).weight(w);
+        let mut old = Table::new();
+        for port in [80, 81, 82, 83] {
+            old.add_service(Service::new(key(port), Scheduler::Rr));
+            old.add_dest(&key(port), dest(1));
+        }
+        let mut new = old.clone();
+        new.services.remove(&key(80)); // removed
+        new.add_dest(&key(81), dest(2)); // weight changed
+        new.add_service(Service::new(key(82), Scheduler::Wrr)); // scheduler changed
+        new.add_service(Service::new(key(90), Scheduler::Rr)); // added
+        // Counters are not configuration.
+        new.services.get_mut(&key(83)).unwrap().service.stats = Some(Stats::default());
+        let want: BTreeSet<_> = [key(80), key(81), key(82), key(90)].into();
+        assert_eq!(Table::changed_services(&old, &new), want);
+        assert_eq!(Table::changed_services(&new, &old), want);
+        assert!(Table::changed_services(&old, &old.clone()).is_empty());
+        let sub = new.subset(&[key(81), key(80)].into());
+        assert_eq!(sub.services.keys().collect::<Vec<_>>(), [&key(81)]);
+        assert_eq!(sub.get(&key(81)), new.get(&key(81)));
     }
 }

@@ -15,6 +15,10 @@
 //! - **Order.** Deletes of services first (frees addresses), then per kept service: edit, dest
 //!   deletes, dest edits, dest adds; then new services, each followed by its destinations.
 //!
+//! - **Scope.** [`plan_scoped`] diffs only the services of a given set of keys (those whose
+//!   desired state changed): its plan is the full plan's ops on those keys. The client reads only
+//!   those services from the kernel for it, so a one-service change costs one service's read.
+//!
 //! `Plan`'s `Display` prints one ipvsadm command line per op (`-A -t 192.0.2.1:80 -s rr`), which is
 //! valid `ipvsadm -R` input: this is what `lvsd -t --plan` shows.
 //! [`Table::apply`] runs a plan in memory: the fake the director tests against.
@@ -308,6 +312,21 @@ pub fn plan(current: &Table, desired: &Table, ownership: &Ownership) -> Plan {
     Plan { ops }
 }
 
+/// [`plan`] limited to the services of `scope`: the ops of the full plan that concern a key of
+/// `scope`, in the same order. Services outside the scope are neither read nor touched, so
+/// `current` need only hold the scope's services as the kernel has them now
+/// ([`Ipvs::read_services`](crate::Ipvs::read_services)); a key of the scope that the kernel lacks
+/// is simply absent from it (and gets added if desired). A key of the scope that is not desired
+/// is deleted only if `ownership` owns it, exactly as in [`plan`]. Pure.
+pub fn plan_scoped(
+    current: &Table,
+    desired: &Table,
+    scope: &BTreeSet<ServiceKey>,
+    ownership: &Ownership,
+) -> Plan {
+    plan(&current.subset(scope), &desired.subset(scope), ownership)
+}
+
 /// Why an in-memory op failed (mirrors the kernel's errno for the same op).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum FakeError {
@@ -532,5 +551,34 @@ mod tests {
             Op::AddDest(key, d).to_string(),
             "-a -f 7 -6 -r [2001:db8::2]:0 -i -w 1 -x 100 -y 10 --tun-type gue --tun-port 6080"
         );
+    }
+
+    #[test]
+    fn scoped_plan_is_the_full_plan_on_the_scope() {
+        let have = table(&[
+            (80, &[(10, 1)]),
+            (81, &[(10, 1)]),
+            (82, &[(10, 1)]),
+            (83, &[]),
+        ]);
+        let want = table(&[(80, &[(10, 2)]), (81, &[(10, 3)]), (84, &[(10, 1)])]);
+        let own = Ownership::Declared([ServiceKey::tcp(ip(1), 82)].into());
+        let full = plan(&have, &want, &own);
+        assert_eq!(full.len(), 5, "{full}");
+        let scope: BTreeSet<_> = [80, 82, 83, 84]
+            .into_iter()
+            .map(|p| ServiceKey::tcp(ip(1), p))
+            .collect();
+        // The kernel read holds only the scope's services.
+        let scoped = plan_scoped(&have.subset(&scope), &want, &scope, &own);
+        assert_eq!(
+            scoped.to_string(),
+            "-D -t 192.0.2.1:82\n\
+             -e -t 192.0.2.1:80 -r 192.0.2.10:80 -m -w 2\n\
+             -A -t 192.0.2.1:84 -s wlc\n\
+             -a -t 192.0.2.1:84 -r 192.0.2.10:80 -m -w 1\n"
+        );
+        // 83 is in scope but neither desired nor owned: left alone. 81 is out of scope.
+        assert!(plan_scoped(&have, &want, &BTreeSet::new(), &own).is_empty());
     }
 }

@@ -18,7 +18,7 @@ use ipvs::{
     Protocol, Scheduler, Service, ServiceFlags, ServiceKey, Table, Timeouts, TunnelType, reconcile,
 };
 
-const INNER: usize = 12;
+const INNER: usize = 14;
 
 #[test]
 fn in_vm() {
@@ -161,7 +161,9 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
     gre.tun_flags = 1;
     let local = Dest::new(v4(10, 0, 1, 6), 80, Forward::Local);
     let bypass = Dest::new(v4(10, 0, 1, 7), 80, Forward::Bypass);
-    for d in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass] {
+    // Mixed families: an IPv6 real server behind an IPv4 service, through a tunnel.
+    let mixed = Dest::new(ip("2001:db8::7"), 80, Forward::Tunnel);
+    for d in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass, &mixed] {
         c.add_dest(&key, d)
             .await
             .unwrap_or_else(|e| panic!("{:?}: {e}", d.forward));
@@ -177,6 +179,7 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
             "-> 10.0.1.6:80 Local 1 0 0",
             // ipvsadm has no name for bypass and prints "(null)"; /proc/net/ip_vs says Masq.
             "-> 10.0.1.7:80 (null) 1 0 0",
+            "-> [2001:db8::7]:80 Tunnel 1 0 0",
         ],
     );
     assert_listing(
@@ -193,7 +196,7 @@ async fn kernel_every_forwarding_method_thresholds_and_tunnels() {
     );
     // Our dump reads back exactly what we wrote.
     let got: Vec<Dest> = c.dests(&key).await.expect("dump dests");
-    for want in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass] {
+    for want in [&masq, &dr, &ipip, &gue, &gre, &local, &bypass, &mixed] {
         let d = got
             .iter()
             .find(|d| d.key() == want.key())
@@ -361,6 +364,17 @@ async fn kernel_error_paths() {
         "{e}"
     );
 
+    // A name far beyond the kernel's 15 bytes is refused cleanly, not a crash.
+    let long = Service::new(
+        ServiceKey::tcp(v4(10, 0, 0, 1), 83),
+        Scheduler::Other("é".repeat(40000)),
+    );
+    let e = c
+        .add_service(&long)
+        .await
+        .expect_err("overlong scheduler name");
+    assert!(e.errno().is_some(), "{e}");
+
     let bogus = Service::new(
         ServiceKey::tcp(v4(10, 0, 0, 1), 81),
         Scheduler::Other("bogus".into()),
@@ -488,6 +502,23 @@ async fn kernel_one_weight_change_is_one_write() {
         format!("-e -t 10.1.0.50:80 -r {} -m -w 77\n", d.key())
     );
     assert_listing("-Ln --exact", &[&format!("-> {} Masq 77 0 0", d.key())]);
+
+    // The same change back, reconciled with only the changed service in scope.
+    let mut back = want.clone();
+    back.add_dest(&key, d.clone().weight(4));
+    let scope = Table::changed_services(&want, &back);
+    assert_eq!(scope, [key].into());
+    let (plan, r) = c
+        .reconcile_scoped(&back, &scope, &Ownership::All)
+        .await
+        .expect("scoped edit");
+    assert!(r.is_success() && r.writes() == 1, "{plan}{r}");
+    assert_eq!(
+        plan.to_string(),
+        format!("-e -t 10.1.0.50:80 -r {} -m -w 4\n", d.key())
+    );
+    assert_listing("-Ln --exact", &[&format!("-> {} Masq 4 0 0", d.key())]);
+    assert!(c.dump().await.expect("dump").same_config(&back));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -548,7 +579,7 @@ async fn kernel_stats_match_ipvsadm_and_zero() {
     let d = e.dests.values().next().expect("dest");
     assert_eq!(d.stats.map(|s| s.conns), Some(1));
 
-    c.zero(None).await.expect("zero");
+    c.zero(Some(&key)).await.expect("zero one service");
     let st = c
         .dump()
         .await
@@ -632,6 +663,7 @@ async fn kernel_info_timeouts_daemons_flush() {
     ))
     .await
     .expect("add");
+    c.zero(None).await.expect("zero everything");
     c.flush().await.expect("flush");
     assert_eq!(ipvsadm("-Sn").trim(), "");
     assert!(c.dump().await.expect("dump").services.is_empty());
@@ -769,4 +801,162 @@ async fn kernel_edits_keep_established_connections() {
     );
     drop(conn); // EOF ends the echo server
     server.join().expect("server");
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+async fn kernel_scoped_read_matches_the_full_dump() {
+    let c = fresh().await;
+    // More services than one GET batch, plus fwmark, IPv6, UDP, SCTP and dest-less services.
+    let mut want = big_table(300, 1);
+    let exotic = [
+        ServiceKey::fwmark(Af::Inet, 5),
+        ServiceKey::fwmark(Af::Inet6, 9),
+        ServiceKey::udp(ip("2001:db8::1"), 53),
+        ServiceKey::sctp(v4(10, 0, 0, 1), 3868),
+        ServiceKey::tcp(v4(10, 0, 0, 1), 443),
+    ];
+    for (i, k) in exotic.iter().enumerate() {
+        want.add_service(Service::new(*k, Scheduler::Wlc).persistent(60));
+        let rip = match k.af() {
+            Af::Inet => v4(10, 3, 0, i as u8 + 1),
+            Af::Inet6 => ip("2001:db8::2"),
+        };
+        if i < 4 {
+            let port = match k {
+                ServiceKey::Inet { port, .. } => *port,
+                ServiceKey::Fwmark { .. } => 0,
+            };
+            want.add_dest(k, Dest::new(rip, port, Forward::DirectRoute).weight(7));
+        }
+    }
+    let (_, r) = c.reconcile(&want, &Ownership::All).await.expect("fill");
+    assert!(r.is_success(), "{r}");
+    let full = c.dump().await.expect("dump");
+    assert!(full.same_config(&want));
+
+    let missing = ServiceKey::tcp(v4(10, 9, 9, 9), 80);
+    let mut keys: BTreeSet<ServiceKey> = want.services.keys().copied().collect();
+    keys.insert(missing);
+    let read = c.read_services(&keys).await.expect("scoped read");
+    assert_eq!(
+        read.service_count(),
+        305,
+        "every service but the missing one"
+    );
+    assert!(read.same_config(&full.subset(&keys)));
+    assert!(read.get(&missing).is_none());
+
+    let few: BTreeSet<ServiceKey> = [exotic[1], exotic[4], missing].into();
+    let read = c.read_services(&few).await.expect("scoped read");
+    assert_eq!(
+        read.services.keys().copied().collect::<BTreeSet<_>>(),
+        [exotic[1], exotic[4]].into()
+    );
+    assert!(read.same_config(&want.subset(&few)));
+    assert!(
+        c.read_services(&BTreeSet::new())
+            .await
+            .expect("empty read")
+            .services
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+async fn kernel_scoped_reconcile_fixes_its_services_and_touches_no_other() {
+    let c = fresh().await;
+    let old = big_table(20, 3); // 10.1.0.(i+1):80 -> 10.2.i.(j+1):8080 weight j+1
+    let owned = Ownership::Declared(old.services.keys().copied().collect());
+    let (_, r) = c.reconcile(&old, &owned).await.expect("fill");
+    assert!(r.is_success(), "{r}");
+    let svc = |i: u8| ServiceKey::tcp(v4(10, 1, 0, i + 1), 80);
+    let rip = |i: u8, j: u8| v4(10, 2, i, j + 1);
+
+    // The new desired table: a weight change in service 2, a dest dropped from service 5,
+    // service 7 dropped, a new service.
+    let mut new = old.clone();
+    new.add_dest(&svc(2), Dest::new(rip(2, 0), 8080, Forward::Masq).weight(7));
+    new.services
+        .get_mut(&svc(5))
+        .expect("service 5")
+        .dests
+        .remove(&DestKey {
+            addr: rip(5, 2),
+            port: 8080,
+        });
+    new.services.remove(&svc(7));
+    let added = ServiceKey::tcp(v4(10, 9, 0, 1), 443);
+    new.add_service(Service::new(added, Scheduler::Wrr));
+    new.add_dest(&added, Dest::new(v4(10, 9, 1, 1), 443, Forward::Masq));
+    let scope = Table::changed_services(&old, &new);
+    assert_eq!(scope, [svc(2), svc(5), svc(7), added].into());
+
+    // Meanwhile, by hand: service 2 (in scope) is deleted, service 4 (out of scope) gets
+    // another weight, and a foreign service appears.
+    ipvsadm("-D -t 10.1.0.3:80");
+    ipvsadm("-e -t 10.1.0.5:80 -r 10.2.4.2:8080 -m -w 60");
+    ipvsadm("-A -t 192.0.2.1:25 -s rr");
+    let before = saved_rules();
+
+    let (plan, r) = c
+        .reconcile_scoped(&new, &scope, &owned)
+        .await
+        .expect("scoped pass");
+    assert!(r.is_success(), "{r}");
+    assert_eq!(
+        plan.to_string(),
+        "-D -t 10.1.0.8:80\n\
+         -d -t 10.1.0.6:80 -r 10.2.5.3:8080\n\
+         -A -t 10.1.0.3:80 -s wrr\n\
+         -a -t 10.1.0.3:80 -r 10.2.2.1:8080 -m -w 7\n\
+         -a -t 10.1.0.3:80 -r 10.2.2.2:8080 -m -w 2\n\
+         -a -t 10.1.0.3:80 -r 10.2.2.3:8080 -m -w 3\n\
+         -A -t 10.9.0.1:443 -s wrr\n\
+         -a -t 10.9.0.1:443 -r 10.9.1.1:443 -m -w 1\n"
+    );
+    assert_eq!(r.writes(), 8);
+    assert_listing(
+        "-Ln --exact",
+        &[
+            "TCP 10.1.0.3:80 wrr",
+            "-> 10.2.2.1:8080 Masq 7 0 0",
+            "TCP 10.9.0.1:443 wrr",
+            "-> 10.2.4.2:8080 Masq 60 0 0", // out of scope: the hand edit stays
+            "TCP 192.0.2.1:25 rr",
+        ],
+    );
+    let listing = ipvsadm("-Ln --exact");
+    assert!(!listing.contains("10.1.0.8:80"), "{listing}");
+    assert!(!listing.contains("10.2.5.3:8080"), "{listing}");
+    // Every rule outside the scope is exactly as before.
+    let in_scope = |l: &String| scope.iter().any(|k| l.contains(&format!("{k} ")));
+    let after = saved_rules();
+    let outside = |rules: &BTreeSet<String>| -> BTreeSet<String> {
+        rules.iter().filter(|l| !in_scope(l)).cloned().collect()
+    };
+    assert_eq!(outside(&before), outside(&after));
+
+    // Level-triggered and idempotent: the same scope again writes nothing.
+    let (plan, r) = c
+        .reconcile_scoped(&new, &scope, &owned)
+        .await
+        .expect("second scoped pass");
+    assert!(plan.is_empty() && r.writes() == 0, "{plan}");
+
+    // The periodic full pass repairs the hand edit outside the scope, and nothing else.
+    let (plan, r) = c.reconcile(&new, &owned).await.expect("full pass");
+    assert!(r.is_success(), "{r}");
+    assert_eq!(
+        plan.to_string(),
+        "-e -t 10.1.0.5:80 -r 10.2.4.2:8080 -m -w 2\n"
+    );
+    assert_listing("-Ln --exact", &["TCP 192.0.2.1:25 rr"]);
+    let mut foreign = new.clone();
+    foreign.add_service(Service::new(
+        ServiceKey::tcp(v4(192, 0, 2, 1), 25),
+        Scheduler::Rr,
+    ));
+    assert!(c.dump().await.expect("dump").same_config(&foreign));
 }

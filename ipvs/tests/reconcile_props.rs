@@ -1,6 +1,8 @@
 //! Property tests of the reconciler against the in-memory kernel (`Table::apply`): from any
 //! kernel table to any desired table, one plan converges, the next plan is empty, and services
-//! outside the ownership are never touched.
+//! outside the ownership are never touched. A scoped plan is the full plan's ops on its scope,
+//! converges its scope, and with the scope of `Table::changed_services` repairs exactly what a
+//! full pass would after a desired-table change.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -54,6 +56,15 @@ fn ownership() -> impl Strategy<Value = Ownership> {
     ]
 }
 
+fn key(a: u8, p: u16) -> ServiceKey {
+    ServiceKey::tcp(IpAddr::V4(Ipv4Addr::new(192, 0, 2, a)), 80 + p)
+}
+
+fn scope() -> impl Strategy<Value = BTreeSet<ServiceKey>> {
+    proptest::collection::btree_set((0u8..3, 0u16..2), 0..4)
+        .prop_map(|keys| keys.into_iter().map(|(a, p)| key(a, p)).collect())
+}
+
 fn owned(key: &ServiceKey, desired: &Table, own: &Ownership) -> bool {
     desired.services.contains_key(key)
         || match own {
@@ -104,5 +115,46 @@ proptest! {
         for key in current.services.keys().filter(|k| desired.services.contains_key(*k)) {
             prop_assert!(!plan.ops.contains(&Op::DelService(*key)));
         }
+    }
+
+    #[test]
+    fn scoped_plan_is_the_full_plan_on_its_scope(current in table(), desired in table(), own in ownership(), scope in scope()) {
+        let full = reconcile::plan(&current, &desired, &own);
+        let on_scope: Vec<Op> = full.ops.iter().filter(|op| op.service_key().is_some_and(|k| scope.contains(k))).cloned().collect();
+        // Whether the read holds just the scope's services or the whole table does not matter.
+        let scoped = reconcile::plan_scoped(&current.subset(&scope), &desired, &scope, &own);
+        prop_assert_eq!(&scoped.ops, &on_scope);
+        prop_assert_eq!(reconcile::plan_scoped(&current, &desired, &scope, &own), scoped.clone());
+
+        let mut kernel = current.clone();
+        let failed = kernel.apply(&scoped);
+        prop_assert!(failed.is_empty(), "ops failed: {failed:?}\nplan:\n{scoped}");
+        prop_assert!(reconcile::plan_scoped(&kernel.subset(&scope), &desired, &scope, &own).is_empty(), "converged: zero writes");
+        for (k, entry) in &current.services {
+            if !scope.contains(k) {
+                prop_assert_eq!(kernel.get(k), Some(entry), "out of scope, untouched");
+            }
+        }
+        prop_assert!(kernel.services.keys().all(|k| scope.contains(k) || current.services.contains_key(k)));
+    }
+
+    #[test]
+    fn changed_services_scope_repairs_what_a_full_pass_would(current in table(), old in table(), new in table(), own in ownership()) {
+        // The kernel converged to the old desired table (anything else in it stays foreign).
+        let mut kernel = current.clone();
+        kernel.apply(&reconcile::plan(&current, &old, &own));
+        // The director keeps owning what it declared before.
+        let own2 = match &own {
+            Ownership::All => Ownership::All,
+            Ownership::Declared(keys) => Ownership::Declared(keys.iter().chain(old.services.keys()).copied().collect()),
+        };
+        let scope = Table::changed_services(&old, &new);
+        let scoped = reconcile::plan_scoped(&kernel.subset(&scope), &new, &scope, &own2);
+        let full = reconcile::plan(&kernel, &new, &own2);
+        prop_assert_eq!(&scoped, &full);
+        let failed = kernel.apply(&scoped);
+        prop_assert!(failed.is_empty(), "ops failed: {failed:?}");
+        prop_assert!(reconcile::plan(&kernel, &new, &own2).is_empty());
+        prop_assert!(Table::changed_services(&new, &new).is_empty());
     }
 }

@@ -58,7 +58,35 @@ pub struct LineTokens {
 /// Works on bytes: every character with a meaning here is ASCII, so multi-byte UTF-8 is
 /// always word text; columns count characters (bytes that start one).
 pub fn lex_line(line: &str, file: FileId, lineno: u32, col_base: u32) -> LineTokens {
-    let mut out = LineTokens::default();
+    let mut tokens = Vec::new();
+    let info = lex_into(line, file, lineno, col_base, &mut tokens);
+    LineTokens {
+        tokens,
+        comment: info.comment,
+        comment_brace: info.comment_brace,
+        error: info.error,
+    }
+}
+
+/// What [`lex_into`] reports besides the tokens.
+#[derive(Debug, Default)]
+pub struct LineInfo {
+    pub comment: Option<u32>,
+    pub comment_brace: bool,
+    pub error: Option<LexError>,
+    /// Column just past the last character of the line.
+    pub end_col: u32,
+}
+
+/// As [`lex_line`], appending the tokens to `tokens` (no allocation per line).
+pub fn lex_into(
+    line: &str,
+    file: FileId,
+    lineno: u32,
+    col_base: u32,
+    tokens: &mut Vec<Token>,
+) -> LineInfo {
+    let mut out = LineInfo::default();
     let b = line.as_bytes();
     let mut i = 0;
     // Column of the character at byte i (1-based once counted).
@@ -78,18 +106,19 @@ pub fn lex_line(line: &str, file: FileId, lineno: u32, col_base: u32) -> LineTok
         }
         match c {
             b' ' | b'\t' | b'\r' | 0x0b | 0x0c => {
-                cur.flush(&mut out.tokens, span);
+                cur.flush(tokens, span);
                 i += 1;
             }
             b'#' | b'!' => {
-                cur.flush(&mut out.tokens, span);
+                cur.flush(tokens, span);
                 out.comment = Some(col);
                 out.comment_brace = b[i..].contains(&b'{');
+                out.end_col = col + line[i..].chars().count() as u32;
                 return out;
             }
             b'{' | b'}' => {
-                cur.flush(&mut out.tokens, span);
-                out.tokens.push(Token {
+                cur.flush(tokens, span);
+                tokens.push(Token {
                     tok: if c == b'{' { Tok::Open } else { Tok::Close },
                     span: span(col),
                 });
@@ -134,7 +163,8 @@ pub fn lex_line(line: &str, file: FileId, lineno: u32, col_base: u32) -> LineTok
                         open_col,
                         format!("unterminated quoted string (missing closing {})", c as char),
                     ));
-                    cur.flush(&mut out.tokens, span);
+                    cur.flush(tokens, span);
+                    out.end_col = col + 1;
                     return out;
                 }
             }
@@ -181,7 +211,8 @@ pub fn lex_line(line: &str, file: FileId, lineno: u32, col_base: u32) -> LineTok
             }
         }
     }
-    cur.flush(&mut out.tokens, span);
+    cur.flush(tokens, span);
+    out.end_col = col + 1;
     out
 }
 

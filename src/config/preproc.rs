@@ -1,12 +1,20 @@
 //! Preprocessing: files → one token stream.
 //!
-//! Per physical line, in keepalived's order: comments are dropped (by the lexer); a leading
-//! `@ID` keeps the line only when ID is the config id, `@^ID` only when it is not; a line
-//! `$NAME=value` defines a parameter (the value is the rest of the line); `${NAME}` and `$NAME`
-//! are replaced by defined parameters (undefined ones are left as written, as keepalived does,
-//! since scripts legitimately contain `$1`); `include PATTERN` reads every file the glob matches,
-//! relative to the including file's directory, in sorted order. Include cycles and runaway
-//! depth are errors; a pattern matching nothing is a warning.
+//! Per line, in keepalived's order (keepalived.conf(5), "ADVANCED CONFIGURATION"):
+//! - a leading `@ID` keeps the line only when ID is the config id, `@^ID` only when it is not;
+//! - `~SEQ(var, [start,] [step,] end)`, `~SEQx(…)` (hex) and `~LST(var, v1, v2…)` repeat the
+//!   rest of the line once per value of `$var`;
+//! - `$NAME=value` defines a parameter (the rest of the line; a trailing `\` continues it over
+//!   several lines); predefined: `_PWD` (the file's directory), `_INSTANCE` (config id),
+//!   `_HASH`, `_BANG`;
+//! - substitution is textual and happens at use, recursively: `${NAME}` anywhere, `$NAME` when
+//!   followed by a blank or the end; undefined names stay as written (scripts use `$1`). The
+//!   result may hold words, braces, a condition or (multiline values) several lines, each
+//!   processed again. Tokens from substituted text point at the first `$` of the line.
+//! - comments (`#`, `!` outside quotes) are dropped by the lexer;
+//! - `include PATTERN` reads every file the glob matches, relative to the including file's
+//!   directory, in sorted order. Include cycles and runaway depth are errors; a pattern matching
+//!   nothing is a warning.
 //!
 //! This is the only module of the config front end that reads files.
 
@@ -15,12 +23,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::diag::{Diagnostic, FileId, Severity, SourceMap, Span};
-use super::lexer::{Tok, Token, lex_line};
+use super::lexer::{Tok, Token, lex_into};
 
 /// Maximum include nesting, far beyond any real configuration.
 const MAX_INCLUDE_DEPTH: usize = 32;
-/// Maximum rounds of parameter substitution in one word (a parameter naming another).
-const MAX_SUBST_ROUNDS: usize = 8;
+/// Maximum rounds of parameter substitution in one line (a parameter naming another).
+const MAX_SUBST_ROUNDS: usize = 16;
+/// Maximum nesting of substituted lines (a multiline value holding `$X` lines).
+const MAX_SUBST_DEPTH: usize = 16;
+/// Longest line parameter substitution may produce.
+const MAX_EXPANSION: usize = 1 << 20;
 
 #[derive(Debug, Default)]
 pub struct Preprocessed {
@@ -35,6 +47,8 @@ struct Pre<'a> {
     params: HashMap<String, String>,
     /// Canonical paths of the files being read (include chain), for cycle detection.
     stack: Vec<PathBuf>,
+    /// A multiline `$NAME= \` definition being read: (name, value so far).
+    collecting: Option<(String, String)>,
 }
 
 /// Reads and preprocesses `path` and everything it includes.
@@ -61,8 +75,14 @@ impl<'a> Pre<'a> {
         Pre {
             out: Preprocessed::default(),
             config_id,
-            params: HashMap::new(),
+            params: HashMap::from([
+                ("_INSTANCE".to_string(), config_id.to_string()),
+                // Quoted, so the lexer reads them as text rather than a comment.
+                ("_HASH".to_string(), "\"#\"".to_string()),
+                ("_BANG".to_string(), "\"!\"".to_string()),
+            ]),
             stack: Vec::new(),
+            collecting: None,
         }
     }
 
@@ -113,10 +133,14 @@ impl<'a> Pre<'a> {
         }
         // keepalived reads bytes; comments in legacy encodings (GBK, Latin-1) must not stop
         // us, so invalid UTF-8 is replaced rather than rejected.
-        let text = match String::from_utf8(bytes) {
+        let mut text = match String::from_utf8(bytes) {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
+        // A byte-order mark (editors on Windows) is not part of the first keyword.
+        if text.starts_with('\u{feff}') {
+            text.replace_range(..3, "");
+        }
         self.stack.push(canon);
         self.text(text, path.to_path_buf());
         self.stack.pop();
@@ -125,46 +149,93 @@ impl<'a> Pre<'a> {
     fn text(&mut self, text: String, path: PathBuf) {
         let text: Arc<str> = text.into();
         let id = self.out.sources.add(path.clone(), text.clone());
+        // `${_PWD}`: the directory of the file being read (keepalived's predefined parameter).
+        let pwd = path
+            .parent()
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                }
+            })
+            .unwrap_or(Path::new("."));
+        let pwd = std::fs::canonicalize(pwd).unwrap_or_else(|_| pwd.to_path_buf());
+        let saved = self
+            .params
+            .insert("_PWD".into(), pwd.to_string_lossy().into_owned());
         for (i, line) in text.lines().enumerate() {
             let lineno = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            self.line(line, id, lineno, &path);
+            self.physical(line, id, lineno, &path);
         }
+        if let Some((name, value)) = self.collecting.take() {
+            // A multiline definition ending the file with a `\`: keep what was collected.
+            self.params.insert(name, value);
+        }
+        match saved {
+            Some(v) => self.params.insert("_PWD".into(), v),
+            None => self.params.remove("_PWD"),
+        };
     }
 
-    fn line(&mut self, line: &str, id: FileId, lineno: u32, path: &Path) {
-        let lexed = lex_line(line, id, lineno, 0);
-        if let Some((col, msg)) = lexed.error {
+    fn physical(&mut self, line: &str, id: FileId, lineno: u32, path: &Path) {
+        // Continuation of a multiline `$NAME= \` definition.
+        if let Some((name, mut value)) = self.collecting.take() {
+            // A `\\` ends the line even after a comment: the comment is dropped, the
+            // definition goes on.
+            let more = line.trim_end().ends_with('\\');
+            let code = &line[..code_end(line)];
+            let (body, _) = continuation(code);
+            if !value.is_empty() {
+                value.push('\n');
+            }
+            value.push_str(body.trim());
+            if more {
+                self.collecting = Some((name, value));
+            } else {
+                self.params.insert(name, value);
+            }
+            return;
+        }
+        self.logical(line, id, lineno, path, None, 0);
+    }
+
+    /// One logical line: conditional, definition, substitution, include, tokens. `approx_col`
+    /// is set once the text no longer matches the file (after substitution): tokens past it
+    /// point at it.
+    fn logical(
+        &mut self,
+        line: &str,
+        id: FileId,
+        lineno: u32,
+        path: &Path,
+        approx_col: Option<u32>,
+        depth: usize,
+    ) {
+        let span_at = |col: u32| Span {
+            file: id,
+            line: lineno,
+            col,
+        };
+        if depth > MAX_SUBST_DEPTH {
             let d = self.diag(
                 Severity::Error,
-                Span {
-                    file: id,
-                    line: lineno,
-                    col,
-                },
-                msg,
+                span_at(approx_col.unwrap_or(1)),
+                "parameter substitution nests too deep (a parameter that expands to itself?)",
             );
             self.out.diagnostics.push(d);
+            return;
         }
-        let mut tokens = lexed.tokens;
-        let eol = Token {
-            tok: Tok::Eol {
-                comment: lexed.comment,
-                comment_brace: lexed.comment_brace,
-            },
-            span: Span {
-                file: id,
-                line: lineno,
-                col: line.chars().count() as u32 + 1,
-            },
-        };
+        let owned: String;
+        let mut text = line;
 
-        // @ID / @^ID conditional lines.
-        if let Some(Tok::Word {
-            text,
-            quoted: false,
-        }) = tokens.first().map(|t| &t.tok)
-            && let Some(cond) = text.strip_prefix('@')
-        {
+        // @ID / @^ID: blank the prefix out so columns stay right.
+        let lead = text.len() - text.trim_start().len();
+        if text[lead..].starts_with('@') {
+            let end = text[lead..]
+                .find(|c: char| c.is_whitespace())
+                .map_or(text.len(), |e| lead + e);
+            let cond = &text[lead + 1..end];
             let keep = match cond.strip_prefix('^') {
                 Some(id) => id != self.config_id,
                 None => cond == self.config_id,
@@ -172,42 +243,104 @@ impl<'a> Pre<'a> {
             if !keep {
                 return;
             }
-            tokens.remove(0);
+            owned = format!("{}{}", " ".repeat(end), &text[end..]);
+            text = &owned;
         }
 
-        // $NAME=value definitions.
-        if let Some(Tok::Word {
-            text,
-            quoted: false,
-        }) = tokens.first().map(|t| &t.tok)
-            && let Some(def) = text.strip_prefix('$')
-            && let Some((name, _)) = def.split_once('=')
-            && is_param_name(name)
-        {
-            let name = name.to_string();
-            let value = definition_value(line, lexed.comment);
-            self.params.insert(name, value);
+        // ~SEQ(var, [start,] [step,] end), ~SEQx(…) and ~LST(var, v1, v2, …): the rest of
+        // the line once per value, with $var set.
+        let body = text.trim_start();
+        if body.starts_with("~SEQ") || body.starts_with("~LST") {
+            let col = approx_col.unwrap_or((text.len() - body.len()) as u32 + 1);
+            match sequence(body) {
+                Ok((var, values, rest)) => {
+                    let rest = rest.to_string();
+                    for v in values {
+                        self.params.insert(var.clone(), v);
+                        self.logical(&rest, id, lineno, path, Some(col), depth + 1);
+                    }
+                }
+                Err(msg) => {
+                    let d = self.diag(Severity::Error, span_at(col), msg);
+                    self.out.diagnostics.push(d);
+                }
+            }
             return;
         }
 
-        // Parameter substitution.
-        if !self.params.is_empty()
-            && tokens
-                .iter()
-                .any(|t| t.word().is_some_and(|w| w.contains('$')))
+        // $NAME=value definitions (value to the end of the code; `\` continues it).
+        let body = text.trim_start();
+        if let Some(def) = body.strip_prefix('$')
+            && let Some(eq) = def.find('=')
         {
-            tokens = self.substitute(tokens);
+            let name = &def[..eq];
+            if is_param_name(name) {
+                let rest = &def[eq + 1..];
+                let more = rest.trim_end().ends_with('\\');
+                let value = &rest[..code_end(rest)];
+                let (value, _) = continuation(value);
+                let value = value.trim().to_string();
+                if more {
+                    self.collecting = Some((name.to_string(), value));
+                } else {
+                    self.params.insert(name.to_string(), value);
+                }
+                return;
+            }
         }
 
+        // Parameter substitution, textual as keepalived's: a value may hold several words,
+        // braces, a conditional, or (multiline definitions) several lines.
+        if text.contains('$') {
+            let code = &text[..code_end(text)];
+            let substituted = substitute(code, &self.params);
+            if let Some(new) = substituted {
+                if new.len() > MAX_EXPANSION {
+                    let d = self.diag(
+                        Severity::Error,
+                        span_at(approx_col.unwrap_or(1)),
+                        format!("parameter substitution makes this line longer than {MAX_EXPANSION} bytes"),
+                    );
+                    self.out.diagnostics.push(d);
+                    return;
+                }
+                let col = approx_col.unwrap_or_else(|| {
+                    let dollar = code.find('$').unwrap_or(0);
+                    code[..dollar].chars().count() as u32 + 1
+                });
+                for piece in new.split('\n') {
+                    self.logical(piece, id, lineno, path, Some(col), depth + 1);
+                }
+                return;
+            }
+        }
+
+        let start = self.out.tokens.len();
+        let lexed = lex_into(text, id, lineno, 0, &mut self.out.tokens);
+        if let Some((col, msg)) = lexed.error {
+            let col = approx_col.map_or(col, |a| col.min(a));
+            let d = self.diag(Severity::Error, span_at(col), msg);
+            self.out.diagnostics.push(d);
+        }
+        if let Some(a) = approx_col {
+            for t in &mut self.out.tokens[start..] {
+                t.span.col = t.span.col.min(a);
+            }
+        }
+        let eol_col = approx_col.unwrap_or(lexed.end_col);
+
         // include PATTERN
+        let line_tokens = &self.out.tokens[start..];
         if let Some(Tok::Word {
-            text,
+            text: kw,
             quoted: false,
-        }) = tokens.first().map(|t| &t.tok)
-            && text == "include"
+        }) = line_tokens.first().map(|t| &t.tok)
+            && kw == "include"
         {
-            let span = tokens[0].span;
-            match tokens.get(1).and_then(Token::word) {
+            let span = line_tokens[0].span;
+            let pattern = line_tokens.get(1).and_then(Token::word).map(str::to_string);
+            self.out.tokens.truncate(start);
+            match pattern {
                 None => {
                     let d = self.diag(
                         Severity::Error,
@@ -216,53 +349,20 @@ impl<'a> Pre<'a> {
                     );
                     self.out.diagnostics.push(d);
                 }
-                Some(pattern) => {
-                    let pattern = pattern.to_string();
-                    self.include(&pattern, path, span);
-                }
+                Some(pattern) => self.include(&pattern, path, span),
             }
             return;
         }
-
-        self.out.tokens.extend(tokens);
-        self.out.tokens.push(eol);
-    }
-
-    fn substitute(&self, tokens: Vec<Token>) -> Vec<Token> {
-        let mut out = Vec::with_capacity(tokens.len());
-        for t in tokens {
-            match &t.tok {
-                Tok::Word { text, quoted } if text.contains('$') => {
-                    let mut s = text.clone();
-                    for _ in 0..MAX_SUBST_ROUNDS {
-                        let (next, changed) = subst_once(&s, &self.params);
-                        s = next;
-                        if !changed {
-                            break;
-                        }
-                    }
-                    if *quoted {
-                        out.push(Token {
-                            tok: Tok::Word {
-                                text: s,
-                                quoted: true,
-                            },
-                            span: t.span,
-                        });
-                    } else {
-                        // A parameter may expand to several words (or braces): re-lex, keeping
-                        // the original word's position for every piece.
-                        let re = lex_line(&s, t.span.file, t.span.line, 0);
-                        for mut piece in re.tokens {
-                            piece.span = t.span;
-                            out.push(piece);
-                        }
-                    }
-                }
-                _ => out.push(t),
-            }
+        if self.out.tokens.len() == start && lexed.comment.is_none() {
+            return;
         }
-        out
+        self.out.tokens.push(Token {
+            tok: Tok::Eol {
+                comment: lexed.comment,
+                comment_brace: lexed.comment_brace,
+            },
+            span: span_at(eol_col),
+        });
     }
 
     fn include(&mut self, pattern: &str, including: &Path, span: Span) {
@@ -324,18 +424,58 @@ fn is_param_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The text after the first `=` of a definition line, up to a comment, trimmed.
-fn definition_value(line: &str, comment_col: Option<u32>) -> String {
-    let upto: String = match comment_col {
-        Some(c) => line.chars().take(c.saturating_sub(1) as usize).collect(),
-        None => line.to_string(),
-    };
-    upto.split_once('=')
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default()
+/// Byte index where the code of a line ends: at a `#` or `!` outside quotes.
+fn code_end(s: &str) -> usize {
+    let mut quote: Option<u8> = None;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) if c == b'\\' && i + 1 < b.len() && (b[i + 1] == q || b[i + 1] == b'\\') => {
+                i += 1
+            }
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'"' || c == b'\'' => quote = Some(c),
+            None if c == b'#' || c == b'!' => return i,
+            None => {}
+        }
+        i += 1;
+    }
+    b.len()
 }
 
-/// One left-to-right substitution pass of `${NAME}` / `$NAME`.
+/// Strips a trailing `\` (line continuation): (text, continues).
+fn continuation(s: &str) -> (&str, bool) {
+    let t = s.trim_end();
+    match t.strip_suffix('\\') {
+        Some(body) => (body, true),
+        None => (s, false),
+    }
+}
+
+/// Replaces defined parameters, repeatedly (a value may name other parameters): `${NAME}`
+/// anywhere, `$NAME` only when followed by whitespace or the end, as keepalived. None when
+/// nothing was replaced.
+fn substitute(s: &str, params: &HashMap<String, String>) -> Option<String> {
+    let mut cur = s.to_string();
+    let mut changed = false;
+    for _ in 0..MAX_SUBST_ROUNDS {
+        let (next, did) = subst_once(&cur, params);
+        if !did {
+            break;
+        }
+        changed = true;
+        cur = next;
+        if cur.len() > MAX_EXPANSION {
+            break;
+        }
+    }
+    changed.then_some(cur)
+}
+
+/// One left-to-right pass.
 fn subst_once(s: &str, params: &HashMap<String, String>) -> (String, bool) {
     let mut out = String::with_capacity(s.len());
     let mut changed = false;
@@ -343,24 +483,28 @@ fn subst_once(s: &str, params: &HashMap<String, String>) -> (String, bool) {
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 1..];
-        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
-            match braced.find('}') {
-                Some(end) => (&braced[..end], end + 2),
-                None => ("", 0),
-            }
+        let found = if let Some(braced) = after.strip_prefix('{') {
+            braced.find('}').map(|end| (&braced[..end], end + 2))
         } else {
             let end = after
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(after.len());
-            (&after[..end], end)
+            // Unbraced names must end the word.
+            let ends_word = after[end..].chars().next().is_none_or(char::is_whitespace);
+            ends_word.then_some((&after[..end], end))
         };
-        match params.get(name) {
-            Some(v) if is_param_name(name) => {
+        match found.and_then(|(name, used)| {
+            params
+                .get(name)
+                .filter(|_| is_param_name(name))
+                .map(|v| (v, used))
+        }) {
+            Some((v, used)) => {
                 out.push_str(v);
                 changed = true;
-                rest = &after[consumed..];
+                rest = &after[used..];
             }
-            _ => {
+            None => {
                 out.push('$');
                 rest = after;
             }
@@ -368,6 +512,81 @@ fn subst_once(s: &str, params: &HashMap<String, String>) -> (String, bool) {
     }
     out.push_str(rest);
     (out, changed)
+}
+
+/// Most values one `~SEQ`/`~LST` may produce.
+const MAX_SEQUENCE: usize = 100_000;
+
+/// Parses `~SEQ(var, [start,] [step,] end) rest`, `~SEQx(…)` (hex values) or
+/// `~LST(var, v1, v2, …) rest`: (var, values, rest).
+fn sequence(s: &str) -> Result<(String, Vec<String>, &str), String> {
+    let (kind, after) = if let Some(a) = s.strip_prefix("~SEQx(") {
+        ("SEQx", a)
+    } else if let Some(a) = s.strip_prefix("~SEQ(") {
+        ("SEQ", a)
+    } else if let Some(a) = s.strip_prefix("~LST(") {
+        ("LST", a)
+    } else {
+        return Err(format!(
+            "unknown sequence `{}`: expected ~SEQ(…), ~SEQx(…) or ~LST(…)",
+            s.split_whitespace().next().unwrap_or("")
+        ));
+    };
+    let close = after
+        .find(')')
+        .ok_or_else(|| format!("~{kind}( without a closing `)`"))?;
+    let args: Vec<&str> = after[..close].split(',').map(str::trim).collect();
+    let rest = &after[close + 1..];
+    let var = args[0];
+    if !is_param_name(var) {
+        return Err(format!("~{kind}: `{var}` is not a parameter name"));
+    }
+    if kind == "LST" {
+        return Ok((
+            var.to_string(),
+            args[1..].iter().map(|v| v.to_string()).collect(),
+            rest,
+        ));
+    }
+    let num = |a: &str| -> Result<i64, String> {
+        let parsed = match a.strip_prefix("0x").or_else(|| a.strip_prefix("0X")) {
+            Some(h) => i64::from_str_radix(h, 16),
+            None => a.parse::<i64>(),
+        };
+        parsed.map_err(|_| format!("~{kind}: `{a}` is not a number"))
+    };
+    let (start, step, end) = match args[1..] {
+        [end] => {
+            let end = num(end)?;
+            (if end < 0 { -1 } else { 1 }, None, end)
+        }
+        [start, end] => (num(start)?, None, num(end)?),
+        [start, step, end] => (num(start)?, Some(num(step)?), num(end)?),
+        _ => return Err(format!("~{kind} takes (var, [start,] [step,] end)")),
+    };
+    let step = step.unwrap_or(if end >= start { 1 } else { -1 });
+    if step == 0 || (step > 0) != (end >= start) && start != end {
+        return Err(format!(
+            "~{kind}: step {step} never gets from {start} to {end}"
+        ));
+    }
+    let mut values = Vec::new();
+    let mut v = start;
+    while (step > 0 && v <= end) || (step < 0 && v >= end) {
+        if values.len() >= MAX_SEQUENCE {
+            return Err(format!("~{kind} produces more than {MAX_SEQUENCE} values"));
+        }
+        values.push(if kind == "SEQx" {
+            format!("{v:x}")
+        } else {
+            v.to_string()
+        });
+        v = match v.checked_add(step) {
+            Some(n) => n,
+            None => break,
+        };
+    }
+    Ok((var.to_string(), values, rest))
 }
 
 #[cfg(test)]
@@ -405,7 +624,7 @@ mod tests {
     #[test]
     fn parameters_are_substituted() {
         let p = preprocess_str(
-            "$IF=eth1\n$VIP=10.0.0.1/24 dev ${IF}\ninterface $IF\n${VIP}\nscript \"x $1 $IF\"\n",
+            "$IF=eth1\n$VIP=10.0.0.1/24 dev ${IF}\ninterface $IF\n${VIP}\nscript \"x $1 ${IF}\"\n",
             Path::new("k.conf"),
             "h",
         );
@@ -425,6 +644,117 @@ mod tests {
             ]
         );
         assert_eq!(p.tokens[4].span.line, 4);
+    }
+
+    #[test]
+    fn substitution_follows_keepalived_rules() {
+        // From keepalived.conf(5): replacement happens at use, recursively.
+        let p = preprocess_str(
+            "$ADDRESS_BASE=10.2.${ADDRESS_BASE_SUB}\n$ADDRESS_BASE_SUB=0\n${ADDRESS_BASE}.100/32\n\
+             $ADDRESS_BASE_SUB=10\n${ADDRESS_BASE}.100/32\n$X=1\nx $X.y ${UNDEF} \"$1\"\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert_eq!(
+            words(&p),
+            [
+                "10.2.0.100/32",
+                ";",
+                "10.2.10.100/32",
+                ";",
+                "x",
+                "$X.y",
+                "${UNDEF}",
+                "$1",
+                ";"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_parameter_may_carry_a_condition() {
+        let text = "$IF_MAIN=@main\n$IF_MAIN priority 240\n@main $P=1\n@backup $P=2\nprio $P\n";
+        let p = preprocess_str(text, Path::new("k.conf"), "main");
+        assert_eq!(words(&p), ["priority", "240", ";", "prio", "1", ";"]);
+        let p = preprocess_str(text, Path::new("k.conf"), "backup");
+        assert_eq!(words(&p), ["prio", "2", ";"]);
+    }
+
+    #[test]
+    fn multiline_definitions_expand_to_lines() {
+        let text = "$INSTANCE= \\\n vrrp_instance VI_${NUM} { \\\n  @high priority 130 \\\n  @low priority 120 \\\n \
+                    virtual_router_id ${NUM} # id \\\n }\n$NUM=1\n$INSTANCE\n$NUM=2\n$INSTANCE\n";
+        let p = preprocess_str(text, Path::new("k.conf"), "low");
+        assert_eq!(
+            words(&p),
+            [
+                "vrrp_instance",
+                "VI_1",
+                "{",
+                ";",
+                "priority",
+                "120",
+                ";",
+                "virtual_router_id",
+                "1",
+                ";",
+                "}",
+                ";",
+                "vrrp_instance",
+                "VI_2",
+                "{",
+                ";",
+                "priority",
+                "120",
+                ";",
+                "virtual_router_id",
+                "2",
+                ";",
+                "}",
+                ";"
+            ]
+        );
+        // Expanded tokens point at the line and column that used the parameter.
+        assert!(
+            p.tokens
+                .iter()
+                .take(12)
+                .all(|t| t.span.line == 8 && t.span.col == 1)
+        );
+    }
+
+    #[test]
+    fn sequence_and_list_blocks() {
+        let p = preprocess_str(
+            "~SEQ(SUBNET, 0, 2) ip 10.0.${SUBNET}.1\n~SEQx(A, 0x90, 0x10, 0xa0) ~LST(B, x, y) f::${A}:${B}\n\
+             ~SEQ(N, 3) n$N ${_HASH}x\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert_eq!(
+            words(&p),
+            [
+                "ip", "10.0.0.1", ";", "ip", "10.0.1.1", ";", "ip", "10.0.2.1", ";", "f::90:x",
+                ";", "f::90:y", ";", "f::a0:x", ";", "f::a0:y", ";", "n1", "#x", ";", "n2", "#x",
+                ";", "n3", "#x", ";"
+            ]
+        );
+        let p = preprocess_str(
+            "~SEQ(I, 1, 0, 5) x\n~SEQ(I, 1, 1000000000) x\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert_eq!(p.diagnostics.len(), 2, "{:?}", p.diagnostics);
+    }
+
+    #[test]
+    fn self_referencing_parameters_stop_with_an_error() {
+        let p = preprocess_str("$A=$A $A\nx $A\n", Path::new("k.conf"), "h");
+        assert!(
+            p.diagnostics.iter().any(|d| d.is_error()),
+            "{:?}",
+            p.diagnostics
+        );
     }
 
     #[test]

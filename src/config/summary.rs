@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::model::{CheckerKind, Config, VsAddress};
+use super::model::{CheckerKind, Config, Forward, InitialState, Protocol, VsAddress};
 
 pub fn render(c: &Config) -> String {
     let mut s = String::new();
@@ -21,9 +21,12 @@ fn write_all(s: &mut String, c: &Config) -> std::fmt::Result {
     for v in &c.vrrp_instances {
         writeln!(
             s,
-            "vrrp_instance {}: {:?} on {} vrid {} priority {} advert {:?} v{} vips [{}]",
+            "vrrp_instance {}: {} on {} vrid {} priority {} advert {:?} v{} vips [{}]",
             v.name,
-            v.state,
+            match v.state {
+                InitialState::Master => "MASTER",
+                InitialState::Backup => "BACKUP",
+            },
             v.interface.as_deref().unwrap_or("-"),
             v.virtual_router_id,
             v.priority,
@@ -47,10 +50,18 @@ fn write_all(s: &mut String, c: &Config) -> std::fmt::Result {
         };
         writeln!(
             s,
-            "virtual_server {:?} {addr}: {} {:?} delay_loop {:?} quorum {}",
-            vs.protocol,
+            "virtual_server {} {addr}: {} {} delay_loop {:?} quorum {}",
+            match vs.protocol {
+                Protocol::Tcp => "TCP",
+                Protocol::Udp => "UDP",
+                Protocol::Sctp => "SCTP",
+            },
             vs.scheduler.name(),
-            vs.forward,
+            match vs.forward {
+                Forward::Nat => "NAT",
+                Forward::Dr => "DR",
+                Forward::Tun { .. } => "TUN",
+            },
             vs.delay_loop,
             vs.quorum
         )?;

@@ -51,6 +51,7 @@ pub fn director_spec(config: &cfg::Config) -> (DirectorSpec, Vec<String>) {
             flush_on_stop: g.lvs_flush_on_stop == cfg::LvsFlushOnStop::Yes,
             timeouts,
             sync_daemon,
+            sync_instance: g.lvs_sync_daemon.as_ref().and_then(|d| d.instance.clone()),
             script_user: g
                 .script_user
                 .as_ref()

@@ -30,21 +30,29 @@ impl Kernel for Client {
         }
     }
 
-    /// `lvs_timeouts` are set when configured; `lvs_sync_daemon` runs as master and backup
-    /// (keepalived without `inst`), restarted only when its settings differ from the kernel's.
-    async fn setup(&self, globals: &Globals) -> Result<(), KernelError> {
+    /// `lvs_timeouts` are set when configured. The sync daemon runs in `roles` (see
+    /// `run::sync_roles`), restarted only when its settings differ from the kernel's; the
+    /// other role is stopped.
+    async fn setup(&self, globals: &Globals, roles: &[DaemonState]) -> Result<(), KernelError> {
         if let Some(t) = &globals.timeouts {
             self.set_timeouts(t).await?;
         }
         if let Some(want) = &globals.sync_daemon {
             let running = self.daemons().await?;
             for state in [DaemonState::Master, DaemonState::Backup] {
+                let is_running = running.iter().any(|r| r.state == state);
+                if !roles.contains(&state) {
+                    if is_running {
+                        self.del_daemon(state).await?;
+                    }
+                    continue;
+                }
                 let mut d = want.clone();
                 d.state = state;
                 if running.iter().any(|r| same_daemon(r, &d)) {
                     continue;
                 }
-                if running.iter().any(|r| r.state == state) {
+                if is_running {
                     self.del_daemon(state).await?;
                 }
                 self.add_daemon(&d).await?;

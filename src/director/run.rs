@@ -25,7 +25,9 @@ use tokio::sync::watch;
 use super::desired::{self, Health, HealthSnapshot, Member, QuorumState, RsId};
 use super::spec::{DirectorSpec, Globals, build_table};
 use crate::notify::Notifier;
-use crate::status::{RealServerStatus, StatusHub, VirtualServerStatus};
+use crate::status::{
+    RealServerStatus, StatusHub, VirtualServerStatus, VrrpInstanceStatus, VrrpState,
+};
 
 /// Why a kernel operation could not run.
 pub type KernelError = Box<dyn std::error::Error + Send + Sync>;
@@ -37,8 +39,13 @@ pub trait Kernel: Send + Sync + 'static {
     fn dump(&self) -> impl Future<Output = Result<Table, KernelError>> + Send;
     /// Runs a plan in order.
     fn apply(&self, plan: &Plan) -> impl Future<Output = Result<(), KernelError>> + Send;
-    /// Applies `lvs_timeouts` / `lvs_sync_daemon`.
-    fn setup(&self, globals: &Globals) -> impl Future<Output = Result<(), KernelError>> + Send;
+    /// Applies `lvs_timeouts`, and runs the `lvs_sync_daemon` in exactly the `roles` given
+    /// (stopping the other role); without `lvs_sync_daemon`, running daemons are left alone.
+    fn setup(
+        &self,
+        globals: &Globals,
+        roles: &[ipvs::DaemonState],
+    ) -> impl Future<Output = Result<(), KernelError>> + Send;
 }
 
 /// An in-memory kernel: applies plans to a [`Table`] and counts the writes.
@@ -48,6 +55,8 @@ pub struct FakeKernel {
     /// Every op applied, in order.
     pub writes: Arc<Mutex<Vec<ipvs::Op>>>,
     pub globals: Arc<Mutex<Option<Globals>>>,
+    /// Sync daemon roles of the last setup.
+    pub roles: Arc<Mutex<Vec<ipvs::DaemonState>>>,
 }
 
 impl FakeKernel {
@@ -76,9 +85,16 @@ impl Kernel for FakeKernel {
             Some((op, e)) => Err(format!("{op}: {e}").into()),
         }
     }
-    async fn setup(&self, globals: &Globals) -> Result<(), KernelError> {
+    async fn setup(
+        &self,
+        globals: &Globals,
+        roles: &[ipvs::DaemonState],
+    ) -> Result<(), KernelError> {
         if let Ok(mut g) = self.globals.lock() {
             *g = Some(globals.clone());
+        }
+        if let Ok(mut r) = self.roles.lock() {
+            *r = roles.to_vec();
         }
         Ok(())
     }
@@ -172,7 +188,13 @@ pub async fn run<K: Kernel>(
     // First computation before the writer starts, so its first pass sees the real target.
     recompute(&spec, &health, &mut quorum, &hub, &notifier, &target_tx);
     let writer = match kernel {
-        Some(k) => tokio::spawn(writer(k, target_rx, opts.clone(), stop_rx)),
+        Some(k) => tokio::spawn(writer(
+            k,
+            target_rx,
+            hub.vrrp.subscribe(),
+            opts.clone(),
+            stop_rx,
+        )),
         None => tokio::spawn(dry_writer(target_rx, stop_rx)),
     };
 
@@ -472,25 +494,47 @@ pub async fn converge<K: Kernel>(
     Ok(plan)
 }
 
+/// Which sync daemon roles run: both, or the one matching the tracked VRRP instance's state
+/// (`lvs_sync_daemon … inst NAME`: master while it is MASTER, backup otherwise).
+pub fn sync_roles(globals: &Globals, vrrp: &[VrrpInstanceStatus]) -> Vec<ipvs::DaemonState> {
+    use ipvs::DaemonState::{Backup, Master};
+    if globals.sync_daemon.is_none() {
+        return Vec::new();
+    }
+    match &globals.sync_instance {
+        None => vec![Master, Backup],
+        Some(name) => {
+            let master = vrrp
+                .iter()
+                .any(|i| &i.name == name && i.state == VrrpState::Master);
+            vec![if master { Master } else { Backup }]
+        }
+    }
+}
+
 async fn writer<K: Kernel>(
     kernel: K,
     mut target_rx: watch::Receiver<Arc<Target>>,
+    mut vrrp_rx: watch::Receiver<Vec<VrrpInstanceStatus>>,
     opts: RunOptions,
     mut stop: watch::Receiver<bool>,
 ) {
     // Services lvsd owns: the current target's and older ones until their removal succeeded.
     let mut owned: BTreeSet<ServiceKey> = BTreeSet::new();
-    let mut globals_done: Option<Globals> = None;
+    let mut globals_done: Option<(Globals, Vec<ipvs::DaemonState>)> = None;
     let mut first_pass = true;
     let mut flush_on_stop: bool;
     let mut failing = false;
+    let mut vrrp_open = true;
     loop {
         let target = target_rx.borrow_and_update().clone();
         flush_on_stop = target.globals.flush_on_stop;
         owned.extend(target.table.services.keys().copied());
-        if globals_done.as_ref() != Some(&target.globals) {
-            match kernel.setup(&target.globals).await {
-                Ok(()) => globals_done = Some(target.globals.clone()),
+        let roles = sync_roles(&target.globals, &vrrp_rx.borrow_and_update());
+        let setup = (target.globals.clone(), roles);
+        if globals_done.as_ref() != Some(&setup) {
+            match kernel.setup(&setup.0, &setup.1).await {
+                Ok(()) => globals_done = Some(setup),
                 Err(e) => tracing::warn!("ipvs: global settings not applied: {e}"),
             }
         }
@@ -530,7 +574,21 @@ async fn writer<K: Kernel>(
                     break;
                 }
             }
+            // VRRP changes matter only for a tracked sync daemon; a closed channel (no VRRP)
+            // must not spin, so then wait on the other branches only.
+            r = vrrp_rx.changed(), if vrrp_open => {
+                vrrp_open = r.is_ok();
+            }
             _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    if opts.release_on_exit
+        && let Some((globals, roles)) = &globals_done
+        && !roles.is_empty()
+    {
+        match kernel.setup(globals, &[]).await {
+            Ok(()) => tracing::info!("ipvs: sync daemons stopped"),
+            Err(e) => tracing::warn!("ipvs: could not stop the sync daemons: {e}"),
         }
     }
     if opts.release_on_exit {

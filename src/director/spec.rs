@@ -51,6 +51,8 @@ pub struct Globals {
     pub timeouts: Option<ipvs::Timeouts>,
     /// `lvs_sync_daemon` (started as master and backup unless tied to a VRRP instance).
     pub sync_daemon: Option<ipvs::DaemonConfig>,
+    /// `lvs_sync_daemon … inst NAME`: the VRRP instance whose state picks the daemon's role.
+    pub sync_instance: Option<String>,
     /// `lvs_flush_on_stop`: at exit (unless `-I`) the whole kernel table goes, not only the
     /// services lvsd declared.
     pub flush_on_stop: bool,

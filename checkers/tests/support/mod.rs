@@ -158,6 +158,8 @@ pub enum Behaviour {
     CloseAtOnce,
     /// A status line, then header lines forever.
     EndlessHeaders,
+    /// Waits for the first bytes from the client (whatever they are), answers garbage, closes.
+    GarbageOnFirstRead,
 }
 
 /// A raw TCP server on 127.0.0.1 applying `b` to every connection.
@@ -194,6 +196,13 @@ async fn read_request(s: &mut TcpStream) -> bool {
 
 async fn serve(mut s: TcpStream, b: Behaviour) {
     if let Behaviour::CloseAtOnce = b {
+        return;
+    }
+    if let Behaviour::GarbageOnFirstRead = b {
+        let mut buf = [0u8; 4096];
+        if matches!(s.read(&mut buf).await, Ok(n) if n > 0) {
+            let _ = s.write_all(b"this is not TLS\r\n\r\n").await;
+        }
         return;
     }
     if !read_request(&mut s).await {
@@ -243,7 +252,7 @@ async fn serve(mut s: TcpStream, b: Behaviour) {
             let line = [b"X-Filler: ".as_slice(), &[b'a'; 1000], b"\r\n"].concat();
             while s.write_all(&line).await.is_ok() {}
         }
-        Behaviour::CloseAtOnce => {}
+        Behaviour::CloseAtOnce | Behaviour::GarbageOnFirstRead => {}
     }
 }
 

@@ -156,7 +156,7 @@ fn state_to_kernel(s: DaemonState) -> u32 {
 pub fn daemon_attrs(d: &DaemonConfig) -> Vec<DaemonAttr> {
     let mut out = vec![
         DaemonAttr::State(state_to_kernel(d.state)),
-        DaemonAttr::McastIfn(d.mcast_ifn.clone()),
+        DaemonAttr::McastIfn(super::service::capped(&d.mcast_ifn)),
         DaemonAttr::SyncId(d.sync_id),
     ];
     if d.sync_maxlen != 0 {

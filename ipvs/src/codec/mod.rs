@@ -366,6 +366,10 @@ impl IpvsMessage {
     pub fn get_services() -> Self {
         Self::with(IpvsCmd::GetService, vec![])
     }
+    /// GET_SERVICE without NLM_F_DUMP: one service (the kernel answers ESRCH if it is absent).
+    pub fn get_service(k: &ServiceKey) -> Self {
+        Self::with(IpvsCmd::GetService, vec![CmdAttr::Service(key_attrs(k))])
+    }
     /// NEW_DEST (`ipvsadm -a`).
     pub fn new_dest(k: &ServiceKey, d: &Dest) -> Self {
         Self::with(

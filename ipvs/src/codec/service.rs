@@ -236,12 +236,23 @@ pub fn key_attrs(key: &ServiceKey) -> Vec<SvcAttr> {
     out
 }
 
+/// A name for a string attribute, cut to at most 64 bytes (at a character boundary). The
+/// kernel accepts at most 15 and rejects longer ones with EINVAL; the cut only keeps a
+/// malformed config from overflowing the 16-bit attribute length.
+pub(crate) fn capped(name: &str) -> String {
+    let mut end = name.len().min(64);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
+}
+
 /// The attributes of a full service (NEW_SERVICE / SET_SERVICE).
 pub fn service_attrs(s: &Service) -> Vec<SvcAttr> {
     let mut out = key_attrs(&s.key);
-    out.push(SvcAttr::SchedName(s.scheduler.name().to_string()));
+    out.push(SvcAttr::SchedName(capped(s.scheduler.name())));
     if let Some(pe) = &s.pe_name {
-        out.push(SvcAttr::PeName(pe.clone()));
+        out.push(SvcAttr::PeName(capped(pe)));
     }
     out.push(SvcAttr::Flags {
         flags: s.flags.configured().0,

@@ -135,24 +135,23 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
     };
     let mut config = Config::default();
     let mut pending = vrrp::Pending::default();
-    let mut global_seen = false;
 
     // global_defs first: instances and checkers take defaults from it wherever it appears.
     for node in tree.iter().filter(|n| n.keyword() == "global_defs") {
-        if global_seen {
-            cx.warn(
-                node.span(),
-                "second `global_defs` block; its settings are merged into the first",
-            );
-        }
-        global_seen = true;
+        // Several global_defs blocks (often one per included file) merge, as in keepalived.
         global::global_defs(&mut cx, node, &mut config);
+    }
+    // Then what others refer to by name (FILE_CHECK → track_file), wherever it is written.
+    for node in tree {
+        match node.keyword() {
+            "vrrp_script" => vrrp::vrrp_script(&mut cx, node, &mut config),
+            "track_file" | "vrrp_track_file" => vrrp::track_file(&mut cx, node, &mut config),
+            _ => {}
+        }
     }
     for node in tree {
         match node.keyword() {
-            "global_defs" => {}
-            "vrrp_script" => vrrp::vrrp_script(&mut cx, node, &mut config),
-            "track_file" | "vrrp_track_file" => vrrp::track_file(&mut cx, node, &mut config),
+            "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" => {}
             "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),
             "vrrp_instance" => vrrp::instance(&mut cx, node, &mut config, &mut pending),
             "static_ipaddress" => {
