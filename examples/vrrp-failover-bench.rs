@@ -15,6 +15,14 @@
 //! counting false failovers (adverts from the backup) for `--soak` seconds (default 60; the
 //! issue's figure is 600), with the VRRP thread at SCHED_RR 10 and adverts at SO_PRIORITY 6.
 
+//! Measured 2026-11-24 (release build, 2 shared cores, kernel 6.18), advert gaps seen by the
+//! client: crash / graceful
+//!   v2 1 s:        keepalived 3609.5 / 611.6 ms   lvsd 3609.8 / 612.0 ms
+//!   v3 IPv6 1 s:   keepalived 3609.6 / 609.8 ms   lvsd 3611.4 / 609.9 ms
+//!   v3 0.01 s:     keepalived   36.4 /   6.3 ms   lvsd   36.4 /   6.3 ms
+//! Soak at 0.01 s with every core busy: lvsd SCHED_RR 0 backup adverts in 600 s (and 0 in
+//! 120 s); lvsd without realtime 28 in 120 s; keepalived with vrrp_rt_priority 0 in 120 s.
+
 #[path = "../tests/vrrp_lab/mod.rs"]
 mod vrrp_lab;
 
