@@ -411,6 +411,10 @@ async fn run_here(
             tracing::error!("link tracking stopped: {e:#}");
         }
     });
+    // Start instances with the link states known, so a tracked interface is not taken for
+    // down (FAULT, notify_fault) during the first milliseconds.
+    let mut first_links = links.clone();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), first_links.changed()).await;
     let mut rt = Runtime {
         nl,
         hub,
