@@ -622,3 +622,29 @@ fn reload_keeps_unchanged_instances_running() {
     assert!(lab.has(N1, VIP));
     assert!(a.log_text().contains("reload refused"), "{}", a.log_text());
 }
+
+#[test]
+fn custom_multicast_group_interoperates() {
+    let lab = Lab::new("q");
+    let spec = |p| Spec {
+        mcast_dst: Some("224.0.0.19".into()),
+        ..Spec::v4(3, p, 0.2)
+    };
+    let mut k = lab.start(Kind::Keepalived, N2, &spec(100));
+    let _a = lab.start_lvsd(N1, &spec(150));
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(4))
+            .is_some(),
+        "lvsd never master"
+    );
+    assert!(
+        lab.wait_for(N2, VIP, false, Duration::from_secs(2))
+            .is_some(),
+        "keepalived did not yield"
+    );
+    assert!(lab.holds_for(N1, N2, VIP, Duration::from_secs(1)));
+    k.term();
+    k.wait();
+    let bad = k.invalid_packet_lines();
+    assert!(bad.is_empty(), "keepalived logged:\n{}", bad.join("\n"));
+}

@@ -136,6 +136,7 @@ fn instance(c: &m::Config, i: &m::VrrpInstance) -> InstanceConfig {
         vips: i.virtual_ipaddress.iter().map(vip).collect(),
         vips_excluded: i.virtual_ipaddress_excluded.iter().map(vip).collect(),
         mcast_src_ip: i.mcast_src_ip,
+        mcast_dst_ip: Some(i.multicast_group(&c.global)),
         unicast_src_ip: i.unicast_src_ip,
         unicast_peers: i.unicast_peers.iter().map(|p| p.addr).collect(),
         checksum_as_v2: i.v3_checksum_as_v2,

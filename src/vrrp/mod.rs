@@ -32,7 +32,7 @@
 //!
 //! Not done: `no_accept` is not enforced (keepalived blocks VIP traffic with nftables;
 //! lvsd records the setting); v2 AH authentication (AH adverts are counted and dropped);
-//! `mcast_dst_ip`, `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
+//! `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
 //! `higher_prio_send_advert`, `down_timer_adverts`, `garp_lower_prio_*`, `virtual_routes`,
 //! `virtual_rules`, sync-group level tracking; VMAC sysctls
 //! (arp_ignore/arp_filter) are left to the operator.

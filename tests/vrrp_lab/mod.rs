@@ -108,6 +108,8 @@ pub struct Spec {
     pub rt: bool,
     /// `unicast_src_ip` and `unicast_peer` instead of multicast.
     pub unicast: Option<(String, String)>,
+    /// `mcast_dst_ip`.
+    pub mcast_dst: Option<String>,
 }
 
 impl Spec {
@@ -125,6 +127,7 @@ impl Spec {
             notify: None,
             rt: false,
             unicast: None,
+            mcast_dst: None,
         }
     }
 
@@ -175,6 +178,9 @@ impl Spec {
         }
         if let Some(p) = &self.auth_pass {
             s += &format!("  authentication {{\n    auth_type PASS\n    auth_pass {p}\n  }}\n");
+        }
+        if let Some(g) = &self.mcast_dst {
+            s += &format!("  mcast_dst_ip {g}\n");
         }
         if let Some(n) = &self.notify {
             s += &format!("  notify \"{n}\"\n");
