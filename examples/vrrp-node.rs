@@ -3,10 +3,12 @@
 //! optionally mirrors the status snapshot into a JSON file for tests to read. SIGHUP re-reads
 //! CONF and reloads in place (`lvsd::vrrp::run_reloadable`).
 //!
-//! Until the keepalived.conf parser lands, CONF is the JSON form of `lvsd::vrrp::VrrpConfig`.
+//! CONF is a keepalived.conf (loaded with `lvsd::config`, converted with
+//! `VrrpConfig::from_model`), or, when it ends in `.json`, the serde form of
+//! `lvsd::vrrp::VrrpConfig` (for tests that need settings keepalived.conf cannot say).
 //!
 //! ```text
-//! vrrp-node CONF.json [--status STATUS.json]
+//! vrrp-node CONF [--status STATUS.json]
 //! ```
 
 use std::time::Duration;
@@ -35,8 +37,23 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let load = |conf: &str| -> anyhow::Result<lvsd::vrrp::VrrpConfig> {
-        let text = std::fs::read_to_string(conf).with_context(|| format!("reading {conf}"))?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {conf}"))
+        if conf.ends_with(".json") {
+            let text = std::fs::read_to_string(conf).with_context(|| format!("reading {conf}"))?;
+            return serde_json::from_str(&text).with_context(|| format!("parsing {conf}"));
+        }
+        let opts = lvsd::config::LoadOptions::default();
+        match lvsd::config::load(std::path::Path::new(conf), &opts) {
+            Ok(loaded) => {
+                for d in &loaded.diagnostics {
+                    tracing::warn!("{d}");
+                }
+                Ok(lvsd::vrrp::VrrpConfig::from_model(&loaded.config))
+            }
+            Err(e) => {
+                let all: Vec<String> = e.diagnostics.iter().map(|d| d.to_string()).collect();
+                anyhow::bail!("{conf}: configuration refused\n{}", all.join("\n"))
+            }
+        }
     };
     let (cfg_tx, cfg_rx) = tokio::sync::watch::channel(load(&conf)?);
     let mut hup = signal(SignalKind::hangup())?;

@@ -458,6 +458,12 @@ fn sync_group_members_fail_over_together() {
     std::fs::write(&flag, "").expect("flag");
     let script = format!("/usr/bin/test -e {}", flag.display());
     // Two instances; only VI_1 tracks the script (no weight: failure = FAULT).
+    let log = lab.dir.join("group.log");
+    let notify = lab.dir.join("notify.sh");
+    let body = format!("#!/bin/sh\necho \"$1 $2 $3 $4\" >> {}\n", log.display());
+    std::fs::write(&notify, body).expect("script");
+    std::fs::set_permissions(&notify, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     let two = |p: u8, tracked: bool| {
         let s = Spec {
             scripts: vec![("chk".into(), script.clone(), 0, 0.2)],
@@ -474,6 +480,10 @@ fn sync_group_members_fail_over_together() {
         }
         c["instances"].as_array_mut().expect("array").push(second);
         c["sync_groups"] = serde_json::json!([{"name": "G", "members": ["VI_1", "VI_2"]}]);
+        if tracked {
+            c["sync_groups"][0]["notify"] =
+                serde_json::json!({"any": notify.display().to_string()});
+        }
         c
     };
     let _b = lab.start_lvsd_json(N2, &two(100, false));
@@ -506,6 +516,20 @@ fn sync_group_members_fail_over_together() {
             "{v} did not come back"
         );
     }
+    std::thread::sleep(Duration::from_millis(200));
+    let notes = std::fs::read_to_string(&log).unwrap_or_default();
+    let lines: Vec<&str> = notes.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "GROUP G BACKUP 0",
+            "GROUP G MASTER 0",
+            "GROUP G FAULT 0",
+            "GROUP G BACKUP 0",
+            "GROUP G MASTER 0"
+        ],
+        "group notify log"
+    );
 }
 
 #[test]
@@ -567,7 +591,7 @@ fn reload_keeps_unchanged_instances_running() {
     second["vrid"] = 52.into();
     second["vips"] = serde_json::json!([{"addr": "10.77.0.101", "prefix": 24}]);
     two["instances"].as_array_mut().expect("array").push(second);
-    std::fs::write(a.conf(), serde_json::to_vec(&two).expect("json")).expect("write conf");
+    std::fs::write(&a.conf, serde_json::to_vec(&two).expect("json")).expect("write conf");
     a.hup();
     let t = Instant::now();
     while !lab.has(N1, "10.77.0.101") && t.elapsed() < Duration::from_secs(3) {
@@ -576,7 +600,7 @@ fn reload_keeps_unchanged_instances_running() {
     }
     assert!(lab.has(N1, "10.77.0.101"), "VI_2 not started by the reload");
     // Drop VI_2 again: its VIP goes, VI_1 never moved.
-    std::fs::write(a.conf(), serde_json::to_vec(&one).expect("json")).expect("write conf");
+    std::fs::write(&a.conf, serde_json::to_vec(&one).expect("json")).expect("write conf");
     a.hup();
     assert!(
         lab.wait_for(N1, "10.77.0.101", false, Duration::from_secs(2))
@@ -589,7 +613,7 @@ fn reload_keeps_unchanged_instances_running() {
     assert_eq!(st["counters"]["become_master"], 1, "VI_1 restarted: {st}");
     // An invalid configuration is refused and changes nothing.
     std::fs::write(
-        a.conf(),
+        &a.conf,
         br#"{"instances":[{"name":"X","interface":"eth0","vrid":0,"vips":[]}]}"#,
     )
     .expect("write");
@@ -597,4 +621,30 @@ fn reload_keeps_unchanged_instances_running() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(lab.has(N1, VIP));
     assert!(a.log_text().contains("reload refused"), "{}", a.log_text());
+}
+
+#[test]
+fn custom_multicast_group_interoperates() {
+    let lab = Lab::new("q");
+    let spec = |p| Spec {
+        mcast_dst: Some("224.0.0.19".into()),
+        ..Spec::v4(3, p, 0.2)
+    };
+    let mut k = lab.start(Kind::Keepalived, N2, &spec(100));
+    let _a = lab.start_lvsd(N1, &spec(150));
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(4))
+            .is_some(),
+        "lvsd never master"
+    );
+    assert!(
+        lab.wait_for(N2, VIP, false, Duration::from_secs(2))
+            .is_some(),
+        "keepalived did not yield"
+    );
+    assert!(lab.holds_for(N1, N2, VIP, Duration::from_secs(1)));
+    k.term();
+    k.wait();
+    let bad = k.invalid_packet_lines();
+    assert!(bad.is_empty(), "keepalived logged:\n{}", bad.join("\n"));
 }

@@ -114,6 +114,8 @@ pub struct InstanceConfig {
     /// `virtual_ipaddress_excluded`: installed but not advertised.
     pub vips_excluded: Vec<Vip>,
     pub mcast_src_ip: Option<IpAddr>,
+    /// `mcast_dst_ip` (default 224.0.0.18 / ff02::12).
+    pub mcast_dst_ip: Option<IpAddr>,
     pub unicast_src_ip: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
     /// `v3_checksum_as_v2`.
@@ -153,6 +155,7 @@ impl Default for InstanceConfig {
             vips: Vec::new(),
             vips_excluded: Vec::new(),
             mcast_src_ip: None,
+            mcast_dst_ip: None,
             unicast_src_ip: None,
             unicast_peers: Vec::new(),
             checksum_as_v2: false,

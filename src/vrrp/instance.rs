@@ -164,11 +164,7 @@ pub(crate) async fn run(
         peers: cfg.unicast_peers.clone(),
     };
     let dsts: Vec<IpAddr> = if cfg.unicast_peers.is_empty() {
-        vec![if io.src.is_ipv6() {
-            MCAST_V6.into()
-        } else {
-            MCAST_V4.into()
-        }]
+        vec![multicast_group(&cfg, io.src.is_ipv6())]
     } else {
         cfg.unicast_peers.clone()
     };
@@ -320,6 +316,15 @@ pub(crate) async fn run(
     Ok(())
 }
 
+/// `mcast_dst_ip` when it is of the instance's family, else the RFC group.
+fn multicast_group(cfg: &InstanceConfig, v6: bool) -> IpAddr {
+    match cfg.mcast_dst_ip {
+        Some(g) if g.is_ipv6() == v6 && g.is_multicast() => g,
+        _ if v6 => MCAST_V6.into(),
+        _ => MCAST_V4.into(),
+    }
+}
+
 async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
     let nl = &shared.nl;
     let link = nl.link(&cfg.interface).await?;
@@ -362,6 +367,7 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         ifindex: vlink.index,
         src,
         multicast: cfg.unicast_peers.is_empty(),
+        group: multicast_group(cfg, v6),
         priority: shared.socket_priority,
     })
     .with_context(|| format!("opening VRRP sockets on {}", vlink.name))?;

@@ -1,24 +1,44 @@
 //! VRRP (RFC 3768 v2, RFC 5798 v3; IPv4 and IPv6), wire-compatible with keepalived 2.2.7.
 //!
-//! Model: each `vrrp_instance` is one task ([`instance`]) around a pure state machine
+//! Model: each `vrrp_instance` is one task (`instance.rs`) around a pure state machine
 //! ([`fsm`]): packets, deadlines, tracker changes and shutdown go in as events; adverts, VIP
 //! changes, GARPs and notifications come out as actions. The codec ([`packet`]), validation
 //! ([`validate`]) and frame builders ([`garp`]) are pure; [`socket`] (raw protocol 112),
 //! [`vip`] (rtnetlink) and [`track`] (scripts, links, files) are the I/O edges.
 //!
-//! Entry point: [`run`]. It runs every instance on a dedicated OS thread with its own
-//! single-threaded tokio runtime (the "timer path"): the daemon's other work (health checks,
-//! IPVS, API) cannot delay an advert, and with `realtime_priority` the thread is SCHED_RR
-//! (with SCHED_RESET_ON_FORK, so scripts it starts are ordinary processes). Adverts leave with
-//! `SO_PRIORITY` `socket_priority` so a busy qdisc sends them first.
+//! Entry points, for the daemon (`lvsd -P` and the full mode):
 //!
-//! Reload: [`run_reloadable`] takes a `watch` of configurations and reconciles in place:
-//! unchanged instances keep their state and VIPs; changed ones restart (one failover each).
+//! ```ignore
+//! let loaded = lvsd::config::load(path, &opts)?;              // keepalived.conf
+//! let (cfg_tx, cfg_rx) = watch::channel(VrrpConfig::from_model(&loaded.config));
+//! // on SIGHUP: cfg_tx.send(VrrpConfig::from_model(&reloaded.config))
+//! lvsd::vrrp::run_reloadable(cfg_rx, hub.clone(), shutdown_rx).await?; // until shutdown = true
+//! ```
 //!
-//! Not enforced: `no_accept` (keepalived blocks VIP traffic with nftables/iptables; lvsd only
-//! records the setting). v2 AH authentication: adverts with AH are counted and dropped.
+//! [`run`] is the same for a fixed configuration. Both return after every instance has
+//! resigned (priority 0 when master), removed its VIPs and run `notify_stop`.
+//!
+//! Timing under load: all instances run on a dedicated OS thread with its own single-threaded
+//! tokio runtime, so the daemon's other work (checkers, IPVS, API) cannot delay an advert.
+//! The thread is SCHED_RR (`realtime_priority`, default 10 from keepalived.conf; with
+//! SCHED_RESET_ON_FORK, so scripts it starts are ordinary processes). Protocol deadlines go
+//! through a timerfd ([`timer`]) rather than tokio's millisecond wheel. Received adverts are
+//! handled before an expired Master_Down_Timer, so a late wake-up does not fail over while
+//! the master's advert waits in the socket. Adverts leave with `SO_PRIORITY`
+//! (`socket_priority`, default 6) so a busy qdisc sends them first.
+//!
+//! Reload: [`run_reloadable`] reconciles in place: unchanged instances keep their state and
+//! VIPs; changed ones restart (one failover each); an invalid configuration is refused.
+//!
+//! Not done: `no_accept` is not enforced (keepalived blocks VIP traffic with nftables;
+//! lvsd records the setting); v2 AH authentication (AH adverts are counted and dropped);
+//! `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
+//! `higher_prio_send_advert`, `down_timer_adverts`, `garp_lower_prio_*`, `virtual_routes`,
+//! `virtual_rules`, sync-group level tracking; VMAC sysctls
+//! (arp_ignore/arp_filter) are left to the operator.
 
 pub mod config;
+mod from_model;
 pub mod fsm;
 pub mod garp;
 mod instance;
@@ -37,6 +57,7 @@ use anyhow::{Context as _, bail};
 use tokio::sync::watch;
 
 pub use config::{InstanceConfig, ScriptConfig, SyncGroupConfig, Tracked, Vip, VrrpConfig};
+pub use from_model::{DEFAULT_RT_PRIORITY, DEFAULT_SOCKET_PRIORITY};
 
 use crate::status::{StatusHub, VrrpInstanceStatus, VrrpScriptStatus, VrrpState};
 
@@ -313,7 +334,7 @@ impl Runtime {
         for g in &cfg.sync_groups {
             self.groups
                 .entry(g.name.clone())
-                .or_insert_with(|| (g.clone(), sync::group(&g.name)));
+                .or_insert_with(|| (g.clone(), sync::group(g)));
         }
 
         // Status list in the new order; running instances keep their entry.
@@ -390,6 +411,10 @@ async fn run_here(
             tracing::error!("link tracking stopped: {e:#}");
         }
     });
+    // Start instances with the link states known, so a tracked interface is not taken for
+    // down (FAULT, notify_fault) during the first milliseconds.
+    let mut first_links = links.clone();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), first_links.changed()).await;
     let mut rt = Runtime {
         nl,
         hub,

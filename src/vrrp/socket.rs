@@ -36,6 +36,8 @@ pub struct SocketOptions {
     pub src: IpAddr,
     /// Join the multicast group (false with unicast peers).
     pub multicast: bool,
+    /// The group to join (`mcast_dst_ip`; default 224.0.0.18 / ff02::12).
+    pub group: IpAddr,
     /// SO_PRIORITY for sent adverts.
     pub priority: Option<u32>,
 }
@@ -66,12 +68,20 @@ impl VrrpSocket {
             rx.set_recv_hoplimit_v6(true)?;
             setsockopt(&rx, sockopt::Ipv6RecvPacketInfo, &true).map_err(io::Error::from)?;
             if o.multicast {
-                rx.join_multicast_v6(&MCAST_V6, o.ifindex)?;
+                let g = match o.group {
+                    IpAddr::V6(g) => g,
+                    IpAddr::V4(_) => MCAST_V6,
+                };
+                rx.join_multicast_v6(&g, o.ifindex)?;
             }
         } else {
             rx.set_multicast_all_v4(false).ok();
             if o.multicast {
-                rx.join_multicast_v4_n(&MCAST_V4, &InterfaceIndexOrAddress::Index(o.ifindex))?;
+                let g = match o.group {
+                    IpAddr::V4(g) => g,
+                    IpAddr::V6(_) => MCAST_V4,
+                };
+                rx.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(o.ifindex))?;
             }
         }
 

@@ -1,25 +1,30 @@
 //! `vrrp_sync_group`: members move together. When a member changes state on its own (its
 //! timers, adverts or trackers), it publishes `(member, state)` on the group's `watch`; the
 //! other members feed that to their FSM as `Event::Follow`. Transitions made by following are
-//! not re-published, so a move ripples once through the group.
+//! not re-published, so a move ripples once through the group. The group's own notify hooks
+//! run when the group's state changes (`notify` gets `GROUP <name> <STATE> 0`).
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::config::{Notify, SyncGroupConfig};
 use super::fsm::State;
+use super::notify;
 
 /// One instance's handle on its group.
 #[derive(Clone)]
 pub struct Member {
     pub group: String,
+    notify: Arc<Notify>,
     tx: Arc<watch::Sender<Option<(String, State)>>>,
 }
 
 /// A group channel.
-pub fn group(name: &str) -> Member {
+pub fn group(cfg: &SyncGroupConfig) -> Member {
     Member {
-        group: name.to_string(),
+        group: cfg.name.clone(),
+        notify: Arc::new(cfg.notify.clone()),
         tx: Arc::new(watch::channel(None).0),
     }
 }
@@ -27,8 +32,13 @@ pub fn group(name: &str) -> Member {
 impl Member {
     pub fn publish(&self, member: &str, state: State) {
         // Initialize (stopping) is not a state the group follows.
-        if state != State::Initialize {
-            self.tx.send_replace(Some((member.to_string(), state)));
+        if state == State::Initialize {
+            return;
+        }
+        let changed = self.tx.borrow().as_ref().is_none_or(|(_, s)| *s != state);
+        self.tx.send_replace(Some((member.to_string(), state)));
+        if changed {
+            notify::run(&self.notify, "GROUP", &self.group, state, 0);
         }
     }
 

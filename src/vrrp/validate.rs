@@ -77,8 +77,11 @@ pub fn check(rcv: &Received, msg: &[u8], e: &Expect) -> Verdict {
     if msg.len() >= 2 && msg[1] != e.vrid {
         return Verdict::Ignore(Ignore::OtherVrid);
     }
+    // RFC: TTL/hop limit 255 proves the sender is on the link. Unicast peers may be routed
+    // (keepalived skips the check for them unless min_ttl/max_ttl are set).
     if let Some(t) = rcv.ttl
         && t != 255
+        && e.peers.is_empty()
     {
         return Verdict::Reject(Reject::Ttl(t));
     }
@@ -350,6 +353,15 @@ mod tests {
             run(&advert(), 255, &own),
             Verdict::Ignore(Ignore::OwnPacket)
         );
+        // A routed unicast peer (TTL decremented) is accepted.
+        let routed = Expect {
+            peers: vec![ip("10.77.0.1")],
+            ..expect()
+        };
+        assert!(matches!(
+            run(&advert(), 63, &routed),
+            Verdict::Accept { .. }
+        ));
         let uni = Expect {
             peers: vec![ip("10.77.0.3")],
             ..expect()
@@ -358,6 +370,21 @@ mod tests {
             run(&advert(), 255, &uni),
             Verdict::Ignore(Ignore::UnknownPeer)
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_datagrams_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120), ttl in 0u8..=255) {
+            let mut e = expect();
+            let _ = check(&rcv(ttl), &b, &e);
+            e.version = Version::V3;
+            e.auth = Auth::None;
+            let mut b3 = b.clone();
+            if b3.len() > 1 {
+                b3[1] = 51; // reach the decoder past the VRID filter
+            }
+            let _ = check(&rcv(ttl), &b3, &e);
+        }
     }
 
     #[test]

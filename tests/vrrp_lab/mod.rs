@@ -108,6 +108,8 @@ pub struct Spec {
     pub rt: bool,
     /// `unicast_src_ip` and `unicast_peer` instead of multicast.
     pub unicast: Option<(String, String)>,
+    /// `mcast_dst_ip`.
+    pub mcast_dst: Option<String>,
 }
 
 impl Spec {
@@ -125,6 +127,7 @@ impl Spec {
             notify: None,
             rt: false,
             unicast: None,
+            mcast_dst: None,
         }
     }
 
@@ -175,6 +178,12 @@ impl Spec {
         }
         if let Some(p) = &self.auth_pass {
             s += &format!("  authentication {{\n    auth_type PASS\n    auth_pass {p}\n  }}\n");
+        }
+        if let Some(g) = &self.mcast_dst {
+            s += &format!("  mcast_dst_ip {g}\n");
+        }
+        if let Some(n) = &self.notify {
+            s += &format!("  notify \"{n}\"\n");
         }
         if let Some((src, peer)) = &self.unicast {
             s += &format!("  unicast_src_ip {src}\n  unicast_peer {{\n    {peer}\n  }}\n");
@@ -256,6 +265,8 @@ pub struct Daemon {
     pub status: PathBuf,
     /// keepalived's VRRP child pid file.
     vrrp_pid: PathBuf,
+    /// The configuration file it was started with.
+    pub conf: PathBuf,
 }
 
 impl Daemon {
@@ -301,11 +312,6 @@ impl Daemon {
                 nix::sys::signal::Signal::SIGHUP,
             );
         }
-    }
-
-    /// The configuration file this daemon was started with (lvsd: JSON).
-    pub fn conf(&self) -> PathBuf {
-        self.log.with_extension("json")
     }
 
     /// Waits for the process to exit after [`term`](Self::term).
@@ -498,18 +504,22 @@ impl Lab {
         }
     }
 
+    /// lvsd with the very keepalived.conf keepalived would get.
     pub fn start_lvsd(&self, node: u8, spec: &Spec) -> Daemon {
-        self.start_lvsd_json(node, &spec.lvsd_conf())
+        self.start_lvsd_file(node, "conf", spec.keepalived_conf().as_bytes())
     }
 
+    /// lvsd with the JSON form of its runtime configuration (settings keepalived.conf cannot
+    /// express, e.g. normal scheduling for the benchmark).
     pub fn start_lvsd_json(&self, node: u8, conf: &serde_json::Value) -> Daemon {
+        let text = serde_json::to_vec_pretty(conf).unwrap_or_default();
+        self.start_lvsd_file(node, "json", &text)
+    }
+
+    fn start_lvsd_file(&self, node: u8, ext: &str, text: &[u8]) -> Daemon {
         let i = self.next();
-        let conf_path = self.dir.join(format!("lvsd-n{node}-{i}.json"));
-        fs::write(
-            &conf_path,
-            serde_json::to_vec_pretty(conf).unwrap_or_default(),
-        )
-        .expect("write conf");
+        let conf_path = self.dir.join(format!("lvsd-n{node}-{i}.{ext}"));
+        fs::write(&conf_path, text).expect("write conf");
         let log = self.dir.join(format!("lvsd-n{node}-{i}.log"));
         let status = self.dir.join(format!("lvsd-n{node}-{i}.status.json"));
         let logf = fs::File::create(&log).expect("log file");
@@ -527,6 +537,7 @@ impl Lab {
             log,
             status,
             vrrp_pid: self.dir.join("none"),
+            conf: conf_path,
         }
     }
 
@@ -569,6 +580,7 @@ impl Lab {
             log,
             status: self.dir.join("none"),
             vrrp_pid,
+            conf,
         }
     }
 

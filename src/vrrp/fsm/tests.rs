@@ -354,3 +354,59 @@ fn sync_group_follow() {
     r.at(ms(50), Event::Fault(true));
     assert!(r.at(ms(60), Event::Follow(State::Backup)).is_empty());
 }
+
+mod invariants {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_event() -> impl Strategy<Value = (u16, Event)> {
+        let state = prop_oneof![Just(State::Master), Just(State::Backup), Just(State::Fault)];
+        let ev = prop_oneof![
+            Just(Event::Startup),
+            Just(Event::Timer),
+            Just(Event::Timer),
+            Just(Event::Shutdown),
+            any::<bool>().prop_map(Event::Fault),
+            any::<u8>().prop_map(Event::Priority),
+            state.prop_map(Event::Follow),
+            (any::<bool>(), any::<u8>(), 1u64..300).prop_map(|(hi, priority, cs)| Event::Advert {
+                src: ip(if hi { "10.77.0.3" } else { "10.77.0.1" }),
+                priority,
+                interval: Duration::from_millis(cs * 10),
+            }),
+        ];
+        (0u16..2000, ev)
+    }
+
+    proptest! {
+        /// Whatever happens, the VIPs are installed exactly while Master, and timers run exactly
+        /// in Backup and Master.
+        #[test]
+        fn vips_follow_master_state(prio in 1u8..=255, events in proptest::collection::vec(arb_event(), 1..60)) {
+            let t0 = Instant::now();
+            let mut fsm = Fsm::new(FsmConfig { adver_int: ms(100), ..cfg(prio) });
+            let mut now = t0;
+            let mut installed = false;
+            for (dt, ev) in events {
+                now += ms(u64::from(dt));
+                let ev = match ev {
+                    // A timer event is only delivered at or after the deadline.
+                    Event::Timer => match fsm.next_deadline() {
+                        Some(d) => { now = now.max(d); Event::Timer }
+                        None => continue,
+                    },
+                    e => e,
+                };
+                for a in fsm.handle(now, ev) {
+                    match a {
+                        Action::AddVips => installed = true,
+                        Action::DelVips => installed = false,
+                        _ => {}
+                    }
+                }
+                prop_assert_eq!(installed, fsm.state() == State::Master);
+                prop_assert_eq!(fsm.next_deadline().is_some(), matches!(fsm.state(), State::Backup | State::Master));
+            }
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Conversion from the shared configuration model (`lvsd::config::Config`, keepalived.conf
+//! after defaults and inheritance) into what the VRRP runtime runs. Nothing is parsed here:
+//! every keepalived rule (defaults, weight resolution, IPv6 → v3) is already applied by the
+//! config layer; this only maps names and picks the runtime's representation.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::config::model as m;
+
+use super::config::{
+    AuthKind, InstanceConfig, Notify, ScriptConfig, SyncGroupConfig, TrackFileRef, Tracked, Vip,
+    VrrpConfig,
+};
+
+/// SCHED_RR priority of the VRRP thread unless the daemon says otherwise (see `vrrp` docs).
+pub const DEFAULT_RT_PRIORITY: u8 = 10;
+/// SO_PRIORITY of adverts: TC_PRIO_INTERACTIVE, the high band of the default qdiscs.
+pub const DEFAULT_SOCKET_PRIORITY: u32 = 6;
+
+impl VrrpConfig {
+    /// The VRRP part of a loaded configuration.
+    pub fn from_model(c: &m::Config) -> VrrpConfig {
+        VrrpConfig {
+            instances: c.vrrp_instances.iter().map(|i| instance(c, i)).collect(),
+            scripts: c.vrrp_scripts.iter().map(script).collect(),
+            sync_groups: c
+                .vrrp_sync_groups
+                .iter()
+                .map(|g| SyncGroupConfig {
+                    name: g.name.clone(),
+                    members: g.group.clone(),
+                    notify: notify(&g.notify),
+                })
+                .collect(),
+            realtime_priority: Some(DEFAULT_RT_PRIORITY),
+            socket_priority: Some(DEFAULT_SOCKET_PRIORITY),
+        }
+    }
+}
+
+fn script(s: &m::VrrpScript) -> ScriptConfig {
+    ScriptConfig {
+        name: s.name.clone(),
+        script: s.script.command.clone(),
+        interval: s.interval,
+        timeout: s.timeout,
+        // Weights and reverse are resolved per tracking line by the config layer.
+        weight: 0,
+        reverse: false,
+        rise: s.rise,
+        fall: s.fall,
+        user: s.script.user.as_ref().map(|u| u.user.clone()),
+        group: s.script.user.as_ref().and_then(|u| u.group.clone()),
+    }
+}
+
+fn notify(n: &m::Notify) -> Notify {
+    let cmd = |s: &Option<m::Script>| s.as_ref().map(|s| s.command.clone());
+    Notify {
+        master: cmd(&n.master),
+        backup: cmd(&n.backup),
+        fault: cmd(&n.fault),
+        stop: cmd(&n.stop),
+        any: cmd(&n.any),
+    }
+}
+
+fn weight(w: i32) -> Option<i32> {
+    (w != 0).then_some(w)
+}
+
+/// `scope` words as `ip` knows them, or a number.
+fn scope(s: &str) -> Option<u8> {
+    match s {
+        "global" | "universe" => Some(0),
+        "site" => Some(200),
+        "link" => Some(253),
+        "host" => Some(254),
+        "nowhere" => Some(255),
+        n => n.parse().ok(),
+    }
+}
+
+/// `brd` as written: an address, `+` (the subnet's broadcast) or `-` (none).
+fn broadcast(v: &m::VirtualAddress) -> Option<Ipv4Addr> {
+    let IpAddr::V4(a) = v.addr else { return None };
+    match v.broadcast.as_deref()? {
+        "+" => {
+            let host_bits = 32u32.saturating_sub(u32::from(v.prefix_len));
+            let mask = if host_bits >= 32 {
+                u32::MAX
+            } else {
+                (1u32 << host_bits) - 1
+            };
+            Some(Ipv4Addr::from(u32::from(a) | mask))
+        }
+        "-" => None,
+        s => s.parse().ok(),
+    }
+}
+
+fn vip(v: &m::VirtualAddress) -> Vip {
+    Vip {
+        addr: v.addr,
+        prefix: v.prefix_len,
+        dev: v.dev.clone(),
+        brd: broadcast(v),
+        scope: v.scope.as_deref().and_then(scope),
+        label: v.label.clone(),
+    }
+}
+
+fn instance(c: &m::Config, i: &m::VrrpInstance) -> InstanceConfig {
+    let (auth_type, auth_pass) = match &i.authentication {
+        Some(a) => (
+            match a.auth_type {
+                m::AuthType::Pass => AuthKind::Pass,
+                m::AuthType::Ah => AuthKind::Ah,
+            },
+            a.auth_pass.clone(),
+        ),
+        None => (AuthKind::None, String::new()),
+    };
+    InstanceConfig {
+        name: i.name.clone(),
+        interface: i.interface.clone().unwrap_or_default(),
+        vrid: i.virtual_router_id,
+        version: i.version,
+        initial_master: i.state == m::InitialState::Master,
+        priority: i.priority,
+        advert_int: i.advert_int,
+        preempt: !i.nopreempt,
+        preempt_delay: i.preempt_delay,
+        auth_type,
+        auth_pass,
+        vips: i.virtual_ipaddress.iter().map(vip).collect(),
+        vips_excluded: i.virtual_ipaddress_excluded.iter().map(vip).collect(),
+        mcast_src_ip: i.mcast_src_ip,
+        mcast_dst_ip: Some(i.multicast_group(&c.global)),
+        unicast_src_ip: i.unicast_src_ip,
+        unicast_peers: i.unicast_peers.iter().map(|p| p.addr).collect(),
+        checksum_as_v2: i.v3_checksum_as_v2,
+        accept: i.accept,
+        use_vmac: i.use_vmac.clone(),
+        garp_master_delay: i.garp.master_delay,
+        garp_master_repeat: i.garp.master_repeat,
+        garp_master_refresh: i.garp.master_refresh,
+        garp_master_refresh_repeat: i.garp.master_refresh_repeat,
+        track_scripts: i
+            .track_scripts
+            .iter()
+            .map(|t| Tracked {
+                name: t.name.clone(),
+                weight: weight(t.weight),
+                reverse: t.reverse,
+            })
+            .collect(),
+        track_interfaces: i
+            .track_interfaces
+            .iter()
+            .map(|t| Tracked {
+                name: t.name.clone(),
+                weight: weight(t.weight),
+                reverse: t.reverse,
+            })
+            .collect(),
+        track_files: i
+            .track_files
+            .iter()
+            .filter_map(|t| {
+                let f = c.track_file(&t.name)?;
+                // keepalived: priority += value × weight (negated by reverse); weight 0 → FAULT on nonzero.
+                let w = if t.reverse { -t.weight } else { t.weight };
+                Some(TrackFileRef {
+                    path: f.file.display().to_string(),
+                    weight: weight(w),
+                })
+            })
+            .collect(),
+        dont_track_primary: i.dont_track_primary,
+        notify: notify(&i.notify),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{LoadOptions, load_str};
+
+    fn load(text: &str) -> VrrpConfig {
+        match load_str(text, Path::new("test.conf"), &LoadOptions::default()) {
+            Ok(l) => VrrpConfig::from_model(&l.config),
+            Err(e) => panic!(
+                "config refused: {:?}",
+                e.diagnostics
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+
+    #[test]
+    fn keepalived_conf_to_runtime() {
+        let c = load(
+            r#"
+vrrp_script chk {
+    script "/usr/bin/test -e /tmp/ok"
+    interval 2
+    weight -60
+    rise 2
+    fall 3
+}
+vrrp_track_file tf {
+    file /tmp/prio
+    weight 5
+}
+vrrp_sync_group G {
+    group {
+        VI_1
+        VI_6
+    }
+    notify "/bin/notify-group"
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    nopreempt
+    authentication {
+        auth_type PASS
+        auth_pass 11112222333
+    }
+    unicast_src_ip 10.77.0.1
+    unicast_peer {
+        10.77.0.2
+    }
+    garp_master_delay 2
+    garp_master_repeat 3
+    garp_master_refresh 30
+    virtual_ipaddress {
+        10.77.0.100/24 brd + dev eth0 scope link label eth0:vip
+        10.77.0.101
+    }
+    track_script {
+        chk
+    }
+    track_interface {
+        eth1 weight -20
+    }
+    track_file {
+        tf
+    }
+    notify_master "/bin/m arg"
+}
+vrrp_instance VI_6 {
+    interface eth0
+    virtual_router_id 61
+    priority 100
+    version 3
+    advert_int 0.05
+    virtual_ipaddress {
+        fe80::100/64
+        fd00:77::100/64
+    }
+}
+"#,
+        );
+        assert!(
+            crate::vrrp::validate_config(&c).is_ok(),
+            "{:?}",
+            crate::vrrp::validate_config(&c)
+        );
+        let v4 = &c.instances[0];
+        assert_eq!(
+            (
+                v4.name.as_str(),
+                v4.interface.as_str(),
+                v4.vrid,
+                v4.version,
+                v4.priority
+            ),
+            ("VI_1", "eth0", 51, 2, 150)
+        );
+        assert!(v4.initial_master);
+        assert_eq!(v4.auth_type, AuthKind::Pass);
+        assert_eq!(v4.auth(), crate::vrrp::packet::Auth::pass("11112222"));
+        assert_eq!(v4.unicast_src_ip, Some("10.77.0.1".parse().unwrap()));
+        assert_eq!(
+            v4.unicast_peers,
+            vec!["10.77.0.2".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            (v4.garp_master_delay, v4.garp_master_repeat),
+            (Duration::from_secs(2), 3)
+        );
+        assert_eq!(v4.garp_master_refresh, Some(Duration::from_secs(30)));
+        assert_eq!(
+            v4.vips[0],
+            Vip {
+                addr: "10.77.0.100".parse().unwrap(),
+                prefix: 24,
+                dev: Some("eth0".into()),
+                brd: Some(Ipv4Addr::new(10, 77, 0, 255)),
+                scope: Some(253),
+                label: Some("eth0:vip".into()),
+            }
+        );
+        assert_eq!(v4.vips[1], Vip::new("10.77.0.101".parse().unwrap()));
+        assert_eq!(
+            v4.track_scripts,
+            vec![Tracked {
+                name: "chk".into(),
+                weight: Some(-60),
+                reverse: false
+            }]
+        );
+        assert_eq!(
+            v4.track_interfaces,
+            vec![Tracked {
+                name: "eth1".into(),
+                weight: Some(-20),
+                reverse: false
+            }]
+        );
+        assert_eq!(
+            v4.track_files,
+            vec![TrackFileRef {
+                path: "/tmp/prio".into(),
+                weight: Some(5)
+            }]
+        );
+        assert_eq!(v4.notify.master.as_deref(), Some("/bin/m arg"));
+        // nopreempt needs state BACKUP: with state MASTER keepalived (and the model) clear it.
+        assert!(v4.preempt);
+
+        let v6 = &c.instances[1];
+        assert_eq!((v6.version, v6.vrid), (3, 61));
+        assert!(v6.is_ipv6());
+        assert_eq!(v6.advert_int, Duration::from_millis(50));
+        assert_eq!(v6.interval_cs(), 5);
+
+        let s = &c.scripts[0];
+        assert_eq!(
+            (s.name.as_str(), s.script.as_str()),
+            ("chk", "/usr/bin/test -e /tmp/ok")
+        );
+        assert_eq!((s.interval, s.rise, s.fall), (Duration::from_secs(2), 2, 3));
+        assert_eq!(
+            c.sync_groups[0].members,
+            vec!["VI_1".to_string(), "VI_6".to_string()]
+        );
+        assert_eq!(c.realtime_priority, Some(DEFAULT_RT_PRIORITY));
+    }
+}
