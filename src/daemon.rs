@@ -307,6 +307,8 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     // Every configuration that loaded (first and each good reload), for subsystems beside the
     // director: VRRP subscribes here.
     let (configs, _) = watch::channel(None);
+    let vrrp = matches!(mode, Mode::Full | Mode::VrrpOnly)
+        .then(|| spawn_vrrp(&configs, hub.clone(), shutdown.subscribe()));
     match mode {
         Mode::HealthCheckOnly => {
             serve::<ipvs::Client, _>(&opts, load, None, hub, control, &shutdown, &configs).await?;
@@ -315,12 +317,58 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = ipvs::Client::connect().await.context(
                 "IPVS is needed to run as a director (use --health-check-only to only run the checkers)",
             )?;
-            // Full mode: the VRRP subsystem joins here (subscribe to `shutdown`).
             serve(&opts, load, Some(client), hub, control, &shutdown, &configs).await?;
         }
         Mode::VrrpOnly => {
-            anyhow::bail!("-P/--vrrp: the VRRP subsystem is not part of this build yet")
+            serve::<ipvs::Client, _>(&opts, load, None, hub, control, &shutdown, &configs).await?;
+        }
+    }
+    if let Some(v) = vrrp {
+        // The instances resign (priority 0), drop their VIPs and run notify_stop.
+        if let Err(e) = v.await {
+            tracing::error!("VRRP task failed: {e}");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// VRRP beside the director (full mode) or alone (`-P`): waits for the first configuration,
+/// runs its instances (if any) and hands every later good configuration to them (a reload
+/// keeps unchanged instances untouched). Ends after `shutdown`.
+fn spawn_vrrp(
+    configs: &watch::Sender<Option<Arc<config::Config>>>,
+    hub: StatusHub,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let mut rx = configs.subscribe();
+    tokio::spawn(async move {
+        let first = loop {
+            if let Some(c) = rx.borrow_and_update().clone() {
+                break c;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        };
+        let cfg = crate::vrrp::VrrpConfig::from_model(&first);
+        if cfg.instances.is_empty() {
+            tracing::info!("no vrrp_instance configured: VRRP not started");
+            return;
+        }
+        let (tx, vrx) = watch::channel(cfg);
+        let forward = tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let next = rx.borrow_and_update().clone();
+                if let Some(c) = next {
+                    tx.send_replace(crate::vrrp::VrrpConfig::from_model(&c));
+                }
+            }
+        });
+        // Logged when it happens: the director keeps running without VRRP (as keepalived's
+        // checker process outlives a failed VRRP child).
+        if let Err(e) = crate::vrrp::run_reloadable(vrx, hub, shutdown).await {
+            tracing::error!("VRRP stopped: {e:#}");
+        }
+        forward.abort();
+    })
 }

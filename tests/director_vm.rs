@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 
 #[test]
 fn in_vm() {
-    vm::run_ignored_in_vm("director_vm_", 5);
+    vm::run_ignored_in_vm("director_vm_", 6);
 }
 
 /// The real client, counting every op it is asked to write.
@@ -845,4 +845,157 @@ async fn director_vm_inproc_timeouts_and_sync_daemon() {
         .arg("--stop-daemon")
         .arg("backup")
         .status();
+}
+
+/// Full mode (no -C): VRRP and the director in one process. The instance on a dummy link
+/// becomes master (nobody else advertises), installs the VIP; the sync daemon follows it.
+#[test]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+fn director_vm_process_full_mode_with_vrrp() {
+    assert!(
+        Command::new("ipvsadm")
+            .arg("-C")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let ip = |args: &[&str]| Command::new("ip").args(args).status().unwrap().success();
+    assert!(ip(&["link", "add", "vrrp0", "type", "dummy"]));
+    assert!(ip(&["link", "set", "vrrp0", "up"]));
+    assert!(ip(&["addr", "add", "192.168.77.1/24", "dev", "vrrp0"]));
+    let dir = PathBuf::from(format!("/tmp/lvsd-full-vm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        r#"global_defs {
+    router_id lvsd_full
+    lvs_sync_daemon vrrp0 VI_1 id 9
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface vrrp0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    virtual_ipaddress {
+        192.168.77.100/32
+    }
+}
+virtual_server 192.168.77.100 80 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 192.168.77.2 80 {
+        weight 1
+    }
+}
+"#,
+    )
+    .unwrap();
+    let log = dir.join("lvsd.log");
+    let child = Command::new(LVSD)
+        .args(["-n", "-f"])
+        .arg(&conf)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lvsd = Lvsd {
+        child,
+        log: log.clone(),
+    };
+    let addrs = || {
+        let o = Command::new("ip")
+            .args(["-4", "addr", "show", "dev", "vrrp0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let daemons = || {
+        let o = Command::new("ipvsadm")
+            .args(["-L", "--daemon"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let t0 = Instant::now();
+    loop {
+        if addrs().contains("192.168.77.100/32")
+            && ipvsadm_dests() == table(&[("192.168.77.2:80", 1)])
+            && daemons().contains("master sync daemon (mcast=vrrp0, syncid=9")
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "VIP/table/sync daemon not in place: {}\n{:?}\n{}\n--- log ---\n{}",
+            addrs(),
+            ipvsadm_dests(),
+            daemons(),
+            lvsd.log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "full mode: master with VIP, table and sync daemon after {:?}",
+        t0.elapsed()
+    );
+    assert!(!daemons().contains("backup sync daemon"), "{}", daemons());
+
+    lvsd.signal("TERM");
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = lvsd.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "no exit on SIGTERM");
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit {status}\n{}", lvsd.log());
+    assert!(
+        !addrs().contains("192.168.77.100"),
+        "VIP left behind: {}",
+        addrs()
+    );
+    assert_eq!(ipvsadm_dests(), vec![]);
+    assert!(!daemons().contains("sync daemon"), "{}", daemons());
+
+    // -P: VRRP only; the virtual server stays out of the kernel.
+    let child = Command::new(LVSD)
+        .args(["-n", "-P", "-f"])
+        .arg(&conf)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lvsd = Lvsd { child, log };
+    let t0 = Instant::now();
+    while !addrs().contains("192.168.77.100/32") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "-P: no VIP\n{}",
+            lvsd.log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(ipvsadm_dests(), vec![]);
+    assert!(!ipvsadm_stats().contains("192.168.77.100"));
+    lvsd.signal("TERM");
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = lvsd.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "-P: no exit on SIGTERM"
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    assert!(!addrs().contains("192.168.77.100"));
+    let _ = ip(&["link", "del", "vrrp0"]);
 }
