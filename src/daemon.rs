@@ -51,12 +51,25 @@ impl Mode {
 }
 
 /// What the lifecycle loop is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Control {
     /// SIGHUP.
     Reload,
+    /// `POST /reload` (`lvsd ctl reload`): a reload whose outcome is sent back.
+    ReloadAndReply(tokio::sync::oneshot::Sender<Result<(), String>>),
     /// SIGTERM / SIGINT.
     Stop,
+}
+
+/// What the lifecycle loop shares with the rest of the process.
+#[derive(Debug, Default)]
+pub struct Links {
+    /// Set to true on stop; other subsystems (VRRP, the API) subscribe.
+    pub shutdown: watch::Sender<bool>,
+    /// Every configuration that loaded (first and each good reload), for VRRP.
+    pub configs: watch::Sender<Option<Arc<config::Config>>>,
+    /// systemd notifications (READY, RELOADING, STOPPING); a no-op outside systemd.
+    pub systemd: crate::systemd::Notifier,
 }
 
 /// Daemon settings (from the command line).
@@ -70,13 +83,12 @@ pub struct Options {
     pub resync: Duration,
 }
 
-/// Turns SIGHUP / SIGTERM / SIGINT into [`Control`] messages.
-pub fn signals() -> std::io::Result<mpsc::Receiver<Control>> {
+/// Turns SIGHUP / SIGTERM / SIGINT into [`Control`] messages on `tx`.
+pub fn signals(tx: mpsc::Sender<Control>) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let (tx, rx) = mpsc::channel(8);
     tokio::spawn(async move {
         loop {
             let c = tokio::select! {
@@ -89,7 +101,7 @@ pub fn signals() -> std::io::Result<mpsc::Receiver<Control>> {
             }
         }
     });
-    Ok(rx)
+    Ok(())
 }
 
 fn now_ms() -> u64 {
@@ -111,8 +123,7 @@ pub async fn serve<K, L>(
     kernel: Option<K>,
     hub: StatusHub,
     mut control: mpsc::Receiver<Control>,
-    shutdown: &watch::Sender<bool>,
-    configs: &watch::Sender<Option<Arc<config::Config>>>,
+    links: &Links,
 ) -> anyhow::Result<()>
 where
     K: Kernel,
@@ -123,7 +134,7 @@ where
         config,
     } = load(&opts.config_file)?;
     if let Some(c) = config {
-        configs.send_replace(Some(c));
+        links.configs.send_replace(Some(c));
     }
     let notifier = Notifier::new(NotifierConfig {
         default_user: spec.globals.script_user.as_ref().map(|u| u.0.clone()),
@@ -158,14 +169,20 @@ where
                 resync: opts.resync,
                 release_on_exit: opts.release_ipvs,
             },
-            shutdown.subscribe(),
+            links.shutdown.subscribe(),
         ))
     });
+    links.systemd.ready();
 
     while let Some(c) = control.recv().await {
-        match c {
+        let reply = match c {
             Control::Stop => break,
-            Control::Reload => {
+            Control::Reload => None,
+            Control::ReloadAndReply(r) => Some(r),
+        };
+        {
+            {
+                links.systemd.reloading();
                 tracing::info!(file = %opts.config_file.display(), "reloading configuration");
                 reload.last_reload_unix_ms = Some(now_ms());
                 match load(&opts.config_file) {
@@ -174,21 +191,29 @@ where
                         reload.last_error = None;
                         spec_tx.send_replace(Arc::new(new.director));
                         if let Some(c) = new.config {
-                            configs.send_replace(Some(c));
+                            links.configs.send_replace(Some(c));
+                        }
+                        if let Some(r) = reply {
+                            let _ = r.send(Ok(()));
                         }
                     }
                     Err(e) => {
                         reload.failures += 1;
                         reload.last_error = Some(format!("{e:#}"));
                         tracing::error!("reload failed, keeping the running configuration: {e:#}");
+                        if let Some(r) = reply {
+                            let _ = r.send(Err(format!("{e:#}")));
+                        }
                     }
                 }
                 hub.reload.send_replace(reload.clone());
+                links.systemd.ready();
             }
         }
     }
     tracing::info!("stopping");
-    shutdown.send_replace(true);
+    links.systemd.stopping();
+    links.shutdown.send_replace(true);
     if let Some(d) = director {
         d.await
             .map_err(|e| anyhow::anyhow!("director task failed: {e}"))?;
@@ -302,27 +327,29 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     let load_opts = cli.load_options(true);
     let load = |p: &Path| load_spec(p, &load_opts);
     let hub = StatusHub::new();
-    let control = signals().context("installing signal handlers")?;
-    let (shutdown, _) = watch::channel(false);
-    // Every configuration that loaded (first and each good reload), for subsystems beside the
-    // director: VRRP subscribes here.
-    let (configs, _) = watch::channel(None);
-    let vrrp = matches!(mode, Mode::Full | Mode::VrrpOnly)
-        .then(|| spawn_vrrp(&configs, hub.clone(), shutdown.subscribe()));
-    match mode {
-        Mode::HealthCheckOnly => {
-            serve::<ipvs::Client, _>(&opts, load, None, hub, control, &shutdown, &configs).await?;
-        }
-        Mode::CheckOnly | Mode::Full => {
-            let client = ipvs::Client::connect().await.context(
-                "IPVS is needed to run as a director (use --health-check-only to only run the checkers)",
-            )?;
-            serve(&opts, load, Some(client), hub, control, &shutdown, &configs).await?;
-        }
-        Mode::VrrpOnly => {
-            serve::<ipvs::Client, _>(&opts, load, None, hub, control, &shutdown, &configs).await?;
-        }
+    let links = Links {
+        systemd: crate::systemd::Notifier::from_env(),
+        ..Links::default()
+    };
+    let (ctl_tx, control) = mpsc::channel(8);
+    signals(ctl_tx.clone()).context("installing signal handlers")?;
+    // SIGUSR1 / SIGUSR2 / SIGRTMIN+2: keepalived's state dumps.
+    crate::dump::spawn_signal_handlers(hub.clone(), PathBuf::from(crate::dump::DUMP_DIR))
+        .context("installing the dump signal handlers")?;
+    let _watchdog = links.systemd.spawn_watchdog();
+    let client = if mode.writes_ipvs() {
+        Some(ipvs::Client::connect().await.context(
+            "IPVS is needed to run as a director (use --health-check-only to only run the checkers)",
+        )?)
+    } else {
+        None
+    };
+    if let Some(listen) = cli.metrics_listen {
+        spawn_api(listen, &hub, client.clone(), ctl_tx.clone(), &links).await?;
     }
+    let vrrp = matches!(mode, Mode::Full | Mode::VrrpOnly)
+        .then(|| spawn_vrrp(&links.configs, hub.clone(), links.shutdown.subscribe()));
+    serve(&opts, load, client, hub, control, &links).await?;
     if let Some(v) = vrrp {
         // The instances resign (priority 0), drop their VIPs and run notify_stop.
         if let Err(e) = v.await {
@@ -330,6 +357,47 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--metrics-listen`: `/metrics` `/status` `/healthz` `POST /reload`; a reload request goes
+/// through the same loop as SIGHUP and gets its outcome back.
+async fn spawn_api(
+    listen: std::net::SocketAddr,
+    hub: &StatusHub,
+    client: Option<ipvs::Client>,
+    control: mpsc::Sender<Control>,
+    links: &Links,
+) -> anyhow::Result<()> {
+    let (reload_tx, mut reload_rx) = mpsc::channel::<crate::api::ReloadRequest>(4);
+    tokio::spawn(async move {
+        while let Some(req) = reload_rx.recv().await {
+            if control
+                .send(Control::ReloadAndReply(req.reply))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let api = crate::api::Api {
+        status: hub.clone(),
+        metrics: crate::metrics::Metrics::new(),
+        ipvs: client.map(crate::api::kernel_dumper),
+        reload: Some(reload_tx),
+    };
+    let mut stop = links.shutdown.subscribe();
+    let stopped = async move {
+        while !*stop.borrow_and_update() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    crate::api::spawn(listen, api, stopped)
+        .await
+        .with_context(|| format!("--metrics-listen {listen}"))?;
+    Ok(())
 }
 
 /// VRRP beside the director (full mode) or alone (`-P`): waits for the first configuration,

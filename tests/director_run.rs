@@ -393,9 +393,8 @@ async fn daemon_reload_keeps_running_config_on_error() {
     let daemon = {
         let (kernel, hub) = (kernel.clone(), hub.clone());
         tokio::spawn(async move {
-            let (shutdown, _) = tokio::sync::watch::channel(false);
-            let (configs, _) = tokio::sync::watch::channel(None);
-            serve(&opts, load, Some(kernel), hub, ctl_rx, &shutdown, &configs).await
+            let links = lvsd::daemon::Links::default();
+            serve(&opts, load, Some(kernel), hub, ctl_rx, &links).await
         })
     };
     wait_for(&kernel, "both", |t| dests(t).len() == 2).await;
@@ -413,8 +412,15 @@ async fn daemon_reload_keeps_running_config_on_error() {
     assert_eq!((rs.successes, rs.failures), (0, 1));
     assert!(rs.last_error.unwrap().contains("invalid digit"));
 
+    // A reload asked over the API gets its outcome back.
+    std::fs::write(&file, "1 x").unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    ctl.send(Control::ReloadAndReply(tx)).await.unwrap();
+    assert!(rx.await.unwrap().unwrap_err().contains("invalid digit"));
     std::fs::write(&file, "1 5").unwrap();
-    ctl.send(Control::Reload).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    ctl.send(Control::ReloadAndReply(tx)).await.unwrap();
+    assert_eq!(rx.await.unwrap(), Ok(()));
     wait_for(&kernel, "weight 5", |t| {
         dests(t).contains(&(b.ip(), b.port(), 5))
     })
