@@ -70,6 +70,8 @@ pub struct Links {
     pub configs: watch::Sender<Option<Arc<config::Config>>>,
     /// systemd notifications (READY, RELOADING, STOPPING); a no-op outside systemd.
     pub systemd: crate::systemd::Notifier,
+    /// Check-run metrics the director records and `/metrics` renders.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Daemon settings (from the command line).
@@ -168,6 +170,7 @@ where
             RunOptions {
                 resync: opts.resync,
                 release_on_exit: opts.release_ipvs,
+                metrics: Some(links.metrics.clone()),
             },
             links.shutdown.subscribe(),
         ))
@@ -382,7 +385,7 @@ async fn spawn_api(
     });
     let api = crate::api::Api {
         status: hub.clone(),
-        metrics: crate::metrics::Metrics::new(),
+        metrics: links.metrics.clone(),
         ipvs: client.map(crate::api::kernel_dumper),
         reload: Some(reload_tx),
     };

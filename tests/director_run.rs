@@ -164,6 +164,7 @@ fn fast() -> RunOptions {
     RunOptions {
         resync: Duration::from_millis(200),
         release_on_exit: true,
+        metrics: None,
     }
 }
 
@@ -324,6 +325,47 @@ async fn removed_virtual_server_is_deleted_on_reload() {
     wait_for(&k, "two services", |t| t.service_count() == 2).await;
     r.spec_tx.send(Arc::new(spec(&[(a, 1)], 1, false))).unwrap();
     wait_for(&k, "one service", |t| t.service_count() == 1).await;
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_runs_are_recorded_in_metrics_per_virtual_server() {
+    let (a, ta) = backend().await;
+    let metrics = lvsd::metrics::Metrics::new();
+    let r = start(
+        spec(&[(a, 1)], 1, false),
+        Some(FakeKernel::default()),
+        RunOptions {
+            metrics: Some(metrics.clone()),
+            ..fast()
+        },
+    );
+    // A few passing runs (delay_loop 100 ms), then failures.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    ta.abort();
+    let _ = ta.await;
+    let k = r.kernel.clone();
+    wait_for(&k, "a removed", |t| dests(t).is_empty()).await;
+    let text = lvsd::metrics::render(
+        &metrics,
+        Arc::new(r.hub.snapshot()),
+        lvsd::metrics::IpvsScrape::Disabled,
+    );
+    let vs = format!("virtual_server=\"TCP {VIP}:80\"");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("lvsd_check_duration_seconds_count")
+                && l.contains(&vs)
+                && l.contains("result=\"success\"")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("lvsd_check_failures")
+            && l.contains(&vs)
+            && l.contains(&format!("real_server=\"{a}\""))),
+        "{text}"
+    );
     r.stop.send(true).unwrap();
     r.task.await.unwrap();
 }

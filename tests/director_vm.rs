@@ -238,6 +238,7 @@ fn start(spec: DirectorSpec, kernel: Counting, release_on_exit: bool) -> Directo
         RunOptions {
             resync: Duration::from_millis(500),
             release_on_exit,
+            metrics: None,
         },
         stop_rx,
     ));

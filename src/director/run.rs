@@ -107,6 +107,8 @@ pub struct RunOptions {
     pub resync: Duration,
     /// At exit, remove the services lvsd owns (keepalived's default; `-I` turns it off).
     pub release_on_exit: bool,
+    /// Per-run check metrics (`lvsd_check_duration_seconds`, `lvsd_check_failures`).
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Default for RunOptions {
@@ -114,6 +116,7 @@ impl Default for RunOptions {
         RunOptions {
             resync: Duration::from_secs(5),
             release_on_exit: true,
+            metrics: None,
         }
     }
 }
@@ -175,9 +178,15 @@ pub async fn run<K: Kernel>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut notifier = notifier;
-    let (sched, mut transitions) =
-        checkers::Scheduler::spawn::<RsId>(checkers::SchedulerConfig::default());
+    // Which real servers use each check (a check shared by several runs once), for metrics.
+    let users: Arc<std::sync::RwLock<CheckUsers>> = Arc::default();
+    let on_result = opts.metrics.clone().map(|m| metrics_hook(m, users.clone()));
+    let (sched, mut transitions) = checkers::Scheduler::spawn::<RsId>(checkers::SchedulerConfig {
+        on_result,
+        ..checkers::SchedulerConfig::default()
+    });
     let mut spec = spec_rx.borrow_and_update().clone();
+    set_users(&users, &spec);
     sched.set(spec.server_checks());
 
     let mut health: HashMap<RsId, HealthEntry> = HashMap::new();
@@ -215,6 +224,7 @@ pub async fn run<K: Kernel>(
                     notifier = notifier.with_default_user(new.globals.script_user.clone());
                 }
                 spec = new;
+                set_users(&users, &spec);
                 sched.set(spec.server_checks());
                 let known: BTreeSet<RsId> =
                     spec.server_checks().into_iter().map(|s| s.id).collect();
@@ -270,6 +280,45 @@ async fn dry_writer(mut target_rx: watch::Receiver<Arc<Target>>, mut stop: watch
             }
         }
     }
+}
+
+type CheckUsers = HashMap<checkers::Spec, Vec<RsId>>;
+
+fn set_users(users: &std::sync::RwLock<CheckUsers>, spec: &DirectorSpec) {
+    let mut map = CheckUsers::new();
+    for sc in spec.server_checks() {
+        for c in sc.checks {
+            map.entry(c).or_default().push(sc.id.clone());
+        }
+    }
+    if let Ok(mut u) = users.write() {
+        *u = map;
+    }
+}
+
+/// Records each finished check run for every real server using it.
+fn metrics_hook(
+    metrics: crate::metrics::Metrics,
+    users: Arc<std::sync::RwLock<CheckUsers>>,
+) -> checkers::ResultHook {
+    Arc::new(move |r: &checkers::CheckReport| {
+        let result = match &r.outcome {
+            checkers::Outcome::Pass { .. } => crate::metrics::CheckResult::Success,
+            checkers::Outcome::Fail(f) => crate::metrics::CheckResult::Failure { reason: f.kind() },
+        };
+        let Ok(users) = users.read() else {
+            return;
+        };
+        for id in users.get(&*r.spec).into_iter().flatten() {
+            metrics.observe_check(
+                &id.vs,
+                &id.addr.to_string(),
+                r.spec.kind.name(),
+                r.duration,
+                result,
+            );
+        }
+    })
 }
 
 fn on_transition(
