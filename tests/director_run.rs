@@ -698,3 +698,46 @@ fn sync_daemon_roles_follow_the_tracked_vrrp_instance() {
         vec![Master]
     );
 }
+
+/// Between full passes a health change reads and writes only the service it concerns: another
+/// service removed by hand stays removed until the periodic full pass (here far away), and the
+/// change costs exactly its own write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_change_is_a_scoped_pass_between_full_resyncs() {
+    let (a, ta) = backend().await;
+    let (b, _tb) = backend().await;
+    let mut two = spec(&[(a, 1)], 0, false);
+    let mut other = spec(&[(b, 1)], 0, false).virtual_servers.remove(0);
+    let other_key = ServiceKey::tcp("10.0.0.2".parse().unwrap(), 80);
+    other.core.id = "TCP 10.0.0.2:80".into();
+    other.services = vec![Service::new(other_key, Scheduler::Wrr)];
+    two.virtual_servers.push(other);
+    let opts = RunOptions {
+        resync: Duration::from_secs(30),
+        ..fast()
+    };
+    let r = start(two, Some(FakeKernel::default()), opts);
+    let k = r.kernel.clone();
+    wait_for(&k, "both services", |t| {
+        t.service_count() == 2 && dests(t).len() == 1
+    })
+    .await;
+
+    // `ipvsadm -D -t 10.0.0.2:80` by hand, then backend a fails.
+    k.table.lock().unwrap().services.remove(&other_key);
+    let before = k.write_count();
+    ta.abort();
+    let _ = ta.await;
+    wait_for(&k, "a removed", |t| dests(t).is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let writes = k.writes.lock().unwrap()[before..].to_vec();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(matches!(&writes[0], Op::DelDest(_, d) if d.port == a.port()));
+    assert!(
+        k.snapshot().get(&other_key).is_none(),
+        "a scoped pass must not read or touch other services"
+    );
+
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+}

@@ -10,6 +10,13 @@ impl Kernel for Client {
         Ok(Client::dump(self).await?)
     }
 
+    async fn read_services(
+        &self,
+        keys: &std::collections::BTreeSet<ipvs::ServiceKey>,
+    ) -> Result<Table, KernelError> {
+        Ok(Client::read_services(self, keys).await?)
+    }
+
     async fn apply(&self, plan: &Plan) -> Result<(), KernelError> {
         let report = Client::apply(self, plan).await?;
         let failed: Vec<String> = report

@@ -9,6 +9,9 @@
 //!                                                                       `resync`; releases at exit)
 //! ```
 //!
+//! A full pass (start, every `resync`, after a failure) dumps the whole kernel; in between, a
+//! change reads and fixes only the services whose desired state changed (`ipvs` scoped
+//! reconcile), so a health flip in a table of thousands of services is a few requests.
 //! The writer never remembers what it wrote, only which service keys are lvsd's (those of the
 //! current configuration and of older ones until their removal succeeded), so a restart adopts
 //! whatever the kernel holds (an identical table costs zero writes) and an `ipvsadm -C` by hand
@@ -37,6 +40,14 @@ pub type KernelError = Box<dyn std::error::Error + Send + Sync>;
 pub trait Kernel: Send + Sync + 'static {
     /// The whole IPVS table.
     fn dump(&self) -> impl Future<Output = Result<Table, KernelError>> + Send;
+    /// The kernel's current state of just these services (absent keys are absent). The
+    /// default reads everything; `ipvs::Client` asks for exactly these services.
+    fn read_services(
+        &self,
+        keys: &BTreeSet<ServiceKey>,
+    ) -> impl Future<Output = Result<Table, KernelError>> + Send {
+        async move { Ok(self.dump().await?.subset(keys)) }
+    }
     /// Runs a plan in order.
     fn apply(&self, plan: &Plan) -> impl Future<Output = Result<(), KernelError>> + Send;
     /// Applies `lvs_timeouts`, and runs the `lvs_sync_daemon` in exactly the `roles` given
@@ -543,6 +554,27 @@ pub async fn converge<K: Kernel>(
     Ok(plan)
 }
 
+/// A pass over only the services in `scope` (those whose desired state changed): reads just
+/// them from the kernel, diffs and applies. Still level-triggered — the kernel is read, not
+/// assumed — while a health change in a table of thousands of services costs a few requests
+/// instead of a full dump. Full passes (start, periodic resync, after a failure) cover the rest.
+pub async fn converge_scoped<K: Kernel>(
+    kernel: &K,
+    desired: &Table,
+    scope: &BTreeSet<ServiceKey>,
+    ownership: &Ownership,
+) -> Result<Plan, KernelError> {
+    if scope.is_empty() {
+        return Ok(Plan::default());
+    }
+    let current = kernel.read_services(scope).await?;
+    let plan = reconcile::plan_scoped(&current, desired, scope, ownership);
+    if !plan.is_empty() {
+        kernel.apply(&plan).await?;
+    }
+    Ok(plan)
+}
+
 /// Which sync daemon roles run: both, or the one matching the tracked VRRP instance's state
 /// (`lvs_sync_daemon … inst NAME`: master while it is MASTER, backup otherwise).
 pub fn sync_roles(globals: &Globals, vrrp: &[VrrpInstanceStatus]) -> Vec<ipvs::DaemonState> {
@@ -575,6 +607,11 @@ async fn writer<K: Kernel>(
     let mut flush_on_stop: bool;
     let mut failing = false;
     let mut vrrp_open = true;
+    // The desired table of the last successful pass, and when the next full pass (one that
+    // reads the whole kernel and so repairs outside changes) is due. Between full passes, a
+    // wake-up reads and fixes only the services whose desired state changed.
+    let mut last_desired: Option<Table> = None;
+    let mut next_full = tokio::time::Instant::now();
     loop {
         let target = target_rx.borrow_and_update().clone();
         flush_on_stop = target.globals.flush_on_stop;
@@ -588,8 +625,20 @@ async fn writer<K: Kernel>(
             }
         }
         let own = ownership(&target.globals, &owned, first_pass);
-        match converge(&kernel, &target.table, &own).await {
+        let now = tokio::time::Instant::now();
+        let pass = match &last_desired {
+            Some(prev) if now < next_full => {
+                let scope = Table::changed_services(prev, &target.table);
+                converge_scoped(&kernel, &target.table, &scope, &own).await
+            }
+            _ => {
+                next_full = now + opts.resync;
+                converge(&kernel, &target.table, &own).await
+            }
+        };
+        match pass {
             Ok(plan) => {
+                last_desired = Some(target.table.clone());
                 log_ops(&plan);
                 if failing {
                     tracing::info!("ipvs: kernel table converged again");
@@ -603,14 +652,11 @@ async fn writer<K: Kernel>(
                     tracing::error!("ipvs: could not converge the kernel table: {e}");
                 }
                 failing = true;
+                // Retry with a full pass, sooner than the periodic resync.
+                last_desired = None;
+                next_full = now + opts.resync.min(Duration::from_secs(1));
             }
         }
-        // A failed pass is retried sooner than the periodic resync.
-        let wait = if failing {
-            opts.resync.min(Duration::from_secs(1))
-        } else {
-            opts.resync
-        };
         tokio::select! {
             biased;
             r = stop.changed() => {
@@ -628,7 +674,7 @@ async fn writer<K: Kernel>(
             r = vrrp_rx.changed(), if vrrp_open => {
                 vrrp_open = r.is_ok();
             }
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep_until(next_full) => {}
         }
     }
     if opts.release_on_exit
