@@ -88,7 +88,13 @@ fn lvsd_pair_v3_fast_failover_and_preemption() {
     );
     assert!(first - t_term < Duration::from_millis(1000));
     a.wait();
-    let st = b.instance_status();
+    // The status file is rewritten periodically: wait for the snapshot after the takeover.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut st = b.instance_status();
+    while st["state"] != "MASTER" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        st = b.instance_status();
+    }
     assert_eq!(st["counters"]["pri_zero_rcvd"], 1, "{st}");
     assert!(st["counters"]["become_master"].as_u64() >= Some(2), "{st}");
     assert_eq!(st["counters"]["checksum_err"], 0);
