@@ -32,40 +32,7 @@ impl Script {
     /// `'…'` and `"…"` keep spaces; a backslash escapes the next character outside single
     /// quotes. `None` for an empty command line.
     pub fn parse(cmdline: &str) -> Option<Script> {
-        let mut argv = Vec::new();
-        let mut cur = String::new();
-        let mut in_word = false;
-        let mut quote: Option<char> = None;
-        let mut chars = cmdline.chars();
-        while let Some(c) = chars.next() {
-            match (quote, c) {
-                (Some(q), c) if c == q => quote = None,
-                (Some('"') | None, '\\') => {
-                    if let Some(n) = chars.next() {
-                        cur.push(n);
-                    }
-                    in_word = true;
-                }
-                (Some(_), c) => cur.push(c),
-                (None, '\'' | '"') => {
-                    quote = Some(c);
-                    in_word = true;
-                }
-                (None, c) if c.is_whitespace() => {
-                    if in_word {
-                        argv.push(std::mem::take(&mut cur));
-                        in_word = false;
-                    }
-                }
-                (None, c) => {
-                    cur.push(c);
-                    in_word = true;
-                }
-            }
-        }
-        if in_word {
-            argv.push(cur);
-        }
+        let argv = checkers::split_command(cmdline);
         if argv.is_empty() {
             return None;
         }

@@ -56,6 +56,7 @@
 
 #![warn(missing_docs)]
 
+pub mod command;
 pub mod digest;
 pub mod dns;
 pub mod file;
@@ -72,6 +73,7 @@ pub mod tcp;
 mod tls;
 pub mod udp;
 
+pub use command::split_command;
 pub use outcome::{FailReason, Outcome};
 pub use scheduler::{
     CheckReport, ResultHook, Scheduler, SchedulerConfig, SchedulerHandle, ServerChecks, ServerKey,

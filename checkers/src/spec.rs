@@ -291,48 +291,9 @@ pub struct MiscSpec {
 }
 
 impl MiscSpec {
-    /// Splits a `misc_path` string into arguments: double or single quotes group words.
+    /// Splits a `misc_path` string into arguments ([`crate::split_command`]).
     pub fn split_command(cmd: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut cur = String::new();
-        let mut has = false;
-        let mut quote: Option<char> = None;
-        let mut chars = cmd.chars();
-        while let Some(c) = chars.next() {
-            match (quote, c) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), '\\') => {
-                    if let Some(n) = chars.next() {
-                        cur.push(n);
-                    }
-                }
-                (Some(_), c) => cur.push(c),
-                (None, '"' | '\'') => {
-                    quote = Some(c);
-                    has = true;
-                }
-                (None, '\\') => {
-                    if let Some(n) = chars.next() {
-                        cur.push(n);
-                        has = true;
-                    }
-                }
-                (None, c) if c.is_whitespace() => {
-                    if has || !cur.is_empty() {
-                        out.push(std::mem::take(&mut cur));
-                        has = false;
-                    }
-                }
-                (None, c) => {
-                    cur.push(c);
-                    has = true;
-                }
-            }
-        }
-        if has || !cur.is_empty() {
-            out.push(cur);
-        }
-        out
+        crate::split_command(cmd)
     }
 }
 

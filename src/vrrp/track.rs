@@ -79,34 +79,7 @@ pub fn script_input(t: &Tracked, script: &ScriptConfig, ok: bool) -> Input {
     }
 }
 
-/// Splits a keepalived command line: whitespace separates, "double" and 'single' quotes group.
-pub fn split_command(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut any = false;
-    for c in s.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                any = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if any || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            (None, c) => cur.push(c),
-        }
-    }
-    if any || !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
+pub use checkers::split_command;
 
 /// Runs one script to completion within `timeout`; true on exit status 0.
 pub async fn run_script_once(cfg: &ScriptConfig) -> bool {

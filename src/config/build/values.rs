@@ -260,45 +260,7 @@ pub(super) fn parse_seconds(s: &str) -> Option<Duration> {
     Duration::from_secs(secs).checked_add(Duration::from_micros(micros.into()))
 }
 
-/// Splits a command line into words: blanks separate, `'…'` and `"…"` quote, a backslash
-/// escapes the next character (as keepalived does for scripts).
-pub(crate) fn split_command(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some('"') | None, '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-                in_word = true;
-            }
-            (Some(_), c) => cur.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        out.push(cur);
-    }
-    out
-}
+pub(crate) use checkers::split_command;
 
 #[cfg(test)]
 mod tests {
