@@ -7,14 +7,17 @@
 //! a script); at most `max_running` scripts run at once and at most `max_queued` wait, beyond
 //! which a script is dropped with a warning (a storm of flaps cannot fork-bomb the host); a
 //! script still running after `timeout` gets SIGTERM, then SIGKILL, sent to its whole process
-//! group, so children it forked go too.
+//! group, so children it forked go too (the mechanics are [`checkers::run_script`]'s).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::process::Command;
+use checkers::{ScriptExit, resolve_user, run_script};
 use tokio::sync::Semaphore;
+
+/// How long a notify script may run before its process group is killed.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A script as configured: argv and who runs it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,22 +73,11 @@ impl Default for NotifierConfig {
         NotifierConfig {
             max_running: 8,
             max_queued: 256,
-            timeout: Duration::from_secs(30),
+            timeout: NOTIFY_TIMEOUT,
             default_user: None,
             default_group: None,
         }
     }
-}
-
-/// How one script run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunResult {
-    /// Exited with this status (`None`: killed by a signal).
-    Exited(Option<i32>),
-    /// Killed after the timeout.
-    TimedOut,
-    /// Could not be started (missing program, unknown user…).
-    Failed(String),
 }
 
 /// Runs notify scripts in the background; cheap to clone.
@@ -133,7 +125,7 @@ impl Notifier {
 
     /// Starts `script` in the background (`what` names the event in logs). Returns at once;
     /// the handle can be awaited for the result (tests, `omega` at shutdown).
-    pub fn fire(&self, script: &Script, what: &str) -> Option<tokio::task::JoinHandle<RunResult>> {
+    pub fn fire(&self, script: &Script, what: &str) -> Option<tokio::task::JoinHandle<ScriptExit>> {
         let waiting = self.queued.fetch_add(1, Ordering::Relaxed);
         if waiting >= self.cfg.max_queued as u64 {
             self.queued.fetch_sub(1, Ordering::Relaxed);
@@ -150,17 +142,20 @@ impl Notifier {
             this.queued.fetch_sub(1, Ordering::Relaxed);
             let res = run(&script, &this.cfg).await;
             match &res {
-                RunResult::Exited(Some(0)) => {
+                ScriptExit::Exited(0) => {
                     tracing::debug!(script = ?script.argv, event = %what, "notify script done")
                 }
-                RunResult::Exited(code) => {
-                    tracing::warn!(script = ?script.argv, event = %what, ?code, "notify script failed")
+                ScriptExit::Exited(code) => {
+                    tracing::warn!(script = ?script.argv, event = %what, code, "notify script failed")
                 }
-                RunResult::TimedOut => tracing::warn!(
+                ScriptExit::Signaled(signal) => {
+                    tracing::warn!(script = ?script.argv, event = %what, signal, "notify script failed")
+                }
+                ScriptExit::TimedOut => tracing::warn!(
                     script = ?script.argv, event = %what, timeout = ?this.cfg.timeout,
                     "notify script timed out, killed"
                 ),
-                RunResult::Failed(e) => {
+                ScriptExit::SpawnFailed(e) => {
                     tracing::warn!(script = ?script.argv, event = %what, "notify script not started: {e}")
                 }
             }
@@ -169,71 +164,31 @@ impl Notifier {
     }
 }
 
-/// Resolves who runs the script: (uid, gid) or `None` to run as ourselves.
-fn credentials(
-    script: &Script,
-    cfg: &NotifierConfig,
-) -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>, String> {
-    let (user, group) = match (&script.user, &cfg.default_user) {
-        (Some(u), _) => (u, script.group.as_ref()),
-        (None, Some(u)) => (u, cfg.default_group.as_ref()),
-        (None, None) => return Ok(None),
-    };
-    let u = nix::unistd::User::from_name(user)
-        .map_err(|e| format!("looking up user {user}: {e}"))?
-        .ok_or_else(|| format!("unknown user {user}"))?;
-    let gid = match group {
-        Some(g) => {
-            nix::unistd::Group::from_name(g)
-                .map_err(|e| format!("looking up group {g}: {e}"))?
-                .ok_or_else(|| format!("unknown group {g}"))?
-                .gid
-        }
-        None => u.gid,
-    };
-    Ok(Some((u.uid, gid)))
+/// Who runs the script: its own `username [groupname]`, else the global `script_user`.
+fn script_user<'a>(
+    script: &'a Script,
+    cfg: &'a NotifierConfig,
+) -> (Option<&'a str>, Option<&'a str>) {
+    match (&script.user, &cfg.default_user) {
+        (Some(u), _) => (Some(u), script.group.as_deref()),
+        (None, Some(u)) => (Some(u), cfg.default_group.as_deref()),
+        (None, None) => (None, None),
+    }
 }
 
-async fn run(script: &Script, cfg: &NotifierConfig) -> RunResult {
-    let Some((prog, args)) = script.argv.split_first() else {
-        return RunResult::Failed("empty command".into());
+/// Runs once; errors name the program (`prog: error`), unknown users read `no user NAME`.
+async fn run(script: &Script, cfg: &NotifierConfig) -> ScriptExit {
+    let Some(prog) = script.argv.first() else {
+        return ScriptExit::SpawnFailed("empty command".into());
     };
-    let creds = match credentials(script, cfg) {
-        Ok(c) => c,
-        Err(e) => return RunResult::Failed(e),
+    let (user, group) = script_user(script, cfg);
+    let user = match resolve_user(user, group) {
+        Ok(u) => u,
+        Err(e) => return ScriptExit::SpawnFailed(e),
     };
-    let mut cmd = Command::new(prog);
-    cmd.args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        // Own process group, so a timeout kills what the script forked too.
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some((uid, gid)) = creds {
-        cmd.uid(uid.as_raw()).gid(gid.as_raw());
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return RunResult::Failed(format!("{prog}: {e}")),
-    };
-    let pgid = child.id().map(|p| nix::unistd::Pid::from_raw(p as i32));
-    match tokio::time::timeout(cfg.timeout, child.wait()).await {
-        Ok(Ok(status)) => RunResult::Exited(status.code()),
-        Ok(Err(e)) => RunResult::Failed(format!("waiting for {prog}: {e}")),
-        Err(_) => {
-            if let Some(pg) = pgid {
-                let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGTERM);
-                if tokio::time::timeout(Duration::from_secs(2), child.wait())
-                    .await
-                    .is_err()
-                {
-                    let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGKILL);
-                }
-            }
-            let _ = child.kill().await;
-            RunResult::TimedOut
-        }
+    match run_script(&script.argv, user, cfg.timeout).await {
+        ScriptExit::SpawnFailed(e) => ScriptExit::SpawnFailed(format!("{prog}: {e}")),
+        exit => exit,
     }
 }
 
@@ -276,7 +231,7 @@ mod tests {
         .unwrap();
         let n = Notifier::new(NotifierConfig::default());
         let r = n.fire(&s, "test").unwrap().await.unwrap();
-        assert_eq!(r, RunResult::Exited(Some(0)));
+        assert_eq!(r, ScriptExit::Exited(0));
         assert_eq!(std::fs::read_to_string(out).unwrap(), "RS UP second\n");
     }
 
@@ -295,7 +250,7 @@ mod tests {
         });
         let started = std::time::Instant::now();
         let r = n.fire(&s, "test").unwrap().await.unwrap();
-        assert_eq!(r, RunResult::TimedOut);
+        assert_eq!(r, ScriptExit::TimedOut);
         assert!(started.elapsed() < Duration::from_secs(5));
         let child: i32 = std::fs::read_to_string(pidfile)
             .unwrap()
@@ -326,7 +281,7 @@ mod tests {
             ..NotifierConfig::default()
         });
         let r = n.fire(&s, "test").unwrap().await.unwrap();
-        assert_eq!(r, RunResult::Exited(Some(0)));
+        assert_eq!(r, ScriptExit::Exited(0));
         let want = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid;
         assert_eq!(
             std::fs::read_to_string(out).unwrap().trim(),
@@ -342,14 +297,14 @@ mod tests {
             .unwrap()
             .await
             .unwrap();
-        assert!(matches!(r, RunResult::Failed(ref e) if e.contains("/nonexistent/notify")));
+        assert!(matches!(r, ScriptExit::SpawnFailed(ref e) if e.contains("/nonexistent/notify")));
         let s = Script::parse("/bin/true")
             .unwrap()
             .run_as(Some("no-such-user-lvsd".into()), None);
         let r = n.fire(&s, "t").unwrap().await.unwrap();
         assert_eq!(
             r,
-            RunResult::Failed("unknown user no-such-user-lvsd".into())
+            ScriptExit::SpawnFailed("no user no-such-user-lvsd".into())
         );
     }
 
@@ -368,7 +323,7 @@ mod tests {
         assert!(a.is_some() && b.is_some());
         assert!(c.is_none());
         assert_eq!(n.dropped(), 1);
-        assert_eq!(a.unwrap().await.unwrap(), RunResult::Exited(Some(0)));
-        assert_eq!(b.unwrap().await.unwrap(), RunResult::Exited(Some(0)));
+        assert_eq!(a.unwrap().await.unwrap(), ScriptExit::Exited(0));
+        assert_eq!(b.unwrap().await.unwrap(), ScriptExit::Exited(0));
     }
 }

@@ -73,7 +73,7 @@ pub mod tcp;
 mod tls;
 pub mod udp;
 
-pub use command::split_command;
+pub use command::{KILL_GRACE, ScriptExit, ScriptUser, resolve_user, run_script, split_command};
 pub use outcome::{FailReason, Outcome};
 pub use scheduler::{
     CheckReport, ResultHook, Scheduler, SchedulerConfig, SchedulerHandle, ServerChecks, ServerKey,

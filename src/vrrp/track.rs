@@ -4,12 +4,13 @@
 //! Each source publishes its latest verdict on a `watch` (level-triggered: an instance only
 //! needs the current value); [`evaluate`] turns the verdicts an instance tracks into
 //! `(fault, effective priority)`, purely. Script runs honour `interval`, `timeout`, `rise`,
-//! `fall` and `user`; a timed-out script is killed and counts as a failure.
+//! `fall` and `user`; a timed-out script is killed (its whole process group) and counts as a
+//! failure.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::Duration;
 
+use checkers::ScriptExit;
 use futures_util::StreamExt;
 use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::RouteNetlinkMessage;
@@ -81,48 +82,31 @@ pub fn script_input(t: &Tracked, script: &ScriptConfig, ok: bool) -> Input {
 
 pub use checkers::split_command;
 
-/// Runs one script to completion within `timeout`; true on exit status 0.
+/// Runs one script to completion within `timeout` ([`checkers::run_script`]: own process
+/// group, killed whole at the timeout); true on exit status 0. Anything else (non-zero exit,
+/// signal, timeout, unknown user or group, missing program) is a failure for rise/fall.
 pub async fn run_script_once(cfg: &ScriptConfig) -> bool {
     let argv = split_command(&cfg.script);
-    let Some((prog, args)) = argv.split_first() else {
+    if argv.is_empty() {
         return false;
-    };
-    let mut cmd = tokio::process::Command::new(prog);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    if let Some(u) = &cfg.user {
-        match nix::unistd::User::from_name(u) {
-            Ok(Some(user)) => {
-                cmd.uid(user.uid.as_raw());
-                let gid = cfg
-                    .group
-                    .as_deref()
-                    .and_then(|g| nix::unistd::Group::from_name(g).ok().flatten())
-                    .map_or(user.gid.as_raw(), |g| g.gid.as_raw());
-                cmd.gid(gid);
-            }
-            _ => {
-                tracing::warn!(script = %cfg.name, user = %u, "script user not found; script counts as failed");
-                return false;
-            }
-        }
     }
-    let child = match cmd.spawn() {
-        Ok(c) => c,
+    let user = match checkers::resolve_user(cfg.user.as_deref(), cfg.group.as_deref()) {
+        Ok(u) => u,
         Err(e) => {
-            tracing::warn!(script = %cfg.name, error = %e, "cannot run script");
+            tracing::warn!(script = %cfg.name, error = %e, "script user not found; script counts as failed");
             return false;
         }
     };
-    match tokio::time::timeout(cfg.timeout, child.wait_with_output()).await {
-        Ok(Ok(out)) => out.status.success(),
-        Ok(Err(_)) => false,
-        Err(_) => {
+    match checkers::run_script(&argv, user, cfg.timeout).await {
+        ScriptExit::Exited(code) => code == 0,
+        ScriptExit::Signaled(_) => false,
+        ScriptExit::TimedOut => {
             tracing::warn!(script = %cfg.name, "script timed out after {:?}", cfg.timeout);
-            false // dropping the child kills it (kill_on_drop)
+            false
+        }
+        ScriptExit::SpawnFailed(e) => {
+            tracing::warn!(script = %cfg.name, error = %e, "cannot run script");
+            false
         }
     }
 }
