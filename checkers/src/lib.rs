@@ -16,6 +16,9 @@
 //!   `Receiver<Transition>`. [`SchedulerHandle::set`] hands over every real server (an opaque key
 //!   of the caller's choice) with its specs; calling it again is a reload that keeps unchanged
 //!   checks and their state.
+//! - command.rs: keepalived command lines ([`split_command`]) and the one program runner every
+//!   script in lvsd uses ([`run_script`] with [`resolve_user`]: own process group, null stdio,
+//!   script user, timeout → SIGTERM then SIGKILL to the group, cancellation-safe).
 //! - digest.rs + genhash.rs: keepalived's body MD5 (bytes after the header block, capped at
 //!   Content-Length, chunk framing included) and the `genhash` tool on top of it.
 //!
