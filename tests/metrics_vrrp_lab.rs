@@ -193,6 +193,7 @@ fn lvsd_metrics_follow_failover_against_keepalived() {
         "lvsd ctl status: {}",
         String::from_utf8_lossy(&ctl.stderr)
     );
+    eprintln!("lvsd ctl status:\n{table}");
     let row = table
         .lines()
         .find(|l| l.contains("VI_1"))
@@ -200,6 +201,14 @@ fn lvsd_metrics_follow_failover_against_keepalived() {
     assert!(
         row.contains("MASTER") && row.contains("eth0") && row.contains("51"),
         "VI_1 row: {row}\n{table}"
+    );
+    let config = table
+        .lines()
+        .find(|l| l.starts_with("config "))
+        .unwrap_or_else(|| panic!("no config line in:\n{table}"));
+    assert!(
+        config.contains("s ago, last reload ok; 0 reloads ok, 0 failed"),
+        "config line: {config}"
     );
 
     // keepalived comes back with the higher priority and preempts: lvsd releases (2 → 1).
