@@ -143,8 +143,11 @@ where
         default_group: spec.globals.script_user.as_ref().and_then(|u| u.1.clone()),
         ..NotifierConfig::default()
     });
+    // The start-up load counts as the first load (not as a reload): "loaded N ago" and
+    // lvsd_config_last_reload_timestamp_seconds are there from the start.
     let mut reload = ReloadStatus {
         config_file: opts.config_file.display().to_string(),
+        last_reload_unix_ms: Some(now_ms()),
         ..ReloadStatus::default()
     };
     hub.reload.send_replace(reload.clone());

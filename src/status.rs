@@ -117,6 +117,7 @@ pub struct ReloadStatus {
     pub config_file: String,
     pub successes: u64,
     pub failures: u64,
+    /// When the configuration was last loaded: at start-up, then at each reload attempt.
     pub last_reload_unix_ms: Option<u64>,
     pub last_error: Option<String>,
 }

@@ -380,7 +380,7 @@ fn encode_servers(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
     gauges(
         enc,
         "lvsd_real_server_live_weight",
-        "Weight the kernel holds for the real server (0 when inhibited)",
+        "Weight lvsd programs into IPVS for the real server (0 when inhibited)",
         rs_rows
             .iter()
             .filter_map(|row| Some((rs_labels(row), i64::from(row.2.live_weight?)))),
