@@ -423,10 +423,11 @@ fn unicast_peers_interoperate_with_keepalived() {
 #[test]
 fn use_vmac_puts_the_vip_on_a_macvlan() {
     let lab = Lab::new("m");
-    let mut conf = Spec::v4(2, 150, 1.0).lvsd_conf();
-    conf["instances"][0]["use_vmac"] = serde_json::json!("");
+    let conf = Spec::v4(2, 150, 1.0)
+        .keepalived_conf()
+        .replace("  interface eth0\n", "  interface eth0\n  use_vmac\n");
     let _k = lab.start(Kind::Keepalived, N2, &Spec::v4(2, 100, 1.0));
-    let mut a = lab.start_lvsd_json(N1, &conf);
+    let mut a = lab.start_lvsd_text(N1, &conf, false);
     let vmac_has_vip = || {
         let o = lab.exec(N1, &["ip", "-br", "addr", "show", "dev", "vrrp.51"]);
         String::from_utf8_lossy(&o.stdout).contains(VIP)
@@ -472,28 +473,22 @@ fn sync_group_members_fail_over_together() {
         .expect("chmod");
     let two = |p: u8, tracked: bool| {
         let s = Spec {
-            scripts: vec![("chk".into(), script.clone(), 0, 0.2)],
+            scripts: if tracked {
+                vec![("chk".into(), script.clone(), 0, 1.0)]
+            } else {
+                vec![]
+            },
             ..Spec::v4(3, p, 0.1)
         };
-        let mut c = s.lvsd_conf();
-        let mut second = c["instances"][0].clone();
-        second["name"] = "VI_2".into();
-        second["vrid"] = 52.into();
-        second["vips"] = serde_json::json!([{"addr": "10.77.0.101", "prefix": 24}]);
-        second["track_scripts"] = serde_json::json!([]);
-        if !tracked {
-            c["instances"][0]["track_scripts"] = serde_json::json!([]);
-        }
-        c["instances"].as_array_mut().expect("array").push(second);
-        c["sync_groups"] = serde_json::json!([{"name": "G", "members": ["VI_1", "VI_2"]}]);
+        let mut c = s.keepalived_conf() + &second_instance(p);
+        c += "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n";
         if tracked {
-            c["sync_groups"][0]["notify"] =
-                serde_json::json!({"any": notify.display().to_string()});
+            c += &format!("  notify \"{}\"\n", notify.display());
         }
-        c
+        c + "}\n"
     };
-    let _b = lab.start_lvsd_json(N2, &two(100, false));
-    let _a = lab.start_lvsd_json(N1, &two(150, true));
+    let _b = lab.start_lvsd_text(N2, &two(100, false), false);
+    let _a = lab.start_lvsd_text(N1, &two(150, true), false);
     for v in [VIP, "10.77.0.101"] {
         assert!(
             lab.wait_for(N1, v, true, Duration::from_secs(3)).is_some(),
@@ -587,17 +582,11 @@ fn isolation_split_brain_then_rejoin() {
 #[test]
 fn reload_keeps_unchanged_instances_running() {
     let lab = Lab::new("p");
-    let one = Spec::v4(3, 150, 0.1).lvsd_conf();
-    let a = lab.start_lvsd_json(N1, &one);
+    let one = Spec::v4(3, 150, 0.1).keepalived_conf();
+    let a = lab.start_lvsd_text(N1, &one, false);
     assert!(wait_state(&a, "MASTER", Duration::from_secs(3)));
     // Add VI_2 and SIGHUP: VI_2 starts; VI_1 keeps its VIP the whole time.
-    let mut two = one.clone();
-    let mut second = two["instances"][0].clone();
-    second["name"] = "VI_2".into();
-    second["vrid"] = 52.into();
-    second["vips"] = serde_json::json!([{"addr": "10.77.0.101", "prefix": 24}]);
-    two["instances"].as_array_mut().expect("array").push(second);
-    std::fs::write(&a.conf, serde_json::to_vec(&two).expect("json")).expect("write conf");
+    std::fs::write(&a.conf, one.clone() + &second_instance(150)).expect("write conf");
     a.hup();
     let t = Instant::now();
     while !lab.has(N1, "10.77.0.101") && t.elapsed() < Duration::from_secs(3) {
@@ -606,7 +595,7 @@ fn reload_keeps_unchanged_instances_running() {
     }
     assert!(lab.has(N1, "10.77.0.101"), "VI_2 not started by the reload");
     // Drop VI_2 again: its VIP goes, VI_1 never moved.
-    std::fs::write(&a.conf, serde_json::to_vec(&one).expect("json")).expect("write conf");
+    std::fs::write(&a.conf, &one).expect("write conf");
     a.hup();
     assert!(
         lab.wait_for(N1, "10.77.0.101", false, Duration::from_secs(2))
@@ -618,15 +607,12 @@ fn reload_keeps_unchanged_instances_running() {
     assert_eq!(st["name"], "VI_1");
     assert_eq!(st["counters"]["become_master"], 1, "VI_1 restarted: {st}");
     // An invalid configuration is refused and changes nothing.
-    std::fs::write(
-        &a.conf,
-        br#"{"instances":[{"name":"X","interface":"eth0","vrid":0,"vips":[]}]}"#,
-    )
-    .expect("write");
+    std::fs::write(&a.conf, one.clone() + "vrrp_instance X {\n  interface eth0\n")
+        .expect("write");
     a.hup();
     std::thread::sleep(Duration::from_millis(300));
     assert!(lab.has(N1, VIP));
-    assert!(a.log_text().contains("reload refused"), "{}", a.log_text());
+    assert!(a.log_text().contains("reload failed"), "{}", a.log_text());
 }
 
 #[test]
@@ -653,4 +639,13 @@ fn custom_multicast_group_interoperates() {
     k.wait();
     let bad = k.invalid_packet_lines();
     assert!(bad.is_empty(), "keepalived logged:\n{}", bad.join("\n"));
+}
+
+/// A second instance (VI_2, vrid 52, VIP 10.77.0.101) in keepalived.conf syntax.
+fn second_instance(priority: u8) -> String {
+    format!(
+        "vrrp_instance VI_2 {{\n  interface eth0\n  state BACKUP\n  virtual_router_id 52\n  \
+         priority {priority}\n  advert_int 0.1\n  version 3\n  \
+         virtual_ipaddress {{\n    10.77.0.101/24\n  }}\n}}\n"
+    )
 }
