@@ -341,9 +341,24 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("installing the dump signal handlers")?;
     let _watchdog = links.systemd.spawn_watchdog();
     let client = if mode.writes_ipvs() {
-        Some(ipvs::Client::connect().await.context(
-            "IPVS is needed to run as a director (use --health-check-only to only run the checkers)",
-        )?)
+        match ipvs::Client::connect().await {
+            Ok(c) => Some(c),
+            // Full mode: the VIPs must still fail over (keepalived's VRRP process does not
+            // depend on its checker process either); the checkers run without kernel writes.
+            Err(e) if mode == Mode::Full => {
+                tracing::error!(
+                    "cannot program IPVS: {e}; virtual servers are not installed, VRRP and the \
+                     checkers keep running (load ip_vs and restart lvsd)"
+                );
+                None
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(
+                    "IPVS is needed to run as a director (use --health-check-only to only run \
+                     the checkers)",
+                ));
+            }
+        }
     } else {
         None
     };

@@ -649,3 +649,43 @@ fn second_instance(priority: u8) -> String {
          virtual_ipaddress {{\n    10.77.0.101/24\n  }}\n}}\n"
     )
 }
+
+/// Full mode (`lvsd -n -f`, VRRP beside the director) on a host whose kernel cannot do IPVS:
+/// the director's failure is logged and VRRP still fails over both ways with keepalived.
+#[test]
+fn full_mode_vrrp_runs_when_ipvs_is_unavailable() {
+    let lab = Lab::new("r");
+    let spec = Spec::v4(3, 150, 0.2);
+    let conf = spec.keepalived_conf()
+        + "virtual_server 10.77.0.100 80 {\n  delay_loop 5\n  lb_algo rr\n  lb_kind DR\n  \
+           protocol TCP\n  real_server 10.77.0.10 80 {\n    weight 1\n  }\n}\n";
+    let _k = lab.start(Kind::Keepalived, N2, &Spec::v4(3, 100, 0.2));
+    let mut a = lab.start_lvsd_text(N1, &conf, true);
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(4))
+            .is_some(),
+        "lvsd (full mode) never master: {}",
+        a.log_text()
+    );
+    assert!(
+        lab.wait_for(N2, VIP, false, Duration::from_secs(2))
+            .is_some()
+    );
+    assert!(lab.holds_for(N1, N2, VIP, Duration::from_secs(1)));
+    if !std::path::Path::new("/proc/net/ip_vs").exists() {
+        assert!(
+            a.log_text().contains("cannot program IPVS"),
+            "no IPVS error logged:\n{}",
+            a.log_text()
+        );
+    }
+    assert_eq!(a.instance_status()["state"], "MASTER");
+    a.term();
+    assert!(
+        lab.wait_for(N2, VIP, true, Duration::from_secs(2))
+            .is_some(),
+        "no graceful failover from full mode"
+    );
+    a.wait();
+    assert!(!lab.has(N1, VIP), "VIP left behind");
+}
