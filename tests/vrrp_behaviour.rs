@@ -607,8 +607,11 @@ fn reload_keeps_unchanged_instances_running() {
     assert_eq!(st["name"], "VI_1");
     assert_eq!(st["counters"]["become_master"], 1, "VI_1 restarted: {st}");
     // An invalid configuration is refused and changes nothing.
-    std::fs::write(&a.conf, one.clone() + "vrrp_instance X {\n  interface eth0\n")
-        .expect("write");
+    std::fs::write(
+        &a.conf,
+        one.clone() + "vrrp_instance X {\n  interface eth0\n",
+    )
+    .expect("write");
     a.hup();
     std::thread::sleep(Duration::from_millis(300));
     assert!(lab.has(N1, VIP));
@@ -688,4 +691,93 @@ fn full_mode_vrrp_runs_when_ipvs_is_unavailable() {
     );
     a.wait();
     assert!(!lab.has(N1, VIP), "VIP left behind");
+}
+
+/// `no_accept`: while lvsd is a non-owner master, the client cannot reach the VIP (nftables
+/// chain in table `inet lvsd`); the chain goes when lvsd leaves master and at exit; with
+/// `accept` the VIP answers.
+#[test]
+fn no_accept_blocks_vip_traffic_only_while_master() {
+    let lab = Lab::new("s");
+    let nft_ok = std::process::Command::new("nft").arg("--version").output();
+    assert!(
+        nft_ok.is_ok_and(|o| o.status.success()),
+        "no_accept needs `nft` (apt-get install nftables)"
+    );
+    let chain_present = || {
+        lab.exec(
+            N1,
+            &["nft", "list", "chain", "inet", "lvsd", "vrrp_51_VI_1"],
+        )
+        .status
+        .success()
+    };
+    let with = |kw: &str| {
+        Spec::v4(3, 150, 0.2)
+            .keepalived_conf()
+            .replace("  interface eth0\n", &format!("  interface eth0\n  {kw}\n"))
+    };
+    let mut a = lab.start_lvsd_text(N1, &with("no_accept"), false);
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(3))
+            .is_some()
+    );
+    assert!(chain_present(), "no nftables chain while master");
+    assert!(!lab.ping(VIP), "no_accept master answered on its VIP");
+    assert!(
+        lab.ping("10.77.0.1"),
+        "the real address must stay reachable"
+    );
+    // A higher-priority keepalived takes over: lvsd is backup, its rules go.
+    let mut k = lab.start(Kind::Keepalived, N2, &Spec::v4(3, 200, 0.2));
+    assert!(
+        lab.wait_for(N1, VIP, false, Duration::from_secs(3))
+            .is_some()
+    );
+    assert!(!chain_present(), "chain left behind after leaving master");
+    assert!(lab.ping(VIP), "keepalived (accept) should answer");
+    // Back to master, then exit: the chain is removed at exit.
+    k.kill9();
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(3))
+            .is_some()
+    );
+    assert!(chain_present(), "no chain after becoming master again");
+    a.term();
+    a.wait();
+    assert!(!chain_present(), "chain left behind at exit");
+    // With `accept` the VIP answers.
+    let _b = lab.start_lvsd_text(N1, &with("accept"), false);
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(3))
+            .is_some()
+    );
+    assert!(lab.ping(VIP), "accept master did not answer on its VIP");
+    assert!(!chain_present(), "accept installed a chain");
+}
+
+/// `no_accept` over IPv6: the VIP does not answer, but neighbour discovery for it does (the
+/// client still learns the master's MAC).
+#[test]
+fn no_accept_ipv6_keeps_neighbour_discovery() {
+    let lab = Lab::new("t");
+    let conf = Spec::v6(150, 0.2)
+        .keepalived_conf()
+        .replace("  interface eth0\n", "  interface eth0\n  no_accept\n");
+    let _a = lab.start_lvsd_text(N1, &conf, false);
+    let vip6 = "fd00:77::100";
+    assert!(
+        lab.wait_for(N1, vip6, true, Duration::from_secs(3))
+            .is_some()
+    );
+    assert!(!lab.ping(vip6), "no_accept master answered on {vip6}");
+    assert!(
+        lab.ping("fd00:77::1"),
+        "the real address must stay reachable"
+    );
+    assert_eq!(
+        lab.neighbour_mac(vip6).as_deref(),
+        Some("02:77:00:00:00:01"),
+        "neighbour discovery for the VIP was blocked"
+    );
 }
