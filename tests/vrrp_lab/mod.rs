@@ -51,12 +51,47 @@ pub const API_ADDR: &str = "127.0.0.1:9165";
 /// (VRRP beside the director).
 pub fn lvsd_command(ns: &str, conf: &Path, full: bool) -> Command {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_lvsd"), "-n"]);
+    c.args(["netns", "exec", ns]).arg(lvsd_binary()).arg("-n");
     if !full {
         c.arg("-P");
     }
     c.arg("-f").arg(conf).args(["--metrics-listen", API_ADDR]);
     c
+}
+
+/// The lvsd binary: cargo's for integration tests; beside the examples directory when this
+/// module is compiled into an example (the benchmark), built there on first use.
+pub fn lvsd_binary() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_lvsd") {
+        return PathBuf::from(p);
+    }
+    let profile_dir = profile_dir();
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| cargo_build(&["--bin", "lvsd"], release));
+    profile_dir.join("lvsd")
+}
+
+/// target/<profile>, from target/<profile>/{deps,examples}/<exe>.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+fn cargo_build(what: &[&str], release: bool) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet"])
+        .args(what)
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+    if release {
+        cmd.arg("--release");
+    }
+    must(&mut cmd);
 }
 
 /// The `vrrp-node` example (built on first use), for the one thing keepalived.conf cannot
@@ -66,31 +101,10 @@ pub fn vrrp_node_program() -> PathBuf {
     if let Some(p) = std::env::var_os("LVSD_VRRP_NODE") {
         return PathBuf::from(p);
     }
-    static BUILD: Once = Once::new();
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf();
+    let profile_dir = profile_dir();
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "--example",
-            "vrrp-node",
-            "--manifest-path",
-        ])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-        if release {
-            cmd.arg("--release");
-        }
-        must(&mut cmd);
-    });
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| cargo_build(&["--example", "vrrp-node"], release));
     profile_dir.join("examples").join("vrrp-node")
 }
 
@@ -578,8 +592,11 @@ impl Lab {
     pub fn start_lvsd_json(&self, node: u8, conf: &serde_json::Value) -> Daemon {
         let i = self.next();
         let conf_path = self.dir.join(format!("lvsd-n{node}-{i}.json"));
-        fs::write(&conf_path, serde_json::to_vec_pretty(conf).unwrap_or_default())
-            .expect("write conf");
+        fs::write(
+            &conf_path,
+            serde_json::to_vec_pretty(conf).unwrap_or_default(),
+        )
+        .expect("write conf");
         let log = self.dir.join(format!("lvsd-n{node}-{i}.log"));
         let status = self.dir.join(format!("lvsd-n{node}-{i}.status.json"));
         let mut cmd = Command::new("ip");
