@@ -9,6 +9,8 @@
 //!   the process exits 0.
 //! - Modes: full (VRRP + director), `-C` (director only), `-P` (VRRP only), health-check-only
 //!   (checkers, logs, scripts and status; nothing is written to the kernel, which may lack IPVS).
+//!   In full mode a kernel without IPVS is logged as an error and the rest keeps running (the
+//!   VIPs must still fail over); `-C` refuses to start without it.
 //!
 //! Signals become [`Control`] messages so the loop itself is driven the same way in tests.
 
