@@ -1,7 +1,8 @@
 //! lvsd's VRRP behaviours on the namespace LAN (tests/vrrp_lab): lvsd + lvsd pairs with fast v3
 //! timers, nopreempt, a tracked script moving the VIP to a keepalived peer, carrier loss →
-//! FAULT, notify scripts, and malformed adverts injected from a raw socket being counted and
-//! ignored.
+//! FAULT, notify scripts, malformed adverts injected from a raw socket being counted and
+//! ignored, `no_accept` (IPv4 and IPv6), and full mode (`lvsd -n -f`) on a kernel without IPVS.
+//! Every lvsd here is the real binary run on a keepalived.conf.
 
 mod vrrp_lab;
 
