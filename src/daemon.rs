@@ -9,6 +9,8 @@
 //!   the process exits 0.
 //! - Modes: full (VRRP + director), `-C` (director only), `-P` (VRRP only), health-check-only
 //!   (checkers, logs, scripts and status; nothing is written to the kernel, which may lack IPVS).
+//!   In full mode a kernel without IPVS is logged as an error and the rest keeps running (the
+//!   VIPs must still fail over); `-C` refuses to start without it.
 //!
 //! Signals become [`Control`] messages so the loop itself is driven the same way in tests.
 
@@ -344,9 +346,24 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("installing the dump signal handlers")?;
     let _watchdog = links.systemd.spawn_watchdog();
     let client = if mode.writes_ipvs() {
-        Some(ipvs::Client::connect().await.context(
-            "IPVS is needed to run as a director (use --health-check-only to only run the checkers)",
-        )?)
+        match ipvs::Client::connect().await {
+            Ok(c) => Some(c),
+            // Full mode: the VIPs must still fail over (keepalived's VRRP process does not
+            // depend on its checker process either); the checkers run without kernel writes.
+            Err(e) if mode == Mode::Full => {
+                tracing::error!(
+                    "cannot program IPVS: {e}; virtual servers are not installed, VRRP and the \
+                     checkers keep running (load ip_vs and restart lvsd)"
+                );
+                None
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(
+                    "IPVS is needed to run as a director (use --health-check-only to only run \
+                     the checkers)",
+                ));
+            }
+        }
     } else {
         None
     };

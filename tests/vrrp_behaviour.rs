@@ -1,7 +1,8 @@
 //! lvsd's VRRP behaviours on the namespace LAN (tests/vrrp_lab): lvsd + lvsd pairs with fast v3
 //! timers, nopreempt, a tracked script moving the VIP to a keepalived peer, carrier loss →
-//! FAULT, notify scripts, and malformed adverts injected from a raw socket being counted and
-//! ignored.
+//! FAULT, notify scripts, malformed adverts injected from a raw socket being counted and
+//! ignored, `no_accept` (IPv4 and IPv6), and full mode (`lvsd -n -f`) on a kernel without IPVS.
+//! Every lvsd here is the real binary run on a keepalived.conf.
 
 mod vrrp_lab;
 
@@ -423,10 +424,11 @@ fn unicast_peers_interoperate_with_keepalived() {
 #[test]
 fn use_vmac_puts_the_vip_on_a_macvlan() {
     let lab = Lab::new("m");
-    let mut conf = Spec::v4(2, 150, 1.0).lvsd_conf();
-    conf["instances"][0]["use_vmac"] = serde_json::json!("");
+    let conf = Spec::v4(2, 150, 1.0)
+        .keepalived_conf()
+        .replace("  interface eth0\n", "  interface eth0\n  use_vmac\n");
     let _k = lab.start(Kind::Keepalived, N2, &Spec::v4(2, 100, 1.0));
-    let mut a = lab.start_lvsd_json(N1, &conf);
+    let mut a = lab.start_lvsd_text(N1, &conf, false);
     let vmac_has_vip = || {
         let o = lab.exec(N1, &["ip", "-br", "addr", "show", "dev", "vrrp.51"]);
         String::from_utf8_lossy(&o.stdout).contains(VIP)
@@ -472,28 +474,22 @@ fn sync_group_members_fail_over_together() {
         .expect("chmod");
     let two = |p: u8, tracked: bool| {
         let s = Spec {
-            scripts: vec![("chk".into(), script.clone(), 0, 0.2)],
+            scripts: if tracked {
+                vec![("chk".into(), script.clone(), 0, 1.0)]
+            } else {
+                vec![]
+            },
             ..Spec::v4(3, p, 0.1)
         };
-        let mut c = s.lvsd_conf();
-        let mut second = c["instances"][0].clone();
-        second["name"] = "VI_2".into();
-        second["vrid"] = 52.into();
-        second["vips"] = serde_json::json!([{"addr": "10.77.0.101", "prefix": 24}]);
-        second["track_scripts"] = serde_json::json!([]);
-        if !tracked {
-            c["instances"][0]["track_scripts"] = serde_json::json!([]);
-        }
-        c["instances"].as_array_mut().expect("array").push(second);
-        c["sync_groups"] = serde_json::json!([{"name": "G", "members": ["VI_1", "VI_2"]}]);
+        let mut c = s.keepalived_conf() + &second_instance(p);
+        c += "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n";
         if tracked {
-            c["sync_groups"][0]["notify"] =
-                serde_json::json!({"any": notify.display().to_string()});
+            c += &format!("  notify \"{}\"\n", notify.display());
         }
-        c
+        c + "}\n"
     };
-    let _b = lab.start_lvsd_json(N2, &two(100, false));
-    let _a = lab.start_lvsd_json(N1, &two(150, true));
+    let _b = lab.start_lvsd_text(N2, &two(100, false), false);
+    let _a = lab.start_lvsd_text(N1, &two(150, true), false);
     for v in [VIP, "10.77.0.101"] {
         assert!(
             lab.wait_for(N1, v, true, Duration::from_secs(3)).is_some(),
@@ -587,17 +583,11 @@ fn isolation_split_brain_then_rejoin() {
 #[test]
 fn reload_keeps_unchanged_instances_running() {
     let lab = Lab::new("p");
-    let one = Spec::v4(3, 150, 0.1).lvsd_conf();
-    let a = lab.start_lvsd_json(N1, &one);
+    let one = Spec::v4(3, 150, 0.1).keepalived_conf();
+    let a = lab.start_lvsd_text(N1, &one, false);
     assert!(wait_state(&a, "MASTER", Duration::from_secs(3)));
     // Add VI_2 and SIGHUP: VI_2 starts; VI_1 keeps its VIP the whole time.
-    let mut two = one.clone();
-    let mut second = two["instances"][0].clone();
-    second["name"] = "VI_2".into();
-    second["vrid"] = 52.into();
-    second["vips"] = serde_json::json!([{"addr": "10.77.0.101", "prefix": 24}]);
-    two["instances"].as_array_mut().expect("array").push(second);
-    std::fs::write(&a.conf, serde_json::to_vec(&two).expect("json")).expect("write conf");
+    std::fs::write(&a.conf, one.clone() + &second_instance(150)).expect("write conf");
     a.hup();
     let t = Instant::now();
     while !lab.has(N1, "10.77.0.101") && t.elapsed() < Duration::from_secs(3) {
@@ -606,7 +596,7 @@ fn reload_keeps_unchanged_instances_running() {
     }
     assert!(lab.has(N1, "10.77.0.101"), "VI_2 not started by the reload");
     // Drop VI_2 again: its VIP goes, VI_1 never moved.
-    std::fs::write(&a.conf, serde_json::to_vec(&one).expect("json")).expect("write conf");
+    std::fs::write(&a.conf, &one).expect("write conf");
     a.hup();
     assert!(
         lab.wait_for(N1, "10.77.0.101", false, Duration::from_secs(2))
@@ -620,13 +610,13 @@ fn reload_keeps_unchanged_instances_running() {
     // An invalid configuration is refused and changes nothing.
     std::fs::write(
         &a.conf,
-        br#"{"instances":[{"name":"X","interface":"eth0","vrid":0,"vips":[]}]}"#,
+        one.clone() + "vrrp_instance X {\n  interface eth0\n",
     )
     .expect("write");
     a.hup();
     std::thread::sleep(Duration::from_millis(300));
     assert!(lab.has(N1, VIP));
-    assert!(a.log_text().contains("reload refused"), "{}", a.log_text());
+    assert!(a.log_text().contains("reload failed"), "{}", a.log_text());
 }
 
 #[test]
@@ -653,4 +643,142 @@ fn custom_multicast_group_interoperates() {
     k.wait();
     let bad = k.invalid_packet_lines();
     assert!(bad.is_empty(), "keepalived logged:\n{}", bad.join("\n"));
+}
+
+/// A second instance (VI_2, vrid 52, VIP 10.77.0.101) in keepalived.conf syntax.
+fn second_instance(priority: u8) -> String {
+    format!(
+        "vrrp_instance VI_2 {{\n  interface eth0\n  state BACKUP\n  virtual_router_id 52\n  \
+         priority {priority}\n  advert_int 0.1\n  version 3\n  \
+         virtual_ipaddress {{\n    10.77.0.101/24\n  }}\n}}\n"
+    )
+}
+
+/// Full mode (`lvsd -n -f`, VRRP beside the director) on a host whose kernel cannot do IPVS:
+/// the director's failure is logged and VRRP still fails over both ways with keepalived.
+#[test]
+fn full_mode_vrrp_runs_when_ipvs_is_unavailable() {
+    let lab = Lab::new("r");
+    let spec = Spec::v4(3, 150, 0.2);
+    let conf = spec.keepalived_conf()
+        + "virtual_server 10.77.0.100 80 {\n  delay_loop 5\n  lb_algo rr\n  lb_kind DR\n  \
+           protocol TCP\n  real_server 10.77.0.10 80 {\n    weight 1\n  }\n}\n";
+    let _k = lab.start(Kind::Keepalived, N2, &Spec::v4(3, 100, 0.2));
+    let mut a = lab.start_lvsd_text(N1, &conf, true);
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(4))
+            .is_some(),
+        "lvsd (full mode) never master: {}",
+        a.log_text()
+    );
+    assert!(
+        lab.wait_for(N2, VIP, false, Duration::from_secs(2))
+            .is_some()
+    );
+    assert!(lab.holds_for(N1, N2, VIP, Duration::from_secs(1)));
+    if !std::path::Path::new("/proc/net/ip_vs").exists() {
+        assert!(
+            a.log_text().contains("cannot program IPVS"),
+            "no IPVS error logged:\n{}",
+            a.log_text()
+        );
+    }
+    assert_eq!(a.instance_status()["state"], "MASTER");
+    a.term();
+    assert!(
+        lab.wait_for(N2, VIP, true, Duration::from_secs(2))
+            .is_some(),
+        "no graceful failover from full mode"
+    );
+    a.wait();
+    assert!(!lab.has(N1, VIP), "VIP left behind");
+}
+
+/// `no_accept`: while lvsd is a non-owner master, the client cannot reach the VIP (nftables
+/// chain in table `inet lvsd`); the chain goes when lvsd leaves master and at exit; with
+/// `accept` the VIP answers.
+#[test]
+fn no_accept_blocks_vip_traffic_only_while_master() {
+    let lab = Lab::new("s");
+    let nft_ok = std::process::Command::new("nft").arg("--version").output();
+    assert!(
+        nft_ok.is_ok_and(|o| o.status.success()),
+        "no_accept needs `nft` (apt-get install nftables)"
+    );
+    let chain_present = || {
+        lab.exec(
+            N1,
+            &["nft", "list", "chain", "inet", "lvsd", "vrrp_51_VI_1"],
+        )
+        .status
+        .success()
+    };
+    let with = |kw: &str| {
+        Spec::v4(3, 150, 0.2)
+            .keepalived_conf()
+            .replace("  interface eth0\n", &format!("  interface eth0\n  {kw}\n"))
+    };
+    let mut a = lab.start_lvsd_text(N1, &with("no_accept"), false);
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(3))
+            .is_some()
+    );
+    assert!(chain_present(), "no nftables chain while master");
+    assert!(!lab.ping(VIP), "no_accept master answered on its VIP");
+    assert!(
+        lab.ping("10.77.0.1"),
+        "the real address must stay reachable"
+    );
+    // A higher-priority keepalived takes over: lvsd is backup, its rules go.
+    let mut k = lab.start(Kind::Keepalived, N2, &Spec::v4(3, 200, 0.2));
+    assert!(
+        lab.wait_for(N1, VIP, false, Duration::from_secs(3))
+            .is_some()
+    );
+    assert!(!chain_present(), "chain left behind after leaving master");
+    assert!(lab.ping(VIP), "keepalived (accept) should answer");
+    // Back to master, then exit: the chain is removed at exit.
+    k.kill9();
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(3))
+            .is_some()
+    );
+    assert!(chain_present(), "no chain after becoming master again");
+    a.term();
+    a.wait();
+    assert!(!chain_present(), "chain left behind at exit");
+    // With `accept` the VIP answers.
+    let _b = lab.start_lvsd_text(N1, &with("accept"), false);
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(3))
+            .is_some()
+    );
+    assert!(lab.ping(VIP), "accept master did not answer on its VIP");
+    assert!(!chain_present(), "accept installed a chain");
+}
+
+/// `no_accept` over IPv6: the VIP does not answer, but neighbour discovery for it does (the
+/// client still learns the master's MAC).
+#[test]
+fn no_accept_ipv6_keeps_neighbour_discovery() {
+    let lab = Lab::new("t");
+    let conf = Spec::v6(150, 0.2)
+        .keepalived_conf()
+        .replace("  interface eth0\n", "  interface eth0\n  no_accept\n");
+    let _a = lab.start_lvsd_text(N1, &conf, false);
+    let vip6 = "fd00:77::100";
+    assert!(
+        lab.wait_for(N1, vip6, true, Duration::from_secs(3))
+            .is_some()
+    );
+    assert!(!lab.ping(vip6), "no_accept master answered on {vip6}");
+    assert!(
+        lab.ping("fd00:77::1"),
+        "the real address must stay reachable"
+    );
+    assert_eq!(
+        lab.neighbour_mac(vip6).as_deref(),
+        Some("02:77:00:00:00:01"),
+        "neighbour discovery for the VIP was blocked"
+    );
 }

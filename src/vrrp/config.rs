@@ -120,7 +120,8 @@ pub struct InstanceConfig {
     pub unicast_peers: Vec<IpAddr>,
     /// `v3_checksum_as_v2`.
     pub checksum_as_v2: bool,
-    /// `accept` / `no_accept` (v3). Recorded; see module docs of `vrrp` for enforcement.
+    /// `accept` / `no_accept`: false drops traffic to the VIPs while a non-owner master
+    /// (see [`super::no_accept`]).
     pub accept: bool,
     /// `use_vmac [NAME]`: Some(name) creates a macvlan with 00:00:5e:00:01:VRID.
     pub use_vmac: Option<String>,

@@ -31,7 +31,7 @@ use super::timer::HrTimer;
 use super::track::{self, FileInput, Input};
 use super::validate::{self, Expect, Verdict};
 use super::vip::Netlink;
-use super::{notify, sync};
+use super::{no_accept, notify, sync};
 use crate::status::{StatusHub, VrrpCounters, VrrpInstanceStatus, VrrpState};
 
 /// What every instance shares.
@@ -489,6 +489,13 @@ struct Exec<'a> {
 }
 
 impl Exec<'_> {
+    /// The nftables chain that enforces `no_accept`, when it applies: the address owner
+    /// (priority 255) always accepts, as RFC 5798 says.
+    fn no_accept_chain(&self) -> Option<String> {
+        (!self.cfg.accept && self.cfg.priority != 255)
+            .then(|| no_accept::chain_name(self.cfg.vrid, &self.cfg.name))
+    }
+
     fn send_advert(&mut self, priority: u8) {
         let adv = Advert {
             version: self.cfg.version(),
@@ -555,6 +562,15 @@ impl Exec<'_> {
             match a {
                 Action::SendAdvert { priority } => self.send_advert(priority),
                 Action::AddVips => {
+                    // Block before the VIPs exist, so no_accept never lets a packet in.
+                    if let Some(chain) = self.no_accept_chain() {
+                        let vips: Vec<IpAddr> = self.io.vips.iter().map(|(_, v)| v.addr).collect();
+                        if let Err(e) =
+                            no_accept::apply(&no_accept::block_script(&chain, &vips)).await
+                        {
+                            tracing::error!(instance = %self.cfg.name, "{e:#}");
+                        }
+                    }
                     for (ix, v) in &self.io.vips {
                         if let Err(e) = self.nl.add_vip(*ix, v).await {
                             tracing::error!(instance = %self.cfg.name, "{e}");
@@ -568,6 +584,11 @@ impl Exec<'_> {
                         if let Err(e) = self.nl.del_vip(*ix, v).await {
                             tracing::error!(instance = %self.cfg.name, "{e}");
                         }
+                    }
+                    if let Some(chain) = self.no_accept_chain()
+                        && let Err(e) = no_accept::apply(&no_accept::unblock_script(&chain)).await
+                    {
+                        tracing::error!(instance = %self.cfg.name, "{e:#}");
                     }
                 }
                 Action::Garp => {

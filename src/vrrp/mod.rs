@@ -30,8 +30,12 @@
 //! Reload: [`run_reloadable`] reconciles in place: unchanged instances keep their state and
 //! VIPs; changed ones restart (one failover each); an invalid configuration is refused.
 //!
-//! Not done: `no_accept` is not enforced (keepalived blocks VIP traffic with nftables;
-//! lvsd records the setting); v2 AH authentication (AH adverts are counted and dropped);
+//! `no_accept` (the default under `vrrp_strict`): a non-owner master drops traffic to its VIPs
+//! through an nftables chain in table `inet lvsd`, written with the `nft` program
+//! ([`no_accept`]); added before the VIPs on becoming master, removed after them on leaving
+//! it and at exit. A SIGKILLed lvsd leaves the chain until it starts again (as its VIPs).
+//!
+//! Not done: v2 AH authentication (AH adverts are counted and dropped);
 //! `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
 //! `higher_prio_send_advert`, `down_timer_adverts`, `garp_lower_prio_*`, `virtual_routes`,
 //! `virtual_rules`, sync-group level tracking; VMAC sysctls
@@ -42,6 +46,7 @@ mod from_model;
 pub mod fsm;
 pub mod garp;
 mod instance;
+pub mod no_accept;
 pub mod notify;
 pub mod packet;
 pub mod socket;

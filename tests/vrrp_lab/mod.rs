@@ -42,50 +42,70 @@ fn require_tool(name: &str) {
     );
 }
 
-/// Path of the lvsd program the lab runs: `$LVSD_VRRP_NODE` if set, else the `vrrp-node`
-/// example, built on first use.
-pub fn lvsd_program() -> PathBuf {
+/// Where lvsd serves `/status` inside each node's namespace (every namespace has its own
+/// loopback, so all nodes use the same address).
+pub const API_ADDR: &str = "127.0.0.1:9165";
+
+/// The command line that runs lvsd's VRRP in `ns` with a keepalived.conf: the real daemon,
+/// `ip netns exec NS lvsd -n -P -f CONF --metrics-listen 127.0.0.1:9165`; `full` drops `-P`
+/// (VRRP beside the director).
+pub fn lvsd_command(ns: &str, conf: &Path, full: bool) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns]).arg(lvsd_binary()).arg("-n");
+    if !full {
+        c.arg("-P");
+    }
+    c.arg("-f").arg(conf).args(["--metrics-listen", API_ADDR]);
+    c
+}
+
+/// The lvsd binary: cargo's for integration tests; beside the examples directory when this
+/// module is compiled into an example (the benchmark), built there on first use.
+pub fn lvsd_binary() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_lvsd") {
+        return PathBuf::from(p);
+    }
+    let profile_dir = profile_dir();
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| cargo_build(&["--bin", "lvsd"], release));
+    profile_dir.join("lvsd")
+}
+
+/// target/<profile>, from target/<profile>/{deps,examples}/<exe>.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+fn cargo_build(what: &[&str], release: bool) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet"])
+        .args(what)
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+    if release {
+        cmd.arg("--release");
+    }
+    must(&mut cmd);
+}
+
+/// The `vrrp-node` example (built on first use), for the one thing keepalived.conf cannot
+/// say: normal (not realtime) scheduling of the VRRP thread, which the benchmark compares.
+/// `$LVSD_VRRP_NODE` overrides the path.
+pub fn vrrp_node_program() -> PathBuf {
     if let Some(p) = std::env::var_os("LVSD_VRRP_NODE") {
         return PathBuf::from(p);
     }
-    static BUILD: Once = Once::new();
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf();
+    let profile_dir = profile_dir();
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "--example",
-            "vrrp-node",
-            "--manifest-path",
-        ])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-        if release {
-            cmd.arg("--release");
-        }
-        must(&mut cmd);
-    });
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| cargo_build(&["--example", "vrrp-node"], release));
     profile_dir.join("examples").join("vrrp-node")
-}
-
-/// The command line that runs lvsd's VRRP in `ns` with `conf`. Switching the tests to the
-/// daemon is this one function: `ip netns exec NS lvsd -P -n -f CONF`.
-pub fn lvsd_command(ns: &str, conf: &Path, status: &Path) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns])
-        .arg(lvsd_program())
-        .arg(conf)
-        .arg("--status")
-        .arg(status);
-    c
 }
 
 /// One vrrp_instance, rendered both as keepalived.conf and as lvsd's configuration.
@@ -256,13 +276,55 @@ pub enum Kind {
     Keepalived,
 }
 
+/// Where a daemon's status snapshot comes from.
+enum Status {
+    /// keepalived: none.
+    None,
+    /// The `vrrp-node` example mirrors it into this file.
+    File(PathBuf),
+    /// lvsd serves `/status` on [`API_ADDR`] in the namespace at this path.
+    Api(String),
+}
+
+impl Status {
+    fn read(&self) -> String {
+        match self {
+            Status::None => String::new(),
+            Status::File(f) => fs::read_to_string(f).unwrap_or_default(),
+            Status::Api(ns) => {
+                let ns = ns.clone();
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let fd = fs::File::open(&ns).ok()?;
+                    nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+                    let addr = API_ADDR.parse().ok()?;
+                    let mut s =
+                        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+                    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+                    s.write_all(b"GET /status HTTP/1.0\r\nHost: lab\r\n\r\n")
+                        .ok()?;
+                    let mut body = String::new();
+                    s.read_to_string(&mut body).ok()?;
+                    body.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+                })
+                .join()
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+            }
+        }
+    }
+}
+
 /// A VRRP daemon running in a node.
 pub struct Daemon {
     pub kind: Kind,
     pub node: u8,
     child: Option<Child>,
     pub log: PathBuf,
-    pub status: PathBuf,
+    status: Status,
+    /// The last snapshot read, answered once the daemon has exited.
+    last_status: Mutex<String>,
     /// keepalived's VRRP child pid file.
     vrrp_pid: PathBuf,
     /// The configuration file it was started with.
@@ -294,8 +356,9 @@ impl Daemon {
         let _ = fs::remove_file(&self.vrrp_pid);
     }
 
-    /// SIGTERM and wait for exit (graceful: priority 0).
+    /// SIGTERM (graceful: priority 0). The status just before stays readable.
     pub fn term(&mut self) {
+        let _ = self.instance_status();
         if let Some(c) = &self.child {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(c.id() as i32),
@@ -350,8 +413,12 @@ impl Daemon {
 
     /// The lvsd status snapshot (first VRRP instance).
     pub fn instance_status(&self) -> serde_json::Value {
-        let s = fs::read_to_string(&self.status).unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
+        let mut last = self.last_status.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = self.status.read();
+        if !fresh.is_empty() {
+            *last = fresh;
+        }
+        let v: serde_json::Value = serde_json::from_str(&last).unwrap_or_default();
         v["vrrp"][0].clone()
     }
 }
@@ -504,26 +571,53 @@ impl Lab {
         }
     }
 
-    /// lvsd with the very keepalived.conf keepalived would get.
+    /// lvsd (`lvsd -n -P -f`) with the very keepalived.conf keepalived would get.
     pub fn start_lvsd(&self, node: u8, spec: &Spec) -> Daemon {
-        self.start_lvsd_file(node, "conf", spec.keepalived_conf().as_bytes())
+        self.start_lvsd_text(node, &spec.keepalived_conf(), false)
     }
 
-    /// lvsd with the JSON form of its runtime configuration (settings keepalived.conf cannot
-    /// express, e.g. normal scheduling for the benchmark).
-    pub fn start_lvsd_json(&self, node: u8, conf: &serde_json::Value) -> Daemon {
-        let text = serde_json::to_vec_pretty(conf).unwrap_or_default();
-        self.start_lvsd_file(node, "json", &text)
-    }
-
-    fn start_lvsd_file(&self, node: u8, ext: &str, text: &[u8]) -> Daemon {
+    /// lvsd with a keepalived.conf text; `full` runs it without `-P` (VRRP beside the
+    /// director).
+    pub fn start_lvsd_text(&self, node: u8, conf: &str, full: bool) -> Daemon {
         let i = self.next();
-        let conf_path = self.dir.join(format!("lvsd-n{node}-{i}.{ext}"));
-        fs::write(&conf_path, text).expect("write conf");
+        let conf_path = self.dir.join(format!("lvsd-n{node}-{i}.conf"));
+        fs::write(&conf_path, conf).expect("write conf");
+        let log = self.dir.join(format!("lvsd-n{node}-{i}.log"));
+        let cmd = lvsd_command(&self.ns(node), &conf_path, full);
+        self.spawn_lvsd(node, cmd, conf_path, log, None)
+    }
+
+    /// The `vrrp-node` example with the JSON form of lvsd's runtime configuration, for the
+    /// one setting keepalived.conf cannot express: normal scheduling (the benchmark).
+    pub fn start_lvsd_json(&self, node: u8, conf: &serde_json::Value) -> Daemon {
+        let i = self.next();
+        let conf_path = self.dir.join(format!("lvsd-n{node}-{i}.json"));
+        fs::write(
+            &conf_path,
+            serde_json::to_vec_pretty(conf).unwrap_or_default(),
+        )
+        .expect("write conf");
         let log = self.dir.join(format!("lvsd-n{node}-{i}.log"));
         let status = self.dir.join(format!("lvsd-n{node}-{i}.status.json"));
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns(node)])
+            .arg(vrrp_node_program())
+            .arg(&conf_path)
+            .arg("--status")
+            .arg(&status);
+        self.spawn_lvsd(node, cmd, conf_path, log, Some(status))
+    }
+
+    fn spawn_lvsd(
+        &self,
+        node: u8,
+        mut cmd: Command,
+        conf: PathBuf,
+        log: PathBuf,
+        status_file: Option<PathBuf>,
+    ) -> Daemon {
         let logf = fs::File::create(&log).expect("log file");
-        let child = lvsd_command(&self.ns(node), &conf_path, &status)
+        let child = cmd
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(logf.try_clone().expect("log fd"))
@@ -535,9 +629,13 @@ impl Lab {
             node,
             child: Some(child),
             log,
-            status,
+            status: match status_file {
+                Some(f) => Status::File(f),
+                None => Status::Api(format!("/run/netns/{}", self.ns(node))),
+            },
+            last_status: Mutex::default(),
             vrrp_pid: self.dir.join("none"),
-            conf: conf_path,
+            conf,
         }
     }
 
@@ -578,7 +676,8 @@ impl Lab {
             node,
             child: Some(child),
             log,
-            status: self.dir.join("none"),
+            status: Status::None,
+            last_status: Mutex::default(),
             vrrp_pid,
             conf,
         }
