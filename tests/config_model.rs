@@ -447,7 +447,7 @@ fn http_defaults_per_checker_kind() {
 
 #[test]
 fn unknown_scheduler_falls_back_to_wlc_with_a_warning() {
-    let l = load("virtual_server 10.0.0.1 80 {\n lb_algo rrr\n}\n");
+    let l = load("virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rrr\n}\n");
     assert_eq!(l.config.virtual_servers[0].scheduler, Scheduler::Wlc);
     assert_eq!(l.diagnostics.len(), 1);
     assert_eq!(l.diagnostics[0].severity, Severity::Warning);
@@ -565,7 +565,7 @@ fn model_serializes_to_json() {
 #[test]
 fn file_check_finds_a_track_file_defined_later() {
     let l = load(
-        "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  FILE_CHECK {\n   track_file tf\n  }\n }\n}\n\
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  FILE_CHECK {\n   track_file tf\n  }\n }\n}\n\
          track_file tf {\n file /run/weight\n weight 3\n}\nglobal_defs {\n router_id late\n}\n",
     );
     let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
@@ -579,5 +579,16 @@ fn file_check_finds_a_track_file_defined_later() {
         })
     );
     assert_eq!(l.config.global.router_id.as_deref(), Some("late"));
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+}
+
+#[test]
+fn missing_protocol_is_tcp_with_a_warning_naming_keepalived_s_udp() {
+    let l = load("virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n }\n}\n");
+    assert_eq!(l.config.virtual_servers[0].protocol, Protocol::Tcp);
+    assert_eq!(l.diagnostics.len(), 1, "{:?}", l.diagnostics);
+    assert!(l.diagnostics[0].message.contains("UDP"));
+    // A fwmark service has no protocol to set.
+    let l = load("virtual_server fwmark 7 {\n real_server 10.0.0.2 80 {\n }\n}\n");
     assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
 }

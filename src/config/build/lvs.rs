@@ -311,6 +311,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let mut sorry_forward = None;
     let mut sorry_inhibit = false;
     let mut reals: Vec<&Node> = Vec::new();
+    let mut protocol_set = false;
     for n in children {
         if inherit.option(cx, n) {
             continue;
@@ -365,6 +366,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
             }
             "persistence_granularity" => granularity = cx.string(n),
             "protocol" => {
+                protocol_set = true;
                 if let Some(w) = cx.arg(n, 1, "TCP, UDP or SCTP") {
                     match w.text.to_ascii_uppercase().as_str() {
                         "TCP" => vs.protocol = Protocol::Tcp,
@@ -409,6 +411,15 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
             "sorry_server_lvs_method" => sorry_forward = forward(cx, n),
             _ => cx.other(n, Context::VirtualServer),
         }
+    }
+    // keepalived 2.2.7 silently builds a *UDP* service here ("no protocol set - defaulting to
+    // UDP"); lvsd keeps TCP, the usual intent, and says so. A fwmark service has no protocol.
+    if !protocol_set && !matches!(vs.address, VsAddress::Fwmark { .. }) {
+        cx.warn(
+            node.span(),
+            "virtual_server without `protocol`: lvsd uses TCP (keepalived 2.2.7 uses UDP); \
+             set `protocol TCP` or `protocol UDP` explicitly",
+        );
     }
     if let (Some(p), Some(g)) = (vs.persistence.as_mut(), granularity.clone()) {
         p.granularity = Some(g);

@@ -164,6 +164,18 @@ impl Ctx<'_> {
     }
 
     pub(super) fn string(&mut self, node: &Node) -> Option<String> {
+        // keepalived reads only the first value; say so rather than drop the rest silently
+        // (`url { path / digest … }` on one line loses the digest).
+        if let Some(extra) = node.words.get(2) {
+            self.warn(
+                extra.span,
+                format!(
+                    "`{}` takes one value; `{}` and what follows are ignored",
+                    node.keyword(),
+                    extra.text
+                ),
+            );
+        }
         self.arg(node, 1, "a value").map(|w| w.text.clone())
     }
 
