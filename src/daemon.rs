@@ -318,7 +318,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(run_async(cli))
+    let result = rt.block_on(run_async(cli));
+    // Everything lvsd owns is released by now; a stray blocking task (a dump being written)
+    // must not keep the process from exiting.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
 }
 
 async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -951,9 +951,16 @@ virtual_server 192.168.77.100 80 {
         if let Some(s) = lvsd.child.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "no exit on SIGTERM");
+        // Shutdown resigns mastership, removes the VIP, releases the table and stops the sync
+        // daemon: several kernel round trips, slow under TCG on a loaded 2-core host.
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no exit on SIGTERM\n--- log ---\n{}",
+            lvsd.log()
+        );
         thread::sleep(Duration::from_millis(50));
     };
+    eprintln!("full mode: exit after SIGTERM in {:?}", t0.elapsed());
     assert!(status.success(), "exit {status}\n{}", lvsd.log());
     assert!(
         !addrs().contains("192.168.77.100"),
