@@ -188,7 +188,7 @@ fn carrier_loss_is_fault_and_notifies() {
         notify: Some(script.display().to_string()),
         ..Spec::v4(3, 150, 0.1)
     };
-    let a = lab.start_lvsd(N1, &hi);
+    let mut a = lab.start_lvsd(N1, &hi);
     let _b = lab.start_lvsd(N2, &Spec::v4(3, 100, 0.1));
     assert!(
         lab.wait_for(N1, VIP, true, Duration::from_secs(3))
@@ -250,6 +250,23 @@ fn carrier_loss_is_fault_and_notifies() {
     assert!(
         notes.lines().all(|l| l.starts_with("INSTANCE VI_1 ")),
         "{notes}"
+    );
+
+    // Stop: notify runs with STOP (keepalived's notify_stop), even though lvsd is exiting.
+    a.term();
+    a.wait();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut notes = String::new();
+    while Instant::now() < deadline {
+        notes = std::fs::read_to_string(&log).unwrap_or_default();
+        if notes.lines().last().is_some_and(|l| l.contains(" STOP ")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        notes.lines().last().is_some_and(|l| l == "INSTANCE VI_1 STOP 150"),
+        "no notify STOP on exit:\n{notes}"
     );
 }
 

@@ -2,14 +2,11 @@
 //! `notify_master` / `notify_backup` / `notify_fault` / `notify_stop` run as configured (the
 //! command line is split like keepalived's, no shell), then the generic `notify` runs with
 //! four more arguments: `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>` (`GROUP` for
-//! sync groups). Scripts run detached through [`checkers::run_script`] (own process group,
-//! null stdio); their exit status is logged, never waited on by the instance loop. One still
-//! running after [`NOTIFY_TIMEOUT`] is killed with its process group, as the director's
-//! notify scripts are.
+//! sync groups). Scripts are started synchronously and run detached, as keepalived's: their
+//! exit status is logged, never waited on by the instance loop, and they are not killed when
+//! lvsd stops — `notify_stop` starts before the instance loop ends and outlives it.
 
-use checkers::ScriptExit;
-
-use crate::notify::NOTIFY_TIMEOUT;
+use std::process::Stdio;
 
 use super::config::Notify;
 use super::fsm::State;
@@ -51,28 +48,34 @@ pub fn commands(n: &Notify, kind: &str, name: &str, to: State, priority: u8) -> 
     out
 }
 
-/// Starts the hooks for a transition in the background; returns at once.
+/// Spawns the hooks for a transition; returns at once.
 pub fn run(n: &Notify, kind: &str, name: &str, to: State, priority: u8) {
     for argv in commands(n, kind, name, to, priority) {
-        tokio::spawn(async move {
-            let what = argv.join(" ");
-            match checkers::run_script(&argv, None, NOTIFY_TIMEOUT).await {
-                ScriptExit::Exited(0) => {}
-                ScriptExit::Exited(code) => {
-                    tracing::warn!(script = %what, code, "notify script failed")
-                }
-                ScriptExit::Signaled(signal) => {
-                    tracing::warn!(script = %what, signal, "notify script failed")
-                }
-                ScriptExit::TimedOut => tracing::warn!(
-                    script = %what, timeout = ?NOTIFY_TIMEOUT,
-                    "notify script timed out, killed"
-                ),
-                ScriptExit::SpawnFailed(e) => {
-                    tracing::warn!(script = %what, error = %e, "cannot run notify script")
-                }
+        let Some((prog, args)) = argv.split_first() else {
+            continue;
+        };
+        let mut cmd = tokio::process::Command::new(prog);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        match cmd.spawn() {
+            Ok(mut child) => {
+                let what = argv.join(" ");
+                tokio::spawn(async move {
+                    match child.wait().await {
+                        Ok(s) if s.success() => {}
+                        Ok(s) => {
+                            tracing::warn!(script = %what, status = %s, "notify script failed")
+                        }
+                        Err(e) => tracing::warn!(script = %what, error = %e, "notify script"),
+                    }
+                });
             }
-        });
+            Err(e) => {
+                tracing::warn!(script = %argv.join(" "), error = %e, "cannot run notify script")
+            }
+        }
     }
 }
 
