@@ -265,7 +265,10 @@ fn carrier_loss_is_fault_and_notifies() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        notes.lines().last().is_some_and(|l| l == "INSTANCE VI_1 STOP 150"),
+        notes
+            .lines()
+            .last()
+            .is_some_and(|l| l == "INSTANCE VI_1 STOP 150"),
         "no notify STOP on exit:\n{notes}"
     );
 }
