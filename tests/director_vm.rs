@@ -961,6 +961,9 @@ virtual_server 192.168.77.100 80 {
         thread::sleep(Duration::from_millis(50));
     };
     eprintln!("full mode: exit after SIGTERM in {:?}", t0.elapsed());
+    if t0.elapsed() > Duration::from_secs(2) {
+        eprintln!("slow exit; lvsd log:\n{}", lvsd.log());
+    }
     assert!(status.success(), "exit {status}\n{}", lvsd.log());
     assert!(
         !addrs().contains("192.168.77.100"),
