@@ -260,25 +260,8 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
                 g.global_tracking = true;
             }
             "sync_group_tracking_weight" => g.sync_group_tracking_weight = true,
-            "track_interface" => {
-                for t in track_lines(cx, n, 253) {
-                    g.track_interfaces.push(TrackInterface {
-                        name: t.name,
-                        weight: t.weight.unwrap_or(0),
-                        reverse: t.reverse.unwrap_or(false),
-                        span: t.span,
-                    });
-                }
-            }
-            "track_script" => {
-                for t in track_lines(cx, n, 253) {
-                    pending.scripts.push((Owner::Group(idx), t));
-                }
-            }
-            "track_file" => {
-                for t in track_lines(cx, n, 254) {
-                    pending.files.push((Owner::Group(idx), t));
-                }
+            "track_interface" | "track_script" | "track_file" => {
+                track(cx, n, Owner::Group(idx), &mut g.track_interfaces, pending)
             }
             _ => cx.other(n, Context::VrrpSyncGroup),
         }
@@ -525,26 +508,13 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
             "unicast_fault_no_peer" => vi.unicast_fault_no_peer = true,
             "track_src_ip" => vi.track_src_ip = true,
             "check_unicast_src" => vi.check_unicast_src = true,
-            "track_interface" => {
-                for t in track_lines(cx, n, 253) {
-                    vi.track_interfaces.push(TrackInterface {
-                        name: t.name,
-                        weight: t.weight.unwrap_or(0),
-                        reverse: t.reverse.unwrap_or(false),
-                        span: t.span,
-                    });
-                }
-            }
-            "track_script" => {
-                for t in track_lines(cx, n, 253) {
-                    pending.scripts.push((Owner::Instance(idx), t));
-                }
-            }
-            "track_file" => {
-                for t in track_lines(cx, n, 254) {
-                    pending.files.push((Owner::Instance(idx), t));
-                }
-            }
+            "track_interface" | "track_script" | "track_file" => track(
+                cx,
+                n,
+                Owner::Instance(idx),
+                &mut vi.track_interfaces,
+                pending,
+            ),
             "smtp_alert" => smtp_alert = Some(cx.flag(n)),
             "garp_master_delay" => {
                 if let Some(d) = cx.secs(n, 255) {
@@ -1088,5 +1058,39 @@ pub(super) fn resolve(cx: &mut Ctx, config: &mut Config, pending: Pending) {
             Owner::Instance(i) => config.vrrp_instances[i].track_files.push(tf),
             Owner::Group(i) => config.vrrp_sync_groups[i].track_files.push(tf),
         }
+    }
+}
+
+/// `track_interface` / `track_script` / `track_file` in an instance or a sync group: interfaces
+/// are known now; scripts and files are resolved once every block has been read.
+fn track(
+    cx: &mut Ctx,
+    n: &Node,
+    owner: Owner,
+    interfaces: &mut Vec<TrackInterface>,
+    pending: &mut Pending,
+) {
+    match n.keyword() {
+        "track_interface" => {
+            for t in track_lines(cx, n, 253) {
+                interfaces.push(TrackInterface {
+                    name: t.name,
+                    weight: t.weight.unwrap_or(0),
+                    reverse: t.reverse.unwrap_or(false),
+                    span: t.span,
+                });
+            }
+        }
+        "track_script" => {
+            for t in track_lines(cx, n, 253) {
+                pending.scripts.push((owner, t));
+            }
+        }
+        "track_file" => {
+            for t in track_lines(cx, n, 254) {
+                pending.files.push((owner, t));
+            }
+        }
+        _ => {}
     }
 }
