@@ -129,6 +129,9 @@ pub struct Status {
     pub vrrp_scripts: Vec<VrrpScriptStatus>,
     pub virtual_servers: Vec<VirtualServerStatus>,
     pub reload: ReloadStatus,
+    /// Scripts of the running configuration that do not run, and why (script security, an
+    /// unknown user, a missing program).
+    pub disabled_scripts: Vec<crate::scripts::DisabledScript>,
 }
 
 /// Where producers publish and readers subscribe; cheap to clone.
@@ -138,6 +141,7 @@ pub struct StatusHub {
     pub vrrp_scripts: Arc<watch::Sender<Vec<VrrpScriptStatus>>>,
     pub virtual_servers: Arc<watch::Sender<Vec<VirtualServerStatus>>>,
     pub reload: Arc<watch::Sender<ReloadStatus>>,
+    pub disabled_scripts: Arc<watch::Sender<Vec<crate::scripts::DisabledScript>>>,
 }
 
 impl Default for StatusHub {
@@ -153,6 +157,7 @@ impl StatusHub {
             vrrp_scripts: Arc::new(watch::channel(Vec::new()).0),
             virtual_servers: Arc::new(watch::channel(Vec::new()).0),
             reload: Arc::new(watch::channel(ReloadStatus::default()).0),
+            disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
         }
     }
 
@@ -163,6 +168,7 @@ impl StatusHub {
             vrrp_scripts: self.vrrp_scripts.borrow().clone(),
             virtual_servers: self.virtual_servers.borrow().clone(),
             reload: self.reload.borrow().clone(),
+            disabled_scripts: self.disabled_scripts.borrow().clone(),
         }
     }
 }

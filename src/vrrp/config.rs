@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use checkers::Script;
+
 use super::packet::{Auth, ChecksumMode, Version};
 
 /// Everything `vrrp::run` drives.
@@ -70,16 +72,22 @@ pub struct Tracked {
     pub reverse: bool,
 }
 
-/// The notify hooks of an instance, as command lines.
+/// The notify hooks of an instance, resolved (user, security) when the configuration loaded;
+/// a disabled hook is absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Notify {
-    pub master: Option<String>,
-    pub backup: Option<String>,
-    pub fault: Option<String>,
-    pub stop: Option<String>,
+    #[serde(with = "script_opt")]
+    pub master: Option<Script>,
+    #[serde(with = "script_opt")]
+    pub backup: Option<Script>,
+    #[serde(with = "script_opt")]
+    pub fault: Option<Script>,
+    #[serde(with = "script_opt")]
+    pub stop: Option<Script>,
     /// Generic `notify`: called with `INSTANCE name STATE priority`.
-    pub any: Option<String>,
+    #[serde(with = "script_opt")]
+    pub any: Option<Script>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -233,7 +241,9 @@ pub struct TrackFileRef {
 #[serde(default)]
 pub struct ScriptConfig {
     pub name: String,
-    pub script: String,
+    /// Program, arguments and the user/group it runs as (resolved at load).
+    #[serde(with = "script_one")]
+    pub script: Script,
     #[serde(with = "secs")]
     pub interval: Duration,
     #[serde(with = "secs")]
@@ -243,24 +253,19 @@ pub struct ScriptConfig {
     pub reverse: bool,
     pub rise: u32,
     pub fall: u32,
-    /// `user USER [GROUP]`.
-    pub user: Option<String>,
-    pub group: Option<String>,
 }
 
 impl Default for ScriptConfig {
     fn default() -> Self {
         ScriptConfig {
             name: String::new(),
-            script: String::new(),
+            script: Script::as_self(Vec::new()),
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
             weight: 0,
             reverse: false,
             rise: 1,
             fall: 1,
-            user: None,
-            group: None,
         }
     }
 }
@@ -272,6 +277,71 @@ pub struct SyncGroupConfig {
     pub name: String,
     pub members: Vec<String>,
     pub notify: Notify,
+}
+
+/// A [`Script`] in JSON: `{"argv": [...], "uid": N, "gid": N}`; a missing uid/gid (or a plain
+/// command-line string) means this process's own.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ScriptRepr {
+    Line(String),
+    Full {
+        argv: Vec<String>,
+        #[serde(default)]
+        uid: Option<u32>,
+        #[serde(default)]
+        gid: Option<u32>,
+    },
+}
+
+impl From<&Script> for ScriptRepr {
+    fn from(s: &Script) -> ScriptRepr {
+        ScriptRepr::Full {
+            argv: s.argv.clone(),
+            uid: Some(s.user.as_raw()),
+            gid: Some(s.group.as_raw()),
+        }
+    }
+}
+
+impl From<ScriptRepr> for Script {
+    fn from(r: ScriptRepr) -> Script {
+        match r {
+            ScriptRepr::Line(l) => Script::as_self(checkers::split_command(&l)),
+            ScriptRepr::Full { argv, uid, gid } => {
+                let mut s = Script::as_self(argv);
+                if let Some(u) = uid {
+                    s.user = nix::unistd::Uid::from_raw(u);
+                }
+                if let Some(g) = gid {
+                    s.group = nix::unistd::Gid::from_raw(g);
+                }
+                s
+            }
+        }
+    }
+}
+
+mod script_one {
+    use super::{Script, ScriptRepr};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn serialize<S: Serializer>(s: &Script, ser: S) -> Result<S::Ok, S::Error> {
+        ScriptRepr::from(s).serialize(ser)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Script, D::Error> {
+        ScriptRepr::deserialize(d).map(Script::from)
+    }
+}
+
+mod script_opt {
+    use super::{Script, ScriptRepr};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn serialize<S: Serializer>(s: &Option<Script>, ser: S) -> Result<S::Ok, S::Error> {
+        s.as_ref().map(ScriptRepr::from).serialize(ser)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Script>, D::Error> {
+        Ok(Option::<ScriptRepr>::deserialize(d)?.map(Script::from))
+    }
 }
 
 mod secs {

@@ -122,6 +122,7 @@ pub fn sample_status() -> Status {
             last_reload_unix_ms: Some(1_795_527_900_000),
             last_error: None,
         },
+        disabled_scripts: Vec::new(),
     }
 }
 
