@@ -198,7 +198,9 @@ mod tests {
         let d = tmpdir("user");
         let out = d.join("uid");
         std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-        let nobody = checkers::resolve_user(Some("nobody"), None).unwrap().unwrap();
+        let nobody = checkers::resolve_user(Some("nobody"), None)
+            .unwrap()
+            .unwrap();
         let s = Script::parse(&format!("/bin/sh -c 'id -u > {}'", out.display()))
             .unwrap()
             .run_as(nobody);

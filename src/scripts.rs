@@ -311,10 +311,7 @@ impl Scripts {
 
     /// The runnable form of `s`; None when it is disabled (or not of this configuration).
     pub fn get(&self, s: &m::Script) -> Option<&Script> {
-        self.table
-            .get(&key(s))?
-            .as_ref()
-            .ok()
+        self.table.get(&key(s))?.as_ref().ok()
     }
 
     /// Logs what is disabled and keepalived's SECURITY VIOLATION warning.
@@ -339,8 +336,14 @@ impl Scripts {
 fn resolve_one(s: &m::Script, users: &Users, fs: &dyn Fs) -> Result<Script, String> {
     let user = users.user_of(s)?;
     let prog = s.argv.first().ok_or("empty command")?;
-    check_program(fs, prog, user.uid.as_raw(), user.gid.as_raw(), users.security)
-        .map_err(|e| e.to_string())?;
+    check_program(
+        fs,
+        prog,
+        user.uid.as_raw(),
+        user.gid.as_raw(),
+        users.security,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(Script::new(s.argv.clone(), user))
 }
 
@@ -384,14 +387,20 @@ pub fn every_script(c: &Config) -> Vec<(String, &m::Script)> {
     }
     for vs in &c.virtual_servers {
         let id = crate::director::from_config::vs_id(vs);
-        for (kw, s) in [("quorum_up", &vs.quorum_up), ("quorum_down", &vs.quorum_down)] {
+        for (kw, s) in [
+            ("quorum_up", &vs.quorum_up),
+            ("quorum_down", &vs.quorum_down),
+        ] {
             if let Some(s) = s {
                 out.push((format!("{kw} of {id}"), s));
             }
         }
         for rs in &vs.real_servers {
             let rs_id = format!("real_server {} {} of {id}", rs.addr, rs.port);
-            for (kw, s) in [("notify_up", &rs.notify_up), ("notify_down", &rs.notify_down)] {
+            for (kw, s) in [
+                ("notify_up", &rs.notify_up),
+                ("notify_down", &rs.notify_down),
+            ] {
                 if let Some(s) = s {
                     out.push((format!("{kw} of {rs_id}"), s));
                 }
@@ -441,7 +450,12 @@ mod tests {
             self.files.get(p).copied()
         }
         fn canonical(&self, p: &Path) -> Option<PathBuf> {
-            Some(self.links.get(p).cloned().unwrap_or_else(|| p.to_path_buf()))
+            Some(
+                self.links
+                    .get(p)
+                    .cloned()
+                    .unwrap_or_else(|| p.to_path_buf()),
+            )
         }
     }
 
@@ -451,8 +465,19 @@ mod tests {
     fn host() -> Described {
         let mut d = Described::default();
         for p in ["/", "/etc", "/etc/k", "/tmp"] {
-            let mode = if p == "/tmp" { DIR | 0o1777 } else { DIR | 0o755 };
-            d.files.insert(p.into(), Meta { mode, uid: 0, gid: 0 });
+            let mode = if p == "/tmp" {
+                DIR | 0o1777
+            } else {
+                DIR | 0o755
+            };
+            d.files.insert(
+                p.into(),
+                Meta {
+                    mode,
+                    uid: 0,
+                    gid: 0,
+                },
+            );
         }
         d.files.insert(
             "/etc/k/ok.sh".into(),

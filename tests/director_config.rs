@@ -164,7 +164,9 @@ virtual_server 10.0.0.1 53 {
         ["/bin/echo", "UP", "two words"]
     );
     // Users are resolved at load: the script's own, else `script_user`.
-    let nobody = checkers::resolve_user(Some("nobody"), None).unwrap().unwrap();
+    let nobody = checkers::resolve_user(Some("nobody"), None)
+        .unwrap()
+        .unwrap();
     assert_eq!(vs.quorum_up.as_ref().unwrap().user, nobody.uid);
     let down = vs.real_servers[0].notify_down.as_ref().unwrap();
     assert_eq!(down.argv, ["/bin/echo", "DOWN"]);

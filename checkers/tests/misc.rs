@@ -168,7 +168,9 @@ async fn runs_as_the_script_user_without_root_groups() {
         out_file.display()
     );
     let mut spec = misc(&cmd, false, Duration::from_secs(5));
-    let nobody = checkers::resolve_user(Some("nobody"), None).unwrap().unwrap();
+    let nobody = checkers::resolve_user(Some("nobody"), None)
+        .unwrap()
+        .unwrap();
     if let CheckKind::Misc(m) = &mut spec.kind {
         m.script = m.script.clone().run_as(nobody);
     }

@@ -188,7 +188,6 @@ pub async fn run<K: Kernel>(
     opts: RunOptions,
     mut shutdown: watch::Receiver<bool>,
 ) {
-
     // Which real servers use each check (a check shared by several runs once), for metrics.
     let users: Arc<std::sync::RwLock<CheckUsers>> = Arc::default();
     let on_result = opts.metrics.clone().map(|m| metrics_hook(m, users.clone()));
