@@ -243,7 +243,8 @@ impl Users {
     }
 }
 
-fn lookup(user: &str, group: Option<&str>) -> Result<ScriptUser, String> {
+/// `user [group]` on this host.
+pub fn lookup(user: &str, group: Option<&str>) -> Result<ScriptUser, String> {
     checkers::resolve_user(Some(user), group)?.ok_or_else(|| format!("no user {user}"))
 }
 
