@@ -178,7 +178,8 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         }
     }
 
-    // Scripts that will run: tracked vrrp_scripts, notifies, MISC_CHECK, quorum and RS hooks.
+    // Scripts that will run: every script of the configuration (crate::scripts lists them,
+    // as the daemon resolves them), vrrp_scripts only when tracked (keepalived ignores the rest).
     let tracked: BTreeSet<&str> = config
         .vrrp_instances
         .iter()
@@ -190,52 +191,13 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                 .flat_map(|g| g.track_scripts.iter().map(|t| t.name.as_str())),
         )
         .collect();
-    let mut scripts: Vec<(String, &Script)> = Vec::new();
-    for s in &config.vrrp_scripts {
-        if tracked.contains(s.name.as_str()) {
-            scripts.push((format!("track script {}", s.name), &s.script));
-        }
-    }
-    for vi in &config.vrrp_instances {
-        let n = &vi.notify;
-        for s in [
-            &n.master,
-            &n.backup,
-            &n.fault,
-            &n.stop,
-            &n.any,
-            &n.master_rx_lower_pri,
-        ]
+    let scripts: Vec<(String, &Script)> = crate::scripts::every_script(config)
         .into_iter()
-        .flatten()
-        {
-            scripts.push((format!("({}) notify script", vi.name), s));
-        }
-    }
-    for g in &config.vrrp_sync_groups {
-        let n = &g.notify;
-        for s in [&n.master, &n.backup, &n.fault, &n.stop, &n.any]
-            .into_iter()
-            .flatten()
-        {
-            scripts.push((format!("sync group {} notify script", g.name), s));
-        }
-    }
-    for vs in &config.virtual_servers {
-        for s in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
-            scripts.push(("quorum script".into(), s));
-        }
-        for rs in &vs.real_servers {
-            for s in [&rs.notify_up, &rs.notify_down].into_iter().flatten() {
-                scripts.push((format!("real_server {} notify script", rs.addr), s));
-            }
-            for c in &rs.checkers {
-                if let super::model::CheckerKind::Misc(m) = &c.kind {
-                    scripts.push((format!("MISC_CHECK of real_server {}", rs.addr), &m.script));
-                }
-            }
-        }
-    }
+        .filter(|(what, _)| {
+            what.strip_prefix("vrrp_script ")
+                .is_none_or(|name| tracked.contains(name))
+        })
+        .collect();
     // The user scripts run as (keepalived: the script's own, `script_user`, then
     // keepalived_script, then root unless script security is on).
     let security = config.global.enable_script_security;
