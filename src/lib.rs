@@ -15,6 +15,7 @@ pub mod dump;
 pub mod genhash;
 pub mod metrics;
 pub mod notify;
+pub mod pidfile;
 pub mod status;
 pub mod systemd;
 pub mod vrrp;

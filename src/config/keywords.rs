@@ -124,6 +124,8 @@ pub const TOP_LEVEL: &[&str] = &[
     "static_ipaddress",
     "static_routes",
     "SSL",
+    "instance",
+    "use_pid_dir",
 ];
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[
@@ -136,8 +138,6 @@ pub const TOP_LEVEL_IGNORED: &[&str] = &[
     "net_namespace",
     "net_namespace_ipvs",
     "namespace_with_ipsets",
-    "instance",
-    "use_pid_dir",
 ];
 
 pub const GLOBAL_DEFS: &[&str] = &[
