@@ -656,8 +656,8 @@ pub async fn read_body(req: Req, limit: usize) -> Result<Bytes, Resp> {
 }
 
 async fn handle(api: Arc<Api>, peer: &Peer, req: Req) -> Resp {
-    if let Err(resp) = check_browser_headers(peer, &req) {
-        return resp;
+    if let Some(refusal) = check_browser_headers(peer, &req) {
+        return refusal;
     }
     let path = req.uri().path();
     let mut path_known = false;
@@ -712,8 +712,9 @@ fn may_control(peer: &Peer, req: &Req) -> bool {
     }
 }
 
-/// DNS rebinding (foreign `Host`) and cross-origin requests (foreign `Origin`).
-fn check_browser_headers(peer: &Peer, req: &Req) -> Result<(), Resp> {
+/// DNS rebinding (foreign `Host`) and cross-origin requests (foreign `Origin`): the refusal to
+/// send, if any.
+fn check_browser_headers(peer: &Peer, req: &Req) -> Option<Resp> {
     let host = req
         .headers()
         .get(header::HOST)
@@ -723,19 +724,18 @@ fn check_browser_headers(peer: &Peer, req: &Req) -> Result<(), Resp> {
         .get(header::ORIGIN)
         .map(|h| h.to_str().unwrap_or("\u{0}"));
     match peer {
-        Peer::Unix => match origin {
-            Some(o) => Err(text(
+        Peer::Unix => origin.map(|o| {
+            text(
                 StatusCode::FORBIDDEN,
                 format!("cross-origin request from {o:?} refused\n"),
-            )),
-            None => Ok(()),
-        },
+            )
+        }),
         Peer::Tcp { local, listen, .. } => {
             // HTTP/1.0 clients may omit Host; browsers never do.
             if let Some(h) = host
                 && !host_allowed(h, *local, *listen)
             {
-                return Err(text(
+                return Some(text(
                     StatusCode::MISDIRECTED_REQUEST,
                     format!(
                         "Host {h:?} is not this listener ({local}) or a loopback name; \
@@ -744,9 +744,9 @@ fn check_browser_headers(peer: &Peer, req: &Req) -> Result<(), Resp> {
                 ));
             }
             match (origin, host) {
-                (None, _) => Ok(()),
-                (Some(o), Some(h)) if origin_matches(o, h) => Ok(()),
-                (Some(o), _) => Err(text(
+                (None, _) => None,
+                (Some(o), Some(h)) if origin_matches(o, h) => None,
+                (Some(o), _) => Some(text(
                     StatusCode::FORBIDDEN,
                     format!("cross-origin request from {o:?} refused\n"),
                 )),

@@ -21,6 +21,7 @@ impl VrrpConfig {
     /// The VRRP part of a loaded configuration.
     pub fn from_model(c: &m::Config) -> VrrpConfig {
         VrrpConfig {
+            keep_vips_on_stop: false,
             instances: c.vrrp_instances.iter().map(|i| instance(c, i)).collect(),
             scripts: c.vrrp_scripts.iter().map(script).collect(),
             sync_groups: c
