@@ -132,8 +132,8 @@ pub enum LockError {
 pub struct PidFile {
     path: PathBuf,
     file: nix::fcntl::Flock<File>,
-    /// The directory was created for this file (removed again if empty).
-    created_dir: Option<PathBuf>,
+    /// Directories created for this file, deepest first (removed again if empty).
+    created_dirs: Vec<PathBuf>,
 }
 
 impl PidFile {
@@ -147,7 +147,7 @@ impl PidFile {
             path: path.to_path_buf(),
             err,
         };
-        let created_dir = ensure_pid_dir(path).map_err(io)?;
+        let created_dirs = ensure_pid_dir(path).map_err(io)?;
         for _ in 0..5 {
             let file = std::fs::OpenOptions::new()
                 .read(true)
@@ -191,7 +191,7 @@ impl PidFile {
             return Ok(PidFile {
                 path: path.to_path_buf(),
                 file,
-                created_dir,
+                created_dirs,
             });
         }
         Err(io(std::io::Error::other(
@@ -210,7 +210,7 @@ impl Drop for PidFile {
         {
             let _ = std::fs::remove_file(&self.path);
         }
-        if let Some(d) = &self.created_dir {
+        for d in &self.created_dirs {
             // Fails (harmlessly) while other files remain.
             let _ = std::fs::remove_dir(d);
         }
@@ -219,19 +219,25 @@ impl Drop for PidFile {
 
 /// Creates the default pid directories (/run/keepalived and a namespace's subdirectory) with
 /// mode 0755 as keepalived does; any other missing directory is the operator's mistake.
-fn ensure_pid_dir(path: &Path) -> std::io::Result<Option<PathBuf>> {
+fn ensure_pid_dir(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    use std::os::unix::fs::DirBuilderExt;
     let Some(dir) = path.parent() else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     if dir.as_os_str().is_empty() || dir.is_dir() || !dir.starts_with(PID_DIR) {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    use std::os::unix::fs::DirBuilderExt;
+    let mut created: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| d.starts_with(PID_DIR) && !d.is_dir())
+        .map(Path::to_path_buf)
+        .collect();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
         .create(dir)?;
-    Ok(Some(dir.to_path_buf()))
+    created.dedup();
+    Ok(created)
 }
 
 fn read_pid(file: &mut File) -> Option<i32> {
@@ -253,9 +259,18 @@ fn is_live_keepalived(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "keepalived")
 }
 
-/// All the pid files of one lvsd; released together.
+/// All the pid files of one lvsd; released together, last taken first (so the directory the
+/// first one created is empty when it goes).
 #[derive(Debug, Default)]
 pub struct PidFiles(Vec<PidFile>);
+
+impl Drop for PidFiles {
+    fn drop(&mut self) {
+        while let Some(f) = self.0.pop() {
+            drop(f);
+        }
+    }
+}
 
 impl PidFiles {
     /// Takes every file in order; on the first failure the ones taken are released.
