@@ -315,7 +315,7 @@ pub fn load_spec(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<Load
 /// `lvsd -t --plan`: the IPVS operations this configuration would cause against the kernel
 /// now, as ipvsadm command lines (valid `ipvsadm -R` input). Empty output: nothing to do.
 pub async fn print_plan(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let spec = load_spec(&cli.use_file, &cli.load_options(true))?.director;
+    let spec = load_spec(&cli.config_file(), &cli.load_options(true))?.director;
     let client = ipvs::Client::connect()
         .await
         .context("reading the kernel's IPVS table")?;
@@ -340,18 +340,43 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
-    if cli.config_test && cli.plan {
+    if cli.is_config_test() && cli.plan {
         return print_plan(&cli).await;
     }
     let mode = Mode::of(&cli);
     let opts = Options {
-        config_file: cli.use_file.clone(),
+        config_file: cli.config_file(),
         mode,
         release_ipvs: !cli.dont_release_ipvs,
         resync: Duration::from_secs(5),
     };
     let load_opts = cli.load_options(true);
-    let load = |p: &Path| load_spec(p, &load_opts);
+    // The first load decides where the pid files are (`use_pid_dir`, `instance`), so it
+    // happens before anything else, as in keepalived; `serve` then starts from it.
+    let first = load_spec(&opts.config_file, &load_opts)?;
+    if cli.all_config {
+        refuse_unreadable_files(&opts.config_file, &load_opts)?;
+    }
+    let run = RunFiles::of(&cli, mode, first.config.as_deref());
+    let _pidfiles =
+        match crate::pidfile::PidFiles::acquire_all(run.pid_files.iter().map(|p| p.as_path())) {
+            Ok(p) => p,
+            Err(e @ crate::pidfile::LockError::Running { .. }) => {
+                // keepalived's message and exit status.
+                tracing::error!("daemon is already running");
+                tracing::info!("{e}");
+                if !cli.log_console && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    eprintln!("lvsd: daemon is already running ({e})");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => return Err(e.into()),
+        };
+    let first = std::sync::Mutex::new(Some(first));
+    let load = |p: &Path| match first.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        Some(loaded) => Ok(loaded),
+        None => load_spec(p, &load_opts),
+    };
     let hub = StatusHub::new();
     let links = Links {
         systemd: crate::systemd::Notifier::from_env(),
@@ -385,11 +410,45 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let api = api_state(&hub, client.clone(), ctl_tx.clone(), &links);
+    let group = match &cli.ctl_socket_group {
+        Some(g) => Some(resolve_group(g)?),
+        None => None,
+    };
+    spawn_listener(
+        crate::api::Endpoint::Unix {
+            path: run.socket.clone(),
+            group,
+        },
+        api.clone(),
+        &links,
+    )
+    .await
+    .with_context(|| format!("control socket {}", run.socket.display()))?;
+    let _socket = RemoveOnDrop(run.socket.clone());
     if let Some(listen) = cli.metrics_listen {
-        spawn_api(listen, &hub, client.clone(), ctl_tx.clone(), &links).await?;
+        let token = match &cli.ctl_token_file {
+            Some(f) => Some(crate::api::Token::from_file(f)?),
+            None => None,
+        };
+        spawn_listener(crate::api::Endpoint::Tcp { listen, token }, api, &links)
+            .await
+            .with_context(|| format!("--metrics-listen {listen}"))?;
     }
-    let vrrp = matches!(mode, Mode::Full | Mode::VrrpOnly)
-        .then(|| spawn_vrrp(&links.configs, hub.clone(), links.shutdown.subscribe()));
+    if cli.address_monitoring {
+        spawn_address_monitor();
+    }
+    let vrrp = matches!(mode, Mode::Full | Mode::VrrpOnly).then(|| {
+        spawn_vrrp(
+            &links.configs,
+            hub.clone(),
+            links.shutdown.subscribe(),
+            VrrpFlags {
+                keep_vips_on_stop: cli.dont_release_vrrp,
+                all: cli.all,
+            },
+        )
+    });
     serve(&opts, load, client, hub, control, &links).await?;
     if let Some(v) = vrrp {
         // The instances resign (priority 0), drop their VIPs and run notify_stop.
@@ -400,15 +459,89 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--metrics-listen`: `/metrics` `/status` `/healthz` `POST /reload`; a reload request goes
-/// through the same loop as SIGHUP and gets its outcome back.
-async fn spawn_api(
-    listen: std::net::SocketAddr,
+/// `-e/--all-config`: a missing include refuses the configuration.
+fn refuse_unreadable_files(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<()> {
+    if let Ok(loaded) = config::load(path, opts) {
+        let missing = crate::cli::unreadable_files(&loaded.diagnostics);
+        if !missing.is_empty() {
+            let lines: Vec<String> = missing.iter().map(|d| d.to_string()).collect();
+            anyhow::bail!(
+                "{}: configuration refused (-e: every file must be readable)\n{}",
+                path.display(),
+                lines.join("\n")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The pid files and control socket of this run (see [`crate::pidfile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFiles {
+    pub pid_files: Vec<PathBuf>,
+    pub socket: PathBuf,
+}
+
+impl RunFiles {
+    /// keepalived's choice of files for these flags and this configuration.
+    pub fn of(cli: &Cli, mode: Mode, config: Option<&config::Config>) -> RunFiles {
+        use crate::pidfile::{Layout, RunPaths};
+        let layout = Layout {
+            use_pid_dir: config.is_some_and(|c| c.use_pid_dir),
+            instance: config.and_then(|c| c.instance.clone()),
+            namespace: cli
+                .namespace
+                .clone()
+                .or_else(crate::pidfile::current_netns_name),
+        };
+        let d = RunPaths::new(&layout);
+        let has = |f: &dyn Fn(&config::Config) -> bool| cli.all || config.is_some_and(f);
+        let mut pid_files = vec![cli.pid_file.clone().unwrap_or(d.main)];
+        if matches!(mode, Mode::Full | Mode::VrrpOnly) && has(&|c| !c.vrrp_instances.is_empty()) {
+            pid_files.push(cli.vrrp_pid.clone().unwrap_or(d.vrrp));
+        }
+        if mode.runs_checkers() && has(&|c| !c.virtual_servers.is_empty()) {
+            pid_files.push(cli.checkers_pid.clone().unwrap_or(d.checkers));
+        }
+        let bfd = |c: &config::Config| c.ignored.iter().any(|k| k.keyword == "bfd_instance");
+        if !cli.no_bfd && has(&bfd) {
+            pid_files.push(cli.bfd_pid.clone().unwrap_or(d.bfd));
+        }
+        RunFiles {
+            pid_files,
+            socket: cli.ctl_socket.clone().unwrap_or(d.socket),
+        }
+    }
+}
+
+/// Removes the control socket when the daemon ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn resolve_group(name: &str) -> anyhow::Result<u32> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => anyhow::bail!("--ctl-socket-group {name}: no such group"),
+        Err(e) => anyhow::bail!("--ctl-socket-group {name}: {e}"),
+    }
+}
+
+/// What the API serves from; a reload request goes through the same loop as SIGHUP and gets
+/// its outcome back.
+fn api_state(
     hub: &StatusHub,
     client: Option<ipvs::Client>,
     control: mpsc::Sender<Control>,
     links: &Links,
-) -> anyhow::Result<()> {
+) -> crate::api::Api {
     let (reload_tx, mut reload_rx) = mpsc::channel::<crate::api::ReloadRequest>(4);
     tokio::spawn(async move {
         while let Some(req) = reload_rx.recv().await {
@@ -421,12 +554,20 @@ async fn spawn_api(
             }
         }
     });
-    let api = crate::api::Api {
+    crate::api::Api {
         status: hub.clone(),
         metrics: links.metrics.clone(),
         ipvs: client.map(crate::api::kernel_dumper),
         reload: Some(reload_tx),
-    };
+    }
+}
+
+/// Binds one API listener; it stops with the daemon.
+async fn spawn_listener(
+    endpoint: crate::api::Endpoint,
+    api: crate::api::Api,
+    links: &Links,
+) -> anyhow::Result<()> {
     let mut stop = links.shutdown.subscribe();
     let stopped = async move {
         while !*stop.borrow_and_update() {
@@ -435,10 +576,25 @@ async fn spawn_api(
             }
         }
     };
-    crate::api::spawn(listen, api, stopped)
-        .await
-        .with_context(|| format!("--metrics-listen {listen}"))?;
+    crate::api::spawn_endpoint(endpoint, crate::api::Limits::default(), api, stopped).await?;
     Ok(())
+}
+
+/// `-a/--address-monitoring`: logs every address netlink reports added or removed.
+fn spawn_address_monitor() {
+    tokio::spawn(async move {
+        if let Err(e) = crate::addrmon::run().await {
+            tracing::error!("address monitoring stopped: {e:#}");
+        }
+    });
+}
+
+/// Command-line flags VRRP follows.
+#[derive(Debug, Clone, Copy, Default)]
+struct VrrpFlags {
+    keep_vips_on_stop: bool,
+    /// `--all`: run even without instances (a reload may add some).
+    all: bool,
 }
 
 /// VRRP beside the director (full mode) or alone (`-P`): waits for the first configuration,
@@ -448,7 +604,12 @@ fn spawn_vrrp(
     configs: &watch::Sender<Option<Model>>,
     hub: StatusHub,
     shutdown: watch::Receiver<bool>,
+    flags: VrrpFlags,
 ) -> tokio::task::JoinHandle<()> {
+    let vrrp_config = move |m: &Model| crate::vrrp::VrrpConfig {
+        keep_vips_on_stop: flags.keep_vips_on_stop,
+        ..crate::vrrp::VrrpConfig::from_model_with(&m.0, &m.1)
+    };
     let mut rx = configs.subscribe();
     tokio::spawn(async move {
         let first = loop {
@@ -459,8 +620,8 @@ fn spawn_vrrp(
                 return;
             }
         };
-        let cfg = crate::vrrp::VrrpConfig::from_model_with(&first.0, &first.1);
-        if cfg.instances.is_empty() {
+        let cfg = vrrp_config(&first);
+        if cfg.instances.is_empty() && !flags.all {
             tracing::info!("no vrrp_instance configured: VRRP not started");
             return;
         }
@@ -468,8 +629,8 @@ fn spawn_vrrp(
         let forward = tokio::spawn(async move {
             while rx.changed().await.is_ok() {
                 let next = rx.borrow_and_update().clone();
-                if let Some((c, scripts)) = next {
-                    tx.send_replace(crate::vrrp::VrrpConfig::from_model_with(&c, &scripts));
+                if let Some(m) = next {
+                    tx.send_replace(vrrp_config(&m));
                 }
             }
         });

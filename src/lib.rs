@@ -5,6 +5,7 @@
 //! the kernel. `vrrp` elects the master that holds the virtual addresses. `status` is the plain
 //! data every reader (API, metrics, dumps) renders.
 
+pub mod addrmon;
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -13,8 +14,11 @@ pub mod daemon;
 pub mod director;
 pub mod dump;
 pub mod genhash;
+pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod pidfile;
+pub mod process;
 pub mod scripts;
 pub mod status;
 pub mod systemd;

@@ -39,6 +39,12 @@ pub struct Config {
     /// Keywords keepalived knows and lvsd accepts but does not act on (SNMP, DBus, nftables,
     /// process priorities…). Kept so `-d` and `config dump` can show what was not applied.
     pub ignored: Vec<IgnoredKeyword>,
+    /// Top-level `use_pid_dir`: pid files go to /run/keepalived (see `crate::pidfile`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub use_pid_dir: bool,
+    /// Top-level `instance NAME`: pid file names carry `_NAME`, in /run/keepalived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 impl Config {

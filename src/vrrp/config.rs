@@ -23,6 +23,9 @@ pub struct VrrpConfig {
     pub realtime_priority: Option<u8>,
     /// SO_PRIORITY of advert sockets (6 = TC_PRIO_INTERACTIVE, puts adverts in the high band).
     pub socket_priority: Option<u32>,
+    /// `-V/--dont-release-vrrp`: when lvsd stops, masters keep their VIPs and routes and send
+    /// no priority-0 advert (a reload still releases what it removes).
+    pub keep_vips_on_stop: bool,
 }
 
 /// One virtual address (`10.0.0.1/24 dev eth1 brd 10.0.0.255 scope global label eth1:1`).

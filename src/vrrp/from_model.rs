@@ -30,6 +30,7 @@ impl VrrpConfig {
     /// The VRRP part of a loaded configuration with its scripts already resolved.
     pub fn from_model_with(c: &m::Config, scripts: &Scripts) -> VrrpConfig {
         VrrpConfig {
+            keep_vips_on_stop: false,
             instances: c
                 .vrrp_instances
                 .iter()

@@ -57,6 +57,7 @@ pub mod validate;
 pub mod vip;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use tokio::sync::watch;
@@ -222,6 +223,8 @@ struct Runtime {
     groups: HashMap<String, (SyncGroupConfig, sync::Member)>,
     instances: HashMap<String, RunningInstance>,
     tasks: tokio::task::JoinSet<(String, anyhow::Result<()>)>,
+    /// `-V` at stop; see [`VrrpConfig::keep_vips_on_stop`].
+    keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Runtime {
@@ -373,6 +376,7 @@ impl Runtime {
                 .map(|(p, (rx, _))| (p.clone(), rx.clone()))
                 .collect(),
             socket_priority: cfg.socket_priority,
+            keep_on_stop: self.keep_on_stop.clone(),
         };
         for ic in &cfg.instances {
             if self.instances.contains_key(&ic.name) {
@@ -429,6 +433,7 @@ async fn run_here(
         groups: HashMap::new(),
         instances: HashMap::new(),
         tasks: tokio::task::JoinSet::new(),
+        keep_on_stop: Default::default(),
     };
     let first = configs.borrow_and_update().clone();
     rt.apply(&first).await;
@@ -469,6 +474,10 @@ async fn run_here(
                 }
             }
         }
+    }
+    if configs.borrow().keep_vips_on_stop {
+        rt.keep_on_stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
     for r in rt.instances.values() {
         let _ = r.stop.send(true);

@@ -301,7 +301,7 @@ impl Status {
                     let mut s =
                         std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
                     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-                    s.write_all(b"GET /status HTTP/1.0\r\nHost: lab\r\n\r\n")
+                    s.write_all(b"GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n")
                         .ok()?;
                     let mut body = String::new();
                     s.read_to_string(&mut body).ok()?;
