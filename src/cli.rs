@@ -122,6 +122,11 @@ pub struct Cli {
     #[arg(long = "metrics-listen", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Leave node_exporter's node_ipvs_* families out of /metrics (when node_exporter's ipvs
+    /// collector already scrapes this host); the lvsd_ipvs_* families stay.
+    #[arg(long = "metrics-no-node-ipvs")]
+    pub metrics_no_node_ipvs: bool,
+
     /// Log line format.
     #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

@@ -245,7 +245,7 @@ pub fn render_status(status: &Value, now_ms: u64) -> String {
                 "STATE",
                 "WEIGHT",
                 "LIVE",
-                "CHECKED",
+                "CHANGED",
                 "TRANSITIONS",
                 "LAST FAILURE",
             ],

@@ -94,6 +94,8 @@ pub struct RealServerStatus {
     /// Weight the kernel should hold now (0 when inhibited), None when the server is not in IPVS.
     pub live_weight: Option<u32>,
     pub last_failure: Option<String>,
+    /// When the server's health last changed (up to down or down to up; its first verdict
+    /// counts), not when it was last checked. The name is kept for `/status` readers.
     pub last_check_unix_ms: Option<u64>,
     pub transitions: u64,
 }
@@ -117,7 +119,8 @@ pub struct ReloadStatus {
     pub config_file: String,
     pub successes: u64,
     pub failures: u64,
-    /// When the configuration was last loaded: at start-up, then at each reload attempt.
+    /// When the running configuration was loaded: at start-up, then at each successful reload
+    /// (a failed reload keeps the running configuration, and this time).
     pub last_reload_unix_ms: Option<u64>,
     pub last_error: Option<String>,
 }
@@ -129,6 +132,11 @@ pub struct Status {
     pub vrrp_scripts: Vec<VrrpScriptStatus>,
     pub virtual_servers: Vec<VirtualServerStatus>,
     pub reload: ReloadStatus,
+    /// The VRRP configuration the instances run: what the keepalived-compatible dumps and the
+    /// exporter-compatible metrics print beside the live state (VIP devices, excluded VIPs,
+    /// advert interval, garp settings, tracked scripts). Not part of `/status`.
+    #[serde(skip)]
+    pub vrrp_config: Arc<crate::vrrp::VrrpConfig>,
 }
 
 /// Where producers publish and readers subscribe; cheap to clone.
@@ -138,6 +146,7 @@ pub struct StatusHub {
     pub vrrp_scripts: Arc<watch::Sender<Vec<VrrpScriptStatus>>>,
     pub virtual_servers: Arc<watch::Sender<Vec<VirtualServerStatus>>>,
     pub reload: Arc<watch::Sender<ReloadStatus>>,
+    pub vrrp_config: Arc<watch::Sender<Arc<crate::vrrp::VrrpConfig>>>,
 }
 
 impl Default for StatusHub {
@@ -153,6 +162,7 @@ impl StatusHub {
             vrrp_scripts: Arc::new(watch::channel(Vec::new()).0),
             virtual_servers: Arc::new(watch::channel(Vec::new()).0),
             reload: Arc::new(watch::channel(ReloadStatus::default()).0),
+            vrrp_config: Arc::new(watch::channel(Arc::default()).0),
         }
     }
 
@@ -163,6 +173,7 @@ impl StatusHub {
             vrrp_scripts: self.vrrp_scripts.borrow().clone(),
             virtual_servers: self.virtual_servers.borrow().clone(),
             reload: self.reload.borrow().clone(),
+            vrrp_config: self.vrrp_config.borrow().clone(),
         }
     }
 }

@@ -551,6 +551,7 @@ fn metrics_vm_lvsd_director_events() {
         sample_value(&body, "lvsd_config_last_reload_successful", &[]),
         Some(1.0)
     );
+    let reloaded = loaded(&body);
     std::fs::write(&conf, director_config(5, true)).unwrap();
     lvsd.signal(Signal::SIGHUP);
     let (body, _) = wait_scrape(
@@ -563,6 +564,11 @@ fn metrics_vm_lvsd_director_events() {
     assert_eq!(
         sample_value(&body, "lvsd_config_last_reload_successful", &[]),
         Some(0.0)
+    );
+    assert_eq!(
+        loaded(&body),
+        reloaded,
+        "a failed reload leaves the running configuration's load time"
     );
     let (_, text) = http_get(LVSD_API.parse().unwrap(), "/status");
     let status: serde_json::Value = serde_json::from_str(&text).expect("/status is JSON");

@@ -343,6 +343,9 @@ impl Runtime {
         }
 
         // Status list in the new order; running instances keep their entry.
+        self.hub
+            .vrrp_config
+            .send_replace(std::sync::Arc::new(cfg.clone()));
         let prev = self.hub.vrrp.borrow().clone();
         self.hub.vrrp.send_replace(
             cfg.instances
