@@ -166,13 +166,13 @@ async fn metrics_vm_scrape_matches_ipvsadm() {
     assert_eq!(ours.to_vec(), stats);
     assert_eq!(stats[0], 1, "one connection counted");
 
-    // The firewall-mark service: mark in local_mark, proto FWM.
+    // The firewall-mark service: mark in local_mark (hex, as node_exporter), proto FWM.
     assert_eq!(
         sample_value(
             &body,
             "node_ipvs_backend_weight",
             &[
-                ("local_mark", "7"),
+                ("local_mark", "00000007"),
                 ("proto", "FWM"),
                 ("remote_address", "10.77.0.3")
             ]
