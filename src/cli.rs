@@ -239,7 +239,7 @@ pub fn run_config_test(cli: &Cli, check_host: bool) -> anyhow::Result<u8> {
             print_diagnostics(&loaded.diagnostics);
             eprintln!("{}", summary(&cli.use_file, &loaded.diagnostics));
             if cli.dump_conf {
-                println!("{}", serde_json::to_string_pretty(&loaded.config)?);
+                println!("{}", crate::dump::config_json(&loaded.config)?);
             }
             Ok(config_test_exit_code(&loaded.diagnostics, false))
         }
@@ -263,7 +263,7 @@ pub fn run_config_dump(cli: &Cli, json: bool) -> anyhow::Result<u8> {
     };
     print_diagnostics(&loaded.diagnostics);
     let out = if json {
-        serde_json::to_string_pretty(&loaded.config)?
+        crate::dump::config_json(&loaded.config)?
     } else {
         crate::config::summary::render(&loaded.config)
     };

@@ -643,6 +643,42 @@ pub fn render_json(status: &Status) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// The resolved configuration as `config dump --json` and `-t -d` print it: durations in
+/// keepalived's unit, seconds (`"delay_loop": 6`, `"advert_int": 0.5`), not serde's
+/// `{"secs":6,"nanos":0}`. Every other value as the model serialises it.
+pub fn config_json(config: &impl serde::Serialize) -> serde_json::Result<String> {
+    let v = durations_as_seconds(serde_json::to_value(config)?);
+    serde_json::to_string_pretty(&v)
+}
+
+/// Rewrites every `{"secs": S, "nanos": N}` object (how serde writes a `Duration`) into the
+/// number of seconds: an integer when whole, else a decimal.
+pub fn durations_as_seconds(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            if m.len() == 2
+                && let (Some(s), Some(n)) = (
+                    m.get("secs").and_then(Value::as_u64),
+                    m.get("nanos").and_then(Value::as_u64),
+                )
+            {
+                return if n == 0 {
+                    json!(s)
+                } else {
+                    json!(s as f64 + n as f64 / 1e9)
+                };
+            }
+            Value::Object(
+                m.into_iter()
+                    .map(|(k, v)| (k, durations_as_seconds(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(durations_as_seconds).collect()),
+        other => other,
+    }
+}
+
 /// Writes a dump to `path` without following a planted symlink or leaving a half-written file:
 /// the text goes to a fresh temporary file (O_EXCL) in the same directory, which then replaces
 /// `path` (rename replaces a symlink itself, never its target). /tmp is world-writable and lvsd
@@ -754,6 +790,28 @@ mod tests {
         assert_eq!(
             vip_text(&v6, "eth0", true),
             "fd00::1/64 dev eth0 scope global preferred_lft forever set"
+        );
+    }
+
+    #[test]
+    fn config_json_prints_durations_in_seconds() {
+        #[derive(serde::Serialize)]
+        struct M {
+            delay_loop: std::time::Duration,
+            advert_int: std::time::Duration,
+            timeout: Option<std::time::Duration>,
+            list: Vec<std::time::Duration>,
+        }
+        let m = M {
+            delay_loop: std::time::Duration::from_secs(6),
+            advert_int: std::time::Duration::from_millis(500),
+            timeout: None,
+            list: vec![std::time::Duration::from_micros(1_500_000)],
+        };
+        let v: Value = serde_json::from_str(&config_json(&m).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            json!({"delay_loop": 6, "advert_int": 0.5, "timeout": null, "list": [1.5]})
         );
     }
 
