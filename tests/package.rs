@@ -1,6 +1,11 @@
-//! The Debian package: `cargo deb` builds it from the test binary, `dpkg -i` installs it (into a
-//! scratch root, so the host stays untouched) and the installed `lvsd --version` runs.
-//! Needs `cargo-deb` (`cargo install cargo-deb --version 3.8.0 --locked`) and dpkg.
+//! The Debian package: `cargo deb` builds it from the test binary (stripped, as a release build
+//! would be), lintian finds no error or warning in it, `dpkg -i` installs it (into a scratch
+//! root, so the host stays untouched), the installed `lvsd --version` runs and systemd accepts
+//! the installed unit. The unit's capability set is then tried for real: lvsd under exactly
+//! that bounding set gets SCHED_RR for its VRRP thread, and a notify script can still chown and
+//! write under /var.
+//! Needs `cargo-deb` (`cargo install cargo-deb --version 3.8.0 --locked`), dpkg, lintian,
+//! systemd-analyze, setpriv and file (`bash .ci/run` installs them).
 
 #[path = "../examples/gen-man.rs"]
 mod gen_man;
@@ -56,15 +61,7 @@ fn deb_builds_installs_and_runs() {
     );
     run(Command::new(&cargo)
         .current_dir(manifest)
-        .args([
-            "deb",
-            "--no-build",
-            "--no-strip",
-            "--fast",
-            "--profile",
-            profile,
-            "-o",
-        ])
+        .args(["deb", "--no-build", "--profile", profile, "-o"])
         .arg(&out));
     let deb = std::fs::read_dir(&out)
         .unwrap()
@@ -75,16 +72,60 @@ fn deb_builds_installs_and_runs() {
     let listing = run(Command::new("dpkg-deb").arg("-c").arg(&deb));
     for path in [
         "./usr/sbin/lvsd",
-        "./lib/systemd/system/lvsd.service",
+        "./usr/lib/systemd/system/lvsd.service",
         "./etc/default/lvsd",
         "./usr/share/doc/lvsd/examples/keepalived.conf",
+        "./usr/share/doc/lvsd/examples/prometheus/lvsd-alerts.yml",
+        "./usr/share/doc/lvsd/examples/grafana/lvsd.json",
+        "./usr/share/doc/lvsd/README.md",
+        "./usr/share/doc/lvsd/operations.md",
+        "./usr/share/doc/lvsd/systemd.md",
+        "./usr/share/doc/lvsd/copyright",
+        "./usr/share/doc/lvsd/changelog.Debian.gz",
         "./usr/share/man/man8/lvsd.8.gz",
+        "./usr/share/man/man8/lvsd-ctl.8.gz",
+        "./usr/share/man/man8/lvsd-ctl-status.8.gz",
+        "./usr/share/man/man8/lvsd-ctl-reload.8.gz",
+        "./usr/share/man/man8/lvsd-genhash.8.gz",
     ] {
         assert!(
             listing.contains(path),
             "{path} missing from the package:\n{listing}"
         );
     }
+
+    // lintian: no error, no warning (infos are advice, not policy violations).
+    let lint = Command::new("lintian")
+        .args(["--display-level", ">=warning"])
+        .arg(&deb)
+        .output()
+        .expect("lintian (Debian package lintian; bash .ci/run installs it)");
+    let lint_text = String::from_utf8_lossy(&lint.stdout).into_owned();
+    let bad: Vec<&str> = lint_text
+        .lines()
+        .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+        .collect();
+    assert!(bad.is_empty(), "lintian:\n{lint_text}");
+    assert!(
+        lint.status.success(),
+        "lintian failed: {lint_text}{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
+    // Maintainer scripts: the unit is enabled on install and systemd reloaded, as Debian's
+    // debhelper does; not started (that would stop keepalived, see docs/systemd.md).
+    let control = scratch("deb-control");
+    run(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&control));
+    let postinst = std::fs::read_to_string(control.join("postinst")).unwrap();
+    assert!(
+        postinst.contains("deb-systemd-helper enable lvsd.service"),
+        "{postinst}"
+    );
+    assert!(postinst.contains("daemon-reload"), "{postinst}");
+    assert!(!postinst.contains("deb-systemd-invoke start"), "{postinst}");
+    let postrm = std::fs::read_to_string(control.join("postrm")).unwrap();
+    assert!(postrm.contains("daemon-reload"), "{postrm}");
+    let _ = std::fs::remove_dir_all(&control);
 
     // dpkg -i into a scratch root with its own dpkg database.
     let root = scratch("dpkg-root");
@@ -112,9 +153,67 @@ fn deb_builds_installs_and_runs() {
         format!("lvsd {}", env!("CARGO_PKG_VERSION"))
     );
 
-    let unit = std::fs::read_to_string(root.join("lib/systemd/system/lvsd.service")).unwrap();
+    // Stripped: keepalived's binary is under 1 MB, an unstripped debug build over 100 MB.
+    let installed = root.join("usr/sbin/lvsd");
+    let kind = run(Command::new("file").arg("-L").arg(&installed));
+    assert!(kind.contains(", stripped"), "{kind}");
+    let (before, after) = (
+        std::fs::metadata(bin).unwrap().len(),
+        std::fs::metadata(&installed).unwrap().len(),
+    );
+    assert!(after * 2 < before, "{before} -> {after} bytes");
+
+    // A DEP-5 copyright file and a Debian changelog for this version.
+    let copyright = std::fs::read_to_string(root.join("usr/share/doc/lvsd/copyright")).unwrap();
+    assert!(
+        copyright.starts_with(
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+        ),
+        "{copyright}"
+    );
+    for stanza in ["Files: *", "License: MIT\n", "License: Apache-2.0\n"] {
+        assert!(copyright.contains(stanza), "{stanza} in {copyright}");
+    }
+    let changelog = run(Command::new("sh").arg("-c").arg(format!(
+        "gzip -dc {}",
+        root.join("usr/share/doc/lvsd/changelog.Debian.gz")
+            .display()
+    )));
+    assert!(
+        changelog.starts_with(&format!("lvsd ({}-1) ", env!("CARGO_PKG_VERSION"))),
+        "{changelog}"
+    );
+
+    let unit_path = root.join("usr/lib/systemd/system/lvsd.service");
+    let unit = std::fs::read_to_string(&unit_path).unwrap();
     assert!(unit.contains("Type=notify") && unit.contains("ExecStart=/usr/sbin/lvsd"));
+    verify_unit(&unit, &root);
 
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// `systemd-analyze verify` on the installed unit, its binary pointing into the scratch root
+/// (the host has no /usr/sbin/lvsd): no complaint at all.
+fn verify_unit(unit: &str, root: &Path) {
+    let dir = scratch("unit-verify");
+    let text = unit
+        .replace(
+            "/usr/sbin/lvsd",
+            &root.join("usr/sbin/lvsd").display().to_string(),
+        )
+        .replace("/sbin/modprobe", "/bin/true");
+    std::fs::write(dir.join("lvsd.service"), text).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(dir.join("lvsd.service"))
+        .output()
+        .expect("systemd-analyze");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
