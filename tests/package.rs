@@ -217,3 +217,111 @@ fn verify_unit(unit: &str, root: &Path) {
     assert!(out.status.success() && said.trim().is_empty(), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The capabilities `CapabilityBoundingSet=` of dist/lvsd.service leaves, as setpriv names them
+/// (`+net_admin,+net_raw,...`).
+fn unit_capabilities() -> String {
+    let unit =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/lvsd.service"))
+            .unwrap();
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("the unit sets CapabilityBoundingSet=");
+    line.split_whitespace()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// lvsd -P in a namespace under `bounding` (setpriv's syntax), with a notify_master script that
+/// chowns a file, switches to nobody and writes under /var. Returns lvsd's log and what the
+/// script wrote once the instance is master (or after 15 s).
+fn run_vrrp_with_capabilities(tag: &str, bounding: &str) -> (String, String) {
+    let id = std::process::id() % 100_000;
+    let ns = format!("lvcap{tag}{id}");
+    let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+    run(Command::new("ip").args(["netns", "add", &ns]));
+    for args in [
+        &["link", "add", "c0", "type", "veth", "peer", "name", "c1"][..],
+        &["link", "set", "c0", "up"],
+        &["link", "set", "c1", "up"],
+        &["addr", "add", "10.97.0.1/24", "dev", "c0"],
+    ] {
+        run(Command::new("ip").args(["-n", &ns]).args(args));
+    }
+    let dir = PathBuf::from(format!("/var/tmp/lvsd-captest-{tag}-{id}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("owned"), "").unwrap();
+    let script = dir.join("notify.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nd={d}\nchown 65534:65534 $d/owned && echo chown-ok >> $d/out\n\
+             setpriv --reuid=65534 --regid=65534 --clear-groups id -u >> $d/out\n\
+             echo master >> $d/out\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    run(Command::new("chmod").arg("755").arg(&script));
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "vrrp_instance VI_1 {{\n  interface c0\n  virtual_router_id 51\n  priority 150\n  \
+             advert_int 1\n  virtual_ipaddress {{\n    10.97.0.100/24\n  }}\n  \
+             notify_master \"{}\"\n}}\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("lvsd.log");
+    let logf = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns, "setpriv", "--bounding-set", bounding])
+        .arg(env!("CARGO_BIN_EXE_lvsd"))
+        .args(["-n", "-P", "-f"])
+        .arg(&conf)
+        .env("RUST_LOG", "info")
+        .stdout(logf.try_clone().unwrap())
+        .stderr(logf)
+        .spawn()
+        .expect("spawn lvsd under setpriv");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let out = dir.join("out");
+    while std::time::Instant::now() < deadline
+        && !std::fs::read_to_string(&out).is_ok_and(|t| t.contains("master"))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+    let result = (
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        std::fs::read_to_string(&out).unwrap_or_default(),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+#[test]
+fn unit_capabilities_give_vrrp_sched_rr_and_leave_scripts_working() {
+    let caps = unit_capabilities();
+    assert!(caps.contains("+sys_nice"), "{caps}");
+    let (log, out) = run_vrrp_with_capabilities("u", &format!("-all,{caps}"));
+    assert!(log.contains("VRRP thread runs SCHED_RR"), "{log}");
+    assert!(!log.contains("cannot set SCHED_RR"), "{log}");
+    assert_eq!(
+        out, "chown-ok\n65534\nmaster\n",
+        "script output; lvsd log:\n{log}"
+    );
+
+    // The same run without CAP_SYS_NICE shows what the old unit did: the warning, no SCHED_RR.
+    let without = caps.replace(",+sys_nice", "").replace("+sys_nice,", "");
+    let (log, _) = run_vrrp_with_capabilities("n", &format!("-all,{without}"));
+    assert!(log.contains("cannot set SCHED_RR"), "{log}");
+}
