@@ -456,26 +456,39 @@ fn write_lvs(o: &mut String, status: &Status) -> std::fmt::Result {
         return Ok(());
     }
     writeln!(o, "------< LVS Topology >------")?;
+    writeln!(o, " System is compiled with LVS v1.2.1")?;
     for vs in &status.virtual_servers {
-        writeln!(o, " Virtual Server = {}", vs.key)?;
-        writeln!(o, "   Scheduler = {}", vs.scheduler)?;
-        writeln!(o, "   Quorum = {}", vs.quorum)?;
+        writeln!(o, " ------< Virtual server >------")?;
+        let (proto, rest) = vs.key.split_once(' ').unwrap_or(("", vs.key.as_str()));
+        match (proto, rest.parse::<std::net::SocketAddr>()) {
+            ("FWM", _) => writeln!(o, " VS FWMARK = {rest}")?,
+            (_, Ok(a)) => writeln!(o, " VS VIP = {}, VPORT = {}", a.ip(), a.port())?,
+            _ => writeln!(o, " VS = {}", vs.key)?,
+        }
+        writeln!(o, "   lvs_sched = {}", vs.scheduler)?;
+        let protocol = if proto == "FWM" { "none" } else { proto };
+        writeln!(o, "   protocol = {protocol}")?;
+        writeln!(o, "   quorum_state_up = {}", u8::from(vs.quorum_up))?;
+        // lvsd's own: which side of the quorum is in the table.
+        writeln!(o, "   live weight = {}", vs.live_weight)?;
         writeln!(
             o,
-            "   Quorum state = {}",
-            if vs.quorum_up { "UP" } else { "DOWN" }
+            "   sorry server in use = {}",
+            if vs.sorry_server_active { "yes" } else { "no" }
         )?;
-        writeln!(o, "   Live weight = {}", vs.live_weight)?;
-        if vs.sorry_server_active {
-            writeln!(o, "   Sorry server in use = yes")?;
-        }
         for rs in &vs.real_servers {
-            let addr = std::net::SocketAddr::new(rs.address, rs.port);
-            writeln!(o, "   Real Server = {addr}")?;
-            writeln!(o, "     Weight = {}", rs.weight)?;
-            writeln!(o, "     Alive = {}", if rs.up { "yes" } else { "no" })?;
+            writeln!(o, "   ------< Real server >------")?;
+            let ip = rs.address;
+            writeln!(
+                o,
+                "   RIP = {ip}, RPORT = {}, WEIGHT = {w} EFF WEIGHT = {w}",
+                rs.port,
+                w = rs.weight
+            )?;
+            writeln!(o, "   effective weight = {}", rs.weight)?;
+            writeln!(o, "   alive = {}", u8::from(rs.up))?;
             if let Some(f) = &rs.last_failure {
-                writeln!(o, "     Last failure = {f}")?;
+                writeln!(o, "   last failure = {f}")?;
             }
         }
     }

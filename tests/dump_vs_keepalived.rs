@@ -5,7 +5,10 @@
 //! `--signum=JSON`) and their files are parsed by one parser — the one keepalived-exporter uses
 //! for keepalived.data, re-stated here — and compared field by field.
 //!
-//! Needs root, iproute2 and keepalived (`bash .ci/run` installs them).
+//! The checker's file (keepalived_check.data) needs IPVS: that comparison runs in the IPVS VM
+//! (tests/vm), where both daemons program the same virtual servers in turn.
+//!
+//! Needs root, iproute2 and keepalived, and for the VM part qemu (`bash .ci/run` installs them).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+#[path = "vm/harness.rs"]
+mod vm;
 
 const CONF: &str = r#"global_defs {
   router_id dumplab
@@ -138,17 +144,22 @@ struct Daemon {
 
 impl Daemon {
     fn start(ns: &Ns, program: &[&str], log: &Path) -> Daemon {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &ns.0]);
+        Daemon::spawn(cmd, program, log)
+    }
+
+    /// In the current network namespace (the VM's).
+    fn start_here(program: &[&str], log: &Path) -> Daemon {
+        let mut cmd = Command::new("env");
+        cmd.arg("--");
+        Daemon::spawn(cmd, program, log)
+    }
+
+    fn spawn(mut cmd: Command, program: &[&str], log: &Path) -> Daemon {
         let logf = std::fs::File::create(log).expect("log file");
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns.0,
-                "unshare",
-                "-m",
-                "--propagation",
-                "private",
-            ])
+        let child = cmd
+            .args(["unshare", "-m", "--propagation", "private"])
             .args(["sh", "-c", "mount -t tmpfs tmpfs /tmp && exec \"$@\"", "sh"])
             .args(program)
             .env("TZ", "UTC")
@@ -541,4 +552,194 @@ fn compare_json(ka: &str, lv: &str) {
         "keepalived.json differs:\n{}\n\nkeepalived:\n{ka}\nlvsd:\n{lv}",
         diffs.join("\n")
     );
+}
+
+const CHECK_CONF: &str = r#"global_defs {
+  router_id checklab
+}
+virtual_server 10.96.0.10 80 {
+  delay_loop 2
+  lb_algo wrr
+  lb_kind NAT
+  protocol TCP
+  quorum 2
+  real_server 127.0.0.1 18081 {
+    weight 3
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+  real_server 127.0.0.2 18082 {
+    weight 1
+    inhibit_on_failure
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+virtual_server fwmark 7 {
+  lb_algo rr
+  real_server 127.0.0.3 80 {
+    weight 1
+  }
+}
+"#;
+
+/// keepalived_check.data as blocks: ` VS ...` headers with their `key = value` lines, and the
+/// real servers under each by their `RIP = ...` line.
+type CheckBlocks = BTreeMap<String, BTreeMap<String, String>>;
+
+fn parse_check_data(text: &str) -> CheckBlocks {
+    let mut out = CheckBlocks::new();
+    let mut vs = String::new();
+    let mut block = String::new();
+    let mut in_lvs = false;
+    for l in text.lines() {
+        if l.starts_with("------<") {
+            in_lvs = l.contains("LVS Topology");
+            continue;
+        }
+        if !in_lvs || l.trim_start().starts_with("------<") {
+            continue;
+        }
+        let t = l.trim();
+        if let Some(v) = l.strip_prefix(" VS ") {
+            vs = v.to_string();
+            block = vs.clone();
+            out.entry(block.clone()).or_default();
+        } else if let Some(rip) = t.strip_prefix("RIP = ") {
+            // `RIP = 127.0.0.1, RPORT = 18081, WEIGHT = 3 EFF WEIGHT = 3`
+            block = format!("{vs} -> {}", rip.split(", WEIGHT").next().unwrap_or(rip));
+            out.entry(block.clone()).or_default().insert(
+                "WEIGHT".into(),
+                rip.split("WEIGHT = ").nth(1).unwrap_or("").into(),
+            );
+        } else if let Some((k, v)) = t.split_once(" = ")
+            && !block.is_empty()
+        {
+            out.entry(block.clone())
+                .or_default()
+                .insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// Lines lvsd adds to keepalived_check.data (keepalived has no such fields).
+const LVSD_ONLY: [&str; 3] = ["live weight", "sorry server in use", "last failure"];
+
+/// Runs one daemon on CHECK_CONF, waits for its checkers to settle, and returns its
+/// keepalived_check.data.
+fn check_data_of(program: &[&str], log: &Path) -> String {
+    let d = Daemon::start_here(program, log);
+    // delay_loop 2, connect_timeout 1, one retry: settled after a few rounds.
+    std::thread::sleep(Duration::from_secs(8));
+    let data = d.dump(libc::SIGUSR1, &["keepalived_check.data"]);
+    drop(d);
+    std::thread::sleep(Duration::from_millis(500));
+    data.into_iter().next().unwrap_or_default()
+}
+
+#[test]
+fn check_data_in_vm() {
+    vm::run_ignored_in_vm("check_data_", 1);
+}
+
+#[test]
+#[ignore = "needs an IPVS kernel: run by check_data_in_vm()"]
+fn check_data_matches_keepalived_field_by_field() {
+    // In the VM only the checkout and /tmp are writable; each daemon gets its own /tmp.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(format!("dumpcmp-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(&conf, CHECK_CONF).unwrap();
+    let conf_s = conf.to_str().unwrap();
+    // 127.0.0.1:18081 answers, 127.0.0.2:18082 does not.
+    let listener = std::net::TcpListener::bind("127.0.0.1:18081").unwrap();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            drop(c)
+        }
+    });
+    let _ = Command::new("ipvsadm").arg("-C").status();
+
+    let pid = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let ka = check_data_of(
+        &[
+            "keepalived",
+            "-n",
+            "-l",
+            "-D",
+            "-G",
+            "--check",
+            "-f",
+            conf_s,
+            "-p",
+            &pid("ka.pid"),
+            "-c",
+            &pid("ka-check.pid"),
+        ],
+        &dir.join("keepalived.log"),
+    );
+    let _ = Command::new("ipvsadm").arg("-C").status();
+    let lv = check_data_of(
+        &[env!("CARGO_BIN_EXE_lvsd"), "-n", "-C", "-f", conf_s],
+        &dir.join("lvsd.log"),
+    );
+    let (k, l) = (parse_check_data(&ka), parse_check_data(&lv));
+    assert_eq!(
+        k.keys().collect::<Vec<_>>(),
+        l.keys().collect::<Vec<_>>(),
+        "virtual and real servers\nkeepalived:\n{ka}\nlvsd:\n{lv}"
+    );
+    let mut diffs = Vec::new();
+    for (block, lf) in &l {
+        for (key, lvv) in lf {
+            if LVSD_ONLY.contains(&key.as_str()) {
+                continue;
+            }
+            match k[block].get(key) {
+                Some(kv) if kv == lvv => {}
+                other => diffs.push(format!(
+                    "{block}: {key}: keepalived {other:?}, lvsd {lvv:?}"
+                )),
+            }
+        }
+    }
+    // The server that answers is alive in both files, the one that does not is not.
+    let rs = |ip: &str, port: u16| format!("VIP = 10.96.0.10, VPORT = 80 -> {ip}, RPORT = {port}");
+    for (f, who) in [(&k, "keepalived"), (&l, "lvsd")] {
+        assert_eq!(
+            f.get(&rs("127.0.0.1", 18081)).and_then(|b| b.get("alive")),
+            Some(&"1".to_string()),
+            "{who}\nkeepalived:\n{ka}\nlvsd:\n{lv}"
+        );
+        assert_eq!(
+            f.get(&rs("127.0.0.2", 18082)).and_then(|b| b.get("alive")),
+            Some(&"0".to_string()),
+            "{who}\nkeepalived:\n{ka}\nlvsd:\n{lv}"
+        );
+    }
+    // What a reader of the file needs is there: health, weights, quorum state, scheduler.
+    for must in [
+        "alive",
+        "WEIGHT",
+        "lvs_sched",
+        "quorum_state_up",
+        "protocol",
+    ] {
+        assert!(
+            l.values().any(|f| f.contains_key(must)),
+            "lvsd writes no {must}:\n{lv}"
+        );
+    }
+    assert!(
+        diffs.is_empty(),
+        "keepalived_check.data differs:\n{}\n\nkeepalived:\n{ka}\nlvsd:\n{lv}",
+        diffs.join("\n")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
