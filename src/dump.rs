@@ -373,9 +373,11 @@ fn write_vrrp(o: &mut String, status: &Status) -> std::fmt::Result {
             writeln!(o, "   Fall = {}", c.fall)?;
         }
         writeln!(o, "   Status = {}", if s.ok { "GOOD" } else { "BAD" })?;
-        // The tracker runs the script and waits for it on its own task; the dump is taken
-        // between runs from the published verdict, which is keepalived's `idle`.
-        writeln!(o, "   State = idle")?;
+        writeln!(
+            o,
+            "   State = {}",
+            if s.running { "running" } else { "idle" }
+        )?;
     }
     Ok(())
 }

@@ -82,6 +82,10 @@ pub struct VrrpScriptStatus {
     pub name: String,
     /// Current verdict after rise/fall.
     pub ok: bool,
+    /// Whether a run of the script is in progress (keepalived's script state `running`;
+    /// otherwise `idle`).
+    #[serde(default)]
+    pub running: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -61,6 +61,7 @@ fn same_as_fixture() -> Status {
         vrrp_scripts: vec![VrrpScriptStatus {
             name: "chk_ok".into(),
             ok: true,
+            running: false,
         }],
         ..Default::default()
     }

@@ -73,6 +73,11 @@ fn keepalived_exporter_vrrp_families_keep_their_names_and_labels() {
         Some(0.0),
         "idle"
     );
+    assert_eq!(
+        sample_value(&text, "keepalived_script_state", &[("name", "chk_disk")]),
+        Some(1.0),
+        "running"
+    );
     // keepalived_up has no labels at all (not an empty set `{}`).
     assert!(text.contains("\nkeepalived_up 1\n"), "{text}");
     // HELP texts as keepalived-exporter words them.

@@ -376,8 +376,8 @@ fn encode_vrrp(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
             .iter()
             .map(|s| ([("name", s.name.as_str())], i64::from(s.ok))),
     )?;
-    // keepalived's script states (0 idle, 1 running, 2 requested termination, 3 forcing
-    // termination), as the data dump reports them: lvsd publishes a verdict between runs.
+    // keepalived's script states as keepalived-exporter numbers them (0 idle, 1 running,
+    // 2 requested termination, 3 forcing termination); lvsd's scripts are idle or running.
     gauges(
         enc,
         "keepalived_script_state",
@@ -385,7 +385,7 @@ fn encode_vrrp(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
         status
             .vrrp_scripts
             .iter()
-            .map(|s| ([("name", s.name.as_str())], 0i64)),
+            .map(|s| ([("name", s.name.as_str())], i64::from(s.running))),
     )
 }
 

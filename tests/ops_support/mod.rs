@@ -60,10 +60,12 @@ pub fn sample_status() -> Status {
             VrrpScriptStatus {
                 name: "chk_haproxy".into(),
                 ok: true,
+                running: false,
             },
             VrrpScriptStatus {
                 name: "chk_disk".into(),
                 ok: false,
+                running: true,
             },
         ],
         virtual_servers: vec![
