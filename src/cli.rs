@@ -232,6 +232,11 @@ pub struct Cli {
     #[arg(long = "ctl-socket", value_name = "PATH")]
     pub ctl_socket: Option<PathBuf>,
 
+    /// Leave node_exporter's node_ipvs_* families out of /metrics (when node_exporter's ipvs
+    /// collector already scrapes this host); the lvsd_ipvs_* families stay.
+    #[arg(long = "metrics-no-node-ipvs")]
+    pub metrics_no_node_ipvs: bool,
+
     /// Group allowed to use the control socket (mode 0660 instead of 0600).
     #[arg(long = "ctl-socket-group", value_name = "GROUP")]
     pub ctl_socket_group: Option<String>,
@@ -544,7 +549,7 @@ pub fn run_config_test_of(
                 eprintln!("{}", summary(&file, &loaded.diagnostics));
             }
             if dump && !refused {
-                println!("{}", serde_json::to_string_pretty(&loaded.config)?);
+                println!("{}", crate::dump::config_json(&loaded.config)?);
             }
             Ok(config_test_exit_code(&loaded.diagnostics, refused))
         }
@@ -569,7 +574,7 @@ pub fn run_config_dump(source: &ConfigSource, json: bool) -> anyhow::Result<u8> 
     };
     print_diagnostics(&loaded.diagnostics);
     let out = if json {
-        serde_json::to_string_pretty(&loaded.config)?
+        crate::dump::config_json(&loaded.config)?
     } else {
         crate::config::summary::render(&loaded.config)
     };

@@ -192,9 +192,10 @@ where
             {
                 links.systemd.reloading();
                 tracing::info!(file = %opts.config_file.display(), "reloading configuration");
-                reload.last_reload_unix_ms = Some(now_ms());
                 match load(&opts.config_file) {
                     Ok(new) => {
+                        // Only a configuration that now runs moves the timestamp.
+                        reload.last_reload_unix_ms = Some(now_ms());
                         reload.successes += 1;
                         reload.last_error = None;
                         spec_tx.send_replace(Arc::new(new.director));
@@ -426,6 +427,7 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     .await
     .with_context(|| format!("control socket {}", run.socket.display()))?;
     let _socket = RemoveOnDrop(run.socket.clone());
+    links.metrics.set_node_ipvs(!cli.metrics_no_node_ipvs);
     if let Some(listen) = cli.metrics_listen {
         let token = match &cli.ctl_token_file {
             Some(f) => Some(crate::api::Token::from_file(f)?),

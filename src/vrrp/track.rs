@@ -141,14 +141,21 @@ impl RiseFall {
 }
 
 /// Runs a `vrrp_script` forever, publishing its debounced verdict (None until the first run).
-pub async fn script_task(cfg: ScriptConfig, tx: watch::Sender<Option<bool>>) {
+/// `running` is true while the script runs (keepalived's script state `running`, else `idle`).
+pub async fn script_task(
+    cfg: ScriptConfig,
+    tx: watch::Sender<Option<bool>>,
+    running: watch::Sender<bool>,
+) {
     let mut rf = RiseFall::new(cfg.rise, cfg.fall);
     let mut first = true;
     let mut tick = tokio::time::interval(cfg.interval.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        running.send_replace(true);
         let r = run_script_once(&cfg).await;
+        running.send_replace(false);
         let v = if first {
             // The first result is taken as is: there is no history to debounce.
             first = false;
@@ -342,5 +349,25 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(2));
         c.script = sc("/nonexistent/script");
         assert!(!run_script_once(&c).await);
+    }
+
+    #[tokio::test]
+    async fn script_task_reports_running_while_the_script_runs() {
+        let c = ScriptConfig {
+            name: "slow".into(),
+            script: checkers::Script::parse("/bin/sleep 0.4").unwrap(),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            ..Default::default()
+        };
+        let (tx, mut rx) = watch::channel(None);
+        let (run_tx, mut run_rx) = watch::channel(false);
+        let task = tokio::spawn(script_task(c, tx, run_tx));
+        run_rx.changed().await.unwrap();
+        assert!(*run_rx.borrow_and_update(), "running during the run");
+        rx.changed().await.unwrap();
+        assert_eq!(*rx.borrow(), Some(true));
+        assert!(!*run_rx.borrow(), "idle once it exited");
+        task.abort();
     }
 }
