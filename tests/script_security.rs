@@ -245,17 +245,21 @@ impl Drop for Daemon {
     }
 }
 
+/// A `user NAME` line for block-style scripts (MISC_CHECK, vrrp_script).
+fn user_kw(c: &Case, indent: &str) -> String {
+    c.user
+        .as_ref()
+        .map(|u| format!("{indent}user {u}\n"))
+        .unwrap_or_default()
+}
+
 fn health_conf(tree: &Tree, users: &Users, flag: &Path) -> String {
     let mut s = format!(
         "global_defs {{\n    enable_script_security\n    script_user {}\n}}\n",
         users.names[0]
     );
     for (i, c) in tree.cases.iter().enumerate() {
-        let user_kw = c
-            .user
-            .as_ref()
-            .map(|u| format!("            user {u}\n"))
-            .unwrap_or_default();
+        let user_kw = user_kw(c, "            ");
         s += &format!(
             r#"virtual_server 192.0.2.{vip} 80 {{
     delay_loop 1
@@ -399,11 +403,7 @@ fn vrrp_conf(tree: &Tree, users: &Users, fault_file: &Path) -> String {
         fault_file.display()
     );
     for (i, c) in tree.cases.iter().enumerate() {
-        let user_kw = c
-            .user
-            .as_ref()
-            .map(|u| format!("    user {u}\n"))
-            .unwrap_or_default();
+        let user_kw = user_kw(c, "    ");
         s += &format!(
             "vrrp_script chk_{name} {{\n    script \"{path} chk_{name}\"\n    interval 1\n{user_kw}}}\n",
             name = c.name,
