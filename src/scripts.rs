@@ -656,4 +656,46 @@ mod tests {
             0
         );
     }
+
+    /// Kinds lvsd does not run (start-up/shutdown, FIFO scripts, notify_deleted,
+    /// notify_master_rx_lower_pri) are still resolved and refused at load, so `/status` and
+    /// the log tell the truth about them.
+    #[test]
+    fn kinds_not_run_are_still_checked() {
+        let text = "global_defs {\n enable_script_security\n script_user root\n\
+            startup_script /etc/k/ww.sh\n shutdown_script /etc/k/ok.sh\n\
+            vrrp_notify_fifo /run/f\n vrrp_notify_fifo_script /etc/k/ww.sh\n}\n\
+            vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n priority 100\n\
+             virtual_ipaddress {\n  10.0.0.1\n }\n notify_deleted /etc/k/ww.sh\n\
+             notify_master_rx_lower_pri /etc/k/ww.sh\n}\n";
+        let loaded = crate::config::load_str(
+            text,
+            Path::new("t.conf"),
+            &crate::config::LoadOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics));
+        let mut fs = host();
+        fs.files.insert(
+            "/etc/k/ww.sh".into(),
+            Meta {
+                mode: REG | 0o757,
+                uid: 0,
+                gid: 0,
+            },
+        );
+        let c = &loaded.config;
+        let scripts = Scripts::resolve_with(c, &Users::of(&c.global), &fs);
+        let whats: Vec<&str> = scripts.disabled.iter().map(|d| d.what.as_str()).collect();
+        assert_eq!(
+            whats,
+            [
+                "startup_script",
+                "vrrp_notify_fifo_script",
+                "(VI_1) notify_master_rx_lower_pri",
+                "(VI_1) notify_deleted"
+            ]
+        );
+        let ok = c.global.shutdown_script.as_ref().unwrap();
+        assert_eq!(scripts.get(ok).map(|s| s.user.as_raw()), Some(0));
+    }
 }
