@@ -613,6 +613,26 @@ mod tests {
         assert!(Users::of(&g).default.is_err());
     }
 
+    /// `text` loaded and resolved on [`host`] plus a world-writable /etc/k/ww.sh.
+    fn with_world_writable(text: &str) -> (crate::config::Loaded, Scripts) {
+        let loaded = crate::config::load_str(
+            text,
+            Path::new("t.conf"),
+            &crate::config::LoadOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics));
+        let mut fs = host();
+        let ww = Meta {
+            mode: REG | 0o777,
+            uid: 0,
+            gid: 0,
+        };
+        fs.files.insert("/etc/k/ww.sh".into(), ww);
+        let g = &loaded.config.global;
+        let scripts = Scripts::resolve_with(&loaded.config, &Users::of(g), &fs);
+        (loaded, scripts)
+    }
+
     #[test]
     fn an_unsafe_track_script_loses_its_tracker_and_notifies_are_dropped() {
         let text = "global_defs {\n enable_script_security\n script_user root\n}\n\
@@ -621,23 +641,8 @@ mod tests {
             vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n priority 100\n\
              virtual_ipaddress {\n  10.0.0.1\n }\n track_script {\n  chk\n  good\n }\n\
              notify_master \"/etc/k/ww.sh m\"\n notify_backup \"/etc/k/ok.sh b\"\n}\n";
-        let loaded = crate::config::load_str(
-            text,
-            Path::new("t.conf"),
-            &crate::config::LoadOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics));
-        let mut fs = host();
-        fs.files.insert(
-            "/etc/k/ww.sh".into(),
-            Meta {
-                mode: REG | 0o777,
-                uid: 0,
-                gid: 0,
-            },
-        );
+        let (loaded, scripts) = with_world_writable(text);
         let c = &loaded.config;
-        let scripts = Scripts::resolve_with(c, &Users::of(&c.global), &fs);
         let whats: Vec<&str> = scripts.disabled.iter().map(|d| d.what.as_str()).collect();
         assert_eq!(whats, ["vrrp_script chk", "(VI_1) notify_master"]);
         assert!(!scripts.security_violation);
@@ -668,23 +673,8 @@ mod tests {
             vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n priority 100\n\
              virtual_ipaddress {\n  10.0.0.1\n }\n notify_deleted /etc/k/ww.sh\n\
              notify_master_rx_lower_pri /etc/k/ww.sh\n}\n";
-        let loaded = crate::config::load_str(
-            text,
-            Path::new("t.conf"),
-            &crate::config::LoadOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics));
-        let mut fs = host();
-        fs.files.insert(
-            "/etc/k/ww.sh".into(),
-            Meta {
-                mode: REG | 0o757,
-                uid: 0,
-                gid: 0,
-            },
-        );
+        let (loaded, scripts) = with_world_writable(text);
         let c = &loaded.config;
-        let scripts = Scripts::resolve_with(c, &Users::of(&c.global), &fs);
         let whats: Vec<&str> = scripts.disabled.iter().map(|d| d.what.as_str()).collect();
         assert_eq!(
             whats,
