@@ -262,6 +262,9 @@ pub struct DisabledScript {
     pub command: String,
     /// Why it does not run.
     pub reason: String,
+    /// What that means, as keepalived does it: a vrrp_script's trackers are removed, a
+    /// MISC_CHECK is removed from its real server, anything else is not run.
+    pub effect: &'static str,
     /// `file:line` of the script in the configuration.
     pub at: String,
 }
@@ -304,6 +307,7 @@ impl Scripts {
             match r {
                 Ok(_) => runnable += 1,
                 Err(reason) => out.disabled.push(DisabledScript {
+                    effect: effect(&what),
                     what,
                     command: s.command.clone(),
                     reason,
@@ -326,9 +330,10 @@ impl Scripts {
             tracing::warn!(
                 script = %d.command,
                 at = %d.at,
-                "{} is disabled: {}",
+                "{} is disabled: {}; {}",
                 d.what,
-                d.reason
+                d.reason,
+                d.effect
             );
         }
         if self.security_violation {
@@ -336,6 +341,16 @@ impl Scripts {
                 "SECURITY VIOLATION - scripts are being executed but script_security not enabled"
             );
         }
+    }
+}
+
+fn effect(what: &str) -> &'static str {
+    if what.starts_with("vrrp_script ") {
+        "the instances tracking it ignore it"
+    } else if what.starts_with("MISC_CHECK ") {
+        "the check is removed from its real server"
+    } else {
+        "it is not run"
     }
 }
 
