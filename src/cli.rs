@@ -15,8 +15,8 @@
 //! | 1    | runtime failure (the daemon, or a subcommand, could not do its job) |
 //! | 2    | bad command line (clap) |
 //! | 4    | the configuration cannot be used: file missing/unreadable, or errors (refused) |
-//! | 5    | the configuration loads but has warnings (keepalived would still run) |
-//! | 6    | script security: scripts would run without `enable_script_security`, or unsafely |
+//! | 5    | the configuration loads but has warnings (keepalived would still run); this includes scripts disabled by `enable_script_security` |
+//! | 6    | script security: scripts would run without `enable_script_security` (SECURITY VIOLATION) |
 //!
 //! With `--strict` every warning is an error, so `-t --strict` exits 0 or 4.
 

@@ -63,18 +63,23 @@ pub trait Fs {
     fn canonical(&self, path: &Path) -> Option<PathBuf>;
     /// Directories searched for a program named without a `/`.
     fn search_path(&self) -> Vec<PathBuf> {
-        [
-            "/usr/local/sbin",
-            "/usr/local/bin",
-            "/usr/sbin",
-            "/usr/bin",
-            "/sbin",
-            "/bin",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .collect()
+        default_search_path()
     }
+}
+
+/// Where a program named without a `/` is looked for.
+pub fn default_search_path() -> Vec<PathBuf> {
+    [
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect()
 }
 
 /// The machine's file system.
@@ -257,6 +262,9 @@ pub struct DisabledScript {
     pub command: String,
     /// Why it does not run.
     pub reason: String,
+    /// What that means, as keepalived does it: a vrrp_script's trackers are removed, a
+    /// MISC_CHECK is removed from its real server, anything else is not run.
+    pub effect: &'static str,
     /// `file:line` of the script in the configuration.
     pub at: String,
 }
@@ -299,6 +307,7 @@ impl Scripts {
             match r {
                 Ok(_) => runnable += 1,
                 Err(reason) => out.disabled.push(DisabledScript {
+                    effect: effect(&what),
                     what,
                     command: s.command.clone(),
                     reason,
@@ -321,9 +330,10 @@ impl Scripts {
             tracing::warn!(
                 script = %d.command,
                 at = %d.at,
-                "{} is disabled: {}",
+                "{} is disabled: {}; {}",
                 d.what,
-                d.reason
+                d.reason,
+                d.effect
             );
         }
         if self.security_violation {
@@ -331,6 +341,16 @@ impl Scripts {
                 "SECURITY VIOLATION - scripts are being executed but script_security not enabled"
             );
         }
+    }
+}
+
+fn effect(what: &str) -> &'static str {
+    if what.starts_with("vrrp_script ") {
+        "the instances tracking it ignore it"
+    } else if what.starts_with("MISC_CHECK ") {
+        "the check is removed from its real server"
+    } else {
+        "it is not run"
     }
 }
 
@@ -578,5 +598,109 @@ mod tests {
             check_program(&fs, "/etc/k/ok.sh", 1000, 1000, false),
             Err(Refusal::NotExecutable("/etc/k/ok.sh".into()))
         );
+    }
+
+    #[test]
+    fn default_user_rules() {
+        if matches!(
+            checkers::resolve_user(Some(DEFAULT_SCRIPT_USER), None),
+            Ok(Some(_))
+        ) {
+            return; // this host has keepalived_script: the fallbacks below do not apply
+        }
+        let mut g = m::GlobalDefs::default();
+        // No script_user, no keepalived_script, no security: root (and SECURITY VIOLATION).
+        assert_eq!(Users::of(&g).default.map(|u| u.uid.as_raw()), Ok(0));
+        // With security the scripts that name no user are disabled.
+        g.enable_script_security = true;
+        let e = Users::of(&g).default.unwrap_err();
+        assert!(e.contains("keepalived_script"), "{e}");
+        g.script_user = Some(m::ScriptUser {
+            user: "nobody".into(),
+            group: Some("root".into()),
+        });
+        let u = Users::of(&g).default.unwrap();
+        assert_eq!((u.uid.as_raw(), u.gid.as_raw()), (65534, 0));
+        g.script_user = Some(m::ScriptUser {
+            user: "no-such-user-lvsd".into(),
+            group: None,
+        });
+        assert!(Users::of(&g).default.is_err());
+    }
+
+    /// `text` loaded and resolved on [`host`] plus a world-writable /etc/k/ww.sh.
+    fn with_world_writable(text: &str) -> (crate::config::Loaded, Scripts) {
+        let loaded = crate::config::load_str(
+            text,
+            Path::new("t.conf"),
+            &crate::config::LoadOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics));
+        let mut fs = host();
+        let ww = Meta {
+            mode: REG | 0o777,
+            uid: 0,
+            gid: 0,
+        };
+        fs.files.insert("/etc/k/ww.sh".into(), ww);
+        let g = &loaded.config.global;
+        let scripts = Scripts::resolve_with(&loaded.config, &Users::of(g), &fs);
+        (loaded, scripts)
+    }
+
+    #[test]
+    fn an_unsafe_track_script_loses_its_tracker_and_notifies_are_dropped() {
+        let text = "global_defs {\n enable_script_security\n script_user root\n}\n\
+            vrrp_script chk {\n script \"/etc/k/ww.sh a\"\n}\n\
+            vrrp_script good {\n script \"/etc/k/ok.sh b\"\n user nobody\n}\n\
+            vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n priority 100\n\
+             virtual_ipaddress {\n  10.0.0.1\n }\n track_script {\n  chk\n  good\n }\n\
+             notify_master \"/etc/k/ww.sh m\"\n notify_backup \"/etc/k/ok.sh b\"\n}\n";
+        let (loaded, scripts) = with_world_writable(text);
+        let c = &loaded.config;
+        let whats: Vec<&str> = scripts.disabled.iter().map(|d| d.what.as_str()).collect();
+        assert_eq!(whats, ["vrrp_script chk", "(VI_1) notify_master"]);
+        assert!(!scripts.security_violation);
+        let v = crate::vrrp::VrrpConfig::from_model_with(c, &scripts);
+        let names: Vec<&str> = v.instances[0]
+            .track_scripts
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(names, ["good"]);
+        assert_eq!(v.scripts.len(), 1);
+        assert_eq!(v.scripts[0].script.user.as_raw(), 65534);
+        assert!(v.instances[0].notify.master.is_none());
+        assert_eq!(
+            v.instances[0].notify.backup.as_ref().unwrap().user.as_raw(),
+            0
+        );
+    }
+
+    /// Kinds lvsd does not run (start-up/shutdown, FIFO scripts, notify_deleted,
+    /// notify_master_rx_lower_pri) are still resolved and refused at load, so `/status` and
+    /// the log tell the truth about them.
+    #[test]
+    fn kinds_not_run_are_still_checked() {
+        let text = "global_defs {\n enable_script_security\n script_user root\n\
+            startup_script /etc/k/ww.sh\n shutdown_script /etc/k/ok.sh\n\
+            vrrp_notify_fifo /run/f\n vrrp_notify_fifo_script /etc/k/ww.sh\n}\n\
+            vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n priority 100\n\
+             virtual_ipaddress {\n  10.0.0.1\n }\n notify_deleted /etc/k/ww.sh\n\
+             notify_master_rx_lower_pri /etc/k/ww.sh\n}\n";
+        let (loaded, scripts) = with_world_writable(text);
+        let c = &loaded.config;
+        let whats: Vec<&str> = scripts.disabled.iter().map(|d| d.what.as_str()).collect();
+        assert_eq!(
+            whats,
+            [
+                "startup_script",
+                "vrrp_notify_fifo_script",
+                "(VI_1) notify_master_rx_lower_pri",
+                "(VI_1) notify_deleted"
+            ]
+        );
+        let ok = c.global.shutdown_script.as_ref().unwrap();
+        assert_eq!(scripts.get(ok).map(|s| s.user.as_raw()), Some(0));
     }
 }

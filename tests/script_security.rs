@@ -245,17 +245,21 @@ impl Drop for Daemon {
     }
 }
 
+/// A `user NAME` line for block-style scripts (MISC_CHECK, vrrp_script).
+fn user_kw(c: &Case, indent: &str) -> String {
+    c.user
+        .as_ref()
+        .map(|u| format!("{indent}user {u}\n"))
+        .unwrap_or_default()
+}
+
 fn health_conf(tree: &Tree, users: &Users, flag: &Path) -> String {
     let mut s = format!(
         "global_defs {{\n    enable_script_security\n    script_user {}\n}}\n",
         users.names[0]
     );
     for (i, c) in tree.cases.iter().enumerate() {
-        let user_kw = c
-            .user
-            .as_ref()
-            .map(|u| format!("            user {u}\n"))
-            .unwrap_or_default();
+        let user_kw = user_kw(c, "            ");
         s += &format!(
             r#"virtual_server 192.0.2.{vip} 80 {{
     delay_loop 1
@@ -399,11 +403,7 @@ fn vrrp_conf(tree: &Tree, users: &Users, fault_file: &Path) -> String {
         fault_file.display()
     );
     for (i, c) in tree.cases.iter().enumerate() {
-        let user_kw = c
-            .user
-            .as_ref()
-            .map(|u| format!("    user {u}\n"))
-            .unwrap_or_default();
+        let user_kw = user_kw(c, "    ");
         s += &format!(
             "vrrp_script chk_{name} {{\n    script \"{path} chk_{name}\"\n    interval 1\n{user_kw}}}\n",
             name = c.name,
@@ -512,9 +512,9 @@ fn vrrp_scripts_run_only_when_safe() {
         out.status.code().unwrap_or(-1)
     };
     for c in &tree.cases {
-        for security in [true, false] {
+        for (security, user) in [(true, true), (false, true), (true, false)] {
             let conf = format!(
-                "global_defs {{\n{}    script_user root\n}}\n\
+                "global_defs {{\n{}{}}}\n\
                  vrrp_script chk {{\n    script \"{p} x\"\n}}\n\
                  vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    \
                  priority 100\n    virtual_ipaddress {{\n        10.77.0.100/24\n    }}\n    \
@@ -524,21 +524,23 @@ fn vrrp_scripts_run_only_when_safe() {
                 } else {
                     ""
                 },
+                if user { "    script_user root\n" } else { "" },
                 p = c.path.display()
             );
             let k = t_code(&conf, "keepalived");
             let l = t_code(&conf, LVSD);
-            let want = match (security, c.runs_as.is_some()) {
-                (false, _) => 6,
-                (true, true) => 0,
-                (true, false) => 5,
-            };
-            assert_eq!(
-                (k, l),
-                (want, want),
-                "{} security={security}: keepalived -t {k}, lvsd -t {l}",
-                c.name
-            );
+            let what = format!("{} security={security} script_user={user}", c.name);
+            assert_eq!(k, l, "{what}: keepalived -t {k}, lvsd -t {l}");
+            // No script_user: keepalived_script if it exists, else (with security) every
+            // script is removed: 5 whatever the file.
+            if user {
+                let want = match (security, c.runs_as.is_some()) {
+                    (false, _) => 6,
+                    (true, true) => 0,
+                    (true, false) => 5,
+                };
+                assert_eq!(k, want, "{what}");
+            }
         }
     }
 }

@@ -27,17 +27,7 @@ pub trait Probe {
     }
     /// Directories searched for a script given without a `/`.
     fn search_path(&self) -> Vec<PathBuf> {
-        [
-            "/usr/local/sbin",
-            "/usr/local/bin",
-            "/usr/sbin",
-            "/usr/bin",
-            "/sbin",
-            "/bin",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .collect()
+        crate::scripts::default_search_path()
     }
 }
 

@@ -376,3 +376,27 @@ mod opt_secs {
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_in_json_keep_their_user() {
+        // The vrrp-node form: a plain command line runs as this process.
+        let n: Notify = serde_json::from_str(r#"{"any": "/bin/n 'a b'"}"#).unwrap();
+        assert_eq!(n.any, Script::parse("/bin/n 'a b'"));
+        let s = Script {
+            argv: vec!["/bin/x".into()],
+            user: nix::unistd::Uid::from_raw(65534),
+            group: nix::unistd::Gid::from_raw(0),
+        };
+        let n = Notify {
+            master: Some(s.clone()),
+            ..Notify::default()
+        };
+        let back: Notify = serde_json::from_str(&serde_json::to_string(&n).unwrap()).unwrap();
+        assert_eq!(back.master, Some(s));
+        assert_eq!(back.backup, None);
+    }
+}
