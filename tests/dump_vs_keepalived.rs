@@ -374,7 +374,7 @@ fn dumps_match_keepalived_field_by_field() {
     let lvsd = env!("CARGO_BIN_EXE_lvsd");
     let lv = Daemon::start(
         &lv_ns,
-        &[lvsd, "-n", "-P", "-f", conf_s],
+        &[lvsd, "-n", "-l", "-P", "-f", conf_s],
         &dir.join("lvsd.log"),
     );
     let vips = ["10.98.0.100", "10.98.0.101", "10.98.1.5", "fd00:98::100"];
@@ -686,7 +686,7 @@ fn check_data_matches_keepalived_field_by_field() {
     );
     let _ = Command::new("ipvsadm").arg("-C").status();
     let lv = check_data_of(
-        &[env!("CARGO_BIN_EXE_lvsd"), "-n", "-C", "-f", conf_s],
+        &[env!("CARGO_BIN_EXE_lvsd"), "-n", "-l", "-C", "-f", conf_s],
         &dir.join("lvsd.log"),
     );
     let (k, l) = (parse_check_data(&ka), parse_check_data(&lv));

@@ -282,7 +282,7 @@ fn run_vrrp_with_capabilities(tag: &str, bounding: &str) -> (String, String) {
     let mut child = Command::new("ip")
         .args(["netns", "exec", &ns, "setpriv", "--bounding-set", bounding])
         .arg(env!("CARGO_BIN_EXE_lvsd"))
-        .args(["-n", "-P", "-f"])
+        .args(["-n", "-l", "-P", "-f"])
         .arg(&conf)
         .env("RUST_LOG", "info")
         .stdout(logf.try_clone().unwrap())

@@ -306,7 +306,7 @@ fn checker_scripts_run_only_when_safe() {
     let log = tree.root.join("lvsd.log");
     let port = free_port();
     let child = Command::new(LVSD)
-        .args(["--health-check-only", "-n", "-f"])
+        .args(["--health-check-only", "-n", "-l", "-f"])
         .arg(&conf)
         .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
         .env("RUST_LOG", "info")
