@@ -51,7 +51,9 @@ pub const API_ADDR: &str = "127.0.0.1:9165";
 /// (VRRP beside the director).
 pub fn lvsd_command(ns: &str, conf: &Path, full: bool) -> Command {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns]).arg(lvsd_binary()).args(["-n", "-l"]);
+    c.args(["netns", "exec", ns])
+        .arg(lvsd_binary())
+        .args(["-n", "-l"]);
     if !full {
         c.arg("-P");
     }
