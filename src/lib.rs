@@ -5,6 +5,7 @@
 //! the kernel. `vrrp` elects the master that holds the virtual addresses. `status` is the plain
 //! data every reader (API, metrics, dumps) renders.
 
+pub mod anycast;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -141,6 +141,9 @@ pub const TOP_LEVEL_IGNORED: &[&str] = &[
 ];
 
 pub const GLOBAL_DEFS: &[&str] = &[
+    // lvsd extensions (docs/anycast.md).
+    "anycast_table",
+    "anycast_protocol",
     "router_id",
     "notification_email",
     "notification_email_from",
@@ -410,6 +413,8 @@ pub const VIRTUAL_SERVER: &[&str] = &[
     "delay_loop",
     "inhibit_on_failure",
     "real_server",
+    // lvsd extension (docs/anycast.md).
+    "announce_route",
 ];
 
 pub const VIRTUAL_SERVER_IGNORED: &[&str] = &["snmp_name", "nftables_ipvs_fwmark"];

@@ -39,6 +39,19 @@ pub struct Config {
     /// Keywords keepalived knows and lvsd accepts but does not act on (SNMP, DBus, nftables,
     /// process priorities…). Kept so `-d` and `config dump` can show what was not applied.
     pub ignored: Vec<IgnoredKeyword>,
+    /// lvsd extension (`anycast_table`, `anycast_protocol` in global_defs): where health-gated
+    /// VIP routes go (docs/anycast.md).
+    pub anycast: AnycastDefs,
+}
+
+/// lvsd extension, global_defs `anycast_table N` / `anycast_protocol P`: the kernel routing
+/// table and protocol number of the routes `announce_route` virtual servers hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct AnycastDefs {
+    /// None: the default (crate::anycast::DEFAULT_TABLE).
+    pub table: Option<u32>,
+    /// None: the default (crate::anycast::DEFAULT_PROTOCOL).
+    pub protocol: Option<u8>,
 }
 
 impl Config {
@@ -813,6 +826,9 @@ pub struct VirtualServer {
     pub virtualhost: Option<String>,
     pub sorry_server: Option<SorryServer>,
     pub real_servers: Vec<RealServer>,
+    /// lvsd extension `announce_route [ADDR…]`: hold a host route for the virtual server's
+    /// addresses (or the ones listed) while it has quorum. None: not announced.
+    pub announce_route: Option<Vec<IpAddr>>,
 }
 
 /// `sorry_server IP [PORT]`, with `sorry_server_inhibit` and `sorry_server_lvs_method`.

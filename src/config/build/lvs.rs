@@ -302,6 +302,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
         virtualhost: None,
         sorry_server: None,
         real_servers: Vec::new(),
+        announce_route: None,
     };
     let mut inherit = Inherit::default();
     let mut smtp_alert = None;
@@ -313,7 +314,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let mut reals: Vec<&Node> = Vec::new();
     let mut protocol_set = false;
     for n in children {
-        if inherit.option(cx, n) {
+        if inherit.option(cx, n) || super::anycast::virtual_server_keyword(cx, n, &mut vs) {
             continue;
         }
         let kw = n.keyword();

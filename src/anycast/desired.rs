@@ -1,0 +1,249 @@
+//! The pure core: which host routes should exist now, and the minimal edit from what the
+//! kernel holds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use crate::config::model as cfg;
+use crate::status::VirtualServerStatus;
+
+/// Addresses a group's ranges may expand to before the rest is refused (a /16 range would
+/// otherwise mean 65536 routes).
+pub const MAX_GROUP_ADDRESSES: usize = 1024;
+
+/// One announced virtual server: its status key and the addresses it announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announce {
+    /// [`crate::director::from_config::vs_id`], the key its status is published under.
+    pub key: String,
+    pub addrs: Vec<IpAddr>,
+}
+
+/// Where the routes go and which virtual servers gate them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub table: u32,
+    pub protocol: u8,
+    pub announce: Vec<Announce>,
+}
+
+impl Target {
+    /// The anycast part of a configuration, with a warning per announce_route that cannot
+    /// name an address. None when the configuration uses none of the anycast keywords.
+    pub fn from_config(config: &cfg::Config) -> (Option<Target>, Vec<String>) {
+        let mut warnings = Vec::new();
+        let mut announce = Vec::new();
+        for vs in &config.virtual_servers {
+            let Some(explicit) = &vs.announce_route else {
+                continue;
+            };
+            let key = crate::director::from_config::vs_id(vs);
+            let addrs = if explicit.is_empty() {
+                own_addresses(config, vs, &key, &mut warnings)
+            } else {
+                explicit.clone()
+            };
+            announce.push(Announce { key, addrs });
+        }
+        let defs = config.anycast;
+        if announce.is_empty() && defs.table.is_none() && defs.protocol.is_none() {
+            return (None, warnings);
+        }
+        let target = Target {
+            table: defs.table.unwrap_or(super::DEFAULT_TABLE),
+            protocol: defs.protocol.unwrap_or(super::DEFAULT_PROTOCOL),
+            announce,
+        };
+        (Some(target), warnings)
+    }
+}
+
+fn own_addresses(
+    config: &cfg::Config,
+    vs: &cfg::VirtualServer,
+    key: &str,
+    warnings: &mut Vec<String>,
+) -> Vec<IpAddr> {
+    match &vs.address {
+        cfg::VsAddress::Inet { addr, .. } => vec![*addr],
+        cfg::VsAddress::Fwmark { .. } => {
+            warnings.push(format!(
+                "{key}: announce_route on a fwmark service needs the addresses to announce \
+                 (`announce_route ADDR…`); nothing is announced"
+            ));
+            Vec::new()
+        }
+        cfg::VsAddress::Group { name } => {
+            let mut out = Vec::new();
+            for e in config
+                .virtual_server_group(name)
+                .map(|g| g.entries.as_slice())
+                .unwrap_or_default()
+            {
+                if let cfg::VsgEntry::Range { first, last, .. } = e
+                    && !push_range(&mut out, *first, *last)
+                {
+                    warnings.push(format!(
+                        "{key}: group {name} holds more than {MAX_GROUP_ADDRESSES} \
+                         addresses; only the first {MAX_GROUP_ADDRESSES} are announced"
+                    ));
+                    break;
+                }
+            }
+            out.sort();
+            out.dedup();
+            out
+        }
+    }
+}
+
+/// Appends first..=last; false when the cap was reached.
+fn push_range(out: &mut Vec<IpAddr>, first: IpAddr, last: IpAddr) -> bool {
+    let (lo, hi, v4) = match (first, last) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            (u128::from(u32::from(a)), u128::from(u32::from(b)), true)
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), false),
+        _ => return true,
+    };
+    let mut x = lo;
+    while x <= hi {
+        if out.len() >= MAX_GROUP_ADDRESSES {
+            return false;
+        }
+        out.push(if v4 {
+            IpAddr::V4((x as u32).into())
+        } else {
+            IpAddr::V6(x.into())
+        });
+        x += 1;
+    }
+    true
+}
+
+/// The routes wanted now: an address is announced when every announced virtual server that
+/// names it has quorum (a virtual server without status yet has not). Several services on one
+/// VIP (80 and 443) share its route: it goes when any of them cannot serve, since the router
+/// would keep sending that service's traffic to this director otherwise.
+pub fn routes(target: &Target, status: &[VirtualServerStatus]) -> BTreeSet<IpAddr> {
+    let up: BTreeMap<&str, bool> = status
+        .iter()
+        .map(|s| (s.key.as_str(), s.quorum_up))
+        .collect();
+    let mut verdict: BTreeMap<IpAddr, bool> = BTreeMap::new();
+    for a in &target.announce {
+        let ok = up.get(a.key.as_str()).copied().unwrap_or(false);
+        for addr in &a.addrs {
+            let v = verdict.entry(*addr).or_insert(true);
+            *v = *v && ok;
+        }
+    }
+    verdict
+        .into_iter()
+        .filter_map(|(a, ok)| ok.then_some(a))
+        .collect()
+}
+
+/// Minimal edit from the kernel's routes (those of our table and protocol) to the desired set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub add: Vec<IpAddr>,
+    pub del: Vec<IpAddr>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.del.is_empty()
+    }
+}
+
+/// Withdrawals first, so a plan cut short by an error never leaves more announced than wanted.
+pub fn diff(desired: &BTreeSet<IpAddr>, kernel: &BTreeSet<IpAddr>) -> Plan {
+    Plan {
+        del: kernel.difference(desired).copied().collect(),
+        add: desired.difference(kernel).copied().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn status(key: &str, up: bool) -> VirtualServerStatus {
+        VirtualServerStatus {
+            key: key.into(),
+            scheduler: "mh".into(),
+            quorum: 1,
+            live_weight: u64::from(up),
+            quorum_up: up,
+            sorry_server_active: false,
+            real_servers: Vec::new(),
+        }
+    }
+
+    fn target(announce: &[(&str, &[&str])]) -> Target {
+        Target {
+            table: 198,
+            protocol: 245,
+            announce: announce
+                .iter()
+                .map(|(k, a)| Announce {
+                    key: (*k).into(),
+                    addrs: a.iter().map(|s| ip(s)).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_route_follows_quorum() {
+        let t = target(&[("TCP 192.0.2.1:80", &["192.0.2.1"])]);
+        let on = routes(&t, &[status("TCP 192.0.2.1:80", true)]);
+        assert_eq!(on, BTreeSet::from([ip("192.0.2.1")]));
+        assert!(routes(&t, &[status("TCP 192.0.2.1:80", false)]).is_empty());
+        // No status yet (the director has not published): not announced.
+        assert!(routes(&t, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_shared_vip_needs_every_service() {
+        let t = target(&[
+            ("TCP 192.0.2.1:80", &["192.0.2.1"]),
+            ("TCP 192.0.2.1:443", &["192.0.2.1"]),
+            ("TCP [2001:db8::1]:80", &["2001:db8::1"]),
+        ]);
+        let s = [
+            status("TCP 192.0.2.1:80", true),
+            status("TCP 192.0.2.1:443", false),
+            status("TCP [2001:db8::1]:80", true),
+        ];
+        assert_eq!(routes(&t, &s), BTreeSet::from([ip("2001:db8::1")]));
+    }
+
+    #[test]
+    fn diff_is_minimal_and_withdraws_first() {
+        let want = BTreeSet::from([ip("192.0.2.1"), ip("192.0.2.2")]);
+        let have = BTreeSet::from([ip("192.0.2.2"), ip("192.0.2.3")]);
+        let p = diff(&want, &have);
+        assert_eq!(p.add, vec![ip("192.0.2.1")]);
+        assert_eq!(p.del, vec![ip("192.0.2.3")]);
+        // A restart that finds the right routes writes nothing.
+        assert!(diff(&want, &want).is_empty());
+        // Stop: everything of ours goes.
+        assert_eq!(diff(&BTreeSet::new(), &have).del.len(), 2);
+    }
+
+    #[test]
+    fn groups_expand_with_a_cap() {
+        let mut out = Vec::new();
+        assert!(push_range(&mut out, ip("192.0.2.1"), ip("192.0.2.3")));
+        assert_eq!(out.len(), 3);
+        let mut big = Vec::new();
+        assert!(!push_range(&mut big, ip("10.0.0.0"), ip("10.0.255.255")));
+        assert_eq!(big.len(), MAX_GROUP_ADDRESSES);
+    }
+}

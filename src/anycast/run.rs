@@ -1,0 +1,289 @@
+//! The route writer task: configuration + virtual-server status → desired routes → kernel.
+//!
+//! Every wake-up (a new configuration, a status change, the resync timer) recomputes the
+//! desired set and converges the kernel to it: a fresh dump, [`super::desired::diff`], apply.
+//! A table or protocol dropped by a reload is emptied of our routes; on shutdown everything
+//! is withdrawn before the task ends. Nothing is remembered between passes except which
+//! (table, protocol) pairs the configurations used, so a kernel edited by hand is repaired on
+//! the next pass and a restart adopts the routes that are still right.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::desired::{self, Target};
+use super::kernel::{Error, RouteKernel};
+use crate::config::Config;
+use crate::status::{StatusHub, VirtualServerStatus};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Re-converge at least this often (repairs a route deleted by hand).
+    pub resync: Duration,
+    /// Wait before retrying after a kernel error.
+    pub retry: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            resync: Duration::from_secs(5),
+            retry: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The daemon's writer (full and `-C` modes): rtnetlink, opened only once a configuration
+/// uses the anycast keywords. Ends after `shutdown`, with every route withdrawn.
+pub fn spawn(
+    configs: &watch::Sender<Option<Arc<Config>>>,
+    hub: &StatusHub,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(
+        super::kernel::Netlink::connect,
+        configs.subscribe(),
+        hub.virtual_servers.subscribe(),
+        shutdown,
+        RunOptions::default(),
+    ))
+}
+
+/// Runs until `shutdown` turns true; `connect` opens the kernel when first needed.
+pub async fn run<K, C, F>(
+    connect: C,
+    mut configs: watch::Receiver<Option<Arc<Config>>>,
+    mut status: watch::Receiver<Vec<VirtualServerStatus>>,
+    mut shutdown: watch::Receiver<bool>,
+    opts: RunOptions,
+) where
+    K: RouteKernel,
+    C: Fn() -> F + Send,
+    F: Future<Output = Result<K, Error>> + Send,
+{
+    let mut kernel: Option<K> = None;
+    let mut target: Option<Target> = None;
+    // (table, protocol) pairs in use now or before; emptied when no longer configured.
+    let mut used: BTreeSet<(u32, u8)> = BTreeSet::new();
+    let mut config_seen: Option<Arc<Config>> = None;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let config = configs.borrow_and_update().clone();
+        let same = match (&config, &config_seen) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            config_seen = config.clone();
+            target = config.as_deref().and_then(|c| {
+                let (t, warnings) = Target::from_config(c);
+                for w in warnings {
+                    tracing::warn!("anycast: {w}");
+                }
+                t
+            });
+            if let Some(t) = &target {
+                used.insert((t.table, t.protocol));
+            }
+        }
+        let wanted = target
+            .as_ref()
+            .map(|t| desired::routes(t, &status.borrow_and_update()))
+            .unwrap_or_default();
+        let ok = converge(&connect, &mut kernel, &mut used, target.as_ref(), &wanted).await;
+        let wait = if ok { opts.resync } else { opts.retry };
+        tokio::select! {
+            biased;
+            r = shutdown.changed() => if r.is_err() { break },
+            r = configs.changed() => if r.is_err() { break },
+            r = status.changed() => if r.is_err() { break },
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    // Stop: withdraw everything of ours (a crash cannot; the next start reconciles).
+    target = None;
+    let mut tries = 3;
+    while !converge(&connect, &mut kernel, &mut used, None, &BTreeSet::new()).await && tries > 0 {
+        tries -= 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(target);
+}
+
+/// One pass over every (table, protocol) in `used`: the current one to `wanted`, the others to
+/// empty (dropped from `used` once empty). False when something failed.
+async fn converge<K, C, F>(
+    connect: &C,
+    kernel: &mut Option<K>,
+    used: &mut BTreeSet<(u32, u8)>,
+    target: Option<&Target>,
+    wanted: &BTreeSet<IpAddr>,
+) -> bool
+where
+    K: RouteKernel,
+    C: Fn() -> F,
+    F: Future<Output = Result<K, Error>>,
+{
+    if used.is_empty() {
+        return true;
+    }
+    if kernel.is_none() {
+        match connect().await {
+            Ok(k) => *kernel = Some(k),
+            Err(e) => {
+                tracing::error!("anycast: cannot open rtnetlink: {e}");
+                return false;
+            }
+        }
+    }
+    let Some(k) = kernel.as_ref() else {
+        return false;
+    };
+    let current = target.map(|t| (t.table, t.protocol));
+    let mut ok = true;
+    for (table, protocol) in used.clone() {
+        let empty = BTreeSet::new();
+        let want = if current == Some((table, protocol)) {
+            wanted
+        } else {
+            &empty
+        };
+        match pass(k, table, protocol, want).await {
+            Ok(()) if current != Some((table, protocol)) => {
+                used.remove(&(table, protocol));
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!("anycast: table {table} protocol {protocol}: {e}");
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+async fn pass<K: RouteKernel>(
+    k: &K,
+    table: u32,
+    protocol: u8,
+    wanted: &BTreeSet<IpAddr>,
+) -> Result<(), Error> {
+    let have = k.dump(table, protocol).await?;
+    let plan = desired::diff(wanted, &have);
+    if plan.is_empty() {
+        return Ok(());
+    }
+    for a in &plan.del {
+        tracing::info!("anycast: withdrawing {a} (table {table} protocol {protocol})");
+    }
+    for a in &plan.add {
+        tracing::info!("anycast: announcing {a} (table {table} protocol {protocol})");
+    }
+    k.apply(table, protocol, &plan).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anycast::FakeRoutes;
+
+    fn config(table: Option<u32>) -> Arc<Config> {
+        let text = format!(
+            "global_defs {{ {} }}\nvirtual_server 192.0.2.1 80 {{\n protocol TCP\n announce_route\n real_server 10.0.0.1 80 {{ }}\n}}\n",
+            table
+                .map(|t| format!("anycast_table {t}"))
+                .unwrap_or_default()
+        );
+        let dir =
+            std::env::temp_dir().join(format!("lvsd-anycast-{}-{table:?}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("k.conf");
+        std::fs::write(&f, text).unwrap();
+        let loaded = crate::config::load(&f, &crate::config::LoadOptions::default()).unwrap();
+        Arc::new(loaded.config)
+    }
+
+    fn status(up: bool) -> Vec<VirtualServerStatus> {
+        vec![VirtualServerStatus {
+            key: "TCP 192.0.2.1:80".into(),
+            scheduler: "wlc".into(),
+            quorum: 1,
+            live_weight: u64::from(up),
+            quorum_up: up,
+            sorry_server_active: false,
+            real_servers: Vec::new(),
+        }]
+    }
+
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    fn routes(k: &FakeRoutes) -> Vec<(u32, u8, IpAddr)> {
+        k.routes.lock().unwrap().iter().copied().collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn follows_quorum_adopts_on_restart_and_withdraws_on_stop() {
+        let k = FakeRoutes::default();
+        let vip: IpAddr = "192.0.2.1".parse().unwrap();
+        // What a killed lvsd left behind: our VIP (still right) and a stale one, plus a route
+        // of another protocol in the same table (not ours).
+        k.routes.lock().unwrap().extend([
+            (198, 245, vip),
+            (198, 245, "192.0.2.9".parse().unwrap()),
+            (198, 186, "192.0.2.7".parse().unwrap()),
+        ]);
+        let (cfg_tx, cfg_rx) = watch::channel(Some(config(None)));
+        let (st_tx, st_rx) = watch::channel(status(true));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let kc = k.clone();
+        let task = tokio::spawn(run(
+            move || {
+                let k = kc.clone();
+                async move { Ok::<_, Error>(k) }
+            },
+            cfg_rx,
+            st_rx,
+            stop_rx,
+            RunOptions::default(),
+        ));
+        settle().await;
+        // Restart: only the stale route went; the right one was never touched.
+        assert_eq!(*k.writes.lock().unwrap(), 1);
+        assert!(routes(&k).contains(&(198, 245, vip)));
+        assert!(!routes(&k).contains(&(198, 245, "192.0.2.9".parse().unwrap())));
+
+        st_tx.send_replace(status(false));
+        settle().await;
+        assert!(!routes(&k).contains(&(198, 245, vip)));
+        st_tx.send_replace(status(true));
+        settle().await;
+        assert!(routes(&k).contains(&(198, 245, vip)));
+
+        // A reload to another table moves the route.
+        cfg_tx.send_replace(Some(config(Some(300))));
+        settle().await;
+        assert!(routes(&k).contains(&(300, 245, vip)));
+        assert!(!routes(&k).contains(&(198, 245, vip)));
+
+        // A route deleted by hand comes back on the resync.
+        k.routes.lock().unwrap().remove(&(300, 245, vip));
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(routes(&k).contains(&(300, 245, vip)));
+
+        stop_tx.send_replace(true);
+        task.await.unwrap();
+        assert_eq!(routes(&k), vec![(198, 186, "192.0.2.7".parse().unwrap())]);
+    }
+}
