@@ -121,27 +121,50 @@ fn push_range(out: &mut Vec<IpAddr>, first: IpAddr, last: IpAddr) -> bool {
     true
 }
 
-/// The routes wanted now: an address is announced when every announced virtual server that
-/// names it has quorum (a virtual server without status yet has not). Several services on one
-/// VIP (80 and 443) share its route: it goes when any of them cannot serve, since the router
-/// would keep sending that service's traffic to this director otherwise.
-pub fn routes(target: &Target, status: &[VirtualServerStatus]) -> BTreeSet<IpAddr> {
+/// The routes wanted now, and the ones still undecided.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// Announced: every announced virtual server that names the address has quorum.
+    pub on: BTreeSet<IpAddr>,
+    /// Undecided: some virtual server naming it has no status yet (lvsd just started and the
+    /// director has not published). The kernel's route, if any, stays as it is, so a restart
+    /// never withdraws a route only to announce it again a moment later.
+    pub hold: BTreeSet<IpAddr>,
+}
+
+/// Several services on one VIP (80 and 443) share its route: it goes when any of them cannot
+/// serve, since the router would keep sending that service's traffic here otherwise.
+pub fn routes(target: &Target, status: &[VirtualServerStatus]) -> Wanted {
     let up: BTreeMap<&str, bool> = status
         .iter()
         .map(|s| (s.key.as_str(), s.quorum_up))
         .collect();
-    let mut verdict: BTreeMap<IpAddr, bool> = BTreeMap::new();
+    // Per address: Some(true) on, Some(false) off, None undecided (off wins over undecided).
+    let mut verdict: BTreeMap<IpAddr, Option<bool>> = BTreeMap::new();
     for a in &target.announce {
-        let ok = up.get(a.key.as_str()).copied().unwrap_or(false);
+        let state = up.get(a.key.as_str()).copied();
         for addr in &a.addrs {
-            let v = verdict.entry(*addr).or_insert(true);
-            *v = *v && ok;
+            let v = verdict.entry(*addr).or_insert(Some(true));
+            *v = match (*v, state) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (None, _) | (_, None) => None,
+                _ => Some(true),
+            };
         }
     }
-    verdict
-        .into_iter()
-        .filter_map(|(a, ok)| ok.then_some(a))
-        .collect()
+    let mut w = Wanted::default();
+    for (a, v) in verdict {
+        match v {
+            Some(true) => {
+                w.on.insert(a);
+            }
+            None => {
+                w.hold.insert(a);
+            }
+            Some(false) => {}
+        }
+    }
+    w
 }
 
 /// Minimal edit from the kernel's routes (those of our table and protocol) to the desired set.
@@ -158,10 +181,14 @@ impl Plan {
 }
 
 /// Withdrawals first, so a plan cut short by an error never leaves more announced than wanted.
-pub fn diff(desired: &BTreeSet<IpAddr>, kernel: &BTreeSet<IpAddr>) -> Plan {
+pub fn diff(wanted: &Wanted, kernel: &BTreeSet<IpAddr>) -> Plan {
     Plan {
-        del: kernel.difference(desired).copied().collect(),
-        add: desired.difference(kernel).copied().collect(),
+        del: kernel
+            .iter()
+            .filter(|a| !wanted.on.contains(a) && !wanted.hold.contains(a))
+            .copied()
+            .collect(),
+        add: wanted.on.difference(kernel).copied().collect(),
     }
 }
 
@@ -202,11 +229,20 @@ mod tests {
     #[test]
     fn a_route_follows_quorum() {
         let t = target(&[("TCP 192.0.2.1:80", &["192.0.2.1"])]);
-        let on = routes(&t, &[status("TCP 192.0.2.1:80", true)]);
-        assert_eq!(on, BTreeSet::from([ip("192.0.2.1")]));
-        assert!(routes(&t, &[status("TCP 192.0.2.1:80", false)]).is_empty());
-        // No status yet (the director has not published): not announced.
-        assert!(routes(&t, &[]).is_empty());
+        let w = routes(&t, &[status("TCP 192.0.2.1:80", true)]);
+        assert_eq!(w.on, BTreeSet::from([ip("192.0.2.1")]));
+        assert!(w.hold.is_empty());
+        assert_eq!(
+            routes(&t, &[status("TCP 192.0.2.1:80", false)]),
+            Wanted::default()
+        );
+        // No status yet (the director has not published): undecided, neither added nor
+        // removed.
+        let w = routes(&t, &[]);
+        assert!(w.on.is_empty());
+        let have = BTreeSet::from([ip("192.0.2.1")]);
+        assert!(diff(&w, &have).is_empty());
+        assert!(diff(&w, &BTreeSet::new()).is_empty());
     }
 
     #[test]
@@ -221,20 +257,28 @@ mod tests {
             status("TCP 192.0.2.1:443", false),
             status("TCP [2001:db8::1]:80", true),
         ];
-        assert_eq!(routes(&t, &s), BTreeSet::from([ip("2001:db8::1")]));
+        assert_eq!(routes(&t, &s).on, BTreeSet::from([ip("2001:db8::1")]));
+        // 443 not published yet, 80 down: off (a known failure beats not knowing).
+        let w = routes(&t, &s[..1]);
+        assert_eq!(w.hold, BTreeSet::from([ip("192.0.2.1"), ip("2001:db8::1")]));
+        let w = routes(&t, &[status("TCP 192.0.2.1:80", false)]);
+        assert!(!w.hold.contains(&ip("192.0.2.1")) && !w.on.contains(&ip("192.0.2.1")));
     }
 
     #[test]
     fn diff_is_minimal_and_withdraws_first() {
-        let want = BTreeSet::from([ip("192.0.2.1"), ip("192.0.2.2")]);
+        let want = Wanted {
+            on: BTreeSet::from([ip("192.0.2.1"), ip("192.0.2.2")]),
+            hold: BTreeSet::new(),
+        };
         let have = BTreeSet::from([ip("192.0.2.2"), ip("192.0.2.3")]);
         let p = diff(&want, &have);
         assert_eq!(p.add, vec![ip("192.0.2.1")]);
         assert_eq!(p.del, vec![ip("192.0.2.3")]);
         // A restart that finds the right routes writes nothing.
-        assert!(diff(&want, &want).is_empty());
+        assert!(diff(&want, &want.on).is_empty());
         // Stop: everything of ours goes.
-        assert_eq!(diff(&BTreeSet::new(), &have).del.len(), 2);
+        assert_eq!(diff(&Wanted::default(), &have).del.len(), 2);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod desired;
 pub mod kernel;
 pub mod run;
 
-pub use desired::{Announce, Plan, Target};
+pub use desired::{Announce, Plan, Target, Wanted};
 pub use kernel::{FakeRoutes, Netlink, RouteKernel};
 pub use run::{RunOptions, run, spawn};
 

@@ -9,13 +9,12 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::desired::{self, Target};
+use super::desired::{self, Target, Wanted};
 use super::kernel::{Error, RouteKernel};
 use crate::config::Config;
 use crate::status::{StatusHub, VirtualServerStatus};
@@ -110,7 +109,7 @@ pub async fn run<K, C, F>(
     // Stop: withdraw everything of ours (a crash cannot; the next start reconciles).
     target = None;
     let mut tries = 3;
-    while !converge(&connect, &mut kernel, &mut used, None, &BTreeSet::new()).await && tries > 0 {
+    while !converge(&connect, &mut kernel, &mut used, None, &Wanted::default()).await && tries > 0 {
         tries -= 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -124,7 +123,7 @@ async fn converge<K, C, F>(
     kernel: &mut Option<K>,
     used: &mut BTreeSet<(u32, u8)>,
     target: Option<&Target>,
-    wanted: &BTreeSet<IpAddr>,
+    wanted: &Wanted,
 ) -> bool
 where
     K: RouteKernel,
@@ -149,7 +148,7 @@ where
     let current = target.map(|t| (t.table, t.protocol));
     let mut ok = true;
     for (table, protocol) in used.clone() {
-        let empty = BTreeSet::new();
+        let empty = Wanted::default();
         let want = if current == Some((table, protocol)) {
             wanted
         } else {
@@ -173,7 +172,7 @@ async fn pass<K: RouteKernel>(
     k: &K,
     table: u32,
     protocol: u8,
-    wanted: &BTreeSet<IpAddr>,
+    wanted: &Wanted,
 ) -> Result<(), Error> {
     let have = k.dump(table, protocol).await?;
     let plan = desired::diff(wanted, &have);
@@ -193,6 +192,7 @@ async fn pass<K: RouteKernel>(
 mod tests {
     use super::*;
     use crate::anycast::FakeRoutes;
+    use std::net::IpAddr;
 
     fn config(table: Option<u32>) -> Arc<Config> {
         let text = format!(
@@ -245,7 +245,8 @@ mod tests {
             (198, 186, "192.0.2.7".parse().unwrap()),
         ]);
         let (cfg_tx, cfg_rx) = watch::channel(Some(config(None)));
-        let (st_tx, st_rx) = watch::channel(status(true));
+        // As at a real start: the first pass runs before the director published anything.
+        let (st_tx, st_rx) = watch::channel(Vec::new());
         let (stop_tx, stop_rx) = watch::channel(false);
         let kc = k.clone();
         let task = tokio::spawn(run(
@@ -263,6 +264,9 @@ mod tests {
         assert_eq!(*k.writes.lock().unwrap(), 1);
         assert!(routes(&k).contains(&(198, 245, vip)));
         assert!(!routes(&k).contains(&(198, 245, "192.0.2.9".parse().unwrap())));
+        st_tx.send_replace(status(true));
+        settle().await;
+        assert_eq!(*k.writes.lock().unwrap(), 1);
 
         st_tx.send_replace(status(false));
         settle().await;
