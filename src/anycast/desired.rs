@@ -25,6 +25,8 @@ pub struct Target {
     pub table: u32,
     pub protocol: u8,
     pub announce: Vec<Announce>,
+    /// An announced service is SCTP (it needs `sloppy_sctp`).
+    pub sctp: bool,
 }
 
 impl Target {
@@ -33,10 +35,12 @@ impl Target {
     pub fn from_config(config: &cfg::Config) -> (Option<Target>, Vec<String>) {
         let mut warnings = Vec::new();
         let mut announce = Vec::new();
+        let mut sctp = false;
         for vs in &config.virtual_servers {
             let Some(explicit) = &vs.announce_route else {
                 continue;
             };
+            sctp |= vs.protocol == cfg::Protocol::Sctp;
             let key = crate::director::from_config::vs_id(vs);
             let addrs = if explicit.is_empty() {
                 own_addresses(config, vs, &key, &mut warnings)
@@ -53,6 +57,7 @@ impl Target {
             table: defs.table.unwrap_or(super::DEFAULT_TABLE),
             protocol: defs.protocol.unwrap_or(super::DEFAULT_PROTOCOL),
             announce,
+            sctp,
         };
         (Some(target), warnings)
     }
@@ -216,6 +221,7 @@ mod tests {
         Target {
             table: 198,
             protocol: 245,
+            sctp: false,
             announce: announce
                 .iter()
                 .map(|(k, a)| Announce {

@@ -17,11 +17,12 @@
 //! health checks keep running there).
 //!
 //! Files: `desired.rs` the pure core, `kernel.rs` the rtnetlink edge (+ `FakeRoutes`), `run.rs`
-//! the task.
+//! the task, `sysctl.rs` the IPVS settings anycast needs (`sloppy_tcp`).
 
 pub mod desired;
 pub mod kernel;
 pub mod run;
+pub mod sysctl;
 
 pub use desired::{Announce, Plan, Target, Wanted};
 pub use kernel::{FakeRoutes, Netlink, RouteKernel};

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ pub struct RunOptions {
     pub resync: Duration,
     /// Wait before retrying after a kernel error.
     pub retry: Duration,
+    /// Set the IPVS sysctls anycast needs (`sysctl.rs`); off in tests.
+    pub sysctls: bool,
 }
 
 impl Default for RunOptions {
@@ -32,6 +35,7 @@ impl Default for RunOptions {
         RunOptions {
             resync: Duration::from_secs(5),
             retry: Duration::from_secs(1),
+            sysctls: true,
         }
     }
 }
@@ -90,6 +94,12 @@ pub async fn run<K, C, F>(
             });
             if let Some(t) = &target {
                 used.insert((t.table, t.protocol));
+                if opts.sysctls {
+                    super::sysctl::apply(
+                        Path::new("/proc/sys/net/ipv4/vs"),
+                        &super::sysctl::wanted(t),
+                    );
+                }
             }
         }
         let wanted = target
@@ -257,7 +267,10 @@ mod tests {
             cfg_rx,
             st_rx,
             stop_rx,
-            RunOptions::default(),
+            RunOptions {
+                sysctls: false,
+                ..RunOptions::default()
+            },
         ));
         settle().await;
         // Restart: only the stale route went; the right one was never touched.

@@ -413,8 +413,9 @@ pub const VIRTUAL_SERVER: &[&str] = &[
     "delay_loop",
     "inhibit_on_failure",
     "real_server",
-    // lvsd extension (docs/anycast.md).
+    // lvsd extensions (docs/anycast.md).
     "announce_route",
+    "anycast_quiesce",
 ];
 
 pub const VIRTUAL_SERVER_IGNORED: &[&str] = &["snmp_name", "nftables_ipvs_fwmark"];

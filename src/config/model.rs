@@ -735,7 +735,7 @@ impl Scheduler {
 }
 
 /// Scheduler flags (`flag-1..3`, `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`).
-/// sh/mh flags are the same kernel bits as flag-1/flag-2.
+/// sh/mh flags are the same kernel bits: `*-fallback` is flag-1, `*-port` flag-2.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SchedFlags {
     pub flag_1: bool,
@@ -829,6 +829,10 @@ pub struct VirtualServer {
     /// lvsd extension `announce_route [ADDR…]`: hold a host route for the virtual server's
     /// addresses (or the ones listed) while it has quorum. None: not announced.
     pub announce_route: Option<Vec<IpAddr>>,
+    /// lvsd extension `anycast_quiesce on|off` (default on): an announced `mh` virtual server
+    /// keeps a failed real server at weight 0 (`inhibit_on_failure`) and sets `mh-fallback`,
+    /// so every director keeps the same destination list and so the same choice.
+    pub anycast_quiesce: bool,
 }
 
 /// `sorry_server IP [PORT]`, with `sorry_server_inhibit` and `sorry_server_lvs_method`.

@@ -3,7 +3,7 @@
 //! each handler returns true when it consumed the line.
 
 use super::Ctx;
-use crate::config::model::{AnycastDefs, VirtualServer};
+use crate::config::model::{AnycastDefs, Scheduler, VirtualServer};
 use crate::config::parser::Node;
 
 /// Routing tables the kernel reserves (unspec, compat, default, main, local).
@@ -60,10 +60,16 @@ pub(super) fn global_keyword(cx: &mut Ctx, n: &Node, defs: &mut AnycastDefs) -> 
     }
 }
 
-/// `announce_route` (the virtual server's own addresses) or `announce_route ADDR…`.
+/// `announce_route` (the virtual server's own addresses) or `announce_route ADDR…`;
+/// `anycast_quiesce on|off`.
 pub(super) fn virtual_server_keyword(cx: &mut Ctx, n: &Node, vs: &mut VirtualServer) -> bool {
-    if n.keyword() != "announce_route" {
-        return false;
+    match n.keyword() {
+        "announce_route" => {}
+        "anycast_quiesce" => {
+            vs.anycast_quiesce = cx.flag(n);
+            return true;
+        }
+        _ => return false,
     }
     let mut addrs = Vec::new();
     for w in n.words.iter().skip(1) {
@@ -74,4 +80,19 @@ pub(super) fn virtual_server_keyword(cx: &mut Ctx, n: &Node, vs: &mut VirtualSer
     }
     vs.announce_route = Some(addrs);
     true
+}
+
+/// After the real servers are built: an announced `mh` service quiesces instead of deleting
+/// (unless `anycast_quiesce off`). Several directors behind one router must pick the same
+/// real server for a flow; `mh`'s lookup table depends on the kernel's destination list, and
+/// a deleted-then-re-added server would come back at its end on this director only.
+pub(super) fn finish_virtual_server(vs: &mut VirtualServer) {
+    if vs.announce_route.is_none() || vs.scheduler != Scheduler::Mh || !vs.anycast_quiesce {
+        return;
+    }
+    // mh-fallback.
+    vs.sched_flags.flag_1 = true;
+    for rs in &mut vs.real_servers {
+        rs.inhibit_on_failure = true;
+    }
 }
