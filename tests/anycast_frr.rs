@@ -352,30 +352,12 @@ fn table_routes(d: &Ns) -> String {
     d.out(&format!("ip route show table {TABLE} proto 245"))
 }
 
-fn router_frr(peers: &[(&str, &str)]) -> String {
-    let mut s = String::from(
-        "bfd\n profile fast\n  transmit-interval 100\n  receive-interval 100\n  detect-multiplier 3\n !\n!\n\
-         router bgp 65000\n bgp router-id 10.90.0.1\n no bgp ebgp-requires-policy\n timers bgp 3 9\n",
-    );
-    for (addr, _) in peers {
-        s += &format!(
-            " neighbor {addr} remote-as 65010\n neighbor {addr} timers connect 1\n \
-             neighbor {addr} advertisement-interval 0\n neighbor {addr} bfd profile fast\n"
-        );
-    }
-    s += " address-family ipv4 unicast\n  maximum-paths 4\n exit-address-family\n!\n";
-    s
-}
-
-fn director_frr(id: &str, router: &str) -> String {
-    format!(
-        "ip import-table {TABLE}\n\
-         bfd\n profile fast\n  transmit-interval 100\n  receive-interval 100\n  detect-multiplier 3\n !\n!\n\
-         router bgp 65010\n bgp router-id {id}\n no bgp ebgp-requires-policy\n timers bgp 3 9\n\
-         \x20neighbor {router} remote-as 65000\n neighbor {router} timers connect 1\n\
-         \x20neighbor {router} advertisement-interval 0\n neighbor {router} bfd profile fast\n\
-         \x20address-family ipv4 unicast\n  redistribute table {TABLE}\n exit-address-family\n!\n"
-    )
+/// A file of examples/anycast/, used verbatim: the lab runs the documented deployment.
+fn example(rel: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/anycast")
+        .join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn director_lvsd() -> String {
@@ -472,24 +454,21 @@ fn secs(d: Duration) -> String {
 fn anycast_routes_follow_health_through_frr() {
     let lab = Lab::new();
     let (r, c) = (&lab.r, &lab.c);
-    let frr_r = Frr::start(
-        r,
-        &lab.dir.join("r"),
-        &router_frr(&[(D1, "d1"), (D2, "d2")]),
-    );
+    let frr_r = Frr::start(r, &lab.dir.join("r"), &example("router/frr.conf"));
     let mut frr_d = Vec::new();
     let mut lvsd = Vec::new();
     let mut real: Vec<Vec<Listener>> = Vec::new();
     let mut vip_listeners = Vec::new();
-    for (i, (d, addr, gw)) in [(&lab.d[0], D1, "10.90.1.1"), (&lab.d[1], D2, "10.90.2.1")]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, d) in lab.d.iter().enumerate() {
         let name = format!("d{}", i + 1);
         let dir = lab.dir.join(&name);
         std::fs::create_dir_all(&dir).unwrap();
         d.sh(&format!("ip route add local {VIP}/32 dev lo table local\nip addr add 127.0.1.1/8 dev lo\nip addr add 127.0.1.2/8 dev lo"));
-        frr_d.push(Frr::start(d, &dir, &director_frr(addr, gw)));
+        frr_d.push(Frr::start(
+            d,
+            &dir,
+            &example(&format!("director{}/frr.conf", i + 1)),
+        ));
         real.push(vec![
             Listener::start(d, "127.0.1.1:8080", &format!("{name}-rs1")),
             Listener::start(d, "127.0.1.2:8080", &format!("{name}-rs2")),
