@@ -179,3 +179,23 @@ fn an_announced_mh_service_quiesces_failed_servers_with_fallback() {
         dests(&table).iter().map(|d| &d.0).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn the_example_directors_load_cleanly() {
+    for d in ["director1", "director2"] {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/anycast")
+            .join(d)
+            .join("keepalived.conf");
+        let l = lvsd::config::load(&p, &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(
+            l.diagnostics.is_empty(),
+            "{}: {:?}",
+            p.display(),
+            l.diagnostics
+        );
+        let t = Target::from_config(&l.config).0.expect("announces");
+        assert_eq!(t.announce[0].addrs, vec![ip("198.51.100.10")]);
+    }
+}

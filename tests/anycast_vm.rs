@@ -279,12 +279,16 @@ fn anycast_vm_flows_survive_a_path_change() {
     for d in &lab.d {
         let sloppy = d.out("cat /proc/sys/net/ipv4/vs/sloppy_tcp");
         assert_eq!(sloppy.trim(), "1", "lvsd sets sloppy_tcp");
-        let table = d.out("ipvsadm -Ln");
-        assert!(
-            table.contains("mh-fallback") || table.contains("mh"),
-            "{table}"
-        );
     }
+    // The same service, flags and destination list, in the same order, on both directors:
+    // mh then maps every flow to the same real server on either.
+    let tables: Vec<String> = lab.d.iter().map(|d| d.out("ipvsadm -Ln")).collect();
+    assert!(
+        tables[0].contains("mh (mh-fallback,mh-port)"),
+        "{}",
+        tables[0]
+    );
+    assert_eq!(tables[0], tables[1], "directors disagree");
 
     // A client's new connections spread over both directors (and, mh-port, both servers).
     let seen: Vec<(String, u16)> = lab
