@@ -196,6 +196,12 @@ fn anycast_routes_follow_health_through_frr() {
     lvsd[0].restart();
     let took = wait_fib(r, &both, Duration::from_secs(10)).expect("not back after restart");
     println!("lvsd start -> announced after {}", secs(took));
+    // Not on the start-up assumption ("every server up"): only once each check could have
+    // given its first verdict (warmup 1 s + 2 attempts of 1 s + 1 s between them).
+    assert!(
+        took > Duration::from_millis(3500),
+        "announced after {took:?}"
+    );
 
     // SIGKILL: the route stays (nothing can withdraw it) ...
     lvsd[0].signal("-KILL");

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::time::Duration;
 
 use crate::config::model as cfg;
 use crate::status::VirtualServerStatus;
@@ -17,6 +18,27 @@ pub struct Announce {
     /// [`crate::director::from_config::vs_id`], the key its status is published under.
     pub key: String,
     pub addrs: Vec<IpAddr>,
+    /// How long after its checks start every one of them has given a first verdict (warmup +
+    /// every attempt). Until then "up" is only the start-up assumption (keepalived's: servers
+    /// start up unless `alpha`), not yet a fact: its route is not added (one already in the
+    /// kernel, left by a crashed lvsd, is kept).
+    pub settle: Duration,
+}
+
+/// [`Announce::settle`] of one virtual server: the slowest first verdict of its checkers.
+pub fn settle_time(vs: &cfg::VirtualServer) -> Duration {
+    vs.real_servers
+        .iter()
+        .flat_map(|r| &r.checkers)
+        .map(|c| {
+            let t = &c.timing;
+            let attempts = t.retry.saturating_add(1);
+            t.warmup
+                .saturating_add(t.connect_timeout.saturating_mul(attempts))
+                .saturating_add(t.delay_before_retry.saturating_mul(t.retry))
+        })
+        .max()
+        .unwrap_or_default()
 }
 
 /// Where the routes go and which virtual servers gate them.
@@ -47,7 +69,11 @@ impl Target {
             } else {
                 explicit.clone()
             };
-            announce.push(Announce { key, addrs });
+            announce.push(Announce {
+                key,
+                addrs,
+                settle: settle_time(vs),
+            });
         }
         let defs = config.anycast;
         if announce.is_empty() && defs.table.is_none() && defs.protocol.is_none() {
@@ -139,7 +165,12 @@ pub struct Wanted {
 
 /// Several services on one VIP (80 and 443) share its route: it goes when any of them cannot
 /// serve, since the router would keep sending that service's traffic here otherwise.
-pub fn routes(target: &Target, status: &[VirtualServerStatus]) -> Wanted {
+/// `settled`: the keys whose checks have all given a first verdict (see [`Announce::settle`]).
+pub fn routes(
+    target: &Target,
+    status: &[VirtualServerStatus],
+    settled: &BTreeSet<String>,
+) -> Wanted {
     let up: BTreeMap<&str, bool> = status
         .iter()
         .map(|s| (s.key.as_str(), s.quorum_up))
@@ -147,7 +178,10 @@ pub fn routes(target: &Target, status: &[VirtualServerStatus]) -> Wanted {
     // Per address: Some(true) on, Some(false) off, None undecided (off wins over undecided).
     let mut verdict: BTreeMap<IpAddr, Option<bool>> = BTreeMap::new();
     for a in &target.announce {
-        let state = up.get(a.key.as_str()).copied();
+        let state = match up.get(a.key.as_str()) {
+            Some(true) if !settled.contains(&a.key) => None,
+            s => s.copied(),
+        };
         for addr in &a.addrs {
             let v = verdict.entry(*addr).or_insert(Some(true));
             *v = match (*v, state) {
@@ -227,24 +261,50 @@ mod tests {
                 .map(|(k, a)| Announce {
                     key: (*k).into(),
                     addrs: a.iter().map(|s| ip(s)).collect(),
+                    settle: Duration::ZERO,
                 })
                 .collect(),
         }
     }
 
+    /// Every virtual server settled.
+    fn routes_all(t: &Target, s: &[VirtualServerStatus]) -> Wanted {
+        let all = t.announce.iter().map(|a| a.key.clone()).collect();
+        routes(t, s, &all)
+    }
+
+    #[test]
+    fn up_before_the_first_verdicts_holds_but_does_not_add() {
+        let t = target(&[("TCP 192.0.2.1:80", &["192.0.2.1"])]);
+        let w = routes(&t, &[status("TCP 192.0.2.1:80", true)], &BTreeSet::new());
+        assert!(w.on.is_empty());
+        assert!(
+            diff(&w, &BTreeSet::new()).is_empty(),
+            "a fresh start does not announce yet"
+        );
+        let left = BTreeSet::from([ip("192.0.2.1")]);
+        assert!(
+            diff(&w, &left).is_empty(),
+            "a crash-restart keeps the route"
+        );
+        // A failure is a fact at once: withdrawn even before settling.
+        let w = routes(&t, &[status("TCP 192.0.2.1:80", false)], &BTreeSet::new());
+        assert_eq!(diff(&w, &left).del, vec![ip("192.0.2.1")]);
+    }
+
     #[test]
     fn a_route_follows_quorum() {
         let t = target(&[("TCP 192.0.2.1:80", &["192.0.2.1"])]);
-        let w = routes(&t, &[status("TCP 192.0.2.1:80", true)]);
+        let w = routes_all(&t, &[status("TCP 192.0.2.1:80", true)]);
         assert_eq!(w.on, BTreeSet::from([ip("192.0.2.1")]));
         assert!(w.hold.is_empty());
         assert_eq!(
-            routes(&t, &[status("TCP 192.0.2.1:80", false)]),
+            routes_all(&t, &[status("TCP 192.0.2.1:80", false)]),
             Wanted::default()
         );
         // No status yet (the director has not published): undecided, neither added nor
         // removed.
-        let w = routes(&t, &[]);
+        let w = routes_all(&t, &[]);
         assert!(w.on.is_empty());
         let have = BTreeSet::from([ip("192.0.2.1")]);
         assert!(diff(&w, &have).is_empty());
@@ -263,11 +323,11 @@ mod tests {
             status("TCP 192.0.2.1:443", false),
             status("TCP [2001:db8::1]:80", true),
         ];
-        assert_eq!(routes(&t, &s).on, BTreeSet::from([ip("2001:db8::1")]));
+        assert_eq!(routes_all(&t, &s).on, BTreeSet::from([ip("2001:db8::1")]));
         // 443 not published yet, 80 down: off (a known failure beats not knowing).
-        let w = routes(&t, &s[..1]);
+        let w = routes_all(&t, &s[..1]);
         assert_eq!(w.hold, BTreeSet::from([ip("192.0.2.1"), ip("2001:db8::1")]));
-        let w = routes(&t, &[status("TCP 192.0.2.1:80", false)]);
+        let w = routes_all(&t, &[status("TCP 192.0.2.1:80", false)]);
         assert!(!w.hold.contains(&ip("192.0.2.1")) && !w.on.contains(&ip("192.0.2.1")));
     }
 

@@ -7,13 +7,14 @@
 //! (table, protocol) pairs the configurations used, so a kernel edited by hand is repaired on
 //! the next pass and a restart adopts the routes that are still right.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::desired::{self, Target, Wanted};
 use super::kernel::{Error, RouteKernel};
@@ -73,6 +74,8 @@ pub async fn run<K, C, F>(
     // (table, protocol) pairs in use now or before; emptied when no longer configured.
     let mut used: BTreeSet<(u32, u8)> = BTreeSet::new();
     let mut config_seen: Option<Arc<Config>> = None;
+    // When each announced virtual server (by key) first appeared: its checks started then.
+    let mut since: HashMap<String, Instant> = HashMap::new();
     loop {
         if *shutdown.borrow() {
             break;
@@ -92,6 +95,16 @@ pub async fn run<K, C, F>(
                 }
                 t
             });
+            let now = Instant::now();
+            let keys: BTreeSet<&String> = target
+                .iter()
+                .flat_map(|t| &t.announce)
+                .map(|a| &a.key)
+                .collect();
+            since.retain(|k, _| keys.contains(k));
+            for k in keys {
+                since.entry(k.clone()).or_insert(now);
+            }
             if let Some(t) = &target {
                 used.insert((t.table, t.protocol));
                 if opts.sysctls {
@@ -102,12 +115,14 @@ pub async fn run<K, C, F>(
                 }
             }
         }
+        let (settled, next_settle) = settled(target.as_ref(), &since);
         let wanted = target
             .as_ref()
-            .map(|t| desired::routes(t, &status.borrow_and_update()))
+            .map(|t| desired::routes(t, &status.borrow_and_update(), &settled))
             .unwrap_or_default();
         let ok = converge(&connect, &mut kernel, &mut used, target.as_ref(), &wanted).await;
         let wait = if ok { opts.resync } else { opts.retry };
+        let wait = next_settle.map_or(wait, |n| wait.min(n));
         tokio::select! {
             biased;
             r = shutdown.changed() => if r.is_err() { break },
@@ -124,6 +139,26 @@ pub async fn run<K, C, F>(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(target);
+}
+
+/// The announced virtual servers past their settle time, and how long until the next one is.
+fn settled(
+    target: Option<&Target>,
+    since: &HashMap<String, Instant>,
+) -> (BTreeSet<String>, Option<Duration>) {
+    let now = Instant::now();
+    let mut done = BTreeSet::new();
+    let mut next: Option<Duration> = None;
+    for a in target.iter().flat_map(|t| &t.announce) {
+        let at = since.get(&a.key).map_or(now, |s| *s + a.settle);
+        if at <= now {
+            done.insert(a.key.clone());
+        } else {
+            let left = at - now;
+            next = Some(next.map_or(left, |n| n.min(left)));
+        }
+    }
+    (done, next)
 }
 
 /// One pass over every (table, protocol) in `used`: the current one to `wanted`, the others to
@@ -205,14 +240,21 @@ mod tests {
     use std::net::IpAddr;
 
     fn config(table: Option<u32>) -> Arc<Config> {
+        config_with(table, "")
+    }
+
+    fn config_with(table: Option<u32>, check: &str) -> Arc<Config> {
         let text = format!(
-            "global_defs {{ {} }}\nvirtual_server 192.0.2.1 80 {{\n protocol TCP\n announce_route\n real_server 10.0.0.1 80 {{ }}\n}}\n",
+            "global_defs {{ {} }}\nvirtual_server 192.0.2.1 80 {{\n protocol TCP\n delay_loop 1\n announce_route\n real_server 10.0.0.1 80 {{ {check} }}\n}}\n",
             table
                 .map(|t| format!("anycast_table {t}"))
                 .unwrap_or_default()
         );
-        let dir =
-            std::env::temp_dir().join(format!("lvsd-anycast-{}-{table:?}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "lvsd-anycast-{}-{table:?}-{}",
+            std::process::id(),
+            check.len()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("k.conf");
         std::fs::write(&f, text).unwrap();
@@ -302,5 +344,41 @@ mod tests {
         stop_tx.send_replace(true);
         task.await.unwrap();
         assert_eq!(routes(&k), vec![(198, 186, "192.0.2.7".parse().unwrap())]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fresh_start_announces_once_the_checks_had_their_first_verdict() {
+        let k = FakeRoutes::default();
+        // warmup 1 (= delay_loop) + 2 attempts of 1 s + 1 s between them: 4 s.
+        let cfg = config_with(None, "TCP_CHECK { connect_timeout 1 }");
+        let (_cfg_tx, cfg_rx) = watch::channel(Some(cfg));
+        let (_st_tx, st_rx) = watch::channel(status(true));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let kc = k.clone();
+        let task = tokio::spawn(run(
+            move || {
+                let k = kc.clone();
+                async move { Ok::<_, Error>(k) }
+            },
+            cfg_rx,
+            st_rx,
+            stop_rx,
+            RunOptions {
+                sysctls: false,
+                ..RunOptions::default()
+            },
+        ));
+        settle().await;
+        assert!(
+            routes(&k).is_empty(),
+            "announced on the start-up assumption"
+        );
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        assert!(routes(&k).is_empty());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(routes(&k), vec![(198, 245, "192.0.2.1".parse().unwrap())]);
+        stop_tx.send_replace(true);
+        task.await.unwrap();
+        assert!(routes(&k).is_empty());
     }
 }
