@@ -241,3 +241,47 @@ fn anycast_routes_follow_health_through_frr() {
     );
     drop(vip_listeners);
 }
+
+/// Without FRR: IPv6 /128 routes and a table above 255 (only the RTA_TABLE attribute holds
+/// it), kept across a SIGKILL + restart without a rewrite, withdrawn on SIGTERM.
+#[test]
+fn ipv6_and_high_tables_reconcile_without_rewrites() {
+    let tag = std::process::id() % 100_000;
+    let ns = Ns::new(format!("ac{tag}-v6"));
+    let dir = std::env::temp_dir().join(format!("lvsd-anycast-v6-{tag}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = "global_defs {\n    anycast_table 1000\n}\n\
+                virtual_server 2001:db8::10 80 {\n    protocol TCP\n    announce_route\n    real_server 2001:db8::100 80 {\n    }\n}\n\
+                virtual_server 198.51.100.20 80 {\n    protocol TCP\n    announce_route\n    real_server 10.0.0.1 80 {\n    }\n}\n";
+    // A route of another protocol in the same table: not lvsd's, never touched.
+    ns.sh("ip route add 192.0.2.99/32 dev lo table 1000 proto static");
+    let show =
+        || ns.out("ip route show table 1000; ip -6 route show table 1000 2>/dev/null || true");
+    let mut l = Lvsd::start(&ns, &dir, conf);
+    let t = std::time::Instant::now();
+    while !(show().contains("2001:db8::10 dev lo proto 245")
+        && show().contains("198.51.100.20 dev lo proto 245"))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "routes missing: {}",
+            show()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    l.signal("-KILL");
+    let before = l.log_text().len();
+    l.restart();
+    std::thread::sleep(Duration::from_secs(2));
+    let after = l.log_text()[before..].to_string();
+    assert!(after.contains("lvsd started"), "{after}");
+    assert!(
+        !after.contains("anycast: announcing") && !after.contains("anycast: withdrawing"),
+        "restart rewrote routes: {after}"
+    );
+    l.signal("-TERM");
+    let left = show();
+    assert!(!left.contains("proto 245"), "left behind: {left}");
+    assert!(left.contains("192.0.2.99 dev lo proto static"), "{left}");
+}

@@ -126,13 +126,20 @@ impl Netlink {
         protocol: u8,
         family: AddressFamily,
     ) -> Result<Vec<IpAddr>, Error> {
-        let msgs: Vec<RouteMessage> = self
+        let msgs: Vec<RouteMessage> = match self
             .h
             .route()
             .get(Self::message(table, protocol, family))
             .execute()
             .try_collect()
-            .await?;
+            .await
+        {
+            Ok(m) => m,
+            // A table that does not exist yet (IPv6 tables exist only once a route is in
+            // them) holds nothing of ours.
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENOENT => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
         Ok(msgs
             .into_iter()
             .filter(|m| u8::from(m.header.protocol) == protocol)
