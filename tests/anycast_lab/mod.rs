@@ -127,6 +127,10 @@ impl Frr {
     }
     /// As [`Frr::start`] with a chosen set of daemons (zebra first).
     pub fn start_with(ns: &Ns, dir: &Path, config: &str, daemons: &[&str]) -> Frr {
+        assert!(
+            Path::new("/usr/lib/frr/zebra").exists(),
+            "FRR is not installed (Debian package frr; .ci/run installs it)"
+        );
         let run_dir = dir.join("run");
         std::fs::create_dir_all(&run_dir).unwrap();
         run(Command::new("chown").args(["-R", "frr:frr"]).arg(dir));
