@@ -451,7 +451,16 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
             },
         )
     });
+    // lvsd extension (docs/anycast.md): health-gated VIP routes, written whether or not the
+    // kernel has IPVS.
+    let anycast = mode
+        .writes_ipvs()
+        .then(|| crate::anycast::spawn(&links.configs, &hub, links.shutdown.subscribe()));
     serve(&opts, load, client, hub, control, &links).await?;
+    if let Some(a) = anycast {
+        // It withdraws its routes on shutdown; bounded so a stuck netlink cannot hold the exit.
+        let _ = tokio::time::timeout(Duration::from_secs(2), a).await;
+    }
     if let Some(v) = vrrp {
         // The instances resign (priority 0), drop their VIPs and run notify_stop.
         if let Err(e) = v.await {
