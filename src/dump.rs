@@ -353,6 +353,12 @@ fn write_vrrp(o: &mut String, status: &Status) -> std::fmt::Result {
                 writeln!(o, "     {vip}")?;
             }
         }
+        if let Some(c) = cfg.filter(|c| !c.track_interfaces.is_empty()) {
+            writeln!(o, "   Tracked interfaces :")?;
+            for t in &c.track_interfaces {
+                writeln!(o, "     {} weight {}", t.name, t.weight.unwrap_or(0))?;
+            }
+        }
         if let Some(c) = cfg.filter(|c| !c.track_scripts.is_empty()) {
             writeln!(o, "   Tracked scripts :")?;
             for t in &c.track_scripts {
@@ -595,11 +601,27 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
         ("version", json!(v.version)),
         ("smtp_alert", json!(false)),
         ("notify_deleted", json!(false)),
-        ("vips", json!(vip_texts(status, v, false))),
     ];
+    let n = &c.notify;
+    for (key, cmd) in [
+        ("script_backup", &n.backup),
+        ("script_master", &n.master),
+        ("script_fault", &n.fault),
+        ("script_stop", &n.stop),
+        ("script", &n.any),
+    ] {
+        if let Some(cmd) = cmd {
+            f.push((key, json!(quoted_command(cmd))));
+        }
+    }
+    f.push(("vips", json!(vip_texts(status, v, false))));
     let evips = vip_texts(status, v, true);
     if !evips.is_empty() {
         f.push(("evips", json!(evips)));
+    }
+    if !c.track_interfaces.is_empty() {
+        let names: Vec<&str> = c.track_interfaces.iter().map(|t| t.name.as_str()).collect();
+        f.push(("track_ifp", json!(names)));
     }
     let scripts: Vec<String> = c
         .track_scripts

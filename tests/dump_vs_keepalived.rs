@@ -55,6 +55,14 @@ vrrp_instance VI_1 {
   track_script {
     chk_ok
   }
+  track_interface {
+    o2
+  }
+  notify_master "/bin/true master"
+  notify_backup "/bin/true backup"
+  notify_fault "/bin/true fault"
+  notify_stop "/bin/true stop"
+  notify "/bin/true any"
 }
 vrrp_instance VI_6 {
   state BACKUP
@@ -293,7 +301,7 @@ fn parse_data(
 /// (fault counters, timers, sockets, flags), and options lvsd does not act on (lower-priority
 /// GARPs, advert-on-receive tweaks, notify_deleted, priority-change notifies). A field that
 /// appears in keepalived's dump and is neither written by lvsd nor listed here fails the test.
-const NOT_WRITTEN: [&str; 20] = [
+const NOT_WRITTEN: [&str; 25] = [
     "Flags",
     "Number of config faults",
     "Number of interface and track script faults",
@@ -305,6 +313,12 @@ const NOT_WRITTEN: [&str; 20] = [
     "Send advert after receive higher priority advert",
     "Notify deleted",
     "Notify priority changes",
+    // notify scripts with the uid:gid keepalived resolved (lvsd resolves them when it runs one):
+    "Backup state transition script",
+    "Master state transition script",
+    "Fault state transition script",
+    "Stop state transition script",
+    "Generic state transition script",
     // vrrp_script fields:
     "Timeout",
     "Weight",
