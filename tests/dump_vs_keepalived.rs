@@ -526,6 +526,17 @@ fn compare_json(ka: &str, lv: &str) {
         keys
     };
     assert_eq!(order(ka), order(lv), "JSON keys and their order");
+    // Transition times to the microsecond, as keepalived writes them.
+    let stamps = |t: &str| -> Vec<String> {
+        t.split("\"last_transition\":")
+            .skip(1)
+            .map(|r| r.split([',', '}']).next().unwrap_or("").to_string())
+            .collect()
+    };
+    for s in stamps(lv) {
+        let decimals = s.split_once('.').map_or(0, |(_, d)| d.len());
+        assert_eq!(decimals, 6, "lvsd last_transition {s}");
+    }
     let (ka_a, lv_a) = (ka_v.as_array().unwrap(), lv_v.as_array().unwrap());
     let mut diffs = Vec::new();
     for (k, l) in ka_a.iter().zip(lv_a) {
