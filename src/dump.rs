@@ -112,10 +112,19 @@ fn state_name(s: VrrpState) -> &'static str {
 }
 
 /// keepalived's "seconds.micros (ctime with micros)" timestamp, in UTC.
-fn timestamp(unix_ms: u64) -> String {
-    let secs = unix_ms / 1000;
-    let micros = (unix_ms % 1000) * 1000;
+fn timestamp(unix_us: u64) -> String {
+    let (secs, micros) = (unix_us / 1_000_000, unix_us % 1_000_000);
     format!("{secs}.{micros:06} ({})", ctime_utc(secs, micros))
+}
+
+/// When the instance entered its state, microseconds (from milliseconds when that is all the
+/// producer published).
+fn since_us(v: &VrrpInstanceStatus) -> u64 {
+    if v.since_unix_us != 0 {
+        v.since_unix_us
+    } else {
+        v.since_unix_ms * 1000
+    }
 }
 
 /// `Tue Nov 24 13:46:01.215565 2026` (UTC).
@@ -322,7 +331,7 @@ fn write_vrrp(o: &mut String, status: &Status) -> std::fmt::Result {
         }
         writeln!(o, "   State = {}", state_name(v.state))?;
         writeln!(o, "   Wantstate = {}", state_name(v.state))?;
-        writeln!(o, "   Last transition = {}", timestamp(v.since_unix_ms))?;
+        writeln!(o, "   Last transition = {}", timestamp(since_us(v)))?;
         writeln!(o, "   Interface = {}", v.interface)?;
         if let Some(c) = cfg {
             write_garp(o, c)?;
@@ -351,6 +360,12 @@ fn write_vrrp(o: &mut String, status: &Status) -> std::fmt::Result {
             writeln!(o, "   Virtual IP Excluded :")?;
             for vip in &evips {
                 writeln!(o, "     {vip}")?;
+            }
+        }
+        if let Some(c) = cfg.filter(|c| !c.track_interfaces.is_empty()) {
+            writeln!(o, "   Tracked interfaces :")?;
+            for t in &c.track_interfaces {
+                writeln!(o, "     {} weight {}", t.name, t.weight.unwrap_or(0))?;
             }
         }
         if let Some(c) = cfg.filter(|c| !c.track_scripts.is_empty()) {
@@ -540,7 +555,16 @@ impl Ordered {
             if i > 0 {
                 o.push(',');
             }
-            let _ = write!(o, "{}:{}", Value::from(*k), v);
+            match v {
+                // Seconds with exactly six decimals, as keepalived prints them (an f64 would
+                // round the last digit away).
+                Value::String(us) if *k == "last_transition" => {
+                    let _ = write!(o, "{}:{us}", Value::from(*k));
+                }
+                v => {
+                    let _ = write!(o, "{}:{v}", Value::from(*k));
+                }
+            }
         }
         o.push('}');
         o
@@ -570,7 +594,14 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
         ("vmac_ifname", json!(c.use_vmac.clone().unwrap_or_default())),
         ("ifp_ifname", json!(v.interface)),
         ("master_priority", json!(0)),
-        ("last_transition", json!(v.since_unix_ms as f64 / 1000.0)),
+        (
+            "last_transition",
+            json!(format!(
+                "{}.{:06}",
+                since_us(v) / 1_000_000,
+                since_us(v) % 1_000_000
+            )),
+        ),
         ("garp_delay", json!(c.garp_master_delay.as_secs())),
         ("garp_refresh", json!(garp_refresh_secs(&c))),
         ("garp_rep", json!(c.garp_master_repeat)),
@@ -595,11 +626,27 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
         ("version", json!(v.version)),
         ("smtp_alert", json!(false)),
         ("notify_deleted", json!(false)),
-        ("vips", json!(vip_texts(status, v, false))),
     ];
+    let n = &c.notify;
+    for (key, cmd) in [
+        ("script_backup", &n.backup),
+        ("script_master", &n.master),
+        ("script_fault", &n.fault),
+        ("script_stop", &n.stop),
+        ("script", &n.any),
+    ] {
+        if let Some(cmd) = cmd {
+            f.push((key, json!(quoted_command(cmd))));
+        }
+    }
+    f.push(("vips", json!(vip_texts(status, v, false))));
     let evips = vip_texts(status, v, true);
     if !evips.is_empty() {
         f.push(("evips", json!(evips)));
+    }
+    if !c.track_interfaces.is_empty() {
+        let names: Vec<&str> = c.track_interfaces.iter().map(|t| t.name.as_str()).collect();
+        f.push(("track_ifp", json!(names)));
     }
     let scripts: Vec<String> = c
         .track_scripts
@@ -772,8 +819,8 @@ mod tests {
     fn ctime_matches_keepalived_layout() {
         // keepalived 2.2.7 printed "1795527961.215565 (Tue Nov 24 13:46:01.215565 2026)" (TZ=UTC).
         assert_eq!(
-            timestamp(1_795_527_961_215),
-            "1795527961.215000 (Tue Nov 24 13:46:01.215000 2026)"
+            timestamp(1_795_527_961_215_565),
+            "1795527961.215565 (Tue Nov 24 13:46:01.215565 2026)"
         );
         assert_eq!(ctime_utc(0, 0), "Thu Jan  1 00:00:00.000000 1970");
         assert_eq!(ctime_utc(951_782_400, 0), "Tue Feb 29 00:00:00.000000 2000");

@@ -72,6 +72,10 @@ pub struct VrrpInstanceStatus {
     pub master_addr: Option<IpAddr>,
     /// When the current state was entered, Unix milliseconds.
     pub since_unix_ms: u64,
+    /// The same instant in microseconds, for the keepalived-compatible dumps (keepalived prints
+    /// transition times to the microsecond); 0 when the producer only knows milliseconds.
+    #[serde(skip)]
+    pub since_unix_us: u64,
     /// Virtual addresses as configured (`10.0.0.1/24`).
     pub vips: Vec<String>,
     pub counters: VrrpCounters,

@@ -830,6 +830,7 @@ async fn director_vm_inproc_timeouts_and_sync_daemon() {
             effective_priority: 100,
             master_addr: None,
             since_unix_ms: 0,
+            since_unix_us: 0,
             vips: Vec::new(),
             counters: Default::default(),
         }]);
