@@ -314,8 +314,8 @@ pub async fn spawn_endpoint(
 
 /// A unix stream socket at `path`, created with mode 0600 (0660 and group `group`) from the
 /// start: the mode is set on the socket before `bind` creates the file, so there is no window
-/// in which another user could connect. A stale socket file (left by a killed lvsd; the pid
-/// file lock guarantees no live one owns it) is replaced; any other file there is an error.
+/// in which another user could connect. A stale socket file (left by a killed lvsd: nobody
+/// accepts on it) is replaced; a live one or any other file there is an error.
 pub fn bind_unix(
     path: &Path,
     group: Option<u32>,
@@ -323,7 +323,15 @@ pub fn bind_unix(
     use std::os::unix::fs::FileTypeExt;
     use std::os::unix::fs::PermissionsExt;
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is in use by another process", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?
+        }
         Ok(_) => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,

@@ -344,8 +344,15 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
         refuse_unreadable_files(&opts.config_file, &load_opts)?;
     }
     let run = RunFiles::of(&cli, mode, first.config.as_deref());
+    // --health-check-only changes nothing on the host: it may run beside the director it
+    // observes, so it takes no pid file.
+    let pid_files = if mode == Mode::HealthCheckOnly {
+        Vec::new()
+    } else {
+        run.pid_files.clone()
+    };
     let _pidfiles =
-        match crate::pidfile::PidFiles::acquire_all(run.pid_files.iter().map(|p| p.as_path())) {
+        match crate::pidfile::PidFiles::acquire_all(pid_files.iter().map(|p| p.as_path())) {
             Ok(p) => p,
             Err(e @ crate::pidfile::LockError::Running { .. }) => {
                 // keepalived's message and exit status.
@@ -401,17 +408,22 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(g) => Some(resolve_group(g)?),
         None => None,
     };
-    spawn_listener(
-        crate::api::Endpoint::Unix {
-            path: run.socket.clone(),
-            group,
-        },
-        api.clone(),
-        &links,
-    )
-    .await
-    .with_context(|| format!("control socket {}", run.socket.display()))?;
-    let _socket = RemoveOnDrop(run.socket.clone());
+    let unix = crate::api::Endpoint::Unix {
+        path: run.socket.clone(),
+        group,
+    };
+    let _socket = match spawn_listener(unix, api.clone(), &links).await {
+        Ok(()) => Some(RemoveOnDrop(run.socket.clone())),
+        // An observer without its socket still observes.
+        Err(e) if mode == Mode::HealthCheckOnly => {
+            tracing::warn!(
+                "control socket {}: {e:#}; running without it",
+                run.socket.display()
+            );
+            None
+        }
+        Err(e) => return Err(e.context(format!("control socket {}", run.socket.display()))),
+    };
     if let Some(listen) = cli.metrics_listen {
         let token = match &cli.ctl_token_file {
             Some(f) => Some(crate::api::Token::from_file(f)?),
@@ -493,9 +505,13 @@ impl RunFiles {
         if !cli.no_bfd && has(&bfd) {
             pid_files.push(cli.bfd_pid.clone().unwrap_or(d.bfd));
         }
+        let socket = match mode {
+            Mode::HealthCheckOnly => d.socket.with_file_name("lvsd-health-check.sock"),
+            _ => d.socket,
+        };
         RunFiles {
             pid_files,
-            socket: cli.ctl_socket.clone().unwrap_or(d.socket),
+            socket: cli.ctl_socket.clone().unwrap_or(socket),
         }
     }
 }

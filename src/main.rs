@@ -87,7 +87,12 @@ fn daemon(cli: Cli) -> anyhow::Result<ExitCode> {
         lvsd::process::check_privileges()?;
     }
     lvsd::process::raise_nofile_limit();
-    lvsd::logging::init(&lvsd::logging::Targets::of(&cli))?;
+    if cli.is_config_test() {
+        // `-t --plan`: a command, not the daemon.
+        console_logging(&cli)?;
+    } else {
+        lvsd::logging::init(&lvsd::logging::Targets::of(&cli))?;
+    }
     for w in cli.compatibility_warnings() {
         tracing::warn!("{w}");
     }

@@ -80,7 +80,15 @@ fn second_instance_is_refused_and_the_first_keeps_its_vip() {
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     // Even with another main pid file, the VRRP one is held (as keepalived checks it too).
     let other = node.dir.join("other.pid");
-    let third = node.run(&["-n", "-l", "-P", "-f", conf_s, "-p", other.to_str().unwrap()]);
+    let third = node.run(&[
+        "-n",
+        "-l",
+        "-P",
+        "-f",
+        conf_s,
+        "-p",
+        other.to_str().unwrap(),
+    ]);
     let out3 = String::from_utf8_lossy(&third.stderr).to_string();
     assert!(out3.contains("daemon is already running"), "{out3}");
 
@@ -96,7 +104,11 @@ fn second_instance_is_refused_and_the_first_keeps_its_vip() {
     // A clean stop removes the files.
     term(&first);
     assert_eq!(wait_exit(&mut first, Duration::from_secs(10)), Some(0));
-    assert!(!main_pid.exists() && !vrrp_pid.exists(), "{}", log_of(&log1));
+    assert!(
+        !main_pid.exists() && !vrrp_pid.exists(),
+        "{}",
+        log_of(&log1)
+    );
 }
 
 #[test]
@@ -115,15 +127,25 @@ fn stale_pid_files_of_a_killed_instance_are_taken_over() {
 
     let log = node.dir.join("b.log");
     let mut next = node.spawn(&["-n", "-l", "-P", "-f", conf_s], &log);
-    wait_until("the new instance's pid file", Duration::from_secs(10), || {
-        std::fs::read_to_string(&main_pid).is_ok_and(|s| s.trim() == next.id().to_string())
-    });
+    wait_until(
+        "the new instance's pid file",
+        Duration::from_secs(10),
+        || std::fs::read_to_string(&main_pid).is_ok_and(|s| s.trim() == next.id().to_string()),
+    );
     wait_until("VIP again", Duration::from_secs(10), || node.has_vip());
     // Its control socket replaced the stale one.
     let ctl = node.run(&["ctl", "status"]);
-    assert!(ctl.status.success(), "{}", String::from_utf8_lossy(&ctl.stderr));
+    assert!(
+        ctl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ctl.stderr)
+    );
     assert!(String::from_utf8_lossy(&ctl.stdout).contains("MASTER"));
-    assert!(!log_of(&log).contains("already running"), "{}", log_of(&log));
+    assert!(
+        !log_of(&log).contains("already running"),
+        "{}",
+        log_of(&log)
+    );
     term(&next);
     assert_eq!(wait_exit(&mut next, Duration::from_secs(10)), Some(0));
 }
@@ -138,12 +160,24 @@ fn use_pid_dir_and_instance_place_the_files_as_keepalived() {
     );
     let dir = node.pid_dir();
     let main = dir.join("keepalived_blue.pid");
-    wait_until("keepalived_blue.pid", Duration::from_secs(10), || main.exists());
+    wait_until("keepalived_blue.pid", Duration::from_secs(10), || {
+        main.exists()
+    });
     assert!(dir.join("vrrp_blue.pid").exists());
     assert!(dir.join("lvsd_blue.sock").exists());
     let sock = dir.join("lvsd_blue.sock");
-    let ctl = node.run(&["ctl", "--socket", sock.to_str().unwrap(), "status", "--json"]);
-    assert!(ctl.status.success(), "{}", String::from_utf8_lossy(&ctl.stderr));
+    let ctl = node.run(&[
+        "ctl",
+        "--socket",
+        sock.to_str().unwrap(),
+        "status",
+        "--json",
+    ]);
+    assert!(
+        ctl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ctl.stderr)
+    );
     term(&d);
     assert_eq!(wait_exit(&mut d, Duration::from_secs(10)), Some(0));
     assert!(!main.exists());
@@ -159,8 +193,7 @@ fn idle_holder() {
     let n: usize = std::env::var("LVSD_HOLD_COUNT").unwrap().parse().unwrap();
     let conns: Vec<_> = (0..n)
         .map(|i| {
-            std::net::TcpStream::connect(addr)
-                .unwrap_or_else(|e| panic!("connection {i}: {e}"))
+            std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connection {i}: {e}"))
         })
         .collect();
     println!("holding {} as uid {}", conns.len(), nix::unistd::getuid());
@@ -176,7 +209,15 @@ fn metrics_and_ctl_answer_while_a_user_holds_1000_idle_connections() {
     let conf = node.vrrp_conf("");
     let log = node.dir.join("lvsd.log");
     let mut d = node.spawn(
-        &["-n", "-l", "-P", "-f", conf.to_str().unwrap(), "--metrics-listen", API],
+        &[
+            "-n",
+            "-l",
+            "-P",
+            "-f",
+            conf.to_str().unwrap(),
+            "--metrics-listen",
+            API,
+        ],
         &log,
     );
     let addr: SocketAddr = API.parse().unwrap();
@@ -194,7 +235,13 @@ fn metrics_and_ctl_answer_while_a_user_holds_1000_idle_connections() {
         .arg(format!("--regid={gid}"))
         .args(["--clear-groups", "--"])
         .arg(&me)
-        .args(["--exact", "idle_holder", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "idle_holder",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("LVSD_HOLD_ADDR", API)
         .env("LVSD_HOLD_COUNT", "1000")
         .stdin(Stdio::piped())
@@ -229,7 +276,11 @@ fn metrics_and_ctl_answer_while_a_user_holds_1000_idle_connections() {
         let t = Instant::now();
         let ctl = node.run(&["ctl", "status"]);
         let took = t.elapsed();
-        assert!(ctl.status.success(), "{}", String::from_utf8_lossy(&ctl.stderr));
+        assert!(
+            ctl.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ctl.stderr)
+        );
         assert!(String::from_utf8_lossy(&ctl.stdout).contains("VI_1"));
         worst = worst.max(took);
         std::thread::sleep(Duration::from_millis(100));
@@ -264,10 +315,19 @@ fn metrics_and_ctl_answer_while_a_user_holds_1000_idle_connections() {
     );
     // `--api` after the action reads status over TCP.
     let tcp_status = node.run(&["ctl", "status", "--api", API]);
-    assert!(tcp_status.status.success(), "{}", String::from_utf8_lossy(&tcp_status.stderr));
+    assert!(
+        tcp_status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tcp_status.stderr)
+    );
 
     drop(holder.stdin.take());
     let _ = holder.wait();
     term(&d);
-    assert_eq!(wait_exit(&mut d, Duration::from_secs(10)), Some(0), "{}", log_of(&log));
+    assert_eq!(
+        wait_exit(&mut d, Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        log_of(&log)
+    );
 }

@@ -359,7 +359,7 @@ fn metrics_vm_lvsd_director_events() {
     let log = dir.join("lvsd.log");
     let lvsd = LvsdProc {
         child: Command::new(LVSD)
-            .args(["-n", "-C", "-f"])
+            .args(["-n", "-l", "-C", "-f"])
             .arg(&conf)
             .args(["--metrics-listen", LVSD_API])
             .env("RUST_LOG", "info")

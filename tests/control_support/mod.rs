@@ -110,7 +110,10 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        if let Ok(o) = Command::new("ip").args(["netns", "pids", &self.ns]).output() {
+        if let Ok(o) = Command::new("ip")
+            .args(["netns", "pids", &self.ns])
+            .output()
+        {
             for p in String::from_utf8_lossy(&o.stdout).split_whitespace() {
                 if let Ok(p) = p.parse::<i32>() {
                     let _ = nix::sys::signal::kill(
@@ -145,7 +148,10 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
         if let Ok(Some(st)) = child.try_wait() {
             return st.code();
         }
-        assert!(t0.elapsed() < timeout, "process did not exit in {timeout:?}");
+        assert!(
+            t0.elapsed() < timeout,
+            "process did not exit in {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
