@@ -138,6 +138,8 @@ pub struct StatusHub {
     pub vrrp_scripts: Arc<watch::Sender<Vec<VrrpScriptStatus>>>,
     pub virtual_servers: Arc<watch::Sender<Vec<VirtualServerStatus>>>,
     pub reload: Arc<watch::Sender<ReloadStatus>>,
+    /// Bumped by the STATS_CLEAR signal: VRRP instances zero their counters.
+    pub stats_clear: Arc<watch::Sender<u64>>,
 }
 
 impl Default for StatusHub {
@@ -153,6 +155,7 @@ impl StatusHub {
             vrrp_scripts: Arc::new(watch::channel(Vec::new()).0),
             virtual_servers: Arc::new(watch::channel(Vec::new()).0),
             reload: Arc::new(watch::channel(ReloadStatus::default()).0),
+            stats_clear: Arc::new(watch::channel(0).0),
         }
     }
 
