@@ -95,8 +95,8 @@ pub struct Cli {
     #[arg(short = 'u', long = "umask", value_name = "MASK", value_parser = parse_umask)]
     pub umask: Option<u32>,
 
-    /// Release the VIPs before a reload signal is acted on (keepalived's -X): masters drop
-    /// their addresses and take them again with the new configuration.
+    /// Remove an instance's VIPs whenever it leaves MASTER, also after a reload signal
+    /// (keepalived's -X). lvsd always does this; the flag is accepted for unit files.
     #[arg(short = 'X', long = "release-vips")]
     pub release_vips: bool,
 
@@ -122,8 +122,8 @@ pub struct Cli {
     #[arg(long = "all")]
     pub all: bool,
 
-    /// lvsd is one process and never respawns anything: with -R a subsystem that stops on an
-    /// error stops lvsd (exit 1) instead of running on without it.
+    /// lvsd is one process: nothing is respawned. With -R, VRRP failing to run stops lvsd
+    /// (as keepalived exits when its VRRP child dies) instead of the director running on alone.
     #[arg(short = 'R', long = "dont-respawn")]
     pub dont_respawn: bool,
 
@@ -142,7 +142,7 @@ pub struct Cli {
     )]
     pub config_test: Option<Option<PathBuf>>,
 
-    /// Dump the resolved configuration (with -t: as JSON on stdout after the check).
+    /// Dump the resolved configuration: to the log at start, or with -t as JSON on stdout.
     #[arg(short = 'd', long = "dump-conf")]
     pub dump_conf: bool,
 

@@ -340,6 +340,14 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     // The first load decides where the pid files are (`use_pid_dir`, `instance`), so it
     // happens before anything else, as in keepalived; `serve` then starts from it.
     let first = load_spec(&opts.config_file, &load_opts)?;
+    if cli.dump_conf
+        && let Some(c) = &first.config
+    {
+        // keepalived's -d: the configuration as understood, in the log.
+        for line in crate::config::summary::render(c).lines() {
+            tracing::info!("{line}");
+        }
+    }
     if cli.all_config {
         refuse_unreadable_files(&opts.config_file, &load_opts)?;
     }
@@ -445,6 +453,7 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
                 keep_vips_on_stop: cli.dont_release_vrrp,
                 all: cli.all,
             },
+            cli.dont_respawn.then(|| ctl_tx.clone()),
         )
     });
     serve(&opts, load, client, hub, control, &links).await?;
@@ -607,6 +616,7 @@ fn spawn_vrrp(
     hub: StatusHub,
     shutdown: watch::Receiver<bool>,
     flags: VrrpFlags,
+    stop: Option<mpsc::Sender<Control>>,
 ) -> tokio::task::JoinHandle<()> {
     let vrrp_config = move |c: &config::Config| crate::vrrp::VrrpConfig {
         keep_vips_on_stop: flags.keep_vips_on_stop,
@@ -637,9 +647,13 @@ fn spawn_vrrp(
             }
         });
         // Logged when it happens: the director keeps running without VRRP (as keepalived's
-        // checker process outlives a failed VRRP child).
+        // checker process outlives a failed VRRP child), unless -R says to stop.
         if let Err(e) = crate::vrrp::run_reloadable(vrx, hub, shutdown).await {
             tracing::error!("VRRP stopped: {e:#}");
+            if let Some(stop) = stop {
+                tracing::error!("VRRP died: exiting (-R/--dont-respawn)");
+                let _ = stop.send(Control::Stop).await;
+            }
         }
         forward.abort();
     })

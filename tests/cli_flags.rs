@@ -394,3 +394,71 @@ fn lvsd_pid(node: &Node) -> i32 {
         .parse()
         .unwrap()
 }
+
+#[test]
+fn dont_respawn_stops_lvsd_when_vrrp_cannot_run() {
+    let node = Node::new("resp", 14);
+    // Loads (keepalived accepts an instance without addresses) but VRRP refuses to run it.
+    let conf = node.dir.join("novip.conf");
+    std::fs::write(
+        &conf,
+        "vrrp_instance VI_1 {\n  interface d0\n  virtual_router_id 51\n  priority 100\n}\n",
+    )
+    .unwrap();
+    let c = conf.to_str().unwrap();
+    let log = node.dir.join("r.log");
+    let mut d = node.spawn(&["-n", "-l", "-R", "-d", "-f", c], &log);
+    assert_eq!(
+        wait_exit(&mut d, Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        read(&log)
+    );
+    assert!(
+        read(&log).contains("exiting (-R/--dont-respawn)"),
+        "{}",
+        read(&log)
+    );
+    // -d: the configuration as understood is in the log.
+    assert!(read(&log).contains("vrrp_instance VI_1"), "{}", read(&log));
+    // Without -R lvsd runs on (the director part would keep working).
+    let log = node.dir.join("nor.log");
+    let mut d = node.spawn(&["-n", "-l", "-f", c], &log);
+    wait_until("VRRP stopped", Duration::from_secs(10), || {
+        read(&log).contains("VRRP stopped")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(d.try_wait().unwrap().is_none(), "{}", read(&log));
+    term(&d);
+    assert_eq!(wait_exit(&mut d, Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+fn namespace_flag_runs_lvsd_in_the_named_namespace() {
+    let node = Node::new("nsflag", 15);
+    let conf = node.vrrp_conf("");
+    let log = node.dir.join("s.log");
+    // Started in the root namespace; -s moves it into the node's.
+    let f = std::fs::File::create(&log).unwrap();
+    let mut d = Command::new(LVSD)
+        .args([
+            "-n",
+            "-l",
+            "-P",
+            "-s",
+            &node.ns,
+            "-f",
+            conf.to_str().unwrap(),
+        ])
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .spawn()
+        .unwrap();
+    wait_until("VIP in the namespace", Duration::from_secs(10), || {
+        node.has_vip()
+    });
+    let pid = node.pid_dir().join("keepalived.pid");
+    assert_eq!(read(&pid).trim(), d.id().to_string(), "{}", read(&log));
+    term(&d);
+    assert_eq!(wait_exit(&mut d, Duration::from_secs(10)), Some(0));
+}
