@@ -279,7 +279,10 @@ pub async fn spawn(
     let (bound, task) = spawn_endpoint(endpoint, Limits::default(), api, shutdown).await?;
     match bound {
         Bound::Tcp(a) => Ok((a, task)),
-        Bound::Unix(_) => unreachable!("a TCP endpoint binds TCP"),
+        Bound::Unix(p) => Err(std::io::Error::other(format!(
+            "expected a TCP listener, bound {}",
+            p.display()
+        ))),
     }
 }
 

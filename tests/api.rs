@@ -540,3 +540,29 @@ async fn idle_connections_beyond_the_budget_evict_the_oldest() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_socket_group_gets_0660() {
+    use std::os::unix::fs::MetadataExt;
+    let path = socket_path("grp");
+    let gid = 65534; // nogroup
+    let api = Api {
+        status: StatusHub::new(),
+        metrics: Metrics::new(),
+        ipvs: None,
+        reload: None,
+    };
+    let unix = Endpoint::Unix {
+        path: path.clone(),
+        group: Some(gid),
+    };
+    let (_bound, task) = api::spawn_endpoint(unix, Limits::default(), api, std::future::pending())
+        .await
+        .unwrap();
+    let m = std::fs::metadata(&path).unwrap();
+    assert_eq!((m.mode() & 0o777, m.gid()), (0o660, gid));
+    // A second daemon cannot take over a live socket.
+    let again = api::bind_unix(&path, None).unwrap_err();
+    assert_eq!(again.kind(), std::io::ErrorKind::AddrInUse, "{again}");
+    task.abort();
+}
