@@ -566,3 +566,33 @@ async fn control_socket_group_gets_0660() {
     assert_eq!(again.kind(), std::io::ErrorKind::AddrInUse, "{again}");
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_heads_are_cut_off() {
+    let limits = Limits {
+        header_timeout: std::time::Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (addr, _sock, _stop) = start_all(false, None, limits).await;
+    tokio::task::spawn_blocking(move || {
+        // Slowloris: a head that never ends.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+            .unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let t = std::time::Instant::now();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let took = t.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "closed after {took:?}"
+        );
+        // Meanwhile and after, the endpoint answers.
+        let (code, _) = http_get(addr, "/healthz");
+        assert_eq!(code, 200);
+    })
+    .await
+    .unwrap();
+}

@@ -150,9 +150,14 @@ fn the_log_reaches_syslog_and_l_adds_the_console() {
     );
 
     // -G: no syslog at all.
-    let (msgs, console) = run_with_dev_log("nosyslog", &["-G", "-l"]);
+    // -x: accepted, with a warning pointing at /metrics.
+    let (msgs, console) = run_with_dev_log("nosyslog", &["-G", "-l", "-x"]);
     assert!(msgs.is_empty(), "-G: {msgs:?}");
     assert!(console.contains("lvsd started"), "{console}");
+    assert!(
+        console.contains("SNMP (-x/-A) is not implemented") && console.contains("/metrics"),
+        "{console}"
+    );
 }
 
 #[test]

@@ -178,6 +178,14 @@ fn use_pid_dir_and_instance_place_the_files_as_keepalived() {
         "{}",
         String::from_utf8_lossy(&ctl.stderr)
     );
+    // Without --socket, ctl finds the only daemon socket in the pid directory.
+    let ctl = node.run(&["ctl", "status"]);
+    assert!(
+        ctl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ctl.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ctl.stdout).contains("VI_1"));
     term(&d);
     assert_eq!(wait_exit(&mut d, Duration::from_secs(10)), Some(0));
     assert!(!main.exists());
