@@ -54,8 +54,7 @@ fn main() -> ExitCode {
 }
 
 fn console_logging(cli: &Cli) -> anyhow::Result<()> {
-    let level = if cli.log_detail { "debug" } else { "info" };
-    lvsd::systemd::init_logging(cli.log_format, level)
+    lvsd::systemd::init_logging(cli.log_format, cli.log_level())
 }
 
 /// `-t[=LOG_FILE]`: diagnostics on stderr, or in LOG_FILE.
