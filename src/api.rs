@@ -13,8 +13,9 @@
 //!
 //! Every endpoint is one line of [`ROUTES`]: method, path, access class, handler. To add a
 //! state-changing endpoint, write a [`Handler`] (use [`read_body`] for a bounded request body
-//! and [`text`] / [`json`] for answers) and add a line with [`Access::Control`]; the listener
-//! rules above then apply to it without further code.
+//! and [`text`] / [`json`] for answers), give [`Api`] the channel it needs to reach the daemon
+//! (as `reload` does), and add a line with [`Access::Control`]; the listener rules above then
+//! apply to it without further code.
 //!
 //! | method | path       | access  | what                                          |
 //! |--------|------------|---------|-----------------------------------------------|
