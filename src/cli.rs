@@ -15,8 +15,8 @@
 //! | 1    | runtime failure (the daemon, or a subcommand, could not do its job) |
 //! | 2    | bad command line (clap) |
 //! | 4    | the configuration cannot be used: file missing/unreadable, or errors (refused) |
-//! | 5    | the configuration loads but has warnings (keepalived would still run) |
-//! | 6    | script security: scripts would run without `enable_script_security`, or unsafely |
+//! | 5    | the configuration loads but has warnings (keepalived would still run); this includes scripts disabled by `enable_script_security` |
+//! | 6    | script security: scripts would run without `enable_script_security` (SECURITY VIOLATION) |
 //!
 //! With `--strict` every warning is an error, so `-t --strict` exits 0 or 4.
 
@@ -237,6 +237,11 @@ pub struct Cli {
     /// The control socket `lvsd ctl` uses (default /run/lvsd.sock, beside the pid files).
     #[arg(long = "ctl-socket", value_name = "PATH")]
     pub ctl_socket: Option<PathBuf>,
+
+    /// Leave node_exporter's node_ipvs_* families out of /metrics (when node_exporter's ipvs
+    /// collector already scrapes this host); the lvsd_ipvs_* families stay.
+    #[arg(long = "metrics-no-node-ipvs")]
+    pub metrics_no_node_ipvs: bool,
 
     /// Group allowed to use the control socket (mode 0660 instead of 0600).
     #[arg(long = "ctl-socket-group", value_name = "GROUP")]
@@ -559,7 +564,7 @@ pub fn run_config_test_of(
                 eprintln!("{}", summary(&file, &loaded.diagnostics));
             }
             if dump && !refused {
-                println!("{}", serde_json::to_string_pretty(&loaded.config)?);
+                println!("{}", crate::dump::config_json(&loaded.config)?);
             }
             Ok(config_test_exit_code(&loaded.diagnostics, refused))
         }
@@ -584,7 +589,7 @@ pub fn run_config_dump(source: &ConfigSource, json: bool) -> anyhow::Result<u8> 
     };
     print_diagnostics(&loaded.diagnostics);
     let out = if json {
-        serde_json::to_string_pretty(&loaded.config)?
+        crate::dump::config_json(&loaded.config)?
     } else {
         crate::config::summary::render(&loaded.config)
     };

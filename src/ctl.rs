@@ -342,7 +342,7 @@ pub fn render_status(status: &Value, now_ms: u64) -> String {
                 "STATE",
                 "WEIGHT",
                 "LIVE",
-                "CHECKED",
+                "CHANGED",
                 "TRANSITIONS",
                 "LAST FAILURE",
             ],

@@ -31,6 +31,7 @@ use crate::cli::Cli;
 use crate::config;
 use crate::director::{self, DirectorSpec, Kernel, RunOptions};
 use crate::notify::{Notifier, NotifierConfig};
+use crate::scripts::Scripts;
 use crate::status::{ReloadStatus, StatusHub};
 
 /// Which subsystems run.
@@ -73,8 +74,9 @@ pub enum Control {
 pub struct Links {
     /// Set to true on stop; other subsystems (VRRP, the API) subscribe.
     pub shutdown: watch::Sender<bool>,
-    /// Every configuration that loaded (first and each good reload), for VRRP.
-    pub configs: watch::Sender<Option<Arc<config::Config>>>,
+    /// Every configuration that loaded (first and each good reload) with its resolved
+    /// scripts, for VRRP.
+    pub configs: watch::Sender<Option<Model>>,
     /// systemd notifications (READY, RELOADING, STOPPING); a no-op outside systemd.
     pub systemd: crate::systemd::Notifier,
     /// Check-run metrics the director records and `/metrics` renders.
@@ -141,15 +143,13 @@ where
     let Loaded {
         director: spec,
         config,
+        scripts,
     } = load(&opts.config_file)?;
+    hub.disabled_scripts.send_replace(scripts.disabled.clone());
     if let Some(c) = config {
-        links.configs.send_replace(Some(c));
+        links.configs.send_replace(Some((c, scripts)));
     }
-    let notifier = Notifier::new(NotifierConfig {
-        default_user: spec.globals.script_user.as_ref().map(|u| u.0.clone()),
-        default_group: spec.globals.script_user.as_ref().and_then(|u| u.1.clone()),
-        ..NotifierConfig::default()
-    });
+    let notifier = Notifier::new(NotifierConfig::default());
     // The start-up load counts as the first load (not as a reload): "loaded N ago" and
     // lvsd_config_last_reload_timestamp_seconds are there from the start.
     let mut reload = ReloadStatus {
@@ -197,14 +197,17 @@ where
             {
                 links.systemd.reloading();
                 tracing::info!(file = %opts.config_file.display(), "reloading configuration");
-                reload.last_reload_unix_ms = Some(now_ms());
                 match load(&opts.config_file) {
                     Ok(new) => {
+                        // Only a configuration that now runs moves the timestamp.
+                        reload.last_reload_unix_ms = Some(now_ms());
                         reload.successes += 1;
                         reload.last_error = None;
                         spec_tx.send_replace(Arc::new(new.director));
+                        hub.disabled_scripts
+                            .send_replace(new.scripts.disabled.clone());
                         if let Some(c) = new.config {
-                            links.configs.send_replace(Some(c));
+                            links.configs.send_replace(Some((c, new.scripts)));
                         }
                         if let Some(r) = reply {
                             let _ = r.send(Ok(()));
@@ -249,12 +252,17 @@ impl Mode {
     }
 }
 
-/// A configuration that loaded: the director's part, and the whole model for the other
-/// subsystems (VRRP). `config` is `None` only for loaders that have no model (tests).
+/// A loaded model and its scripts resolved on this host, as VRRP receives it.
+pub type Model = (Arc<config::Config>, Arc<Scripts>);
+
+/// A configuration that loaded: the director's part, the whole model for the other
+/// subsystems (VRRP), and every script resolved once for all of them. `config` is `None` only
+/// for loaders that have no model (tests).
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub director: DirectorSpec,
     pub config: Option<Arc<config::Config>>,
+    pub scripts: Arc<Scripts>,
 }
 
 impl From<DirectorSpec> for Loaded {
@@ -262,25 +270,32 @@ impl From<DirectorSpec> for Loaded {
         Loaded {
             director,
             config: None,
+            scripts: Arc::default(),
         }
     }
 }
 
-/// Loads the file and reduces it to the director's spec. Warnings are logged; a refused
-/// configuration is an error carrying every error diagnostic (file:line:col + caret).
+/// Loads the file and reduces it to the director's spec. Every script is resolved here, once
+/// per load ([`Scripts`]: users, keepalived's permission walk); what is disabled is logged.
+/// Warnings are logged; a refused configuration is an error carrying every error diagnostic
+/// (file:line:col + caret).
 pub fn load_spec(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<Loaded> {
     match config::load(path, opts) {
         Ok(loaded) => {
             for d in &loaded.diagnostics {
                 tracing::warn!("{d}");
             }
-            let (spec, warnings) = director::from_config::director_spec(&loaded.config);
+            let scripts = Scripts::resolve(&loaded.config);
+            scripts.log();
+            let (spec, warnings) =
+                director::from_config::director_spec_with(&loaded.config, &scripts);
             for w in warnings {
                 tracing::warn!("{}: {w}", path.display());
             }
             Ok(Loaded {
                 director: spec,
                 config: Some(Arc::new(loaded.config)),
+                scripts: Arc::new(scripts),
             })
         }
         Err(e) => {
@@ -367,6 +382,7 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     let _watchdog = links.systemd.spawn_watchdog();
     let client = connect_ipvs(mode).await?;
     let api = api_state(&hub, client.clone(), ctl_tx.clone(), &links);
+    links.metrics.set_node_ipvs(!cli.metrics_no_node_ipvs);
     let _socket = spawn_api(&cli, mode, &run, api, &links).await?;
     if cli.address_monitoring {
         spawn_address_monitor();
@@ -648,15 +664,15 @@ struct VrrpFlags {
 /// runs its instances (if any) and hands every later good configuration to them (a reload
 /// keeps unchanged instances untouched). Ends after `shutdown`.
 fn spawn_vrrp(
-    configs: &watch::Sender<Option<Arc<config::Config>>>,
+    configs: &watch::Sender<Option<Model>>,
     hub: StatusHub,
     shutdown: watch::Receiver<bool>,
     flags: VrrpFlags,
     stop: Option<mpsc::Sender<Control>>,
 ) -> tokio::task::JoinHandle<()> {
-    let vrrp_config = move |c: &config::Config| crate::vrrp::VrrpConfig {
+    let vrrp_config = move |m: &Model| crate::vrrp::VrrpConfig {
         keep_vips_on_stop: flags.keep_vips_on_stop,
-        ..crate::vrrp::VrrpConfig::from_model(c)
+        ..crate::vrrp::VrrpConfig::from_model_with(&m.0, &m.1)
     };
     let mut rx = configs.subscribe();
     tokio::spawn(async move {
@@ -677,8 +693,8 @@ fn spawn_vrrp(
         let forward = tokio::spawn(async move {
             while rx.changed().await.is_ok() {
                 let next = rx.borrow_and_update().clone();
-                if let Some(c) = next {
-                    tx.send_replace(vrrp_config(&c));
+                if let Some(m) = next {
+                    tx.send_replace(vrrp_config(&m));
                 }
             }
         });

@@ -297,7 +297,7 @@ async fn scrapes_follow_the_latest_snapshot() {
         .await
         .unwrap();
     let up = [("real_server", "198.51.100.1:8080")];
-    let vi1 = [("iname", "VI_1"), ("ip_address", "192.0.2.100")];
+    let vi1 = [("iname", "VI_1"), ("ip_address", "192.0.2.100/24")];
     let scrape = move |name: &'static str, labels: Vec<(&'static str, &'static str)>| {
         tokio::task::spawn_blocking(move || ops_support::scrape_value(addr, name, &labels))
     };

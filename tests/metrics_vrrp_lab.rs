@@ -46,7 +46,7 @@ const VI: [(&str, &str); 4] = [
     ("iname", "VI_1"),
     ("intf", "eth0"),
     ("vrid", "51"),
-    ("ip_address", "10.77.0.100"),
+    ("ip_address", "10.77.0.100/24"),
 ];
 const VI_COUNTER: [(&str, &str); 3] = [("iname", "VI_1"), ("intf", "eth0"), ("vrid", "51")];
 

@@ -188,7 +188,6 @@ pub async fn run<K: Kernel>(
     opts: RunOptions,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut notifier = notifier;
     // Which real servers use each check (a check shared by several runs once), for metrics.
     let users: Arc<std::sync::RwLock<CheckUsers>> = Arc::default();
     let on_result = opts.metrics.clone().map(|m| metrics_hook(m, users.clone()));
@@ -230,11 +229,7 @@ pub async fn run<K: Kernel>(
                 if r.is_err() {
                     break;
                 }
-                let new = spec_rx.borrow_and_update().clone();
-                if new.globals.script_user != spec.globals.script_user {
-                    notifier = notifier.with_default_user(new.globals.script_user.clone());
-                }
-                spec = new;
+                spec = spec_rx.borrow_and_update().clone();
                 set_users(&users, &spec);
                 sched.set(spec.server_checks());
                 let known: BTreeSet<RsId> =

@@ -244,15 +244,22 @@ impl Runtime {
                 continue;
             }
             let (tx, rx) = watch::channel(None);
-            let runner = tokio::spawn(track::script_task(s.clone(), tx));
+            let (run_tx, mut run_rx) = watch::channel(false);
+            let runner = tokio::spawn(track::script_task(s.clone(), tx, run_tx));
             let hub = self.hub.clone();
             let (mut rx2, name) = (rx.clone(), s.name.clone());
             let mirror = tokio::spawn(async move {
-                while rx2.changed().await.is_ok() {
+                loop {
+                    tokio::select! {
+                        r = rx2.changed() => if r.is_err() { break },
+                        r = run_rx.changed() => if r.is_err() { break },
+                    }
                     let ok = rx2.borrow_and_update().unwrap_or(false);
+                    let running = *run_rx.borrow_and_update();
                     hub.vrrp_scripts.send_modify(|v| {
                         if let Some(x) = v.iter_mut().find(|x| x.name == name) {
                             x.ok = ok;
+                            x.running = running;
                         }
                     });
                 }
@@ -270,12 +277,13 @@ impl Runtime {
         self.hub.vrrp_scripts.send_replace(
             cfg.scripts
                 .iter()
-                .map(|s| VrrpScriptStatus {
-                    name: s.name.clone(),
-                    ok: prev_scripts
-                        .iter()
-                        .find(|p| p.name == s.name)
-                        .is_some_and(|p| p.ok),
+                .map(|s| {
+                    let prev = prev_scripts.iter().find(|p| p.name == s.name);
+                    VrrpScriptStatus {
+                        name: s.name.clone(),
+                        ok: prev.is_some_and(|p| p.ok),
+                        running: prev.is_some_and(|p| p.running),
+                    }
                 })
                 .collect(),
         );
@@ -346,6 +354,9 @@ impl Runtime {
         }
 
         // Status list in the new order; running instances keep their entry.
+        self.hub
+            .vrrp_config
+            .send_replace(std::sync::Arc::new(cfg.clone()));
         let prev = self.hub.vrrp.borrow().clone();
         self.hub.vrrp.send_replace(
             cfg.instances

@@ -413,6 +413,11 @@ impl Daemon {
             .collect()
     }
 
+    /// The whole lvsd `/status` snapshot (null when it cannot be read).
+    pub fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.status.read()).unwrap_or_default()
+    }
+
     /// The lvsd status snapshot (first VRRP instance).
     pub fn instance_status(&self) -> serde_json::Value {
         let mut last = self.last_status.lock().unwrap_or_else(|e| e.into_inner());
