@@ -73,14 +73,20 @@ pub fn sigjson() -> i32 {
     libc::SIGRTMIN() + 2
 }
 
+/// The signal keepalived uses for STATS_CLEAR: SIGRTMAX-1 (63 with glibc).
+pub fn sigstats_clear() -> i32 {
+    libc::SIGRTMAX() - 1
+}
+
 /// `--signum=NAME`: the signal number keepalived would print for that function, so scripts doing
 /// `kill -s $(lvsd --signum=JSON) $(pidof lvsd)` keep working. Names are case-sensitive, as in
-/// keepalived. `STATS_CLEAR` and `TDATA` are not offered: lvsd does not implement them.
+/// keepalived. `TDATA` is not offered (keepalived 2.2.7 as Debian builds it has none either).
 pub fn signum(name: &str) -> Option<i32> {
     Some(match name {
         "DATA" => libc::SIGUSR1,
         "STATS" => libc::SIGUSR2,
         "JSON" => sigjson(),
+        "STATS_CLEAR" => sigstats_clear(),
         "RELOAD" => libc::SIGHUP,
         "STOP" => libc::SIGTERM,
         _ => return None,
@@ -792,12 +798,15 @@ pub fn spawn_signal_handlers(
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
     let mut json = signal(SignalKind::from_raw(sigjson()))?;
+    let mut clear = signal(SignalKind::from_raw(sigstats_clear()))?;
     Ok(tokio::spawn(async move {
         loop {
-            let kind = tokio::select! {
-                Some(()) = usr1.recv() => DumpKind::Data,
-                Some(()) = usr2.recv() => DumpKind::Stats,
-                Some(()) = json.recv() => DumpKind::Json,
+            let (kind, then_clear) = tokio::select! {
+                Some(()) = usr1.recv() => (DumpKind::Data, false),
+                Some(()) = usr2.recv() => (DumpKind::Stats, false),
+                Some(()) = json.recv() => (DumpKind::Json, false),
+                // keepalived's STATS_CLEAR: the stats file, then the counters start over.
+                Some(()) = clear.recv() => (DumpKind::Stats, true),
                 else => return,
             };
             let status = hub.snapshot();
@@ -807,6 +816,10 @@ pub fn spawn_signal_handlers(
                 dump_now(kind, &status, &dir);
             })
             .await;
+            if then_clear {
+                hub.stats_clear.send_modify(|n| *n += 1);
+                tracing::info!("statistics cleared");
+            }
         }
     }))
 }
@@ -886,6 +899,11 @@ mod tests {
         assert_eq!(signum("STOP"), Some(15));
         assert_eq!(signum("json"), None);
         assert_eq!(signum("TDATA"), None);
+        assert_eq!(
+            signum("STATS_CLEAR"),
+            Some(63),
+            "SIGRTMAX-1, as keepalived prints"
+        );
     }
 
     #[test]

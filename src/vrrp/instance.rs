@@ -196,6 +196,7 @@ pub(crate) async fn run(
         following: false,
     };
     let mut group_rx = slot.group.as_ref().map(|g| g.subscribe());
+    let mut stats_clear = shared.hub.stats_clear.subscribe();
 
     // A previous run killed with SIGKILL leaves its addresses behind; like keepalived, start
     // from none (Backup must not hold them).
@@ -265,6 +266,11 @@ pub(crate) async fn run(
             _ = sleep_hr(&hr, deadline) => (Some(Event::Timer), false),
             _ = sleep_opt(garp_deadline) => {
                 ex.garp_timer(&fsm);
+                (None, false)
+            }
+            Ok(()) = stats_clear.changed() => {
+                // STATS_CLEAR: the counters start over (keepalived clears them likewise).
+                *ex.counters = VrrpCounters::default();
                 (None, false)
             }
             _ = track_changed.notified() => {
