@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cli::Cli;
 use crate::config;
-use crate::director::{self, DirectorSpec, Kernel, RunOptions};
+use crate::director::{self, DirectorSpec, RunOptions};
 use crate::notify::{Notifier, NotifierConfig};
 use crate::status::{ReloadStatus, StatusHub};
 
@@ -130,7 +130,7 @@ pub async fn serve<K, L>(
     links: &Links,
 ) -> anyhow::Result<()>
 where
-    K: Kernel,
+    K: ipvs::Ipvs + 'static,
     L: Fn(&Path) -> anyhow::Result<Loaded>,
 {
     let Loaded {
