@@ -89,6 +89,8 @@ pub async fn spawn(
     let listener = TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
     tracing::info!(%local, "operations endpoint listening (/metrics /status /healthz /reload)");
+    // VRRP transitions and reloads become events (lvsd runtime API).
+    tokio::spawn(crate::events::follow_hub(api.status.clone()));
     let task = tokio::spawn(serve(listener, Arc::new(api), shutdown));
     Ok((local, task))
 }
@@ -126,7 +128,7 @@ async fn serve(
             let _permit = permit;
             let service = service_fn(move |req| {
                 let api = api.clone();
-                async move { Ok::<_, Infallible>(handle(&api, req).await) }
+                async move { Ok::<_, Infallible>(route(&api, req).await) }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -155,6 +157,16 @@ fn respond(code: StatusCode, content_type: &str, body: Bytes) -> Response<Full<B
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     resp
+}
+
+/// The runtime routes (`/`, `/events`, and the STATE-CHANGING `POST /operator/*`, which
+/// belong on the control socket) first, then this module's.
+async fn route(api: &Api, req: Request<Incoming>) -> Response<crate::runtime_api::Body> {
+    use http_body_util::BodyExt;
+    if let Some(r) = crate::runtime_api::handle(&api.status, &req).await {
+        return r;
+    }
+    handle(api, req).await.map(|b| b.boxed_unsync())
 }
 
 async fn handle(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> {

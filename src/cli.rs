@@ -122,6 +122,15 @@ pub struct Cli {
     #[arg(long = "metrics-listen", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Where operator state (drained / disabled servers) is kept across restarts (lvsd).
+    #[arg(
+        long = "state-dir",
+        env = "LVSD_STATE_DIR",
+        value_name = "DIR",
+        default_value = crate::director::operator::DEFAULT_DIR
+    )]
+    pub state_dir: PathBuf,
+
     /// Log line format.
     #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

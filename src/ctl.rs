@@ -34,10 +34,14 @@ pub enum CtlCommand {
     },
     /// Reload the configuration (like SIGHUP) and wait for the result.
     Reload,
+    /// drain / disable / enable / events (lvsd runtime control).
+    #[command(flatten)]
+    Runtime(crate::runtime_ctl::RuntimeCommand),
 }
 
 pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     match args.command {
+        CtlCommand::Runtime(c) => crate::runtime_ctl::run(args.api, c).await,
         CtlCommand::Status { json } => {
             let (code, body) =
                 request(args.api, Method::GET, "/status", Duration::from_secs(10)).await?;

@@ -85,6 +85,8 @@ pub struct Options {
     pub release_ipvs: bool,
     /// Periodic re-convergence of the kernel table.
     pub resync: Duration,
+    /// Operator state directory (`--state-dir`); None: not persisted.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Turns SIGHUP / SIGTERM / SIGINT into [`Control`] messages on `tx`.
@@ -176,6 +178,7 @@ where
                 resync: opts.resync,
                 release_on_exit: opts.release_ipvs,
                 metrics: Some(links.metrics.clone()),
+                state_dir: opts.state_dir.clone(),
             },
             links.shutdown.subscribe(),
         ))
@@ -305,7 +308,13 @@ pub async fn print_plan(cli: &Cli) -> anyhow::Result<ExitCode> {
     let client = ipvs::Client::connect()
         .await
         .context("reading the kernel's IPVS table")?;
-    let plan = director::run::plan_against(&client, &spec)
+    // Operator holds (drained / disabled servers) stay out, as the running daemon keeps them.
+    let op = match director::operator::load(&cli.state_dir) {
+        Ok(op) => op,
+        Err(e) => anyhow::bail!("operator state: {e}"),
+    };
+    eprint!("{}", director::operator::describe(&op));
+    let plan = director::run::plan_against_with(&client, &spec, &op)
         .await
         .map_err(|e| anyhow::anyhow!("reading the kernel's IPVS table: {e}"))?;
     print!("{plan}");
@@ -335,6 +344,7 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
         mode,
         release_ipvs: !cli.dont_release_ipvs,
         resync: Duration::from_secs(5),
+        state_dir: Some(cli.state_dir.clone()),
     };
     let load_opts = cli.load_options(true);
     let load = |p: &Path| load_spec(p, &load_opts);

@@ -43,6 +43,7 @@ fn spec(backends: &[(SocketAddr, i64)], quorum: u64, sorry: bool) -> DirectorSpe
                 inhibit_on_failure: false,
                 checked: true,
                 alpha: false,
+                slow_start: None,
             })
             .collect(),
     };
@@ -163,6 +164,7 @@ fn fast() -> RunOptions {
         resync: Duration::from_millis(200),
         release_on_exit: true,
         metrics: None,
+        state_dir: None,
     }
 }
 
@@ -331,6 +333,7 @@ async fn check_runs_are_recorded_in_metrics_per_virtual_server() {
         Some(FakeIpvs::new()),
         RunOptions {
             metrics: Some(metrics.clone()),
+            state_dir: None,
             ..fast()
         },
     );
@@ -424,6 +427,7 @@ async fn daemon_reload_keeps_running_config_on_error() {
         mode: Mode::CheckOnly,
         release_ipvs: false,
         resync: Duration::from_millis(200),
+        state_dir: None,
     };
     let daemon = {
         let (kernel, hub) = (kernel.clone(), hub.clone());
@@ -772,6 +776,183 @@ async fn a_refused_op_is_retried_alone_and_lvs_flush_runs_once() {
     );
     assert!(retried.len() < 20, "retries not backed off: {retried:?}");
     assert!(kernel.table().get(&other).is_none());
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+}
+
+async fn post(hub: &StatusHub, path: &str) -> (http::StatusCode, String) {
+    use http_body_util::BodyExt;
+    let req = http::Request::post(path).body(()).unwrap();
+    let resp = lvsd::runtime_api::handle(hub, &req)
+        .await
+        .expect("a runtime route");
+    let code = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (code, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn rs_status(hub: &StatusHub, addr: SocketAddr) -> lvsd::status::RealServerStatus {
+    hub.virtual_servers.borrow()[0]
+        .real_servers
+        .iter()
+        .find(|r| SocketAddr::new(r.address, r.port) == addr)
+        .cloned()
+        .unwrap()
+}
+
+fn set_active(k: &FakeIpvs, addr: SocketAddr, active: u32) {
+    let key = ServiceKey::tcp(VIP.parse().unwrap(), 80);
+    k.with_table(|t| {
+        if let Some(d) = t.services.get_mut(&key).and_then(|e| {
+            e.dests.get_mut(&DestKey {
+                addr: addr.ip(),
+                port: addr.port(),
+            })
+        }) {
+            d.conns = Some(ipvs::DestConns {
+                active,
+                inactive: 0,
+                persistent: 0,
+            });
+        }
+    });
+}
+
+fn weight_of(t: &Table, addr: SocketAddr) -> Option<u32> {
+    dests(t)
+        .into_iter()
+        .find(|(ip, port, _)| *ip == addr.ip() && *port == addr.port())
+        .map(|d| d.2)
+}
+
+/// Drain: weight 0 while the kernel reports active connections, out once they end; the hold
+/// is written to the state directory, survives a restart of the director, health still runs
+/// and shows; enable brings the server back. Bad requests are refused with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_waits_for_connections_persists_and_enable_restores() {
+    let (a, _ta) = backend().await;
+    let (b, _tb) = backend().await;
+    let s = spec(&[(a, 3), (b, 3)], 1, false);
+    let dir = std::env::temp_dir().join(format!("lvsd-drain-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let opts = RunOptions {
+        state_dir: Some(dir.clone()),
+        ..fast()
+    };
+    let r = start(s.clone(), Some(FakeIpvs::new()), opts.clone());
+    let k = r.kernel.clone();
+    wait_for(&k, "both in", |t| dests(t).len() == 2).await;
+    set_active(&k, a, 2);
+
+    let (code, body) = post(&r.hub, "/operator/drain?vs=TCP+10.0.0.9:80").await;
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("no virtual server"), "{body}");
+    let (code, body) = post(&r.hub, "/operator/drain?vs=10.0.0.1:80&rs=127.0.0.1:1").await;
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = post(
+        &r.hub,
+        &format!("/operator/drain?vs=10.0.0.1:80&rs={a}&timeout=30s"),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("draining"), "{body}");
+    wait_for(&k, "a at weight 0", |t| weight_of(t, a) == Some(0)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        weight_of(&k.table(), a),
+        Some(0),
+        "left while connections were active"
+    );
+    let st = rs_status(&r.hub, a);
+    assert_eq!(st.runtime.operator.as_deref(), Some("draining"));
+    assert_eq!(st.runtime.active_conns, Some(2));
+    assert!(st.up, "health is still shown");
+    set_active(&k, a, 0);
+    wait_for(&k, "a out", |t| weight_of(t, a).is_none()).await;
+    assert_eq!(weight_of(&k.table(), b), Some(3));
+    assert_eq!(
+        rs_status(&r.hub, a).runtime.operator.as_deref(),
+        Some("drained")
+    );
+    let saved = std::fs::read_to_string(dir.join("operator.json")).unwrap();
+    assert!(saved.contains("\"drained\""), "{saved}");
+    let kinds: Vec<String> = r
+        .hub
+        .events
+        .recent()
+        .iter()
+        .map(|e| format!("{} {}", e.kind, e.message))
+        .collect();
+    assert!(
+        kinds.iter().any(|e| e.starts_with("operator drained")),
+        "{kinds:?}"
+    );
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+
+    // A restart with the same state directory: still out, from the first pass on.
+    let r = start(s, Some(k.clone()), opts);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for(&k, "b in, a still out", |t| {
+        weight_of(t, b) == Some(3) && weight_of(t, a).is_none()
+    })
+    .await;
+    let (code, body) = post(&r.hub, &format!("/operator/enable?vs=10.0.0.1:80&rs={a}")).await;
+    assert_eq!(code, 200, "{body}");
+    wait_for(&k, "a back", |t| weight_of(t, a) == Some(3)).await;
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Slow start: a server that comes back (here: enable) ramps its kernel weight up over
+/// `slow_start` instead of taking its full share at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_start_ramps_weight_after_enable() {
+    let (a, _ta) = backend().await;
+    let (b, _tb) = backend().await;
+    let mut s = spec(&[(a, 100), (b, 100)], 1, false);
+    s.virtual_servers[0].core.real_servers[0].slow_start = Some(Duration::from_secs(2));
+    let r = start(s, Some(FakeIpvs::new()), fast());
+    let k = r.kernel.clone();
+    wait_for(&k, "both in", |t| dests(t).len() == 2).await;
+    let (code, _) = post(&r.hub, &format!("/operator/disable?vs=10.0.0.1:80&rs={a}")).await;
+    assert_eq!(code, 200);
+    wait_for(&k, "a out", |t| weight_of(t, a).is_none()).await;
+    assert_eq!(
+        rs_status(&r.hub, a).runtime.operator.as_deref(),
+        Some("disabled")
+    );
+    let (code, _) = post(&r.hub, &format!("/operator/enable?vs=10.0.0.1:80&rs={a}")).await;
+    assert_eq!(code, 200);
+    let t0 = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while t0.elapsed() < Duration::from_secs(4) {
+        if let Some(w) = weight_of(&k.table(), a)
+            && seen.last() != Some(&w)
+        {
+            seen.push(w);
+        }
+        if seen.last() == Some(&100) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        seen.last(),
+        Some(&100),
+        "never reached full weight: {seen:?}"
+    );
+    assert!(seen.len() >= 3, "no ramp: {seen:?}");
+    assert!(seen[0] <= 40, "started too high: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "not increasing: {seen:?}"
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1500),
+        "ramp too fast: {seen:?}"
+    );
     r.stop.send(true).unwrap();
     r.task.await.unwrap();
 }

@@ -143,6 +143,7 @@ fn spec(wa: i64) -> DirectorSpec {
                 inhibit_on_failure: inhibit,
                 checked: true,
                 alpha: false,
+                slow_start: None,
             },
             RealServer {
                 dest: Dest::new(addr.ip(), addr.port(), Forward::Masq),
@@ -252,6 +253,7 @@ fn start(spec: DirectorSpec, kernel: Counting, release_on_exit: bool) -> Directo
             resync: Duration::from_millis(500),
             release_on_exit,
             metrics: None,
+            state_dir: None,
         },
         stop_rx,
     ));

@@ -409,6 +409,7 @@ pub const VIRTUAL_SERVER: &[&str] = &[
     "warmup",
     "delay_loop",
     "inhibit_on_failure",
+    "slow_start",
     "real_server",
 ];
 
@@ -432,6 +433,7 @@ pub const REAL_SERVER: &[&str] = &[
     "warmup",
     "delay_loop",
     "inhibit_on_failure",
+    "slow_start",
     "HTTP_GET",
     "SSL_GET",
     "TCP_CHECK",

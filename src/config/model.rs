@@ -855,6 +855,9 @@ pub struct RealServer {
     pub delay_loop: Duration,
     /// Health checks; empty: the server is always considered up.
     pub checkers: Vec<Checker>,
+    /// `slow_start SECONDS` (lvsd extension, inherited from the virtual server): after coming
+    /// back, the weight ramps up over this time.
+    pub slow_start: Option<Duration>,
 }
 
 // ---------------------------------------------------------------------------------------------

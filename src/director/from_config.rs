@@ -277,6 +277,7 @@ fn virtual_server(
                 inhibit_on_failure: rs.inhibit_on_failure,
                 checked: !r.checks.is_empty(),
                 alpha: rs.alpha,
+                slow_start: rs.slow_start,
             })
             .collect(),
     };

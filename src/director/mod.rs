@@ -26,6 +26,7 @@
 pub mod desired;
 pub mod from_config;
 pub mod health;
+pub mod operator;
 pub mod run;
 pub mod spec;
 pub mod status;

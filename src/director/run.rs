@@ -12,14 +12,16 @@
 //! Without a kernel (health-check-only mode) the dry writer only logs what it would write.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipvs::{Ipvs, Plan, Table};
 use tokio::sync::watch;
 
 use super::desired::{self, QuorumState, RsId};
 use super::health::{self, CheckUsers, HealthTable};
+use super::operator::{self, OperatorState};
 use super::spec::{DirectorSpec, build_table};
 use super::writer::{self, Target, WriterOptions};
 use crate::notify::Notifier;
@@ -34,6 +36,8 @@ pub struct RunOptions {
     pub release_on_exit: bool,
     /// Per-run check metrics (`lvsd_check_duration_seconds`, `lvsd_check_failures`).
     pub metrics: Option<crate::metrics::Metrics>,
+    /// Where operator state (drain / disable) is kept across restarts; None: memory only.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -42,6 +46,7 @@ impl Default for RunOptions {
             resync: Duration::from_secs(5),
             release_on_exit: true,
             metrics: None,
+            state_dir: None,
         }
     }
 }
@@ -49,14 +54,210 @@ impl Default for RunOptions {
 /// The desired table right now (initial health: everyone up except `alpha` servers), as
 /// `lvsd -t --plan` and the first pass after a start see it.
 pub fn initial_table(spec: &DirectorSpec) -> Table {
-    let d = desired::compute(&spec.cores(), &HashMap::new(), &QuorumState::default());
+    initial_table_with(spec, &OperatorState::default())
+}
+
+/// [`initial_table`] with the operator state (drained and disabled servers out, draining ones
+/// at weight 0).
+pub fn initial_table_with(spec: &DirectorSpec, op: &OperatorState) -> Table {
+    let admin = operator::admin_snapshot(op, spec);
+    let d = desired::compute_with(
+        &spec.cores(),
+        &HashMap::new(),
+        &admin,
+        now_ms(),
+        &QuorumState::default(),
+    );
     build_table(spec, &d)
 }
 
 /// `lvsd -t --plan`: the operations a start with this configuration would write now (every
 /// real server assumed up except `alpha` ones, as on the first pass).
 pub async fn plan_against<I: Ipvs>(kernel: &I, spec: &DirectorSpec) -> Result<Plan, ipvs::Error> {
-    writer::plan_for(kernel, &initial_table(spec), &spec.globals).await
+    plan_against_with(kernel, spec, &OperatorState::default()).await
+}
+
+/// [`plan_against`] honouring the persisted operator state.
+pub async fn plan_against_with<I: Ipvs>(
+    kernel: &I,
+    spec: &DirectorSpec,
+    op: &OperatorState,
+) -> Result<Plan, ipvs::Error> {
+    writer::plan_for(kernel, &initial_table_with(spec, op), &spec.globals).await
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// How often a recomputation runs while a weight ramps up or a drain waits for its deadline.
+const TICK: Duration = Duration::from_millis(500);
+
+/// The director's inputs and outputs between events.
+struct Director {
+    spec: Arc<DirectorSpec>,
+    health: HealthTable,
+    quorum: QuorumState,
+    operator: OperatorState,
+    conns: Arc<writer::Conns>,
+    has_kernel: bool,
+    hub: StatusHub,
+    notifier: Notifier,
+    target_tx: watch::Sender<Arc<Target>>,
+    /// A ramp or a drain is in progress: recompute on a tick.
+    ticking: bool,
+}
+
+impl Director {
+    /// The admin input: operator holds, and for slow start when each server came back.
+    fn admin(&self) -> desired::AdminSnapshot {
+        let mut admin = operator::admin_snapshot(&self.operator, &self.spec);
+        for (id, h) in &self.health {
+            if let Some(t) = h.up_since.and_then(super::status::unix_ms) {
+                let a = admin.entry(id.clone()).or_default();
+                a.back_since_ms = a.back_since_ms.max(Some(t));
+            }
+        }
+        admin
+    }
+
+    fn recompute(&mut self) {
+        let spec = self.spec.clone();
+        let d = desired::compute_with(
+            &spec.cores(),
+            &health::snapshot(&self.health),
+            &self.admin(),
+            now_ms(),
+            &self.quorum,
+        );
+        for ev in &d.events {
+            quorum_event(&spec, ev, &self.notifier, &self.hub);
+        }
+        self.quorum = d.quorum.clone();
+        let drains = self.operator.drains();
+        let watch: BTreeSet<ipvs::ServiceKey> = spec
+            .virtual_servers
+            .iter()
+            .filter(|v| drains.iter().any(|(vs, _, _)| *vs == v.core.id))
+            .flat_map(|v| v.services.iter().map(|s| s.key))
+            .collect();
+        self.ticking = !drains.is_empty()
+            || d.vs
+                .iter()
+                .any(|v| v.real_servers.iter().any(|r| r.ramping));
+        self.target_tx.send_replace(Arc::new(Target {
+            table: build_table(&spec, &d),
+            globals: spec.globals.clone(),
+            watch,
+        }));
+        self.hub
+            .virtual_servers
+            .send_replace(super::status::virtual_servers(
+                &spec,
+                &self.health,
+                &d,
+                &self.operator,
+                self.has_kernel.then_some(&*self.conns),
+            ));
+    }
+
+    /// Turns drains that are over into `drained` (through the store, so it is persisted and
+    /// seen by everyone); true if any.
+    fn finish_drains(&self) -> bool {
+        let now = now_ms();
+        let done = operator::finished_drains(
+            &self.operator,
+            &self.spec,
+            &self.target_tx.borrow().table,
+            &self.conns,
+            self.has_kernel,
+            now,
+        );
+        for (vs, rs, why) in &done {
+            let subject = rs.map_or_else(|| vs.clone(), |a| format!("{vs} {a}"));
+            tracing::info!("{subject}: drain finished ({why}); taken out");
+            self.hub
+                .events
+                .publish("operator", subject, format!("drained ({why}), taken out"));
+        }
+        if done.is_empty() {
+            return false;
+        }
+        self.hub.operator.modify(|st| {
+            for (vs, rs, _) in &done {
+                operator::complete(st, vs, *rs, now);
+            }
+        });
+        true
+    }
+}
+
+fn quorum_event(
+    spec: &DirectorSpec,
+    ev: &desired::QuorumEvent,
+    notifier: &Notifier,
+    hub: &StatusHub,
+) {
+    let Some(vs) = spec.virtual_servers.iter().find(|v| v.core.id == ev.vs) else {
+        return;
+    };
+    if ev.up {
+        tracing::info!("{}: quorum gained (live weight {})", ev.vs, ev.live_weight);
+        hub.events.publish(
+            "quorum",
+            ev.vs.clone(),
+            format!("quorum gained (live weight {})", ev.live_weight),
+        );
+        if let Some(s) = &vs.quorum_up {
+            notifier.fire(s, "quorum_up");
+        }
+    } else {
+        let sorry = if vs.sorry.is_some() {
+            ", sorry server in"
+        } else {
+            ""
+        };
+        let msg = format!(
+            "quorum lost (live weight {}, quorum {}){sorry}",
+            ev.live_weight, vs.core.quorum
+        );
+        tracing::warn!("{}: {msg}", ev.vs);
+        hub.events.publish("quorum", ev.vs.clone(), msg);
+        if let Some(s) = &vs.quorum_down {
+            notifier.fire(s, "quorum_down");
+        }
+    }
+}
+
+/// Loads the persisted operator state into the hub's store (a broken file is reported and
+/// moved aside; the daemon runs on with what it has).
+fn load_operator(dir: &std::path::Path, hub: &StatusHub) {
+    match operator::load_or_quarantine(dir) {
+        Ok(st) => {
+            if st != OperatorState::default() {
+                tracing::info!(
+                    "operator state loaded from {}: {} virtual server and {} real server holds",
+                    dir.join(operator::FILE).display(),
+                    st.virtual_servers.len(),
+                    st.real_servers.values().map(|m| m.len()).sum::<usize>()
+                );
+            }
+            hub.operator.modify(|s| *s = st);
+        }
+        Err(e) => tracing::error!("operator state not loaded: {e}"),
+    }
+}
+
+fn save_operator(dir: &std::path::Path, st: &OperatorState) {
+    if let Err(e) = operator::save(dir, st) {
+        tracing::error!(
+            "operator state not saved to {}: {e}",
+            dir.join(operator::FILE).display()
+        );
+    }
 }
 
 /// Runs the director until `shutdown` turns true (or its sender goes away). `kernel: None` is
@@ -69,7 +270,6 @@ pub async fn run<K: Ipvs + 'static>(
     opts: RunOptions,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut notifier = notifier;
     // Which real servers use each check (a check shared by several runs once), for metrics.
     let users: Arc<RwLock<CheckUsers>> = Arc::default();
     let on_result = opts
@@ -80,18 +280,31 @@ pub async fn run<K: Ipvs + 'static>(
         on_result,
         ..checkers::SchedulerConfig::default()
     });
-    let mut spec = spec_rx.borrow_and_update().clone();
+    let spec = spec_rx.borrow_and_update().clone();
     health::set_users(&users, &spec);
     sched.set(spec.server_checks());
-
-    let mut health = HealthTable::new();
-    let mut quorum = QuorumState::default();
+    if let Some(dir) = &opts.state_dir {
+        load_operator(dir, &hub);
+    }
+    let mut operator_rx = hub.operator.subscribe();
     let (target_tx, target_rx) = watch::channel(Arc::new(Target::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (conns_tx, mut conns_rx) = watch::channel(Arc::new(writer::Conns::new()));
+    let mut d = Director {
+        spec,
+        health: HealthTable::new(),
+        quorum: QuorumState::default(),
+        operator: operator_rx.borrow_and_update().clone(),
+        conns: Arc::default(),
+        has_kernel: kernel.is_some(),
+        hub: hub.clone(),
+        notifier,
+        target_tx,
+        ticking: false,
+    };
 
     // First computation before the writer starts, so its first pass sees the real target.
-    recompute(&spec, &health, &mut quorum, &hub, &notifier, &target_tx);
-    let (conns_tx, _conns_rx) = watch::channel(Arc::new(writer::Conns::new()));
+    d.recompute();
     let writer = match kernel {
         Some(k) => tokio::spawn(writer::writer(
             k,
@@ -104,8 +317,13 @@ pub async fn run<K: Ipvs + 'static>(
             },
             stop_rx,
         )),
-        None => tokio::spawn(writer::dry_writer(target_rx, stop_rx)),
+        None => {
+            drop(conns_tx);
+            tokio::spawn(writer::dry_writer(target_rx, stop_rx))
+        }
     };
+    let mut conns_open = d.has_kernel;
+    let mut next_tick = tokio::time::Instant::now() + TICK;
 
     loop {
         tokio::select! {
@@ -120,84 +338,76 @@ pub async fn run<K: Ipvs + 'static>(
                     break;
                 }
                 let new = spec_rx.borrow_and_update().clone();
-                if new.globals.script_user != spec.globals.script_user {
-                    notifier = notifier.with_default_user(new.globals.script_user.clone());
+                if new.globals.script_user != d.spec.globals.script_user {
+                    d.notifier = d.notifier.with_default_user(new.globals.script_user.clone());
                 }
-                spec = new;
-                health::set_users(&users, &spec);
-                sched.set(spec.server_checks());
+                d.spec = new;
+                health::set_users(&users, &d.spec);
+                sched.set(d.spec.server_checks());
                 let known: BTreeSet<RsId> =
-                    spec.server_checks().into_iter().map(|s| s.id).collect();
-                health.retain(|id, _| known.contains(id));
-                tracing::info!(virtual_servers = spec.virtual_servers.len(), "director: configuration applied");
-                recompute(&spec, &health, &mut quorum, &hub, &notifier, &target_tx);
+                    d.spec.server_checks().into_iter().map(|s| s.id).collect();
+                d.health.retain(|id, _| known.contains(id));
+                tracing::info!(virtual_servers = d.spec.virtual_servers.len(), "director: configuration applied");
+                d.recompute();
+            }
+            r = operator_rx.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                d.operator = operator_rx.borrow_and_update().clone();
+                if let Some(dir) = &opts.state_dir {
+                    save_operator(dir, &d.operator);
+                }
+                if !d.finish_drains() {
+                    d.recompute();
+                }
+            }
+            r = conns_rx.changed(), if conns_open => {
+                conns_open = r.is_ok();
+                d.conns = conns_rx.borrow_and_update().clone();
+                if !d.finish_drains() {
+                    // Counters for status only: no new target.
+                    d.hub.virtual_servers.send_modify(|v| {
+                        super::status::set_conns(v, &d.spec, &d.conns);
+                    });
+                }
             }
             t = transitions.recv() => {
                 let Some(t) = t else {
                     tracing::error!("director: checker scheduler stopped");
                     break;
                 };
-                health::on_transition(&spec, &mut health, &notifier, t);
+                let mut flips = Vec::new();
+                flips.extend(health::on_transition(&d.spec, &mut d.health, &d.notifier, t));
                 // Coalesce a burst into one recomputation.
                 while let Ok(t) = transitions.try_recv() {
-                    health::on_transition(&spec, &mut health, &notifier, t);
+                    flips.extend(health::on_transition(&d.spec, &mut d.health, &d.notifier, t));
                 }
-                recompute(&spec, &health, &mut quorum, &hub, &notifier, &target_tx);
+                for f in flips {
+                    let state = if f.up { "up" } else { "down" };
+                    d.hub.events.publish(
+                        "real_server",
+                        format!("{} {}", f.id.vs, f.id.addr),
+                        format!("{state}: {}", f.reason),
+                    );
+                }
+                d.recompute();
+            }
+            _ = tokio::time::sleep_until(next_tick), if d.ticking => {
+                next_tick = tokio::time::Instant::now() + TICK;
+                if !d.finish_drains() {
+                    d.recompute();
+                }
             }
         }
     }
 
     drop(sched);
-    if spec.virtual_servers.iter().any(|v| v.omega) {
-        omega(&spec, &health, &quorum, &notifier).await;
+    if d.spec.virtual_servers.iter().any(|v| v.omega) {
+        omega(&d.spec, &d.health, &d.quorum, &d.notifier).await;
     }
     let _ = stop_tx.send(true);
     let _ = writer.await;
-}
-
-fn recompute(
-    spec: &DirectorSpec,
-    health: &HealthTable,
-    quorum: &mut QuorumState,
-    hub: &StatusHub,
-    notifier: &Notifier,
-    target_tx: &watch::Sender<Arc<Target>>,
-) {
-    let d = desired::compute(&spec.cores(), &health::snapshot(health), quorum);
-    for ev in &d.events {
-        let Some(vs) = spec.virtual_servers.iter().find(|v| v.core.id == ev.vs) else {
-            continue;
-        };
-        if ev.up {
-            tracing::info!("{}: quorum gained (live weight {})", ev.vs, ev.live_weight);
-            if let Some(s) = &vs.quorum_up {
-                notifier.fire(s, "quorum_up");
-            }
-        } else {
-            tracing::warn!(
-                "{}: quorum lost (live weight {}, quorum {}){}",
-                ev.vs,
-                ev.live_weight,
-                vs.core.quorum,
-                if vs.sorry.is_some() {
-                    ", sorry server in"
-                } else {
-                    ""
-                }
-            );
-            if let Some(s) = &vs.quorum_down {
-                notifier.fire(s, "quorum_down");
-            }
-        }
-    }
-    *quorum = d.quorum.clone();
-    target_tx.send_replace(Arc::new(Target {
-        table: build_table(spec, &d),
-        globals: spec.globals.clone(),
-        watch: BTreeSet::new(),
-    }));
-    hub.virtual_servers
-        .send_replace(super::status::virtual_servers(spec, health, &d));
 }
 
 /// `omega`: at shutdown, the down scripts of what is up, waited for (bounded by the

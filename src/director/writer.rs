@@ -43,8 +43,10 @@ pub struct Target {
     pub watch: BTreeSet<ServiceKey>,
 }
 
-/// Connection counters per destination, as the kernel last reported them.
-pub type Conns = BTreeMap<(ServiceKey, DestKey), DestConns>;
+/// Connection counters per destination as the kernel last reported them (every destination
+/// read is present).
+/// The kernel's weight beside them: a drain is over only once the kernel holds weight 0.
+pub type Conns = BTreeMap<(ServiceKey, DestKey), (u32, DestConns)>;
 
 /// Writer settings.
 #[derive(Debug, Clone)]
@@ -384,12 +386,18 @@ fn publish_conns(tx: &watch::Sender<Arc<Conns>>, read: &Table, full: bool) {
     };
     for (k, e) in &read.services {
         for (dk, d) in &e.dests {
-            if let Some(c) = d.conns {
-                conns.insert((*k, *dk), c);
-            }
+            // A dump always carries the counters; a table without them has none active.
+            conns.insert((*k, *dk), (d.weight, d.conns.unwrap_or_default()));
         }
     }
-    tx.send_replace(Arc::new(conns));
+    // Only a change wakes the director.
+    tx.send_if_modified(|c| {
+        if **c == conns {
+            return false;
+        }
+        *c = Arc::new(conns);
+        true
+    });
 }
 
 /// At exit: stop the sync daemons and remove the services lvsd owns (keepalived's

@@ -38,6 +38,8 @@ pub(super) struct Inherit {
     pub alpha: Option<bool>,
     pub inhibit_on_failure: Option<bool>,
     pub virtualhost: Option<String>,
+    /// `slow_start` (lvsd extension).
+    pub slow_start: Option<Duration>,
 }
 
 impl Inherit {
@@ -65,6 +67,7 @@ impl Inherit {
             }
             "alpha" => self.alpha = Some(cx.flag(n)),
             "inhibit_on_failure" => self.inhibit_on_failure = Some(cx.flag(n)),
+            "slow_start" => self.slow_start = cx.timer(n).or(self.slow_start),
             _ => return false,
         }
         true
@@ -84,6 +87,7 @@ impl Inherit {
                 .virtualhost
                 .clone()
                 .or_else(|| parent.virtualhost.clone()),
+            slow_start: self.slow_start.or(parent.slow_start),
         }
     }
 }
@@ -161,7 +165,7 @@ pub(super) fn checker(
 
     for n in children {
         let k = n.keyword();
-        if k != "inhibit_on_failure" && own.option(cx, n) {
+        if !matches!(k, "inhibit_on_failure" | "slow_start") && own.option(cx, n) {
             continue;
         }
         match (kw, k) {
