@@ -188,9 +188,9 @@ fn operator_request(hub: &StatusHub, path: &str, query: Option<&str>) -> Respons
         .operator
         .modify(|st| operator::apply(st, &vs, rs, &cmd, now_ms()));
     let subject = rs.map_or_else(|| vs.clone(), |a| format!("{vs} {a}"));
-    tracing::info!("operator: {msg}");
-    hub.events.publish("operator", subject, msg.clone());
-    text(StatusCode::OK, format!("{msg}\n"))
+    tracing::info!("operator: {subject} {msg}");
+    hub.events.publish("operator", subject.clone(), msg.clone());
+    text(StatusCode::OK, format!("{subject} {msg}\n"))
 }
 
 /// The configured virtual server and (optionally) real server a request names. A real server

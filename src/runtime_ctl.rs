@@ -236,6 +236,18 @@ async fn stream_once(
     Ok(false)
 }
 
+/// `HH:MM:SS.mmm` (UTC) of a Unix time in ms.
+fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}Z",
+        s / 3600 % 24,
+        s / 60 % 60,
+        s % 60,
+        ms % 1000
+    )
+}
+
 /// Prints one SSE message; true if it was an event (not a snapshot or comment).
 fn print_message(msg: &str, json: bool, last_id: &mut Option<u64>) -> bool {
     let (mut kind, mut data, mut id) = ("message", String::new(), None);
@@ -282,7 +294,7 @@ fn print_message(msg: &str, json: bool, last_id: &mut Option<u64>) -> bool {
                 println!(
                     "#{} {} {:<11} {} {}",
                     v["seq"],
-                    v["unix_ms"],
+                    clock(v["unix_ms"].as_u64().unwrap_or(0)),
                     v["kind"].as_str().unwrap_or(kind),
                     v["subject"].as_str().unwrap_or(""),
                     v["message"].as_str().unwrap_or("")

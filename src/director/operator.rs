@@ -209,7 +209,8 @@ pub fn resolve_vs<'a>(keys: impl Iterator<Item = &'a str>, name: &str) -> Result
     }
 }
 
-/// Applies a command to the state (already resolved to a configured virtual / real server).
+/// Applies a command to the state (already resolved to a configured virtual / real server);
+/// returns what happened, without the server's name.
 pub fn apply(
     state: &mut OperatorState,
     vs: &str,
@@ -217,10 +218,6 @@ pub fn apply(
     cmd: &Command,
     now_ms: u64,
 ) -> String {
-    let target = match rs {
-        Some(a) => format!("{vs} {a}"),
-        None => vs.to_string(),
-    };
     let mode = match cmd {
         Command::Drain { timeout } => {
             // Draining again keeps the first deadline unless the new one is later.
@@ -230,7 +227,7 @@ pub fn apply(
                     deadline_unix_ms: deadline_unix_ms.max(deadline),
                 },
                 Some(Mode::Drained) | Some(Mode::Disabled) => {
-                    return format!("{target} is already out");
+                    return "is already out".to_string();
                 }
                 _ => Mode::Draining {
                     deadline_unix_ms: deadline,
@@ -250,10 +247,10 @@ pub fn apply(
     );
     match mode {
         Mode::Draining { deadline_unix_ms } => format!(
-            "{target} draining (weight 0) until its connections end, at most {} s",
+            "draining (weight 0) until its connections end, at most {} s",
             deadline_unix_ms.saturating_sub(now_ms) / 1000
         ),
-        m => format!("{target} {}", m.name()),
+        m => m.name().to_string(),
     }
 }
 
