@@ -411,6 +411,44 @@ async fn runtime_vm_drain_disable_slow_start_persist() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(weight(R1), None, "drained server came back after a restart");
+    // `lvsd -t --plan` honours the same state: nothing to add for the drained server.
+    let conf = dir.join("keepalived.conf");
+    let rs = |a: &str| {
+        let (ip, port) = a.split_once(':').unwrap();
+        format!(
+            "    real_server {ip} {port} {{\n        weight 10\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n    }}\n"
+        )
+    };
+    std::fs::write(
+        &conf,
+        format!(
+            "virtual_server 10.0.0.1 80 {{\n    lb_algo wrr\n    lb_kind NAT\n    protocol TCP\n{}{}}}\n",
+            rs(R1),
+            rs(R2)
+        ),
+    )
+    .unwrap();
+    let plan = |state: &std::path::Path| {
+        let out = Command::new(LVSD)
+            .args(["-t", "--plan", "-f"])
+            .arg(&conf)
+            .arg("--state-dir")
+            .arg(state)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        (String::from_utf8_lossy(&out.stdout).into_owned(), err)
+    };
+    let add_r1 = format!("-a -t 10.0.0.1:80 -r {R1} -m -w 10");
+    let (held, err) = plan(&dir);
+    assert!(!held.contains(&add_r1), "{held}");
+    assert!(
+        err.contains(&format!("# operator: TCP 10.0.0.1:80 {R1} drained")),
+        "{err}"
+    );
+    let (free, _) = plan(&dir.join("empty"));
+    assert!(free.contains(&add_r1), "{free}");
 
     // Enable with slow start: r1's weight ramps 1 → 10 over 4 s.
     ctl_ok(d.api, &["enable", "10.0.0.1:80", R1]);
