@@ -176,3 +176,37 @@ virtual_server 10.0.0.1 53 {
         other => panic!("{other:?}"),
     }
 }
+
+/// `slow_start` (lvsd extension): set on a virtual server it is inherited, a real server's
+/// own wins; absent, nothing ramps.
+#[test]
+fn slow_start_is_inherited_and_overridden() {
+    let s = spec(
+        r#"
+virtual_server 10.0.0.1 80 {
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    slow_start 30
+    real_server 192.168.1.1 80 {
+        weight 4
+    }
+    real_server 192.168.1.2 80 {
+        slow_start 5
+    }
+}
+virtual_server 10.0.0.2 80 {
+    protocol TCP
+    real_server 192.168.1.3 80 {
+    }
+}
+"#,
+    );
+    let ramps: Vec<Option<u64>> = s
+        .virtual_servers
+        .iter()
+        .flat_map(|v| v.core.real_servers.iter())
+        .map(|r| r.slow_start.map(|d| d.as_secs()))
+        .collect();
+    assert_eq!(ramps, vec![Some(30), Some(5), None]);
+}
