@@ -64,6 +64,8 @@ pub mod digest;
 pub mod dns;
 pub mod file;
 pub mod genhash;
+pub mod grpc;
+mod h2;
 pub mod http;
 pub mod misc;
 pub mod outcome;
@@ -77,28 +79,36 @@ mod tls;
 pub mod udp;
 
 pub use command::{KILL_GRACE, ScriptExit, ScriptUser, resolve_user, run_script, split_command};
-pub use outcome::{FailReason, Outcome};
+pub use outcome::{FailReason, Observed, Outcome};
 pub use scheduler::{
     CheckReport, ResultHook, Scheduler, SchedulerConfig, SchedulerHandle, ServerChecks, ServerKey,
     Transition,
 };
 pub use spec::{
-    Bind, CheckKind, ClientCert, DnsSpec, DnsType, FileSpec, HttpProtocol, HttpSpec, MiscSpec,
-    PingSpec, SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
+    Bind, CheckKind, ClientCert, DnsSpec, DnsType, FileSpec, GrpcSpec, HttpProtocol, HttpSpec,
+    MiscSpec, PingSpec, SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
 };
 pub use state::{CheckState, Health};
 
 /// Runs one attempt of `spec`. Never panics and never outlives its own timeouts.
 pub async fn check(spec: &Spec) -> Outcome {
-    match &spec.kind {
+    check_observed(spec).await.0
+}
+
+/// [`check`], with what it observed besides the verdict (certificate expiry).
+pub async fn check_observed(spec: &Spec) -> (Outcome, Observed) {
+    let mut observed = Observed::default();
+    let outcome = match &spec.kind {
         CheckKind::Tcp(_) => tcp::check(spec).await,
-        CheckKind::Http(h) => http::check(spec, h, false).await,
-        CheckKind::Ssl(h) => http::check(spec, h, true).await,
+        CheckKind::Http(h) => http::check_observed(spec, h, false, &mut observed).await,
+        CheckKind::Ssl(h) => http::check_observed(spec, h, true, &mut observed).await,
+        CheckKind::Grpc(g) => grpc::check(spec, g, &mut observed).await,
         CheckKind::Misc(m) => misc::check(spec, m).await,
         CheckKind::Smtp(m) => smtp::check(spec, m).await,
         CheckKind::Dns(d) => dns::check(spec, d).await,
         CheckKind::Udp(u) => udp::check(spec, u).await,
         CheckKind::Ping(_) => ping::check(spec).await,
         CheckKind::File(f) => file::check(f).await,
-    }
+    };
+    (outcome, observed)
 }

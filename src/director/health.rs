@@ -154,14 +154,60 @@ pub fn metrics_hook(
         let Ok(users) = users.read() else {
             return;
         };
+        let not_after = r
+            .observed
+            .cert_not_after
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_secs()).ok());
         for id in users.get(&*r.spec).into_iter().flatten() {
-            metrics.observe_check(
-                &id.vs,
-                &id.addr.to_string(),
-                r.spec.kind.name(),
-                r.duration,
-                result,
-            );
+            let rs = id.addr.to_string();
+            metrics.observe_check(&id.vs, &rs, r.spec.kind.name(), r.duration, result);
+            if let Some(t) = not_after {
+                metrics.observe_cert_expiry(&id.vs, &rs, r.spec.kind.name(), t);
+            }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// A verified certificate's expiry seen by a check becomes a gauge per real server using it.
+    #[test]
+    fn certificate_expiry_becomes_a_metric() {
+        let metrics = crate::metrics::Metrics::new();
+        let spec = Arc::new(checkers::Spec::new(
+            "192.168.0.2:443".parse().unwrap(),
+            checkers::CheckKind::Ssl(checkers::HttpSpec::default()),
+        ));
+        let id = RsId {
+            vs: "TCP 10.0.0.1:443".into(),
+            addr: "192.168.0.2:443".parse().unwrap(),
+        };
+        let users: Arc<RwLock<CheckUsers>> =
+            Arc::new(RwLock::new([((*spec).clone(), vec![id])].into()));
+        let hook = metrics_hook(metrics.clone(), users);
+        hook(&checkers::CheckReport {
+            spec,
+            outcome: checkers::Outcome::PASS,
+            duration: Duration::from_millis(3),
+            up: true,
+            observed: checkers::Observed {
+                cert_not_after: Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000)),
+            },
+        });
+        let text = crate::metrics::render(
+            &metrics,
+            Arc::new(crate::status::Status::default()),
+            crate::metrics::IpvsScrape::Disabled,
+        );
+        assert!(
+            text.contains(
+                "lvsd_check_certificate_expiry_timestamp_seconds{virtual_server=\"TCP 10.0.0.1:443\",real_server=\"192.168.0.2:443\",checker=\"SSL_GET\"} 1900000000"
+            ),
+            "{text}"
+        );
+    }
 }
