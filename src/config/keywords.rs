@@ -443,6 +443,7 @@ pub const REAL_SERVER: &[&str] = &[
     "UDP_CHECK",
     "PING_CHECK",
     "FILE_CHECK",
+    "GRPC_CHECK",
 ];
 
 pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name", "BFD_CHECK", "track_file"];
@@ -483,6 +484,11 @@ pub const CHECKER_COMMON: &[&str] = &[
     "track_file",
     "dynamic",
     "weight",
+    // GRPC_CHECK (lvsd extension)
+    "service",
+    "tls",
+    "tls_verify",
+    "authority",
 ];
 
 pub const HTTP_CHECKER: &[&str] = &[
@@ -505,6 +511,7 @@ pub const HTTP_CHECKER: &[&str] = &[
     "enable_sni",
     "virtualhost",
     "url",
+    "tls_verify",
 ];
 
 pub const URL: &[&str] = &[
