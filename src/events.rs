@@ -269,6 +269,52 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn vrrp_transitions_and_reloads_become_events() {
+        use crate::status::{VrrpCounters, VrrpState};
+        let hub = StatusHub::new();
+        let inst = |state| VrrpInstanceStatus {
+            name: "VI_1".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            version: 2,
+            family: "inet",
+            state,
+            base_priority: 100,
+            effective_priority: 100,
+            master_addr: None,
+            since_unix_ms: 0,
+            vips: vec![],
+            counters: VrrpCounters::default(),
+        };
+        let task = tokio::spawn(follow_hub(hub.clone()));
+        let mut live = hub.events.subscribe(None).unwrap().live;
+        tokio::task::yield_now().await;
+        hub.vrrp.send_replace(vec![inst(VrrpState::Backup)]);
+        let e = live.recv().await.unwrap();
+        assert_eq!((e.kind, e.subject.as_str()), ("vrrp", "VI_1"));
+        assert_eq!(e.message, "INIT -> BACKUP");
+        // A counter update with the same state is no event; a state change is.
+        let mut again = inst(VrrpState::Backup);
+        again.counters.advert_rcvd = 5;
+        hub.vrrp.send_replace(vec![again]);
+        hub.vrrp.send_replace(vec![inst(VrrpState::Master)]);
+        let e = live.recv().await.unwrap();
+        assert_eq!(e.message, "BACKUP -> MASTER");
+        hub.reload.send_modify(|r| {
+            r.failures += 1;
+            r.last_error = Some("x.conf:3:1: error".into());
+        });
+        let e = live.recv().await.unwrap();
+        assert_eq!(e.kind, "reload");
+        assert!(
+            e.message.contains("refused") && e.message.contains("x.conf:3:1"),
+            "{e:?}"
+        );
+        assert_eq!(e.seq, 3);
+        task.abort();
+    }
+
     #[test]
     fn subscribers_are_limited() {
         let bus = EventBus::new();

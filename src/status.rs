@@ -126,7 +126,6 @@ pub struct VirtualServerStatus {
     pub quorum_up: bool,
     pub sorry_server_active: bool,
     /// Operator state of the whole virtual server (lvsd extension); None: normal.
-    #[serde(default)]
     pub operator: Option<String>,
     pub real_servers: Vec<RealServerStatus>,
 }

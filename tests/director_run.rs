@@ -956,3 +956,43 @@ async fn slow_start_ramps_weight_after_enable() {
     r.stop.send(true).unwrap();
     r.task.await.unwrap();
 }
+
+/// Draining a whole virtual server: every real server goes to weight 0, and all leave once the
+/// kernel shows no active connection on any of them; enabling the virtual server brings them
+/// all back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_a_whole_virtual_server() {
+    let (a, _ta) = backend().await;
+    let (b, _tb) = backend().await;
+    let r = start(
+        spec(&[(a, 2), (b, 2)], 1, false),
+        Some(FakeIpvs::new()),
+        fast(),
+    );
+    let k = r.kernel.clone();
+    wait_for(&k, "both in", |t| dests(t).len() == 2).await;
+    set_active(&k, b, 1);
+    let (code, body) = post(&r.hub, "/operator/drain?vs=TCP+10.0.0.1:80&timeout=20s").await;
+    assert_eq!(code, 200, "{body}");
+    wait_for(&k, "both at 0", |t| {
+        weight_of(t, a) == Some(0) && weight_of(t, b) == Some(0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(dests(&k.table()).len(), 2, "left while b had a connection");
+    assert_eq!(
+        r.hub.virtual_servers.borrow()[0].operator.as_deref(),
+        Some("draining")
+    );
+    set_active(&k, b, 0);
+    wait_for(&k, "both out", |t| dests(t).is_empty()).await;
+    assert_eq!(
+        rs_status(&r.hub, b).runtime.operator.as_deref(),
+        Some("drained")
+    );
+    let (code, _) = post(&r.hub, "/operator/enable?vs=10.0.0.1:80").await;
+    assert_eq!(code, 200);
+    wait_for(&k, "both back", |t| dests(t).len() == 2).await;
+    r.stop.send(true).unwrap();
+    r.task.await.unwrap();
+}
