@@ -9,7 +9,9 @@
 //! - [`check`]: runs one attempt of a spec and returns an [`Outcome`]; a failure carries a
 //!   [`FailReason`] whose `Display` is the sentence an operator acts on ("HTTP 503 on /health
 //!   (expected 200-299)"). One file per checker: http.rs (+ tls.rs, digest.rs), tcp.rs, smtp.rs,
-//!   dns.rs, udp.rs, ping.rs, file.rs, misc.rs.
+//!   dns.rs, udp.rs, ping.rs, file.rs, misc.rs, and the lvsd extensions grpc.rs (gRPC health)
+//!   and h2.rs (HTTP/2 for gRPC and `http_protocol 2`). [`check_observed`] also returns what a
+//!   run saw besides its verdict ([`Observed`]: a verified certificate's expiry).
 //! - state.rs (pure, takes `now`): a check's retry / alpha bookkeeping and the rule that a real
 //!   server is up only when all its checks are.
 //! - scheduler.rs (tokio): [`Scheduler::spawn`] gives a [`SchedulerHandle`] and a
@@ -30,7 +32,8 @@
 //! SchedulerHandle::snapshot(&self).await -> Vec<Transition<S>>    // current health of every server
 //! Transition<S> { server: S, up: bool, reason: String, weight: Option<i64>, at: SystemTime }
 //! on_result: Arc<dyn Fn(&CheckReport) + Send + Sync>            // every run, for metrics
-//! CheckReport { spec: Arc<Spec>, outcome: Outcome, duration: Duration, up: bool }
+//! CheckReport { spec: Arc<Spec>, outcome: Outcome, duration: Duration, up: bool,
+//!               observed: Observed { cert_not_after: Option<SystemTime> } }
 //! ```
 //! - `S` is any `Clone + Eq + Hash + Debug + Send + Sync + 'static` key (a string, a u64...).
 //! - A server is up when all its checks are up (none: up). A transition is sent whenever that,

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Level-triggered: the director never remembers what it wrote. Every pass recomputes the
-//! desired table from the configuration and the latest health, reads the kernel and lets the
+//! desired table from the configuration, the latest health and the operator state (and the
+//! clock, for slow start), reads the kernel and lets the
 //! reconciler decide the minimal edits; so a restart adopts what the kernel holds and an
 //! `ipvsadm -C` by hand is repaired on the next pass. The one kernel seam is [`ipvs::Ipvs`]
 //! (`ipvs::Client` in production, `ipvs::FakeIpvs` in tests), with its typed errors and
@@ -20,8 +21,10 @@
 //!
 //! Files: `desired.rs` the pure core (health, inhibit, dynamic weights, quorum/hysteresis,
 //! sorry server), `spec.rs` what runs and `build_table`, `from_config.rs` the config adapter,
-//! `health.rs` the health table and check metrics, `writer.rs` the kernel writer (ownership,
-//! retries, sync daemon roles), `status.rs` what `/status` shows, `run.rs` the task.
+//! `health.rs` the health table and check metrics, `operator.rs` drain / disable / enable
+//! (operator state: a pure input like health, persisted under `--state-dir`), `writer.rs` the
+//! kernel writer (ownership, retries, sync daemon roles, connection counters for drains),
+//! `status.rs` what `/status` shows, `run.rs` the task.
 
 pub mod desired;
 pub mod from_config;
