@@ -227,7 +227,7 @@ fn main() {
         let mut s = std::net::TcpStream::connect(addr).expect("connect");
         let _ = write!(
             s,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text; version=1.0.0\r\nConnection: close\r\n\r\n"
+            "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: application/openmetrics-text; version=1.0.0\r\nConnection: close\r\n\r\n"
         );
         let mut body = Vec::new();
         let _ = s.read_to_end(&mut body);

@@ -1,4 +1,4 @@
-//! Runtime-control endpoints (lvsd extensions), routed from [`crate::api`]:
+//! Runtime-control endpoints (lvsd extensions), routed by [`crate::api::ROUTES`]:
 //!
 //! - `GET /` — the status page ([`crate::status_page`]).
 //! - `GET /events` — server-sent events: a `snapshot` (the whole `/status`) on subscribe, then
@@ -8,7 +8,7 @@
 //! - **State-changing** (`POST /operator/drain`, `/operator/disable`, `/operator/enable`, with
 //!   `?vs=KEY[&rs=ADDR][&timeout=30s]`): change the operator state in the hub's
 //!   [`OperatorStore`](crate::director::operator::OperatorStore), which the director reads.
-//!   These belong on the authenticated control socket: see [`is_state_changing`].
+//!   They are `Access::Control` routes: the control socket, or TCP with the operator's token.
 //!
 //! Every response is bounded: query strings are limited to [`MAX_QUERY`] bytes, bodies are
 //! never read, at most `events::MAX_SUBSCRIBERS` streams are open at once.
@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::stream;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
@@ -37,30 +37,12 @@ pub const MAX_QUERY: usize = 1024;
 /// A comment line on an idle stream, so dead clients are noticed.
 pub const KEEPALIVE: Duration = Duration::from_secs(15);
 
-/// STATE-CHANGING routes: the integrator moves these to the control unix socket.
-pub fn is_state_changing(path: &str) -> bool {
-    path.starts_with("/operator/")
-}
-
-/// Handles the routes of this module; `None` for anything else.
-pub async fn handle<B>(hub: &StatusHub, req: &Request<B>) -> Option<Response<Body>> {
-    let path = req.uri().path();
-    let method = req.method();
-    Some(match (path, method) {
-        ("/", &Method::GET) => crate::status_page::page(hub),
-        ("/events", &Method::GET) => events(hub, last_event_id(req)),
-        ("/events.json", &Method::GET) => json_response(
-            StatusCode::OK,
-            serde_json::to_vec(&hub.events.recent()).unwrap_or_default(),
-        ),
-        // STATE-CHANGING (move to the control socket).
-        (p, &Method::POST) if is_state_changing(p) => operator_request(hub, p, req.uri().query()),
-        ("/" | "/events" | "/events.json", _) => {
-            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
-        }
-        (p, _) if is_state_changing(p) => text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n"),
-        _ => return None,
-    })
+/// `GET /events.json`.
+pub fn events_json(hub: &StatusHub) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&hub.events.recent()).unwrap_or_default(),
+    )
 }
 
 pub fn text(code: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
@@ -142,8 +124,9 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     Some(Duration::from_millis(ms))
 }
 
-/// A drain / disable / enable request, validated against the running configuration.
-fn operator_request(hub: &StatusHub, path: &str, query: Option<&str>) -> Response<Body> {
+/// `POST /operator/{drain,disable,enable}?vs=…[&rs=…][&timeout=…]` (a control route), validated
+/// against the running configuration.
+pub fn operator_request(hub: &StatusHub, path: &str, query: Option<&str>) -> Response<Body> {
     let query = query.unwrap_or("");
     if query.len() > MAX_QUERY {
         return text(StatusCode::BAD_REQUEST, "query too long\n");
@@ -247,8 +230,9 @@ fn sse_snapshot(hub: &StatusHub, seq: u64) -> Bytes {
     Bytes::from(format!("event: snapshot\ndata: {data}\n\n"))
 }
 
-/// The `/events` stream.
-fn events(hub: &StatusHub, after: Option<u64>) -> Response<Body> {
+/// `GET /events`: the stream (replayed after the request's `Last-Event-ID`, if any).
+pub fn events<B>(hub: &StatusHub, req: &Request<B>) -> Response<Body> {
+    let after = last_event_id(req);
     let Some(sub) = hub.events.subscribe(after) else {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,

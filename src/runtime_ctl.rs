@@ -5,7 +5,6 @@
 //! connection count as it goes; `--no-wait` returns at once. `events` prints the event stream,
 //! reconnecting with `Last-Event-ID` so nothing is missed across a dropped connection.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use crate::ctl::request;
+use crate::ctl::{Target, request_to};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum RuntimeCommand {
@@ -73,7 +72,7 @@ fn operator_path(verb: &str, vs: &str, rs: Option<&str>, timeout: Option<&str>) 
     p
 }
 
-pub async fn run(api: SocketAddr, cmd: RuntimeCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(api: &Target, cmd: RuntimeCommand) -> anyhow::Result<ExitCode> {
     let t = Duration::from_secs(10);
     let (verb, vs, rs, timeout, wait) = match &cmd {
         RuntimeCommand::Events { json, count } => return events(api, *json, *count).await,
@@ -87,7 +86,7 @@ pub async fn run(api: SocketAddr, cmd: RuntimeCommand) -> anyhow::Result<ExitCod
         RuntimeCommand::Enable { vs, rs } => ("enable", vs, rs, None, false),
     };
     let path = operator_path(verb, vs, rs.as_deref(), timeout);
-    let (code, body) = request(api, Method::POST, &path, t).await?;
+    let (code, body) = request_to(api, Method::POST, &path, t).await?;
     if code != StatusCode::OK {
         eprintln!("{verb} refused ({code}): {}", body.trim());
         return Ok(ExitCode::FAILURE);
@@ -100,11 +99,11 @@ pub async fn run(api: SocketAddr, cmd: RuntimeCommand) -> anyhow::Result<ExitCod
 }
 
 /// Follows `/status` until every concerned real server shows `drained`.
-async fn wait_drained(api: SocketAddr, vs: &str, rs: Option<&str>) -> anyhow::Result<()> {
+async fn wait_drained(api: &Target, vs: &str, rs: Option<&str>) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut last = String::new();
     loop {
-        let (code, body) = request(api, Method::GET, "/status", Duration::from_secs(10)).await?;
+        let (code, body) = request_to(api, Method::GET, "/status", Duration::from_secs(10)).await?;
         if code != StatusCode::OK {
             bail!("/status answered {code}");
         }
@@ -160,7 +159,7 @@ fn matching<'a>(st: &'a Value, vs: &str, rs: Option<&str>) -> Vec<&'a Value> {
 }
 
 /// Prints the stream until `count` events were seen (forever without), reconnecting.
-async fn events(api: SocketAddr, json: bool, count: Option<u64>) -> anyhow::Result<ExitCode> {
+async fn events(api: &Target, json: bool, count: Option<u64>) -> anyhow::Result<ExitCode> {
     let mut last_id: Option<u64> = None;
     let mut seen = 0u64;
     let mut failures = 0u32;
@@ -181,17 +180,36 @@ async fn events(api: SocketAddr, json: bool, count: Option<u64>) -> anyhow::Resu
 }
 
 /// One connection; `Ok(true)` when `count` was reached.
+/// A connection to the daemon, unix or TCP.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+async fn connect(api: &Target) -> anyhow::Result<Box<dyn Io>> {
+    let t = Duration::from_secs(10);
+    Ok(match api {
+        Target::Unix(p) => Box::new(
+            tokio::time::timeout(t, tokio::net::UnixStream::connect(p))
+                .await
+                .context("connect timed out")?
+                .with_context(|| format!("cannot reach lvsd's control socket {}", p.display()))?,
+        ),
+        Target::Tcp { addr, .. } => Box::new(
+            tokio::time::timeout(t, tokio::net::TcpStream::connect(addr))
+                .await
+                .context("connect timed out")?
+                .with_context(|| format!("cannot reach lvsd at {addr}"))?,
+        ),
+    })
+}
+
 async fn stream_once(
-    api: SocketAddr,
+    api: &Target,
     json: bool,
     count: Option<u64>,
     last_id: &mut Option<u64>,
     seen: &mut u64,
 ) -> anyhow::Result<bool> {
-    let stream = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect(api))
-        .await
-        .context("connect timed out")?
-        .with_context(|| format!("cannot reach lvsd at {api}"))?;
+    let stream = connect(api).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {
         let _ = conn.await;
@@ -199,10 +217,17 @@ async fn stream_once(
     let mut req = Request::builder()
         .method(Method::GET)
         .uri("/events")
-        .header(header::HOST, api.to_string())
         .header(header::ACCEPT, "text/event-stream");
+    req = match api {
+        Target::Unix(_) => req.header(header::HOST, "localhost"),
+        Target::Tcp { addr, .. } => req.header(header::HOST, addr.to_string()),
+    };
     if let Some(id) = last_id {
         req = req.header("last-event-id", id.to_string());
+    }
+    // Read routes need no token, but a configured one does no harm.
+    if let Target::Tcp { token: Some(t), .. } = api {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
     let resp = sender
         .send_request(req.body(Empty::<Bytes>::new())?)

@@ -82,6 +82,10 @@ pub struct VrrpScriptStatus {
     pub name: String,
     /// Current verdict after rise/fall.
     pub ok: bool,
+    /// Whether a run of the script is in progress (keepalived's script state `running`;
+    /// otherwise `idle`).
+    #[serde(default)]
+    pub running: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,6 +98,8 @@ pub struct RealServerStatus {
     /// Weight the kernel should hold now (0 when inhibited), None when the server is not in IPVS.
     pub live_weight: Option<u32>,
     pub last_failure: Option<String>,
+    /// When the server's health last changed (up to down or down to up; its first verdict
+    /// counts), not when it was last checked. The name is kept for `/status` readers.
     pub last_check_unix_ms: Option<u64>,
     pub transitions: u64,
     /// Operator state, slow start and kernel counters (lvsd extensions).
@@ -136,7 +142,8 @@ pub struct ReloadStatus {
     pub config_file: String,
     pub successes: u64,
     pub failures: u64,
-    /// When the configuration was last loaded: at start-up, then at each reload attempt.
+    /// When the running configuration was loaded: at start-up, then at each successful reload
+    /// (a failed reload keeps the running configuration, and this time).
     pub last_reload_unix_ms: Option<u64>,
     pub last_error: Option<String>,
 }
@@ -148,6 +155,14 @@ pub struct Status {
     pub vrrp_scripts: Vec<VrrpScriptStatus>,
     pub virtual_servers: Vec<VirtualServerStatus>,
     pub reload: ReloadStatus,
+    /// Scripts of the running configuration that do not run, and why (script security, an
+    /// unknown user, a missing program).
+    pub disabled_scripts: Vec<crate::scripts::DisabledScript>,
+    /// The VRRP configuration the instances run: what the keepalived-compatible dumps and the
+    /// exporter-compatible metrics print beside the live state (VIP devices, excluded VIPs,
+    /// advert interval, garp settings, tracked scripts). Not part of `/status`.
+    #[serde(skip)]
+    pub vrrp_config: Arc<crate::vrrp::VrrpConfig>,
 }
 
 /// Where producers publish and readers subscribe; cheap to clone.
@@ -161,6 +176,8 @@ pub struct StatusHub {
     pub events: crate::events::EventBus,
     /// Drain / disable / enable state, read by the director.
     pub operator: crate::director::operator::OperatorStore,
+    pub disabled_scripts: Arc<watch::Sender<Vec<crate::scripts::DisabledScript>>>,
+    pub vrrp_config: Arc<watch::Sender<Arc<crate::vrrp::VrrpConfig>>>,
 }
 
 impl Default for StatusHub {
@@ -178,6 +195,8 @@ impl StatusHub {
             reload: Arc::new(watch::channel(ReloadStatus::default()).0),
             events: crate::events::EventBus::new(),
             operator: Default::default(),
+            disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
+            vrrp_config: Arc::new(watch::channel(Arc::default()).0),
         }
     }
 
@@ -188,6 +207,8 @@ impl StatusHub {
             vrrp_scripts: self.vrrp_scripts.borrow().clone(),
             virtual_servers: self.virtual_servers.borrow().clone(),
             reload: self.reload.borrow().clone(),
+            disabled_scripts: self.disabled_scripts.borrow().clone(),
+            vrrp_config: self.vrrp_config.borrow().clone(),
         }
     }
 }

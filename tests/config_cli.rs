@@ -70,7 +70,9 @@ fn config_dump_json_is_the_resolved_model() {
     // nb_get_retry 3 resolved as retry; delay_loop inherited from the virtual server.
     let c = &v["virtual_servers"][1]["real_servers"][0]["checkers"][0];
     assert_eq!(c["timing"]["retry"], 3);
-    assert_eq!(c["timing"]["delay_loop"]["secs"], 6);
+    // Durations in keepalived's unit (seconds), not serde's {"secs","nanos"}.
+    assert_eq!(c["timing"]["delay_loop"], 6);
+    assert_eq!(v["vrrp_instances"][0]["advert_int"], 1);
     // Warnings still reach stderr.
     assert!(String::from_utf8_lossy(&o.stderr).contains("nb_get_retry"));
 }

@@ -48,6 +48,7 @@ impl Probe for FakeHost {
             is_file: true,
             mode: 0o100755,
             uid: 0,
+            gid: 0,
         })
     }
 }

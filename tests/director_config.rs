@@ -137,11 +137,11 @@ virtual_server 10.0.0.1 53 {
     protocol UDP
     quorum 3
     hysteresis 1
-    quorum_up "/usr/local/bin/vs.sh UP 'two words'"
+    quorum_up "/bin/echo UP 'two words'"
     real_server 192.168.1.1 53 {
-        notify_down "/usr/local/bin/rs.sh DOWN" root
+        notify_down "/bin/echo DOWN" root
         MISC_CHECK {
-            misc_path "/usr/local/bin/check.sh --port 53"
+            misc_path "/bin/echo --port 53"
             misc_dynamic
         }
     }
@@ -157,21 +157,25 @@ virtual_server 10.0.0.1 53 {
             udp: 60
         })
     );
-    assert_eq!(s.globals.script_user, Some(("nobody".into(), None)));
     let vs = &s.virtual_servers[0];
     assert_eq!((vs.core.quorum, vs.core.hysteresis), (3, 1));
     assert_eq!(
         vs.quorum_up.as_ref().unwrap().argv,
-        ["/usr/local/bin/vs.sh", "UP", "two words"]
+        ["/bin/echo", "UP", "two words"]
     );
+    // Users are resolved at load: the script's own, else `script_user`.
+    let nobody = checkers::resolve_user(Some("nobody"), None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(vs.quorum_up.as_ref().unwrap().user, nobody.uid);
     let down = vs.real_servers[0].notify_down.as_ref().unwrap();
-    assert_eq!(down.argv, ["/usr/local/bin/rs.sh", "DOWN"]);
-    assert_eq!(down.user.as_deref(), Some("root"));
+    assert_eq!(down.argv, ["/bin/echo", "DOWN"]);
+    assert_eq!((down.user.as_raw(), down.group.as_raw()), (0, 0));
     match &vs.real_servers[0].checks[0].kind {
         checkers::CheckKind::Misc(m) => {
-            assert_eq!(m.argv, ["/usr/local/bin/check.sh", "--port", "53"]);
+            assert_eq!(m.script.argv, ["/bin/echo", "--port", "53"]);
             assert!(m.dynamic);
-            assert_eq!(m.user.as_deref(), Some("nobody"));
+            assert_eq!((m.script.user, m.script.group), (nobody.uid, nobody.gid));
         }
         other => panic!("{other:?}"),
     }

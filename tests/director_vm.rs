@@ -407,7 +407,7 @@ impl Lvsd {
     fn start(conf: &Path, log: &Path) -> Lvsd {
         let logf = std::fs::File::create(log).unwrap();
         let child = Command::new(LVSD)
-            .args(["-n", "-C", "-f"])
+            .args(["-n", "-l", "-C", "-f"])
             .arg(conf)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -911,7 +911,7 @@ virtual_server 192.168.77.100 80 {
     .unwrap();
     let log = dir.join("lvsd.log");
     let child = Command::new(LVSD)
-        .args(["-n", "-f"])
+        .args(["-n", "-l", "-f"])
         .arg(&conf)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -990,7 +990,7 @@ virtual_server 192.168.77.100 80 {
 
     // -P: VRRP only; the virtual server stays out of the kernel.
     let child = Command::new(LVSD)
-        .args(["-n", "-P", "-f"])
+        .args(["-n", "-l", "-P", "-f"])
         .arg(&conf)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())

@@ -73,7 +73,7 @@ fn get(api: SocketAddr, path: &str) -> String {
     let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
     let _ = write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n\r\n"
     );
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
@@ -121,7 +121,7 @@ async fn grpc_check_follows_the_serving_status() {
     };
     let log = dir.join("lvsd.log");
     let child = Command::new(LVSD)
-        .args(["--health-check-only", "-n", "-f"])
+        .args(["--health-check-only", "-n", "-l", "-f"])
         .arg(&conf)
         .args(["--metrics-listen", &api.to_string(), "--state-dir"])
         .arg(dir.join("state"))

@@ -152,7 +152,7 @@ fn health_check_only_reports_transitions_without_ipvs() {
     write_config(&conf, addr.port(), &events);
     let log = dir.join("lvsd.log");
     let child = Command::new(LVSD)
-        .args(["--health-check-only", "-n", "-f"])
+        .args(["--health-check-only", "-n", "-l", "-f"])
         .arg(&conf)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())

@@ -95,7 +95,7 @@ fn http_get(api: SocketAddr, path: &str, headers: &str) -> String {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n{headers}\r\n"
     )
     .unwrap();
     let mut out = String::new();
@@ -108,7 +108,7 @@ fn http_get_some(api: SocketAddr, path: &str, headers: &str) -> String {
     let mut s = TcpStream::connect(api).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {api}\r\n{headers}\r\n").unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     let t0 = Instant::now();
@@ -122,9 +122,11 @@ fn http_get_some(api: SocketAddr, path: &str, headers: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn ctl(api: SocketAddr, args: &[&str]) -> String {
+/// `lvsd ctl` over the daemon's control socket (state changes need it).
+fn ctl(socket: &Path, args: &[&str]) -> String {
     let out = Command::new(LVSD)
-        .args(["ctl", "--api", &api.to_string()])
+        .args(["ctl", "--socket"])
+        .arg(socket)
         .args(args)
         .output()
         .unwrap();
@@ -178,12 +180,15 @@ fn events_stream_and_status_page_in_a_real_browser() {
     let conf = dir.join("keepalived.conf");
     config(&conf, a, b, 2);
     let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let socket = dir.join("ctl.sock");
     let log = dir.join("lvsd.log");
     let child = Command::new(LVSD)
-        .args(["--health-check-only", "-n", "-f"])
+        .args(["--health-check-only", "-n", "-l", "-f"])
         .arg(&conf)
         .args(["--metrics-listen", &api.to_string(), "--state-dir"])
         .arg(dir.join("state"))
+        .arg("--ctl-socket")
+        .arg(&socket)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -216,7 +221,7 @@ fn events_stream_and_status_page_in_a_real_browser() {
     );
 
     // Disable B; A goes down; a reload (B's weight changes); enable B.
-    let out = ctl(api, &["disable", "192.0.2.10:80", &b.to_string()]);
+    let out = ctl(&socket, &["disable", "192.0.2.10:80", &b.to_string()]);
     assert!(out.contains("disabled"), "{out}");
     stop_a.store(true, Ordering::Relaxed);
     let want_down = format!("{a}");
@@ -240,7 +245,7 @@ fn events_stream_and_status_page_in_a_real_browser() {
             .unwrap()
             .success()
     );
-    let out = ctl(api, &["enable", "192.0.2.10:80", &b.to_string()]);
+    let out = ctl(&socket, &["enable", "192.0.2.10:80", &b.to_string()]);
     assert!(out.contains("enabled"), "{out}");
     while lines.len() < 6 {
         lines.push(
@@ -287,7 +292,7 @@ fn events_stream_and_status_page_in_a_real_browser() {
     );
 
     // Disable B again so the page shows an operator hold, then load the page.
-    ctl(api, &["disable", "192.0.2.10:80", &b.to_string()]);
+    ctl(&socket, &["disable", "192.0.2.10:80", &b.to_string()]);
     let url = format!("http://{api}/");
     let page = chromium(&["--dump-dom"], &url);
     let dom = String::from_utf8_lossy(&page.stdout);

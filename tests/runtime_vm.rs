@@ -278,11 +278,20 @@ async fn start(spec: DirectorSpec, state_dir: &std::path::Path) -> Director {
         reload: None,
     };
     let mut api_stop = stop_rx.clone();
-    let (api, _) = lvsd::api::spawn("127.0.0.1:0".parse().unwrap(), api, async move {
-        let _ = api_stop.wait_for(|s| *s).await;
-    })
-    .await
-    .expect("API listener");
+    // State changes over TCP need the operator's token (as with --ctl-token-file).
+    let endpoint = lvsd::api::Endpoint::Tcp {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        token: Some(lvsd::api::Token::new(TOKEN)),
+    };
+    let (bound, _) =
+        lvsd::api::spawn_endpoint(endpoint, lvsd::api::Limits::default(), api, async move {
+            let _ = api_stop.wait_for(|s| *s).await;
+        })
+        .await
+        .expect("API listener");
+    let lvsd::api::Bound::Tcp(api) = bound else {
+        panic!("{bound:?}")
+    };
     let task = tokio::spawn(run(
         spec_rx,
         Some(client),
@@ -313,10 +322,14 @@ impl Director {
 }
 
 const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
+const TOKEN: &str = "runtime-vm-token";
 
 fn ctl(api: SocketAddr, args: &[&str]) -> std::process::Child {
+    let token = std::env::temp_dir().join(format!("lvsd-runtime-vm-token-{}", std::process::id()));
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
     Command::new(LVSD)
-        .args(["ctl", "--api", &api.to_string()])
+        .args(["ctl", "--api", &api.to_string(), "--token-file"])
+        .arg(&token)
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -18,9 +18,10 @@
 //!   `Receiver<Transition>`. [`SchedulerHandle::set`] hands over every real server (an opaque key
 //!   of the caller's choice) with its specs; calling it again is a reload that keeps unchanged
 //!   checks and their state.
-//! - command.rs: keepalived command lines ([`split_command`]) and the one program runner every
-//!   script in lvsd uses ([`run_script`] with [`resolve_user`]: own process group, null stdio,
-//!   script user, timeout → SIGTERM then SIGKILL to the group, cancellation-safe).
+//! - command.rs: keepalived command lines ([`split_command`]), the [`Script`] every kind of
+//!   script in lvsd is (argv + resolved uid/gid, see [`resolve_user`]) and its runner
+//!   ([`run_script`]: own process group, null stdio, script user, timeout → SIGTERM then
+//!   SIGKILL to the group, cancellation-safe; [`spawn_detached`] for hooks that outlive lvsd).
 //! - digest.rs + genhash.rs: keepalived's body MD5 (bytes after the header block, capped at
 //!   Content-Length, chunk framing included) and the `genhash` tool on top of it.
 //!
@@ -81,7 +82,10 @@ pub mod tcp;
 mod tls;
 pub mod udp;
 
-pub use command::{KILL_GRACE, ScriptExit, ScriptUser, resolve_user, run_script, split_command};
+pub use command::{
+    KILL_GRACE, Script, ScriptExit, ScriptUser, resolve_user, run_script, spawn_detached,
+    split_command,
+};
 pub use outcome::{FailReason, Observed, Outcome};
 pub use scheduler::{
     CheckReport, ResultHook, Scheduler, SchedulerConfig, SchedulerHandle, ServerChecks, ServerKey,

@@ -296,17 +296,14 @@ impl UrlSpec {
 /// `MISC_CHECK` settings.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MiscSpec {
-    /// Program and arguments (`misc_path`, already split honouring quotes).
-    pub argv: Vec<String>,
+    /// Program, arguments (`misc_path`, already split honouring quotes) and the user and
+    /// group it runs as (resolved at load: the check's `user`, else `script_user`).
+    pub script: crate::Script,
     /// Kill the program's whole process group after this long (`misc_timeout`; `None`:
     /// `delay_loop`, as keepalived).
     pub timeout: Option<Duration>,
     /// `misc_dynamic`: exit status 2-255 sets the weight to `status - 2`.
     pub dynamic: bool,
-    /// Run as this user (`user`); `None`: the daemon's script user (root if unset).
-    pub user: Option<String>,
-    /// Run with this group (default: the user's primary group).
-    pub group: Option<String>,
 }
 
 impl MiscSpec {

@@ -46,9 +46,10 @@ pub enum Category {
     /// The file's text or meaning.
     #[default]
     Config,
-    /// Something on this host (interface, script file) — only from `-t` / startup checks.
+    /// Something on this host (interface, script file, a script disabled as unsafe under
+    /// `enable_script_security`, as keepalived's exit 5) — only from `-t` / startup checks.
     Host,
-    /// Script security (`enable_script_security`, unsafe script permissions).
+    /// keepalived's SECURITY VIOLATION: scripts would run without `enable_script_security`.
     ScriptSecurity,
 }
 

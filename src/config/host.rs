@@ -21,19 +21,13 @@ pub trait Probe {
     fn user_exists(&self, name: &str) -> bool {
         matches!(nix::unistd::User::from_name(name), Ok(Some(_)))
     }
+    /// The path with symlinks resolved (for script security); None: judge the path as given.
+    fn canonical(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
     /// Directories searched for a script given without a `/`.
     fn search_path(&self) -> Vec<PathBuf> {
-        [
-            "/usr/local/sbin",
-            "/usr/local/bin",
-            "/usr/sbin",
-            "/usr/bin",
-            "/sbin",
-            "/bin",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .collect()
+        crate::scripts::default_search_path()
     }
 }
 
@@ -42,12 +36,7 @@ pub struct FileInfo {
     pub is_file: bool,
     pub mode: u32,
     pub uid: u32,
-}
-
-impl FileInfo {
-    fn executable(&self) -> bool {
-        self.is_file && self.mode & 0o111 != 0
-    }
+    pub gid: u32,
 }
 
 /// The real machine.
@@ -63,7 +52,40 @@ impl Probe for System {
             is_file: m.is_file(),
             mode: m.permissions().mode(),
             uid: m.uid(),
+            gid: m.gid(),
         })
+    }
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        std::fs::canonicalize(path).ok()
+    }
+}
+
+/// A [`Probe`] as the file system [`crate::scripts::check_program`] walks, so `-t` and the
+/// daemon judge a script by the same rules.
+struct ProbeFs<'a>(&'a dyn Probe);
+
+impl crate::scripts::Fs for ProbeFs<'_> {
+    fn stat(&self, path: &Path) -> Option<crate::scripts::Meta> {
+        let f = self.0.file(path)?;
+        // A described host may give only the permission bits: add the type.
+        let typ = if f.mode & libc::S_IFMT != 0 {
+            0
+        } else if f.is_file {
+            libc::S_IFREG
+        } else {
+            libc::S_IFDIR
+        };
+        Some(crate::scripts::Meta {
+            mode: f.mode | typ,
+            uid: f.uid,
+            gid: f.gid,
+        })
+    }
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        self.0.canonical(path)
+    }
+    fn search_path(&self) -> Vec<PathBuf> {
+        self.0.search_path()
     }
 }
 
@@ -146,7 +168,8 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         }
     }
 
-    // Scripts that will run: tracked vrrp_scripts, notifies, MISC_CHECK, quorum and RS hooks.
+    // Scripts that will run: every script of the configuration (crate::scripts lists them,
+    // as the daemon resolves them), vrrp_scripts only when tracked (keepalived ignores the rest).
     let tracked: BTreeSet<&str> = config
         .vrrp_instances
         .iter()
@@ -158,109 +181,84 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                 .flat_map(|g| g.track_scripts.iter().map(|t| t.name.as_str())),
         )
         .collect();
-    let mut scripts: Vec<(String, &Script)> = Vec::new();
-    for s in &config.vrrp_scripts {
-        if tracked.contains(s.name.as_str()) {
-            scripts.push((format!("track script {}", s.name), &s.script));
-        }
-    }
-    for vi in &config.vrrp_instances {
-        let n = &vi.notify;
-        for s in [
-            &n.master,
-            &n.backup,
-            &n.fault,
-            &n.stop,
-            &n.any,
-            &n.master_rx_lower_pri,
-        ]
+    let scripts: Vec<(String, &Script)> = crate::scripts::every_script(config)
         .into_iter()
-        .flatten()
-        {
-            scripts.push((format!("({}) notify script", vi.name), s));
-        }
-    }
-    for g in &config.vrrp_sync_groups {
-        let n = &g.notify;
-        for s in [&n.master, &n.backup, &n.fault, &n.stop, &n.any]
-            .into_iter()
-            .flatten()
-        {
-            scripts.push((format!("sync group {} notify script", g.name), s));
-        }
-    }
-    for vs in &config.virtual_servers {
-        for s in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
-            scripts.push(("quorum script".into(), s));
-        }
-        for rs in &vs.real_servers {
-            for s in [&rs.notify_up, &rs.notify_down].into_iter().flatten() {
-                scripts.push((format!("real_server {} notify script", rs.addr), s));
-            }
-            for c in &rs.checkers {
-                if let super::model::CheckerKind::Misc(m) = &c.kind {
-                    scripts.push((format!("MISC_CHECK of real_server {}", rs.addr), &m.script));
-                }
-            }
-        }
-    }
-    // The user scripts run as.
+        .filter(|(what, _)| {
+            what.strip_prefix("vrrp_script ")
+                .is_none_or(|name| tracked.contains(name))
+        })
+        .collect();
+    // The user scripts run as (keepalived: the script's own, `script_user`, then
+    // keepalived_script, then root unless script security is on).
+    let security = config.global.enable_script_security;
     let global_span = config.global.span.unwrap_or_default();
-    match &config.global.script_user {
-        Some(u) if !probe.user_exists(&u.user) => push(
-            Category::Host,
-            global_span,
-            format!("script_user {} does not exist on this host", u.user),
-            None,
-        ),
-        None if config.global.enable_script_security
-            && !scripts.is_empty()
-            && !probe.user_exists("keepalived_script") =>
-        {
+    let default_user: Result<(u32, u32), String> = match &config.global.script_user {
+        Some(u) if !probe.user_exists(&u.user) => {
             push(
-                Category::ScriptSecurity,
+                Category::Host,
                 global_span,
-                "script security is on but the default script user `keepalived_script` does not exist; scripts would run as root".into(),
-                Some("help: create the user, or set `script_user` in global_defs".into()),
-            )
+                format!("script_user {} does not exist on this host", u.user),
+                Some("note: keepalived then disables every script that names no user".into()),
+            );
+            Err(format!("script_user {} does not exist", u.user))
         }
-        _ => {}
-    }
+        Some(u) if u.group.as_deref().is_some_and(|g| !group_exists(g)) => {
+            let g = u.group.as_deref().unwrap_or_default();
+            push(
+                Category::Host,
+                global_span,
+                format!("script_user group {g} does not exist on this host"),
+                Some("note: keepalived then disables every script that names no user".into()),
+            );
+            Err(format!("script_user group {g} does not exist"))
+        }
+        Some(u) => Ok(ids(&u.user, u.group.as_deref())),
+        None if probe.user_exists(crate::scripts::DEFAULT_SCRIPT_USER) => {
+            Ok(ids(crate::scripts::DEFAULT_SCRIPT_USER, None))
+        }
+        None if security && !scripts.is_empty() => {
+            push(
+                Category::Host,
+                global_span,
+                "script security is on but there is no script_user and the default script user `keepalived_script` does not exist: scripts that name no user are disabled".into(),
+                Some("help: create the user, or set `script_user` in global_defs".into()),
+            );
+            Err("the default script user keepalived_script does not exist".into())
+        }
+        None => Ok((0, 0)),
+    };
     let mut runnable = 0usize;
     for (what, s) in &scripts {
         let Some(prog) = s.argv.first() else { continue };
-        match resolve(probe, prog) {
-            None => push(
-                Category::Host,
-                s.span,
-                format!("{what}: `{prog}` not found; it is disabled"),
-                None,
-            ),
-            Some((path, info)) if !info.executable() => push(
-                Category::Host,
-                s.span,
-                format!(
-                    "{what}: `{}` is not an executable file; it is disabled",
-                    path.display()
-                ),
-                None,
-            ),
-            Some((path, info)) => {
-                runnable += 1;
-                if config.global.enable_script_security
-                    && let Some(why) = insecure(probe, &path, info)
-                {
+        let user = match &s.user {
+            Some(u) if !probe.user_exists(&u.user) => {
+                Err(format!("its user {} does not exist", u.user))
+            }
+            Some(u) => Ok(ids(&u.user, u.group.as_deref())),
+            None => default_user.clone(),
+        };
+        let (uid, gid) = match user {
+            Ok(ids) => ids,
+            Err(why) => {
+                if s.user.is_some() {
                     push(
-                        Category::ScriptSecurity,
+                        Category::Host,
                         s.span,
-                        format!(
-                            "{what}: `{}` is unsafe to run as root ({why}); it is disabled",
-                            path.display()
-                        ),
+                        format!("{what}: {why}; it is disabled"),
                         None,
                     );
                 }
+                continue;
             }
+        };
+        match crate::scripts::check_program(&ProbeFs(probe), prog, uid, gid, security) {
+            Ok(_) => runnable += 1,
+            Err(refusal) => push(
+                Category::Host,
+                s.span,
+                format!("{what}: {refusal}; it is disabled"),
+                None,
+            ),
         }
     }
     if runnable > 0 && !config.global.enable_script_security {
@@ -282,30 +280,26 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
     diags.extend(out);
 }
 
-fn resolve(probe: &dyn Probe, prog: &str) -> Option<(PathBuf, FileInfo)> {
-    if prog.contains('/') {
-        let p = PathBuf::from(prog);
-        return probe.file(&p).map(|i| (p, i));
-    }
-    probe
-        .search_path()
-        .into_iter()
-        .map(|d| d.join(prog))
-        .find_map(|p| probe.file(&p).filter(|i| i.is_file).map(|i| (p, i)))
+fn group_exists(name: &str) -> bool {
+    name == "root" || matches!(nix::unistd::Group::from_name(name), Ok(Some(_)))
 }
 
-/// Why a root-run script is unsafe: it or a directory above it is writable by non-root.
-fn insecure(probe: &dyn Probe, path: &Path, info: FileInfo) -> Option<String> {
-    if info.uid != 0 || info.mode & 0o022 != 0 {
-        return Some("the file is writable by a non-root user".into());
-    }
-    for dir in path.ancestors().skip(1) {
-        if let Some(d) = probe.file(dir) {
-            // Sticky directories (/tmp) still let others replace files they own.
-            if d.uid != 0 || d.mode & 0o022 != 0 {
-                return Some(format!("{} is writable by a non-root user", dir.display()));
-            }
-        }
-    }
-    None
+/// uid/gid of a user (and group) named in the configuration: root is 0; others as this
+/// host has them, or an unprivileged placeholder on a described host that lacks them.
+fn ids(user: &str, group: Option<&str>) -> (u32, u32) {
+    const UNPRIVILEGED: u32 = u32::MAX - 1;
+    let uid_gid = match crate::scripts::lookup(user, None) {
+        Ok(u) => (u.uid.as_raw(), u.gid.as_raw()),
+        Err(_) if user == "root" => (0, 0),
+        Err(_) => (UNPRIVILEGED, UNPRIVILEGED),
+    };
+    let gid = match group {
+        None => uid_gid.1,
+        Some("root") => 0,
+        Some(g) => match nix::unistd::Group::from_name(g) {
+            Ok(Some(g)) => g.gid.as_raw(),
+            _ => UNPRIVILEGED,
+        },
+    };
+    (uid_gid.0, gid)
 }

@@ -84,8 +84,17 @@ impl Context {
 
 /// Blocks that may start at the top level; a missing `{` after them is assumed.
 pub fn is_top_level_block(kw: &str) -> bool {
-    TOP_LEVEL.contains(&kw) || TOP_LEVEL_IGNORED.contains(&kw)
+    (TOP_LEVEL.contains(&kw) || TOP_LEVEL_IGNORED.contains(&kw)) && !TOP_LEVEL_LINES.contains(&kw)
 }
+
+/// Top-level keywords that are one line, not a block (`instance NAME`, `use_pid_dir`...).
+pub const TOP_LEVEL_LINES: &[&str] = &[
+    "instance",
+    "use_pid_dir",
+    "net_namespace",
+    "net_namespace_ipvs",
+    "namespace_with_ipsets",
+];
 
 /// Best match by normalised Damerau-Levenshtein similarity (≥ 0.7), or by prefix for
 /// abbreviations (`virtual_router` → `virtual_router_id`).
@@ -124,6 +133,8 @@ pub const TOP_LEVEL: &[&str] = &[
     "static_ipaddress",
     "static_routes",
     "SSL",
+    "instance",
+    "use_pid_dir",
 ];
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[
@@ -136,8 +147,6 @@ pub const TOP_LEVEL_IGNORED: &[&str] = &[
     "net_namespace",
     "net_namespace_ipvs",
     "namespace_with_ipsets",
-    "instance",
-    "use_pid_dir",
 ];
 
 pub const GLOBAL_DEFS: &[&str] = &[

@@ -39,6 +39,12 @@ pub struct Config {
     /// Keywords keepalived knows and lvsd accepts but does not act on (SNMP, DBus, nftables,
     /// process priorities…). Kept so `-d` and `config dump` can show what was not applied.
     pub ignored: Vec<IgnoredKeyword>,
+    /// Top-level `use_pid_dir`: pid files go to /run/keepalived (see `crate::pidfile`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub use_pid_dir: bool,
+    /// Top-level `instance NAME`: pid file names carry `_NAME`, in /run/keepalived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 impl Config {
@@ -74,8 +80,8 @@ pub struct Script {
     /// `command` split into words the way keepalived does (quotes and backslashes honoured).
     /// Never empty: a script with no words is rejected at load time.
     pub argv: Vec<String>,
-    /// Run as this user/group; None: the global `script_user` (default root, or
-    /// `keepalived_script` when script security is on).
+    /// Run as this user/group; None: the global `script_user`, else `keepalived_script` if
+    /// it exists, else root (see `crate::scripts`).
     pub user: Option<ScriptUser>,
     pub span: Span,
 }
@@ -109,8 +115,8 @@ pub struct GlobalDefs {
     pub smtp_alert: Option<bool>,
     pub smtp_alert_vrrp: Option<bool>,
     pub smtp_alert_checker: Option<bool>,
-    /// `script_user USER [GROUP]`. None: root (or `keepalived_script` if it exists and
-    /// script security is enabled).
+    /// `script_user USER [GROUP]`. None: `keepalived_script` if it exists, else root (with
+    /// `enable_script_security`: no default, scripts naming no user are disabled).
     pub script_user: Option<ScriptUser>,
     /// `enable_script_security`: refuse scripts writable by non-root users. Default false.
     pub enable_script_security: bool,

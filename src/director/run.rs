@@ -337,11 +337,7 @@ pub async fn run<K: Ipvs + 'static>(
                 if r.is_err() {
                     break;
                 }
-                let new = spec_rx.borrow_and_update().clone();
-                if new.globals.script_user != d.spec.globals.script_user {
-                    d.notifier = d.notifier.with_default_user(new.globals.script_user.clone());
-                }
-                d.spec = new;
+                d.spec = spec_rx.borrow_and_update().clone();
                 health::set_users(&users, &d.spec);
                 sched.set(d.spec.server_checks());
                 let known: BTreeSet<RsId> =

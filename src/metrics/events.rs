@@ -2,6 +2,7 @@
 //! took, why it failed). The director holds a [`Metrics`] clone and calls it per check run.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -65,6 +66,9 @@ struct Inner {
     check_duration: Family<DurationLabels, Histogram, fn() -> Histogram>,
     check_failures: Family<FailureLabels, Counter>,
     cert_expiry: Family<CertLabels, Gauge>,
+    /// Whether the scrape carries node_exporter's `node_ipvs_*` families (off where
+    /// node_exporter's ipvs collector already exports them: `sum()` would count twice).
+    node_ipvs: AtomicBool,
 }
 
 impl Default for Metrics {
@@ -105,6 +109,7 @@ impl Metrics {
                 check_duration,
                 check_failures,
                 cert_expiry,
+                node_ipvs: AtomicBool::new(true),
             }),
         }
     }
@@ -161,6 +166,16 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Leaves node_exporter's `node_ipvs_*` families out of the exposition (`false`), or puts
+    /// them back; the `lvsd_ipvs_*` families stay either way.
+    pub fn set_node_ipvs(&self, on: bool) {
+        self.inner.node_ipvs.store(on, Ordering::Relaxed);
+    }
+
+    pub fn node_ipvs(&self) -> bool {
+        self.inner.node_ipvs.load(Ordering::Relaxed)
     }
 
     pub(crate) fn registry(&self) -> &Registry {

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub scripts: HashMap<String, (ScriptConfig, watch::Receiver<Option<bool>>)>,
     pub files: HashMap<String, watch::Receiver<i64>>,
     pub socket_priority: Option<u32>,
+    /// Set when lvsd stops with `-V`: the instance leaves its addresses in place.
+    pub keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Where this instance sits.
@@ -305,11 +307,18 @@ pub(crate) async fn run(
         publish(&status);
     }
 
-    let acts = fsm.handle(Instant::now().into_std(), Event::Shutdown);
+    let mut acts = fsm.handle(Instant::now().into_std(), Event::Shutdown);
+    let keep = shared
+        .keep_on_stop
+        .load(std::sync::atomic::Ordering::SeqCst);
+    if keep {
+        acts.retain(|a| !matches!(a, Action::SendAdvert { priority: 0 } | Action::DelVips));
+        tracing::info!(instance = %name, "-V: leaving the virtual addresses in place");
+    }
     ex.execute(&fsm, acts, &slot, &mut status).await;
     status.counters = ex.counters.clone();
     publish(&status);
-    if let Some(ix) = io.vmac {
+    if let Some(ix) = io.vmac.filter(|_| !keep) {
         let _ = shared.nl.del_link(ix).await;
     }
     tracing::info!(instance = %name, "VRRP instance stopped");

@@ -10,6 +10,7 @@ use lvsd::status::{
     RealServerStatus, ReloadStatus, Status, VirtualServerStatus, VrrpCounters, VrrpInstanceStatus,
     VrrpScriptStatus, VrrpState,
 };
+use lvsd::vrrp::{InstanceConfig, ScriptConfig, Tracked, Vip, VrrpConfig};
 
 pub fn sample_status() -> Status {
     Status {
@@ -25,7 +26,7 @@ pub fn sample_status() -> Status {
                 effective_priority: 140,
                 master_addr: Some("192.0.2.10".parse().unwrap()),
                 since_unix_ms: 1_795_527_961_215,
-                vips: vec!["192.0.2.100/24".into(), "192.0.2.101/24".into()],
+                vips: vec!["192.0.2.100/24".into(), "192.0.2.101/32".into()],
                 counters: VrrpCounters {
                     advert_rcvd: 7,
                     advert_sent: 1234,
@@ -59,10 +60,12 @@ pub fn sample_status() -> Status {
             VrrpScriptStatus {
                 name: "chk_haproxy".into(),
                 ok: true,
+                running: false,
             },
             VrrpScriptStatus {
                 name: "chk_disk".into(),
                 ok: false,
+                running: true,
             },
         ],
         virtual_servers: vec![
@@ -127,6 +130,58 @@ pub fn sample_status() -> Status {
             last_reload_unix_ms: Some(1_795_527_900_000),
             last_error: None,
         },
+        disabled_scripts: Vec::new(),
+        vrrp_config: std::sync::Arc::new(sample_vrrp_config()),
+    }
+}
+
+/// The configuration behind [`sample_status`]'s instances: VI_1 has a /32 VIP on another
+/// device and two excluded VIPs, a 3 s garp delay and tracks chk_haproxy.
+pub fn sample_vrrp_config() -> VrrpConfig {
+    let vip = |s: &str, prefix: u8, dev: Option<&str>| Vip {
+        prefix,
+        dev: dev.map(Into::into),
+        ..Vip::new(s.parse().unwrap())
+    };
+    VrrpConfig {
+        instances: vec![
+            InstanceConfig {
+                name: "VI_1".into(),
+                interface: "eth0".into(),
+                vrid: 51,
+                priority: 150,
+                garp_master_delay: std::time::Duration::from_secs(3),
+                vips: vec![
+                    vip("192.0.2.100", 24, None),
+                    vip("192.0.2.101", 32, Some("eth2")),
+                ],
+                vips_excluded: vec![
+                    vip("192.0.2.200", 32, None),
+                    vip("198.51.100.7", 24, Some("eth3")),
+                ],
+                track_scripts: vec![Tracked {
+                    name: "chk_haproxy".into(),
+                    weight: Some(-10),
+                    reverse: false,
+                }],
+                ..Default::default()
+            },
+            InstanceConfig {
+                name: "VI_6 \"quoted\" \\ new\nline ü".into(),
+                interface: "eth1".into(),
+                vrid: 52,
+                version: 3,
+                priority: 90,
+                vips: vec![vip("2001:db8::100", 64, None)],
+                ..Default::default()
+            },
+        ],
+        scripts: vec![ScriptConfig {
+            name: "chk_haproxy".into(),
+            script: lvsd::notify::Script::parse("/usr/local/bin/chk_haproxy --quiet").unwrap(),
+            ..Default::default()
+        }],
+        ..Default::default()
     }
 }
 

@@ -175,6 +175,9 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
             "virtual_server_group" => lvs::virtual_server_group(&mut cx, node, &mut config),
             "virtual_server" => lvs::virtual_server(&mut cx, node, &mut config),
             "SSL" => global::ssl(&mut cx, node, &mut config),
+            // Placement of the pid files and the control socket (read at start-up only).
+            "use_pid_dir" => config.use_pid_dir = true,
+            "instance" => config.instance = cx.string(node),
             _ => cx.other(node, Context::TopLevel),
         }
     }
