@@ -291,6 +291,18 @@ fn events_stream_and_status_page_in_a_real_browser() {
         "{replay}"
     );
 
+    // Over TCP without the operator's token, a state change is refused (read routes are not).
+    let refused = Command::new(LVSD)
+        .args(["ctl", "--api", &api.to_string(), "disable", "192.0.2.10:80"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("403") && why.contains("changes state"),
+        "{why}"
+    );
+
     // Disable B again so the page shows an operator hold, then load the page.
     ctl(&socket, &["disable", "192.0.2.10:80", &b.to_string()]);
     let url = format!("http://{api}/");
