@@ -13,8 +13,9 @@
 //!
 //! Every endpoint is one line of [`ROUTES`]: method, path, access class, handler. To add a
 //! state-changing endpoint, write a [`Handler`] (use [`read_body`] for a bounded request body
-//! and [`text`] / [`json`] for answers) and add a line with [`Access::Control`]; the listener
-//! rules above then apply to it without further code.
+//! and [`text`] / [`json`] for answers), give [`Api`] the channel it needs to reach the daemon
+//! (as `reload` does), and add a line with [`Access::Control`]; the listener rules above then
+//! apply to it without further code.
 //!
 //! | method | path       | access  | what                                          |
 //! |--------|------------|---------|-----------------------------------------------|
@@ -326,7 +327,10 @@ pub async fn spawn(
     let (bound, task) = spawn_endpoint(endpoint, Limits::default(), api, shutdown).await?;
     match bound {
         Bound::Tcp(a) => Ok((a, task)),
-        Bound::Unix(_) => unreachable!("a TCP endpoint binds TCP"),
+        Bound::Unix(p) => Err(std::io::Error::other(format!(
+            "expected a TCP listener, bound {}",
+            p.display()
+        ))),
     }
 }
 
@@ -361,8 +365,8 @@ pub async fn spawn_endpoint(
 
 /// A unix stream socket at `path`, created with mode 0600 (0660 and group `group`) from the
 /// start: the mode is set on the socket before `bind` creates the file, so there is no window
-/// in which another user could connect. A stale socket file (left by a killed lvsd; the pid
-/// file lock guarantees no live one owns it) is replaced; any other file there is an error.
+/// in which another user could connect. A stale socket file (left by a killed lvsd: nobody
+/// accepts on it) is replaced; a live one or any other file there is an error.
 pub fn bind_unix(
     path: &Path,
     group: Option<u32>,
@@ -370,7 +374,15 @@ pub fn bind_unix(
     use std::os::unix::fs::FileTypeExt;
     use std::os::unix::fs::PermissionsExt;
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is in use by another process", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?
+        }
         Ok(_) => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,

@@ -71,16 +71,22 @@ pub struct Cli {
     #[arg(short = 'l', long = "log-console")]
     pub log_console: bool,
 
-    /// Detailed logging (debug level).
-    #[arg(short = 'D', long = "log-detail")]
-    pub log_detail: bool,
+    /// Detailed logging (debug level; `-DD` as keepalived's extra detail: trace).
+    #[arg(short = 'D', long = "log-detail", action = clap::ArgAction::Count)]
+    pub log_detail: u8,
 
     /// Syslog facility: 0-7 (local0-7), local0..local7, user or daemon (the default).
     #[arg(short = 'S', long = "log-facility", value_name = "FACILITY", value_parser = parse_facility)]
     pub log_facility: Option<i32>,
 
-    /// Also write log lines to FILE.
-    #[arg(short = 'g', long = "log-file", value_name = "FILE")]
+    /// Also write log lines to FILE (default /tmp/keepalived.log).
+    #[arg(
+        short = 'g',
+        long = "log-file",
+        value_name = "FILE",
+        num_args = 0..=1,
+        default_missing_value = "/tmp/keepalived.log"
+    )]
     pub log_file: Option<PathBuf>,
 
     /// With -g: flush the log file after each line.
@@ -95,8 +101,8 @@ pub struct Cli {
     #[arg(short = 'u', long = "umask", value_name = "MASK", value_parser = parse_umask)]
     pub umask: Option<u32>,
 
-    /// Release the VIPs before a reload signal is acted on (keepalived's -X): masters drop
-    /// their addresses and take them again with the new configuration.
+    /// Remove an instance's VIPs whenever it leaves MASTER, also after a reload signal
+    /// (keepalived's -X). lvsd always does this; the flag is accepted for unit files.
     #[arg(short = 'X', long = "release-vips")]
     pub release_vips: bool,
 
@@ -122,8 +128,8 @@ pub struct Cli {
     #[arg(long = "all")]
     pub all: bool,
 
-    /// lvsd is one process and never respawns anything: with -R a subsystem that stops on an
-    /// error stops lvsd (exit 1) instead of running on without it.
+    /// lvsd is one process: nothing is respawned. With -R, VRRP failing to run stops lvsd
+    /// (as keepalived exits when its VRRP child dies) instead of the director running on alone.
     #[arg(short = 'R', long = "dont-respawn")]
     pub dont_respawn: bool,
 
@@ -142,7 +148,7 @@ pub struct Cli {
     )]
     pub config_test: Option<Option<PathBuf>>,
 
-    /// Dump the resolved configuration (with -t: as JSON on stdout after the check).
+    /// Dump the resolved configuration: to the log at start, or with -t as JSON on stdout.
     #[arg(short = 'd', long = "dump-conf")]
     pub dump_conf: bool,
 
@@ -395,6 +401,15 @@ pub enum ConfigAction {
 }
 
 impl Cli {
+    /// The log level `-D` asks for.
+    pub fn log_level(&self) -> &'static str {
+        match self.log_detail {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    }
+
     /// The configuration file.
     pub fn config_file(&self) -> PathBuf {
         self.source.file()
@@ -610,7 +625,12 @@ mod tests {
         let c = parse(&[
             "lvsd", "-t", "-f", "x.conf", "-n", "-l", "-D", "-i", "main", "--strict",
         ]);
-        assert!(c.is_config_test() && c.dont_fork && c.log_console && c.log_detail);
+        assert!(c.is_config_test() && c.dont_fork && c.log_console && c.log_detail == 1);
+        assert_eq!(parse(&["lvsd", "-DD"]).log_detail, 2);
+        assert_eq!(
+            parse(&["lvsd", "-g", "-n"]).log_file,
+            Some(PathBuf::from("/tmp/keepalived.log"))
+        );
         assert!(c.source.strict);
         assert_eq!(c.config_file(), PathBuf::from("x.conf"));
         assert_eq!(c.source.config_id.as_deref(), Some("main"));

@@ -12,6 +12,11 @@
 //!   In full mode a kernel without IPVS is logged as an error and the rest keeps running (the
 //!   VIPs must still fail over); `-C` refuses to start without it.
 //!
+//! - Start: the configuration is loaded first (it places the pid files: `use_pid_dir`,
+//!   `instance`), then keepalived's pid files are locked ([`crate::pidfile`]; a second instance
+//!   logs "daemon is already running" and exits 0), then the control socket (always) and the
+//!   metrics listener (`--metrics-listen`) come up ([`crate::api`]).
+//!
 //! Signals become [`Control`] messages so the loop itself is driven the same way in tests.
 
 use std::path::{Path, PathBuf};
@@ -364,25 +369,11 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     let load_opts = cli.load_options(true);
     // The first load decides where the pid files are (`use_pid_dir`, `instance`), so it
     // happens before anything else, as in keepalived; `serve` then starts from it.
-    let first = load_spec(&opts.config_file, &load_opts)?;
-    if cli.all_config {
-        refuse_unreadable_files(&opts.config_file, &load_opts)?;
-    }
+    let first = first_load(&cli, &opts.config_file, &load_opts)?;
     let run = RunFiles::of(&cli, mode, first.config.as_deref());
-    let _pidfiles =
-        match crate::pidfile::PidFiles::acquire_all(run.pid_files.iter().map(|p| p.as_path())) {
-            Ok(p) => p,
-            Err(e @ crate::pidfile::LockError::Running { .. }) => {
-                // keepalived's message and exit status.
-                tracing::error!("daemon is already running");
-                tracing::info!("{e}");
-                if !cli.log_console && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                    eprintln!("lvsd: daemon is already running ({e})");
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            Err(e) => return Err(e.into()),
-        };
+    let Some(_pidfiles) = take_pid_files(&cli, mode, &run)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let first = std::sync::Mutex::new(Some(first));
     let load = |p: &Path| match first.lock().unwrap_or_else(|e| e.into_inner()).take() {
         Some(loaded) => Ok(loaded),
@@ -397,58 +388,14 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let (ctl_tx, control) = mpsc::channel(8);
     signals(ctl_tx.clone()).context("installing signal handlers")?;
-    // SIGUSR1 / SIGUSR2 / SIGRTMIN+2: keepalived's state dumps.
+    // SIGUSR1 / SIGUSR2 / SIGRTMIN+2 / STATS_CLEAR: keepalived's state dumps.
     crate::dump::spawn_signal_handlers(hub.clone(), PathBuf::from(crate::dump::DUMP_DIR))
         .context("installing the dump signal handlers")?;
     let _watchdog = links.systemd.spawn_watchdog();
-    let client = if mode.writes_ipvs() {
-        match ipvs::Client::connect().await {
-            Ok(c) => Some(c),
-            // Full mode: the VIPs must still fail over (keepalived's VRRP process does not
-            // depend on its checker process either); the checkers run without kernel writes.
-            Err(e) if mode == Mode::Full => {
-                tracing::error!(
-                    "cannot program IPVS: {e}; virtual servers are not installed, VRRP and the \
-                     checkers keep running (load ip_vs and restart lvsd)"
-                );
-                None
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(
-                    "IPVS is needed to run as a director (use --health-check-only to only run \
-                     the checkers)",
-                ));
-            }
-        }
-    } else {
-        None
-    };
+    let client = connect_ipvs(mode).await?;
     let api = api_state(&hub, client.clone(), ctl_tx.clone(), &links);
-    let group = match &cli.ctl_socket_group {
-        Some(g) => Some(resolve_group(g)?),
-        None => None,
-    };
-    spawn_listener(
-        crate::api::Endpoint::Unix {
-            path: run.socket.clone(),
-            group,
-        },
-        api.clone(),
-        &links,
-    )
-    .await
-    .with_context(|| format!("control socket {}", run.socket.display()))?;
-    let _socket = RemoveOnDrop(run.socket.clone());
     links.metrics.set_node_ipvs(!cli.metrics_no_node_ipvs);
-    if let Some(listen) = cli.metrics_listen {
-        let token = match &cli.ctl_token_file {
-            Some(f) => Some(crate::api::Token::from_file(f)?),
-            None => None,
-        };
-        spawn_listener(crate::api::Endpoint::Tcp { listen, token }, api, &links)
-            .await
-            .with_context(|| format!("--metrics-listen {listen}"))?;
-    }
+    let _socket = spawn_api(&cli, mode, &run, api, &links).await?;
     if cli.address_monitoring {
         spawn_address_monitor();
     }
@@ -461,9 +408,19 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
                 keep_vips_on_stop: cli.dont_release_vrrp,
                 all: cli.all,
             },
+            cli.dont_respawn.then(|| ctl_tx.clone()),
         )
     });
+    // lvsd extension (docs/anycast.md): health-gated VIP routes, written whether or not the
+    // kernel has IPVS.
+    let anycast = mode
+        .writes_ipvs()
+        .then(|| crate::anycast::spawn(&links.configs, &hub, links.shutdown.subscribe()));
     serve(&opts, load, client, hub, control, &links).await?;
+    if let Some(a) = anycast {
+        // It withdraws its routes on shutdown; bounded so a stuck netlink cannot hold the exit.
+        let _ = tokio::time::timeout(Duration::from_secs(2), a).await;
+    }
     if let Some(v) = vrrp {
         // The instances resign (priority 0), drop their VIPs and run notify_stop.
         if let Err(e) = v.await {
@@ -471,6 +428,115 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The start-up load, with `-d` (the model in the log) and `-e` (missing files refuse it).
+fn first_load(cli: &Cli, file: &Path, load_opts: &config::LoadOptions) -> anyhow::Result<Loaded> {
+    let first = load_spec(file, load_opts)?;
+    if cli.dump_conf
+        && let Some(c) = &first.config
+    {
+        // keepalived's -d: the configuration as understood, in the log.
+        for line in crate::config::summary::render(c).lines() {
+            tracing::info!("{line}");
+        }
+    }
+    if cli.all_config {
+        refuse_unreadable_files(file, load_opts)?;
+    }
+    Ok(first)
+}
+
+/// Locks this run's pid files; None when another instance holds one ("daemon is already
+/// running": logged, and lvsd exits 0 as keepalived does).
+fn take_pid_files(
+    cli: &Cli,
+    mode: Mode,
+    run: &RunFiles,
+) -> anyhow::Result<Option<crate::pidfile::PidFiles>> {
+    // --health-check-only changes nothing on the host: it may run beside the director it
+    // observes, so it takes no pid file.
+    let pid_files = if mode == Mode::HealthCheckOnly {
+        Vec::new()
+    } else {
+        run.pid_files.clone()
+    };
+    match crate::pidfile::PidFiles::acquire_all(pid_files.iter().map(|p| p.as_path())) {
+        Ok(p) => Ok(Some(p)),
+        Err(e @ crate::pidfile::LockError::Running { .. }) => {
+            tracing::error!("daemon is already running");
+            tracing::info!("{e}");
+            if !cli.log_console && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!("lvsd: daemon is already running ({e})");
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The IPVS client when this mode writes the kernel.
+async fn connect_ipvs(mode: Mode) -> anyhow::Result<Option<ipvs::Client>> {
+    if !mode.writes_ipvs() {
+        return Ok(None);
+    }
+    match ipvs::Client::connect().await {
+        Ok(c) => Ok(Some(c)),
+        // Full mode: the VIPs must still fail over (keepalived's VRRP process does not
+        // depend on its checker process either); the checkers run without kernel writes.
+        Err(e) if mode == Mode::Full => {
+            tracing::error!(
+                "cannot program IPVS: {e}; virtual servers are not installed, VRRP and the \
+                 checkers keep running (load ip_vs and restart lvsd)"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(
+            "IPVS is needed to run as a director (use --health-check-only to only run the \
+             checkers)",
+        )),
+    }
+}
+
+/// The control socket (always) and `--metrics-listen` (if given). The guard removes the
+/// socket file at exit.
+async fn spawn_api(
+    cli: &Cli,
+    mode: Mode,
+    run: &RunFiles,
+    api: crate::api::Api,
+    links: &Links,
+) -> anyhow::Result<Option<RemoveOnDrop>> {
+    let group = match &cli.ctl_socket_group {
+        Some(g) => Some(resolve_group(g)?),
+        None => None,
+    };
+    let unix = crate::api::Endpoint::Unix {
+        path: run.socket.clone(),
+        group,
+    };
+    let socket = match spawn_listener(unix, api.clone(), links).await {
+        Ok(()) => Some(RemoveOnDrop(run.socket.clone())),
+        // An observer without its socket still observes.
+        Err(e) if mode == Mode::HealthCheckOnly => {
+            tracing::warn!(
+                "control socket {}: {e:#}; running without it",
+                run.socket.display()
+            );
+            None
+        }
+        Err(e) => return Err(e.context(format!("control socket {}", run.socket.display()))),
+    };
+    if let Some(listen) = cli.metrics_listen {
+        let token = match &cli.ctl_token_file {
+            Some(f) => Some(crate::api::Token::from_file(f)?),
+            None => None,
+        };
+        spawn_listener(crate::api::Endpoint::Tcp { listen, token }, api, links)
+            .await
+            .with_context(|| format!("--metrics-listen {listen}"))?;
+    }
+    Ok(socket)
 }
 
 /// `-e/--all-config`: a missing include refuses the configuration.
@@ -521,9 +587,13 @@ impl RunFiles {
         if !cli.no_bfd && has(&bfd) {
             pid_files.push(cli.bfd_pid.clone().unwrap_or(d.bfd));
         }
+        let socket = match mode {
+            Mode::HealthCheckOnly => d.socket.with_file_name("lvsd-health-check.sock"),
+            _ => d.socket,
+        };
         RunFiles {
             pid_files,
-            socket: cli.ctl_socket.clone().unwrap_or(d.socket),
+            socket: cli.ctl_socket.clone().unwrap_or(socket),
         }
     }
 }
@@ -619,6 +689,7 @@ fn spawn_vrrp(
     hub: StatusHub,
     shutdown: watch::Receiver<bool>,
     flags: VrrpFlags,
+    stop: Option<mpsc::Sender<Control>>,
 ) -> tokio::task::JoinHandle<()> {
     let vrrp_config = move |m: &Model| crate::vrrp::VrrpConfig {
         keep_vips_on_stop: flags.keep_vips_on_stop,
@@ -649,9 +720,13 @@ fn spawn_vrrp(
             }
         });
         // Logged when it happens: the director keeps running without VRRP (as keepalived's
-        // checker process outlives a failed VRRP child).
+        // checker process outlives a failed VRRP child), unless -R says to stop.
         if let Err(e) = crate::vrrp::run_reloadable(vrx, hub, shutdown).await {
             tracing::error!("VRRP stopped: {e:#}");
+            if let Some(stop) = stop {
+                tracing::error!("VRRP died: exiting (-R/--dont-respawn)");
+                let _ = stop.send(Control::Stop).await;
+            }
         }
         forward.abort();
     })

@@ -73,14 +73,20 @@ pub fn sigjson() -> i32 {
     libc::SIGRTMIN() + 2
 }
 
+/// The signal keepalived uses for STATS_CLEAR: SIGRTMAX-1 (63 with glibc).
+pub fn sigstats_clear() -> i32 {
+    libc::SIGRTMAX() - 1
+}
+
 /// `--signum=NAME`: the signal number keepalived would print for that function, so scripts doing
 /// `kill -s $(lvsd --signum=JSON) $(pidof lvsd)` keep working. Names are case-sensitive, as in
-/// keepalived. `STATS_CLEAR` and `TDATA` are not offered: lvsd does not implement them.
+/// keepalived. `TDATA` is not offered (keepalived 2.2.7 as Debian builds it has none either).
 pub fn signum(name: &str) -> Option<i32> {
     Some(match name {
         "DATA" => libc::SIGUSR1,
         "STATS" => libc::SIGUSR2,
         "JSON" => sigjson(),
+        "STATS_CLEAR" => sigstats_clear(),
         "RELOAD" => libc::SIGHUP,
         "STOP" => libc::SIGTERM,
         _ => return None,
@@ -112,10 +118,19 @@ fn state_name(s: VrrpState) -> &'static str {
 }
 
 /// keepalived's "seconds.micros (ctime with micros)" timestamp, in UTC.
-fn timestamp(unix_ms: u64) -> String {
-    let secs = unix_ms / 1000;
-    let micros = (unix_ms % 1000) * 1000;
+fn timestamp(unix_us: u64) -> String {
+    let (secs, micros) = (unix_us / 1_000_000, unix_us % 1_000_000);
     format!("{secs}.{micros:06} ({})", ctime_utc(secs, micros))
+}
+
+/// When the instance entered its state, microseconds (from milliseconds when that is all the
+/// producer published).
+fn since_us(v: &VrrpInstanceStatus) -> u64 {
+    if v.since_unix_us != 0 {
+        v.since_unix_us
+    } else {
+        v.since_unix_ms * 1000
+    }
 }
 
 /// `Tue Nov 24 13:46:01.215565 2026` (UTC).
@@ -322,7 +337,7 @@ fn write_vrrp(o: &mut String, status: &Status) -> std::fmt::Result {
         }
         writeln!(o, "   State = {}", state_name(v.state))?;
         writeln!(o, "   Wantstate = {}", state_name(v.state))?;
-        writeln!(o, "   Last transition = {}", timestamp(v.since_unix_ms))?;
+        writeln!(o, "   Last transition = {}", timestamp(since_us(v)))?;
         writeln!(o, "   Interface = {}", v.interface)?;
         if let Some(c) = cfg {
             write_garp(o, c)?;
@@ -351,6 +366,12 @@ fn write_vrrp(o: &mut String, status: &Status) -> std::fmt::Result {
             writeln!(o, "   Virtual IP Excluded :")?;
             for vip in &evips {
                 writeln!(o, "     {vip}")?;
+            }
+        }
+        if let Some(c) = cfg.filter(|c| !c.track_interfaces.is_empty()) {
+            writeln!(o, "   Tracked interfaces :")?;
+            for t in &c.track_interfaces {
+                writeln!(o, "     {} weight {}", t.name, t.weight.unwrap_or(0))?;
             }
         }
         if let Some(c) = cfg.filter(|c| !c.track_scripts.is_empty()) {
@@ -540,7 +561,16 @@ impl Ordered {
             if i > 0 {
                 o.push(',');
             }
-            let _ = write!(o, "{}:{}", Value::from(*k), v);
+            match v {
+                // Seconds with exactly six decimals, as keepalived prints them (an f64 would
+                // round the last digit away).
+                Value::String(us) if *k == "last_transition" => {
+                    let _ = write!(o, "{}:{us}", Value::from(*k));
+                }
+                v => {
+                    let _ = write!(o, "{}:{v}", Value::from(*k));
+                }
+            }
         }
         o.push('}');
         o
@@ -570,7 +600,14 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
         ("vmac_ifname", json!(c.use_vmac.clone().unwrap_or_default())),
         ("ifp_ifname", json!(v.interface)),
         ("master_priority", json!(0)),
-        ("last_transition", json!(v.since_unix_ms as f64 / 1000.0)),
+        (
+            "last_transition",
+            json!(format!(
+                "{}.{:06}",
+                since_us(v) / 1_000_000,
+                since_us(v) % 1_000_000
+            )),
+        ),
         ("garp_delay", json!(c.garp_master_delay.as_secs())),
         ("garp_refresh", json!(garp_refresh_secs(&c))),
         ("garp_rep", json!(c.garp_master_repeat)),
@@ -595,11 +632,27 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
         ("version", json!(v.version)),
         ("smtp_alert", json!(false)),
         ("notify_deleted", json!(false)),
-        ("vips", json!(vip_texts(status, v, false))),
     ];
+    let n = &c.notify;
+    for (key, cmd) in [
+        ("script_backup", &n.backup),
+        ("script_master", &n.master),
+        ("script_fault", &n.fault),
+        ("script_stop", &n.stop),
+        ("script", &n.any),
+    ] {
+        if let Some(cmd) = cmd {
+            f.push((key, json!(quoted_command(cmd))));
+        }
+    }
+    f.push(("vips", json!(vip_texts(status, v, false))));
     let evips = vip_texts(status, v, true);
     if !evips.is_empty() {
         f.push(("evips", json!(evips)));
+    }
+    if !c.track_interfaces.is_empty() {
+        let names: Vec<&str> = c.track_interfaces.iter().map(|t| t.name.as_str()).collect();
+        f.push(("track_ifp", json!(names)));
     }
     let scripts: Vec<String> = c
         .track_scripts
@@ -745,12 +798,15 @@ pub fn spawn_signal_handlers(
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
     let mut json = signal(SignalKind::from_raw(sigjson()))?;
+    let mut clear = signal(SignalKind::from_raw(sigstats_clear()))?;
     Ok(tokio::spawn(async move {
         loop {
-            let kind = tokio::select! {
-                Some(()) = usr1.recv() => DumpKind::Data,
-                Some(()) = usr2.recv() => DumpKind::Stats,
-                Some(()) = json.recv() => DumpKind::Json,
+            let (kind, then_clear) = tokio::select! {
+                Some(()) = usr1.recv() => (DumpKind::Data, false),
+                Some(()) = usr2.recv() => (DumpKind::Stats, false),
+                Some(()) = json.recv() => (DumpKind::Json, false),
+                // keepalived's STATS_CLEAR: the stats file, then the counters start over.
+                Some(()) = clear.recv() => (DumpKind::Stats, true),
                 else => return,
             };
             let status = hub.snapshot();
@@ -760,6 +816,10 @@ pub fn spawn_signal_handlers(
                 dump_now(kind, &status, &dir);
             })
             .await;
+            if then_clear {
+                hub.stats_clear.send_modify(|n| *n += 1);
+                tracing::info!("statistics cleared");
+            }
         }
     }))
 }
@@ -772,8 +832,8 @@ mod tests {
     fn ctime_matches_keepalived_layout() {
         // keepalived 2.2.7 printed "1795527961.215565 (Tue Nov 24 13:46:01.215565 2026)" (TZ=UTC).
         assert_eq!(
-            timestamp(1_795_527_961_215),
-            "1795527961.215000 (Tue Nov 24 13:46:01.215000 2026)"
+            timestamp(1_795_527_961_215_565),
+            "1795527961.215565 (Tue Nov 24 13:46:01.215565 2026)"
         );
         assert_eq!(ctime_utc(0, 0), "Thu Jan  1 00:00:00.000000 1970");
         assert_eq!(ctime_utc(951_782_400, 0), "Tue Feb 29 00:00:00.000000 2000");
@@ -839,6 +899,11 @@ mod tests {
         assert_eq!(signum("STOP"), Some(15));
         assert_eq!(signum("json"), None);
         assert_eq!(signum("TDATA"), None);
+        assert_eq!(
+            signum("STATS_CLEAR"),
+            Some(63),
+            "SIGRTMAX-1, as keepalived prints"
+        );
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl Targets {
             syslog: (!cli.no_syslog).then_some(cli.log_facility.unwrap_or(libc::LOG_DAEMON)),
             file: cli.log_file.clone(),
             format: cli.log_format,
-            level: if cli.log_detail { "debug" } else { "info" }.into(),
+            level: cli.log_level().into(),
             ident: "lvsd".into(),
         }
     }

@@ -54,8 +54,7 @@ fn main() -> ExitCode {
 }
 
 fn console_logging(cli: &Cli) -> anyhow::Result<()> {
-    let level = if cli.log_detail { "debug" } else { "info" };
-    lvsd::systemd::init_logging(cli.log_format, level)
+    lvsd::systemd::init_logging(cli.log_format, cli.log_level())
 }
 
 /// `-t[=LOG_FILE]`: diagnostics on stderr, or in LOG_FILE.
@@ -87,7 +86,12 @@ fn daemon(cli: Cli) -> anyhow::Result<ExitCode> {
         lvsd::process::check_privileges()?;
     }
     lvsd::process::raise_nofile_limit();
-    lvsd::logging::init(&lvsd::logging::Targets::of(&cli))?;
+    if cli.is_config_test() {
+        // `-t --plan`: a command, not the daemon.
+        console_logging(&cli)?;
+    } else {
+        lvsd::logging::init(&lvsd::logging::Targets::of(&cli))?;
+    }
     for w in cli.compatibility_warnings() {
         tracing::warn!("{w}");
     }

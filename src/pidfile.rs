@@ -83,14 +83,46 @@ impl RunPaths {
         }
     }
 
-    /// The default control socket for `lvsd ctl` run in the same namespace as the daemon
-    /// (without `instance` / `use_pid_dir`).
+    /// The control socket `lvsd ctl` uses without `--socket`, run in the same namespace as the
+    /// daemon: the default one if it exists, else the only daemon socket in the pid directory
+    /// (a daemon with `instance` or `use_pid_dir`), else the default (for the error message).
     pub fn default_socket() -> PathBuf {
-        RunPaths::new(&Layout {
-            namespace: current_netns_name(),
+        let namespace = current_netns_name();
+        let plain = RunPaths::new(&Layout {
+            namespace: namespace.clone(),
             ..Layout::default()
         })
+        .socket;
+        if plain.exists() {
+            return plain;
+        }
+        let dir = RunPaths::new(&Layout {
+            namespace,
+            use_pid_dir: true,
+            instance: None,
+        })
         .socket
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                            n.starts_with("lvsd")
+                                && n.ends_with(".sock")
+                                && n != "lvsd-health-check.sock"
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        match found.len() {
+            1 => found.remove(0),
+            _ => plain,
+        }
     }
 }
 

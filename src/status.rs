@@ -72,6 +72,10 @@ pub struct VrrpInstanceStatus {
     pub master_addr: Option<IpAddr>,
     /// When the current state was entered, Unix milliseconds.
     pub since_unix_ms: u64,
+    /// The same instant in microseconds, for the keepalived-compatible dumps (keepalived prints
+    /// transition times to the microsecond); 0 when the producer only knows milliseconds.
+    #[serde(skip)]
+    pub since_unix_us: u64,
     /// Virtual addresses as configured (`10.0.0.1/24`).
     pub vips: Vec<String>,
     pub counters: VrrpCounters,
@@ -176,6 +180,8 @@ pub struct StatusHub {
     pub events: crate::events::EventBus,
     /// Drain / disable / enable state, read by the director.
     pub operator: crate::director::operator::OperatorStore,
+    /// Bumped by the STATS_CLEAR signal: VRRP instances zero their counters.
+    pub stats_clear: Arc<watch::Sender<u64>>,
     pub disabled_scripts: Arc<watch::Sender<Vec<crate::scripts::DisabledScript>>>,
     pub vrrp_config: Arc<watch::Sender<Arc<crate::vrrp::VrrpConfig>>>,
 }
@@ -195,6 +201,7 @@ impl StatusHub {
             reload: Arc::new(watch::channel(ReloadStatus::default()).0),
             events: crate::events::EventBus::new(),
             operator: Default::default(),
+            stats_clear: Arc::new(watch::channel(0).0),
             disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
             vrrp_config: Arc::new(watch::channel(Arc::default()).0),
         }

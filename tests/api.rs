@@ -540,3 +540,59 @@ async fn idle_connections_beyond_the_budget_evict_the_oldest() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_socket_group_gets_0660() {
+    use std::os::unix::fs::MetadataExt;
+    let path = socket_path("grp");
+    let gid = 65534; // nogroup
+    let api = Api {
+        status: StatusHub::new(),
+        metrics: Metrics::new(),
+        ipvs: None,
+        reload: None,
+    };
+    let unix = Endpoint::Unix {
+        path: path.clone(),
+        group: Some(gid),
+    };
+    let (_bound, task) = api::spawn_endpoint(unix, Limits::default(), api, std::future::pending())
+        .await
+        .unwrap();
+    let m = std::fs::metadata(&path).unwrap();
+    assert_eq!((m.mode() & 0o777, m.gid()), (0o660, gid));
+    // A second daemon cannot take over a live socket.
+    let again = api::bind_unix(&path, None).unwrap_err();
+    assert_eq!(again.kind(), std::io::ErrorKind::AddrInUse, "{again}");
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_heads_are_cut_off() {
+    let limits = Limits {
+        header_timeout: std::time::Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (addr, _sock, _stop) = start_all(false, None, limits).await;
+    tokio::task::spawn_blocking(move || {
+        // Slowloris: a head that never ends.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+            .unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let t = std::time::Instant::now();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let took = t.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "closed after {took:?}"
+        );
+        // Meanwhile and after, the endpoint answers.
+        let (code, _) = http_get(addr, "/healthz");
+        assert_eq!(code, 200);
+    })
+    .await
+    .unwrap();
+}

@@ -372,7 +372,8 @@ fn virtual_servers_inherit_down_to_checkers() {
     let fw = &c.virtual_servers[1];
     assert_eq!(fw.address, VsAddress::Fwmark { mark: 12 });
     assert_eq!(fw.scheduler, Scheduler::Sh);
-    assert!(fw.sched_flags.flag_1);
+    // sh-port is the kernel's SCHED2 bit (IP_VS_SVC_F_SCHED_SH_PORT).
+    assert!(fw.sched_flags.flag_2 && !fw.sched_flags.flag_1);
     assert_eq!(
         fw.forward,
         Forward::Tun {

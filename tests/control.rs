@@ -178,6 +178,14 @@ fn use_pid_dir_and_instance_place_the_files_as_keepalived() {
         "{}",
         String::from_utf8_lossy(&ctl.stderr)
     );
+    // Without --socket, ctl finds the only daemon socket in the pid directory.
+    let ctl = node.run(&["ctl", "status"]);
+    assert!(
+        ctl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ctl.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ctl.stdout).contains("VI_1"));
     term(&d);
     assert_eq!(wait_exit(&mut d, Duration::from_secs(10)), Some(0));
     assert!(!main.exists());
@@ -330,4 +338,75 @@ fn metrics_and_ctl_answer_while_a_user_holds_1000_idle_connections() {
         "{}",
         log_of(&log)
     );
+}
+
+/// keepalived and lvsd on the same host and default paths (/run/keepalived.pid, in a private
+/// /run so the host's is untouched): each refuses to start beside the other, with the same
+/// message and exit status.
+#[test]
+fn lvsd_and_keepalived_refuse_to_run_beside_each_other() {
+    assert!(
+        std::path::Path::new("/usr/sbin/keepalived").exists(),
+        "needs keepalived 2.2.7 (apt-get install keepalived)"
+    );
+    let dir = std::env::temp_dir().join(format!("lvsd-beside-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("k.conf");
+    std::fs::write(
+        &conf,
+        "vrrp_instance VI_1 {\n  interface d0\n  virtual_router_id 51\n  priority 150\n  \
+         advert_int 1\n  virtual_ipaddress {\n    10.97.0.100/32\n  }\n}\n",
+    )
+    .unwrap();
+    let d = dir.display();
+    let c = conf.display();
+    // An unnamed network namespace: lvsd uses keepalived's plain /run paths there.
+    let script = format!(
+        "mount -t tmpfs tmpfs /run; ip link set lo up; \
+         ip link add d0 type veth peer name d1; ip link set d1 up; ip link set d0 up; \
+         ip addr add 10.97.0.2/24 dev d0; \
+         keepalived -n -l -P -f {c} > {d}/ka1.log 2>&1 & KA=$!; sleep 2; \
+         keepalived -n -l -P -f {c} > {d}/ka2.log 2>&1; echo $? > {d}/ka2.rc; \
+         {LVSD} -n -l -P -f {c} > {d}/lv1.log 2>&1; echo $? > {d}/lv1.rc; \
+         kill $KA; wait $KA; \
+         {LVSD} -n -l -P -f {c} > {d}/lv2.log 2>&1 & LV=$!; sleep 2; \
+         cat /run/keepalived.pid > {d}/lv2.pid; echo $LV > {d}/lv2.expected; \
+         keepalived -n -l -P -f {c} > {d}/ka3.log 2>&1; echo $? > {d}/ka3.rc; \
+         kill $LV; wait $LV; ls /run > {d}/run.after"
+    );
+    let o = sh(Command::new("unshare").args([
+        "--mount",
+        "--net",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let r = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap_or_default();
+    let all = format!(
+        "{}\nka2: {}\nlv1: {}\nka3: {}",
+        String::from_utf8_lossy(&o.stderr),
+        r("ka2.log"),
+        r("lv1.log"),
+        r("ka3.log")
+    );
+    // keepalived beside keepalived: the reference.
+    assert_eq!(r("ka2.rc").trim(), "0", "{all}");
+    assert!(r("ka2.log").contains("daemon is already running"), "{all}");
+    // lvsd beside keepalived: the same.
+    assert_eq!(r("lv1.rc").trim(), "0", "{all}");
+    assert!(r("lv1.log").contains("daemon is already running"), "{all}");
+    // keepalived beside lvsd: /run/keepalived.pid names the live lvsd, keepalived refuses.
+    assert_eq!(r("lv2.pid").trim(), r("lv2.expected").trim(), "{all}");
+    assert_eq!(r("ka3.rc").trim(), "0", "{all}");
+    assert!(r("ka3.log").contains("daemon is already running"), "{all}");
+    // And lvsd cleaned up after itself.
+    assert!(
+        !r("run.after").contains("keepalived.pid"),
+        "{}",
+        r("run.after")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -667,6 +667,7 @@ fn sync_daemon_roles_follow_the_tracked_vrrp_instance() {
         effective_priority: 100,
         master_addr: None,
         since_unix_ms: 0,
+        since_unix_us: 0,
         vips: Vec::new(),
         counters: Default::default(),
     };

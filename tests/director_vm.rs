@@ -637,7 +637,11 @@ fn director_vm_process_signals_and_restart() {
     lvsd.signal("KILL");
     drop(lvsd);
     let mut lvsd = Lvsd::start(&conf, &dir.join("lvsd2.log"));
-    thread::sleep(Duration::from_secs(4));
+    let t0 = Instant::now();
+    while !lvsd.log().contains("lvsd started") && t0.elapsed() < Duration::from_secs(20) {
+        thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("process: restarted after kill -9 in {:?}", t0.elapsed());
     assert!(lvsd.log().contains("lvsd started"), "{}", lvsd.log());
     assert_eq!(
         lvsd.writes(),
@@ -845,6 +849,7 @@ async fn director_vm_inproc_timeouts_and_sync_daemon() {
             effective_priority: 100,
             master_addr: None,
             since_unix_ms: 0,
+            since_unix_us: 0,
             vips: Vec::new(),
             counters: Default::default(),
         }]);

@@ -28,6 +28,7 @@ fn same_as_fixture() -> Status {
             effective_priority: prio,
             master_addr: None,
             since_unix_ms: since,
+            since_unix_us: 0,
             vips: vec![vip.into()],
             counters: VrrpCounters {
                 advert_sent: sent,

@@ -55,6 +55,14 @@ vrrp_instance VI_1 {
   track_script {
     chk_ok
   }
+  track_interface {
+    o2
+  }
+  notify_master "/bin/true master"
+  notify_backup "/bin/true backup"
+  notify_fault "/bin/true fault"
+  notify_stop "/bin/true stop"
+  notify "/bin/true any"
 }
 vrrp_instance VI_6 {
   state BACKUP
@@ -293,7 +301,7 @@ fn parse_data(
 /// (fault counters, timers, sockets, flags), and options lvsd does not act on (lower-priority
 /// GARPs, advert-on-receive tweaks, notify_deleted, priority-change notifies). A field that
 /// appears in keepalived's dump and is neither written by lvsd nor listed here fails the test.
-const NOT_WRITTEN: [&str; 20] = [
+const NOT_WRITTEN: [&str; 25] = [
     "Flags",
     "Number of config faults",
     "Number of interface and track script faults",
@@ -305,6 +313,12 @@ const NOT_WRITTEN: [&str; 20] = [
     "Send advert after receive higher priority advert",
     "Notify deleted",
     "Notify priority changes",
+    // notify scripts with the uid:gid keepalived resolved (lvsd resolves them when it runs one):
+    "Backup state transition script",
+    "Master state transition script",
+    "Fault state transition script",
+    "Stop state transition script",
+    "Generic state transition script",
     // vrrp_script fields:
     "Timeout",
     "Weight",
@@ -512,6 +526,17 @@ fn compare_json(ka: &str, lv: &str) {
         keys
     };
     assert_eq!(order(ka), order(lv), "JSON keys and their order");
+    // Transition times to the microsecond, as keepalived writes them.
+    let stamps = |t: &str| -> Vec<String> {
+        t.split("\"last_transition\":")
+            .skip(1)
+            .map(|r| r.split([',', '}']).next().unwrap_or("").to_string())
+            .collect()
+    };
+    for s in stamps(lv) {
+        let decimals = s.split_once('.').map_or(0, |(_, d)| d.len());
+        assert_eq!(decimals, 6, "lvsd last_transition {s}");
+    }
     let (ka_a, lv_a) = (ka_v.as_array().unwrap(), lv_v.as_array().unwrap());
     let mut diffs = Vec::new();
     for (k, l) in ka_a.iter().zip(lv_a) {

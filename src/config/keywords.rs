@@ -150,6 +150,9 @@ pub const TOP_LEVEL_IGNORED: &[&str] = &[
 ];
 
 pub const GLOBAL_DEFS: &[&str] = &[
+    // lvsd extensions (docs/anycast.md).
+    "anycast_table",
+    "anycast_protocol",
     "router_id",
     "notification_email",
     "notification_email_from",
@@ -420,6 +423,9 @@ pub const VIRTUAL_SERVER: &[&str] = &[
     "inhibit_on_failure",
     "slow_start",
     "real_server",
+    // lvsd extensions (docs/anycast.md).
+    "announce_route",
+    "anycast_quiesce",
 ];
 
 pub const VIRTUAL_SERVER_IGNORED: &[&str] = &["snmp_name", "nftables_ipvs_fwmark"];

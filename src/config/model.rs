@@ -45,6 +45,19 @@ pub struct Config {
     /// Top-level `instance NAME`: pid file names carry `_NAME`, in /run/keepalived.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// lvsd extension (`anycast_table`, `anycast_protocol` in global_defs): where health-gated
+    /// VIP routes go (docs/anycast.md).
+    pub anycast: AnycastDefs,
+}
+
+/// lvsd extension, global_defs `anycast_table N` / `anycast_protocol P`: the kernel routing
+/// table and protocol number of the routes `announce_route` virtual servers hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct AnycastDefs {
+    /// None: the default (crate::anycast::DEFAULT_TABLE).
+    pub table: Option<u32>,
+    /// None: the default (crate::anycast::DEFAULT_PROTOCOL).
+    pub protocol: Option<u8>,
 }
 
 impl Config {
@@ -728,7 +741,7 @@ impl Scheduler {
 }
 
 /// Scheduler flags (`flag-1..3`, `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`).
-/// sh/mh flags are the same kernel bits as flag-1/flag-2.
+/// sh/mh flags are the same kernel bits: `*-fallback` is flag-1, `*-port` flag-2.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SchedFlags {
     pub flag_1: bool,
@@ -819,6 +832,13 @@ pub struct VirtualServer {
     pub virtualhost: Option<String>,
     pub sorry_server: Option<SorryServer>,
     pub real_servers: Vec<RealServer>,
+    /// lvsd extension `announce_route [ADDR…]`: hold a host route for the virtual server's
+    /// addresses (or the ones listed) while it has quorum. None: not announced.
+    pub announce_route: Option<Vec<IpAddr>>,
+    /// lvsd extension `anycast_quiesce on|off` (default on): an announced `mh` virtual server
+    /// keeps a failed real server at weight 0 (`inhibit_on_failure`) and sets `mh-fallback`,
+    /// so every director keeps the same destination list and so the same choice.
+    pub anycast_quiesce: bool,
 }
 
 /// `sorry_server IP [PORT]`, with `sorry_server_inhibit` and `sorry_server_lvs_method`.

@@ -63,9 +63,14 @@ struct Io {
 }
 
 pub(crate) fn now_unix_ms() -> u64 {
+    now_unix_us() / 1000
+}
+
+/// Microseconds, the precision keepalived prints transition times with.
+pub(crate) fn now_unix_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn status_state(s: State) -> VrrpState {
@@ -117,6 +122,7 @@ pub(crate) async fn run(
         effective_priority: cfg.priority,
         master_addr: None,
         since_unix_ms: now_unix_ms(),
+        since_unix_us: now_unix_us(),
         vips: cfg.vips.iter().map(Vip::display).collect(),
         counters: counters.clone(),
     };
@@ -190,6 +196,7 @@ pub(crate) async fn run(
         following: false,
     };
     let mut group_rx = slot.group.as_ref().map(|g| g.subscribe());
+    let mut stats_clear = shared.hub.stats_clear.subscribe();
 
     // A previous run killed with SIGKILL leaves its addresses behind; like keepalived, start
     // from none (Backup must not hold them).
@@ -259,6 +266,11 @@ pub(crate) async fn run(
             _ = sleep_hr(&hr, deadline) => (Some(Event::Timer), false),
             _ = sleep_opt(garp_deadline) => {
                 ex.garp_timer(&fsm);
+                (None, false)
+            }
+            Ok(()) = stats_clear.changed() => {
+                // STATS_CLEAR: the counters start over (keepalived clears them likewise).
+                *ex.counters = VrrpCounters::default();
                 (None, false)
             }
             _ = track_changed.notified() => {
@@ -617,7 +629,8 @@ impl Exec<'_> {
                         self.counters.release_master += 1;
                     }
                     status.state = status_state(to);
-                    status.since_unix_ms = now_unix_ms();
+                    status.since_unix_us = now_unix_us();
+                    status.since_unix_ms = status.since_unix_us / 1000;
                     notify::run(
                         &self.cfg.notify,
                         "INSTANCE",

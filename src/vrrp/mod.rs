@@ -520,6 +520,7 @@ fn initial_status(i: &InstanceConfig) -> VrrpInstanceStatus {
         effective_priority: i.priority,
         master_addr: None,
         since_unix_ms: instance::now_unix_ms(),
+        since_unix_us: instance::now_unix_us(),
         vips: i.vips.iter().map(Vip::display).collect(),
         counters: Default::default(),
     }

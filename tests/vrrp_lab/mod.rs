@@ -47,7 +47,7 @@ fn require_tool(name: &str) {
 pub const API_ADDR: &str = "127.0.0.1:9165";
 
 /// The command line that runs lvsd's VRRP in `ns` with a keepalived.conf: the real daemon,
-/// `ip netns exec NS lvsd -n -P -f CONF --metrics-listen 127.0.0.1:9165`; `full` drops `-P`
+/// `ip netns exec NS lvsd -n -l -P -f CONF --metrics-listen 127.0.0.1:9165` (`-l`: the log on stderr); `full` drops `-P`
 /// (VRRP beside the director).
 pub fn lvsd_command(ns: &str, conf: &Path, full: bool) -> Command {
     let mut c = Command::new("ip");

@@ -13,12 +13,15 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let Some(children) = cx.need_block(node) else {
         return;
     };
-    let g = &mut config.global;
-    g.span.get_or_insert(node.span());
+    config.global.span.get_or_insert(node.span());
     // The lower-prio GARP defaults follow the master ones unless set explicitly.
     let mut lower_delay_set = false;
     let mut lower_repeat_set = false;
     for n in children {
+        if super::anycast::global_keyword(cx, n, &mut config.anycast) {
+            continue;
+        }
+        let g = &mut config.global;
         let kw = n.keyword();
         match kw {
             "router_id" => g.router_id = cx.string(n),

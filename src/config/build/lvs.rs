@@ -302,6 +302,8 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
         virtualhost: None,
         sorry_server: None,
         real_servers: Vec::new(),
+        announce_route: None,
+        anycast_quiesce: true,
     };
     let mut inherit = Inherit::default();
     let mut smtp_alert = None;
@@ -313,7 +315,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let mut reals: Vec<&Node> = Vec::new();
     let mut protocol_set = false;
     for n in children {
-        if inherit.option(cx, n) {
+        if inherit.option(cx, n) || super::anycast::virtual_server_keyword(cx, n, &mut vs) {
             continue;
         }
         let kw = n.keyword();
@@ -340,8 +342,9 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
                     }
                 }
             }
-            "flag-1" | "sh-port" | "mh-port" => vs.sched_flags.flag_1 = true,
-            "flag-2" | "sh-fallback" | "mh-fallback" => vs.sched_flags.flag_2 = true,
+            // The kernel's bits: fallback is SCHED1, port is SCHED2 (linux/ip_vs.h).
+            "flag-1" | "sh-fallback" | "mh-fallback" => vs.sched_flags.flag_1 = true,
+            "flag-2" | "sh-port" | "mh-port" => vs.sched_flags.flag_2 = true,
             "flag-3" => vs.sched_flags.flag_3 = true,
             "ops" => vs.ops = true,
             "lvs_method" | "lb_kind" => {
@@ -467,6 +470,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
         }
     }
     vs.real_servers = rss;
+    super::anycast::finish_virtual_server(&mut vs);
     vs.family = match (&vs.address, ip_family) {
         (VsAddress::Inet { addr, .. }, _) => Family::of(addr),
         (_, Some(f)) => f,

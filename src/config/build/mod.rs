@@ -4,6 +4,7 @@
 //! Handlers never fail: a bad value is a diagnostic plus keepalived's fallback (usually "keep
 //! the default"), so one typo never hides the rest of the file's problems.
 
+mod anycast;
 mod checker;
 mod global;
 mod lvs;
