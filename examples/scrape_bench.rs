@@ -74,6 +74,7 @@ fn status(services: usize, dests: usize) -> Status {
                 live_weight: 100 * dests as u64,
                 quorum_up: true,
                 sorry_server_active: false,
+                operator: None,
                 real_servers: (0..dests)
                     .map(|d| RealServerStatus {
                         address: IpAddr::V4(Ipv4Addr::new(
@@ -89,6 +90,7 @@ fn status(services: usize, dests: usize) -> Status {
                         last_failure: None,
                         last_check_unix_ms: Some(1_795_527_961_215),
                         transitions: d as u64 % 4,
+                        runtime: Default::default(),
                     })
                     .collect(),
             })

@@ -23,6 +23,10 @@
 //! | GET    | `/status`  | read    | the [`StatusHub`] snapshot as JSON            |
 //! | GET    | `/healthz` | read    | `ok`                                          |
 //! | POST   | `/reload`  | control | reload like SIGHUP; 200 or 422 with the error |
+//! | GET    | `/`        | read    | the status page ([`crate::status_page`])      |
+//! | GET    | `/events`  | read    | server-sent events ([`crate::runtime_api`])   |
+//! | GET    | `/events.json` | read | the recent events as JSON                    |
+//! | POST   | `/operator/drain`, `/operator/disable`, `/operator/enable` | control | `?vs=…&rs=…&timeout=…` |
 //!
 //! # Browser attacks
 //!
@@ -117,7 +121,8 @@ pub struct Api {
     pub reload: Option<mpsc::Sender<ReloadRequest>>,
 }
 
-pub type Resp = Response<Full<Bytes>>;
+/// Boxed so that `/events` can stream.
+pub type Resp = Response<crate::runtime_api::Body>;
 pub type Req = Request<Incoming>;
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Resp> + Send>>;
 /// One endpoint: gets the request, answers it.
@@ -166,7 +171,49 @@ pub static ROUTES: &[Route] = &[
         access: Access::Control,
         handler: reload_handler,
     },
+    Route {
+        method: Method::GET,
+        path: "/",
+        access: Access::Read,
+        handler: |api, _req| Box::pin(async move { crate::status_page::page(&api.status) }),
+    },
+    Route {
+        method: Method::GET,
+        path: "/events",
+        access: Access::Read,
+        handler: |api, req| Box::pin(async move { crate::runtime_api::events(&api.status, &req) }),
+    },
+    Route {
+        method: Method::GET,
+        path: "/events.json",
+        access: Access::Read,
+        handler: |api, _req| Box::pin(async move { crate::runtime_api::events_json(&api.status) }),
+    },
+    Route {
+        method: Method::POST,
+        path: "/operator/drain",
+        access: Access::Control,
+        handler: operator_handler,
+    },
+    Route {
+        method: Method::POST,
+        path: "/operator/disable",
+        access: Access::Control,
+        handler: operator_handler,
+    },
+    Route {
+        method: Method::POST,
+        path: "/operator/enable",
+        access: Access::Control,
+        handler: operator_handler,
+    },
 ];
+
+fn operator_handler(api: Arc<Api>, req: Req) -> HandlerFuture {
+    Box::pin(async move {
+        crate::runtime_api::operator_request(&api.status, req.uri().path(), req.uri().query())
+    })
+}
 
 /// A bearer token for control requests over TCP (`--ctl-token-file`).
 #[derive(Clone)]
@@ -641,7 +688,7 @@ pub fn json(code: StatusCode, value: &impl serde::Serialize) -> Resp {
 }
 
 fn respond(code: StatusCode, content_type: &str, body: Bytes) -> Resp {
-    let mut resp = Response::new(Full::new(body));
+    let mut resp = Response::new(Full::new(body).boxed_unsync());
     *resp.status_mut() = code;
     if let Ok(v) = header::HeaderValue::from_str(content_type) {
         resp.headers_mut().insert(header::CONTENT_TYPE, v);

@@ -234,6 +234,15 @@ pub struct Cli {
     #[arg(long = "metrics-listen", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Where operator state (drained / disabled servers) is kept across restarts (lvsd).
+    #[arg(
+        long = "state-dir",
+        env = "LVSD_STATE_DIR",
+        value_name = "DIR",
+        default_value = crate::director::operator::DEFAULT_DIR
+    )]
+    pub state_dir: PathBuf,
+
     /// The control socket `lvsd ctl` uses (default /run/lvsd.sock, beside the pid files).
     #[arg(long = "ctl-socket", value_name = "PATH")]
     pub ctl_socket: Option<PathBuf>,

@@ -51,6 +51,9 @@ pub enum CtlCommand {
     },
     /// Reload the configuration (like SIGHUP) and wait for the result.
     Reload,
+    /// drain / disable / enable / events (lvsd runtime control).
+    #[command(flatten)]
+    Runtime(crate::runtime_ctl::RuntimeCommand),
 }
 
 /// Where `lvsd ctl` connects.
@@ -100,6 +103,7 @@ impl CtlArgs {
 pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     let target = args.target()?;
     match args.command {
+        CtlCommand::Runtime(c) => crate::runtime_ctl::run(&target, c).await,
         CtlCommand::Status { json } => {
             let (code, body) =
                 request_to(&target, Method::GET, "/status", Duration::from_secs(10)).await?;

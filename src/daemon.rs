@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cli::Cli;
 use crate::config;
-use crate::director::{self, DirectorSpec, Kernel, RunOptions};
+use crate::director::{self, DirectorSpec, RunOptions};
 use crate::notify::{Notifier, NotifierConfig};
 use crate::scripts::Scripts;
 use crate::status::{ReloadStatus, StatusHub};
@@ -92,6 +92,8 @@ pub struct Options {
     pub release_ipvs: bool,
     /// Periodic re-convergence of the kernel table.
     pub resync: Duration,
+    /// Operator state directory (`--state-dir`); None: not persisted.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Turns SIGHUP / SIGTERM / SIGINT into [`Control`] messages on `tx`.
@@ -137,7 +139,7 @@ pub async fn serve<K, L>(
     links: &Links,
 ) -> anyhow::Result<()>
 where
-    K: Kernel,
+    K: ipvs::Ipvs + 'static,
     L: Fn(&Path) -> anyhow::Result<Loaded>,
 {
     let Loaded {
@@ -181,6 +183,7 @@ where
                 resync: opts.resync,
                 release_on_exit: opts.release_ipvs,
                 metrics: Some(links.metrics.clone()),
+                state_dir: opts.state_dir.clone(),
             },
             links.shutdown.subscribe(),
         ))
@@ -325,7 +328,13 @@ pub async fn print_plan(cli: &Cli) -> anyhow::Result<ExitCode> {
     let client = ipvs::Client::connect()
         .await
         .context("reading the kernel's IPVS table")?;
-    let plan = director::run::plan_against(&client, &spec)
+    // Operator holds (drained / disabled servers) stay out, as the running daemon keeps them.
+    let op = match director::operator::load(&cli.state_dir) {
+        Ok(op) => op,
+        Err(e) => anyhow::bail!("operator state: {e}"),
+    };
+    eprint!("{}", director::operator::describe(&op));
+    let plan = director::run::plan_against_with(&client, &spec, &op)
         .await
         .map_err(|e| anyhow::anyhow!("reading the kernel's IPVS table: {e}"))?;
     print!("{plan}");
@@ -355,6 +364,7 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
         mode,
         release_ipvs: !cli.dont_release_ipvs,
         resync: Duration::from_secs(5),
+        state_dir: Some(cli.state_dir.clone()),
     };
     let load_opts = cli.load_options(true);
     // The first load decides where the pid files are (`use_pid_dir`, `instance`), so it
@@ -370,6 +380,8 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
         None => load_spec(p, &load_opts),
     };
     let hub = StatusHub::new();
+    // VRRP transitions and reloads become events (`/events`, `lvsd ctl events`).
+    tokio::spawn(crate::events::follow_hub(hub.clone()));
     let links = Links {
         systemd: crate::systemd::Notifier::from_env(),
         ..Links::default()

@@ -106,6 +106,23 @@ pub struct RealServerStatus {
     /// counts), not when it was last checked. The name is kept for `/status` readers.
     pub last_check_unix_ms: Option<u64>,
     pub transitions: u64,
+    /// Operator state, slow start and kernel counters (lvsd extensions).
+    #[serde(flatten)]
+    pub runtime: RealServerRuntime,
+}
+
+/// What the operator and the kernel say about a real server, beside its health.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RealServerRuntime {
+    /// `draining`, `drained`, `disabled` (its own or its virtual server's); None: normal.
+    pub operator: Option<String>,
+    pub operator_since_unix_ms: Option<u64>,
+    /// Slow start in progress: `live_weight` is below `weight`.
+    pub ramping: bool,
+    /// Connection counters the kernel last reported (summed over the virtual server's
+    /// services); None without a kernel or before the first read.
+    pub active_conns: Option<u64>,
+    pub inactive_conns: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -118,6 +135,8 @@ pub struct VirtualServerStatus {
     pub live_weight: u64,
     pub quorum_up: bool,
     pub sorry_server_active: bool,
+    /// Operator state of the whole virtual server (lvsd extension); None: normal.
+    pub operator: Option<String>,
     pub real_servers: Vec<RealServerStatus>,
 }
 
@@ -157,6 +176,10 @@ pub struct StatusHub {
     pub vrrp_scripts: Arc<watch::Sender<Vec<VrrpScriptStatus>>>,
     pub virtual_servers: Arc<watch::Sender<Vec<VirtualServerStatus>>>,
     pub reload: Arc<watch::Sender<ReloadStatus>>,
+    /// The event stream (lives as long as the daemon, across reloads).
+    pub events: crate::events::EventBus,
+    /// Drain / disable / enable state, read by the director.
+    pub operator: crate::director::operator::OperatorStore,
     /// Bumped by the STATS_CLEAR signal: VRRP instances zero their counters.
     pub stats_clear: Arc<watch::Sender<u64>>,
     pub disabled_scripts: Arc<watch::Sender<Vec<crate::scripts::DisabledScript>>>,
@@ -176,6 +199,8 @@ impl StatusHub {
             vrrp_scripts: Arc::new(watch::channel(Vec::new()).0),
             virtual_servers: Arc::new(watch::channel(Vec::new()).0),
             reload: Arc::new(watch::channel(ReloadStatus::default()).0),
+            events: crate::events::EventBus::new(),
+            operator: Default::default(),
             stats_clear: Arc::new(watch::channel(0).0),
             disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
             vrrp_config: Arc::new(watch::channel(Arc::default()).0),

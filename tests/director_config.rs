@@ -180,3 +180,85 @@ virtual_server 10.0.0.1 53 {
         other => panic!("{other:?}"),
     }
 }
+
+/// `slow_start` (lvsd extension): set on a virtual server it is inherited, a real server's
+/// own wins; absent, nothing ramps.
+#[test]
+fn slow_start_is_inherited_and_overridden() {
+    let s = spec(
+        r#"
+virtual_server 10.0.0.1 80 {
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    slow_start 30
+    real_server 192.168.1.1 80 {
+        weight 4
+    }
+    real_server 192.168.1.2 80 {
+        slow_start 5
+    }
+}
+virtual_server 10.0.0.2 80 {
+    protocol TCP
+    real_server 192.168.1.3 80 {
+    }
+}
+"#,
+    );
+    let ramps: Vec<Option<u64>> = s
+        .virtual_servers
+        .iter()
+        .flat_map(|v| v.core.real_servers.iter())
+        .map(|r| r.slow_start.map(|d| d.as_secs()))
+        .collect();
+    assert_eq!(ramps, vec![Some(30), Some(5), None]);
+}
+
+/// lvsd checks beyond keepalived: GRPC_CHECK, `http_protocol 2`, `tls_verify`.
+#[test]
+fn grpc_check_http2_and_tls_verify_reach_the_checkers() {
+    let s = spec(
+        r#"
+virtual_server 10.0.0.1 443 {
+    protocol TCP
+    real_server 192.168.1.1 50051 {
+        GRPC_CHECK {
+            service payments
+            tls
+            tls_verify /etc/lvsd/ca.pem
+            authority api.example.test
+        }
+    }
+    real_server 192.168.1.2 443 {
+        SSL_GET {
+            url {
+                path /health
+            }
+            http_protocol 2
+            tls_verify
+        }
+    }
+}
+"#,
+    );
+    let checks: Vec<&checkers::CheckKind> = s.virtual_servers[0]
+        .real_servers
+        .iter()
+        .map(|r| &r.checks[0].kind)
+        .collect();
+    assert_eq!(
+        checks[0],
+        &checkers::CheckKind::Grpc(checkers::GrpcSpec {
+            service: "payments".into(),
+            tls: true,
+            verify: checkers::TlsVerify::CaFile("/etc/lvsd/ca.pem".into()),
+            authority: Some("api.example.test".into()),
+        })
+    );
+    let checkers::CheckKind::Ssl(h) = checks[1] else {
+        panic!("{:?}", checks[1]);
+    };
+    assert_eq!(h.protocol, checkers::HttpProtocol::Http2);
+    assert_eq!(h.verify, checkers::TlsVerify::SystemRoots);
+}

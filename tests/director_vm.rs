@@ -17,11 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ipvs::{Dest, Forward, Op, Plan, Scheduler, Service, ServiceKey, Table};
+use ipvs::{Dest, Forward, Ipvs, Op, Plan, Scheduler, Service, ServiceKey, Table};
 use lvsd::director::desired::{RsSpec, SorrySpec, VsSpec};
-use lvsd::director::{
-    DirectorSpec, Globals, Kernel, KernelError, RealServer, RunOptions, VirtualServer, run,
-};
+use lvsd::director::{DirectorSpec, Globals, RealServer, RunOptions, VirtualServer, run};
 use lvsd::notify::{Notifier, NotifierConfig};
 use lvsd::status::StatusHub;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,16 +51,31 @@ impl Counting {
     }
 }
 
-impl Kernel for Counting {
-    async fn dump(&self) -> Result<Table, KernelError> {
-        Kernel::dump(&self.client).await
+impl Ipvs for Counting {
+    async fn dump(&self) -> Result<Table, ipvs::Error> {
+        self.client.dump().await
     }
-    async fn apply(&self, plan: &Plan) -> Result<(), KernelError> {
+    async fn apply(&self, plan: &Plan) -> Result<ipvs::ApplyReport, ipvs::Error> {
         self.writes.lock().unwrap().extend(plan.ops.iter().cloned());
-        Kernel::apply(&self.client, plan).await
+        self.client.apply(plan).await
     }
-    async fn setup(&self, g: &Globals, roles: &[ipvs::DaemonState]) -> Result<(), KernelError> {
-        Kernel::setup(&self.client, g, roles).await
+    async fn read_services(
+        &self,
+        keys: &std::collections::BTreeSet<ServiceKey>,
+    ) -> Result<Table, ipvs::Error> {
+        self.client.read_services(keys).await
+    }
+    async fn set_timeouts(&self, t: &ipvs::Timeouts) -> Result<(), ipvs::Error> {
+        self.client.set_timeouts(t).await
+    }
+    async fn daemons(&self) -> Result<Vec<ipvs::DaemonConfig>, ipvs::Error> {
+        self.client.daemons().await
+    }
+    async fn add_daemon(&self, d: &ipvs::DaemonConfig) -> Result<(), ipvs::Error> {
+        self.client.add_daemon(d).await
+    }
+    async fn del_daemon(&self, s: ipvs::DaemonState) -> Result<(), ipvs::Error> {
+        self.client.del_daemon(s).await
     }
 }
 
@@ -130,6 +143,7 @@ fn spec(wa: i64) -> DirectorSpec {
                 inhibit_on_failure: inhibit,
                 checked: true,
                 alpha: false,
+                slow_start: None,
             },
             RealServer {
                 dest: Dest::new(addr.ip(), addr.port(), Forward::Masq),
@@ -239,6 +253,7 @@ fn start(spec: DirectorSpec, kernel: Counting, release_on_exit: bool) -> Directo
             resync: Duration::from_millis(500),
             release_on_exit,
             metrics: None,
+            state_dir: None,
         },
         stop_rx,
     ));

@@ -421,6 +421,7 @@ pub const VIRTUAL_SERVER: &[&str] = &[
     "warmup",
     "delay_loop",
     "inhibit_on_failure",
+    "slow_start",
     "real_server",
     // lvsd extensions (docs/anycast.md).
     "announce_route",
@@ -447,6 +448,7 @@ pub const REAL_SERVER: &[&str] = &[
     "warmup",
     "delay_loop",
     "inhibit_on_failure",
+    "slow_start",
     "HTTP_GET",
     "SSL_GET",
     "TCP_CHECK",
@@ -456,6 +458,7 @@ pub const REAL_SERVER: &[&str] = &[
     "UDP_CHECK",
     "PING_CHECK",
     "FILE_CHECK",
+    "GRPC_CHECK",
 ];
 
 pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name", "BFD_CHECK", "track_file"];
@@ -496,6 +499,11 @@ pub const CHECKER_COMMON: &[&str] = &[
     "track_file",
     "dynamic",
     "weight",
+    // GRPC_CHECK (lvsd extension)
+    "service",
+    "tls",
+    "tls_verify",
+    "authority",
 ];
 
 pub const HTTP_CHECKER: &[&str] = &[
@@ -518,6 +526,7 @@ pub const HTTP_CHECKER: &[&str] = &[
     "enable_sni",
     "virtualhost",
     "url",
+    "tls_verify",
 ];
 
 pub const URL: &[&str] = &[

@@ -881,6 +881,9 @@ pub struct RealServer {
     pub delay_loop: Duration,
     /// Health checks; empty: the server is always considered up.
     pub checkers: Vec<Checker>,
+    /// `slow_start SECONDS` (lvsd extension, inherited from the virtual server): after coming
+    /// back, the weight ramps up over this time.
+    pub slow_start: Option<Duration>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -952,6 +955,9 @@ pub enum CheckerKind {
     Ping,
     #[serde(rename = "FILE_CHECK")]
     File(FileCheck),
+    /// lvsd extension.
+    #[serde(rename = "GRPC_CHECK")]
+    Grpc(GrpcCheck),
 }
 
 impl CheckerKind {
@@ -967,6 +973,7 @@ impl CheckerKind {
             CheckerKind::Udp(_) => "UDP_CHECK",
             CheckerKind::Ping => "PING_CHECK",
             CheckerKind::File(_) => "FILE_CHECK",
+            CheckerKind::Grpc(_) => "GRPC_CHECK",
         }
     }
 }
@@ -983,6 +990,8 @@ pub struct HttpCheck {
     pub enable_sni: bool,
     /// At least one; a checker without url is dropped with a warning.
     pub urls: Vec<UrlCheck>,
+    /// `tls_verify` (SSL_GET, lvsd extension).
+    pub tls_verify: TlsVerifySetting,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -995,6 +1004,29 @@ pub enum HttpProtocol {
     Http10Close,
     #[serde(rename = "1.1")]
     Http11,
+    /// `http_protocol 2` (lvsd extension): HTTP/2.
+    #[serde(rename = "2")]
+    Http2,
+}
+
+/// `tls_verify [CA_FILE]` (lvsd extension) in SSL_GET / GRPC_CHECK: verify the server
+/// certificate against the system roots or the given CA file. Default: not verified
+/// (keepalived's behaviour).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub enum TlsVerifySetting {
+    #[default]
+    Off,
+    SystemRoots,
+    CaFile(std::path::PathBuf),
+}
+
+/// `GRPC_CHECK { service NAME; tls; tls_verify; authority HOST }` (lvsd extension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct GrpcCheck {
+    pub service: String,
+    pub tls: bool,
+    pub tls_verify: TlsVerifySetting,
+    pub authority: Option<String>,
 }
 
 /// `url { path; digest; status_code; virtualhost; regex… }`.

@@ -275,6 +275,7 @@ fn virtual_server(
                 inhibit_on_failure: rs.inhibit_on_failure,
                 checked: !r.checks.is_empty(),
                 alpha: rs.alpha,
+                slow_start: rs.slow_start,
             })
             .collect(),
     };
@@ -289,6 +290,14 @@ fn virtual_server(
         quorum_up: script(scripts, &vs.quorum_up),
         quorum_down: script(scripts, &vs.quorum_down),
         omega: vs.omega,
+    }
+}
+
+fn tls_verify(v: &cfg::TlsVerifySetting) -> checkers::TlsVerify {
+    match v {
+        cfg::TlsVerifySetting::Off => checkers::TlsVerify::None,
+        cfg::TlsVerifySetting::SystemRoots => checkers::TlsVerify::SystemRoots,
+        cfg::TlsVerifySetting::CaFile(p) => checkers::TlsVerify::CaFile(p.clone()),
     }
 }
 
@@ -323,10 +332,11 @@ pub fn check_spec(
                     cfg::HttpProtocol::Http10 => HttpProtocol::Http10,
                     cfg::HttpProtocol::Http10Close => HttpProtocol::Http10Close,
                     cfg::HttpProtocol::Http11 => HttpProtocol::Http11,
+                    cfg::HttpProtocol::Http2 => HttpProtocol::Http2,
                 },
                 virtualhost: rs.virtualhost.clone(),
                 enable_sni: h.enable_sni,
-                verify: checkers::TlsVerify::default(),
+                verify: tls_verify(&h.tls_verify),
                 // keepalived presents the global `SSL { certificate key }` pair, if both are set.
                 client_cert: config.ssl.as_ref().and_then(|ssl| {
                     Some(checkers::ClientCert {
@@ -379,6 +389,12 @@ pub fn check_spec(
             max_reply_length: u.max_reply_length as usize,
         }),
         cfg::CheckerKind::Ping => CheckKind::Ping(checkers::PingSpec {}),
+        cfg::CheckerKind::Grpc(g) => CheckKind::Grpc(checkers::GrpcSpec {
+            service: g.service.clone(),
+            tls: g.tls,
+            verify: tls_verify(&g.tls_verify),
+            authority: g.authority.clone(),
+        }),
         cfg::CheckerKind::File(f) => {
             let tf = config.track_file(&f.track_file)?;
             CheckKind::File(checkers::FileSpec {

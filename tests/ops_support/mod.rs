@@ -78,6 +78,7 @@ pub fn sample_status() -> Status {
                 live_weight: 3,
                 quorum_up: true,
                 sorry_server_active: false,
+                operator: None,
                 real_servers: vec![
                     RealServerStatus {
                         address: "198.51.100.1".parse().unwrap(),
@@ -88,6 +89,7 @@ pub fn sample_status() -> Status {
                         last_failure: None,
                         last_check_unix_ms: Some(1_795_527_970_000),
                         transitions: 0,
+                        runtime: Default::default(),
                     },
                     RealServerStatus {
                         address: "198.51.100.2".parse().unwrap(),
@@ -98,6 +100,7 @@ pub fn sample_status() -> Status {
                         last_failure: Some("connection refused".into()),
                         last_check_unix_ms: Some(1_795_527_971_000),
                         transitions: 3,
+                        runtime: Default::default(),
                     },
                 ],
             },
@@ -108,6 +111,7 @@ pub fn sample_status() -> Status {
                 live_weight: 0,
                 quorum_up: false,
                 sorry_server_active: true,
+                operator: None,
                 real_servers: vec![RealServerStatus {
                     address: "2001:db8::2".parse().unwrap(),
                     port: 443,
@@ -117,6 +121,7 @@ pub fn sample_status() -> Status {
                     last_failure: Some("timeout after 3s".into()),
                     last_check_unix_ms: None,
                     transitions: 1,
+                    runtime: Default::default(),
                 }],
             },
         ],

@@ -7,7 +7,8 @@ use super::Ctx;
 use crate::config::keywords::Context;
 use crate::config::model::{
     CheckTarget, CheckTiming, Checker, CheckerKind, Config, DnsCheck, DnsType, FileCheck, Forward,
-    HttpCheck, HttpProtocol, MiscCheck, RealServer, ReplyPattern, SmtpCheck, UdpCheck, UrlCheck,
+    GrpcCheck, HttpCheck, HttpProtocol, MiscCheck, RealServer, ReplyPattern, SmtpCheck,
+    TlsVerifySetting, UdpCheck, UrlCheck,
 };
 use crate::config::parser::Node;
 
@@ -21,6 +22,7 @@ const CHECKERS: &[&str] = &[
     "UDP_CHECK",
     "PING_CHECK",
     "FILE_CHECK",
+    "GRPC_CHECK",
 ];
 
 pub(super) fn is_checker(kw: &str) -> bool {
@@ -38,6 +40,8 @@ pub(super) struct Inherit {
     pub alpha: Option<bool>,
     pub inhibit_on_failure: Option<bool>,
     pub virtualhost: Option<String>,
+    /// `slow_start` (lvsd extension).
+    pub slow_start: Option<Duration>,
 }
 
 impl Inherit {
@@ -65,6 +69,7 @@ impl Inherit {
             }
             "alpha" => self.alpha = Some(cx.flag(n)),
             "inhibit_on_failure" => self.inhibit_on_failure = Some(cx.flag(n)),
+            "slow_start" => self.slow_start = cx.timer(n).or(self.slow_start),
             _ => return false,
         }
         true
@@ -84,6 +89,7 @@ impl Inherit {
                 .virtualhost
                 .clone()
                 .or_else(|| parent.virtualhost.clone()),
+            slow_start: self.slow_start.or(parent.slow_start),
         }
     }
 }
@@ -133,7 +139,9 @@ pub(super) fn checker(
         fast_recovery: false,
         enable_sni: false,
         urls: Vec::new(),
+        tls_verify: TlsVerifySetting::Off,
     };
+    let mut grpc = GrpcCheck::default();
     let mut http_vhost: Option<String> = None;
     let mut url_nodes: Vec<&Node> = Vec::new();
     let mut smtp = SmtpCheck::default();
@@ -161,7 +169,7 @@ pub(super) fn checker(
 
     for n in children {
         let k = n.keyword();
-        if k != "inhibit_on_failure" && own.option(cx, n) {
+        if !matches!(k, "inhibit_on_failure" | "slow_start") && own.option(cx, n) {
             continue;
         }
         match (kw, k) {
@@ -195,20 +203,27 @@ pub(super) fn checker(
             (_, "log_all_failures") => log_all_failures = Some(cx.flag(n)),
             ("HTTP_GET" | "SSL_GET", "url") => url_nodes.push(n),
             ("HTTP_GET" | "SSL_GET", "http_protocol") => {
-                if let Some(w) = cx.arg(n, 1, "1.0, 1.0C or 1.1") {
+                if let Some(w) = cx.arg(n, 1, "1.0, 1.0C, 1.1 or 2") {
                     match w.text.as_str() {
                         "1.0" => http.http_protocol = HttpProtocol::Http10,
                         "1.0C" | "1.0c" => http.http_protocol = HttpProtocol::Http10Close,
                         "1.1" => http.http_protocol = HttpProtocol::Http11,
+                        "2" => http.http_protocol = HttpProtocol::Http2,
                         _ => cx.warn(
                             w.span,
-                            format!("unknown http_protocol `{}` (1.0, 1.0C or 1.1)", w.text),
+                            format!("unknown http_protocol `{}` (1.0, 1.0C, 1.1 or 2)", w.text),
                         ),
                     }
                 }
             }
             ("HTTP_GET" | "SSL_GET", "fast_recovery") => http.fast_recovery = cx.flag(n),
             ("HTTP_GET" | "SSL_GET", "enable_sni") => http.enable_sni = cx.flag(n),
+            // lvsd extensions: certificate verification, gRPC health checks.
+            ("SSL_GET", "tls_verify") => http.tls_verify = tls_verify(n),
+            ("GRPC_CHECK", "tls_verify") => grpc.tls_verify = tls_verify(n),
+            ("GRPC_CHECK", "service") => grpc.service = cx.string(n).unwrap_or_default(),
+            ("GRPC_CHECK", "tls") => grpc.tls = cx.flag(n),
+            ("GRPC_CHECK", "authority") => grpc.authority = cx.string(n),
             ("HTTP_GET" | "SSL_GET", "virtualhost") => http_vhost = cx.string(n),
             ("SMTP_CHECK", "helo_name") => smtp.helo_name = cx.string(n),
             ("DNS_CHECK", "type") => {
@@ -309,6 +324,7 @@ pub(super) fn checker(
             CheckerKind::Http(http)
         }
         "TCP_CHECK" => CheckerKind::Tcp,
+        "GRPC_CHECK" => CheckerKind::Grpc(grpc),
         "SMTP_CHECK" => CheckerKind::Smtp(smtp),
         "DNS_CHECK" => CheckerKind::Dns(dns),
         "PING_CHECK" => CheckerKind::Ping,
@@ -360,6 +376,14 @@ pub(super) fn checker(
         timing,
         span: node.span(),
     })
+}
+
+/// `tls_verify` alone: the system roots; `tls_verify FILE`: that CA file.
+fn tls_verify(n: &Node) -> TlsVerifySetting {
+    match n.args().first() {
+        None => TlsVerifySetting::SystemRoots,
+        Some(w) => TlsVerifySetting::CaFile(w.text.clone().into()),
+    }
 }
 
 fn url(cx: &mut Ctx, node: &Node, vhost: &Option<String>) -> Option<UrlCheck> {

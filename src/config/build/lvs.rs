@@ -535,6 +535,7 @@ fn real_server(
         alpha: false,
         delay_loop: parent.delay_loop,
         checkers: Vec::new(),
+        slow_start: None,
     };
     let mut inherit = Inherit::default();
     let mut smtp_alert = None;
@@ -571,6 +572,7 @@ fn real_server(
     let merged = inherit.over(parent.inherit);
     rs.inhibit_on_failure = merged.inhibit_on_failure.unwrap_or(false);
     rs.alpha = merged.alpha.unwrap_or(false);
+    rs.slow_start = merged.slow_start;
     rs.virtualhost = merged.virtualhost.clone();
     rs.delay_loop = merged.delay_loop.unwrap_or(parent.delay_loop);
     rs.smtp_alert = smtp_alert.or(parent.global_smtp_alert).unwrap_or(true);
