@@ -39,7 +39,11 @@ fn methods_and_schedulers(daemon: Daemon) {
         .unwrap_or_else(|e| panic!("{e}\n--- log\n{}", d1.log()));
 
     // rr, in each forwarding method: 30 requests, 10 per real server.
-    for (method, vip) in [("NAT", lab::VIP_NAT), ("DR", lab::VIP_DR), ("TUN", lab::VIP_TUN)] {
+    for (method, vip) in [
+        ("NAT", lab::VIP_NAT),
+        ("DR", lab::VIP_DR),
+        ("TUN", lab::VIP_TUN),
+    ] {
         let got = lab::requests(lab::addr(vip, 80), vec![(None, 30)]);
         let t = lab::tally(got.iter().map(|(_, a)| a));
         assert_eq!(
@@ -193,7 +197,8 @@ fn traffic_vm_director_failover_lvsd() {
         "more than the requests in flight failed: {f:?}"
     );
     assert_eq!(
-        f.streams_alive, f.streams,
+        f.streams_alive,
+        f.streams,
         "established connections lost: {results:?}\n{}",
         d2.log()
     );

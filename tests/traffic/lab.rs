@@ -68,8 +68,7 @@ pub fn ns_out(ns: &str, args: &[&str]) -> String {
         .output()
     {
         Ok(o) => {
-            String::from_utf8_lossy(&o.stdout).into_owned()
-                + &String::from_utf8_lossy(&o.stderr)
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
         }
         Err(e) => format!("{args:?}: {e}"),
     }
@@ -141,7 +140,11 @@ pub fn down() {
     let _ = Command::new("bash")
         .args([
             "-c",
-            "for n in lab-cl lab-d1 lab-d2 lab-r1 lab-r2 lab-r3; do ip netns del $n 2>/dev/null; done; \
+            // Sockets of the test process may keep a deleted namespace (and its veths) alive:
+            // delete the links from the root side first.
+            "for l in lab-cl-ext lab-d1-ext lab-d1-int lab-d2-ext lab-d2-int lab-r1-int lab-r2-int lab-r3-int; do \
+               ip link del $l 2>/dev/null; done; \
+             for n in lab-cl lab-d1 lab-d2 lab-r1 lab-r2 lab-r3; do ip netns del $n 2>/dev/null; done; \
              ip link del bext 2>/dev/null; ip link del bint 2>/dev/null; true",
         ])
         .status();
@@ -211,7 +214,8 @@ impl Server {
                 .expect("socket");
             s.set_reuse_address(true).expect("SO_REUSEADDR");
             let a: SocketAddr = (Ipv4Addr::UNSPECIFIED, port).into();
-            s.bind(&a.into()).unwrap_or_else(|e| panic!("bind :{port}: {e}"));
+            s.bind(&a.into())
+                .unwrap_or_else(|e| panic!("bind :{port}: {e}"));
             s.listen(512).expect("listen");
             TcpListener::from(s)
         })
@@ -332,7 +336,10 @@ pub fn get(vip: SocketAddr, src: Option<IpAddr>, timeout: Duration) -> Result<St
 }
 
 /// Requests from the client namespace: `(source, answer)` for each `(source, count)`.
-pub fn requests(vip: SocketAddr, plan: Vec<(Option<IpAddr>, usize)>) -> Vec<(Option<IpAddr>, Result<String, String>)> {
+pub fn requests(
+    vip: SocketAddr,
+    plan: Vec<(Option<IpAddr>, usize)>,
+) -> Vec<(Option<IpAddr>, Result<String, String>)> {
     in_ns(CLIENT, move || {
         let mut v = Vec::new();
         for (src, n) in plan {
@@ -347,7 +354,9 @@ pub fn requests(vip: SocketAddr, plan: Vec<(Option<IpAddr>, usize)>) -> Vec<(Opt
 }
 
 /// Answers per real-server name; errors under "error".
-pub fn tally<'a>(answers: impl IntoIterator<Item = &'a Result<String, String>>) -> std::collections::BTreeMap<String, usize> {
+pub fn tally<'a>(
+    answers: impl IntoIterator<Item = &'a Result<String, String>>,
+) -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();
     for a in answers {
         let k = match a {
@@ -378,14 +387,18 @@ pub fn wait_serving(vip: SocketAddr, names: &[&str], within: Duration) -> Result
                 .map(|_| get(vip, None, Duration::from_millis(500)))
                 .collect();
             if got.iter().all(|g| g.is_ok())
-                && names.iter().all(|n| got.iter().any(|g| g.as_ref().ok() == Some(n)))
+                && names
+                    .iter()
+                    .all(|n| got.iter().any(|g| g.as_ref().ok() == Some(n)))
             {
                 return Ok(t0.elapsed());
             }
             last = format!("{got:?}");
             thread::sleep(Duration::from_millis(100));
         }
-        Err(format!("{vip} not serving {names:?} within {within:?}; last: {last}"))
+        Err(format!(
+            "{vip} not serving {names:?} within {within:?}; last: {last}"
+        ))
     })
     .join()
     .expect("client thread")
@@ -567,7 +580,11 @@ impl Garps {
                     (nix::libc::ETH_P_ARP as u16).to_be() as i32,
                 )
             };
-            assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+            assert!(
+                fd >= 0,
+                "AF_PACKET socket: {}",
+                std::io::Error::last_os_error()
+            );
             // SAFETY: fd is a fresh socket owned by nobody else.
             let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
             let tv = nix::libc::timeval {
@@ -673,9 +690,18 @@ pub fn config(d: usize, c: &Conf) -> String {
         s.push_str("    lvs_sync_daemon ext VI_EXT id 7\n");
     }
     s.push_str("}\nvrrp_sync_group G {\n    group {\n        VI_EXT\n        VI_INT\n    }\n}\n");
-    let (state, prio) = if d == 0 { ("MASTER", 150) } else { ("BACKUP", 100) };
+    let (state, prio) = if d == 0 {
+        ("MASTER", 150)
+    } else {
+        ("BACKUP", 100)
+    };
     for (name, ifname, vrid, vips) in [
-        ("VI_EXT", "ext", 51, vec!["10.1.0.100/32", "10.1.0.101/32", "10.1.0.102/32"]),
+        (
+            "VI_EXT",
+            "ext",
+            51,
+            vec!["10.1.0.100/32", "10.1.0.101/32", "10.1.0.102/32"],
+        ),
         ("VI_INT", "int", 52, vec!["10.2.0.1/24"]),
     ] {
         let _ = write!(
@@ -690,7 +716,14 @@ pub fn config(d: usize, c: &Conf) -> String {
         }
         s.push_str("    }\n}\n");
     }
-    let vs = |s: &mut String, vip: &str, port: u16, algo: &str, kind: &str, extra: &str, weights: [u32; 3], rport: u16| {
+    let vs = |s: &mut String,
+              vip: &str,
+              port: u16,
+              algo: &str,
+              kind: &str,
+              extra: &str,
+              weights: [u32; 3],
+              rport: u16| {
         let _ = write!(
             s,
             "virtual_server {vip} {port} {{\n    delay_loop {}\n    lb_algo {algo}\n    \
@@ -712,12 +745,30 @@ pub fn config(d: usize, c: &Conf) -> String {
     vs(&mut s, VIP_NAT, 80, "rr", "NAT", "", [1, 1, 1], 80);
     vs(&mut s, VIP_NAT, 81, "wrr", "NAT", "", [1, 2, 3], 80);
     vs(&mut s, VIP_NAT, 82, "mh", "NAT", "", [1, 1, 1], 80);
-    vs(&mut s, VIP_NAT, 83, "rr", "NAT", "    persistence_timeout 60\n", [1, 1, 1], 80);
+    vs(
+        &mut s,
+        VIP_NAT,
+        83,
+        "rr",
+        "NAT",
+        "    persistence_timeout 60\n",
+        [1, 1, 1],
+        80,
+    );
     vs(&mut s, VIP_DR, 80, "rr", "DR", "", [1, 1, 1], 80);
     vs(&mut s, VIP_TUN, 80, "rr", "TUN", "", [1, 1, 1], 80);
     // The stream service: its real servers are checked on the HTTP port.
     let mut st = String::new();
-    vs(&mut st, VIP_NAT, STREAM_PORT, "rr", "NAT", "", [1, 1, 1], STREAM_PORT);
+    vs(
+        &mut st,
+        VIP_NAT,
+        STREAM_PORT,
+        "rr",
+        "NAT",
+        "",
+        [1, 1, 1],
+        STREAM_PORT,
+    );
     s.push_str(&st.replace(
         "url {\n                path /\n                status_code 200\n            }\n",
         "url {\n                path /\n                status_code 200\n            }\n            connect_port 80\n",
@@ -771,7 +822,10 @@ impl Director {
         let child = cmd
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).expect("log"))
-            .stderr(std::fs::File::create(dir.join(format!("{ns}-{}.err", daemon.name()))).expect("log"))
+            .stderr(
+                std::fs::File::create(dir.join(format!("{ns}-{}.err", daemon.name())))
+                    .expect("log"),
+            )
             .spawn()
             .unwrap_or_else(|e| panic!("start {daemon:?}: {e}"));
         Director {
@@ -823,7 +877,8 @@ impl Director {
 
     /// Whether the namespace currently holds the NAT VIP.
     pub fn holds_vip(&self) -> bool {
-        ns_out(&self.ns, &["ip", "-4", "-o", "addr", "show", "dev", "ext"]).contains("10.1.0.100/32")
+        ns_out(&self.ns, &["ip", "-4", "-o", "addr", "show", "dev", "ext"])
+            .contains("10.1.0.100/32")
     }
 }
 
