@@ -808,6 +808,11 @@ impl Director {
                 cmd.env("RUST_LOG", "info");
             }
             Daemon::Keepalived => {
+                // A killed keepalived leaves its pid files behind; with pids reused in the VM
+                // it could then refuse to start ("daemon is already running").
+                for p in ["k", "c", "v"] {
+                    let _ = std::fs::remove_file(dir.join(format!("{ns}-{p}.pid")));
+                }
                 cmd.arg("keepalived")
                     .args(["-n", "-l", "-f"])
                     .arg(&cfile)
