@@ -343,14 +343,33 @@ fn ipvsadm_restore(rules: &Path) -> Duration {
     t
 }
 
-/// Exec of lvsd to the table complete in the kernel (witness: this process's netlink dumps:
-/// the service count first, then whole dumps; the figure includes the last dump's time).
-fn lvsd_converge(lvsd: &Path, conf: &Path, rt: &tokio::runtime::Runtime) -> Result<Duration, String> {
+/// Exec of lvsd to the table complete in the kernel. Witness: this process's netlink reads,
+/// kept cheap so as not to slow lvsd down on the VM's one CPU: the destinations of
+/// the last service in key order every 50 ms (lvsd applies in that order over one socket, so all earlier
+/// writes are done); once it is complete, one whole dump must confirm the whole table, else
+/// whole dumps every 100 ms decide (and their time counts). Polling faster measurably slows
+/// lvsd (each read takes the kernel's IPVS lock and CPU). Also returns lvsd's own phases from
+/// its log: exec to "lvsd started" (configuration loaded), and to "operations written".
+fn lvsd_converge(
+    lvsd: &Path,
+    conf: &Path,
+    rt: &tokio::runtime::Runtime,
+) -> Result<(Duration, Option<(Duration, Duration)>), String> {
     let client = rt
         .block_on(ipvs::Client::connect())
         .map_err(|e| format!("netlink: {e}"))?;
+    let last = (0..SERVICES)
+        .map(|i| ipvs::ServiceKey::tcp(vip(i).parse().expect("vip"), 80))
+        .max()
+        .expect("services");
+    let complete = || -> Result<bool, String> {
+        let t = rt.block_on(client.dump()).map_err(|e| e.to_string())?;
+        Ok(t.services.len() == SERVICES
+            && t.services.values().all(|s| s.dests.len() == DESTS))
+    };
     let log = lab::workdir().join("startup-lvsd.log");
     let t0 = Instant::now();
+    let exec_at = day_secs(std::time::SystemTime::now());
     let mut child = Command::new(lvsd)
         .args(["-n", "-C", "-f"])
         .arg(conf)
@@ -358,19 +377,30 @@ fn lvsd_converge(lvsd: &Path, conf: &Path, rt: &tokio::runtime::Runtime) -> Resu
         .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
         .spawn()
         .map_err(|e| format!("lvsd: {e}"))?;
+    let mut probe = true;
     let res = loop {
         if t0.elapsed() > Duration::from_secs(60) {
             break Err("table incomplete after 60 s".to_string());
         }
-        thread::sleep(Duration::from_millis(5));
-        let n = rt.block_on(client.services()).map(|v| v.len()).unwrap_or(0);
-        if n < SERVICES {
-            continue;
-        }
-        let t = rt.block_on(client.dump()).map_err(|e| e.to_string())?;
-        let dests: usize = t.services.values().map(|s| s.dests.len()).sum();
-        if dests == SERVICES * DESTS {
-            break Ok(t0.elapsed());
+        if probe {
+            thread::sleep(Duration::from_millis(50));
+            let n = rt.block_on(client.dests(&last)).map(|v| v.len()).unwrap_or(0);
+            if n < DESTS {
+                continue;
+            }
+            let at = t0.elapsed();
+            match complete() {
+                Ok(true) => break Ok(at),
+                Ok(false) => probe = false,
+                Err(e) => break Err(e),
+            }
+        } else {
+            thread::sleep(Duration::from_millis(100));
+            match complete() {
+                Ok(true) => break Ok(t0.elapsed()),
+                Ok(false) => {}
+                Err(e) => break Err(e),
+            }
         }
     };
     let _ = nix::sys::signal::kill(
@@ -378,7 +408,28 @@ fn lvsd_converge(lvsd: &Path, conf: &Path, rt: &tokio::runtime::Runtime) -> Resu
         nix::sys::signal::Signal::SIGKILL,
     );
     let _ = child.wait();
-    res
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let at = |marker: &str| {
+        let line = text.lines().find(|l| l.contains(marker))?;
+        let t = log_secs(line)?;
+        Some(Duration::from_secs_f64((t - exec_at).rem_euclid(86_400.0)))
+    };
+    let phases = at("lvsd started").zip(at("operations written"));
+    res.map(|r| (r, phases))
+}
+
+/// Seconds since midnight UTC.
+fn day_secs(t: std::time::SystemTime) -> f64 {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (d.as_secs() % 86_400) as f64 + f64::from(d.subsec_nanos()) / 1e9
+}
+
+/// The time of day of a log line `2026-12-01T09:35:56.083124Z ...`, in seconds.
+fn log_secs(line: &str) -> Option<f64> {
+    let t = line.split_once('T')?.1.split('Z').next()?;
+    let mut it = t.split(':');
+    let (h, m, s) = (it.next()?, it.next()?, it.next()?);
+    Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
 }
 
 fn startup(lvsd: &Path, report: &mut String) {
@@ -394,7 +445,7 @@ fn startup(lvsd: &Path, report: &mut String) {
     let _ = writeln!(
         report,
         "== start-up to converged: {SERVICES} services × {DESTS} destinations (whole processes)\n\
-         {:<6} {:>14} {:>12} {:>7}",
+         {:<6} {:>14} {:>12} {:>7}   lvsd's log: exec to config loaded / to table written",
         "round", "ipvsadm -R", "lvsd", "ratio"
     );
     let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -402,7 +453,7 @@ fn startup(lvsd: &Path, report: &mut String) {
         clear();
         let r = ipvsadm_restore(&rules);
         clear();
-        let l = match lvsd_converge(lvsd, &conf, &rt) {
+        let (l, phases) = match lvsd_converge(lvsd, &conf, &rt) {
             Ok(l) => l,
             Err(e) => {
                 let _ = writeln!(report, "{round:<6} lvsd FAILED: {e}");
@@ -410,9 +461,12 @@ fn startup(lvsd: &Path, report: &mut String) {
             }
         };
         clear();
+        let phases = phases
+            .map(|(a, b)| format!("{} / {}", lab::ms(a), lab::ms(b)))
+            .unwrap_or_default();
         let _ = writeln!(
             report,
-            "{round:<6} {:>14} {:>12} {:>7.2}",
+            "{round:<6} {:>14} {:>12} {:>7.2}   {phases}",
             lab::ms(r),
             lab::ms(l),
             l.as_secs_f64() / r.as_secs_f64()
