@@ -177,15 +177,26 @@ fn balancing() -> ExitCode {
     }
     println!("\n==> demo: lvsd is master and serving. The client sends a request every 50 ms;");
     println!("    each digit is the web server that answered, '.' a failed request.\n");
-    let load = lab::Load::start(vip, Duration::from_millis(50), 10_000, Duration::from_secs(1));
+    let load = lab::Load::start(
+        vip,
+        Duration::from_millis(50),
+        10_000,
+        Duration::from_secs(1),
+    );
     thread::sleep(Duration::from_secs(3));
     let kill = load.t0.elapsed();
     backends.http[1].kill();
-    println!("\n==> demo: web server r2 killed at t+{}s\n", kill.as_secs());
+    println!(
+        "\n==> demo: web server r2 killed at t+{}s\n",
+        kill.as_secs()
+    );
     thread::sleep(Duration::from_secs(5));
     let restart = load.t0.elapsed();
     backends.restart_http(1);
-    println!("\n==> demo: web server r2 started again at t+{}s\n", restart.as_secs());
+    println!(
+        "\n==> demo: web server r2 started again at t+{}s\n",
+        restart.as_secs()
+    );
     thread::sleep(Duration::from_secs(4));
     let samples = load.finish();
     println!("\n==> demo: what the client saw\n");
