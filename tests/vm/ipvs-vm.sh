@@ -245,8 +245,10 @@ build_initrd() {   # sets INITRD
   fi
   printf '%s\n' "$GUEST_INIT" > "$st/init"; chmod 755 "$st/init"
   ( cd "$st" && find . | LC_ALL=C sort | cpio -o -H newc --quiet ) > "$INITRD.tmp"
-  rm -f "$KDIR"/initrd-*.cpio
   mv "$INITRD.tmp" "$INITRD"
+  # Keep a few other variants (~7 MB each): checkouts with a different module list share this
+  # cache and would otherwise rebuild each other's initramfs on every call.
+  ls -t "$KDIR"/initrd-*.cpio 2>/dev/null | tail -n +5 | xargs -r rm -f
   rm -rf "$st"
 }
 
