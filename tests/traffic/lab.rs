@@ -978,7 +978,7 @@ pub fn rs_figures(samples: &[Sample], name: &str, kill: Duration, restart: Durat
 pub struct DirFigures {
     pub requests: usize,
     pub failed: usize,
-    /// Longest time between two successful answers.
+    /// Longest time between two successful answers (or from the last one to the run's end).
     pub outage: Duration,
     pub streams: usize,
     pub streams_alive: usize,
@@ -997,6 +997,13 @@ pub fn dir_figures(samples: &[Sample], streams: &[StreamResult]) -> DirFigures {
         }
         last_ok = Some(end);
     }
+    // A run that never recovers: the outage lasts to its end.
+    let run_end = samples
+        .iter()
+        .map(|s| s.at + s.took)
+        .max()
+        .unwrap_or_default();
+    outage = outage.max(run_end.saturating_sub(last_ok.unwrap_or_default()));
     DirFigures {
         requests: samples.len(),
         failed: samples.iter().filter(|s| s.answer.is_err()).count(),
