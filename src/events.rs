@@ -284,6 +284,7 @@ mod tests {
             effective_priority: 100,
             master_addr: None,
             since_unix_ms: 0,
+            since_unix_us: 0,
             vips: vec![],
             counters: VrrpCounters::default(),
         };

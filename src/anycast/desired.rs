@@ -247,6 +247,7 @@ mod tests {
             live_weight: u64::from(up),
             quorum_up: up,
             sorry_server_active: false,
+            operator: None,
             real_servers: Vec::new(),
         }
     }
