@@ -15,7 +15,9 @@
 //!
 //! Policy, mirroring keepalived: where keepalived warns and carries on, lvsd emits a
 //! [`Severity::Warning`] and applies the same fallback; where keepalived refuses, lvsd emits an
-//! [`Severity::Error`] and [`load`] fails. `strict` turns warnings into errors.
+//! [`Severity::Error`] and [`load`] fails. lvsd's own findings (keepalived says nothing, or
+//! says it without changing its verdict) are [`Severity::Note`]s: printed, never changing the
+//! verdict. `strict` turns warnings and notes into errors.
 
 mod build;
 pub mod diag;
@@ -124,7 +126,7 @@ fn finish(
     }
     if opts.strict {
         for d in &mut diagnostics {
-            if d.severity == Severity::Warning {
+            if d.severity != Severity::Error {
                 d.severity = Severity::Error;
                 d.notes
                     .push("note: warnings are errors with --strict".into());

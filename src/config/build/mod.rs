@@ -36,7 +36,7 @@ impl Ctx<'_> {
         } else {
             self.line_count = (key, 1);
         }
-        if self.line_count.1 > MAX_PER_LINE && severity == Severity::Warning {
+        if self.line_count.1 > MAX_PER_LINE && severity != Severity::Error {
             return;
         }
         let mut d = self.sources.diagnostic(severity, span, msg);
