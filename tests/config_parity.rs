@@ -81,7 +81,7 @@ fn corpus_files() -> Vec<String> {
 const SETUP: &str = "set -e; mount -t tmpfs tmpfs /run; ip link set lo up; \
     ip link add eth0 type veth peer name eth1; ip link set eth0 up; ip link set eth1 up; \
     ip addr add 192.168.200.250/24 dev eth0; ip addr add 192.168.201.250/24 dev eth1; \
-    ip -6 addr add fd00::250/64 dev eth0 nodad; set +e";
+    ip -6 addr add fd00::250/64 dev eth0 nodad; mount -t sysfs sysfs /sys; set +e";
 
 struct Outcome {
     k_rc: i32,

@@ -5,7 +5,6 @@
 //! `/sys/class/net` and the file system. Only `-t` and daemon start-up run these checks: the
 //! config itself stays valid on a machine that lacks an interface today.
 
-use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -70,6 +69,7 @@ impl Probe for System {
 /// Runs the host checks, appending diagnostics.
 pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mut Vec<Diagnostic>) {
     let mut out = Vec::new();
+    let mut notes = Vec::new();
     let mut push = |cat: Category, span: Span, msg: String, note: Option<String>| {
         let mut d = sources
             .diagnostic(Severity::Warning, span, msg)
@@ -123,7 +123,7 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                         Category::Host,
                         a.span,
                         format!(
-                            "({}) dev {dev} of {} does not exist on this host",
+                            "({}) interface {dev} for ip address {} does not exist on this host",
                             vi.name, a.addr
                         ),
                         None,
@@ -134,35 +134,50 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         if let Some(d) = &config.global.lvs_sync_daemon
             && !probe.interface_exists(&d.interface)
         {
-            push(
-                Category::Host,
-                d.span,
-                format!(
-                    "lvs_sync_daemon interface {} does not exist on this host",
-                    d.interface
-                ),
-                None,
+            // keepalived 2.2.7 says nothing: lvsd's own finding.
+            notes.push(
+                sources
+                    .diagnostic(
+                        Severity::Note,
+                        d.span,
+                        format!(
+                            "lvs_sync_daemon interface {} does not exist on this host",
+                            d.interface
+                        ),
+                    )
+                    .with_category(Category::Host),
             );
+        }
+        let statics = config
+            .static_ipaddresses
+            .iter()
+            .map(|a| (a.dev.as_ref(), a.span, format!("ip address {}", a.addr)));
+        let routes = config
+            .static_routes
+            .iter()
+            .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_routes))
+            .map(|r| (r.dev.as_ref(), r.span, "VROUTE nexthop".to_string()));
+        for (dev, span, what) in statics.chain(routes) {
+            if let Some(dev) = dev
+                && !probe.interface_exists(dev)
+            {
+                push(
+                    Category::Host,
+                    span,
+                    format!("interface {dev} for {what} does not exist on this host"),
+                    None,
+                );
+            }
         }
     }
 
     // Scripts that will run: tracked vrrp_scripts, notifies, MISC_CHECK, quorum and RS hooks.
-    let tracked: BTreeSet<&str> = config
-        .vrrp_instances
-        .iter()
-        .flat_map(|v| v.track_scripts.iter().map(|t| t.name.as_str()))
-        .chain(
-            config
-                .vrrp_sync_groups
-                .iter()
-                .flat_map(|g| g.track_scripts.iter().map(|t| t.name.as_str())),
-        )
-        .collect();
-    let mut scripts: Vec<(String, &Script)> = Vec::new();
+    // keepalived 2.2.7 counts every configured script toward "scripts are being executed"
+    // (tracked or not); it warns about a missing track script but says nothing about a missing
+    // notify, quorum or MISC_CHECK script (those are lvsd's notes).
+    let mut scripts: Vec<(String, &Script, Kind)> = Vec::new();
     for s in &config.vrrp_scripts {
-        if tracked.contains(s.name.as_str()) {
-            scripts.push((format!("track script {}", s.name), &s.script));
-        }
+        scripts.push((format!("track script {}", s.name), &s.script, Kind::Track));
     }
     for vi in &config.vrrp_instances {
         let n = &vi.notify;
@@ -176,8 +191,9 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         ]
         .into_iter()
         .flatten()
+        .chain(n.deleted.iter().flatten())
         {
-            scripts.push((format!("({}) notify script", vi.name), s));
+            scripts.push((format!("({}) notify script", vi.name), s, Kind::Other));
         }
     }
     for g in &config.vrrp_sync_groups {
@@ -185,65 +201,111 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         for s in [&n.master, &n.backup, &n.fault, &n.stop, &n.any]
             .into_iter()
             .flatten()
+            .chain(n.deleted.iter().flatten())
         {
-            scripts.push((format!("sync group {} notify script", g.name), s));
+            scripts.push((
+                format!("sync group {} notify script", g.name),
+                s,
+                Kind::Other,
+            ));
+        }
+    }
+    let g = &config.global;
+    for (what, s) in [
+        ("startup_script", &g.startup_script),
+        ("shutdown_script", &g.shutdown_script),
+    ] {
+        if let Some(s) = s {
+            scripts.push((what.into(), s, Kind::Other));
+        }
+    }
+    for f in [&g.notify_fifo, &g.vrrp_notify_fifo, &g.lvs_notify_fifo]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(s) = &f.script {
+            scripts.push(("notify FIFO script".into(), s, Kind::Other));
         }
     }
     for vs in &config.virtual_servers {
         for s in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
-            scripts.push(("quorum script".into(), s));
+            scripts.push(("quorum script".into(), s, Kind::Other));
         }
         for rs in &vs.real_servers {
             for s in [&rs.notify_up, &rs.notify_down].into_iter().flatten() {
-                scripts.push((format!("real_server {} notify script", rs.addr), s));
+                scripts.push((
+                    format!("real_server {} notify script", rs.addr),
+                    s,
+                    Kind::Other,
+                ));
             }
             for c in &rs.checkers {
                 if let super::model::CheckerKind::Misc(m) = &c.kind {
-                    scripts.push((format!("MISC_CHECK of real_server {}", rs.addr), &m.script));
+                    scripts.push((
+                        format!("MISC_CHECK of real_server {}", rs.addr),
+                        &m.script,
+                        Kind::Other,
+                    ));
                 }
             }
         }
     }
-    // The user scripts run as.
-    let global_span = config.global.span.unwrap_or_default();
     match &config.global.script_user {
         Some(u) if !probe.user_exists(&u.user) => push(
             Category::Host,
-            global_span,
-            format!("script_user {} does not exist on this host", u.user),
+            u.span,
+            format!(
+                "script_user {} does not exist on this host (keepalived: error setting global script uid/gid)",
+                u.user
+            ),
             None,
         ),
-        None if config.global.enable_script_security
-            && !scripts.is_empty()
-            && !probe.user_exists("keepalived_script") =>
-        {
-            push(
-                Category::ScriptSecurity,
-                global_span,
-                "script security is on but the default script user `keepalived_script` does not exist; scripts would run as root".into(),
-                Some("help: create the user, or set `script_user` in global_defs".into()),
-            )
-        }
         _ => {}
     }
     let mut runnable = 0usize;
-    for (what, s) in &scripts {
+    // keepalived drops each script that has no user of its own when script security is on,
+    // no script_user is set and its default user does not exist.
+    let default_user_missing = config.global.enable_script_security
+        && config.global.script_user.is_none()
+        && !probe.user_exists("keepalived_script");
+    for (what, s, kind) in &scripts {
         let Some(prog) = s.argv.first() else { continue };
-        match resolve(probe, prog) {
-            None => push(
-                Category::Host,
-                s.span,
-                format!("{what}: `{prog}` not found; it is disabled"),
-                None,
-            ),
-            Some((path, info)) if !info.executable() => push(
+        if default_user_missing && s.user.is_none() {
+            push(
                 Category::Host,
                 s.span,
                 format!(
-                    "{what}: `{}` is not an executable file; it is disabled",
-                    path.display()
+                    "{what}: unable to set default user keepalived_script; the script is disabled"
+                ),
+                Some("help: create the user, or set `script_user` in global_defs".into()),
+            );
+            if *kind == Kind::Track {
+                disabled_track_refs(config, what, &mut push);
+            }
+            continue;
+        }
+        if let Some(u) = &s.user
+            && !probe.user_exists(&u.user)
+        {
+            push(
+                Category::Host,
+                u.span,
+                format!(
+                    "{what}: user {} does not exist; the script is disabled",
+                    u.user
                 ),
                 None,
+            );
+            if *kind == Kind::Track {
+                disabled_track_refs(config, what, &mut push);
+            }
+            continue;
+        }
+        let missing = match resolve(probe, prog) {
+            None => format!("{what}: `{prog}` not found; it is disabled"),
+            Some((path, info)) if !info.executable() => format!(
+                "{what}: `{}` is not an executable file; it is disabled",
+                path.display()
             ),
             Some((path, info)) => {
                 runnable += 1;
@@ -260,7 +322,16 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                         None,
                     );
                 }
+                continue;
             }
+        };
+        match kind {
+            Kind::Track => push(Category::Host, s.span, missing, None),
+            Kind::Other => notes.push(
+                sources
+                    .diagnostic(Severity::Note, s.span, missing)
+                    .with_category(Category::Host),
+            ),
         }
     }
     if runnable > 0 && !config.global.enable_script_security {
@@ -280,6 +351,34 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         out.push(d);
     }
     diags.extend(out);
+    diags.extend(notes);
+}
+
+/// Whether keepalived warns when the script is missing (track scripts) or not (the rest).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Track,
+    Other,
+}
+
+/// keepalived drops a track script it cannot run as its user, then reports each reference to
+/// it as "not found": so does lvsd, at each `track_script` line naming it.
+fn disabled_track_refs(
+    config: &Config,
+    what: &str,
+    push: &mut impl FnMut(Category, Span, String, Option<String>),
+) {
+    let name = what.trim_start_matches("track script ");
+    for vi in &config.vrrp_instances {
+        for t in vi.track_scripts.iter().filter(|t| t.name == name) {
+            push(
+                Category::Host,
+                t.span,
+                format!("({}) track script {name} is disabled; not tracked", vi.name),
+                None,
+            );
+        }
+    }
 }
 
 fn resolve(probe: &dyn Probe, prog: &str) -> Option<(PathBuf, FileInfo)> {

@@ -82,6 +82,64 @@ impl Context {
     }
 }
 
+/// What it means for a configuration that lvsd accepts `kw` without acting on it: the text of
+/// `lvsd does not implement X: …`.
+pub fn unimplemented_effect(kw: &str) -> &'static str {
+    match kw {
+        k if k.starts_with("enable_snmp") || k == "enable_traps" || k == "snmp_socket" => {
+            "there is no SNMP agent or trap; use lvsd's Prometheus metrics (/metrics) and the /status API instead"
+        }
+        "snmp_name" => "there is no SNMP agent; the name is not published",
+        "enable_dbus" | "dbus_service_name" => {
+            "there is no DBus service; use lvsd's control API (lvsd ctl, /status) instead"
+        }
+        "track_process" | "vrrp_track_process" => {
+            "failover does not follow the tracked process: the instance's state and priority ignore it"
+        }
+        "track_bfd" | "bfd_instance" | "BFD_CHECK" => {
+            "there is no BFD: failover and real-server health do not follow the BFD session"
+        }
+        "track_group" => "the track group has no effect on any instance",
+        "linkbeat_interfaces" | "linkbeat_use_polling" => {
+            "link state is read from netlink events only; no polling"
+        }
+        "garp_group" | "vrrp_garp_extra_if" | "garp_extra_if" => {
+            "no extra gratuitous ARPs are sent on other interfaces"
+        }
+        "vrf" | "use_vmac_addr" | "use_ipvlan" => {
+            "the instance runs on its interface as if this line were absent"
+        }
+        "net_namespace" | "net_namespace_ipvs" | "namespace_with_ipsets" | "instance" => {
+            "lvsd runs in the namespace it is started in; run it under `ip netns exec` instead"
+        }
+        "nftables"
+        | "nftables_counters"
+        | "nftables_ifindex"
+        | "nftables_ipvs"
+        | "nftables_ipvs_priority"
+        | "nftables_ipvs_start_fwmark"
+        | "nftables_priority" => "no nftables rules are installed for this",
+        k if k.ends_with("_priority")
+            || k.ends_with("_rt_priority")
+            || k.ends_with("_cpu_affinity")
+            || k.ends_with("_no_swap")
+            || k.ends_with("_rlimit_rttime")
+            || k.ends_with("process_name") =>
+        {
+            "lvsd is one process; its scheduling is set by its service manager (systemd unit)"
+        }
+        k if k.contains("rcv_bufs")
+            || k.starts_with("vrrp_rx_bufs")
+            || k == "kernel_rx_buf_size" =>
+        {
+            "socket buffers keep lvsd's defaults"
+        }
+        "no_email_faults" | "no_checker_emails" => "lvsd sends no e-mail",
+        "use_pid_dir" => "pid files are where lvsd's --pid options put them",
+        _ => "the setting has no effect",
+    }
+}
+
 /// Blocks that may start at the top level; a missing `{` after them is assumed.
 pub fn is_top_level_block(kw: &str) -> bool {
     TOP_LEVEL.contains(&kw) || TOP_LEVEL_IGNORED.contains(&kw)
@@ -205,7 +263,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "checker_process_name",
     "checker_rlimit_rttime",
     "checker_rt_priority",
-    "child_wait_time",
     "config_save_dir",
     "data_use_instance",
     "dbus_service_name",
@@ -220,7 +277,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "enable_traps",
     "fifo_write_vrrp_states_on_reload",
     "include_check",
-    "linkbeat_use_polling",
     "log_unknown_vrids",
     "lvs_netlink_cmd_rcv_bufs",
     "lvs_netlink_cmd_rcv_bufs_force",
@@ -228,9 +284,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "lvs_netlink_monitor_rcv_bufs_force",
     "max_auto_priority",
     "min_auto_priority_delay",
-    "net_namespace",
-    "net_namespace_ipvs",
-    "namespace_with_ipsets",
     "nftables",
     "nftables_counters",
     "nftables_ifindex",
@@ -257,7 +310,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "vmac_prefix",
     "vrrp_cpu_affinity",
     "vrrp_garp_extra_if",
-    "vrrp_ipsets",
     "vrrp_netlink_cmd_rcv_bufs",
     "vrrp_netlink_cmd_rcv_bufs_force",
     "vrrp_netlink_monitor_rcv_bufs",
@@ -290,7 +342,6 @@ pub const VRRP_SYNC_GROUP: &[&str] = &[
     "notify_backup",
     "notify_fault",
     "notify_stop",
-    "notify_deleted",
     "notify",
     "notify_priority_changes",
     "smtp_alert",
@@ -353,7 +404,6 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "strict_mode",
     "skip_check_adv_addr",
     "old_unicast_checksum",
-    "v3_checksum_as_v2",
     "promote_secondaries",
     "lvs_sync_daemon_interface",
     "native_ipv6",
@@ -366,11 +416,9 @@ pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
     "track_process",
     "track_bfd",
     "garp_extra_if",
-    "garp_extra_if_vmac",
     "debug",
     "kernel_rx_buf_size",
     "linkbeat_use_polling",
-    "mcast_ttl",
 ];
 
 pub const VIRTUAL_SERVER: &[&str] = &[
@@ -412,12 +460,11 @@ pub const VIRTUAL_SERVER: &[&str] = &[
     "real_server",
 ];
 
-pub const VIRTUAL_SERVER_IGNORED: &[&str] = &["snmp_name", "nftables_ipvs_fwmark"];
+pub const VIRTUAL_SERVER_IGNORED: &[&str] = &["snmp_name"];
 
 pub const REAL_SERVER: &[&str] = &[
     "weight",
     "lvs_method",
-    "lb_kind",
     "notify_up",
     "notify_down",
     "uthreshold",
@@ -443,7 +490,7 @@ pub const REAL_SERVER: &[&str] = &[
     "FILE_CHECK",
 ];
 
-pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name", "BFD_CHECK", "track_file"];
+pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name", "BFD_CHECK"];
 
 /// Options every checker accepts (MISC_CHECK and FILE_CHECK only some; see build/checker.rs).
 pub const CHECKER_COMMON: &[&str] = &[
@@ -479,7 +526,6 @@ pub const CHECKER_COMMON: &[&str] = &[
     "max_reply_length",
     // FILE_CHECK
     "track_file",
-    "dynamic",
     "weight",
 ];
 

@@ -54,6 +54,11 @@ impl Config {
     pub fn virtual_server_group(&self, name: &str) -> Option<&VirtualServerGroup> {
         self.virtual_server_groups.iter().find(|s| s.name == name)
     }
+    /// Every keyword of this configuration that lvsd accepts but does not implement, in file
+    /// order: for the start-up warnings, the metric and `/status`.
+    pub fn unimplemented(&self) -> impl Iterator<Item = &IgnoredKeyword> {
+        self.ignored.iter().filter(|k| k.unimplemented.is_some())
+    }
 }
 
 /// A keyword accepted for compatibility but without effect in lvsd.
@@ -63,6 +68,10 @@ pub struct IgnoredKeyword {
     /// Enclosing block keyword ("global_defs", "vrrp_instance", …).
     pub context: String,
     pub span: Span,
+    /// For a keyword lvsd does not implement: what that means for this configuration (the
+    /// text of `lvsd does not implement X: …`). None: a keyword keepalived itself ignores in
+    /// this position.
+    pub unimplemented: Option<String>,
 }
 
 /// A script or program to run, as keepalived takes it: `PATH ARGS…` (quoted when it has
@@ -80,11 +89,21 @@ pub struct Script {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Eq, Serialize)]
 pub struct ScriptUser {
     pub user: String,
     /// None: the user's primary group.
     pub group: Option<String>,
+    /// Where the user is named (host checks point here).
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// Equal when they name the same user and group, wherever written.
+impl PartialEq for ScriptUser {
+    fn eq(&self, o: &Self) -> bool {
+        self.user == o.user && self.group == o.group
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

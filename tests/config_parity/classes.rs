@@ -15,11 +15,6 @@ pub struct Finding {
 /// keepalived's many messages without a line, which any lvsd finding of the class matches.
 const CLASSES: &[(&str, &[&str], &[&str])] = &[
     (
-        "unknown_keyword",
-        &["unknown keyword"],
-        &["unknown keyword"],
-    ),
-    (
         "include",
         &["config files missing", "no config files matched"],
         &["include `"],
@@ -32,6 +27,7 @@ const CLASSES: &[(&str, &[&str], &[&str])] = &[
             "extra '{'",
             "extra '}'",
             "unexpected '{'",
+            "unknown keyword '}'",
         ],
         &[
             "missing `}`",
@@ -42,13 +38,18 @@ const CLASSES: &[(&str, &[&str], &[&str])] = &[
         ],
     ),
     (
+        "unknown_keyword",
+        &["unknown keyword"],
+        &["unknown keyword"],
+    ),
+    (
         "script_security",
         &["script_security not enabled"],
         &["script security is not enabled"],
     ),
     (
         "vrid",
-        &["virtual router id must be set"],
+        &["virtual router id must be set", "both use vrid"],
         &["virtual_router_id"],
     ),
     ("interface_lo", &["loopback interface"], &["loopback"]),
@@ -63,6 +64,7 @@ const CLASSES: &[(&str, &[&str], &[&str])] = &[
             "interface&does not exist",
             "interface&not found",
             "interface&no such",
+            "no `interface`",
         ],
     ),
     (
@@ -151,7 +153,13 @@ const CLASSES: &[(&str, &[&str], &[&str])] = &[
             "no protocol set",
             "one packet scheduling requires udp",
         ],
-        &["zero port", "no protocol", "requires udp", "`ops`"],
+        &[
+            "zero port",
+            "no protocol",
+            "requires udp",
+            "`ops`",
+            "without `protocol`",
+        ],
     ),
     ("empty_group", &["has no entries"], &["no entries"]),
 ];

@@ -520,11 +520,34 @@ const CONTEXTS: &[(Context, &str)] = &[
     (Context::Ssl, "ssl"),
 ];
 
+/// Keywords of keepalived's documentation that keepalived 2.2.7 as Debian builds it calls
+/// unknown (features compiled out, or names of other versions): lvsd must say the same.
+const NOT_IN_2_2_7: &[(Context, &str)] = &[
+    (Context::GlobalDefs, "child_wait_time"),
+    (Context::GlobalDefs, "linkbeat_use_polling"),
+    (Context::GlobalDefs, "namespace_with_ipsets"),
+    (Context::GlobalDefs, "net_namespace"),
+    (Context::GlobalDefs, "net_namespace_ipvs"),
+    (Context::GlobalDefs, "vrrp_ipsets"),
+    (Context::VrrpInstance, "garp_extra_if_vmac"),
+    (Context::VrrpInstance, "mcast_ttl"),
+    (Context::VrrpInstance, "v3_checksum_as_v2"),
+    (Context::VirtualServer, "nftables_ipvs_fwmark"),
+    (Context::RealServer, "lb_kind"),
+    (Context::RealServer, "track_file"),
+    (Context::Checker, "dynamic"),
+    (Context::VrrpSyncGroup, "notify_deleted"),
+];
+
 /// Every generated configuration: (file name, text).
 pub fn corpus() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for &(ctx, tag) in CONTEXTS {
-        for kw in ctx.modelled().iter().chain(ctx.ignored()) {
+        let extra = NOT_IN_2_2_7
+            .iter()
+            .filter(|(c, _)| *c == ctx)
+            .map(|(_, k)| k);
+        for kw in ctx.modelled().iter().chain(ctx.ignored()).chain(extra) {
             let name = format!("kw-{tag}-{}.conf", kw.replace(['/', '-'], "_"));
             let text = format!(
                 "# generated: keyword `{kw}` in {}\n{}",

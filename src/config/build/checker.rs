@@ -44,7 +44,10 @@ impl Inherit {
     /// Handles an inheritable option; false if `n` is something else.
     pub(super) fn option(&mut self, cx: &mut Ctx, n: &Node) -> bool {
         match n.keyword() {
-            "connect_timeout" => self.connect_timeout = cx.timer(n).or(self.connect_timeout),
+            "connect_timeout" => match cx.timer(n) {
+                Some(d) if d.is_zero() => cx.warn(n.span(), "connect_timeout 0 invalid; ignored"),
+                d => self.connect_timeout = d.or(self.connect_timeout),
+            },
             "retry" => self.retry = cx.u32_arg(n).or(self.retry),
             "nb_get_retry" => {
                 cx.warn_note(
@@ -150,7 +153,8 @@ pub(super) fn checker(
         ..UdpCheck::default()
     };
     let mut file_name: Option<(String, crate::config::model::Span)> = None;
-    let mut file_dynamic = false;
+    // keepalived 2.2.7 has no `dynamic` in FILE_CHECK (it is an unknown keyword there).
+    let file_dynamic = false;
     let (mut file_weight, mut file_reverse) = (None, None);
     let is_http = matches!(kw, "HTTP_GET" | "SSL_GET");
     let ctx = if is_http {
@@ -268,7 +272,6 @@ pub(super) fn checker(
                     .arg(n, 1, "a track_file name")
                     .map(|w| (w.text.clone(), w.span))
             }
-            ("FILE_CHECK", "dynamic") => file_dynamic = cx.flag(n),
             _ => cx.other_in(n, ctx, kw),
         }
     }
@@ -316,7 +319,7 @@ pub(super) fn checker(
         "MISC_CHECK" => {
             let Some(mut script) = misc_script else {
                 cx.warn(
-                    node.span(),
+                    super::vrrp::close_span(node),
                     "MISC_CHECK without `misc_path`; the checker is ignored",
                 );
                 return None;
@@ -333,7 +336,7 @@ pub(super) fn checker(
         "FILE_CHECK" => {
             let Some((name, span)) = file_name else {
                 cx.warn(
-                    node.span(),
+                    super::vrrp::close_span(node),
                     "FILE_CHECK without `track_file`; the checker is ignored",
                 );
                 return None;
@@ -342,6 +345,10 @@ pub(super) fn checker(
                 cx.warn(
                     span,
                     format!("FILE_CHECK names track_file `{name}`, which is not defined; ignored"),
+                );
+                cx.warn(
+                    super::vrrp::close_span(node),
+                    "FILE_CHECK has no track_file specified; the checker is ignored",
                 );
                 return None;
             };
@@ -387,7 +394,7 @@ fn url(cx: &mut Ctx, node: &Node, vhost: &Option<String>) -> Option<UrlCheck> {
                     if w.text.len() == 32 && w.text.bytes().all(|b| b.is_ascii_hexdigit()) {
                         u.digest = Some(w.text.to_ascii_lowercase());
                     } else {
-                        cx.error(
+                        cx.skip(
                             w.span,
                             format!(
                                 "digest `{}` is not an MD5 digest: expected 32 hexadecimal characters, found {}",

@@ -34,6 +34,11 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
             "smtp_server" => {
                 if let Some(h) = cx.arg(n, 1, "a server address") {
                     let host = h.text.clone();
+                    let dotted = host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+                    if dotted && host.parse::<std::net::Ipv4Addr>().is_err() {
+                        cx.warn(h.span, format!("invalid smtp server {host}; ignored"));
+                        continue;
+                    }
                     let port = match n.words.get(2) {
                         Some(p) => cx.port_word(p, "smtp_server").unwrap_or(25),
                         None => 25,
@@ -156,6 +161,10 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
             }
             "vrrp_notify_priority_changes" => g.vrrp_notify_priority_changes = cx.flag(n),
             "vrrp_iptables" => {
+                cx.warn(
+                    n.span(),
+                    "iptables not supported, using nftables instead (as keepalived 2.2.7 built with nftables): replace `vrrp_iptables` with `nftables`",
+                );
                 g.vrrp_iptables = Some(n.args().iter().map(|w| w.text.clone()).collect())
             }
             "lvs_sync_daemon" => g.lvs_sync_daemon = lvs_sync_daemon(cx, n),
@@ -210,6 +219,7 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
                         user: n.words.get(2).map(|u| crate::config::model::ScriptUser {
                             user: u.text.clone(),
                             group: n.words.get(3).map(|g| g.text.clone()),
+                            span: u.span,
                         }),
                         script: None,
                     };
@@ -231,7 +241,8 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
                 };
                 match slot {
                     Some(f) => f.script = script,
-                    None => cx.warn(
+                    // keepalived 2.2.7 says nothing: lvsd's own finding.
+                    None => cx.note(
                         n.span(),
                         format!("`{kw}` without its FIFO (set the FIFO first); ignored"),
                     ),

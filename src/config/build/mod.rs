@@ -21,6 +21,12 @@ pub(super) struct Ctx<'a> {
     ignored: Vec<IgnoredKeyword>,
     /// Diagnostics issued for the current line, to cap floods.
     line_count: ((super::diag::FileId, u32), usize),
+    /// Names of the `vrrp_track_process` and `bfd_instance` blocks (which lvsd does not
+    /// implement), so references to them are "not implemented" rather than "not found".
+    processes: Vec<String>,
+    bfds: Vec<String>,
+    /// Names of the `virtual_server_group` blocks, wherever they are in the file.
+    vs_groups: Vec<String>,
 }
 
 /// Warnings kept per source line.
@@ -56,8 +62,14 @@ impl Ctx<'_> {
     ) {
         self.push(Severity::Warning, span, msg.into(), Some(note.into()));
     }
-    pub(super) fn error(&mut self, span: Span, msg: impl Into<String>) {
-        self.push(Severity::Error, span, msg.into(), None);
+    /// A problem keepalived answers by skipping the object (instance, virtual server, digest):
+    /// a warning — keepalived 2.2.7 still runs the rest, and `-t` exits 5.
+    pub(super) fn skip(&mut self, span: Span, msg: impl Into<String>) {
+        self.push(Severity::Warning, span, msg.into(), None);
+    }
+    /// lvsd's own finding, which keepalived does not make: never changes `-t`'s verdict.
+    pub(super) fn note(&mut self, span: Span, msg: impl Into<String>) {
+        self.push(Severity::Note, span, msg.into(), None);
     }
 
     /// Handles a keyword the block's handler did not model: records keepalived keywords lvsd
@@ -80,10 +92,15 @@ impl Ctx<'_> {
         if ctx.ignored().contains(&kw) || (ctx.modelled().contains(&kw)) {
             // Modelled keywords reaching here are ones this block does not support in this
             // position (e.g. a checker option in MISC_CHECK); keepalived ignores those too.
+            let effect = ctx
+                .ignored()
+                .contains(&kw)
+                .then(|| self.unimplemented(node.span(), kw, ctx));
             self.ignored.push(IgnoredKeyword {
                 keyword: kw.to_string(),
                 context: ctx.name().to_string(),
                 span: node.span(),
+                unimplemented: effect,
             });
             return;
         }
@@ -110,6 +127,64 @@ impl Ctx<'_> {
         }
     }
 
+    /// `lvsd does not implement X: what that means`: a note (keepalived accepts the keyword,
+    /// so `-t`'s verdict does not change), logged as a warning at start-up and listed by
+    /// [`Config::unimplemented`].
+    pub(super) fn unimplemented(&mut self, span: Span, kw: &str, ctx: Context) -> String {
+        let effect = super::keywords::unimplemented_effect(kw);
+        let d = self
+            .sources
+            .diagnostic(
+                Severity::Note,
+                span,
+                format!(
+                    "lvsd does not implement `{kw}` in {}: {}",
+                    ctx.name(),
+                    effect
+                ),
+            )
+            .with_category(super::diag::Category::Unimplemented);
+        self.diags.push(d);
+        effect.to_string()
+    }
+
+    /// `track_process { NAME … }` / `track_bfd { NAME … }` in an instance: keepalived drops
+    /// names it does not know; known ones lvsd cannot follow (it has neither feature).
+    pub(super) fn track_unimplemented(&mut self, node: &Node, instance: &str) {
+        let kw = node.keyword();
+        let (what, known) = if kw == "track_process" {
+            ("process", self.processes.clone())
+        } else {
+            ("bfd", self.bfds.clone())
+        };
+        let Some(lines) = self.need_block(node) else {
+            return;
+        };
+        let mut any_known = false;
+        let mut missing = Vec::new();
+        for l in lines {
+            let name = l.keyword();
+            if known.iter().any(|k| k == name) {
+                any_known = true;
+            } else {
+                missing.push((l.span(), name.to_string()));
+            }
+        }
+        for (span, name) in missing {
+            self.warn(
+                span,
+                format!("({instance}) track {what} {name} not found; ignored"),
+            );
+        }
+        let effect = any_known.then(|| self.unimplemented(node.span(), kw, Context::VrrpInstance));
+        self.ignored.push(IgnoredKeyword {
+            keyword: kw.to_string(),
+            context: Context::VrrpInstance.name().to_string(),
+            span: node.span(),
+            unimplemented: effect,
+        });
+    }
+
     /// Warns when a keyword that takes a block has none.
     pub(super) fn need_block<'n>(&mut self, node: &'n Node) -> Option<&'n [Node]> {
         match &node.block {
@@ -125,6 +200,14 @@ impl Ctx<'_> {
     }
 }
 
+/// The names of the top-level `kw NAME { … }` blocks.
+fn block_names(tree: &[Node], kw: &str) -> Vec<String> {
+    tree.iter()
+        .filter(|n| n.keyword() == kw)
+        .filter_map(|n| n.words.get(1).map(|w| w.text.clone()))
+        .collect()
+}
+
 /// Builds the model from the parsed tree; problems go to `diags`.
 pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Config {
     let mut cx = Ctx {
@@ -132,6 +215,9 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         diags,
         ignored: Vec::new(),
         line_count: ((super::diag::FileId(u32::MAX), 0), 0),
+        processes: block_names(tree, "vrrp_track_process"),
+        bfds: block_names(tree, "bfd_instance"),
+        vs_groups: block_names(tree, "virtual_server_group"),
     };
     let mut config = Config::default();
     let mut pending = vrrp::Pending::default();

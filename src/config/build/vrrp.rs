@@ -56,7 +56,16 @@ pub(super) fn vrrp_script(cx: &mut Ctx, node: &Node, config: &mut Config) {
             "script" => script = cx.script(n),
             "interval" => {
                 if let Some(d) = cx.timer(n) {
-                    interval = d;
+                    if d.is_zero() {
+                        cx.warn(
+                            n.span(),
+                            format!(
+                                "({name}) vrrp script interval must be greater than 0, setting to 1"
+                            ),
+                        );
+                    } else {
+                        interval = d;
+                    }
                 }
             }
             "timeout" => timeout = cx.timer(n),
@@ -83,8 +92,9 @@ pub(super) fn vrrp_script(cx: &mut Ctx, node: &Node, config: &mut Config) {
         }
     }
     let Some(mut script) = script else {
+        // keepalived reports it at the block's closing `}`.
         cx.warn(
-            node.span(),
+            close_span(node),
             format!("vrrp_script {name} has no `script`; ignored"),
         );
         return;
@@ -148,7 +158,7 @@ pub(super) fn track_file(cx: &mut Ctx, node: &Node, config: &mut Config) {
     }
     let Some(file) = file else {
         cx.warn(
-            node.span(),
+            close_span(node),
             format!("track_file {name} has no `file`; ignored"),
         );
         return;
@@ -240,7 +250,8 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
         span: node.span(),
     };
     for n in children {
-        if notify_keyword(cx, n, &mut g.notify) {
+        // keepalived 2.2.7 has no notify_deleted in a sync group (an unknown keyword there).
+        if n.keyword() != "notify_deleted" && notify_keyword(cx, n, &mut g.notify) {
             continue;
         }
         match n.keyword() {
@@ -248,6 +259,14 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
                 if let Some(lines) = cx.need_block(n) {
                     for l in lines {
                         g.group.extend(l.words.iter().map(|w| w.text.clone()));
+                    }
+                    if lines.is_empty()
+                        && let Some(b) = &n.block
+                    {
+                        cx.warn(
+                            b.close,
+                            format!("sync group {} has an empty group block", g.name),
+                        );
                     }
                 }
             }
@@ -285,6 +304,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     let mut accept: Option<bool> = None;
     let mut smtp_alert: Option<bool> = None;
     let mut nopreempt_span = None;
+    let mut seen = Seen::default();
     let mut vrid_reported = false;
     let mut garp = gl.garp.clone();
     let (mut lower_delay_set, mut lower_repeat_set) = (false, false);
@@ -361,8 +381,17 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
             }
             "interface" => {
                 if let Some(w) = cx.arg(n, 1, "an interface name") {
-                    vi.interface = Some(w.text.clone());
-                    vi.interface_span = Some(w.span);
+                    if w.text == "lo" {
+                        cx.warn(
+                            w.span,
+                            format!(
+                                "({name}) cannot use a loopback interface (lo) for vrrp; ignored"
+                            ),
+                        );
+                    } else {
+                        vi.interface = Some(w.text.clone());
+                        vi.interface_span = Some(w.span);
+                    }
                 }
             }
             "use_vmac" => {
@@ -373,7 +402,10 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                     .map(|w| w.text.clone());
                 vi.use_vmac = Some(name.unwrap_or_default());
             }
-            "vmac_xmit_base" => vi.vmac_xmit_base = true,
+            "vmac_xmit_base" => {
+                vi.vmac_xmit_base = true;
+                seen.vmac_xmit_base = Some(n.span());
+            }
             "dont_track_primary" => vi.dont_track_primary = true,
             "virtual_router_id" => {
                 if let Some(w) = cx.arg(n, 1, "a number 1..255") {
@@ -381,7 +413,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                         Ok(v) if (1..=255).contains(&v) => vrid = Some((v as u8, w.span)),
                         _ => {
                             vrid_reported = true;
-                            cx.error(
+                            cx.skip(
                                 w.span,
                                 format!(
                                     "virtual_router_id `{}` is invalid: it must be 1..255",
@@ -465,6 +497,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
             }
             "preempt" => vi.nopreempt = false,
             "preempt_delay" => {
+                seen.preempt_delay = Some(n.span());
                 if let Some(w) = cx.arg(n, 1, "seconds") {
                     match parse_seconds(&w.text) {
                         Some(d) if d <= Duration::from_secs(1000) => vi.preempt_delay = d,
@@ -478,7 +511,10 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                     }
                 }
             }
-            "unicast_src_ip" => vi.unicast_src_ip = cx.ip(n),
+            "unicast_src_ip" => {
+                seen.unicast_keyword.get_or_insert(n.span());
+                vi.unicast_src_ip = cx.ip(n)
+            }
             "mcast_src_ip" => vi.mcast_src_ip = cx.ip(n),
             "mcast_dst_ip" => {
                 if let Some(a) = cx.ip(n) {
@@ -493,6 +529,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 }
             }
             "unicast_peer" => {
+                seen.unicast_keyword.get_or_insert(n.span());
                 if let Some(lines) = cx.need_block(n) {
                     for l in lines {
                         if let Some(p) = unicast_peer(cx, l) {
@@ -504,10 +541,16 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                     }
                 }
             }
-            "unicast_ttl" => vi.unicast_ttl = cx.int(n, 0, 255).map(|v| v as u8),
+            "unicast_ttl" => {
+                seen.unicast_ttl = Some(n.span());
+                vi.unicast_ttl = cx.int(n, 0, 255).map(|v| v as u8)
+            }
             "unicast_fault_no_peer" => vi.unicast_fault_no_peer = true,
             "track_src_ip" => vi.track_src_ip = true,
-            "check_unicast_src" => vi.check_unicast_src = true,
+            "check_unicast_src" => {
+                seen.unicast_keyword.get_or_insert(n.span());
+                vi.check_unicast_src = true
+            }
             "track_interface" | "track_script" | "track_file" => track(
                 cx,
                 n,
@@ -565,8 +608,17 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
             "no_accept" => accept = Some(false),
             "strict_mode" => strict = Some(cx.flag(n)),
             "skip_check_adv_addr" => vi.skip_check_adv_addr = cx.flag(n),
-            "old_unicast_checksum" | "v3_checksum_as_v2" => {
+            "old_unicast_checksum" => {
+                seen.unicast_keyword.get_or_insert(n.span());
                 vi.v3_checksum_as_v2 = n.words.get(1).is_none_or(|w| w.text != "never");
+            }
+            "track_process" | "track_bfd" => cx.track_unimplemented(n, &name),
+            "linkbeat_use_polling" => {
+                cx.warn(
+                    n.span(),
+                    format!("({name}) `linkbeat_use_polling` in a vrrp_instance is deprecated; use a linkbeat_interfaces block"),
+                );
+                cx.other(n, Context::VrrpInstance);
             }
             "promote_secondaries" => vi.promote_secondaries = true,
             "native_ipv6" => {
@@ -615,7 +667,11 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
             _ => cx.other(n, Context::VrrpInstance),
         }
     }
-    if vi.nopreempt && vi.state == InitialState::Master {
+    let strict_now = strict.unwrap_or(vi.strict_mode);
+    // keepalived applies strict mode's "MASTER must be the address owner" first.
+    let master = vi.state == InitialState::Master && !(strict_now && vi.priority != 255);
+    seen.check(cx, &mut vi, master, close_span(node));
+    if vi.nopreempt && master {
         cx.warn(
             nopreempt_span.unwrap_or(node.span()),
             format!(
@@ -626,7 +682,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     }
     let Some((id, span)) = vrid else {
         if !vrid_reported {
-            cx.error(
+            cx.skip(
                 node.span(),
                 format!("vrrp_instance {name} has no `virtual_router_id` (1..255)"),
             );
@@ -665,13 +721,72 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     config.vrrp_instances.push(vi);
 }
 
+/// The closing `}` of a block (the node itself if it has none): where keepalived reports what
+/// a block lacks.
+pub(super) fn close_span(node: &Node) -> Span {
+    node.block.as_ref().map_or(node.span(), |b| b.close)
+}
+
+/// Where an instance set keywords whose meaning depends on the others (checked at its end).
+#[derive(Default)]
+struct Seen {
+    preempt_delay: Option<Span>,
+    /// The first of the keywords that only make sense with unicast peers.
+    unicast_keyword: Option<Span>,
+    unicast_ttl: Option<Span>,
+    vmac_xmit_base: Option<Span>,
+}
+
+impl Seen {
+    /// keepalived's end-of-instance checks that clear a setting (`-t`: warnings).
+    fn check(&self, cx: &mut Ctx, vi: &mut VrrpInstance, master: bool, close: Span) {
+        let name = vi.name.clone();
+        if let Some(span) = self.preempt_delay
+            && master
+            && vi.preempt_delay > Duration::ZERO
+        {
+            cx.warn(
+                span,
+                format!("({name}) preempt delay will not work with initial state MASTER; cleared"),
+            );
+            vi.preempt_delay = Duration::ZERO;
+        }
+        if vi.unicast_peers.is_empty() {
+            if self.unicast_ttl.is_some() {
+                cx.warn(
+                    close,
+                    format!("({name}) cannot use unicast_ttl without unicast peers; reset"),
+                );
+                vi.unicast_ttl = None;
+            }
+            if let Some(span) = self.unicast_keyword {
+                cx.warn(
+                    span,
+                    format!("({name}) a unicast keyword has been specified without any unicast peers; using multicast (deprecated usage)"),
+                );
+            }
+        }
+        if let Some(span) = self.vmac_xmit_base
+            && vi.use_vmac.is_none()
+        {
+            cx.warn(
+                span,
+                format!("({name}) vmac_xmit_base is only valid with a vmac; ignored"),
+            );
+            vi.vmac_xmit_base = false;
+        }
+    }
+}
+
 fn authentication(cx: &mut Ctx, n: &Node) -> Option<Authentication> {
     let lines = cx.need_block(n)?;
     let mut auth_type = None;
+    let mut type_given = false;
     let mut pass: Option<String> = None;
     for l in lines {
         match l.keyword() {
             "auth_type" => {
+                type_given = true;
                 if let Some(w) = cx.arg(l, 1, "PASS or AH") {
                     match w.text.to_ascii_uppercase().as_str() {
                         "PASS" => auth_type = Some(AuthType::Pass),
@@ -716,7 +831,10 @@ fn authentication(cx: &mut Ctx, n: &Node) -> Option<Authentication> {
             span: n.span(),
         }),
         (None, _) => {
-            cx.warn(n.span(), "authentication without `auth_type`; ignored");
+            // An invalid auth_type was already reported.
+            if !type_given {
+                cx.warn(n.span(), "authentication without `auth_type`; ignored");
+            }
             None
         }
         (Some(_), None) => {
@@ -779,9 +897,9 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
             _ => {
                 cx.warn(
                     first.span,
-                    format!("`/{s}` is not a valid prefix length for {addr}; the line is ignored"),
+                    format!("invalid address prefix len {s} for address {addr}; using {max}"),
                 );
-                return None;
+                max
             }
         },
     };
