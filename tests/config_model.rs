@@ -159,7 +159,10 @@ fn vrrp_instance_is_resolved() {
     assert_eq!(vi.virtual_ipaddress[1].prefix_len, 32);
     assert!(vi.virtual_ipaddress_excluded[0].no_track);
     let r = &vi.virtual_routes[0];
-    assert_eq!(r.to.as_deref(), Some("192.168.0.0/16"));
+    assert_eq!(
+        r.to.map(|p| p.to_string()).as_deref(),
+        Some("192.168.0.0/16")
+    );
     assert_eq!(
         (r.src, r.via, r.metric),
         (Some(ip("10.0.0.1")), Some(ip("10.0.0.254")), Some(5))

@@ -157,7 +157,17 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
             .iter()
             .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_routes))
             .map(|r| (r.dev.as_ref(), r.span, "VROUTE nexthop".to_string()));
-        for (dev, span, what) in statics.chain(routes) {
+        let rules = config
+            .static_rules
+            .iter()
+            .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_rules))
+            .flat_map(|r| {
+                [
+                    (r.iif.as_ref(), r.span, "rule".to_string()),
+                    (r.oif.as_ref(), r.span, "rule".to_string()),
+                ]
+            });
+        for (dev, span, what) in statics.chain(routes).chain(rules) {
             if let Some(dev) = dev
                 && !probe.interface_exists(dev)
             {

@@ -82,6 +82,144 @@ impl Context {
     }
 }
 
+/// Keywords lvsd reads into its model but does not act on yet (the VRRP engine, the director
+/// or the daemon never use the value), per block, with what that means for a configuration.
+/// Each is reported as `lvsd does not implement X: …` like the `*_IGNORED` ones.
+pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
+    (
+        Context::GlobalDefs,
+        &[
+            "router_id",
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+            "smtp_alert",
+            "smtp_alert_vrrp",
+            "smtp_alert_checker",
+        ],
+        "lvsd sends no e-mail; follow state changes through notify scripts, /metrics or the event stream",
+    ),
+    (
+        Context::GlobalDefs,
+        &[
+            "notify_fifo",
+            "notify_fifo_script",
+            "vrrp_notify_fifo",
+            "vrrp_notify_fifo_script",
+            "lvs_notify_fifo",
+            "lvs_notify_fifo_script",
+        ],
+        "nothing is written to the FIFO and its script is not run; use notify scripts instead",
+    ),
+    (
+        Context::GlobalDefs,
+        &[
+            "startup_script",
+            "startup_script_timeout",
+            "shutdown_script",
+            "shutdown_script_timeout",
+        ],
+        "the script is not run at start-up or shutdown",
+    ),
+    (
+        Context::GlobalDefs,
+        &[
+            "vrrp_garp_interval",
+            "vrrp_gna_interval",
+            "vrrp_min_garp",
+            "vrrp_garp_lower_prio_delay",
+            "vrrp_garp_lower_prio_repeat",
+            "vrrp_lower_prio_no_advert",
+            "vrrp_higher_prio_send_advert",
+            "vrrp_down_timer_adverts",
+            "vrrp_startup_delay",
+            "vrrp_notify_priority_changes",
+            "vrrp_skip_check_adv_addr",
+            "vrrp_check_unicast_src",
+            "vrrp_iptables",
+            "default_interface",
+            "checker_log_all_failures",
+        ],
+        "the VRRP engine and checkers keep their defaults as if this line were absent",
+    ),
+    (
+        Context::VrrpInstance,
+        &["virtual_routes", "virtual_rules"],
+        "the routes/rules are checked but not installed when the instance becomes MASTER",
+    ),
+    (
+        Context::VrrpInstance,
+        &[
+            "vmac_xmit_base",
+            "unicast_ttl",
+            "unicast_fault_no_peer",
+            "track_src_ip",
+            "check_unicast_src",
+            "smtp_alert",
+            "garp_lower_prio_delay",
+            "garp_lower_prio_repeat",
+            "down_timer_adverts",
+            "lower_prio_no_advert",
+            "higher_prio_send_advert",
+            "skip_check_adv_addr",
+            "promote_secondaries",
+            "notify_master_rx_lower_pri",
+            "notify_priority_changes",
+        ],
+        "the instance behaves as if this line were absent",
+    ),
+    (
+        Context::VrrpSyncGroup,
+        &["track_interface", "track_script", "track_file"],
+        "sync-group level tracking is not implemented: failover does not follow what is tracked here",
+    ),
+    (
+        Context::VrrpSyncGroup,
+        &[
+            "smtp_alert",
+            "global_tracking",
+            "sync_group_tracking_weight",
+            "notify_priority_changes",
+        ],
+        "the sync group behaves as if this line were absent",
+    ),
+    (
+        Context::VrrpScript,
+        &["init_fail"],
+        "the script starts in the OK state",
+    ),
+    (
+        Context::VirtualServer,
+        &["ha_suspend", "smtp_alert"],
+        "the virtual server behaves as if this line were absent",
+    ),
+    (Context::RealServer, &["smtp_alert"], "lvsd sends no e-mail"),
+    (
+        Context::Checker,
+        &["log_all_failures"],
+        "checker failures are logged as lvsd always does",
+    ),
+    (
+        Context::HttpChecker,
+        &["log_all_failures"],
+        "checker failures are logged as lvsd always does",
+    ),
+    (
+        Context::TopLevel,
+        &["static_ipaddress", "static_routes", "static_rules"],
+        "the addresses/routes/rules are checked but not installed at start-up",
+    ),
+];
+
+/// If lvsd models `kw` in `ctx` without acting on it: what that means ([`NOT_ACTING`]).
+pub fn not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
+    NOT_ACTING
+        .iter()
+        .find(|(c, kws, _)| *c == ctx && kws.contains(&kw))
+        .map(|(_, _, effect)| *effect)
+}
+
 /// What it means for a configuration that lvsd accepts `kw` without acting on it: the text of
 /// `lvsd does not implement X: …`.
 pub fn unimplemented_effect(kw: &str) -> &'static str {
@@ -181,11 +319,11 @@ pub const TOP_LEVEL: &[&str] = &[
     "virtual_server",
     "static_ipaddress",
     "static_routes",
+    "static_rules",
     "SSL",
 ];
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[
-    "static_rules",
     "linkbeat_interfaces",
     "track_group",
     "vrrp_track_process",

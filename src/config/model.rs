@@ -32,6 +32,8 @@ pub struct Config {
     pub static_ipaddresses: Vec<VirtualAddress>,
     /// `static_routes { … }`.
     pub static_routes: Vec<VirtualRoute>,
+    /// `static_rules { … }` (typed and validated; lvsd does not program rules yet).
+    pub static_rules: Vec<VirtualRule>,
     pub virtual_server_groups: Vec<VirtualServerGroup>,
     pub virtual_servers: Vec<VirtualServer>,
     /// Top-level `SSL { … }` block used by SSL_GET checkers (None: auto-generated context).
@@ -460,8 +462,8 @@ pub struct VrrpInstance {
     /// `virtual_ipaddress_excluded` (any family; not sent in adverts).
     pub virtual_ipaddress_excluded: Vec<VirtualAddress>,
     pub virtual_routes: Vec<VirtualRoute>,
-    /// `virtual_rules` lines, kept verbatim (lvsd does not program rules yet).
-    pub virtual_rules: Vec<RawLine>,
+    /// `virtual_rules` (typed and validated; lvsd does not program rules yet).
+    pub virtual_rules: Vec<VirtualRule>,
     /// `nopreempt`. Cleared (with a warning) when state is MASTER, as keepalived does.
     pub nopreempt: bool,
     /// `preempt_delay` 0..1000 s. Default 0.
@@ -560,11 +562,50 @@ pub struct VirtualAddress {
     pub span: Span,
 }
 
+/// An address with a prefix length (`10.0.0.0/8`; a bare address is a host prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Prefix {
+    pub addr: IpAddr,
+    pub len: u8,
+}
+
+impl Prefix {
+    /// `ADDR[/LEN]`, LEN within the family's width; `default`/`all`/`any` is the zero prefix
+    /// of `family` (IPv4 unless told).
+    pub fn parse(s: &str, v6: bool) -> Option<Prefix> {
+        if matches!(s, "default" | "all" | "any") {
+            let addr = if v6 {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            };
+            return Some(Prefix { addr, len: 0 });
+        }
+        let (a, l) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match l {
+            None => max,
+            Some(l) => l.parse::<u8>().ok().filter(|&l| l <= max)?,
+        };
+        Some(Prefix { addr, len })
+    }
+}
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
 /// A `virtual_routes` / `static_routes` line; the common parts typed, the line kept verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VirtualRoute {
-    /// Destination as written (`192.168.1.0/24`, `default`).
-    pub to: Option<String>,
+    /// Destination (`192.168.1.0/24`; `default` is the zero prefix).
+    pub to: Option<Prefix>,
     pub src: Option<IpAddr>,
     pub via: Option<IpAddr>,
     pub dev: Option<String>,
@@ -578,7 +619,28 @@ pub struct VirtualRoute {
     pub span: Span,
 }
 
-/// A block line stored verbatim (e.g. `virtual_rules`).
+/// A `virtual_rules` / `static_rules` line, as `ip rule` takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VirtualRule {
+    pub from: Option<Prefix>,
+    pub to: Option<Prefix>,
+    /// `priority` / `preference` / `pref`; keepalived's default 16384 when absent (warned).
+    pub preference: u32,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    /// `fwmark MARK[/MASK]` as written.
+    pub fwmark: Option<String>,
+    /// `table N|NAME`.
+    pub table: Option<String>,
+    /// The other actions: `goto N`, `nop`, `blackhole`, `prohibit`, `unreachable`, `l3mdev`.
+    pub action: Option<String>,
+    pub not: bool,
+    pub no_track: bool,
+    pub words: Vec<String>,
+    pub span: Span,
+}
+
+/// A block line stored verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RawLine {
     pub words: Vec<String>,

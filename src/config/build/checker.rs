@@ -164,6 +164,7 @@ pub(super) fn checker(
     };
 
     for n in children {
+        cx.acting(n, ctx);
         let k = n.keyword();
         if k != "inhibit_on_failure" && own.option(cx, n) {
             continue;

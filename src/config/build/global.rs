@@ -19,6 +19,7 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let mut lower_delay_set = false;
     let mut lower_repeat_set = false;
     for n in children {
+        cx.acting(n, Context::GlobalDefs);
         let kw = n.keyword();
         match kw {
             "router_id" => g.router_id = cx.string(n),

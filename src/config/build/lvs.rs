@@ -321,6 +321,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let mut reals: Vec<&Node> = Vec::new();
     let mut seen = VsSeen::default();
     for n in children {
+        cx.acting(n, Context::VirtualServer);
         if inherit.option(cx, n) {
             continue;
         }
@@ -531,6 +532,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
             span,
         });
     }
+    seen.family_wanted = ip_family;
     // keepalived says nothing about a service whose group is not defined (and drops it).
     let unknown_group =
         matches!(&vs.address, VsAddress::Group { name } if !cx.vs_groups.contains(name));
@@ -548,6 +550,8 @@ struct VsSeen {
     quorum: Option<Span>,
     hysteresis: Option<Span>,
     ip_family: Option<Span>,
+    /// The family `ip_family` asked for.
+    family_wanted: Option<Family>,
     /// `sh-port`, `mh-fallback`… with where they are.
     sched_flags: Vec<(String, Span)>,
     /// sorry_server options written before (or without) `sorry_server`.
@@ -612,8 +616,9 @@ impl VsSeen {
                 format!("`{kw}` used before or without sorry_server; ignored"),
             );
         }
-        if let (Some(at), VsAddress::Inet { addr, .. }) = (self.ip_family, &vs.address)
-            && vs.family != Family::of(addr)
+        if let (Some(at), Some(want), VsAddress::Inet { addr, .. }) =
+            (self.ip_family, self.family_wanted, &vs.address)
+            && want != Family::of(addr)
         {
             cx.warn(
                 at,
@@ -730,6 +735,7 @@ fn real_server(
         // `real_server IP PORT` with no block is valid: no checker, always up.
     }
     for n in children {
+        cx.acting(n, Context::RealServer);
         if inherit.option(cx, n) {
             continue;
         }

@@ -7,6 +7,7 @@
 mod checker;
 mod global;
 mod lvs;
+mod routes;
 mod values;
 mod vrrp;
 
@@ -131,7 +132,8 @@ impl Ctx<'_> {
     /// so `-t`'s verdict does not change), logged as a warning at start-up and listed by
     /// [`Config::unimplemented`].
     pub(super) fn unimplemented(&mut self, span: Span, kw: &str, ctx: Context) -> String {
-        let effect = super::keywords::unimplemented_effect(kw);
+        let effect = super::keywords::not_acting(ctx, kw)
+            .unwrap_or_else(|| super::keywords::unimplemented_effect(kw));
         let d = self
             .sources
             .diagnostic(
@@ -146,6 +148,23 @@ impl Ctx<'_> {
             .with_category(super::diag::Category::Unimplemented);
         self.diags.push(d);
         effect.to_string()
+    }
+
+    /// A keyword the block's handler models but lvsd does not act on ([`NOT_ACTING`]): noted
+    /// and listed by `Config::unimplemented`. Called by each block loop before its handler.
+    ///
+    /// [`NOT_ACTING`]: super::keywords::NOT_ACTING
+    pub(super) fn acting(&mut self, node: &Node, ctx: Context) {
+        let kw = node.keyword();
+        if super::keywords::not_acting(ctx, kw).is_some() {
+            let effect = self.unimplemented(node.span(), kw, ctx);
+            self.ignored.push(IgnoredKeyword {
+                keyword: kw.to_string(),
+                context: ctx.name().to_string(),
+                span: node.span(),
+                unimplemented: Some(effect),
+            });
+        }
     }
 
     /// `track_process { NAME … }` / `track_bfd { NAME … }` in an instance: keepalived drops
@@ -236,6 +255,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         }
     }
     for node in tree {
+        cx.acting(node, Context::TopLevel);
         match node.keyword() {
             "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" => {}
             "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),
@@ -251,11 +271,14 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
             }
             "static_routes" => {
                 if let Some(children) = cx.need_block(node) {
-                    for c in children {
-                        if let Some(r) = vrrp::virtual_route(&mut cx, c) {
-                            config.static_routes.push(r);
-                        }
-                    }
+                    let routes = children.iter().filter_map(|c| routes::route(&mut cx, c));
+                    config.static_routes.extend(routes.collect::<Vec<_>>());
+                }
+            }
+            "static_rules" => {
+                if let Some(children) = cx.need_block(node) {
+                    let rules = children.iter().filter_map(|c| routes::rule(&mut cx, c));
+                    config.static_rules.extend(rules.collect::<Vec<_>>());
                 }
             }
             "virtual_server_group" => lvs::virtual_server_group(&mut cx, node, &mut config),

@@ -9,9 +9,9 @@ use super::Ctx;
 use super::values::parse_seconds;
 use crate::config::keywords::Context;
 use crate::config::model::{
-    AuthType, Authentication, Config, Family, InitialState, LvsSyncDaemon, Notify, RawLine, Script,
-    Span, TrackFile, TrackFileRef, TrackInterface, TrackScript, UnicastPeer, VirtualAddress,
-    VirtualRoute, VrrpInstance, VrrpScript, VrrpSyncGroup,
+    AuthType, Authentication, Config, Family, InitialState, LvsSyncDaemon, Notify, Script, Span,
+    TrackFile, TrackFileRef, TrackInterface, TrackScript, UnicastPeer, VirtualAddress,
+    VrrpInstance, VrrpScript, VrrpSyncGroup,
 };
 use crate::config::parser::Node;
 
@@ -52,6 +52,7 @@ pub(super) fn vrrp_script(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let mut user = None;
     let mut init_fail = false;
     for n in children {
+        cx.acting(n, Context::VrrpScript);
         match n.keyword() {
             "script" => script = cx.script(n),
             "interval" => {
@@ -250,6 +251,7 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
         span: node.span(),
     };
     for n in children {
+        cx.acting(n, Context::VrrpSyncGroup);
         // keepalived 2.2.7 has no notify_deleted in a sync group (an unknown keyword there).
         if n.keyword() != "notify_deleted" && notify_keyword(cx, n, &mut g.notify) {
             continue;
@@ -359,6 +361,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
         lvs_sync_daemon_interface: None,
     };
     for n in children {
+        cx.acting(n, Context::VrrpInstance);
         if notify_keyword(cx, n, &mut vi.notify) {
             continue;
         }
@@ -476,19 +479,14 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
             }
             "virtual_routes" => {
                 if let Some(lines) = cx.need_block(n) {
-                    for l in lines {
-                        if let Some(r) = virtual_route(cx, l) {
-                            vi.virtual_routes.push(r);
-                        }
-                    }
+                    vi.virtual_routes
+                        .extend(lines.iter().filter_map(|l| super::routes::route(cx, l)));
                 }
             }
             "virtual_rules" => {
                 if let Some(lines) = cx.need_block(n) {
-                    vi.virtual_rules.extend(lines.iter().map(|l| RawLine {
-                        words: l.words.iter().map(|w| w.text.clone()).collect(),
-                        span: l.span(),
-                    }));
+                    vi.virtual_rules
+                        .extend(lines.iter().filter_map(|l| super::routes::rule(cx, l)));
                 }
             }
             "nopreempt" => {
@@ -1010,104 +1008,6 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
         i += 2;
     }
     Some(a)
-}
-
-pub(super) fn virtual_route(cx: &mut Ctx, l: &Node) -> Option<VirtualRoute> {
-    if l.words.is_empty() || l.block.is_some() {
-        cx.warn(l.span(), "unexpected block in a route list; ignored");
-        return None;
-    }
-    let mut r = VirtualRoute {
-        to: None,
-        src: None,
-        via: None,
-        dev: None,
-        table: None,
-        metric: None,
-        scope: None,
-        route_type: None,
-        no_track: false,
-        words: l.words.iter().map(|w| w.text.clone()).collect(),
-        span: l.span(),
-    };
-    const WITH_VALUE: &[&str] = &[
-        "src",
-        "via",
-        "gw",
-        "dev",
-        "oif",
-        "table",
-        "metric",
-        "preference",
-        "priority",
-        "scope",
-        "or",
-        "proto",
-        "protocol",
-        "tos",
-        "dsfield",
-        "realms",
-        "mtu",
-        "hoplimit",
-        "advmss",
-        "initcwnd",
-        "initrwnd",
-        "rtt",
-        "rttvar",
-        "window",
-        "cwnd",
-        "ssthresh",
-        "features",
-        "quickack",
-        "congctl",
-        "pref",
-        "expires",
-        "rto_min",
-        "nexthop",
-        "weight",
-        "encap",
-        "track_group",
-        "fastopen_no_cookie",
-    ];
-    let mut i = 0;
-    while let Some(k) = l.words.get(i) {
-        let t = k.text.as_str();
-        if WITH_VALUE.contains(&t) {
-            let Some(v) = l.words.get(i + 1) else {
-                cx.warn(k.span, format!("`{t}` needs a value"));
-                break;
-            };
-            match t {
-                "src" => r.src = cx.ip_word(v, "route src"),
-                "via" | "gw" => r.via = cx.ip_word(v, "route gateway"),
-                "dev" | "oif" => r.dev = Some(v.text.clone()),
-                "table" => r.table = Some(v.text.clone()),
-                "metric" | "preference" | "priority" => {
-                    r.metric = cx.int_word(v, t, 0, u32::MAX as i64).map(|v| v as u32)
-                }
-                "scope" => r.scope = Some(v.text.clone()),
-                _ => {}
-            }
-            i += 2;
-            continue;
-        }
-        match t {
-            "no_track" => r.no_track = true,
-            "onlink" | "pervasive" => {}
-            "blackhole" | "unreachable" | "prohibit" | "throw" => {
-                r.route_type = Some(t.to_string())
-            }
-            "to" => {}
-            _ if r.to.is_none() => r.to = Some(t.to_string()),
-            _ => cx.warn(k.span, format!("unexpected `{t}` in route")),
-        }
-        i += 1;
-    }
-    if r.to.is_none() {
-        cx.warn(l.span(), "route without a destination; ignored");
-        return None;
-    }
-    Some(r)
 }
 
 /// Resolves track_script / track_file lines against the defined scripts and files.
