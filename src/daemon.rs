@@ -137,6 +137,10 @@ where
         director: spec,
         config,
     } = load(&opts.config_file)?;
+    let unimplemented = config
+        .as_ref()
+        .map(|c| c.unimplemented_lines())
+        .unwrap_or_default();
     if let Some(c) = config {
         links.configs.send_replace(Some(c));
     }
@@ -150,6 +154,7 @@ where
     let mut reload = ReloadStatus {
         config_file: opts.config_file.display().to_string(),
         last_reload_unix_ms: Some(now_ms()),
+        unimplemented,
         ..ReloadStatus::default()
     };
     hub.reload.send_replace(reload.clone());
@@ -199,6 +204,7 @@ where
                         reload.last_error = None;
                         spec_tx.send_replace(Arc::new(new.director));
                         if let Some(c) = new.config {
+                            reload.unimplemented = c.unimplemented_lines();
                             links.configs.send_replace(Some(c));
                         }
                         if let Some(r) = reply {
@@ -267,7 +273,14 @@ pub fn load_spec(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<Load
     match config::load(path, opts) {
         Ok(loaded) => {
             for d in &loaded.diagnostics {
-                tracing::warn!("{d}");
+                // Unimplemented keywords are logged once each below, as warnings.
+                if d.category != config::Category::Unimplemented {
+                    tracing::warn!("{d}");
+                }
+            }
+            for line in loaded.config.unimplemented_lines() {
+                let (at, what) = line.split_once(": ").unwrap_or(("", &line));
+                tracing::warn!("{at}: warning: {what}");
             }
             let (spec, warnings) = director::from_config::director_spec(&loaded.config);
             for w in warnings {

@@ -617,3 +617,45 @@ fn missing_protocol_is_tcp_with_a_warning_naming_keepalived_s_udp() {
     );
     assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
 }
+
+#[test]
+fn unimplemented_keywords_are_noted_and_listed() {
+    let l = load(
+        "global_defs {\n enable_snmp_vrrp\n enable_dbus\n}\nvrrp_track_process p {\n process sshd\n}\n\
+         vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1\n }\n \
+         track_process {\n  p\n }\n unicast_ttl 5\n unicast_peer {\n  10.0.0.2\n }\n}\n",
+    );
+    let lines = l.config.unimplemented_lines();
+    for (kw, line, effect) in [
+        ("enable_snmp_vrrp", 2, "Prometheus"),
+        ("enable_dbus", 3, "control API"),
+        ("vrrp_track_process", 5, "failover does not follow"),
+        ("track_process", 14, "failover does not follow"),
+        ("unicast_ttl", 17, "as if this line were absent"),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|s| s.starts_with(&format!("test.conf:{line}:"))
+                    && s.contains(&format!("does not implement {kw} "))
+                    && s.contains(effect)),
+            "{kw}: {lines:#?}"
+        );
+    }
+    // -t: notes at file:line:col, which leave keepalived's verdict (clean) alone.
+    assert!(
+        l.diagnostics.iter().all(|d| d.is_note()),
+        "{:?}",
+        l.diagnostics
+    );
+    assert_eq!(lvsd::cli::config_test_exit_code(&l.diagnostics, false), 0);
+    let strict = load_str(
+        "global_defs {\n enable_traps\n}\n",
+        Path::new("test.conf"),
+        &LoadOptions {
+            strict: true,
+            ..LoadOptions::default()
+        },
+    );
+    assert!(strict.is_err(), "--strict makes notes errors");
+}

@@ -61,6 +61,27 @@ impl Config {
     pub fn unimplemented(&self) -> impl Iterator<Item = &IgnoredKeyword> {
         self.ignored.iter().filter(|k| k.unimplemented.is_some())
     }
+    /// [`Config::unimplemented`] as the lines lvsd logs at start-up and lists in `/status`:
+    /// `FILE:LINE:COL: lvsd does not implement X (in BLOCK): what that means`.
+    pub fn unimplemented_lines(&self) -> Vec<String> {
+        self.unimplemented()
+            .map(|k| {
+                let file = self
+                    .files
+                    .get(k.span.file.0 as usize)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                format!(
+                    "{file}:{}:{}: lvsd does not implement {} (in {}): {}",
+                    k.span.line,
+                    k.span.col,
+                    k.keyword,
+                    k.context,
+                    k.unimplemented.as_deref().unwrap_or("")
+                )
+            })
+            .collect()
+    }
 }
 
 /// A keyword accepted for compatibility but without effect in lvsd.
