@@ -278,6 +278,130 @@ pub fn unimplemented_effect(kw: &str) -> &'static str {
     }
 }
 
+/// Every block kind, in the order the keyword reference lists them.
+pub const CONTEXTS: &[Context] = &[
+    Context::TopLevel,
+    Context::GlobalDefs,
+    Context::VrrpScript,
+    Context::TrackFile,
+    Context::VrrpSyncGroup,
+    Context::VrrpInstance,
+    Context::VirtualServer,
+    Context::RealServer,
+    Context::Checker,
+    Context::HttpChecker,
+    Context::Url,
+    Context::Ssl,
+];
+
+/// Other spellings keepalived accepts: (alias, the keyword it stands for).
+pub const ALIASES: &[(&str, &str)] = &[
+    ("lb_algo", "lvs_sched"),
+    ("lb_kind", "lvs_method"),
+    ("vrrp_track_file", "track_file"),
+    ("sh-port", "flag-1"),
+    ("mh-port", "flag-1"),
+    ("sh-fallback", "flag-2"),
+    ("mh-fallback", "flag-2"),
+    ("nb_get_retry", "retry"),
+];
+
+/// What lvsd does with a keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Read and acted on.
+    Implemented,
+    /// Read into the model but not acted on yet: warned (`lvsd does not implement X`).
+    NotActing(&'static str),
+    /// Accepted without effect (SNMP, DBus, process tuning…): warned, with the alternative.
+    Ignored(&'static str),
+}
+
+/// One keyword of keepalived 2.2.7's grammar as lvsd knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyword {
+    pub name: &'static str,
+    pub context: Context,
+    /// The keyword this one is another spelling of.
+    pub alias_of: Option<&'static str>,
+    pub status: Status,
+}
+
+/// The keyword table: every keyword of every block, with its status. Drives did-you-mean
+/// ([`Context::suggest`]), the `lvsd does not implement` notes and `docs/keywords.md`.
+pub fn table() -> Vec<Keyword> {
+    let mut out = Vec::new();
+    for &ctx in CONTEXTS {
+        for &name in ctx.modelled() {
+            let status = match not_acting(ctx, name) {
+                Some(e) => Status::NotActing(e),
+                None => Status::Implemented,
+            };
+            let alias_of = ALIASES.iter().find(|(a, _)| *a == name).map(|(_, k)| *k);
+            out.push(Keyword {
+                name,
+                context: ctx,
+                alias_of,
+                status,
+            });
+        }
+        for &name in ctx.ignored() {
+            out.push(Keyword {
+                name,
+                context: ctx,
+                alias_of: None,
+                status: Status::Ignored(unimplemented_effect(name)),
+            });
+        }
+    }
+    out
+}
+
+/// `docs/keywords.md`: the keyword reference, generated from [`table`] (a test keeps the
+/// checked-in file equal to this).
+pub fn reference_markdown() -> String {
+    let t = table();
+    let count = |f: fn(&Status) -> bool| t.iter().filter(|k| f(&k.status)).count();
+    let mut s = String::from(
+        "# keepalived.conf keywords in lvsd\n\n\
+         Generated from `src/config/keywords.rs` (`keywords::reference_markdown`); \
+         `cargo test -p lvsd --test keywords_doc` checks it is current \
+         (`LVSD_UPDATE_DOCS=1` rewrites it).\n\n\
+         Every keyword of keepalived 2.2.7's grammar that lvsd accepts. **implemented**: read and \
+         acted on. **not implemented**: accepted, and reported by `lvsd -t` at `file:line:col` \
+         and at start-up as `warning: lvsd does not implement X: …`, counted by the metric \
+         `lvsd_config_unimplemented_keywords` and listed in `/status` (`reload.unimplemented`). \
+         A keyword not listed is reported as unknown, with a did-you-mean.\n\n",
+    );
+    s += &format!(
+        "{} keywords: {} implemented, {} not implemented ({} modelled but not acting, {} accepted without effect).\n",
+        t.len(),
+        count(|s| *s == Status::Implemented),
+        t.len() - count(|s| *s == Status::Implemented),
+        count(|s| matches!(s, Status::NotActing(_))),
+        count(|s| matches!(s, Status::Ignored(_))),
+    );
+    for &ctx in CONTEXTS {
+        s += &format!(
+            "\n## {}\n\n| keyword | status | in lvsd |\n|---|---|---|\n",
+            ctx.name()
+        );
+        for k in t.iter().filter(|k| k.context == ctx) {
+            let (status, what) = match k.status {
+                Status::Implemented => ("implemented", String::new()),
+                Status::NotActing(e) | Status::Ignored(e) => ("not implemented", e.to_string()),
+            };
+            let what = match k.alias_of {
+                Some(a) if what.is_empty() => format!("alias of `{a}`"),
+                Some(a) => format!("alias of `{a}`; {what}"),
+                None => what,
+            };
+            s += &format!("| `{}` | {status} | {what} |\n", k.name);
+        }
+    }
+    s
+}
+
 /// Blocks that may start at the top level; a missing `{` after them is assumed.
 pub fn is_top_level_block(kw: &str) -> bool {
     TOP_LEVEL.contains(&kw) || TOP_LEVEL_IGNORED.contains(&kw)
