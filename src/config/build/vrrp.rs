@@ -308,61 +308,14 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     let mut nopreempt_span = None;
     let mut seen = Seen::default();
     let mut vrid_reported = false;
-    let mut garp = gl.garp.clone();
-    let (mut lower_delay_set, mut lower_repeat_set) = (false, false);
-    let mut vi = VrrpInstance {
-        name: name.clone(),
-        span: node.span(),
-        state: InitialState::Backup,
-        interface: None,
-        interface_span: None,
-        use_vmac: None,
-        vmac_xmit_base: false,
-        dont_track_primary: false,
-        virtual_router_id: 0,
-        virtual_router_id_span: node.span(),
-        priority: 100,
-        priority_span: None,
-        advert_int: Duration::from_secs(1),
-        version: gl.vrrp_version,
-        family: Family::Inet,
-        authentication: None,
-        virtual_ipaddress: Vec::new(),
-        virtual_ipaddress_excluded: Vec::new(),
-        virtual_routes: Vec::new(),
-        virtual_rules: Vec::new(),
-        nopreempt: false,
-        preempt_delay: Duration::ZERO,
-        unicast_src_ip: None,
-        unicast_peers: Vec::new(),
-        unicast_ttl: None,
-        unicast_fault_no_peer: false,
-        mcast_src_ip: None,
-        mcast_dst_ip: None,
-        track_src_ip: false,
-        check_unicast_src: gl.vrrp_check_unicast_src,
-        track_interfaces: Vec::new(),
-        track_scripts: Vec::new(),
-        track_files: Vec::new(),
-        notify: Notify {
-            priority_changes: gl.vrrp_notify_priority_changes,
-            ..Notify::default()
-        },
-        smtp_alert: false,
+    let mut garp = GarpLines {
         garp: gl.garp.clone(),
-        down_timer_adverts: gl.vrrp_down_timer_adverts,
-        lower_prio_no_advert: gl.vrrp_lower_prio_no_advert,
-        higher_prio_send_advert: gl.vrrp_higher_prio_send_advert,
-        accept: true,
-        strict_mode: gl.vrrp_strict,
-        skip_check_adv_addr: gl.vrrp_skip_check_adv_addr,
-        v3_checksum_as_v2: false,
-        promote_secondaries: false,
-        lvs_sync_daemon_interface: None,
+        ..GarpLines::default()
     };
+    let mut vi = new_instance(&name, node.span(), gl);
     for n in children {
         cx.acting(n, Context::VrrpInstance);
-        if notify_keyword(cx, n, &mut vi.notify) {
+        if notify_keyword(cx, n, &mut vi.notify) || garp.keyword(cx, n) {
             continue;
         }
         let kw = n.keyword();
@@ -557,44 +510,6 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 pending,
             ),
             "smtp_alert" => smtp_alert = Some(cx.flag(n)),
-            "garp_master_delay" => {
-                if let Some(d) = cx.secs(n, 255) {
-                    garp.master_delay = d;
-                    if !lower_delay_set {
-                        garp.lower_prio_delay = d;
-                    }
-                }
-            }
-            "garp_master_repeat" => {
-                if let Some(v) = cx.int(n, 1, 255) {
-                    garp.master_repeat = v as u32;
-                    if !lower_repeat_set {
-                        garp.lower_prio_repeat = v as u32;
-                    }
-                }
-            }
-            "garp_lower_prio_delay" => {
-                if let Some(d) = cx.secs(n, 255) {
-                    garp.lower_prio_delay = d;
-                    lower_delay_set = true;
-                }
-            }
-            "garp_lower_prio_repeat" => {
-                if let Some(v) = cx.int(n, 1, 255) {
-                    garp.lower_prio_repeat = v as u32;
-                    lower_repeat_set = true;
-                }
-            }
-            "garp_master_refresh" => {
-                if let Some(d) = cx.secs(n, u32::MAX as i64) {
-                    garp.master_refresh = (!d.is_zero()).then_some(d);
-                }
-            }
-            "garp_master_refresh_repeat" => {
-                if let Some(v) = cx.int(n, 1, 255) {
-                    garp.master_refresh_repeat = v as u32;
-                }
-            }
             "down_timer_adverts" => {
                 if let Some(v) = cx.int(n, 1, 100) {
                     vi.down_timer_adverts = v as u32;
@@ -626,42 +541,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 );
                 vi.family = Family::Inet6;
             }
-            "lvs_sync_daemon_interface" => {
-                if let Some(w) = cx.arg(n, 1, "an interface") {
-                    cx.warn_note(
-                        n.span(),
-                        format!(
-                            "({name}) `lvs_sync_daemon_interface` in a vrrp_instance is deprecated"
-                        ),
-                        format!(
-                            "help: use `lvs_sync_daemon {} {name}` in global_defs",
-                            w.text
-                        ),
-                    );
-                    match &config.global.lvs_sync_daemon {
-                        Some(d) => cx.warn(
-                            w.span,
-                            format!(
-                                "({name}) lvs_sync_daemon_interface has already been specified as {}; ignored",
-                                d.interface
-                            ),
-                        ),
-                        None => {
-                            vi.lvs_sync_daemon_interface = Some(w.text.clone());
-                            config.global.lvs_sync_daemon = Some(LvsSyncDaemon {
-                                interface: w.text.clone(),
-                                instance: Some(name.clone()),
-                                id: 0,
-                                maxlen: None,
-                                port: None,
-                                ttl: None,
-                                group: None,
-                                span: n.span(),
-                            });
-                        }
-                    }
-                }
-            }
+            "lvs_sync_daemon_interface" => lvs_sync_daemon_interface(cx, n, &mut vi, config),
             _ => cx.other(n, Context::VrrpInstance),
         }
     }
@@ -689,7 +569,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     };
     vi.virtual_router_id = id;
     vi.virtual_router_id_span = span;
-    vi.garp = garp;
+    vi.garp = garp.garp;
     vi.strict_mode = strict.unwrap_or(vi.strict_mode);
     vi.accept = accept.unwrap_or(!vi.strict_mode);
     let gl = &config.global;
@@ -719,10 +599,157 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     config.vrrp_instances.push(vi);
 }
 
+/// An instance's `garp_*` lines: the lower-priority timers follow the master ones unless set.
+#[derive(Default)]
+struct GarpLines {
+    garp: crate::config::model::GarpTimers,
+    lower_delay_set: bool,
+    lower_repeat_set: bool,
+}
+
+impl GarpLines {
+    /// Handles `n` if it is a `garp_*` keyword.
+    fn keyword(&mut self, cx: &mut Ctx, n: &Node) -> bool {
+        match n.keyword() {
+            "garp_master_delay" => {
+                if let Some(d) = cx.secs(n, 255) {
+                    self.garp.master_delay = d;
+                    if !self.lower_delay_set {
+                        self.garp.lower_prio_delay = d;
+                    }
+                }
+            }
+            "garp_master_repeat" => {
+                if let Some(v) = cx.int(n, 1, 255) {
+                    self.garp.master_repeat = v as u32;
+                    if !self.lower_repeat_set {
+                        self.garp.lower_prio_repeat = v as u32;
+                    }
+                }
+            }
+            "garp_lower_prio_delay" => {
+                if let Some(d) = cx.secs(n, 255) {
+                    self.garp.lower_prio_delay = d;
+                    self.lower_delay_set = true;
+                }
+            }
+            "garp_lower_prio_repeat" => {
+                if let Some(v) = cx.int(n, 1, 255) {
+                    self.garp.lower_prio_repeat = v as u32;
+                    self.lower_repeat_set = true;
+                }
+            }
+            "garp_master_refresh" => {
+                if let Some(d) = cx.secs(n, u32::MAX as i64) {
+                    self.garp.master_refresh = (!d.is_zero()).then_some(d);
+                }
+            }
+            "garp_master_refresh_repeat" => {
+                if let Some(v) = cx.int(n, 1, 255) {
+                    self.garp.master_refresh_repeat = v as u32;
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
 /// The closing `}` of a block (the node itself if it has none): where keepalived reports what
 /// a block lacks.
 pub(super) fn close_span(node: &Node) -> Span {
     node.block.as_ref().map_or(node.span(), |b| b.close)
+}
+
+/// An instance with keepalived's defaults, those from global_defs applied.
+fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -> VrrpInstance {
+    VrrpInstance {
+        name: name.to_string(),
+        span: span,
+        state: InitialState::Backup,
+        interface: None,
+        interface_span: None,
+        use_vmac: None,
+        vmac_xmit_base: false,
+        dont_track_primary: false,
+        virtual_router_id: 0,
+        virtual_router_id_span: span,
+        priority: 100,
+        priority_span: None,
+        advert_int: Duration::from_secs(1),
+        version: gl.vrrp_version,
+        family: Family::Inet,
+        authentication: None,
+        virtual_ipaddress: Vec::new(),
+        virtual_ipaddress_excluded: Vec::new(),
+        virtual_routes: Vec::new(),
+        virtual_rules: Vec::new(),
+        nopreempt: false,
+        preempt_delay: Duration::ZERO,
+        unicast_src_ip: None,
+        unicast_peers: Vec::new(),
+        unicast_ttl: None,
+        unicast_fault_no_peer: false,
+        mcast_src_ip: None,
+        mcast_dst_ip: None,
+        track_src_ip: false,
+        check_unicast_src: gl.vrrp_check_unicast_src,
+        track_interfaces: Vec::new(),
+        track_scripts: Vec::new(),
+        track_files: Vec::new(),
+        notify: Notify {
+            priority_changes: gl.vrrp_notify_priority_changes,
+            ..Notify::default()
+        },
+        smtp_alert: false,
+        garp: gl.garp.clone(),
+        down_timer_adverts: gl.vrrp_down_timer_adverts,
+        lower_prio_no_advert: gl.vrrp_lower_prio_no_advert,
+        higher_prio_send_advert: gl.vrrp_higher_prio_send_advert,
+        accept: true,
+        strict_mode: gl.vrrp_strict,
+        skip_check_adv_addr: gl.vrrp_skip_check_adv_addr,
+        v3_checksum_as_v2: false,
+        promote_secondaries: false,
+        lvs_sync_daemon_interface: None,
+    }
+}
+
+/// `lvs_sync_daemon_interface` (deprecated): becomes global_defs' `lvs_sync_daemon`.
+fn lvs_sync_daemon_interface(cx: &mut Ctx, n: &Node, vi: &mut VrrpInstance, config: &mut Config) {
+    let name = vi.name.clone();
+    if let Some(w) = cx.arg(n, 1, "an interface") {
+        cx.warn_note(
+            n.span(),
+            format!("({name}) `lvs_sync_daemon_interface` in a vrrp_instance is deprecated"),
+            format!(
+                "help: use `lvs_sync_daemon {} {name}` in global_defs",
+                w.text
+            ),
+        );
+        match &config.global.lvs_sync_daemon {
+            Some(d) => cx.warn(
+                w.span,
+                format!(
+                    "({name}) lvs_sync_daemon_interface has already been specified as {}; ignored",
+                    d.interface
+                ),
+            ),
+            None => {
+                vi.lvs_sync_daemon_interface = Some(w.text.clone());
+                config.global.lvs_sync_daemon = Some(LvsSyncDaemon {
+                    interface: w.text.clone(),
+                    instance: Some(name.clone()),
+                    id: 0,
+                    maxlen: None,
+                    port: None,
+                    ttl: None,
+                    group: None,
+                    span: n.span(),
+                });
+            }
+        }
+    }
 }
 
 /// Where an instance set keywords whose meaning depends on the others (checked at its end).
