@@ -665,7 +665,7 @@ pub(super) fn close_span(node: &Node) -> Span {
 fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -> VrrpInstance {
     VrrpInstance {
         name: name.to_string(),
-        span: span,
+        span,
         state: InitialState::Backup,
         interface: None,
         interface_span: None,
