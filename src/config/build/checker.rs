@@ -101,6 +101,71 @@ pub(super) struct Parent<'a> {
     pub delay_loop: Duration,
 }
 
+/// `type A|NS|CNAME|SOA|MX|TXT|AAAA` of a DNS_CHECK (unknown: SOA, warned).
+fn dns_type(cx: &mut Ctx, n: &Node) -> Option<DnsType> {
+    let w = cx.arg(n, 1, "a query type")?;
+    Some(match w.text.to_ascii_uppercase().as_str() {
+        "A" => DnsType::A,
+        "NS" => DnsType::Ns,
+        "CNAME" => DnsType::Cname,
+        "SOA" => DnsType::Soa,
+        "MX" => DnsType::Mx,
+        "TXT" => DnsType::Txt,
+        "AAAA" => DnsType::Aaaa,
+        _ => {
+            cx.warn(
+                w.span,
+                format!(
+                    "unknown DNS type `{}` (A NS CNAME SOA MX TXT AAAA); using SOA",
+                    w.text
+                ),
+            );
+            DnsType::Soa
+        }
+    })
+}
+
+/// `http_protocol 1.0|1.0C|1.1` of an HTTP_GET / SSL_GET.
+fn http_protocol(cx: &mut Ctx, n: &Node) -> Option<HttpProtocol> {
+    let w = cx.arg(n, 1, "1.0, 1.0C or 1.1")?;
+    match w.text.as_str() {
+        "1.0" => Some(HttpProtocol::Http10),
+        "1.0C" | "1.0c" => Some(HttpProtocol::Http10Close),
+        "1.1" => Some(HttpProtocol::Http11),
+        _ => {
+            cx.warn(
+                w.span,
+                format!("unknown http_protocol `{}` (1.0, 1.0C or 1.1)", w.text),
+            );
+            None
+        }
+    }
+}
+
+/// UDP_CHECK's own options; false if `n` is not one of them.
+fn udp_option(cx: &mut Ctx, n: &Node, udp: &mut UdpCheck) -> bool {
+    match n.keyword() {
+        "payload" => {
+            let hex: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
+            match parse_hex(&hex, false) {
+                Some(p) => udp.payload = Some(p.bytes),
+                None => cx.warn(n.span(), "payload is not hexadecimal; ignored"),
+            }
+        }
+        "require_reply" => {
+            let hex: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
+            match parse_hex(&hex, true) {
+                Some(p) => udp.require_reply = Some(p),
+                None => cx.warn(n.span(), "require_reply is not hexadecimal; ignored"),
+            }
+        }
+        "min_reply_length" => udp.min_reply_length = cx.int(n, 0, 65_535).map_or(0, |v| v as u32),
+        "max_reply_length" => udp.max_reply_length = cx.int(n, 0, 65_535).map_or(255, |v| v as u32),
+        _ => return false,
+    }
+    true
+}
+
 pub(super) fn checker(
     cx: &mut Ctx,
     node: &Node,
@@ -200,16 +265,8 @@ pub(super) fn checker(
             (_, "log_all_failures") => log_all_failures = Some(cx.flag(n)),
             ("HTTP_GET" | "SSL_GET", "url") => url_nodes.push(n),
             ("HTTP_GET" | "SSL_GET", "http_protocol") => {
-                if let Some(w) = cx.arg(n, 1, "1.0, 1.0C or 1.1") {
-                    match w.text.as_str() {
-                        "1.0" => http.http_protocol = HttpProtocol::Http10,
-                        "1.0C" | "1.0c" => http.http_protocol = HttpProtocol::Http10Close,
-                        "1.1" => http.http_protocol = HttpProtocol::Http11,
-                        _ => cx.warn(
-                            w.span,
-                            format!("unknown http_protocol `{}` (1.0, 1.0C or 1.1)", w.text),
-                        ),
-                    }
+                if let Some(p) = http_protocol(cx, n) {
+                    http.http_protocol = p;
                 }
             }
             ("HTTP_GET" | "SSL_GET", "fast_recovery") => http.fast_recovery = cx.flag(n),
@@ -217,26 +274,8 @@ pub(super) fn checker(
             ("HTTP_GET" | "SSL_GET", "virtualhost") => http_vhost = cx.string(n),
             ("SMTP_CHECK", "helo_name") => smtp.helo_name = cx.string(n),
             ("DNS_CHECK", "type") => {
-                if let Some(w) = cx.arg(n, 1, "a query type") {
-                    dns.query_type = match w.text.to_ascii_uppercase().as_str() {
-                        "A" => DnsType::A,
-                        "NS" => DnsType::Ns,
-                        "CNAME" => DnsType::Cname,
-                        "SOA" => DnsType::Soa,
-                        "MX" => DnsType::Mx,
-                        "TXT" => DnsType::Txt,
-                        "AAAA" => DnsType::Aaaa,
-                        _ => {
-                            cx.warn(
-                                w.span,
-                                format!(
-                                    "unknown DNS type `{}` (A NS CNAME SOA MX TXT AAAA); using SOA",
-                                    w.text
-                                ),
-                            );
-                            DnsType::Soa
-                        }
-                    }
+                if let Some(t) = dns_type(cx, n) {
+                    dns.query_type = t;
                 }
             }
             ("DNS_CHECK", "name") => {
@@ -248,26 +287,7 @@ pub(super) fn checker(
             ("MISC_CHECK", "misc_timeout") => misc_timeout = cx.timer(n),
             ("MISC_CHECK", "misc_dynamic") => misc_dynamic = cx.flag(n),
             ("MISC_CHECK", "user") => misc_user = cx.user(n),
-            ("UDP_CHECK", "payload") => {
-                let hex: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
-                match parse_hex(&hex, false) {
-                    Some(p) => udp.payload = Some(p.bytes),
-                    None => cx.warn(n.span(), "payload is not hexadecimal; ignored"),
-                }
-            }
-            ("UDP_CHECK", "require_reply") => {
-                let hex: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
-                match parse_hex(&hex, true) {
-                    Some(p) => udp.require_reply = Some(p),
-                    None => cx.warn(n.span(), "require_reply is not hexadecimal; ignored"),
-                }
-            }
-            ("UDP_CHECK", "min_reply_length") => {
-                udp.min_reply_length = cx.int(n, 0, 65_535).map_or(0, |v| v as u32)
-            }
-            ("UDP_CHECK", "max_reply_length") => {
-                udp.max_reply_length = cx.int(n, 0, 65_535).map_or(255, |v| v as u32)
-            }
+            ("UDP_CHECK", _) if udp_option(cx, n, &mut udp) => {}
             ("FILE_CHECK", "track_file") => {
                 file_name = cx
                     .arg(n, 1, "a track_file name")
