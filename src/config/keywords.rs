@@ -4,7 +4,9 @@
 //! the block's vocabulary for a did-you-mean suggestion.
 //!
 //! The build stage (`build/`) holds the handler of each modelled keyword; this module is the
-//! single list of names, so suggestions and "accepted but ignored" stay in one place.
+//! single list of names and statuses ([`table`]: implemented, modelled but not acting
+//! ([`NOT_ACTING`]), accepted without effect (`*_IGNORED`)), so suggestions, the
+//! `lvsd does not implement X` notes and `docs/keywords.md` stay in one place.
 
 /// A block kind, for vocabulary lookup and messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

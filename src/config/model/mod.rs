@@ -7,7 +7,7 @@
 //! [`Span`]; render one with [`crate::config::SourceMap::diagnostic`].
 //!
 //! Names mirror keepalived's keywords so that `lvsd config dump --json` reads like the file.
-//! Split as `build/` is: [`global`], [`vrrp`], [`lvs`], [`checker`].
+//! Split as `build/` is: `global.rs`, `vrrp.rs`, `lvs.rs`, `checker.rs`.
 
 use std::path::PathBuf;
 
