@@ -514,7 +514,8 @@ pub fn config_test_exit_code(diagnostics: &[crate::config::Diagnostic], refused:
         .any(|d| d.category == Category::ScriptSecurity)
     {
         EXIT_SCRIPT_SECURITY
-    } else if diagnostics.is_empty() {
+    } else if diagnostics.iter().all(|d| d.is_note()) {
+        // Notes are lvsd's own findings: keepalived's verdict would be "clean".
         EXIT_OK
     } else {
         EXIT_CONFIG_WARNINGS
@@ -532,7 +533,10 @@ fn print_diagnostics(diags: &[crate::config::Diagnostic]) {
 
 fn summary(path: &std::path::Path, diags: &[crate::config::Diagnostic]) -> String {
     let errors = diags.iter().filter(|d| d.is_error()).count();
-    let warnings = diags.len() - errors;
+    let warnings = diags
+        .iter()
+        .filter(|d| !d.is_error() && !d.is_note())
+        .count();
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     match (errors, warnings) {
         (0, 0) => format!("{}: configuration OK", path.display()),

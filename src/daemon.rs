@@ -148,6 +148,10 @@ where
         scripts,
     } = load(&opts.config_file)?;
     hub.disabled_scripts.send_replace(scripts.disabled.clone());
+    let unimplemented = config
+        .as_ref()
+        .map(|c| c.unimplemented_lines())
+        .unwrap_or_default();
     if let Some(c) = config {
         links.configs.send_replace(Some((c, scripts)));
     }
@@ -157,6 +161,7 @@ where
     let mut reload = ReloadStatus {
         config_file: opts.config_file.display().to_string(),
         last_reload_unix_ms: Some(now_ms()),
+        unimplemented,
         ..ReloadStatus::default()
     };
     hub.reload.send_replace(reload.clone());
@@ -210,6 +215,7 @@ where
                         hub.disabled_scripts
                             .send_replace(new.scripts.disabled.clone());
                         if let Some(c) = new.config {
+                            reload.unimplemented = c.unimplemented_lines();
                             links.configs.send_replace(Some((c, new.scripts)));
                         }
                         if let Some(r) = reply {
@@ -286,7 +292,14 @@ pub fn load_spec(path: &Path, opts: &config::LoadOptions) -> anyhow::Result<Load
     match config::load(path, opts) {
         Ok(loaded) => {
             for d in &loaded.diagnostics {
-                tracing::warn!("{d}");
+                // Unimplemented keywords are logged once each below, as warnings.
+                if d.category != config::Category::Unimplemented {
+                    tracing::warn!("{d}");
+                }
+            }
+            for line in loaded.config.unimplemented_lines() {
+                let (at, what) = line.split_once(": ").unwrap_or(("", &line));
+                tracing::warn!("{at}: warning: {what}");
             }
             let scripts = Scripts::resolve(&loaded.config);
             scripts.log();

@@ -618,12 +618,14 @@ mod tests {
         g.script_user = Some(m::ScriptUser {
             user: "nobody".into(),
             group: Some("root".into()),
+            span: Default::default(),
         });
         let u = Users::of(&g).default.unwrap();
         assert_eq!((u.uid.as_raw(), u.gid.as_raw()), (65534, 0));
         g.script_user = Some(m::ScriptUser {
             user: "no-such-user-lvsd".into(),
             group: None,
+            span: Default::default(),
         });
         assert!(Users::of(&g).default.is_err());
     }

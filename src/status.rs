@@ -150,6 +150,10 @@ pub struct ReloadStatus {
     /// (a failed reload keeps the running configuration, and this time).
     pub last_reload_unix_ms: Option<u64>,
     pub last_error: Option<String>,
+    /// Keywords of the running configuration lvsd does not implement, one
+    /// `FILE:LINE:COL: lvsd does not implement X (in BLOCK): effect` each
+    /// (`Config::unimplemented_lines`).
+    pub unimplemented: Vec<String>,
 }
 
 /// Everything one snapshot holds.

@@ -55,7 +55,7 @@ fn host_diags(text: &str, host: &Host) -> Vec<Diagnostic> {
 }
 
 const CONF: &str = "global_defs {\n    enable_script_security\n}\nvrrp_script chk {\n    script \"/etc/keepalived/chk.sh arg\"\n}\n\
-vrrp_script unused {\n    script /nonexistent\n}\nvrrp_instance VI {\n    interface eth9\n    virtual_router_id 5\n    \
+vrrp_script unused {\n    script /usr/bin/pgrep\n}\nvrrp_instance VI {\n    interface eth9\n    virtual_router_id 5\n    \
 track_interface {\n        eth8\n    }\n    virtual_ipaddress {\n        10.0.0.1 dev eth7\n    }\n    track_script {\n        chk\n    }\n    \
 notify_master pgrep\n}\n";
 
@@ -150,9 +150,16 @@ fn missing_or_non_executable_scripts_are_disabled() {
         .insert(PathBuf::from("/etc/keepalived/chk.sh"), exe(0o644, 0));
     let d = host_diags(CONF, &h);
     let msgs: Vec<_> = d.iter().map(|d| (d.line(), d.message.as_str())).collect();
-    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
     assert!(msgs[0].1.contains("is not an executable file"), "{msgs:?}");
-    assert!(msgs[1].1.contains("`pgrep` not found"), "{msgs:?}");
+    // Every vrrp_script is checked, tracked or not (keepalived disables either).
+    assert!(
+        msgs[1].1.contains("unused: `/usr/bin/pgrep` not found"),
+        "{msgs:?}"
+    );
+    // A missing notify script: keepalived says nothing, lvsd notes it (no exit code change).
+    assert!(msgs[2].1.contains("`pgrep` not found"), "{msgs:?}");
+    assert!(d[2].is_note(), "{msgs:?}");
     assert_eq!(config_test_exit_code(&d, false), 5);
 }
 
@@ -160,9 +167,23 @@ fn missing_or_non_executable_scripts_are_disabled() {
 fn script_users_must_exist() {
     let mut h = base_host();
     h.users.clear();
+    // keepalived drops each script that has no user of its own (the track script is then
+    // "not found" where tracked): warnings, not a script-security verdict.
     let d = host_diags(CONF, &h);
-    assert_eq!(d.len(), 1);
-    assert!(d[0].message.contains("keepalived_script"));
+    let msgs: Vec<_> = d.iter().map(|d| (d.line(), d.message.as_str())).collect();
+    assert_eq!(msgs.len(), 4, "{msgs:?}");
+    assert!(
+        msgs[0]
+            .1
+            .contains("unable to set default user keepalived_script"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.0 == Some(20) && m.1.contains("track script chk is disabled")),
+        "{msgs:?}"
+    );
+    assert_eq!(config_test_exit_code(&d, false), 5);
     let d = host_diags(
         &CONF.replace("enable_script_security", "script_user nobody"),
         &h,

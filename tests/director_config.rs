@@ -139,6 +139,8 @@ virtual_server 10.0.0.1 53 {
     hysteresis 1
     quorum_up "/bin/echo UP 'two words'"
     real_server 192.168.1.1 53 {
+        # keepalived lowers a quorum above the total weight to that weight.
+        weight 3
         notify_down "/bin/echo DOWN" root
         MISC_CHECK {
             misc_path "/bin/echo --port 53"

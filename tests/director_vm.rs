@@ -451,7 +451,13 @@ impl Drop for Lvsd {
 }
 
 fn config(weight_a: u32, broken: bool) -> String {
-    let extra = if broken { "real_server {{{ oops\n" } else { "" };
+    // Broken: a parameter that expands to itself. keepalived never finishes reading it; lvsd
+    // refuses it. (Unclosed blocks are not "broken": keepalived closes them and runs.)
+    let extra = if broken {
+        "$BROKEN=${BROKEN}\n$BROKEN\n"
+    } else {
+        ""
+    };
     format!(
         r#"global_defs {{
     router_id lvsd_vm

@@ -112,7 +112,8 @@ fn write_config(path: &Path, port: u16, events: &Path) {
 virtual_server 192.0.2.10 80 {{
     delay_loop 1
     lb_algo wrr
-    lb_kind DR
+    # NAT: with DR keepalived (and lvsd) reset the real server's port to the service's.
+    lb_kind NAT
     protocol TCP
     quorum_up {qup}
     quorum_down {qdown}

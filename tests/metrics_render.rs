@@ -183,6 +183,11 @@ fn server_health_quorum_reloads_and_check_events_are_exposed() {
         sample_value(&text, "lvsd_config_reloads_total", &[("result", "failure")]),
         Some(1.0)
     );
+    // The keywords lvsd does not implement (listed in /status) are counted.
+    assert_eq!(
+        sample_value(&text, "lvsd_config_unimplemented_keywords", &[]),
+        Some(1.0)
+    );
     assert_eq!(
         sample_value(&text, "lvsd_config_last_reload_timestamp_seconds", &[]),
         Some(1_795_527_900.0)

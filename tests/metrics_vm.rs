@@ -196,7 +196,8 @@ const RS_A: &str = "127.0.0.2:8080";
 const RS_B: &str = "127.0.0.3:8080";
 
 /// keepalived.conf with two HTTP_GET-checked real servers; `weight_b` changes on reload, `broken`
-/// appends a syntax error.
+/// appends a parameter that expands to itself (keepalived never finishes reading it; lvsd
+/// refuses it — unclosed blocks are not "broken": keepalived closes them and runs).
 fn director_config(weight_b: u32, broken: bool) -> String {
     let rs = |addr: &str, weight: u32| {
         let (ip, port) = addr.split_once(':').unwrap();
@@ -211,7 +212,11 @@ fn director_config(weight_b: u32, broken: bool) -> String {
          delay_loop 1\n    lb_algo wrr\n    lb_kind NAT\n    protocol TCP\n{}{}}}\n{}",
         rs(RS_A, 2),
         rs(RS_B, weight_b),
-        if broken { "real_server {{{ oops\n" } else { "" }
+        if broken {
+            "$BROKEN=${BROKEN}\n$BROKEN\n"
+        } else {
+            ""
+        }
     )
 }
 

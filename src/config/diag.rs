@@ -26,6 +26,9 @@ pub struct Span {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// lvsd's own finding that keepalived does not make (or makes without affecting its
+    /// verdict): printed, never changes `-t`'s exit code (except under `--strict`).
+    Note,
     Warning,
     Error,
 }
@@ -33,6 +36,7 @@ pub enum Severity {
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Severity::Note => "note",
             Severity::Warning => "warning",
             Severity::Error => "error",
         })
@@ -51,6 +55,8 @@ pub enum Category {
     Host,
     /// keepalived's SECURITY VIOLATION: scripts would run without `enable_script_security`.
     ScriptSecurity,
+    /// A keepalived keyword lvsd accepts but does not act on (`lvsd does not implement X`).
+    Unimplemented,
 }
 
 /// Where a diagnostic points, with the line's text for the caret display.
@@ -106,6 +112,13 @@ impl Diagnostic {
     }
     pub fn warning(message: impl Into<String>) -> Self {
         Self::new(Severity::Warning, message)
+    }
+    pub fn note(message: impl Into<String>) -> Self {
+        Self::new(Severity::Note, message)
+    }
+    /// A note: lvsd's own finding, which does not change `-t`'s verdict.
+    pub fn is_note(&self) -> bool {
+        self.severity == Severity::Note
     }
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());

@@ -5,12 +5,11 @@
 //! `/sys/class/net` and the file system. Only `-t` and daemon start-up run these checks: the
 //! config itself stays valid on a machine that lacks an interface today.
 
-use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::diag::{Category, Diagnostic, Severity, SourceMap, Span};
-use super::model::{Config, Script};
+use super::model::Config;
 
 /// What the host checks need to know about the machine.
 pub trait Probe {
@@ -92,6 +91,7 @@ impl crate::scripts::Fs for ProbeFs<'_> {
 /// Runs the host checks, appending diagnostics.
 pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mut Vec<Diagnostic>) {
     let mut out = Vec::new();
+    let mut notes = Vec::new();
     let mut push = |cat: Category, span: Span, msg: String, note: Option<String>| {
         let mut d = sources
             .diagnostic(Severity::Warning, span, msg)
@@ -145,7 +145,7 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                         Category::Host,
                         a.span,
                         format!(
-                            "({}) dev {dev} of {} does not exist on this host",
+                            "({}) interface {dev} for ip address {} does not exist on this host",
                             vi.name, a.addr
                         ),
                         None,
@@ -156,49 +156,73 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         if let Some(d) = &config.global.lvs_sync_daemon
             && !probe.interface_exists(&d.interface)
         {
-            push(
-                Category::Host,
-                d.span,
-                format!(
-                    "lvs_sync_daemon interface {} does not exist on this host",
-                    d.interface
-                ),
-                None,
+            // keepalived 2.2.7 says nothing: lvsd's own finding.
+            notes.push(
+                sources
+                    .diagnostic(
+                        Severity::Note,
+                        d.span,
+                        format!(
+                            "lvs_sync_daemon interface {} does not exist on this host",
+                            d.interface
+                        ),
+                    )
+                    .with_category(Category::Host),
             );
+        }
+        let statics = config
+            .static_ipaddresses
+            .iter()
+            .map(|a| (a.dev.as_ref(), a.span, format!("ip address {}", a.addr)));
+        let routes = config
+            .static_routes
+            .iter()
+            .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_routes))
+            .map(|r| (r.dev.as_ref(), r.span, "VROUTE nexthop".to_string()));
+        let rules = config
+            .static_rules
+            .iter()
+            .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_rules))
+            .flat_map(|r| {
+                [
+                    (r.iif.as_ref(), r.span, "rule".to_string()),
+                    (r.oif.as_ref(), r.span, "rule".to_string()),
+                ]
+            });
+        for (dev, span, what) in statics.chain(routes).chain(rules) {
+            if let Some(dev) = dev
+                && !probe.interface_exists(dev)
+            {
+                push(
+                    Category::Host,
+                    span,
+                    format!("interface {dev} for {what} does not exist on this host"),
+                    None,
+                );
+            }
         }
     }
 
-    // Scripts that will run: every script of the configuration (crate::scripts lists them,
-    // as the daemon resolves them), vrrp_scripts only when tracked (keepalived ignores the rest).
-    let tracked: BTreeSet<&str> = config
-        .vrrp_instances
-        .iter()
-        .flat_map(|v| v.track_scripts.iter().map(|t| t.name.as_str()))
-        .chain(
-            config
-                .vrrp_sync_groups
-                .iter()
-                .flat_map(|g| g.track_scripts.iter().map(|t| t.name.as_str())),
-        )
-        .collect();
-    let scripts: Vec<(String, &Script)> = crate::scripts::every_script(config)
-        .into_iter()
-        .filter(|(what, _)| {
-            what.strip_prefix("vrrp_script ")
-                .is_none_or(|name| tracked.contains(name))
-        })
-        .collect();
-    // The user scripts run as (keepalived: the script's own, `script_user`, then
-    // keepalived_script, then root unless script security is on).
+    // Scripts that will run: every script of the configuration, as the daemon resolves them
+    // (crate::scripts). What keepalived 2.2.7's -t says of them, checked against it:
+    // - every runnable script, tracked or not, counts toward "SECURITY VIOLATION" (exit 6);
+    // - a script it cannot run as its user (no such user, default user missing under script
+    //   security) is a warning at the script, and a track script's references then say so;
+    // - a missing program is a warning for a vrrp_script only (silent for the rest: lvsd notes);
+    // - an unsafe checker-side script (MISC_CHECK, notify_up/down, quorum_up/down) is silent in
+    //   -t (its checker process drops it later): a note; every other unsafe script warns.
+    let scripts = crate::scripts::every_script(config);
     let security = config.global.enable_script_security;
-    let global_span = config.global.span.unwrap_or_default();
     let default_user: Result<(u32, u32), String> = match &config.global.script_user {
         Some(u) if !probe.user_exists(&u.user) => {
             push(
                 Category::Host,
-                global_span,
-                format!("script_user {} does not exist on this host", u.user),
-                Some("note: keepalived then disables every script that names no user".into()),
+                u.span,
+                format!(
+                    "script_user {} does not exist on this host (keepalived: error setting global script uid/gid)",
+                    u.user
+                ),
+                None,
             );
             Err(format!("script_user {} does not exist", u.user))
         }
@@ -206,9 +230,9 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
             let g = u.group.as_deref().unwrap_or_default();
             push(
                 Category::Host,
-                global_span,
+                u.span,
                 format!("script_user group {g} does not exist on this host"),
-                Some("note: keepalived then disables every script that names no user".into()),
+                None,
             );
             Err(format!("script_user group {g} does not exist"))
         }
@@ -216,49 +240,61 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         None if probe.user_exists(crate::scripts::DEFAULT_SCRIPT_USER) => {
             Ok(ids(crate::scripts::DEFAULT_SCRIPT_USER, None))
         }
-        None if security && !scripts.is_empty() => {
-            push(
-                Category::Host,
-                global_span,
-                "script security is on but there is no script_user and the default script user `keepalived_script` does not exist: scripts that name no user are disabled".into(),
-                Some("help: create the user, or set `script_user` in global_defs".into()),
-            );
-            Err("the default script user keepalived_script does not exist".into())
-        }
+        None if security => Err("unable to set default user keepalived_script".into()),
         None => Ok((0, 0)),
     };
     let mut runnable = 0usize;
     for (what, s) in &scripts {
         let Some(prog) = s.argv.first() else { continue };
+        let kind = Kind::of(what);
         let user = match &s.user {
             Some(u) if !probe.user_exists(&u.user) => {
-                Err(format!("its user {} does not exist", u.user))
+                Err((u.span, format!("user {} does not exist", u.user)))
             }
             Some(u) => Ok(ids(&u.user, u.group.as_deref())),
-            None => default_user.clone(),
+            None => default_user.clone().map_err(|e| (s.span, e)),
         };
         let (uid, gid) = match user {
             Ok(ids) => ids,
-            Err(why) => {
-                if s.user.is_some() {
-                    push(
-                        Category::Host,
-                        s.span,
-                        format!("{what}: {why}; it is disabled"),
-                        None,
-                    );
+            Err((span, why)) => {
+                push(
+                    Category::Host,
+                    span,
+                    format!("{what}: {why}; the script is disabled"),
+                    (s.user.is_none() && security).then(|| {
+                        "help: create the user, or set `script_user` in global_defs".into()
+                    }),
+                );
+                if kind == Kind::Track {
+                    disabled_track_refs(config, what, &mut push);
                 }
                 continue;
             }
         };
-        match crate::scripts::check_program(&ProbeFs(probe), prog, uid, gid, security) {
-            Ok(_) => runnable += 1,
-            Err(refusal) => push(
-                Category::Host,
-                s.span,
-                format!("{what}: {refusal}; it is disabled"),
-                None,
-            ),
+        let refusal = match crate::scripts::check_program(&ProbeFs(probe), prog, uid, gid, security)
+        {
+            Ok(_) => {
+                runnable += 1;
+                continue;
+            }
+            Err(r) => r,
+        };
+        let unsafe_ = matches!(refusal, crate::scripts::Refusal::Unsafe { .. });
+        let (cat, warn) = match (unsafe_, kind) {
+            (true, Kind::Checker) => (Category::ScriptSecurity, false),
+            (true, _) => (Category::ScriptSecurity, true),
+            (false, Kind::Track) => (Category::Host, true),
+            (false, _) => (Category::Host, false),
+        };
+        let msg = format!("{what}: {refusal}; it is disabled");
+        if warn {
+            push(cat, s.span, msg, None);
+        } else {
+            notes.push(
+                sources
+                    .diagnostic(Severity::Note, s.span, msg)
+                    .with_category(cat),
+            );
         }
     }
     if runnable > 0 && !config.global.enable_script_security {
@@ -278,6 +314,58 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         out.push(d);
     }
     diags.extend(out);
+    diags.extend(notes);
+}
+
+/// Which of keepalived's processes judges a script, which decides what its -t says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `vrrp_script`: warned when missing.
+    Track,
+    /// MISC_CHECK, notify_up/down, quorum_up/down: the checker process judges them, after -t.
+    Checker,
+    /// Notifies, start-up/shutdown and FIFO scripts.
+    Other,
+}
+
+impl Kind {
+    /// From the names [`crate::scripts::every_script`] gives.
+    fn of(what: &str) -> Kind {
+        const CHECKER: [&str; 5] = [
+            "MISC_CHECK ",
+            "notify_up ",
+            "notify_down ",
+            "quorum_up ",
+            "quorum_down ",
+        ];
+        if what.starts_with("vrrp_script ") {
+            Kind::Track
+        } else if CHECKER.iter().any(|p| what.starts_with(p)) {
+            Kind::Checker
+        } else {
+            Kind::Other
+        }
+    }
+}
+
+/// keepalived drops a track script it cannot run as its user, then reports each reference to
+/// it as "not found": so does lvsd, at each `track_script` line naming it.
+fn disabled_track_refs(
+    config: &Config,
+    what: &str,
+    push: &mut impl FnMut(Category, Span, String, Option<String>),
+) {
+    let name = what.trim_start_matches("vrrp_script ");
+    for vi in &config.vrrp_instances {
+        for t in vi.track_scripts.iter().filter(|t| t.name == name) {
+            push(
+                Category::Host,
+                t.span,
+                format!("({}) track script {name} is disabled; not tracked", vi.name),
+                None,
+            );
+        }
+    }
 }
 
 fn group_exists(name: &str) -> bool {

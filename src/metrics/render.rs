@@ -504,6 +504,12 @@ fn encode_reload(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
         "lvsd_config_last_reload_timestamp_seconds",
         "When the running configuration was loaded (start-up or the last successful reload), Unix time",
         r.last_reload_unix_ms.map(|ms| (NoLabels, ms_to_s(ms))),
+    )?;
+    gauges(
+        enc,
+        "lvsd_config_unimplemented_keywords",
+        "Keywords of the running configuration lvsd does not implement (listed in /status)",
+        [(NoLabels, r.unimplemented.len() as i64)],
     )
 }
 

@@ -245,6 +245,8 @@ vrrp_sync_group G {
         VI_6
     }
     notify "/bin/notify-group"
+    # Without it keepalived (and lvsd) drop the members' weighted tracking.
+    sync_group_tracking_weight
 }
 vrrp_instance VI_1 {
     state MASTER

@@ -131,6 +131,9 @@ pub fn sample_status() -> Status {
             failures: 1,
             last_reload_unix_ms: Some(1_795_527_900_000),
             last_error: None,
+            unimplemented: vec![
+                "/etc/keepalived/keepalived.conf:31:5: lvsd does not implement track_process (in vrrp_instance): failover does not follow the tracked process".into(),
+            ],
         },
         disabled_scripts: Vec::new(),
         vrrp_config: std::sync::Arc::new(sample_vrrp_config()),
