@@ -301,10 +301,11 @@ fn config_test_log_file_and_all_config() {
     .unwrap();
     let c = conf.to_str().unwrap();
     let o = Command::new(LVSD).args(["-t", "-f", c]).output().unwrap();
+    // keepalived 2.2.7: a missing include is reported and -t exits 0.
     assert_eq!(
         o.status.code(),
-        Some(5),
-        "a missing include warns: {}",
+        Some(0),
+        "a missing include is a note: {}",
         text(&o)
     );
     let o = Command::new(LVSD)
@@ -319,7 +320,7 @@ fn config_test_log_file_and_all_config() {
         .args([arg.as_str(), "-f", c])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(5));
+    assert_eq!(o.status.code(), Some(0));
     assert!(o.stderr.is_empty(), "{}", text(&o));
     assert!(read(&logf).contains("matches no file"), "{}", read(&logf));
     let _ = std::fs::remove_dir_all(&dir);

@@ -247,6 +247,8 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
     for (what, s) in &scripts {
         let Some(prog) = s.argv.first() else { continue };
         let kind = Kind::of(what);
+        // keepalived's word for a vrrp_script it judges.
+        let label = what.replacen("vrrp_script ", "track script ", 1);
         let user = match &s.user {
             Some(u) if !probe.user_exists(&u.user) => {
                 Err((u.span, format!("user {} does not exist", u.user)))
@@ -260,7 +262,7 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                 push(
                     Category::Host,
                     span,
-                    format!("{what}: {why}; the script is disabled"),
+                    format!("{label}: {why}; the script is disabled"),
                     (s.user.is_none() && security).then(|| {
                         "help: create the user, or set `script_user` in global_defs".into()
                     }),
@@ -280,13 +282,14 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
             Err(r) => r,
         };
         let unsafe_ = matches!(refusal, crate::scripts::Refusal::Unsafe { .. });
-        let (cat, warn) = match (unsafe_, kind) {
-            (true, Kind::Checker) => (Category::ScriptSecurity, false),
-            (true, _) => (Category::ScriptSecurity, true),
-            (false, Kind::Track) => (Category::Host, true),
-            (false, _) => (Category::Host, false),
+        let warn = match (unsafe_, kind) {
+            (true, Kind::Checker) => false,
+            (true, _) => true,
+            (false, Kind::Track) => true,
+            (false, _) => false,
         };
-        let msg = format!("{what}: {refusal}; it is disabled");
+        let cat = Category::Host;
+        let msg = format!("{label}: {refusal}; it is disabled");
         if warn {
             push(cat, s.span, msg, None);
         } else {
