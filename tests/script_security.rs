@@ -352,7 +352,7 @@ fn checker_scripts_run_only_when_safe() {
         "{off:#?}"
     );
     assert!(
-        log().contains("MISC_CHECK of real_server 127.0.0.1 20000") && log().contains("disabled"),
+        log().contains("MISC_CHECK of real_server 127.0.0.1 80") && log().contains("disabled"),
         "{}",
         log()
     );
