@@ -644,8 +644,9 @@ impl VsSeen {
         };
         for rs in &mut vs.real_servers {
             if fwmark && rs.port != 0 {
+                // keepalived 2.2.7 words it so, yet keeps the port: its check data still shows
+                // `RPORT = 80` and its checkers connect there (tests/dump_vs_keepalived.rs).
                 cx.warn(rs.span, format!("fwmark virtual server {name}, real server {} has port {} specified - clearing", rs.addr, rs.port));
-                rs.port = 0;
             } else if !fwmark
                 && vs_port != 0
                 && rs.port != vs_port
