@@ -86,10 +86,7 @@ pub fn parse(tokens: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic
                 if let Some((node, comment, brace)) = pending.take() {
                     // The previous line had no `{` after it. A top-level block keyword must
                     // have one: assume it, like keepalived's VRRP parser.
-                    if stack.is_empty()
-                        && keywords::is_top_level_block(node.keyword())
-                        && !node.words.is_empty()
-                    {
+                    if stack.is_empty() && needs_block(node.keyword()) && !node.words.is_empty() {
                         let name = node
                             .words
                             .iter()
@@ -249,6 +246,22 @@ pub fn parse(tokens: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic
     top
 }
 
+/// Top-level keywords that are statements, not blocks (`net_namespace NAME`, `instance NAME`):
+/// no `{` is assumed after them.
+const TOP_LEVEL_STATEMENTS: &[&str] = &[
+    "net_namespace",
+    "net_namespace_ipvs",
+    "namespace_with_ipsets",
+    "instance",
+    "use_pid_dir",
+    "linkbeat_use_polling",
+];
+
+/// A top-level keyword whose missing `{` is assumed.
+fn needs_block(kw: &str) -> bool {
+    keywords::is_top_level_block(kw) && !TOP_LEVEL_STATEMENTS.contains(&kw)
+}
+
 fn close_all(top: &mut Vec<Node>, stack: &mut Vec<Frame>) {
     while let Some(frame) = stack.pop() {
         match stack.last_mut() {
@@ -320,6 +333,18 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert!(d[0].is_error());
         assert_eq!(d[0].line(), Some(3));
+    }
+
+    #[test]
+    fn top_level_statements_take_no_block() {
+        // keepalived 2.2.7 `-t`: clean (exit 0).
+        let (t, d) =
+            tree("net_namespace foo\ninstance bar\nuse_pid_dir\nglobal_defs {\n router_id a\n}\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(
+            shape(&t),
+            "net_namespace foo;instance bar;use_pid_dir;global_defs{router_id a}"
+        );
     }
 
     #[test]
