@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use super::diag::{Diagnostic, FileId, Severity, SourceMap, Span};
 use super::lexer::{Tok, Token, lex_into};
+use super::parser::{Node, Parser};
 
 /// Maximum include nesting, far beyond any real configuration.
 const MAX_INCLUDE_DEPTH: usize = 32;
@@ -77,6 +78,9 @@ struct Pre<'a> {
     /// A multiline `$NAME= \` definition being read: (name, value so far).
     collecting: Option<(String, String)>,
     budget: Budget,
+    /// Streaming mode: each line's tokens go straight to the parser instead of piling up in
+    /// `out.tokens`.
+    parser: Option<Parser>,
 }
 
 /// Reads and preprocesses `path` and everything it includes.
@@ -92,6 +96,28 @@ pub fn preprocess_str(text: &str, name: &Path, config_id: &str) -> Preprocessed 
     p.stack.push(canonical(name));
     p.text(text.to_string(), name.to_path_buf());
     p.out
+}
+
+/// The statement tree of `path` and everything it includes, parsed as it is read (the token
+/// stream is never held whole), with the sources and every diagnostic so far.
+pub fn parse_file(path: &Path, config_id: &str) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+    let mut p = Pre::new(config_id);
+    p.parser = Some(Parser::default());
+    p.file(path, None);
+    p.finish_parse()
+}
+
+/// As [`parse_file`], for `text` read as if it were the file `name`.
+pub fn parse_str(
+    text: &str,
+    name: &Path,
+    config_id: &str,
+) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+    let mut p = Pre::new(config_id);
+    p.parser = Some(Parser::default());
+    p.stack.push(canonical(name));
+    p.text(text.to_string(), name.to_path_buf());
+    p.finish_parse()
 }
 
 fn canonical(path: &Path) -> PathBuf {
@@ -113,7 +139,21 @@ impl<'a> Pre<'a> {
             stack: Vec::new(),
             collecting: None,
             budget: Budget::default(),
+            parser: None,
         }
+    }
+
+    fn finish_parse(mut self) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+        let Preprocessed {
+            sources,
+            mut diagnostics,
+            ..
+        } = self.out;
+        let tree = match self.parser.take() {
+            Some(p) => p.finish(&sources, &mut diagnostics),
+            None => Vec::new(),
+        };
+        (tree, sources, diagnostics)
     }
 
     fn diag(&self, severity: Severity, span: Span, msg: impl Into<String>) -> Diagnostic {
@@ -480,6 +520,11 @@ impl<'a> Pre<'a> {
             },
             span: span_at(eol_col),
         });
+        if let Some(parser) = &mut self.parser {
+            for t in self.out.tokens.drain(start..) {
+                parser.push(t, &self.out.sources, &mut self.out.diagnostics);
+            }
+        }
     }
 
     fn include(&mut self, pattern: &str, including: &Path, span: Span) {
