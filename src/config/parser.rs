@@ -91,10 +91,9 @@ pub struct Parser {
 /// A statement of exactly the words collected (no spare capacity: the tree of a large
 /// configuration is made of millions of these).
 fn statement(cur: &mut Vec<Word>) -> Node {
-    Node {
-        words: cur.drain(..).collect(),
-        block: None,
-    }
+    let mut words = Vec::with_capacity(cur.len());
+    words.append(cur);
+    Node { words, block: None }
 }
 
 impl Parser {
