@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
                 break;
             }
         }
-        assert!(seen <= data.len(), "reader emitted more bytes than it was fed");
+        assert!(
+            seen <= data.len(),
+            "reader emitted more bytes than it was fed"
+        );
         assert!(reader.body_len() <= data.len() as u64);
         let _ = reader.hex_digest();
         let _ = reader.head();

@@ -18,13 +18,23 @@ fuzz_target!(|data: &[u8]| {
         else {
             continue;
         };
-        if let (Ok(slow), Some(Ok(Frame { reply: Reply::Ipvs(fast), .. }))) =
-            (m.service(), fast_svc.get(i))
+        if let (
+            Ok(slow),
+            Some(Ok(Frame {
+                reply: Reply::Ipvs(fast),
+                ..
+            })),
+        ) = (m.service(), fast_svc.get(i))
         {
             assert_eq!(&slow, fast, "service dump fast path disagrees");
         }
-        if let (Ok(slow), Some(Ok(Frame { reply: Reply::Ipvs(fast), .. }))) =
-            (m.dest(Af::Inet), fast_dest.get(i))
+        if let (
+            Ok(slow),
+            Some(Ok(Frame {
+                reply: Reply::Ipvs(fast),
+                ..
+            })),
+        ) = (m.dest(Af::Inet), fast_dest.get(i))
         {
             assert_eq!(&slow, fast, "destination dump fast path disagrees");
         }
