@@ -66,11 +66,27 @@ fn lvsd_t(file: &Path, deadline: Duration) -> Run {
     }
 }
 
-fn dir(name: &str) -> PathBuf {
+/// A scratch directory, removed when dropped.
+struct Dir(PathBuf);
+
+impl std::ops::Deref for Dir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(name: &str) -> Dir {
     let d = std::env::temp_dir().join(format!("lvsd-hostile-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Dir(d)
 }
 
 /// Refused (exit 4) with `needle` in the message, in under 10 s and 256 MiB.
