@@ -119,36 +119,41 @@ fn side_by_side(path: &Path, input_len: usize) {
         lvsd.display()
     );
     println!(
-        "{:<28} {:>12} {:>12} {:>14} {:>6}",
-        "", "median wall", "best wall", "peak RSS", "rc"
+        "{:<28} {:>12} {:>12} {:>12} {:>14} {:>6}",
+        "", "median wall", "best wall", "median CPU", "peak RSS", "rc"
     );
-    let row = |name: &str, rs: &mut Vec<(Duration, i64, i32)>| {
+    let row = |name: &str, rs: &mut Vec<(Duration, i64, i32, Duration)>| {
         if rs.is_empty() {
             println!("{name:<28} {:>12}", "not run");
             return None;
         }
+        let mut cpus: Vec<Duration> = rs.iter().map(|r| r.3).collect();
+        cpus.sort();
+        let cpu = cpus[cpus.len() / 2];
         rs.sort_by_key(|r| r.0);
         let med = rs[rs.len() / 2];
         let rss = rs.iter().map(|r| r.1).max().unwrap_or(0);
         println!(
-            "{name:<28} {} {} {:>10.1} MiB {:>6}",
+            "{name:<28} {} {} {} {:>10.1} MiB {:>6}",
             ms(med.0),
             ms(rs[0].0),
+            ms(cpu),
             rss as f64 / 1024.0,
             med.2
         );
-        Some((med.0, rss))
+        Some((med.0, rss, cpu))
     };
     let lv = row("lvsd -t", &mut l);
     let ka = row("keepalived -t", &mut k);
-    if let (Some((lt, lm)), Some((kt, km))) = (lv, ka) {
+    if let (Some((lt, lm, lc)), Some((kt, km, kc))) = (lv, ka) {
         println!(
-            "\nlvsd/keepalived: wall {:.2}x (target <= 0.50x), peak memory {:.2}x (target <= 1.00x)",
+            "\nlvsd/keepalived: wall {:.2}x, CPU {:.2}x (target <= 0.50x), peak memory {:.2}x (target <= 1.00x)",
             lt.as_secs_f64() / kt.as_secs_f64(),
+            lc.as_secs_f64() / kc.as_secs_f64(),
             lm as f64 / km as f64
         );
     }
-    if let Some((_, lm)) = lv {
+    if let Some((_, lm, _)) = lv {
         println!(
             "lvsd peak RSS / input size: {:.1}x ({} KiB input)",
             lm as f64 * 1024.0 / input_len as f64,
@@ -165,8 +170,8 @@ fn lvsd_binary() -> Option<std::path::PathBuf> {
     bin.exists().then_some(bin)
 }
 
-/// Runs `BIN -t -f PATH`: (wall time, peak RSS in KiB, exit code).
-fn run_t(bin: &Path, path: &Path) -> Option<(Duration, i64, i32)> {
+/// Runs `BIN -t -f PATH`: (wall time, peak RSS in KiB, exit code, user+system CPU time).
+fn run_t(bin: &Path, path: &Path) -> Option<(Duration, i64, i32, Duration)> {
     let start = Instant::now();
     let child = Command::new(bin)
         .args(["-t", "-f"])
@@ -190,7 +195,9 @@ fn run_t(bin: &Path, path: &Path) -> Option<(Duration, i64, i32)> {
     } else {
         -1
     };
-    Some((took, usage.ru_maxrss, code))
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
+    Some((took, usage.ru_maxrss, code, cpu))
 }
 
 /// The library's load in this process: median/best over several runs, with the stage
