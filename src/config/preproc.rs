@@ -46,10 +46,12 @@ pub const MAX_FILES: usize = 4096;
 /// Most bytes one load reads, over all files.
 pub const MAX_INPUT_BYTES: u64 = 64 << 20;
 /// Most bytes of text one load hands to the lexer, after expansion.
-pub const MAX_EXPANDED_BYTES: usize = 16 << 20;
+pub const MAX_EXPANDED_BYTES: usize = if cfg!(fuzzing) { 1 << 20 } else { 16 << 20 };
+/// (Under `cfg(fuzzing)` the expansion limits are 100 times smaller, so the fuzzer spends its
+/// time on new paths rather than on bounded but slow expansions.)
 /// Most lines one load processes, after expansion (`~SEQ` products, multiline values), empty
 /// ones included.
-pub const MAX_EXPANDED_LINES: usize = 500_000;
+pub const MAX_EXPANDED_LINES: usize = if cfg!(fuzzing) { 5_000 } else { 500_000 };
 
 /// What the load has consumed so far, against the limits above.
 #[derive(Debug, Default)]
@@ -726,7 +728,7 @@ fn subst_once(s: &str, params: &HashMap<String, String>) -> (String, bool) {
 }
 
 /// Most values one `~SEQ`/`~LST` may produce.
-const MAX_SEQUENCE: usize = 100_000;
+const MAX_SEQUENCE: usize = if cfg!(fuzzing) { 1_000 } else { 100_000 };
 
 /// A parsed `~SEQ`/`~SEQx`/`~LST`: the rest of the line is read once per row, with each of
 /// `vars` set to the row's value at the same position.
