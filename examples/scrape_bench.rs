@@ -74,6 +74,7 @@ fn status(services: usize, dests: usize) -> Status {
                 live_weight: 100 * dests as u64,
                 quorum_up: true,
                 sorry_server_active: false,
+                operator: None,
                 real_servers: (0..dests)
                     .map(|d| RealServerStatus {
                         address: IpAddr::V4(Ipv4Addr::new(
@@ -89,6 +90,7 @@ fn status(services: usize, dests: usize) -> Status {
                         last_failure: None,
                         last_check_unix_ms: Some(1_795_527_961_215),
                         transitions: d as u64 % 4,
+                        runtime: Default::default(),
                     })
                     .collect(),
             })
@@ -225,7 +227,7 @@ fn main() {
         let mut s = std::net::TcpStream::connect(addr).expect("connect");
         let _ = write!(
             s,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text; version=1.0.0\r\nConnection: close\r\n\r\n"
+            "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: application/openmetrics-text; version=1.0.0\r\nConnection: close\r\n\r\n"
         );
         let mut body = Vec::new();
         let _ = s.read_to_end(&mut body);

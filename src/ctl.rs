@@ -1,8 +1,13 @@
-//! `lvsd ctl`: talks to a running daemon over its operations endpoint (see [`crate::api`]).
-//! `status` renders `/status` as tables; `reload` asks for a reload and reports its outcome (the
-//! exit code says whether the new configuration was taken).
+//! `lvsd ctl`: talks to a running daemon over its control socket (see [`crate::api`]), or over
+//! TCP with `--api ADDR` (read-only, unless the daemon has a `--ctl-token-file` and the same
+//! token is given here). `status` renders `/status` as tables; `reload` asks for a reload and
+//! reports its outcome (the exit code says whether the new configuration was taken).
+//!
+//! The connection options are accepted before or after the action
+//! (`lvsd ctl --api X status` = `lvsd ctl status --api X`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,9 +22,21 @@ use crate::api;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CtlArgs {
-    /// Address of the daemon's operations endpoint (its --metrics-listen).
-    #[arg(long, env = "LVSD_API", default_value = api::DEFAULT_LISTEN, value_name = "ADDR")]
-    pub api: SocketAddr,
+    /// The daemon's control socket [default: /run/lvsd.sock, or the daemon's --ctl-socket].
+    #[arg(long, env = "LVSD_SOCKET", value_name = "PATH", global = true)]
+    pub socket: Option<PathBuf>,
+    /// Talk TCP to this --metrics-listen address instead of the socket.
+    #[arg(
+        long,
+        env = "LVSD_API",
+        value_name = "ADDR",
+        global = true,
+        conflicts_with = "socket"
+    )]
+    pub api: Option<SocketAddr>,
+    /// With --api: send this file's token (the daemon's --ctl-token-file) for state changes.
+    #[arg(long, value_name = "FILE", global = true, requires = "api")]
+    pub token_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: CtlCommand,
 }
@@ -34,28 +51,77 @@ pub enum CtlCommand {
     },
     /// Reload the configuration (like SIGHUP) and wait for the result.
     Reload,
+    /// drain / disable / enable / events (lvsd runtime control).
+    #[command(flatten)]
+    Runtime(crate::runtime_ctl::RuntimeCommand),
+}
+
+/// Where `lvsd ctl` connects.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Unix(PathBuf),
+    Tcp {
+        addr: SocketAddr,
+        token: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Unix(p) => write!(f, "{}", p.display()),
+            Target::Tcp { addr, .. } => write!(f, "{addr}"),
+        }
+    }
+}
+
+impl CtlArgs {
+    pub fn target(&self) -> anyhow::Result<Target> {
+        if let Some(addr) = self.api {
+            let token = match &self.token_file {
+                Some(f) => Some(
+                    std::fs::read_to_string(f)
+                        .with_context(|| format!("reading the token file {}", f.display()))?
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string(),
+                ),
+                None => None,
+            };
+            return Ok(Target::Tcp { addr, token });
+        }
+        Ok(Target::Unix(
+            self.socket
+                .clone()
+                .unwrap_or_else(crate::pidfile::RunPaths::default_socket),
+        ))
+    }
 }
 
 pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
+    let target = args.target()?;
     match args.command {
+        CtlCommand::Runtime(c) => crate::runtime_ctl::run(&target, c).await,
         CtlCommand::Status { json } => {
             let (code, body) =
-                request(args.api, Method::GET, "/status", Duration::from_secs(10)).await?;
+                request_to(&target, Method::GET, "/status", Duration::from_secs(10)).await?;
             if code != StatusCode::OK {
-                bail!("{} answered /status with {code}: {}", args.api, body.trim());
+                bail!("{target} answered /status with {code}: {}", body.trim());
             }
             if json {
                 println!("{body}");
                 return Ok(ExitCode::SUCCESS);
             }
             let value: Value = serde_json::from_str(&body)
-                .with_context(|| format!("{} sent invalid /status JSON", args.api))?;
+                .with_context(|| format!("{target} sent invalid /status JSON"))?;
             print!("{}", render_status(&value, now_unix_ms()));
             Ok(ExitCode::SUCCESS)
         }
         CtlCommand::Reload => {
             let timeout = api::RELOAD_TIMEOUT + Duration::from_secs(5);
-            let (code, body) = request(args.api, Method::POST, "/reload", timeout).await?;
+            let (code, body) = request_to(&target, Method::POST, "/reload", timeout).await?;
             if code == StatusCode::OK {
                 println!("{}", body.trim());
                 Ok(ExitCode::SUCCESS)
@@ -83,48 +149,83 @@ fn now_unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// One HTTP/1.1 request to the daemon; the body is returned as text.
+/// One HTTP/1.1 request to the daemon over TCP (no token); the body is returned as text.
 pub async fn request(
     addr: SocketAddr,
     method: Method,
     path: &str,
     timeout: Duration,
 ) -> anyhow::Result<(StatusCode, String)> {
+    let target = Target::Tcp { addr, token: None };
+    request_to(&target, method, path, timeout).await
+}
+
+/// One HTTP/1.1 request to the daemon; the body is returned as text.
+pub async fn request_to(
+    target: &Target,
+    method: Method,
+    path: &str,
+    timeout: Duration,
+) -> anyhow::Result<(StatusCode, String)> {
     let exchange = async {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .with_context(|| {
-                format!("cannot reach lvsd at {addr} (is it running with --metrics-listen {addr}?)")
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .context("HTTP handshake")?;
-        tokio::spawn(async move {
-            // Errors surface through the request below.
-            let _ = conn.await;
-        });
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, addr.to_string())
-            .body(Empty::<Bytes>::new())
-            .context("building the request")?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .context("sending the request")?;
-        let code = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .context("reading the response")?
-            .to_bytes();
-        anyhow::Ok((code, String::from_utf8_lossy(&body).into_owned()))
+        let mut req = Request::builder().method(method).uri(path);
+        match target {
+            Target::Unix(p) => {
+                let stream = tokio::net::UnixStream::connect(p).await.with_context(|| {
+                    format!(
+                        "cannot reach lvsd's control socket {} (is lvsd running? as root? \
+                         started with --ctl-socket elsewhere?)",
+                        p.display()
+                    )
+                })?;
+                req = req.header(header::HOST, "localhost");
+                exchange(stream, req).await
+            }
+            Target::Tcp { addr, token } => {
+                let stream = tokio::net::TcpStream::connect(addr).await.with_context(|| {
+                    format!(
+                        "cannot reach lvsd at {addr} (is it running with --metrics-listen {addr}?)"
+                    )
+                })?;
+                req = req.header(header::HOST, addr.to_string());
+                if let Some(t) = token {
+                    req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+                }
+                exchange(stream, req).await
+            }
+        }
     };
     tokio::time::timeout(timeout, exchange)
         .await
-        .with_context(|| format!("lvsd at {addr} did not answer {path} within {timeout:?}"))?
+        .with_context(|| format!("lvsd at {target} did not answer {path} within {timeout:?}"))?
+}
+
+async fn exchange<S>(stream: S, req: http::request::Builder) -> anyhow::Result<(StatusCode, String)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP handshake")?;
+    tokio::spawn(async move {
+        // Errors surface through the request below.
+        let _ = conn.await;
+    });
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .context("building the request")?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .context("sending the request")?;
+    let code = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .context("reading the response")?
+        .to_bytes();
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// `/status` JSON as the tables `lvsd ctl status` prints. Tolerates missing fields (an older or
@@ -245,7 +346,7 @@ pub fn render_status(status: &Value, now_ms: u64) -> String {
                 "STATE",
                 "WEIGHT",
                 "LIVE",
-                "CHECKED",
+                "CHANGED",
                 "TRANSITIONS",
                 "LAST FAILURE",
             ],

@@ -2,9 +2,18 @@
 //!
 //! Data flow: `config` (keepalived.conf → typed model) → `checkers` specs → health transitions →
 //! the director computes the desired IPVS table (level-triggered) → `ipvs` reconciler converges
-//! the kernel. `vrrp` elects the master that holds the virtual addresses. `status` is the plain
-//! data every reader (API, metrics, dumps) renders.
+//! the kernel. `vrrp` elects the master that holds the virtual addresses. `anycast` holds a host
+//! route per healthy announced VIP for a routing daemon (FRR) to announce. `status` is the plain
+//! data every reader (API, metrics, dumps) renders. `scripts` turns every script of a loaded
+//! configuration into a runnable `checkers::Script` (user resolved, keepalived's security
+//! walk done) or a reason it is disabled, once per load, for the director and VRRP alike.
+//! Runtime control (lvsd extensions): `director::operator` (drain / disable / enable state),
+//! `events` (the numbered event stream), `runtime_api` (`/`, `/events`, `POST /operator/*`
+//! handlers, routed by `api`), `status_page`, `runtime_ctl` (the
+//! `lvsd ctl drain|disable|enable|events` client).
 
+pub mod addrmon;
+pub mod anycast;
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -12,9 +21,17 @@ pub mod ctl;
 pub mod daemon;
 pub mod director;
 pub mod dump;
+pub mod events;
 pub mod genhash;
+pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod pidfile;
+pub mod process;
+pub mod runtime_api;
+pub mod runtime_ctl;
+pub mod scripts;
 pub mod status;
+pub mod status_page;
 pub mod systemd;
 pub mod vrrp;

@@ -1,7 +1,8 @@
 //! Notify scripts: `notify_up` / `notify_down` (real server), `quorum_up` / `quorum_down`
 //! (virtual server), run the way keepalived runs them: the configured command line split on
 //! unquoted spaces (single or double quotes keep a parameter whole), no arguments appended,
-//! as the script's own `username [groupname]` or else the global `script_user`.
+//! as the [`Script`]'s user and group, resolved (and security-checked) when the configuration
+//! loaded ([`crate::scripts`]).
 //!
 //! Contracts: [`Notifier::fire`] never blocks the caller (the director's loop must not wait on
 //! a script); at most `max_running` scripts run at once and at most `max_queued` wait, beyond
@@ -13,46 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use checkers::{ScriptExit, resolve_user, run_script};
+pub use checkers::Script;
+use checkers::{ScriptExit, run_script};
 use tokio::sync::Semaphore;
 
 /// How long a notify script may run before its process group is killed.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A script as configured: argv and who runs it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Script {
-    /// Program and its parameters.
-    pub argv: Vec<String>,
-    /// `username` after the script, else the global `script_user`.
-    pub user: Option<String>,
-    /// `groupname` (defaults to the user's primary group).
-    pub group: Option<String>,
-}
-
-impl Script {
-    /// Splits a command line as keepalived does: unquoted whitespace separates parameters;
-    /// `'…'` and `"…"` keep spaces; a backslash escapes the next character outside single
-    /// quotes. `None` for an empty command line.
-    pub fn parse(cmdline: &str) -> Option<Script> {
-        let argv = checkers::split_command(cmdline);
-        if argv.is_empty() {
-            return None;
-        }
-        Some(Script {
-            argv,
-            user: None,
-            group: None,
-        })
-    }
-
-    /// The same script run as `user` / `group` (as written after it in the config).
-    pub fn run_as(mut self, user: Option<String>, group: Option<String>) -> Script {
-        self.user = user;
-        self.group = group;
-        self
-    }
-}
 
 /// Notifier settings.
 #[derive(Debug, Clone)]
@@ -63,9 +30,6 @@ pub struct NotifierConfig {
     pub max_queued: usize,
     /// A script running longer is terminated (its whole process group).
     pub timeout: Duration,
-    /// Global `script_user` / group, used when a script names none.
-    pub default_user: Option<String>,
-    pub default_group: Option<String>,
 }
 
 impl Default for NotifierConfig {
@@ -74,8 +38,6 @@ impl Default for NotifierConfig {
             max_running: 8,
             max_queued: 256,
             timeout: NOTIFY_TIMEOUT,
-            default_user: None,
-            default_group: None,
         }
     }
 }
@@ -96,25 +58,6 @@ impl Notifier {
             cfg: Arc::new(cfg),
             queued: Arc::new(AtomicU64::new(0)),
             dropped: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    /// The same notifier (same slots and queue) with another default `script_user`, for a
-    /// reload that changed it.
-    pub fn with_default_user(&self, user: Option<(String, Option<String>)>) -> Notifier {
-        let (default_user, default_group) = match user {
-            Some((u, g)) => (Some(u), g),
-            None => (None, None),
-        };
-        Notifier {
-            cfg: Arc::new(NotifierConfig {
-                default_user,
-                default_group,
-                ..(*self.cfg).clone()
-            }),
-            slots: self.slots.clone(),
-            queued: self.queued.clone(),
-            dropped: self.dropped.clone(),
         }
     }
 
@@ -164,30 +107,10 @@ impl Notifier {
     }
 }
 
-/// Who runs the script: its own `username [groupname]`, else the global `script_user`.
-fn script_user<'a>(
-    script: &'a Script,
-    cfg: &'a NotifierConfig,
-) -> (Option<&'a str>, Option<&'a str>) {
-    match (&script.user, &cfg.default_user) {
-        (Some(u), _) => (Some(u), script.group.as_deref()),
-        (None, Some(u)) => (Some(u), cfg.default_group.as_deref()),
-        (None, None) => (None, None),
-    }
-}
-
-/// Runs once; errors name the program (`prog: error`), unknown users read `no user NAME`.
+/// Runs once; errors name the program (`prog: error`).
 async fn run(script: &Script, cfg: &NotifierConfig) -> ScriptExit {
-    let Some(prog) = script.argv.first() else {
-        return ScriptExit::SpawnFailed("empty command".into());
-    };
-    let (user, group) = script_user(script, cfg);
-    let user = match resolve_user(user, group) {
-        Ok(u) => u,
-        Err(e) => return ScriptExit::SpawnFailed(e),
-    };
-    match run_script(&script.argv, user, cfg.timeout).await {
-        ScriptExit::SpawnFailed(e) => ScriptExit::SpawnFailed(format!("{prog}: {e}")),
+    match run_script(script, cfg.timeout).await {
+        ScriptExit::SpawnFailed(e) => ScriptExit::SpawnFailed(format!("{}: {e}", script.program())),
         exit => exit,
     }
 }
@@ -275,11 +198,13 @@ mod tests {
         let d = tmpdir("user");
         let out = d.join("uid");
         std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-        let s = Script::parse(&format!("/bin/sh -c 'id -u > {}'", out.display())).unwrap();
-        let n = Notifier::new(NotifierConfig {
-            default_user: Some("nobody".into()),
-            ..NotifierConfig::default()
-        });
+        let nobody = checkers::resolve_user(Some("nobody"), None)
+            .unwrap()
+            .unwrap();
+        let s = Script::parse(&format!("/bin/sh -c 'id -u > {}'", out.display()))
+            .unwrap()
+            .run_as(nobody);
+        let n = Notifier::new(NotifierConfig::default());
         let r = n.fire(&s, "test").unwrap().await.unwrap();
         assert_eq!(r, ScriptExit::Exited(0));
         let want = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid;
@@ -290,7 +215,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn missing_program_and_unknown_user_are_reported_not_fatal() {
+    async fn missing_program_is_reported_not_fatal() {
         let n = Notifier::new(NotifierConfig::default());
         let r = n
             .fire(&Script::parse("/nonexistent/notify").unwrap(), "t")
@@ -298,14 +223,6 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(r, ScriptExit::SpawnFailed(ref e) if e.contains("/nonexistent/notify")));
-        let s = Script::parse("/bin/true")
-            .unwrap()
-            .run_as(Some("no-such-user-lvsd".into()), None);
-        let r = n.fire(&s, "t").unwrap().await.unwrap();
-        assert_eq!(
-            r,
-            ScriptExit::SpawnFailed("no user no-such-user-lvsd".into())
-        );
     }
 
     #[tokio::test]
@@ -314,7 +231,6 @@ mod tests {
             max_running: 1,
             max_queued: 2,
             timeout: Duration::from_secs(5),
-            ..NotifierConfig::default()
         });
         let s = Script::parse("/bin/sleep 0.3").unwrap();
         let a = n.fire(&s, "t");

@@ -72,6 +72,10 @@ pub struct VrrpInstanceStatus {
     pub master_addr: Option<IpAddr>,
     /// When the current state was entered, Unix milliseconds.
     pub since_unix_ms: u64,
+    /// The same instant in microseconds, for the keepalived-compatible dumps (keepalived prints
+    /// transition times to the microsecond); 0 when the producer only knows milliseconds.
+    #[serde(skip)]
+    pub since_unix_us: u64,
     /// Virtual addresses as configured (`10.0.0.1/24`).
     pub vips: Vec<String>,
     pub counters: VrrpCounters,
@@ -82,6 +86,10 @@ pub struct VrrpScriptStatus {
     pub name: String,
     /// Current verdict after rise/fall.
     pub ok: bool,
+    /// Whether a run of the script is in progress (keepalived's script state `running`;
+    /// otherwise `idle`).
+    #[serde(default)]
+    pub running: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,8 +102,27 @@ pub struct RealServerStatus {
     /// Weight the kernel should hold now (0 when inhibited), None when the server is not in IPVS.
     pub live_weight: Option<u32>,
     pub last_failure: Option<String>,
+    /// When the server's health last changed (up to down or down to up; its first verdict
+    /// counts), not when it was last checked. The name is kept for `/status` readers.
     pub last_check_unix_ms: Option<u64>,
     pub transitions: u64,
+    /// Operator state, slow start and kernel counters (lvsd extensions).
+    #[serde(flatten)]
+    pub runtime: RealServerRuntime,
+}
+
+/// What the operator and the kernel say about a real server, beside its health.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RealServerRuntime {
+    /// `draining`, `drained`, `disabled` (its own or its virtual server's); None: normal.
+    pub operator: Option<String>,
+    pub operator_since_unix_ms: Option<u64>,
+    /// Slow start in progress: `live_weight` is below `weight`.
+    pub ramping: bool,
+    /// Connection counters the kernel last reported (summed over the virtual server's
+    /// services); None without a kernel or before the first read.
+    pub active_conns: Option<u64>,
+    pub inactive_conns: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -108,6 +135,8 @@ pub struct VirtualServerStatus {
     pub live_weight: u64,
     pub quorum_up: bool,
     pub sorry_server_active: bool,
+    /// Operator state of the whole virtual server (lvsd extension); None: normal.
+    pub operator: Option<String>,
     pub real_servers: Vec<RealServerStatus>,
 }
 
@@ -117,9 +146,14 @@ pub struct ReloadStatus {
     pub config_file: String,
     pub successes: u64,
     pub failures: u64,
-    /// When the configuration was last loaded: at start-up, then at each reload attempt.
+    /// When the running configuration was loaded: at start-up, then at each successful reload
+    /// (a failed reload keeps the running configuration, and this time).
     pub last_reload_unix_ms: Option<u64>,
     pub last_error: Option<String>,
+    /// Keywords of the running configuration lvsd does not implement, one
+    /// `FILE:LINE:COL: lvsd does not implement X (in BLOCK): effect` each
+    /// (`Config::unimplemented_lines`).
+    pub unimplemented: Vec<String>,
 }
 
 /// Everything one snapshot holds.
@@ -129,6 +163,14 @@ pub struct Status {
     pub vrrp_scripts: Vec<VrrpScriptStatus>,
     pub virtual_servers: Vec<VirtualServerStatus>,
     pub reload: ReloadStatus,
+    /// Scripts of the running configuration that do not run, and why (script security, an
+    /// unknown user, a missing program).
+    pub disabled_scripts: Vec<crate::scripts::DisabledScript>,
+    /// The VRRP configuration the instances run: what the keepalived-compatible dumps and the
+    /// exporter-compatible metrics print beside the live state (VIP devices, excluded VIPs,
+    /// advert interval, garp settings, tracked scripts). Not part of `/status`.
+    #[serde(skip)]
+    pub vrrp_config: Arc<crate::vrrp::VrrpConfig>,
 }
 
 /// Where producers publish and readers subscribe; cheap to clone.
@@ -138,6 +180,14 @@ pub struct StatusHub {
     pub vrrp_scripts: Arc<watch::Sender<Vec<VrrpScriptStatus>>>,
     pub virtual_servers: Arc<watch::Sender<Vec<VirtualServerStatus>>>,
     pub reload: Arc<watch::Sender<ReloadStatus>>,
+    /// The event stream (lives as long as the daemon, across reloads).
+    pub events: crate::events::EventBus,
+    /// Drain / disable / enable state, read by the director.
+    pub operator: crate::director::operator::OperatorStore,
+    /// Bumped by the STATS_CLEAR signal: VRRP instances zero their counters.
+    pub stats_clear: Arc<watch::Sender<u64>>,
+    pub disabled_scripts: Arc<watch::Sender<Vec<crate::scripts::DisabledScript>>>,
+    pub vrrp_config: Arc<watch::Sender<Arc<crate::vrrp::VrrpConfig>>>,
 }
 
 impl Default for StatusHub {
@@ -153,6 +203,11 @@ impl StatusHub {
             vrrp_scripts: Arc::new(watch::channel(Vec::new()).0),
             virtual_servers: Arc::new(watch::channel(Vec::new()).0),
             reload: Arc::new(watch::channel(ReloadStatus::default()).0),
+            events: crate::events::EventBus::new(),
+            operator: Default::default(),
+            stats_clear: Arc::new(watch::channel(0).0),
+            disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
+            vrrp_config: Arc::new(watch::channel(Arc::default()).0),
         }
     }
 
@@ -163,6 +218,8 @@ impl StatusHub {
             vrrp_scripts: self.vrrp_scripts.borrow().clone(),
             virtual_servers: self.virtual_servers.borrow().clone(),
             reload: self.reload.borrow().clone(),
+            disabled_scripts: self.disabled_scripts.borrow().clone(),
+            vrrp_config: self.vrrp_config.borrow().clone(),
         }
     }
 }

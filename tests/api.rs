@@ -4,9 +4,10 @@ mod ops_support;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use lvsd::api::{self, Api, IpvsDumper, ReloadRequest};
+use lvsd::api::{self, Api, Bound, Endpoint, IpvsDumper, Limits, ReloadRequest};
 use lvsd::ctl;
 use lvsd::metrics::Metrics;
 use lvsd::status::StatusHub;
@@ -16,6 +17,25 @@ use tokio::sync::mpsc;
 /// Starts the endpoint on an ephemeral loopback port with the sample status published and a
 /// reload handler that accepts the first reload and rejects the next ones.
 async fn start(with_ipvs: bool) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let (addr, _sock, stop) = start_all(with_ipvs, None, Limits::default()).await;
+    (addr, stop)
+}
+
+/// The control socket's path for this test process.
+fn socket_path(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!("lvsd-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{tag}-{}.sock", N.fetch_add(1, Ordering::SeqCst)))
+}
+
+/// Both listeners: TCP (with `token`, if any) and the control socket, same API behind them.
+async fn start_all(
+    with_ipvs: bool,
+    token: Option<api::Token>,
+    limits: Limits,
+) -> (SocketAddr, PathBuf, tokio::sync::oneshot::Sender<()>) {
     let hub = StatusHub::new();
     let s = sample_status();
     hub.vrrp.send_replace(s.vrrp);
@@ -50,12 +70,33 @@ async fn start(with_ipvs: bool) -> (SocketAddr, tokio::sync::oneshot::Sender<()>
         reload: Some(tx),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (addr, _task) = api::spawn("127.0.0.1:0".parse().unwrap(), api, async move {
+    let (stop2_tx, stop2_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         let _ = stop_rx.await;
-    })
-    .await
-    .expect("bind loopback");
-    (addr, stop_tx)
+        let _ = stop2_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let tcp = Endpoint::Tcp {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        token,
+    };
+    let (addr, _task) = api::spawn_endpoint(tcp, limits, api.clone(), stopped(stop2_rx.clone()))
+        .await
+        .expect("bind loopback");
+    let Bound::Tcp(addr) = addr else {
+        panic!("{addr:?}")
+    };
+    let path = socket_path("ctl");
+    let unix = Endpoint::Unix {
+        path: path.clone(),
+        group: None,
+    };
+    api::spawn_endpoint(unix, limits, api, stopped(stop2_rx))
+        .await
+        .expect("bind the control socket");
+    (addr, path, stop_tx)
 }
 
 /// The std-socket helpers block; run them off the runtime's worker.
@@ -113,7 +154,7 @@ async fn prometheus_gets_openmetrics_when_it_asks() {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         write!(
             s,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\nConnection: close\r\n\r\n"
+            "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut out = String::new();
@@ -130,15 +171,26 @@ async fn prometheus_gets_openmetrics_when_it_asks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_reports_success_then_the_configuration_error() {
-    let (addr, _stop) = start(false).await;
+    let (addr, sock, _stop) = start_all(false, None, Limits::default()).await;
+    // Over TCP without a token: refused, and the reload never happens.
     let (code, body) = tokio::task::spawn_blocking(move || http_request(addr, "POST", "/reload"))
         .await
         .unwrap();
-    assert_eq!((code, body.as_str()), (200, "reloaded\n"));
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("control socket"), "{body}");
 
-    // Through the ctl client this time.
-    let (code, body) = ctl::request(
-        addr,
+    let target = ctl::Target::Unix(sock);
+    let (code, body) = ctl::request_to(
+        &target,
+        http::Method::POST,
+        "/reload",
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!((code.as_u16(), body.as_str()), (200, "reloaded\n"));
+    let (code, body) = ctl::request_to(
+        &target,
         http::Method::POST,
         "/reload",
         std::time::Duration::from_secs(5),
@@ -147,9 +199,6 @@ async fn reload_reports_success_then_the_configuration_error() {
     .unwrap();
     assert_eq!(code, http::StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("unknown keyword 'virtual_srever'"), "{body}");
-
-    let (code, _) = get(addr, "/reload").await;
-    assert_eq!(code, 405, "reload needs POST");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +254,7 @@ async fn garbage_requests_do_not_hurt_the_endpoint() {
         for junk in [
             &b"\x00\x01\x02garbage\r\n\r\n"[..],
             b"GET /metrics HTTP/9.9\r\n\r\n",
-            b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /../../etc/passwd HTTP/1.1\r\nHost: localhost\r\n\r\n",
             &[b'A'; 70_000][..],
         ] {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -248,7 +297,7 @@ async fn scrapes_follow_the_latest_snapshot() {
         .await
         .unwrap();
     let up = [("real_server", "198.51.100.1:8080")];
-    let vi1 = [("iname", "VI_1"), ("ip_address", "192.0.2.100")];
+    let vi1 = [("iname", "VI_1"), ("ip_address", "192.0.2.100/24")];
     let scrape = move |name: &'static str, labels: Vec<(&'static str, &'static str)>| {
         tokio::task::spawn_blocking(move || ops_support::scrape_value(addr, name, &labels))
     };
@@ -289,17 +338,22 @@ async fn scrapes_follow_the_latest_snapshot() {
             .unwrap(),
         Some(2.0)
     );
-    // No reload handler: 503, the daemon keeps running.
+    // A read-only listener: state changes refused, the daemon keeps running.
     let (code, _) = tokio::task::spawn_blocking(move || http_request(addr, "POST", "/reload"))
         .await
         .unwrap();
-    assert_eq!(code, 503);
+    assert_eq!(code, 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_exit_codes_tell_scripts_whether_the_reload_took() {
-    let (addr, _stop) = start(false).await;
-    let args = |command| ctl::CtlArgs { api: addr, command };
+    let (_addr, sock, _stop) = start_all(false, None, Limits::default()).await;
+    let args = |command| ctl::CtlArgs {
+        socket: Some(sock.clone()),
+        api: None,
+        token_file: None,
+        command,
+    };
     let ok = ctl::run(args(ctl::CtlCommand::Reload)).await.unwrap();
     assert_eq!(ok, std::process::ExitCode::SUCCESS);
     let refused = ctl::run(args(ctl::CtlCommand::Reload)).await.unwrap();
@@ -309,13 +363,28 @@ async fn ctl_exit_codes_tell_scripts_whether_the_reload_took() {
         .unwrap();
     assert_eq!(status, std::process::ExitCode::SUCCESS);
 
-    // Nobody listening: an error naming the address, not a hang.
+    // Nobody listening: an error naming the socket / address, not a hang.
+    let gone = socket_path("gone");
+    let err = ctl::run(ctl::CtlArgs {
+        socket: Some(gone.clone()),
+        api: None,
+        token_file: None,
+        command: ctl::CtlCommand::Status { json: true },
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains(&gone.display().to_string()),
+        "{err:#}"
+    );
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
     let err = ctl::run(ctl::CtlArgs {
-        api: closed,
+        socket: None,
+        api: Some(closed),
+        token_file: None,
         command: ctl::CtlCommand::Status { json: true },
     })
     .await
@@ -337,9 +406,193 @@ fn ctl_runs_from_a_synchronous_main() {
     });
     let addr = addr_rx.recv().unwrap();
     let code = ctl::run_blocking(ctl::CtlArgs {
-        api: addr,
+        socket: None,
+        api: Some(addr),
+        token_file: None,
         command: ctl::CtlCommand::Status { json: true },
     })
     .unwrap();
     assert_eq!(code, std::process::ExitCode::SUCCESS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_control_needs_the_operators_token() {
+    let token = "s3cret-token-0123456789";
+    let (addr, _sock, _stop) =
+        start_all(false, Some(api::Token::new(token)), Limits::default()).await;
+    let dir = std::env::temp_dir().join(format!("lvsd-api-tok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good");
+    std::fs::write(&good, format!("{token}\n")).unwrap();
+    let bad = dir.join("bad");
+    std::fs::write(&bad, "wrong-token-0123456789\n").unwrap();
+    let args = |f: &PathBuf| ctl::CtlArgs {
+        socket: None,
+        api: Some(addr),
+        token_file: Some(f.clone()),
+        command: ctl::CtlCommand::Reload,
+    };
+    let code = ctl::run(args(&bad)).await.unwrap();
+    assert_eq!(code, std::process::ExitCode::FAILURE, "wrong token refused");
+    let code = ctl::run(args(&good)).await.unwrap();
+    assert_eq!(code, std::process::ExitCode::SUCCESS, "right token reloads");
+    // A token file others can read is refused by the daemon side.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = api::Token::from_file(&good).unwrap_err();
+    assert!(format!("{err}").contains("chmod 600"), "{err}");
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(api::Token::from_file(&good).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One raw request; the status code.
+fn raw(addr: SocketAddr, head: &str) -> u16 {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebinding_and_cross_origin_requests_are_refused() {
+    let (addr, _sock, _stop) = start_all(false, None, Limits::default()).await;
+    tokio::task::spawn_blocking(move || {
+        let get = |extra: &str| {
+            raw(
+                addr,
+                &format!("GET /status HTTP/1.1\r\n{extra}Connection: close\r\n\r\n"),
+            )
+        };
+        assert_eq!(get(&format!("Host: {addr}\r\n")), 200);
+        assert_eq!(get(&format!("Host: localhost:{}\r\n", addr.port())), 200);
+        assert_eq!(get(""), 200, "HTTP/1.1 without Host is not a browser");
+        // DNS rebinding: the attacker's name resolved to 127.0.0.1.
+        assert_eq!(get(&format!("Host: evil.example:{}\r\n", addr.port())), 421);
+        assert_eq!(get("Host: 127.0.0.1:1\r\n"), 421, "another port");
+        // CSRF: a page elsewhere posting or reading.
+        assert_eq!(
+            get(&format!("Host: {addr}\r\nOrigin: http://evil.example\r\n")),
+            403
+        );
+        assert_eq!(
+            get(&format!("Host: {addr}\r\nOrigin: http://{addr}\r\n")),
+            200,
+            "same origin"
+        );
+        let post = raw(
+            addr,
+            &format!(
+                "POST /reload HTTP/1.1\r\nHost: {addr}\r\nOrigin: null\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert_eq!(post, 403);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_socket_is_private() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (_addr, sock, _stop) = start_all(false, None, Limits::default()).await;
+    let m = std::fs::symlink_metadata(&sock).unwrap();
+    assert!(m.file_type().is_socket());
+    assert_eq!(m.mode() & 0o777, 0o600, "only root may connect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_beyond_the_budget_evict_the_oldest() {
+    let limits = Limits {
+        budget: 16,
+        ..Limits::default()
+    };
+    let (addr, _sock, _stop) = start_all(false, None, limits).await;
+    tokio::task::spawn_blocking(move || {
+        // Twice the budget, all idle, kept open.
+        let idle: Vec<_> = (0..32)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let t = std::time::Instant::now();
+        let (code, body) = http_get(addr, "/healthz");
+        assert_eq!((code, body.as_str()), (200, "ok\n"));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            t.elapsed()
+        );
+        // The first ones were closed by the server (EOF), the newest are still open.
+        let mut first = idle[0].try_clone().unwrap();
+        first
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(first.read(&mut buf).unwrap_or(0), 0, "oldest idle evicted");
+        drop(idle);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_socket_group_gets_0660() {
+    use std::os::unix::fs::MetadataExt;
+    let path = socket_path("grp");
+    let gid = 65534; // nogroup
+    let api = Api {
+        status: StatusHub::new(),
+        metrics: Metrics::new(),
+        ipvs: None,
+        reload: None,
+    };
+    let unix = Endpoint::Unix {
+        path: path.clone(),
+        group: Some(gid),
+    };
+    let (_bound, task) = api::spawn_endpoint(unix, Limits::default(), api, std::future::pending())
+        .await
+        .unwrap();
+    let m = std::fs::metadata(&path).unwrap();
+    assert_eq!((m.mode() & 0o777, m.gid()), (0o660, gid));
+    // A second daemon cannot take over a live socket.
+    let again = api::bind_unix(&path, None).unwrap_err();
+    assert_eq!(again.kind(), std::io::ErrorKind::AddrInUse, "{again}");
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_heads_are_cut_off() {
+    let limits = Limits {
+        header_timeout: std::time::Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (addr, _sock, _stop) = start_all(false, None, limits).await;
+    tokio::task::spawn_blocking(move || {
+        // Slowloris: a head that never ends.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+            .unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let t = std::time::Instant::now();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let took = t.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "closed after {took:?}"
+        );
+        // Meanwhile and after, the endpoint answers.
+        let (code, _) = http_get(addr, "/healthz");
+        assert_eq!(code, 200);
+    })
+    .await
+    .unwrap();
 }

@@ -21,16 +21,17 @@ fn load(text: &str) -> Loaded {
     }
 }
 
-fn refused(text: &str) -> Vec<String> {
-    match load_str(text, Path::new("test.conf"), &LoadOptions::default()) {
-        Ok(l) => panic!("accepted: {:?}", l.diagnostics),
-        Err(e) => e
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.message.clone())
-            .collect(),
-    }
+/// The warnings of a config keepalived 2.2.7 runs despite them (`-t` exits 5): lvsd loads it
+/// too, without the offending object.
+fn skipped(text: &str) -> (Config, Vec<String>) {
+    let l = load(text);
+    let w = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| d.message.clone())
+        .collect();
+    (l.config, w)
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -110,7 +111,8 @@ fn vrrp_instance_is_resolved() {
         c.global.script_user,
         Some(ScriptUser {
             user: "nobody".into(),
-            group: Some("nogroup".into())
+            group: Some("nogroup".into()),
+            span: Default::default(),
         })
     );
     let s = c.vrrp_script("chk").unwrap();
@@ -157,7 +159,10 @@ fn vrrp_instance_is_resolved() {
     assert_eq!(vi.virtual_ipaddress[1].prefix_len, 32);
     assert!(vi.virtual_ipaddress_excluded[0].no_track);
     let r = &vi.virtual_routes[0];
-    assert_eq!(r.to.as_deref(), Some("192.168.0.0/16"));
+    assert_eq!(
+        r.to.map(|p| p.to_string()).as_deref(),
+        Some("192.168.0.0/16")
+    );
     assert_eq!(
         (r.src, r.via, r.metric),
         (Some(ip("10.0.0.1")), Some(ip("10.0.0.254")), Some(5))
@@ -372,7 +377,8 @@ fn virtual_servers_inherit_down_to_checkers() {
     let fw = &c.virtual_servers[1];
     assert_eq!(fw.address, VsAddress::Fwmark { mark: 12 });
     assert_eq!(fw.scheduler, Scheduler::Sh);
-    assert!(fw.sched_flags.flag_1);
+    // sh-port is the kernel's SCHED2 bit (IP_VS_SVC_F_SCHED_SH_PORT).
+    assert!(fw.sched_flags.flag_2 && !fw.sched_flags.flag_1);
     assert_eq!(
         fw.forward,
         Forward::Tun {
@@ -447,7 +453,9 @@ fn http_defaults_per_checker_kind() {
 
 #[test]
 fn unknown_scheduler_falls_back_to_wlc_with_a_warning() {
-    let l = load("virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rrr\n}\n");
+    let l = load(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rrr\n lb_kind NAT\n real_server 10.0.0.2 80 {\n }\n}\n",
+    );
     assert_eq!(l.config.virtual_servers[0].scheduler, Scheduler::Wlc);
     assert_eq!(l.diagnostics.len(), 1);
     assert_eq!(l.diagnostics[0].severity, Severity::Warning);
@@ -469,26 +477,40 @@ fn auth_pass_is_truncated_like_keepalived() {
 }
 
 #[test]
-fn refusals() {
-    let e = refused("vrrp_instance V {\n interface eth0\n virtual_router_id 256\n}\n");
-    assert_eq!(e.len(), 1, "{e:?}");
-    assert!(e[0].contains("1..255"));
-    let e = refused("vrrp_instance V {\n interface eth0\n}\n");
-    assert!(e[0].contains("no `virtual_router_id`"));
-    let e = refused(
+fn problems_keepalived_skips_are_warnings_and_drop_the_object() {
+    let (c, e) = skipped("vrrp_instance V {\n interface eth0\n virtual_router_id 256\n}\n");
+    assert!(e[0].contains("1..255"), "{e:?}");
+    assert!(c.vrrp_instances.is_empty());
+    let (c, e) = skipped("vrrp_instance V {\n interface eth0\n}\n");
+    assert!(
+        e.iter().any(|e| e.contains("no `virtual_router_id`")),
+        "{e:?}"
+    );
+    assert!(c.vrrp_instances.is_empty());
+    let (c, e) = skipped(
         "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n}\nvrrp_instance B {\n interface eth0\n \
          virtual_router_id 5\n}\n",
     );
-    assert!(e[0].contains("already used by A"), "{e:?}");
-    let e = refused(
-        "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  HTTP_GET {\n   url {\n    path /\n    \
+    assert!(e.iter().any(|e| e.contains("already used by A")), "{e:?}");
+    assert_eq!(c.vrrp_instances.len(), 1);
+    let (c, e) = skipped(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 80 {\n  HTTP_GET {\n   url {\n    path /\n    \
          digest 123\n   }\n  }\n }\n}\n",
     );
     assert!(e[0].contains("32 hexadecimal"), "{e:?}");
-    let e = refused("virtual_server group nope {\n}\n");
-    assert!(e[0].contains("no virtual_server_group"), "{e:?}");
-    let e = refused("global_defs {\n router_id x\n");
+    assert_eq!(c.virtual_servers.len(), 1);
+    // keepalived says nothing about an undefined group: a note, and no service.
+    let l = load("virtual_server group nope {\n}\n");
+    assert!(
+        l.diagnostics.iter().all(|d| d.is_note()),
+        "{:?}",
+        l.diagnostics
+    );
+    assert!(l.config.virtual_servers.is_empty());
+    // An unclosed block is closed at the end of the file, as keepalived does.
+    let (c, e) = skipped("global_defs {\n router_id x\n");
     assert!(e[0].contains("never closed"), "{e:?}");
+    assert_eq!(c.global.router_id.as_deref(), Some("x"));
 }
 
 #[test]
@@ -565,7 +587,7 @@ fn model_serializes_to_json() {
 #[test]
 fn file_check_finds_a_track_file_defined_later() {
     let l = load(
-        "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  FILE_CHECK {\n   track_file tf\n  }\n }\n}\n\
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 80 {\n  FILE_CHECK {\n   track_file tf\n  }\n }\n}\n\
          track_file tf {\n file /run/weight\n weight 3\n}\nglobal_defs {\n router_id late\n}\n",
     );
     let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
@@ -579,16 +601,67 @@ fn file_check_finds_a_track_file_defined_later() {
         })
     );
     assert_eq!(l.config.global.router_id.as_deref(), Some("late"));
-    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+    // Only the note that router_id has no effect in lvsd (it names the sender of e-mails).
+    assert!(
+        l.diagnostics.iter().all(|d| d.is_note()),
+        "{:?}",
+        l.diagnostics
+    );
 }
 
 #[test]
 fn missing_protocol_is_tcp_with_a_warning_naming_keepalived_s_udp() {
-    let l = load("virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n }\n}\n");
+    let l = load(
+        "virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 80 {\n }\n}\n",
+    );
     assert_eq!(l.config.virtual_servers[0].protocol, Protocol::Tcp);
     assert_eq!(l.diagnostics.len(), 1, "{:?}", l.diagnostics);
     assert!(l.diagnostics[0].message.contains("UDP"));
     // A fwmark service has no protocol to set.
-    let l = load("virtual_server fwmark 7 {\n real_server 10.0.0.2 80 {\n }\n}\n");
+    let l = load(
+        "virtual_server fwmark 7 {\n lb_algo rr\n lb_kind DR\n real_server 10.0.0.2 {\n }\n}\n",
+    );
     assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+}
+
+#[test]
+fn unimplemented_keywords_are_noted_and_listed() {
+    let l = load(
+        "global_defs {\n enable_snmp_vrrp\n enable_dbus\n}\nvrrp_track_process p {\n process sshd\n}\n\
+         vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1\n }\n \
+         track_process {\n  p\n }\n unicast_ttl 5\n unicast_peer {\n  10.0.0.2\n }\n}\n",
+    );
+    let lines = l.config.unimplemented_lines();
+    for (kw, line, effect) in [
+        ("enable_snmp_vrrp", 2, "Prometheus"),
+        ("enable_dbus", 3, "control API"),
+        ("vrrp_track_process", 5, "failover does not follow"),
+        ("track_process", 14, "failover does not follow"),
+        ("unicast_ttl", 17, "as if this line were absent"),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|s| s.starts_with(&format!("test.conf:{line}:"))
+                    && s.contains(&format!("does not implement {kw} "))
+                    && s.contains(effect)),
+            "{kw}: {lines:#?}"
+        );
+    }
+    // -t: notes at file:line:col, which leave keepalived's verdict (clean) alone.
+    assert!(
+        l.diagnostics.iter().all(|d| d.is_note()),
+        "{:?}",
+        l.diagnostics
+    );
+    assert_eq!(lvsd::cli::config_test_exit_code(&l.diagnostics, false), 0);
+    let strict = load_str(
+        "global_defs {\n enable_traps\n}\n",
+        Path::new("test.conf"),
+        &LoadOptions {
+            strict: true,
+            ..LoadOptions::default()
+        },
+    );
+    assert!(strict.is_err(), "--strict makes notes errors");
 }

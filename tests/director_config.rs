@@ -137,11 +137,13 @@ virtual_server 10.0.0.1 53 {
     protocol UDP
     quorum 3
     hysteresis 1
-    quorum_up "/usr/local/bin/vs.sh UP 'two words'"
+    quorum_up "/bin/echo UP 'two words'"
     real_server 192.168.1.1 53 {
-        notify_down "/usr/local/bin/rs.sh DOWN" root
+        # keepalived lowers a quorum above the total weight to that weight.
+        weight 3
+        notify_down "/bin/echo DOWN" root
         MISC_CHECK {
-            misc_path "/usr/local/bin/check.sh --port 53"
+            misc_path "/bin/echo --port 53"
             misc_dynamic
         }
     }
@@ -157,22 +159,108 @@ virtual_server 10.0.0.1 53 {
             udp: 60
         })
     );
-    assert_eq!(s.globals.script_user, Some(("nobody".into(), None)));
     let vs = &s.virtual_servers[0];
     assert_eq!((vs.core.quorum, vs.core.hysteresis), (3, 1));
     assert_eq!(
         vs.quorum_up.as_ref().unwrap().argv,
-        ["/usr/local/bin/vs.sh", "UP", "two words"]
+        ["/bin/echo", "UP", "two words"]
     );
+    // Users are resolved at load: the script's own, else `script_user`.
+    let nobody = checkers::resolve_user(Some("nobody"), None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(vs.quorum_up.as_ref().unwrap().user, nobody.uid);
     let down = vs.real_servers[0].notify_down.as_ref().unwrap();
-    assert_eq!(down.argv, ["/usr/local/bin/rs.sh", "DOWN"]);
-    assert_eq!(down.user.as_deref(), Some("root"));
+    assert_eq!(down.argv, ["/bin/echo", "DOWN"]);
+    assert_eq!((down.user.as_raw(), down.group.as_raw()), (0, 0));
     match &vs.real_servers[0].checks[0].kind {
         checkers::CheckKind::Misc(m) => {
-            assert_eq!(m.argv, ["/usr/local/bin/check.sh", "--port", "53"]);
+            assert_eq!(m.script.argv, ["/bin/echo", "--port", "53"]);
             assert!(m.dynamic);
-            assert_eq!(m.user.as_deref(), Some("nobody"));
+            assert_eq!((m.script.user, m.script.group), (nobody.uid, nobody.gid));
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// `slow_start` (lvsd extension): set on a virtual server it is inherited, a real server's
+/// own wins; absent, nothing ramps.
+#[test]
+fn slow_start_is_inherited_and_overridden() {
+    let s = spec(
+        r#"
+virtual_server 10.0.0.1 80 {
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    slow_start 30
+    real_server 192.168.1.1 80 {
+        weight 4
+    }
+    real_server 192.168.1.2 80 {
+        slow_start 5
+    }
+}
+virtual_server 10.0.0.2 80 {
+    protocol TCP
+    real_server 192.168.1.3 80 {
+    }
+}
+"#,
+    );
+    let ramps: Vec<Option<u64>> = s
+        .virtual_servers
+        .iter()
+        .flat_map(|v| v.core.real_servers.iter())
+        .map(|r| r.slow_start.map(|d| d.as_secs()))
+        .collect();
+    assert_eq!(ramps, vec![Some(30), Some(5), None]);
+}
+
+/// lvsd checks beyond keepalived: GRPC_CHECK, `http_protocol 2`, `tls_verify`.
+#[test]
+fn grpc_check_http2_and_tls_verify_reach_the_checkers() {
+    let s = spec(
+        r#"
+virtual_server 10.0.0.1 443 {
+    protocol TCP
+    real_server 192.168.1.1 50051 {
+        GRPC_CHECK {
+            service payments
+            tls
+            tls_verify /etc/lvsd/ca.pem
+            authority api.example.test
+        }
+    }
+    real_server 192.168.1.2 443 {
+        SSL_GET {
+            url {
+                path /health
+            }
+            http_protocol 2
+            tls_verify
+        }
+    }
+}
+"#,
+    );
+    let checks: Vec<&checkers::CheckKind> = s.virtual_servers[0]
+        .real_servers
+        .iter()
+        .map(|r| &r.checks[0].kind)
+        .collect();
+    assert_eq!(
+        checks[0],
+        &checkers::CheckKind::Grpc(checkers::GrpcSpec {
+            service: "payments".into(),
+            tls: true,
+            verify: checkers::TlsVerify::CaFile("/etc/lvsd/ca.pem".into()),
+            authority: Some("api.example.test".into()),
+        })
+    );
+    let checkers::CheckKind::Ssl(h) = checks[1] else {
+        panic!("{:?}", checks[1]);
+    };
+    assert_eq!(h.protocol, checkers::HttpProtocol::Http2);
+    assert_eq!(h.verify, checkers::TlsVerify::SystemRoots);
 }

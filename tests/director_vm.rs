@@ -17,11 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ipvs::{Dest, Forward, Op, Plan, Scheduler, Service, ServiceKey, Table};
+use ipvs::{Dest, Forward, Ipvs, Op, Plan, Scheduler, Service, ServiceKey, Table};
 use lvsd::director::desired::{RsSpec, SorrySpec, VsSpec};
-use lvsd::director::{
-    DirectorSpec, Globals, Kernel, KernelError, RealServer, RunOptions, VirtualServer, run,
-};
+use lvsd::director::{DirectorSpec, Globals, RealServer, RunOptions, VirtualServer, run};
 use lvsd::notify::{Notifier, NotifierConfig};
 use lvsd::status::StatusHub;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,16 +51,31 @@ impl Counting {
     }
 }
 
-impl Kernel for Counting {
-    async fn dump(&self) -> Result<Table, KernelError> {
-        Kernel::dump(&self.client).await
+impl Ipvs for Counting {
+    async fn dump(&self) -> Result<Table, ipvs::Error> {
+        self.client.dump().await
     }
-    async fn apply(&self, plan: &Plan) -> Result<(), KernelError> {
+    async fn apply(&self, plan: &Plan) -> Result<ipvs::ApplyReport, ipvs::Error> {
         self.writes.lock().unwrap().extend(plan.ops.iter().cloned());
-        Kernel::apply(&self.client, plan).await
+        self.client.apply(plan).await
     }
-    async fn setup(&self, g: &Globals, roles: &[ipvs::DaemonState]) -> Result<(), KernelError> {
-        Kernel::setup(&self.client, g, roles).await
+    async fn read_services(
+        &self,
+        keys: &std::collections::BTreeSet<ServiceKey>,
+    ) -> Result<Table, ipvs::Error> {
+        self.client.read_services(keys).await
+    }
+    async fn set_timeouts(&self, t: &ipvs::Timeouts) -> Result<(), ipvs::Error> {
+        self.client.set_timeouts(t).await
+    }
+    async fn daemons(&self) -> Result<Vec<ipvs::DaemonConfig>, ipvs::Error> {
+        self.client.daemons().await
+    }
+    async fn add_daemon(&self, d: &ipvs::DaemonConfig) -> Result<(), ipvs::Error> {
+        self.client.add_daemon(d).await
+    }
+    async fn del_daemon(&self, s: ipvs::DaemonState) -> Result<(), ipvs::Error> {
+        self.client.del_daemon(s).await
     }
 }
 
@@ -130,6 +143,7 @@ fn spec(wa: i64) -> DirectorSpec {
                 inhibit_on_failure: inhibit,
                 checked: true,
                 alpha: false,
+                slow_start: None,
             },
             RealServer {
                 dest: Dest::new(addr.ip(), addr.port(), Forward::Masq),
@@ -239,6 +253,7 @@ fn start(spec: DirectorSpec, kernel: Counting, release_on_exit: bool) -> Directo
             resync: Duration::from_millis(500),
             release_on_exit,
             metrics: None,
+            state_dir: None,
         },
         stop_rx,
     ));
@@ -392,7 +407,7 @@ impl Lvsd {
     fn start(conf: &Path, log: &Path) -> Lvsd {
         let logf = std::fs::File::create(log).unwrap();
         let child = Command::new(LVSD)
-            .args(["-n", "-C", "-f"])
+            .args(["-n", "-l", "-C", "-f"])
             .arg(conf)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -436,7 +451,13 @@ impl Drop for Lvsd {
 }
 
 fn config(weight_a: u32, broken: bool) -> String {
-    let extra = if broken { "real_server {{{ oops\n" } else { "" };
+    // Broken: a parameter that expands to itself. keepalived never finishes reading it; lvsd
+    // refuses it. (Unclosed blocks are not "broken": keepalived closes them and runs.)
+    let extra = if broken {
+        "$BROKEN=${BROKEN}\n$BROKEN\n"
+    } else {
+        ""
+    };
     format!(
         r#"global_defs {{
     router_id lvsd_vm
@@ -622,7 +643,11 @@ fn director_vm_process_signals_and_restart() {
     lvsd.signal("KILL");
     drop(lvsd);
     let mut lvsd = Lvsd::start(&conf, &dir.join("lvsd2.log"));
-    thread::sleep(Duration::from_secs(4));
+    let t0 = Instant::now();
+    while !lvsd.log().contains("lvsd started") && t0.elapsed() < Duration::from_secs(20) {
+        thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("process: restarted after kill -9 in {:?}", t0.elapsed());
     assert!(lvsd.log().contains("lvsd started"), "{}", lvsd.log());
     assert_eq!(
         lvsd.writes(),
@@ -830,6 +855,7 @@ async fn director_vm_inproc_timeouts_and_sync_daemon() {
             effective_priority: 100,
             master_addr: None,
             since_unix_ms: 0,
+            since_unix_us: 0,
             vips: Vec::new(),
             counters: Default::default(),
         }]);
@@ -896,7 +922,7 @@ virtual_server 192.168.77.100 80 {
     .unwrap();
     let log = dir.join("lvsd.log");
     let child = Command::new(LVSD)
-        .args(["-n", "-f"])
+        .args(["-n", "-l", "-f"])
         .arg(&conf)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -975,7 +1001,7 @@ virtual_server 192.168.77.100 80 {
 
     // -P: VRRP only; the virtual server stays out of the kernel.
     let child = Command::new(LVSD)
-        .args(["-n", "-P", "-f"])
+        .args(["-n", "-l", "-P", "-f"])
         .arg(&conf)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())

@@ -28,6 +28,7 @@ fn same_as_fixture() -> Status {
             effective_priority: prio,
             master_addr: None,
             since_unix_ms: since,
+            since_unix_us: 0,
             vips: vec![vip.into()],
             counters: VrrpCounters {
                 advert_sent: sent,
@@ -61,6 +62,7 @@ fn same_as_fixture() -> Status {
         vrrp_scripts: vec![VrrpScriptStatus {
             name: "chk_ok".into(),
             ok: true,
+            running: false,
         }],
         ..Default::default()
     }
@@ -210,6 +212,11 @@ async fn signals_write_the_dumps() {
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("signal {sig} wrote no {}: {e}", path.display()));
         assert_eq!(text, kind.render(&hub.snapshot()));
+        // SIGUSR1 also writes the checker's and the parent's files, as keepalived's processes do.
+        for (name, want) in kind.files(&hub.snapshot()) {
+            let got = std::fs::read_to_string(dir.join(name)).unwrap();
+            assert_eq!(got, want, "{name}");
+        }
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -112,7 +112,8 @@ fn write_config(path: &Path, port: u16, events: &Path) {
 virtual_server 192.0.2.10 80 {{
     delay_loop 1
     lb_algo wrr
-    lb_kind DR
+    # NAT: with DR keepalived (and lvsd) reset the real server's port to the service's.
+    lb_kind NAT
     protocol TCP
     quorum_up {qup}
     quorum_down {qdown}
@@ -152,7 +153,7 @@ fn health_check_only_reports_transitions_without_ipvs() {
     write_config(&conf, addr.port(), &events);
     let log = dir.join("lvsd.log");
     let child = Command::new(LVSD)
-        .args(["--health-check-only", "-n", "-f"])
+        .args(["--health-check-only", "-n", "-l", "-f"])
         .arg(&conf)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())

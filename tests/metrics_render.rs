@@ -40,11 +40,57 @@ fn full_exposition() -> String {
 fn keepalived_exporter_vrrp_families_keep_their_names_and_labels() {
     let text = full_exposition();
     let vi1 = [("iname", "VI_1"), ("intf", "eth0"), ("vrid", "51")];
-    // One state series per VIP, address without prefix length; MASTER is 2.
-    for ip in ["192.0.2.100", "192.0.2.101"] {
-        let mut l = vi1.to_vec();
-        l.push(("ip_address", ip));
-        assert_eq!(sample_value(&text, "keepalived_vrrp_state", &l), Some(2.0));
+    // One state series per VIP, ip_address and intf as keepalived-exporter takes them from
+    // keepalived's VIP line: the prefix kept unless /32, the VIP's own device; MASTER is 2.
+    for (ip, intf) in [("192.0.2.100/24", "eth0"), ("192.0.2.101", "eth2")] {
+        let l = [
+            ("iname", "VI_1"),
+            ("intf", intf),
+            ("vrid", "51"),
+            ("ip_address", ip),
+        ];
+        assert_eq!(
+            sample_value(&text, "keepalived_vrrp_state", &l),
+            Some(2.0),
+            "{ip}"
+        );
+    }
+    for (ip, intf) in [("192.0.2.200", "eth0"), ("198.51.100.7/24", "eth3")] {
+        let l = [
+            ("iname", "VI_1"),
+            ("intf", intf),
+            ("vrid", "51"),
+            ("ip_address", ip),
+        ];
+        assert_eq!(
+            sample_value(&text, "keepalived_vrrp_excluded_state", &l),
+            Some(2.0),
+            "{ip}"
+        );
+    }
+    assert_eq!(
+        sample_value(&text, "keepalived_script_state", &[("name", "chk_haproxy")]),
+        Some(0.0),
+        "idle"
+    );
+    assert_eq!(
+        sample_value(&text, "keepalived_script_state", &[("name", "chk_disk")]),
+        Some(1.0),
+        "running"
+    );
+    // keepalived_up has no labels at all (not an empty set `{}`).
+    assert!(text.contains("\nkeepalived_up 1\n"), "{text}");
+    // HELP texts as keepalived-exporter words them.
+    for help in [
+        "# HELP keepalived_up Status",
+        "# HELP keepalived_vrrp_state State of vrrp",
+        "# HELP keepalived_vrrp_excluded_state State of vrrp with excluded VIP",
+        "# HELP keepalived_gratuitous_arp_delay Gratuitous ARP delay",
+        "# HELP keepalived_become_master Became master",
+        "# HELP keepalived_script_status Tracker Script Status",
+        "# HELP keepalived_script_state Tracker Script State",
+    ] {
+        assert!(text.contains(&format!("{help}\n")), "{help}");
     }
     assert_eq!(
         sample_value(
@@ -52,7 +98,7 @@ fn keepalived_exporter_vrrp_families_keep_their_names_and_labels() {
             "keepalived_vrrp_state",
             &[
                 ("iname", "VI_6 \"quoted\" \\ new\nline ü"),
-                ("ip_address", "2001:db8::100")
+                ("ip_address", "2001:db8::100/64")
             ]
         ),
         Some(1.0),
@@ -64,7 +110,9 @@ fn keepalived_exporter_vrrp_families_keep_their_names_and_labels() {
         ("keepalived_become_master_total", 2.0),
         ("keepalived_release_master_total", 1.0),
         ("keepalived_authentication_failure_total", 3.0),
-        ("keepalived_gratuitous_arp_delay_total", 4.0),
+        // The exporter's meaning: the garp_master_delay setting, seconds.
+        ("keepalived_gratuitous_arp_delay_total", 3.0),
+        ("lvsd_vrrp_delayed_garp_bursts_total", 4.0),
         ("keepalived_packet_length_errors_total", 0.0),
         ("keepalived_advertisements_interval_errors_total", 0.0),
         ("keepalived_ip_ttl_errors_total", 0.0),
@@ -133,6 +181,11 @@ fn server_health_quorum_reloads_and_check_events_are_exposed() {
     );
     assert_eq!(
         sample_value(&text, "lvsd_config_reloads_total", &[("result", "failure")]),
+        Some(1.0)
+    );
+    // The keywords lvsd does not implement (listed in /status) are counted.
+    assert_eq!(
+        sample_value(&text, "lvsd_config_unimplemented_keywords", &[]),
         Some(1.0)
     );
     assert_eq!(
@@ -209,7 +262,8 @@ fn ipvs_families_follow_node_exporter_labels() {
             &text,
             "node_ipvs_backend_connections_inactive",
             &[
-                ("local_mark", "7"),
+                // node_exporter's form: /proc/net/ip_vs's 8 hex digits.
+                ("local_mark", "00000007"),
                 ("proto", "FWM"),
                 ("local_address", ""),
                 ("remote_address", "2001:db8::2")
@@ -228,9 +282,33 @@ fn ipvs_families_follow_node_exporter_labels() {
 }
 
 #[test]
+fn node_ipvs_families_can_be_left_to_node_exporter() {
+    let metrics = Metrics::new();
+    metrics.set_node_ipvs(false);
+    let text = render(
+        &metrics,
+        Arc::new(sample_status()),
+        IpvsScrape::Dumped(Arc::new(sample_ipvs(2, 3))),
+    );
+    assert!(!text.contains("node_ipvs_"), "{text}");
+    assert!(text.contains("lvsd_ipvs_backend_connections_total{"));
+    metrics.set_node_ipvs(true);
+    let text = render(
+        &metrics,
+        Arc::new(sample_status()),
+        IpvsScrape::Dumped(Arc::new(sample_ipvs(2, 3))),
+    );
+    assert!(text.contains("node_ipvs_backend_weight{"));
+}
+
+#[test]
 fn one_state_series_per_address_even_if_listed_twice() {
     let mut status = sample_status();
-    status.vrrp[0].vips = vec!["192.0.2.100/24".into(), "192.0.2.100/32".into()];
+    let mut cfg = (*status.vrrp_config).clone();
+    let twice = cfg.instances[0].vips[0].clone();
+    cfg.instances[0].vips = vec![twice.clone(), twice];
+    cfg.instances[0].vips_excluded.clear();
+    status.vrrp_config = Arc::new(cfg);
     let text = render(&Metrics::new(), Arc::new(status), IpvsScrape::Disabled);
     let n = text
         .lines()

@@ -166,13 +166,13 @@ async fn metrics_vm_scrape_matches_ipvsadm() {
     assert_eq!(ours.to_vec(), stats);
     assert_eq!(stats[0], 1, "one connection counted");
 
-    // The firewall-mark service: mark in local_mark, proto FWM.
+    // The firewall-mark service: mark in local_mark (hex, as node_exporter), proto FWM.
     assert_eq!(
         sample_value(
             &body,
             "node_ipvs_backend_weight",
             &[
-                ("local_mark", "7"),
+                ("local_mark", "00000007"),
                 ("proto", "FWM"),
                 ("remote_address", "10.77.0.3")
             ]
@@ -196,7 +196,8 @@ const RS_A: &str = "127.0.0.2:8080";
 const RS_B: &str = "127.0.0.3:8080";
 
 /// keepalived.conf with two HTTP_GET-checked real servers; `weight_b` changes on reload, `broken`
-/// appends a syntax error.
+/// appends a parameter that expands to itself (keepalived never finishes reading it; lvsd
+/// refuses it — unclosed blocks are not "broken": keepalived closes them and runs).
 fn director_config(weight_b: u32, broken: bool) -> String {
     let rs = |addr: &str, weight: u32| {
         let (ip, port) = addr.split_once(':').unwrap();
@@ -211,7 +212,11 @@ fn director_config(weight_b: u32, broken: bool) -> String {
          delay_loop 1\n    lb_algo wrr\n    lb_kind NAT\n    protocol TCP\n{}{}}}\n{}",
         rs(RS_A, 2),
         rs(RS_B, weight_b),
-        if broken { "real_server {{{ oops\n" } else { "" }
+        if broken {
+            "$BROKEN=${BROKEN}\n$BROKEN\n"
+        } else {
+            ""
+        }
     )
 }
 
@@ -359,7 +364,7 @@ fn metrics_vm_lvsd_director_events() {
     let log = dir.join("lvsd.log");
     let lvsd = LvsdProc {
         child: Command::new(LVSD)
-            .args(["-n", "-C", "-f"])
+            .args(["-n", "-l", "-C", "-f"])
             .arg(&conf)
             .args(["--metrics-listen", LVSD_API])
             .env("RUST_LOG", "info")
@@ -551,6 +556,7 @@ fn metrics_vm_lvsd_director_events() {
         sample_value(&body, "lvsd_config_last_reload_successful", &[]),
         Some(1.0)
     );
+    let reloaded = loaded(&body);
     std::fs::write(&conf, director_config(5, true)).unwrap();
     lvsd.signal(Signal::SIGHUP);
     let (body, _) = wait_scrape(
@@ -563,6 +569,11 @@ fn metrics_vm_lvsd_director_events() {
     assert_eq!(
         sample_value(&body, "lvsd_config_last_reload_successful", &[]),
         Some(0.0)
+    );
+    assert_eq!(
+        loaded(&body),
+        reloaded,
+        "a failed reload leaves the running configuration's load time"
     );
     let (_, text) = http_get(LVSD_API.parse().unwrap(), "/status");
     let status: serde_json::Value = serde_json::from_str(&text).expect("/status is JSON");

@@ -46,7 +46,7 @@ const VI: [(&str, &str); 4] = [
     ("iname", "VI_1"),
     ("intf", "eth0"),
     ("vrid", "51"),
-    ("ip_address", "10.77.0.100"),
+    ("ip_address", "10.77.0.100/24"),
 ];
 const VI_COUNTER: [(&str, &str); 3] = [("iname", "VI_1"), ("intf", "eth0"), ("vrid", "51")];
 
@@ -110,7 +110,7 @@ fn lvsd_metrics_follow_failover_against_keepalived() {
     let logf = std::fs::File::create(&log).expect("log file");
     let _lvsd = Lvsd(
         Command::new("ip")
-            .args(["netns", "exec", &lab.ns(LV), LVSD, "-P", "-n", "-f"])
+            .args(["netns", "exec", &lab.ns(LV), LVSD, "-P", "-n", "-l", "-f"])
             .arg(&conf)
             .args(["--metrics-listen", API])
             .env("RUST_LOG", "info")

@@ -1,14 +1,19 @@
-//! Programs as keepalived.conf names them (`misc_path`, `vrrp_script`, `notify*`): one parser
-//! for their command lines and one runner, so a quoting rule or a kill rule never differs
-//! between MISC_CHECK, notify scripts and VRRP scripts.
+//! Programs as keepalived.conf names them (`misc_path`, `vrrp_script`, `notify*`, quorum and
+//! start-up scripts): one parser for their command lines, one [`Script`] type (argv plus the
+//! uid/gid it runs as, resolved once when the configuration loads) and one runner, so a
+//! quoting rule, a user rule or a kill rule never differs between kinds of script.
 //!
 //! Running model ([`run_script`]): argv is executed directly (no shell), stdin/stdout/stderr
-//! on /dev/null, in a process group of its own, as the resolved [`ScriptUser`] if any (std's
-//! spawn drops root's supplementary groups before `setuid`, so the program gets exactly the
-//! user and group asked for). Past the timeout the whole group gets SIGTERM, then SIGKILL
-//! after [`KILL_GRACE`], so children it forked go too. Dropping the future (cancelled check,
+//! on /dev/null, in a process group of its own, as the script's uid/gid (std's spawn drops
+//! root's supplementary groups before `setuid`, so the program gets exactly the user and
+//! group asked for). Past the timeout the whole group gets SIGTERM, then SIGKILL after
+//! [`KILL_GRACE`], so children it forked go too. Dropping the future (cancelled check,
 //! reload, shutdown) SIGKILLs the group at once. A program that exits normally keeps any
 //! background children it left: those are its business, as with keepalived.
+//!
+//! [`spawn_detached`] is the other way to start a [`Script`] (VRRP notify hooks): started
+//! synchronously, same user and stdio rules, never killed by lvsd, so a hook started while
+//! lvsd stops (`notify_stop`) outlives it.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
@@ -21,7 +26,7 @@ use nix::unistd::{Gid, Group, Pid, Uid, User};
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
 
 /// Who a program runs as: resolved once from `username [groupname]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ScriptUser {
     /// The named user.
     pub uid: Uid,
@@ -49,6 +54,86 @@ pub fn resolve_user(user: Option<&str>, group: Option<&str>) -> Result<Option<Sc
         }
     };
     Ok(Some(ScriptUser { uid: user.uid, gid }))
+}
+
+/// A program ready to run: its words and the user and group it runs as, both resolved when
+/// the configuration was loaded (nothing is looked up when it runs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Script {
+    /// Program and its parameters (never empty for a script built from a configuration).
+    pub argv: Vec<String>,
+    /// The uid it runs as.
+    pub user: Uid,
+    /// The gid it runs as (supplementary groups are dropped).
+    pub group: Gid,
+}
+
+impl Script {
+    /// `argv` run as `user`.
+    pub fn new(argv: Vec<String>, user: ScriptUser) -> Script {
+        Script {
+            argv,
+            user: user.uid,
+            group: user.gid,
+        }
+    }
+
+    /// `argv` run as this process's own effective user and group (tests, tools).
+    pub fn as_self(argv: Vec<String>) -> Script {
+        Script {
+            argv,
+            user: Uid::effective(),
+            group: Gid::effective(),
+        }
+    }
+
+    /// A command line split with [`split_command`], run as this process's user; `None` when
+    /// it has no words.
+    pub fn parse(cmdline: &str) -> Option<Script> {
+        let argv = split_command(cmdline);
+        (!argv.is_empty()).then(|| Script::as_self(argv))
+    }
+
+    /// The same program run as `user`.
+    pub fn run_as(self, user: ScriptUser) -> Script {
+        Script::new(self.argv, user)
+    }
+
+    /// The program (first word), "" for an empty script.
+    pub fn program(&self) -> &str {
+        self.argv.first().map_or("", String::as_str)
+    }
+
+    /// The command line as one string, for logs.
+    pub fn display(&self) -> String {
+        self.argv.join(" ")
+    }
+
+    /// A command with this script's program, arguments, user and null stdio.
+    fn command(&self) -> Option<tokio::process::Command> {
+        let (program, args) = self.argv.split_first()?;
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Only change identity when it differs: an unprivileged lvsd (tests) can still run
+        // scripts as itself.
+        if self.user != Uid::effective() || self.group != Gid::effective() {
+            cmd.uid(self.user.as_raw()).gid(self.group.as_raw());
+        }
+        Some(cmd)
+    }
+}
+
+/// Starts `script` now and returns its child without waiting: the child is not in a process
+/// group of lvsd's making and is not killed when the handle drops, so it outlives lvsd.
+pub fn spawn_detached(script: &Script) -> std::io::Result<tokio::process::Child> {
+    let mut cmd = script
+        .command()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
+    cmd.kill_on_drop(false);
+    cmd.spawn()
 }
 
 /// How one run of a program ended.
@@ -79,24 +164,11 @@ impl Drop for GroupGuard {
 
 /// Runs `argv` once per the module doc, waiting at most `timeout` (plus [`KILL_GRACE`] when
 /// the program ignores SIGTERM). Cancellation-safe: dropping the future kills the group.
-pub async fn run_script(
-    argv: &[String],
-    user: Option<ScriptUser>,
-    timeout: Duration,
-) -> ScriptExit {
-    let Some((program, args)) = argv.split_first() else {
+pub async fn run_script(script: &Script, timeout: Duration) -> ScriptExit {
+    let Some(mut cmd) = script.command() else {
         return ScriptExit::SpawnFailed("empty command".to_string());
     };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some(u) = user {
-        cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
-    }
+    cmd.process_group(0).kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return ScriptExit::SpawnFailed(e.to_string()),
@@ -212,20 +284,17 @@ mod tests {
 
     #[tokio::test]
     async fn exit_signal_and_spawn_failure() {
-        let sh = |c: &str| vec!["/bin/sh".to_string(), "-c".into(), c.into()];
+        let sh = |c: &str| Script::as_self(vec!["/bin/sh".to_string(), "-c".into(), c.into()]);
         let t = Duration::from_secs(5);
+        assert_eq!(run_script(&sh("exit 7"), t).await, ScriptExit::Exited(7));
         assert_eq!(
-            run_script(&sh("exit 7"), None, t).await,
-            ScriptExit::Exited(7)
-        );
-        assert_eq!(
-            run_script(&sh("kill -USR1 $$"), None, t).await,
+            run_script(&sh("kill -USR1 $$"), t).await,
             ScriptExit::Signaled(libc::SIGUSR1)
         );
-        let missing = run_script(&["/nonexistent/x".to_string()], None, t).await;
+        let missing = run_script(&Script::as_self(vec!["/nonexistent/x".to_string()]), t).await;
         assert!(matches!(missing, ScriptExit::SpawnFailed(ref e) if e.contains("No such file")));
         assert!(matches!(
-            run_script(&[], None, t).await,
+            run_script(&Script::as_self(vec![]), t).await,
             ScriptExit::SpawnFailed(_)
         ));
     }
@@ -240,9 +309,9 @@ mod tests {
             "trap '' TERM; sleep 60 & echo $! > {}; wait; wait",
             pidfile.display()
         );
-        let argv = vec!["/bin/sh".to_string(), "-c".into(), cmd];
+        let script = Script::as_self(vec!["/bin/sh".to_string(), "-c".into(), cmd]);
         let started = std::time::Instant::now();
-        let exit = run_script(&argv, None, Duration::from_millis(300)).await;
+        let exit = run_script(&script, Duration::from_millis(300)).await;
         let took = started.elapsed();
         assert_eq!(exit, ScriptExit::TimedOut);
         assert!(
@@ -257,6 +326,39 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!alive(child), "forked child {child} survived");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn runs_as_the_scripts_user() {
+        if !Uid::effective().is_root() {
+            return; // changing user needs root; CI runs as root
+        }
+        let dir = std::env::temp_dir().join(format!("checkers-uid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let out = dir.join("id");
+        let nobody = resolve_user(Some("nobody"), None).unwrap().unwrap();
+        let s = Script::new(
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("echo $(id -u) $(id -g) $(id -G) > {}", out.display()),
+            ],
+            nobody,
+        );
+        assert_eq!(
+            run_script(&s, Duration::from_secs(5)).await,
+            ScriptExit::Exited(0)
+        );
+        let want = format!("{0} {1} {1}\n", nobody.uid, nobody.gid);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), want);
+        // The detached start gives the same identity.
+        std::fs::remove_file(&out).unwrap();
+        let mut child = spawn_detached(&s).unwrap();
+        assert!(child.wait().await.unwrap().success());
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), want);
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -156,7 +156,7 @@ pub async fn run(
                 io_err = Some(e);
             }
         };
-        crate::http::get_with(&get, ResponseReader::lenient(), &mut sink).await
+        crate::http::get_with(&get, ResponseReader::lenient(), &mut sink, None).await
     };
     if let Some(e) = io_err {
         return Err(e);

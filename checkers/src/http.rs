@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::digest::{Head, Part, ResponseReader};
-use crate::outcome::{FailReason, Outcome};
+use crate::outcome::{FailReason, Observed, Outcome};
 use crate::spec::{Bind, ClientCert, HttpProtocol, HttpSpec, Spec, TlsVerify, UrlSpec};
 
 /// Everything one GET needs, independent of the config shape (genhash builds one too).
@@ -115,12 +115,14 @@ impl Phase {
 /// The request bytes keepalived sends.
 pub fn request(get: &Get<'_>) -> Vec<u8> {
     let version = match get.protocol {
-        HttpProtocol::Http11 => "1.1",
+        HttpProtocol::Http11 | HttpProtocol::Http2 => "1.1",
         HttpProtocol::Http10 | HttpProtocol::Http10Close => "1.0",
     };
     let close = match get.protocol {
         HttpProtocol::Http10 => "",
-        HttpProtocol::Http10Close | HttpProtocol::Http11 => "Connection: close\r\n",
+        HttpProtocol::Http10Close | HttpProtocol::Http11 | HttpProtocol::Http2 => {
+            "Connection: close\r\n"
+        }
     };
     let host = match get.virtualhost {
         Some(h) => h.to_string(),
@@ -140,7 +142,7 @@ pub async fn get(g: &Get<'_>, sink: &mut (dyn FnMut(Part<'_>) + Send)) -> Result
     } else {
         ResponseReader::new()
     };
-    let (head, reader) = get_with(g, reader, sink).await?;
+    let (head, reader) = get_with(g, reader, sink, None).await?;
     Ok(Got {
         head,
         digest: reader.hex_digest(),
@@ -152,6 +154,7 @@ pub(crate) async fn get_with(
     g: &Get<'_>,
     reader: ResponseReader,
     sink: &mut (dyn FnMut(Part<'_>) + Send),
+    cert_not_after: Option<&mut Option<std::time::SystemTime>>,
 ) -> Result<(Head, ResponseReader), FailReason> {
     let deadline = Instant::now() + g.timeout;
     let tcp = crate::tcp::connect(g.target, g.bind, g.timeout).await?;
@@ -170,6 +173,9 @@ pub(crate) async fn get_with(
                     t.client_cert,
                 )
                 .await?;
+                if let Some(out) = cert_not_after {
+                    *out = crate::tls::leaf_not_after(&tls, t.verify);
+                }
                 phase.set(Phase::Request);
                 exchange(tls, g, reader, &phase, sink).await
             }
@@ -259,7 +265,11 @@ async fn check_url(
     http: &HttpSpec,
     url: &UrlSpec,
     tls: bool,
+    observed: &mut Observed,
 ) -> Result<(), FailReason> {
+    if http.protocol == HttpProtocol::Http2 {
+        return check_url_h2(spec, http, url, tls, observed).await;
+    }
     let g = Get {
         target: spec.target,
         bind: &spec.bind,
@@ -275,7 +285,13 @@ async fn check_url(
         read_body: ReadBody::IfDigestNeeded(url),
         lenient: false,
     };
-    let got = get(&g, &mut |_| {}).await?;
+    let reader = ResponseReader::new();
+    let (head, reader) =
+        get_with(&g, reader, &mut |_| {}, Some(&mut observed.cert_not_after)).await?;
+    let got = Got {
+        head,
+        digest: reader.hex_digest(),
+    };
     if !url.accepts(got.head.status) {
         return Err(FailReason::HttpStatus {
             path: url.path.clone(),
@@ -295,13 +311,94 @@ async fn check_url(
     Ok(())
 }
 
+/// The HTTP/2 form of [`check_url`]: one GET over a new connection, bounded as a whole by
+/// `connect_timeout`; the body is read (up to 1 MiB) only for a digest.
+async fn check_url_h2(
+    spec: &Spec,
+    http: &HttpSpec,
+    url: &UrlSpec,
+    tls: bool,
+    observed: &mut Observed,
+) -> Result<(), FailReason> {
+    let timeout = spec.timing.connect_timeout;
+    let run = async {
+        let host = url.virtualhost.as_deref().or(http.virtualhost.as_deref());
+        let authority = host.map_or_else(|| spec.target.to_string(), str::to_string);
+        let scheme = if tls { "https" } else { "http" };
+        let req = http::Request::get(format!("{scheme}://{authority}{}", url.path))
+            .header(http::header::USER_AGENT, "KeepAliveClient")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .map_err(|e| FailReason::Setup(format!("request for {}: {e}", url.path)))?;
+        let tcp = crate::tcp::connect(spec.target, &spec.bind, timeout).await?;
+        let max = if url.digest.is_some() { 1 << 20 } else { 0 };
+        let resp = if tls {
+            let t = crate::tls::handshake_alpn(
+                tcp,
+                spec.target.ip(),
+                host,
+                http.enable_sni,
+                &http.verify,
+                http.client_cert.as_ref(),
+                &[b"h2"],
+            )
+            .await?;
+            observed.cert_not_after = crate::tls::leaf_not_after(&t, &http.verify);
+            crate::h2::send(t, req, max).await
+        } else {
+            crate::h2::send(tcp, req, max).await
+        }
+        .map_err(|detail| FailReason::Protocol {
+            during: format!("the HTTP/2 GET of {}", url.path),
+            detail,
+        })?;
+        if !url.accepts(resp.status) {
+            return Err(FailReason::HttpStatus {
+                path: url.path.clone(),
+                status: resp.status,
+                expected: url.expected_codes(),
+            });
+        }
+        if let Some(want) = &url.digest {
+            let got = {
+                use md5::Digest;
+                crate::digest::hex(&md5::Md5::digest(&resp.body))
+            };
+            if !want.eq_ignore_ascii_case(&got) {
+                return Err(FailReason::DigestMismatch {
+                    path: url.path.clone(),
+                    got,
+                    want: want.clone(),
+                });
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Ok(r) => r,
+        Err(_) => Err(FailReason::Timeout {
+            during: format!("the HTTP/2 GET of {}", url.path),
+            after: timeout,
+        }),
+    }
+}
+
 /// `HTTP_GET` (`tls` false) or `SSL_GET`: all urls must pass; the first failure is reported.
 pub async fn check(spec: &Spec, http: &HttpSpec, tls: bool) -> Outcome {
+    check_observed(spec, http, tls, &mut Observed::default()).await
+}
+
+/// [`check`], recording the verified certificate's expiry.
+pub async fn check_observed(
+    spec: &Spec,
+    http: &HttpSpec,
+    tls: bool,
+    observed: &mut Observed,
+) -> Outcome {
     if http.urls.is_empty() {
         return Outcome::Fail(FailReason::Setup("no url configured".to_string()));
     }
     for url in &http.urls {
-        if let Err(e) = check_url(spec, http, url, tls).await {
+        if let Err(e) = check_url(spec, http, url, tls, observed).await {
             return Outcome::Fail(e);
         }
     }

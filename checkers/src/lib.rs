@@ -9,16 +9,19 @@
 //! - [`check`]: runs one attempt of a spec and returns an [`Outcome`]; a failure carries a
 //!   [`FailReason`] whose `Display` is the sentence an operator acts on ("HTTP 503 on /health
 //!   (expected 200-299)"). One file per checker: http.rs (+ tls.rs, digest.rs), tcp.rs, smtp.rs,
-//!   dns.rs, udp.rs, ping.rs, file.rs, misc.rs.
+//!   dns.rs, udp.rs, ping.rs, file.rs, misc.rs, and the lvsd extensions grpc.rs (gRPC health)
+//!   and h2.rs (HTTP/2 for gRPC and `http_protocol 2`). [`check_observed`] also returns what a
+//!   run saw besides its verdict ([`Observed`]: a verified certificate's expiry).
 //! - state.rs (pure, takes `now`): a check's retry / alpha bookkeeping and the rule that a real
 //!   server is up only when all its checks are.
 //! - scheduler.rs (tokio): [`Scheduler::spawn`] gives a [`SchedulerHandle`] and a
 //!   `Receiver<Transition>`. [`SchedulerHandle::set`] hands over every real server (an opaque key
 //!   of the caller's choice) with its specs; calling it again is a reload that keeps unchanged
 //!   checks and their state.
-//! - command.rs: keepalived command lines ([`split_command`]) and the one program runner every
-//!   script in lvsd uses ([`run_script`] with [`resolve_user`]: own process group, null stdio,
-//!   script user, timeout → SIGTERM then SIGKILL to the group, cancellation-safe).
+//! - command.rs: keepalived command lines ([`split_command`]), the [`Script`] every kind of
+//!   script in lvsd is (argv + resolved uid/gid, see [`resolve_user`]) and its runner
+//!   ([`run_script`]: own process group, null stdio, script user, timeout → SIGTERM then
+//!   SIGKILL to the group, cancellation-safe; [`spawn_detached`] for hooks that outlive lvsd).
 //! - digest.rs + genhash.rs: keepalived's body MD5 (bytes after the header block, capped at
 //!   Content-Length, chunk framing included) and the `genhash` tool on top of it.
 //!
@@ -30,7 +33,8 @@
 //! SchedulerHandle::snapshot(&self).await -> Vec<Transition<S>>    // current health of every server
 //! Transition<S> { server: S, up: bool, reason: String, weight: Option<i64>, at: SystemTime }
 //! on_result: Arc<dyn Fn(&CheckReport) + Send + Sync>            // every run, for metrics
-//! CheckReport { spec: Arc<Spec>, outcome: Outcome, duration: Duration, up: bool }
+//! CheckReport { spec: Arc<Spec>, outcome: Outcome, duration: Duration, up: bool,
+//!               observed: Observed { cert_not_after: Option<SystemTime> } }
 //! ```
 //! - `S` is any `Clone + Eq + Hash + Debug + Send + Sync + 'static` key (a string, a u64...).
 //! - A server is up when all its checks are up (none: up). A transition is sent whenever that,
@@ -64,6 +68,8 @@ pub mod digest;
 pub mod dns;
 pub mod file;
 pub mod genhash;
+pub mod grpc;
+mod h2;
 pub mod http;
 pub mod misc;
 pub mod outcome;
@@ -76,29 +82,40 @@ pub mod tcp;
 mod tls;
 pub mod udp;
 
-pub use command::{KILL_GRACE, ScriptExit, ScriptUser, resolve_user, run_script, split_command};
-pub use outcome::{FailReason, Outcome};
+pub use command::{
+    KILL_GRACE, Script, ScriptExit, ScriptUser, resolve_user, run_script, spawn_detached,
+    split_command,
+};
+pub use outcome::{FailReason, Observed, Outcome};
 pub use scheduler::{
     CheckReport, ResultHook, Scheduler, SchedulerConfig, SchedulerHandle, ServerChecks, ServerKey,
     Transition,
 };
 pub use spec::{
-    Bind, CheckKind, ClientCert, DnsSpec, DnsType, FileSpec, HttpProtocol, HttpSpec, MiscSpec,
-    PingSpec, SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
+    Bind, CheckKind, ClientCert, DnsSpec, DnsType, FileSpec, GrpcSpec, HttpProtocol, HttpSpec,
+    MiscSpec, PingSpec, SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
 };
 pub use state::{CheckState, Health};
 
 /// Runs one attempt of `spec`. Never panics and never outlives its own timeouts.
 pub async fn check(spec: &Spec) -> Outcome {
-    match &spec.kind {
+    check_observed(spec).await.0
+}
+
+/// [`check`], with what it observed besides the verdict (certificate expiry).
+pub async fn check_observed(spec: &Spec) -> (Outcome, Observed) {
+    let mut observed = Observed::default();
+    let outcome = match &spec.kind {
         CheckKind::Tcp(_) => tcp::check(spec).await,
-        CheckKind::Http(h) => http::check(spec, h, false).await,
-        CheckKind::Ssl(h) => http::check(spec, h, true).await,
+        CheckKind::Http(h) => http::check_observed(spec, h, false, &mut observed).await,
+        CheckKind::Ssl(h) => http::check_observed(spec, h, true, &mut observed).await,
+        CheckKind::Grpc(g) => grpc::check(spec, g, &mut observed).await,
         CheckKind::Misc(m) => misc::check(spec, m).await,
         CheckKind::Smtp(m) => smtp::check(spec, m).await,
         CheckKind::Dns(d) => dns::check(spec, d).await,
         CheckKind::Udp(u) => udp::check(spec, u).await,
         CheckKind::Ping(_) => ping::check(spec).await,
         CheckKind::File(f) => file::check(f).await,
-    }
+    };
+    (outcome, observed)
 }

@@ -1,7 +1,7 @@
 //! `MISC_CHECK`: run a program and judge its exit status.
 //!
 //! The program runs through [`crate::command::run_script`]: own process group, stdin/stdout/
-//! stderr on /dev/null, as the configured user (primary or given group, supplementary groups
+//! stderr on /dev/null, as the script's resolved user and group (supplementary groups
 //! dropped). When it outlives `misc_timeout` the whole group gets SIGTERM, then SIGKILL after
 //! [`crate::command::KILL_GRACE`]; when the check is cancelled (reload, shutdown) the group is
 //! SIGKILLed at once, so forked children do not linger.
@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use crate::command::{ScriptExit, resolve_user, run_script};
+use crate::command::{ScriptExit, run_script};
 use crate::outcome::{FailReason, Outcome};
 use crate::spec::{MiscSpec, Spec};
 
@@ -43,19 +43,10 @@ pub fn judge(misc: &MiscSpec, program: &str, exit: &ScriptExit, timeout: Duratio
 
 /// Runs the program once.
 pub async fn check(spec: &Spec, misc: &MiscSpec) -> Outcome {
-    let Some(program) = misc.argv.first() else {
+    let Some(program) = misc.script.argv.first() else {
         return Outcome::Fail(FailReason::Setup("misc_path is empty".to_string()));
     };
-    let user = match resolve_user(misc.user.as_deref(), misc.group.as_deref()) {
-        Ok(u) => u,
-        Err(detail) => {
-            return Outcome::Fail(FailReason::MiscSpawn {
-                program: program.clone(),
-                detail,
-            });
-        }
-    };
     let timeout = misc.timeout.unwrap_or(spec.timing.delay_loop);
-    let exit = run_script(&misc.argv, user, timeout).await;
+    let exit = run_script(&misc.script, timeout).await;
     judge(misc, program, &exit, timeout)
 }

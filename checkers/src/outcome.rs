@@ -4,6 +4,13 @@
 use std::fmt;
 use std::time::Duration;
 
+/// What a check saw besides its verdict, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Expiry of the server certificate, when TLS verified it (`SSL_GET`, gRPC over TLS).
+    pub cert_not_after: Option<std::time::SystemTime>,
+}
+
 /// What one attempt of a check concluded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

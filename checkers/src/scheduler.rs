@@ -65,6 +65,8 @@ pub struct CheckReport {
     pub duration: Duration,
     /// Whether the check counts as up after this run.
     pub up: bool,
+    /// What the run saw besides its verdict (certificate expiry).
+    pub observed: crate::Observed,
 }
 
 /// Called after every run, on the check's task: keep it cheap (increment counters).
@@ -414,11 +416,17 @@ async fn check_loop(mut t: CheckTask) {
         };
         let started = Instant::now();
         // A checker bug must not silently freeze this server's health: a panic is a failure.
-        let outcome = match AssertUnwindSafe(crate::check(&t.spec)).catch_unwind().await {
+        let (outcome, observed) = match AssertUnwindSafe(crate::check_observed(&t.spec))
+            .catch_unwind()
+            .await
+        {
             Ok(o) => o,
-            Err(_) => Outcome::Fail(FailReason::Setup(
-                "the checker panicked (a bug in lvsd)".to_string(),
-            )),
+            Err(_) => (
+                Outcome::Fail(FailReason::Setup(
+                    "the checker panicked (a bug in lvsd)".to_string(),
+                )),
+                crate::Observed::default(),
+            ),
         };
         drop(permit);
         let now = Instant::now();
@@ -431,6 +439,7 @@ async fn check_loop(mut t: CheckTask) {
                 outcome,
                 duration: now - started,
                 up: t.state.is_up(),
+                observed,
             });
         }
         if step.changed {

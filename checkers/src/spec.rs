@@ -61,6 +61,21 @@ pub enum CheckKind {
     Ping(PingSpec),
     /// `FILE_CHECK`: a number read from a file.
     File(FileSpec),
+    /// `GRPC_CHECK` (lvsd extension): `grpc.health.v1.Health/Check` answers `SERVING`.
+    Grpc(GrpcSpec),
+}
+
+/// A gRPC health check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct GrpcSpec {
+    /// The service asked about; empty: the server as a whole.
+    pub service: String,
+    /// Over TLS (ALPN `h2`) instead of h2c.
+    pub tls: bool,
+    /// Certificate verification with `tls`.
+    pub verify: TlsVerify,
+    /// `:authority` (and the name verified / sent as SNI with `tls`); default `ip:port`.
+    pub authority: Option<String>,
 }
 
 impl CheckKind {
@@ -76,6 +91,7 @@ impl CheckKind {
             CheckKind::Udp(_) => "UDP_CHECK",
             CheckKind::Ping(_) => "PING_CHECK",
             CheckKind::File(_) => "FILE_CHECK",
+            CheckKind::Grpc(_) => "GRPC_CHECK",
         }
     }
 }
@@ -182,6 +198,9 @@ pub enum HttpProtocol {
     Http10Close,
     /// `1.1`: `HTTP/1.1` with `Connection: close`.
     Http11,
+    /// `2` (lvsd extension): HTTP/2, prior knowledge over TCP, ALPN `h2` over TLS. The digest
+    /// is over the body's bytes (HTTP/2 has no raw header block).
+    Http2,
 }
 
 /// How `SSL_GET` treats the server certificate.
@@ -277,17 +296,14 @@ impl UrlSpec {
 /// `MISC_CHECK` settings.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MiscSpec {
-    /// Program and arguments (`misc_path`, already split honouring quotes).
-    pub argv: Vec<String>,
+    /// Program, arguments (`misc_path`, already split honouring quotes) and the user and
+    /// group it runs as (resolved at load: the check's `user`, else `script_user`).
+    pub script: crate::Script,
     /// Kill the program's whole process group after this long (`misc_timeout`; `None`:
     /// `delay_loop`, as keepalived).
     pub timeout: Option<Duration>,
     /// `misc_dynamic`: exit status 2-255 sets the weight to `status - 2`.
     pub dynamic: bool,
-    /// Run as this user (`user`); `None`: the daemon's script user (root if unset).
-    pub user: Option<String>,
-    /// Run with this group (default: the user's primary group).
-    pub group: Option<String>,
 }
 
 impl MiscSpec {

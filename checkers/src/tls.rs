@@ -67,6 +67,7 @@ fn build(
     verify: &TlsVerify,
     sni: bool,
     client: Option<&ClientCert>,
+    alpn: &[&[u8]],
 ) -> Result<Arc<ClientConfig>, String> {
     let p = provider();
     let builder = ClientConfig::builder_with_provider(p.clone())
@@ -109,6 +110,7 @@ fn build(
         }
     };
     cfg.enable_sni = sni;
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(cfg))
 }
 
@@ -122,9 +124,11 @@ fn config(
     static PLAIN: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     static SNI: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     match (verify, sni, client) {
-        (TlsVerify::None, false, None) => PLAIN.get_or_init(|| build(verify, false, None)).clone(),
-        (TlsVerify::None, true, None) => SNI.get_or_init(|| build(verify, true, None)).clone(),
-        _ => build(verify, sni, client),
+        (TlsVerify::None, false, None) => PLAIN
+            .get_or_init(|| build(verify, false, None, &[]))
+            .clone(),
+        (TlsVerify::None, true, None) => SNI.get_or_init(|| build(verify, true, None, &[])).clone(),
+        _ => build(verify, sni, client, &[]),
     }
 }
 
@@ -139,14 +143,61 @@ pub(crate) async fn handshake(
     verify: &TlsVerify,
     client: Option<&ClientCert>,
 ) -> Result<TlsStream<TcpStream>, FailReason> {
+    handshake_alpn(tcp, ip, virtualhost, send_sni, verify, client, &[]).await
+}
+
+/// [`handshake`] offering these ALPN protocols (`h2` for HTTP/2 and gRPC); a server that does
+/// not pick one of them fails the check.
+pub(crate) async fn handshake_alpn(
+    tcp: TcpStream,
+    ip: std::net::IpAddr,
+    virtualhost: Option<&str>,
+    send_sni: bool,
+    verify: &TlsVerify,
+    client: Option<&ClientCert>,
+    alpn: &[&[u8]],
+) -> Result<TlsStream<TcpStream>, FailReason> {
     let name = virtualhost
         .and_then(|h| ServerName::try_from(h.to_string()).ok())
         .unwrap_or(ServerName::IpAddress(ip.into()));
     // rustls never sends an IP literal as SNI.
     let sni = send_sni && matches!(name, ServerName::DnsName(_));
-    let cfg = config(verify, sni, client).map_err(FailReason::Setup)?;
-    TlsConnector::from(cfg)
+    let cfg = if alpn.is_empty() {
+        config(verify, sni, client)
+    } else {
+        build(verify, sni, client, alpn)
+    }
+    .map_err(FailReason::Setup)?;
+    let tls = TlsConnector::from(cfg)
         .connect(name, tcp)
         .await
-        .map_err(|e| FailReason::Tls(e.to_string()))
+        .map_err(|e| FailReason::Tls(e.to_string()))?;
+    if !alpn.is_empty()
+        && tls
+            .get_ref()
+            .1
+            .alpn_protocol()
+            .is_none_or(|p| !alpn.contains(&p))
+    {
+        return Err(FailReason::Tls(
+            "the server did not agree to HTTP/2 (ALPN h2)".to_string(),
+        ));
+    }
+    Ok(tls)
+}
+
+/// When the server's (leaf) certificate expires, if it was verified: an unverified
+/// certificate's dates mean nothing, so they are not reported.
+pub(crate) fn leaf_not_after(
+    tls: &TlsStream<TcpStream>,
+    verify: &TlsVerify,
+) -> Option<std::time::SystemTime> {
+    if *verify == TlsVerify::None {
+        return None;
+    }
+    let leaf = tls.get_ref().1.peer_certificates()?.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let secs = cert.validity().not_after.timestamp();
+    let secs = u64::try_from(secs).ok()?;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }

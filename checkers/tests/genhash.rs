@@ -41,7 +41,9 @@ fn args(o: &Options) -> Vec<String> {
     match o.protocol {
         HttpProtocol::Http10 => {}
         HttpProtocol::Http10Close => a.extend(["-P".to_string(), "1.0c".to_string()]),
-        HttpProtocol::Http11 => a.extend(["-P".to_string(), "1.1".to_string()]),
+        HttpProtocol::Http11 | HttpProtocol::Http2 => {
+            a.extend(["-P".to_string(), "1.1".to_string()])
+        }
     }
     if o.ssl {
         a.push("-S".to_string());

@@ -140,15 +140,13 @@ async fn shared_check_runs_once_and_reload_keeps_state() {
 fn misc_sleep(tag: usize, secs: f64) -> Spec {
     // The tag makes each spec distinct (identical specs would be shared).
     let m = checkers::MiscSpec {
-        argv: vec![
+        script: checkers::Script::as_self(vec![
             "/bin/sh".into(),
             "-c".into(),
             format!("sleep {secs}; : {tag}"),
-        ],
+        ]),
         timeout: Some(Duration::from_secs(5)),
         dynamic: false,
-        user: None,
-        group: None,
     };
     let timing = Timing {
         delay_loop: Duration::from_secs(30),
@@ -316,11 +314,9 @@ async fn a_check_changed_on_a_down_server_does_not_flap_it_up() {
 #[tokio::test]
 async fn misc_dynamic_weight_reaches_the_director() {
     let m = checkers::MiscSpec {
-        argv: checkers::MiscSpec::split_command("/bin/sh -c 'exit 12'"),
+        script: checkers::Script::parse("/bin/sh -c 'exit 12'").unwrap(),
         timeout: Some(Duration::from_secs(5)),
         dynamic: true,
-        user: None,
-        group: None,
     };
     let spec = Spec {
         timing: fast(),

@@ -1,5 +1,5 @@
-//! The seam between the director and the kernel: [`Ipvs`] (dump + apply; provided: `reconcile`,
-//! `read_services`, `reconcile_scoped`), implemented by the
+//! The seam between the director and the kernel: [`Ipvs`] (dump + apply, global timeouts and
+//! sync daemons; provided: `reconcile`, `read_services`, `reconcile_scoped`), implemented by the
 //! real [`Client`] and by [`FakeIpvs`], an in-memory kernel for tests without IPVS.
 //!
 //! `FakeIpvs` applies ops with the kernel's semantics (adding an existing object fails with
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::client::{Client, op_subject};
 use crate::error::{Error, libc_errno};
-use crate::model::{ServiceKey, Table};
+use crate::model::{DaemonConfig, DaemonState, ServiceKey, Table, Timeouts};
 use crate::reconcile::{ApplyReport, FakeError, Op, OpOutcome, Ownership, Plan, plan, plan_scoped};
 
 /// What the director needs from the kernel: read the table, apply a plan.
@@ -22,6 +22,14 @@ pub trait Ipvs: Send + Sync {
     fn dump(&self) -> impl Future<Output = Result<Table, Error>> + Send;
     /// Runs a plan; one outcome per op.
     fn apply(&self, plan: &Plan) -> impl Future<Output = Result<ApplyReport, Error>> + Send;
+    /// `ipvsadm --set tcp tcpfin udp` (0 leaves a value unchanged).
+    fn set_timeouts(&self, t: &Timeouts) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Running sync daemons (`ipvsadm -L --daemon`).
+    fn daemons(&self) -> impl Future<Output = Result<Vec<DaemonConfig>, Error>> + Send;
+    /// `ipvsadm --start-daemon`.
+    fn add_daemon(&self, d: &DaemonConfig) -> impl Future<Output = Result<(), Error>> + Send;
+    /// `ipvsadm --stop-daemon`.
+    fn del_daemon(&self, state: DaemonState) -> impl Future<Output = Result<(), Error>> + Send;
     /// One reconcile pass: dump, plan, apply.
     fn reconcile(
         &self,
@@ -73,13 +81,28 @@ impl Ipvs for Client {
     async fn read_services(&self, keys: &BTreeSet<ServiceKey>) -> Result<Table, Error> {
         Client::read_services(self, keys).await
     }
+    async fn set_timeouts(&self, t: &Timeouts) -> Result<(), Error> {
+        Client::set_timeouts(self, t).await
+    }
+    async fn daemons(&self) -> Result<Vec<DaemonConfig>, Error> {
+        Client::daemons(self).await
+    }
+    async fn add_daemon(&self, d: &DaemonConfig) -> Result<(), Error> {
+        Client::add_daemon(self, d).await
+    }
+    async fn del_daemon(&self, state: DaemonState) -> Result<(), Error> {
+        Client::del_daemon(self, state).await
+    }
 }
 
 #[derive(Debug, Default)]
 struct FakeState {
     table: Table,
     writes: usize,
+    ops: Vec<Op>,
     missing_schedulers: BTreeSet<String>,
+    timeouts: Option<Timeouts>,
+    daemons: Vec<DaemonConfig>,
 }
 
 /// An in-memory IPVS kernel. Clones share the same table.
@@ -114,6 +137,21 @@ impl FakeIpvs {
         self.lock().writes
     }
 
+    /// Every op applied so far (successful or not), in order.
+    pub fn ops(&self) -> Vec<Op> {
+        self.lock().ops.clone()
+    }
+
+    /// The timeouts last set, if any.
+    pub fn timeouts(&self) -> Option<Timeouts> {
+        self.lock().timeouts
+    }
+
+    /// The sync daemons running now.
+    pub fn running_daemons(&self) -> Vec<DaemonConfig> {
+        self.lock().daemons.clone()
+    }
+
     /// Makes adding/editing a service with this scheduler fail as on a kernel without its module.
     pub fn remove_scheduler(&self, name: &str) {
         self.lock().missing_schedulers.insert(name.to_string());
@@ -130,6 +168,7 @@ impl Ipvs for FakeIpvs {
         let mut outcomes = Vec::with_capacity(plan.ops.len());
         for op in &plan.ops {
             st.writes += 1;
+            st.ops.push(op.clone());
             let missing_sched = match op {
                 Op::AddService(s) | Op::EditService(s) => {
                     st.missing_schedulers.contains(s.scheduler.name())
@@ -162,6 +201,42 @@ impl Ipvs for FakeIpvs {
             });
         }
         Ok(ApplyReport { outcomes })
+    }
+
+    async fn set_timeouts(&self, t: &Timeouts) -> Result<(), Error> {
+        self.lock().timeouts = Some(*t);
+        Ok(())
+    }
+
+    async fn daemons(&self) -> Result<Vec<DaemonConfig>, Error> {
+        Ok(self.running_daemons())
+    }
+
+    async fn add_daemon(&self, d: &DaemonConfig) -> Result<(), Error> {
+        let mut st = self.lock();
+        if st.daemons.iter().any(|r| r.state == d.state) {
+            return Err(Error::Kernel {
+                verb: crate::Verb::AddDaemon,
+                object: format!("{:?}", d.state),
+                errno: libc_errno::EEXIST,
+            });
+        }
+        st.daemons.push(d.clone());
+        Ok(())
+    }
+
+    async fn del_daemon(&self, state: DaemonState) -> Result<(), Error> {
+        let mut st = self.lock();
+        let before = st.daemons.len();
+        st.daemons.retain(|r| r.state != state);
+        if st.daemons.len() == before {
+            return Err(Error::Kernel {
+                verb: crate::Verb::DelDaemon,
+                object: format!("{state:?}"),
+                errno: libc_errno::ESRCH,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -376,7 +376,11 @@ impl Table {
             Op::EditDest(k, d) => {
                 let e = self.services.get_mut(k).ok_or(FakeError::NoService)?;
                 let slot = e.dests.get_mut(&d.key()).ok_or(FakeError::NoDest)?;
+                // Like the kernel, an edit keeps the destination's counters.
+                let (conns, stats) = (slot.conns, slot.stats);
                 *slot = d.clone();
+                slot.conns = conns.or(d.conns);
+                slot.stats = stats.or(d.stats);
             }
             Op::DelDest(k, dk) => {
                 let e = self.services.get_mut(k).ok_or(FakeError::NoService)?;

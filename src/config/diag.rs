@@ -26,6 +26,9 @@ pub struct Span {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// lvsd's own finding that keepalived does not make (or makes without affecting its
+    /// verdict): printed, never changes `-t`'s exit code (except under `--strict`).
+    Note,
     Warning,
     Error,
 }
@@ -33,6 +36,7 @@ pub enum Severity {
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Severity::Note => "note",
             Severity::Warning => "warning",
             Severity::Error => "error",
         })
@@ -46,10 +50,13 @@ pub enum Category {
     /// The file's text or meaning.
     #[default]
     Config,
-    /// Something on this host (interface, script file) — only from `-t` / startup checks.
+    /// Something on this host (interface, script file, a script disabled as unsafe under
+    /// `enable_script_security`, as keepalived's exit 5) — only from `-t` / startup checks.
     Host,
-    /// Script security (`enable_script_security`, unsafe script permissions).
+    /// keepalived's SECURITY VIOLATION: scripts would run without `enable_script_security`.
     ScriptSecurity,
+    /// A keepalived keyword lvsd accepts but does not act on (`lvsd does not implement X`).
+    Unimplemented,
 }
 
 /// Where a diagnostic points, with the line's text for the caret display.
@@ -105,6 +112,13 @@ impl Diagnostic {
     }
     pub fn warning(message: impl Into<String>) -> Self {
         Self::new(Severity::Warning, message)
+    }
+    pub fn note(message: impl Into<String>) -> Self {
+        Self::new(Severity::Note, message)
+    }
+    /// A note: lvsd's own finding, which does not change `-t`'s verdict.
+    pub fn is_note(&self) -> bool {
+        self.severity == Severity::Note
     }
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());

@@ -5,12 +5,11 @@
 //! `/sys/class/net` and the file system. Only `-t` and daemon start-up run these checks: the
 //! config itself stays valid on a machine that lacks an interface today.
 
-use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::diag::{Category, Diagnostic, Severity, SourceMap, Span};
-use super::model::{Config, Script};
+use super::model::Config;
 
 /// What the host checks need to know about the machine.
 pub trait Probe {
@@ -21,19 +20,13 @@ pub trait Probe {
     fn user_exists(&self, name: &str) -> bool {
         matches!(nix::unistd::User::from_name(name), Ok(Some(_)))
     }
+    /// The path with symlinks resolved (for script security); None: judge the path as given.
+    fn canonical(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
     /// Directories searched for a script given without a `/`.
     fn search_path(&self) -> Vec<PathBuf> {
-        [
-            "/usr/local/sbin",
-            "/usr/local/bin",
-            "/usr/sbin",
-            "/usr/bin",
-            "/sbin",
-            "/bin",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .collect()
+        crate::scripts::default_search_path()
     }
 }
 
@@ -42,12 +35,7 @@ pub struct FileInfo {
     pub is_file: bool,
     pub mode: u32,
     pub uid: u32,
-}
-
-impl FileInfo {
-    fn executable(&self) -> bool {
-        self.is_file && self.mode & 0o111 != 0
-    }
+    pub gid: u32,
 }
 
 /// The real machine.
@@ -63,13 +51,47 @@ impl Probe for System {
             is_file: m.is_file(),
             mode: m.permissions().mode(),
             uid: m.uid(),
+            gid: m.gid(),
         })
+    }
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        std::fs::canonicalize(path).ok()
+    }
+}
+
+/// A [`Probe`] as the file system [`crate::scripts::check_program`] walks, so `-t` and the
+/// daemon judge a script by the same rules.
+struct ProbeFs<'a>(&'a dyn Probe);
+
+impl crate::scripts::Fs for ProbeFs<'_> {
+    fn stat(&self, path: &Path) -> Option<crate::scripts::Meta> {
+        let f = self.0.file(path)?;
+        // A described host may give only the permission bits: add the type.
+        let typ = if f.mode & libc::S_IFMT != 0 {
+            0
+        } else if f.is_file {
+            libc::S_IFREG
+        } else {
+            libc::S_IFDIR
+        };
+        Some(crate::scripts::Meta {
+            mode: f.mode | typ,
+            uid: f.uid,
+            gid: f.gid,
+        })
+    }
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        self.0.canonical(path)
+    }
+    fn search_path(&self) -> Vec<PathBuf> {
+        self.0.search_path()
     }
 }
 
 /// Runs the host checks, appending diagnostics.
 pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mut Vec<Diagnostic>) {
     let mut out = Vec::new();
+    let mut notes = Vec::new();
     let mut push = |cat: Category, span: Span, msg: String, note: Option<String>| {
         let mut d = sources
             .diagnostic(Severity::Warning, span, msg)
@@ -123,7 +145,7 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                         Category::Host,
                         a.span,
                         format!(
-                            "({}) dev {dev} of {} does not exist on this host",
+                            "({}) interface {dev} for ip address {} does not exist on this host",
                             vi.name, a.addr
                         ),
                         None,
@@ -134,133 +156,148 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         if let Some(d) = &config.global.lvs_sync_daemon
             && !probe.interface_exists(&d.interface)
         {
-            push(
-                Category::Host,
-                d.span,
-                format!(
-                    "lvs_sync_daemon interface {} does not exist on this host",
-                    d.interface
-                ),
-                None,
+            // keepalived 2.2.7 says nothing: lvsd's own finding.
+            notes.push(
+                sources
+                    .diagnostic(
+                        Severity::Note,
+                        d.span,
+                        format!(
+                            "lvs_sync_daemon interface {} does not exist on this host",
+                            d.interface
+                        ),
+                    )
+                    .with_category(Category::Host),
             );
+        }
+        let statics = config
+            .static_ipaddresses
+            .iter()
+            .map(|a| (a.dev.as_ref(), a.span, format!("ip address {}", a.addr)));
+        let routes = config
+            .static_routes
+            .iter()
+            .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_routes))
+            .map(|r| (r.dev.as_ref(), r.span, "VROUTE nexthop".to_string()));
+        let rules = config
+            .static_rules
+            .iter()
+            .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_rules))
+            .flat_map(|r| {
+                [
+                    (r.iif.as_ref(), r.span, "rule".to_string()),
+                    (r.oif.as_ref(), r.span, "rule".to_string()),
+                ]
+            });
+        for (dev, span, what) in statics.chain(routes).chain(rules) {
+            if let Some(dev) = dev
+                && !probe.interface_exists(dev)
+            {
+                push(
+                    Category::Host,
+                    span,
+                    format!("interface {dev} for {what} does not exist on this host"),
+                    None,
+                );
+            }
         }
     }
 
-    // Scripts that will run: tracked vrrp_scripts, notifies, MISC_CHECK, quorum and RS hooks.
-    let tracked: BTreeSet<&str> = config
-        .vrrp_instances
-        .iter()
-        .flat_map(|v| v.track_scripts.iter().map(|t| t.name.as_str()))
-        .chain(
-            config
-                .vrrp_sync_groups
-                .iter()
-                .flat_map(|g| g.track_scripts.iter().map(|t| t.name.as_str())),
-        )
-        .collect();
-    let mut scripts: Vec<(String, &Script)> = Vec::new();
-    for s in &config.vrrp_scripts {
-        if tracked.contains(s.name.as_str()) {
-            scripts.push((format!("track script {}", s.name), &s.script));
-        }
-    }
-    for vi in &config.vrrp_instances {
-        let n = &vi.notify;
-        for s in [
-            &n.master,
-            &n.backup,
-            &n.fault,
-            &n.stop,
-            &n.any,
-            &n.master_rx_lower_pri,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            scripts.push((format!("({}) notify script", vi.name), s));
-        }
-    }
-    for g in &config.vrrp_sync_groups {
-        let n = &g.notify;
-        for s in [&n.master, &n.backup, &n.fault, &n.stop, &n.any]
-            .into_iter()
-            .flatten()
-        {
-            scripts.push((format!("sync group {} notify script", g.name), s));
-        }
-    }
-    for vs in &config.virtual_servers {
-        for s in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
-            scripts.push(("quorum script".into(), s));
-        }
-        for rs in &vs.real_servers {
-            for s in [&rs.notify_up, &rs.notify_down].into_iter().flatten() {
-                scripts.push((format!("real_server {} notify script", rs.addr), s));
-            }
-            for c in &rs.checkers {
-                if let super::model::CheckerKind::Misc(m) = &c.kind {
-                    scripts.push((format!("MISC_CHECK of real_server {}", rs.addr), &m.script));
-                }
-            }
-        }
-    }
-    // The user scripts run as.
-    let global_span = config.global.span.unwrap_or_default();
-    match &config.global.script_user {
-        Some(u) if !probe.user_exists(&u.user) => push(
-            Category::Host,
-            global_span,
-            format!("script_user {} does not exist on this host", u.user),
-            None,
-        ),
-        None if config.global.enable_script_security
-            && !scripts.is_empty()
-            && !probe.user_exists("keepalived_script") =>
-        {
+    // Scripts that will run: every script of the configuration, as the daemon resolves them
+    // (crate::scripts). What keepalived 2.2.7's -t says of them, checked against it:
+    // - every runnable script, tracked or not, counts toward "SECURITY VIOLATION" (exit 6);
+    // - a script it cannot run as its user (no such user, default user missing under script
+    //   security) is a warning at the script, and a track script's references then say so;
+    // - a missing program is a warning for a vrrp_script only (silent for the rest: lvsd notes);
+    // - an unsafe checker-side script (MISC_CHECK, notify_up/down, quorum_up/down) is silent in
+    //   -t (its checker process drops it later): a note; every other unsafe script warns.
+    let scripts = crate::scripts::every_script(config);
+    let security = config.global.enable_script_security;
+    let default_user: Result<(u32, u32), String> = match &config.global.script_user {
+        Some(u) if !probe.user_exists(&u.user) => {
             push(
-                Category::ScriptSecurity,
-                global_span,
-                "script security is on but the default script user `keepalived_script` does not exist; scripts would run as root".into(),
-                Some("help: create the user, or set `script_user` in global_defs".into()),
-            )
+                Category::Host,
+                u.span,
+                format!(
+                    "script_user {} does not exist on this host (keepalived: error setting global script uid/gid)",
+                    u.user
+                ),
+                None,
+            );
+            Err(format!("script_user {} does not exist", u.user))
         }
-        _ => {}
-    }
+        Some(u) if u.group.as_deref().is_some_and(|g| !group_exists(g)) => {
+            let g = u.group.as_deref().unwrap_or_default();
+            push(
+                Category::Host,
+                u.span,
+                format!("script_user group {g} does not exist on this host"),
+                None,
+            );
+            Err(format!("script_user group {g} does not exist"))
+        }
+        Some(u) => Ok(ids(&u.user, u.group.as_deref())),
+        None if probe.user_exists(crate::scripts::DEFAULT_SCRIPT_USER) => {
+            Ok(ids(crate::scripts::DEFAULT_SCRIPT_USER, None))
+        }
+        None if security => Err("unable to set default user keepalived_script".into()),
+        None => Ok((0, 0)),
+    };
     let mut runnable = 0usize;
     for (what, s) in &scripts {
         let Some(prog) = s.argv.first() else { continue };
-        match resolve(probe, prog) {
-            None => push(
-                Category::Host,
-                s.span,
-                format!("{what}: `{prog}` not found; it is disabled"),
-                None,
-            ),
-            Some((path, info)) if !info.executable() => push(
-                Category::Host,
-                s.span,
-                format!(
-                    "{what}: `{}` is not an executable file; it is disabled",
-                    path.display()
-                ),
-                None,
-            ),
-            Some((path, info)) => {
-                runnable += 1;
-                if config.global.enable_script_security
-                    && let Some(why) = insecure(probe, &path, info)
-                {
-                    push(
-                        Category::ScriptSecurity,
-                        s.span,
-                        format!(
-                            "{what}: `{}` is unsafe to run as root ({why}); it is disabled",
-                            path.display()
-                        ),
-                        None,
-                    );
-                }
+        let kind = Kind::of(what);
+        // keepalived's word for a vrrp_script it judges.
+        let label = what.replacen("vrrp_script ", "track script ", 1);
+        let user = match &s.user {
+            Some(u) if !probe.user_exists(&u.user) => {
+                Err((u.span, format!("user {} does not exist", u.user)))
             }
+            Some(u) => Ok(ids(&u.user, u.group.as_deref())),
+            None => default_user.clone().map_err(|e| (s.span, e)),
+        };
+        let (uid, gid) = match user {
+            Ok(ids) => ids,
+            Err((span, why)) => {
+                push(
+                    Category::Host,
+                    span,
+                    format!("{label}: {why}; the script is disabled"),
+                    (s.user.is_none() && security).then(|| {
+                        "help: create the user, or set `script_user` in global_defs".into()
+                    }),
+                );
+                if kind == Kind::Track {
+                    disabled_track_refs(config, what, &mut push);
+                }
+                continue;
+            }
+        };
+        let refusal = match crate::scripts::check_program(&ProbeFs(probe), prog, uid, gid, security)
+        {
+            Ok(_) => {
+                runnable += 1;
+                continue;
+            }
+            Err(r) => r,
+        };
+        let unsafe_ = matches!(refusal, crate::scripts::Refusal::Unsafe { .. });
+        let warn = match (unsafe_, kind) {
+            (true, Kind::Checker) => false,
+            (true, _) => true,
+            (false, Kind::Track) => true,
+            (false, _) => false,
+        };
+        let cat = Category::Host;
+        let msg = format!("{label}: {refusal}; it is disabled");
+        if warn {
+            push(cat, s.span, msg, None);
+        } else {
+            notes.push(
+                sources
+                    .diagnostic(Severity::Note, s.span, msg)
+                    .with_category(cat),
+            );
         }
     }
     if runnable > 0 && !config.global.enable_script_security {
@@ -280,32 +317,80 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         out.push(d);
     }
     diags.extend(out);
+    diags.extend(notes);
 }
 
-fn resolve(probe: &dyn Probe, prog: &str) -> Option<(PathBuf, FileInfo)> {
-    if prog.contains('/') {
-        let p = PathBuf::from(prog);
-        return probe.file(&p).map(|i| (p, i));
-    }
-    probe
-        .search_path()
-        .into_iter()
-        .map(|d| d.join(prog))
-        .find_map(|p| probe.file(&p).filter(|i| i.is_file).map(|i| (p, i)))
+/// Which of keepalived's processes judges a script, which decides what its -t says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `vrrp_script`: warned when missing.
+    Track,
+    /// MISC_CHECK, notify_up/down, quorum_up/down: the checker process judges them, after -t.
+    Checker,
+    /// Notifies, start-up/shutdown and FIFO scripts.
+    Other,
 }
 
-/// Why a root-run script is unsafe: it or a directory above it is writable by non-root.
-fn insecure(probe: &dyn Probe, path: &Path, info: FileInfo) -> Option<String> {
-    if info.uid != 0 || info.mode & 0o022 != 0 {
-        return Some("the file is writable by a non-root user".into());
-    }
-    for dir in path.ancestors().skip(1) {
-        if let Some(d) = probe.file(dir) {
-            // Sticky directories (/tmp) still let others replace files they own.
-            if d.uid != 0 || d.mode & 0o022 != 0 {
-                return Some(format!("{} is writable by a non-root user", dir.display()));
-            }
+impl Kind {
+    /// From the names [`crate::scripts::every_script`] gives.
+    fn of(what: &str) -> Kind {
+        const CHECKER: [&str; 5] = [
+            "MISC_CHECK ",
+            "notify_up ",
+            "notify_down ",
+            "quorum_up ",
+            "quorum_down ",
+        ];
+        if what.starts_with("vrrp_script ") {
+            Kind::Track
+        } else if CHECKER.iter().any(|p| what.starts_with(p)) {
+            Kind::Checker
+        } else {
+            Kind::Other
         }
     }
-    None
+}
+
+/// keepalived drops a track script it cannot run as its user, then reports each reference to
+/// it as "not found": so does lvsd, at each `track_script` line naming it.
+fn disabled_track_refs(
+    config: &Config,
+    what: &str,
+    push: &mut impl FnMut(Category, Span, String, Option<String>),
+) {
+    let name = what.trim_start_matches("vrrp_script ");
+    for vi in &config.vrrp_instances {
+        for t in vi.track_scripts.iter().filter(|t| t.name == name) {
+            push(
+                Category::Host,
+                t.span,
+                format!("({}) track script {name} is disabled; not tracked", vi.name),
+                None,
+            );
+        }
+    }
+}
+
+fn group_exists(name: &str) -> bool {
+    name == "root" || matches!(nix::unistd::Group::from_name(name), Ok(Some(_)))
+}
+
+/// uid/gid of a user (and group) named in the configuration: root is 0; others as this
+/// host has them, or an unprivileged placeholder on a described host that lacks them.
+fn ids(user: &str, group: Option<&str>) -> (u32, u32) {
+    const UNPRIVILEGED: u32 = u32::MAX - 1;
+    let uid_gid = match crate::scripts::lookup(user, None) {
+        Ok(u) => (u.uid.as_raw(), u.gid.as_raw()),
+        Err(_) if user == "root" => (0, 0),
+        Err(_) => (UNPRIVILEGED, UNPRIVILEGED),
+    };
+    let gid = match group {
+        None => uid_gid.1,
+        Some("root") => 0,
+        Some(g) => match nix::unistd::Group::from_name(g) {
+            Ok(Some(g)) => g.gid.as_raw(),
+            _ => UNPRIVILEGED,
+        },
+    };
+    (uid_gid.0, gid)
 }

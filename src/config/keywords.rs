@@ -4,7 +4,9 @@
 //! the block's vocabulary for a did-you-mean suggestion.
 //!
 //! The build stage (`build/`) holds the handler of each modelled keyword; this module is the
-//! single list of names, so suggestions and "accepted but ignored" stay in one place.
+//! single list of names and statuses ([`table`]: implemented, modelled but not acting
+//! ([`NOT_ACTING`]), accepted without effect (`*_IGNORED`)), so suggestions, the
+//! `lvsd does not implement X` notes and `docs/keywords.md` stay in one place.
 
 /// A block kind, for vocabulary lookup and messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +84,339 @@ impl Context {
     }
 }
 
+/// Keywords lvsd reads into its model but does not act on yet (the VRRP engine, the director
+/// or the daemon never use the value), per block, with what that means for a configuration.
+/// Each is reported as `lvsd does not implement X: …` like the `*_IGNORED` ones.
+pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
+    (
+        Context::GlobalDefs,
+        &[
+            "router_id",
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+            "smtp_alert",
+            "smtp_alert_vrrp",
+            "smtp_alert_checker",
+        ],
+        "lvsd sends no e-mail; follow state changes through notify scripts, /metrics or the event stream",
+    ),
+    (
+        Context::GlobalDefs,
+        &[
+            "notify_fifo",
+            "notify_fifo_script",
+            "vrrp_notify_fifo",
+            "vrrp_notify_fifo_script",
+            "lvs_notify_fifo",
+            "lvs_notify_fifo_script",
+        ],
+        "nothing is written to the FIFO and its script is not run; use notify scripts instead",
+    ),
+    (
+        Context::GlobalDefs,
+        &[
+            "startup_script",
+            "startup_script_timeout",
+            "shutdown_script",
+            "shutdown_script_timeout",
+        ],
+        "the script is not run at start-up or shutdown",
+    ),
+    (
+        Context::GlobalDefs,
+        &[
+            "vrrp_garp_interval",
+            "vrrp_gna_interval",
+            "vrrp_min_garp",
+            "vrrp_garp_lower_prio_delay",
+            "vrrp_garp_lower_prio_repeat",
+            "vrrp_lower_prio_no_advert",
+            "vrrp_higher_prio_send_advert",
+            "vrrp_down_timer_adverts",
+            "vrrp_startup_delay",
+            "vrrp_notify_priority_changes",
+            "vrrp_skip_check_adv_addr",
+            "vrrp_check_unicast_src",
+            "vrrp_iptables",
+            "default_interface",
+            "checker_log_all_failures",
+        ],
+        "the VRRP engine and checkers keep their defaults as if this line were absent",
+    ),
+    (
+        Context::VrrpInstance,
+        &["virtual_routes", "virtual_rules"],
+        "the routes/rules are checked but not installed when the instance becomes MASTER",
+    ),
+    (
+        Context::VrrpInstance,
+        &[
+            "vmac_xmit_base",
+            "unicast_ttl",
+            "unicast_fault_no_peer",
+            "track_src_ip",
+            "check_unicast_src",
+            "smtp_alert",
+            "garp_lower_prio_delay",
+            "garp_lower_prio_repeat",
+            "down_timer_adverts",
+            "lower_prio_no_advert",
+            "higher_prio_send_advert",
+            "skip_check_adv_addr",
+            "promote_secondaries",
+            "notify_master_rx_lower_pri",
+            "notify_priority_changes",
+        ],
+        "the instance behaves as if this line were absent",
+    ),
+    (
+        Context::VrrpSyncGroup,
+        &["track_interface", "track_script", "track_file"],
+        "sync-group level tracking is not implemented: failover does not follow what is tracked here",
+    ),
+    (
+        Context::VrrpSyncGroup,
+        &[
+            "smtp_alert",
+            "global_tracking",
+            "sync_group_tracking_weight",
+            "notify_priority_changes",
+        ],
+        "the sync group behaves as if this line were absent",
+    ),
+    (
+        Context::VrrpScript,
+        &["init_fail"],
+        "the script starts in the OK state",
+    ),
+    (
+        Context::VirtualServer,
+        &["ha_suspend", "smtp_alert"],
+        "the virtual server behaves as if this line were absent",
+    ),
+    (Context::RealServer, &["smtp_alert"], "lvsd sends no e-mail"),
+    (
+        Context::Checker,
+        &["log_all_failures"],
+        "checker failures are logged as lvsd always does",
+    ),
+    (
+        Context::HttpChecker,
+        &["log_all_failures"],
+        "checker failures are logged as lvsd always does",
+    ),
+    (
+        Context::TopLevel,
+        &["static_ipaddress", "static_routes", "static_rules"],
+        "the addresses/routes/rules are checked but not installed at start-up",
+    ),
+];
+
+/// If lvsd models `kw` in `ctx` without acting on it: what that means ([`NOT_ACTING`]).
+pub fn not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
+    NOT_ACTING
+        .iter()
+        .find(|(c, kws, _)| *c == ctx && kws.contains(&kw))
+        .map(|(_, _, effect)| *effect)
+}
+
+/// What it means for a configuration that lvsd accepts `kw` without acting on it: the text of
+/// `lvsd does not implement X: …`.
+pub fn unimplemented_effect(kw: &str) -> &'static str {
+    match kw {
+        k if k.starts_with("enable_snmp") || k == "enable_traps" || k == "snmp_socket" => {
+            "there is no SNMP agent or trap; use lvsd's Prometheus metrics (/metrics) and the /status API instead"
+        }
+        "snmp_name" => "there is no SNMP agent; the name is not published",
+        "enable_dbus" | "dbus_service_name" => {
+            "there is no DBus service; use lvsd's control API (lvsd ctl, /status) instead"
+        }
+        "track_process" | "vrrp_track_process" => {
+            "failover does not follow the tracked process: the instance's state and priority ignore it"
+        }
+        "track_bfd" | "bfd_instance" | "BFD_CHECK" => {
+            "there is no BFD: failover and real-server health do not follow the BFD session"
+        }
+        "track_group" => "the track group has no effect on any instance",
+        "linkbeat_interfaces" | "linkbeat_use_polling" => {
+            "link state is read from netlink events only; no polling"
+        }
+        "garp_group" | "vrrp_garp_extra_if" | "garp_extra_if" => {
+            "no extra gratuitous ARPs are sent on other interfaces"
+        }
+        "vrf" | "use_vmac_addr" | "use_ipvlan" => {
+            "the instance runs on its interface as if this line were absent"
+        }
+        "net_namespace" | "net_namespace_ipvs" | "namespace_with_ipsets" | "instance" => {
+            "lvsd runs in the namespace it is started in; run it under `ip netns exec` instead"
+        }
+        "nftables"
+        | "nftables_counters"
+        | "nftables_ifindex"
+        | "nftables_ipvs"
+        | "nftables_ipvs_priority"
+        | "nftables_ipvs_start_fwmark"
+        | "nftables_priority" => "no nftables rules are installed for this",
+        k if k.ends_with("_priority")
+            || k.ends_with("_rt_priority")
+            || k.ends_with("_cpu_affinity")
+            || k.ends_with("_no_swap")
+            || k.ends_with("_rlimit_rttime")
+            || k.ends_with("process_name") =>
+        {
+            "lvsd is one process; its scheduling is set by its service manager (systemd unit)"
+        }
+        k if k.contains("rcv_bufs")
+            || k.starts_with("vrrp_rx_bufs")
+            || k == "kernel_rx_buf_size" =>
+        {
+            "socket buffers keep lvsd's defaults"
+        }
+        "no_email_faults" | "no_checker_emails" => "lvsd sends no e-mail",
+        "use_pid_dir" => "pid files are where lvsd's --pid options put them",
+        _ => "the setting has no effect",
+    }
+}
+
+/// Every block kind, in the order the keyword reference lists them.
+pub const CONTEXTS: &[Context] = &[
+    Context::TopLevel,
+    Context::GlobalDefs,
+    Context::VrrpScript,
+    Context::TrackFile,
+    Context::VrrpSyncGroup,
+    Context::VrrpInstance,
+    Context::VirtualServer,
+    Context::RealServer,
+    Context::Checker,
+    Context::HttpChecker,
+    Context::Url,
+    Context::Ssl,
+];
+
+/// Other spellings keepalived accepts: (alias, the keyword it stands for).
+pub const ALIASES: &[(&str, &str)] = &[
+    ("lb_algo", "lvs_sched"),
+    ("lb_kind", "lvs_method"),
+    ("vrrp_track_file", "track_file"),
+    ("sh-port", "flag-1"),
+    ("mh-port", "flag-1"),
+    ("sh-fallback", "flag-2"),
+    ("mh-fallback", "flag-2"),
+    ("nb_get_retry", "retry"),
+];
+
+/// What lvsd does with a keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Read and acted on.
+    Implemented,
+    /// Read into the model but not acted on yet: warned (`lvsd does not implement X`).
+    NotActing(&'static str),
+    /// Accepted without effect (SNMP, DBus, process tuning…): warned, with the alternative.
+    Ignored(&'static str),
+}
+
+/// One keyword of keepalived 2.2.7's grammar as lvsd knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyword {
+    pub name: &'static str,
+    pub context: Context,
+    /// The keyword this one is another spelling of.
+    pub alias_of: Option<&'static str>,
+    pub status: Status,
+}
+
+/// The keyword table: every keyword of every block, with its status. Drives did-you-mean
+/// ([`Context::suggest`]), the `lvsd does not implement` notes and `docs/keywords.md`.
+pub fn table() -> Vec<Keyword> {
+    let mut out = Vec::new();
+    for &ctx in CONTEXTS {
+        for &name in ctx.modelled() {
+            let status = match not_acting(ctx, name) {
+                Some(e) => Status::NotActing(e),
+                None => Status::Implemented,
+            };
+            let alias_of = ALIASES.iter().find(|(a, _)| *a == name).map(|(_, k)| *k);
+            out.push(Keyword {
+                name,
+                context: ctx,
+                alias_of,
+                status,
+            });
+        }
+        for &name in ctx.ignored() {
+            out.push(Keyword {
+                name,
+                context: ctx,
+                alias_of: None,
+                status: Status::Ignored(unimplemented_effect(name)),
+            });
+        }
+    }
+    out
+}
+
+/// `docs/keywords.md`: the keyword reference, generated from [`table`] (a test keeps the
+/// checked-in file equal to this).
+pub fn reference_markdown() -> String {
+    let t = table();
+    let count = |f: fn(&Status) -> bool| t.iter().filter(|k| f(&k.status)).count();
+    let mut s = String::from(
+        "# keepalived.conf keywords in lvsd\n\n\
+         Generated from `src/config/keywords.rs` (`keywords::reference_markdown`); \
+         `cargo test -p lvsd --test keywords_doc` checks it is current \
+         (`LVSD_UPDATE_DOCS=1` rewrites it).\n\n\
+         Every keyword of keepalived 2.2.7's grammar that lvsd accepts. **implemented**: read and \
+         acted on. **not implemented**: accepted, and reported by `lvsd -t` at `file:line:col` \
+         and at start-up as `warning: lvsd does not implement X: …`, counted by the metric \
+         `lvsd_config_unimplemented_keywords` and listed in `/status` (`reload.unimplemented`). \
+         A keyword not listed is reported as unknown, with a did-you-mean.\n\n",
+    );
+    s += &format!(
+        "{} keywords: {} implemented, {} not implemented ({} modelled but not acting, {} accepted without effect).\n",
+        t.len(),
+        count(|s| *s == Status::Implemented),
+        t.len() - count(|s| *s == Status::Implemented),
+        count(|s| matches!(s, Status::NotActing(_))),
+        count(|s| matches!(s, Status::Ignored(_))),
+    );
+    for &ctx in CONTEXTS {
+        s += &format!(
+            "\n## {}\n\n| keyword | status | in lvsd |\n|---|---|---|\n",
+            ctx.name()
+        );
+        for k in t.iter().filter(|k| k.context == ctx) {
+            let (status, what) = match k.status {
+                Status::Implemented => ("implemented", String::new()),
+                Status::NotActing(e) | Status::Ignored(e) => ("not implemented", e.to_string()),
+            };
+            let what = match k.alias_of {
+                Some(a) if what.is_empty() => format!("alias of `{a}`"),
+                Some(a) => format!("alias of `{a}`; {what}"),
+                None => what,
+            };
+            s += &format!("| `{}` | {status} | {what} |\n", k.name);
+        }
+    }
+    s
+}
+
 /// Blocks that may start at the top level; a missing `{` after them is assumed.
 pub fn is_top_level_block(kw: &str) -> bool {
-    TOP_LEVEL.contains(&kw) || TOP_LEVEL_IGNORED.contains(&kw)
+    (TOP_LEVEL.contains(&kw) || TOP_LEVEL_IGNORED.contains(&kw)) && !TOP_LEVEL_LINES.contains(&kw)
 }
+
+/// Top-level keywords that are one line, not a block (`instance NAME`, `use_pid_dir`...).
+pub const TOP_LEVEL_LINES: &[&str] = &[
+    "instance",
+    "use_pid_dir",
+    "net_namespace",
+    "net_namespace_ipvs",
+    "namespace_with_ipsets",
+];
 
 /// Best match by normalised Damerau-Levenshtein similarity (≥ 0.7), or by prefix for
 /// abbreviations (`virtual_router` → `virtual_router_id`).
@@ -123,11 +454,13 @@ pub const TOP_LEVEL: &[&str] = &[
     "virtual_server",
     "static_ipaddress",
     "static_routes",
+    "static_rules",
     "SSL",
+    "instance",
+    "use_pid_dir",
 ];
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[
-    "static_rules",
     "linkbeat_interfaces",
     "track_group",
     "vrrp_track_process",
@@ -136,11 +469,12 @@ pub const TOP_LEVEL_IGNORED: &[&str] = &[
     "net_namespace",
     "net_namespace_ipvs",
     "namespace_with_ipsets",
-    "instance",
-    "use_pid_dir",
 ];
 
 pub const GLOBAL_DEFS: &[&str] = &[
+    // lvsd extensions (docs/anycast.md).
+    "anycast_table",
+    "anycast_protocol",
     "router_id",
     "notification_email",
     "notification_email_from",
@@ -205,7 +539,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "checker_process_name",
     "checker_rlimit_rttime",
     "checker_rt_priority",
-    "child_wait_time",
     "config_save_dir",
     "data_use_instance",
     "dbus_service_name",
@@ -220,7 +553,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "enable_traps",
     "fifo_write_vrrp_states_on_reload",
     "include_check",
-    "linkbeat_use_polling",
     "log_unknown_vrids",
     "lvs_netlink_cmd_rcv_bufs",
     "lvs_netlink_cmd_rcv_bufs_force",
@@ -228,9 +560,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "lvs_netlink_monitor_rcv_bufs_force",
     "max_auto_priority",
     "min_auto_priority_delay",
-    "net_namespace",
-    "net_namespace_ipvs",
-    "namespace_with_ipsets",
     "nftables",
     "nftables_counters",
     "nftables_ifindex",
@@ -257,7 +586,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "vmac_prefix",
     "vrrp_cpu_affinity",
     "vrrp_garp_extra_if",
-    "vrrp_ipsets",
     "vrrp_netlink_cmd_rcv_bufs",
     "vrrp_netlink_cmd_rcv_bufs_force",
     "vrrp_netlink_monitor_rcv_bufs",
@@ -290,7 +618,6 @@ pub const VRRP_SYNC_GROUP: &[&str] = &[
     "notify_backup",
     "notify_fault",
     "notify_stop",
-    "notify_deleted",
     "notify",
     "notify_priority_changes",
     "smtp_alert",
@@ -353,7 +680,6 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "strict_mode",
     "skip_check_adv_addr",
     "old_unicast_checksum",
-    "v3_checksum_as_v2",
     "promote_secondaries",
     "lvs_sync_daemon_interface",
     "native_ipv6",
@@ -366,11 +692,9 @@ pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
     "track_process",
     "track_bfd",
     "garp_extra_if",
-    "garp_extra_if_vmac",
     "debug",
     "kernel_rx_buf_size",
     "linkbeat_use_polling",
-    "mcast_ttl",
 ];
 
 pub const VIRTUAL_SERVER: &[&str] = &[
@@ -409,15 +733,18 @@ pub const VIRTUAL_SERVER: &[&str] = &[
     "warmup",
     "delay_loop",
     "inhibit_on_failure",
+    "slow_start",
     "real_server",
+    // lvsd extensions (docs/anycast.md).
+    "announce_route",
+    "anycast_quiesce",
 ];
 
-pub const VIRTUAL_SERVER_IGNORED: &[&str] = &["snmp_name", "nftables_ipvs_fwmark"];
+pub const VIRTUAL_SERVER_IGNORED: &[&str] = &["snmp_name"];
 
 pub const REAL_SERVER: &[&str] = &[
     "weight",
     "lvs_method",
-    "lb_kind",
     "notify_up",
     "notify_down",
     "uthreshold",
@@ -432,6 +759,7 @@ pub const REAL_SERVER: &[&str] = &[
     "warmup",
     "delay_loop",
     "inhibit_on_failure",
+    "slow_start",
     "HTTP_GET",
     "SSL_GET",
     "TCP_CHECK",
@@ -441,9 +769,10 @@ pub const REAL_SERVER: &[&str] = &[
     "UDP_CHECK",
     "PING_CHECK",
     "FILE_CHECK",
+    "GRPC_CHECK",
 ];
 
-pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name", "BFD_CHECK", "track_file"];
+pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name", "BFD_CHECK"];
 
 /// Options every checker accepts (MISC_CHECK and FILE_CHECK only some; see build/checker.rs).
 pub const CHECKER_COMMON: &[&str] = &[
@@ -479,8 +808,12 @@ pub const CHECKER_COMMON: &[&str] = &[
     "max_reply_length",
     // FILE_CHECK
     "track_file",
-    "dynamic",
     "weight",
+    // GRPC_CHECK (lvsd extension)
+    "service",
+    "tls",
+    "tls_verify",
+    "authority",
 ];
 
 pub const HTTP_CHECKER: &[&str] = &[
@@ -503,6 +836,7 @@ pub const HTTP_CHECKER: &[&str] = &[
     "enable_sni",
     "virtualhost",
     "url",
+    "tls_verify",
 ];
 
 pub const URL: &[&str] = &[

@@ -7,15 +7,22 @@
 //!    `{`, `}` tokens, each with its [`Span`].
 //! 2. [`parser`] builds a tree of statements and blocks (`{` on the same or the next line;
 //!    a missing `{` after a top-level block keyword is warned about and assumed, as keepalived
-//!    does; an unclosed block is an error pointing at the line that opened it).
-//! 3. `build` walks the tree with the keyword tables of [`keywords`] (aliases, deprecations,
-//!    did-you-mean) and produces the [`model`] with keepalived's defaults and inheritance.
+//!    does; an unclosed block is warned about at the line that opened it and closed at the end
+//!    of the file, as keepalived does).
+//! 3. `build` walks the tree with the keyword table of [`keywords`] (aliases, deprecations,
+//!    did-you-mean, what lvsd does not implement) and produces the [`model`] with keepalived's
+//!    defaults and inheritance. Keywords lvsd accepts without acting on are noted
+//!    (`lvsd does not implement X: …`) and listed by [`Config::unimplemented`].
 //! 4. [`validate`] checks cross-references and ranges (pure); [`host`] checks the machine
 //!    (interfaces, scripts, script security) and runs only when asked (`-t`, daemon start).
 //!
-//! Policy, mirroring keepalived: where keepalived warns and carries on, lvsd emits a
-//! [`Severity::Warning`] and applies the same fallback; where keepalived refuses, lvsd emits an
-//! [`Severity::Error`] and [`load`] fails. `strict` turns warnings into errors.
+//! Policy, mirroring keepalived 2.2.7 (checked by the differential rig, `tests/config_parity.rs`,
+//! against `keepalived -t` on a corpus of 600+ files): where keepalived warns and carries on —
+//! which is nearly always, skipping the offending object — lvsd emits a [`Severity::Warning`]
+//! at the same line and applies the same fallback; where keepalived refuses, lvsd emits an
+//! [`Severity::Error`] and [`load`] fails. lvsd's own findings (keepalived says nothing, or
+//! says it without changing its verdict) are [`Severity::Note`]s: printed, never changing the
+//! verdict. `strict` turns warnings and notes into errors.
 
 mod build;
 pub mod diag;
@@ -122,7 +129,7 @@ fn finish(
     }
     if opts.strict {
         for d in &mut diagnostics {
-            if d.severity == Severity::Warning {
+            if d.severity != Severity::Error {
                 d.severity = Severity::Error;
                 d.notes
                     .push("note: warnings are errors with --strict".into());

@@ -571,8 +571,9 @@ impl<'a> Pre<'a> {
             }
         };
         if paths.is_empty() {
+            // keepalived 2.2.7 says "Config files missing" and exits 0 from `-t`: a note.
             let d = self.diag(
-                Severity::Warning,
+                Severity::Note,
                 span,
                 format!("include `{pattern}` matches no file (looked for {full_str})"),
             );
@@ -1171,13 +1172,14 @@ mod tests {
     }
 
     #[test]
-    fn missing_include_warns() {
+    fn missing_include_is_a_note() {
+        // keepalived 2.2.7: "Config files missing", and `-t` exits 0.
         let p = preprocess_str(
             "include /nonexistent/lvsd/*.conf\n",
             Path::new("/tmp/k.conf"),
             "h",
         );
         assert_eq!(p.diagnostics.len(), 1);
-        assert_eq!(p.diagnostics[0].severity, Severity::Warning);
+        assert_eq!(p.diagnostics[0].severity, Severity::Note);
     }
 }

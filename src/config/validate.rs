@@ -1,18 +1,25 @@
 //! Whole-config checks that need more than one block, applied with keepalived's outcome:
-//! warnings that drop or clear the offending setting, errors where keepalived would not run
-//! the configuration. Pure: no file system, no interfaces (that is [`super::host`]).
+//! warnings that drop or clear the offending setting (keepalived 2.2.7 refuses none of these:
+//! `-t` exits 5 and it runs the rest). Pure: no file system, no interfaces (that is
+//! [`super::host`]).
 
 use std::collections::HashMap;
 
 use super::diag::{Diagnostic, Severity, SourceMap};
-use super::model::{Config, Family, Forward, InitialState, VirtualServer, VsAddress};
+use super::model::{AuthType, Config, Family, Forward, InitialState, VirtualServer, VsAddress};
 
 pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
     let mut warn = |span, msg: String| diags.push(sources.diagnostic(Severity::Warning, span, msg));
-    let mut errors: Vec<Diagnostic> = Vec::new();
-    let mut error = |span, msg: String| errors.push(sources.diagnostic(Severity::Error, span, msg));
+    // lvsd's own findings (keepalived says nothing): notes, added at the end.
+    let mut notes: Vec<Diagnostic> = Vec::new();
+    let mut notes_late: Vec<Diagnostic> = Vec::new();
+    let mut note =
+        |span, msg: String| notes_late.push(sources.diagnostic(Severity::Note, span, msg));
+    let mut unimplemented = Vec::new();
+    // Instances keepalived drops (index), after the per-instance checks.
+    let mut dropped: Vec<usize> = Vec::new();
 
-    for vi in &mut config.vrrp_instances {
+    for (idx, vi) in config.vrrp_instances.iter_mut().enumerate() {
         let name = vi.name.clone();
         // Addresses of the wrong family cannot be carried in this instance's adverts.
         let fam = vi.family;
@@ -32,10 +39,13 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
             }
         });
         if vi.interface.is_none() && vi.unicast_peers.is_empty() {
-            error(
+            warn(
                 vi.span,
-                format!("({name}) no `interface`: a multicast vrrp_instance needs one"),
+                format!(
+                    "({name}) no `interface`: a multicast vrrp_instance needs one; the instance is ignored"
+                ),
             );
+            dropped.push(idx);
         }
         if vi.strict_mode {
             if vi.state == InitialState::Master && vi.priority != 255 {
@@ -54,11 +64,52 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
                 );
             }
             if !vi.unicast_peers.is_empty() {
-                warn(
+                // keepalived 2.2.7 says nothing: lvsd's own finding.
+                note(
                     vi.span,
                     format!("({name}) strict mode does not support unicast peers"),
                 );
             }
+        }
+        if vi.state == InitialState::Master
+            && let Some(a) = &vi.authentication
+            && a.auth_type == AuthType::Ah
+        {
+            warn(
+                a.span,
+                format!(
+                    "({name}) initial state MASTER is incompatible with AH authentication; starting as BACKUP"
+                ),
+            );
+            vi.state = InitialState::Backup;
+        }
+        if let Some(a) = &vi.authentication
+            && a.auth_type == AuthType::Ah
+        {
+            let effect = "AH adverts from peers are counted and dropped, so this instance never hears its peers (both may become MASTER); use auth_type PASS or none";
+            notes.push(
+                sources
+                    .diagnostic(
+                        Severity::Note,
+                        a.span,
+                        format!(
+                            "lvsd does not implement `auth_type AH` in vrrp_instance: {effect}"
+                        ),
+                    )
+                    .with_category(super::diag::Category::Unimplemented),
+            );
+            unimplemented.push(super::model::IgnoredKeyword {
+                keyword: "auth_type AH".into(),
+                context: "vrrp_instance".into(),
+                span: a.span,
+                unimplemented: Some(effect.into()),
+            });
+        }
+        if vi.virtual_ipaddress.is_empty() {
+            warn(
+                vi.span,
+                format!("({name}) no VIP specified; at least one is sensible"),
+            );
         }
         if vi.version == 3
             && let Some(a) = vi.authentication.take()
@@ -105,10 +156,11 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
                     .any(|p| other.unicast_peers.iter().any(|q| q.addr == p.addr));
             let other_group = vi.mcast_dst_ip.is_some() && vi.mcast_dst_ip != other.mcast_dst_ip;
             if !disjoint_unicast && !other_group {
-                error(
+                dropped.push(i);
+                warn(
                     vi.virtual_router_id_span,
                     format!(
-                        "({}) virtual_router_id {} is already used by {} on interface {} (line {})",
+                        "({}) virtual_router_id {} is already used by {} on interface {} (line {}); the instance is ignored",
                         vi.name,
                         vi.virtual_router_id,
                         other.name,
@@ -122,17 +174,23 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
         }
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
-    for vi in &config.vrrp_instances {
+    for (i, vi) in config.vrrp_instances.iter().enumerate() {
         if let Some(prev) = names.insert(&vi.name, vi.span.line as usize) {
-            error(
+            dropped.push(i);
+            warn(
                 vi.span,
                 format!(
-                    "vrrp_instance {} is defined twice (first at line {prev})",
+                    "vrrp_instance {} is defined twice (first at line {prev}); this one is ignored",
                     vi.name
                 ),
             );
         }
     }
+    let mut idx = 0;
+    config.vrrp_instances.retain(|_| {
+        idx += 1;
+        !dropped.contains(&(idx - 1))
+    });
 
     // Sync groups: members must exist and belong to one group only.
     let mut member_of: HashMap<String, String> = HashMap::new();
@@ -163,11 +221,73 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
             }
             true
         });
-        if g.group.len() < 2 {
-            warn(
+        match g.group.len() {
+            0 => warn(
                 span,
-                format!("vrrp_sync_group {gname} has fewer than two instances; it has no effect"),
-            );
+                format!("sync group {gname} has no virtual router(s); removing"),
+            ),
+            1 => warn(
+                span,
+                format!(
+                    "sync group {gname} has only 1 virtual router(s) - this probably isn't what you want"
+                ),
+            ),
+            _ => {}
+        }
+    }
+    config.vrrp_sync_groups.retain(|g| !g.group.is_empty());
+    // keepalived ignores weighted tracking in the members of a sync group unless the group
+    // says `sync_group_tracking_weight`: the group moves as one, so one member's priority
+    // must not differ.
+    for g in &config.vrrp_sync_groups {
+        if g.sync_group_tracking_weight {
+            continue;
+        }
+        for vi in config
+            .vrrp_instances
+            .iter_mut()
+            .filter(|v| g.group.contains(&v.name))
+        {
+            let name = vi.name.clone();
+            vi.track_scripts.retain(|t| {
+                if t.weight == 0 {
+                    return true;
+                }
+                warn(
+                    t.span,
+                    format!(
+                        "({name}) ignoring tracked script {} with weights due to SYNC group",
+                        t.name
+                    ),
+                );
+                false
+            });
+            vi.track_interfaces.retain(|t| {
+                if t.weight == 0 {
+                    return true;
+                }
+                warn(
+                    t.span,
+                    format!(
+                        "({name}) ignoring tracked interface {} with weights due to SYNC group",
+                        t.name
+                    ),
+                );
+                false
+            });
+            vi.track_files.retain(|t| {
+                if t.weight == 0 {
+                    return true;
+                }
+                warn(
+                    t.span,
+                    format!(
+                        "({name}) ignoring tracked file {} with weights due to SYNC group",
+                        t.name
+                    ),
+                );
+                false
+            });
         }
     }
 
@@ -175,7 +295,8 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
         && let Some(inst) = &d.instance
         && config.vrrp_instance(inst).is_none()
     {
-        warn(
+        // keepalived 2.2.7 says nothing: lvsd's own finding.
+        note(
             d.span,
             format!("lvs_sync_daemon names vrrp_instance {inst}, which is not defined"),
         );
@@ -193,15 +314,19 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
         if let VsAddress::Group { name } = &vs.address
             && !groups.contains(name)
         {
-            error(
+            // keepalived 2.2.7 says nothing and runs without this virtual server.
+            note(
                 vs.span,
-                format!("virtual_server group {name}: no virtual_server_group of that name"),
+                format!(
+                    "virtual_server group {name}: no virtual_server_group of that name; ignored"
+                ),
             );
             continue;
         }
         let key = vs_key(&vs);
         if let Some(line) = keys.get(&key) {
-            warn(
+            // keepalived 2.2.7 says nothing (and fails to add the second at run time).
+            note(
                 vs.span,
                 format!(
                     "virtual_server {key} is already defined at line {line}; this one is ignored"
@@ -239,7 +364,9 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
         keep.push(vs);
     }
     config.virtual_servers = keep;
-    diags.extend(errors);
+    config.ignored.extend(unimplemented);
+    diags.extend(notes);
+    diags.extend(notes_late);
 }
 
 /// The identity of a virtual server as ipvsadm shows it.

@@ -16,6 +16,14 @@
 //!   `inhibit_on_failure`) and puts the sorry server in; gaining it reverses that. With
 //!   `sorry_server_inhibit` the sorry server stays in the table at weight 0 while quorum is up.
 //!
+//! lvsd extensions, inputs like health (see `operator.rs` for where they come from):
+//! - Operator state per real server ([`Admin`]): `Drain` keeps it in the table at weight 0
+//!   (established connections live on, no new ones), `Out` takes it out (disabled or drained),
+//!   whatever its health. Neither counts toward quorum.
+//! - Slow start (`slow_start SECONDS`): a server that came back (health or enable) at `since`
+//!   gets `ceil(weight × elapsed / slow_start)` (at least 1) until the time has passed; quorum
+//!   counts its full weight, since it is healthy. `now` is an input, so this stays pure.
+//!
 //! Which services a virtual server expands to (an address, a fwmark, a group's ranges) and the
 //! kernel-facing fields of each destination are the adapter's business (`spec.rs`): this
 //! module only decides membership and weights.
@@ -67,6 +75,42 @@ pub struct RsSpec {
     pub checked: bool,
     /// `alpha`: down until the checkers first pass.
     pub alpha: bool,
+    /// `slow_start` (lvsd extension): ramp the weight up over this time after coming back.
+    pub slow_start: Option<std::time::Duration>,
+}
+
+/// What the operator asked for one real server (its own state or its virtual server's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminMode {
+    #[default]
+    Normal,
+    /// Weight 0, kept in the table.
+    Drain,
+    /// Not in the table.
+    Out,
+}
+
+/// Operator input for one real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Admin {
+    pub mode: AdminMode,
+    /// Unix ms when it came back (enabled, or health up), for slow start.
+    pub back_since_ms: Option<u64>,
+}
+
+/// Operator input per real server; absent = normal, no ramp.
+pub type AdminSnapshot = HashMap<RsId, Admin>;
+
+/// The weight during slow start: `ceil(weight × elapsed / ramp)`, at least 1 (a server with
+/// weight 0 stays 0), the full weight once `ramp` has passed.
+pub fn ramp_weight(weight: u32, elapsed_ms: u64, ramp: std::time::Duration) -> u32 {
+    let ramp_ms = ramp.as_millis() as u64;
+    if weight == 0 || ramp_ms == 0 || elapsed_ms >= ramp_ms {
+        return weight;
+    }
+    let w = (u64::from(weight) * elapsed_ms).div_ceil(ramp_ms);
+    w.clamp(1, u64::from(weight)) as u32
 }
 
 /// A real server's health as the checkers last reported it.
@@ -112,9 +156,14 @@ pub struct DestPlan {
 /// A real server's verdict, for status and notify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RsVerdict {
+    /// Health (operator state does not change it).
     pub up: bool,
     /// Effective weight (configured or dynamic), clamped to what IPVS takes.
     pub weight: u32,
+    /// Operator state that applied.
+    pub admin: AdminMode,
+    /// Still ramping up (slow start): the kernel holds less than `weight`.
+    pub ramping: bool,
 }
 
 /// The desired state of one virtual server.
@@ -165,21 +214,19 @@ fn clamp_weight(w: i64) -> u32 {
 
 /// The verdict on one real server given its latest health (if any).
 pub fn verdict(rs: &RsSpec, health: Option<&Health>) -> RsVerdict {
-    if !rs.checked {
-        return RsVerdict {
-            up: true,
-            weight: clamp_weight(rs.weight),
-        };
-    }
-    match health {
-        Some(h) => RsVerdict {
-            up: h.up,
-            weight: clamp_weight(h.weight.unwrap_or(rs.weight)),
-        },
-        None => RsVerdict {
-            up: !rs.alpha,
-            weight: clamp_weight(rs.weight),
-        },
+    let (up, weight) = if !rs.checked {
+        (true, rs.weight)
+    } else {
+        match health {
+            Some(h) => (h.up, h.weight.unwrap_or(rs.weight)),
+            None => (!rs.alpha, rs.weight),
+        }
+    };
+    RsVerdict {
+        up,
+        weight: clamp_weight(weight),
+        admin: AdminMode::Normal,
+        ramping: false,
     }
 }
 
@@ -195,6 +242,18 @@ pub fn next_quorum(prev_up: bool, live_weight: u64, quorum: u64, hysteresis: u64
 
 /// Computes one virtual server's desired destinations.
 pub fn plan_vs(vs: &VsSpec, health: &HealthSnapshot, prev_quorum_up: bool) -> VsPlan {
+    plan_vs_with(vs, health, &AdminSnapshot::new(), 0, prev_quorum_up)
+}
+
+/// [`plan_vs`] with operator state and the clock (Unix ms) for slow start.
+pub fn plan_vs_with(
+    vs: &VsSpec,
+    health: &HealthSnapshot,
+    admin: &AdminSnapshot,
+    now_ms: u64,
+    prev_quorum_up: bool,
+) -> VsPlan {
+    let mut kernel_weight = Vec::with_capacity(vs.real_servers.len());
     let real_servers: Vec<RsVerdict> = vs
         .real_servers
         .iter()
@@ -203,12 +262,21 @@ pub fn plan_vs(vs: &VsSpec, health: &HealthSnapshot, prev_quorum_up: bool) -> Vs
                 vs: vs.id.clone(),
                 addr: rs.addr,
             };
-            verdict(rs, health.get(&id))
+            let mut v = verdict(rs, health.get(&id));
+            let a = admin.get(&id).copied().unwrap_or_default();
+            v.admin = a.mode;
+            let mut w = v.weight;
+            if let (Some(ramp), Some(since)) = (rs.slow_start, a.back_since_ms) {
+                w = ramp_weight(v.weight, now_ms.saturating_sub(since), ramp);
+                v.ramping = w < v.weight;
+            }
+            kernel_weight.push(w);
+            v
         })
         .collect();
     let live_weight: u64 = real_servers
         .iter()
-        .filter(|v| v.up)
+        .filter(|v| v.up && v.admin == AdminMode::Normal)
         .map(|v| u64::from(v.weight))
         .sum();
     let quorum_up = next_quorum(prev_quorum_up, live_weight, vs.quorum, vs.hysteresis);
@@ -216,8 +284,12 @@ pub fn plan_vs(vs: &VsSpec, health: &HealthSnapshot, prev_quorum_up: bool) -> Vs
 
     let mut dests = Vec::with_capacity(vs.real_servers.len() + 1);
     for (i, (rs, v)) in vs.real_servers.iter().zip(&real_servers).enumerate() {
-        let weight = if v.up && !sorry_active {
-            Some(v.weight)
+        let weight = if v.admin == AdminMode::Out {
+            None
+        } else if v.admin == AdminMode::Drain && v.up && !sorry_active {
+            Some(0)
+        } else if v.up && !sorry_active {
+            Some(kernel_weight[i])
         } else if rs.inhibit_on_failure {
             Some(0)
         } else {
@@ -257,13 +329,24 @@ pub fn plan_vs(vs: &VsSpec, health: &HealthSnapshot, prev_quorum_up: bool) -> Vs
 
 /// Computes every virtual server's desired destinations and the quorum transitions.
 pub fn compute(vss: &[VsSpec], health: &HealthSnapshot, prev: &QuorumState) -> Desired {
+    compute_with(vss, health, &AdminSnapshot::new(), 0, prev)
+}
+
+/// [`compute`] with operator state and the clock (Unix ms, for slow start).
+pub fn compute_with(
+    vss: &[VsSpec],
+    health: &HealthSnapshot,
+    admin: &AdminSnapshot,
+    now_ms: u64,
+    prev: &QuorumState,
+) -> Desired {
     let mut quorum = QuorumState::default();
     let mut events = Vec::new();
     let vs = vss
         .iter()
         .map(|vs| {
             let was_up = prev.is_up(&vs.id);
-            let plan = plan_vs(vs, health, was_up);
+            let plan = plan_vs_with(vs, health, admin, now_ms, was_up);
             if plan.quorum_up != was_up {
                 events.push(QuorumEvent {
                     vs: vs.id.clone(),
@@ -291,6 +374,7 @@ mod tests {
             inhibit_on_failure: false,
             checked: true,
             alpha: false,
+            slow_start: None,
         }
     }
 
@@ -345,7 +429,9 @@ mod tests {
             p.real_servers[1],
             RsVerdict {
                 up: false,
-                weight: 1
+                weight: 1,
+                admin: AdminMode::Normal,
+                ramping: false,
             }
         );
         // The first pass brings the alpha server in.
@@ -551,5 +637,77 @@ mod tests {
         assert!(!d.vs[0].quorum_up);
         // No sorry server: the server stays, at its (zero) weight.
         assert_eq!(weights(&d.vs[0]), vec![(Real(0), 0)]);
+    }
+
+    fn admin(entries: &[(u8, AdminMode, Option<u64>)]) -> AdminSnapshot {
+        entries
+            .iter()
+            .map(|&(n, mode, back_since_ms)| {
+                (
+                    id(n),
+                    Admin {
+                        mode,
+                        back_since_ms,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn drain_keeps_at_zero_and_out_removes_whatever_the_health() {
+        let mut b = rs(2, 5);
+        b.inhibit_on_failure = true;
+        let spec = vs(vec![rs(1, 2), b, rs(3, 4)]);
+        let h = health(&[(1, true), (2, true), (3, true)]);
+        let a = admin(&[(1, AdminMode::Drain, None), (2, AdminMode::Out, None)]);
+        let p = plan_vs_with(&spec, &h, &a, 0, true);
+        assert_eq!(weights(&p), vec![(Real(0), 0), (Real(2), 4)]);
+        // Health still shows; neither counts toward quorum.
+        assert!(p.real_servers[0].up && p.real_servers[1].up);
+        assert_eq!(p.real_servers[0].admin, AdminMode::Drain);
+        assert_eq!(p.live_weight, 4);
+        // A draining server that fails leaves like any failed server.
+        let h = health(&[(1, false), (2, false), (3, true)]);
+        let p = plan_vs_with(&spec, &h, &a, 0, true);
+        assert_eq!(weights(&p), vec![(Real(2), 4)]);
+        // Everything out: quorum lost.
+        let a = admin(&[(1, AdminMode::Out, None), (3, AdminMode::Out, None)]);
+        let d = compute_with(&[spec], &h, &a, 0, &QuorumState::default());
+        assert!(!d.vs[0].quorum_up && d.events.len() == 1);
+    }
+
+    #[test]
+    fn slow_start_ramps_the_kernel_weight_not_the_quorum() {
+        let mut a = rs(1, 10);
+        a.slow_start = Some(std::time::Duration::from_secs(10));
+        let spec = vs(vec![a, rs(2, 10)]);
+        let h = health(&[(1, true), (2, true)]);
+        let back = admin(&[(1, AdminMode::Normal, Some(100_000))]);
+        let at = |now| plan_vs_with(&spec, &h, &back, now, true);
+        assert_eq!(weights(&at(100_000)), vec![(Real(0), 1), (Real(1), 10)]);
+        assert_eq!(weights(&at(102_500)), vec![(Real(0), 3), (Real(1), 10)]);
+        assert_eq!(weights(&at(105_000)), vec![(Real(0), 5), (Real(1), 10)]);
+        assert!(at(105_000).real_servers[0].ramping);
+        assert_eq!(at(105_000).live_weight, 20);
+        assert_eq!(weights(&at(110_000)), vec![(Real(0), 10), (Real(1), 10)]);
+        assert!(!at(110_000).real_servers[0].ramping);
+        // No slow_start configured: full weight at once.
+        let back2 = admin(&[(2, AdminMode::Normal, Some(100_000))]);
+        let p = plan_vs_with(&spec, &h, &back2, 100_000, true);
+        assert_eq!(p.weight_of(Real(1)), Some(10));
+    }
+
+    #[test]
+    fn ramp_weight_table() {
+        let s = std::time::Duration::from_secs;
+        assert_eq!(ramp_weight(0, 0, s(10)), 0);
+        assert_eq!(ramp_weight(100, 0, s(10)), 1);
+        assert_eq!(ramp_weight(100, 1, s(10)), 1);
+        assert_eq!(ramp_weight(100, 5_000, s(10)), 50);
+        assert_eq!(ramp_weight(100, 9_999, s(10)), 100);
+        assert_eq!(ramp_weight(100, 99_999, s(10)), 100);
+        assert_eq!(ramp_weight(u32::MAX, 5_000, s(10)), u32::MAX / 2 + 1);
+        assert_eq!(ramp_weight(7, 5_000, s(0)), 7);
     }
 }

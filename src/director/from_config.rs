@@ -1,6 +1,8 @@
 //! The thin adapter from the configuration model to what the director runs: virtual servers
 //! become kernel services (one per address, group member or fwmark), real servers become
-//! kernel destinations plus checker specs, scripts become [`notify::Script`]s.
+//! kernel destinations plus checker specs, scripts become the [`notify::Script`]s resolved
+//! (user, security) by [`crate::scripts`]; a disabled script is left out (a disabled
+//! MISC_CHECK is removed from its real server, as keepalived does).
 //!
 //! Nothing here decides health or membership; see `desired.rs` for that.
 
@@ -12,18 +14,25 @@ use super::desired::{RsSpec, SorrySpec, VsSpec};
 use super::spec::{DirectorSpec, Globals, RealServer, VirtualServer};
 use crate::config::model as cfg;
 use crate::notify;
+use crate::scripts::Scripts;
 
 /// A group range larger than this is cut (with a warning): one kernel service per address.
 const MAX_GROUP_ADDRESSES: u128 = 65_536;
 
 /// Builds the director's spec from a loaded configuration. Problems that the loader lets
-/// through (a huge group range) are returned as warnings, never errors.
+/// through (a huge group range) are returned as warnings, never errors. Scripts are resolved
+/// on this host ([`Scripts::resolve`]); see [`director_spec_with`].
 pub fn director_spec(config: &cfg::Config) -> (DirectorSpec, Vec<String>) {
+    director_spec_with(config, &Scripts::resolve(config))
+}
+
+/// [`director_spec`] with the scripts already resolved (once per load, shared with VRRP).
+pub fn director_spec_with(config: &cfg::Config, scripts: &Scripts) -> (DirectorSpec, Vec<String>) {
     let mut warnings = Vec::new();
     let virtual_servers = config
         .virtual_servers
         .iter()
-        .map(|vs| virtual_server(config, vs, &mut warnings))
+        .map(|vs| virtual_server(config, scripts, vs, &mut warnings))
         .collect();
     let g = &config.global;
     let secs = |d: Option<std::time::Duration>| d.map_or(0, |d| d.as_secs() as u32);
@@ -52,10 +61,6 @@ pub fn director_spec(config: &cfg::Config) -> (DirectorSpec, Vec<String>) {
             timeouts,
             sync_daemon,
             sync_instance: g.lvs_sync_daemon.as_ref().and_then(|d| d.instance.clone()),
-            script_user: g
-                .script_user
-                .as_ref()
-                .map(|u| (u.user.clone(), u.group.clone())),
         },
     };
     (spec, warnings)
@@ -223,16 +228,9 @@ fn dest(addr: IpAddr, port: u16, forward: cfg::Forward, weight: i64) -> Dest {
     d
 }
 
-fn script(s: &cfg::Script) -> notify::Script {
-    notify::Script {
-        argv: s.argv.clone(),
-        user: s.user.as_ref().map(|u| u.user.clone()),
-        group: s.user.as_ref().and_then(|u| u.group.clone()),
-    }
-}
-
 fn virtual_server(
     config: &cfg::Config,
+    scripts: &Scripts,
     vs: &cfg::VirtualServer,
     warnings: &mut Vec<String>,
 ) -> VirtualServer {
@@ -253,10 +251,10 @@ fn virtual_server(
             checks: rs
                 .checkers
                 .iter()
-                .filter_map(|c| check_spec(config, rs, c))
+                .filter_map(|c| check_spec(config, scripts, rs, c))
                 .collect(),
-            notify_up: rs.notify_up.as_ref().map(script),
-            notify_down: rs.notify_down.as_ref().map(script),
+            notify_up: script(scripts, &rs.notify_up),
+            notify_down: script(scripts, &rs.notify_down),
         })
         .collect();
     let core = VsSpec {
@@ -277,6 +275,7 @@ fn virtual_server(
                 inhibit_on_failure: rs.inhibit_on_failure,
                 checked: !r.checks.is_empty(),
                 alpha: rs.alpha,
+                slow_start: rs.slow_start,
             })
             .collect(),
     };
@@ -288,16 +287,30 @@ fn virtual_server(
             .sorry_server
             .as_ref()
             .map(|s| dest(s.addr, s.port, s.forward, 1)),
-        quorum_up: vs.quorum_up.as_ref().map(script),
-        quorum_down: vs.quorum_down.as_ref().map(script),
+        quorum_up: script(scripts, &vs.quorum_up),
+        quorum_down: script(scripts, &vs.quorum_down),
         omega: vs.omega,
     }
 }
 
-/// One checker block as a checker spec. `None` only for a FILE_CHECK whose track_file is
-/// unknown (the loader reports that).
+fn tls_verify(v: &cfg::TlsVerifySetting) -> checkers::TlsVerify {
+    match v {
+        cfg::TlsVerifySetting::Off => checkers::TlsVerify::None,
+        cfg::TlsVerifySetting::SystemRoots => checkers::TlsVerify::SystemRoots,
+        cfg::TlsVerifySetting::CaFile(p) => checkers::TlsVerify::CaFile(p.clone()),
+    }
+}
+
+/// The runnable script, None when absent or disabled.
+fn script(scripts: &Scripts, s: &Option<cfg::Script>) -> Option<notify::Script> {
+    scripts.get(s.as_ref()?).cloned()
+}
+
+/// One checker block as a checker spec. `None` for a FILE_CHECK whose track_file is unknown
+/// (the loader reports that) and for a MISC_CHECK whose script is disabled ([`Scripts`]).
 pub fn check_spec(
     config: &cfg::Config,
+    scripts: &Scripts,
     rs: &cfg::RealServer,
     c: &cfg::Checker,
 ) -> Option<checkers::Spec> {
@@ -319,10 +332,11 @@ pub fn check_spec(
                     cfg::HttpProtocol::Http10 => HttpProtocol::Http10,
                     cfg::HttpProtocol::Http10Close => HttpProtocol::Http10Close,
                     cfg::HttpProtocol::Http11 => HttpProtocol::Http11,
+                    cfg::HttpProtocol::Http2 => HttpProtocol::Http2,
                 },
                 virtualhost: rs.virtualhost.clone(),
                 enable_sni: h.enable_sni,
-                verify: checkers::TlsVerify::default(),
+                verify: tls_verify(&h.tls_verify),
                 // keepalived presents the global `SSL { certificate key }` pair, if both are set.
                 client_cert: config.ssl.as_ref().and_then(|ssl| {
                     Some(checkers::ClientCert {
@@ -358,21 +372,9 @@ pub fn check_spec(
             name: d.name.clone(),
         }),
         cfg::CheckerKind::Misc(m) => CheckKind::Misc(checkers::MiscSpec {
-            argv: m.script.argv.clone(),
+            script: scripts.get(&m.script)?.clone(),
             timeout: Some(m.timeout),
             dynamic: m.dynamic,
-            user: m
-                .script
-                .user
-                .as_ref()
-                .or(config.global.script_user.as_ref())
-                .map(|u| u.user.clone()),
-            group: m
-                .script
-                .user
-                .as_ref()
-                .or(config.global.script_user.as_ref())
-                .and_then(|u| u.group.clone()),
         }),
         cfg::CheckerKind::Udp(u) => CheckKind::Udp(checkers::UdpSpec {
             payload: u.payload.clone().unwrap_or_default(),
@@ -387,6 +389,12 @@ pub fn check_spec(
             max_reply_length: u.max_reply_length as usize,
         }),
         cfg::CheckerKind::Ping => CheckKind::Ping(checkers::PingSpec {}),
+        cfg::CheckerKind::Grpc(g) => CheckKind::Grpc(checkers::GrpcSpec {
+            service: g.service.clone(),
+            tls: g.tls,
+            verify: tls_verify(&g.tls_verify),
+            authority: g.authority.clone(),
+        }),
         cfg::CheckerKind::File(f) => {
             let tf = config.track_file(&f.track_file)?;
             CheckKind::File(checkers::FileSpec {

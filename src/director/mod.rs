@@ -1,31 +1,40 @@
-//! The director: health drives IPVS.
+//! The director: health and operator state drive IPVS.
 //!
 //! ```text
 //!  config::Config ─from_config.rs─▶ DirectorSpec (spec.rs: ipvs Services/Dests, checker specs,
 //!                  scripts) ──▶ checkers::ServerChecks keyed by RsId ──▶ checkers::Scheduler
 //!                                                                        │ Transition (mpsc)
 //!                                                                        ▼
-//!  run.rs: health snapshot ──▶ desired::compute (pure) ──▶ desired table on a watch (latest wins)
-//!                                                                        │
-//!                          kernel dump ──▶ ipvs::reconcile::plan ──▶ Client::apply
+//!  run.rs: health table (health.rs) ──▶ desired::compute (pure) ──▶ Target on a watch
+//!                                       └─▶ status.rs ─▶ StatusHub     │ (latest wins)
+//!                                                                        ▼
+//!                 writer.rs: kernel dump ──▶ ipvs::reconcile::plan ──▶ ipvs::Ipvs::apply
 //! ```
 //!
 //! Level-triggered: the director never remembers what it wrote. Every pass recomputes the
-//! desired table from the configuration and the latest health, dumps the kernel and lets the
+//! desired table from the configuration, the latest health and the operator state (and the
+//! clock, for slow start), reads the kernel and lets the
 //! reconciler decide the minimal edits; so a restart adopts what the kernel holds and an
-//! `ipvsadm -C` by hand is repaired on the next pass.
+//! `ipvsadm -C` by hand is repaired on the next pass. The one kernel seam is [`ipvs::Ipvs`]
+//! (`ipvs::Client` in production, `ipvs::FakeIpvs` in tests), with its typed errors and
+//! per-op [`ipvs::ApplyReport`].
 //!
 //! Files: `desired.rs` the pure core (health, inhibit, dynamic weights, quorum/hysteresis,
 //! sorry server), `spec.rs` what runs and `build_table`, `from_config.rs` the config adapter,
-//! `run.rs` the task and its `Kernel` seam (+ `FakeKernel`), `kernel.rs` the real
-//! `ipvs::Client` behind it.
+//! `health.rs` the health table and check metrics, `operator.rs` drain / disable / enable
+//! (operator state: a pure input like health, persisted under `--state-dir`), `writer.rs` the
+//! kernel writer (ownership, retries, sync daemon roles, connection counters for drains),
+//! `status.rs` what `/status` shows, `run.rs` the task.
 
 pub mod desired;
 pub mod from_config;
-mod kernel;
+pub mod health;
+pub mod operator;
 pub mod run;
 pub mod spec;
+pub mod status;
+pub mod writer;
 
 pub use desired::RsId;
-pub use run::{FakeKernel, Kernel, KernelError, RunOptions, run};
+pub use run::{RunOptions, run};
 pub use spec::{DirectorSpec, Globals, RealServer, VirtualServer, build_table};

@@ -1,115 +1,31 @@
-//! The director task: checker transitions → health snapshot → desired table (on a `watch`,
-//! latest wins) → reconcile against a fresh kernel dump → apply.
+//! The director task: checker transitions → health table → desired table (on a `watch`,
+//! latest wins) → the writer converges the kernel through [`ipvs::Ipvs`].
 //!
 //! ```text
 //!  spec watch (reloads) ─┐                         ┌─▶ notify scripts (Notifier, non-blocking)
-//!  checkers Transition ──┼─▶ health loop ──────────┼─▶ StatusHub.virtual_servers
-//!  shutdown watch ───────┘   desired::compute      └─▶ Target watch ─▶ writer: dump → plan → apply
-//!                                                                      (on change and every
-//!                                                                       `resync`; releases at exit)
+//!  checkers Transition ──┼─▶ health loop ──────────┼─▶ StatusHub.virtual_servers (status.rs)
+//!  shutdown watch ───────┘   desired::compute      └─▶ Target watch ─▶ writer.rs: dump → plan →
+//!                            (health.rs)                              apply (on change and every
+//!                                                                     `resync`; releases at exit)
 //! ```
 //!
-//! A full pass (start, every `resync`, after a failure) dumps the whole kernel; in between, a
-//! change reads and fixes only the services whose desired state changed (`ipvs` scoped
-//! reconcile), so a health flip in a table of thousands of services is a few requests.
-//! The writer never remembers what it wrote, only which service keys are lvsd's (those of the
-//! current configuration and of older ones until their removal succeeded), so a restart adopts
-//! whatever the kernel holds (an identical table costs zero writes) and an `ipvsadm -C` by hand
-//! is repaired on the next pass. Without a kernel (health-check-only mode) no writer runs at all.
+//! Without a kernel (health-check-only mode) the dry writer only logs what it would write.
 
 use std::collections::{BTreeSet, HashMap};
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ipvs::{Ownership, Plan, ServiceKey, Table, reconcile};
+use ipvs::{Ipvs, Plan, Table};
 use tokio::sync::watch;
 
-use super::desired::{self, Health, HealthSnapshot, Member, QuorumState, RsId};
-use super::spec::{DirectorSpec, Globals, build_table};
+use super::desired::{self, QuorumState, RsId};
+use super::health::{self, CheckUsers, HealthTable};
+use super::operator::{self, OperatorState};
+use super::spec::{DirectorSpec, build_table};
+use super::writer::{self, Target, WriterOptions};
 use crate::notify::Notifier;
-use crate::status::{
-    RealServerStatus, StatusHub, VirtualServerStatus, VrrpInstanceStatus, VrrpState,
-};
-
-/// Why a kernel operation could not run.
-pub type KernelError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The kernel as the writer sees it: the real `ipvs::Client` in production, [`FakeKernel`] in
-/// tests.
-pub trait Kernel: Send + Sync + 'static {
-    /// The whole IPVS table.
-    fn dump(&self) -> impl Future<Output = Result<Table, KernelError>> + Send;
-    /// The kernel's current state of just these services (absent keys are absent). The
-    /// default reads everything; `ipvs::Client` asks for exactly these services.
-    fn read_services(
-        &self,
-        keys: &BTreeSet<ServiceKey>,
-    ) -> impl Future<Output = Result<Table, KernelError>> + Send {
-        async move { Ok(self.dump().await?.subset(keys)) }
-    }
-    /// Runs a plan in order.
-    fn apply(&self, plan: &Plan) -> impl Future<Output = Result<(), KernelError>> + Send;
-    /// Applies `lvs_timeouts`, and runs the `lvs_sync_daemon` in exactly the `roles` given
-    /// (stopping the other role); without `lvs_sync_daemon`, running daemons are left alone.
-    fn setup(
-        &self,
-        globals: &Globals,
-        roles: &[ipvs::DaemonState],
-    ) -> impl Future<Output = Result<(), KernelError>> + Send;
-}
-
-/// An in-memory kernel: applies plans to a [`Table`] and counts the writes.
-#[derive(Clone, Default)]
-pub struct FakeKernel {
-    pub table: Arc<Mutex<Table>>,
-    /// Every op applied, in order.
-    pub writes: Arc<Mutex<Vec<ipvs::Op>>>,
-    pub globals: Arc<Mutex<Option<Globals>>>,
-    /// Sync daemon roles of the last setup.
-    pub roles: Arc<Mutex<Vec<ipvs::DaemonState>>>,
-}
-
-impl FakeKernel {
-    /// The table now.
-    pub fn snapshot(&self) -> Table {
-        self.table.lock().map(|t| t.clone()).unwrap_or_default()
-    }
-    /// Number of ops applied so far.
-    pub fn write_count(&self) -> usize {
-        self.writes.lock().map(|w| w.len()).unwrap_or(0)
-    }
-}
-
-impl Kernel for FakeKernel {
-    async fn dump(&self) -> Result<Table, KernelError> {
-        Ok(self.snapshot())
-    }
-    async fn apply(&self, plan: &Plan) -> Result<(), KernelError> {
-        let mut t = self.table.lock().map_err(|_| "fake kernel poisoned")?;
-        let errs = t.apply(plan);
-        if let Ok(mut w) = self.writes.lock() {
-            w.extend(plan.ops.iter().cloned());
-        }
-        match errs.first() {
-            None => Ok(()),
-            Some((op, e)) => Err(format!("{op}: {e}").into()),
-        }
-    }
-    async fn setup(
-        &self,
-        globals: &Globals,
-        roles: &[ipvs::DaemonState],
-    ) -> Result<(), KernelError> {
-        if let Ok(mut g) = self.globals.lock() {
-            *g = Some(globals.clone());
-        }
-        if let Ok(mut r) = self.roles.lock() {
-            *r = roles.to_vec();
-        }
-        Ok(())
-    }
-}
+use crate::status::StatusHub;
 
 /// Director settings.
 #[derive(Debug, Clone)]
@@ -120,6 +36,8 @@ pub struct RunOptions {
     pub release_on_exit: bool,
     /// Per-run check metrics (`lvsd_check_duration_seconds`, `lvsd_check_failures`).
     pub metrics: Option<crate::metrics::Metrics>,
+    /// Where operator state (drain / disable) is kept across restarts; None: memory only.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -128,59 +46,223 @@ impl Default for RunOptions {
             resync: Duration::from_secs(5),
             release_on_exit: true,
             metrics: None,
+            state_dir: None,
         }
     }
-}
-
-/// What the writer converges to.
-#[derive(Debug, Clone, Default)]
-struct Target {
-    table: Table,
-    globals: Globals,
-}
-
-/// A real server's health as last reported, with what status needs.
-#[derive(Debug, Clone)]
-struct HealthEntry {
-    up: bool,
-    weight: Option<i64>,
-    reason: String,
-    at: SystemTime,
-    transitions: u64,
 }
 
 /// The desired table right now (initial health: everyone up except `alpha` servers), as
 /// `lvsd -t --plan` and the first pass after a start see it.
 pub fn initial_table(spec: &DirectorSpec) -> Table {
-    let d = desired::compute(&spec.cores(), &HashMap::new(), &QuorumState::default());
+    initial_table_with(spec, &OperatorState::default())
+}
+
+/// [`initial_table`] with the operator state (drained and disabled servers out, draining ones
+/// at weight 0).
+pub fn initial_table_with(spec: &DirectorSpec, op: &OperatorState) -> Table {
+    let admin = operator::admin_snapshot(op, spec);
+    let d = desired::compute_with(
+        &spec.cores(),
+        &HashMap::new(),
+        &admin,
+        now_ms(),
+        &QuorumState::default(),
+    );
     build_table(spec, &d)
 }
 
 /// `lvsd -t --plan`: the operations a start with this configuration would write now (every
 /// real server assumed up except `alpha` ones, as on the first pass).
-pub async fn plan_against<K: Kernel>(kernel: &K, spec: &DirectorSpec) -> Result<Plan, KernelError> {
-    let current = kernel.dump().await?;
-    Ok(reconcile::plan(
-        &current,
-        &initial_table(spec),
-        &ownership(&spec.globals, &BTreeSet::new(), true),
-    ))
+pub async fn plan_against<I: Ipvs>(kernel: &I, spec: &DirectorSpec) -> Result<Plan, ipvs::Error> {
+    plan_against_with(kernel, spec, &OperatorState::default()).await
 }
 
-/// Which kernel services a pass may touch: on the first pass with `lvs_flush` everything (the
-/// start-up flush of keepalived, done as a diff so identical services survive), else the
-/// declared ones.
-pub fn ownership(globals: &Globals, owned: &BTreeSet<ServiceKey>, first_pass: bool) -> Ownership {
-    if globals.lvs_flush && first_pass {
-        Ownership::All
+/// [`plan_against`] honouring the persisted operator state.
+pub async fn plan_against_with<I: Ipvs>(
+    kernel: &I,
+    spec: &DirectorSpec,
+    op: &OperatorState,
+) -> Result<Plan, ipvs::Error> {
+    writer::plan_for(kernel, &initial_table_with(spec, op), &spec.globals).await
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// How often a recomputation runs while a weight ramps up or a drain waits for its deadline.
+const TICK: Duration = Duration::from_millis(500);
+
+/// The director's inputs and outputs between events.
+struct Director {
+    spec: Arc<DirectorSpec>,
+    health: HealthTable,
+    quorum: QuorumState,
+    operator: OperatorState,
+    conns: Arc<writer::Conns>,
+    has_kernel: bool,
+    hub: StatusHub,
+    notifier: Notifier,
+    target_tx: watch::Sender<Arc<Target>>,
+    /// A ramp or a drain is in progress: recompute on a tick.
+    ticking: bool,
+}
+
+impl Director {
+    /// The admin input: operator holds, and for slow start when each server came back.
+    fn admin(&self) -> desired::AdminSnapshot {
+        let mut admin = operator::admin_snapshot(&self.operator, &self.spec);
+        for (id, h) in &self.health {
+            if let Some(t) = h.up_since.and_then(super::status::unix_ms) {
+                let a = admin.entry(id.clone()).or_default();
+                a.back_since_ms = a.back_since_ms.max(Some(t));
+            }
+        }
+        admin
+    }
+
+    fn recompute(&mut self) {
+        let spec = self.spec.clone();
+        let d = desired::compute_with(
+            &spec.cores(),
+            &health::snapshot(&self.health),
+            &self.admin(),
+            now_ms(),
+            &self.quorum,
+        );
+        for ev in &d.events {
+            quorum_event(&spec, ev, &self.notifier, &self.hub);
+        }
+        self.quorum = d.quorum.clone();
+        let drains = self.operator.drains();
+        let watch: BTreeSet<ipvs::ServiceKey> = spec
+            .virtual_servers
+            .iter()
+            .filter(|v| drains.iter().any(|(vs, _, _)| *vs == v.core.id))
+            .flat_map(|v| v.services.iter().map(|s| s.key))
+            .collect();
+        self.ticking = !drains.is_empty()
+            || d.vs
+                .iter()
+                .any(|v| v.real_servers.iter().any(|r| r.ramping));
+        self.target_tx.send_replace(Arc::new(Target {
+            table: build_table(&spec, &d),
+            globals: spec.globals.clone(),
+            watch,
+        }));
+        self.hub
+            .virtual_servers
+            .send_replace(super::status::virtual_servers(
+                &spec,
+                &self.health,
+                &d,
+                &self.operator,
+                self.has_kernel.then_some(&*self.conns),
+            ));
+    }
+
+    /// Turns drains that are over into `drained` (through the store, so it is persisted and
+    /// seen by everyone); true if any.
+    fn finish_drains(&self) -> bool {
+        let now = now_ms();
+        let done = operator::finished_drains(
+            &self.operator,
+            &self.spec,
+            &self.target_tx.borrow().table,
+            &self.conns,
+            self.has_kernel,
+            now,
+        );
+        for (vs, rs, why) in &done {
+            let subject = rs.map_or_else(|| vs.clone(), |a| format!("{vs} {a}"));
+            tracing::info!("{subject}: drain finished ({why}); taken out");
+            self.hub
+                .events
+                .publish("operator", subject, format!("drained ({why}), taken out"));
+        }
+        if done.is_empty() {
+            return false;
+        }
+        self.hub.operator.modify(|st| {
+            for (vs, rs, _) in &done {
+                operator::complete(st, vs, *rs, now);
+            }
+        });
+        true
+    }
+}
+
+fn quorum_event(
+    spec: &DirectorSpec,
+    ev: &desired::QuorumEvent,
+    notifier: &Notifier,
+    hub: &StatusHub,
+) {
+    let Some(vs) = spec.virtual_servers.iter().find(|v| v.core.id == ev.vs) else {
+        return;
+    };
+    if ev.up {
+        tracing::info!("{}: quorum gained (live weight {})", ev.vs, ev.live_weight);
+        hub.events.publish(
+            "quorum",
+            ev.vs.clone(),
+            format!("quorum gained (live weight {})", ev.live_weight),
+        );
+        if let Some(s) = &vs.quorum_up {
+            notifier.fire(s, "quorum_up");
+        }
     } else {
-        Ownership::Declared(owned.clone())
+        let sorry = if vs.sorry.is_some() {
+            ", sorry server in"
+        } else {
+            ""
+        };
+        let msg = format!(
+            "quorum lost (live weight {}, quorum {}){sorry}",
+            ev.live_weight, vs.core.quorum
+        );
+        tracing::warn!("{}: {msg}", ev.vs);
+        hub.events.publish("quorum", ev.vs.clone(), msg);
+        if let Some(s) = &vs.quorum_down {
+            notifier.fire(s, "quorum_down");
+        }
+    }
+}
+
+/// Loads the persisted operator state into the hub's store (a broken file is reported and
+/// moved aside; the daemon runs on with what it has).
+fn load_operator(dir: &std::path::Path, hub: &StatusHub) {
+    match operator::load_or_quarantine(dir) {
+        Ok(st) => {
+            if st != OperatorState::default() {
+                tracing::info!(
+                    "operator state loaded from {}: {} virtual server and {} real server holds",
+                    dir.join(operator::FILE).display(),
+                    st.virtual_servers.len(),
+                    st.real_servers.values().map(|m| m.len()).sum::<usize>()
+                );
+            }
+            hub.operator.modify(|s| *s = st);
+        }
+        Err(e) => tracing::error!("operator state not loaded: {e}"),
+    }
+}
+
+fn save_operator(dir: &std::path::Path, st: &OperatorState) {
+    if let Err(e) = operator::save(dir, st) {
+        tracing::error!(
+            "operator state not saved to {}: {e}",
+            dir.join(operator::FILE).display()
+        );
     }
 }
 
 /// Runs the director until `shutdown` turns true (or its sender goes away). `kernel: None` is
 /// health-check-only mode: checks, logs, scripts and status, no kernel access at all.
-pub async fn run<K: Kernel>(
+pub async fn run<K: Ipvs + 'static>(
     mut spec_rx: watch::Receiver<Arc<DirectorSpec>>,
     kernel: Option<K>,
     hub: StatusHub,
@@ -188,35 +270,60 @@ pub async fn run<K: Kernel>(
     opts: RunOptions,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut notifier = notifier;
     // Which real servers use each check (a check shared by several runs once), for metrics.
-    let users: Arc<std::sync::RwLock<CheckUsers>> = Arc::default();
-    let on_result = opts.metrics.clone().map(|m| metrics_hook(m, users.clone()));
+    let users: Arc<RwLock<CheckUsers>> = Arc::default();
+    let on_result = opts
+        .metrics
+        .clone()
+        .map(|m| health::metrics_hook(m, users.clone()));
     let (sched, mut transitions) = checkers::Scheduler::spawn::<RsId>(checkers::SchedulerConfig {
         on_result,
         ..checkers::SchedulerConfig::default()
     });
-    let mut spec = spec_rx.borrow_and_update().clone();
-    set_users(&users, &spec);
+    let spec = spec_rx.borrow_and_update().clone();
+    health::set_users(&users, &spec);
     sched.set(spec.server_checks());
-
-    let mut health: HashMap<RsId, HealthEntry> = HashMap::new();
-    let mut quorum = QuorumState::default();
+    if let Some(dir) = &opts.state_dir {
+        load_operator(dir, &hub);
+    }
+    let mut operator_rx = hub.operator.subscribe();
     let (target_tx, target_rx) = watch::channel(Arc::new(Target::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (conns_tx, mut conns_rx) = watch::channel(Arc::new(writer::Conns::new()));
+    let mut d = Director {
+        spec,
+        health: HealthTable::new(),
+        quorum: QuorumState::default(),
+        operator: operator_rx.borrow_and_update().clone(),
+        conns: Arc::default(),
+        has_kernel: kernel.is_some(),
+        hub: hub.clone(),
+        notifier,
+        target_tx,
+        ticking: false,
+    };
 
     // First computation before the writer starts, so its first pass sees the real target.
-    recompute(&spec, &health, &mut quorum, &hub, &notifier, &target_tx);
+    d.recompute();
     let writer = match kernel {
-        Some(k) => tokio::spawn(writer(
+        Some(k) => tokio::spawn(writer::writer(
             k,
             target_rx,
             hub.vrrp.subscribe(),
-            opts.clone(),
+            conns_tx,
+            WriterOptions {
+                resync: opts.resync,
+                release_on_exit: opts.release_on_exit,
+            },
             stop_rx,
         )),
-        None => tokio::spawn(dry_writer(target_rx, stop_rx)),
+        None => {
+            drop(conns_tx);
+            tokio::spawn(writer::dry_writer(target_rx, stop_rx))
+        }
     };
+    let mut conns_open = d.has_kernel;
+    let mut next_tick = tokio::time::Instant::now() + TICK;
 
     loop {
         tokio::select! {
@@ -230,292 +337,84 @@ pub async fn run<K: Kernel>(
                 if r.is_err() {
                     break;
                 }
-                let new = spec_rx.borrow_and_update().clone();
-                if new.globals.script_user != spec.globals.script_user {
-                    notifier = notifier.with_default_user(new.globals.script_user.clone());
-                }
-                spec = new;
-                set_users(&users, &spec);
-                sched.set(spec.server_checks());
+                d.spec = spec_rx.borrow_and_update().clone();
+                health::set_users(&users, &d.spec);
+                sched.set(d.spec.server_checks());
                 let known: BTreeSet<RsId> =
-                    spec.server_checks().into_iter().map(|s| s.id).collect();
-                health.retain(|id, _| known.contains(id));
-                tracing::info!(virtual_servers = spec.virtual_servers.len(), "director: configuration applied");
-                recompute(&spec, &health, &mut quorum, &hub, &notifier, &target_tx);
+                    d.spec.server_checks().into_iter().map(|s| s.id).collect();
+                d.health.retain(|id, _| known.contains(id));
+                tracing::info!(virtual_servers = d.spec.virtual_servers.len(), "director: configuration applied");
+                d.recompute();
+            }
+            r = operator_rx.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                d.operator = operator_rx.borrow_and_update().clone();
+                if let Some(dir) = &opts.state_dir {
+                    save_operator(dir, &d.operator);
+                }
+                if !d.finish_drains() {
+                    d.recompute();
+                }
+            }
+            r = conns_rx.changed(), if conns_open => {
+                conns_open = r.is_ok();
+                d.conns = conns_rx.borrow_and_update().clone();
+                if !d.finish_drains() {
+                    // Counters for status only: no new target.
+                    d.hub.virtual_servers.send_modify(|v| {
+                        super::status::set_conns(v, &d.spec, &d.conns);
+                    });
+                }
             }
             t = transitions.recv() => {
                 let Some(t) = t else {
                     tracing::error!("director: checker scheduler stopped");
                     break;
                 };
-                on_transition(&spec, &mut health, &notifier, t);
+                let mut flips = Vec::new();
+                flips.extend(health::on_transition(&d.spec, &mut d.health, &d.notifier, t));
                 // Coalesce a burst into one recomputation.
                 while let Ok(t) = transitions.try_recv() {
-                    on_transition(&spec, &mut health, &notifier, t);
+                    flips.extend(health::on_transition(&d.spec, &mut d.health, &d.notifier, t));
                 }
-                recompute(&spec, &health, &mut quorum, &hub, &notifier, &target_tx);
+                for f in flips {
+                    let state = if f.up { "up" } else { "down" };
+                    d.hub.events.publish(
+                        "real_server",
+                        format!("{} {}", f.id.vs, f.id.addr),
+                        format!("{state}: {}", f.reason),
+                    );
+                }
+                d.recompute();
+            }
+            _ = tokio::time::sleep_until(next_tick), if d.ticking => {
+                next_tick = tokio::time::Instant::now() + TICK;
+                if !d.finish_drains() {
+                    d.recompute();
+                }
             }
         }
     }
 
     drop(sched);
-    if spec.virtual_servers.iter().any(|v| v.omega) {
-        omega(&spec, &health, &quorum, &notifier).await;
+    if d.spec.virtual_servers.iter().any(|v| v.omega) {
+        omega(&d.spec, &d.health, &d.quorum, &d.notifier).await;
     }
     let _ = stop_tx.send(true);
     let _ = writer.await;
-}
-
-/// Health-check-only mode: no kernel, but every change of the desired table is logged as the
-/// ipvsadm commands a director would run, so lvsd can be evaluated beside a running keepalived.
-async fn dry_writer(mut target_rx: watch::Receiver<Arc<Target>>, mut stop: watch::Receiver<bool>) {
-    let mut prev = Table::new();
-    loop {
-        let target = target_rx.borrow_and_update().clone();
-        let owned = prev.services.keys().copied().collect();
-        for op in &reconcile::plan(&prev, &target.table, &Ownership::Declared(owned)).ops {
-            tracing::info!("health-check-only, not applied: ipvsadm {op}");
-        }
-        prev = target.table.clone();
-        tokio::select! {
-            biased;
-            r = stop.changed() => {
-                if r.is_err() || *stop.borrow() {
-                    break;
-                }
-            }
-            r = target_rx.changed() => {
-                if r.is_err() {
-                    break;
-                }
-            }
-        }
-    }
-}
-
-type CheckUsers = HashMap<checkers::Spec, Vec<RsId>>;
-
-fn set_users(users: &std::sync::RwLock<CheckUsers>, spec: &DirectorSpec) {
-    let mut map = CheckUsers::new();
-    for sc in spec.server_checks() {
-        for c in sc.checks {
-            map.entry(c).or_default().push(sc.id.clone());
-        }
-    }
-    if let Ok(mut u) = users.write() {
-        *u = map;
-    }
-}
-
-/// Records each finished check run for every real server using it.
-fn metrics_hook(
-    metrics: crate::metrics::Metrics,
-    users: Arc<std::sync::RwLock<CheckUsers>>,
-) -> checkers::ResultHook {
-    Arc::new(move |r: &checkers::CheckReport| {
-        let result = match &r.outcome {
-            checkers::Outcome::Pass { .. } => crate::metrics::CheckResult::Success,
-            checkers::Outcome::Fail(f) => crate::metrics::CheckResult::Failure { reason: f.kind() },
-        };
-        let Ok(users) = users.read() else {
-            return;
-        };
-        for id in users.get(&*r.spec).into_iter().flatten() {
-            metrics.observe_check(
-                &id.vs,
-                &id.addr.to_string(),
-                r.spec.kind.name(),
-                r.duration,
-                result,
-            );
-        }
-    })
-}
-
-fn on_transition(
-    spec: &DirectorSpec,
-    health: &mut HashMap<RsId, HealthEntry>,
-    notifier: &Notifier,
-    t: checkers::Transition<RsId>,
-) {
-    let Some((vs, rs)) = spec.real_server(&t.server) else {
-        // A transition racing a reload that removed the server.
-        return;
-    };
-    let was_up = match health.get(&t.server) {
-        Some(h) => h.up,
-        None => vs
-            .core
-            .real_servers
-            .iter()
-            .find(|r| r.addr == t.server.addr)
-            .is_none_or(|r| !r.alpha),
-    };
-    let transitions = health.get(&t.server).map_or(0, |h| h.transitions);
-    let changed = was_up != t.up;
-    health.insert(
-        t.server.clone(),
-        HealthEntry {
-            up: t.up,
-            weight: t.weight,
-            reason: t.reason.clone(),
-            at: t.at,
-            transitions: transitions + u64::from(changed),
-        },
-    );
-    if !changed {
-        if t.weight.is_some() {
-            tracing::info!(
-                "{}: real server {} weight now {:?}",
-                vs.core.id,
-                t.server.addr,
-                t.weight
-            );
-        }
-        return;
-    }
-    if t.up {
-        tracing::info!(
-            "{}: real server {} UP: {}",
-            vs.core.id,
-            t.server.addr,
-            t.reason
-        );
-        if let Some(s) = &rs.notify_up {
-            notifier.fire(s, "notify_up");
-        }
-    } else {
-        tracing::warn!(
-            "{}: real server {} DOWN: {}",
-            vs.core.id,
-            t.server.addr,
-            t.reason
-        );
-        if let Some(s) = &rs.notify_down {
-            notifier.fire(s, "notify_down");
-        }
-    }
-}
-
-fn snapshot(health: &HashMap<RsId, HealthEntry>) -> HealthSnapshot {
-    health
-        .iter()
-        .map(|(id, h)| {
-            (
-                id.clone(),
-                Health {
-                    up: h.up,
-                    weight: h.weight,
-                },
-            )
-        })
-        .collect()
-}
-
-fn recompute(
-    spec: &DirectorSpec,
-    health: &HashMap<RsId, HealthEntry>,
-    quorum: &mut QuorumState,
-    hub: &StatusHub,
-    notifier: &Notifier,
-    target_tx: &watch::Sender<Arc<Target>>,
-) {
-    let d = desired::compute(&spec.cores(), &snapshot(health), quorum);
-    for ev in &d.events {
-        let Some(vs) = spec.virtual_servers.iter().find(|v| v.core.id == ev.vs) else {
-            continue;
-        };
-        if ev.up {
-            tracing::info!("{}: quorum gained (live weight {})", ev.vs, ev.live_weight);
-            if let Some(s) = &vs.quorum_up {
-                notifier.fire(s, "quorum_up");
-            }
-        } else {
-            tracing::warn!(
-                "{}: quorum lost (live weight {}, quorum {}){}",
-                ev.vs,
-                ev.live_weight,
-                vs.core.quorum,
-                if vs.sorry.is_some() {
-                    ", sorry server in"
-                } else {
-                    ""
-                }
-            );
-            if let Some(s) = &vs.quorum_down {
-                notifier.fire(s, "quorum_down");
-            }
-        }
-    }
-    *quorum = d.quorum.clone();
-    target_tx.send_replace(Arc::new(Target {
-        table: build_table(spec, &d),
-        globals: spec.globals.clone(),
-    }));
-    hub.virtual_servers.send_replace(status(spec, health, &d));
-}
-
-fn unix_ms(t: SystemTime) -> Option<u64> {
-    t.duration_since(UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_millis() as u64)
-}
-
-fn status(
-    spec: &DirectorSpec,
-    health: &HashMap<RsId, HealthEntry>,
-    d: &desired::Desired,
-) -> Vec<VirtualServerStatus> {
-    spec.virtual_servers
-        .iter()
-        .zip(&d.vs)
-        .map(|(vs, plan)| VirtualServerStatus {
-            key: vs.core.id.clone(),
-            scheduler: vs
-                .services
-                .first()
-                .map(|s| s.scheduler.name().to_string())
-                .unwrap_or_default(),
-            quorum: vs.core.quorum,
-            live_weight: plan.live_weight,
-            quorum_up: plan.quorum_up,
-            sorry_server_active: plan.sorry_active,
-            real_servers: vs
-                .core
-                .real_servers
-                .iter()
-                .zip(&plan.real_servers)
-                .enumerate()
-                .map(|(i, (rs, v))| {
-                    let h = health.get(&RsId {
-                        vs: vs.core.id.clone(),
-                        addr: rs.addr,
-                    });
-                    RealServerStatus {
-                        address: rs.addr.ip(),
-                        port: rs.addr.port(),
-                        up: v.up,
-                        weight: i64::from(v.weight),
-                        live_weight: plan.weight_of(Member::Real(i)),
-                        last_failure: h.filter(|h| !h.up).map(|h| h.reason.clone()),
-                        last_check_unix_ms: h.and_then(|h| unix_ms(h.at)),
-                        transitions: h.map_or(0, |h| h.transitions),
-                    }
-                })
-                .collect(),
-        })
-        .collect()
 }
 
 /// `omega`: at shutdown, the down scripts of what is up, waited for (bounded by the
 /// notifier's timeout).
 async fn omega(
     spec: &DirectorSpec,
-    health: &HashMap<RsId, HealthEntry>,
+    health: &HealthTable,
     quorum: &QuorumState,
     notifier: &Notifier,
 ) {
-    let snap = snapshot(health);
+    let snap = health::snapshot(health);
     let mut waits = Vec::new();
     for vs in spec.virtual_servers.iter().filter(|v| v.omega) {
         for (core, rs) in vs.core.real_servers.iter().zip(&vs.real_servers) {
@@ -540,182 +439,4 @@ async fn omega(
     }
 }
 
-/// One pass: dump, diff, apply. Returns the plan that was applied.
-pub async fn converge<K: Kernel>(
-    kernel: &K,
-    desired: &Table,
-    ownership: &Ownership,
-) -> Result<Plan, KernelError> {
-    let current = kernel.dump().await?;
-    let plan = reconcile::plan(&current, desired, ownership);
-    if !plan.is_empty() {
-        kernel.apply(&plan).await?;
-    }
-    Ok(plan)
-}
-
-/// A pass over only the services in `scope` (those whose desired state changed): reads just
-/// them from the kernel, diffs and applies. Still level-triggered — the kernel is read, not
-/// assumed — while a health change in a table of thousands of services costs a few requests
-/// instead of a full dump. Full passes (start, periodic resync, after a failure) cover the rest.
-pub async fn converge_scoped<K: Kernel>(
-    kernel: &K,
-    desired: &Table,
-    scope: &BTreeSet<ServiceKey>,
-    ownership: &Ownership,
-) -> Result<Plan, KernelError> {
-    if scope.is_empty() {
-        return Ok(Plan::default());
-    }
-    let current = kernel.read_services(scope).await?;
-    let plan = reconcile::plan_scoped(&current, desired, scope, ownership);
-    if !plan.is_empty() {
-        kernel.apply(&plan).await?;
-    }
-    Ok(plan)
-}
-
-/// Which sync daemon roles run: both, or the one matching the tracked VRRP instance's state
-/// (`lvs_sync_daemon … inst NAME`: master while it is MASTER, backup otherwise).
-pub fn sync_roles(globals: &Globals, vrrp: &[VrrpInstanceStatus]) -> Vec<ipvs::DaemonState> {
-    use ipvs::DaemonState::{Backup, Master};
-    if globals.sync_daemon.is_none() {
-        return Vec::new();
-    }
-    match &globals.sync_instance {
-        None => vec![Master, Backup],
-        Some(name) => {
-            let master = vrrp
-                .iter()
-                .any(|i| &i.name == name && i.state == VrrpState::Master);
-            vec![if master { Master } else { Backup }]
-        }
-    }
-}
-
-async fn writer<K: Kernel>(
-    kernel: K,
-    mut target_rx: watch::Receiver<Arc<Target>>,
-    mut vrrp_rx: watch::Receiver<Vec<VrrpInstanceStatus>>,
-    opts: RunOptions,
-    mut stop: watch::Receiver<bool>,
-) {
-    // Services lvsd owns: the current target's and older ones until their removal succeeded.
-    let mut owned: BTreeSet<ServiceKey> = BTreeSet::new();
-    let mut globals_done: Option<(Globals, Vec<ipvs::DaemonState>)> = None;
-    let mut first_pass = true;
-    let mut flush_on_stop: bool;
-    let mut failing = false;
-    let mut vrrp_open = true;
-    // The desired table of the last successful pass, and when the next full pass (one that
-    // reads the whole kernel and so repairs outside changes) is due. Between full passes, a
-    // wake-up reads and fixes only the services whose desired state changed.
-    let mut last_desired: Option<Table> = None;
-    let mut next_full = tokio::time::Instant::now();
-    loop {
-        let target = target_rx.borrow_and_update().clone();
-        flush_on_stop = target.globals.flush_on_stop;
-        owned.extend(target.table.services.keys().copied());
-        let roles = sync_roles(&target.globals, &vrrp_rx.borrow_and_update());
-        let setup = (target.globals.clone(), roles);
-        if globals_done.as_ref() != Some(&setup) {
-            match kernel.setup(&setup.0, &setup.1).await {
-                Ok(()) => globals_done = Some(setup),
-                Err(e) => tracing::warn!("ipvs: global settings not applied: {e}"),
-            }
-        }
-        let own = ownership(&target.globals, &owned, first_pass);
-        let now = tokio::time::Instant::now();
-        let pass = match &last_desired {
-            Some(prev) if now < next_full => {
-                let scope = Table::changed_services(prev, &target.table);
-                converge_scoped(&kernel, &target.table, &scope, &own).await
-            }
-            _ => {
-                next_full = now + opts.resync;
-                converge(&kernel, &target.table, &own).await
-            }
-        };
-        match pass {
-            Ok(plan) => {
-                last_desired = Some(target.table.clone());
-                log_ops(&plan);
-                if failing {
-                    tracing::info!("ipvs: kernel table converged again");
-                }
-                failing = false;
-                first_pass = false;
-                owned = target.table.services.keys().copied().collect();
-            }
-            Err(e) => {
-                if !failing {
-                    tracing::error!("ipvs: could not converge the kernel table: {e}");
-                }
-                failing = true;
-                // Retry with a full pass, sooner than the periodic resync.
-                last_desired = None;
-                next_full = now + opts.resync.min(Duration::from_secs(1));
-            }
-        }
-        tokio::select! {
-            biased;
-            r = stop.changed() => {
-                if r.is_err() || *stop.borrow() {
-                    break;
-                }
-            }
-            r = target_rx.changed() => {
-                if r.is_err() {
-                    break;
-                }
-            }
-            // VRRP changes matter only for a tracked sync daemon; a closed channel (no VRRP)
-            // must not spin, so then wait on the other branches only.
-            r = vrrp_rx.changed(), if vrrp_open => {
-                vrrp_open = r.is_ok();
-            }
-            _ = tokio::time::sleep_until(next_full) => {}
-        }
-    }
-    if opts.release_on_exit
-        && let Some((globals, roles)) = &globals_done
-        && !roles.is_empty()
-    {
-        match kernel.setup(globals, &[]).await {
-            Ok(()) => tracing::info!("ipvs: sync daemons stopped"),
-            Err(e) => tracing::warn!("ipvs: could not stop the sync daemons: {e}"),
-        }
-    }
-    if opts.release_on_exit {
-        // Removing a service removes its destinations with it (keepalived's `lvs_flush_on_stop
-        // VS`, and fewer writes than its default); `lvs_flush_on_stop` takes everything.
-        let ownership = if flush_on_stop {
-            Ownership::All
-        } else {
-            Ownership::Declared(owned.clone())
-        };
-        match converge(&kernel, &Table::new(), &ownership).await {
-            Ok(plan) => tracing::info!(ops = plan.len(), "ipvs: released the services lvsd owns"),
-            Err(e) => tracing::error!("ipvs: could not release the services lvsd owns: {e}"),
-        }
-    }
-}
-
-/// Every write at info level, unless a pass is large (a first start with thousands of
-/// services): then a count at info and the ops at debug.
-fn log_ops(plan: &Plan) {
-    const DETAIL: usize = 100;
-    if plan.len() <= DETAIL {
-        for op in &plan.ops {
-            tracing::info!("ipvs: ipvsadm {op}");
-        }
-    } else {
-        tracing::info!(
-            "ipvs: {} operations written (run with -D to list them)",
-            plan.len()
-        );
-        for op in &plan.ops {
-            tracing::debug!("ipvs: ipvsadm {op}");
-        }
-    }
-}
+pub use writer::{converge, converge_scoped, ownership, sync_roles};

@@ -56,8 +56,6 @@ pub struct Globals {
     /// `lvs_flush_on_stop`: at exit (unless `-I`) the whole kernel table goes, not only the
     /// services lvsd declared.
     pub flush_on_stop: bool,
-    /// `script_user` / group.
-    pub script_user: Option<(String, Option<String>)>,
 }
 
 /// Everything the director runs.

@@ -2,11 +2,13 @@
 //! took, why it failed). The director holds a [`Metrics`] clone and calls it per check run.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -41,6 +43,13 @@ struct FailureLabels {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CertLabels {
+    virtual_server: String,
+    real_server: String,
+    checker: String,
+}
+
 fn check_histogram() -> Histogram {
     Histogram::new(CHECK_BUCKETS)
 }
@@ -56,6 +65,10 @@ struct Inner {
     registry: Registry,
     check_duration: Family<DurationLabels, Histogram, fn() -> Histogram>,
     check_failures: Family<FailureLabels, Counter>,
+    cert_expiry: Family<CertLabels, Gauge>,
+    /// Whether the scrape carries node_exporter's `node_ipvs_*` families (off where
+    /// node_exporter's ipvs collector already exports them: `sum()` would count twice).
+    node_ipvs: AtomicBool,
 }
 
 impl Default for Metrics {
@@ -72,6 +85,12 @@ impl Metrics {
                 check_histogram,
             );
         let check_failures = Family::<FailureLabels, Counter>::default();
+        let cert_expiry = Family::<CertLabels, Gauge>::default();
+        registry.register(
+            "lvsd_check_certificate_expiry_timestamp_seconds",
+            "When the certificate a verifying SSL_GET / GRPC_CHECK saw expires (Unix time)",
+            cert_expiry.clone(),
+        );
         // Labelled per virtual server and checker type, not per real server: with thousands of
         // real servers, 15 series per histogram would dwarf the rest of the scrape.
         registry.register(
@@ -89,8 +108,28 @@ impl Metrics {
                 registry,
                 check_duration,
                 check_failures,
+                cert_expiry,
+                node_ipvs: AtomicBool::new(true),
             }),
         }
+    }
+
+    /// The expiry (Unix seconds) of the verified certificate a check of this real server saw.
+    pub fn observe_cert_expiry(
+        &self,
+        virtual_server: &str,
+        real_server: &str,
+        checker: &str,
+        not_after_unix: i64,
+    ) {
+        self.inner
+            .cert_expiry
+            .get_or_create(&CertLabels {
+                virtual_server: virtual_server.to_owned(),
+                real_server: real_server.to_owned(),
+                checker: checker.to_owned(),
+            })
+            .set(not_after_unix);
     }
 
     /// Records one finished check run. `virtual_server` is the display key of
@@ -127,6 +166,16 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Leaves node_exporter's `node_ipvs_*` families out of the exposition (`false`), or puts
+    /// them back; the `lvsd_ipvs_*` families stay either way.
+    pub fn set_node_ipvs(&self, on: bool) {
+        self.inner.node_ipvs.store(on, Ordering::Relaxed);
+    }
+
+    pub fn node_ipvs(&self) -> bool {
+        self.inner.node_ipvs.load(Ordering::Relaxed)
     }
 
     pub(crate) fn registry(&self) -> &Registry {

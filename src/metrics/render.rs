@@ -31,12 +31,37 @@ pub enum IpvsScrape {
 pub fn render(metrics: &Metrics, status: Arc<Status>, ipvs: IpvsScrape) -> String {
     let mut out = String::with_capacity(64 * 1024);
     let mut scrape = Registry::default();
-    scrape.register_collector(Box::new(Snapshot { status, ipvs }));
+    scrape.register_collector(Box::new(Snapshot {
+        status,
+        ipvs,
+        node_ipvs: metrics.node_ipvs(),
+    }));
     // Writing to a String cannot fail; an Err here would only come from a label encoder and would
     // leave a truncated exposition, which Prometheus rejects as a whole (the scrape shows as down).
     let _ = encode_registry(&mut out, &scrape)
         .and_then(|()| encode_registry(&mut out, metrics.registry()))
         .and_then(|()| encode_eof(&mut out));
+    drop_empty_label_sets(out)
+}
+
+/// prometheus-client writes a sample without labels as `name{} 1`; the exporters (and
+/// Prometheus' own output) write `name 1`, which is what text-matching tools expect. A metric
+/// name cannot hold `{`, so the first one on a sample line opens its label set.
+fn drop_empty_label_sets(text: String) -> String {
+    if !text.contains("{} ") {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        match line.find('{') {
+            Some(i) if !line.starts_with('#') && line[i..].starts_with("{} ") => {
+                out.push_str(&line[..i]);
+                out.push_str(&line[i + 2..]);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -44,11 +69,12 @@ pub fn render(metrics: &Metrics, status: Arc<Status>, ipvs: IpvsScrape) -> Strin
 struct Snapshot {
     status: Arc<Status>,
     ipvs: IpvsScrape,
+    node_ipvs: bool,
 }
 
 impl Collector for Snapshot {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
-        encode_build(&mut enc)?;
+        encode_build(&mut enc, &self.status)?;
         encode_vrrp(&mut enc, &self.status)?;
         encode_servers(&mut enc, &self.status)?;
         encode_reload(&mut enc, &self.status)?;
@@ -67,7 +93,7 @@ impl Collector for Snapshot {
                     "Whether reading the kernel IPVS table for this scrape worked",
                     [(NoLabels, 1i64)],
                 )?;
-                encode_ipvs(&mut enc, dump)
+                encode_ipvs(&mut enc, dump, self.node_ipvs)
             }
         }
     }
@@ -109,29 +135,34 @@ fn gauges<L: EncodeLabelSet, V: prometheus_client::encoding::EncodeGaugeValue>(
     Ok(())
 }
 
-fn encode_build(enc: &mut DescriptorEncoder) -> fmt::Result {
+fn encode_build(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
     gauges(
         enc,
         "lvsd_build_info",
         "lvsd version, always 1",
         [([("version", env!("CARGO_PKG_VERSION"))], 1i64)],
     )?;
-    // keepalived_exporter reports whether keepalived answered; lvsd answering is the same fact.
+    // keepalived-exporter's keepalived_up: 1 when it could read keepalived's state. lvsd's
+    // equivalent: a configuration is loaded and running (0 while the first load is pending).
     gauges(
         enc,
         "keepalived_up",
-        "Whether the VRRP daemon is up (always 1 when lvsd answers)",
-        [(NoLabels, 1i64)],
+        "Status",
+        [(
+            NoLabels,
+            i64::from(status.reload.last_reload_unix_ms.is_some()),
+        )],
     )
 }
 
-type VrrpLabels<'a> = [(&'static str, &'a str); 3];
+type VrrpLabels<'a> = [Label<'a>; 3];
+type Label<'a> = (&'static str, &'a str);
 
 /// The keepalived_exporter counter families: (metric name, help, field).
 /// (metric name, help, the field it reads).
 type Field<T> = (&'static str, &'static str, fn(&T) -> u64);
 
-const VRRP_COUNTERS: [Field<VrrpCounters>; 15] = [
+const VRRP_COUNTERS: [Field<VrrpCounters>; 14] = [
     (
         "keepalived_advertisements_received",
         "Advertisements received",
@@ -142,16 +173,12 @@ const VRRP_COUNTERS: [Field<VrrpCounters>; 15] = [
         "Advertisements sent",
         |c| c.advert_sent,
     ),
-    (
-        "keepalived_become_master",
-        "Times this instance became master",
-        |c| c.become_master,
-    ),
-    (
-        "keepalived_release_master",
-        "Times this instance released master",
-        |c| c.release_master,
-    ),
+    ("keepalived_become_master", "Became master", |c| {
+        c.become_master
+    }),
+    ("keepalived_release_master", "Released master", |c| {
+        c.release_master
+    }),
     (
         "keepalived_packet_length_errors",
         "Packet length errors",
@@ -190,23 +217,21 @@ const VRRP_COUNTERS: [Field<VrrpCounters>; 15] = [
     ),
     (
         "keepalived_priority_zero_received",
-        "Priority zero advertisements received",
+        "Priority zero received",
         |c| c.pri_zero_rcvd,
     ),
-    (
-        "keepalived_priority_zero_sent",
-        "Priority zero advertisements sent",
-        |c| c.pri_zero_sent,
-    ),
-    (
-        "keepalived_gratuitous_arp_delay",
-        "Gratuitous ARP delays",
-        |c| c.garp_delay,
-    ),
+    ("keepalived_priority_zero_sent", "Priority zero sent", |c| {
+        c.pri_zero_sent
+    }),
 ];
 
 /// Counters lvsd keeps beyond the exporter's set.
-const LVSD_VRRP_COUNTERS: [Field<VrrpCounters>; 4] = [
+const LVSD_VRRP_COUNTERS: [Field<VrrpCounters>; 5] = [
+    (
+        "lvsd_vrrp_delayed_garp_bursts",
+        "Gratuitous ARP / unsolicited NA bursts sent garp_master_delay after becoming master",
+        |c| c.garp_delay,
+    ),
     (
         "lvsd_vrrp_version_errors",
         "Advertisements with the wrong VRRP version",
@@ -239,29 +264,66 @@ fn encode_vrrp(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
             ("vrid", vrids[i].as_str()),
         ]
     };
-    // One state series per virtual address, as keepalived_exporter does; the address without its
-    // prefix length. An instance without addresses still shows its state (ip_address="").
-    let mut state_rows = Vec::new();
-    for (i, v) in status.vrrp.iter().enumerate() {
-        let [a, b, c] = labels(i);
-        if v.vips.is_empty() {
-            state_rows.push(([a, b, c, ("ip_address", "")], v.state.as_gauge()));
-        }
-        // The same address twice (different prefix lengths) would be a duplicate series, which
-        // Prometheus rejects for the whole scrape.
-        let mut seen = std::collections::HashSet::new();
-        for vip in &v.vips {
-            let addr = vip.split('/').next().unwrap_or(vip);
-            if seen.insert(addr) {
-                state_rows.push(([a, b, c, ("ip_address", addr)], v.state.as_gauge()));
+    // One state series per virtual address, as keepalived-exporter does: ip_address and intf
+    // are the first and third words of keepalived's VIP line (prefix kept unless /32 or /128,
+    // the VIP's own device). An instance without addresses still shows its state
+    // (ip_address="", the instance's interface).
+    let vip_rows = |excluded: bool| {
+        let mut rows = Vec::new();
+        for (i, v) in status.vrrp.iter().enumerate() {
+            let [a, _, c] = labels(i);
+            let mut vips = crate::dump::vip_labels(status, v, excluded);
+            if vips.is_empty() && !excluded {
+                vips.push((String::new(), v.interface.clone()));
+            }
+            // The same address listed twice would be a duplicate series, which Prometheus
+            // rejects for the whole scrape.
+            let mut seen = std::collections::HashSet::new();
+            for (addr, dev) in vips {
+                if seen.insert((addr.clone(), dev.clone())) {
+                    rows.push(((a, c, addr, dev), v.state.as_gauge()));
+                }
             }
         }
-    }
+        rows
+    };
+    let as_labels = |((a, c, addr, dev), g): ((Label<'_>, Label<'_>, String, String), i64)| {
+        (
+            [
+                (a.0, a.1.to_string()),
+                ("intf", dev),
+                (c.0, c.1.to_string()),
+                ("ip_address", addr),
+            ],
+            g,
+        )
+    };
     gauges(
         enc,
         "keepalived_vrrp_state",
-        "VRRP state: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT",
-        state_rows,
+        "State of vrrp",
+        vip_rows(false).into_iter().map(as_labels),
+    )?;
+    gauges(
+        enc,
+        "keepalived_vrrp_excluded_state",
+        "State of vrrp with excluded VIP",
+        vip_rows(true).into_iter().map(as_labels),
+    )?;
+    // The exporter reads keepalived's garp_delay setting (seconds) into this counter.
+    counters(
+        enc,
+        "keepalived_gratuitous_arp_delay",
+        "Gratuitous ARP delay",
+        status.vrrp.iter().enumerate().map(|(i, v)| {
+            let delay = status
+                .vrrp_config
+                .instances
+                .iter()
+                .find(|c| c.name == v.name)
+                .map_or(0, |c| c.garp_master_delay.as_secs());
+            (labels(i), delay)
+        }),
     )?;
     for (name, help, field) in VRRP_COUNTERS.iter().chain(LVSD_VRRP_COUNTERS.iter()) {
         counters(
@@ -308,11 +370,22 @@ fn encode_vrrp(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
     gauges(
         enc,
         "keepalived_script_status",
-        "Tracking script verdict: 1 good, 0 bad",
+        "Tracker Script Status",
         status
             .vrrp_scripts
             .iter()
             .map(|s| ([("name", s.name.as_str())], i64::from(s.ok))),
+    )?;
+    // keepalived's script states as keepalived-exporter numbers them (0 idle, 1 running,
+    // 2 requested termination, 3 forcing termination); lvsd's scripts are idle or running.
+    gauges(
+        enc,
+        "keepalived_script_state",
+        "Tracker Script State",
+        status
+            .vrrp_scripts
+            .iter()
+            .map(|s| ([("name", s.name.as_str())], i64::from(s.running))),
     )
 }
 
@@ -395,8 +468,8 @@ fn encode_servers(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
     )?;
     gauges(
         enc,
-        "lvsd_real_server_last_check_timestamp_seconds",
-        "When the last health check of the real server finished, Unix time",
+        "lvsd_real_server_last_change_timestamp_seconds",
+        "When the health of the real server last changed (its first verdict, then each transition), Unix time",
         rs_rows
             .iter()
             .filter_map(|row| Some((rs_labels(row), ms_to_s(row.2.last_check_unix_ms?)))),
@@ -429,8 +502,14 @@ fn encode_reload(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
     gauges(
         enc,
         "lvsd_config_last_reload_timestamp_seconds",
-        "When the configuration was last (re)loaded, Unix time",
+        "When the running configuration was loaded (start-up or the last successful reload), Unix time",
         r.last_reload_unix_ms.map(|ms| (NoLabels, ms_to_s(ms))),
+    )?;
+    gauges(
+        enc,
+        "lvsd_config_unimplemented_keywords",
+        "Keywords of the running configuration lvsd does not implement (listed in /status)",
+        [(NoLabels, r.unimplemented.len() as i64)],
     )
 }
 
@@ -466,23 +545,52 @@ impl BackendLabels<'_> {
     }
 }
 
-const STATS: [Field<IpvsStats>; 5] = [
-    ("connections", "connections", |s| s.connections),
-    ("incoming_packets", "incoming packets", |s| {
-        s.incoming_packets
-    }),
-    ("outgoing_packets", "outgoing packets", |s| {
-        s.outgoing_packets
-    }),
-    ("incoming_bytes", "incoming bytes", |s| s.incoming_bytes),
-    ("outgoing_bytes", "outgoing bytes", |s| s.outgoing_bytes),
+/// (suffix, node_exporter's HELP for the whole-kernel total, what it counts, field).
+type StatField = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&IpvsStats) -> u64,
+);
+
+const STATS: [StatField; 5] = [
+    (
+        "connections",
+        "The total number of connections made.",
+        "connections",
+        |s| s.connections,
+    ),
+    (
+        "incoming_packets",
+        "The total number of incoming packets.",
+        "incoming packets",
+        |s| s.incoming_packets,
+    ),
+    (
+        "outgoing_packets",
+        "The total number of outgoing packets.",
+        "outgoing packets",
+        |s| s.outgoing_packets,
+    ),
+    (
+        "incoming_bytes",
+        "The total amount of incoming data.",
+        "incoming bytes",
+        |s| s.incoming_bytes,
+    ),
+    (
+        "outgoing_bytes",
+        "The total amount of outgoing data.",
+        "outgoing bytes",
+        |s| s.outgoing_bytes,
+    ),
 ];
 
 fn addr_label(a: IpAddr) -> String {
     a.to_string()
 }
 
-fn encode_ipvs(enc: &mut DescriptorEncoder, dump: &IpvsDump) -> fmt::Result {
+fn encode_ipvs(enc: &mut DescriptorEncoder, dump: &IpvsDump, node_ipvs: bool) -> fmt::Result {
     // Firewall-mark services have no address or port: node_exporter leaves local_address empty,
     // local_port 0 and puts the mark in local_mark.
     let mut services = Vec::with_capacity(dump.services.len());
@@ -490,8 +598,10 @@ fn encode_ipvs(enc: &mut DescriptorEncoder, dump: &IpvsDump) -> fmt::Result {
     for s in &dump.services {
         let local_address = s.address.map(addr_label).unwrap_or_default();
         let local_port = s.port.to_string();
+        // /proc/net/ip_vs prints a mark as 8 upper-case hex digits, and node_exporter passes
+        // that text through: mark 1 is "00000001".
         let local_mark = if s.fwmark != 0 {
-            s.fwmark.to_string()
+            format!("{:08X}", s.fwmark)
         } else {
             String::new()
         };
@@ -521,41 +631,10 @@ fn encode_ipvs(enc: &mut DescriptorEncoder, dump: &IpvsDump) -> fmt::Result {
         ));
     }
 
-    if let Some(t) = &dump.totals {
-        for (suffix, what, field) in STATS {
-            counters(
-                enc,
-                &format!("node_ipvs_{suffix}"),
-                &format!("The total number of {what} (whole kernel)"),
-                [(NoLabels, field(t))],
-            )?;
-        }
+    if node_ipvs {
+        encode_node_ipvs(enc, dump, &backends)?;
     }
-    gauges(
-        enc,
-        "node_ipvs_backend_connections_active",
-        "The current active connections by local and remote address",
-        backends
-            .iter()
-            .map(|(l, d)| (l.backend(), i64::from(d.active_connections))),
-    )?;
-    gauges(
-        enc,
-        "node_ipvs_backend_connections_inactive",
-        "The current inactive connections by local and remote address",
-        backends
-            .iter()
-            .map(|(l, d)| (l.backend(), i64::from(d.inactive_connections))),
-    )?;
-    gauges(
-        enc,
-        "node_ipvs_backend_weight",
-        "The current backend weight by local and remote address",
-        backends
-            .iter()
-            .map(|(l, d)| (l.backend(), i64::from(d.weight))),
-    )?;
-    for (suffix, what, field) in STATS {
+    for (suffix, _, what, field) in STATS {
         counters(
             enc,
             &format!("lvsd_ipvs_service_{suffix}"),
@@ -570,6 +649,50 @@ fn encode_ipvs(enc: &mut DescriptorEncoder, dump: &IpvsDump) -> fmt::Result {
         )?;
     }
     Ok(())
+}
+
+type Backend<'a> = (BackendLabels<'a>, &'a super::ipvs::IpvsDest);
+
+/// node_exporter's ipvs collector families, with its names, labels and HELP texts.
+fn encode_node_ipvs(
+    enc: &mut DescriptorEncoder,
+    dump: &IpvsDump,
+    backends: &[Backend<'_>],
+) -> fmt::Result {
+    if let Some(t) = &dump.totals {
+        for (suffix, help, _, field) in STATS {
+            counters(
+                enc,
+                &format!("node_ipvs_{suffix}"),
+                help,
+                [(NoLabels, field(t))],
+            )?;
+        }
+    }
+    gauges(
+        enc,
+        "node_ipvs_backend_connections_active",
+        "The current active connections by local and remote address.",
+        backends
+            .iter()
+            .map(|(l, d)| (l.backend(), i64::from(d.active_connections))),
+    )?;
+    gauges(
+        enc,
+        "node_ipvs_backend_connections_inactive",
+        "The current inactive connections by local and remote address.",
+        backends
+            .iter()
+            .map(|(l, d)| (l.backend(), i64::from(d.inactive_connections))),
+    )?;
+    gauges(
+        enc,
+        "node_ipvs_backend_weight",
+        "The current backend weight by local and remote address.",
+        backends
+            .iter()
+            .map(|(l, d)| (l.backend(), i64::from(d.weight))),
+    )
 }
 
 /// Content type of [`render`]'s output.

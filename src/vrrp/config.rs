@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use checkers::Script;
+
 use super::packet::{Auth, ChecksumMode, Version};
 
 /// Everything `vrrp::run` drives.
@@ -21,6 +23,9 @@ pub struct VrrpConfig {
     pub realtime_priority: Option<u8>,
     /// SO_PRIORITY of advert sockets (6 = TC_PRIO_INTERACTIVE, puts adverts in the high band).
     pub socket_priority: Option<u32>,
+    /// `-V/--dont-release-vrrp`: when lvsd stops, masters keep their VIPs and routes and send
+    /// no priority-0 advert (a reload still releases what it removes).
+    pub keep_vips_on_stop: bool,
 }
 
 /// One virtual address (`10.0.0.1/24 dev eth1 brd 10.0.0.255 scope global label eth1:1`).
@@ -70,16 +75,22 @@ pub struct Tracked {
     pub reverse: bool,
 }
 
-/// The notify hooks of an instance, as command lines.
+/// The notify hooks of an instance, resolved (user, security) when the configuration loaded;
+/// a disabled hook is absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Notify {
-    pub master: Option<String>,
-    pub backup: Option<String>,
-    pub fault: Option<String>,
-    pub stop: Option<String>,
+    #[serde(with = "script_opt")]
+    pub master: Option<Script>,
+    #[serde(with = "script_opt")]
+    pub backup: Option<Script>,
+    #[serde(with = "script_opt")]
+    pub fault: Option<Script>,
+    #[serde(with = "script_opt")]
+    pub stop: Option<Script>,
     /// Generic `notify`: called with `INSTANCE name STATE priority`.
-    pub any: Option<String>,
+    #[serde(with = "script_opt")]
+    pub any: Option<Script>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -233,7 +244,9 @@ pub struct TrackFileRef {
 #[serde(default)]
 pub struct ScriptConfig {
     pub name: String,
-    pub script: String,
+    /// Program, arguments and the user/group it runs as (resolved at load).
+    #[serde(with = "script_one")]
+    pub script: Script,
     #[serde(with = "secs")]
     pub interval: Duration,
     #[serde(with = "secs")]
@@ -243,24 +256,19 @@ pub struct ScriptConfig {
     pub reverse: bool,
     pub rise: u32,
     pub fall: u32,
-    /// `user USER [GROUP]`.
-    pub user: Option<String>,
-    pub group: Option<String>,
 }
 
 impl Default for ScriptConfig {
     fn default() -> Self {
         ScriptConfig {
             name: String::new(),
-            script: String::new(),
+            script: Script::as_self(Vec::new()),
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
             weight: 0,
             reverse: false,
             rise: 1,
             fall: 1,
-            user: None,
-            group: None,
         }
     }
 }
@@ -272,6 +280,71 @@ pub struct SyncGroupConfig {
     pub name: String,
     pub members: Vec<String>,
     pub notify: Notify,
+}
+
+/// A [`Script`] in JSON: `{"argv": [...], "uid": N, "gid": N}`; a missing uid/gid (or a plain
+/// command-line string) means this process's own.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ScriptRepr {
+    Line(String),
+    Full {
+        argv: Vec<String>,
+        #[serde(default)]
+        uid: Option<u32>,
+        #[serde(default)]
+        gid: Option<u32>,
+    },
+}
+
+impl From<&Script> for ScriptRepr {
+    fn from(s: &Script) -> ScriptRepr {
+        ScriptRepr::Full {
+            argv: s.argv.clone(),
+            uid: Some(s.user.as_raw()),
+            gid: Some(s.group.as_raw()),
+        }
+    }
+}
+
+impl From<ScriptRepr> for Script {
+    fn from(r: ScriptRepr) -> Script {
+        match r {
+            ScriptRepr::Line(l) => Script::as_self(checkers::split_command(&l)),
+            ScriptRepr::Full { argv, uid, gid } => {
+                let mut s = Script::as_self(argv);
+                if let Some(u) = uid {
+                    s.user = nix::unistd::Uid::from_raw(u);
+                }
+                if let Some(g) = gid {
+                    s.group = nix::unistd::Gid::from_raw(g);
+                }
+                s
+            }
+        }
+    }
+}
+
+mod script_one {
+    use super::{Script, ScriptRepr};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn serialize<S: Serializer>(s: &Script, ser: S) -> Result<S::Ok, S::Error> {
+        ScriptRepr::from(s).serialize(ser)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Script, D::Error> {
+        ScriptRepr::deserialize(d).map(Script::from)
+    }
+}
+
+mod script_opt {
+    use super::{Script, ScriptRepr};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn serialize<S: Serializer>(s: &Option<Script>, ser: S) -> Result<S::Ok, S::Error> {
+        s.as_ref().map(ScriptRepr::from).serialize(ser)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Script>, D::Error> {
+        Ok(Option::<ScriptRepr>::deserialize(d)?.map(Script::from))
+    }
 }
 
 mod secs {
@@ -301,5 +374,29 @@ mod opt_secs {
         Option::<f64>::deserialize(d)?
             .map(|f| Duration::try_from_secs_f64(f).map_err(serde::de::Error::custom))
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_in_json_keep_their_user() {
+        // The vrrp-node form: a plain command line runs as this process.
+        let n: Notify = serde_json::from_str(r#"{"any": "/bin/n 'a b'"}"#).unwrap();
+        assert_eq!(n.any, Script::parse("/bin/n 'a b'"));
+        let s = Script {
+            argv: vec!["/bin/x".into()],
+            user: nix::unistd::Uid::from_raw(65534),
+            group: nix::unistd::Gid::from_raw(0),
+        };
+        let n = Notify {
+            master: Some(s.clone()),
+            ..Notify::default()
+        };
+        let back: Notify = serde_json::from_str(&serde_json::to_string(&n).unwrap()).unwrap();
+        assert_eq!(back.master, Some(s));
+        assert_eq!(back.backup, None);
     }
 }

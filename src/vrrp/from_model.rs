@@ -1,11 +1,15 @@
 //! Conversion from the shared configuration model (`lvsd::config::Config`, keepalived.conf
 //! after defaults and inheritance) into what the VRRP runtime runs. Nothing is parsed here:
 //! every keepalived rule (defaults, weight resolution, IPv6 → v3) is already applied by the
-//! config layer; this only maps names and picks the runtime's representation.
+//! config layer; this only maps names and picks the runtime's representation. Scripts come
+//! resolved from [`Scripts`] (users looked up and security checked at load, never here on the
+//! VRRP thread): a disabled vrrp_script is dropped with its trackers, as keepalived removes
+//! an unsafe track script from the instances; a disabled notify hook is absent.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::config::model as m;
+use crate::scripts::Scripts;
 
 use super::config::{
     AuthKind, InstanceConfig, Notify, ScriptConfig, SyncGroupConfig, TrackFileRef, Tracked, Vip,
@@ -18,18 +22,32 @@ pub const DEFAULT_RT_PRIORITY: u8 = 10;
 pub const DEFAULT_SOCKET_PRIORITY: u32 = 6;
 
 impl VrrpConfig {
-    /// The VRRP part of a loaded configuration.
+    /// The VRRP part of a loaded configuration, its scripts resolved on this host.
     pub fn from_model(c: &m::Config) -> VrrpConfig {
+        VrrpConfig::from_model_with(c, &Scripts::resolve(c))
+    }
+
+    /// The VRRP part of a loaded configuration with its scripts already resolved.
+    pub fn from_model_with(c: &m::Config, scripts: &Scripts) -> VrrpConfig {
         VrrpConfig {
-            instances: c.vrrp_instances.iter().map(|i| instance(c, i)).collect(),
-            scripts: c.vrrp_scripts.iter().map(script).collect(),
+            keep_vips_on_stop: false,
+            instances: c
+                .vrrp_instances
+                .iter()
+                .map(|i| instance(c, scripts, i))
+                .collect(),
+            scripts: c
+                .vrrp_scripts
+                .iter()
+                .filter_map(|s| script(scripts, s))
+                .collect(),
             sync_groups: c
                 .vrrp_sync_groups
                 .iter()
                 .map(|g| SyncGroupConfig {
                     name: g.name.clone(),
                     members: g.group.clone(),
-                    notify: notify(&g.notify),
+                    notify: notify(scripts, &g.notify),
                 })
                 .collect(),
             realtime_priority: Some(DEFAULT_RT_PRIORITY),
@@ -38,10 +56,10 @@ impl VrrpConfig {
     }
 }
 
-fn script(s: &m::VrrpScript) -> ScriptConfig {
-    ScriptConfig {
+fn script(scripts: &Scripts, s: &m::VrrpScript) -> Option<ScriptConfig> {
+    Some(ScriptConfig {
         name: s.name.clone(),
-        script: s.script.command.clone(),
+        script: scripts.get(&s.script)?.clone(),
         interval: s.interval,
         timeout: s.timeout,
         // Weights and reverse are resolved per tracking line by the config layer.
@@ -49,13 +67,11 @@ fn script(s: &m::VrrpScript) -> ScriptConfig {
         reverse: false,
         rise: s.rise,
         fall: s.fall,
-        user: s.script.user.as_ref().map(|u| u.user.clone()),
-        group: s.script.user.as_ref().and_then(|u| u.group.clone()),
-    }
+    })
 }
 
-fn notify(n: &m::Notify) -> Notify {
-    let cmd = |s: &Option<m::Script>| s.as_ref().map(|s| s.command.clone());
+fn notify(scripts: &Scripts, n: &m::Notify) -> Notify {
+    let cmd = |s: &Option<m::Script>| scripts.get(s.as_ref()?).cloned();
     Notify {
         master: cmd(&n.master),
         backup: cmd(&n.backup),
@@ -110,7 +126,7 @@ fn vip(v: &m::VirtualAddress) -> Vip {
     }
 }
 
-fn instance(c: &m::Config, i: &m::VrrpInstance) -> InstanceConfig {
+fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceConfig {
     let (auth_type, auth_pass) = match &i.authentication {
         Some(a) => (
             match a.auth_type {
@@ -149,6 +165,11 @@ fn instance(c: &m::Config, i: &m::VrrpInstance) -> InstanceConfig {
         track_scripts: i
             .track_scripts
             .iter()
+            // A disabled script's tracker is removed: the instance runs as if untracked.
+            .filter(|t| {
+                c.vrrp_script(&t.name)
+                    .is_some_and(|s| scripts.get(&s.script).is_some())
+            })
             .map(|t| Tracked {
                 name: t.name.clone(),
                 weight: weight(t.weight),
@@ -178,7 +199,7 @@ fn instance(c: &m::Config, i: &m::VrrpInstance) -> InstanceConfig {
             })
             .collect(),
         dont_track_primary: i.dont_track_primary,
-        notify: notify(&i.notify),
+        notify: notify(scripts, &i.notify),
     }
 }
 
@@ -224,6 +245,8 @@ vrrp_sync_group G {
         VI_6
     }
     notify "/bin/notify-group"
+    # Without it keepalived (and lvsd) drop the members' weighted tracking.
+    sync_group_tracking_weight
 }
 vrrp_instance VI_1 {
     state MASTER
@@ -256,7 +279,7 @@ vrrp_instance VI_1 {
     track_file {
         tf
     }
-    notify_master "/bin/m arg"
+    notify_master "/bin/echo arg"
 }
 vrrp_instance VI_6 {
     interface eth0
@@ -335,7 +358,10 @@ vrrp_instance VI_6 {
                 weight: Some(5)
             }]
         );
-        assert_eq!(v4.notify.master.as_deref(), Some("/bin/m arg"));
+        assert_eq!(
+            v4.notify.master.as_ref().map(|s| s.argv.clone()),
+            Some(vec!["/bin/echo".to_string(), "arg".into()])
+        );
         // nopreempt needs state BACKUP: with state MASTER keepalived (and the model) clear it.
         assert!(v4.preempt);
 
@@ -347,7 +373,7 @@ vrrp_instance VI_6 {
 
         let s = &c.scripts[0];
         assert_eq!(
-            (s.name.as_str(), s.script.as_str()),
+            (s.name.as_str(), s.script.display().as_str()),
             ("chk", "/usr/bin/test -e /tmp/ok")
         );
         assert_eq!((s.interval, s.rise, s.fall), (Duration::from_secs(2), 2, 3));

@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub scripts: HashMap<String, (ScriptConfig, watch::Receiver<Option<bool>>)>,
     pub files: HashMap<String, watch::Receiver<i64>>,
     pub socket_priority: Option<u32>,
+    /// Set when lvsd stops with `-V`: the instance leaves its addresses in place.
+    pub keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Where this instance sits.
@@ -63,9 +65,14 @@ struct Io {
 }
 
 pub(crate) fn now_unix_ms() -> u64 {
+    now_unix_us() / 1000
+}
+
+/// Microseconds, the precision keepalived prints transition times with.
+pub(crate) fn now_unix_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn status_state(s: State) -> VrrpState {
@@ -117,6 +124,7 @@ pub(crate) async fn run(
         effective_priority: cfg.priority,
         master_addr: None,
         since_unix_ms: now_unix_ms(),
+        since_unix_us: now_unix_us(),
         vips: cfg.vips.iter().map(Vip::display).collect(),
         counters: counters.clone(),
     };
@@ -191,6 +199,7 @@ pub(crate) async fn run(
         limits: LogLimits::default(),
     };
     let mut group_rx = slot.group.as_ref().map(|g| g.subscribe());
+    let mut stats_clear = shared.hub.stats_clear.subscribe();
 
     // A previous run killed with SIGKILL leaves its addresses behind; like keepalived, start
     // from none (Backup must not hold them).
@@ -266,6 +275,11 @@ pub(crate) async fn run(
                 ex.garp_timer(&fsm);
                 (None, false)
             }
+            Ok(()) = stats_clear.changed() => {
+                // STATS_CLEAR: the counters start over (keepalived clears them likewise).
+                *ex.counters = VrrpCounters::default();
+                (None, false)
+            }
             _ = track_changed.notified() => {
                 let (f, p) = tracking(&cfg, &shared);
                 let now = Instant::now().into_std();
@@ -312,11 +326,18 @@ pub(crate) async fn run(
         publish(&status);
     }
 
-    let acts = fsm.handle(Instant::now().into_std(), Event::Shutdown);
+    let mut acts = fsm.handle(Instant::now().into_std(), Event::Shutdown);
+    let keep = shared
+        .keep_on_stop
+        .load(std::sync::atomic::Ordering::SeqCst);
+    if keep {
+        acts.retain(|a| !matches!(a, Action::SendAdvert { priority: 0 } | Action::DelVips));
+        tracing::info!(instance = %name, "-V: leaving the virtual addresses in place");
+    }
     ex.execute(&fsm, acts, &slot, &mut status).await;
     status.counters = ex.counters.clone();
     publish(&status);
-    if let Some(ix) = io.vmac {
+    if let Some(ix) = io.vmac.filter(|_| !keep) {
         let _ = shared.nl.del_link(ix).await;
     }
     tracing::info!(instance = %name, "VRRP instance stopped");
@@ -617,7 +638,8 @@ impl Exec<'_> {
                         self.counters.release_master += 1;
                     }
                     status.state = status_state(to);
-                    status.since_unix_ms = now_unix_ms();
+                    status.since_unix_us = now_unix_us();
+                    status.since_unix_ms = status.since_unix_us / 1000;
                     notify::run(
                         &self.cfg.notify,
                         "INSTANCE",

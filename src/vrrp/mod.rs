@@ -58,6 +58,7 @@ pub mod validate;
 pub mod vip;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use tokio::sync::watch;
@@ -223,6 +224,8 @@ struct Runtime {
     groups: HashMap<String, (SyncGroupConfig, sync::Member)>,
     instances: HashMap<String, RunningInstance>,
     tasks: tokio::task::JoinSet<(String, anyhow::Result<()>)>,
+    /// `-V` at stop; see [`VrrpConfig::keep_vips_on_stop`].
+    keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Runtime {
@@ -242,15 +245,22 @@ impl Runtime {
                 continue;
             }
             let (tx, rx) = watch::channel(None);
-            let runner = tokio::spawn(track::script_task(s.clone(), tx));
+            let (run_tx, mut run_rx) = watch::channel(false);
+            let runner = tokio::spawn(track::script_task(s.clone(), tx, run_tx));
             let hub = self.hub.clone();
             let (mut rx2, name) = (rx.clone(), s.name.clone());
             let mirror = tokio::spawn(async move {
-                while rx2.changed().await.is_ok() {
+                loop {
+                    tokio::select! {
+                        r = rx2.changed() => if r.is_err() { break },
+                        r = run_rx.changed() => if r.is_err() { break },
+                    }
                     let ok = rx2.borrow_and_update().unwrap_or(false);
+                    let running = *run_rx.borrow_and_update();
                     hub.vrrp_scripts.send_modify(|v| {
                         if let Some(x) = v.iter_mut().find(|x| x.name == name) {
                             x.ok = ok;
+                            x.running = running;
                         }
                     });
                 }
@@ -268,12 +278,13 @@ impl Runtime {
         self.hub.vrrp_scripts.send_replace(
             cfg.scripts
                 .iter()
-                .map(|s| VrrpScriptStatus {
-                    name: s.name.clone(),
-                    ok: prev_scripts
-                        .iter()
-                        .find(|p| p.name == s.name)
-                        .is_some_and(|p| p.ok),
+                .map(|s| {
+                    let prev = prev_scripts.iter().find(|p| p.name == s.name);
+                    VrrpScriptStatus {
+                        name: s.name.clone(),
+                        ok: prev.is_some_and(|p| p.ok),
+                        running: prev.is_some_and(|p| p.running),
+                    }
                 })
                 .collect(),
         );
@@ -344,6 +355,9 @@ impl Runtime {
         }
 
         // Status list in the new order; running instances keep their entry.
+        self.hub
+            .vrrp_config
+            .send_replace(std::sync::Arc::new(cfg.clone()));
         let prev = self.hub.vrrp.borrow().clone();
         self.hub.vrrp.send_replace(
             cfg.instances
@@ -374,6 +388,7 @@ impl Runtime {
                 .map(|(p, (rx, _))| (p.clone(), rx.clone()))
                 .collect(),
             socket_priority: cfg.socket_priority,
+            keep_on_stop: self.keep_on_stop.clone(),
         };
         for ic in &cfg.instances {
             if self.instances.contains_key(&ic.name) {
@@ -430,6 +445,7 @@ async fn run_here(
         groups: HashMap::new(),
         instances: HashMap::new(),
         tasks: tokio::task::JoinSet::new(),
+        keep_on_stop: Default::default(),
     };
     let first = configs.borrow_and_update().clone();
     rt.apply(&first).await;
@@ -471,6 +487,10 @@ async fn run_here(
             }
         }
     }
+    if configs.borrow().keep_vips_on_stop {
+        rt.keep_on_stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     for r in rt.instances.values() {
         let _ = r.stop.send(true);
     }
@@ -501,6 +521,7 @@ fn initial_status(i: &InstanceConfig) -> VrrpInstanceStatus {
         effective_priority: i.priority,
         master_addr: None,
         since_unix_ms: instance::now_unix_ms(),
+        since_unix_us: instance::now_unix_us(),
         vips: i.vips.iter().map(Vip::display).collect(),
         counters: Default::default(),
     }

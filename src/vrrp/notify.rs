@@ -2,15 +2,14 @@
 //! `notify_master` / `notify_backup` / `notify_fault` / `notify_stop` run as configured (the
 //! command line is split like keepalived's, no shell), then the generic `notify` runs with
 //! four more arguments: `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>` (`GROUP` for
-//! sync groups). Scripts are started synchronously and run detached, as keepalived's: their
-//! exit status is logged, never waited on by the instance loop, and they are not killed when
-//! lvsd stops — `notify_stop` starts before the instance loop ends and outlives it.
+//! sync groups). Each hook is a [`Script`] resolved at load (its user, else `script_user`,
+//! and keepalived's security checks; a disabled hook is absent). Scripts are started
+//! synchronously ([`checkers::spawn_detached`]) and run detached, as keepalived's: their exit
+//! status is logged, never waited on by the instance loop, and they are not killed when lvsd
+//! stops — `notify_stop` starts before the instance loop ends and outlives it.
 
-use std::process::Stdio;
-
-use super::config::Notify;
+use super::config::{Notify, Script};
 use super::fsm::State;
-use super::track::split_command;
 
 /// keepalived's state word for notify scripts.
 pub fn state_word(s: State) -> &'static str {
@@ -22,46 +21,36 @@ pub fn state_word(s: State) -> &'static str {
     }
 }
 
-/// The command lines to run for entering `to` (pure, for tests): specific hook first.
-pub fn commands(n: &Notify, kind: &str, name: &str, to: State, priority: u8) -> Vec<Vec<String>> {
+/// The scripts to run for entering `to` (pure, for tests): specific hook first, then the
+/// generic `notify` with keepalived's four arguments.
+pub fn commands(n: &Notify, kind: &str, name: &str, to: State, priority: u8) -> Vec<Script> {
     let specific = match to {
         State::Master => &n.master,
         State::Backup => &n.backup,
         State::Fault => &n.fault,
         State::Initialize => &n.stop,
     };
-    let mut out = Vec::new();
-    if let Some(c) = specific {
-        out.push(split_command(c));
-    }
-    if let Some(c) = &n.any {
-        let mut argv = split_command(c);
-        argv.extend([
+    let mut out: Vec<Script> = specific.iter().cloned().collect();
+    if let Some(s) = &n.any {
+        let mut s = s.clone();
+        s.argv.extend([
             kind.to_string(),
             name.to_string(),
             state_word(to).to_string(),
             priority.to_string(),
         ]);
-        out.push(argv);
+        out.push(s);
     }
-    out.retain(|a| !a.is_empty());
+    out.retain(|s| !s.argv.is_empty());
     out
 }
 
 /// Spawns the hooks for a transition; returns at once.
 pub fn run(n: &Notify, kind: &str, name: &str, to: State, priority: u8) {
-    for argv in commands(n, kind, name, to, priority) {
-        let Some((prog, args)) = argv.split_first() else {
-            continue;
-        };
-        let mut cmd = tokio::process::Command::new(prog);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        match cmd.spawn() {
+    for script in commands(n, kind, name, to, priority) {
+        let what = script.display();
+        match checkers::spawn_detached(&script) {
             Ok(mut child) => {
-                let what = argv.join(" ");
                 tokio::spawn(async move {
                     match child.wait().await {
                         Ok(s) if s.success() => {}
@@ -72,9 +61,7 @@ pub fn run(n: &Notify, kind: &str, name: &str, to: State, priority: u8) {
                     }
                 });
             }
-            Err(e) => {
-                tracing::warn!(script = %argv.join(" "), error = %e, "cannot run notify script")
-            }
+            Err(e) => tracing::warn!(script = %what, error = %e, "cannot run notify script"),
         }
     }
 }
@@ -86,12 +73,13 @@ mod tests {
     #[test]
     fn keepalived_arguments() {
         let n = Notify {
-            master: Some("/etc/k/master.sh arg".into()),
-            any: Some("/etc/k/notify.sh".into()),
+            master: Script::parse("/etc/k/master.sh arg"),
+            any: Script::parse("/etc/k/notify.sh"),
             ..Default::default()
         };
+        let argvs = |v: Vec<Script>| v.into_iter().map(|s| s.argv).collect::<Vec<_>>();
         assert_eq!(
-            commands(&n, "INSTANCE", "VI_1", State::Master, 150),
+            argvs(commands(&n, "INSTANCE", "VI_1", State::Master, 150)),
             vec![
                 vec!["/etc/k/master.sh".to_string(), "arg".into()],
                 vec![
@@ -104,7 +92,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            commands(&n, "INSTANCE", "VI_1", State::Initialize, 0)[0][3],
+            commands(&n, "INSTANCE", "VI_1", State::Initialize, 0)[0].argv[3],
             "STOP"
         );
     }

@@ -83,21 +83,11 @@ pub fn script_input(t: &Tracked, script: &ScriptConfig, ok: bool) -> Input {
 pub use checkers::split_command;
 
 /// Runs one script to completion within `timeout` ([`checkers::run_script`]: own process
-/// group, killed whole at the timeout); true on exit status 0. Anything else (non-zero exit,
-/// signal, timeout, unknown user or group, missing program) is a failure for rise/fall.
+/// group, killed whole at the timeout, as the user resolved at load); true on exit status 0.
+/// Anything else (non-zero exit, signal, timeout, a program gone since the load) is a failure
+/// for rise/fall.
 pub async fn run_script_once(cfg: &ScriptConfig) -> bool {
-    let argv = split_command(&cfg.script);
-    if argv.is_empty() {
-        return false;
-    }
-    let user = match checkers::resolve_user(cfg.user.as_deref(), cfg.group.as_deref()) {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::warn!(script = %cfg.name, error = %e, "script user not found; script counts as failed");
-            return false;
-        }
-    };
-    match checkers::run_script(&argv, user, cfg.timeout).await {
+    match checkers::run_script(&cfg.script, cfg.timeout).await {
         ScriptExit::Exited(code) => code == 0,
         ScriptExit::Signaled(_) => false,
         ScriptExit::TimedOut => {
@@ -151,14 +141,21 @@ impl RiseFall {
 }
 
 /// Runs a `vrrp_script` forever, publishing its debounced verdict (None until the first run).
-pub async fn script_task(cfg: ScriptConfig, tx: watch::Sender<Option<bool>>) {
+/// `running` is true while the script runs (keepalived's script state `running`, else `idle`).
+pub async fn script_task(
+    cfg: ScriptConfig,
+    tx: watch::Sender<Option<bool>>,
+    running: watch::Sender<bool>,
+) {
     let mut rf = RiseFall::new(cfg.rise, cfg.fall);
     let mut first = true;
     let mut tick = tokio::time::interval(cfg.interval.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        running.send_replace(true);
         let r = run_script_once(&cfg).await;
+        running.send_replace(false);
         let v = if first {
             // The first result is taken as is: there is no history to debounce.
             first = false;
@@ -336,20 +333,41 @@ mod tests {
 
     #[tokio::test]
     async fn script_exit_status_and_timeout() {
+        let sc = |l: &str| checkers::Script::parse(l).unwrap();
         let mut c = ScriptConfig {
             name: "t".into(),
-            script: "/bin/sh -c 'exit 0'".into(),
+            script: sc("/bin/sh -c 'exit 0'"),
             ..Default::default()
         };
         assert!(run_script_once(&c).await);
-        c.script = "/bin/sh -c 'exit 3'".into();
+        c.script = sc("/bin/sh -c 'exit 3'");
         assert!(!run_script_once(&c).await);
-        c.script = "/bin/sleep 5".into();
+        c.script = sc("/bin/sleep 5");
         c.timeout = Duration::from_millis(100);
         let t = std::time::Instant::now();
         assert!(!run_script_once(&c).await);
         assert!(t.elapsed() < Duration::from_secs(2));
-        c.script = "/nonexistent/script".into();
+        c.script = sc("/nonexistent/script");
         assert!(!run_script_once(&c).await);
+    }
+
+    #[tokio::test]
+    async fn script_task_reports_running_while_the_script_runs() {
+        let c = ScriptConfig {
+            name: "slow".into(),
+            script: checkers::Script::parse("/bin/sleep 0.4").unwrap(),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            ..Default::default()
+        };
+        let (tx, mut rx) = watch::channel(None);
+        let (run_tx, mut run_rx) = watch::channel(false);
+        let task = tokio::spawn(script_task(c, tx, run_tx));
+        run_rx.changed().await.unwrap();
+        assert!(*run_rx.borrow_and_update(), "running during the run");
+        rx.changed().await.unwrap();
+        assert_eq!(*rx.borrow(), Some(true));
+        assert!(!*run_rx.borrow(), "idle once it exited");
+        task.abort();
     }
 }

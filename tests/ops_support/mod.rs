@@ -10,6 +10,7 @@ use lvsd::status::{
     RealServerStatus, ReloadStatus, Status, VirtualServerStatus, VrrpCounters, VrrpInstanceStatus,
     VrrpScriptStatus, VrrpState,
 };
+use lvsd::vrrp::{InstanceConfig, ScriptConfig, Tracked, Vip, VrrpConfig};
 
 pub fn sample_status() -> Status {
     Status {
@@ -25,7 +26,8 @@ pub fn sample_status() -> Status {
                 effective_priority: 140,
                 master_addr: Some("192.0.2.10".parse().unwrap()),
                 since_unix_ms: 1_795_527_961_215,
-                vips: vec!["192.0.2.100/24".into(), "192.0.2.101/24".into()],
+                since_unix_us: 0,
+                vips: vec!["192.0.2.100/24".into(), "192.0.2.101/32".into()],
                 counters: VrrpCounters {
                     advert_rcvd: 7,
                     advert_sent: 1234,
@@ -48,6 +50,7 @@ pub fn sample_status() -> Status {
                 effective_priority: 90,
                 master_addr: Some("fe80::1".parse().unwrap()),
                 since_unix_ms: 1_795_527_962_000,
+                since_unix_us: 0,
                 vips: vec!["2001:db8::100/64".into()],
                 counters: VrrpCounters {
                     advert_rcvd: 99,
@@ -59,10 +62,12 @@ pub fn sample_status() -> Status {
             VrrpScriptStatus {
                 name: "chk_haproxy".into(),
                 ok: true,
+                running: false,
             },
             VrrpScriptStatus {
                 name: "chk_disk".into(),
                 ok: false,
+                running: true,
             },
         ],
         virtual_servers: vec![
@@ -73,6 +78,7 @@ pub fn sample_status() -> Status {
                 live_weight: 3,
                 quorum_up: true,
                 sorry_server_active: false,
+                operator: None,
                 real_servers: vec![
                     RealServerStatus {
                         address: "198.51.100.1".parse().unwrap(),
@@ -83,6 +89,7 @@ pub fn sample_status() -> Status {
                         last_failure: None,
                         last_check_unix_ms: Some(1_795_527_970_000),
                         transitions: 0,
+                        runtime: Default::default(),
                     },
                     RealServerStatus {
                         address: "198.51.100.2".parse().unwrap(),
@@ -93,6 +100,7 @@ pub fn sample_status() -> Status {
                         last_failure: Some("connection refused".into()),
                         last_check_unix_ms: Some(1_795_527_971_000),
                         transitions: 3,
+                        runtime: Default::default(),
                     },
                 ],
             },
@@ -103,6 +111,7 @@ pub fn sample_status() -> Status {
                 live_weight: 0,
                 quorum_up: false,
                 sorry_server_active: true,
+                operator: None,
                 real_servers: vec![RealServerStatus {
                     address: "2001:db8::2".parse().unwrap(),
                     port: 443,
@@ -112,6 +121,7 @@ pub fn sample_status() -> Status {
                     last_failure: Some("timeout after 3s".into()),
                     last_check_unix_ms: None,
                     transitions: 1,
+                    runtime: Default::default(),
                 }],
             },
         ],
@@ -121,7 +131,62 @@ pub fn sample_status() -> Status {
             failures: 1,
             last_reload_unix_ms: Some(1_795_527_900_000),
             last_error: None,
+            unimplemented: vec![
+                "/etc/keepalived/keepalived.conf:31:5: lvsd does not implement track_process (in vrrp_instance): failover does not follow the tracked process".into(),
+            ],
         },
+        disabled_scripts: Vec::new(),
+        vrrp_config: std::sync::Arc::new(sample_vrrp_config()),
+    }
+}
+
+/// The configuration behind [`sample_status`]'s instances: VI_1 has a /32 VIP on another
+/// device and two excluded VIPs, a 3 s garp delay and tracks chk_haproxy.
+pub fn sample_vrrp_config() -> VrrpConfig {
+    let vip = |s: &str, prefix: u8, dev: Option<&str>| Vip {
+        prefix,
+        dev: dev.map(Into::into),
+        ..Vip::new(s.parse().unwrap())
+    };
+    VrrpConfig {
+        instances: vec![
+            InstanceConfig {
+                name: "VI_1".into(),
+                interface: "eth0".into(),
+                vrid: 51,
+                priority: 150,
+                garp_master_delay: std::time::Duration::from_secs(3),
+                vips: vec![
+                    vip("192.0.2.100", 24, None),
+                    vip("192.0.2.101", 32, Some("eth2")),
+                ],
+                vips_excluded: vec![
+                    vip("192.0.2.200", 32, None),
+                    vip("198.51.100.7", 24, Some("eth3")),
+                ],
+                track_scripts: vec![Tracked {
+                    name: "chk_haproxy".into(),
+                    weight: Some(-10),
+                    reverse: false,
+                }],
+                ..Default::default()
+            },
+            InstanceConfig {
+                name: "VI_6 \"quoted\" \\ new\nline ü".into(),
+                interface: "eth1".into(),
+                vrid: 52,
+                version: 3,
+                priority: 90,
+                vips: vec![vip("2001:db8::100", 64, None)],
+                ..Default::default()
+            },
+        ],
+        scripts: vec![ScriptConfig {
+            name: "chk_haproxy".into(),
+            script: lvsd::notify::Script::parse("/usr/local/bin/chk_haproxy --quiet").unwrap(),
+            ..Default::default()
+        }],
+        ..Default::default()
     }
 }
 

@@ -51,12 +51,13 @@ SHARES=${IPVSVM_SHARES:-"$(git rev-parse --show-toplevel 2>/dev/null || pwd -P) 
 
 die() { echo "ipvs-vm: $*" >&2; exit 125; }
 
-# Modules loaded at boot (deps are resolved automatically).  Everything else
+# Modules loaded at boot (deps are resolved automatically); bridge and ipip are
+# for the traffic lab (tests/traffic_vm.rs: namespaces joined by bridges, LVS-TUN).  Everything else
 # under net/netfilter/ipvs (and nlmon, for capturing netlink with tcpdump) is in
 # the initramfs too and autoloads on demand
 # (kernel request_module -> busybox modprobe), e.g. "-s dh" or "-s mh".
 BOOT_MODULES="virtio_pci virtio_mmio 9pnet_virtio 9p virtio_console crc32c_generic libcrc32c
-  ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh dummy veth"
+  ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_mh dummy veth bridge ipip"
 EXTRA_MODULES_GLOB="kernel/net/netfilter/ipvs/*.ko* kernel/net/netfilter/xt_ipvs.ko* kernel/drivers/net/nlmon.ko*"
 
 # ---------------------------------------------------------------- guest init
@@ -244,8 +245,10 @@ build_initrd() {   # sets INITRD
   fi
   printf '%s\n' "$GUEST_INIT" > "$st/init"; chmod 755 "$st/init"
   ( cd "$st" && find . | LC_ALL=C sort | cpio -o -H newc --quiet ) > "$INITRD.tmp"
-  rm -f "$KDIR"/initrd-*.cpio
   mv "$INITRD.tmp" "$INITRD"
+  # Keep a few other variants (~7 MB each): checkouts with a different module list share this
+  # cache and would otherwise rebuild each other's initramfs on every call.
+  ls -t "$KDIR"/initrd-*.cpio 2>/dev/null | tail -n +5 | xargs -r rm -f
   rm -rf "$st"
 }
 

@@ -47,11 +47,13 @@ fn require_tool(name: &str) {
 pub const API_ADDR: &str = "127.0.0.1:9165";
 
 /// The command line that runs lvsd's VRRP in `ns` with a keepalived.conf: the real daemon,
-/// `ip netns exec NS lvsd -n -P -f CONF --metrics-listen 127.0.0.1:9165`; `full` drops `-P`
+/// `ip netns exec NS lvsd -n -l -P -f CONF --metrics-listen 127.0.0.1:9165` (`-l`: the log on stderr); `full` drops `-P`
 /// (VRRP beside the director).
 pub fn lvsd_command(ns: &str, conf: &Path, full: bool) -> Command {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns]).arg(lvsd_binary()).arg("-n");
+    c.args(["netns", "exec", ns])
+        .arg(lvsd_binary())
+        .args(["-n", "-l"]);
     if !full {
         c.arg("-P");
     }
@@ -301,7 +303,7 @@ impl Status {
                     let mut s =
                         std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
                     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-                    s.write_all(b"GET /status HTTP/1.0\r\nHost: lab\r\n\r\n")
+                    s.write_all(b"GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n")
                         .ok()?;
                     let mut body = String::new();
                     s.read_to_string(&mut body).ok()?;
@@ -409,6 +411,11 @@ impl Daemon {
             })
             .map(str::to_string)
             .collect()
+    }
+
+    /// The whole lvsd `/status` snapshot (null when it cannot be read).
+    pub fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.status.read()).unwrap_or_default()
     }
 
     /// The lvsd status snapshot (first VRRP instance).

@@ -7,7 +7,8 @@ use super::Ctx;
 use crate::config::keywords::Context;
 use crate::config::model::{
     CheckTarget, CheckTiming, Checker, CheckerKind, Config, DnsCheck, DnsType, FileCheck, Forward,
-    HttpCheck, HttpProtocol, MiscCheck, RealServer, ReplyPattern, SmtpCheck, UdpCheck, UrlCheck,
+    GrpcCheck, HttpCheck, HttpProtocol, MiscCheck, RealServer, ReplyPattern, SmtpCheck,
+    TlsVerifySetting, UdpCheck, UrlCheck,
 };
 use crate::config::parser::Node;
 
@@ -21,6 +22,7 @@ const CHECKERS: &[&str] = &[
     "UDP_CHECK",
     "PING_CHECK",
     "FILE_CHECK",
+    "GRPC_CHECK",
 ];
 
 pub(super) fn is_checker(kw: &str) -> bool {
@@ -38,13 +40,18 @@ pub(super) struct Inherit {
     pub alpha: Option<bool>,
     pub inhibit_on_failure: Option<bool>,
     pub virtualhost: Option<String>,
+    /// `slow_start` (lvsd extension).
+    pub slow_start: Option<Duration>,
 }
 
 impl Inherit {
     /// Handles an inheritable option; false if `n` is something else.
     pub(super) fn option(&mut self, cx: &mut Ctx, n: &Node) -> bool {
         match n.keyword() {
-            "connect_timeout" => self.connect_timeout = cx.timer(n).or(self.connect_timeout),
+            "connect_timeout" => match cx.timer(n) {
+                Some(d) if d.is_zero() => cx.warn(n.span(), "connect_timeout 0 invalid; ignored"),
+                d => self.connect_timeout = d.or(self.connect_timeout),
+            },
             "retry" => self.retry = cx.u32_arg(n).or(self.retry),
             "nb_get_retry" => {
                 cx.warn_note(
@@ -65,6 +72,7 @@ impl Inherit {
             }
             "alpha" => self.alpha = Some(cx.flag(n)),
             "inhibit_on_failure" => self.inhibit_on_failure = Some(cx.flag(n)),
+            "slow_start" => self.slow_start = cx.timer(n).or(self.slow_start),
             _ => return false,
         }
         true
@@ -84,6 +92,7 @@ impl Inherit {
                 .virtualhost
                 .clone()
                 .or_else(|| parent.virtualhost.clone()),
+            slow_start: self.slow_start.or(parent.slow_start),
         }
     }
 }
@@ -96,6 +105,73 @@ pub(super) struct Parent<'a> {
     pub global_log_all_failures: bool,
     pub global_smtp_alert: Option<bool>,
     pub delay_loop: Duration,
+}
+
+/// `type A|NS|CNAME|SOA|MX|TXT|AAAA` of a DNS_CHECK (unknown: SOA, warned).
+fn dns_type(cx: &mut Ctx, n: &Node) -> Option<DnsType> {
+    let w = cx.arg(n, 1, "a query type")?;
+    Some(match w.text.to_ascii_uppercase().as_str() {
+        "A" => DnsType::A,
+        "NS" => DnsType::Ns,
+        "CNAME" => DnsType::Cname,
+        "SOA" => DnsType::Soa,
+        "MX" => DnsType::Mx,
+        "TXT" => DnsType::Txt,
+        "AAAA" => DnsType::Aaaa,
+        _ => {
+            cx.warn(
+                w.span,
+                format!(
+                    "unknown DNS type `{}` (A NS CNAME SOA MX TXT AAAA); using SOA",
+                    w.text
+                ),
+            );
+            DnsType::Soa
+        }
+    })
+}
+
+/// `http_protocol 1.0|1.0C|1.1` of an HTTP_GET / SSL_GET.
+fn http_protocol(cx: &mut Ctx, n: &Node) -> Option<HttpProtocol> {
+    let w = cx.arg(n, 1, "1.0, 1.0C, 1.1 or 2")?;
+    match w.text.as_str() {
+        "1.0" => Some(HttpProtocol::Http10),
+        "1.0C" | "1.0c" => Some(HttpProtocol::Http10Close),
+        "1.1" => Some(HttpProtocol::Http11),
+        // lvsd extension: HTTP/2 (prior knowledge on HTTP_GET, ALPN h2 on SSL_GET).
+        "2" => Some(HttpProtocol::Http2),
+        _ => {
+            cx.warn(
+                w.span,
+                format!("unknown http_protocol `{}` (1.0, 1.0C, 1.1 or 2)", w.text),
+            );
+            None
+        }
+    }
+}
+
+/// UDP_CHECK's own options; false if `n` is not one of them.
+fn udp_option(cx: &mut Ctx, n: &Node, udp: &mut UdpCheck) -> bool {
+    match n.keyword() {
+        "payload" => {
+            let hex: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
+            match parse_hex(&hex, false) {
+                Some(p) => udp.payload = Some(p.bytes),
+                None => cx.warn(n.span(), "payload is not hexadecimal; ignored"),
+            }
+        }
+        "require_reply" => {
+            let hex: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
+            match parse_hex(&hex, true) {
+                Some(p) => udp.require_reply = Some(p),
+                None => cx.warn(n.span(), "require_reply is not hexadecimal; ignored"),
+            }
+        }
+        "min_reply_length" => udp.min_reply_length = cx.int(n, 0, 65_535).map_or(0, |v| v as u32),
+        "max_reply_length" => udp.max_reply_length = cx.int(n, 0, 65_535).map_or(255, |v| v as u32),
+        _ => return false,
+    }
+    true
 }
 
 pub(super) fn checker(
@@ -133,7 +209,9 @@ pub(super) fn checker(
         fast_recovery: false,
         enable_sni: false,
         urls: Vec::new(),
+        tls_verify: TlsVerifySetting::Off,
     };
+    let mut grpc = GrpcCheck::default();
     let mut http_vhost: Option<String> = None;
     let mut url_nodes: Vec<&Node> = Vec::new();
     let mut smtp = SmtpCheck::default();
@@ -150,7 +228,8 @@ pub(super) fn checker(
         ..UdpCheck::default()
     };
     let mut file_name: Option<(String, crate::config::model::Span)> = None;
-    let mut file_dynamic = false;
+    // keepalived 2.2.7 has no `dynamic` in FILE_CHECK (it is an unknown keyword there).
+    let file_dynamic = false;
     let (mut file_weight, mut file_reverse) = (None, None);
     let is_http = matches!(kw, "HTTP_GET" | "SSL_GET");
     let ctx = if is_http {
@@ -160,8 +239,9 @@ pub(super) fn checker(
     };
 
     for n in children {
+        cx.acting(n, ctx);
         let k = n.keyword();
-        if k != "inhibit_on_failure" && own.option(cx, n) {
+        if !matches!(k, "inhibit_on_failure" | "slow_start") && own.option(cx, n) {
             continue;
         }
         match (kw, k) {
@@ -195,43 +275,23 @@ pub(super) fn checker(
             (_, "log_all_failures") => log_all_failures = Some(cx.flag(n)),
             ("HTTP_GET" | "SSL_GET", "url") => url_nodes.push(n),
             ("HTTP_GET" | "SSL_GET", "http_protocol") => {
-                if let Some(w) = cx.arg(n, 1, "1.0, 1.0C or 1.1") {
-                    match w.text.as_str() {
-                        "1.0" => http.http_protocol = HttpProtocol::Http10,
-                        "1.0C" | "1.0c" => http.http_protocol = HttpProtocol::Http10Close,
-                        "1.1" => http.http_protocol = HttpProtocol::Http11,
-                        _ => cx.warn(
-                            w.span,
-                            format!("unknown http_protocol `{}` (1.0, 1.0C or 1.1)", w.text),
-                        ),
-                    }
+                if let Some(p) = http_protocol(cx, n) {
+                    http.http_protocol = p;
                 }
             }
             ("HTTP_GET" | "SSL_GET", "fast_recovery") => http.fast_recovery = cx.flag(n),
             ("HTTP_GET" | "SSL_GET", "enable_sni") => http.enable_sni = cx.flag(n),
+            // lvsd extensions: certificate verification, gRPC health checks.
+            ("SSL_GET", "tls_verify") => http.tls_verify = tls_verify(n),
+            ("GRPC_CHECK", "tls_verify") => grpc.tls_verify = tls_verify(n),
+            ("GRPC_CHECK", "service") => grpc.service = cx.string(n).unwrap_or_default(),
+            ("GRPC_CHECK", "tls") => grpc.tls = cx.flag(n),
+            ("GRPC_CHECK", "authority") => grpc.authority = cx.string(n),
             ("HTTP_GET" | "SSL_GET", "virtualhost") => http_vhost = cx.string(n),
             ("SMTP_CHECK", "helo_name") => smtp.helo_name = cx.string(n),
             ("DNS_CHECK", "type") => {
-                if let Some(w) = cx.arg(n, 1, "a query type") {
-                    dns.query_type = match w.text.to_ascii_uppercase().as_str() {
-                        "A" => DnsType::A,
-                        "NS" => DnsType::Ns,
-                        "CNAME" => DnsType::Cname,
-                        "SOA" => DnsType::Soa,
-                        "MX" => DnsType::Mx,
-                        "TXT" => DnsType::Txt,
-                        "AAAA" => DnsType::Aaaa,
-                        _ => {
-                            cx.warn(
-                                w.span,
-                                format!(
-                                    "unknown DNS type `{}` (A NS CNAME SOA MX TXT AAAA); using SOA",
-                                    w.text
-                                ),
-                            );
-                            DnsType::Soa
-                        }
-                    }
+                if let Some(t) = dns_type(cx, n) {
+                    dns.query_type = t;
                 }
             }
             ("DNS_CHECK", "name") => {
@@ -243,32 +303,12 @@ pub(super) fn checker(
             ("MISC_CHECK", "misc_timeout") => misc_timeout = cx.timer(n),
             ("MISC_CHECK", "misc_dynamic") => misc_dynamic = cx.flag(n),
             ("MISC_CHECK", "user") => misc_user = cx.user(n),
-            ("UDP_CHECK", "payload") => {
-                let hex: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
-                match parse_hex(&hex, false) {
-                    Some(p) => udp.payload = Some(p.bytes),
-                    None => cx.warn(n.span(), "payload is not hexadecimal; ignored"),
-                }
-            }
-            ("UDP_CHECK", "require_reply") => {
-                let hex: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
-                match parse_hex(&hex, true) {
-                    Some(p) => udp.require_reply = Some(p),
-                    None => cx.warn(n.span(), "require_reply is not hexadecimal; ignored"),
-                }
-            }
-            ("UDP_CHECK", "min_reply_length") => {
-                udp.min_reply_length = cx.int(n, 0, 65_535).map_or(0, |v| v as u32)
-            }
-            ("UDP_CHECK", "max_reply_length") => {
-                udp.max_reply_length = cx.int(n, 0, 65_535).map_or(255, |v| v as u32)
-            }
+            ("UDP_CHECK", _) if udp_option(cx, n, &mut udp) => {}
             ("FILE_CHECK", "track_file") => {
                 file_name = cx
                     .arg(n, 1, "a track_file name")
                     .map(|w| (w.text.clone(), w.span))
             }
-            ("FILE_CHECK", "dynamic") => file_dynamic = cx.flag(n),
             _ => cx.other_in(n, ctx, kw),
         }
     }
@@ -309,6 +349,7 @@ pub(super) fn checker(
             CheckerKind::Http(http)
         }
         "TCP_CHECK" => CheckerKind::Tcp,
+        "GRPC_CHECK" => CheckerKind::Grpc(grpc),
         "SMTP_CHECK" => CheckerKind::Smtp(smtp),
         "DNS_CHECK" => CheckerKind::Dns(dns),
         "PING_CHECK" => CheckerKind::Ping,
@@ -316,7 +357,7 @@ pub(super) fn checker(
         "MISC_CHECK" => {
             let Some(mut script) = misc_script else {
                 cx.warn(
-                    node.span(),
+                    super::vrrp::close_span(node),
                     "MISC_CHECK without `misc_path`; the checker is ignored",
                 );
                 return None;
@@ -333,7 +374,7 @@ pub(super) fn checker(
         "FILE_CHECK" => {
             let Some((name, span)) = file_name else {
                 cx.warn(
-                    node.span(),
+                    super::vrrp::close_span(node),
                     "FILE_CHECK without `track_file`; the checker is ignored",
                 );
                 return None;
@@ -342,6 +383,10 @@ pub(super) fn checker(
                 cx.warn(
                     span,
                     format!("FILE_CHECK names track_file `{name}`, which is not defined; ignored"),
+                );
+                cx.warn(
+                    super::vrrp::close_span(node),
+                    "FILE_CHECK has no track_file specified; the checker is ignored",
                 );
                 return None;
             };
@@ -360,6 +405,14 @@ pub(super) fn checker(
         timing,
         span: node.span(),
     })
+}
+
+/// `tls_verify` alone: the system roots; `tls_verify FILE`: that CA file.
+fn tls_verify(n: &Node) -> TlsVerifySetting {
+    match n.args().first() {
+        None => TlsVerifySetting::SystemRoots,
+        Some(w) => TlsVerifySetting::CaFile(w.text.clone().into()),
+    }
 }
 
 fn url(cx: &mut Ctx, node: &Node, vhost: &Option<String>) -> Option<UrlCheck> {
@@ -387,7 +440,7 @@ fn url(cx: &mut Ctx, node: &Node, vhost: &Option<String>) -> Option<UrlCheck> {
                     if w.text.len() == 32 && w.text.bytes().all(|b| b.is_ascii_hexdigit()) {
                         u.digest = Some(w.text.to_ascii_lowercase());
                     } else {
-                        cx.error(
+                        cx.skip(
                             w.span,
                             format!(
                                 "digest `{}` is not an MD5 digest: expected 32 hexadecimal characters, found {}",

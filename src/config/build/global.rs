@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::Ctx;
 use crate::config::keywords::Context;
 use crate::config::model::{
-    Config, LvsFlushOnStop, LvsSyncDaemon, NotifyFifo, SmtpServer, SslConfig,
+    Config, GlobalDefs, LvsFlushOnStop, LvsSyncDaemon, NotifyFifo, SmtpServer, SslConfig,
 };
 use crate::config::parser::Node;
 
@@ -13,12 +13,16 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let Some(children) = cx.need_block(node) else {
         return;
     };
-    let g = &mut config.global;
-    g.span.get_or_insert(node.span());
+    config.global.span.get_or_insert(node.span());
     // The lower-prio GARP defaults follow the master ones unless set explicitly.
     let mut lower_delay_set = false;
     let mut lower_repeat_set = false;
     for n in children {
+        cx.acting(n, Context::GlobalDefs);
+        if super::anycast::global_keyword(cx, n, &mut config.anycast) {
+            continue;
+        }
+        let g = &mut config.global;
         let kw = n.keyword();
         match kw {
             "router_id" => g.router_id = cx.string(n),
@@ -34,6 +38,11 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
             "smtp_server" => {
                 if let Some(h) = cx.arg(n, 1, "a server address") {
                     let host = h.text.clone();
+                    let dotted = host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+                    if dotted && host.parse::<std::net::Ipv4Addr>().is_err() {
+                        cx.warn(h.span, format!("invalid smtp server {host}; ignored"));
+                        continue;
+                    }
                     let port = match n.words.get(2) {
                         Some(p) => cx.port_word(p, "smtp_server").unwrap_or(25),
                         None => 25,
@@ -156,46 +165,14 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
             }
             "vrrp_notify_priority_changes" => g.vrrp_notify_priority_changes = cx.flag(n),
             "vrrp_iptables" => {
+                cx.warn(
+                    n.span(),
+                    "iptables not supported, using nftables instead (as keepalived 2.2.7 built with nftables): replace `vrrp_iptables` with `nftables`",
+                );
                 g.vrrp_iptables = Some(n.args().iter().map(|w| w.text.clone()).collect())
             }
             "lvs_sync_daemon" => g.lvs_sync_daemon = lvs_sync_daemon(cx, n),
-            "lvs_timeouts" => {
-                let args = n.args();
-                if args.is_empty() {
-                    cx.warn(
-                        n.span(),
-                        "`lvs_timeouts` needs at least one of tcp/tcpfin/udp SECS; ignored",
-                    );
-                }
-                let mut i = 0;
-                while i < args.len() {
-                    let which = args[i].text.as_str();
-                    let val = args.get(i + 1);
-                    let slot = match which {
-                        "tcp" => &mut g.lvs_timeouts.tcp,
-                        "tcpfin" => &mut g.lvs_timeouts.tcpfin,
-                        "udp" => &mut g.lvs_timeouts.udp,
-                        _ => {
-                            cx.warn(
-                                args[i].span,
-                                format!("unknown lvs_timeouts field `{which}` (tcp, tcpfin, udp)"),
-                            );
-                            i += 1;
-                            continue;
-                        }
-                    };
-                    match val.map(|v| (v, v.text.parse::<u64>())) {
-                        Some((_, Ok(s))) => *slot = Some(std::time::Duration::from_secs(s)),
-                        Some((v, Err(_))) => {
-                            cx.warn(v.span, format!("`{}` is not a number of seconds", v.text))
-                        }
-                        None => {
-                            cx.warn(args[i].span, format!("`{which}` needs a number of seconds"))
-                        }
-                    }
-                    i += 2;
-                }
-            }
+            "lvs_timeouts" => lvs_timeouts(cx, n, g),
             "lvs_flush" => g.lvs_flush = true,
             "lvs_flush_on_stop" => {
                 g.lvs_flush_on_stop = match n.words.get(1).map(|w| w.text.as_str()) {
@@ -203,40 +180,12 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
                     _ => LvsFlushOnStop::Yes,
                 }
             }
-            "notify_fifo" | "vrrp_notify_fifo" | "lvs_notify_fifo" => {
-                if let Some(w) = cx.arg(n, 1, "a FIFO path") {
-                    let fifo = NotifyFifo {
-                        path: PathBuf::from(&w.text),
-                        user: n.words.get(2).map(|u| crate::config::model::ScriptUser {
-                            user: u.text.clone(),
-                            group: n.words.get(3).map(|g| g.text.clone()),
-                        }),
-                        script: None,
-                    };
-                    let slot = match kw {
-                        "notify_fifo" => &mut g.notify_fifo,
-                        "vrrp_notify_fifo" => &mut g.vrrp_notify_fifo,
-                        _ => &mut g.lvs_notify_fifo,
-                    };
-                    let script = slot.take().and_then(|f| f.script);
-                    *slot = Some(NotifyFifo { script, ..fifo });
-                }
-            }
-            "notify_fifo_script" | "vrrp_notify_fifo_script" | "lvs_notify_fifo_script" => {
-                let script = cx.script(n);
-                let slot = match kw {
-                    "notify_fifo_script" => &mut g.notify_fifo,
-                    "vrrp_notify_fifo_script" => &mut g.vrrp_notify_fifo,
-                    _ => &mut g.lvs_notify_fifo,
-                };
-                match slot {
-                    Some(f) => f.script = script,
-                    None => cx.warn(
-                        n.span(),
-                        format!("`{kw}` without its FIFO (set the FIFO first); ignored"),
-                    ),
-                }
-            }
+            "notify_fifo"
+            | "vrrp_notify_fifo"
+            | "lvs_notify_fifo"
+            | "notify_fifo_script"
+            | "vrrp_notify_fifo_script"
+            | "lvs_notify_fifo_script" => notify_fifo(cx, n, g),
             "checker_log_all_failures" => g.checker_log_all_failures = cx.flag(n),
             "startup_script" => g.startup_script = cx.script(n),
             "shutdown_script" => g.shutdown_script = cx.script(n),
@@ -252,6 +201,83 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
             }
             _ => cx.other(n, Context::GlobalDefs),
         }
+    }
+}
+
+/// `lvs_timeouts [tcp SECS] [tcpfin SECS] [udp SECS]`.
+fn lvs_timeouts(cx: &mut Ctx, n: &Node, g: &mut GlobalDefs) {
+    let args = n.args();
+    if args.is_empty() {
+        cx.warn(
+            n.span(),
+            "`lvs_timeouts` needs at least one of tcp/tcpfin/udp SECS; ignored",
+        );
+    }
+    let mut i = 0;
+    while i < args.len() {
+        let which = args[i].text.as_str();
+        let val = args.get(i + 1);
+        let slot = match which {
+            "tcp" => &mut g.lvs_timeouts.tcp,
+            "tcpfin" => &mut g.lvs_timeouts.tcpfin,
+            "udp" => &mut g.lvs_timeouts.udp,
+            _ => {
+                cx.warn(
+                    args[i].span,
+                    format!("unknown lvs_timeouts field `{which}` (tcp, tcpfin, udp)"),
+                );
+                i += 1;
+                continue;
+            }
+        };
+        match val.map(|v| (v, v.text.parse::<u64>())) {
+            Some((_, Ok(s))) => *slot = Some(std::time::Duration::from_secs(s)),
+            Some((v, Err(_))) => {
+                cx.warn(v.span, format!("`{}` is not a number of seconds", v.text))
+            }
+            None => cx.warn(args[i].span, format!("`{which}` needs a number of seconds")),
+        }
+        i += 2;
+    }
+}
+
+/// `[vrrp_|lvs_]notify_fifo PATH [USER [GROUP]]` and `…_fifo_script SCRIPT`.
+fn notify_fifo(cx: &mut Ctx, n: &Node, g: &mut GlobalDefs) {
+    let kw = n.keyword();
+    if !kw.ends_with("_script") {
+        if let Some(w) = cx.arg(n, 1, "a FIFO path") {
+            let fifo = NotifyFifo {
+                path: PathBuf::from(&w.text),
+                user: n.words.get(2).map(|u| crate::config::model::ScriptUser {
+                    user: u.text.clone(),
+                    group: n.words.get(3).map(|g| g.text.clone()),
+                    span: u.span,
+                }),
+                script: None,
+            };
+            let slot = match kw {
+                "notify_fifo" => &mut g.notify_fifo,
+                "vrrp_notify_fifo" => &mut g.vrrp_notify_fifo,
+                _ => &mut g.lvs_notify_fifo,
+            };
+            let script = slot.take().and_then(|f| f.script);
+            *slot = Some(NotifyFifo { script, ..fifo });
+        }
+        return;
+    }
+    let script = cx.script(n);
+    let slot = match kw {
+        "notify_fifo_script" => &mut g.notify_fifo,
+        "vrrp_notify_fifo_script" => &mut g.vrrp_notify_fifo,
+        _ => &mut g.lvs_notify_fifo,
+    };
+    match slot {
+        Some(f) => f.script = script,
+        // keepalived 2.2.7 says nothing: lvsd's own finding.
+        None => cx.note(
+            n.span(),
+            format!("`{kw}` without its FIFO (set the FIFO first); ignored"),
+        ),
     }
 }
 

@@ -10,7 +10,7 @@ use super::Ctx;
 use super::checker::{self, Inherit};
 use crate::config::keywords::Context;
 use crate::config::model::{
-    Config, Family, Forward, Persistence, Protocol, RealServer, Scheduler, SorryServer,
+    Config, Family, Forward, Persistence, Protocol, RealServer, Scheduler, SorryServer, Span,
     TunnelChecksum, TunnelType, VirtualServer, VirtualServerGroup, VsAddress, VsgEntry,
 };
 use crate::config::parser::{Node, Word};
@@ -78,6 +78,14 @@ pub(super) fn virtual_server_group(cx: &mut Ctx, node: &Node, config: &mut Confi
         cx.warn(
             node.words[1].span,
             format!("virtual_server_group {name} is defined twice; the later one is ignored"),
+        );
+        return;
+    }
+    if entries.is_empty() {
+        // keepalived removes it (its services then say nothing); at the block's `}`.
+        cx.warn(
+            super::vrrp::close_span(node),
+            format!("virtual server group {name} has no entries - removing"),
         );
         return;
     }
@@ -218,13 +226,13 @@ fn address(cx: &mut Ctx, node: &Node) -> Option<VsAddress> {
         "fwmark" => {
             let w = node.words.get(2);
             let Some(w) = w else {
-                cx.error(first.span, "`virtual_server fwmark` needs a mark");
+                cx.skip(first.span, "`virtual_server fwmark` needs a mark");
                 return None;
             };
             match w.text.parse::<u32>() {
                 Ok(m) if m > 0 => Some(VsAddress::Fwmark { mark: m }),
                 _ => {
-                    cx.error(
+                    cx.skip(
                         w.span,
                         format!("fwmark `{}` is invalid (1..4294967295)", w.text),
                     );
@@ -237,7 +245,7 @@ fn address(cx: &mut Ctx, node: &Node) -> Option<VsAddress> {
                 name: w.text.clone(),
             }),
             None => {
-                cx.error(first.span, "`virtual_server group` needs a group name");
+                cx.skip(first.span, "`virtual_server group` needs a group name");
                 None
             }
         },
@@ -247,14 +255,14 @@ fn address(cx: &mut Ctx, node: &Node) -> Option<VsAddress> {
                 if t.contains(':') && t.contains('.') {
                     msg.push_str(" (write the port as a separate word: `IP PORT`)");
                 }
-                cx.error(first.span, msg);
+                cx.skip(first.span, msg);
                 return None;
             };
             let port = match node.words.get(2) {
                 Some(p) => match p.text.parse::<u16>() {
                     Ok(p) => p,
                     Err(_) => {
-                        cx.error(
+                        cx.skip(
                             p.span,
                             format!("`{}` is not a valid port (0..=65535)", p.text),
                         );
@@ -302,6 +310,8 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
         virtualhost: None,
         sorry_server: None,
         real_servers: Vec::new(),
+        announce_route: None,
+        anycast_quiesce: true,
     };
     let mut inherit = Inherit::default();
     let mut smtp_alert = None;
@@ -311,15 +321,17 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let mut sorry_forward = None;
     let mut sorry_inhibit = false;
     let mut reals: Vec<&Node> = Vec::new();
-    let mut protocol_set = false;
+    let mut seen = VsSeen::default();
     for n in children {
-        if inherit.option(cx, n) {
+        cx.acting(n, Context::VirtualServer);
+        if inherit.option(cx, n) || super::anycast::virtual_server_keyword(cx, n, &mut vs) {
             continue;
         }
         let kw = n.keyword();
         match kw {
             "real_server" => reals.push(n),
             "lvs_sched" | "lb_algo" => {
+                seen.scheduler = true;
                 if let Some(w) = cx.arg(n, 1, "a scheduler name") {
                     match Scheduler::from_name(&w.text) {
                         Some(s) => vs.scheduler = s,
@@ -340,11 +352,19 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
                     }
                 }
             }
-            "flag-1" | "sh-port" | "mh-port" => vs.sched_flags.flag_1 = true,
-            "flag-2" | "sh-fallback" | "mh-fallback" => vs.sched_flags.flag_2 = true,
+            // The kernel's bits: fallback is SCHED1, port is SCHED2 (linux/ip_vs.h).
+            "flag-1" | "sh-fallback" | "mh-fallback" => {
+                seen.sched_flags.push((kw.to_string(), n.span()));
+                vs.sched_flags.flag_1 = true
+            }
+            "flag-2" | "sh-port" | "mh-port" => {
+                seen.sched_flags.push((kw.to_string(), n.span()));
+                vs.sched_flags.flag_2 = true
+            }
             "flag-3" => vs.sched_flags.flag_3 = true,
             "ops" => vs.ops = true,
             "lvs_method" | "lb_kind" => {
+                seen.forward = true;
                 if let Some(f) = forward(cx, n) {
                     vs.forward = f;
                 }
@@ -366,7 +386,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
             }
             "persistence_granularity" => granularity = cx.string(n),
             "protocol" => {
-                protocol_set = true;
+                seen.protocol = Some(n.span());
                 if let Some(w) = cx.arg(n, 1, "TCP, UDP or SCTP") {
                     match w.text.to_ascii_uppercase().as_str() {
                         "TCP" => vs.protocol = Protocol::Tcp,
@@ -386,11 +406,22 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
             "smtp_alert" => smtp_alert = Some(cx.flag(n)),
             "virtualhost" => vs.virtualhost = cx.string(n),
             "omega" => vs.omega = true,
-            "quorum" => vs.quorum = cx.u32_arg(n).unwrap_or(vs.quorum),
-            "hysteresis" => vs.hysteresis = cx.u32_arg(n).unwrap_or(vs.hysteresis),
+            "quorum" => {
+                seen.quorum = Some(n.span());
+                vs.quorum = cx.u32_arg(n).unwrap_or(vs.quorum)
+            }
+            "hysteresis" => {
+                seen.hysteresis = Some(n.span());
+                vs.hysteresis = cx.u32_arg(n).unwrap_or(vs.hysteresis)
+            }
             "quorum_up" => vs.quorum_up = cx.script(n),
             "quorum_down" => vs.quorum_down = cx.script(n),
-            "ip_family" => match cx.string(n).as_deref() {
+            "ip_family" => match {
+                seen.ip_family = Some(n.span());
+                cx.string(n)
+            }
+            .as_deref()
+            {
                 Some("inet") => ip_family = Some(Family::Inet),
                 Some("inet6") => ip_family = Some(Family::Inet6),
                 Some(other) => cx.warn(
@@ -407,24 +438,27 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
                     sorry = Some((a, port, n.span()));
                 }
             }
-            "sorry_server_inhibit" => sorry_inhibit = cx.flag(n),
-            "sorry_server_lvs_method" => sorry_forward = forward(cx, n),
+            "sorry_server_inhibit" => {
+                if sorry.is_none() {
+                    seen.sorry_before.push(("sorry_server_inhibit", n.span()));
+                }
+                sorry_inhibit = cx.flag(n)
+            }
+            "sorry_server_lvs_method" => {
+                if sorry.is_none() {
+                    seen.sorry_before
+                        .push(("sorry_server_lvs_method", n.span()));
+                }
+                sorry_forward = forward(cx, n)
+            }
             _ => cx.other(n, Context::VirtualServer),
         }
-    }
-    // keepalived 2.2.7 silently builds a *UDP* service here ("no protocol set - defaulting to
-    // UDP"); lvsd keeps TCP, the usual intent, and says so. A fwmark service has no protocol.
-    if !protocol_set && !matches!(vs.address, VsAddress::Fwmark { .. }) {
-        cx.warn(
-            node.span(),
-            "virtual_server without `protocol`: lvsd uses TCP (keepalived 2.2.7 uses UDP); \
-             set `protocol TCP` or `protocol UDP` explicitly",
-        );
     }
     if let (Some(p), Some(g)) = (vs.persistence.as_mut(), granularity.clone()) {
         p.granularity = Some(g);
     } else if granularity.is_some() {
-        cx.warn(
+        // keepalived 2.2.7 says nothing: lvsd's own finding.
+        cx.note(
             node.span(),
             "persistence_granularity without persistence_timeout has no effect",
         );
@@ -447,7 +481,8 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
     if let VsAddress::Inet { port: 0, .. } = vs.address
         && vs.persistence.is_none()
     {
-        cx.warn(
+        // keepalived 2.2.7 says nothing here: lvsd's own finding.
+        cx.note(
             node.span(),
             "a virtual server without a port must be persistent (set persistence_timeout)",
         );
@@ -463,10 +498,26 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let mut rss = Vec::new();
     for r in reals {
         if let Some(rs) = real_server(cx, r, &ctx, config) {
+            // keepalived skips a real server of the other family (at its closing `}`),
+            // unless it is tunnelled (IPIP carries either family).
+            if let VsAddress::Inet { addr, .. } = &vs.address
+                && Family::of(addr) != Family::of(&rs.addr)
+                && !matches!(rs.forward, Forward::Tun { .. })
+            {
+                cx.warn(
+                    super::vrrp::close_span(r),
+                    format!(
+                        "address family of virtual server and real server {} don't match - skipping real server",
+                        rs.addr
+                    ),
+                );
+                continue;
+            }
             rss.push(rs);
         }
     }
     vs.real_servers = rss;
+    super::anycast::finish_virtual_server(&mut vs);
     vs.family = match (&vs.address, ip_family) {
         (VsAddress::Inet { addr, .. }, _) => Family::of(addr),
         (_, Some(f)) => f,
@@ -485,7 +536,155 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
             span,
         });
     }
-    config.virtual_servers.push(vs);
+    seen.family_wanted = ip_family;
+    // keepalived says nothing about a service whose group is not defined (and drops it).
+    let unknown_group =
+        matches!(&vs.address, VsAddress::Group { name } if !cx.vs_groups.contains(name));
+    if unknown_group || seen.check(cx, &mut vs) {
+        config.virtual_servers.push(vs);
+    }
+}
+
+/// What a virtual_server block set, for keepalived's end-of-block checks.
+#[derive(Default)]
+struct VsSeen {
+    scheduler: bool,
+    forward: bool,
+    protocol: Option<Span>,
+    quorum: Option<Span>,
+    hysteresis: Option<Span>,
+    ip_family: Option<Span>,
+    /// The family `ip_family` asked for.
+    family_wanted: Option<Family>,
+    /// `sh-port`, `mh-fallback`… with where they are.
+    sched_flags: Vec<(String, Span)>,
+    /// sorry_server options written before (or without) `sorry_server`.
+    sorry_before: Vec<(&'static str, Span)>,
+}
+
+impl VsSeen {
+    /// keepalived 2.2.7's checks of a finished virtual server, with its fallbacks (each a
+    /// warning; `-t` exits 5). False: keepalived drops the virtual server.
+    fn check(&self, cx: &mut Ctx, vs: &mut VirtualServer) -> bool {
+        let span = vs.span;
+        let name = vs_name(vs);
+        let fwmark = matches!(vs.address, VsAddress::Fwmark { .. });
+        if vs.real_servers.is_empty() {
+            cx.warn(
+                span,
+                format!("virtual server {name} has no real servers - ignoring"),
+            );
+            return false;
+        }
+        // keepalived 2.2.7 builds a *UDP* service here ("no protocol set - defaulting to
+        // UDP"); lvsd keeps TCP, the usual intent, and says so. A fwmark service has none.
+        if self.protocol.is_none() && !fwmark {
+            cx.warn(
+                span,
+                "virtual_server without `protocol`: lvsd uses TCP (keepalived 2.2.7 uses UDP); \
+                 set `protocol TCP` or `protocol UDP` explicitly",
+            );
+        }
+        if !self.scheduler {
+            cx.warn(
+                span,
+                format!("virtual server {name}: no scheduler set, setting default 'wlc'"),
+            );
+        }
+        if !self.forward {
+            cx.warn(
+                span,
+                format!("virtual server {name}: no forwarding method set, setting default NAT"),
+            );
+        }
+        if let (true, Some(p)) = (fwmark, self.protocol) {
+            cx.warn(p, format!("virtual server {name}: protocol specified for fwmark - protocol will be ignored"));
+        }
+        for (kw, at) in &self.sched_flags {
+            let flag = kw.split('-').next().unwrap_or("");
+            let wants = match flag {
+                "sh" => Scheduler::Sh,
+                "mh" => Scheduler::Mh,
+                _ => continue,
+            };
+            if vs.scheduler != wants {
+                cx.warn(
+                    *at,
+                    format!("{kw} only applies to the {flag} scheduler; ignored"),
+                );
+            }
+        }
+        for (kw, at) in &self.sorry_before {
+            cx.warn(
+                *at,
+                format!("`{kw}` used before or without sorry_server; ignored"),
+            );
+        }
+        if let (Some(at), Some(want), VsAddress::Inet { addr, .. }) =
+            (self.ip_family, self.family_wanted, &vs.address)
+            && want != Family::of(addr)
+        {
+            cx.warn(
+                at,
+                format!(
+                    "virtual server {name}: ip_family conflicts with the server's family; ignored"
+                ),
+            );
+        }
+        if vs.ops && vs.protocol != Protocol::Udp {
+            cx.warn(
+                span,
+                format!("virtual server {name}: one packet scheduling requires UDP - resetting"),
+            );
+            vs.ops = false;
+        }
+        let vs_port = match vs.address {
+            VsAddress::Inet { port, .. } => port,
+            _ => 0,
+        };
+        for rs in &mut vs.real_servers {
+            if fwmark && rs.port != 0 {
+                cx.warn(rs.span, format!("fwmark virtual server {name}, real server {} has port {} specified - clearing", rs.addr, rs.port));
+                rs.port = 0;
+            } else if !fwmark
+                && vs_port != 0
+                && rs.port != vs_port
+                && matches!(rs.forward, Forward::Dr | Forward::Tun { .. })
+            {
+                cx.warn(rs.span, format!("virtual server {name} and real server {} {}: ports don't match - resetting to {vs_port} (DR and TUN cannot change the port)", rs.addr, rs.port));
+                rs.port = vs_port;
+            }
+        }
+        let total: u64 = vs.real_servers.iter().map(|r| r.weight.max(0) as u64).sum();
+        if u64::from(vs.quorum) > total {
+            let t = total.max(1) as u32;
+            cx.warn(
+                self.quorum.unwrap_or(span),
+                format!("quorum {} for virtual server {name} exceeds total weight of real servers {total}, reducing quorum to {t}", vs.quorum),
+            );
+            vs.quorum = t;
+        }
+        if vs.hysteresis >= vs.quorum && vs.hysteresis > 0 {
+            cx.warn(
+                self.hysteresis.unwrap_or(span),
+                format!(
+                    "virtual server {name}: hysteresis {} >= quorum {}; setting hysteresis to 0",
+                    vs.hysteresis, vs.quorum
+                ),
+            );
+            vs.hysteresis = 0;
+        }
+        true
+    }
+}
+
+/// A virtual server as messages name it.
+fn vs_name(vs: &VirtualServer) -> String {
+    match &vs.address {
+        VsAddress::Inet { addr, port } => std::net::SocketAddr::new(*addr, *port).to_string(),
+        VsAddress::Fwmark { mark } => format!("FWM {mark}"),
+        VsAddress::Group { name } => format!("group {name}"),
+    }
 }
 
 fn real_server(
@@ -496,7 +695,7 @@ fn real_server(
 ) -> Option<RealServer> {
     let w = cx.arg(node, 1, "an address")?;
     let Ok(addr) = w.text.parse::<IpAddr>() else {
-        cx.error(
+        cx.skip(
             w.span,
             format!("real_server `{}` is not an IP address", w.text),
         );
@@ -506,7 +705,7 @@ fn real_server(
         Some(p) => match p.text.parse::<u16>() {
             Ok(p) => p,
             Err(_) => {
-                cx.error(
+                cx.skip(
                     p.span,
                     format!("`{}` is not a valid port (0..=65535)", p.text),
                 );
@@ -531,6 +730,7 @@ fn real_server(
         alpha: false,
         delay_loop: parent.delay_loop,
         checkers: Vec::new(),
+        slow_start: None,
     };
     let mut inherit = Inherit::default();
     let mut smtp_alert = None;
@@ -540,6 +740,7 @@ fn real_server(
         // `real_server IP PORT` with no block is valid: no checker, always up.
     }
     for n in children {
+        cx.acting(n, Context::RealServer);
         if inherit.option(cx, n) {
             continue;
         }
@@ -549,7 +750,7 @@ fn real_server(
                     rs.weight = v as i32;
                 }
             }
-            "lvs_method" | "lb_kind" => {
+            "lvs_method" => {
                 if let Some(f) = forward(cx, n) {
                     rs.forward = f;
                 }
@@ -567,6 +768,7 @@ fn real_server(
     let merged = inherit.over(parent.inherit);
     rs.inhibit_on_failure = merged.inhibit_on_failure.unwrap_or(false);
     rs.alpha = merged.alpha.unwrap_or(false);
+    rs.slow_start = merged.slow_start;
     rs.virtualhost = merged.virtualhost.clone();
     rs.delay_loop = merged.delay_loop.unwrap_or(parent.delay_loop);
     rs.smtp_alert = smtp_alert.or(parent.global_smtp_alert).unwrap_or(true);

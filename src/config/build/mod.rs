@@ -4,9 +4,11 @@
 //! Handlers never fail: a bad value is a diagnostic plus keepalived's fallback (usually "keep
 //! the default"), so one typo never hides the rest of the file's problems.
 
+mod anycast;
 mod checker;
 mod global;
 mod lvs;
+mod routes;
 mod values;
 mod vrrp;
 
@@ -21,6 +23,12 @@ pub(super) struct Ctx<'a> {
     ignored: Vec<IgnoredKeyword>,
     /// Diagnostics issued for the current line, to cap floods.
     line_count: ((super::diag::FileId, u32), usize),
+    /// Names of the `vrrp_track_process` and `bfd_instance` blocks (which lvsd does not
+    /// implement), so references to them are "not implemented" rather than "not found".
+    processes: Vec<String>,
+    bfds: Vec<String>,
+    /// Names of the `virtual_server_group` blocks, wherever they are in the file.
+    vs_groups: Vec<String>,
 }
 
 /// Warnings kept per source line.
@@ -36,7 +44,7 @@ impl Ctx<'_> {
         } else {
             self.line_count = (key, 1);
         }
-        if self.line_count.1 > MAX_PER_LINE && severity == Severity::Warning {
+        if self.line_count.1 > MAX_PER_LINE && severity != Severity::Error {
             return;
         }
         let mut d = self.sources.diagnostic(severity, span, msg);
@@ -60,8 +68,19 @@ impl Ctx<'_> {
     ) {
         self.push(Severity::Warning, span, msg.into(), Some(note.into()));
     }
+    /// A problem keepalived answers by skipping the object (instance, virtual server, digest):
+    /// a warning — keepalived 2.2.7 still runs the rest, and `-t` exits 5.
+    pub(super) fn skip(&mut self, span: Span, msg: impl Into<String>) {
+        self.push(Severity::Warning, span, msg.into(), None);
+    }
+    /// A value of an lvsd extension keyword that cannot be honoured safely (no keepalived
+    /// verdict to match): the configuration is refused.
     pub(super) fn error(&mut self, span: Span, msg: impl Into<String>) {
         self.push(Severity::Error, span, msg.into(), None);
+    }
+    /// lvsd's own finding, which keepalived does not make: never changes `-t`'s verdict.
+    pub(super) fn note(&mut self, span: Span, msg: impl Into<String>) {
+        self.push(Severity::Note, span, msg.into(), None);
     }
 
     /// Handles a keyword the block's handler did not model: records keepalived keywords lvsd
@@ -84,10 +103,15 @@ impl Ctx<'_> {
         if ctx.ignored().contains(&kw) || (ctx.modelled().contains(&kw)) {
             // Modelled keywords reaching here are ones this block does not support in this
             // position (e.g. a checker option in MISC_CHECK); keepalived ignores those too.
+            let effect = ctx
+                .ignored()
+                .contains(&kw)
+                .then(|| self.unimplemented(node.span(), kw, ctx));
             self.ignored.push(IgnoredKeyword {
                 keyword: kw.to_string(),
                 context: ctx.name().to_string(),
                 span: node.span(),
+                unimplemented: effect,
             });
             return;
         }
@@ -119,6 +143,82 @@ impl Ctx<'_> {
         }
     }
 
+    /// `lvsd does not implement X: what that means`: a note (keepalived accepts the keyword,
+    /// so `-t`'s verdict does not change), logged as a warning at start-up and listed by
+    /// [`Config::unimplemented`].
+    pub(super) fn unimplemented(&mut self, span: Span, kw: &str, ctx: Context) -> String {
+        let effect = super::keywords::not_acting(ctx, kw)
+            .unwrap_or_else(|| super::keywords::unimplemented_effect(kw));
+        let d = self
+            .sources
+            .diagnostic(
+                Severity::Note,
+                span,
+                format!(
+                    "lvsd does not implement `{kw}` in {}: {}",
+                    ctx.name(),
+                    effect
+                ),
+            )
+            .with_category(super::diag::Category::Unimplemented);
+        self.diags.push(d);
+        effect.to_string()
+    }
+
+    /// A keyword the block's handler models but lvsd does not act on ([`NOT_ACTING`]): noted
+    /// and listed by `Config::unimplemented`. Called by each block loop before its handler.
+    ///
+    /// [`NOT_ACTING`]: super::keywords::NOT_ACTING
+    pub(super) fn acting(&mut self, node: &Node, ctx: Context) {
+        let kw = node.keyword();
+        if super::keywords::not_acting(ctx, kw).is_some() {
+            let effect = self.unimplemented(node.span(), kw, ctx);
+            self.ignored.push(IgnoredKeyword {
+                keyword: kw.to_string(),
+                context: ctx.name().to_string(),
+                span: node.span(),
+                unimplemented: Some(effect),
+            });
+        }
+    }
+
+    /// `track_process { NAME … }` / `track_bfd { NAME … }` in an instance: keepalived drops
+    /// names it does not know; known ones lvsd cannot follow (it has neither feature).
+    pub(super) fn track_unimplemented(&mut self, node: &Node, instance: &str) {
+        let kw = node.keyword();
+        let (what, known) = if kw == "track_process" {
+            ("process", self.processes.clone())
+        } else {
+            ("bfd", self.bfds.clone())
+        };
+        let Some(lines) = self.need_block(node) else {
+            return;
+        };
+        let mut any_known = false;
+        let mut missing = Vec::new();
+        for l in lines {
+            let name = l.keyword();
+            if known.iter().any(|k| k == name) {
+                any_known = true;
+            } else {
+                missing.push((l.span(), name.to_string()));
+            }
+        }
+        for (span, name) in missing {
+            self.warn(
+                span,
+                format!("({instance}) track {what} {name} not found; ignored"),
+            );
+        }
+        let effect = any_known.then(|| self.unimplemented(node.span(), kw, Context::VrrpInstance));
+        self.ignored.push(IgnoredKeyword {
+            keyword: kw.to_string(),
+            context: Context::VrrpInstance.name().to_string(),
+            span: node.span(),
+            unimplemented: effect,
+        });
+    }
+
     /// Warns when a keyword that takes a block has none.
     pub(super) fn need_block<'n>(&mut self, node: &'n Node) -> Option<&'n [Node]> {
         match &node.block {
@@ -134,6 +234,14 @@ impl Ctx<'_> {
     }
 }
 
+/// The names of the top-level `kw NAME { … }` blocks.
+fn block_names(tree: &[Node], kw: &str) -> Vec<String> {
+    tree.iter()
+        .filter(|n| n.keyword() == kw)
+        .filter_map(|n| n.words.get(1).map(|w| w.text.clone()))
+        .collect()
+}
+
 /// Builds the model from the parsed tree; problems go to `diags`.
 pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Config {
     let mut cx = Ctx {
@@ -141,6 +249,9 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         diags,
         ignored: Vec::new(),
         line_count: ((super::diag::FileId(u32::MAX), 0), 0),
+        processes: block_names(tree, "vrrp_track_process"),
+        bfds: block_names(tree, "bfd_instance"),
+        vs_groups: block_names(tree, "virtual_server_group"),
     };
     let mut config = Config::default();
     let mut pending = vrrp::Pending::default();
@@ -159,6 +270,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         }
     }
     for node in tree {
+        cx.acting(node, Context::TopLevel);
         match node.keyword() {
             "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" => {}
             "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),
@@ -174,16 +286,22 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
             }
             "static_routes" => {
                 if let Some(children) = cx.need_block(node) {
-                    for c in children {
-                        if let Some(r) = vrrp::virtual_route(&mut cx, c) {
-                            config.static_routes.push(r);
-                        }
-                    }
+                    let routes = children.iter().filter_map(|c| routes::route(&mut cx, c));
+                    config.static_routes.extend(routes.collect::<Vec<_>>());
+                }
+            }
+            "static_rules" => {
+                if let Some(children) = cx.need_block(node) {
+                    let rules = children.iter().filter_map(|c| routes::rule(&mut cx, c));
+                    config.static_rules.extend(rules.collect::<Vec<_>>());
                 }
             }
             "virtual_server_group" => lvs::virtual_server_group(&mut cx, node, &mut config),
             "virtual_server" => lvs::virtual_server(&mut cx, node, &mut config),
             "SSL" => global::ssl(&mut cx, node, &mut config),
+            // Placement of the pid files and the control socket (read at start-up only).
+            "use_pid_dir" => config.use_pid_dir = true,
+            "instance" => config.instance = cx.string(node),
             _ => cx.other(node, Context::TopLevel),
         }
     }

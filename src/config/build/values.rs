@@ -193,6 +193,7 @@ impl Ctx<'_> {
         let user = node.words.get(at + 1).map(|u| ScriptUser {
             user: u.text.clone(),
             group: node.words.get(at + 2).map(|g| g.text.clone()),
+            span: u.span,
         });
         if node.words.len() > at + 3 {
             self.warn(
@@ -217,6 +218,7 @@ impl Ctx<'_> {
         Some(ScriptUser {
             user: u.text.clone(),
             group: node.words.get(2).map(|g| g.text.clone()),
+            span: u.span,
         })
     }
 

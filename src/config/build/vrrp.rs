@@ -9,9 +9,9 @@ use super::Ctx;
 use super::values::parse_seconds;
 use crate::config::keywords::Context;
 use crate::config::model::{
-    AuthType, Authentication, Config, Family, InitialState, LvsSyncDaemon, Notify, RawLine, Script,
-    Span, TrackFile, TrackFileRef, TrackInterface, TrackScript, UnicastPeer, VirtualAddress,
-    VirtualRoute, VrrpInstance, VrrpScript, VrrpSyncGroup,
+    AuthType, Authentication, Config, Family, InitialState, LvsSyncDaemon, Notify, Script, Span,
+    TrackFile, TrackFileRef, TrackInterface, TrackScript, UnicastPeer, VirtualAddress,
+    VrrpInstance, VrrpScript, VrrpSyncGroup,
 };
 use crate::config::parser::Node;
 
@@ -52,11 +52,21 @@ pub(super) fn vrrp_script(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let mut user = None;
     let mut init_fail = false;
     for n in children {
+        cx.acting(n, Context::VrrpScript);
         match n.keyword() {
             "script" => script = cx.script(n),
             "interval" => {
                 if let Some(d) = cx.timer(n) {
-                    interval = d;
+                    if d.is_zero() {
+                        cx.warn(
+                            n.span(),
+                            format!(
+                                "({name}) vrrp script interval must be greater than 0, setting to 1"
+                            ),
+                        );
+                    } else {
+                        interval = d;
+                    }
                 }
             }
             "timeout" => timeout = cx.timer(n),
@@ -83,8 +93,9 @@ pub(super) fn vrrp_script(cx: &mut Ctx, node: &Node, config: &mut Config) {
         }
     }
     let Some(mut script) = script else {
+        // keepalived reports it at the block's closing `}`.
         cx.warn(
-            node.span(),
+            close_span(node),
             format!("vrrp_script {name} has no `script`; ignored"),
         );
         return;
@@ -148,7 +159,7 @@ pub(super) fn track_file(cx: &mut Ctx, node: &Node, config: &mut Config) {
     }
     let Some(file) = file else {
         cx.warn(
-            node.span(),
+            close_span(node),
             format!("track_file {name} has no `file`; ignored"),
         );
         return;
@@ -240,7 +251,9 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
         span: node.span(),
     };
     for n in children {
-        if notify_keyword(cx, n, &mut g.notify) {
+        cx.acting(n, Context::VrrpSyncGroup);
+        // keepalived 2.2.7 has no notify_deleted in a sync group (an unknown keyword there).
+        if n.keyword() != "notify_deleted" && notify_keyword(cx, n, &mut g.notify) {
             continue;
         }
         match n.keyword() {
@@ -248,6 +261,14 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
                 if let Some(lines) = cx.need_block(n) {
                     for l in lines {
                         g.group.extend(l.words.iter().map(|w| w.text.clone()));
+                    }
+                    if lines.is_empty()
+                        && let Some(b) = &n.block
+                    {
+                        cx.warn(
+                            b.close,
+                            format!("sync group {} has an empty group block", g.name),
+                        );
                     }
                 }
             }
@@ -285,61 +306,16 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     let mut accept: Option<bool> = None;
     let mut smtp_alert: Option<bool> = None;
     let mut nopreempt_span = None;
+    let mut seen = Seen::default();
     let mut vrid_reported = false;
-    let mut garp = gl.garp.clone();
-    let (mut lower_delay_set, mut lower_repeat_set) = (false, false);
-    let mut vi = VrrpInstance {
-        name: name.clone(),
-        span: node.span(),
-        state: InitialState::Backup,
-        interface: None,
-        interface_span: None,
-        use_vmac: None,
-        vmac_xmit_base: false,
-        dont_track_primary: false,
-        virtual_router_id: 0,
-        virtual_router_id_span: node.span(),
-        priority: 100,
-        priority_span: None,
-        advert_int: Duration::from_secs(1),
-        version: gl.vrrp_version,
-        family: Family::Inet,
-        authentication: None,
-        virtual_ipaddress: Vec::new(),
-        virtual_ipaddress_excluded: Vec::new(),
-        virtual_routes: Vec::new(),
-        virtual_rules: Vec::new(),
-        nopreempt: false,
-        preempt_delay: Duration::ZERO,
-        unicast_src_ip: None,
-        unicast_peers: Vec::new(),
-        unicast_ttl: None,
-        unicast_fault_no_peer: false,
-        mcast_src_ip: None,
-        mcast_dst_ip: None,
-        track_src_ip: false,
-        check_unicast_src: gl.vrrp_check_unicast_src,
-        track_interfaces: Vec::new(),
-        track_scripts: Vec::new(),
-        track_files: Vec::new(),
-        notify: Notify {
-            priority_changes: gl.vrrp_notify_priority_changes,
-            ..Notify::default()
-        },
-        smtp_alert: false,
+    let mut garp = GarpLines {
         garp: gl.garp.clone(),
-        down_timer_adverts: gl.vrrp_down_timer_adverts,
-        lower_prio_no_advert: gl.vrrp_lower_prio_no_advert,
-        higher_prio_send_advert: gl.vrrp_higher_prio_send_advert,
-        accept: true,
-        strict_mode: gl.vrrp_strict,
-        skip_check_adv_addr: gl.vrrp_skip_check_adv_addr,
-        v3_checksum_as_v2: false,
-        promote_secondaries: false,
-        lvs_sync_daemon_interface: None,
+        ..GarpLines::default()
     };
+    let mut vi = new_instance(&name, node.span(), gl);
     for n in children {
-        if notify_keyword(cx, n, &mut vi.notify) {
+        cx.acting(n, Context::VrrpInstance);
+        if notify_keyword(cx, n, &mut vi.notify) || garp.keyword(cx, n) {
             continue;
         }
         let kw = n.keyword();
@@ -361,8 +337,17 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
             }
             "interface" => {
                 if let Some(w) = cx.arg(n, 1, "an interface name") {
-                    vi.interface = Some(w.text.clone());
-                    vi.interface_span = Some(w.span);
+                    if w.text == "lo" {
+                        cx.warn(
+                            w.span,
+                            format!(
+                                "({name}) cannot use a loopback interface (lo) for vrrp; ignored"
+                            ),
+                        );
+                    } else {
+                        vi.interface = Some(w.text.clone());
+                        vi.interface_span = Some(w.span);
+                    }
                 }
             }
             "use_vmac" => {
@@ -373,7 +358,10 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                     .map(|w| w.text.clone());
                 vi.use_vmac = Some(name.unwrap_or_default());
             }
-            "vmac_xmit_base" => vi.vmac_xmit_base = true,
+            "vmac_xmit_base" => {
+                vi.vmac_xmit_base = true;
+                seen.vmac_xmit_base = Some(n.span());
+            }
             "dont_track_primary" => vi.dont_track_primary = true,
             "virtual_router_id" => {
                 if let Some(w) = cx.arg(n, 1, "a number 1..255") {
@@ -381,7 +369,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                         Ok(v) if (1..=255).contains(&v) => vrid = Some((v as u8, w.span)),
                         _ => {
                             vrid_reported = true;
-                            cx.error(
+                            cx.skip(
                                 w.span,
                                 format!(
                                     "virtual_router_id `{}` is invalid: it must be 1..255",
@@ -444,19 +432,14 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
             }
             "virtual_routes" => {
                 if let Some(lines) = cx.need_block(n) {
-                    for l in lines {
-                        if let Some(r) = virtual_route(cx, l) {
-                            vi.virtual_routes.push(r);
-                        }
-                    }
+                    vi.virtual_routes
+                        .extend(lines.iter().filter_map(|l| super::routes::route(cx, l)));
                 }
             }
             "virtual_rules" => {
                 if let Some(lines) = cx.need_block(n) {
-                    vi.virtual_rules.extend(lines.iter().map(|l| RawLine {
-                        words: l.words.iter().map(|w| w.text.clone()).collect(),
-                        span: l.span(),
-                    }));
+                    vi.virtual_rules
+                        .extend(lines.iter().filter_map(|l| super::routes::rule(cx, l)));
                 }
             }
             "nopreempt" => {
@@ -465,6 +448,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
             }
             "preempt" => vi.nopreempt = false,
             "preempt_delay" => {
+                seen.preempt_delay = Some(n.span());
                 if let Some(w) = cx.arg(n, 1, "seconds") {
                     match parse_seconds(&w.text) {
                         Some(d) if d <= Duration::from_secs(1000) => vi.preempt_delay = d,
@@ -478,7 +462,10 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                     }
                 }
             }
-            "unicast_src_ip" => vi.unicast_src_ip = cx.ip(n),
+            "unicast_src_ip" => {
+                seen.unicast_keyword.get_or_insert(n.span());
+                vi.unicast_src_ip = cx.ip(n)
+            }
             "mcast_src_ip" => vi.mcast_src_ip = cx.ip(n),
             "mcast_dst_ip" => {
                 if let Some(a) = cx.ip(n) {
@@ -493,6 +480,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 }
             }
             "unicast_peer" => {
+                seen.unicast_keyword.get_or_insert(n.span());
                 if let Some(lines) = cx.need_block(n) {
                     for l in lines {
                         if let Some(p) = unicast_peer(cx, l) {
@@ -504,10 +492,16 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                     }
                 }
             }
-            "unicast_ttl" => vi.unicast_ttl = cx.int(n, 0, 255).map(|v| v as u8),
+            "unicast_ttl" => {
+                seen.unicast_ttl = Some(n.span());
+                vi.unicast_ttl = cx.int(n, 0, 255).map(|v| v as u8)
+            }
             "unicast_fault_no_peer" => vi.unicast_fault_no_peer = true,
             "track_src_ip" => vi.track_src_ip = true,
-            "check_unicast_src" => vi.check_unicast_src = true,
+            "check_unicast_src" => {
+                seen.unicast_keyword.get_or_insert(n.span());
+                vi.check_unicast_src = true
+            }
             "track_interface" | "track_script" | "track_file" => track(
                 cx,
                 n,
@@ -516,44 +510,6 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 pending,
             ),
             "smtp_alert" => smtp_alert = Some(cx.flag(n)),
-            "garp_master_delay" => {
-                if let Some(d) = cx.secs(n, 255) {
-                    garp.master_delay = d;
-                    if !lower_delay_set {
-                        garp.lower_prio_delay = d;
-                    }
-                }
-            }
-            "garp_master_repeat" => {
-                if let Some(v) = cx.int(n, 1, 255) {
-                    garp.master_repeat = v as u32;
-                    if !lower_repeat_set {
-                        garp.lower_prio_repeat = v as u32;
-                    }
-                }
-            }
-            "garp_lower_prio_delay" => {
-                if let Some(d) = cx.secs(n, 255) {
-                    garp.lower_prio_delay = d;
-                    lower_delay_set = true;
-                }
-            }
-            "garp_lower_prio_repeat" => {
-                if let Some(v) = cx.int(n, 1, 255) {
-                    garp.lower_prio_repeat = v as u32;
-                    lower_repeat_set = true;
-                }
-            }
-            "garp_master_refresh" => {
-                if let Some(d) = cx.secs(n, u32::MAX as i64) {
-                    garp.master_refresh = (!d.is_zero()).then_some(d);
-                }
-            }
-            "garp_master_refresh_repeat" => {
-                if let Some(v) = cx.int(n, 1, 255) {
-                    garp.master_refresh_repeat = v as u32;
-                }
-            }
             "down_timer_adverts" => {
                 if let Some(v) = cx.int(n, 1, 100) {
                     vi.down_timer_adverts = v as u32;
@@ -565,8 +521,17 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
             "no_accept" => accept = Some(false),
             "strict_mode" => strict = Some(cx.flag(n)),
             "skip_check_adv_addr" => vi.skip_check_adv_addr = cx.flag(n),
-            "old_unicast_checksum" | "v3_checksum_as_v2" => {
+            "old_unicast_checksum" => {
+                seen.unicast_keyword.get_or_insert(n.span());
                 vi.v3_checksum_as_v2 = n.words.get(1).is_none_or(|w| w.text != "never");
+            }
+            "track_process" | "track_bfd" => cx.track_unimplemented(n, &name),
+            "linkbeat_use_polling" => {
+                cx.warn(
+                    n.span(),
+                    format!("({name}) `linkbeat_use_polling` in a vrrp_instance is deprecated; use a linkbeat_interfaces block"),
+                );
+                cx.other(n, Context::VrrpInstance);
             }
             "promote_secondaries" => vi.promote_secondaries = true,
             "native_ipv6" => {
@@ -576,46 +541,15 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 );
                 vi.family = Family::Inet6;
             }
-            "lvs_sync_daemon_interface" => {
-                if let Some(w) = cx.arg(n, 1, "an interface") {
-                    cx.warn_note(
-                        n.span(),
-                        format!(
-                            "({name}) `lvs_sync_daemon_interface` in a vrrp_instance is deprecated"
-                        ),
-                        format!(
-                            "help: use `lvs_sync_daemon {} {name}` in global_defs",
-                            w.text
-                        ),
-                    );
-                    match &config.global.lvs_sync_daemon {
-                        Some(d) => cx.warn(
-                            w.span,
-                            format!(
-                                "({name}) lvs_sync_daemon_interface has already been specified as {}; ignored",
-                                d.interface
-                            ),
-                        ),
-                        None => {
-                            vi.lvs_sync_daemon_interface = Some(w.text.clone());
-                            config.global.lvs_sync_daemon = Some(LvsSyncDaemon {
-                                interface: w.text.clone(),
-                                instance: Some(name.clone()),
-                                id: 0,
-                                maxlen: None,
-                                port: None,
-                                ttl: None,
-                                group: None,
-                                span: n.span(),
-                            });
-                        }
-                    }
-                }
-            }
+            "lvs_sync_daemon_interface" => lvs_sync_daemon_interface(cx, n, &mut vi, config),
             _ => cx.other(n, Context::VrrpInstance),
         }
     }
-    if vi.nopreempt && vi.state == InitialState::Master {
+    let strict_now = strict.unwrap_or(vi.strict_mode);
+    // keepalived applies strict mode's "MASTER must be the address owner" first.
+    let master = vi.state == InitialState::Master && !(strict_now && vi.priority != 255);
+    seen.check(cx, &mut vi, master, close_span(node));
+    if vi.nopreempt && master {
         cx.warn(
             nopreempt_span.unwrap_or(node.span()),
             format!(
@@ -626,7 +560,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     }
     let Some((id, span)) = vrid else {
         if !vrid_reported {
-            cx.error(
+            cx.skip(
                 node.span(),
                 format!("vrrp_instance {name} has no `virtual_router_id` (1..255)"),
             );
@@ -635,7 +569,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     };
     vi.virtual_router_id = id;
     vi.virtual_router_id_span = span;
-    vi.garp = garp;
+    vi.garp = garp.garp;
     vi.strict_mode = strict.unwrap_or(vi.strict_mode);
     vi.accept = accept.unwrap_or(!vi.strict_mode);
     let gl = &config.global;
@@ -665,13 +599,219 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     config.vrrp_instances.push(vi);
 }
 
+/// An instance's `garp_*` lines: the lower-priority timers follow the master ones unless set.
+#[derive(Default)]
+struct GarpLines {
+    garp: crate::config::model::GarpTimers,
+    lower_delay_set: bool,
+    lower_repeat_set: bool,
+}
+
+impl GarpLines {
+    /// Handles `n` if it is a `garp_*` keyword.
+    fn keyword(&mut self, cx: &mut Ctx, n: &Node) -> bool {
+        match n.keyword() {
+            "garp_master_delay" => {
+                if let Some(d) = cx.secs(n, 255) {
+                    self.garp.master_delay = d;
+                    if !self.lower_delay_set {
+                        self.garp.lower_prio_delay = d;
+                    }
+                }
+            }
+            "garp_master_repeat" => {
+                if let Some(v) = cx.int(n, 1, 255) {
+                    self.garp.master_repeat = v as u32;
+                    if !self.lower_repeat_set {
+                        self.garp.lower_prio_repeat = v as u32;
+                    }
+                }
+            }
+            "garp_lower_prio_delay" => {
+                if let Some(d) = cx.secs(n, 255) {
+                    self.garp.lower_prio_delay = d;
+                    self.lower_delay_set = true;
+                }
+            }
+            "garp_lower_prio_repeat" => {
+                if let Some(v) = cx.int(n, 1, 255) {
+                    self.garp.lower_prio_repeat = v as u32;
+                    self.lower_repeat_set = true;
+                }
+            }
+            "garp_master_refresh" => {
+                if let Some(d) = cx.secs(n, u32::MAX as i64) {
+                    self.garp.master_refresh = (!d.is_zero()).then_some(d);
+                }
+            }
+            "garp_master_refresh_repeat" => {
+                if let Some(v) = cx.int(n, 1, 255) {
+                    self.garp.master_refresh_repeat = v as u32;
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// The closing `}` of a block (the node itself if it has none): where keepalived reports what
+/// a block lacks.
+pub(super) fn close_span(node: &Node) -> Span {
+    node.block.as_ref().map_or(node.span(), |b| b.close)
+}
+
+/// An instance with keepalived's defaults, those from global_defs applied.
+fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -> VrrpInstance {
+    VrrpInstance {
+        name: name.to_string(),
+        span,
+        state: InitialState::Backup,
+        interface: None,
+        interface_span: None,
+        use_vmac: None,
+        vmac_xmit_base: false,
+        dont_track_primary: false,
+        virtual_router_id: 0,
+        virtual_router_id_span: span,
+        priority: 100,
+        priority_span: None,
+        advert_int: Duration::from_secs(1),
+        version: gl.vrrp_version,
+        family: Family::Inet,
+        authentication: None,
+        virtual_ipaddress: Vec::new(),
+        virtual_ipaddress_excluded: Vec::new(),
+        virtual_routes: Vec::new(),
+        virtual_rules: Vec::new(),
+        nopreempt: false,
+        preempt_delay: Duration::ZERO,
+        unicast_src_ip: None,
+        unicast_peers: Vec::new(),
+        unicast_ttl: None,
+        unicast_fault_no_peer: false,
+        mcast_src_ip: None,
+        mcast_dst_ip: None,
+        track_src_ip: false,
+        check_unicast_src: gl.vrrp_check_unicast_src,
+        track_interfaces: Vec::new(),
+        track_scripts: Vec::new(),
+        track_files: Vec::new(),
+        notify: Notify {
+            priority_changes: gl.vrrp_notify_priority_changes,
+            ..Notify::default()
+        },
+        smtp_alert: false,
+        garp: gl.garp.clone(),
+        down_timer_adverts: gl.vrrp_down_timer_adverts,
+        lower_prio_no_advert: gl.vrrp_lower_prio_no_advert,
+        higher_prio_send_advert: gl.vrrp_higher_prio_send_advert,
+        accept: true,
+        strict_mode: gl.vrrp_strict,
+        skip_check_adv_addr: gl.vrrp_skip_check_adv_addr,
+        v3_checksum_as_v2: false,
+        promote_secondaries: false,
+        lvs_sync_daemon_interface: None,
+    }
+}
+
+/// `lvs_sync_daemon_interface` (deprecated): becomes global_defs' `lvs_sync_daemon`.
+fn lvs_sync_daemon_interface(cx: &mut Ctx, n: &Node, vi: &mut VrrpInstance, config: &mut Config) {
+    let name = vi.name.clone();
+    if let Some(w) = cx.arg(n, 1, "an interface") {
+        cx.warn_note(
+            n.span(),
+            format!("({name}) `lvs_sync_daemon_interface` in a vrrp_instance is deprecated"),
+            format!(
+                "help: use `lvs_sync_daemon {} {name}` in global_defs",
+                w.text
+            ),
+        );
+        match &config.global.lvs_sync_daemon {
+            Some(d) => cx.warn(
+                w.span,
+                format!(
+                    "({name}) lvs_sync_daemon_interface has already been specified as {}; ignored",
+                    d.interface
+                ),
+            ),
+            None => {
+                vi.lvs_sync_daemon_interface = Some(w.text.clone());
+                config.global.lvs_sync_daemon = Some(LvsSyncDaemon {
+                    interface: w.text.clone(),
+                    instance: Some(name.clone()),
+                    id: 0,
+                    maxlen: None,
+                    port: None,
+                    ttl: None,
+                    group: None,
+                    span: n.span(),
+                });
+            }
+        }
+    }
+}
+
+/// Where an instance set keywords whose meaning depends on the others (checked at its end).
+#[derive(Default)]
+struct Seen {
+    preempt_delay: Option<Span>,
+    /// The first of the keywords that only make sense with unicast peers.
+    unicast_keyword: Option<Span>,
+    unicast_ttl: Option<Span>,
+    vmac_xmit_base: Option<Span>,
+}
+
+impl Seen {
+    /// keepalived's end-of-instance checks that clear a setting (`-t`: warnings).
+    fn check(&self, cx: &mut Ctx, vi: &mut VrrpInstance, master: bool, close: Span) {
+        let name = vi.name.clone();
+        if let Some(span) = self.preempt_delay
+            && master
+            && vi.preempt_delay > Duration::ZERO
+        {
+            cx.warn(
+                span,
+                format!("({name}) preempt delay will not work with initial state MASTER; cleared"),
+            );
+            vi.preempt_delay = Duration::ZERO;
+        }
+        if vi.unicast_peers.is_empty() {
+            if self.unicast_ttl.is_some() {
+                cx.warn(
+                    close,
+                    format!("({name}) cannot use unicast_ttl without unicast peers; reset"),
+                );
+                vi.unicast_ttl = None;
+            }
+            if let Some(span) = self.unicast_keyword {
+                cx.warn(
+                    span,
+                    format!("({name}) a unicast keyword has been specified without any unicast peers; using multicast (deprecated usage)"),
+                );
+            }
+        }
+        if let Some(span) = self.vmac_xmit_base
+            && vi.use_vmac.is_none()
+        {
+            cx.warn(
+                span,
+                format!("({name}) vmac_xmit_base is only valid with a vmac; ignored"),
+            );
+            vi.vmac_xmit_base = false;
+        }
+    }
+}
+
 fn authentication(cx: &mut Ctx, n: &Node) -> Option<Authentication> {
     let lines = cx.need_block(n)?;
     let mut auth_type = None;
+    let mut type_given = false;
     let mut pass: Option<String> = None;
     for l in lines {
         match l.keyword() {
             "auth_type" => {
+                type_given = true;
                 if let Some(w) = cx.arg(l, 1, "PASS or AH") {
                     match w.text.to_ascii_uppercase().as_str() {
                         "PASS" => auth_type = Some(AuthType::Pass),
@@ -716,7 +856,10 @@ fn authentication(cx: &mut Ctx, n: &Node) -> Option<Authentication> {
             span: n.span(),
         }),
         (None, _) => {
-            cx.warn(n.span(), "authentication without `auth_type`; ignored");
+            // An invalid auth_type was already reported.
+            if !type_given {
+                cx.warn(n.span(), "authentication without `auth_type`; ignored");
+            }
             None
         }
         (Some(_), None) => {
@@ -779,9 +922,9 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
             _ => {
                 cx.warn(
                     first.span,
-                    format!("`/{s}` is not a valid prefix length for {addr}; the line is ignored"),
+                    format!("invalid address prefix len {s} for address {addr}; using {max}"),
                 );
-                return None;
+                max
             }
         },
     };
@@ -892,104 +1035,6 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
         i += 2;
     }
     Some(a)
-}
-
-pub(super) fn virtual_route(cx: &mut Ctx, l: &Node) -> Option<VirtualRoute> {
-    if l.words.is_empty() || l.block.is_some() {
-        cx.warn(l.span(), "unexpected block in a route list; ignored");
-        return None;
-    }
-    let mut r = VirtualRoute {
-        to: None,
-        src: None,
-        via: None,
-        dev: None,
-        table: None,
-        metric: None,
-        scope: None,
-        route_type: None,
-        no_track: false,
-        words: l.words.iter().map(|w| w.text.clone()).collect(),
-        span: l.span(),
-    };
-    const WITH_VALUE: &[&str] = &[
-        "src",
-        "via",
-        "gw",
-        "dev",
-        "oif",
-        "table",
-        "metric",
-        "preference",
-        "priority",
-        "scope",
-        "or",
-        "proto",
-        "protocol",
-        "tos",
-        "dsfield",
-        "realms",
-        "mtu",
-        "hoplimit",
-        "advmss",
-        "initcwnd",
-        "initrwnd",
-        "rtt",
-        "rttvar",
-        "window",
-        "cwnd",
-        "ssthresh",
-        "features",
-        "quickack",
-        "congctl",
-        "pref",
-        "expires",
-        "rto_min",
-        "nexthop",
-        "weight",
-        "encap",
-        "track_group",
-        "fastopen_no_cookie",
-    ];
-    let mut i = 0;
-    while let Some(k) = l.words.get(i) {
-        let t = k.text.as_str();
-        if WITH_VALUE.contains(&t) {
-            let Some(v) = l.words.get(i + 1) else {
-                cx.warn(k.span, format!("`{t}` needs a value"));
-                break;
-            };
-            match t {
-                "src" => r.src = cx.ip_word(v, "route src"),
-                "via" | "gw" => r.via = cx.ip_word(v, "route gateway"),
-                "dev" | "oif" => r.dev = Some(v.text.clone()),
-                "table" => r.table = Some(v.text.clone()),
-                "metric" | "preference" | "priority" => {
-                    r.metric = cx.int_word(v, t, 0, u32::MAX as i64).map(|v| v as u32)
-                }
-                "scope" => r.scope = Some(v.text.clone()),
-                _ => {}
-            }
-            i += 2;
-            continue;
-        }
-        match t {
-            "no_track" => r.no_track = true,
-            "onlink" | "pervasive" => {}
-            "blackhole" | "unreachable" | "prohibit" | "throw" => {
-                r.route_type = Some(t.to_string())
-            }
-            "to" => {}
-            _ if r.to.is_none() => r.to = Some(t.to_string()),
-            _ => cx.warn(k.span, format!("unexpected `{t}` in route")),
-        }
-        i += 1;
-    }
-    if r.to.is_none() {
-        cx.warn(l.span(), "route without a destination; ignored");
-        return None;
-    }
-    Some(r)
 }
 
 /// Resolves track_script / track_file lines against the defined scripts and files.

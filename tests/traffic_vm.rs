@@ -1,0 +1,213 @@
+//! The director's real job, end to end (issue 14), reduced for CI: real HTTP and stream traffic
+//! from a client namespace through two directors' IPVS tables to three real servers, all in
+//! the IPVS VM (tests/traffic/lab.rs draws the lab). Every assertion is on answers the client
+//! saw. The heavy runs with both daemons' figures are `cargo run --release --example
+//! traffic-bench`.
+
+#[path = "vm/harness.rs"]
+mod vm;
+
+#[path = "traffic/lab.rs"]
+mod lab;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::thread;
+use std::time::Duration;
+
+use lab::{Backends, Conf, Daemon, Director, Load, Streams};
+
+const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
+
+#[test]
+fn in_vm() {
+    vm::run_ignored_in_vm("traffic_vm_", 4);
+}
+
+fn counts(v: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    v.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+}
+
+/// One director (lab-d1) serving every forwarding method and scheduler of the lab config.
+fn methods_and_schedulers(daemon: Daemon) {
+    lab::up();
+    let _backends = Backends::start();
+    // A lone director: VRRPv3 at 0.1 s makes it master in ~0.4 s instead of ~4 s.
+    let conf = Conf {
+        advert_int: 0.1,
+        ..Conf::default()
+    };
+    let d1 = Director::start(daemon, Path::new(LVSD), 0, &conf);
+    lab::wait_director(&d1, true, Duration::from_secs(30)).unwrap();
+    let all = ["r1", "r2", "r3"];
+    lab::wait_serving(lab::addr(lab::VIP_NAT, 80), &all, Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}\n--- log\n{}", d1.log()));
+
+    // rr, in each forwarding method: 30 requests, 10 per real server.
+    for (method, vip) in [
+        ("NAT", lab::VIP_NAT),
+        ("DR", lab::VIP_DR),
+        ("TUN", lab::VIP_TUN),
+    ] {
+        let got = lab::requests(lab::addr(vip, 80), vec![(None, 30)]);
+        let t = lab::tally(got.iter().map(|(_, a)| a));
+        assert_eq!(
+            t,
+            counts(&[("r1", 10), ("r2", 10), ("r3", 10)]),
+            "{method} rr via {vip}: {got:?}"
+        );
+    }
+    // wrr 1/2/3: 60 requests, 10/20/30.
+    let got = lab::requests(lab::addr(lab::VIP_NAT, 81), vec![(None, 60)]);
+    assert_eq!(
+        lab::tally(got.iter().map(|(_, a)| a)),
+        counts(&[("r1", 10), ("r2", 20), ("r3", 30)]),
+        "wrr"
+    );
+    // mh (source hash) and rr + persistence: each source always reaches the same server;
+    // ten sources spread over more than one.
+    for (what, port) in [("mh", 82), ("persistence", 83)] {
+        let plan = lab::CLIENT_SOURCES
+            .map(|i| (Some(lab::source(i)), 4))
+            .collect();
+        let got = lab::requests(lab::addr(lab::VIP_NAT, port), plan);
+        let mut per_source: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        for (src, a) in &got {
+            let name = a.clone().unwrap_or_else(|e| panic!("{what}: {e}"));
+            *per_source
+                .entry(format!("{src:?}"))
+                .or_default()
+                .entry(name)
+                .or_default() += 1;
+        }
+        assert!(
+            per_source.values().all(|m| m.len() == 1),
+            "{what}: a source reached several servers: {per_source:?}"
+        );
+        let used: std::collections::BTreeSet<&String> =
+            per_source.values().flat_map(|m| m.keys()).collect();
+        let want = if what == "persistence" { 3 } else { 2 };
+        assert!(
+            used.len() >= want,
+            "{what}: ten sources reached only {used:?}"
+        );
+        eprintln!("{} {what}: {per_source:?}", daemon.name());
+    }
+    drop(d1);
+    lab::reset_directors();
+}
+
+#[test]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+fn traffic_vm_methods_and_schedulers_lvsd() {
+    methods_and_schedulers(Daemon::Lvsd);
+}
+
+/// The same assertions pass with keepalived: the lab measures the directors, not itself.
+#[test]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+fn traffic_vm_methods_and_schedulers_keepalived() {
+    methods_and_schedulers(Daemon::Keepalived);
+}
+
+/// A real server killed under load and restarted: with `retry 0` at `delay_loop 1`, failures
+/// stop within about one check interval, and the server takes traffic again once it is back.
+#[test]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+fn traffic_vm_rs_failure_under_load_lvsd() {
+    lab::up();
+    let mut backends = Backends::start();
+    let conf = Conf {
+        retry: 0,
+        advert_int: 0.1,
+        ..Conf::default()
+    };
+    let d1 = Director::start(Daemon::Lvsd, Path::new(LVSD), 0, &conf);
+    lab::wait_director(&d1, true, Duration::from_secs(30)).unwrap();
+    let vip = lab::addr(lab::VIP_NAT, 80);
+    lab::wait_serving(vip, &["r1", "r2", "r3"], Duration::from_secs(20)).unwrap();
+    let load = Load::start(vip, Duration::from_millis(20), 2000, Duration::from_secs(1));
+    thread::sleep(Duration::from_secs(1));
+    let kill = load.t0.elapsed();
+    backends.http[1].kill();
+    thread::sleep(Duration::from_secs(4));
+    let restart = load.t0.elapsed();
+    backends.restart_http(1);
+    thread::sleep(Duration::from_secs(4));
+    let samples = load.finish();
+    let f = lab::rs_figures(&samples, "r2", kill, restart);
+    eprintln!("lvsd, real server killed under load: {f:?}");
+    assert!(f.requests > 50, "too few requests: {f:?}");
+    assert!(f.failed > 0, "the kill was not seen by the client: {f:?}");
+    // One check interval (1 s) plus the check's own round and a TCG margin.
+    let last = f.last_failure.expect("failures");
+    assert!(
+        last < Duration::from_millis(2500),
+        "failures went on for {last:?}: {f:?}\n{}",
+        d1.log()
+    );
+    let back = f
+        .back
+        .unwrap_or_else(|| panic!("r2 never answered again: {f:?}\n{}", d1.log()));
+    assert!(back < Duration::from_secs(3), "{f:?}");
+    // Outside the failure window every request was answered.
+    let late: Vec<_> = samples
+        .iter()
+        .filter(|s| s.answer.is_err() && (s.at < kill || s.at > kill + last))
+        .collect();
+    assert!(late.is_empty(), "failures outside the window: {late:?}");
+    drop(d1);
+    lab::reset_directors();
+}
+
+/// The master director dies (SIGKILL, links down: a host failure) under load at VRRPv3
+/// `advert_int 0.1` with the sync daemon on: the backup takes over, requests resume, the
+/// established streams survive.
+#[test]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+fn traffic_vm_director_failover_lvsd() {
+    lab::up();
+    let _backends = Backends::start();
+    let conf = Conf {
+        advert_int: 0.1,
+        ..Conf::default()
+    };
+    let lvsd = Path::new(LVSD);
+    let mut d1 = Director::start(Daemon::Lvsd, lvsd, 0, &conf);
+    lab::wait_director(&d1, true, Duration::from_secs(30)).unwrap();
+    let d2 = Director::start(Daemon::Lvsd, lvsd, 1, &conf);
+    lab::wait_director(&d2, false, Duration::from_secs(30)).unwrap();
+    let vip = lab::addr(lab::VIP_NAT, 80);
+    lab::wait_serving(vip, &["r1", "r2", "r3"], Duration::from_secs(20)).unwrap();
+    assert!(d1.holds_vip() && !d2.holds_vip(), "d1 must be the master");
+    let streams = Streams::open(lab::VIP_NAT, 10, Duration::from_millis(50)).unwrap();
+    // Let the sync daemon send the connections to the backup.
+    thread::sleep(Duration::from_secs(2));
+    let load = Load::start(vip, Duration::from_millis(20), 2000, Duration::from_secs(1));
+    thread::sleep(Duration::from_secs(1));
+    d1.crash();
+    lab::director_links("lab-d1", false);
+    thread::sleep(Duration::from_secs(4));
+    let samples = load.finish();
+    let results = streams.finish();
+    let f = lab::dir_figures(&samples, &results);
+    eprintln!("lvsd, master director crash at advert_int 0.1: {f:?}");
+    assert!(d2.holds_vip(), "backup did not take the VIP\n{}", d2.log());
+    assert!(
+        f.outage < Duration::from_secs(2),
+        "client without service for {:?}: {f:?}",
+        f.outage
+    );
+    assert!(
+        f.failed <= 5,
+        "more than the requests in flight failed: {f:?}"
+    );
+    assert_eq!(
+        f.streams_alive,
+        f.streams,
+        "established connections lost: {results:?}\n{}",
+        d2.log()
+    );
+    drop(d2);
+    lab::reset_directors();
+}
