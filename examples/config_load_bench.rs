@@ -3,16 +3,18 @@
 //!
 //! Run: `cargo run --release --example config_load_bench`
 //!
-//! Prints, side by side in the same run: reading the file and counting its lines (the I/O
-//! floor), `lvsd::config::load` (median and best of several runs), and `keepalived -t` on the
-//! same file when keepalived is installed (one run, wall clock, for reference).
+//! Prints: in process, reading the file and counting its lines (the I/O floor) and
+//! `lvsd::config::load` with its stages (median and best of several runs); then `lvsd -t` and
+//! `keepalived -t` run side by side on the same file as separate processes, alternately, with
+//! median wall time and peak RSS of each and their ratios against the targets (wall <= 0.5x,
+//! memory <= 1x keepalived's). Build the binary first: `cargo build --release`.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lvsd::config::{LoadOptions, load, parser, preproc};
+use lvsd::config::{LoadOptions, load, preproc};
 
 /// 1,000 virtual servers × 10 real servers, in the shape of keepalived's sample config.
 fn generate(virtual_servers: usize, reals: usize) -> String {
@@ -81,14 +83,133 @@ fn main() {
         10,
         text.len() / 1024
     );
+    // Processes first: a child's peak RSS as wait4 reports it starts from this process's
+    // RSS at fork, so the in-process runs (which grow it) come after.
+    let input_len = text.len();
+    drop(text);
+    side_by_side(&path, input_len);
+    in_process(&path, lines);
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
+/// `lvsd -t` and `keepalived -t` on the same file, alternately, as an operator runs them:
+/// median wall time and peak RSS (the kernel's figure, from wait4) of each.
+fn side_by_side(path: &Path, input_len: usize) {
+    const RUNS: usize = 7;
+    let Some(lvsd) = lvsd_binary() else {
+        println!("\nlvsd binary not found: run `cargo build --release` first");
+        return;
+    };
+    let keepalived = ["/usr/sbin/keepalived", "/sbin/keepalived"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists());
+    let mut l = Vec::new();
+    let mut k = Vec::new();
+    for _ in 0..RUNS {
+        if let Some(r) = run_t(&lvsd, path) {
+            l.push(r);
+        }
+        if let Some(r) = keepalived.and_then(|kp| run_t(kp, path)) {
+            k.push(r);
+        }
+    }
+    println!(
+        "\n`-t` side by side, {RUNS} alternate runs each ({}):",
+        lvsd.display()
+    );
+    println!(
+        "{:<28} {:>12} {:>12} {:>12} {:>14} {:>6}",
+        "", "median wall", "best wall", "median CPU", "peak RSS", "rc"
+    );
+    let row = |name: &str, rs: &mut Vec<(Duration, i64, i32, Duration)>| {
+        if rs.is_empty() {
+            println!("{name:<28} {:>12}", "not run");
+            return None;
+        }
+        let mut cpus: Vec<Duration> = rs.iter().map(|r| r.3).collect();
+        cpus.sort();
+        let cpu = cpus[cpus.len() / 2];
+        rs.sort_by_key(|r| r.0);
+        let med = rs[rs.len() / 2];
+        let rss = rs.iter().map(|r| r.1).max().unwrap_or(0);
+        println!(
+            "{name:<28} {} {} {} {:>10.1} MiB {:>6}",
+            ms(med.0),
+            ms(rs[0].0),
+            ms(cpu),
+            rss as f64 / 1024.0,
+            med.2
+        );
+        Some((med.0, rss, cpu))
+    };
+    let lv = row("lvsd -t", &mut l);
+    let ka = row("keepalived -t", &mut k);
+    if let (Some((lt, lm, lc)), Some((kt, km, kc))) = (lv, ka) {
+        println!(
+            "\nlvsd/keepalived: wall {:.2}x, CPU {:.2}x (target <= 0.50x), peak memory {:.2}x (target <= 1.00x)",
+            lt.as_secs_f64() / kt.as_secs_f64(),
+            lc.as_secs_f64() / kc.as_secs_f64(),
+            lm as f64 / km as f64
+        );
+    }
+    if let Some((_, lm, _)) = lv {
+        println!(
+            "lvsd peak RSS / input size: {:.1}x ({} KiB input)",
+            lm as f64 * 1024.0 / input_len as f64,
+            input_len / 1024
+        );
+    }
+}
+
+/// The release `lvsd` next to this example (target/release/lvsd).
+fn lvsd_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let release = exe.parent()?.parent()?;
+    let bin = release.join("lvsd");
+    bin.exists().then_some(bin)
+}
+
+/// Runs `BIN -t -f PATH`: (wall time, peak RSS in KiB, exit code, user+system CPU time).
+fn run_t(bin: &Path, path: &Path) -> Option<(Duration, i64, i32, Duration)> {
+    let start = Instant::now();
+    let child = Command::new(bin)
+        .args(["-t", "-f"])
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid for wait4 to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child with valid, exclusive pointers; it reaps the child.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let took = start.elapsed();
+    if r != pid {
+        return None;
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
+    Some((took, usage.ru_maxrss, code, cpu))
+}
+
+/// The library's load in this process: median/best over several runs, with the stage
+/// breakdown.
+fn in_process(path: &Path, lines: usize) {
     let opts = LoadOptions {
         config_id: Some("bench".into()),
         strict: false,
         check_host: false,
     };
     // Warm the page cache and check the config is clean.
-    match load(&path, &opts) {
+    match load(path, &opts) {
         Ok(l) => {
             let reals: usize = l
                 .config
@@ -116,19 +237,18 @@ fn main() {
     let mut parse = Vec::new();
     for _ in 0..RUNS {
         let (d, n) =
-            time(|| std::fs::read(&path).map(|b| b.iter().filter(|&&c| c == b'\n').count()));
+            time(|| std::fs::read(path).map(|b| b.iter().filter(|&&c| c == b'\n').count()));
         assert_eq!(n.ok(), Some(lines));
         io.push(d);
         let cpu0 = thread_cpu();
-        let (d, r) = time(|| load(&path, &opts));
+        let (d, r) = time(|| load(path, &opts));
         cpu.push(thread_cpu().saturating_sub(cpu0));
         assert!(r.is_ok());
         lvsd.push(d);
-        // Stage breakdown: preprocessing (read, lex, substitute) and parsing (tree).
-        let (d, p) = time(|| preproc::preprocess_file(&path, "bench"));
+        // Stage breakdown: preprocessing (read, lex, substitute) alone, and with parsing.
+        let (d, _) = time(|| preproc::preprocess_file(path, "bench"));
         pre.push(d);
-        let mut diags = p.diagnostics;
-        let (d, _) = time(|| parser::parse(p.tokens, &p.sources, &mut diags));
+        let (d, _) = time(|| preproc::parse_file(path, "bench"));
         parse.push(d);
     }
     pre.sort();
@@ -136,64 +256,15 @@ fn main() {
     parse.sort();
     io.sort();
     lvsd.sort();
-    println!("\n{:<44} {:>12} {:>12}", "", "median", "best");
-    println!(
-        "{:<44} {} {}",
-        "read file + count lines (I/O floor)",
-        ms(io[RUNS / 2]),
-        ms(io[0])
-    );
-    println!(
-        "{:<44} {} {}",
-        "lvsd::config::load (parse+build+validate)",
-        ms(lvsd[RUNS / 2]),
-        ms(lvsd[0])
-    );
-    println!(
-        "{:<44} {} {}",
-        "lvsd::config::load, thread CPU time",
-        ms(cpu[RUNS / 2]),
-        ms(cpu[0])
-    );
-    println!(
-        "{:<44} {} {}",
-        "  of which preprocess (read+lex)",
-        ms(pre[RUNS / 2]),
-        ms(pre[0])
-    );
-    println!(
-        "{:<44} {} {}",
-        "  of which parse (tree)",
-        ms(parse[RUNS / 2]),
-        ms(parse[0])
-    );
-
-    match keepalived_t(&path) {
-        Some((d, rc)) => println!(
-            "{:<44} {} {:>12}",
-            format!("keepalived -t (1 run, rc {rc})"),
-            ms(d),
-            "-"
-        ),
-        None => println!("{:<44} {:>12}", "keepalived -t", "not installed"),
-    }
+    println!("\n{:<44} {:>12} {:>12}", "in process", "median", "best");
+    let row = |name: &str, v: &[Duration]| {
+        println!("{name:<44} {} {}", ms(v[RUNS / 2]), ms(v[0]));
+    };
+    row("read file + count lines (I/O floor)", &io);
+    row("lvsd::config::load (parse+build+validate)", &lvsd);
+    row("lvsd::config::load, thread CPU time", &cpu);
+    row("  preprocess (read+lex), tokens kept", &pre);
+    row("  preprocess + parse (tree), streamed", &parse);
     let per_line = cpu[RUNS / 2].as_secs_f64() * 1e9 / lines as f64;
-    println!("\nlvsd: {per_line:.0} ns CPU per line (median); budget 100 ms for ~100k lines");
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Wall time of `keepalived -t -f FILE`, if keepalived is installed.
-fn keepalived_t(path: &Path) -> Option<(Duration, i32)> {
-    let bin = ["/usr/sbin/keepalived", "/sbin/keepalived"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())?;
-    let (d, status) = time(|| {
-        Command::new(bin)
-            .args(["-t", "-f"])
-            .arg(path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-    });
-    Some((d, status.ok()?.code().unwrap_or(-1)))
+    println!("lvsd: {per_line:.0} ns CPU per line (median)");
 }

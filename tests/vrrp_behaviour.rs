@@ -393,6 +393,83 @@ fn malformed_adverts_are_counted_and_ignored() {
 }
 
 #[test]
+fn a_flood_of_bad_and_lower_priority_adverts_is_counted_not_echoed() {
+    let lab = Lab::new("f");
+    let spec = Spec {
+        auth_pass: Some("1111".into()),
+        ..Spec::v4(2, 150, 1.0)
+    };
+    let obs = Observer::start(&lab, vrrp_lab::CLIENT);
+    let a = lab.start_lvsd(N1, &spec);
+    assert!(
+        wait_state(&a, "MASTER", Duration::from_secs(6)),
+        "never master"
+    );
+    let cases = bad_adverts();
+    let bad_ck = cases[1].1.clone();
+    let src = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 10));
+    let lower = Advert {
+        version: Version::V2,
+        vrid: 51,
+        priority: 10,
+        interval_cs: 100,
+        addrs: vec![VIP.parse().expect("vip")],
+        auth: Auth::pass("1111"),
+    }
+    .encode(src, MCAST_V4.into(), ChecksumMode::PseudoHeader);
+    const N: u32 = 2000;
+    let start = Instant::now();
+    lab.in_ns(vrrp_lab::CLIENT, move || {
+        use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+        let s =
+            Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
+        s.bind_device(Some(b"eth0")).expect("bind");
+        s.set_multicast_ttl_v4(255).expect("ttl");
+        let dst = SockAddr::from(std::net::SocketAddr::new(MCAST_V4.into(), 0));
+        // 2,000 of each over about two seconds.
+        for i in 0..N {
+            s.send_to(&bad_ck, &dst).expect("send");
+            s.send_to(&lower, &dst).expect("send");
+            if i % 100 == 0 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let took = start.elapsed();
+    let st = a.instance_status();
+    // Every packet counted.
+    assert_eq!(st["counters"]["checksum_err"], N, "{st}");
+    assert_eq!(st["counters"]["split_brain"], N, "{st}");
+    assert_eq!(st["state"], "MASTER", "{st}");
+    // A few warnings per kind, not one per packet.
+    let log = a.log_text();
+    let invalid = log
+        .lines()
+        .filter(|l| l.contains("invalid advert dropped"))
+        .count();
+    let split = log.lines().filter(|l| l.contains("split brain")).count();
+    assert!(
+        (1..=3).contains(&invalid),
+        "{invalid} invalid-advert warnings:\n{log}"
+    );
+    assert!(
+        (1..=3).contains(&split),
+        "{split} split-brain warnings:\n{log}"
+    );
+    // At most one reply per advert interval, besides the regular adverts: about two per
+    // second, not one per lower-priority advert.
+    let ours = obs
+        .seen()
+        .into_iter()
+        .filter(|s| s.src == IpAddr::from([10, 77, 0, 1]) && s.at >= start && s.priority > 0)
+        .count();
+    let secs = took.as_secs_f64().ceil() as usize + 1;
+    assert!(ours <= 2 * secs + 2, "{ours} adverts from n1 in {took:?}");
+    assert!(ours >= 1, "n1 stopped advertising");
+}
+
+#[test]
 fn unicast_peers_interoperate_with_keepalived() {
     let lab = Lab::new("l");
     let uni = |p, me: u8, peer: u8| Spec {

@@ -101,29 +101,27 @@ pub fn load_with_probe(
     probe: &dyn host::Probe,
 ) -> Result<Loaded, LoadError> {
     let config_id = opts.config_id.clone().unwrap_or_else(short_hostname);
-    let pre = preproc::preprocess_file(path, &config_id);
-    finish(pre, opts, probe)
+    let (tree, sources, diagnostics) = preproc::parse_file(path, &config_id);
+    finish(tree, sources, diagnostics, opts, probe)
 }
 
 /// Loads configuration text as if read from `name` (includes resolve relative to it).
 pub fn load_str(text: &str, name: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
     let config_id = opts.config_id.clone().unwrap_or_else(short_hostname);
-    let pre = preproc::preprocess_str(text, name, &config_id);
-    finish(pre, opts, &host::System)
+    let (tree, sources, diagnostics) = preproc::parse_str(text, name, &config_id);
+    finish(tree, sources, diagnostics, opts, &host::System)
 }
 
 fn finish(
-    pre: preproc::Preprocessed,
+    tree: Vec<parser::Node>,
+    sources: SourceMap,
+    mut diagnostics: Vec<Diagnostic>,
     opts: &LoadOptions,
     probe: &dyn host::Probe,
 ) -> Result<Loaded, LoadError> {
-    let preproc::Preprocessed {
-        tokens,
-        sources,
-        mut diagnostics,
-    } = pre;
-    let tree = parser::parse(tokens, &sources, &mut diagnostics);
     let mut config = build::build(&tree, &sources, &mut diagnostics);
+    // The tree is no longer needed: free it before validation and host checks.
+    drop(tree);
     config.files = sources.paths();
     validate::validate(&mut config, &sources, &mut diagnostics);
     if opts.check_host {

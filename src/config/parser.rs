@@ -68,70 +68,71 @@ struct Frame {
 
 /// Builds the statement tree. Problems go to `diags`.
 pub fn parse(tokens: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Vec<Node> {
-    let mut top: Vec<Node> = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    // Words of the current line.
-    let mut cur: Vec<Word> = Vec::new();
-    // A finished line that may still get a `{` from the next line, with the Eol's comment info.
-    let mut pending: Option<(Node, Option<u32>, bool)> = None;
-    let mut last_extra = None;
+    let mut p = Parser::default();
+    for t in tokens {
+        p.push(t, sources, diags);
+    }
+    p.finish(sources, diags)
+}
 
-    fn children<'a>(top: &'a mut Vec<Node>, stack: &'a mut [Frame]) -> &'a mut Vec<Node> {
-        match stack.last_mut() {
+/// The parser as a token sink: the preprocessor feeds it one token at a time, so the token
+/// stream of a whole configuration never exists in memory at once (only the tree does).
+#[derive(Default)]
+pub struct Parser {
+    top: Vec<Node>,
+    stack: Vec<Frame>,
+    /// Words of the current line.
+    cur: Vec<Word>,
+    /// A finished line that may still get a `{` from the next line, with the Eol's comment
+    /// info.
+    pending: Option<(Node, Option<u32>, bool)>,
+    last_extra: Option<(super::diag::FileId, u32)>,
+    /// Nesting went past [`MAX_DEPTH`]: the rest of the input is ignored.
+    stopped: bool,
+}
+
+/// A statement of exactly the words collected (no spare capacity: the tree of a large
+/// configuration is made of millions of these).
+fn statement(cur: &mut Vec<Word>) -> Node {
+    let mut words = Vec::with_capacity(cur.len());
+    words.append(cur);
+    Node { words, block: None }
+}
+
+impl Parser {
+    fn children(&mut self) -> &mut Vec<Node> {
+        match self.stack.last_mut() {
             Some(f) => &mut f.node.block.get_or_insert_with(Block::default).children,
-            None => top,
+            None => &mut self.top,
         }
     }
 
-    for t in tokens {
+    fn flush_pending(&mut self) {
+        if let Some((node, ..)) = self.pending.take() {
+            self.children().push(node);
+        }
+    }
+
+    /// Takes the next token.
+    pub fn push(&mut self, t: Token, sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
+        if self.stopped {
+            return;
+        }
         match t.tok {
             Tok::Word { text, quoted } => {
-                if let Some((node, comment, brace)) = pending.take() {
+                if let Some((node, comment, brace)) = self.pending.take() {
                     // The previous line had no `{` after it. A top-level block keyword must
                     // have one: assume it, like keepalived's VRRP parser.
-                    if stack.is_empty()
-                        && keywords::is_top_level_block(node.keyword())
+                    if self.stack.is_empty()
+                        && needs_block(node.keyword())
                         && !node.words.is_empty()
                     {
-                        let name = node
-                            .words
-                            .iter()
-                            .map(|w| w.text.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" ");
-                        let line = node.span().line;
-                        let (span, note) = match (comment, brace) {
-                            (Some(col), true) => (
-                                Span { col, ..node.span() },
-                                "note: the `{` on this line is inside a comment; move it before the `#`/`!`".to_string(),
-                            ),
-                            _ => (node.span(), format!("note: the lines after line {line} are read as its body")),
-                        };
-                        diags.push(
-                            sources
-                                .diagnostic(
-                                    Severity::Warning,
-                                    span,
-                                    format!("missing `{{` after `{name}`"),
-                                )
-                                .with_note(note),
-                        );
-                        stack.push(Frame {
-                            node: Node {
-                                block: Some(Block {
-                                    open: span,
-                                    children: Vec::new(),
-                                    close: span,
-                                }),
-                                ..node
-                            },
-                            implicit: true,
-                        });
+                        self.assume_open(node, comment, brace, sources, diags);
                     } else {
-                        children(&mut top, &mut stack).push(node);
+                        self.children().push(node);
                     }
                 }
-                cur.push(Word {
+                self.cur.push(Word {
                     text,
                     quoted,
                     span: t.span,
@@ -141,42 +142,33 @@ pub fn parse(tokens: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic
                 comment,
                 comment_brace,
             } => {
-                if !cur.is_empty() {
-                    if let Some((node, ..)) = pending.take() {
-                        children(&mut top, &mut stack).push(node);
-                    }
-                    pending = Some((
-                        Node {
-                            words: std::mem::take(&mut cur),
-                            block: None,
-                        },
-                        comment,
-                        comment_brace,
-                    ));
+                if !self.cur.is_empty() {
+                    self.flush_pending();
+                    let node = statement(&mut self.cur);
+                    self.pending = Some((node, comment, comment_brace));
                 }
             }
             Tok::Open => {
-                let words = if !cur.is_empty() {
-                    if let Some((node, ..)) = pending.take() {
-                        children(&mut top, &mut stack).push(node);
-                    }
-                    std::mem::take(&mut cur)
-                } else if let Some((node, ..)) = pending.take() {
+                let words = if !self.cur.is_empty() {
+                    self.flush_pending();
+                    statement(&mut self.cur).words
+                } else if let Some((node, ..)) = self.pending.take() {
                     node.words
                 } else {
                     Vec::new()
                 };
-                if stack.len() >= MAX_DEPTH {
+                if self.stack.len() >= MAX_DEPTH {
                     diags.push(sources.diagnostic(
                         Severity::Error,
                         t.span,
                         format!("blocks nested more than {MAX_DEPTH} deep; the rest of the file is not read"),
                     ));
                     // Close what is open so far so the tree stays well formed.
-                    close_all(&mut top, &mut stack);
-                    return top;
+                    close_all(&mut self.top, &mut self.stack);
+                    self.stopped = true;
+                    return;
                 }
-                stack.push(Frame {
+                self.stack.push(Frame {
                     node: Node {
                         words,
                         block: Some(Block {
@@ -189,27 +181,23 @@ pub fn parse(tokens: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic
                 });
             }
             Tok::Close => {
-                if let Some((node, ..)) = pending.take() {
-                    children(&mut top, &mut stack).push(node);
+                self.flush_pending();
+                if !self.cur.is_empty() {
+                    let node = statement(&mut self.cur);
+                    self.children().push(node);
                 }
-                if !cur.is_empty() {
-                    let node = Node {
-                        words: std::mem::take(&mut cur),
-                        block: None,
-                    };
-                    children(&mut top, &mut stack).push(node);
-                }
-                match stack.pop() {
+                match self.stack.pop() {
                     Some(mut frame) => {
                         if let Some(b) = &mut frame.node.block {
+                            b.children.shrink_to_fit();
                             b.close = t.span;
                         }
-                        children(&mut top, &mut stack).push(frame.node)
+                        self.children().push(frame.node)
                     }
                     // One warning per line is enough for a run of `}}}}`.
-                    None if last_extra == Some((t.span.file, t.span.line)) => {}
+                    None if self.last_extra == Some((t.span.file, t.span.line)) => {}
                     None => {
-                        last_extra = Some((t.span.file, t.span.line));
+                        self.last_extra = Some((t.span.file, t.span.line));
                         diags.push(sources.diagnostic(
                             Severity::Warning,
                             t.span,
@@ -220,44 +208,110 @@ pub fn parse(tokens: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic
             }
         }
     }
-    if let Some((node, ..)) = pending.take() {
-        children(&mut top, &mut stack).push(node);
-    }
-    if !cur.is_empty() {
-        let node = Node {
-            words: std::mem::take(&mut cur),
-            block: None,
-        };
-        children(&mut top, &mut stack).push(node);
-    }
-    // Unclosed blocks: report each, innermost last, at the line that opened it.
-    for frame in &stack {
-        let name = frame
-            .node
+
+    /// A top-level block keyword without its `{`: warn, and read what follows as its body.
+    fn assume_open(
+        &mut self,
+        node: Node,
+        comment: Option<u32>,
+        brace: bool,
+        sources: &SourceMap,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let name = node
             .words
             .iter()
             .map(|w| w.text.as_str())
             .collect::<Vec<_>>()
             .join(" ");
-        let span = frame.node.span();
-        let what = if name.is_empty() {
-            "`{`".to_string()
-        } else {
-            format!("`{name}`")
+        let line = node.span().line;
+        let (span, note) = match (comment, brace) {
+            (Some(col), true) => (
+                Span { col, ..node.span() },
+                "note: the `{` on this line is inside a comment; move it before the `#`/`!`"
+                    .to_string(),
+            ),
+            _ => (
+                node.span(),
+                format!("note: the lines after line {line} are read as its body"),
+            ),
         };
-        // keepalived 2.2.7 closes it at the end of the file, says so and runs (`-t`: 5).
-        let mut d = sources.diagnostic(
-            Severity::Warning,
-            span,
-            format!("missing `}}`: the block {what} opened here is never closed; closed at the end of the file"),
+        diags.push(
+            sources
+                .diagnostic(
+                    Severity::Warning,
+                    span,
+                    format!("missing `{{` after `{name}`"),
+                )
+                .with_note(note),
         );
-        if frame.implicit {
-            d = d.with_note("note: its `{` was assumed (see the warning above)");
-        }
-        diags.push(d);
+        self.stack.push(Frame {
+            node: Node {
+                block: Some(Block {
+                    open: span,
+                    children: Vec::new(),
+                    close: span,
+                }),
+                ..node
+            },
+            implicit: true,
+        });
     }
-    close_all(&mut top, &mut stack);
-    top
+
+    /// The tree; unclosed blocks are reported, innermost last, at the line that opened each.
+    pub fn finish(mut self, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Vec<Node> {
+        self.flush_pending();
+        if !self.cur.is_empty() {
+            let node = statement(&mut self.cur);
+            self.children().push(node);
+        }
+        for frame in &self.stack {
+            let name = frame
+                .node
+                .words
+                .iter()
+                .map(|w| w.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let span = frame.node.span();
+            let what = if name.is_empty() {
+                "`{`".to_string()
+            } else {
+                format!("`{name}`")
+            };
+            // keepalived 2.2.7 closes it at the end of the file, says so and runs (`-t`: 5).
+            let mut d = sources.diagnostic(
+                Severity::Warning,
+                span,
+                format!(
+                    "missing `}}`: the block {what} opened here is never closed; closed at the end of the file"
+                ),
+            );
+            if frame.implicit {
+                d = d.with_note("note: its `{` was assumed (see the warning above)");
+            }
+            diags.push(d);
+        }
+        close_all(&mut self.top, &mut self.stack);
+        self.top.shrink_to_fit();
+        self.top
+    }
+}
+
+/// Top-level keywords that are statements, not blocks (`net_namespace NAME`, `instance NAME`):
+/// no `{` is assumed after them.
+const TOP_LEVEL_STATEMENTS: &[&str] = &[
+    "net_namespace",
+    "net_namespace_ipvs",
+    "namespace_with_ipsets",
+    "instance",
+    "use_pid_dir",
+    "linkbeat_use_polling",
+];
+
+/// A top-level keyword whose missing `{` is assumed.
+fn needs_block(kw: &str) -> bool {
+    keywords::is_top_level_block(kw) && !TOP_LEVEL_STATEMENTS.contains(&kw)
 }
 
 fn close_all(top: &mut Vec<Node>, stack: &mut Vec<Frame>) {
@@ -332,6 +386,18 @@ mod tests {
         // keepalived closes it at the end and runs (`-t`: 5): a warning.
         assert_eq!(d[0].severity, Severity::Warning);
         assert_eq!(d[0].line(), Some(3));
+    }
+
+    #[test]
+    fn top_level_statements_take_no_block() {
+        // keepalived 2.2.7 `-t`: clean (exit 0).
+        let (t, d) =
+            tree("net_namespace foo\ninstance bar\nuse_pid_dir\nglobal_defs {\n router_id a\n}\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(
+            shape(&t),
+            "net_namespace foo;instance bar;use_pid_dir;global_defs{router_id a}"
+        );
     }
 
     #[test]

@@ -14,7 +14,13 @@
 //! - comments (`#`, `!` outside quotes) are dropped by the lexer;
 //! - `include PATTERN` reads every file the glob matches, relative to the including file's
 //!   directory, in sorted order. Include cycles and runaway depth are errors; a pattern matching
-//!   nothing is a warning.
+//!   nothing is a warning. As glob(3) in keepalived, `**` is `*` (one path component): it
+//!   never recurses, so a symlink loop cannot make it loop.
+//! - bounded work: the whole load (every file and include) reads at most [`MAX_FILES`]
+//!   files and [`MAX_INPUT_BYTES`] bytes, and expansion (parameters, `~SEQ` products,
+//!   multiline values) produces at most [`MAX_EXPANDED_BYTES`] bytes and [`MAX_EXPANDED_LINES`]
+//!   lines; the first limit reached is one error and the rest of the input is not read.
+//!   Only regular files are read: a directory, FIFO or device is refused by name.
 //!
 //! This is the only module of the config front end that reads files.
 
@@ -24,6 +30,7 @@ use std::sync::Arc;
 
 use super::diag::{Diagnostic, FileId, Severity, SourceMap, Span};
 use super::lexer::{Tok, Token, lex_into};
+use super::parser::{Node, Parser};
 
 /// Maximum include nesting, far beyond any real configuration.
 const MAX_INCLUDE_DEPTH: usize = 32;
@@ -33,6 +40,29 @@ const MAX_SUBST_ROUNDS: usize = 16;
 const MAX_SUBST_DEPTH: usize = 16;
 /// Longest line parameter substitution may produce.
 const MAX_EXPANSION: usize = 1 << 20;
+/// Most files one load reads, counting a file each time it is included (a diamond of
+/// includes re-reads files exponentially).
+pub const MAX_FILES: usize = 4096;
+/// Most bytes one load reads, over all files.
+pub const MAX_INPUT_BYTES: u64 = 64 << 20;
+/// Most bytes of text one load hands to the lexer, after expansion.
+pub const MAX_EXPANDED_BYTES: usize = if cfg!(fuzzing) { 1 << 20 } else { 16 << 20 };
+/// (Under `cfg(fuzzing)` the expansion limits are 100 times smaller, so the fuzzer spends its
+/// time on new paths rather than on bounded but slow expansions.)
+/// Most lines one load processes, after expansion (`~SEQ` products, multiline values), empty
+/// ones included.
+pub const MAX_EXPANDED_LINES: usize = if cfg!(fuzzing) { 5_000 } else { 500_000 };
+
+/// What the load has consumed so far, against the limits above.
+#[derive(Debug, Default)]
+struct Budget {
+    files: usize,
+    input_bytes: u64,
+    expanded_bytes: usize,
+    lines: usize,
+    /// A limit was reached (and reported): nothing more is read or produced.
+    exhausted: bool,
+}
 
 #[derive(Debug, Default)]
 pub struct Preprocessed {
@@ -49,6 +79,10 @@ struct Pre<'a> {
     stack: Vec<PathBuf>,
     /// A multiline `$NAME= \` definition being read: (name, value so far).
     collecting: Option<(String, String)>,
+    budget: Budget,
+    /// Streaming mode: each line's tokens go straight to the parser instead of piling up in
+    /// `out.tokens`.
+    parser: Option<Parser>,
 }
 
 /// Reads and preprocesses `path` and everything it includes.
@@ -66,6 +100,28 @@ pub fn preprocess_str(text: &str, name: &Path, config_id: &str) -> Preprocessed 
     p.out
 }
 
+/// The statement tree of `path` and everything it includes, parsed as it is read (the token
+/// stream is never held whole), with the sources and every diagnostic so far.
+pub fn parse_file(path: &Path, config_id: &str) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+    let mut p = Pre::new(config_id);
+    p.parser = Some(Parser::default());
+    p.file(path, None);
+    p.finish_parse()
+}
+
+/// As [`parse_file`], for `text` read as if it were the file `name`.
+pub fn parse_str(
+    text: &str,
+    name: &Path,
+    config_id: &str,
+) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+    let mut p = Pre::new(config_id);
+    p.parser = Some(Parser::default());
+    p.stack.push(canonical(name));
+    p.text(text.to_string(), name.to_path_buf());
+    p.finish_parse()
+}
+
 fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
@@ -77,43 +133,77 @@ impl<'a> Pre<'a> {
             config_id,
             params: HashMap::from([
                 ("_INSTANCE".to_string(), config_id.to_string()),
-                // Quoted, so the lexer reads them as text rather than a comment.
-                ("_HASH".to_string(), "\"#\"".to_string()),
-                ("_BANG".to_string(), "\"!\"".to_string()),
+                // Plain, as keepalived's: outside quotes they start a comment (a line can be
+                // disabled with `${_HASH}`), inside quotes they are text.
+                ("_HASH".to_string(), "#".to_string()),
+                ("_BANG".to_string(), "!".to_string()),
             ]),
             stack: Vec::new(),
             collecting: None,
+            budget: Budget::default(),
+            parser: None,
         }
+    }
+
+    fn finish_parse(mut self) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+        let Preprocessed {
+            sources,
+            mut diagnostics,
+            ..
+        } = self.out;
+        let tree = match self.parser.take() {
+            Some(p) => p.finish(&sources, &mut diagnostics),
+            None => Vec::new(),
+        };
+        (tree, sources, diagnostics)
     }
 
     fn diag(&self, severity: Severity, span: Span, msg: impl Into<String>) -> Diagnostic {
         self.out.sources.diagnostic(severity, span, msg)
     }
 
+    /// Reports `msg` at the include statement `from`, or unlocated for the main file.
+    fn file_error(&mut self, from: Option<Span>, msg: String) {
+        let d = match from {
+            Some(span) => self.diag(Severity::Error, span, msg),
+            None => Diagnostic::error(msg),
+        };
+        self.out.diagnostics.push(d);
+    }
+
+    /// Stops the load with one error: a limit of [`Budget`] was reached.
+    fn exhaust(&mut self, span: Option<Span>, msg: String) {
+        if !self.budget.exhausted {
+            self.budget.exhausted = true;
+            let msg = format!("{msg}; the rest of the configuration is not read");
+            self.file_error(span, msg);
+        }
+    }
+
     /// Reads one file; `from` is the include statement that asked for it.
     fn file(&mut self, path: &Path, from: Option<Span>) {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => {
-                let msg = format!("cannot read configuration file {}: {e}", path.display());
-                let d = match from {
-                    Some(span) => self.diag(Severity::Error, span, msg),
-                    None => Diagnostic::error(msg),
-                };
-                self.out.diagnostics.push(d);
-                return;
-            }
-        };
+        if self.budget.exhausted {
+            return;
+        }
         let canon = canonical(path);
         if self.stack.contains(&canon) {
             let msg = format!("include cycle: {} includes itself", path.display());
-            let d = match from {
-                Some(span) => self.diag(Severity::Error, span, msg),
-                None => Diagnostic::error(msg),
-            };
-            self.out.diagnostics.push(d);
+            self.file_error(from, msg);
             return;
         }
+        self.budget.files += 1;
+        if self.budget.files > MAX_FILES {
+            let msg = format!(
+                "includes read more than {MAX_FILES} files (a file included many times over?)"
+            );
+            self.exhaust(from, msg);
+            return;
+        }
+        let bytes = match self.read_regular(path) {
+            Ok(b) => b,
+            Err(ReadError::Io(msg)) => return self.file_error(from, msg),
+            Err(ReadError::Budget(msg)) => return self.exhaust(from, msg),
+        };
         if let Some(nul) = bytes.iter().position(|&b| b == 0) {
             // Binary input: report where, and read nothing of it.
             let line = 1 + bytes[..nul].iter().filter(|&&b| b == b'\n').count() as u32;
@@ -146,6 +236,41 @@ impl<'a> Pre<'a> {
         self.stack.pop();
     }
 
+    /// Reads `path` if it is a regular file, within what is left of [`MAX_INPUT_BYTES`].
+    /// Checked before opening: opening a FIFO blocks, a device never ends.
+    fn read_regular(&mut self, path: &Path) -> Result<Vec<u8>, ReadError> {
+        use std::io::Read;
+        let cannot = |e: std::io::Error| {
+            ReadError::Io(format!(
+                "cannot read configuration file {}: {e}",
+                path.display()
+            ))
+        };
+        let meta = std::fs::metadata(path).map_err(cannot)?;
+        if let Some(kind) = not_regular(&meta) {
+            return Err(ReadError::Io(format!(
+                "cannot read configuration file {}: it is {kind}, not a regular file",
+                path.display()
+            )));
+        }
+        let left = MAX_INPUT_BYTES - self.budget.input_bytes;
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(left)).unwrap_or(0));
+        // One byte more than allowed tells a file over the limit (its size may lie: /proc).
+        file.take(left + 1)
+            .read_to_end(&mut bytes)
+            .map_err(cannot)?;
+        self.budget.input_bytes += bytes.len() as u64;
+        if self.budget.input_bytes > MAX_INPUT_BYTES {
+            return Err(ReadError::Budget(format!(
+                "reading {} takes the configuration over {} MiB",
+                path.display(),
+                MAX_INPUT_BYTES >> 20
+            )));
+        }
+        Ok(bytes)
+    }
+
     fn text(&mut self, text: String, path: PathBuf) {
         let text: Arc<str> = text.into();
         let id = self.out.sources.add(path.clone(), text.clone());
@@ -165,6 +290,9 @@ impl<'a> Pre<'a> {
             .params
             .insert("_PWD".into(), pwd.to_string_lossy().into_owned());
         for (i, line) in text.lines().enumerate() {
+            if self.budget.exhausted {
+                break;
+            }
             let lineno = u32::try_from(i + 1).unwrap_or(u32::MAX);
             self.physical(line, id, lineno, &path);
         }
@@ -217,6 +345,27 @@ impl<'a> Pre<'a> {
             line: lineno,
             col,
         };
+        if self.budget.exhausted {
+            return;
+        }
+        if approx_col.is_some() {
+            // Produced by expansion: counts against the whole load's expansion budget.
+            self.budget.lines += 1;
+            self.budget.expanded_bytes += line.len();
+            if self.budget.lines > MAX_EXPANDED_LINES {
+                let msg = format!(
+                    "expansion (parameters, ~SEQ/~LST) produces more than {MAX_EXPANDED_LINES} lines"
+                );
+                return self.exhaust(Some(span_at(approx_col.unwrap_or(1))), msg);
+            }
+            if self.budget.expanded_bytes > MAX_EXPANDED_BYTES {
+                let msg = format!(
+                    "expansion (parameters, ~SEQ/~LST) produces more than {} MiB of text",
+                    MAX_EXPANDED_BYTES >> 20
+                );
+                return self.exhaust(Some(span_at(approx_col.unwrap_or(1))), msg);
+            }
+        }
         if depth > MAX_SUBST_DEPTH {
             let d = self.diag(
                 Severity::Error,
@@ -252,16 +401,23 @@ impl<'a> Pre<'a> {
         let body = text.trim_start();
         if body.starts_with("~SEQ") || body.starts_with("~LST") {
             let col = approx_col.unwrap_or((text.len() - body.len()) as u32 + 1);
-            match sequence(body) {
-                Ok((var, values, rest)) => {
+            match sequence(body, &self.params) {
+                Ok(Sequence { vars, rows, rest }) => {
                     let rest = rest.to_string();
-                    for v in values {
-                        self.params.insert(var.clone(), v);
+                    for row in rows {
+                        if self.budget.exhausted {
+                            break;
+                        }
+                        for (var, v) in vars.iter().zip(row) {
+                            self.params.insert(var.clone(), v);
+                        }
                         self.logical(&rest, id, lineno, path, Some(col), depth + 1);
                     }
                 }
-                Err(msg) => {
-                    let d = self.diag(Severity::Error, span_at(col), msg);
+                // keepalived logs a bad sequence and skips the line; only the limit on
+                // values (which keepalived does not have) refuses the file.
+                Err((severity, msg)) => {
+                    let d = self.diag(severity, span_at(col), msg);
                     self.out.diagnostics.push(d);
                 }
             }
@@ -309,6 +465,9 @@ impl<'a> Pre<'a> {
                     code[..dollar].chars().count() as u32 + 1
                 });
                 for piece in new.split('\n') {
+                    if self.budget.exhausted {
+                        break;
+                    }
                     self.logical(piece, id, lineno, path, Some(col), depth + 1);
                 }
                 return;
@@ -363,6 +522,11 @@ impl<'a> Pre<'a> {
             },
             span: span_at(eol_col),
         });
+        if let Some(parser) = &mut self.parser {
+            for t in self.out.tokens.drain(start..) {
+                parser.push(t, &self.out.sources, &mut self.out.diagnostics);
+            }
+        }
     }
 
     fn include(&mut self, pattern: &str, including: &Path, span: Span) {
@@ -383,12 +547,15 @@ impl<'a> Pre<'a> {
                 .unwrap_or_else(|| Path::new("."))
                 .join(pattern)
         };
-        let full_str = full.to_string_lossy().into_owned();
+        let full_str = collapse_double_star(&full.to_string_lossy());
         let paths = match glob::glob(&full_str) {
             Ok(paths) => {
+                // Directories are skipped; a FIFO or device is kept, to be refused by name.
+                // At most one more than the load may read: the rest is never walked.
                 let mut v: Vec<PathBuf> = paths
                     .filter_map(Result::ok)
-                    .filter(|p| p.is_file())
+                    .filter(|p| !p.is_dir())
+                    .take(MAX_FILES + 1 - self.budget.files.min(MAX_FILES))
                     .collect();
                 v.sort();
                 v
@@ -416,6 +583,46 @@ impl<'a> Pre<'a> {
         for p in paths {
             self.file(&p, Some(span));
         }
+    }
+}
+
+/// `**` → `*`: glob(3), which keepalived uses, has no recursive wildcard, and the glob crate's
+/// `**` follows symlinked directories (a link to `.` makes it loop).
+fn collapse_double_star(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        if !(c == '*' && out.ends_with('*')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+enum ReadError {
+    /// The file cannot be read (reported, the load goes on).
+    Io(String),
+    /// A limit of [`Budget`] was reached.
+    Budget(String),
+}
+
+/// What a file that is not a regular file is, for the error message.
+fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a file")
     }
 }
 
@@ -469,7 +676,9 @@ fn substitute(s: &str, params: &HashMap<String, String>) -> Option<String> {
         }
         changed = true;
         cur = next;
-        if cur.len() > MAX_EXPANSION {
+        // A multiline value: its lines are processed one by one, each substituted when it
+        // is reached, so a definition among them applies to the lines after it.
+        if cur.len() > MAX_EXPANSION || cur.contains('\n') {
             break;
         }
     }
@@ -482,6 +691,10 @@ fn subst_once(s: &str, params: &HashMap<String, String>) -> (String, bool) {
     let mut changed = false;
     let mut rest = s;
     while let Some(pos) = rest.find('$') {
+        if out.len() > MAX_EXPANSION {
+            // Already too long: the caller refuses the line; stop before it grows further.
+            return (out, true);
+        }
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 1..];
         let found = if let Some(braced) = after.strip_prefix('{') {
@@ -516,11 +729,23 @@ fn subst_once(s: &str, params: &HashMap<String, String>) -> (String, bool) {
 }
 
 /// Most values one `~SEQ`/`~LST` may produce.
-const MAX_SEQUENCE: usize = 100_000;
+const MAX_SEQUENCE: usize = if cfg!(fuzzing) { 1_000 } else { 100_000 };
 
-/// Parses `~SEQ(var, [start,] [step,] end) rest`, `~SEQx(…)` (hex values) or
-/// `~LST(var, v1, v2, …) rest`: (var, values, rest).
-fn sequence(s: &str) -> Result<(String, Vec<String>, &str), String> {
+/// A parsed `~SEQ`/`~SEQx`/`~LST`: the rest of the line is read once per row, with each of
+/// `vars` set to the row's value at the same position.
+struct Sequence<'s> {
+    vars: Vec<String>,
+    rows: Vec<Vec<String>>,
+    rest: &'s str,
+}
+
+type SeqError = (Severity, String);
+
+/// Parses `~SEQ(var, [start,] [step,] end) rest`, `~SEQx(…)` (hex values),
+/// `~LST(var, v1, v2, …) rest` or `~LST({var1,var2}, {v1,v2}, …) rest`. Numeric arguments
+/// may be parameters (`$N`, `${N}`), substituted first as keepalived does.
+fn sequence<'s>(s: &'s str, params: &HashMap<String, String>) -> Result<Sequence<'s>, SeqError> {
+    let warn = |m: String| (Severity::Warning, m);
     let (kind, after) = if let Some(a) = s.strip_prefix("~SEQx(") {
         ("SEQx", a)
     } else if let Some(a) = s.strip_prefix("~SEQ(") {
@@ -528,66 +753,152 @@ fn sequence(s: &str) -> Result<(String, Vec<String>, &str), String> {
     } else if let Some(a) = s.strip_prefix("~LST(") {
         ("LST", a)
     } else {
-        return Err(format!(
-            "unknown sequence `{}`: expected ~SEQ(…), ~SEQx(…) or ~LST(…)",
+        return Err(warn(format!(
+            "unknown sequence `{}`: expected ~SEQ(…), ~SEQx(…) or ~LST(…); the line is ignored",
             s.split_whitespace().next().unwrap_or("")
-        ));
+        )));
     };
-    let close = after
-        .find(')')
-        .ok_or_else(|| format!("~{kind}( without a closing `)`"))?;
-    let args: Vec<&str> = after[..close].split(',').map(str::trim).collect();
-    let rest = &after[close + 1..];
-    let var = args[0];
-    if !is_param_name(var) {
-        return Err(format!("~{kind}: `{var}` is not a parameter name"));
-    }
+    let (args, rest) = split_args(after).ok_or_else(|| {
+        warn(format!(
+            "~{kind}( without a closing `)`; the line is ignored"
+        ))
+    })?;
     if kind == "LST" {
-        return Ok((
-            var.to_string(),
-            args[1..].iter().map(|v| v.to_string()).collect(),
-            rest,
-        ));
+        return list(args, rest).map_err(warn);
     }
-    let num = |a: &str| -> Result<i64, String> {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| match a {
+            Arg::One(a) => Ok(substitute(a, params).unwrap_or_else(|| a.to_string())),
+            Arg::Group(_) => Err(warn(format!(
+                "~{kind} takes no {{…}} group; the line is ignored"
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    let var = args[0].as_str();
+    if !is_param_name(var) {
+        return Err(warn(format!(
+            "~{kind}: `{var}` is not a parameter name; the line is ignored"
+        )));
+    }
+    let num = |a: &str| -> Result<i64, SeqError> {
         let parsed = match a.strip_prefix("0x").or_else(|| a.strip_prefix("0X")) {
             Some(h) => i64::from_str_radix(h, 16),
             None => a.parse::<i64>(),
         };
-        parsed.map_err(|_| format!("~{kind}: `{a}` is not a number"))
+        parsed.map_err(|_| {
+            warn(format!(
+                "~{kind}: `{a}` is not a number; the line is ignored"
+            ))
+        })
     };
-    let (start, step, end) = match args[1..] {
+    let (start, step, end) = match &args[1..] {
         [end] => {
             let end = num(end)?;
             (if end < 0 { -1 } else { 1 }, None, end)
         }
         [start, end] => (num(start)?, None, num(end)?),
         [start, step, end] => (num(start)?, Some(num(step)?), num(end)?),
-        _ => return Err(format!("~{kind} takes (var, [start,] [step,] end)")),
+        _ => {
+            return Err(warn(format!(
+                "~{kind} takes (var, [start,] [step,] end); the line is ignored"
+            )));
+        }
     };
     let step = step.unwrap_or(if end >= start { 1 } else { -1 });
     if step == 0 || (step > 0) != (end >= start) && start != end {
-        return Err(format!(
-            "~{kind}: step {step} never gets from {start} to {end}"
-        ));
+        return Err(warn(format!(
+            "~{kind}: step {step} never gets from {start} to {end}; the line is ignored"
+        )));
     }
-    let mut values = Vec::new();
+    let mut rows = Vec::new();
     let mut v = start;
     while (step > 0 && v <= end) || (step < 0 && v >= end) {
-        if values.len() >= MAX_SEQUENCE {
-            return Err(format!("~{kind} produces more than {MAX_SEQUENCE} values"));
+        if rows.len() >= MAX_SEQUENCE {
+            return Err((
+                Severity::Error,
+                format!("~{kind} produces more than {MAX_SEQUENCE} values"),
+            ));
         }
-        values.push(if kind == "SEQx" {
+        rows.push(vec![if kind == "SEQx" {
             format!("{v:x}")
         } else {
             v.to_string()
-        });
+        }]);
         v = match v.checked_add(step) {
             Some(n) => n,
             None => break,
         };
     }
-    Ok((var.to_string(), values, rest))
+    Ok(Sequence {
+        vars: vec![var.to_string()],
+        rows,
+        rest,
+    })
+}
+
+/// `~LST`'s arguments: a variable and its values, or a `{…}` group of variables and one group
+/// of as many values per row.
+fn list<'s>(args: Vec<Arg<'_>>, rest: &'s str) -> Result<Sequence<'s>, String> {
+    let vars: Vec<String> = match &args[0] {
+        Arg::One(v) => vec![v.to_string()],
+        Arg::Group(g) => g.iter().map(|v| v.to_string()).collect(),
+    };
+    if let Some(bad) = vars.iter().find(|v| !is_param_name(v)) {
+        return Err(format!(
+            "~LST: `{bad}` is not a parameter name; the line is ignored"
+        ));
+    }
+    let mut rows = Vec::new();
+    for a in &args[1..] {
+        let row: Vec<String> = match a {
+            Arg::One(v) => vec![v.to_string()],
+            Arg::Group(g) => g.iter().map(|v| v.to_string()).collect(),
+        };
+        if row.len() != vars.len() || row.iter().any(|v| v.contains(char::is_whitespace)) {
+            return Err(format!(
+                "invalid ~LST: each value must be one word, {} per row; the line is ignored",
+                vars.len()
+            ));
+        }
+        rows.push(row);
+    }
+    if rows.len() > MAX_SEQUENCE {
+        return Err(format!("~LST has more than {MAX_SEQUENCE} values"));
+    }
+    Ok(Sequence { vars, rows, rest })
+}
+
+/// One argument of a sequence: a word, or a `{a,b,…}` group.
+enum Arg<'a> {
+    One(&'a str),
+    Group(Vec<&'a str>),
+}
+
+/// Splits `a, {b, c}, d) rest` into arguments (trimmed) and the text after the `)`.
+fn split_args(s: &str) -> Option<(Vec<Arg<'_>>, &str)> {
+    let mut args = Vec::new();
+    let mut rest = s;
+    loop {
+        let t = rest.trim_start();
+        let (arg, after) = if let Some(g) = t.strip_prefix('{') {
+            let close = g.find('}')?;
+            let items = g[..close].split(',').map(str::trim).collect();
+            (Arg::Group(items), &g[close + 1..])
+        } else {
+            let end = t.find([',', ')'])?;
+            (Arg::One(t[..end].trim()), &t[end..])
+        };
+        args.push(arg);
+        let after = after.trim_start();
+        if let Some(r) = after.strip_prefix(',') {
+            rest = r;
+        } else if let Some(r) = after.strip_prefix(')') {
+            return Some((args, r));
+        } else {
+            return None;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -736,8 +1047,8 @@ mod tests {
             words(&p),
             [
                 "ip", "10.0.0.1", ";", "ip", "10.0.1.1", ";", "ip", "10.0.2.1", ";", "f::90:x",
-                ";", "f::90:y", ";", "f::a0:x", ";", "f::a0:y", ";", "n1", "#x", ";", "n2", "#x",
-                ";", "n3", "#x", ";"
+                ";", "f::90:y", ";", "f::a0:x", ";", "f::a0:y", ";", "n1", ";", "n2", ";", "n3",
+                ";"
             ]
         );
         let p = preprocess_str(
@@ -746,6 +1057,89 @@ mod tests {
             "h",
         );
         assert_eq!(p.diagnostics.len(), 2, "{:?}", p.diagnostics);
+    }
+
+    // Each form below was run through keepalived 2.2.7 (`keepalived -t -l -D`, the expansion
+    // read back from its "Unknown keyword" lines); the expected words are its output.
+
+    #[test]
+    fn sequence_arguments_may_be_parameters() {
+        let p = preprocess_str(
+            "$N=3\n$S=2\n~SEQ(I, $S, $N) a${I}\n~SEQx(H, ${S}, 0xb) b${H}\n~LST(V, $S, x) c$V\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        assert_eq!(
+            words(&p),
+            [
+                "a2", ";", "a3", ";", "b2", ";", "b3", ";", "b4", ";", "b5", ";", "b6", ";", "b7",
+                ";", "b8", ";", "b9", ";", "ba", ";", "bb", ";", "c2", ";", "cx", ";"
+            ]
+        );
+    }
+
+    #[test]
+    fn list_of_groups_sets_several_parameters_per_row() {
+        let p = preprocess_str(
+            "~LST({P,Q},{1,2},{3,4}) f_${P}_${Q}\n~LST(V, a, b) ~LST(W, 1, 2) g${V}${W}\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        assert_eq!(
+            words(&p),
+            [
+                "f_1_2", ";", "f_3_4", ";", "ga1", ";", "ga2", ";", "gb1", ";", "gb2", ";"
+            ]
+        );
+        // A bad list is skipped with a warning, as keepalived logs it and goes on.
+        let p = preprocess_str(
+            "~LST(V,a b,c) x\n~SEQx(H, 1, c) y\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert!(words(&p).is_empty());
+        assert_eq!(p.diagnostics.len(), 2);
+        assert!(
+            p.diagnostics
+                .iter()
+                .all(|d| d.severity == Severity::Warning)
+        );
+    }
+
+    #[test]
+    fn sequences_inside_multiline_parameters() {
+        let p = preprocess_str(
+            "$A=1\n$MS= \\\n~SEQ(I, $A, 2) e${I} \\\nf\n$MS\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        assert_eq!(words(&p), ["e1", ";", "e2", ";", "f", ";"]);
+    }
+
+    #[test]
+    fn a_multiline_parameter_reassigning_another_applies_to_the_lines_after() {
+        let p = preprocess_str(
+            "$Y=1\n$MA= \\\n$Y=7 \\\nn_${Y}\no_${Y}\n$MA\np_${Y}\n             $Q=$Y\n$MB= \\\n$Y=${Q}9 \\\nq_${Y}\n$MB\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert_eq!(
+            words(&p),
+            ["o_1", ";", "n_7", ";", "p_7", ";", "q_$Y9", ";"]
+        );
+    }
+
+    #[test]
+    fn hash_and_bang_parameters_start_comments_outside_quotes() {
+        let p = preprocess_str(
+            "${_HASH} hidden line\nkept ${_HASH}x\nb_${_BANG} y\n\"k${_HASH}k\" z\n",
+            Path::new("k.conf"),
+            "h",
+        );
+        assert_eq!(words(&p), [";", "kept", ";", "b_", ";", "k#k", "z", ";"]);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //!   even with `state MASTER`; the owner (255) becomes Master at once;
 //! - skew is `(256 - priority) * Master_Adver_Interval / 256` for v2 too;
 //! - a Master that hears a lower-priority advert answers at once with its own advert, which ends
-//!   a split brain within one packet instead of one interval;
+//!   a split brain within one packet instead of one interval; at most one such reply per
+//!   advert interval, so a flood of lower-priority adverts is not answered packet for packet;
 //! - `preempt_delay` holds preemption back for that long after startup or after the first
 //!   lower-priority advert seen in Backup.
 
@@ -97,6 +98,8 @@ pub struct Fsm {
     master_down_timer: Option<Instant>,
     /// Until when a lower-priority master is tolerated (`preempt_delay`).
     preempt_hold_until: Option<Instant>,
+    /// When we last answered a lower-priority (or priority 0) advert at once.
+    last_reply: Option<Instant>,
 }
 
 impl Fsm {
@@ -111,6 +114,7 @@ impl Fsm {
             adver_timer: None,
             master_down_timer: None,
             preempt_hold_until: None,
+            last_reply: None,
         }
     }
 
@@ -331,10 +335,7 @@ impl Fsm {
             State::Master => {
                 if priority == 0 {
                     // §6.4.3: a backup... or a resigning peer; re-assert at once.
-                    out.push(Action::SendAdvert {
-                        priority: self.priority,
-                    });
-                    self.adver_timer = Some(now + self.cfg.adver_int);
+                    self.reply(now, out);
                     return;
                 }
                 let we_yield = priority > self.priority
@@ -352,14 +353,27 @@ impl Fsm {
                         peer: src,
                         peer_priority: priority,
                     });
-                    out.push(Action::SendAdvert {
-                        priority: self.priority,
-                    });
-                    self.adver_timer = Some(now + self.cfg.adver_int);
+                    self.reply(now, out);
                 }
             }
             State::Initialize | State::Fault => {}
         }
+    }
+
+    /// Answers an advert at once with ours, at most once per advert interval (a flood of
+    /// lower-priority adverts gets one reply per interval; the regular adverts go on).
+    fn reply(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let recent = self
+            .last_reply
+            .is_some_and(|t| now.saturating_duration_since(t) < self.cfg.adver_int);
+        if recent {
+            return;
+        }
+        self.last_reply = Some(now);
+        out.push(Action::SendAdvert {
+            priority: self.priority,
+        });
+        self.adver_timer = Some(now + self.cfg.adver_int);
     }
 
     /// Whether preemption is still held back by `preempt_delay`; the first lower-priority

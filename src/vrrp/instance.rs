@@ -22,6 +22,8 @@ use anyhow::Context as _;
 use tokio::sync::{Notify as TokioNotify, watch};
 use tokio::time::Instant;
 
+use super::log_limit::{Decision, Kind, LogLimits, suppressed_note};
+
 use super::config::{InstanceConfig, ScriptConfig, Vip};
 use super::fsm::{Action, Event, Fsm, FsmConfig, State};
 use super::garp::{Announcer, Mac, announce_frame};
@@ -194,6 +196,7 @@ pub(crate) async fn run(
         garp_at: None,
         garp_refresh_at: None,
         following: false,
+        limits: LogLimits::default(),
     };
     let mut group_rx = slot.group.as_ref().map(|g| g.subscribe());
     let mut stats_clear = shared.hub.stats_clear.subscribe();
@@ -236,7 +239,9 @@ pub(crate) async fn run(
                                 }
                                 if addr_list_mismatch {
                                     ex.counters.addr_list_err += 1;
-                                    tracing::warn!(instance = %name, from = %rcv.src, "advert address list {:?} differs from ours", advert.addrs);
+                                    if let Decision::Log { suppressed } = ex.limits.check(Kind::AddrList, std::time::Instant::now()) {
+                                        tracing::warn!(instance = %name, from = %rcv.src, "advert address list {:?} differs from ours{}", advert.addrs, suppressed_note(suppressed));
+                                    }
                                 }
                                 let interval = Duration::from_millis(u64::from(advert.interval_cs) * 10);
                                 (Some(Event::Advert { src: rcv.src, priority: advert.priority, interval }), false)
@@ -244,7 +249,9 @@ pub(crate) async fn run(
                             Verdict::Ignore(_) => (None, false),
                             Verdict::Reject(r) => {
                                 validate::count(&r, ex.counters);
-                                tracing::warn!(instance = %name, from = %rcv.src, "invalid advert dropped: {r}");
+                                if let Decision::Log { suppressed } = ex.limits.check(Kind::Invalid, std::time::Instant::now()) {
+                                    tracing::warn!(instance = %name, from = %rcv.src, "invalid advert dropped: {r}{}", suppressed_note(suppressed));
+                                }
                                 (None, false)
                             }
                         }
@@ -507,6 +514,8 @@ struct Exec<'a> {
     garp_refresh_at: Option<Instant>,
     /// The current transition follows a sync-group peer: do not re-broadcast it.
     following: bool,
+    /// Warnings the network can trigger are rate-limited per kind (counters count all).
+    limits: LogLimits,
 }
 
 impl Exec<'_> {
@@ -649,11 +658,17 @@ impl Exec<'_> {
                     peer_priority,
                 } => {
                     self.counters.split_brain += 1;
-                    tracing::warn!(
-                        instance = %self.cfg.name,
-                        "split brain on vrid {}: we ({}, priority {}) and {} (priority {}) are both master; we win and re-assert",
-                        self.cfg.vrid, self.io.src, fsm.priority(), peer, peer_priority,
-                    );
+                    if let Decision::Log { suppressed } = self
+                        .limits
+                        .check(Kind::LowerPriority, std::time::Instant::now())
+                    {
+                        tracing::warn!(
+                            instance = %self.cfg.name,
+                            "split brain on vrid {}: we ({}, priority {}) and {} (priority {}) are both master; we win and re-assert{}",
+                            self.cfg.vrid, self.io.src, fsm.priority(), peer, peer_priority,
+                            suppressed_note(suppressed),
+                        );
+                    }
                 }
             }
         }

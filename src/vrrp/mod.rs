@@ -46,6 +46,7 @@ mod from_model;
 pub mod fsm;
 pub mod garp;
 mod instance;
+pub mod log_limit;
 pub mod no_accept;
 pub mod notify;
 pub mod packet;

@@ -53,6 +53,10 @@ impl Ctx<'_> {
         }
         self.diags.push(d);
     }
+    /// Whether the line of `span` already has [`MAX_PER_LINE`] warnings.
+    fn line_full(&self, span: Span) -> bool {
+        self.line_count.0 == (span.file, span.line) && self.line_count.1 >= MAX_PER_LINE
+    }
     pub(super) fn warn(&mut self, span: Span, msg: impl Into<String>) {
         self.push(Severity::Warning, span, msg.into(), None);
     }
@@ -120,6 +124,11 @@ impl Ctx<'_> {
                 format!("`{kw}` cannot appear inside {block}"),
                 "help: is a `}` missing before this line?",
             );
+            return;
+        }
+        if self.line_full(node.span()) {
+            // Past the per-line cap the warning would be dropped: skip the did-you-mean
+            // search, which is what a flood of expanded lines costs.
             return;
         }
         let msg = format!("unknown keyword `{kw}` in {block}");

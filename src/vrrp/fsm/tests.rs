@@ -209,6 +209,35 @@ fn master_yields_to_higher_priority_and_reports_split_brain() {
 }
 
 #[test]
+fn a_flood_of_lower_priority_adverts_gets_one_reply_per_interval() {
+    let mut r = Run::new(cfg(100));
+    r.at(ms(0), Event::Startup);
+    r.run_until(ms(3610));
+    assert_eq!(r.fsm.state(), State::Master);
+    // 10,000 lower-priority (and priority 0) adverts over 2.5 s, one every 250 µs.
+    let (mut replies, mut split) = (0, 0);
+    let start = Duration::from_millis(4000);
+    for i in 0..10_000u64 {
+        let off = start + Duration::from_micros(i * 250);
+        let prio = if i % 2 == 0 { 50 } else { 0 };
+        for a in r.advert(off, prio) {
+            match a {
+                Action::SendAdvert { priority: 100 } => replies += 1,
+                Action::SplitBrain { .. } => split += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // The regular adverts go on meanwhile, once per interval.
+        r.run_until(off);
+    }
+    // Every lower-priority master is still reported (counted), but answered at 4.0, 5.0
+    // and 6.0 s only.
+    assert_eq!(split, 5_000);
+    assert_eq!(replies, 3);
+    assert_eq!(r.fsm.state(), State::Master);
+}
+
+#[test]
 fn equal_priority_higher_address_wins() {
     let mut r = Run::new(FsmConfig {
         local_addr: ip("10.77.0.0"),

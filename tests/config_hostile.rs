@@ -1,0 +1,225 @@
+//! Hostile configurations against `lvsd -t`: each must end, quickly and within bounded memory,
+//! with an error naming what was refused. Run as the operator would (the binary), under a
+//! deadline and with its peak memory measured by the kernel (wait4's rusage).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Run {
+    code: Option<i32>,
+    stderr: String,
+    took: Duration,
+    /// Peak resident set, KiB.
+    max_rss_kib: i64,
+}
+
+/// `lvsd -t -f FILE`, killed after `deadline`.
+// Reaped with wait4 (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn lvsd_t(file: &Path, deadline: Duration) -> Run {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+        .args(["-t", "--config-id", "hostile", "-f"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run lvsd");
+    let pid = child.id() as libc::pid_t;
+    let stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut { stderr }, &mut s);
+        s
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 on our own child, writing through valid, exclusive pointers.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            // SAFETY: as above; the child was just killed, this reaps it.
+            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            let stderr = reader.join().unwrap_or_default();
+            panic!(
+                "lvsd -t {} still running after {deadline:?}; stderr: {}",
+                file.display(),
+                &stderr[..stderr.len().min(2000)]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let took = start.elapsed();
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Run {
+        code,
+        stderr: reader.join().unwrap_or_default(),
+        took,
+        max_rss_kib: usage.ru_maxrss,
+    }
+}
+
+/// A scratch directory, removed when dropped.
+struct Dir(PathBuf);
+
+impl std::ops::Deref for Dir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(name: &str) -> Dir {
+    let d = std::env::temp_dir().join(format!("lvsd-hostile-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    Dir(d)
+}
+
+/// Refused (exit 4) with `needle` in the message, in under 10 s and 256 MiB.
+fn refused(file: &Path, needle: &str) -> Run {
+    let r = lvsd_t(file, Duration::from_secs(20));
+    assert_eq!(r.code, Some(4), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(needle),
+        "want {needle:?} in: {}",
+        r.stderr
+    );
+    assert!(r.took < Duration::from_secs(10), "took {:?}", r.took);
+    assert!(
+        r.max_rss_kib < 256 * 1024,
+        "peak RSS {} MiB",
+        r.max_rss_kib / 1024
+    );
+    r
+}
+
+#[test]
+fn one_round_of_substitution_cannot_allocate_gigabytes() {
+    // 1 MiB value used 3,000 times in one line: 3 GiB in a single substitution pass.
+    let d = dir("subst");
+    let mut text = format!("$A={}\n", "x".repeat(1 << 20));
+    text.push_str("router_id");
+    for _ in 0..3000 {
+        text.push_str(" ${A}");
+    }
+    text.push('\n');
+    std::fs::write(d.join("k.conf"), text).unwrap();
+    refused(&d.join("k.conf"), "longer than");
+}
+
+#[test]
+fn nested_sequence_products_are_capped() {
+    let d = dir("seq");
+    // 10^10 lines, with text and without (an empty product still costs time).
+    std::fs::write(
+        d.join("k.conf"),
+        "~SEQ(A, 1, 100000) ~SEQ(B, 1, 100000) x $A $B\n",
+    )
+    .unwrap();
+    refused(&d.join("k.conf"), "more than");
+    std::fs::write(d.join("e.conf"), "~SEQ(A, 1, 100000) ~SEQ(B, 1, 100000)\n").unwrap();
+    refused(&d.join("e.conf"), "lines");
+}
+
+#[test]
+fn total_expanded_size_is_capped_not_only_per_line() {
+    // Each line stays under the per-line limit; 100,000 of them make 50 GB.
+    let d = dir("total");
+    let text = format!(
+        "$BIG={}\n~SEQ(I, 1, 100000) notification_email $BIG\n",
+        "y".repeat(500_000)
+    );
+    std::fs::write(d.join("k.conf"), text).unwrap();
+    refused(&d.join("k.conf"), "16 MiB of text");
+}
+
+#[test]
+fn multiline_parameters_multiplying_each_other_are_capped() {
+    // Each level is 64 lines of the level below: 64^5 lines.
+    let d = dir("multi");
+    let mut text = String::from("$L0=x y z\n");
+    for l in 1..=5 {
+        text.push_str(&format!("$L{l}= \\\n"));
+        for _ in 0..63 {
+            text.push_str(&format!("  $L{} \\\n", l - 1));
+        }
+        text.push_str(&format!("  $L{}\n", l - 1));
+    }
+    text.push_str("$L5\n");
+    std::fs::write(d.join("k.conf"), text).unwrap();
+    refused(&d.join("k.conf"), "more than 500000 lines");
+}
+
+#[test]
+fn a_diamond_of_includes_ends_with_an_error() {
+    // Each level includes the next twice: 2^40 reads, no cycle (keepalived loops on it).
+    let d = dir("diamond");
+    for l in 0..40 {
+        std::fs::write(
+            d.join(format!("l{l}.conf")),
+            format!("include l{}.conf\ninclude l{}.conf\n", l + 1, l + 1),
+        )
+        .unwrap();
+    }
+    std::fs::write(d.join("l40.conf"), "global_defs {\n}\n").unwrap();
+    refused(&d.join("l0.conf"), "more than 4096 files");
+}
+
+#[test]
+fn the_bytes_an_include_graph_reads_are_capped() {
+    // A 1 MiB file included 100 times (no cycle, few files): 100 MiB read.
+    let d = dir("bytes");
+    let line = format!("! {}\n", "c".repeat(1000));
+    std::fs::write(d.join("big.conf"), line.repeat(1024)).unwrap();
+    std::fs::write(d.join("k.conf"), "include big.conf\n".repeat(100)).unwrap();
+    refused(&d.join("k.conf"), "over 64 MiB");
+}
+
+#[test]
+fn double_star_does_not_follow_a_symlink_loop() {
+    let d = dir("star");
+    std::fs::create_dir_all(d.join("conf.d/sub")).unwrap();
+    std::os::unix::fs::symlink("..", d.join("conf.d/sub/up")).unwrap();
+    std::os::unix::fs::symlink(".", d.join("conf.d/self")).unwrap();
+    std::fs::write(d.join("conf.d/a.conf"), "global_defs {\n router_id a\n}\n").unwrap();
+    std::fs::write(d.join("k.conf"), "include conf.d/**/*.conf\n").unwrap();
+    let r = lvsd_t(&d.join("k.conf"), Duration::from_secs(20));
+    // `**` is `*` as in keepalived's glob(3): conf.d/*/*.conf matches conf.d/self/a.conf.
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.took < Duration::from_secs(5), "took {:?}", r.took);
+}
+
+#[test]
+fn f_of_a_fifo_a_device_or_a_directory_is_refused_by_name() {
+    let d = dir("special");
+    let fifo = d.join("k.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    refused(&fifo, &format!("{}: it is a FIFO", fifo.display()));
+    refused(
+        Path::new("/dev/zero"),
+        "/dev/zero: it is a character device",
+    );
+    refused(&d, &format!("{}: it is a directory", d.display()));
+    // The same through an include: named, and the rest of the file still read.
+    std::fs::write(
+        d.join("k.conf"),
+        "include /dev/zero\nglobal_defs {\n router_id a\n}\n",
+    )
+    .unwrap();
+    let r = refused(&d.join("k.conf"), "character device");
+    assert!(r.stderr.contains("k.conf:1:1"), "{}", r.stderr);
+}
