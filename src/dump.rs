@@ -599,7 +599,7 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
         ("strict_mode", json!(0)),
         ("vmac_ifname", json!(c.use_vmac.clone().unwrap_or_default())),
         ("ifp_ifname", json!(v.interface)),
-        ("master_priority", json!(0)),
+        ("master_priority", json!(v.master_priority)),
         (
             "last_transition",
             json!(format!(

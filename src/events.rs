@@ -285,6 +285,7 @@ mod tests {
             master_addr: None,
             since_unix_ms: 0,
             since_unix_us: 0,
+            master_priority: 0,
             vips: vec![],
             counters: VrrpCounters::default(),
         };

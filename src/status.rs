@@ -70,6 +70,8 @@ pub struct VrrpInstanceStatus {
     pub effective_priority: u8,
     /// Address of the current master as last heard (our own address when we are master).
     pub master_addr: Option<IpAddr>,
+    /// The master's advertised priority as a backup heard it; 0 otherwise.
+    pub master_priority: u8,
     /// When the current state was entered, Unix milliseconds.
     pub since_unix_ms: u64,
     /// The same instant in microseconds, for the keepalived-compatible dumps (keepalived prints

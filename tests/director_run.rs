@@ -668,6 +668,7 @@ fn sync_daemon_roles_follow_the_tracked_vrrp_instance() {
         master_addr: None,
         since_unix_ms: 0,
         since_unix_us: 0,
+        master_priority: 0,
         vips: Vec::new(),
         counters: Default::default(),
     };

@@ -856,6 +856,7 @@ async fn director_vm_inproc_timeouts_and_sync_daemon() {
             master_addr: None,
             since_unix_ms: 0,
             since_unix_us: 0,
+            master_priority: 0,
             vips: Vec::new(),
             counters: Default::default(),
         }]);

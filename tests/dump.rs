@@ -29,6 +29,7 @@ fn same_as_fixture() -> Status {
             master_addr: None,
             since_unix_ms: since,
             since_unix_us: 0,
+            master_priority: 0,
             vips: vec![vip.into()],
             counters: VrrpCounters {
                 advert_sent: sent,

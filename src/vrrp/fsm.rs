@@ -94,6 +94,8 @@ pub struct Fsm {
     fault: bool,
     master_adver_int: Duration,
     master_addr: Option<IpAddr>,
+    /// The priority the master at `master_addr` advertised.
+    master_priority: u8,
     adver_timer: Option<Instant>,
     master_down_timer: Option<Instant>,
     /// Until when a lower-priority master is tolerated (`preempt_delay`).
@@ -111,6 +113,7 @@ impl Fsm {
             state: State::Initialize,
             fault: false,
             master_addr: None,
+            master_priority: 0,
             adver_timer: None,
             master_down_timer: None,
             preempt_hold_until: None,
@@ -133,6 +136,15 @@ impl Fsm {
             State::Master => Some(self.cfg.local_addr),
             State::Backup => self.master_addr,
             _ => None,
+        }
+    }
+
+    /// The priority the master advertised, as a backup last heard it (keepalived's dumps
+    /// print it as `master_priority`); 0 when not a backup or no master is known.
+    pub fn master_priority(&self) -> u8 {
+        match (self.state, self.master_addr) {
+            (State::Backup, Some(_)) => self.master_priority,
+            _ => 0,
         }
     }
 
@@ -328,6 +340,7 @@ impl Fsm {
                         self.master_adver_int = interval;
                     }
                     self.master_addr = Some(src);
+                    self.master_priority = priority;
                     self.master_down_timer = Some(now + self.master_down_interval());
                 }
                 // else: discard; Master_Down_Timer keeps running and we preempt.
@@ -346,6 +359,7 @@ impl Fsm {
                     }
                     out.push(Action::DelVips);
                     self.master_addr = Some(src);
+                    self.master_priority = priority;
                     self.become_backup(now, out);
                 } else {
                     // keepalived: answer a lower-priority master at once so it steps down.

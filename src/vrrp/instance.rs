@@ -125,6 +125,7 @@ pub(crate) async fn run(
         master_addr: None,
         since_unix_ms: now_unix_ms(),
         since_unix_us: now_unix_us(),
+        master_priority: 0,
         vips: cfg.vips.iter().map(Vip::display).collect(),
         counters: counters.clone(),
     };
@@ -323,6 +324,7 @@ pub(crate) async fn run(
         status.counters = ex.counters.clone();
         status.effective_priority = fsm.priority();
         status.master_addr = fsm.master_addr();
+        status.master_priority = fsm.master_priority();
         publish(&status);
     }
 

@@ -522,6 +522,7 @@ fn initial_status(i: &InstanceConfig) -> VrrpInstanceStatus {
         master_addr: None,
         since_unix_ms: instance::now_unix_ms(),
         since_unix_us: instance::now_unix_us(),
+        master_priority: 0,
         vips: i.vips.iter().map(Vip::display).collect(),
         counters: Default::default(),
     }

@@ -27,6 +27,7 @@ pub fn sample_status() -> Status {
                 master_addr: Some("192.0.2.10".parse().unwrap()),
                 since_unix_ms: 1_795_527_961_215,
                 since_unix_us: 0,
+                master_priority: 0,
                 vips: vec!["192.0.2.100/24".into(), "192.0.2.101/32".into()],
                 counters: VrrpCounters {
                     advert_rcvd: 7,
@@ -51,6 +52,7 @@ pub fn sample_status() -> Status {
                 master_addr: Some("fe80::1".parse().unwrap()),
                 since_unix_ms: 1_795_527_962_000,
                 since_unix_us: 0,
+                master_priority: 0,
                 vips: vec!["2001:db8::100/64".into()],
                 counters: VrrpCounters {
                     advert_rcvd: 99,

@@ -160,6 +160,8 @@ fn preemption_and_nopreempt() {
     assert!(r.run_until(ms(12_609)).is_empty());
     assert_eq!(r.fsm.state(), State::Backup);
     assert_eq!(r.fsm.master_addr(), Some(ip(PEER)));
+    // The dumps' master_priority: what the accepted master advertises.
+    assert_eq!(r.fsm.master_priority(), 50);
 }
 
 #[test]
