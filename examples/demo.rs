@@ -281,5 +281,23 @@ fn health_check_only() -> ExitCode {
         // Keep the server up until the process exits.
         thread::sleep(Duration::from_secs(60));
     });
-    run_lvsd(&["lvsd", "--health-check-only", "-n", "-f", conf])
+    // Pid files and the control socket of its own, so a keepalived or lvsd already running on
+    // this host (which own /run/keepalived.pid) neither blocks the demo nor is disturbed.
+    let run = std::env::temp_dir().join(format!("lvsd-demo-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&run);
+    let file = |name: &str| run.join(name).to_string_lossy().into_owned();
+    let (pid, checkers, sock) = (file("lvsd.pid"), file("checkers.pid"), file("lvsd.sock"));
+    run_lvsd(&[
+        "lvsd",
+        "--health-check-only",
+        "-n",
+        "-f",
+        conf,
+        "-p",
+        &pid,
+        "-c",
+        &checkers,
+        "--ctl-socket",
+        &sock,
+    ])
 }
