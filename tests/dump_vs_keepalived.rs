@@ -10,7 +10,7 @@
 //!
 //! Needs root, iproute2 and keepalived, and for the VM part qemu (`bash .ci/run` installs them).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -166,9 +166,25 @@ impl Daemon {
 
     fn spawn(mut cmd: Command, program: &[&str], log: &Path) -> Daemon {
         let logf = std::fs::File::create(log).expect("log file");
+        // A checkout (or target dir) under /tmp must stay visible under the private /tmp:
+        // the old /tmp is bound on /mnt and those top-level directories are bound back.
+        let keep: BTreeSet<String> = [
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+            Path::new(env!("CARGO_BIN_EXE_lvsd")),
+        ]
+        .iter()
+        .filter_map(|p| p.strip_prefix("/tmp").ok()?.components().next())
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+        let script = "set -e
+            if [ -n \"$KEEP\" ]; then mount --rbind /tmp /mnt; fi
+            mount -t tmpfs tmpfs /tmp
+            for k in $KEEP; do mkdir -p \"/tmp/$k\"; mount --rbind \"/mnt/$k\" \"/tmp/$k\"; done
+            exec \"$@\"";
         let child = cmd
             .args(["unshare", "-m", "--propagation", "private"])
-            .args(["sh", "-c", "mount -t tmpfs tmpfs /tmp && exec \"$@\"", "sh"])
+            .args(["sh", "-c", script, "sh"])
+            .env("KEEP", keep.into_iter().collect::<Vec<_>>().join(" "))
             .args(program)
             .env("TZ", "UTC")
             .env("RUST_LOG", "info")
