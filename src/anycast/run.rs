@@ -286,6 +286,29 @@ mod tests {
         }]
     }
 
+    /// The writer on the fake kernel `k`, sysctls left alone.
+    fn spawn_on(
+        k: &FakeRoutes,
+        configs: watch::Receiver<Option<Arc<Config>>>,
+        status: watch::Receiver<Vec<VirtualServerStatus>>,
+        shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let k = k.clone();
+        tokio::spawn(run(
+            move || {
+                let k = k.clone();
+                async move { Ok::<_, Error>(k) }
+            },
+            configs,
+            status,
+            shutdown,
+            RunOptions {
+                sysctls: false,
+                ..RunOptions::default()
+            },
+        ))
+    }
+
     async fn settle() {
         for _ in 0..20 {
             tokio::task::yield_now().await;
@@ -312,20 +335,7 @@ mod tests {
         // As at a real start: the first pass runs before the director published anything.
         let (st_tx, st_rx) = watch::channel(Vec::new());
         let (stop_tx, stop_rx) = watch::channel(false);
-        let kc = k.clone();
-        let task = tokio::spawn(run(
-            move || {
-                let k = kc.clone();
-                async move { Ok::<_, Error>(k) }
-            },
-            cfg_rx,
-            st_rx,
-            stop_rx,
-            RunOptions {
-                sysctls: false,
-                ..RunOptions::default()
-            },
-        ));
+        let task = spawn_on(&k, cfg_rx, st_rx, stop_rx);
         settle().await;
         // Restart: only the stale route went; the right one was never touched.
         assert_eq!(*k.writes.lock().unwrap(), 1);
@@ -366,20 +376,7 @@ mod tests {
         let (_cfg_tx, cfg_rx) = watch::channel(Some(cfg));
         let (_st_tx, st_rx) = watch::channel(status(true));
         let (stop_tx, stop_rx) = watch::channel(false);
-        let kc = k.clone();
-        let task = tokio::spawn(run(
-            move || {
-                let k = kc.clone();
-                async move { Ok::<_, Error>(k) }
-            },
-            cfg_rx,
-            st_rx,
-            stop_rx,
-            RunOptions {
-                sysctls: false,
-                ..RunOptions::default()
-            },
-        ));
+        let task = spawn_on(&k, cfg_rx, st_rx, stop_rx);
         settle().await;
         assert!(
             routes(&k).is_empty(),
