@@ -245,6 +245,13 @@ fn events_stream_and_status_page_in_a_real_browser() {
             .unwrap()
             .success()
     );
+    // SIGHUP is asynchronous: let the reload land before the enable, so the order is known.
+    while !lines.iter().any(|l: &String| l.contains(" reload ")) {
+        let l = rx
+            .recv_timeout(Duration::from_secs(15))
+            .unwrap_or_else(|_| panic!("no reload event; got {lines:?}\n{}", lvsd.log()));
+        lines.push(l);
+    }
     let out = ctl(&socket, &["enable", "192.0.2.10:80", &b.to_string()]);
     assert!(out.contains("enabled"), "{out}");
     while lines.len() < 6 {
