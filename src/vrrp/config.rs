@@ -26,6 +26,9 @@ pub struct VrrpConfig {
     /// `-V/--dont-release-vrrp`: when lvsd stops, masters keep their VIPs and routes and send
     /// no priority-0 advert (a reload still releases what it removes).
     pub keep_vips_on_stop: bool,
+    /// `vrrp_startup_delay`: instances stay in INIT this long after lvsd starts.
+    #[serde(with = "secs")]
+    pub startup_delay: Duration,
 }
 
 /// One virtual address (`10.0.0.1/24 dev eth1 brd 10.0.0.255 scope global label eth1:1`).

@@ -52,6 +52,7 @@ impl VrrpConfig {
                 .collect(),
             realtime_priority: Some(DEFAULT_RT_PRIORITY),
             socket_priority: Some(DEFAULT_SOCKET_PRIORITY),
+            startup_delay: c.global.vrrp_startup_delay,
         }
     }
 }

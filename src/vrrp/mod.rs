@@ -51,6 +51,7 @@ pub mod no_accept;
 pub mod notify;
 pub mod packet;
 pub mod socket;
+pub mod step;
 pub mod sync;
 pub mod timer;
 pub mod track;
@@ -66,7 +67,7 @@ use tokio::sync::watch;
 pub use config::{InstanceConfig, ScriptConfig, SyncGroupConfig, Tracked, Vip, VrrpConfig};
 pub use from_model::{DEFAULT_RT_PRIORITY, DEFAULT_SOCKET_PRIORITY};
 
-use crate::status::{StatusHub, VrrpInstanceStatus, VrrpScriptStatus, VrrpState};
+use crate::status::{StatusHub, VrrpScriptStatus};
 
 /// Checks what the runtime cannot work around; the config layer reports the same problems
 /// with file positions, this is the last line of defence.
@@ -229,57 +230,48 @@ struct Runtime {
 }
 
 impl Runtime {
+    /// Reconciles everything the VRRP thread runs with `cfg`, one resource at a time: what
+    /// instances use (scripts, files, groups) exists before they start; changed instances
+    /// resign before their replacements start.
     async fn apply(&mut self, cfg: &VrrpConfig) {
-        // Scripts: keep identical ones (same watch), restart the rest.
-        let mut changed_scripts = Vec::new();
+        let changed_scripts = self.apply_scripts(cfg);
+        self.publish_script_status(cfg);
+        self.apply_files(cfg);
+        self.stop_changed_instances(cfg, &changed_scripts).await;
+        self.apply_groups(cfg);
+        self.publish_instance_status(cfg);
+        self.start_new_instances(cfg);
+    }
+
+    /// Scripts: identical ones keep their watch; the rest restart. Returns the names of the
+    /// scripts that changed or went away.
+    fn apply_scripts(&mut self, cfg: &VrrpConfig) -> Vec<String> {
+        let mut changed = Vec::new();
         self.scripts.retain(|name, r| {
             let keep = cfg.scripts.iter().any(|s| &s.name == name && *s == r.cfg);
             if !keep {
                 r.tasks.iter().for_each(|t| t.abort());
-                changed_scripts.push(name.clone());
+                changed.push(name.clone());
             }
             keep
         });
         for s in &cfg.scripts {
-            if self.scripts.contains_key(&s.name) {
-                continue;
+            if !self.scripts.contains_key(&s.name) {
+                let r = start_script(s, &self.hub);
+                self.scripts.insert(s.name.clone(), r);
             }
-            let (tx, rx) = watch::channel(None);
-            let (run_tx, mut run_rx) = watch::channel(false);
-            let runner = tokio::spawn(track::script_task(s.clone(), tx, run_tx));
-            let hub = self.hub.clone();
-            let (mut rx2, name) = (rx.clone(), s.name.clone());
-            let mirror = tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        r = rx2.changed() => if r.is_err() { break },
-                        r = run_rx.changed() => if r.is_err() { break },
-                    }
-                    let ok = rx2.borrow_and_update().unwrap_or(false);
-                    let running = *run_rx.borrow_and_update();
-                    hub.vrrp_scripts.send_modify(|v| {
-                        if let Some(x) = v.iter_mut().find(|x| x.name == name) {
-                            x.ok = ok;
-                            x.running = running;
-                        }
-                    });
-                }
-            });
-            self.scripts.insert(
-                s.name.clone(),
-                RunningScript {
-                    cfg: s.clone(),
-                    rx,
-                    tasks: [runner, mirror],
-                },
-            );
         }
-        let prev_scripts = self.hub.vrrp_scripts.borrow().clone();
+        changed
+    }
+
+    /// `/status` script list in the new order; a kept script keeps its verdict.
+    fn publish_script_status(&self, cfg: &VrrpConfig) {
+        let prev = self.hub.vrrp_scripts.borrow().clone();
         self.hub.vrrp_scripts.send_replace(
             cfg.scripts
                 .iter()
                 .map(|s| {
-                    let prev = prev_scripts.iter().find(|p| p.name == s.name);
+                    let prev = prev.iter().find(|p| p.name == s.name);
                     VrrpScriptStatus {
                         name: s.name.clone(),
                         ok: prev.is_some_and(|p| p.ok),
@@ -288,6 +280,10 @@ impl Runtime {
                 })
                 .collect(),
         );
+    }
+
+    /// `track_file`s: one poller per path any instance tracks.
+    fn apply_files(&mut self, cfg: &VrrpConfig) {
         let files: Vec<String> = cfg
             .instances
             .iter()
@@ -308,18 +304,15 @@ impl Runtime {
                 e.insert((rx, t));
             }
         }
+    }
 
-        // Instances: stop what is gone or changed (including its scripts or sync group).
-        let group_of = |name: &str| {
-            cfg.sync_groups
-                .iter()
-                .find(|g| g.members.iter().any(|m| m == name))
-                .cloned()
-        };
+    /// Stops what is gone or changed (including its scripts or sync group) and waits for it
+    /// to resign.
+    async fn stop_changed_instances(&mut self, cfg: &VrrpConfig, changed_scripts: &[String]) {
         let mut stopping = Vec::new();
         for (name, r) in &self.instances {
             let same = cfg.instances.iter().any(|i| i == &r.cfg)
-                && group_of(name) == r.group
+                && group_of(cfg, name) == r.group
                 && !r
                     .cfg
                     .track_scripts
@@ -333,7 +326,6 @@ impl Runtime {
         for name in &stopping {
             self.instances.remove(name);
         }
-        // Wait for them to resign before their replacements start.
         while !stopping.is_empty() {
             match self.tasks.join_next().await {
                 Some(Ok((name, res))) => {
@@ -346,6 +338,10 @@ impl Runtime {
                 None => break,
             }
         }
+    }
+
+    /// Sync groups: a changed group gets a new channel (its members restarted above).
+    fn apply_groups(&mut self, cfg: &VrrpConfig) {
         self.groups
             .retain(|name, (g, _)| cfg.sync_groups.iter().any(|n| &n.name == name && n == g));
         for g in &cfg.sync_groups {
@@ -353,11 +349,11 @@ impl Runtime {
                 .entry(g.name.clone())
                 .or_insert_with(|| (g.clone(), sync::group(g)));
         }
+    }
 
-        // Status list in the new order; running instances keep their entry.
-        self.hub
-            .vrrp_config
-            .send_replace(std::sync::Arc::new(cfg.clone()));
+    /// Status list in the new order; running instances keep their entry.
+    fn publish_instance_status(&self, cfg: &VrrpConfig) {
+        self.hub.vrrp_config.send_replace(Arc::new(cfg.clone()));
         let prev = self.hub.vrrp.borrow().clone();
         self.hub.vrrp.send_replace(
             cfg.instances
@@ -368,12 +364,15 @@ impl Runtime {
                         .find(|p| p.name == i.name && self.instances.contains_key(&i.name))
                     {
                         Some(p) => p.clone(),
-                        None => initial_status(i),
+                        None => instance::initial_status(i),
                     }
                 })
                 .collect(),
         );
-        let shared = instance::Shared {
+    }
+
+    fn shared(&self, cfg: &VrrpConfig) -> instance::Shared {
+        instance::Shared {
             nl: self.nl.clone(),
             hub: self.hub.clone(),
             links: self.links.clone(),
@@ -389,12 +388,18 @@ impl Runtime {
                 .collect(),
             socket_priority: cfg.socket_priority,
             keep_on_stop: self.keep_on_stop.clone(),
-        };
+            startup_delay: cfg.startup_delay,
+        }
+    }
+
+    /// Starts every configured instance not running.
+    fn start_new_instances(&mut self, cfg: &VrrpConfig) {
+        let shared = self.shared(cfg);
         for ic in &cfg.instances {
             if self.instances.contains_key(&ic.name) {
                 continue;
             }
-            let group_cfg = group_of(&ic.name);
+            let group_cfg = group_of(cfg, &ic.name);
             let group = group_cfg
                 .as_ref()
                 .and_then(|g| self.groups.get(&g.name))
@@ -417,6 +422,45 @@ impl Runtime {
                 },
             );
         }
+    }
+}
+
+/// The sync group `name` belongs to.
+fn group_of(cfg: &VrrpConfig, name: &str) -> Option<SyncGroupConfig> {
+    cfg.sync_groups
+        .iter()
+        .find(|g| g.members.iter().any(|m| m == name))
+        .cloned()
+}
+
+/// Starts a `vrrp_script`: its runner and the task mirroring its verdict into `/status`.
+/// Both end with the script's watch (the runner is aborted on change or at exit).
+fn start_script(s: &ScriptConfig, hub: &StatusHub) -> RunningScript {
+    let (tx, rx) = watch::channel(None);
+    let (run_tx, mut run_rx) = watch::channel(false);
+    let runner = tokio::spawn(track::script_task(s.clone(), tx, run_tx));
+    let hub = hub.clone();
+    let (mut rx2, name) = (rx.clone(), s.name.clone());
+    let mirror = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                r = rx2.changed() => if r.is_err() { break },
+                r = run_rx.changed() => if r.is_err() { break },
+            }
+            let ok = rx2.borrow_and_update().unwrap_or(false);
+            let running = *run_rx.borrow_and_update();
+            hub.vrrp_scripts.send_modify(|v| {
+                if let Some(x) = v.iter_mut().find(|x| x.name == name) {
+                    x.ok = ok;
+                    x.running = running;
+                }
+            });
+        }
+    });
+    RunningScript {
+        cfg: s.clone(),
+        rx,
+        tasks: [runner, mirror],
     }
 }
 
@@ -450,17 +494,21 @@ async fn run_here(
     let first = configs.borrow_and_update().clone();
     rt.apply(&first).await;
     let mut first_err = None;
+    // False once the configuration sender is gone: the last configuration keeps running and
+    // shutdown is still watched.
+    let mut reloadable = true;
     while !*shutdown.borrow() {
         tokio::select! {
+            biased;
             r = shutdown.changed() => {
                 if r.is_err() || *shutdown.borrow() {
                     break;
                 }
             }
-            r = configs.changed() => {
+            r = configs.changed(), if reloadable => {
                 if r.is_err() {
-                    // The sender is gone: keep running the last configuration.
-                    std::future::pending::<()>().await;
+                    reloadable = false;
+                    continue;
                 }
                 let cfg = configs.borrow_and_update().clone();
                 match validate_config(&cfg) {
@@ -509,21 +557,5 @@ async fn run_here(
     first_err.map_or(Ok(()), Err)
 }
 
-fn initial_status(i: &InstanceConfig) -> VrrpInstanceStatus {
-    VrrpInstanceStatus {
-        name: i.name.clone(),
-        interface: i.interface.clone(),
-        vrid: i.vrid,
-        version: i.version,
-        family: if i.is_ipv6() { "inet6" } else { "inet" },
-        state: VrrpState::Init,
-        base_priority: i.priority,
-        effective_priority: i.priority,
-        master_addr: None,
-        since_unix_ms: instance::now_unix_ms(),
-        since_unix_us: instance::now_unix_us(),
-        master_priority: 0,
-        vips: i.vips.iter().map(Vip::display).collect(),
-        counters: Default::default(),
-    }
-}
+#[cfg(test)]
+mod runtime_tests;
