@@ -15,6 +15,7 @@ pub enum Context {
     GlobalDefs,
     VrrpScript,
     TrackFile,
+    VrrpTrackProcess,
     VrrpSyncGroup,
     VrrpInstance,
     VirtualServer,
@@ -32,6 +33,7 @@ impl Context {
             Context::GlobalDefs => "global_defs",
             Context::VrrpScript => "vrrp_script",
             Context::TrackFile => "track_file",
+            Context::VrrpTrackProcess => "vrrp_track_process",
             Context::VrrpSyncGroup => "vrrp_sync_group",
             Context::VrrpInstance => "vrrp_instance",
             Context::VirtualServer => "virtual_server",
@@ -50,6 +52,7 @@ impl Context {
             Context::GlobalDefs => GLOBAL_DEFS,
             Context::VrrpScript => VRRP_SCRIPT,
             Context::TrackFile => TRACK_FILE,
+            Context::VrrpTrackProcess => VRRP_TRACK_PROCESS,
             Context::VrrpSyncGroup => VRRP_SYNC_GROUP,
             Context::VrrpInstance => VRRP_INSTANCE,
             Context::VirtualServer => VIRTUAL_SERVER,
@@ -69,7 +72,7 @@ impl Context {
             Context::VrrpInstance => VRRP_INSTANCE_IGNORED,
             Context::VirtualServer => VIRTUAL_SERVER_IGNORED,
             Context::RealServer => REAL_SERVER_IGNORED,
-            Context::VrrpSyncGroup => &["track_process", "track_bfd"],
+            Context::VrrpSyncGroup => &["track_bfd"],
             _ => &[],
         }
     }
@@ -135,7 +138,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
             "vrrp_lower_prio_no_advert",
             "vrrp_higher_prio_send_advert",
             "vrrp_down_timer_adverts",
-            "vrrp_startup_delay",
             "vrrp_notify_priority_changes",
             "vrrp_skip_check_adv_addr",
             "vrrp_check_unicast_src",
@@ -233,9 +235,6 @@ pub fn unimplemented_effect(kw: &str) -> &'static str {
         "enable_dbus" | "dbus_service_name" => {
             "there is no DBus service; use lvsd's control API (lvsd ctl, /status) instead"
         }
-        "track_process" | "vrrp_track_process" => {
-            "failover does not follow the tracked process: the instance's state and priority ignore it"
-        }
         "track_bfd" | "bfd_instance" | "BFD_CHECK" => {
             "there is no BFD: failover and real-server health do not follow the BFD session"
         }
@@ -286,6 +285,7 @@ pub const CONTEXTS: &[Context] = &[
     Context::GlobalDefs,
     Context::VrrpScript,
     Context::TrackFile,
+    Context::VrrpTrackProcess,
     Context::VrrpSyncGroup,
     Context::VrrpInstance,
     Context::VirtualServer,
@@ -448,6 +448,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "vrrp_script",
     "track_file",
     "vrrp_track_file",
+    "vrrp_track_process",
     "vrrp_sync_group",
     "vrrp_instance",
     "virtual_server_group",
@@ -463,7 +464,6 @@ pub const TOP_LEVEL: &[&str] = &[
 pub const TOP_LEVEL_IGNORED: &[&str] = &[
     "linkbeat_interfaces",
     "track_group",
-    "vrrp_track_process",
     "garp_group",
     "bfd_instance",
     "net_namespace",
@@ -612,6 +612,18 @@ pub const VRRP_SCRIPT: &[&str] = &[
 
 pub const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
 
+pub const VRRP_TRACK_PROCESS: &[&str] = &[
+    "process",
+    "param_match",
+    "full_command",
+    "weight",
+    "quorum",
+    "quorum_max",
+    "fork_delay",
+    "terminate_delay",
+    "delay",
+];
+
 pub const VRRP_SYNC_GROUP: &[&str] = &[
     "group",
     "notify_master",
@@ -626,6 +638,7 @@ pub const VRRP_SYNC_GROUP: &[&str] = &[
     "track_interface",
     "track_script",
     "track_file",
+    "track_process",
 ];
 
 pub const VRRP_INSTANCE: &[&str] = &[
@@ -657,6 +670,7 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "track_interface",
     "track_script",
     "track_file",
+    "track_process",
     "notify_master",
     "notify_backup",
     "notify_fault",
@@ -689,7 +703,6 @@ pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
     "vrf",
     "use_vmac_addr",
     "use_ipvlan",
-    "track_process",
     "track_bfd",
     "garp_extra_if",
     "debug",

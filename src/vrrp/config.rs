@@ -26,6 +26,8 @@ pub struct VrrpConfig {
     /// `-V/--dont-release-vrrp`: when lvsd stops, masters keep their VIPs and routes and send
     /// no priority-0 advert (a reload still releases what it removes).
     pub keep_vips_on_stop: bool,
+    /// `vrrp_track_process` blocks some instance tracks.
+    pub processes: Vec<super::track_process::ProcessConfig>,
     /// `vrrp_startup_delay`: instances stay in INIT this long after lvsd starts.
     #[serde(with = "secs")]
     pub startup_delay: Duration,
@@ -148,6 +150,9 @@ pub struct InstanceConfig {
     pub track_scripts: Vec<Tracked>,
     pub track_interfaces: Vec<Tracked>,
     pub track_files: Vec<TrackFileRef>,
+    /// `track_process` lines of the instance and of its sync group (a group's tracked
+    /// process acts on every member, as keepalived's sync-group tracking does).
+    pub track_processes: Vec<Tracked>,
     /// `dont_track_primary`: ignore the instance interface's own link state.
     pub dont_track_primary: bool,
     pub notify: Notify,
@@ -183,6 +188,7 @@ impl Default for InstanceConfig {
             track_scripts: Vec::new(),
             track_interfaces: Vec::new(),
             track_files: Vec::new(),
+            track_processes: Vec::new(),
             dont_track_primary: false,
             notify: Notify::default(),
         }

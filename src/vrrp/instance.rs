@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub links: watch::Receiver<HashMap<String, bool>>,
     pub scripts: HashMap<String, (ScriptConfig, watch::Receiver<Option<bool>>)>,
     pub files: HashMap<String, watch::Receiver<i64>>,
+    /// `vrrp_track_process` verdicts by name (None until the first /proc scan).
+    pub processes: super::track_process::Verdicts,
     pub socket_priority: Option<u32>,
     /// Set when lvsd stops with `-V`: the instance leaves its addresses in place.
     pub keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
@@ -415,6 +417,7 @@ enum Rx {
     Links(watch::Receiver<HashMap<String, bool>>),
     Script(watch::Receiver<Option<bool>>),
     File(watch::Receiver<i64>),
+    Process(watch::Receiver<Option<bool>>),
 }
 
 impl Rx {
@@ -423,6 +426,7 @@ impl Rx {
             Rx::Links(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Script(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::File(r) => Box::pin(async move { r.changed().await.is_ok() }),
+            Rx::Process(r) => Box::pin(async move { r.changed().await.is_ok() }),
         }
     }
 }
@@ -437,6 +441,11 @@ fn tracked_receivers(cfg: &InstanceConfig, shared: &Shared) -> Vec<Rx> {
     for f in &cfg.track_files {
         if let Some(rx) = shared.files.get(&f.path) {
             v.push(Rx::File(rx.clone()));
+        }
+    }
+    for p in &cfg.track_processes {
+        if let Some(rx) = shared.processes.get(&p.name) {
+            v.push(Rx::Process(rx.clone()));
         }
     }
     v
@@ -492,6 +501,13 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
             // No verdict yet: not counted against the instance.
             let ok = rx.borrow().unwrap_or(true);
             inputs.push(track::script_input(t, sc, ok));
+        }
+    }
+    for t in &cfg.track_processes {
+        if let Some(rx) = shared.processes.get(&t.name) {
+            // Before the first /proc scan: not counted against the instance.
+            let ok = rx.borrow().unwrap_or(true);
+            inputs.push(track::process_input(t, ok));
         }
     }
     let files: Vec<FileInput> = cfg

@@ -41,6 +41,7 @@
 //! `virtual_rules`, sync-group level tracking; VMAC sysctls
 //! (arp_ignore/arp_filter) are left to the operator.
 
+pub mod cn_proc;
 pub mod config;
 mod from_model;
 pub mod fsm;
@@ -55,6 +56,7 @@ pub mod step;
 pub mod sync;
 pub mod timer;
 pub mod track;
+pub mod track_process;
 pub mod validate;
 pub mod vip;
 
@@ -209,6 +211,70 @@ struct RunningScript {
     tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
+/// A tracked process block, the sender its task publishes on, and the receiver instances clone.
+type ProcessEntry = (
+    track_process::ProcessConfig,
+    Arc<watch::Sender<Option<bool>>>,
+    watch::Receiver<Option<bool>>,
+);
+
+/// The `vrrp_track_process` trackers: one verdict channel per block, kept across reloads
+/// while the block is unchanged; one task follows all of them.
+#[derive(Default)]
+struct RunningProcesses {
+    by_name: HashMap<String, ProcessEntry>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningProcesses {
+    /// Keeps identical blocks' channels, replaces the rest and restarts the task over the new
+    /// set; returns the names that changed or went away.
+    fn apply(&mut self, wanted: &[track_process::ProcessConfig]) -> Vec<String> {
+        let mut changed = Vec::new();
+        self.by_name.retain(|name, (c, _, _)| {
+            let keep = wanted.iter().any(|w| w == c);
+            if !keep {
+                changed.push(name.clone());
+            }
+            keep
+        });
+        let mut new = false;
+        for w in wanted {
+            if !self.by_name.contains_key(&w.name) {
+                let (tx, rx) = watch::channel(None);
+                self.by_name
+                    .insert(w.name.clone(), (w.clone(), Arc::new(tx), rx));
+                new = true;
+            }
+        }
+        if new || !changed.is_empty() || (self.task.is_none() && !wanted.is_empty()) {
+            self.stop();
+            if !self.by_name.is_empty() {
+                let (specs, txs) = self
+                    .by_name
+                    .values()
+                    .map(|(c, tx, _)| (c.clone(), tx.clone()))
+                    .unzip();
+                self.task = Some(tokio::spawn(track_process::process_task(specs, txs)));
+            }
+        }
+        changed
+    }
+
+    fn verdicts(&self) -> track_process::Verdicts {
+        self.by_name
+            .iter()
+            .map(|(n, (_, _, rx))| (n.clone(), rx.clone()))
+            .collect()
+    }
+
+    fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
 struct RunningInstance {
     cfg: InstanceConfig,
     group: Option<SyncGroupConfig>,
@@ -222,6 +288,7 @@ struct Runtime {
     links: watch::Receiver<HashMap<String, bool>>,
     scripts: HashMap<String, RunningScript>,
     files: HashMap<String, (watch::Receiver<i64>, tokio::task::JoinHandle<()>)>,
+    processes: RunningProcesses,
     groups: HashMap<String, (SyncGroupConfig, sync::Member)>,
     instances: HashMap<String, RunningInstance>,
     tasks: tokio::task::JoinSet<(String, anyhow::Result<()>)>,
@@ -237,7 +304,9 @@ impl Runtime {
         let changed_scripts = self.apply_scripts(cfg);
         self.publish_script_status(cfg);
         self.apply_files(cfg);
-        self.stop_changed_instances(cfg, &changed_scripts).await;
+        let changed_processes = self.processes.apply(&tracked_processes(cfg));
+        self.stop_changed_instances(cfg, &changed_scripts, &changed_processes)
+            .await;
         self.apply_groups(cfg);
         self.publish_instance_status(cfg);
         self.start_new_instances(cfg);
@@ -308,7 +377,12 @@ impl Runtime {
 
     /// Stops what is gone or changed (including its scripts or sync group) and waits for it
     /// to resign.
-    async fn stop_changed_instances(&mut self, cfg: &VrrpConfig, changed_scripts: &[String]) {
+    async fn stop_changed_instances(
+        &mut self,
+        cfg: &VrrpConfig,
+        changed_scripts: &[String],
+        changed_processes: &[String],
+    ) {
         let mut stopping = Vec::new();
         for (name, r) in &self.instances {
             let same = cfg.instances.iter().any(|i| i == &r.cfg)
@@ -317,7 +391,12 @@ impl Runtime {
                     .cfg
                     .track_scripts
                     .iter()
-                    .any(|t| changed_scripts.contains(&t.name));
+                    .any(|t| changed_scripts.contains(&t.name))
+                && !r
+                    .cfg
+                    .track_processes
+                    .iter()
+                    .any(|t| changed_processes.contains(&t.name));
             if !same {
                 let _ = r.stop.send(true);
                 stopping.push(name.clone());
@@ -386,6 +465,7 @@ impl Runtime {
                 .iter()
                 .map(|(p, (rx, _))| (p.clone(), rx.clone()))
                 .collect(),
+            processes: self.processes.verdicts(),
             socket_priority: cfg.socket_priority,
             keep_on_stop: self.keep_on_stop.clone(),
             startup_delay: cfg.startup_delay,
@@ -423,6 +503,19 @@ impl Runtime {
             );
         }
     }
+}
+
+/// The `vrrp_track_process` blocks some instance tracks (the others cost nothing).
+fn tracked_processes(cfg: &VrrpConfig) -> Vec<track_process::ProcessConfig> {
+    cfg.processes
+        .iter()
+        .filter(|p| {
+            cfg.instances
+                .iter()
+                .any(|i| i.track_processes.iter().any(|t| t.name == p.name))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The sync group `name` belongs to.
@@ -486,6 +579,7 @@ async fn run_here(
         links,
         scripts: HashMap::new(),
         files: HashMap::new(),
+        processes: RunningProcesses::default(),
         groups: HashMap::new(),
         instances: HashMap::new(),
         tasks: tokio::task::JoinSet::new(),
@@ -554,6 +648,7 @@ async fn run_here(
     for (_, t) in rt.files.values() {
         t.abort();
     }
+    rt.processes.stop();
     first_err.map_or(Ok(()), Err)
 }
 

@@ -80,6 +80,20 @@ pub fn script_input(t: &Tracked, script: &ScriptConfig, ok: bool) -> Input {
     }
 }
 
+/// Builds the input for a tracked process from its verdict (quorum met). With weight 0,
+/// `reverse` puts the instance in FAULT while the quorum is met rather than while it is not.
+pub fn process_input(t: &Tracked, ok: bool) -> Input {
+    Input {
+        ok: if t.weight.is_none() && t.reverse {
+            !ok
+        } else {
+            ok
+        },
+        weight: t.weight,
+        reverse: t.reverse && t.weight.is_some(),
+    }
+}
+
 pub use checkers::split_command;
 
 /// Runs one script to completion within `timeout` ([`checkers::run_script`]: own process

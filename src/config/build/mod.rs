@@ -9,6 +9,7 @@ mod checker;
 mod global;
 mod lvs;
 mod routes;
+mod track_process;
 mod values;
 mod vrrp;
 
@@ -266,6 +267,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         match node.keyword() {
             "vrrp_script" => vrrp::vrrp_script(&mut cx, node, &mut config),
             "track_file" | "vrrp_track_file" => vrrp::track_file(&mut cx, node, &mut config),
+            "vrrp_track_process" => track_process::block(&mut cx, node, &mut config),
             _ => {}
         }
     }
@@ -273,6 +275,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         cx.acting(node, Context::TopLevel);
         match node.keyword() {
             "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" => {}
+            "vrrp_track_process" => {}
             "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),
             "vrrp_instance" => vrrp::instance(&mut cx, node, &mut config, &mut pending),
             "static_ipaddress" => {
@@ -306,6 +309,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         }
     }
     vrrp::resolve(&mut cx, &mut config, pending);
+    track_process::resolve(&mut config);
     config.ignored = cx.ignored;
     config
 }

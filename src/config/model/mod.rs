@@ -18,11 +18,13 @@ pub use super::diag::{FileId, Span};
 mod checker;
 mod global;
 mod lvs;
+mod track_process;
 mod vrrp;
 
 pub use checker::*;
 pub use global::*;
 pub use lvs::*;
+pub use track_process::*;
 pub use vrrp::*;
 
 /// A whole keepalived.conf after preprocessing, parsing, defaults and validation.
@@ -35,6 +37,8 @@ pub struct Config {
     pub vrrp_scripts: Vec<VrrpScript>,
     /// `track_file NAME { … }` (alias `vrrp_track_file`) blocks.
     pub track_files: Vec<TrackFile>,
+    /// `vrrp_track_process NAME { … }` blocks.
+    pub track_processes: Vec<TrackProcess>,
     pub vrrp_sync_groups: Vec<VrrpSyncGroup>,
     pub vrrp_instances: Vec<VrrpInstance>,
     /// `static_ipaddress { … }`: addresses configured at startup whatever the VRRP state.
