@@ -153,6 +153,9 @@ pub struct InstanceConfig {
     /// `track_process` lines of the instance and of its sync group (a group's tracked
     /// process acts on every member, as keepalived's sync-group tracking does).
     pub track_processes: Vec<Tracked>,
+    /// `notify_priority_changes`: each change of the effective priority is published as an
+    /// event (`MASTER_PRIORITY 90`, keepalived's notify-FIFO words).
+    pub notify_priority_changes: bool,
     /// `dont_track_primary`: ignore the instance interface's own link state.
     pub dont_track_primary: bool,
     pub notify: Notify,
@@ -189,6 +192,7 @@ impl Default for InstanceConfig {
             track_interfaces: Vec::new(),
             track_files: Vec::new(),
             track_processes: Vec::new(),
+            notify_priority_changes: false,
             dont_track_primary: false,
             notify: Notify::default(),
         }

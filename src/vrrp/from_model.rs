@@ -203,6 +203,7 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
             })
             .collect(),
         track_processes: track_processes(c, i),
+        notify_priority_changes: i.notify.priority_changes,
         dont_track_primary: i.dont_track_primary,
         notify: notify(scripts, &i.notify),
     }

@@ -248,6 +248,7 @@ pub(crate) async fn run(
         cfg: &cfg,
         io: &io,
         nl: &shared.nl,
+        hub: &shared.hub,
         dsts: if cfg.unicast_peers.is_empty() {
             vec![multicast_group(&cfg, io.src.is_ipv6())]
         } else {
@@ -315,7 +316,7 @@ fn step_config(cfg: &InstanceConfig, shared: &Shared, local_addr: IpAddr) -> Ste
         garp_master_refresh: cfg.garp_master_refresh,
         garp_master_refresh_repeat: cfg.garp_master_refresh_repeat,
         startup_delay: shared.startup_delay,
-        notify_priority_changes: false,
+        notify_priority_changes: cfg.notify_priority_changes,
     }
 }
 
@@ -526,6 +527,7 @@ struct Exec<'a> {
     cfg: &'a InstanceConfig,
     io: &'a Io,
     nl: &'a Netlink,
+    hub: &'a StatusHub,
     dsts: Vec<IpAddr>,
 }
 
@@ -631,7 +633,10 @@ impl Exec<'_> {
                     }
                 }
                 Effect::PriorityChanged { state, priority } => {
-                    tracing::info!(instance = %self.cfg.name, "{}_PRIORITY {priority}", notify::state_word(state));
+                    // keepalived writes `INSTANCE "VI_1" MASTER_PRIORITY 90` to its notify FIFO.
+                    let line = format!("{}_PRIORITY {priority}", notify::state_word(state));
+                    tracing::info!(instance = %self.cfg.name, "{line}");
+                    self.hub.events.publish("vrrp", self.cfg.name.clone(), line);
                 }
                 // Counted and logged by the step.
                 Effect::Fsm(Action::SplitBrain { .. }) => {}

@@ -215,7 +215,8 @@ impl Step {
             tracing::info!(instance = %self.cfg.name, "effective priority {} -> {}", old.priority, t.priority);
             let before = self.fsm.priority();
             acts.extend(self.fsm.handle(now, Event::Priority(t.priority)));
-            if self.cfg.notify_priority_changes && self.fsm.priority() != before {
+            let announced = matches!(self.fsm.state(), State::Master | State::Backup);
+            if self.cfg.notify_priority_changes && announced && self.fsm.priority() != before {
                 out.push(Effect::PriorityChanged {
                     state: self.fsm.state(),
                     priority: self.fsm.priority(),

@@ -537,6 +537,7 @@ const CONTEXTS: &[(Context, &str)] = &[
     (Context::GlobalDefs, "global"),
     (Context::VrrpScript, "vrrp_script"),
     (Context::TrackFile, "track_file"),
+    (Context::VrrpTrackProcess, "track_process"),
     (Context::VrrpSyncGroup, "sync_group"),
     (Context::VrrpInstance, "instance"),
     (Context::VirtualServer, "vs"),
