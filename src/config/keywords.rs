@@ -237,9 +237,6 @@ pub fn unimplemented_effect(kw: &str) -> &'static str {
             "there is no BFD: failover and real-server health do not follow the BFD session"
         }
         "track_group" => "the track group has no effect on any instance",
-        "linkbeat_interfaces" | "linkbeat_use_polling" => {
-            "link state is read from netlink events only; no polling"
-        }
         "garp_group" | "vrrp_garp_extra_if" | "garp_extra_if" => {
             "no extra gratuitous ARPs are sent on other interfaces"
         }
@@ -447,6 +444,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "track_file",
     "vrrp_track_file",
     "vrrp_track_process",
+    "linkbeat_interfaces",
     "vrrp_sync_group",
     "vrrp_instance",
     "virtual_server_group",
@@ -460,7 +458,6 @@ pub const TOP_LEVEL: &[&str] = &[
 ];
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[
-    "linkbeat_interfaces",
     "track_group",
     "garp_group",
     "bfd_instance",
@@ -669,6 +666,7 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "track_script",
     "track_file",
     "track_process",
+    "linkbeat_use_polling",
     "notify_master",
     "notify_backup",
     "notify_fault",
@@ -705,7 +703,6 @@ pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
     "garp_extra_if",
     "debug",
     "kernel_rx_buf_size",
-    "linkbeat_use_polling",
 ];
 
 pub const VIRTUAL_SERVER: &[&str] = &[

@@ -56,6 +56,7 @@ impl VrrpConfig {
             socket_priority: Some(DEFAULT_SOCKET_PRIORITY),
             startup_delay: c.global.vrrp_startup_delay,
             processes: c.track_processes.iter().map(process).collect(),
+            linkbeat: c.linkbeat_interfaces.clone(),
         }
     }
 }
@@ -204,6 +205,7 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
             .collect(),
         track_processes: track_processes(c, i),
         notify_priority_changes: i.notify.priority_changes,
+        linkbeat_use_polling: i.linkbeat_use_polling,
         dont_track_primary: i.dont_track_primary,
         notify: notify(scripts, &i.notify),
     }

@@ -1,15 +1,20 @@
-//! The one loop per `vrrp_instance`: every input (a datagram, the FSM deadline, a tracker
-//! change, a sync-group move, shutdown) becomes an [`Event`] for the pure [`Fsm`], and the
-//! returned [`Action`]s are carried out here: adverts on the raw socket, VIPs through
-//! rtnetlink, GARP/NA frames, notify scripts, counters and status.
+//! The one loop per `vrrp_instance`, at the I/O edge: [`Sources::next`] turns whatever the
+//! loop waits on into one [`step::Input`]; the pure [`Step`] turns it into effects, carried
+//! out here by [`Exec`]: adverts on the raw socket, VIPs through rtnetlink, GARP/NA frames,
+//! notify scripts, events and status.
 //!
 //! ```text
-//!  VrrpSocket::recv ──► validate::check ──► Event::Advert ─┐
-//!  sleep_until(fsm.next_deadline()) ──────► Event::Timer ──┤
-//!  track watches (scripts, links, files) ─► Fault/Priority ┼─► Fsm::handle ─► Actions ─► execute
-//!  sync group watch ──────────────────────► Event::Follow ─┤
-//!  shutdown watch ────────────────────────► Event::Shutdown┘
+//!  shutdown watch ────────────────────────► Input::Shutdown ─┐
+//!  VrrpSocket::recv ──► validate::check ──► Input::Packet ───┤
+//!  timerfd at step.next_deadline() ───────► Input::Timer ────┤
+//!  STATS_CLEAR ───────────────────────────► Input::StatsClear┼─► Step::on_input ─► Effects ─► Exec
+//!  tracked watches (links, scripts, files, ─► Input::Track ──┤
+//!    processes; BFD and routes join here)                    │
+//!  sync group watch ──────────────────────► Input::Group ────┘
 //! ```
+//!
+//! Every source is owned by the loop and polled by it (no task of its own), so nothing the
+//! loop waits on outlives it; shutdown is polled first on every turn.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,10 +1,13 @@
 //! VRRP (RFC 3768 v2, RFC 5798 v3; IPv4 and IPv6), wire-compatible with keepalived 2.2.7.
 //!
-//! Model: each `vrrp_instance` is one task (`instance.rs`) around a pure state machine
-//! ([`fsm`]): packets, deadlines, tracker changes and shutdown go in as events; adverts, VIP
-//! changes, GARPs and notifications come out as actions. The codec ([`packet`]), validation
+//! Model: each `vrrp_instance` is one task (`instance.rs`) around a pure step ([`step`]):
+//! packets, deadlines, tracker changes, sync-group moves and shutdown go in as one
+//! [`step::Input`]; adverts, VIP changes, GARPs and notifications come out as effects. The
+//! RFC state machine ([`fsm`]) sits inside the step. The codec ([`packet`]), validation
 //! ([`validate`]) and frame builders ([`garp`]) are pure; [`socket`] (raw protocol 112),
-//! [`vip`] (rtnetlink) and [`track`] (scripts, links, files) are the I/O edges.
+//! [`vip`] (rtnetlink), [`track`] (scripts, links, files) and [`track_process`] with
+//! [`cn_proc`] (the kernel's process connector) are the I/O edges. `Runtime::apply` reconciles
+//! one resource at a time (scripts, files, processes, instances, sync groups, status).
 //!
 //! Entry points, for the daemon (`lvsd -P` and the full mode):
 //!
@@ -289,6 +292,8 @@ struct Runtime {
     scripts: HashMap<String, RunningScript>,
     files: HashMap<String, (watch::Receiver<i64>, tokio::task::JoinHandle<()>)>,
     processes: RunningProcesses,
+    /// The interfaces the link task polls (`linkbeat_interfaces`).
+    linkbeat: watch::Sender<Vec<String>>,
     groups: HashMap<String, (SyncGroupConfig, sync::Member)>,
     instances: HashMap<String, RunningInstance>,
     tasks: tokio::task::JoinSet<(String, anyhow::Result<()>)>,
@@ -304,6 +309,12 @@ impl Runtime {
         let changed_scripts = self.apply_scripts(cfg);
         self.publish_script_status(cfg);
         self.apply_files(cfg);
+        self.linkbeat.send_if_modified(|v| {
+            let new = cfg.linkbeat_interfaces();
+            let changed = *v != new;
+            *v = new;
+            changed
+        });
         let changed_processes = self.processes.apply(&tracked_processes(cfg));
         self.stop_changed_instances(cfg, &changed_scripts, &changed_processes)
             .await;
@@ -564,8 +575,9 @@ async fn run_here(
 ) -> anyhow::Result<()> {
     let nl = vip::Netlink::new()?;
     let (links_tx, links) = watch::channel(HashMap::new());
+    let (linkbeat, polled) = watch::channel(configs.borrow().linkbeat_interfaces());
     let link_task = tokio::spawn(async move {
-        if let Err(e) = track::link_task(links_tx).await {
+        if let Err(e) = track::link_task(links_tx, polled).await {
             tracing::error!("link tracking stopped: {e:#}");
         }
     });
@@ -580,6 +592,7 @@ async fn run_here(
         scripts: HashMap::new(),
         files: HashMap::new(),
         processes: RunningProcesses::default(),
+        linkbeat,
         groups: HashMap::new(),
         instances: HashMap::new(),
         tasks: tokio::task::JoinSet::new(),

@@ -115,3 +115,42 @@ fn instance_restarts_leave_no_task_and_shutdown_needs_no_config_sender() {
         });
     });
 }
+
+#[test]
+fn linkbeat_polls_the_carrier_and_a_lost_carrier_is_fault() {
+    in_netns(|| {
+        assert!(track::poll_link("vloopt0"), "veth up with its peer up");
+        assert!(!track::poll_link("nosuchif0"));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let mut cfg = config(100, "/nonexistent/vloop-track");
+            cfg.linkbeat = vec!["vloopt0".into()];
+            cfg.instances[0].track_files.clear();
+            let hub = StatusHub::new();
+            let (_cfg_tx, cfg_rx) = watch::channel(cfg);
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let run = tokio::spawn(run_here(cfg_rx, hub.clone(), stop_rx));
+            wait_running(&hub, 100).await;
+            // The peer goes down: vloopt0 loses its carrier (still admin up).
+            ip("link set vloopt1 down");
+            assert!(!track::poll_link("vloopt0"), "carrier lost");
+            let mut rx = hub.vrrp.subscribe();
+            let fault = rx.wait_for(|v| v.iter().any(|i| i.state == VrrpState::Fault));
+            tokio::time::timeout(track::LINKBEAT_INTERVAL * 3, fault)
+                .await
+                .expect("FAULT within 3 polling intervals")
+                .expect("hub");
+            ip("link set vloopt1 up");
+            let back = rx.wait_for(|v| v.iter().any(|i| i.state != VrrpState::Fault));
+            tokio::time::timeout(Duration::from_secs(3), back)
+                .await
+                .expect("out of FAULT once the carrier is back")
+                .expect("hub");
+            stop_tx.send_replace(true);
+            let _ = tokio::time::timeout(Duration::from_secs(5), run).await;
+        });
+    });
+}

@@ -235,6 +235,25 @@ impl Ctx<'_> {
     }
 }
 
+/// `linkbeat_interfaces { IF [MII|ETHTOOL|IOCTL] … }`.
+fn linkbeat_interfaces(cx: &mut Ctx, node: &Node, config: &mut Config) {
+    let Some(children) = cx.need_block(node) else {
+        return;
+    };
+    for l in children {
+        let words: Vec<&str> = l.words.iter().map(|w| w.text.as_str()).collect();
+        match words.as_slice() {
+            [name] | [name, "MII" | "ETHTOOL" | "IOCTL"] if l.block.is_none() => {
+                config.linkbeat_interfaces.push(name.to_string())
+            }
+            _ => cx.warn(
+                l.span(),
+                "expected `INTERFACE [MII|ETHTOOL|IOCTL]` in linkbeat_interfaces; ignored",
+            ),
+        }
+    }
+}
+
 /// The names of the top-level `kw NAME { … }` blocks.
 fn block_names(tree: &[Node], kw: &str) -> Vec<String> {
     tree.iter()
@@ -276,6 +295,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         match node.keyword() {
             "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" => {}
             "vrrp_track_process" => {}
+            "linkbeat_interfaces" => linkbeat_interfaces(&mut cx, node, &mut config),
             "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),
             "vrrp_instance" => vrrp::instance(&mut cx, node, &mut config, &mut pending),
             "static_ipaddress" => {

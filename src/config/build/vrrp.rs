@@ -540,7 +540,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                     n.span(),
                     format!("({name}) `linkbeat_use_polling` in a vrrp_instance is deprecated; use a linkbeat_interfaces block"),
                 );
-                cx.other(n, Context::VrrpInstance);
+                vi.linkbeat_use_polling = true;
             }
             "promote_secondaries" => vi.promote_secondaries = true,
             "native_ipv6" => {
@@ -707,6 +707,7 @@ fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -
         track_scripts: Vec::new(),
         track_files: Vec::new(),
         track_processes: Vec::new(),
+        linkbeat_use_polling: false,
         notify: Notify {
             priority_changes: gl.vrrp_notify_priority_changes,
             ..Notify::default()

@@ -37,6 +37,9 @@ pub struct Config {
     pub vrrp_scripts: Vec<VrrpScript>,
     /// `track_file NAME { … }` (alias `vrrp_track_file`) blocks.
     pub track_files: Vec<TrackFile>,
+    /// `linkbeat_interfaces { IF [MII|ETHTOOL|IOCTL] … }`: the interfaces whose link state
+    /// is polled (lvsd reads ethtool's link report, else IFF_RUNNING, whatever type is named).
+    pub linkbeat_interfaces: Vec<String>,
     /// `vrrp_track_process NAME { … }` blocks.
     pub track_processes: Vec<TrackProcess>,
     pub vrrp_sync_groups: Vec<VrrpSyncGroup>,

@@ -163,6 +163,8 @@ pub struct VrrpInstance {
     pub track_files: Vec<TrackFileRef>,
     /// `track_process { … }`.
     pub track_processes: Vec<super::TrackProcessRef>,
+    /// `linkbeat_use_polling` (deprecated): poll this instance's interface's link state.
+    pub linkbeat_use_polling: bool,
     pub notify: Notify,
     /// `smtp_alert`. Default: global `smtp_alert_vrrp` / `smtp_alert`, else false.
     pub smtp_alert: bool,
