@@ -104,6 +104,13 @@ fn killed_process_moves_the_vip_after_terminate_delay_and_back_after_fork_delay(
     );
     assert!(lab.holds_for(N1, N2, VIP, Duration::from_millis(600)));
     assert_eq!(a.instance_status()["effective_priority"], 150);
+    // Event-driven: the connector, not the /proc polling fallback.
+    let log = a.log_text();
+    assert!(
+        log.contains("following process events from the kernel's process connector")
+            && !log.contains("polling /proc"),
+        "{log}"
+    );
 
     // A restart well within terminate_delay (1 s): nothing moves.
     drop(p.take());

@@ -9,7 +9,9 @@
 
 use std::io;
 
-use netlink_sys::{AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket, protocols};
+use std::os::fd::{FromRawFd, IntoRawFd};
+
+use netlink_sys::{AsyncSocket, AsyncSocketExt, Socket, SocketAddr, TokioSocket, protocols};
 
 const CN_IDX_PROC: u32 = 1;
 const CN_VAL_PROC: u32 = 1;
@@ -78,6 +80,41 @@ fn parse_one(cn: &[u8]) -> Option<ProcEvent> {
     }
 }
 
+/// The subscription message: `PROC_CN_MCAST_LISTEN` in a `cn_msg` in a netlink message.
+fn listen_message() -> Vec<u8> {
+    let mut msg = Vec::with_capacity(NLMSG_HDR + CN_MSG_HDR + 4);
+    let total = (NLMSG_HDR + CN_MSG_HDR + 4) as u32;
+    msg.extend_from_slice(&total.to_ne_bytes());
+    msg.extend_from_slice(&3u16.to_ne_bytes()); // NLMSG_DONE
+    msg.extend_from_slice(&0u16.to_ne_bytes());
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // seq
+    msg.extend_from_slice(&std::process::id().to_ne_bytes());
+    msg.extend_from_slice(&CN_IDX_PROC.to_ne_bytes());
+    msg.extend_from_slice(&CN_VAL_PROC.to_ne_bytes());
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // seq
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // ack
+    msg.extend_from_slice(&4u16.to_ne_bytes()); // len
+    msg.extend_from_slice(&0u16.to_ne_bytes()); // flags
+    msg.extend_from_slice(&PROC_CN_MCAST_LISTEN.to_ne_bytes());
+    msg
+}
+
+/// A connector socket subscribed in the calling thread's network namespace (blocking send).
+fn subscribe() -> io::Result<Socket> {
+    let mut sock = Socket::new(protocols::NETLINK_CONNECTOR)?;
+    sock.bind(&SocketAddr::new(0, CN_IDX_PROC))?;
+    sock.send(&listen_message(), 0)?;
+    Ok(sock)
+}
+
+/// [`subscribe`] from the network namespace at `path`; call it on a thread of its own (the
+/// thread's namespace changes; the socket stays in that namespace after the thread ends).
+fn subscribe_in(path: &str) -> io::Result<Socket> {
+    let ns = std::fs::File::open(path)?;
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+    subscribe()
+}
+
 /// A subscribed connector socket.
 pub struct Listener {
     sock: TokioSocket,
@@ -92,30 +129,41 @@ pub enum Received {
 }
 
 impl Listener {
-    pub async fn open() -> io::Result<Listener> {
-        let mut sock = TokioSocket::new(protocols::NETLINK_CONNECTOR)?;
-        sock.socket_mut().bind(&SocketAddr::new(0, CN_IDX_PROC))?;
-        // A burst of forks (a busy host) should not overflow at once.
-        let _ = sock.socket_ref().set_rx_buf_sz(1 << 20);
-        let mut msg = Vec::with_capacity(NLMSG_HDR + CN_MSG_HDR + 4);
-        let total = (NLMSG_HDR + CN_MSG_HDR + 4) as u32;
-        msg.extend_from_slice(&total.to_ne_bytes());
-        msg.extend_from_slice(&3u16.to_ne_bytes()); // NLMSG_DONE
-        msg.extend_from_slice(&0u16.to_ne_bytes());
-        msg.extend_from_slice(&0u32.to_ne_bytes()); // seq
-        msg.extend_from_slice(&std::process::id().to_ne_bytes());
-        msg.extend_from_slice(&CN_IDX_PROC.to_ne_bytes());
-        msg.extend_from_slice(&CN_VAL_PROC.to_ne_bytes());
-        msg.extend_from_slice(&0u32.to_ne_bytes()); // seq
-        msg.extend_from_slice(&0u32.to_ne_bytes()); // ack
-        msg.extend_from_slice(&4u16.to_ne_bytes()); // len
-        msg.extend_from_slice(&0u16.to_ne_bytes()); // flags
-        msg.extend_from_slice(&PROC_CN_MCAST_LISTEN.to_ne_bytes());
-        sock.send(&msg).await?;
-        Ok(Listener {
-            sock,
-            buf: Vec::with_capacity(8192),
-        })
+    /// Subscribes to process events. The connector answers in the initial network namespace
+    /// only (elsewhere the subscription is refused), so when lvsd runs in another one (`ip
+    /// netns exec`) the socket is opened in PID 1's namespace, or where that is not readable,
+    /// the parent process's. Returns the listener and which namespace it is in.
+    pub async fn open() -> io::Result<(Listener, &'static str)> {
+        let parent = format!("/proc/{}/ns/net", std::os::unix::process::parent_id());
+        let candidates = [
+            ("this process's", None),
+            ("PID 1's", Some("/proc/1/ns/net".to_string())),
+            ("the parent process's", Some(parent)),
+        ];
+        let mut last = io::Error::other("no network namespace to open it in");
+        for (what, ns) in candidates {
+            let res = match ns {
+                None => subscribe(),
+                Some(path) => std::thread::spawn(move || subscribe_in(&path))
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked"))),
+            };
+            match res {
+                Ok(sock) => {
+                    sock.set_non_blocking(true)?;
+                    // SAFETY: the descriptor comes from `into_raw_fd`, owned by nobody else.
+                    let sock = unsafe { TokioSocket::from_raw_fd(sock.into_raw_fd()) };
+                    let _ = sock.socket_ref().set_rx_buf_sz(1 << 20);
+                    let l = Listener {
+                        sock,
+                        buf: Vec::with_capacity(8192),
+                    };
+                    return Ok((l, what));
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     pub async fn next(&mut self) -> io::Result<Received> {

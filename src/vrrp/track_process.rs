@@ -280,7 +280,12 @@ pub async fn process_task(
     let argv = table.needs_argv();
     // Subscribe before the scan, so a process started in between is not missed.
     let mut listener = match Listener::open().await {
-        Ok(l) => Some(l),
+        Ok((l, ns)) => {
+            tracing::info!(
+                "vrrp_track_process: following process events from the kernel's process connector (opened in {ns} network namespace)"
+            );
+            Some(l)
+        }
         Err(e) => {
             tracing::error!(
                 "vrrp_track_process: the kernel's process connector is unavailable ({e}); polling /proc every second instead"
