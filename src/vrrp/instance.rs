@@ -122,9 +122,11 @@ struct Sources<'a> {
 
 impl Sources<'_> {
     /// The next input. Shutdown is looked at first: whatever else is ready, a stop is seen at
-    /// the next call. Adverts come before the timer: when the thread wakes late (CPU starved)
-    /// with both an advert queued and Master_Down_Timer past due, the advert wins and no false
-    /// failover happens.
+    /// the next call. Tracker, sync-group and STATS_CLEAR changes come next: they are rare, and
+    /// a flood of datagrams must not hide them. Adverts come before the timer: when the thread
+    /// wakes late (CPU starved) with both an advert queued and Master_Down_Timer past due, the
+    /// advert wins and no false failover happens (an expired timer is still served after each
+    /// input, see `Step::on_input`).
     async fn next(&mut self, deadline: Option<std::time::Instant>) -> Option<step::Input> {
         let has_group = self.group.is_some();
         let has_clear = self.stats_clear.is_some();
@@ -132,12 +134,6 @@ impl Sources<'_> {
         tokio::select! {
             biased;
             _ = self.shutdown.changed() => Some(step::Input::Shutdown),
-            r = self.io.sock.recv(&mut self.buf) => self.packet(r).await,
-            _ = sleep_hr(&self.hr, deadline) => Some(step::Input::Timer),
-            r = changed(self.stats_clear.as_mut()), if has_clear => match r {
-                true => Some(step::Input::StatsClear),
-                false => { self.stats_clear = None; None }
-            },
             true = self.trackers.changed(), if has_trackers => {
                 let (fault, priority) = tracking(self.cfg, self.shared);
                 Some(step::Input::Track(step::Tracked { fault, priority }))
@@ -149,6 +145,12 @@ impl Sources<'_> {
                 }
                 st.map(|(from, state)| step::Input::Group { from, state })
             }
+            r = changed(self.stats_clear.as_mut()), if has_clear => match r {
+                true => Some(step::Input::StatsClear),
+                false => { self.stats_clear = None; None }
+            },
+            r = self.io.sock.recv(&mut self.buf) => self.packet(r).await,
+            _ = sleep_hr(&self.hr, deadline) => Some(step::Input::Timer),
         }
     }
 
