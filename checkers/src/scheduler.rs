@@ -409,6 +409,7 @@ struct CheckTask {
 
 async fn check_loop(mut t: CheckTask) {
     let mut next = t.first;
+    let mut progress = crate::recovery::UrlProgress::default();
     loop {
         tokio::time::sleep_until(next).await;
         let Ok(permit) = t.sem.acquire().await else {
@@ -416,11 +417,12 @@ async fn check_loop(mut t: CheckTask) {
         };
         let started = Instant::now();
         // A checker bug must not silently freeze this server's health: a panic is a failure.
-        let (outcome, observed) = match AssertUnwindSafe(crate::check_observed(&t.spec))
+        let only_url = progress.pick(&t.spec, t.state.is_up());
+        let (outcome, observed) = match AssertUnwindSafe(crate::check_part(&t.spec, only_url))
             .catch_unwind()
             .await
         {
-            Ok(o) => o,
+            Ok((o, seen)) => (progress.after(only_url, o, &t.spec), seen),
             Err(_) => (
                 Outcome::Fail(FailReason::Setup(
                     "the checker panicked (a bug in lvsd)".to_string(),

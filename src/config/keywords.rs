@@ -834,6 +834,7 @@ pub const HTTP_CHECKER: &[&str] = &[
     "http_protocol",
     "fast_recovery",
     "enable_sni",
+    "sni_name",
     "virtualhost",
     "url",
     "tls_verify",

@@ -6,9 +6,11 @@
 
 mod anycast;
 mod checker;
+mod checker_target;
 mod global;
 mod lvs;
 mod routes;
+mod url_regex;
 mod values;
 mod vrrp;
 
