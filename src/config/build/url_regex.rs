@@ -64,15 +64,10 @@ impl UrlCheck {
 }
 
 /// Reports a pattern that does not compile (the url is then checked without it, so the
-/// error is never silent) and options given without a `regex`.
+/// error is never silent).
 pub(super) fn validate(cx: &mut Ctx, u: &mut UrlCheck) {
+    // Options without a `regex` do nothing (keepalived says nothing about them either).
     let Some(s) = u.regex_spec() else {
-        if u.regex_no_match || !u.regex_options.is_empty() || u.regex_max_offset.is_some() {
-            cx.warn(
-                u.span,
-                "regex options without a `regex` in this url; ignored",
-            );
-        }
         return;
     };
     if let Some(max) = u.regex_max_offset
