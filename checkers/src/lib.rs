@@ -30,6 +30,7 @@
 //! Scheduler::spawn::<S>(SchedulerConfig { max_concurrent, channel_capacity, seed, on_result })
 //!     -> (SchedulerHandle<S>, tokio::sync::mpsc::Receiver<Transition<S>>)
 //! SchedulerHandle::set(&self, Vec<ServerChecks<S> { id: S, checks: Vec<Spec>, initially_up: bool }>)
+//! SchedulerHandle::suspend(&self, HashSet<S>)                     // pause these servers (ha_suspend)
 //! SchedulerHandle::snapshot(&self).await -> Vec<Transition<S>>    // current health of every server
 //! Transition<S> { server: S, up: bool, reason: String, weight: Option<i64>, at: SystemTime }
 //! on_result: Arc<dyn Fn(&CheckReport) + Send + Sync>            // every run, for metrics

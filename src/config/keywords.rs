@@ -193,7 +193,7 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
     (
         Context::VirtualServer,
-        &["ha_suspend", "smtp_alert"],
+        &["smtp_alert"],
         "the virtual server behaves as if this line were absent",
     ),
     (Context::RealServer, &["smtp_alert"], "lvsd sends no e-mail"),

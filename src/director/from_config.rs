@@ -279,6 +279,15 @@ fn virtual_server(
             })
             .collect(),
     };
+    // ha_suspend waits for the service addresses (a fwmark has none: cleared at load).
+    let mut ha_suspend: Vec<IpAddr> = Vec::new();
+    if vs.ha_suspend {
+        ha_suspend.extend(services.iter().filter_map(|s| match s.key {
+            ServiceKey::Inet { addr, .. } => Some(addr),
+            ServiceKey::Fwmark { .. } => None,
+        }));
+        ha_suspend.dedup();
+    }
     VirtualServer {
         core,
         services,
@@ -289,6 +298,7 @@ fn virtual_server(
             .map(|s| dest(s.addr, s.port, s.forward, 1)),
         quorum_up: script(scripts, &vs.quorum_up),
         quorum_down: script(scripts, &vs.quorum_down),
+        ha_suspend,
         omega: vs.omega,
     }
 }

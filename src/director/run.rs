@@ -5,6 +5,7 @@
 //!  spec watch (reloads) ─┐                         ┌─▶ notify scripts (Notifier, non-blocking)
 //!  checkers Transition ──┼─▶ health loop ──────────┼─▶ StatusHub.virtual_servers (status.rs)
 //!  shutdown watch ───────┘   desired::compute      └─▶ Target watch ─▶ writer.rs: dump → plan →
+//!  (local_addrs.rs: host addresses → ha_suspend pauses checks in the scheduler)
 //!                            (health.rs)                              apply (on change and every
 //!                                                                     `resync`; releases at exit)
 //! ```
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 
 use super::desired::{self, QuorumState, RsId};
 use super::health::{self, CheckUsers, HealthTable};
+use super::local_addrs;
 use super::operator::{self, OperatorState};
 use super::spec::{DirectorSpec, build_table};
 use super::writer::{self, Target, WriterOptions};
@@ -283,6 +285,10 @@ pub async fn run<K: Ipvs + 'static>(
     let spec = spec_rx.borrow_and_update().clone();
     health::set_users(&users, &spec);
     sched.set(spec.server_checks());
+    let mut suspension = local_addrs::Suspension::default();
+    if let Some(paused) = suspension.update(&spec, &hub) {
+        sched.suspend(paused);
+    }
     if let Some(dir) = &opts.state_dir {
         load_operator(dir, &hub);
     }
@@ -343,6 +349,9 @@ pub async fn run<K: Ipvs + 'static>(
                 let known: BTreeSet<RsId> =
                     d.spec.server_checks().into_iter().map(|s| s.id).collect();
                 d.health.retain(|id, _| known.contains(id));
+                if let Some(paused) = suspension.update(&d.spec, &d.hub) {
+                    sched.suspend(paused);
+                }
                 tracing::info!(virtual_servers = d.spec.virtual_servers.len(), "director: configuration applied");
                 d.recompute();
             }
@@ -388,6 +397,11 @@ pub async fn run<K: Ipvs + 'static>(
                     );
                 }
                 d.recompute();
+            }
+            _ = suspension.changed() => {
+                if let Some(paused) = suspension.update(&d.spec, &d.hub) {
+                    sched.suspend(paused);
+                }
             }
             _ = tokio::time::sleep_until(next_tick), if d.ticking => {
                 next_tick = tokio::time::Instant::now() + TICK;
