@@ -139,6 +139,7 @@ pub fn sample_status() -> Status {
         },
         disabled_scripts: Vec::new(),
         vrrp_config: std::sync::Arc::new(sample_vrrp_config()),
+        global_defs: Default::default(),
     }
 }
 
