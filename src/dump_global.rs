@@ -75,8 +75,8 @@ impl HostFacts {
 fn opt_bool(b: Option<bool>) -> &'static str {
     match b {
         None => "unset",
-        Some(true) => "true",
-        Some(false) => "false",
+        Some(true) => "on",
+        Some(false) => "off",
     }
 }
 
@@ -110,6 +110,10 @@ pub fn write(o: &mut String, g: &GlobalDefs, host: &HostFacts, p: Process) -> st
     )?;
     writeln!(o, " No test config before reload")?;
     writeln!(o, " Dynamic interfaces = {}", g.dynamic_interfaces)?;
+    if g.dynamic_interfaces {
+        // `dynamic_interfaces allow_if_changes` is not modelled: keepalived's default.
+        writeln!(o, " Allow interface changes = false")?;
+    }
     if p == Process::Vrrp {
         let dev = g.default_interface.as_deref().unwrap_or("eth0");
         writeln!(o, " Default interface = {dev}")?;
