@@ -452,12 +452,12 @@ fn dumps_match_keepalived_field_by_field() {
         .lines()
         .find_map(|l| l.strip_prefix("Umask:").map(|v| v.trim().to_string()))
         .expect("lvsd's umask");
-    compare_global("keepalived.data", &ka_data[0], &lv_data[0], &lv_umask);
+    compare_global("keepalived.data", &ka_data[0], &lv_data[0], Some(&lv_umask));
     compare_global(
         "keepalived_parent.data",
         &ka_data[1],
         &lv_data[1],
-        &lv_umask,
+        Some(&lv_umask),
     );
     compare_json(&ka_json[0], &lv_json[0]);
 
