@@ -139,6 +139,9 @@ pub struct VirtualServerStatus {
     pub sorry_server_active: bool,
     /// Operator state of the whole virtual server (lvsd extension); None: normal.
     pub operator: Option<String>,
+    /// Why its checks are paused (`ha_suspend` while its addresses are away); None: running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks_suspended: Option<String>,
     pub real_servers: Vec<RealServerStatus>,
 }
 

@@ -103,6 +103,26 @@ impl Drop for Backend {
     }
 }
 
+/// GET /status from lvsd's API inside the namespace (from a thread that enters it).
+fn status_in_ns() -> String {
+    thread::spawn(|| {
+        let ns = std::fs::File::open(format!("/run/netns/{NS}")).expect("netns file");
+        nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let Ok(mut c) = std::net::TcpStream::connect(API) else {
+            return String::new();
+        };
+        let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = c.write_all(b"GET /status HTTP/1.0\r\nHost: 127.0.0.1:19265\r\n\r\n");
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    })
+    .join()
+    .unwrap_or_default()
+}
+
+const API: &str = "127.0.0.1:19265";
+
 struct Lvsd(Child, std::path::PathBuf);
 
 impl Lvsd {
@@ -182,8 +202,14 @@ fn checkers_pause_while_the_vip_is_away() {
             "--health-check-only",
             "-n",
             "-l",
-            "-f",
+            "--metrics-listen",
+            API,
+            "--state-dir",
         ])
+        .arg(&dir)
+        .arg("--ctl-socket")
+        .arg(dir.join("ctl.sock"))
+        .arg("-f")
         .arg(&conf)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -203,6 +229,16 @@ fn checkers_pause_while_the_vip_is_away() {
     wait("suspension", &lvsd, Duration::from_secs(3), || {
         lvsd.log().contains("checkers suspended (ha_suspend)")
     });
+    // /status says why the checks are paused.
+    wait(
+        "checks_suspended in /status",
+        &lvsd,
+        Duration::from_secs(3),
+        || {
+            let st = status_in_ns();
+            st.contains("checks_suspended") && st.contains("ha_suspend: none of its addresses")
+        },
+    );
     thread::sleep(Duration::from_millis(300)); // a run already under way may finish
     let (a0, b0) = backend.counts();
     thread::sleep(Duration::from_millis(1500));
@@ -227,6 +263,11 @@ fn checkers_pause_while_the_vip_is_away() {
         lvsd.log().contains("checkers resumed (ha_suspend)"),
         "{}",
         lvsd.log()
+    );
+    let st = status_in_ns();
+    assert!(
+        st.contains("192.0.2.50") && !st.contains("checks_suspended"),
+        "{st}"
     );
     let ev = std::fs::read_to_string(&events).unwrap_or_default();
     assert!(!ev.contains("DOWN"), "a real server went down: {ev}");

@@ -168,6 +168,11 @@ impl Default for Suspension {
 }
 
 impl Suspension {
+    /// The virtual servers paused now, by id.
+    pub fn paused(&self) -> &BTreeSet<String> {
+        &self.paused
+    }
+
     /// Waits for an address change (forever while no watcher runs).
     pub async fn changed(&mut self) {
         if self.rx.changed().await.is_err() {

@@ -111,6 +111,8 @@ struct Director {
     target_tx: watch::Sender<Arc<Target>>,
     /// A ramp or a drain is in progress: recompute on a tick.
     ticking: bool,
+    /// Virtual servers whose checks `ha_suspend` pauses (shown in /status).
+    suspended: BTreeSet<String>,
 }
 
 impl Director {
@@ -155,15 +157,20 @@ impl Director {
             globals: spec.globals.clone(),
             watch,
         }));
-        self.hub
-            .virtual_servers
-            .send_replace(super::status::virtual_servers(
-                &spec,
-                &self.health,
-                &d,
-                &self.operator,
-                self.has_kernel.then_some(&*self.conns),
-            ));
+        let mut vss = super::status::virtual_servers(
+            &spec,
+            &self.health,
+            &d,
+            &self.operator,
+            self.has_kernel.then_some(&*self.conns),
+        );
+        for v in vss.iter_mut().filter(|v| self.suspended.contains(&v.key)) {
+            v.checks_suspended = Some(
+                "ha_suspend: none of its addresses is on this host; health as last checked"
+                    .to_string(),
+            );
+        }
+        self.hub.virtual_servers.send_replace(vss);
     }
 
     /// Turns drains that are over into `drained` (through the store, so it is persisted and
@@ -307,6 +314,7 @@ pub async fn run<K: Ipvs + 'static>(
         notifier,
         target_tx,
         ticking: false,
+        suspended: suspension.paused().clone(),
     };
 
     // First computation before the writer starts, so its first pass sees the real target.
@@ -351,6 +359,7 @@ pub async fn run<K: Ipvs + 'static>(
                 d.health.retain(|id, _| known.contains(id));
                 if let Some(paused) = suspension.update(&d.spec, &d.hub) {
                     sched.suspend(paused);
+                    d.suspended = suspension.paused().clone();
                 }
                 tracing::info!(virtual_servers = d.spec.virtual_servers.len(), "director: configuration applied");
                 d.recompute();
@@ -401,6 +410,8 @@ pub async fn run<K: Ipvs + 'static>(
             _ = suspension.changed() => {
                 if let Some(paused) = suspension.update(&d.spec, &d.hub) {
                     sched.suspend(paused);
+                    d.suspended = suspension.paused().clone();
+                    d.recompute();
                 }
             }
             _ = tokio::time::sleep_until(next_tick), if d.ticking => {
