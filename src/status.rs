@@ -139,6 +139,9 @@ pub struct VirtualServerStatus {
     pub sorry_server_active: bool,
     /// Operator state of the whole virtual server (lvsd extension); None: normal.
     pub operator: Option<String>,
+    /// Why its checks are paused (`ha_suspend` while its addresses are away); None: running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks_suspended: Option<String>,
     pub real_servers: Vec<RealServerStatus>,
 }
 
@@ -173,6 +176,9 @@ pub struct Status {
     /// advert interval, garp settings, tracked scripts). Not part of `/status`.
     #[serde(skip)]
     pub vrrp_config: Arc<crate::vrrp::VrrpConfig>,
+    /// The running `global_defs`, for the dumps' "Global definitions" section.
+    #[serde(skip)]
+    pub global_defs: Arc<crate::config::model::GlobalDefs>,
 }
 
 /// Where producers publish and readers subscribe; cheap to clone.
@@ -190,6 +196,7 @@ pub struct StatusHub {
     pub stats_clear: Arc<watch::Sender<u64>>,
     pub disabled_scripts: Arc<watch::Sender<Vec<crate::scripts::DisabledScript>>>,
     pub vrrp_config: Arc<watch::Sender<Arc<crate::vrrp::VrrpConfig>>>,
+    pub global_defs: Arc<watch::Sender<Arc<crate::config::model::GlobalDefs>>>,
 }
 
 impl Default for StatusHub {
@@ -210,6 +217,7 @@ impl StatusHub {
             stats_clear: Arc::new(watch::channel(0).0),
             disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
             vrrp_config: Arc::new(watch::channel(Arc::default()).0),
+            global_defs: Arc::new(watch::channel(Arc::default()).0),
         }
     }
 
@@ -222,6 +230,7 @@ impl StatusHub {
             reload: self.reload.borrow().clone(),
             disabled_scripts: self.disabled_scripts.borrow().clone(),
             vrrp_config: self.vrrp_config.borrow().clone(),
+            global_defs: self.global_defs.borrow().clone(),
         }
     }
 }

@@ -193,7 +193,7 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
     (
         Context::VirtualServer,
-        &["ha_suspend", "smtp_alert"],
+        &["smtp_alert"],
         "the virtual server behaves as if this line were absent",
     ),
     (Context::RealServer, &["smtp_alert"], "lvsd sends no e-mail"),
@@ -842,6 +842,7 @@ pub const HTTP_CHECKER: &[&str] = &[
     "http_protocol",
     "fast_recovery",
     "enable_sni",
+    "sni_name",
     "virtualhost",
     "url",
     "tls_verify",

@@ -6,10 +6,12 @@
 
 mod anycast;
 mod checker;
+mod checker_target;
 mod global;
 mod lvs;
 mod routes;
 mod track_process;
+mod url_regex;
 mod values;
 mod vrrp;
 
