@@ -26,6 +26,8 @@ pub struct VrrpConfig {
     /// `-V/--dont-release-vrrp`: when lvsd stops, masters keep their VIPs and routes and send
     /// no priority-0 advert (a reload still releases what it removes).
     pub keep_vips_on_stop: bool,
+    /// global_defs `nftables*`: where `no_accept` rules go (see [`crate::nft::vrrp`]).
+    pub firewall: crate::nft::vrrp::FirewallConfig,
 }
 
 /// One virtual address (`10.0.0.1/24 dev eth1 brd 10.0.0.255 scope global label eth1:1`).
@@ -132,7 +134,7 @@ pub struct InstanceConfig {
     /// `v3_checksum_as_v2`.
     pub checksum_as_v2: bool,
     /// `accept` / `no_accept`: false drops traffic to the VIPs while a non-owner master
-    /// (see [`super::no_accept`]).
+    /// (see [`crate::nft::vrrp`]).
     pub accept: bool,
     /// `use_vmac [NAME]`: Some(name) creates a macvlan with 00:00:5e:00:01:VRID.
     pub use_vmac: Option<String>,

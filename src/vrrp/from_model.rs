@@ -52,6 +52,7 @@ impl VrrpConfig {
                 .collect(),
             realtime_priority: Some(DEFAULT_RT_PRIORITY),
             socket_priority: Some(DEFAULT_SOCKET_PRIORITY),
+            firewall: crate::nft::vrrp::FirewallConfig::from_model(&c.nft),
         }
     }
 }

@@ -33,7 +33,7 @@ use super::timer::HrTimer;
 use super::track::{self, FileInput, Input};
 use super::validate::{self, Expect, Verdict};
 use super::vip::Netlink;
-use super::{no_accept, notify, sync};
+use super::{notify, sync};
 use crate::status::{StatusHub, VrrpCounters, VrrpInstanceStatus, VrrpState};
 
 /// What every instance shares.
@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub socket_priority: Option<u32>,
     /// Set when lvsd stops with `-V`: the instance leaves its addresses in place.
     pub keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
+    /// The `no_accept` rules of every instance (keepalived's nftables table).
+    pub firewall: crate::nft::vrrp::Firewall,
 }
 
 /// Where this instance sits.
@@ -192,6 +194,7 @@ pub(crate) async fn run(
         cfg: &cfg,
         io: &io,
         nl: &shared.nl,
+        firewall: &shared.firewall,
         counters: &mut counters,
         dsts,
         garp_at: None,
@@ -510,6 +513,7 @@ struct Exec<'a> {
     cfg: &'a InstanceConfig,
     io: &'a Io,
     nl: &'a Netlink,
+    firewall: &'a crate::nft::vrrp::Firewall,
     counters: &'a mut VrrpCounters,
     dsts: Vec<IpAddr>,
     garp_at: Option<Instant>,
@@ -521,13 +525,6 @@ struct Exec<'a> {
 }
 
 impl Exec<'_> {
-    /// The nftables chain that enforces `no_accept`, when it applies: the address owner
-    /// (priority 255) always accepts, as RFC 5798 says.
-    fn no_accept_chain(&self) -> Option<String> {
-        (!self.cfg.accept && self.cfg.priority != 255)
-            .then(|| no_accept::chain_name(self.cfg.vrid, &self.cfg.name))
-    }
-
     fn send_advert(&mut self, priority: u8) {
         let adv = Advert {
             version: self.cfg.version(),
@@ -595,14 +592,7 @@ impl Exec<'_> {
                 Action::SendAdvert { priority } => self.send_advert(priority),
                 Action::AddVips => {
                     // Block before the VIPs exist, so no_accept never lets a packet in.
-                    if let Some(chain) = self.no_accept_chain() {
-                        let vips: Vec<IpAddr> = self.io.vips.iter().map(|(_, v)| v.addr).collect();
-                        if let Err(e) =
-                            no_accept::apply(&no_accept::block_script(&chain, &vips)).await
-                        {
-                            tracing::error!(instance = %self.cfg.name, "{e:#}");
-                        }
-                    }
+                    self.firewall.set_master(&self.cfg.name, true).await;
                     for (ix, v) in &self.io.vips {
                         if let Err(e) = self.nl.add_vip(*ix, v).await {
                             tracing::error!(instance = %self.cfg.name, "{e}");
@@ -617,11 +607,7 @@ impl Exec<'_> {
                             tracing::error!(instance = %self.cfg.name, "{e}");
                         }
                     }
-                    if let Some(chain) = self.no_accept_chain()
-                        && let Err(e) = no_accept::apply(&no_accept::unblock_script(&chain)).await
-                    {
-                        tracing::error!(instance = %self.cfg.name, "{e:#}");
-                    }
+                    self.firewall.set_master(&self.cfg.name, false).await;
                 }
                 Action::Garp => {
                     self.announce(self.cfg.garp_master_repeat);

@@ -31,9 +31,10 @@
 //! VIPs; changed ones restart (one failover each); an invalid configuration is refused.
 //!
 //! `no_accept` (the default under `vrrp_strict`): a non-owner master drops traffic to its VIPs
-//! through an nftables chain in table `inet lvsd`, written with the `nft` program
-//! ([`no_accept`]); added before the VIPs on becoming master, removed after them on leaving
-//! it and at exit. A SIGKILLed lvsd leaves the chain until it starts again (as its VIPs).
+//! through keepalived's nftables table (`ip`/`ip6 keepalived`, see [`crate::nft::vrrp`]);
+//! its addresses enter the table's sets before the VIPs are added on becoming master and
+//! leave them after the VIPs are removed; the tables go at exit. A SIGKILLed lvsd leaves
+//! them until it starts again (as its VIPs).
 //!
 //! Not done: v2 AH authentication (AH adverts are counted and dropped);
 //! `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
@@ -47,7 +48,6 @@ pub mod fsm;
 pub mod garp;
 mod instance;
 pub mod log_limit;
-pub mod no_accept;
 pub mod notify;
 pub mod packet;
 pub mod socket;
@@ -226,6 +226,7 @@ struct Runtime {
     tasks: tokio::task::JoinSet<(String, anyhow::Result<()>)>,
     /// `-V` at stop; see [`VrrpConfig::keep_vips_on_stop`].
     keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
+    firewall: crate::nft::vrrp::Firewall,
 }
 
 impl Runtime {
@@ -346,6 +347,7 @@ impl Runtime {
                 None => break,
             }
         }
+        self.firewall.configure(cfg).await;
         self.groups
             .retain(|name, (g, _)| cfg.sync_groups.iter().any(|n| &n.name == name && n == g));
         for g in &cfg.sync_groups {
@@ -389,6 +391,7 @@ impl Runtime {
                 .collect(),
             socket_priority: cfg.socket_priority,
             keep_on_stop: self.keep_on_stop.clone(),
+            firewall: self.firewall.clone(),
         };
         for ic in &cfg.instances {
             if self.instances.contains_key(&ic.name) {
@@ -446,6 +449,7 @@ async fn run_here(
         instances: HashMap::new(),
         tasks: tokio::task::JoinSet::new(),
         keep_on_stop: Default::default(),
+        firewall: Default::default(),
     };
     let first = configs.borrow_and_update().clone();
     rt.apply(&first).await;
@@ -499,6 +503,7 @@ async fn run_here(
             tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
         }
     }
+    rt.firewall.stop(configs.borrow().keep_vips_on_stop).await;
     link_task.abort();
     for s in rt.scripts.values() {
         s.tasks.iter().for_each(|t| t.abort());

@@ -8,6 +8,7 @@ mod anycast;
 mod checker;
 mod global;
 mod lvs;
+mod nft;
 mod routes;
 mod values;
 mod vrrp;
