@@ -87,25 +87,23 @@ pub fn blocked_by(i: &InstanceConfig, fw: &FirewallConfig) -> Vec<Blocked> {
     v
 }
 
-fn rule(text: String, sig: &[&str]) -> Rule {
+/// `{matched} {value} [counter] {verdict}`: every rule counts under `nftables_counters`, as
+/// keepalived's do.
+fn rule(fw: &FirewallConfig, matched: &str, value: &str, verdict: &str) -> Rule {
+    let c = if fw.counters { " counter" } else { "" };
+    let mut signature = vec![value.to_string()];
+    if fw.counters {
+        signature.push("counter".into());
+    }
+    signature.push(verdict.into());
     Rule {
-        text,
-        signature: sig.iter().map(|s| s.to_string()).collect(),
+        text: format!("{matched} {value}{c} {verdict}"),
+        signature,
     }
 }
 
-/// A drop rule, with a counter under `nftables_counters`.
 fn drop_rule(fw: &FirewallConfig, matched: &str, set: &str) -> Rule {
-    let c = if fw.counters { " counter" } else { "" };
-    let mut sig = vec![format!("@{set}")];
-    if fw.counters {
-        sig.push("counter".into());
-    }
-    sig.push("drop".into());
-    Rule {
-        text: format!("{matched} @{set}{c} drop"),
-        signature: sig,
-    }
+    rule(fw, matched, &format!("@{set}"), "drop")
 }
 
 fn base_chain(fw: &FirewallConfig, name: &str, hook: &str, rules: Vec<Rule>) -> Chain {
@@ -140,9 +138,10 @@ fn table4(fw: &FirewallConfig, configured: &[Blocked], active: &[Blocked]) -> Op
         family: "ip".into(),
         name: fw.table.clone(),
         sets: vec![set("vips", "ipv4_addr", elems)],
+        // keepalived's order (the listing shows creation order).
         chains: vec![
-            base_chain(fw, "in", "input", vec![drop_rule(fw, "ip daddr", "vips")]),
             base_chain(fw, "out", "output", vec![drop_rule(fw, "ip saddr", "vips")]),
+            base_chain(fw, "in", "input", vec![drop_rule(fw, "ip daddr", "vips")]),
         ],
     })
 }
@@ -174,9 +173,9 @@ fn table6(fw: &FirewallConfig, configured: &[Blocked], active: &[Blocked]) -> Op
             )
         },
     ];
-    let nd = "icmpv6 type @neighbor-discovery accept".to_string();
-    let mut ins = vec![rule(nd.clone(), &["@neighbor-discovery", "accept"])];
-    let mut outs = vec![rule(nd, &["@neighbor-discovery", "accept"])];
+    let nd = rule(fw, "icmpv6 type", "@neighbor-discovery", "accept");
+    let mut ins = vec![nd.clone()];
+    let mut outs = vec![nd];
     let mut ll_chains = Vec::new();
     let ll_kinds = [
         (false, "vips_link_local", "iface_index", "iif", "oif"),
@@ -191,14 +190,8 @@ fn table6(fw: &FirewallConfig, configured: &[Blocked], active: &[Blocked]) -> Op
         })
         .collect();
     if !used.is_empty() {
-        ins.push(rule(
-            "ip6 daddr fe80::/10 goto in_link_local".into(),
-            &["fe80::/10", "goto in_link_local"],
-        ));
-        outs.push(rule(
-            "ip6 saddr fe80::/10 goto out_link_local".into(),
-            &["fe80::/10", "goto out_link_local"],
-        ));
+        ins.push(rule(fw, "ip6 daddr", "fe80::/10", "goto in_link_local"));
+        outs.push(rule(fw, "ip6 saddr", "fe80::/10", "goto out_link_local"));
         let (mut ll_in, mut ll_out) = (Vec::new(), Vec::new());
         for (by_name, name, kind, iif, oif) in used {
             let elems = active
