@@ -7,14 +7,19 @@ use serde_json::Value;
 
 use super::backend::Nft;
 
-/// One set: its nft type (`ipv4_addr`, `ipv6_addr . iface_index`, ...) and elements, each in
-/// nft syntax (`10.0.0.1`, `fe80::1 . "eth0"`, `tcp . 80`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One set or map: its nft type (`ipv4_addr`, `ipv6_addr . iface_index`,
+/// `ipv4_addr . inet_service : mark`) and elements, each in nft syntax (`10.0.0.1`,
+/// `fe80::1 . "eth0"`, `10.0.0.1-10.0.0.3 . 80 : 1000`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Set {
     pub name: String,
     pub kind: String,
     /// `flags constant` and the like, verbatim.
     pub flags: Option<String>,
+    /// A map (`kind` has ` : TYPE`), not a set.
+    pub is_map: bool,
+    /// A counter per element.
+    pub counter: bool,
     pub elements: BTreeSet<String>,
 }
 
@@ -69,11 +74,23 @@ impl Table {
             let elems = if set.elements.is_empty() {
                 String::new()
             } else {
-                let list: Vec<&str> = set.elements.iter().map(String::as_str).collect();
+                let list: Vec<String> = set
+                    .elements
+                    .iter()
+                    .map(|e| match (set.counter, e.split_once(" : ")) {
+                        (false, _) => e.clone(),
+                        (true, Some((k, v))) => format!("{k} counter : {v}"),
+                        (true, None) => format!("{e} counter"),
+                    })
+                    .collect();
                 format!(" elements = {{ {} }};", list.join(", "))
             };
+            let (what, counter) = (
+                if set.is_map { "map" } else { "set" },
+                if set.counter { " counter;" } else { "" },
+            );
             s += &format!(
-                "add set {f} {t} {} {{ type {};{flags}{elems} }}\n",
+                "add {what} {f} {t} {} {{ type {};{flags}{counter}{elems} }}\n",
                 set.name, set.kind
             );
         }
@@ -129,7 +146,16 @@ fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
+        Value::Array(kv) if kv.len() == 2 => {
+            format!("{} : {}", value_text(&kv[0]), value_text(&kv[1]))
+        }
         Value::Object(o) => {
+            if let Some(e) = o.get("elem") {
+                return value_text(&e["val"]);
+            }
+            if let Some(m) = o.get("map") {
+                return format!("map {}", value_text(&m["data"]));
+            }
             if let Some(Value::Array(parts)) = o.get("concat") {
                 return parts.iter().map(value_text).collect::<Vec<_>>().join(" . ");
             }
@@ -176,7 +202,7 @@ pub fn observed_shape(listing: &Value) -> Shape {
         return shape;
     };
     for item in items {
-        if let Some(s) = item.get("set") {
+        if let Some(s) = item.get("set").or_else(|| item.get("map")) {
             let elems = s["elem"]
                 .as_array()
                 .map(|a| a.iter().map(value_text).collect())
@@ -280,6 +306,8 @@ mod tests {
                 name: "vips".into(),
                 kind: "ipv4_addr".into(),
                 flags: None,
+                is_map: false,
+                counter: false,
                 elements: ["10.0.0.1".to_string()].into(),
             }],
             chains: vec![Chain {

@@ -118,8 +118,8 @@ fn set(name: &str, kind: &str, elements: BTreeSet<String>) -> Set {
     Set {
         name: name.into(),
         kind: kind.into(),
-        flags: None,
         elements,
+        ..Set::default()
     }
 }
 
