@@ -9,7 +9,7 @@ mod vrrp_lab;
 
 use std::time::Duration;
 
-use lvsd::nft::ruleset::{Shape, observed_shape};
+use lvsd::nft::ruleset::{Shape, comparable_text, observed_shape};
 use vrrp_lab::{Kind, Lab};
 
 const N1: u8 = 1;
@@ -60,29 +60,7 @@ fn listing(lab: &Lab, family: &str) -> Listing {
             shape: None,
         };
     }
-    let mut text = String::new();
-    let mut in_elements = false;
-    for line in String::from_utf8_lossy(&o.stdout).lines() {
-        let l = line.trim();
-        if l.starts_with("elements = {") {
-            in_elements = !l.ends_with('}');
-            continue;
-        }
-        if in_elements {
-            in_elements = !l.ends_with('}');
-            continue;
-        }
-        let mut words = Vec::new();
-        let mut it = l.split_whitespace();
-        while let Some(w) = it.next() {
-            words.push(w);
-            if w == "packets" || w == "bytes" {
-                it.next();
-            }
-        }
-        text += &words.join(" ");
-        text += "\n";
-    }
+    let text = comparable_text(&String::from_utf8_lossy(&o.stdout));
     let j = lab.exec(N1, &["nft", "-j", "list", "table", family, TABLE]);
     let shape = serde_json::from_slice(&j.stdout)
         .ok()

@@ -243,16 +243,27 @@ fn virtual_server(
         .into_iter()
         .map(|k| service(vs, k))
         .collect();
-    // A group's fwmark service (nftables_ipvs) spans several ports: as keepalived, its real
-    // servers get port 0 (the packet's own port).
+    // A group's fwmark service (nftables_ipvs): as keepalived, real servers it does not NAT
+    // to get port 0 (the packet is forwarded unchanged).
     let nft_mark = crate::nft::ipvs::fwmark_for(config, vs).is_some();
-    let port = |p: u16| if nft_mark { 0 } else { p };
+    let port = |p: u16, f: cfg::Forward| {
+        if nft_mark && f != cfg::Forward::Nat {
+            0
+        } else {
+            p
+        }
+    };
     let real_servers: Vec<RealServer> = vs
         .real_servers
         .iter()
         .map(|rs| RealServer {
             dest: {
-                let mut d = dest(rs.addr, port(rs.port), rs.forward, i64::from(rs.weight));
+                let mut d = dest(
+                    rs.addr,
+                    port(rs.port, rs.forward),
+                    rs.forward,
+                    i64::from(rs.weight),
+                );
                 d.u_threshold = rs.uthreshold;
                 d.l_threshold = rs.lthreshold;
                 d
@@ -295,7 +306,7 @@ fn virtual_server(
         sorry: vs
             .sorry_server
             .as_ref()
-            .map(|s| dest(s.addr, port(s.port), s.forward, 1)),
+            .map(|s| dest(s.addr, port(s.port, s.forward), s.forward, 1)),
         quorum_up: script(scripts, &vs.quorum_up),
         quorum_down: script(scripts, &vs.quorum_down),
         omega: vs.omega,

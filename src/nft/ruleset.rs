@@ -232,6 +232,32 @@ pub fn observed_shape(listing: &Value) -> Shape {
     shape
 }
 
+/// An `nft list table` text reduced for comparing what two programs wrote: trimmed lines,
+/// counter values and set elements left out (their order is the kernel's hash order; compare
+/// them through [`observed_shape`]).
+pub fn comparable_text(listing: &str) -> String {
+    let mut text = String::new();
+    let mut in_elements = false;
+    for line in listing.lines() {
+        let l = line.trim();
+        if in_elements || l.starts_with("elements = {") {
+            in_elements = !l.ends_with('}');
+            continue;
+        }
+        let mut words = Vec::new();
+        let mut it = l.split_whitespace();
+        while let Some(w) = it.next() {
+            words.push(w);
+            if w == "packets" || w == "bytes" {
+                it.next();
+            }
+        }
+        text += &words.join(" ");
+        text += "\n";
+    }
+    text
+}
+
 /// What [`converge`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
