@@ -215,3 +215,54 @@ fn no_accept_tables_match_keepalived_through_failover() {
     );
     assert_eq!(lv.after_exit, ka.after_exit, "tables left after exit");
 }
+
+/// Level-triggered: a table something else removed (`systemctl restart nftables` flushes the
+/// ruleset) is back within the resync period, and a table that is right is never rewritten
+/// (its counters survive).
+#[test]
+fn removed_table_is_restored_and_a_right_one_left_alone() {
+    let lab = Lab::new("nr");
+    let a = lab.start_lvsd_text(N1, &conf(150, true), false);
+    assert!(
+        lab.wait_for(N1, "10.77.0.100", true, Duration::from_secs(5))
+            .is_some()
+    );
+    let writes = || {
+        a.log_text()
+            .lines()
+            .filter(|l| l.contains("VRRP firewall: table") && l.contains("Written"))
+            .count()
+    };
+    assert!(!lab.ping("10.77.0.100"));
+    let before = (writes(), dropped(&lab, "ip"));
+    std::thread::sleep(lvsd::nft::vrrp::RESYNC + Duration::from_secs(1));
+    assert_eq!(
+        writes(),
+        before.0,
+        "a right table was rewritten:\n{}",
+        a.log_text()
+    );
+    assert!(dropped(&lab, "ip") >= before.1, "counters were reset");
+    let o = lab.exec(N1, &["nft", "flush", "ruleset"]);
+    assert!(o.status.success());
+    assert!(lab.ping("10.77.0.100"), "the flush did not open the VIP");
+    let t0 = std::time::Instant::now();
+    while listing(&lab, "ip").shape.is_none() && t0.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        t0.elapsed() < lvsd::nft::vrrp::RESYNC + Duration::from_secs(1),
+        "table not restored within the resync period ({:?})",
+        t0.elapsed()
+    );
+    let shape = listing(&lab, "ip").shape.expect("ip table back");
+    assert_eq!(
+        shape.sets["vips"],
+        ["10.77.0.100", "10.77.0.101"].map(String::from).into()
+    );
+    assert!(!lab.ping("10.77.0.100"), "the restored table does not drop");
+    assert!(
+        listing(&lab, "ip6").shape.is_some(),
+        "ip6 table not restored"
+    );
+}

@@ -249,3 +249,80 @@ pub async fn director_pass(want: &IpvsMarks, previous: Option<String>) -> Option
     converge(&program(), want, previous.as_deref()).await;
     want.table.clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> cfg::Config {
+        let at = std::path::Path::new("test.conf");
+        match crate::config::load_str(text, at, &Default::default()) {
+            Ok(l) => l.config,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    const GROUPS: &str = "virtual_server_group A {\n  10.0.0.1 80\n  10.0.1.0/24 443\n}\n\
+        virtual_server_group M {\n  10.0.0.9 80\n  fwmark 7\n}\n\
+        virtual_server_group B {\n  10.0.0.10-12 8080\n}\n\
+        virtual_server group B {\n  protocol TCP\n  real_server 10.1.0.1 80 {\n  }\n}\n\
+        virtual_server group M {\n  protocol TCP\n  real_server 10.1.0.1 80 {\n  }\n}\n\
+        virtual_server group A {\n  protocol TCP\n  real_server 10.1.0.1 80 {\n  }\n}\n\
+        virtual_server group A {\n  protocol UDP\n  real_server 10.1.0.1 53 {\n  }\n}\n";
+
+    #[test]
+    fn marks_follow_virtual_server_order_and_skip_groups_with_fwmarks() {
+        let c = load(&format!(
+            "global_defs {{\n  nftables_ipvs\n  nftables_ipvs_start_fwmark 50\n}}\n{GROUPS}"
+        ));
+        let marks: Vec<Option<u32>> = (0..4).map(|i| mark_of(&c, i)).collect();
+        assert_eq!(marks, [Some(50), None, Some(51), Some(52)]);
+        let p = plan(&c);
+        let t = p.tables[0].as_ref().unwrap_or_else(|| unreachable!());
+        assert!(p.tables[1].is_none(), "no IPv6 group, no ip6 table");
+        assert_eq!(t.name, "keepalived_ipvs");
+        assert_eq!(
+            t.sets[0].elements,
+            [
+                "10.0.0.10-10.0.0.12 . 8080 : 50",
+                "10.0.0.1 . 80 : 51",
+                "10.0.1.0/24 . 443 : 51"
+            ]
+            .map(String::from)
+            .into()
+        );
+        assert_eq!(
+            (t.sets[0].name.as_str(), t.sets[1].name.as_str()),
+            ("tcp_map", "udp_map")
+        );
+        let s = t.script();
+        assert!(s.contains("add map ip keepalived_ipvs tcp_map { type ipv4_addr . inet_service : mark; flags interval; elements"), "{s}");
+        assert!(
+            s.contains("add chain ip keepalived_ipvs in { type filter hook input priority -1;"),
+            "{s}"
+        );
+        assert!(
+            s.contains("in meta mark set ip daddr . udp dport map @udp_map return"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn without_nftables_ipvs_nothing_changes() {
+        let c = load(GROUPS);
+        assert_eq!(plan(&c), IpvsMarks::default());
+        assert!((0..4).all(|i| mark_of(&c, i).is_none()));
+    }
+
+    #[test]
+    fn ranges_print_as_nft_prints_them() {
+        let a = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0; 4]));
+        assert_eq!(range_text(a("10.0.0.1"), a("10.0.0.1")), "10.0.0.1");
+        assert_eq!(range_text(a("10.0.2.0"), a("10.0.2.255")), "10.0.2.0/24");
+        assert_eq!(
+            range_text(a("10.0.0.10"), a("10.0.0.12")),
+            "10.0.0.10-10.0.0.12"
+        );
+        assert_eq!(range_text(a("fd00::"), a("fd00::ff")), "fd00::/120");
+    }
+}

@@ -260,7 +260,13 @@ struct State {
     /// A convergence ran: lvsd may own tables now.
     seen: bool,
     nft: Arc<dyn Nft>,
+    /// The periodic pass that restores the tables when something else removed or changed
+    /// them (`systemctl restart nftables` flushes the whole ruleset).
+    resync: Option<tokio::task::JoinHandle<()>>,
 }
+
+/// How often the kernel is compared with the wanted tables between state changes.
+pub const RESYNC: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The VRRP firewall every instance of one runtime shares; each call converges the kernel to
 /// the whole wanted state.
@@ -282,6 +288,7 @@ impl Firewall {
             stale: Vec::new(),
             seen: false,
             nft,
+            resync: None,
         })))
     }
 
@@ -300,6 +307,19 @@ impl Firewall {
         // need `nft` at all).
         if s.involved() {
             s.converge().await;
+            if s.resync.is_none() {
+                let weak = Arc::downgrade(&self.0);
+                s.resync = Some(tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(RESYNC).await;
+                        let Some(state) = weak.upgrade() else { break };
+                        let mut s = state.lock().await;
+                        if s.involved() {
+                            s.converge().await;
+                        }
+                    }
+                }));
+            }
         }
     }
 
@@ -323,10 +343,13 @@ impl Firewall {
 
     /// At exit: remove the tables (unless `keep`, with `-V`: the VIPs stay, so do the rules).
     pub async fn stop(&self, keep: bool) {
+        let mut s = self.0.lock().await;
+        if let Some(t) = s.resync.take() {
+            t.abort();
+        }
         if keep {
             return;
         }
-        let mut s = self.0.lock().await;
         s.masters.clear();
         s.instances.clear();
         if s.seen {
@@ -358,7 +381,7 @@ impl State {
         for (family, t) in ["ip", "ip6"].into_iter().zip(&want) {
             match ruleset::converge(&*self.nft, family, &self.fw.table, t.as_ref()).await {
                 Ok(ruleset::Outcome::Unchanged) => {}
-                Ok(o) => tracing::debug!("VRRP firewall: table {family} {} {o:?}", self.fw.table),
+                Ok(o) => tracing::info!("VRRP firewall: table {family} {} {o:?}", self.fw.table),
                 Err(e) => tracing::error!(
                     "VRRP firewall (no_accept) not enforced: table {family} {}: {e:#}",
                     self.fw.table
