@@ -20,8 +20,15 @@ const TABLE: &str = "lvnft";
 fn conf(priority: u8, no_accept: bool) -> String {
     let mode = if no_accept { "no_accept" } else { "accept" };
     let inst = |name: &str, vrid: u8, vips: &[&str], excl: &[&str]| {
+        // dont_track_primary: link-local VIPs matched by interface name (nftables_ifindex
+        // not set).
+        let by_name = if vrid == 62 {
+            "\n  dont_track_primary"
+        } else {
+            ""
+        };
         format!(
-            "vrrp_instance {name} {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vrid}\n  \
+            "vrrp_instance {name} {{\n  state BACKUP\n  interface eth0{by_name}\n  virtual_router_id {vrid}\n  \
              priority {priority}\n  advert_int 0.2\n  version 3\n  {mode}\n  \
              virtual_ipaddress {{\n{}  }}\n  virtual_ipaddress_excluded {{\n{}  }}\n}}\n",
             vips.iter()
@@ -41,7 +48,7 @@ fn conf(priority: u8, no_accept: bool) -> String {
             &["fe80::100/64", "fd00:77::100/64"],
             &["fd00:77::101/64"]
         ),
-    )
+    ) + &inst("VI_7", 62, &["fe80::200/64", "fd00:77::200/64"], &[])
 }
 
 /// `nft list table` of one family with counter values and set elements left out (their
@@ -100,7 +107,7 @@ fn run(lab: &Lab, kind: Kind) -> Run {
         Kind::Lvsd => lab.start_lvsd_text(N1, &conf(150, true), false),
         Kind::Keepalived => lab.start_keepalived_text(N1, &conf(150, true)),
     };
-    for vip in ["10.77.0.100", "10.77.0.101", "fd00:77::100"] {
+    for vip in ["10.77.0.100", "10.77.0.101", "fd00:77::100", "fd00:77::200"] {
         assert!(
             lab.wait_for(N1, vip, true, Duration::from_secs(5))
                 .is_some(),
@@ -110,7 +117,7 @@ fn run(lab: &Lab, kind: Kind) -> Run {
     std::thread::sleep(Duration::from_millis(300));
     let master = tables(lab);
     let before = dropped(lab, "ip") + dropped(lab, "ip6");
-    for vip in ["10.77.0.100", "10.77.0.101", "fd00:77::100"] {
+    for vip in ["10.77.0.100", "10.77.0.101", "fd00:77::100", "fd00:77::200"] {
         assert!(
             !lab.ping(vip),
             "{kind:?}: a no_accept master answered on {vip}"
@@ -130,7 +137,7 @@ fn run(lab: &Lab, kind: Kind) -> Run {
         "{kind:?}: the drops were not counted ({before} -> {after})"
     );
     let mut peer = lab.start_keepalived_text(N2, &conf(200, false));
-    for vip in ["10.77.0.100", "fd00:77::100"] {
+    for vip in ["10.77.0.100", "fd00:77::100", "fd00:77::200"] {
         assert!(
             lab.wait_for(N1, vip, false, Duration::from_secs(5))
                 .is_some(),
@@ -186,11 +193,17 @@ fn no_accept_tables_match_keepalived_through_failover() {
     let m6 = ka.master[1].shape.as_ref().expect("keepalived's ip6 table");
     assert_eq!(
         m6.sets["vips"],
-        ["fd00:77::100", "fd00:77::101"].map(String::from).into()
+        ["fd00:77::100", "fd00:77::101", "fd00:77::200"]
+            .map(String::from)
+            .into()
     );
     assert_eq!(
         m6.sets["vips_link_local"],
         ["fe80::100 . eth0".to_string()].into()
+    );
+    assert_eq!(
+        m6.sets["vips_link_local_name"],
+        ["fe80::200 . eth0".to_string()].into()
     );
     let b4 = ka.backup[0]
         .shape
