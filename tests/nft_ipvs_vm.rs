@@ -200,7 +200,9 @@ struct Run {
     after: Seen,
 }
 
-fn run(child: impl FnOnce() -> Child) -> Run {
+/// `restore`: also flush the whole ruleset (`systemctl restart nftables` does) and expect the
+/// marks back within the resync period (lvsd; keepalived does not restore them).
+fn run(restore: bool, child: impl FnOnce() -> Child) -> Run {
     let mut c = child();
     wait_ipvs("FWM  2003", true);
     std::thread::sleep(Duration::from_millis(500));
@@ -210,6 +212,23 @@ fn run(child: impl FnOnce() -> Child) -> Run {
         fetch("10.0.0.12", 8080),
         fetch("10.0.0.1", 80),
     ];
+    if restore {
+        must("nft flush ruleset");
+        let t0 = Instant::now();
+        while seen().shape != master.shape && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            // TCG: every nft and ipvsadm process here takes a good part of a second.
+            t0.elapsed() < lvsd::nft::ipvs::RESYNC * 3,
+            "marks not restored after a flush ({:?})",
+            t0.elapsed()
+        );
+        assert!(
+            fetch("10.0.0.11", 8080).is_some(),
+            "not served after the restore"
+        );
+    }
     let _ = Command::new("kill").arg(c.id().to_string()).status();
     let _ = c.wait();
     wait_ipvs("FWM", false);
@@ -243,7 +262,7 @@ fn nft_ipvs_vm_same_tables_and_services_as_keepalived() {
         None,
         "served before any director ran"
     );
-    let ka = run(|| {
+    let ka = run(false, || {
         let p = |s: &str| dir.join(format!("ka.{s}.pid"));
         spawn(
             Command::new("keepalived")
@@ -258,7 +277,7 @@ fn nft_ipvs_vm_same_tables_and_services_as_keepalived() {
             dir.join("keepalived.log"),
         )
     });
-    let lv = run(|| {
+    let lv = run(true, || {
         spawn(
             Command::new(LVSD)
                 .args(["-n", "-l", "-C", "-f"])

@@ -306,11 +306,10 @@ pub async fn run<K: Ipvs + 'static>(
     // First computation before the writer starts, so its first pass sees the real target.
     d.recompute();
     let release_nft = opts.release_on_exit;
-    let mut nft_table = if d.has_kernel {
-        crate::nft::ipvs::director_pass(&d.spec.globals.nft_ipvs, None).await
-    } else {
-        None
-    };
+    let mut marker = crate::nft::ipvs::Marker::default();
+    if d.has_kernel {
+        marker.set(&d.spec.globals.nft_ipvs).await;
+    }
     let writer = match kernel {
         Some(k) => tokio::spawn(writer::writer(
             k,
@@ -345,8 +344,7 @@ pub async fn run<K: Ipvs + 'static>(
                 }
                 d.spec = spec_rx.borrow_and_update().clone();
                 if d.has_kernel {
-                    nft_table =
-                        crate::nft::ipvs::director_pass(&d.spec.globals.nft_ipvs, nft_table).await;
+                    marker.set(&d.spec.globals.nft_ipvs).await;
                 }
                 health::set_users(&users, &d.spec);
                 sched.set(d.spec.server_checks());
@@ -414,9 +412,7 @@ pub async fn run<K: Ipvs + 'static>(
     }
     let _ = stop_tx.send(true);
     let _ = writer.await;
-    if let Some(t) = nft_table.filter(|_| release_nft) {
-        crate::nft::ipvs::remove(&crate::nft::ipvs::program(), &t).await;
-    }
+    marker.stop(!release_nft).await;
 }
 
 /// `omega`: at shutdown, the down scripts of what is up, waited for (bounded by the

@@ -240,14 +240,56 @@ pub fn fwmark_for(config: &cfg::Config, vs: &cfg::VirtualServer) -> Option<(cfg:
     Some((group_family(eligible(config, vs)?), mark))
 }
 
-/// One director pass (start, reload): converges through the `nft` program and returns the
-/// table name now in use, for the next pass and for the exit.
-pub async fn director_pass(want: &IpvsMarks, previous: Option<String>) -> Option<String> {
+/// The director's side: converges at start and on every reload, then every [`RESYNC`] so
+/// marks something else flushed (`systemctl restart nftables`) come back, and removes the
+/// tables at exit.
+#[derive(Default)]
+pub struct Marker {
+    /// What is wanted, and the table name last converged (to remove it when renamed).
+    state: std::sync::Arc<tokio::sync::Mutex<(IpvsMarks, Option<String>)>>,
+    resync: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How often the kernel is compared with the wanted tables between reloads.
+pub const RESYNC: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn pass(state: &mut (IpvsMarks, Option<String>)) {
+    let (want, previous) = state;
     if want.table.is_none() && previous.is_none() {
-        return None;
+        return;
     }
     converge(&program(), want, previous.as_deref()).await;
-    want.table.clone()
+    *previous = want.table.clone();
+}
+
+impl Marker {
+    /// A (re)loaded configuration.
+    pub async fn set(&mut self, want: &IpvsMarks) {
+        let mut s = self.state.lock().await;
+        s.0 = want.clone();
+        pass(&mut s).await;
+        if want.table.is_some() && self.resync.is_none() {
+            let weak = std::sync::Arc::downgrade(&self.state);
+            self.resync = Some(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(RESYNC).await;
+                    let Some(state) = weak.upgrade() else { break };
+                    pass(&mut *state.lock().await).await;
+                }
+            }));
+        }
+    }
+
+    /// At exit: stop resyncing; remove the tables unless `keep` (`-I`: the services stay).
+    pub async fn stop(mut self, keep: bool) {
+        if let Some(t) = self.resync.take() {
+            t.abort();
+        }
+        let s = self.state.lock().await;
+        if let (false, Some(t)) = (keep, &s.1) {
+            remove(&program(), t).await;
+        }
+    }
 }
 
 #[cfg(test)]
