@@ -17,7 +17,7 @@ pub struct NftDefs {
     /// `nftables_ipvs [TABLE]`: one fwmark per virtual_server_group; the table name
     /// (default `keepalived_ipvs`).
     pub ipvs: Option<String>,
-    /// `nftables_ipvs_priority N`; None: the default (-101, before conntrack).
+    /// `nftables_ipvs_priority N`; None: -1 (keepalived's default).
     pub ipvs_priority: Option<i32>,
     /// `nftables_ipvs_start_fwmark N`; None: 1000.
     pub ipvs_start_fwmark: Option<u32>,
