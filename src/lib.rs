@@ -26,6 +26,7 @@ pub mod events;
 pub mod genhash;
 pub mod logging;
 pub mod metrics;
+pub mod nft;
 pub mod notify;
 pub mod pidfile;
 pub mod process;

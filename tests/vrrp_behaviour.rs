@@ -789,9 +789,9 @@ fn full_mode_vrrp_runs_when_ipvs_is_unavailable() {
     assert!(!lab.has(N1, VIP), "VIP left behind");
 }
 
-/// `no_accept`: while lvsd is a non-owner master, the client cannot reach the VIP (nftables
-/// chain in table `inet lvsd`); the chain goes when lvsd leaves master and at exit; with
-/// `accept` the VIP answers.
+/// `no_accept`: while lvsd is a non-owner master, the client cannot reach the VIP (its address
+/// is in set `vips` of keepalived's table `ip keepalived`); the set empties when lvsd leaves
+/// master and the table goes at exit; with `accept` the VIP answers and no table is made.
 #[test]
 fn no_accept_blocks_vip_traffic_only_while_master() {
     let lab = Lab::new("s");
@@ -800,13 +800,14 @@ fn no_accept_blocks_vip_traffic_only_while_master() {
         nft_ok.is_ok_and(|o| o.status.success()),
         "no_accept needs `nft` (apt-get install nftables)"
     );
+    let table_present = || {
+        lab.exec(N1, &["nft", "list", "table", "ip", "keepalived"])
+            .status
+            .success()
+    };
     let chain_present = || {
-        lab.exec(
-            N1,
-            &["nft", "list", "chain", "inet", "lvsd", "vrrp_51_VI_1"],
-        )
-        .status
-        .success()
+        let o = lab.exec(N1, &["nft", "list", "set", "ip", "keepalived", "vips"]);
+        String::from_utf8_lossy(&o.stdout).contains("10.77.0.100")
     };
     let with = |kw: &str| {
         Spec::v4(3, 150, 0.2)
@@ -818,7 +819,10 @@ fn no_accept_blocks_vip_traffic_only_while_master() {
         lab.wait_for(N1, VIP, true, Duration::from_secs(3))
             .is_some()
     );
-    assert!(chain_present(), "no nftables chain while master");
+    assert!(
+        chain_present(),
+        "the VIP is not in the nftables set while master"
+    );
     assert!(!lab.ping(VIP), "no_accept master answered on its VIP");
     assert!(
         lab.ping("10.77.0.1"),
@@ -830,7 +834,8 @@ fn no_accept_blocks_vip_traffic_only_while_master() {
         lab.wait_for(N1, VIP, false, Duration::from_secs(3))
             .is_some()
     );
-    assert!(!chain_present(), "chain left behind after leaving master");
+    assert!(!chain_present(), "VIP left in the set after leaving master");
+    assert!(table_present(), "the table stays while the instance runs");
     assert!(lab.ping(VIP), "keepalived (accept) should answer");
     // Back to master, then exit: the chain is removed at exit.
     k.kill9();
@@ -838,10 +843,13 @@ fn no_accept_blocks_vip_traffic_only_while_master() {
         lab.wait_for(N1, VIP, true, Duration::from_secs(3))
             .is_some()
     );
-    assert!(chain_present(), "no chain after becoming master again");
+    assert!(
+        chain_present(),
+        "VIP not blocked after becoming master again"
+    );
     a.term();
     a.wait();
-    assert!(!chain_present(), "chain left behind at exit");
+    assert!(!table_present(), "table left behind at exit");
     // With `accept` the VIP answers.
     let _b = lab.start_lvsd_text(N1, &with("accept"), false);
     assert!(
@@ -849,7 +857,7 @@ fn no_accept_blocks_vip_traffic_only_while_master() {
             .is_some()
     );
     assert!(lab.ping(VIP), "accept master did not answer on its VIP");
-    assert!(!chain_present(), "accept installed a chain");
+    assert!(!table_present(), "accept installed a table");
 }
 
 /// `no_accept` over IPv6: the VIP does not answer, but neighbour discovery for it does (the

@@ -140,7 +140,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
             "vrrp_down_timer_adverts",
             "vrrp_skip_check_adv_addr",
             "vrrp_check_unicast_src",
-            "vrrp_iptables",
             "default_interface",
             "checker_log_all_failures",
         ],
@@ -246,13 +245,6 @@ pub fn unimplemented_effect(kw: &str) -> &'static str {
         "net_namespace" | "net_namespace_ipvs" | "namespace_with_ipsets" | "instance" => {
             "lvsd runs in the namespace it is started in; run it under `ip netns exec` instead"
         }
-        "nftables"
-        | "nftables_counters"
-        | "nftables_ifindex"
-        | "nftables_ipvs"
-        | "nftables_ipvs_priority"
-        | "nftables_ipvs_start_fwmark"
-        | "nftables_priority" => "no nftables rules are installed for this",
         k if k.ends_with("_priority")
             || k.ends_with("_rt_priority")
             || k.ends_with("_cpu_affinity")
@@ -519,6 +511,14 @@ pub const GLOBAL_DEFS: &[&str] = &[
     "startup_script_timeout",
     "shutdown_script",
     "shutdown_script_timeout",
+    // keepalived's nftables firewall and IPVS fwmarks (src/nft).
+    "nftables",
+    "nftables_priority",
+    "nftables_counters",
+    "nftables_ifindex",
+    "nftables_ipvs",
+    "nftables_ipvs_priority",
+    "nftables_ipvs_start_fwmark",
 ];
 
 pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
@@ -555,13 +555,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "lvs_netlink_monitor_rcv_bufs_force",
     "max_auto_priority",
     "min_auto_priority_delay",
-    "nftables",
-    "nftables_counters",
-    "nftables_ifindex",
-    "nftables_ipvs",
-    "nftables_ipvs_priority",
-    "nftables_ipvs_start_fwmark",
-    "nftables_priority",
     "no_checker_emails",
     "no_email_faults",
     "process_monitor_rcv_bufs",

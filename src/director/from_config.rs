@@ -61,6 +61,7 @@ pub fn director_spec_with(config: &cfg::Config, scripts: &Scripts) -> (DirectorS
             timeouts,
             sync_daemon,
             sync_instance: g.lvs_sync_daemon.as_ref().and_then(|d| d.instance.clone()),
+            nft_ipvs: crate::nft::ipvs::plan(config),
         },
     };
     (spec, warnings)
@@ -112,6 +113,10 @@ fn service_keys(
         }],
         cfg::VsAddress::Fwmark { mark } => vec![ServiceKey::fwmark(af(vs.family), *mark)],
         cfg::VsAddress::Group { name } => {
+            // nftables_ipvs: one fwmark service for the whole group (see crate::nft::ipvs).
+            if let Some((family, mark)) = crate::nft::ipvs::fwmark_for(config, vs) {
+                return vec![ServiceKey::fwmark(af(family), mark)];
+            }
             let Some(group) = config.virtual_server_group(name) else {
                 warnings.push(format!("virtual_server group {name}: no such group"));
                 return Vec::new();
@@ -238,12 +243,27 @@ fn virtual_server(
         .into_iter()
         .map(|k| service(vs, k))
         .collect();
+    // A group's fwmark service (nftables_ipvs): as keepalived, real servers it does not NAT
+    // to get port 0 (the packet is forwarded unchanged).
+    let nft_mark = crate::nft::ipvs::fwmark_for(config, vs).is_some();
+    let port = |p: u16, f: cfg::Forward| {
+        if nft_mark && f != cfg::Forward::Nat {
+            0
+        } else {
+            p
+        }
+    };
     let real_servers: Vec<RealServer> = vs
         .real_servers
         .iter()
         .map(|rs| RealServer {
             dest: {
-                let mut d = dest(rs.addr, rs.port, rs.forward, i64::from(rs.weight));
+                let mut d = dest(
+                    rs.addr,
+                    port(rs.port, rs.forward),
+                    rs.forward,
+                    i64::from(rs.weight),
+                );
                 d.u_threshold = rs.uthreshold;
                 d.l_threshold = rs.lthreshold;
                 d
@@ -295,7 +315,7 @@ fn virtual_server(
         sorry: vs
             .sorry_server
             .as_ref()
-            .map(|s| dest(s.addr, s.port, s.forward, 1)),
+            .map(|s| dest(s.addr, port(s.port, s.forward), s.forward, 1)),
         quorum_up: script(scripts, &vs.quorum_up),
         quorum_down: script(scripts, &vs.quorum_down),
         ha_suspend,

@@ -319,6 +319,11 @@ pub async fn run<K: Ipvs + 'static>(
 
     // First computation before the writer starts, so its first pass sees the real target.
     d.recompute();
+    let release_nft = opts.release_on_exit;
+    let mut marker = crate::nft::ipvs::Marker::default();
+    if d.has_kernel {
+        marker.set(&d.spec.globals.nft_ipvs).await;
+    }
     let writer = match kernel {
         Some(k) => tokio::spawn(writer::writer(
             k,
@@ -352,6 +357,9 @@ pub async fn run<K: Ipvs + 'static>(
                     break;
                 }
                 d.spec = spec_rx.borrow_and_update().clone();
+                if d.has_kernel {
+                    marker.set(&d.spec.globals.nft_ipvs).await;
+                }
                 health::set_users(&users, &d.spec);
                 sched.set(d.spec.server_checks());
                 let known: BTreeSet<RsId> =
@@ -429,6 +437,7 @@ pub async fn run<K: Ipvs + 'static>(
     }
     let _ = stop_tx.send(true);
     let _ = writer.await;
+    marker.stop(!release_nft).await;
 }
 
 /// `omega`: at shutdown, the down scripts of what is up, waited for (bounded by the

@@ -59,6 +59,8 @@ pub struct Globals {
     /// `lvs_flush_on_stop`: at exit (unless `-I`) the whole kernel table goes, not only the
     /// services lvsd declared.
     pub flush_on_stop: bool,
+    /// `nftables_ipvs`: the tables that mark group traffic for the groups' fwmark services.
+    pub nft_ipvs: crate::nft::ipvs::IpvsMarks,
 }
 
 /// Everything the director runs.

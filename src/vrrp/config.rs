@@ -33,6 +33,8 @@ pub struct VrrpConfig {
     /// `vrrp_startup_delay`: instances stay in INIT this long after lvsd starts.
     #[serde(with = "secs")]
     pub startup_delay: Duration,
+    /// global_defs `nftables*`: where `no_accept` rules go (see [`crate::nft::vrrp`]).
+    pub firewall: crate::nft::vrrp::FirewallConfig,
 }
 
 /// One virtual address (`10.0.0.1/24 dev eth1 brd 10.0.0.255 scope global label eth1:1`).
@@ -139,7 +141,7 @@ pub struct InstanceConfig {
     /// `v3_checksum_as_v2`.
     pub checksum_as_v2: bool,
     /// `accept` / `no_accept`: false drops traffic to the VIPs while a non-owner master
-    /// (see [`super::no_accept`]).
+    /// (see [`crate::nft::vrrp`]).
     pub accept: bool,
     /// `use_vmac [NAME]`: Some(name) creates a macvlan with 00:00:5e:00:01:VRID.
     pub use_vmac: Option<String>,

@@ -57,6 +57,7 @@ impl VrrpConfig {
             startup_delay: c.global.vrrp_startup_delay,
             processes: c.track_processes.iter().map(process).collect(),
             linkbeat: c.linkbeat_interfaces.clone(),
+            firewall: crate::nft::vrrp::FirewallConfig::from_model(&c.nft),
         }
     }
 }

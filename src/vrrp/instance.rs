@@ -37,7 +37,7 @@ use super::timer::HrTimer;
 use super::track::{self, FileInput, Input};
 use super::validate::{self, Expect, Verdict};
 use super::vip::Netlink;
-use super::{no_accept, notify, sync};
+use super::{notify, sync};
 use crate::status::{StatusHub, VrrpCounters, VrrpInstanceStatus, VrrpState};
 
 /// What every instance shares.
@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     pub socket_priority: Option<u32>,
     /// Set when lvsd stops with `-V`: the instance leaves its addresses in place.
     pub keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
+    /// The `no_accept` rules of every instance (keepalived's nftables table).
+    pub firewall: crate::nft::vrrp::Firewall,
     /// `vrrp_startup_delay`.
     pub startup_delay: Duration,
 }
@@ -255,6 +257,7 @@ pub(crate) async fn run(
         cfg: &cfg,
         io: &io,
         nl: &shared.nl,
+        firewall: &shared.firewall,
         hub: &shared.hub,
         dsts: if cfg.unicast_peers.is_empty() {
             vec![multicast_group(&cfg, io.src.is_ipv6())]
@@ -534,18 +537,12 @@ struct Exec<'a> {
     cfg: &'a InstanceConfig,
     io: &'a Io,
     nl: &'a Netlink,
+    firewall: &'a crate::nft::vrrp::Firewall,
     hub: &'a StatusHub,
     dsts: Vec<IpAddr>,
 }
 
 impl Exec<'_> {
-    /// The nftables chain that enforces `no_accept`, when it applies: the address owner
-    /// (priority 255) always accepts, as RFC 5798 says.
-    fn no_accept_chain(&self) -> Option<String> {
-        (!self.cfg.accept && self.cfg.priority != 255)
-            .then(|| no_accept::chain_name(self.cfg.vrid, &self.cfg.name))
-    }
-
     fn send_advert(&mut self, priority: u8, counters: &mut VrrpCounters) {
         let adv = Advert {
             version: self.cfg.version(),
@@ -583,12 +580,7 @@ impl Exec<'_> {
 
     async fn add_vips(&mut self) {
         // Block before the VIPs exist, so no_accept never lets a packet in.
-        if let Some(chain) = self.no_accept_chain() {
-            let vips: Vec<IpAddr> = self.io.vips.iter().map(|(_, v)| v.addr).collect();
-            if let Err(e) = no_accept::apply(&no_accept::block_script(&chain, &vips)).await {
-                tracing::error!(instance = %self.cfg.name, "{e:#}");
-            }
-        }
+        self.firewall.set_master(&self.cfg.name, true).await;
         for (ix, v) in &self.io.vips {
             if let Err(e) = self.nl.add_vip(*ix, v).await {
                 tracing::error!(instance = %self.cfg.name, "{e}");
@@ -602,11 +594,7 @@ impl Exec<'_> {
                 tracing::error!(instance = %self.cfg.name, "{e}");
             }
         }
-        if let Some(chain) = self.no_accept_chain()
-            && let Err(e) = no_accept::apply(&no_accept::unblock_script(&chain)).await
-        {
-            tracing::error!(instance = %self.cfg.name, "{e:#}");
-        }
+        self.firewall.set_master(&self.cfg.name, false).await;
     }
 
     async fn execute(

@@ -34,9 +34,10 @@
 //! VIPs; changed ones restart (one failover each); an invalid configuration is refused.
 //!
 //! `no_accept` (the default under `vrrp_strict`): a non-owner master drops traffic to its VIPs
-//! through an nftables chain in table `inet lvsd`, written with the `nft` program
-//! ([`no_accept`]); added before the VIPs on becoming master, removed after them on leaving
-//! it and at exit. A SIGKILLed lvsd leaves the chain until it starts again (as its VIPs).
+//! through keepalived's nftables table (`ip`/`ip6 keepalived`, see [`crate::nft::vrrp`]);
+//! its addresses enter the table's sets before the VIPs are added on becoming master and
+//! leave them after the VIPs are removed; the tables go at exit. A SIGKILLed lvsd leaves
+//! them until it starts again (as its VIPs).
 //!
 //! Not done: v2 AH authentication (AH adverts are counted and dropped);
 //! `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
@@ -51,7 +52,6 @@ pub mod fsm;
 pub mod garp;
 mod instance;
 pub mod log_limit;
-pub mod no_accept;
 pub mod notify;
 pub mod packet;
 pub mod socket;
@@ -299,6 +299,7 @@ struct Runtime {
     tasks: tokio::task::JoinSet<(String, anyhow::Result<()>)>,
     /// `-V` at stop; see [`VrrpConfig::keep_vips_on_stop`].
     keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
+    firewall: crate::nft::vrrp::Firewall,
 }
 
 impl Runtime {
@@ -318,6 +319,7 @@ impl Runtime {
         let changed_processes = self.processes.apply(&tracked_processes(cfg));
         self.stop_changed_instances(cfg, &changed_scripts, &changed_processes)
             .await;
+        self.firewall.configure(cfg).await;
         self.apply_groups(cfg);
         self.publish_instance_status(cfg);
         self.start_new_instances(cfg);
@@ -480,6 +482,7 @@ impl Runtime {
             socket_priority: cfg.socket_priority,
             keep_on_stop: self.keep_on_stop.clone(),
             startup_delay: cfg.startup_delay,
+            firewall: self.firewall.clone(),
         }
     }
 
@@ -597,6 +600,7 @@ async fn run_here(
         instances: HashMap::new(),
         tasks: tokio::task::JoinSet::new(),
         keep_on_stop: Default::default(),
+        firewall: Default::default(),
     };
     let first = configs.borrow_and_update().clone();
     rt.apply(&first).await;
@@ -654,6 +658,7 @@ async fn run_here(
             tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
         }
     }
+    rt.firewall.stop(configs.borrow().keep_vips_on_stop).await;
     link_task.abort();
     for s in rt.scripts.values() {
         s.tasks.iter().for_each(|t| t.abort());

@@ -58,7 +58,9 @@ die() { echo "ipvs-vm: $*" >&2; exit 125; }
 # (kernel request_module -> busybox modprobe), e.g. "-s dh" or "-s mh".
 BOOT_MODULES="virtio_pci virtio_mmio 9pnet_virtio 9p virtio_console crc32c_generic libcrc32c
   ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_mh dummy veth bridge ipip"
-EXTRA_MODULES_GLOB="kernel/net/netfilter/ipvs/*.ko* kernel/net/netfilter/xt_ipvs.ko* kernel/drivers/net/nlmon.ko*"
+EXTRA_MODULES_GLOB="kernel/net/netfilter/ipvs/*.ko* kernel/net/netfilter/xt_ipvs.ko* kernel/drivers/net/nlmon.ko*
+  kernel/net/netfilter/nf_tables.ko* kernel/net/netfilter/nft_*.ko* kernel/net/ipv4/netfilter/nft_*.ko*
+  kernel/net/ipv6/netfilter/nft_*.ko*"
 
 # ---------------------------------------------------------------- guest init
 # (kept in this file; its hash is part of the initramfs cache key)

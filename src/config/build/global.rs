@@ -19,7 +19,9 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let mut lower_repeat_set = false;
     for n in children {
         cx.acting(n, Context::GlobalDefs);
-        if super::anycast::global_keyword(cx, n, &mut config.anycast) {
+        if super::anycast::global_keyword(cx, n, &mut config.anycast)
+            || super::nft::global_keyword(cx, n, &mut config.nft)
+        {
             continue;
         }
         let g = &mut config.global;
@@ -169,7 +171,12 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
                     n.span(),
                     "iptables not supported, using nftables instead (as keepalived 2.2.7 built with nftables): replace `vrrp_iptables` with `nftables`",
                 );
-                g.vrrp_iptables = Some(n.args().iter().map(|w| w.text.clone()).collect())
+                g.vrrp_iptables = Some(n.args().iter().map(|w| w.text.clone()).collect());
+                // keepalived then uses its nftables table, as with `nftables`.
+                config
+                    .nft
+                    .table
+                    .get_or_insert_with(|| crate::nft::vrrp::DEFAULT_TABLE.into());
             }
             "lvs_sync_daemon" => g.lvs_sync_daemon = lvs_sync_daemon(cx, n),
             "lvs_timeouts" => lvs_timeouts(cx, n, g),

@@ -9,6 +9,7 @@ mod checker;
 mod checker_target;
 mod global;
 mod lvs;
+mod nft;
 mod routes;
 mod track_process;
 mod url_regex;

@@ -19,12 +19,14 @@ mod checker;
 mod global;
 mod lvs;
 mod track_process;
+mod nft;
 mod vrrp;
 
 pub use checker::*;
 pub use global::*;
 pub use lvs::*;
 pub use track_process::*;
+pub use nft::*;
 pub use vrrp::*;
 
 /// A whole keepalived.conf after preprocessing, parsing, defaults and validation.
@@ -66,6 +68,8 @@ pub struct Config {
     /// lvsd extension (`anycast_table`, `anycast_protocol` in global_defs): where health-gated
     /// VIP routes go (docs/anycast.md).
     pub anycast: AnycastDefs,
+    /// global_defs `nftables*` and `nftables_ipvs*` (see [`crate::nft`]).
+    pub nft: NftDefs,
 }
 
 /// lvsd extension, global_defs `anycast_table N` / `anycast_protocol P`: the kernel routing
