@@ -208,6 +208,16 @@ impl InstanceConfig {
         }
     }
 
+    /// The AH settings of the sockets when `auth_type AH` applies (VRRPv2 only). A sender
+    /// silent for three advert intervals may restart its sequence numbers.
+    pub fn ah_options(&self) -> Option<super::socket::AhOptions> {
+        (self.auth() == Auth::Ah).then(|| super::socket::AhOptions {
+            key: super::ah::AhKey::new(&self.auth_pass),
+            vrid: self.vrid,
+            stale_after: self.effective_advert_int() * 3,
+        })
+    }
+
     pub fn checksum_mode(&self) -> ChecksumMode {
         if self.checksum_as_v2 {
             ChecksumMode::MessageOnly

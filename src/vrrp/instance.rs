@@ -399,6 +399,7 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         multicast: cfg.unicast_peers.is_empty(),
         group: multicast_group(cfg, v6),
         priority: shared.socket_priority,
+        ah: cfg.ah_options(),
     })
     .with_context(|| format!("opening VRRP sockets on {}", vlink.name))?;
     let mut vips = Vec::new();

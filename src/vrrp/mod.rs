@@ -35,12 +35,14 @@
 //! ([`no_accept`]); added before the VIPs on becoming master, removed after them on leaving
 //! it and at exit. A SIGKILLed lvsd leaves the chain until it starts again (as its VIPs).
 //!
-//! Not done: v2 AH authentication (AH adverts are counted and dropped);
-//! `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
+//! v2 AH authentication (`auth_type AH`) is in [`ah`] and [`socket`].
+//!
+//! Not done: `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
 //! `higher_prio_send_advert`, `down_timer_adverts`, `garp_lower_prio_*`, `virtual_routes`,
 //! `virtual_rules`, sync-group level tracking; VMAC sysctls
 //! (arp_ignore/arp_filter) are left to the operator.
 
+pub mod ah;
 pub mod config;
 mod from_model;
 pub mod fsm;
