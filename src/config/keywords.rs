@@ -153,8 +153,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     (
         Context::VrrpInstance,
         &[
-            "vmac_xmit_base",
-            "unicast_ttl",
             "unicast_fault_no_peer",
             "track_src_ip",
             "check_unicast_src",
@@ -268,10 +266,7 @@ pub fn unimplemented_effect(kw: &str) -> &'static str {
         {
             "lvsd is one process; its scheduling is set by its service manager (systemd unit)"
         }
-        k if k.contains("rcv_bufs")
-            || k.starts_with("vrrp_rx_bufs")
-            || k == "kernel_rx_buf_size" =>
-        {
+        k if k.contains("rcv_bufs") || k.starts_with("vrrp_rx_bufs") => {
             "socket buffers keep lvsd's defaults"
         }
         "no_email_faults" | "no_checker_emails" => "lvsd sends no e-mail",
@@ -683,6 +678,7 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "promote_secondaries",
     "lvs_sync_daemon_interface",
     "native_ipv6",
+    "kernel_rx_buf_size",
 ];
 
 pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
@@ -693,7 +689,6 @@ pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
     "track_bfd",
     "garp_extra_if",
     "debug",
-    "kernel_rx_buf_size",
     "linkbeat_use_polling",
 ];
 

@@ -84,6 +84,7 @@ pub fn build(
     key: &AhKey,
     src: Ipv4Addr,
     dst: Ipv4Addr,
+    ttl: u8,
     ip_id: u16,
     seq: u32,
     vrrp: &[u8],
@@ -93,7 +94,7 @@ pub fn build(
     p.extend_from_slice(&[0x45, 0xc0]);
     p.extend_from_slice(&(total as u16).to_be_bytes());
     p.extend_from_slice(&ip_id.to_be_bytes());
-    p.extend_from_slice(&[0, 0, 255, IPPROTO_AH, 0, 0]);
+    p.extend_from_slice(&[0, 0, ttl, IPPROTO_AH, 0, 0]);
     p.extend_from_slice(&src.octets());
     p.extend_from_slice(&dst.octets());
     // AH payload length: AH length in 32-bit words minus 2.
@@ -233,6 +234,7 @@ mod tests {
             &AhKey::new("secret12"),
             Ipv4Addr::new(10, 79, 0, 1),
             Ipv4Addr::new(224, 0, 0, 18),
+            255,
             1,
             1,
             vrrp,

@@ -136,6 +136,12 @@ pub struct InstanceConfig {
     pub accept: bool,
     /// `use_vmac [NAME]`: Some(name) creates a macvlan with 00:00:5e:00:01:VRID.
     pub use_vmac: Option<String>,
+    /// `vmac_xmit_base`: adverts are sent and received on the parent, not the VMAC.
+    pub vmac_xmit_base: bool,
+    /// `unicast_ttl`: TTL / hop limit of unicast adverts (default 255).
+    pub unicast_ttl: Option<u8>,
+    /// `kernel_rx_buf_size`: SO_RCVBUF of the receive socket (default: the kernel's).
+    pub kernel_rx_buf_size: Option<u32>,
     #[serde(with = "secs")]
     pub garp_master_delay: Duration,
     pub garp_master_repeat: u32,
@@ -173,6 +179,9 @@ impl Default for InstanceConfig {
             checksum_as_v2: false,
             accept: true,
             use_vmac: None,
+            vmac_xmit_base: false,
+            unicast_ttl: None,
+            kernel_rx_buf_size: None,
             garp_master_delay: Duration::from_secs(5),
             garp_master_repeat: 5,
             garp_master_refresh: None,
@@ -205,6 +214,14 @@ impl InstanceConfig {
             (Version::V3, _) | (_, AuthKind::None) => Auth::None,
             (_, AuthKind::Pass) => Auth::pass(&self.auth_pass),
             (_, AuthKind::Ah) => Auth::Ah,
+        }
+    }
+
+    /// Per-socket settings of keepalived.conf(5) beyond the defaults.
+    pub fn socket_tuning(&self) -> super::socket::SocketTuning {
+        super::socket::SocketTuning {
+            unicast_ttl: self.unicast_ttl.filter(|_| !self.unicast_peers.is_empty()),
+            rcvbuf: self.kernel_rx_buf_size,
         }
     }
 

@@ -374,6 +374,7 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
             };
             let l = nl.ensure_vmac(link.index, &name, cfg.vrid, v6).await?;
             let _ = nl.set_up(l.index).await;
+            super::vmac::apply_vmac_sysctls(&link.name, &l.name, v6);
             let ix = l.index;
             (l, Some(ix))
         }
@@ -392,14 +393,17 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
                 )
             })?,
     };
+    // vmac_xmit_base: adverts on the parent, VIPs on the VMAC.
+    let slink = if cfg.vmac_xmit_base { &link } else { &vlink };
     let sock = VrrpSocket::open(&SocketOptions {
-        ifname: vlink.name.clone(),
-        ifindex: vlink.index,
+        ifname: slink.name.clone(),
+        ifindex: slink.index,
         src,
         multicast: cfg.unicast_peers.is_empty(),
         group: multicast_group(cfg, v6),
         priority: shared.socket_priority,
         ah: cfg.ah_options(),
+        tuning: cfg.socket_tuning(),
     })
     .with_context(|| format!("opening VRRP sockets on {}", vlink.name))?;
     let mut vips = Vec::new();

@@ -39,8 +39,8 @@
 //!
 //! Not done: `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
 //! `higher_prio_send_advert`, `down_timer_adverts`, `garp_lower_prio_*`, `virtual_routes`,
-//! `virtual_rules`, sync-group level tracking; VMAC sysctls
-//! (arp_ignore/arp_filter) are left to the operator.
+//! `virtual_rules`, sync-group level tracking. `use_vmac` sets the parent's
+//! arp_ignore/arp_filter as keepalived does ([`vmac`]).
 
 pub mod ah;
 pub mod config;
@@ -58,6 +58,7 @@ pub mod timer;
 pub mod track;
 pub mod validate;
 pub mod vip;
+pub mod vmac;
 
 use std::collections::HashMap;
 use std::sync::Arc;

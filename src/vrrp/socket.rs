@@ -50,6 +50,15 @@ pub enum AhCheck {
     Replayed,
 }
 
+/// keepalived.conf(5) socket settings beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct SocketTuning {
+    /// `unicast_ttl`: TTL / hop limit of unicast adverts (None: 255).
+    pub unicast_ttl: Option<u8>,
+    /// `kernel_rx_buf_size`: SO_RCVBUF of the receive socket (the kernel doubles it).
+    pub rcvbuf: Option<u32>,
+}
+
 /// `auth_type AH` settings for an instance's sockets.
 #[derive(Debug, Clone)]
 pub struct AhOptions {
@@ -82,6 +91,7 @@ pub struct SocketOptions {
     pub priority: Option<u32>,
     /// IP Authentication Header (VRRPv2 over IPv4 only).
     pub ah: Option<AhOptions>,
+    pub tuning: SocketTuning,
 }
 
 pub struct VrrpSocket {
@@ -90,6 +100,8 @@ pub struct VrrpSocket {
     ifindex: u32,
     v6: bool,
     ah: Option<AhState>,
+    /// TTL of unicast adverts.
+    ttl: u8,
 }
 
 fn register(sock: Socket) -> io::Result<AsyncFd<Socket>> {
@@ -111,6 +123,9 @@ impl VrrpSocket {
 
         let rx = Socket::new(domain, Type::RAW, proto)?;
         rx.set_nonblocking(true)?;
+        if let Some(n) = o.tuning.rcvbuf {
+            rx.set_recv_buffer_size(n as usize)?;
+        }
         rx.bind_device(Some(o.ifname.as_bytes()))?;
         if v6 {
             rx.set_multicast_all_v6(false).ok();
@@ -134,6 +149,7 @@ impl VrrpSocket {
             }
         }
 
+        let ttl = o.tuning.unicast_ttl.unwrap_or(255);
         let tx = Socket::new(domain, Type::RAW, proto)?;
         tx.set_nonblocking(true)?;
         tx.bind_device(Some(o.ifname.as_bytes()))?;
@@ -147,7 +163,7 @@ impl VrrpSocket {
                 // an address that lives on another device (the VMAC case) is EINVAL.
                 tx.set_multicast_ttl_v4(255)?;
                 tx.set_multicast_loop_v4(false)?;
-                tx.set_ttl_v4(255)?;
+                tx.set_ttl_v4(ttl.into())?;
                 tx.set_tos_v4(0xc0)?;
                 if ah.is_some() {
                     // The ICV covers the IP header, so we write it (ah::build).
@@ -167,7 +183,7 @@ impl VrrpSocket {
                 tx.set_multicast_if_v6(o.ifindex)?;
                 tx.set_multicast_hops_v6(255)?;
                 tx.set_multicast_loop_v6(false)?;
-                tx.set_unicast_hops_v6(255)?;
+                tx.set_unicast_hops_v6(ttl.into())?;
                 tx.set_tclass_v6(0xc0)?;
             }
         }
@@ -176,6 +192,7 @@ impl VrrpSocket {
             tx,
             ifindex: o.ifindex,
             v6,
+            ttl,
             ah: ah.map(|opts| AhState {
                 replay: Mutex::new(Replay::new(opts.stale_after)),
                 opts,
@@ -216,7 +233,8 @@ impl VrrpSocket {
         if id == 0 {
             id = a.ip_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         }
-        let pkt = ah::build(&a.opts.key, src, dst, id, seq, msg);
+        let ttl = if dst.is_multicast() { 255 } else { self.ttl };
+        let pkt = ah::build(&a.opts.key, src, dst, ttl, id, seq, msg);
         let to = SockAddr::from(SocketAddr::new(dst.into(), 0));
         self.tx.send_to(&pkt, &to).map(|_| ())
     }

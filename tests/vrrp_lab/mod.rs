@@ -352,6 +352,11 @@ impl Daemon {
         v
     }
 
+    /// The process id of the daemon (lvsd; keepalived's parent).
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
     /// SIGKILL every process of the daemon (keepalived: parent and VRRP child), like a crash.
     pub fn kill9(&mut self) {
         for p in self.pids().into_iter().rev() {
@@ -657,9 +662,14 @@ impl Lab {
     }
 
     pub fn start_keepalived(&self, node: u8, spec: &Spec) -> Daemon {
+        self.start_keepalived_text(node, &spec.keepalived_conf())
+    }
+
+    /// keepalived on a keepalived.conf text.
+    pub fn start_keepalived_text(&self, node: u8, text: &str) -> Daemon {
         let i = self.next();
         let conf = self.dir.join(format!("ka-n{node}-{i}.conf"));
-        fs::write(&conf, spec.keepalived_conf()).expect("write conf");
+        fs::write(&conf, text).expect("write conf");
         let log = self.dir.join(format!("ka-n{node}-{i}.log"));
         let p = |s: &str| self.dir.join(format!("ka-n{node}-{i}.{s}.pid"));
         let vrrp_pid = p("vrrp");

@@ -497,6 +497,9 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 vi.unicast_ttl = cx.int(n, 0, 255).map(|v| v as u8)
             }
             "unicast_fault_no_peer" => vi.unicast_fault_no_peer = true,
+            "kernel_rx_buf_size" => {
+                vi.kernel_rx_buf_size = cx.int(n, 1, i64::from(i32::MAX)).map(|v| v as u32)
+            }
             "track_src_ip" => vi.track_src_ip = true,
             "check_unicast_src" => {
                 seen.unicast_keyword.get_or_insert(n.span());
@@ -689,6 +692,7 @@ fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -
         unicast_src_ip: None,
         unicast_peers: Vec::new(),
         unicast_ttl: None,
+        kernel_rx_buf_size: None,
         unicast_fault_no_peer: false,
         mcast_src_ip: None,
         mcast_dst_ip: None,

@@ -148,6 +148,8 @@ pub struct VrrpInstance {
     /// `unicast_peer { IP [min_ttl N] [max_ttl N] … }`; empty: multicast.
     pub unicast_peers: Vec<UnicastPeer>,
     pub unicast_ttl: Option<u8>,
+    /// `kernel_rx_buf_size BYTES`: SO_RCVBUF of the instance's receive socket.
+    pub kernel_rx_buf_size: Option<u32>,
     pub unicast_fault_no_peer: bool,
     /// `mcast_src_ip`.
     pub mcast_src_ip: Option<IpAddr>,
