@@ -148,6 +148,11 @@ pub struct InstanceConfig {
     #[serde(with = "opt_secs")]
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: u32,
+    /// `garp_lower_prio_delay` / `_repeat`: GARP bursts after a lower-priority advert heard
+    /// as master (at once, and again after the delay; zero delay: no second burst).
+    #[serde(with = "secs")]
+    pub garp_lower_prio_delay: Duration,
+    pub garp_lower_prio_repeat: u32,
     pub track_scripts: Vec<Tracked>,
     pub track_interfaces: Vec<Tracked>,
     pub track_files: Vec<TrackFileRef>,
@@ -186,6 +191,8 @@ impl Default for InstanceConfig {
             garp_master_repeat: 5,
             garp_master_refresh: None,
             garp_master_refresh_repeat: 1,
+            garp_lower_prio_delay: Duration::from_secs(5),
+            garp_lower_prio_repeat: 5,
             track_scripts: Vec::new(),
             track_interfaces: Vec::new(),
             track_files: Vec::new(),

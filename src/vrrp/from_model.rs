@@ -165,6 +165,8 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         garp_master_repeat: i.garp.master_repeat,
         garp_master_refresh: i.garp.master_refresh,
         garp_master_refresh_repeat: i.garp.master_refresh_repeat,
+        garp_lower_prio_delay: i.garp.lower_prio_delay,
+        garp_lower_prio_repeat: i.garp.lower_prio_repeat,
         track_scripts: i
             .track_scripts
             .iter()

@@ -195,6 +195,8 @@ pub(crate) async fn run(
         counters: &mut counters,
         dsts,
         garp_at: None,
+        garp_burst: cfg.garp_master_repeat,
+        lower_prio_garp_at: None,
         garp_refresh_at: None,
         following: false,
         limits: LogLimits::default(),
@@ -518,6 +520,10 @@ struct Exec<'a> {
     counters: &'a mut VrrpCounters,
     dsts: Vec<IpAddr>,
     garp_at: Option<Instant>,
+    /// GARPs in the burst due at `garp_at` (master or lower-priority repeat).
+    garp_burst: u32,
+    /// When the last lower-priority burst went out.
+    lower_prio_garp_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
     /// The current transition follows a sync-group peer: do not re-broadcast it.
     following: bool,
@@ -568,6 +574,25 @@ impl Exec<'_> {
         }
     }
 
+    /// keepalived: a lower-priority advert heard as master is answered with a GARP burst of
+    /// `garp_lower_prio_repeat`, repeated after `garp_lower_prio_delay`. At most one burst a
+    /// second, so a flood of such adverts cannot turn into a flood of GARPs.
+    fn lower_prio_garp(&mut self) {
+        let now = Instant::now();
+        if self
+            .lower_prio_garp_at
+            .is_some_and(|t| now < t + Duration::from_secs(1))
+        {
+            return;
+        }
+        self.lower_prio_garp_at = Some(now);
+        self.announce(self.cfg.garp_lower_prio_repeat);
+        if !self.cfg.garp_lower_prio_delay.is_zero() {
+            self.garp_at = Some(now + self.cfg.garp_lower_prio_delay);
+            self.garp_burst = self.cfg.garp_lower_prio_repeat;
+        }
+    }
+
     fn garp_timer(&mut self, fsm: &Fsm) {
         let now = Instant::now();
         if fsm.state() != State::Master {
@@ -578,7 +603,7 @@ impl Exec<'_> {
         if self.garp_at.is_some_and(|t| t <= now) {
             self.garp_at = None;
             self.counters.garp_delay += 1;
-            self.announce(self.cfg.garp_master_repeat);
+            self.announce(self.garp_burst);
         }
         if let Some(t) = self.garp_refresh_at
             && t <= now
@@ -633,6 +658,7 @@ impl Exec<'_> {
                     let now = Instant::now();
                     if !self.cfg.garp_master_delay.is_zero() {
                         self.garp_at = Some(now + self.cfg.garp_master_delay);
+                        self.garp_burst = self.cfg.garp_master_repeat;
                     }
                     self.garp_refresh_at = self.cfg.garp_master_refresh.map(|r| now + r);
                 }
@@ -665,6 +691,9 @@ impl Exec<'_> {
                     peer_priority,
                 } => {
                     self.counters.split_brain += 1;
+                    if peer_priority < fsm.priority() {
+                        self.lower_prio_garp();
+                    }
                     if let Decision::Log { suppressed } = self
                         .limits
                         .check(Kind::LowerPriority, std::time::Instant::now())

@@ -37,8 +37,8 @@
 //!
 //! v2 AH authentication (`auth_type AH`) is in [`ah`] and [`socket`].
 //!
-//! Not done: `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
-//! `higher_prio_send_advert`, `down_timer_adverts`, `garp_lower_prio_*`, `virtual_routes`,
+//! Not done: `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
+//! `higher_prio_send_advert`, `down_timer_adverts`, `virtual_routes`,
 //! `virtual_rules`, sync-group level tracking. `use_vmac` sets the parent's
 //! arp_ignore/arp_filter as keepalived does ([`vmac`]).
 
