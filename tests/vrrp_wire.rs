@@ -446,3 +446,21 @@ fn garp_lower_prio_lvsd() {
 fn garp_lower_prio_keepalived() {
     lower_prio_garps("wh", Kind::Keepalived);
 }
+
+/// `use_vmac NAME MAC` with five octets: the VMAC is MAC:VRID, and answers ARP for the VIP.
+#[test]
+fn use_vmac_with_a_mac_address() {
+    let lab = Lab::new("wi");
+    let conf = Spec::v4(2, 150, 1.0).keepalived_conf().replace(
+        "  interface eth0\n",
+        "  interface eth0\n  use_vmac vmac51 02:00:5e:10:20\n",
+    );
+    let mut d = start(&lab, Kind::Lvsd, N1, &conf);
+    assert!(wait_vip_on(&lab, N1, "vmac51"), "VIP not on vmac51");
+    assert_eq!(
+        arp_replies(&lab, VIP),
+        vec!["02:00:5e:10:20:33".to_string()]
+    );
+    d.term();
+    d.wait();
+}

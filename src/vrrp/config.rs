@@ -136,6 +136,8 @@ pub struct InstanceConfig {
     pub accept: bool,
     /// `use_vmac [NAME]`: Some(name) creates a macvlan with 00:00:5e:00:01:VRID.
     pub use_vmac: Option<String>,
+    /// `use_vmac NAME MAC`: the VMAC's address (default 00:00:5e:00:01|02:VRID).
+    pub use_vmac_mac: Option<[u8; 6]>,
     /// `vmac_xmit_base`: adverts are sent and received on the parent, not the VMAC.
     pub vmac_xmit_base: bool,
     /// `unicast_ttl`: TTL / hop limit of unicast adverts (default 255).
@@ -184,6 +186,7 @@ impl Default for InstanceConfig {
             checksum_as_v2: false,
             accept: true,
             use_vmac: None,
+            use_vmac_mac: None,
             vmac_xmit_base: false,
             unicast_ttl: None,
             kernel_rx_buf_size: None,

@@ -158,6 +158,7 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         checksum_as_v2: i.v3_checksum_as_v2,
         accept: i.accept,
         use_vmac: i.use_vmac.clone(),
+        use_vmac_mac: i.use_vmac_mac,
         vmac_xmit_base: i.vmac_xmit_base && i.use_vmac.is_some(),
         unicast_ttl: i.unicast_ttl,
         kernel_rx_buf_size: i.kernel_rx_buf_size,

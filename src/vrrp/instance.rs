@@ -374,7 +374,9 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
             } else {
                 n.clone()
             };
-            let l = nl.ensure_vmac(link.index, &name, cfg.vrid, v6).await?;
+            let l = nl
+                .ensure_vmac(link.index, &name, cfg.vrid, v6, cfg.use_vmac_mac)
+                .await?;
             let _ = nl.set_up(l.index).await;
             super::vmac::apply_vmac_sysctls(&link.name, &l.name, v6);
             let ix = l.index;

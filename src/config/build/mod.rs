@@ -10,6 +10,7 @@ mod global;
 mod lvs;
 mod routes;
 mod values;
+mod vmac_mac;
 mod vrrp;
 
 use super::diag::{Diagnostic, Severity, SourceMap, Span};

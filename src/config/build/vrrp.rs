@@ -308,6 +308,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     let mut nopreempt_span = None;
     let mut seen = Seen::default();
     let mut vrid_reported = false;
+    let mut vmac_mac: Option<Vec<u8>> = None;
     let mut garp = GarpLines {
         garp: gl.garp.clone(),
         ..GarpLines::default()
@@ -357,6 +358,15 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                     .filter(|w| !w.text.contains(':'))
                     .map(|w| w.text.clone());
                 vi.use_vmac = Some(name.unwrap_or_default());
+                if let Some(w) = n.words.iter().skip(1).find(|w| w.text.contains(':')) {
+                    match super::vmac_mac::parse(&w.text) {
+                        Some(m) => vmac_mac = Some(m),
+                        None => cx.warn(
+                            w.span,
+                            format!("use_vmac: invalid MAC address `{}`; ignored", w.text),
+                        ),
+                    }
+                }
             }
             "vmac_xmit_base" => {
                 vi.vmac_xmit_base = true;
@@ -596,6 +606,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
         (Family::Inet, Some(v)) => v,
         (Family::Inet, None) => gl.vrrp_version,
     };
+    vi.use_vmac_mac = vmac_mac.map(|m| super::vmac_mac::complete(&m, id));
     if vi.use_vmac.as_deref() == Some("") {
         vi.use_vmac = Some(format!("vrrp.{id}"));
     }
@@ -673,6 +684,7 @@ fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -
         interface: None,
         interface_span: None,
         use_vmac: None,
+        use_vmac_mac: None,
         vmac_xmit_base: false,
         dont_track_primary: false,
         virtual_router_id: 0,

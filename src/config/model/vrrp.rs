@@ -114,6 +114,8 @@ pub struct VrrpInstance {
     pub interface_span: Option<Span>,
     /// `use_vmac [NAME] [MAC]`: None = no VMAC; Some(name) with default name `vrrp.<VRID>`.
     pub use_vmac: Option<String>,
+    /// The MAC of `use_vmac` (5 octets given: the VRID is the 6th). None: 00:00:5e:00:01:VRID.
+    pub use_vmac_mac: Option<[u8; 6]>,
     pub vmac_xmit_base: bool,
     /// `dont_track_primary`. Default false.
     pub dont_track_primary: bool,
