@@ -127,8 +127,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     (
         Context::GlobalDefs,
         &[
-            "vrrp_garp_interval",
-            "vrrp_gna_interval",
             "vrrp_min_garp",
             "vrrp_lower_prio_no_advert",
             "vrrp_higher_prio_send_advert",

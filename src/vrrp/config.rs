@@ -155,6 +155,15 @@ pub struct InstanceConfig {
     #[serde(with = "secs")]
     pub garp_lower_prio_delay: Duration,
     pub garp_lower_prio_repeat: u32,
+    /// `vrrp_garp_interval` / `garp_group garp_interval`: minimum gap between two GARPs on
+    /// the interface (or across the group). Zero: none.
+    #[serde(with = "secs")]
+    pub garp_interval: Duration,
+    /// `vrrp_gna_interval` / `garp_group gna_interval`, for unsolicited NAs.
+    #[serde(with = "secs")]
+    pub gna_interval: Duration,
+    /// The garp_group the interface is in (its pacing is shared by the group's interfaces).
+    pub garp_group: Option<String>,
     pub track_scripts: Vec<Tracked>,
     pub track_interfaces: Vec<Tracked>,
     pub track_files: Vec<TrackFileRef>,
@@ -196,6 +205,9 @@ impl Default for InstanceConfig {
             garp_master_refresh_repeat: 1,
             garp_lower_prio_delay: Duration::from_secs(5),
             garp_lower_prio_repeat: 5,
+            garp_interval: Duration::ZERO,
+            gna_interval: Duration::ZERO,
+            garp_group: None,
             track_scripts: Vec::new(),
             track_interfaces: Vec::new(),
             track_files: Vec::new(),
@@ -225,6 +237,23 @@ impl InstanceConfig {
             (_, AuthKind::Pass) => Auth::pass(&self.auth_pass),
             (_, AuthKind::Ah) => Auth::Ah,
         }
+    }
+
+    /// The shared pacer of GARPs/NAs on this instance's interface (or garp_group), when an
+    /// interval is set. Needs a tokio runtime.
+    pub fn garp_pacer(&self) -> Option<std::sync::Arc<super::garp::Pacer>> {
+        if self.garp_interval.is_zero() && self.gna_interval.is_zero() {
+            return None;
+        }
+        let key = match &self.garp_group {
+            Some(g) => format!("group:{g}"),
+            None => format!("if:{}", self.interface),
+        };
+        Some(super::garp::Pacer::shared(
+            &key,
+            self.garp_interval,
+            self.gna_interval,
+        ))
     }
 
     /// Per-socket settings of keepalived.conf(5) beyond the defaults.

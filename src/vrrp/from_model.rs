@@ -168,6 +168,9 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         garp_master_refresh_repeat: i.garp.master_refresh_repeat,
         garp_lower_prio_delay: i.garp.lower_prio_delay,
         garp_lower_prio_repeat: i.garp.lower_prio_repeat,
+        garp_interval: i.garp.interval,
+        gna_interval: i.garp.gna_interval,
+        garp_group: None,
         track_scripts: i
             .track_scripts
             .iter()

@@ -420,7 +420,9 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
     }
     Ok(Io {
         sock,
-        announcer: Announcer::new(vlink.index).context("opening packet socket")?,
+        announcer: Announcer::new(vlink.index)
+            .context("opening packet socket")?
+            .paced(cfg.garp_pacer()),
         mac: vlink.mac,
         src,
         vips,
