@@ -519,3 +519,38 @@ fn garp_interval_lvsd() {
 fn garp_interval_keepalived() {
     garp_interval("wk", Kind::Keepalived);
 }
+
+/// `garp_group { garp_interval 0.3; interface eth0 }`: the pacing is shared by every instance
+/// on the interface: two instances taking over together interleave their GARPs, all of them
+/// at least 0.3 s apart.
+#[test]
+fn garp_group_paces_the_interface_across_instances() {
+    let lab = Lab::new("wl");
+    let one = Spec::v4(2, 150, 1.0).keepalived_conf().replace(
+        "  interface eth0\n",
+        "  interface eth0\n  garp_master_delay 0\n  garp_master_repeat 2\n",
+    );
+    let two = one
+        .split_once("vrrp_instance")
+        .map(|(_, i)| format!("vrrp_instance{i}"))
+        .expect("an instance")
+        .replace("VI_1", "VI_2")
+        .replace("virtual_router_id 51", "virtual_router_id 52")
+        .replace("10.77.0.100/24", "10.77.0.101/24");
+    let conf = format!("{one}{two}garp_group {{\n  garp_interval 0.3\n  interface eth0\n}}\n");
+    let sniff = sniff_bg(lab.ns(N2), 0x0806, Duration::from_millis(6000));
+    let t0 = Instant::now();
+    let mut d = start(&lab, Kind::Lvsd, N1, &conf);
+    let frames = sniff.join().expect("sniffer");
+    let t: Vec<f64> = frames
+        .iter()
+        .filter(|(_, f)| f.len() >= 42 && f[28..31] == [10, 77, 0] && matches!(f[31], 100 | 101))
+        .map(|(t, _)| t.saturating_duration_since(t0).as_secs_f64())
+        .collect();
+    assert_eq!(t.len(), 4, "GARPs at {t:?}\n{conf}");
+    for w in t.windows(2) {
+        assert!(w[1] - w[0] > 0.25, "GARP gaps {t:?}");
+    }
+    d.term();
+    d.wait();
+}

@@ -235,7 +235,7 @@ pub fn unimplemented_effect(kw: &str) -> &'static str {
         "linkbeat_interfaces" | "linkbeat_use_polling" => {
             "link state is read from netlink events only; no polling"
         }
-        "garp_group" | "vrrp_garp_extra_if" | "garp_extra_if" => {
+        "vrrp_garp_extra_if" | "garp_extra_if" => {
             "no extra gratuitous ARPs are sent on other interfaces"
         }
         "vrf" | "use_vmac_addr" | "use_ipvlan" => {
@@ -447,13 +447,13 @@ pub const TOP_LEVEL: &[&str] = &[
     "SSL",
     "instance",
     "use_pid_dir",
+    "garp_group",
 ];
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[
     "linkbeat_interfaces",
     "track_group",
     "vrrp_track_process",
-    "garp_group",
     "bfd_instance",
     "net_namespace",
     "net_namespace_ipvs",

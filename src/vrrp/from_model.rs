@@ -168,9 +168,13 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         garp_master_refresh_repeat: i.garp.master_refresh_repeat,
         garp_lower_prio_delay: i.garp.lower_prio_delay,
         garp_lower_prio_repeat: i.garp.lower_prio_repeat,
-        garp_interval: i.garp.interval,
-        gna_interval: i.garp.gna_interval,
-        garp_group: None,
+        garp_interval: garp_group(c, i)
+            .and_then(|(_, g)| g.garp_interval)
+            .unwrap_or(i.garp.interval),
+        gna_interval: garp_group(c, i)
+            .and_then(|(_, g)| g.gna_interval)
+            .unwrap_or(i.garp.gna_interval),
+        garp_group: garp_group(c, i).map(|(n, _)| n.to_string()),
         track_scripts: i
             .track_scripts
             .iter()
@@ -210,6 +214,15 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         dont_track_primary: i.dont_track_primary,
         notify: notify(scripts, &i.notify),
     }
+}
+
+/// The `garp_group` holding the instance's interface (the first one, as listed).
+fn garp_group<'c>(c: &'c m::Config, i: &m::VrrpInstance) -> Option<(usize, &'c m::GarpGroup)> {
+    let ifname = i.interface.as_deref()?;
+    c.garp_groups
+        .iter()
+        .enumerate()
+        .find(|(_, g)| g.interfaces.iter().any(|x| x == ifname))
 }
 
 #[cfg(test)]

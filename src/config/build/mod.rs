@@ -6,6 +6,7 @@
 
 mod anycast;
 mod checker;
+mod garp_group;
 mod global;
 mod lvs;
 mod routes;
@@ -300,6 +301,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
             "virtual_server_group" => lvs::virtual_server_group(&mut cx, node, &mut config),
             "virtual_server" => lvs::virtual_server(&mut cx, node, &mut config),
             "SSL" => global::ssl(&mut cx, node, &mut config),
+            "garp_group" => garp_group::garp_group(&mut cx, node, &mut config),
             // Placement of the pid files and the control socket (read at start-up only).
             "use_pid_dir" => config.use_pid_dir = true,
             "instance" => config.instance = cx.string(node),
