@@ -39,8 +39,6 @@ fn every_keyword_has_one_entry_and_every_unimplemented_one_says_what_it_means() 
         ("vrrp_instance", "track_bfd"),
         ("vrrp_instance", "virtual_routes"),
         ("vrrp_instance", "virtual_rules"),
-        ("vrrp_instance", "unicast_ttl"),
-        ("vrrp_instance", "garp_lower_prio_delay"),
         ("global_defs", "lvs_notify_fifo"),
         ("global_defs", "enable_snmp_vrrp"),
         ("global_defs", "enable_dbus"),

@@ -206,3 +206,66 @@ fn v3_ipv6_lvsd_master_keepalived_backup() {
 fn v3_ipv6_keepalived_master_lvsd_backup() {
     interop("f", N2, |p| Spec::v6(p, 0.5));
 }
+
+fn v2_ah(prio: u8) -> Spec {
+    Spec {
+        auth_pass: Some("ahsecret".into()),
+        auth_ah: true,
+        ..Spec::v4(2, prio, 1.0)
+    }
+}
+
+#[test]
+fn v2_ah_lvsd_master_keepalived_backup() {
+    interop("g", N1, v2_ah);
+}
+
+#[test]
+fn v2_ah_keepalived_master_lvsd_backup() {
+    interop("h", N2, v2_ah);
+}
+
+/// AH with different passwords: lvsd rejects keepalived's adverts as authentication failures
+/// (counted), keepalived rejects lvsd's, so both end up MASTER. (keepalived 2.2.7 as master
+/// re-arms its advert timer on each invalid packet it reads, so it then sends few adverts.)
+#[test]
+fn v2_ah_wrong_password_is_rejected_and_counted() {
+    let lab = Lab::new("i");
+    let ka = Spec {
+        auth_pass: Some("right123".into()),
+        ..v2_ah(150)
+    };
+    let lv = Spec {
+        auth_pass: Some("wrong123".into()),
+        ..v2_ah(100)
+    };
+    let vip = ka.vip_addrs()[0].clone();
+    let mut k = lab.start(Kind::Keepalived, N1, &ka);
+    let mut l = lab.start(Kind::Lvsd, N2, &lv);
+    assert!(
+        lab.wait_for(N1, &vip, true, Duration::from_secs(8))
+            .is_some(),
+        "keepalived never became MASTER"
+    );
+    assert!(
+        lab.wait_for(N2, &vip, true, Duration::from_secs(8))
+            .is_some(),
+        "lvsd obeyed adverts with a wrong AH password"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let st = l.instance_status();
+    let c = &st["counters"];
+    let fails = c["auth_failure"].as_u64().unwrap_or(0);
+    assert!(fails >= 1, "lvsd did not count auth failures: {st}");
+    assert_eq!(c["advert_rcvd"], 0, "lvsd accepted a bad advert: {st}");
+    assert_eq!(st["state"], "MASTER", "{st}");
+    l.term();
+    l.wait();
+    k.term();
+    k.wait();
+    let klog = k.log_text().to_ascii_lowercase();
+    assert!(
+        klog.contains("invalid ipsec hmac-md5"),
+        "keepalived did not reject lvsd's adverts:\n{klog}"
+    );
+}

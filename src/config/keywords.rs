@@ -130,11 +130,7 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     (
         Context::GlobalDefs,
         &[
-            "vrrp_garp_interval",
-            "vrrp_gna_interval",
             "vrrp_min_garp",
-            "vrrp_garp_lower_prio_delay",
-            "vrrp_garp_lower_prio_repeat",
             "vrrp_lower_prio_no_advert",
             "vrrp_higher_prio_send_advert",
             "vrrp_down_timer_adverts",
@@ -153,14 +149,10 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     (
         Context::VrrpInstance,
         &[
-            "vmac_xmit_base",
-            "unicast_ttl",
             "unicast_fault_no_peer",
             "track_src_ip",
             "check_unicast_src",
             "smtp_alert",
-            "garp_lower_prio_delay",
-            "garp_lower_prio_repeat",
             "down_timer_adverts",
             "lower_prio_no_advert",
             "higher_prio_send_advert",
@@ -236,7 +228,7 @@ pub fn unimplemented_effect(kw: &str) -> &'static str {
             "there is no BFD: failover and real-server health do not follow the BFD session"
         }
         "track_group" => "the track group has no effect on any instance",
-        "garp_group" | "vrrp_garp_extra_if" | "garp_extra_if" => {
+        "vrrp_garp_extra_if" | "garp_extra_if" => {
             "no extra gratuitous ARPs are sent on other interfaces"
         }
         "vrf" | "use_vmac_addr" | "use_ipvlan" => {
@@ -254,10 +246,7 @@ pub fn unimplemented_effect(kw: &str) -> &'static str {
         {
             "lvsd is one process; its scheduling is set by its service manager (systemd unit)"
         }
-        k if k.contains("rcv_bufs")
-            || k.starts_with("vrrp_rx_bufs")
-            || k == "kernel_rx_buf_size" =>
-        {
+        k if k.contains("rcv_bufs") || k.starts_with("vrrp_rx_bufs") => {
             "socket buffers keep lvsd's defaults"
         }
         "no_email_faults" | "no_checker_emails" => "lvsd sends no e-mail",
@@ -447,11 +436,11 @@ pub const TOP_LEVEL: &[&str] = &[
     "SSL",
     "instance",
     "use_pid_dir",
+    "garp_group",
 ];
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[
     "track_group",
-    "garp_group",
     "bfd_instance",
     "net_namespace",
     "net_namespace_ipvs",
@@ -686,6 +675,7 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "promote_secondaries",
     "lvs_sync_daemon_interface",
     "native_ipv6",
+    "kernel_rx_buf_size",
 ];
 
 pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
@@ -695,7 +685,6 @@ pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
     "track_bfd",
     "garp_extra_if",
     "debug",
-    "kernel_rx_buf_size",
 ];
 
 pub const VIRTUAL_SERVER: &[&str] = &[

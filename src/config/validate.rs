@@ -11,11 +11,11 @@ use super::model::{AuthType, Config, Family, Forward, InitialState, VirtualServe
 pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
     let mut warn = |span, msg: String| diags.push(sources.diagnostic(Severity::Warning, span, msg));
     // lvsd's own findings (keepalived says nothing): notes, added at the end.
-    let mut notes: Vec<Diagnostic> = Vec::new();
+    let notes: Vec<Diagnostic> = Vec::new();
     let mut notes_late: Vec<Diagnostic> = Vec::new();
     let mut note =
         |span, msg: String| notes_late.push(sources.diagnostic(Severity::Note, span, msg));
-    let mut unimplemented = Vec::new();
+    let unimplemented: Vec<super::model::IgnoredKeyword> = Vec::new();
     // Instances keepalived drops (index), after the per-instance checks.
     let mut dropped: Vec<usize> = Vec::new();
 
@@ -82,28 +82,6 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
                 ),
             );
             vi.state = InitialState::Backup;
-        }
-        if let Some(a) = &vi.authentication
-            && a.auth_type == AuthType::Ah
-        {
-            let effect = "AH adverts from peers are counted and dropped, so this instance never hears its peers (both may become MASTER); use auth_type PASS or none";
-            notes.push(
-                sources
-                    .diagnostic(
-                        Severity::Note,
-                        a.span,
-                        format!(
-                            "lvsd does not implement `auth_type AH` in vrrp_instance: {effect}"
-                        ),
-                    )
-                    .with_category(super::diag::Category::Unimplemented),
-            );
-            unimplemented.push(super::model::IgnoredKeyword {
-                keyword: "auth_type AH".into(),
-                context: "vrrp_instance".into(),
-                span: a.span,
-                unimplemented: Some(effect.into()),
-            });
         }
         if vi.virtual_ipaddress.is_empty() {
             warn(

@@ -145,12 +145,34 @@ pub struct InstanceConfig {
     pub accept: bool,
     /// `use_vmac [NAME]`: Some(name) creates a macvlan with 00:00:5e:00:01:VRID.
     pub use_vmac: Option<String>,
+    /// `use_vmac NAME MAC`: the VMAC's address (default 00:00:5e:00:01|02:VRID).
+    pub use_vmac_mac: Option<[u8; 6]>,
+    /// `vmac_xmit_base`: adverts are sent and received on the parent, not the VMAC.
+    pub vmac_xmit_base: bool,
+    /// `unicast_ttl`: TTL / hop limit of unicast adverts (default 255).
+    pub unicast_ttl: Option<u8>,
+    /// `kernel_rx_buf_size`: SO_RCVBUF of the receive socket (default: the kernel's).
+    pub kernel_rx_buf_size: Option<u32>,
     #[serde(with = "secs")]
     pub garp_master_delay: Duration,
     pub garp_master_repeat: u32,
     #[serde(with = "opt_secs")]
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: u32,
+    /// `garp_lower_prio_delay` / `_repeat`: GARP bursts after a lower-priority advert heard
+    /// as master (at once, and again after the delay; zero delay: no second burst).
+    #[serde(with = "secs")]
+    pub garp_lower_prio_delay: Duration,
+    pub garp_lower_prio_repeat: u32,
+    /// `vrrp_garp_interval` / `garp_group garp_interval`: minimum gap between two GARPs on
+    /// the interface (or across the group). Zero: none.
+    #[serde(with = "secs")]
+    pub garp_interval: Duration,
+    /// `vrrp_gna_interval` / `garp_group gna_interval`, for unsolicited NAs.
+    #[serde(with = "secs")]
+    pub gna_interval: Duration,
+    /// The garp_group the interface is in (its pacing is shared by the group's interfaces).
+    pub garp_group: Option<String>,
     pub track_scripts: Vec<Tracked>,
     pub track_interfaces: Vec<Tracked>,
     pub track_files: Vec<TrackFileRef>,
@@ -190,10 +212,19 @@ impl Default for InstanceConfig {
             checksum_as_v2: false,
             accept: true,
             use_vmac: None,
+            use_vmac_mac: None,
+            vmac_xmit_base: false,
+            unicast_ttl: None,
+            kernel_rx_buf_size: None,
             garp_master_delay: Duration::from_secs(5),
             garp_master_repeat: 5,
             garp_master_refresh: None,
             garp_master_refresh_repeat: 1,
+            garp_lower_prio_delay: Duration::from_secs(5),
+            garp_lower_prio_repeat: 5,
+            garp_interval: Duration::ZERO,
+            gna_interval: Duration::ZERO,
+            garp_group: None,
             track_scripts: Vec::new(),
             track_interfaces: Vec::new(),
             track_files: Vec::new(),
@@ -243,6 +274,41 @@ impl InstanceConfig {
             (_, AuthKind::Pass) => Auth::pass(&self.auth_pass),
             (_, AuthKind::Ah) => Auth::Ah,
         }
+    }
+
+    /// The shared pacer of GARPs/NAs on this instance's interface (or garp_group), when an
+    /// interval is set. Needs a tokio runtime.
+    pub fn garp_pacer(&self) -> Option<std::sync::Arc<super::garp::Pacer>> {
+        if self.garp_interval.is_zero() && self.gna_interval.is_zero() {
+            return None;
+        }
+        let key = match &self.garp_group {
+            Some(g) => format!("group:{g}"),
+            None => format!("if:{}", self.interface),
+        };
+        Some(super::garp::Pacer::shared(
+            &key,
+            self.garp_interval,
+            self.gna_interval,
+        ))
+    }
+
+    /// Per-socket settings of keepalived.conf(5) beyond the defaults.
+    pub fn socket_tuning(&self) -> super::socket::SocketTuning {
+        super::socket::SocketTuning {
+            unicast_ttl: self.unicast_ttl.filter(|_| !self.unicast_peers.is_empty()),
+            rcvbuf: self.kernel_rx_buf_size,
+        }
+    }
+
+    /// The AH settings of the sockets when `auth_type AH` applies (VRRPv2 only). A sender
+    /// silent for three advert intervals may restart its sequence numbers.
+    pub fn ah_options(&self) -> Option<super::socket::AhOptions> {
+        (self.auth() == Auth::Ah).then(|| super::socket::AhOptions {
+            key: super::ah::AhKey::new(&self.auth_pass),
+            vrid: self.vrid,
+            stale_after: self.effective_advert_int() * 3,
+        })
     }
 
     pub fn checksum_mode(&self) -> ChecksumMode {

@@ -164,10 +164,23 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         checksum_as_v2: i.v3_checksum_as_v2,
         accept: i.accept,
         use_vmac: i.use_vmac.clone(),
+        use_vmac_mac: i.use_vmac_mac,
+        vmac_xmit_base: i.vmac_xmit_base && i.use_vmac.is_some(),
+        unicast_ttl: i.unicast_ttl,
+        kernel_rx_buf_size: i.kernel_rx_buf_size,
         garp_master_delay: i.garp.master_delay,
         garp_master_repeat: i.garp.master_repeat,
         garp_master_refresh: i.garp.master_refresh,
         garp_master_refresh_repeat: i.garp.master_refresh_repeat,
+        garp_lower_prio_delay: i.garp.lower_prio_delay,
+        garp_lower_prio_repeat: i.garp.lower_prio_repeat,
+        garp_interval: garp_group(c, i)
+            .and_then(|(_, g)| g.garp_interval)
+            .unwrap_or(i.garp.interval),
+        gna_interval: garp_group(c, i)
+            .and_then(|(_, g)| g.gna_interval)
+            .unwrap_or(i.garp.gna_interval),
+        garp_group: garp_group(c, i).map(|(n, _)| n.to_string()),
         track_scripts: i
             .track_scripts
             .iter()
@@ -246,6 +259,15 @@ fn track_processes(c: &m::Config, i: &m::VrrpInstance) -> Vec<Tracked> {
             reverse: t.reverse,
         })
         .collect()
+}
+
+/// The `garp_group` holding the instance's interface (the first one, as listed).
+fn garp_group<'c>(c: &'c m::Config, i: &m::VrrpInstance) -> Option<(usize, &'c m::GarpGroup)> {
+    let ifname = i.interface.as_deref()?;
+    c.garp_groups
+        .iter()
+        .enumerate()
+        .find(|(_, g)| g.interfaces.iter().any(|x| x == ifname))
 }
 
 #[cfg(test)]

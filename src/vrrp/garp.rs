@@ -5,9 +5,14 @@
 //! frames on an `AF_PACKET` socket, so nothing depends on the VIP's kernel state (a fresh IPv6
 //! address may still be tentative).
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use socket2::{Domain, Socket, Type};
 
@@ -74,8 +79,51 @@ pub fn announce_frame(mac: Mac, vip: IpAddr) -> Vec<u8> {
 
 /// Sends announcement frames out of one interface.
 pub struct Announcer {
-    sock: Socket,
+    sock: Arc<Socket>,
     ifindex: u32,
+    pacer: Option<Arc<Pacer>>,
+}
+
+/// `vrrp_garp_interval` / `vrrp_gna_interval` (and `garp_group`): the minimum gap between two
+/// GARPs (two NAs) on an interface, or across a group of interfaces. One task per key sends
+/// the queued frames with that spacing; it ends when the last announcer using it is dropped.
+pub struct Pacer {
+    tx: mpsc::Sender<(Arc<Socket>, u32, Vec<u8>)>,
+}
+
+/// Frames waiting for their turn, per pacer; beyond this they are dropped (and logged).
+const PACER_QUEUE: usize = 1024;
+
+static PACERS: Mutex<Option<HashMap<String, Weak<Pacer>>>> = Mutex::new(None);
+
+impl Pacer {
+    /// The pacer for `key` (an interface or a garp_group), shared by every instance using it.
+    /// Needs a tokio runtime.
+    pub fn shared(key: &str, garp: Duration, gna: Duration) -> Arc<Pacer> {
+        let mut g = PACERS.lock().unwrap_or_else(|e| e.into_inner());
+        let map = g.get_or_insert_with(HashMap::new);
+        map.retain(|_, w| w.strong_count() > 0);
+        if let Some(p) = map.get(key).and_then(Weak::upgrade) {
+            return p;
+        }
+        let (tx, mut rx) = mpsc::channel::<(Arc<Socket>, u32, Vec<u8>)>(PACER_QUEUE);
+        tokio::spawn(async move {
+            while let Some((sock, ifindex, frame)) = rx.recv().await {
+                if let Err(e) = send_frame(&sock, ifindex, &frame) {
+                    tracing::debug!("paced announcement not sent: {e}");
+                }
+                let gap = if is_na(&frame) { gna } else { garp };
+                tokio::time::sleep(gap).await;
+            }
+        });
+        let p = Arc::new(Pacer { tx });
+        map.insert(key.to_string(), Arc::downgrade(&p));
+        p
+    }
+}
+
+fn is_na(frame: &[u8]) -> bool {
+    frame.len() >= 14 && u16::from_be_bytes([frame[12], frame[13]]) == ETH_P_IPV6
 }
 
 impl Announcer {
@@ -83,37 +131,58 @@ impl Announcer {
     pub fn new(ifindex: u32) -> io::Result<Announcer> {
         let sock = Socket::new(Domain::PACKET, Type::RAW, None)?;
         sock.set_nonblocking(true)?;
-        Ok(Announcer { sock, ifindex })
+        Ok(Announcer {
+            sock: Arc::new(sock),
+            ifindex,
+            pacer: None,
+        })
     }
 
-    /// Sends one complete Ethernet frame (destination taken from its first 6 bytes).
+    /// Spaces this announcer's frames through `pacer` (none: sent at once).
+    pub fn paced(mut self, pacer: Option<Arc<Pacer>>) -> Announcer {
+        self.pacer = pacer;
+        self
+    }
+
+    /// Sends one complete Ethernet frame (destination taken from its first 6 bytes), or
+    /// queues it behind the pacer.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
-        if frame.len() < 14 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "short frame"));
+        match &self.pacer {
+            None => send_frame(&self.sock, self.ifindex, frame),
+            Some(p) => {
+                p.tx.try_send((self.sock.clone(), self.ifindex, frame.to_vec()))
+                    .map_err(|_| io::Error::other("announcement queue full"))
+            }
         }
-        // SAFETY: sockaddr_ll is plain old data; zeroed is a valid value.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = u16::from_be_bytes([frame[12], frame[13]]).to_be();
-        sll.sll_ifindex = self.ifindex as i32;
-        sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&frame[..6]);
-        // SAFETY: valid fd, buffer and address of the stated lengths.
-        let n = unsafe {
-            libc::sendto(
-                self.sock.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+    }
+}
+
+fn send_frame(sock: &Socket, ifindex: u32, frame: &[u8]) -> io::Result<()> {
+    if frame.len() < 14 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "short frame"));
+    }
+    // SAFETY: sockaddr_ll is plain old data; zeroed is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = u16::from_be_bytes([frame[12], frame[13]]).to_be();
+    sll.sll_ifindex = ifindex as i32;
+    sll.sll_halen = 6;
+    sll.sll_addr[..6].copy_from_slice(&frame[..6]);
+    // SAFETY: valid fd, buffer and address of the stated lengths.
+    let n = unsafe {
+        libc::sendto(
+            sock.as_raw_fd(),
+            frame.as_ptr().cast(),
+            frame.len(),
+            0,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
     }
 }
 

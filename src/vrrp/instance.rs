@@ -323,6 +323,8 @@ fn step_config(cfg: &InstanceConfig, shared: &Shared, local_addr: IpAddr) -> Ste
         },
         garp_master_delay: cfg.garp_master_delay,
         garp_master_repeat: cfg.garp_master_repeat,
+        garp_lower_prio_delay: cfg.garp_lower_prio_delay,
+        garp_lower_prio_repeat: cfg.garp_lower_prio_repeat,
         garp_master_refresh: cfg.garp_master_refresh,
         garp_master_refresh_repeat: cfg.garp_master_refresh_repeat,
         startup_delay: shared.startup_delay,
@@ -375,8 +377,11 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
             } else {
                 n.clone()
             };
-            let l = nl.ensure_vmac(link.index, &name, cfg.vrid, v6).await?;
+            let l = nl
+                .ensure_vmac(link.index, &name, cfg.vrid, v6, cfg.use_vmac_mac)
+                .await?;
             let _ = nl.set_up(l.index).await;
+            super::vmac::apply_vmac_sysctls(&link.name, &l.name, v6);
             let ix = l.index;
             (l, Some(ix))
         }
@@ -395,13 +400,17 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
                 )
             })?,
     };
+    // vmac_xmit_base: adverts on the parent, VIPs on the VMAC.
+    let slink = if cfg.vmac_xmit_base { &link } else { &vlink };
     let sock = VrrpSocket::open(&SocketOptions {
-        ifname: vlink.name.clone(),
-        ifindex: vlink.index,
+        ifname: slink.name.clone(),
+        ifindex: slink.index,
         src,
         multicast: cfg.unicast_peers.is_empty(),
         group: multicast_group(cfg, v6),
         priority: shared.socket_priority,
+        ah: cfg.ah_options(),
+        tuning: cfg.socket_tuning(),
     })
     .with_context(|| format!("opening VRRP sockets on {}", vlink.name))?;
     let mut vips = Vec::new();
@@ -414,7 +423,9 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
     }
     Ok(Io {
         sock,
-        announcer: Announcer::new(vlink.index).context("opening packet socket")?,
+        announcer: Announcer::new(vlink.index)
+            .context("opening packet socket")?
+            .paced(cfg.garp_pacer()),
         mac: vlink.mac,
         src,
         vips,

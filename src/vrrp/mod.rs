@@ -39,13 +39,15 @@
 //! leave them after the VIPs are removed; the tables go at exit. A SIGKILLed lvsd leaves
 //! them until it starts again (as its VIPs).
 //!
-//! Not done: v2 AH authentication (AH adverts are counted and dropped);
-//! `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
-//! `higher_prio_send_advert`, `down_timer_adverts`, `garp_lower_prio_*`, `virtual_routes`,
-//! `virtual_rules`, sync-group level tracking; VMAC sysctls
-//! (arp_ignore/arp_filter) are left to the operator.
+//! v2 AH authentication (`auth_type AH`) is in [`ah`] and [`socket`].
+//!
+//! Not done: `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
+//! `higher_prio_send_advert`, `down_timer_adverts`, `virtual_routes`,
+//! `virtual_rules`, sync-group level tracking. `use_vmac` sets the parent's
+//! arp_ignore/arp_filter as keepalived does ([`vmac`]).
 
 pub mod cn_proc;
+pub mod ah;
 pub mod config;
 mod from_model;
 pub mod fsm;
@@ -62,6 +64,7 @@ pub mod track;
 pub mod track_process;
 pub mod validate;
 pub mod vip;
+pub mod vmac;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -658,7 +661,8 @@ async fn run_here(
             tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
         }
     }
-    rt.firewall.stop(configs.borrow().keep_vips_on_stop).await;
+    let keep = configs.borrow().keep_vips_on_stop;
+    rt.firewall.stop(keep).await;
     link_task.abort();
     for s in rt.scripts.values() {
         s.tasks.iter().for_each(|t| t.abort());

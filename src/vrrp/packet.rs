@@ -50,13 +50,13 @@ impl Version {
     }
 }
 
-/// v2 authentication (RFC 3768 §5.3.6). AH (type 2) is recognised but not supported.
+/// v2 authentication (RFC 3768 §5.3.6; AH from RFC 2338 §5.3.6.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     None,
     /// Simple text password, at most 8 bytes (zero-padded on the wire).
     Pass([u8; 8]),
-    /// IP Authentication Header: type 2, not implemented; received adverts are rejected.
+    /// IP Authentication Header: type 2; the ICV lives in the AH header ([`super::ah`]).
     Ah,
 }
 

@@ -3,17 +3,25 @@
 //! hop limit 255, TOS / traffic class 0xc0, DF clear), as keepalived uses them.
 //!
 //! Receiving yields the facts validation needs (source, destination, TTL / hop limit) and the
-//! VRRP payload; nothing is parsed here beyond the IPv4 header. Sockets are non-blocking and
+//! VRRP payload; nothing is parsed here beyond the IPv4 header.
+//!
+//! With `auth_type AH` both sockets carry IP protocol 51 instead: the send socket writes the
+//! whole datagram (`IP_HDRINCL`, the ICV covers the IP header) and the receive socket checks
+//! the ICV and the sequence number of adverts for our VRID ([`super::ah`]). Sockets are non-blocking and
 //! registered with tokio through [`AsyncFd::register`] (the `new` constructor is deprecated).
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg, setsockopt, sockopt};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
+use super::ah::{self, AhKey, IPPROTO_AH, Replay};
 use super::packet::{DecodeError, IPPROTO_VRRP, MCAST_V4, MCAST_V6, parse_ipv4};
 
 /// What arrived, before VRRP decoding.
@@ -25,6 +33,47 @@ pub struct Received {
     pub ttl: Option<u8>,
     /// Offset and length of the VRRP message within the receive buffer.
     pub payload: std::ops::Range<usize>,
+    /// What the IP Authentication Header said about it.
+    pub ah: AhCheck,
+}
+
+/// The AH verdict on a received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AhCheck {
+    /// No AH header (protocol 112), or not looked at (another VRID's advert).
+    #[default]
+    Absent,
+    Valid,
+    /// The ICV does not match our key (wrong `auth_pass`, or a forged / altered packet).
+    BadIcv,
+    /// A sequence number already seen from this sender.
+    Replayed,
+}
+
+/// keepalived.conf(5) socket settings beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct SocketTuning {
+    /// `unicast_ttl`: TTL / hop limit of unicast adverts (None: 255).
+    pub unicast_ttl: Option<u8>,
+    /// `kernel_rx_buf_size`: SO_RCVBUF of the receive socket (the kernel doubles it).
+    pub rcvbuf: Option<u32>,
+}
+
+/// `auth_type AH` settings for an instance's sockets.
+#[derive(Debug, Clone)]
+pub struct AhOptions {
+    pub key: AhKey,
+    /// Only adverts for this VRID are checked (others are ignored by validation).
+    pub vrid: u8,
+    /// A sender silent this long may restart its sequence numbers.
+    pub stale_after: Duration,
+}
+
+struct AhState {
+    opts: AhOptions,
+    seq: AtomicU32,
+    ip_id: AtomicU16,
+    replay: Mutex<Replay>,
 }
 
 /// Options for opening an instance's sockets.
@@ -40,6 +89,9 @@ pub struct SocketOptions {
     pub group: IpAddr,
     /// SO_PRIORITY for sent adverts.
     pub priority: Option<u32>,
+    /// IP Authentication Header (VRRPv2 over IPv4 only).
+    pub ah: Option<AhOptions>,
+    pub tuning: SocketTuning,
 }
 
 pub struct VrrpSocket {
@@ -47,6 +99,9 @@ pub struct VrrpSocket {
     tx: Socket,
     ifindex: u32,
     v6: bool,
+    ah: Option<AhState>,
+    /// TTL of unicast adverts.
+    ttl: u8,
 }
 
 fn register(sock: Socket) -> io::Result<AsyncFd<Socket>> {
@@ -58,10 +113,19 @@ impl VrrpSocket {
     pub fn open(o: &SocketOptions) -> io::Result<VrrpSocket> {
         let v6 = o.src.is_ipv6();
         let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
-        let proto = Some(Protocol::from(i32::from(IPPROTO_VRRP)));
+        let ah = o.ah.clone().filter(|_| !v6);
+        let proto_no = if ah.is_some() {
+            IPPROTO_AH
+        } else {
+            IPPROTO_VRRP
+        };
+        let proto = Some(Protocol::from(i32::from(proto_no)));
 
         let rx = Socket::new(domain, Type::RAW, proto)?;
         rx.set_nonblocking(true)?;
+        if let Some(n) = o.tuning.rcvbuf {
+            rx.set_recv_buffer_size(n as usize)?;
+        }
         rx.bind_device(Some(o.ifname.as_bytes()))?;
         if v6 {
             rx.set_multicast_all_v6(false).ok();
@@ -85,6 +149,7 @@ impl VrrpSocket {
             }
         }
 
+        let ttl = o.tuning.unicast_ttl.unwrap_or(255);
         let tx = Socket::new(domain, Type::RAW, proto)?;
         tx.set_nonblocking(true)?;
         tx.bind_device(Some(o.ifname.as_bytes()))?;
@@ -98,8 +163,12 @@ impl VrrpSocket {
                 // an address that lives on another device (the VMAC case) is EINVAL.
                 tx.set_multicast_ttl_v4(255)?;
                 tx.set_multicast_loop_v4(false)?;
-                tx.set_ttl_v4(255)?;
+                tx.set_ttl_v4(ttl.into())?;
                 tx.set_tos_v4(0xc0)?;
+                if ah.is_some() {
+                    // The ICV covers the IP header, so we write it (ah::build).
+                    tx.set_header_included_v4(true)?;
+                }
                 // keepalived's adverts have DF clear.
                 set_int(
                     &tx,
@@ -114,7 +183,7 @@ impl VrrpSocket {
                 tx.set_multicast_if_v6(o.ifindex)?;
                 tx.set_multicast_hops_v6(255)?;
                 tx.set_multicast_loop_v6(false)?;
-                tx.set_unicast_hops_v6(255)?;
+                tx.set_unicast_hops_v6(ttl.into())?;
                 tx.set_tclass_v6(0xc0)?;
             }
         }
@@ -123,11 +192,21 @@ impl VrrpSocket {
             tx,
             ifindex: o.ifindex,
             v6,
+            ttl,
+            ah: ah.map(|opts| AhState {
+                replay: Mutex::new(Replay::new(opts.stale_after)),
+                opts,
+                seq: AtomicU32::new(0),
+                ip_id: AtomicU16::new(0),
+            }),
         })
     }
 
     /// Sends one VRRP message to `dst` (the group or a unicast peer).
     pub fn send(&self, msg: &[u8], dst: IpAddr) -> io::Result<()> {
+        if let (Some(a), IpAddr::V4(d)) = (&self.ah, dst) {
+            return self.send_ah(a, msg, d);
+        }
         let to = match dst {
             IpAddr::V4(a) => SockAddr::from(SocketAddr::new(a.into(), 0)),
             IpAddr::V6(a) => {
@@ -142,6 +221,24 @@ impl VrrpSocket {
         self.tx.send_to(msg, &to).map(|_| ())
     }
 
+    fn send_ah(&self, a: &AhState, msg: &[u8], dst: Ipv4Addr) -> io::Result<()> {
+        let src = match self.tx.local_addr()?.as_socket() {
+            Some(SocketAddr::V4(s)) => *s.ip(),
+            _ => return Err(io::Error::other("AH send socket has no IPv4 source")),
+        };
+        // The sequence number continues from the highest sent or accepted (see recv_ah).
+        // IP ids count from 1; id 0 would be replaced by the kernel, breaking the ICV.
+        let seq = a.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let mut id = a.ip_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if id == 0 {
+            id = a.ip_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        }
+        let ttl = if dst.is_multicast() { 255 } else { self.ttl };
+        let pkt = ah::build(&a.opts.key, src, dst, ttl, id, seq, msg);
+        let to = SockAddr::from(SocketAddr::new(dst.into(), 0));
+        self.tx.send_to(&pkt, &to).map(|_| ())
+    }
+
     /// Waits for the next datagram. Malformed IPv4 headers come back as `Ok(Err(..))` so the
     /// caller can count them; `Err` is a socket failure.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Result<Received, DecodeError>> {
@@ -150,6 +247,8 @@ impl VrrpSocket {
             let res = guard.try_io(|fd| {
                 if self.v6 {
                     recv_v6(fd.get_ref(), buf)
+                } else if let Some(a) = &self.ah {
+                    recv_ah(fd.get_ref(), buf, a)
                 } else {
                     recv_v4(fd.get_ref(), buf)
                 }
@@ -184,13 +283,55 @@ fn is_link_local(a: &Ipv6Addr) -> bool {
     a.segments()[0] & 0xffc0 == 0xfe80
 }
 
-fn recv_v4(sock: &Socket, buf: &mut [u8]) -> io::Result<Result<Received, DecodeError>> {
+fn recv_raw(sock: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: recv writes at most buf.len() initialised bytes into buf.
     let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n < 0 {
-        return Err(io::Error::last_os_error());
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
-    let pkt = &buf[..n as usize];
+}
+
+fn recv_ah(
+    sock: &Socket,
+    buf: &mut [u8],
+    a: &AhState,
+) -> io::Result<Result<Received, DecodeError>> {
+    let n = recv_raw(sock, buf)?;
+    let pkt = &buf[..n];
+    let p = match ah::parse(pkt) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    let ours = pkt.get(p.payload.start + 1) == Some(&a.opts.vrid);
+    let check = if !ours {
+        AhCheck::Absent
+    } else if !ah::verify(&a.opts.key, pkt, &p) {
+        AhCheck::BadIcv
+    } else {
+        let mut r = a.replay.lock().unwrap_or_else(|e| e.into_inner());
+        if r.accept(p.src, p.seq, Instant::now()) {
+            // keepalived refuses a sequence number not above the last one it sent or
+            // accepted; continuing from the highest seen keeps our adverts above it.
+            a.seq.fetch_max(p.seq, Ordering::Relaxed);
+            AhCheck::Valid
+        } else {
+            AhCheck::Replayed
+        }
+    };
+    Ok(Ok(Received {
+        src: IpAddr::V4(p.src),
+        dst: IpAddr::V4(p.dst),
+        ttl: Some(p.ttl),
+        payload: p.payload,
+        ah: check,
+    }))
+}
+
+fn recv_v4(sock: &Socket, buf: &mut [u8]) -> io::Result<Result<Received, DecodeError>> {
+    let n = recv_raw(sock, buf)?;
+    let pkt = &buf[..n];
     Ok(parse_ipv4(pkt).map(|(meta, payload)| {
         let off = payload.as_ptr() as usize - pkt.as_ptr() as usize;
         Received {
@@ -198,6 +339,7 @@ fn recv_v4(sock: &Socket, buf: &mut [u8]) -> io::Result<Result<Received, DecodeE
             dst: IpAddr::V4(meta.dst),
             ttl: Some(meta.ttl),
             payload: off..off + payload.len(),
+            ah: AhCheck::Absent,
         }
     }))
 }
@@ -233,6 +375,7 @@ fn recv_v6(sock: &Socket, buf: &mut [u8]) -> io::Result<Result<Received, DecodeE
             dst: dst.unwrap_or(IpAddr::V6(MCAST_V6)),
             ttl,
             payload: 0..n,
+            ah: AhCheck::Absent,
         }),
         None => Err(DecodeError::IpHeader),
     })

@@ -67,6 +67,10 @@ pub struct StepConfig {
     pub garp_master_repeat: u32,
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: u32,
+    /// `garp_lower_prio_delay` / `_repeat`: the bursts a master sends on hearing a
+    /// lower-priority advert.
+    pub garp_lower_prio_delay: Duration,
+    pub garp_lower_prio_repeat: u32,
     /// `vrrp_startup_delay`: INIT this long after start before the FSM starts.
     pub startup_delay: Duration,
     /// `notify_priority_changes`.
@@ -82,6 +86,10 @@ pub struct Step {
     start_at: Option<Instant>,
     garp_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
+    /// GARPs in the burst due at `garp_at` (master or lower-priority repeat).
+    garp_burst: u32,
+    /// When the last lower-priority burst went out.
+    lower_prio_garp_at: Option<Instant>,
     stopped: bool,
     pub counters: VrrpCounters,
     limits: LogLimits,
@@ -92,11 +100,13 @@ impl Step {
     pub fn new(cfg: StepConfig, tracked: Tracked) -> Step {
         Step {
             fsm: Fsm::new(cfg.fsm.clone()),
+            garp_burst: cfg.garp_master_repeat,
             cfg,
             tracked,
             start_at: None,
             garp_at: None,
             garp_refresh_at: None,
+            lower_prio_garp_at: None,
             stopped: false,
             counters: VrrpCounters::default(),
             limits: LogLimits::default(),
@@ -193,7 +203,7 @@ impl Step {
             self.garp_at = None;
             self.counters.garp_delay += 1;
             out.push(Effect::Announce {
-                repeat: self.cfg.garp_master_repeat,
+                repeat: self.garp_burst,
             });
         }
         if self.garp_refresh_at.is_some_and(|t| t <= now) {
@@ -264,6 +274,26 @@ impl Step {
         }
     }
 
+    /// keepalived: a lower-priority advert heard as master is answered with a GARP burst of
+    /// `garp_lower_prio_repeat`, repeated after `garp_lower_prio_delay`. At most one burst a
+    /// second, so a flood of such adverts cannot turn into a flood of GARPs.
+    fn lower_prio_garp(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        if self
+            .lower_prio_garp_at
+            .is_some_and(|t| now < t + Duration::from_secs(1))
+        {
+            return;
+        }
+        self.lower_prio_garp_at = Some(now);
+        out.push(Effect::Announce {
+            repeat: self.cfg.garp_lower_prio_repeat,
+        });
+        if !self.cfg.garp_lower_prio_delay.is_zero() {
+            self.garp_at = Some(now + self.cfg.garp_lower_prio_delay);
+            self.garp_burst = self.cfg.garp_lower_prio_repeat;
+        }
+    }
+
     /// Books the FSM's actions (counters, GARP timers, group publication) and passes them on.
     /// `own`: the move is ours, not one made by following the sync group.
     fn apply(&mut self, now: Instant, acts: Vec<Action>, own: bool, out: &mut Vec<Effect>) {
@@ -276,6 +306,7 @@ impl Step {
                 Action::Garp => {
                     if !self.cfg.garp_master_delay.is_zero() {
                         self.garp_at = Some(now + self.cfg.garp_master_delay);
+                        self.garp_burst = self.cfg.garp_master_repeat;
                     }
                     self.garp_refresh_at = self.cfg.garp_master_refresh.map(|r| now + r);
                 }
@@ -292,6 +323,9 @@ impl Step {
                     peer_priority,
                 } => {
                     self.counters.split_brain += 1;
+                    if *peer_priority < self.fsm.priority() {
+                        self.lower_prio_garp(now, out);
+                    }
                     if let Decision::Log { suppressed } =
                         self.limits.check(Kind::LowerPriority, now)
                     {

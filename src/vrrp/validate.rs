@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use super::packet::{Advert, Auth, ChecksumMode, DecodeError, Version};
-use super::socket::Received;
+use super::socket::{AhCheck, Received};
 use crate::status::VrrpCounters;
 
 /// What the instance expects of a valid advert.
@@ -38,8 +38,8 @@ pub enum Reject {
     AuthTypeMismatch,
     #[error("authentication failure (wrong password)")]
     AuthFailure,
-    #[error("unsupported authentication type (AH)")]
-    AuthUnsupported,
+    #[error("AH sequence number already seen (replayed packet)")]
+    AhReplay,
     #[error("advert interval {0} cs differs from ours")]
     Interval(u16),
 }
@@ -100,7 +100,14 @@ pub fn check(rcv: &Received, msg: &[u8], e: &Expect) -> Verdict {
     }
     if adv.version == Version::V2 {
         match (&e.auth, &adv.auth) {
-            (_, Auth::Ah) | (Auth::Ah, _) => return Verdict::Reject(Reject::AuthUnsupported),
+            // The socket checked the ICV and sequence number (socket::AhCheck).
+            (Auth::Ah, Auth::Ah) => match rcv.ah {
+                AhCheck::Valid => {}
+                AhCheck::Replayed => return Verdict::Reject(Reject::AhReplay),
+                AhCheck::BadIcv | AhCheck::Absent => {
+                    return Verdict::Reject(Reject::AuthFailure);
+                }
+            },
             (Auth::None, Auth::None) => {}
             (Auth::Pass(a), Auth::Pass(b)) => {
                 if a != b {
@@ -148,12 +155,10 @@ pub fn count(r: &Reject, c: &mut VrrpCounters) {
         Reject::Decode(DecodeError::Version(_)) | Reject::VersionMismatch(_) => c.version_err += 1,
         Reject::Decode(DecodeError::Type(_)) => c.invalid_type_rcvd += 1,
         Reject::Decode(DecodeError::Checksum) => c.checksum_err += 1,
-        Reject::Decode(DecodeError::AuthType(_)) | Reject::AuthUnsupported => {
-            c.invalid_authtype += 1
-        }
+        Reject::Decode(DecodeError::AuthType(_)) => c.invalid_authtype += 1,
         Reject::Ttl(_) => c.ip_ttl_err += 1,
         Reject::AuthTypeMismatch => c.authtype_mismatch += 1,
-        Reject::AuthFailure => c.auth_failure += 1,
+        Reject::AuthFailure | Reject::AhReplay => c.auth_failure += 1,
         Reject::Interval(_) => c.advert_interval_err += 1,
     }
 }
@@ -197,6 +202,7 @@ mod tests {
             dst: MCAST_V4.into(),
             ttl: Some(ttl),
             payload: 0..0,
+            ah: AhCheck::Absent,
         }
     }
 
@@ -254,7 +260,7 @@ mod tests {
                     255,
                     &e,
                 ),
-                |c| c.invalid_authtype,
+                |c| c.authtype_mismatch,
             ),
             (
                 run(
@@ -295,6 +301,40 @@ mod tests {
         assert_eq!(
             check(&rcv(255), &b, &e),
             Verdict::Reject(Reject::Decode(DecodeError::Checksum))
+        );
+    }
+
+    #[test]
+    fn ah_verdicts_of_the_socket_decide() {
+        let e = Expect {
+            auth: Auth::Ah,
+            ..expect()
+        };
+        let b = Advert {
+            auth: Auth::Ah,
+            ..advert()
+        }
+        .encode(ip("10.77.0.1"), MCAST_V4.into(), ChecksumMode::PseudoHeader);
+        let with = |ah| Received { ah, ..rcv(255) };
+        assert!(matches!(
+            check(&with(AhCheck::Valid), &b, &e),
+            Verdict::Accept { .. }
+        ));
+        for (ah, want) in [
+            (AhCheck::BadIcv, Reject::AuthFailure),
+            (AhCheck::Absent, Reject::AuthFailure),
+            (AhCheck::Replayed, Reject::AhReplay),
+        ] {
+            assert_eq!(check(&with(ah), &b, &e), Verdict::Reject(want.clone()));
+            let mut c = VrrpCounters::default();
+            count(&want, &mut c);
+            assert_eq!(c.auth_failure, 1);
+        }
+        // A PASS advert reaching an AH instance.
+        let p = advert().encode(ip("10.77.0.1"), MCAST_V4.into(), ChecksumMode::PseudoHeader);
+        assert_eq!(
+            check(&with(AhCheck::Absent), &p, &e),
+            Verdict::Reject(Reject::AuthTypeMismatch)
         );
     }
 

@@ -218,18 +218,23 @@ impl Netlink {
     }
 
     /// `use_vmac`: a private macvlan on `parent` with the VRRP MAC 00:00:5e:00:01:VRID (IPv4)
-    /// or 00:00:5e:00:02:VRID (IPv6), up; an existing link of that name is reused.
+    /// or 00:00:5e:00:02:VRID (IPv6), or `mac` (`use_vmac NAME MAC`), up; an existing link
+    /// of that name is reused.
     pub async fn ensure_vmac(
         &self,
         parent: u32,
         name: &str,
         vrid: u8,
         v6: bool,
+        mac: Option<Mac>,
     ) -> Result<Link, Error> {
         if let Ok(l) = self.link(name).await {
             return Ok(l);
         }
-        let mac = vec![0, 0, 0x5e, 0, if v6 { 2 } else { 1 }, vrid];
+        let mac = match mac {
+            Some(m) => m.to_vec(),
+            None => vec![0, 0, 0x5e, 0, if v6 { 2 } else { 1 }, vrid],
+        };
         let msg = LinkMacVlan::new(name, parent, MacVlanMode::Private)
             .address(mac)
             .up()

@@ -120,6 +120,8 @@ pub struct Spec {
     /// "10.77.0.100/24", "fe80::100/64", ...
     pub vips: Vec<String>,
     pub auth_pass: Option<String>,
+    /// `auth_type AH` instead of PASS (with `auth_pass`).
+    pub auth_ah: bool,
     pub nopreempt: bool,
     pub state_master: bool,
     /// (name, command, weight, interval s)
@@ -143,6 +145,7 @@ impl Spec {
             advert_int,
             vips: vec!["10.77.0.100/24".into()],
             auth_pass: None,
+            auth_ah: false,
             nopreempt: false,
             state_master: false,
             scripts: vec![],
@@ -199,7 +202,8 @@ impl Spec {
             s += "  nopreempt\n";
         }
         if let Some(p) = &self.auth_pass {
-            s += &format!("  authentication {{\n    auth_type PASS\n    auth_pass {p}\n  }}\n");
+            let t = if self.auth_ah { "AH" } else { "PASS" };
+            s += &format!("  authentication {{\n    auth_type {t}\n    auth_pass {p}\n  }}\n");
         }
         if let Some(g) = &self.mcast_dst {
             s += &format!("  mcast_dst_ip {g}\n");
@@ -257,7 +261,11 @@ impl Spec {
                 "priority": self.priority,
                 "advert_int": self.advert_int,
                 "preempt": !self.nopreempt,
-                "auth_type": if self.auth_pass.is_some() { "Pass" } else { "None" },
+                "auth_type": match (&self.auth_pass, self.auth_ah) {
+                    (None, _) => "None",
+                    (Some(_), false) => "Pass",
+                    (Some(_), true) => "Ah",
+                },
                 "auth_pass": self.auth_pass.clone().unwrap_or_default(),
                 "vips": vips,
                 "track_scripts": tracks,
@@ -349,6 +357,11 @@ impl Daemon {
         v
     }
 
+    /// The process id of the daemon (lvsd; keepalived's parent).
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
     /// SIGKILL every process of the daemon (keepalived: parent and VRRP child), like a crash.
     pub fn kill9(&mut self) {
         for p in self.pids().into_iter().rev() {
@@ -397,7 +410,9 @@ impl Daemon {
 
     /// Log lines that report an invalid or rejected packet.
     pub fn invalid_packet_lines(&self) -> Vec<String> {
-        const WORDS: [&str; 9] = [
+        const WORDS: [&str; 10] = [
+            // keepalived's AH errors ("IPSEC-AH : sequence number … already processed").
+            "ipsec-ah",
             "invalid",
             "bogus",
             "mismatch",

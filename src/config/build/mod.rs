@@ -7,6 +7,7 @@
 mod anycast;
 mod checker;
 mod checker_target;
+mod garp_group;
 mod global;
 mod lvs;
 mod nft;
@@ -14,6 +15,7 @@ mod routes;
 mod track_process;
 mod url_regex;
 mod values;
+mod vmac_mac;
 mod vrrp;
 
 use super::diag::{Diagnostic, Severity, SourceMap, Span};
@@ -325,6 +327,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
             "virtual_server_group" => lvs::virtual_server_group(&mut cx, node, &mut config),
             "virtual_server" => lvs::virtual_server(&mut cx, node, &mut config),
             "SSL" => global::ssl(&mut cx, node, &mut config),
+            "garp_group" => garp_group::garp_group(&mut cx, node, &mut config),
             // Placement of the pid files and the control socket (read at start-up only).
             "use_pid_dir" => config.use_pid_dir = true,
             "instance" => config.instance = cx.string(node),

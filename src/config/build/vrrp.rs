@@ -313,6 +313,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     let mut nopreempt_span = None;
     let mut seen = Seen::default();
     let mut vrid_reported = false;
+    let mut vmac_mac: Option<Vec<u8>> = None;
     let mut garp = GarpLines {
         garp: gl.garp.clone(),
         ..GarpLines::default()
@@ -362,6 +363,15 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                     .filter(|w| !w.text.contains(':'))
                     .map(|w| w.text.clone());
                 vi.use_vmac = Some(name.unwrap_or_default());
+                if let Some(w) = n.words.iter().skip(1).find(|w| w.text.contains(':')) {
+                    match super::vmac_mac::parse(&w.text) {
+                        Some(m) => vmac_mac = Some(m),
+                        None => cx.warn(
+                            w.span,
+                            format!("use_vmac: invalid MAC address `{}`; ignored", w.text),
+                        ),
+                    }
+                }
             }
             "vmac_xmit_base" => {
                 vi.vmac_xmit_base = true;
@@ -502,6 +512,9 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 vi.unicast_ttl = cx.int(n, 0, 255).map(|v| v as u8)
             }
             "unicast_fault_no_peer" => vi.unicast_fault_no_peer = true,
+            "kernel_rx_buf_size" => {
+                vi.kernel_rx_buf_size = cx.int(n, 1, i64::from(i32::MAX)).map(|v| v as u32)
+            }
             "track_src_ip" => vi.track_src_ip = true,
             "check_unicast_src" => {
                 seen.unicast_keyword.get_or_insert(n.span());
@@ -602,6 +615,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
         (Family::Inet, Some(v)) => v,
         (Family::Inet, None) => gl.vrrp_version,
     };
+    vi.use_vmac_mac = vmac_mac.map(|m| super::vmac_mac::complete(&m, id));
     if vi.use_vmac.as_deref() == Some("") {
         vi.use_vmac = Some(format!("vrrp.{id}"));
     }
@@ -679,6 +693,7 @@ fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -
         interface: None,
         interface_span: None,
         use_vmac: None,
+        use_vmac_mac: None,
         vmac_xmit_base: false,
         dont_track_primary: false,
         virtual_router_id: 0,
@@ -698,6 +713,7 @@ fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -
         unicast_src_ip: None,
         unicast_peers: Vec::new(),
         unicast_ttl: None,
+        kernel_rx_buf_size: None,
         unicast_fault_no_peer: false,
         mcast_src_ip: None,
         mcast_dst_ip: None,

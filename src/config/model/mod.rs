@@ -16,6 +16,7 @@ use serde::Serialize;
 pub use super::diag::{FileId, Span};
 
 mod checker;
+mod garp_group;
 mod global;
 mod lvs;
 mod track_process;
@@ -23,6 +24,7 @@ mod nft;
 mod vrrp;
 
 pub use checker::*;
+pub use garp_group::GarpGroup;
 pub use global::*;
 pub use lvs::*;
 pub use track_process::*;
@@ -46,6 +48,9 @@ pub struct Config {
     pub track_processes: Vec<TrackProcess>,
     pub vrrp_sync_groups: Vec<VrrpSyncGroup>,
     pub vrrp_instances: Vec<VrrpInstance>,
+    /// `garp_group { … }` blocks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub garp_groups: Vec<GarpGroup>,
     /// `static_ipaddress { … }`: addresses configured at startup whatever the VRRP state.
     pub static_ipaddresses: Vec<VirtualAddress>,
     /// `static_routes { … }`.

@@ -116,6 +116,8 @@ pub struct VrrpInstance {
     pub interface_span: Option<Span>,
     /// `use_vmac [NAME] [MAC]`: None = no VMAC; Some(name) with default name `vrrp.<VRID>`.
     pub use_vmac: Option<String>,
+    /// The MAC of `use_vmac` (5 octets given: the VRID is the 6th). None: 00:00:5e:00:01:VRID.
+    pub use_vmac_mac: Option<[u8; 6]>,
     pub vmac_xmit_base: bool,
     /// `dont_track_primary`. Default false.
     pub dont_track_primary: bool,
@@ -150,6 +152,8 @@ pub struct VrrpInstance {
     /// `unicast_peer { IP [min_ttl N] [max_ttl N] … }`; empty: multicast.
     pub unicast_peers: Vec<UnicastPeer>,
     pub unicast_ttl: Option<u8>,
+    /// `kernel_rx_buf_size BYTES`: SO_RCVBUF of the instance's receive socket.
+    pub kernel_rx_buf_size: Option<u32>,
     pub unicast_fault_no_peer: bool,
     /// `mcast_src_ip`.
     pub mcast_src_ip: Option<IpAddr>,

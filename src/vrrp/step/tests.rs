@@ -19,6 +19,8 @@ fn cfg() -> StepConfig {
         garp_master_repeat: 5,
         garp_master_refresh: None,
         garp_master_refresh_repeat: 1,
+        garp_lower_prio_delay: Duration::ZERO,
+        garp_lower_prio_repeat: 1,
         startup_delay: Duration::ZERO,
         notify_priority_changes: false,
     }
