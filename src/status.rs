@@ -190,6 +190,9 @@ pub struct StatusHub {
     pub stats_clear: Arc<watch::Sender<u64>>,
     pub disabled_scripts: Arc<watch::Sender<Vec<crate::scripts::DisabledScript>>>,
     pub vrrp_config: Arc<watch::Sender<Arc<crate::vrrp::VrrpConfig>>>,
+    /// Instance names that must leave MASTER now (a tracked virtual route or rule was
+    /// deleted; `crate::routes`).
+    pub vrrp_resign: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Default for StatusHub {
@@ -210,6 +213,7 @@ impl StatusHub {
             stats_clear: Arc::new(watch::channel(0).0),
             disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
             vrrp_config: Arc::new(watch::channel(Arc::default()).0),
+            vrrp_resign: tokio::sync::broadcast::channel(64).0,
         }
     }
 

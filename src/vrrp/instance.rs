@@ -201,6 +201,7 @@ pub(crate) async fn run(
     };
     let mut group_rx = slot.group.as_ref().map(|g| g.subscribe());
     let mut stats_clear = shared.hub.stats_clear.subscribe();
+    let mut resign = shared.hub.vrrp_resign.subscribe();
 
     // A previous run killed with SIGKILL leaves its addresses behind; like keepalived, start
     // from none (Backup must not hold them).
@@ -295,6 +296,16 @@ pub(crate) async fn run(
                     acts.extend(fsm.handle(now, Event::Fault(f)));
                 }
                 ex.execute(&fsm, acts, &slot, &mut status).await;
+                (None, false)
+            }
+            Ok(who) = resign.recv() => {
+                // A tracked virtual route/rule was deleted (crate::routes): leave MASTER as
+                // keepalived does, priority 0 first so the peer takes over at once.
+                if who == name && fsm.state() == State::Master {
+                    let mut acts = vec![Action::SendAdvert { priority: 0 }];
+                    acts.extend(fsm.handle(Instant::now().into_std(), Event::Follow(State::Backup)));
+                    ex.execute(&fsm, acts, &slot, &mut status).await;
+                }
                 (None, false)
             }
             Some(st) = async {

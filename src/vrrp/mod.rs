@@ -37,8 +37,8 @@
 //!
 //! Not done: v2 AH authentication (AH adverts are counted and dropped);
 //! `unicast_ttl`, `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
-//! `higher_prio_send_advert`, `down_timer_adverts`, `garp_lower_prio_*`, `virtual_routes`,
-//! `virtual_rules`, sync-group level tracking; VMAC sysctls
+//! `higher_prio_send_advert`, `down_timer_adverts`, `garp_lower_prio_*`,
+//! sync-group level tracking; VMAC sysctls
 //! (arp_ignore/arp_filter) are left to the operator.
 
 pub mod config;

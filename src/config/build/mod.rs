@@ -9,6 +9,7 @@ mod checker;
 mod global;
 mod lvs;
 mod routes;
+mod rtnames;
 mod values;
 mod vrrp;
 

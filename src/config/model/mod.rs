@@ -18,11 +18,13 @@ pub use super::diag::{FileId, Span};
 mod checker;
 mod global;
 mod lvs;
+mod route;
 mod vrrp;
 
 pub use checker::*;
 pub use global::*;
 pub use lvs::*;
+pub use route::*;
 pub use vrrp::*;
 
 /// A whole keepalived.conf after preprocessing, parsing, defaults and validation.
@@ -41,7 +43,7 @@ pub struct Config {
     pub static_ipaddresses: Vec<VirtualAddress>,
     /// `static_routes { … }`.
     pub static_routes: Vec<VirtualRoute>,
-    /// `static_rules { … }` (typed and validated; lvsd does not program rules yet).
+    /// `static_rules { … }`, held while lvsd runs (`crate::routes`).
     pub static_rules: Vec<VirtualRule>,
     pub virtual_server_groups: Vec<VirtualServerGroup>,
     pub virtual_servers: Vec<VirtualServer>,
