@@ -647,9 +647,14 @@ impl Lab {
     }
 
     pub fn start_keepalived(&self, node: u8, spec: &Spec) -> Daemon {
+        self.start_keepalived_text(node, &spec.keepalived_conf())
+    }
+
+    /// keepalived (VRRP process only) on a keepalived.conf text.
+    pub fn start_keepalived_text(&self, node: u8, text: &str) -> Daemon {
         let i = self.next();
         let conf = self.dir.join(format!("ka-n{node}-{i}.conf"));
-        fs::write(&conf, spec.keepalived_conf()).expect("write conf");
+        fs::write(&conf, text).expect("write conf");
         let log = self.dir.join(format!("ka-n{node}-{i}.log"));
         let p = |s: &str| self.dir.join(format!("ka-n{node}-{i}.{s}.pid"));
         let vrrp_pid = p("vrrp");

@@ -1,0 +1,218 @@
+//! Routes, rules and addresses that follow VRRP state, on the namespace LAN (tests/vrrp_lab):
+//! `static_ipaddress` / `static_routes` / `static_rules` held on both directors from the start
+//! (and put back when deleted by hand), `virtual_routes` / `virtual_rules` on the MASTER only,
+//! moving on failover; a tracked virtual route deleted on the master makes it leave MASTER
+//! and the peer take over, a `no_track` one is left missing; everything goes at exit. The
+//! last test runs keepalived 2.2.7 and lvsd on the same configuration and compares what
+//! `ip route` / `ip rule` show.
+
+mod vrrp_lab;
+
+use std::time::{Duration, Instant};
+
+use vrrp_lab::{Lab, Spec};
+
+const N1: u8 = 1;
+const N2: u8 = 2;
+
+/// The route and rule blocks both directors get (node `n` owns 10.77.5.n).
+fn statics(n: u8) -> String {
+    format!(
+        "static_ipaddress {{\n  10.77.5.{n}/24 dev eth0\n}}\n\
+         static_routes {{\n  10.77.50.0/24 via 10.77.0.254 dev eth0 table 200\n  \
+         2001:db8:50::/64 via fd00:77::fe dev eth0 table 200 metric 7\n}}\n\
+         static_rules {{\n  from 10.77.50.0/24 table 200 preference 200\n}}\n"
+    )
+}
+
+const VIRTUAL: &str = "  virtual_routes {
+    10.77.60.0/24 via 10.77.0.254 dev eth0 table 201
+    10.77.61.0/24 via 10.77.0.254 dev eth0 table 201 no_track
+    blackhole 10.77.62.0/24 table 201
+    10.77.63.0/24 table 201 nexthop via 10.77.0.253 dev eth0 weight 1 nexthop via 10.77.0.254 dev eth0 weight 2
+    src 10.77.0.100 10.77.64.0/24 via 10.77.0.254 dev eth0 table 201 metric 5 mtu 1400 advmss 1360
+  }
+  virtual_rules {
+    from 10.77.60.0/24 table 201 preference 201
+    to 10.77.61.0/24 fwmark 0x10/0xff iif eth0 table 201 preference 202 no_track
+  }
+";
+
+/// A whole keepalived.conf: the lab's instance plus our blocks.
+fn conf(n: u8, spec: &Spec) -> String {
+    let base = spec.keepalived_conf();
+    let body = base.strip_suffix("}\n").unwrap_or(&base);
+    format!("{}{body}{VIRTUAL}}}\n", statics(n))
+}
+
+fn ip(lab: &Lab, node: u8, args: &[&str]) -> String {
+    let mut a = vec!["ip"];
+    a.extend_from_slice(args);
+    let o = lab.exec(node, &a);
+    assert!(
+        o.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `ip route show table T` (empty when the table does not exist yet).
+fn table(lab: &Lab, node: u8, t: &str) -> String {
+    let o = lab.exec(node, &["ip", "route", "show", "table", t]);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn rules(lab: &Lab, node: u8) -> String {
+    ip(lab, node, &["rule", "show"])
+}
+
+/// Polls `f` until true or `timeout`; the time it took.
+fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < timeout {
+        if f() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn has_virtual(lab: &Lab, node: u8) -> bool {
+    let t = table(lab, node, "201");
+    t.contains("10.77.60.0/24 via 10.77.0.254 dev eth0 proto keepalived")
+        && t.contains("blackhole 10.77.62.0/24 proto keepalived")
+        && t.contains("nexthop via 10.77.0.254 dev eth0 weight 2")
+        && t.contains("10.77.64.0/24 via 10.77.0.254 dev eth0 proto keepalived src 10.77.0.100 metric 5 mtu 1400 advmss 1360")
+        && rules(lab, node).contains("201:\tfrom 10.77.60.0/24 lookup 201 proto keepalived")
+        && rules(lab, node).contains("202:\tfrom all to 10.77.61.0/24 fwmark 0x10/0xff iif eth0 lookup 201 proto keepalived")
+}
+
+fn has_none_virtual(lab: &Lab, node: u8) -> bool {
+    table(lab, node, "201").trim().is_empty() && !rules(lab, node).contains("lookup 201")
+}
+
+fn has_static(lab: &Lab, node: u8) -> bool {
+    table(lab, node, "200").contains("10.77.50.0/24 via 10.77.0.254 dev eth0 proto keepalived")
+        && String::from_utf8_lossy(
+            &lab.exec(node, &["ip", "-6", "route", "show", "table", "200"])
+                .stdout,
+        )
+        .contains("2001:db8:50::/64 via fd00:77::fe dev eth0 proto keepalived metric 7")
+        && rules(lab, node).contains("200:\tfrom 10.77.50.0/24 lookup 200 proto keepalived")
+        && lab.has(node, &format!("10.77.5.{node}"))
+}
+
+fn state(d: &vrrp_lab::Daemon) -> String {
+    d.instance_status()["state"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn routes_and_rules_follow_the_master_and_tracked_ones_fail_over() {
+    let lab = Lab::new("rt");
+    // nopreempt: after the tracked route goes, the peer keeps MASTER (no flap back).
+    let spec = |p| Spec {
+        nopreempt: true,
+        ..Spec::v4(3, p, 0.1)
+    };
+    let mut a = lab.start_lvsd_text(N1, &conf(N1, &spec(150)), false);
+    let mut b = lab.start_lvsd_text(N2, &conf(N2, &spec(100)), false);
+    assert!(
+        wait(Duration::from_secs(5), || has_virtual(&lab, N1)).is_some(),
+        "n1 (master) lacks its virtual routes/rules:\n{}\n{}\n{}",
+        table(&lab, N1, "201"),
+        rules(&lab, N1),
+        a.log_text()
+    );
+    assert_eq!(state(&a), "MASTER");
+    // Static ones on both, virtual ones on the master only.
+    for n in [N1, N2] {
+        assert!(
+            wait(Duration::from_secs(2), || has_static(&lab, n)).is_some(),
+            "n{n} lacks its static address/routes/rules:\n{}\n{}",
+            table(&lab, n, "200"),
+            rules(&lab, n)
+        );
+    }
+    assert!(
+        has_none_virtual(&lab, N2),
+        "backup holds virtual routes:\n{}",
+        table(&lab, N2, "201")
+    );
+
+    // A static route and rule deleted by hand come back.
+    ip(&lab, N2, &["route", "del", "10.77.50.0/24", "table", "200"]);
+    ip(&lab, N2, &["rule", "del", "pref", "200"]);
+    let t = wait(Duration::from_secs(2), || has_static(&lab, N2));
+    assert!(
+        t.is_some(),
+        "static route/rule not restored:\n{}",
+        table(&lab, N2, "200")
+    );
+    eprintln!(
+        "static route and rule restored after {:?}",
+        t.unwrap_or_default()
+    );
+
+    // A no_track virtual route deleted on the master: left missing, still MASTER.
+    ip(&lab, N1, &["route", "del", "10.77.61.0/24", "table", "201"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(state(&a), "MASTER");
+    assert!(
+        !table(&lab, N1, "201").contains("10.77.61.0/24"),
+        "no_track route reinstated"
+    );
+
+    // A tracked one: n1 leaves MASTER, its routes/rules go, n2 takes over with them.
+    let t0 = Instant::now();
+    ip(&lab, N1, &["route", "del", "10.77.60.0/24", "table", "201"]);
+    assert!(
+        wait(Duration::from_secs(3), || has_virtual(&lab, N2)).is_some(),
+        "n2 did not take over the virtual routes:\n{}\n{}",
+        table(&lab, N2, "201"),
+        b.log_text()
+    );
+    eprintln!(
+        "tracked route deleted → routes on the peer after {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        wait(Duration::from_secs(2), || has_none_virtual(&lab, N1)).is_some(),
+        "n1 kept virtual routes after leaving MASTER:\n{}",
+        table(&lab, N1, "201")
+    );
+    assert_eq!(state(&a), "BACKUP");
+    assert_eq!(state(&b), "MASTER");
+    assert!(!lab.has(N1, "10.77.0.100") && lab.has(N2, "10.77.0.100"));
+    assert!(
+        a.log_text().contains("was deleted: leaving MASTER"),
+        "{}",
+        a.log_text()
+    );
+
+    // n2 stops: n1 becomes MASTER again with every virtual route (the no_track one too);
+    // n2 leaves nothing behind, static ones included (as keepalived).
+    b.term();
+    b.wait();
+    assert!(
+        wait(Duration::from_secs(3), || has_virtual(&lab, N1)
+            && table(&lab, N1, "201").contains("10.77.61.0/24"))
+        .is_some(),
+        "n1 did not reinstall its routes on becoming MASTER again:\n{}",
+        table(&lab, N1, "201")
+    );
+    assert!(has_none_virtual(&lab, N2));
+    assert!(
+        table(&lab, N2, "200").trim().is_empty(),
+        "{}",
+        table(&lab, N2, "200")
+    );
+    assert!(!rules(&lab, N2).contains("lookup 200"));
+    assert!(!lab.has(N2, "10.77.5.2"));
+    a.term();
+    a.wait();
+}
