@@ -86,7 +86,7 @@ fn has_virtual(lab: &Lab, node: u8) -> bool {
         && t.contains("nexthop via 10.77.0.254 dev eth0 weight 2")
         && t.contains("10.77.64.0/24 via 10.77.0.254 dev eth0 proto keepalived src 10.77.0.100 metric 5 mtu 1400 advmss 1360")
         && rules(lab, node).contains("201:\tfrom 10.77.60.0/24 lookup 201 proto keepalived")
-        && rules(lab, node).contains("202:\tfrom all to 10.77.61.0/24 fwmark 0x10/0xff iif eth0 lookup 201 proto keepalived")
+        && rules(lab, node).contains("202:\tfrom all to 10.77.61.0/24 fwmark 0x10/0xff iif eth0 lookup 201\n")
 }
 
 fn has_none_virtual(lab: &Lab, node: u8) -> bool {
@@ -215,4 +215,91 @@ fn routes_and_rules_follow_the_master_and_tracked_ones_fail_over() {
     assert!(!lab.has(N2, "10.77.5.2"));
     a.term();
     a.wait();
+}
+
+/// The `ip route` / `ip rule` option set, as keepalived.conf(5)'s examples use it.
+const RICH: &str = "static_routes {
+  10.77.70.0/24 dev eth0 table 6909 tos 0x04 protocol bird scope link priority 12 mtu 1000 hoplimit 100 advmss 101 rtt 102 rttvar 103 reordering 104 window 105 cwnd 106 ssthresh lock 107 realms 30/20 rto_min 108 initcwnd 109 initrwnd 110 features ecn quickack 1 congctl cubic
+  2001:db8:70::4 dev eth0 table 6909 protocol bird scope link priority 12 mtu 1000 hoplimit 100 advmss 101 pref high
+  10.77.71.0/24 via 10.77.0.253 dev eth0 table 6909 onlink
+  unreachable 10.77.72.0/24 table 6909
+  prohibit 10.77.73.0/24 table 6909 metric 3
+  throw 10.77.74.0/24 table 6909
+  default via 10.77.0.254 dev eth0 table 6910
+}
+static_rules {
+  from 10.77.28.0/24 to 10.77.29.0/26 table 6908 iif eth0 oif eth0 tos 0x10 fwmark 8/12 preference 39 realms 30/20
+  from 10.77.30.0/24 goto 47 preference 40
+  to 1:2:3:4:5:6:7:0/112 from 7:6:5:4:3:2::/96 table 6908 uidrange 10000-19999 preference 45
+  to 1:2:3:4:6:6:7:0/112 from 8:6:5:4:3:2::/96 l3mdev protocol 12 ipproto udp sport 10-20 dport 20-30 preference 46
+  not from 10.77.31.0/24 table 6908 suppress_prefixlength 0 preference 47
+  fwmark 0x20 blackhole preference 48
+  from 10.77.32.0/24 prohibit preference 49
+}
+";
+
+/// Everything `ip` shows of our tables and rules on `node`, one block per command.
+fn snapshot(lab: &Lab, node: u8) -> String {
+    let mut out = String::new();
+    for args in [
+        &["ip", "-d", "route", "show", "table", "6909"][..],
+        &["ip", "-d", "-6", "route", "show", "table", "6909"],
+        &["ip", "route", "show", "table", "6910"],
+        &["ip", "route", "show", "table", "200"],
+        &["ip", "-6", "route", "show", "table", "200"],
+        &["ip", "route", "show", "table", "201"],
+        &["ip", "rule", "show"],
+        &["ip", "-6", "rule", "show"],
+        &["ip", "-br", "addr", "show", "dev", "eth0"],
+    ] {
+        let o = lab.exec(node, args);
+        out += &format!(
+            "$ {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+    out
+}
+
+#[test]
+fn lvsd_installs_what_keepalived_installs() {
+    let lab = Lab::new("rk");
+    let text = format!("{RICH}{}", conf(N1, &Spec::v4(3, 150, 0.1)));
+    let empty = snapshot(&lab, N1);
+
+    let mut ka = lab.start_keepalived_text(N1, &text);
+    assert!(
+        wait(Duration::from_secs(6), || has_virtual(&lab, N1)).is_some(),
+        "keepalived did not become MASTER with its routes:\n{}\n{}",
+        snapshot(&lab, N1),
+        ka.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let theirs = snapshot(&lab, N1);
+    ka.term();
+    ka.wait();
+    assert!(
+        wait(Duration::from_secs(3), || snapshot(&lab, N1) == empty).is_some(),
+        "keepalived left state behind:\n{}",
+        snapshot(&lab, N1)
+    );
+
+    let mut ours = lab.start_lvsd_text(N1, &text, false);
+    assert!(
+        wait(Duration::from_secs(6), || has_virtual(&lab, N1)).is_some(),
+        "lvsd did not become MASTER with its routes:\n{}\n{}",
+        snapshot(&lab, N1),
+        ours.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let mine = snapshot(&lab, N1);
+    assert_eq!(mine, theirs, "lvsd (left) and keepalived (right) differ");
+    ours.term();
+    ours.wait();
+    assert!(
+        wait(Duration::from_secs(3), || snapshot(&lab, N1) == empty).is_some(),
+        "lvsd left state behind:\n{}",
+        snapshot(&lab, N1)
+    );
 }

@@ -364,7 +364,9 @@ pub fn rule_message(r: &RuleSpec) -> RuleMessage {
     if r.l3mdev {
         a.push(RuleAttribute::L3MDev(true));
     }
-    a.push(RuleAttribute::Protocol(RouteProtocol::from(r.protocol)));
+    if r.protocol != 0 {
+        a.push(RuleAttribute::Protocol(RouteProtocol::from(r.protocol)));
+    }
     m
 }
 

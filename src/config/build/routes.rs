@@ -40,6 +40,19 @@ fn parsed<T>(v: &Word, what: &str, r: Option<T>) -> Result<T, Bad> {
     r.ok_or_else(|| (v.span, format!("invalid {what} `{}`", v.text)))
 }
 
+/// `tos` / `dsfield`: a name from rt_dsfield or a number whose ECN bits are 0 (the kernel
+/// refuses the others).
+fn tos(v: &Word) -> Result<u8, Bad> {
+    let t = parsed(v, "tos", rtnames::dsfield(&v.text))?;
+    if t & 3 != 0 {
+        return Err((
+            v.span,
+            format!("invalid tos `{}`: the ECN bits must be 0", v.text),
+        ));
+    }
+    Ok(t)
+}
+
 fn ip(v: &Word, what: &str) -> Result<IpAddr, Bad> {
     parsed(v, what, v.text.parse().ok())
 }
@@ -68,29 +81,34 @@ fn split_num(v: &Word, what: &str, sep: char) -> Result<(u32, Option<u32>), Bad>
     Ok((a, b))
 }
 
-/// rtt/rttvar values: a bare number is the kernel's raw value (as `ip` takes it); with a
-/// unit it is a time, scaled as `ip` does (ms × `scale`).
-fn rtt(v: &Word, scale: u32) -> Result<u32, Bad> {
+/// rtt / rttvar / rto_min: milliseconds (a bare number, as keepalived reads it, or with a
+/// `ms`/`s`/`us` unit), in the kernel's unit (ms × `scale`); keepalived raises values below
+/// 200 ms to 200 ms, with a warning.
+fn rtt(v: &Word, scale: u32, warnings: &mut Vec<Bad>) -> Result<u32, Bad> {
     let t = v.text.as_str();
     let bad = || (v.span, format!("invalid time `{t}`"));
-    if let Ok(n) = t.parse::<u32>() {
-        return Ok(n);
-    }
     let (n, mult) = if let Some(n) = t.strip_suffix("ms").or_else(|| t.strip_suffix("msec")) {
         (n, 1.0)
     } else if let Some(n) = t.strip_suffix("us").or_else(|| t.strip_suffix("usec")) {
         (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s').or_else(|| t.strip_suffix("sec")) {
+    } else if let Some(n) = t.strip_suffix("sec").or_else(|| t.strip_suffix('s')) {
         (n, 1000.0)
     } else {
-        return Err(bad());
+        (t, 1.0)
     };
-    let ms: f64 = n.parse().map_err(|_| bad())?;
-    let v = ms * mult * f64::from(scale);
-    (0.0..=f64::from(u32::MAX))
-        .contains(&v)
-        .then_some(v as u32)
-        .ok_or_else(bad)
+    let mut ms: f64 = n.parse().map_err(|_| bad())?;
+    ms *= mult;
+    if !(0.0..=f64::from(u32::MAX / 8)).contains(&ms) {
+        return Err(bad());
+    }
+    if ms < 200.0 {
+        warnings.push((
+            v.span,
+            format!("`{t}` is below the minimum of 200ms; using 200ms"),
+        ));
+        ms = 200.0;
+    }
+    Ok((ms * f64::from(scale)) as u32)
 }
 
 /// RTAX numbers of the numeric metrics `ip route` takes.
@@ -115,7 +133,7 @@ fn metric_number(k: &str) -> Option<u8> {
     })
 }
 
-fn metric(ws: &mut Words<'_>, key: &Word) -> Result<RouteMetric, Bad> {
+fn metric(ws: &mut Words<'_>, key: &Word, warnings: &mut Vec<Bad>) -> Result<RouteMetric, Bad> {
     let k = key.text.as_str();
     let mut v = value(ws, key)?;
     let lock = v.text == "lock";
@@ -124,9 +142,9 @@ fn metric(ws: &mut Words<'_>, key: &Word) -> Result<RouteMetric, Bad> {
     }
     let value = match k {
         "congctl" => RouteMetricValue::CongCtl(v.text.clone()),
-        "rtt" => RouteMetricValue::Number(4, rtt(v, 8)?),
-        "rttvar" => RouteMetricValue::Number(5, rtt(v, 4)?),
-        "rto_min" => RouteMetricValue::Number(13, rtt(v, 1)?),
+        "rtt" => RouteMetricValue::Number(4, rtt(v, 8, warnings)?),
+        "rttvar" => RouteMetricValue::Number(5, rtt(v, 4, warnings)?),
+        "rto_min" => RouteMetricValue::Number(13, rtt(v, 1, warnings)?),
         "features" => match v.text.as_str() {
             "ecn" => RouteMetricValue::Number(12, 1),
             _ => return Err((v.span, format!("unknown route feature `{}`", v.text))),
@@ -190,7 +208,12 @@ fn nexthops(ws: &mut Words<'_>) -> Result<Vec<NextHop>, Bad> {
 }
 
 /// Parses one route line into `spec` (no_track returned separately).
-fn route_spec(l: &Node, spec: &mut RouteSpec, no_track: &mut bool) -> Result<(), Bad> {
+fn route_spec(
+    l: &Node,
+    spec: &mut RouteSpec,
+    no_track: &mut bool,
+    warnings: &mut Vec<Bad>,
+) -> Result<(), Bad> {
     let v6 = l
         .words
         .iter()
@@ -225,10 +248,7 @@ fn route_spec(l: &Node, spec: &mut RouteSpec, no_track: &mut bool) -> Result<(),
                 let v = value(&mut ws, k)?;
                 spec.protocol = parsed(v, "protocol", rtnames::protocol(&v.text))?;
             }
-            "tos" | "dsfield" => {
-                let v = value(&mut ws, k)?;
-                spec.tos = Some(parsed(v, "tos", rtnames::dsfield(&v.text))?);
-            }
+            "tos" | "dsfield" => spec.tos = Some(tos(value(&mut ws, k)?)?),
             "realms" => {
                 let v = value(&mut ws, k)?;
                 spec.realms = Some(parsed(v, "realms", rtnames::realms(&v.text))?);
@@ -257,8 +277,8 @@ fn route_spec(l: &Node, spec: &mut RouteSpec, no_track: &mut bool) -> Result<(),
             "append" => spec.append = true,
             "inet6" => spec.inet6 = true,
             "to" => spec.dst = Some(prefix(value(&mut ws, k)?, v6, "destination")?),
-            "congctl" => spec.metrics.push(metric(&mut ws, k)?),
-            _ if metric_number(t).is_some() => spec.metrics.push(metric(&mut ws, k)?),
+            "congctl" => spec.metrics.push(metric(&mut ws, k, warnings)?),
+            _ if metric_number(t).is_some() => spec.metrics.push(metric(&mut ws, k, warnings)?),
             _ if RouteKind::parse(t).is_some() && spec.dst.is_none() => {
                 spec.kind = RouteKind::parse(t).unwrap_or_default()
             }
@@ -291,7 +311,12 @@ pub(super) fn route(cx: &mut Ctx, l: &Node) -> Option<VirtualRoute> {
         ..RouteSpec::default()
     };
     let mut no_track = false;
-    if let Err((span, msg)) = route_spec(l, &mut spec, &mut no_track) {
+    let mut warnings = Vec::new();
+    let parsed = route_spec(l, &mut spec, &mut no_track, &mut warnings);
+    for (span, msg) in warnings {
+        cx.warn(span, msg);
+    }
+    if let Err((span, msg)) = parsed {
         cx.warn(span, format!("{msg}; the route is ignored"));
         return None;
     }
@@ -317,6 +342,14 @@ pub(super) fn route(cx: &mut Ctx, l: &Node) -> Option<VirtualRoute> {
             format!("cannot track route {to} with no interface specified; not tracking"),
         );
         no_track = true;
+    }
+    // keepalived recognises its tracked routes by their protocol.
+    if !no_track && spec.protocol != PROTO_KEEPALIVED {
+        cx.warn(
+            l.span(),
+            format!("route cannot be tracked if protocol is not keepalived ({PROTO_KEEPALIVED}); resetting protocol"),
+        );
+        spec.protocol = PROTO_KEEPALIVED;
     }
     Some(VirtualRoute {
         to: Some(to),
@@ -381,10 +414,7 @@ fn rule_spec(l: &Node, r: &mut RuleSpec, no_track: &mut bool) -> Result<bool, Ba
                 r.fwmark = Some(m);
                 r.fwmask = mask;
             }
-            "tos" | "dsfield" => {
-                let v = value(&mut ws, k)?;
-                r.tos = Some(parsed(v, "tos", rtnames::dsfield(&v.text))?);
-            }
+            "tos" | "dsfield" => r.tos = Some(tos(value(&mut ws, k)?)?),
             "realms" => {
                 let v = value(&mut ws, k)?;
                 r.realms = Some(parsed(v, "realms", rtnames::realms(&v.text))?);
@@ -467,7 +497,6 @@ pub(super) fn rule(cx: &mut Ctx, l: &Node) -> Option<VirtualRule> {
     }
     let mut r = RuleSpec {
         preference: DEFAULT_RULE_PREFERENCE,
-        protocol: PROTO_KEEPALIVED,
         ..RuleSpec::default()
     };
     let mut no_track = false;
@@ -496,6 +525,17 @@ pub(super) fn rule(cx: &mut Ctx, l: &Node) -> Option<VirtualRule> {
             "rule mixes IPv4 and IPv6 addresses; the rule is ignored",
         );
         return None;
+    }
+    // keepalived marks (and recognises) its tracked rules by protocol; a no_track rule keeps
+    // what the line says (none by default).
+    if !no_track {
+        if r.protocol != 0 && r.protocol != PROTO_KEEPALIVED {
+            cx.warn(
+                l.span(),
+                format!("rule cannot be tracked if protocol is not keepalived ({PROTO_KEEPALIVED}); resetting protocol"),
+            );
+        }
+        r.protocol = PROTO_KEEPALIVED;
     }
     if !preference {
         cx.warn(
