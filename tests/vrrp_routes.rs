@@ -303,3 +303,54 @@ fn lvsd_installs_what_keepalived_installs() {
         snapshot(&lab, N1)
     );
 }
+
+/// lvsd and keepalived as peers on one configuration: a tracked virtual route deleted on
+/// either master moves the VIP and the virtual routes/rules to the other, both ways.
+#[test]
+fn tracked_route_failover_interoperates_with_keepalived() {
+    let lab = Lab::new("ri");
+    let spec = |p| Spec {
+        nopreempt: true,
+        ..Spec::v4(3, p, 0.1)
+    };
+    let mut ours = lab.start_lvsd_text(N1, &conf(N1, &spec(150)), false);
+    assert!(
+        wait(Duration::from_secs(5), || has_virtual(&lab, N1)).is_some(),
+        "lvsd not MASTER with its routes:\n{}",
+        ours.log_text()
+    );
+    let mut ka = lab.start_keepalived_text(N2, &conf(N2, &spec(100)));
+    assert!(
+        wait(Duration::from_secs(5), || has_static(&lab, N2)).is_some(),
+        "keepalived did not install its static routes:\n{}",
+        ka.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(has_none_virtual(&lab, N2) && has_virtual(&lab, N1));
+
+    // lvsd's tracked route goes: keepalived takes over.
+    ip(&lab, N1, &["route", "del", "10.77.60.0/24", "table", "201"]);
+    assert!(
+        wait(Duration::from_secs(3), || has_virtual(&lab, N2)).is_some(),
+        "keepalived did not take over:\n{}\n{}",
+        table(&lab, N2, "201"),
+        ka.log_text()
+    );
+    assert!(wait(Duration::from_secs(2), || has_none_virtual(&lab, N1)).is_some());
+    assert_eq!(state(&ours), "BACKUP");
+
+    // keepalived's tracked rule goes: lvsd takes over again.
+    ip(&lab, N2, &["rule", "del", "pref", "201"]);
+    assert!(
+        wait(Duration::from_secs(3), || has_virtual(&lab, N1)).is_some(),
+        "lvsd did not take over from keepalived:\n{}\n{}",
+        table(&lab, N1, "201"),
+        ours.log_text()
+    );
+    assert_eq!(state(&ours), "MASTER");
+    assert!(wait(Duration::from_secs(2), || has_none_virtual(&lab, N2)).is_some());
+    ka.term();
+    ka.wait();
+    ours.term();
+    ours.wait();
+}
