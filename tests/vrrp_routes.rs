@@ -354,3 +354,52 @@ fn tracked_route_failover_interoperates_with_keepalived() {
     ours.term();
     ours.wait();
 }
+
+/// A reload (SIGHUP) converges: a route the new file drops goes, a new one appears, on the
+/// master and for the static set, without a failover.
+#[test]
+fn reload_adds_and_removes_routes_in_place() {
+    let lab = Lab::new("rr");
+    let spec = Spec::v4(3, 150, 0.1);
+    let mut a = lab.start_lvsd_text(N1, &conf(N1, &spec), false);
+    assert!(
+        wait(Duration::from_secs(5), || has_virtual(&lab, N1)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let next = conf(N1, &spec)
+        .replace(
+            "    blackhole 10.77.62.0/24 table 201\n",
+            "    unreachable 10.77.65.0/24 table 201\n",
+        )
+        .replace(
+            "  10.77.50.0/24 via 10.77.0.254 dev eth0 table 200\n",
+            "  10.77.51.0/24 via 10.77.0.254 dev eth0 table 200\n",
+        );
+    std::fs::write(&a.conf, next).expect("rewrite conf");
+    a.hup();
+    let done = wait(Duration::from_secs(3), || {
+        let v = table(&lab, N1, "201");
+        let s = table(&lab, N1, "200");
+        v.contains("unreachable 10.77.65.0/24")
+            && !v.contains("10.77.62.0/24")
+            && s.contains("10.77.51.0/24")
+            && !s.contains("10.77.50.0/24")
+    });
+    assert!(
+        done.is_some(),
+        "reload not converged:\n{}\n{}\n{}",
+        table(&lab, N1, "201"),
+        table(&lab, N1, "200"),
+        a.log_text()
+    );
+    assert_eq!(state(&a), "MASTER");
+    assert_eq!(
+        a.log_text().matches("entering MASTER state").count(),
+        1,
+        "the reload caused a failover:\n{}",
+        a.log_text()
+    );
+    a.term();
+    a.wait();
+}
