@@ -119,8 +119,8 @@ fn routes_and_rules_follow_the_master_and_tracked_ones_fail_over() {
         nopreempt: true,
         ..Spec::v4(3, p, 0.1)
     };
+    // n1 first: with nopreempt, whichever starts first stays MASTER.
     let mut a = lab.start_lvsd_text(N1, &conf(N1, &spec(150)), false);
-    let mut b = lab.start_lvsd_text(N2, &conf(N2, &spec(100)), false);
     assert!(
         wait(Duration::from_secs(5), || has_virtual(&lab, N1)).is_some(),
         "n1 (master) lacks its virtual routes/rules:\n{}\n{}\n{}",
@@ -128,6 +128,7 @@ fn routes_and_rules_follow_the_master_and_tracked_ones_fail_over() {
         rules(&lab, N1),
         a.log_text()
     );
+    let mut b = lab.start_lvsd_text(N2, &conf(N2, &spec(100)), false);
     assert_eq!(state(&a), "MASTER");
     // Static ones on both, virtual ones on the master only.
     for n in [N1, N2] {
