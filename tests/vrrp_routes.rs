@@ -214,8 +214,35 @@ fn routes_and_rules_follow_the_master_and_tracked_ones_fail_over() {
     );
     assert!(!rules(&lab, N2).contains("lookup 200"));
     assert!(!lab.has(N2, "10.77.5.2"));
+
+    // A virtual address deleted by hand counts as a tracked one (as keepalived): n1 resigns,
+    // and, alone now, becomes MASTER again with its VIP and routes.
+    ip(&lab, N1, &["addr", "del", "10.77.0.100/24", "dev", "eth0"]);
+    assert!(
+        wait(Duration::from_secs(2), || a.log_text().contains(
+            "tracked address 10.77.0.100/24 dev eth0 was deleted: leaving MASTER"
+        ))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        wait(Duration::from_secs(3), || lab.has(N1, "10.77.0.100")
+            && has_virtual(&lab, N1))
+        .is_some(),
+        "n1 did not come back as MASTER:\n{}",
+        a.log_text()
+    );
     a.term();
     a.wait();
+    // Exactly the two deletions above; none when n1 dropped its own VIPs (leaving MASTER,
+    // stopping).
+    assert_eq!(
+        a.log_text().matches("was deleted: leaving MASTER").count(),
+        2,
+        "{}",
+        a.log_text()
+    );
 }
 
 /// The `ip route` / `ip rule` option set, as keepalived.conf(5)'s examples use it.

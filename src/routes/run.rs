@@ -24,6 +24,9 @@ enum What {
     Rule(RuleSpec),
     /// A `static_ipaddress` on its interface.
     Addr(Vip, String),
+    /// A virtual address (address, prefix, interface): the instance adds and removes it;
+    /// this writer only watches that it stays while MASTER.
+    Vip(std::net::IpAddr, u8, String),
 }
 
 struct Item {
@@ -51,6 +54,32 @@ fn items(c: &Config) -> Vec<Item> {
             what: What::Addr(vip, dev),
             tracked: false,
         });
+    }
+    for i in &c.vrrp_instances {
+        let iface = i.interface.clone().unwrap_or_default();
+        // Where the instance puts its VIPs: their `dev`, else the VMAC, else its interface.
+        let base = match &i.use_vmac {
+            Some(n) if !n.is_empty() => n.clone(),
+            Some(_) => format!("vrrp.{}", i.virtual_router_id),
+            None => iface.clone(),
+        };
+        for v in i
+            .virtual_ipaddress
+            .iter()
+            .chain(&i.virtual_ipaddress_excluded)
+        {
+            let dev = v
+                .dev
+                .clone()
+                .filter(|d| *d != iface)
+                .unwrap_or_else(|| base.clone());
+            out.push(Item {
+                owner: Owner::Instance(i.name.clone()),
+                label: format!("address {}/{} dev {dev}", v.addr, v.prefix_len),
+                what: What::Vip(v.addr, v.prefix_len, dev),
+                tracked: !v.no_track,
+            });
+        }
     }
     let routes =
         c.static_routes
@@ -114,6 +143,10 @@ pub fn spawn(
     ))
 }
 
+fn n_of<'a>(inst: Option<(&'a str, u64)>) -> &'a str {
+    inst.map_or("", |(n, _)| n)
+}
+
 /// (instance → mastership start) of the instances that are MASTER.
 fn masters(v: &[VrrpInstanceStatus]) -> HashMap<String, u64> {
     v.iter()
@@ -150,7 +183,7 @@ pub async fn run(
             }
         }
         if let Some(w) = w.as_mut() {
-            w.pass(list, &m, stopping, &resign).await;
+            w.pass(list, &m, stopping, &resign, &states).await;
         }
         if stopping {
             return;
@@ -248,6 +281,7 @@ impl Writer {
         masters: &HashMap<String, u64>,
         stopping: bool,
         resign: &broadcast::Sender<String>,
+        states: &watch::Receiver<Vec<VrrpInstanceStatus>>,
     ) {
         let links = match self.nl.links().await {
             Ok(l) => l,
@@ -268,7 +302,7 @@ impl Writer {
             .filter(|i| !keep.contains(i.label.as_str()))
             .collect();
         for it in &dropped {
-            self.converge(it, false, None, &links, &mut dump, resign)
+            self.converge(it, false, None, &links, &mut dump, (resign, states))
                 .await;
         }
         for it in &list {
@@ -277,7 +311,7 @@ impl Writer {
                 Owner::Instance(n) => masters.get(n).copied(),
             };
             let wanted = !stopping && (it.owner == Owner::Static || epoch.is_some());
-            self.converge(it, wanted, epoch, &links, &mut dump, resign)
+            self.converge(it, wanted, epoch, &links, &mut dump, (resign, states))
                 .await;
         }
         let current: HashSet<(String, u64)> =
@@ -296,7 +330,10 @@ impl Writer {
         epoch: Option<u64>,
         links: &HashMap<String, u32>,
         dump: &mut Dump,
-        resign: &broadcast::Sender<String>,
+        (resign, states): (
+            &broadcast::Sender<String>,
+            &watch::Receiver<Vec<VrrpInstanceStatus>>,
+        ),
     ) {
         let present = match self.present(it, links, dump).await {
             Ok(p) => p,
@@ -318,7 +355,12 @@ impl Writer {
             installed,
             tracked: it.tracked,
         };
-        match step(&it.owner, s) {
+        let decided = match (step(&it.owner, s), &it.what) {
+            // Virtual addresses are the instance's to add and remove.
+            (Step::Add | Step::Del, What::Vip(..)) => Step::Nothing,
+            (d, _) => d,
+        };
+        match decided {
             Step::Nothing => {
                 if let (Some((n, e)), true) = (inst, present) {
                     self.installed.mark(n, e, &it.label);
@@ -339,7 +381,12 @@ impl Writer {
                 }
             }
             Step::Lost => {
+                // Still the same mastership now (an instance drops its own VIPs just before
+                // it publishes that it left MASTER).
+                let still =
+                    masters(&states.borrow()).get(n_of(inst)) == inst.map(|(_, e)| e).as_ref();
                 if let Some((n, e)) = inst
+                    && still
                     && self.lost.insert((n.to_string(), e))
                 {
                     tracing::warn!(instance = %n, "tracked {} was deleted: leaving MASTER", it.label);
@@ -380,6 +427,14 @@ impl Writer {
                 }
                 dump.rules[&v6].iter().any(|h| msg::rule_matches(&want, h))
             }
+            What::Vip(a, p, dev) => {
+                let i = ix(dev).ok_or_else(|| format!("interface {dev} does not exist"))?;
+                if let std::collections::hash_map::Entry::Vacant(e) = dump.addrs.entry(i) {
+                    let a = self.addrs.addresses(i).await.map_err(|e| e.to_string())?;
+                    e.insert(a.into_iter().map(|(a, p, _)| (a, p)).collect());
+                }
+                dump.addrs[&i].contains(&(*a, *p))
+            }
             What::Addr(v, dev) => {
                 let i = ix(dev).ok_or_else(|| format!("interface {dev} does not exist"))?;
                 if let std::collections::hash_map::Entry::Vacant(e) = dump.addrs.entry(i) {
@@ -415,6 +470,7 @@ impl Writer {
                     self.nl.del_rule(m).await
                 }
             }
+            What::Vip(..) => Ok(()),
             What::Addr(v, dev) => {
                 let i = ix(dev).ok_or_else(|| format!("interface {dev} does not exist"))?;
                 let r = if add {
