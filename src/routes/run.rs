@@ -143,10 +143,6 @@ pub fn spawn(
     ))
 }
 
-fn n_of<'a>(inst: Option<(&'a str, u64)>) -> &'a str {
-    inst.map_or("", |(n, _)| n)
-}
-
 /// (instance → mastership start) of the instances that are MASTER.
 fn masters(v: &[VrrpInstanceStatus]) -> HashMap<String, u64> {
     v.iter()
@@ -383,8 +379,7 @@ impl Writer {
             Step::Lost => {
                 // Still the same mastership now (an instance drops its own VIPs just before
                 // it publishes that it left MASTER).
-                let still =
-                    masters(&states.borrow()).get(n_of(inst)) == inst.map(|(_, e)| e).as_ref();
+                let still = inst.is_some_and(|(n, e)| masters(&states.borrow()).get(n) == Some(&e));
                 if let Some((n, e)) = inst
                     && still
                     && self.lost.insert((n.to_string(), e))
