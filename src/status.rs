@@ -190,9 +190,9 @@ pub struct StatusHub {
     pub stats_clear: Arc<watch::Sender<u64>>,
     pub disabled_scripts: Arc<watch::Sender<Vec<crate::scripts::DisabledScript>>>,
     pub vrrp_config: Arc<watch::Sender<Arc<crate::vrrp::VrrpConfig>>>,
-    /// Instance names that must leave MASTER now (a tracked virtual route or rule was
-    /// deleted; `crate::routes`).
-    pub vrrp_resign: tokio::sync::broadcast::Sender<String>,
+    /// (instance, start of its mastership in µs) that must leave MASTER now: a tracked
+    /// virtual address, route or rule was deleted (`crate::routes`).
+    pub vrrp_resign: tokio::sync::broadcast::Sender<(String, u64)>,
 }
 
 impl Default for StatusHub {

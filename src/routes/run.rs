@@ -154,7 +154,7 @@ fn masters(v: &[VrrpInstanceStatus]) -> HashMap<String, u64> {
 pub async fn run(
     mut configs: watch::Receiver<Option<Arc<Config>>>,
     mut states: watch::Receiver<Vec<VrrpInstanceStatus>>,
-    resign: broadcast::Sender<String>,
+    resign: broadcast::Sender<(String, u64)>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut w: Option<Writer> = None;
@@ -276,7 +276,7 @@ impl Writer {
         list: Vec<Item>,
         masters: &HashMap<String, u64>,
         stopping: bool,
-        resign: &broadcast::Sender<String>,
+        resign: &broadcast::Sender<(String, u64)>,
         states: &watch::Receiver<Vec<VrrpInstanceStatus>>,
     ) {
         let links = match self.nl.links().await {
@@ -327,7 +327,7 @@ impl Writer {
         links: &HashMap<String, u32>,
         dump: &mut Dump,
         (resign, states): (
-            &broadcast::Sender<String>,
+            &broadcast::Sender<(String, u64)>,
             &watch::Receiver<Vec<VrrpInstanceStatus>>,
         ),
     ) {
@@ -377,15 +377,18 @@ impl Writer {
                 }
             }
             Step::Lost => {
-                // Still the same mastership now (an instance drops its own VIPs just before
-                // it publishes that it left MASTER).
+                // Still the same mastership a moment later: an instance leaving MASTER drops
+                // its own VIPs a little before it publishes its new state.
+                if matches!(it.what, What::Vip(..)) {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                }
                 let still = inst.is_some_and(|(n, e)| masters(&states.borrow()).get(n) == Some(&e));
                 if let Some((n, e)) = inst
                     && still
                     && self.lost.insert((n.to_string(), e))
                 {
                     tracing::warn!(instance = %n, "tracked {} was deleted: leaving MASTER", it.label);
-                    let _ = resign.send(n.to_string());
+                    let _ = resign.send((n.to_string(), e));
                 }
             }
         }

@@ -298,10 +298,10 @@ pub(crate) async fn run(
                 ex.execute(&fsm, acts, &slot, &mut status).await;
                 (None, false)
             }
-            Ok(who) = resign.recv() => {
-                // A tracked virtual route/rule was deleted (crate::routes): leave MASTER as
-                // keepalived does, priority 0 first so the peer takes over at once.
-                if who == name && fsm.state() == State::Master {
+            Ok((who, since)) = resign.recv() => {
+                // A tracked virtual address/route/rule was deleted (crate::routes): leave
+                // MASTER as keepalived does, priority 0 first so the peer takes over at once.
+                if who == name && since == status.since_unix_us && fsm.state() == State::Master {
                     let mut acts = vec![Action::SendAdvert { priority: 0 }];
                     acts.extend(fsm.handle(Instant::now().into_std(), Event::Follow(State::Backup)));
                     ex.execute(&fsm, acts, &slot, &mut status).await;
