@@ -431,3 +431,36 @@ fn reload_adds_and_removes_routes_in_place() {
     a.term();
     a.wait();
 }
+
+/// `-V` (keepalived: keep VIPs and VROUTEs at stop): the virtual routes and rules stay after
+/// SIGTERM; the static ones go as always.
+#[test]
+fn dont_release_vrrp_keeps_virtual_routes() {
+    let lab = Lab::new("rv");
+    let path = lab.dir.join("v.conf");
+    std::fs::write(&path, conf(N1, &Spec::v4(3, 150, 0.1))).expect("conf");
+    let log = std::fs::File::create(lab.dir.join("v.log")).expect("log");
+    let mut child = vrrp_lab::lvsd_command(&lab.ns(N1), &path, false)
+        .arg("-V")
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn lvsd");
+    let up = wait(Duration::from_secs(5), || {
+        has_virtual(&lab, N1) && has_static(&lab, N1)
+    });
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let _ = child.wait();
+    let log = std::fs::read_to_string(lab.dir.join("v.log")).unwrap_or_default();
+    assert!(up.is_some(), "{log}");
+    assert!(
+        has_virtual(&lab, N1),
+        "-V: virtual routes removed:\n{}\n{log}",
+        table(&lab, N1, "201")
+    );
+    assert!(
+        table(&lab, N1, "200").trim().is_empty(),
+        "static route kept:\n{log}"
+    );
+}

@@ -119,11 +119,13 @@ fn items(c: &Config) -> Vec<Item> {
 }
 
 /// The daemon's writer (full and `-P` modes). Opens rtnetlink only once a configuration has
-/// something to hold; ends after `shutdown`, with everything it holds removed.
+/// something to hold; ends after `shutdown`, with everything it holds removed, except the
+/// virtual routes and rules under `-V` (`keep_virtual`: keepalived keeps VIPs and VROUTEs).
 pub fn spawn(
     configs: &watch::Sender<Option<crate::daemon::Model>>,
     hub: &StatusHub,
     shutdown: watch::Receiver<bool>,
+    keep_virtual: bool,
 ) -> tokio::task::JoinHandle<()> {
     let config_of = |m: &Option<crate::daemon::Model>| m.as_ref().map(|(c, _)| c.clone());
     let (tx, rx) = watch::channel(config_of(&configs.borrow()));
@@ -140,6 +142,7 @@ pub fn spawn(
         hub.vrrp.subscribe(),
         hub.vrrp_resign.clone(),
         shutdown,
+        keep_virtual,
     ))
 }
 
@@ -156,6 +159,7 @@ pub async fn run(
     mut states: watch::Receiver<Vec<VrrpInstanceStatus>>,
     resign: broadcast::Sender<(String, u64)>,
     mut shutdown: watch::Receiver<bool>,
+    keep_virtual: bool,
 ) {
     let mut w: Option<Writer> = None;
     let mut events: Option<Box<dyn futures_util::Stream<Item = ()> + Send + Unpin>> = None;
@@ -165,7 +169,10 @@ pub async fn run(
         let stopping = *shutdown.borrow();
         let m = masters(&states.borrow_and_update());
         last_masters.clone_from(&m);
-        let list = cfg.as_deref().map(items).unwrap_or_default();
+        let mut list = cfg.as_deref().map(items).unwrap_or_default();
+        if stopping && keep_virtual {
+            list.retain(|i| i.owner == Owner::Static);
+        }
         if w.is_none() && !list.is_empty() && !stopping {
             match Writer::new() {
                 Ok(x) => w = Some(x),
@@ -287,15 +294,11 @@ impl Writer {
             }
         };
         let mut dump = Dump::default();
-        // Items a reload dropped (or everything, when stopping) go first.
-        let keep: HashSet<&str> = if stopping {
-            HashSet::new()
-        } else {
-            list.iter().map(|i| i.label.as_str()).collect()
-        };
+        // Items a reload dropped go first (when stopping, `list` is what to remove).
+        let keep: HashSet<&str> = list.iter().map(|i| i.label.as_str()).collect();
         let dropped: Vec<Item> = std::mem::take(&mut self.held)
             .into_iter()
-            .filter(|i| !keep.contains(i.label.as_str()))
+            .filter(|i| !stopping && !keep.contains(i.label.as_str()))
             .collect();
         for it in &dropped {
             self.converge(it, false, None, &links, &mut dump, (resign, states))
