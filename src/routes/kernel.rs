@@ -110,9 +110,14 @@ impl Netlink {
     }
 }
 
-/// A stream that yields once per route, rule, address or link change (the payload is not
-/// needed: the writer re-dumps what it manages).
-pub fn changes() -> Result<impl Stream<Item = ()> + Send + Unpin, Error> {
+/// The routes the writer holds, by [`super::msg::RouteKey`]: a route event for any other
+/// destination (a BGP table churning in `main`) wakes nothing.
+pub type Watched =
+    std::sync::Arc<std::sync::RwLock<std::collections::HashSet<super::msg::RouteKey>>>;
+
+/// A stream that yields once per rule, address or link change and per change of a watched
+/// route (the payload is not needed: the writer re-dumps what it manages).
+pub fn changes(watched: Watched) -> Result<impl Stream<Item = ()> + Send + Unpin, Error> {
     let (conn, _h, msgs) = rtnetlink::new_multicast_connection(&[
         MulticastGroup::Ipv4Route,
         MulticastGroup::Ipv6Route,
@@ -123,17 +128,24 @@ pub fn changes() -> Result<impl Stream<Item = ()> + Send + Unpin, Error> {
         MulticastGroup::Link,
     ])?;
     tokio::spawn(conn);
-    Ok(msgs.filter_map(|(m, _)| match m.payload {
-        NetlinkPayload::InnerMessage(
-            RouteNetlinkMessage::NewRoute(_)
-            | RouteNetlinkMessage::DelRoute(_)
-            | RouteNetlinkMessage::NewRule(_)
-            | RouteNetlinkMessage::DelRule(_)
-            | RouteNetlinkMessage::NewAddress(_)
-            | RouteNetlinkMessage::DelAddress(_)
-            | RouteNetlinkMessage::NewLink(_)
-            | RouteNetlinkMessage::DelLink(_),
-        ) => std::future::ready(Some(())),
-        _ => std::future::ready(None),
+    Ok(msgs.filter_map(move |(m, _)| {
+        let wake = match m.payload {
+            NetlinkPayload::InnerMessage(
+                RouteNetlinkMessage::NewRoute(r) | RouteNetlinkMessage::DelRoute(r),
+            ) => {
+                let key = super::msg::route_key(&r);
+                watched.read().map_or(true, |w| w.contains(&key))
+            }
+            NetlinkPayload::InnerMessage(
+                RouteNetlinkMessage::NewRule(_)
+                | RouteNetlinkMessage::DelRule(_)
+                | RouteNetlinkMessage::NewAddress(_)
+                | RouteNetlinkMessage::DelAddress(_)
+                | RouteNetlinkMessage::NewLink(_)
+                | RouteNetlinkMessage::DelLink(_),
+            ) => true,
+            _ => false,
+        };
+        std::future::ready(wake.then_some(()))
     }))
 }

@@ -202,6 +202,19 @@ fn metrics(s: &RouteSpec) -> Vec<RouteMetric> {
     out
 }
 
+/// What identifies a route for the change filter: (table, destination, prefix length).
+pub type RouteKey = (u32, Option<IpAddr>, u8);
+
+/// The [`RouteKey`] of a route message (ours or the kernel's).
+pub fn route_key(m: &RouteMessage) -> RouteKey {
+    let dst = m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Destination(RouteAddress::Inet(a)) => Some(IpAddr::V4(*a)),
+        RouteAttribute::Destination(RouteAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
+        _ => None,
+    });
+    (table_of(m), dst, m.header.destination_prefix_length)
+}
+
 fn table_of(m: &RouteMessage) -> u32 {
     m.attributes
         .iter()

@@ -162,6 +162,7 @@ pub async fn run(
     keep_virtual: bool,
 ) {
     let mut w: Option<Writer> = None;
+    let watched = kernel::Watched::default();
     let mut events: Option<Box<dyn futures_util::Stream<Item = ()> + Send + Unpin>> = None;
     let mut last_masters = HashMap::new();
     loop {
@@ -178,7 +179,7 @@ pub async fn run(
                 Ok(x) => w = Some(x),
                 Err(e) => tracing::error!("routes: cannot open rtnetlink: {e}"),
             }
-            match kernel::changes() {
+            match kernel::changes(watched.clone()) {
                 Ok(s) => events = Some(Box::new(s)),
                 Err(e) => tracing::warn!(
                     "routes: no kernel change events ({e}); resyncing every {RESYNC:?}"
@@ -186,6 +187,9 @@ pub async fn run(
             }
         }
         if let Some(w) = w.as_mut() {
+            if let Ok(mut k) = watched.write() {
+                *k = w.route_keys(&list);
+            }
             w.pass(list, &m, stopping, &resign, &states).await;
         }
         if stopping {
@@ -260,6 +264,19 @@ impl Writer {
             lost: HashSet::new(),
             errors: HashMap::new(),
         })
+    }
+
+    /// The keys of the routes in `list` (encoded with a placeholder interface index: the
+    /// key does not depend on it).
+    fn route_keys(&self, list: &[Item]) -> HashSet<msg::RouteKey> {
+        list.iter()
+            .chain(&self.held)
+            .filter_map(|i| match &i.what {
+                What::Route(s) => msg::route_message(s, &|_| Some(0)).ok(),
+                _ => None,
+            })
+            .map(|m| msg::route_key(&m))
+            .collect()
     }
 
     fn report(&mut self, label: &str, err: Option<String>) {
