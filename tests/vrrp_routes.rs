@@ -358,8 +358,10 @@ fn tracked_route_failover_interoperates_with_keepalived() {
 
     // lvsd's tracked route goes: keepalived takes over.
     ip(&lab, N1, &["route", "del", "10.77.60.0/24", "table", "201"]);
+    let t = wait(Duration::from_secs(3), || has_virtual(&lab, N2));
+    eprintln!("lvsd's tracked route deleted → keepalived holds the routes after {t:?}");
     assert!(
-        wait(Duration::from_secs(3), || has_virtual(&lab, N2)).is_some(),
+        t.is_some(),
         "keepalived did not take over:\n{}\n{}",
         table(&lab, N2, "201"),
         ka.log_text()
@@ -369,8 +371,10 @@ fn tracked_route_failover_interoperates_with_keepalived() {
 
     // keepalived's tracked rule goes: lvsd takes over again.
     ip(&lab, N2, &["rule", "del", "pref", "201"]);
+    let t = wait(Duration::from_secs(3), || has_virtual(&lab, N1));
+    eprintln!("keepalived's tracked rule deleted → lvsd holds the routes after {t:?}");
     assert!(
-        wait(Duration::from_secs(3), || has_virtual(&lab, N1)).is_some(),
+        t.is_some(),
         "lvsd did not take over from keepalived:\n{}\n{}",
         table(&lab, N1, "201"),
         ours.log_text()
