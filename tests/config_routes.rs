@@ -105,10 +105,8 @@ fn types_nexthops_and_ipv6() {
         (hops[1].weight, hops[1].onlink, hops[1].dev.as_deref()),
         (2, true, Some("eth1"))
     );
-    assert!(
-        !r[1].no_track,
-        "a route whose nexthops name interfaces is tracked"
-    );
+    // keepalived tracks a route by the line's own `dev` only.
+    assert!(r[1].no_track);
     assert!(r[2].spec.is_ipv6());
     assert_eq!(r[2].spec.pref, Some(1));
 }
@@ -168,19 +166,54 @@ fn invalid_route_values_name_their_word_and_drop_the_line() {
 #[test]
 fn keepalived_resets_the_protocol_of_tracked_routes_and_raises_small_rtts() {
     let (r, w) = routes(
-        "  10.1.0.0/16 dev eth0 proto bird rtt 102\n  10.2.0.0/16 dev eth0 proto bird no_track",
+        "  10.1.0.0/16 dev eth0 protocol bird rtt 102\n  10.2.0.0/16 dev eth0 protocol bird no_track",
     );
     assert_eq!(r[0].spec.protocol, PROTO_KEEPALIVED);
     assert_eq!(r[1].spec.protocol, 12);
     assert!(w.iter().any(|m| m.contains("resetting protocol")), "{w:?}");
     assert!(
         w.iter()
-            .any(|m| m.contains("test.conf:2:39") && m.contains("200ms")),
+            .any(|m| m.contains("test.conf:2:42") && m.contains("200ms")),
         "{w:?}"
     );
     assert_eq!(
         r[0].spec.metrics[0].value,
         RouteMetricValue::Number(4, 200 * 8)
+    );
+}
+
+#[test]
+fn shortened_names_keepalived_refuses_drop_the_line() {
+    let (r, w) = routes(
+        "  10.1.0.0/16 dev eth0 proto static\n  10.2.0.0/16 dev eth0 pervasive\n  10.3.0.0/16 gw 10.0.0.1 dev eth0",
+    );
+    assert_eq!(r.len(), 1, "{w:?}");
+    assert!(
+        w.iter()
+            .any(|m| m.contains("test.conf:2:24") && m.contains("`proto`")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.contains("test.conf:3:24") && m.contains("`pervasive`")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.contains("test.conf:4:15") && m.contains("deprecated")),
+        "{w:?}"
+    );
+    let (r, w) = rules(
+        "  from 10.0.0.0/8 table 1 pref 2\n  from 10.0.0.0/8 table 1 ip_proto udp preference 3\n  from 10.0.0.0/8 table 1 proto static preference 4\n  from 10.0.0.0/8 lookup 1 dev eth0 preference 5",
+    );
+    assert_eq!(r.len(), 1, "{w:?}");
+    assert_eq!(r[0].spec.iif.as_deref(), Some("eth0"));
+    assert_eq!(
+        w.iter()
+            .filter(|m| m.contains("unknown rule option"))
+            .count(),
+        3,
+        "{w:?}"
     );
 }
 

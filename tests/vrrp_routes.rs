@@ -254,6 +254,7 @@ const RICH: &str = "static_routes {
   prohibit 10.77.73.0/24 table 6909 metric 3
   throw 10.77.74.0/24 table 6909
   default via 10.77.0.254 dev eth0 table 6910
+  10.77.76.0/24 table 6909 protocol static metric 9 nexthop via 10.77.0.250 dev eth0 nexthop via 10.77.0.251 dev eth0 weight 3 onlink
 }
 static_rules {
   from 10.77.28.0/24 to 10.77.29.0/26 table 6908 iif eth0 oif eth0 tos 0x10 fwmark 8/12 preference 39 realms 30/20

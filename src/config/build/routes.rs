@@ -224,13 +224,25 @@ fn route_spec(
         match t {
             "src" => spec.src = Some(ip(value(&mut ws, k)?, "route src")?),
             "via" | "gw" => {
+                if t == "gw" {
+                    warnings.push((
+                        k.span,
+                        "\"gw\" for routes is deprecated; use \"via\"".into(),
+                    ));
+                }
                 let mut v = value(&mut ws, k)?;
                 if matches!(v.text.as_str(), "inet" | "inet6") {
                     v = value(&mut ws, k)?;
                 }
                 spec.via = Some(ip(v, "route gateway")?);
             }
-            "or" => spec.or_via = Some(ip(value(&mut ws, k)?, "route `or` gateway")?),
+            "or" => {
+                warnings.push((
+                    k.span,
+                    "\"or\" for routes is deprecated; use \"nexthop\"".into(),
+                ));
+                spec.or_via = Some(ip(value(&mut ws, k)?, "route `or` gateway")?);
+            }
             "dev" | "oif" => spec.dev = Some(value(&mut ws, k)?.text.clone()),
             "from" => spec.from = Some(prefix(value(&mut ws, k)?, v6, "route from")?),
             "table" => {
@@ -244,7 +256,7 @@ fn route_spec(
                 let v = value(&mut ws, k)?;
                 spec.scope = Some(parsed(v, "scope", rtnames::scope(&v.text))?);
             }
-            "proto" | "protocol" => {
+            "protocol" => {
                 let v = value(&mut ws, k)?;
                 spec.protocol = parsed(v, "protocol", rtnames::protocol(&v.text))?;
             }
@@ -273,7 +285,6 @@ fn route_spec(
             }
             "no_track" => *no_track = true,
             "onlink" => spec.onlink = true,
-            "pervasive" => {}
             "append" => spec.append = true,
             "inet6" => spec.inet6 = true,
             "to" => spec.dst = Some(prefix(value(&mut ws, k)?, v6, "destination")?),
@@ -335,21 +346,23 @@ pub(super) fn route(cx: &mut Ctx, l: &Node) -> Option<VirtualRoute> {
         );
         return None;
     }
-    // keepalived follows a route's interface to know whether it is still installed.
-    if spec.dev.is_none() && spec.nexthops.is_empty() && !no_track {
-        cx.warn(
-            l.span(),
-            format!("cannot track route {to} with no interface specified; not tracking"),
-        );
-        no_track = true;
-    }
-    // keepalived recognises its tracked routes by their protocol.
+    // keepalived recognises its tracked routes by their protocol (it resets it before it
+    // looks for the interface, so an untrackable line is reset too).
     if !no_track && spec.protocol != PROTO_KEEPALIVED {
         cx.warn(
             l.span(),
             format!("route cannot be tracked if protocol is not keepalived ({PROTO_KEEPALIVED}); resetting protocol"),
         );
         spec.protocol = PROTO_KEEPALIVED;
+    }
+    // keepalived follows a route's interface to know whether it is still installed.
+    // (keepalived 2.2.7 asks for the line's own `dev`, nexthop ones do not count.)
+    if spec.dev.is_none() && !no_track {
+        cx.warn(
+            l.span(),
+            format!("cannot track route {to} with no interface specified; not tracking"),
+        );
+        no_track = true;
     }
     Some(VirtualRoute {
         to: Some(to),
@@ -394,7 +407,7 @@ fn rule_spec(l: &Node, r: &mut RuleSpec, no_track: &mut bool) -> Result<bool, Ba
         match t {
             "from" => r.from = Some(prefix(value(&mut ws, k)?, v6, "rule from address")?),
             "to" => r.to = Some(prefix(value(&mut ws, k)?, v6, "rule to address")?),
-            "priority" | "preference" | "pref" => {
+            "priority" | "preference" => {
                 r.preference = num(value(&mut ws, k)?, "rule preference")?;
                 preference = true;
             }
@@ -443,7 +456,7 @@ fn rule_spec(l: &Node, r: &mut RuleSpec, no_track: &mut bool) -> Result<bool, Ba
                     r.dport = Some((a, b));
                 }
             }
-            "ipproto" | "ip_proto" => {
+            "ipproto" => {
                 let v = value(&mut ws, k)?;
                 r.ipproto = Some(match v.text.to_ascii_lowercase().as_str() {
                     "tcp" => 6,
@@ -454,7 +467,7 @@ fn rule_spec(l: &Node, r: &mut RuleSpec, no_track: &mut bool) -> Result<bool, Ba
                     _ => num(v, "ipproto")?,
                 });
             }
-            "protocol" | "proto" => {
+            "protocol" => {
                 let v = value(&mut ws, k)?;
                 r.protocol = parsed(v, "protocol", rtnames::protocol(&v.text))?;
             }
