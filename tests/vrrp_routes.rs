@@ -254,6 +254,8 @@ const RICH: &str = "static_routes {
   prohibit 10.77.73.0/24 table 6909 metric 3
   throw 10.77.74.0/24 table 6909
   default via 10.77.0.254 dev eth0 table 6910
+  10.77.77.0/24 via 10.77.0.250 dev eth0 table 6909 metric 20
+  10.77.77.0/24 via 10.77.0.251 dev eth0 table 6909 metric 20 append
   10.77.76.0/24 table 6909 protocol static metric 9 nexthop via 10.77.0.250 dev eth0 nexthop via 10.77.0.251 dev eth0 weight 3 onlink
 }
 static_rules {
@@ -306,6 +308,12 @@ fn lvsd_installs_what_keepalived_installs() {
     );
     std::thread::sleep(Duration::from_millis(300));
     let theirs = snapshot(&lab, N1);
+    // `append`: a second route with the same key; the nexthop and `or`-free option set.
+    assert_eq!(theirs.matches("10.77.77.0/24 via").count(), 2, "{theirs}");
+    assert!(
+        theirs.contains("nexthop via 10.77.0.251 dev eth0 weight 3 onlink"),
+        "{theirs}"
+    );
     ka.term();
     ka.wait();
     assert!(

@@ -168,7 +168,7 @@ impl RouteKernel for Netlink {
         for a in &plan.add {
             if let Err(e) = self
                 .nl
-                .add_route(self.host_route(table, protocol, *a))
+                .add_route(self.host_route(table, protocol, *a), false)
                 .await
             {
                 return Err(

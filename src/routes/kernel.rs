@@ -73,13 +73,33 @@ impl Netlink {
         Ok(self.h.rule().get(v).execute().try_collect().await?)
     }
 
-    /// `ip route add`.
-    pub async fn add_route(&self, m: RouteMessage) -> Result<(), Error> {
-        match self.h.route().add(m).execute().await {
+    /// `ip route add` (or `ip route append`: after any route of the same key).
+    pub async fn add_route(&self, m: RouteMessage, append: bool) -> Result<(), Error> {
+        let r = if append {
+            self.append_route(m).await
+        } else {
+            self.h.route().add(m).execute().await
+        };
+        match r {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(libc::EEXIST) => Err("a different route with the same destination, metric and table exists (File exists)".into()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// RTM_NEWROUTE with NLM_F_CREATE | NLM_F_APPEND (rtnetlink's request has no append).
+    async fn append_route(&self, m: RouteMessage) -> Result<(), rtnetlink::Error> {
+        use netlink_packet_core::{NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST};
+        let mut req = netlink_packet_core::NetlinkMessage::from(RouteNetlinkMessage::NewRoute(m));
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
+        let mut h = self.h.clone();
+        let mut resp = h.request(req)?;
+        while let Some(msg) = resp.next().await {
+            if let NetlinkPayload::Error(e) = msg.payload {
+                return Err(rtnetlink::Error::NetlinkError(e));
+            }
+        }
+        Ok(())
     }
 
     /// `ip route del`; a route already gone is success.

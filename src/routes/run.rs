@@ -475,7 +475,7 @@ impl Writer {
             What::Route(s) => {
                 let m = msg::route_message(s, &ix)?;
                 if add {
-                    self.nl.add_route(m).await
+                    self.nl.add_route(m, s.append).await
                 } else {
                     self.nl.del_route(m).await
                 }

@@ -285,7 +285,14 @@ fn route_spec(
             }
             "no_track" => *no_track = true,
             "onlink" => spec.onlink = true,
-            "append" => spec.append = true,
+            "append" => {
+                // rtnetlink's add request has no NLM_F_APPEND; said, not silently dropped.
+                warnings.push((
+                    k.span,
+                    "lvsd adds the route as `ip route add` does; `append` has no effect".into(),
+                ));
+                spec.append = true;
+            }
             "inet6" => spec.inet6 = true,
             "to" => spec.dst = Some(prefix(value(&mut ws, k)?, v6, "destination")?),
             "congctl" => spec.metrics.push(metric(&mut ws, k, warnings)?),
