@@ -291,3 +291,31 @@ fn rule_warnings_as_keepalived() {
     );
     assert_eq!(r[1].spec.protocol, PROTO_KEEPALIVED);
 }
+
+/// `-t` names a missing interface of any nexthop, not only the line's `dev`.
+#[test]
+fn host_check_names_missing_nexthop_interfaces() {
+    struct OnlyEth0;
+    impl lvsd::config::host::Probe for OnlyEth0 {
+        fn interface_exists(&self, name: &str) -> bool {
+            name == "eth0"
+        }
+        fn file(&self, _: &Path) -> Option<lvsd::config::host::FileInfo> {
+            None
+        }
+        fn user_exists(&self, _: &str) -> bool {
+            true
+        }
+        fn search_path(&self) -> Vec<std::path::PathBuf> {
+            Vec::new()
+        }
+    }
+    let l = load(
+        "static_routes {\n  10.3.0.0/16 table 9 nexthop via 10.0.0.1 dev eth0 nexthop via 10.0.0.2 dev eth5\n}\n",
+    );
+    let mut d = Vec::new();
+    lvsd::config::host::check(&l.config, &l.sources, &OnlyEth0, &mut d);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.contains("interface eth5"), "{d:?}");
+    assert_eq!(d[0].line(), Some(2));
+}
