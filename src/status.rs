@@ -139,6 +139,9 @@ pub struct VirtualServerStatus {
     pub sorry_server_active: bool,
     /// Operator state of the whole virtual server (lvsd extension); None: normal.
     pub operator: Option<String>,
+    /// Why its checks are paused (`ha_suspend` while its addresses are away); None: running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks_suspended: Option<String>,
     pub real_servers: Vec<RealServerStatus>,
 }
 
@@ -173,6 +176,9 @@ pub struct Status {
     /// advert interval, garp settings, tracked scripts). Not part of `/status`.
     #[serde(skip)]
     pub vrrp_config: Arc<crate::vrrp::VrrpConfig>,
+    /// The running `global_defs`, for the dumps' "Global definitions" section.
+    #[serde(skip)]
+    pub global_defs: Arc<crate::config::model::GlobalDefs>,
 }
 
 /// Where producers publish and readers subscribe; cheap to clone.
@@ -193,6 +199,7 @@ pub struct StatusHub {
     /// (instance, start of its mastership in µs) that must leave MASTER now: a tracked
     /// virtual address, route or rule was deleted (`crate::routes`).
     pub vrrp_resign: tokio::sync::broadcast::Sender<(String, u64)>,
+    pub global_defs: Arc<watch::Sender<Arc<crate::config::model::GlobalDefs>>>,
 }
 
 impl Default for StatusHub {
@@ -214,6 +221,7 @@ impl StatusHub {
             disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
             vrrp_config: Arc::new(watch::channel(Arc::default()).0),
             vrrp_resign: tokio::sync::broadcast::channel(64).0,
+            global_defs: Arc::new(watch::channel(Arc::default()).0),
         }
     }
 
@@ -226,6 +234,7 @@ impl StatusHub {
             reload: self.reload.borrow().clone(),
             disabled_scripts: self.disabled_scripts.borrow().clone(),
             vrrp_config: self.vrrp_config.borrow().clone(),
+            global_defs: self.global_defs.borrow().clone(),
         }
     }
 }

@@ -6,10 +6,13 @@
 
 mod anycast;
 mod checker;
+mod checker_target;
 mod global;
 mod lvs;
 mod routes;
 mod rtnames;
+mod track_process;
+mod url_regex;
 mod values;
 mod vrrp;
 
@@ -235,6 +238,25 @@ impl Ctx<'_> {
     }
 }
 
+/// `linkbeat_interfaces { IF [MII|ETHTOOL|IOCTL] … }`.
+fn linkbeat_interfaces(cx: &mut Ctx, node: &Node, config: &mut Config) {
+    let Some(children) = cx.need_block(node) else {
+        return;
+    };
+    for l in children {
+        let words: Vec<&str> = l.words.iter().map(|w| w.text.as_str()).collect();
+        match words.as_slice() {
+            [name] | [name, "MII" | "ETHTOOL" | "IOCTL"] if l.block.is_none() => {
+                config.linkbeat_interfaces.push(name.to_string())
+            }
+            _ => cx.warn(
+                l.span(),
+                "expected `INTERFACE [MII|ETHTOOL|IOCTL]` in linkbeat_interfaces; ignored",
+            ),
+        }
+    }
+}
+
 /// The names of the top-level `kw NAME { … }` blocks.
 fn block_names(tree: &[Node], kw: &str) -> Vec<String> {
     tree.iter()
@@ -267,6 +289,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         match node.keyword() {
             "vrrp_script" => vrrp::vrrp_script(&mut cx, node, &mut config),
             "track_file" | "vrrp_track_file" => vrrp::track_file(&mut cx, node, &mut config),
+            "vrrp_track_process" => track_process::block(&mut cx, node, &mut config),
             _ => {}
         }
     }
@@ -274,6 +297,8 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         cx.acting(node, Context::TopLevel);
         match node.keyword() {
             "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" => {}
+            "vrrp_track_process" => {}
+            "linkbeat_interfaces" => linkbeat_interfaces(&mut cx, node, &mut config),
             "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),
             "vrrp_instance" => vrrp::instance(&mut cx, node, &mut config, &mut pending),
             "static_ipaddress" => {
@@ -307,6 +332,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         }
     }
     vrrp::resolve(&mut cx, &mut config, pending);
+    track_process::resolve(&mut config);
     config.ignored = cx.ignored;
     config
 }

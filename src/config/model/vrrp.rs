@@ -58,6 +58,8 @@ pub struct VrrpSyncGroup {
     pub track_interfaces: Vec<TrackInterface>,
     pub track_scripts: Vec<TrackScript>,
     pub track_files: Vec<TrackFileRef>,
+    /// `track_process { … }`.
+    pub track_processes: Vec<super::TrackProcessRef>,
     pub span: Span,
 }
 
@@ -159,6 +161,10 @@ pub struct VrrpInstance {
     pub track_interfaces: Vec<TrackInterface>,
     pub track_scripts: Vec<TrackScript>,
     pub track_files: Vec<TrackFileRef>,
+    /// `track_process { … }`.
+    pub track_processes: Vec<super::TrackProcessRef>,
+    /// `linkbeat_use_polling` (deprecated): poll this instance's interface's link state.
+    pub linkbeat_use_polling: bool,
     pub notify: Notify,
     /// `smtp_alert`. Default: global `smtp_alert_vrrp` / `smtp_alert`, else false.
     pub smtp_alert: bool,
