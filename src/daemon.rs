@@ -430,7 +430,15 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     let anycast = mode
         .writes_ipvs()
         .then(|| crate::anycast::spawn(&links.configs, &hub, links.shutdown.subscribe()));
+    // static_* and virtual_routes/virtual_rules (crate::routes), beside VRRP.
+    let routes = matches!(mode, Mode::Full | Mode::VrrpOnly).then(|| {
+        let shutdown = links.shutdown.subscribe();
+        crate::routes::spawn(&links.configs, &hub, shutdown, cli.dont_release_vrrp)
+    });
     serve(&opts, load, client, hub, control, &links).await?;
+    if let Some(r) = routes {
+        let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
+    }
     if let Some(a) = anycast {
         // It withdraws its routes on shutdown; bounded so a stuck netlink cannot hold the exit.
         let _ = tokio::time::timeout(Duration::from_secs(2), a).await;

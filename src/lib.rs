@@ -30,6 +30,7 @@ pub mod nft;
 pub mod notify;
 pub mod pidfile;
 pub mod process;
+pub mod routes;
 pub mod runtime_api;
 pub mod runtime_ctl;
 pub mod scripts;

@@ -196,6 +196,9 @@ pub struct StatusHub {
     pub stats_clear: Arc<watch::Sender<u64>>,
     pub disabled_scripts: Arc<watch::Sender<Vec<crate::scripts::DisabledScript>>>,
     pub vrrp_config: Arc<watch::Sender<Arc<crate::vrrp::VrrpConfig>>>,
+    /// (instance, start of its mastership in µs) that must leave MASTER now: a tracked
+    /// virtual address, route or rule was deleted (`crate::routes`).
+    pub vrrp_resign: tokio::sync::broadcast::Sender<(String, u64)>,
     pub global_defs: Arc<watch::Sender<Arc<crate::config::model::GlobalDefs>>>,
 }
 
@@ -217,6 +220,7 @@ impl StatusHub {
             stats_clear: Arc::new(watch::channel(0).0),
             disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
             vrrp_config: Arc::new(watch::channel(Arc::default()).0),
+            vrrp_resign: tokio::sync::broadcast::channel(64).0,
             global_defs: Arc::new(watch::channel(Arc::default()).0),
         }
     }

@@ -11,7 +11,6 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use futures_util::TryStreamExt;
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -68,29 +67,21 @@ impl RouteKernel for FakeRoutes {
     }
 }
 
-/// rtnetlink with strict dump checking, so the kernel filters the dump by table and protocol
-/// (a director that also carries a full BGP table does not send it all every pass).
+/// The routes edge ([`crate::routes::kernel::Netlink`]: strict dump checking, so the kernel
+/// filters the dump by table; a director that also carries a full BGP table does not send it
+/// all every pass), plus the index of `lo`.
 #[derive(Clone)]
 pub struct Netlink {
-    h: rtnetlink::Handle,
+    nl: crate::routes::kernel::Netlink,
     lo: u32,
 }
 
 impl Netlink {
     /// Connects in the current network namespace; needs a tokio runtime.
     pub async fn connect() -> Result<Netlink, Error> {
-        let (conn, h, _) = rtnetlink::new_connection_with_strict_check()?;
-        tokio::spawn(conn);
-        let lo = h
-            .link()
-            .get()
-            .match_name("lo".to_string())
-            .execute()
-            .try_next()
-            .await?
-            .map(|m| m.header.index)
-            .ok_or("no loopback interface")?;
-        Ok(Netlink { h, lo })
+        let nl = crate::routes::kernel::Netlink::connect()?;
+        let lo = *nl.links().await?.get("lo").ok_or("no loopback interface")?;
+        Ok(Netlink { nl, lo })
     }
 
     fn message(table: u32, protocol: u8, family: AddressFamily) -> RouteMessage {
@@ -120,26 +111,8 @@ impl Netlink {
         m
     }
 
-    async fn dump_family(
-        &self,
-        table: u32,
-        protocol: u8,
-        family: AddressFamily,
-    ) -> Result<Vec<IpAddr>, Error> {
-        let msgs: Vec<RouteMessage> = match self
-            .h
-            .route()
-            .get(Self::message(table, protocol, family))
-            .execute()
-            .try_collect()
-            .await
-        {
-            Ok(m) => m,
-            // A table that does not exist yet (IPv6 tables exist only once a route is in
-            // them) holds nothing of ours.
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENOENT => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
+    async fn dump_family(&self, table: u32, protocol: u8, v6: bool) -> Result<Vec<IpAddr>, Error> {
+        let msgs = self.nl.routes(v6, table).await?;
         Ok(msgs
             .into_iter()
             .filter(|m| u8::from(m.header.protocol) == protocol)
@@ -173,38 +146,29 @@ fn host_destination(m: &RouteMessage) -> Option<IpAddr> {
 impl RouteKernel for Netlink {
     async fn dump(&self, table: u32, protocol: u8) -> Result<BTreeSet<IpAddr>, Error> {
         let mut out: BTreeSet<IpAddr> = self
-            .dump_family(table, protocol, AddressFamily::Inet)
+            .dump_family(table, protocol, false)
             .await?
             .into_iter()
             .collect();
-        out.extend(
-            self.dump_family(table, protocol, AddressFamily::Inet6)
-                .await?,
-        );
+        out.extend(self.dump_family(table, protocol, true).await?);
         Ok(out)
     }
 
     async fn apply(&self, table: u32, protocol: u8, plan: &Plan) -> Result<(), Error> {
         for a in &plan.del {
-            match self
-                .h
-                .route()
-                .del(self.host_route(table, protocol, *a))
-                .execute()
+            // A route already gone (deleted by hand meanwhile) is success there.
+            if let Err(e) = self
+                .nl
+                .del_route(self.host_route(table, protocol, *a))
                 .await
             {
-                Ok(()) => {}
-                // Already gone (deleted by hand meanwhile): the goal is reached.
-                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ESRCH => {}
-                Err(e) => return Err(format!("ip route del {a} table {table}: {e}").into()),
+                return Err(format!("ip route del {a} table {table}: {e}").into());
             }
         }
         for a in &plan.add {
             if let Err(e) = self
-                .h
-                .route()
-                .add(self.host_route(table, protocol, *a))
-                .execute()
+                .nl
+                .add_route(self.host_route(table, protocol, *a), false)
                 .await
             {
                 return Err(

@@ -178,7 +178,13 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
             .static_routes
             .iter()
             .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_routes))
-            .map(|r| (r.dev.as_ref(), r.span, "VROUTE nexthop".to_string()));
+            // The line's `dev` and every nexthop's.
+            .flat_map(|r| {
+                r.spec
+                    .devices()
+                    .map(|d| (Some(d), r.span, "VROUTE nexthop".to_string()))
+                    .collect::<Vec<_>>()
+            });
         let rules = config
             .static_rules
             .iter()

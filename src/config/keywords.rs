@@ -143,11 +143,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
     (
         Context::VrrpInstance,
-        &["virtual_routes", "virtual_rules"],
-        "the routes/rules are checked but not installed when the instance becomes MASTER",
-    ),
-    (
-        Context::VrrpInstance,
         &[
             "unicast_fault_no_peer",
             "track_src_ip",
@@ -197,11 +192,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
         Context::HttpChecker,
         &["log_all_failures"],
         "checker failures are logged as lvsd always does",
-    ),
-    (
-        Context::TopLevel,
-        &["static_ipaddress", "static_routes", "static_rules"],
-        "the addresses/routes/rules are checked but not installed at start-up",
     ),
 ];
 

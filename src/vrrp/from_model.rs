@@ -121,6 +121,13 @@ fn broadcast(v: &m::VirtualAddress) -> Option<Ipv4Addr> {
     }
 }
 
+impl Vip {
+    /// A `virtual_ipaddress`-style line (also `static_ipaddress`, see `crate::routes`).
+    pub fn from_model(v: &m::VirtualAddress) -> Vip {
+        vip(v)
+    }
+}
+
 fn vip(v: &m::VirtualAddress) -> Vip {
     Vip {
         addr: v.addr,

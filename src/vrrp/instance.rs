@@ -119,6 +119,9 @@ struct Sources<'a> {
     /// None when the instance is in no sync group (or the group is gone).
     group: Option<watch::Receiver<Option<(String, State)>>>,
     stats_clear: Option<watch::Receiver<u64>>,
+    /// (instance, mastership start) to resign (`crate::routes`), and our current start.
+    resign: tokio::sync::broadcast::Receiver<(String, u64)>,
+    since_us: u64,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -151,6 +154,9 @@ impl Sources<'_> {
                 true => Some(step::Input::StatsClear),
                 false => { self.stats_clear = None; None }
             },
+            Ok((who, since)) = self.resign.recv() => {
+                (who == self.cfg.name && since == self.since_us).then_some(step::Input::Resign)
+            }
             r = self.io.sock.recv(&mut self.buf) => self.packet(r).await,
             _ = sleep_hr(&self.hr, deadline) => Some(step::Input::Timer),
         }
@@ -251,6 +257,8 @@ pub(crate) async fn run(
         trackers: Trackers::new(tracked_receivers(&cfg, &shared)),
         group: slot.group.as_ref().map(|g| g.subscribe()),
         stats_clear: Some(shared.hub.stats_clear.subscribe()),
+        resign: shared.hub.vrrp_resign.subscribe(),
+        since_us: 0,
         shutdown,
     };
     let mut ex = Exec {
@@ -299,6 +307,7 @@ pub(crate) async fn run(
         if step.stopped() {
             break;
         }
+        src.since_us = status.since_unix_us;
         input = src.next(step.next_deadline()).await;
     }
     drop(src);

@@ -32,6 +32,10 @@ pub enum Input {
     Group { from: String, state: State },
     /// `STATS_CLEAR`: the counters start over.
     StatsClear,
+    /// A tracked virtual address, route or rule of this mastership was deleted
+    /// (`crate::routes`): leave MASTER as keepalived 2.2.7 does, priority 0 first so the peer
+    /// takes over at once, then BACKUP.
+    Resign,
     /// Stop: resign and remove the addresses.
     Shutdown,
 }
@@ -159,6 +163,13 @@ impl Step {
                 }
             }
             Input::StatsClear => self.counters = VrrpCounters::default(),
+            Input::Resign => {
+                if self.fsm.state() == State::Master {
+                    let mut acts = vec![Action::SendAdvert { priority: 0 }];
+                    acts.extend(self.fsm.handle(now, Event::Follow(State::Backup)));
+                    self.apply(now, acts, true, &mut out);
+                }
+            }
             Input::Shutdown => {
                 self.stopped = true;
                 self.start_at = None;

@@ -12,6 +12,7 @@ mod global;
 mod lvs;
 mod nft;
 mod routes;
+mod rtnames;
 mod track_process;
 mod url_regex;
 mod values;

@@ -19,6 +19,7 @@ mod checker;
 mod garp_group;
 mod global;
 mod lvs;
+mod route;
 mod track_process;
 mod nft;
 mod vrrp;
@@ -27,6 +28,7 @@ pub use checker::*;
 pub use garp_group::GarpGroup;
 pub use global::*;
 pub use lvs::*;
+pub use route::*;
 pub use track_process::*;
 pub use nft::*;
 pub use vrrp::*;
@@ -55,7 +57,7 @@ pub struct Config {
     pub static_ipaddresses: Vec<VirtualAddress>,
     /// `static_routes { … }`.
     pub static_routes: Vec<VirtualRoute>,
-    /// `static_rules { … }` (typed and validated; lvsd does not program rules yet).
+    /// `static_rules { … }`, held while lvsd runs (`crate::routes`).
     pub static_rules: Vec<VirtualRule>,
     pub virtual_server_groups: Vec<VirtualServerGroup>,
     pub virtual_servers: Vec<VirtualServer>,

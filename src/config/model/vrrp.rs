@@ -141,7 +141,7 @@ pub struct VrrpInstance {
     /// `virtual_ipaddress_excluded` (any family; not sent in adverts).
     pub virtual_ipaddress_excluded: Vec<VirtualAddress>,
     pub virtual_routes: Vec<VirtualRoute>,
-    /// `virtual_rules` (typed and validated; lvsd does not program rules yet).
+    /// `virtual_rules`, held while MASTER (`crate::routes`).
     pub virtual_rules: Vec<VirtualRule>,
     /// `nopreempt`. Cleared (with a warning) when state is MASTER, as keepalived does.
     pub nopreempt: bool,
@@ -286,7 +286,7 @@ impl std::fmt::Display for Prefix {
     }
 }
 
-/// A `virtual_routes` / `static_routes` line; the common parts typed, the line kept verbatim.
+/// A `virtual_routes` / `static_routes` line: the common parts, the whole line typed in `spec`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VirtualRoute {
     /// Destination (`192.168.1.0/24`; `default` is the zero prefix).
@@ -300,6 +300,9 @@ pub struct VirtualRoute {
     /// `blackhole`, `unreachable`, `prohibit`, `throw` route types.
     pub route_type: Option<String>,
     pub no_track: bool,
+    /// Every option, typed (`crate::routes` installs this).
+    #[serde(skip)]
+    pub spec: super::RouteSpec,
     pub words: Vec<String>,
     pub span: Span,
 }
@@ -321,6 +324,9 @@ pub struct VirtualRule {
     pub action: Option<String>,
     pub not: bool,
     pub no_track: bool,
+    /// Every option, typed (`crate::routes` installs this).
+    #[serde(skip)]
+    pub spec: super::RuleSpec,
     pub words: Vec<String>,
     pub span: Span,
 }

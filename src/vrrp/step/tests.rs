@@ -263,3 +263,28 @@ fn higher_priority_advert_makes_master_yield() {
     s.on_input(t0 + ms(4500), advert(50));
     assert_eq!(s.counters.split_brain, 1);
 }
+
+#[test]
+fn resign_leaves_master_with_priority_zero_and_is_ignored_otherwise() {
+    let t0 = Instant::now();
+    let mut s = Step::new(cfg(), OK);
+    s.on_input(t0, Input::Startup);
+    // A backup has nothing to resign.
+    assert!(s.on_input(t0 + ms(10), Input::Resign).is_empty());
+    run_until(&mut s, t0 + ms(4000));
+    assert_eq!(s.fsm().state(), State::Master);
+    let fx = s.on_input(t0 + ms(4100), Input::Resign);
+    assert_eq!(fx[0], Effect::Fsm(Action::SendAdvert { priority: 0 }));
+    assert!(fx.contains(&Effect::Fsm(Action::DelVips)));
+    assert_eq!(states(&fx), vec![State::Backup]);
+    assert!(
+        fx.contains(&Effect::Publish(State::Backup)),
+        "the sync group follows"
+    );
+    assert!(!s.stopped());
+    // And, alone, it becomes master again after Master_Down_Interval.
+    assert_eq!(
+        states(&run_until(&mut s, t0 + ms(4100 + 3610))),
+        vec![State::Master]
+    );
+}
