@@ -15,6 +15,7 @@
 pub mod addrmon;
 pub mod anycast;
 pub mod api;
+pub mod bfd;
 pub mod cli;
 pub mod config;
 pub mod ctl;
