@@ -190,6 +190,8 @@ pub struct StatusHub {
     pub stats_clear: Arc<watch::Sender<u64>>,
     pub disabled_scripts: Arc<watch::Sender<Vec<crate::scripts::DisabledScript>>>,
     pub vrrp_config: Arc<watch::Sender<Arc<crate::vrrp::VrrpConfig>>>,
+    /// BFD sessions by name (`track_bfd`, `BFD_CHECK`).
+    pub bfd: Arc<watch::Sender<crate::bfd::StatusMap>>,
 }
 
 impl Default for StatusHub {
@@ -210,6 +212,7 @@ impl StatusHub {
             stats_clear: Arc::new(watch::channel(0).0),
             disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
             vrrp_config: Arc::new(watch::channel(Arc::default()).0),
+            bfd: Arc::new(watch::channel(Default::default()).0),
         }
     }
 

@@ -37,7 +37,6 @@ fn every_keyword_has_one_entry_and_every_unimplemented_one_says_what_it_means() 
     // The examples issue 11 names are warned, not silently accepted.
     for (ctx, kw) in [
         ("vrrp_instance", "track_process"),
-        ("vrrp_instance", "track_bfd"),
         ("vrrp_instance", "virtual_routes"),
         ("vrrp_instance", "virtual_rules"),
         ("vrrp_instance", "unicast_ttl"),

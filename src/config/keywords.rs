@@ -23,6 +23,7 @@ pub enum Context {
     HttpChecker,
     Url,
     Ssl,
+    BfdInstance,
 }
 
 impl Context {
@@ -40,6 +41,7 @@ impl Context {
             Context::HttpChecker => "HTTP_GET/SSL_GET",
             Context::Url => "url",
             Context::Ssl => "SSL",
+            Context::BfdInstance => "bfd_instance",
         }
     }
 
@@ -58,6 +60,7 @@ impl Context {
             Context::HttpChecker => HTTP_CHECKER,
             Context::Url => URL,
             Context::Ssl => SSL,
+            Context::BfdInstance => BFD_INSTANCE,
         }
     }
 
@@ -69,7 +72,7 @@ impl Context {
             Context::VrrpInstance => VRRP_INSTANCE_IGNORED,
             Context::VirtualServer => VIRTUAL_SERVER_IGNORED,
             Context::RealServer => REAL_SERVER_IGNORED,
-            Context::VrrpSyncGroup => &["track_process", "track_bfd"],
+            Context::VrrpSyncGroup => &["track_process"],
             _ => &[],
         }
     }
@@ -294,6 +297,7 @@ pub const CONTEXTS: &[Context] = &[
     Context::HttpChecker,
     Context::Url,
     Context::Ssl,
+    Context::BfdInstance,
 ];
 
 /// Other spellings keepalived accepts: (alias, the keyword it stands for).
@@ -458,6 +462,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "SSL",
     "instance",
     "use_pid_dir",
+    "bfd_instance",
 ];
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[
@@ -465,7 +470,6 @@ pub const TOP_LEVEL_IGNORED: &[&str] = &[
     "track_group",
     "vrrp_track_process",
     "garp_group",
-    "bfd_instance",
     "net_namespace",
     "net_namespace_ipvs",
     "namespace_with_ipsets",
@@ -614,6 +618,7 @@ pub const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
 
 pub const VRRP_SYNC_GROUP: &[&str] = &[
     "group",
+    "track_bfd",
     "notify_master",
     "notify_backup",
     "notify_fault",
@@ -630,6 +635,7 @@ pub const VRRP_SYNC_GROUP: &[&str] = &[
 
 pub const VRRP_INSTANCE: &[&str] = &[
     "state",
+    "track_bfd",
     "interface",
     "use_vmac",
     "vmac_xmit_base",
@@ -690,7 +696,6 @@ pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
     "use_vmac_addr",
     "use_ipvlan",
     "track_process",
-    "track_bfd",
     "garp_extra_if",
     "debug",
     "kernel_rx_buf_size",
@@ -744,6 +749,7 @@ pub const VIRTUAL_SERVER_IGNORED: &[&str] = &["snmp_name"];
 
 pub const REAL_SERVER: &[&str] = &[
     "weight",
+    "BFD_CHECK",
     "lvs_method",
     "notify_up",
     "notify_down",
@@ -772,7 +778,25 @@ pub const REAL_SERVER: &[&str] = &[
     "GRPC_CHECK",
 ];
 
-pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name", "BFD_CHECK"];
+/// `bfd_instance NAME { … }` (keepalived.conf(5) "BFD CONFIGURATION").
+pub const BFD_INSTANCE: &[&str] = &[
+    "neighbor_ip",
+    "neighbour_ip",
+    "source_ip",
+    "min_rx",
+    "min_tx",
+    "idle_tx",
+    "multiplier",
+    "passive",
+    "ttl",
+    "hoplimit",
+    "max_hops",
+    "weight",
+    "vrrp",
+    "checker",
+];
+
+pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name"];
 
 /// Options every checker accepts (MISC_CHECK and FILE_CHECK only some; see build/checker.rs).
 pub const CHECKER_COMMON: &[&str] = &[

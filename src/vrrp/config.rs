@@ -145,6 +145,9 @@ pub struct InstanceConfig {
     pub track_scripts: Vec<Tracked>,
     pub track_interfaces: Vec<Tracked>,
     pub track_files: Vec<TrackFileRef>,
+    /// `track_bfd` (the instance's and its sync group's), by bfd_instance name.
+    #[serde(default)]
+    pub track_bfds: Vec<Tracked>,
     /// `dont_track_primary`: ignore the instance interface's own link state.
     pub dont_track_primary: bool,
     pub notify: Notify,
@@ -180,6 +183,7 @@ impl Default for InstanceConfig {
             track_scripts: Vec::new(),
             track_interfaces: Vec::new(),
             track_files: Vec::new(),
+            track_bfds: Vec::new(),
             dont_track_primary: false,
             notify: Notify::default(),
         }

@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub links: watch::Receiver<HashMap<String, bool>>,
     pub scripts: HashMap<String, (ScriptConfig, watch::Receiver<Option<bool>>)>,
     pub files: HashMap<String, watch::Receiver<i64>>,
+    /// BFD session states (`track_bfd`).
+    pub bfd: watch::Receiver<crate::bfd::StatusMap>,
     pub socket_priority: Option<u32>,
     /// Set when lvsd stops with `-V`: the instance leaves its addresses in place.
     pub keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
@@ -425,6 +427,7 @@ enum Rx {
     Links(watch::Receiver<HashMap<String, bool>>),
     Script(watch::Receiver<Option<bool>>),
     File(watch::Receiver<i64>),
+    Bfd(watch::Receiver<crate::bfd::StatusMap>),
 }
 
 impl Rx {
@@ -433,6 +436,7 @@ impl Rx {
             Rx::Links(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Script(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::File(r) => Box::pin(async move { r.changed().await.is_ok() }),
+            Rx::Bfd(r) => Box::pin(async move { r.changed().await.is_ok() }),
         }
     }
 }
@@ -448,6 +452,9 @@ fn tracked_receivers(cfg: &InstanceConfig, shared: &Shared) -> Vec<Rx> {
         if let Some(rx) = shared.files.get(&f.path) {
             v.push(Rx::File(rx.clone()));
         }
+    }
+    if !cfg.track_bfds.is_empty() {
+        v.push(Rx::Bfd(shared.bfd.clone()));
     }
     v
 }
@@ -494,6 +501,8 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
             inputs.push(track::script_input(t, sc, ok));
         }
     }
+    let bfd = shared.bfd.borrow();
+    inputs.extend(cfg.track_bfds.iter().map(|t| track::bfd_input(t, &bfd)));
     let files: Vec<FileInput> = cfg
         .track_files
         .iter()

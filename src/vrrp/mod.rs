@@ -387,6 +387,7 @@ impl Runtime {
                 .iter()
                 .map(|(p, (rx, _))| (p.clone(), rx.clone()))
                 .collect(),
+            bfd: self.hub.bfd.subscribe(),
             socket_priority: cfg.socket_priority,
             keep_on_stop: self.keep_on_stop.clone(),
         };

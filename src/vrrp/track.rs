@@ -80,6 +80,24 @@ pub fn script_input(t: &Tracked, script: &ScriptConfig, ok: bool) -> Input {
     }
 }
 
+/// A `track_bfd` line's input: the session is Up for VRRP. `weight 0 reverse` is FAULT while
+/// the session is Up (keepalived.conf(5)), so the verdict itself is inverted there.
+pub fn bfd_input(t: &Tracked, sessions: &crate::bfd::StatusMap) -> Input {
+    let up = crate::bfd::is_up(sessions, &t.name, true);
+    match t.weight {
+        None | Some(0) => Input {
+            ok: up != t.reverse,
+            weight: None,
+            reverse: false,
+        },
+        w => Input {
+            ok: up,
+            weight: w,
+            reverse: t.reverse,
+        },
+    }
+}
+
 pub use checkers::split_command;
 
 /// Runs one script to completion within `timeout` ([`checkers::run_script`]: own process

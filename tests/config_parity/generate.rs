@@ -11,6 +11,14 @@ use lvsd::config::keywords::Context;
 fn sample(ctx: Context, kw: &str) -> Option<&'static str> {
     use Context::*;
     Some(match (ctx, kw) {
+        (BfdInstance, "neighbor_ip" | "neighbour_ip") => "192.168.200.2",
+        (BfdInstance, "source_ip") => "192.168.200.1",
+        (BfdInstance, "min_rx" | "min_tx") => "50",
+        (BfdInstance, "idle_tx") => "2000",
+        (BfdInstance, "multiplier" | "max_hops") => "3",
+        (BfdInstance, "ttl" | "hoplimit") => "64",
+        (BfdInstance, "weight") => "-20",
+        (BfdInstance, "passive" | "vrrp" | "checker") => "",
         (GlobalDefs, "router_id") => "LVS_1",
         (GlobalDefs, "notification_email") => return None,
         (GlobalDefs, "notification_email_from") => "lvs@example.com",
@@ -85,7 +93,10 @@ fn sample(ctx: Context, kw: &str) -> Option<&'static str> {
         (TrackFile, "weight") => "10",
         (TrackFile, "init_file") => "",
 
-        (VrrpSyncGroup, "group" | "track_interface" | "track_script" | "track_file") => {
+        (
+            VrrpSyncGroup,
+            "group" | "track_interface" | "track_script" | "track_file" | "track_bfd",
+        ) => {
             return None;
         }
         (VrrpSyncGroup, k) if k.starts_with("notify") && k != "notify_priority_changes" => {
@@ -236,7 +247,7 @@ fn block_sample(ctx: Context, kw: &str) -> String {
             "track_file {\n        tf weight 5\n    }".into()
         }
         (VrrpInstance, "track_process") => "track_process {\n        tp\n    }".into(),
-        (VrrpInstance, "track_bfd") => "track_bfd {\n        bfd1\n    }".into(),
+        (VrrpInstance | VrrpSyncGroup, "track_bfd") => "track_bfd {\n        bfd1\n    }".into(),
         (VrrpInstance, "authentication") => {
             "authentication {\n        auth_type PASS\n        auth_pass secret\n    }".into()
         }
@@ -420,6 +431,14 @@ fn keyword_case(ctx: Context, kw: &str) -> String {
             }
             s + &virtual_server(&[], &[l])
         }
+        BfdInstance => {
+            let body = if kw.starts_with("neighbo") {
+                l
+            } else {
+                format!("neighbor_ip 192.168.200.2\n    {l}")
+            };
+            format!("bfd_instance bfd1 {{\n    {body}\n}}\n")
+        }
         Checker => {
             let kind = checker_for(kw);
             let mut s = String::new();
@@ -518,6 +537,7 @@ const CONTEXTS: &[(Context, &str)] = &[
     (Context::HttpChecker, "http"),
     (Context::Url, "url"),
     (Context::Ssl, "ssl"),
+    (Context::BfdInstance, "bfd"),
 ];
 
 /// Keywords of keepalived's documentation that keepalived 2.2.7 as Debian builds it calls

@@ -5,6 +5,7 @@
 //! the default"), so one typo never hides the rest of the file's problems.
 
 mod anycast;
+mod bfd;
 mod checker;
 mod global;
 mod lvs;
@@ -265,6 +266,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
     for node in tree {
         match node.keyword() {
             "vrrp_script" => vrrp::vrrp_script(&mut cx, node, &mut config),
+            "bfd_instance" => bfd::bfd_instance(&mut cx, node, &mut config),
             "track_file" | "vrrp_track_file" => vrrp::track_file(&mut cx, node, &mut config),
             _ => {}
         }
@@ -272,7 +274,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
     for node in tree {
         cx.acting(node, Context::TopLevel);
         match node.keyword() {
-            "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" => {}
+            "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" | "bfd_instance" => {}
             "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),
             "vrrp_instance" => vrrp::instance(&mut cx, node, &mut config, &mut pending),
             "static_ipaddress" => {

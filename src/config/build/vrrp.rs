@@ -248,6 +248,7 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
         track_interfaces: Vec::new(),
         track_scripts: Vec::new(),
         track_files: Vec::new(),
+        track_bfds: Vec::new(),
         span: node.span(),
     };
     for n in children {
@@ -281,6 +282,11 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
                 g.global_tracking = true;
             }
             "sync_group_tracking_weight" => g.sync_group_tracking_weight = true,
+            "track_bfd" => {
+                let name = g.name.clone();
+                g.track_bfds
+                    .extend(super::bfd::track_bfd(cx, n, &name, config))
+            }
             "track_interface" | "track_script" | "track_file" => {
                 track(cx, n, Owner::Group(idx), &mut g.track_interfaces, pending)
             }
@@ -525,7 +531,10 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 seen.unicast_keyword.get_or_insert(n.span());
                 vi.v3_checksum_as_v2 = n.words.get(1).is_none_or(|w| w.text != "never");
             }
-            "track_process" | "track_bfd" => cx.track_unimplemented(n, &name),
+            "track_bfd" => vi
+                .track_bfds
+                .extend(super::bfd::track_bfd(cx, n, &name, config)),
+            "track_process" => cx.track_unimplemented(n, &name),
             "linkbeat_use_polling" => {
                 cx.warn(
                     n.span(),
@@ -697,6 +706,7 @@ fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -
         track_interfaces: Vec::new(),
         track_scripts: Vec::new(),
         track_files: Vec::new(),
+        track_bfds: Vec::new(),
         notify: Notify {
             priority_changes: gl.vrrp_notify_priority_changes,
             ..Notify::default()

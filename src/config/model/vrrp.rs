@@ -58,6 +58,9 @@ pub struct VrrpSyncGroup {
     pub track_interfaces: Vec<TrackInterface>,
     pub track_scripts: Vec<TrackScript>,
     pub track_files: Vec<TrackFileRef>,
+    /// `track_bfd { NAME [weight N [reverse]] }`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub track_bfds: Vec<super::TrackBfd>,
     pub span: Span,
 }
 
@@ -159,6 +162,9 @@ pub struct VrrpInstance {
     pub track_interfaces: Vec<TrackInterface>,
     pub track_scripts: Vec<TrackScript>,
     pub track_files: Vec<TrackFileRef>,
+    /// `track_bfd { NAME [weight N [reverse]] }`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub track_bfds: Vec<super::TrackBfd>,
     pub notify: Notify,
     /// `smtp_alert`. Default: global `smtp_alert_vrrp` / `smtp_alert`, else false.
     pub smtp_alert: bool,
