@@ -1,0 +1,148 @@
+//! lvsd against lvsd (and keepalived 2.2.7's bfd process) in the BFD lab (tests/bfd_lab):
+//! sessions over IPv4, IPv6 and multihop with a passive side, detection of a silent peer on
+//! the wire, a weighted `track_bfd` moving the VRRP master, and `-B` turning BFD off.
+
+mod bfd_lab;
+
+use std::time::Duration;
+
+use bfd_lab::{Lab, Lvsd, Observer, wait_until};
+use lvsd::bfd::packet::{Diag, State};
+
+fn side(me: u8, peer: u8, passive: bool) -> String {
+    let p = if passive { "    passive\n" } else { "" };
+    format!(
+        "bfd_instance peer {{
+    neighbor_ip 10.77.0.{peer}
+    source_ip 10.77.0.{me}
+    min_rx 50
+    min_tx 50
+    multiplier 3
+{p}}}
+bfd_instance peer6 {{
+    neighbor_ip fd77::{peer}
+    source_ip fd77::{me}
+    min_rx 100
+    min_tx 100
+    multiplier 3
+}}
+bfd_instance peer_mh {{
+    neighbor_ip 10.77.0.{}
+    source_ip 10.77.0.{}
+    max_hops 2
+    min_rx 100
+    min_tx 100
+    multiplier 3
+}}
+",
+        peer + 10,
+        me + 10
+    )
+}
+
+fn vrrp(state: &str, prio: u8, track: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{
+    state {state}
+    interface eth0
+    virtual_router_id 78
+    priority {prio}
+    advert_int 1
+    virtual_ipaddress {{
+        10.77.0.100/24
+    }}
+{track}}}
+"
+    )
+}
+
+const DROP_BFD_OUT: &str = "nft -f - <<'EOF'\ntable inet bfdlab {\n chain out {\n  type filter hook output priority 0;\n  udp dport { 3784, 4784 } drop\n }\n}\nEOF";
+
+#[test]
+fn lvsd_pair_weighted_track_bfd_moves_the_master_and_no_bfd_turns_it_off() {
+    let lab = Lab::new("p");
+    let obs = Observer::start(&lab.a, "eth0");
+    let a_conf = side(2, 3, false)
+        + &vrrp(
+            "MASTER",
+            150,
+            "    track_bfd {\n        peer weight -60\n    }\n",
+        );
+    let b_conf = side(3, 2, true) + &vrrp("BACKUP", 100, "");
+    let a = Lvsd::start(&lab.a, &lab.dir, "a", &a_conf, &[]);
+    let b = Lvsd::start(&lab.b, &lab.dir, "b", &b_conf, &[]);
+    for d in [&a, &b] {
+        for s in ["peer", "peer6", "peer_mh"] {
+            assert!(
+                d.wait_log(
+                    Duration::from_secs(10),
+                    &[&format!("BFD instance {s} "), "-> Up"]
+                ),
+                "{s} not up:\n{}",
+                d.log_text()
+            );
+        }
+    }
+    // The passive side (b's `peer`) never spoke first.
+    let seen = obs.seen();
+    let first_b = seen
+        .iter()
+        .find(|s| s.src.to_string() == "10.77.0.3")
+        .unwrap();
+    let first_a = seen
+        .iter()
+        .find(|s| s.src.to_string() == "10.77.0.2")
+        .unwrap();
+    assert!(
+        first_a.at < first_b.at && first_b.c.your_disc != 0,
+        "{first_b:?}"
+    );
+    assert!(seen.iter().any(|s| s.dport == 4784 && s.ttl == 255));
+    assert!(seen.iter().any(|s| s.src.is_ipv6() && s.ttl == 255));
+    let t = wait_until(Duration::from_secs(15), || Lab::has(&lab.a, "10.77.0.100"));
+    assert!(t.is_some(), "a never master:\n{}", a.log_text());
+
+    // b's BFD goes silent (VRRP still flows): a detects after 3 × 50 ms, its priority drops
+    // to 150 - 60 = 90 and b (100) preempts.
+    std::thread::sleep(Duration::from_millis(500));
+    obs.clear();
+    std::thread::sleep(Duration::from_millis(300));
+    lab.b.sh(DROP_BFD_OUT);
+    let took = wait_until(Duration::from_secs(5), || Lab::has(&lab.b, "10.77.0.100"))
+        .unwrap_or_else(|| panic!("b never took over:\n{}\n{}", a.log_text(), b.log_text()));
+    let seen = obs.seen();
+    let down = seen
+        .iter()
+        .find(|s| {
+            s.src.to_string() == "10.77.0.2"
+                && s.c.state == State::Down
+                && s.c.diag == Diag::DetectionTimeExpired
+        })
+        .expect("a's Down packet");
+    let last = seen
+        .iter()
+        .filter(|s| s.src.to_string() == "10.77.0.3" && s.at < down.at)
+        .map(|s| s.at)
+        .fold(f64::NAN, f64::max);
+    let d = (down.at - last) * 1000.0;
+    eprintln!(
+        "lvsd detected lvsd's silence after {d:.1} ms (3 x 50 = 150 ms); b master after {took:?}"
+    );
+    assert!((149.0..=175.0).contains(&d), "detection {d} ms");
+    assert!(wait_until(Duration::from_secs(2), || !Lab::has(&lab.a, "10.77.0.100")).is_some());
+
+    // b restarted with -B: no BFD at all (nothing sent to 3784/4784), a's sessions stay down.
+    drop(b);
+    lab.b.sh("nft delete table inet bfdlab");
+    obs.clear();
+    let b = Lvsd::start(&lab.b, &lab.dir, "b2", &side(3, 2, true), &["-B"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let from_b: Vec<_> = obs
+        .seen()
+        .into_iter()
+        .filter(|s| s.src.to_string() == "10.77.0.3")
+        .collect();
+    assert!(from_b.is_empty(), "-B still sent BFD: {from_b:?}");
+    assert!(!b.log_text().contains("BFD instance"), "{}", b.log_text());
+    assert!(!b.log_text().is_empty());
+}
