@@ -51,6 +51,7 @@ bfd_instance frr6 {
 bfd_instance frr_mh {
     neighbor_ip 10.77.0.11
     source_ip 10.77.0.12
+    multihop
     max_hops 5
     min_rx 100
     min_tx 100

@@ -29,6 +29,7 @@ bfd_instance peer6 {{
 bfd_instance peer_mh {{
     neighbor_ip 10.77.0.{}
     source_ip 10.77.0.{}
+    multihop
     max_hops 2
     min_rx 100
     min_tx 100
@@ -145,4 +146,124 @@ fn lvsd_pair_weighted_track_bfd_moves_the_master_and_no_bfd_turns_it_off() {
     assert!(from_b.is_empty(), "-B still sent BFD: {from_b:?}");
     assert!(!b.log_text().contains("BFD instance"), "{}", b.log_text());
     assert!(!b.log_text().is_empty());
+}
+
+/// keepalived 2.2.7 in `b` with `conf`, its own pid files; killed with the namespace.
+fn keepalived(lab: &Lab, conf: &str) -> std::process::Child {
+    let d = lab.dir.join("keepalived");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("keepalived.conf"), conf).unwrap();
+    let p = |f: &str| d.join(f).to_str().unwrap().to_string();
+    std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.b.0,
+            "keepalived",
+            "-n",
+            "-l",
+            "-D",
+            "-f",
+        ])
+        .arg(d.join("keepalived.conf"))
+        .args([
+            "-p",
+            &p("k.pid"),
+            "-r",
+            &p("v.pid"),
+            "-c",
+            &p("c.pid"),
+            "-b",
+            &p("b.pid"),
+        ])
+        .stdout(std::fs::File::create(d.join("log")).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("keepalived (Debian package keepalived) must be installed")
+}
+
+/// The last packet time of `peer` before `detector`'s first Down (detection time expired).
+fn detection_ms(seen: &[bfd_lab::Seen], detector: &str, peer: &str) -> f64 {
+    let down = seen
+        .iter()
+        .find(|s| {
+            s.src.to_string() == detector
+                && s.c.state == State::Down
+                && s.c.diag == Diag::DetectionTimeExpired
+        })
+        .unwrap_or_else(|| panic!("no Down (detection expired) from {detector}: {seen:#?}"));
+    let last = seen
+        .iter()
+        .filter(|s| s.src.to_string() == peer && s.at < down.at)
+        .map(|s| s.at)
+        .fold(f64::NAN, f64::max);
+    assert!(!last.is_nan(), "nothing from {peer} before the Down");
+    (down.at - last) * 1000.0
+}
+
+#[test]
+fn lvsd_and_keepalived_bring_a_session_up_and_detect_each_other() {
+    let lab = Lab::new("k");
+    let obs = Observer::start(&lab.a, "eth0");
+    // max_hops on both sides: keepalived's meaning (TTL check relaxed, still port 3784).
+    let conf = |me: u8, peer: u8| {
+        format!(
+            "bfd_instance s {{\n    neighbor_ip 10.77.0.{peer}\n    source_ip 10.77.0.{me}\n    min_rx 100\n    min_tx 100\n    multiplier 3\n    max_hops 5\n}}\n"
+        )
+    };
+    let mut k = keepalived(&lab, &conf(3, 2));
+    let a = Lvsd::start(&lab.a, &lab.dir, "a", &conf(2, 3), &[]);
+    assert!(
+        a.wait_log(Duration::from_secs(10), &["BFD instance s ", "-> Up"]),
+        "{}",
+        a.log_text()
+    );
+    let up = wait_until(Duration::from_secs(5), || {
+        obs.seen()
+            .iter()
+            .any(|s| s.src.to_string() == "10.77.0.3" && s.c.state == State::Up)
+    });
+    assert!(up.is_some(), "keepalived never said Up: {:#?}", obs.seen());
+    assert!(
+        obs.seen().iter().all(|s| s.dport == 3784),
+        "max_hops alone stays on 3784"
+    );
+
+    // keepalived silent: lvsd detects after 3 × 100 ms.
+    std::thread::sleep(Duration::from_millis(500));
+    obs.clear();
+    std::thread::sleep(Duration::from_millis(300));
+    lab.b.sh(DROP_BFD_OUT);
+    assert!(a.wait_log(Duration::from_secs(3), &["BFD instance s ", "Up -> Down"]));
+    std::thread::sleep(Duration::from_millis(100));
+    let d = detection_ms(&obs.seen(), "10.77.0.2", "10.77.0.3");
+    eprintln!("lvsd detected keepalived's silence after {d:.1} ms (3 x 100 = 300 ms)");
+    assert!((299.0..=325.0).contains(&d), "lvsd detection {d} ms");
+    lab.b.sh("nft delete table inet bfdlab");
+    assert!(
+        a.wait_log(Duration::from_secs(10), &["BFD instance s ", "Init -> Up"])
+            || a.log_text().matches("-> Up").count() >= 2
+    );
+
+    // lvsd silent: keepalived detects (its Down packet, diagnostic 1).
+    std::thread::sleep(Duration::from_secs(1));
+    obs.clear();
+    std::thread::sleep(Duration::from_millis(300));
+    lab.a.sh(DROP_BFD_OUT);
+    let seen_down = wait_until(Duration::from_secs(3), || {
+        obs.seen()
+            .iter()
+            .any(|s| s.src.to_string() == "10.77.0.3" && s.c.diag == Diag::DetectionTimeExpired)
+    });
+    assert!(
+        seen_down.is_some(),
+        "keepalived never timed out: {:#?}",
+        obs.seen()
+    );
+    let d = detection_ms(&obs.seen(), "10.77.0.3", "10.77.0.2");
+    eprintln!("keepalived detected lvsd's silence after {d:.1} ms (3 x 100 = 300 ms)");
+    // keepalived sends its Down with its next periodic packet (up to one interval later).
+    assert!((299.0..=450.0).contains(&d), "keepalived detection {d} ms");
+    let _ = k.kill();
+    let _ = k.wait();
 }

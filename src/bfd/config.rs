@@ -16,8 +16,10 @@ pub struct SessionSpec {
     pub session: SessionConfig,
     /// TTL / hop limit sent.
     pub ttl: u8,
-    /// How far below 255 a received TTL may be (255: not checked); above 0: multihop.
+    /// How far below 255 a received TTL may be (255: not checked).
     pub max_hops: u8,
+    /// RFC 5883 (port 4784) rather than RFC 5881 (3784).
+    pub multihop: bool,
     /// Events go to VRRP (`track_bfd`) / the checkers (`BFD_CHECK`).
     pub vrrp: bool,
     pub checker: bool,
@@ -42,12 +44,13 @@ impl SessionSpec {
             // keepalived's documented default of 64, which a single-hop peer must drop).
             ttl: b.ttl.unwrap_or(255),
             max_hops: b.max_hops,
+            multihop: b.multihop,
             vrrp: both || b.to_vrrp,
             checker: both || b.to_checker,
         }
     }
     pub fn multihop(&self) -> bool {
-        self.max_hops > 0
+        self.multihop
     }
     pub fn port(&self) -> u16 {
         if self.multihop() {
@@ -59,8 +62,8 @@ impl SessionSpec {
     pub fn dest(&self) -> SocketAddr {
         SocketAddr::new(self.neighbor, self.port())
     }
-    /// The received TTL rule: exactly 255 single hop (RFC 5881 §5), at least 255 − max_hops
-    /// multihop, anything with 255.
+    /// The received TTL rule: at least 255 − max_hops (so exactly 255 by default, RFC 5881
+    /// §5), anything with 255.
     pub fn ttl_ok(&self, ttl: Option<u8>) -> bool {
         self.max_hops == 255 || ttl.is_some_and(|t| u16::from(t) + u16::from(self.max_hops) >= 255)
     }
@@ -70,6 +73,7 @@ impl SessionSpec {
             && self.source == o.source
             && self.ttl == o.ttl
             && self.max_hops == o.max_hops
+            && self.multihop == o.multihop
     }
 }
 

@@ -389,6 +389,7 @@ mod tests {
             session: SessionConfig::default(),
             ttl: 255,
             max_hops,
+            multihop: max_hops > 0,
             vrrp: true,
             checker: true,
         }

@@ -794,6 +794,8 @@ pub const BFD_INSTANCE: &[&str] = &[
     "weight",
     "vrrp",
     "checker",
+    // lvsd extension (docs/bfd.md): RFC 5883 multihop on port 4784.
+    "multihop",
 ];
 
 pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name"];

@@ -18,7 +18,7 @@ fn sample(ctx: Context, kw: &str) -> Option<&'static str> {
         (BfdInstance, "multiplier" | "max_hops") => "3",
         (BfdInstance, "ttl" | "hoplimit") => "64",
         (BfdInstance, "weight") => "-20",
-        (BfdInstance, "passive" | "vrrp" | "checker") => "",
+        (BfdInstance, "passive" | "vrrp" | "checker" | "multihop") => "",
         (GlobalDefs, "router_id") => "LVS_1",
         (GlobalDefs, "notification_email") => return None,
         (GlobalDefs, "notification_email_from") => "lvs@example.com",

@@ -40,6 +40,7 @@ pub(super) fn bfd_instance(cx: &mut Ctx, node: &Node, config: &mut Config) {
         return;
     };
     let (mut neighbor, mut source, mut bad_neighbor) = (None, None, false);
+    let mut max_hops_set = false;
     let mut b = BfdInstance {
         name: name.clone(),
         neighbor_ip: std::net::Ipv4Addr::UNSPECIFIED.into(),
@@ -51,6 +52,7 @@ pub(super) fn bfd_instance(cx: &mut Ctx, node: &Node, config: &mut Config) {
         passive: false,
         ttl: None,
         max_hops: 0,
+        multihop: false,
         weight: 0,
         weight_reverse: false,
         to_vrrp: false,
@@ -82,6 +84,7 @@ pub(super) fn bfd_instance(cx: &mut Ctx, node: &Node, config: &mut Config) {
                 // keepalived accepts -1 as "no check" too.
                 if let Some(v) = cx.int(n, -1, 255) {
                     b.max_hops = if v < 0 { 255 } else { v as u8 };
+                    max_hops_set = true;
                 }
             }
             "weight" => {
@@ -89,6 +92,7 @@ pub(super) fn bfd_instance(cx: &mut Ctx, node: &Node, config: &mut Config) {
                 b.weight = w.unwrap_or(0);
                 b.weight_reverse = r.unwrap_or(false);
             }
+            "multihop" => b.multihop = true,
             "vrrp" => b.to_vrrp = true,
             "checker" => b.to_checker = true,
             _ => cx.other(n, Context::BfdInstance),
@@ -104,6 +108,11 @@ pub(super) fn bfd_instance(cx: &mut Ctx, node: &Node, config: &mut Config) {
         return;
     };
     b.neighbor_ip = neighbor;
+    if b.multihop && !max_hops_set {
+        // RFC 5883 §5: the TTL of a multihop packet says nothing unless the operator knows
+        // the path length.
+        b.max_hops = 255;
+    }
     if let Some((s, span)) = source {
         if s.is_ipv6() != neighbor.is_ipv6() {
             cx.skip(

@@ -26,9 +26,12 @@ pub struct BfdInstance {
     pub passive: bool,
     /// `ttl` (IPv4) / `hoplimit` (IPv6): the last one given. Default 255 / 64.
     pub ttl: Option<u8>,
-    /// `max_hops`: how far below 255 a received TTL may be; 255 disables the check; above 0
-    /// the session is multihop (RFC 5883, port 4784). Default 0 (single hop, RFC 5881).
+    /// `max_hops`: how far below 255 a received TTL may be; 255 disables the check. Default 0
+    /// (RFC 5881: exactly 255); 255 with `multihop` unless given.
     pub max_hops: u8,
+    /// `multihop` (lvsd extension): RFC 5883, port 4784. keepalived 2.2.7 has no multihop
+    /// port: its `max_hops` only relaxes the TTL check on 3784, and so does lvsd's without this.
+    pub multihop: bool,
     /// `weight N [reverse]`: the default for `track_bfd` lines naming this instance.
     pub weight: i32,
     pub weight_reverse: bool,
@@ -41,7 +44,7 @@ pub struct BfdInstance {
 impl BfdInstance {
     /// Multihop (RFC 5883) rather than single hop (RFC 5881).
     pub fn multihop(&self) -> bool {
-        self.max_hops > 0
+        self.multihop
     }
     /// The TTL / hop limit sent.
     pub fn send_ttl(&self) -> u8 {
