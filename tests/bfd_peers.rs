@@ -270,3 +270,74 @@ fn lvsd_and_keepalived_bring_a_session_up_and_detect_each_other() {
     let _ = k.kill();
     let _ = k.wait();
 }
+
+#[test]
+fn bfd_check_takes_the_real_server_down_with_its_session() {
+    let lab = Lab::new("c");
+    let events = lab.dir.join("events");
+    let notify = |w: &str| format!("\"/bin/sh -c 'echo {w} >> {}'\"", events.display());
+    let a_conf = format!(
+        "bfd_instance rs {{
+    neighbor_ip 10.77.0.3
+    source_ip 10.77.0.2
+    min_rx 50
+    min_tx 50
+    multiplier 3
+    checker
+}}
+virtual_server 192.0.2.10 80 {{
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.77.0.3 80 {{
+        notify_up {}
+        notify_down {}
+        BFD_CHECK {{
+            name rs
+        }}
+    }}
+}}
+",
+        notify("RS_UP"),
+        notify("RS_DOWN")
+    );
+    let b_conf = "bfd_instance d {\n    neighbor_ip 10.77.0.2\n    source_ip 10.77.0.3\n    min_rx 50\n    min_tx 50\n    multiplier 3\n}\n";
+    let a = Lvsd::start(&lab.a, &lab.dir, "a", &a_conf, &["--health-check-only"]);
+    let _b = Lvsd::start(&lab.b, &lab.dir, "b", b_conf, &[]);
+    let text = || std::fs::read_to_string(&events).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(10), || text().contains("RS_UP")).is_some(),
+        "{}",
+        a.log_text()
+    );
+    // The session drops (b's BFD silenced): the real server goes down with it, after the
+    // session's detection time (3 × 50 ms), and leaves the (dry-run) IPVS table.
+    lab.b.sh(DROP_BFD_OUT);
+    let took = wait_until(Duration::from_secs(3), || text().contains("RS_DOWN"))
+        .unwrap_or_else(|| panic!("no RS_DOWN:\n{}", a.log_text()));
+    eprintln!("BFD silence -> notify_down after {took:?}");
+    assert!(took < Duration::from_millis(1000), "{took:?}");
+    assert!(
+        a.log_text()
+            .contains("real server 10.77.0.3:80 DOWN: BFD_CHECK rs: session Down"),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.wait_log(
+            Duration::from_secs(2),
+            &["not applied: ipvsadm -d -t 192.0.2.10:80 -r 10.77.0.3:80"]
+        ),
+        "{}",
+        a.log_text()
+    );
+    // Back up when the session is.
+    lab.b.sh("nft delete table inet bfdlab");
+    assert!(
+        wait_until(Duration::from_secs(10), || text().matches("RS_UP").count()
+            >= 2)
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+}

@@ -26,6 +26,7 @@
 //! kernel writer (ownership, retries, sync daemon roles, connection counters for drains),
 //! `status.rs` what `/status` shows, `run.rs` the task.
 
+pub mod bfd_check;
 pub mod desired;
 pub mod from_config;
 pub mod health;

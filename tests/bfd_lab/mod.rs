@@ -105,7 +105,14 @@ impl Lvsd {
         let child = Command::new("ip")
             .args(["netns", "exec", &ns.0])
             .arg(env!("CARGO_BIN_EXE_lvsd"))
-            .args(["-n", "-l", "-P", "-f"])
+            .args(["-n", "-l"])
+            // VRRP only, unless the test asks for the checkers.
+            .args(if extra.contains(&"--health-check-only") {
+                &[][..]
+            } else {
+                &["-P"][..]
+            })
+            .arg("-f")
             .arg(&cf)
             .args([
                 "-p",
