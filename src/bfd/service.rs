@@ -475,6 +475,56 @@ mod tests {
     }
 
     #[test]
+    fn track_bfd_weights_as_keepalived_documents_them() {
+        use crate::vrrp::Tracked;
+        use crate::vrrp::track::{bfd_input, evaluate};
+        let map = |state: State| {
+            let mut m = StatusMap::new();
+            m.insert(
+                "b".into(),
+                SessionStatus {
+                    name: "b".into(),
+                    neighbor: "10.0.0.2".parse().unwrap(),
+                    state,
+                    diag: String::new(),
+                    local_disc: 1,
+                    remote_disc: 2,
+                    vrrp: true,
+                    checker: true,
+                    received: 0,
+                    sent: 0,
+                },
+            );
+            m
+        };
+        let prio = |weight, reverse, state| {
+            let t = Tracked {
+                name: "b".into(),
+                weight,
+                reverse,
+            };
+            evaluate(100, &[bfd_input(&t, &map(state))], &[])
+        };
+        // Unweighted: FAULT while down; `weight 0 reverse`: FAULT while up.
+        assert_eq!(prio(None, false, State::Up), (false, 100));
+        assert_eq!(prio(None, false, State::Down), (true, 100));
+        assert_eq!(prio(None, true, State::Up), (true, 100));
+        assert_eq!(prio(None, true, State::Down), (false, 100));
+        // Positive weights count while up, negative while down; reverse swaps.
+        assert_eq!(prio(Some(10), false, State::Up), (false, 110));
+        assert_eq!(prio(Some(10), false, State::Init), (false, 100));
+        assert_eq!(prio(Some(-30), false, State::Down), (false, 70));
+        assert_eq!(prio(Some(-30), true, State::Up), (false, 70));
+        // A session not running (e.g. -B) is down.
+        let t = Tracked {
+            name: "other".into(),
+            weight: None,
+            reverse: false,
+        };
+        assert!(evaluate(100, &[bfd_input(&t, &map(State::Up))], &[]).0);
+    }
+
+    #[test]
     fn vrrp_and_checker_routing() {
         let mut m = StatusMap::new();
         m.insert(

@@ -24,7 +24,8 @@ pub struct BfdInstance {
     /// `multiplier`. Default 5.
     pub multiplier: u8,
     pub passive: bool,
-    /// `ttl` (IPv4) / `hoplimit` (IPv6): the last one given. Default 255 / 64.
+    /// `ttl` (IPv4) / `hoplimit` (IPv6): the last one given. Default 255 for both (RFC 5881;
+    /// keepalived documents 64 for IPv6, which a single-hop peer must drop).
     pub ttl: Option<u8>,
     /// `max_hops`: how far below 255 a received TTL may be; 255 disables the check. Default 0
     /// (RFC 5881: exactly 255); 255 with `multihop` unless given.
@@ -45,11 +46,6 @@ impl BfdInstance {
     /// Multihop (RFC 5883) rather than single hop (RFC 5881).
     pub fn multihop(&self) -> bool {
         self.multihop
-    }
-    /// The TTL / hop limit sent.
-    pub fn send_ttl(&self) -> u8 {
-        self.ttl
-            .unwrap_or(if self.neighbor_ip.is_ipv6() { 64 } else { 255 })
     }
 }
 
