@@ -253,3 +253,66 @@ fn vrrp_master_tracking_frr_bfd_fails_over_when_the_session_drops() {
     );
     drop(frr);
 }
+
+#[test]
+fn a_reload_changes_timers_through_a_poll_sequence_without_a_flap() {
+    let lab = Lab::new("r");
+    let frr = lab.frr("bfd\n peer 10.77.0.2 local-address 10.77.0.1\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n !\n!\n");
+    let obs = Observer::start(&lab.a, "eth0");
+    let conf = |tx: u32| {
+        format!(
+            "bfd_instance frr {{\n    neighbor_ip 10.77.0.1\n    source_ip 10.77.0.2\n    min_rx 100\n    min_tx {tx}\n    multiplier 3\n}}\n"
+        )
+    };
+    let lvsd = Lvsd::start(&lab.a, &lab.dir, "a", &conf(100), &[]);
+    assert!(
+        wait_until(
+            Duration::from_secs(10),
+            || frr_peer(&frr, "10.77.0.2")["status"] == "up"
+        )
+        .is_some()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    obs.clear();
+    lvsd.reload(&conf(300));
+    let learned = wait_until(Duration::from_secs(5), || {
+        frr_peer(&frr, "10.77.0.2")["remote-transmit-interval"] == 300
+    });
+    assert!(learned.is_some(), "{}", frr_peer(&frr, "10.77.0.2"));
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = obs.seen();
+    let ours = |s: &&bfd_lab::Seen| s.src.to_string() == "10.77.0.2";
+    let poll = seen
+        .iter()
+        .filter(ours)
+        .find(|s| s.c.poll)
+        .expect("a Poll went out");
+    assert_eq!(poll.c.desired_min_tx, 300_000);
+    let fin = seen
+        .iter()
+        .find(|s| s.src.to_string() == "10.77.0.1" && s.c.final_ && s.at >= poll.at)
+        .expect("FRR answered with a Final");
+    // After the Final, lvsd sends every 225-300 ms and the session never left Up.
+    let after: Vec<_> = seen
+        .iter()
+        .filter(ours)
+        .filter(|s| s.at > fin.at + 0.35)
+        .copied()
+        .collect();
+    let g = median_gap_ms(&after, |_| true);
+    eprintln!(
+        "after the reload: Poll -> Final in {:.1} ms, lvsd gap {g:.1} ms",
+        (fin.at - poll.at) * 1000.0
+    );
+    assert!((224.0..=301.0).contains(&g), "gap {g}");
+    assert!(
+        seen.iter().all(|s| s.c.state == State::Up),
+        "the session flapped"
+    );
+    assert_eq!(
+        lvsd.log_text().matches("-> Up").count(),
+        1,
+        "{}",
+        lvsd.log_text()
+    );
+}

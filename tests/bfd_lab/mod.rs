@@ -342,3 +342,21 @@ pub fn median_gap_ms(seen: &[Seen], f: impl Fn(&Seen) -> bool) -> f64 {
     gaps.sort_by(|a, b| a.partial_cmp(b).unwrap());
     gaps.get(gaps.len() / 2).copied().unwrap_or(f64::NAN)
 }
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Kept after a failure, for the logs.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Lvsd {
+    /// Rewrites its configuration file and sends SIGHUP (a reload).
+    pub fn reload(&self, conf: &str) {
+        let cf = self.log.with_file_name("keepalived.conf");
+        std::fs::write(&cf, conf).unwrap();
+        self.signal(nix::sys::signal::Signal::SIGHUP);
+    }
+}
