@@ -341,3 +341,65 @@ virtual_server 192.0.2.10 80 {{
         a.log_text()
     );
 }
+
+#[test]
+fn hostile_datagrams_are_counted_and_dropped_without_touching_the_session() {
+    let lab = Lab::new("h");
+    let one = |me: u8, peer: u8| {
+        format!(
+            "bfd_instance s {{\n    neighbor_ip 10.77.0.{peer}\n    source_ip 10.77.0.{me}\n    min_rx 100\n    min_tx 100\n    multiplier 3\n}}\n"
+        )
+    };
+    let a = Lvsd::start(&lab.a, &lab.dir, "a", &one(2, 3), &[]);
+    let _b = Lvsd::start(&lab.b, &lab.dir, "b", &one(3, 2), &[]);
+    assert!(
+        a.wait_log(Duration::from_secs(10), &["BFD instance s ", "-> Up"]),
+        "{}",
+        a.log_text()
+    );
+    // From b's address: garbage, a truncated packet, a valid Down packet with TTL 64 (must
+    // be 255 single hop), one claiming authentication, and a valid-looking packet for a
+    // discriminator nobody has.
+    lab.b
+        .spawn_in(|| {
+            let s = std::net::UdpSocket::bind("10.77.0.3:50000").unwrap();
+            let to = "10.77.0.2:3784";
+            let mut down = [0u8; 24];
+            down[0] = 0x20;
+            down[1] = 0x40;
+            down[2] = 3;
+            down[3] = 24;
+            down[7] = 9;
+            for _ in 0..50 {
+                s.send_to(b"\xff\xff\xff\xff not bfd at all", to).unwrap();
+                s.send_to(&down[..10], to).unwrap();
+                let mut auth = down;
+                auth[1] |= 0x04;
+                s.send_to(&auth, to).unwrap();
+            }
+            s.set_ttl(64).unwrap();
+            for _ in 0..50 {
+                s.send_to(&down, to).unwrap();
+            }
+            s.set_ttl(255).unwrap();
+            let mut stray = down;
+            stray[1] = 0xc0; // Up
+            stray[11] = 0x77; // your discriminator 0x77
+            for _ in 0..50 {
+                s.send_to(&stray, to).unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let log = a.log_text();
+    assert!(
+        log.contains("BFD: dropped a packet from 10.77.0.3:50000"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("Up -> Down"),
+        "the session was disturbed:\n{log}"
+    );
+    assert_eq!(log.matches("-> Up").count(), 1);
+}

@@ -117,7 +117,39 @@ fn random_u64() -> u64 {
 
 type Inbound = (bool, Datagram, [u8; 64]);
 
+/// Datagrams dropped before reaching a session, by reason; warned about at most once a minute.
+#[derive(Debug, Default)]
+struct Drops {
+    malformed: u64,
+    unmatched: u64,
+    ttl: u64,
+    warned: Option<Instant>,
+}
+
+impl Drops {
+    fn count(&mut self, now: Instant, what: &str, from: std::net::SocketAddr) {
+        match what {
+            "ttl" => self.ttl += 1,
+            "unmatched" => self.unmatched += 1,
+            _ => self.malformed += 1,
+        }
+        if self
+            .warned
+            .is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(60))
+        {
+            self.warned = Some(now);
+            tracing::warn!(
+                "BFD: dropped a packet from {from} ({what}); so far {} malformed, {} for no session, {} with a bad TTL",
+                self.malformed,
+                self.unmatched,
+                self.ttl
+            );
+        }
+    }
+}
+
 struct Service {
+    drops: Drops,
     sessions: Vec<Running>,
     listeners: HashMap<(bool, u16), tokio::task::JoinHandle<()>>,
     inbound: mpsc::Sender<Inbound>,
@@ -221,6 +253,7 @@ impl Service {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!("BFD: dropped a packet from {}: {e}", d.src);
+                self.drops.count(now, "malformed", d.src);
                 return;
             }
         };
@@ -238,7 +271,14 @@ impl Service {
                     Err(e) => tracing::debug!(bfd = %r.spec.name, "BFD: packet ignored: {e:?}"),
                 }
             }
-            Err(e) => tracing::debug!("BFD: packet from {} dropped: {e:?}", d.src),
+            Err(e) => {
+                tracing::debug!("BFD: packet from {} dropped: {e:?}", d.src);
+                let what = match e {
+                    Unmatched::Ttl(_) => "ttl",
+                    Unmatched::NoSession => "unmatched",
+                };
+                self.drops.count(now, what, d.src);
+            }
         }
     }
 
@@ -318,6 +358,7 @@ pub async fn run(
 ) {
     let (inbound, mut rx) = mpsc::channel(1024);
     let mut svc = Service {
+        drops: Drops::default(),
         sessions: Vec::new(),
         listeners: HashMap::new(),
         inbound,
