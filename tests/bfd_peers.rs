@@ -129,7 +129,7 @@ fn lvsd_pair_weighted_track_bfd_moves_the_master_and_no_bfd_turns_it_off() {
     eprintln!(
         "lvsd detected lvsd's silence after {d:.1} ms (3 x 50 = 150 ms); b master after {took:?}"
     );
-    assert!((149.0..=175.0).contains(&d), "detection {d} ms");
+    assert!((149.0..=190.0).contains(&d), "detection {d} ms");
     assert!(wait_until(Duration::from_secs(2), || !Lab::has(&lab.a, "10.77.0.100")).is_some());
 
     // b restarted with -B: no BFD at all (nothing sent to 3784/4784), a's sessions stay down.
@@ -241,7 +241,7 @@ fn lvsd_and_keepalived_bring_a_session_up_and_detect_each_other() {
     std::thread::sleep(Duration::from_millis(100));
     let d = detection_ms(&obs.seen(), "10.77.0.2", "10.77.0.3");
     eprintln!("lvsd detected keepalived's silence after {d:.1} ms (3 x 100 = 300 ms)");
-    assert!((299.0..=325.0).contains(&d), "lvsd detection {d} ms");
+    assert!((299.0..=340.0).contains(&d), "lvsd detection {d} ms");
     lab.b.sh("nft delete table inet bfdlab");
     let again = wait_until(Duration::from_secs(10), || {
         a.log_text().matches("-> Up").count() >= 2
