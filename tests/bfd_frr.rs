@@ -8,8 +8,8 @@ mod bfd_lab;
 
 use std::time::Duration;
 
-use bfd_lab::{Lab, Lvsd, Observer, frr_peer, median_gap_ms, wait_until};
-use lvsd::bfd::packet::{Diag, State};
+use bfd_lab::{Lab, Lvsd, Observer, detection_ms, frr_peer, median_gap_ms, wait_until};
+use lvsd::bfd::packet::State;
 
 /// FRR: receive 100 ms, transmit 120 ms, multiplier 3 on the single-hop IPv4 peer.
 const FRR_CONF: &str = "\
@@ -64,29 +64,6 @@ fn nft(ns: &bfd_lab::Ns, rules: &str) {
 }
 
 const DROP_BFD_OUT: &str = "table inet bfdlab {\n chain out {\n  type filter hook output priority 0;\n  udp dport 3784 drop\n }\n}";
-
-/// The time (ms) from `peer`'s last packet before the cut to `detector`'s first Down packet
-/// with diagnostic 1 (detection time expired), as the observer timestamped them.
-fn detection_ms(seen: &[bfd_lab::Seen], detector: &str, peer: &str) -> f64 {
-    let down = seen
-        .iter()
-        .find(|s| {
-            s.src.to_string() == detector
-                && s.c.state == State::Down
-                && s.c.diag == Diag::DetectionTimeExpired
-        })
-        .unwrap_or_else(|| panic!("no Down (detection time expired) from {detector}: {seen:#?}"));
-    let last = seen
-        .iter()
-        .filter(|s| s.src.to_string() == peer && s.at < down.at)
-        .map(|s| s.at)
-        .fold(f64::NAN, f64::max);
-    assert!(
-        !last.is_nan(),
-        "no packet from {peer} before {detector}'s Down: {seen:#?}"
-    );
-    (down.at - last) * 1000.0
-}
 
 #[test]
 fn frr_sessions_come_up_negotiate_and_detect_silence_to_the_millisecond() {

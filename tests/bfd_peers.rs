@@ -6,7 +6,7 @@ mod bfd_lab;
 
 use std::time::Duration;
 
-use bfd_lab::{Lab, Lvsd, Observer, wait_until};
+use bfd_lab::{Lab, Lvsd, Observer, detection_ms, wait_until};
 use lvsd::bfd::packet::{Diag, State};
 
 fn side(me: u8, peer: u8, passive: bool) -> String {
@@ -180,28 +180,6 @@ fn keepalived(lab: &Lab, conf: &str) -> std::process::Child {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("keepalived (Debian package keepalived) must be installed")
-}
-
-/// The last packet time of `peer` before `detector`'s first Down (detection time expired).
-fn detection_ms(seen: &[bfd_lab::Seen], detector: &str, peer: &str) -> f64 {
-    let down = seen
-        .iter()
-        .find(|s| {
-            s.src.to_string() == detector
-                && s.c.state == State::Down
-                && s.c.diag == Diag::DetectionTimeExpired
-        })
-        .unwrap_or_else(|| panic!("no Down (detection expired) from {detector}: {seen:#?}"));
-    let last = seen
-        .iter()
-        .filter(|s| s.src.to_string() == peer && s.at < down.at)
-        .map(|s| s.at)
-        .fold(f64::NAN, f64::max);
-    assert!(
-        !last.is_nan(),
-        "nothing from {peer} before the Down: {seen:#?}"
-    );
-    (down.at - last) * 1000.0
 }
 
 #[test]

@@ -281,6 +281,30 @@ mod tests {
         assert_eq!(encode(&c), INIT);
     }
 
+    /// FRR 8.4.4 bfdd's first packet (`peer 10.80.0.2 local-address 10.80.0.1`,
+    /// `receive-interval 100`, `transmit-interval 100`, `detect-multiplier 3`), read from a UDP
+    /// socket bound to 10.80.0.2:3784 in a namespace: Down, slow 1 s timers on both intervals
+    /// until Up, Echo 50 ms, source port 49152.
+    const FRR_DOWN: [u8; 24] = [
+        0x20, 0x40, 0x03, 0x18, 0x85, 0xef, 0xe2, 0xbc, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0f, 0x42,
+        0x40, 0x00, 0x0f, 0x42, 0x40, 0x00, 0x00, 0xc3, 0x50,
+    ];
+
+    #[test]
+    fn golden_frr_packet_round_trips() {
+        let c = decode(&FRR_DOWN).unwrap();
+        assert_eq!(
+            (c.state, c.diag, c.detect_mult, c.my_disc, c.your_disc),
+            (State::Down, Diag::None, 3, 0x85ef_e2bc, 0)
+        );
+        assert_eq!(
+            (c.desired_min_tx, c.required_min_rx, c.required_min_echo_rx),
+            (1_000_000, 1_000_000, 50_000)
+        );
+        assert!(!c.poll && !c.final_ && !c.cpi && !c.demand);
+        assert_eq!(encode(&c), FRR_DOWN);
+    }
+
     fn base() -> [u8; 24] {
         let mut b = INIT;
         b[1] = 0x40; // Down, no flags

@@ -360,3 +360,27 @@ impl Lvsd {
         self.signal(nix::sys::signal::Signal::SIGHUP);
     }
 }
+
+/// The time (ms) from `peer`'s last packet before the cut to `detector`'s first Down packet
+/// with diagnostic 1 (detection time expired), both as the observer timestamped them.
+pub fn detection_ms(seen: &[Seen], detector: &str, peer: &str) -> f64 {
+    use lvsd::bfd::packet::{Diag, State};
+    let down = seen
+        .iter()
+        .find(|s| {
+            s.src.to_string() == detector
+                && s.c.state == State::Down
+                && s.c.diag == Diag::DetectionTimeExpired
+        })
+        .unwrap_or_else(|| panic!("no Down (detection time expired) from {detector}: {seen:#?}"));
+    let last = seen
+        .iter()
+        .filter(|s| s.src.to_string() == peer && s.at < down.at)
+        .map(|s| s.at)
+        .fold(f64::NAN, f64::max);
+    assert!(
+        !last.is_nan(),
+        "no packet from {peer} before {detector}'s Down: {seen:#?}"
+    );
+    (down.at - last) * 1000.0
+}
