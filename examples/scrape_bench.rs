@@ -75,6 +75,7 @@ fn status(services: usize, dests: usize) -> Status {
                 quorum_up: true,
                 sorry_server_active: false,
                 operator: None,
+                checks_suspended: None,
                 real_servers: (0..dests)
                     .map(|d| RealServerStatus {
                         address: IpAddr::V4(Ipv4Addr::new(

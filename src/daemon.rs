@@ -404,6 +404,7 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     // SIGUSR1 / SIGUSR2 / SIGRTMIN+2 / STATS_CLEAR: keepalived's state dumps.
     crate::dump::spawn_signal_handlers(hub.clone(), PathBuf::from(crate::dump::DUMP_DIR))
         .context("installing the dump signal handlers")?;
+    crate::dump::follow_global_defs(links.configs.subscribe(), hub.clone());
     let _watchdog = links.systemd.spawn_watchdog();
     let client = connect_ipvs(mode).await?;
     let api = api_state(&hub, client.clone(), ctl_tx.clone(), &links);

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 
+use crate::dump_global::Process;
 use crate::status::{Status, VrrpInstanceStatus, VrrpState};
 use crate::vrrp::{InstanceConfig, Vip, config::AuthKind};
 
@@ -302,28 +303,48 @@ fn auth_type_code(c: &InstanceConfig) -> u8 {
 pub fn render_data(status: &Status) -> String {
     let mut o = String::new();
     // Writing to a String cannot fail.
-    let _ = write_global(&mut o, status).and_then(|()| write_vrrp(&mut o, status));
+    let _ = write_global(&mut o, status, Process::Vrrp).and_then(|()| write_vrrp(&mut o, status));
     o
 }
 
 /// `/tmp/keepalived_check.data`: the checker process's dump (the LVS topology).
 pub fn render_check_data(status: &Status) -> String {
     let mut o = String::new();
-    let _ = write_global(&mut o, status).and_then(|()| write_lvs(&mut o, status));
+    let _ = write_global(&mut o, status, Process::Checker).and_then(|()| write_lvs(&mut o, status));
     o
 }
 
 /// `/tmp/keepalived_parent.data`: the parent process's dump (global definitions).
 pub fn render_parent_data(status: &Status) -> String {
     let mut o = String::new();
-    let _ = write_global(&mut o, status);
+    let _ = write_global(&mut o, status, Process::Parent);
     o
 }
 
-fn write_global(o: &mut String, status: &Status) -> std::fmt::Result {
-    writeln!(o, "------< Global definitions >------")?;
-    writeln!(o, " Configuration file = {}", status.reload.config_file)?;
-    Ok(())
+fn write_global(o: &mut String, status: &Status, p: Process) -> std::fmt::Result {
+    let g = &status.global_defs;
+    crate::dump_global::write(o, g, &crate::dump_global::HostFacts::read(g), p)
+}
+
+/// Keeps the hub's `global_defs` on the running configuration's (for the dumps).
+pub fn follow_global_defs(
+    mut configs: tokio::sync::watch::Receiver<Option<crate::daemon::Model>>,
+    hub: crate::status::StatusHub,
+) {
+    tokio::spawn(async move {
+        loop {
+            let g = configs
+                .borrow_and_update()
+                .as_ref()
+                .map(|m| std::sync::Arc::new(m.0.global.clone()));
+            if let Some(g) = g {
+                hub.global_defs.send_replace(g);
+            }
+            if configs.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 fn write_vrrp(o: &mut String, status: &Status) -> std::fmt::Result {

@@ -24,6 +24,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod director;
 pub mod dump;
+pub mod dump_global;
 pub mod events;
 pub mod genhash;
 pub mod logging;

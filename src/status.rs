@@ -139,6 +139,9 @@ pub struct VirtualServerStatus {
     pub sorry_server_active: bool,
     /// Operator state of the whole virtual server (lvsd extension); None: normal.
     pub operator: Option<String>,
+    /// Why its checks are paused (`ha_suspend` while its addresses are away); None: running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks_suspended: Option<String>,
     pub real_servers: Vec<RealServerStatus>,
 }
 
@@ -173,6 +176,9 @@ pub struct Status {
     /// advert interval, garp settings, tracked scripts). Not part of `/status`.
     #[serde(skip)]
     pub vrrp_config: Arc<crate::vrrp::VrrpConfig>,
+    /// The running `global_defs`, for the dumps' "Global definitions" section.
+    #[serde(skip)]
+    pub global_defs: Arc<crate::config::model::GlobalDefs>,
 }
 
 /// Where producers publish and readers subscribe; cheap to clone.
@@ -192,6 +198,7 @@ pub struct StatusHub {
     pub vrrp_config: Arc<watch::Sender<Arc<crate::vrrp::VrrpConfig>>>,
     /// BFD sessions by name (`track_bfd`, `BFD_CHECK`).
     pub bfd: Arc<watch::Sender<crate::bfd::StatusMap>>,
+    pub global_defs: Arc<watch::Sender<Arc<crate::config::model::GlobalDefs>>>,
 }
 
 impl Default for StatusHub {
@@ -213,6 +220,7 @@ impl StatusHub {
             disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
             vrrp_config: Arc::new(watch::channel(Arc::default()).0),
             bfd: Arc::new(watch::channel(Default::default()).0),
+            global_defs: Arc::new(watch::channel(Arc::default()).0),
         }
     }
 
@@ -225,6 +233,7 @@ impl StatusHub {
             reload: self.reload.borrow().clone(),
             disabled_scripts: self.disabled_scripts.borrow().clone(),
             vrrp_config: self.vrrp_config.borrow().clone(),
+            global_defs: self.global_defs.borrow().clone(),
         }
     }
 }

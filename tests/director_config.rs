@@ -264,3 +264,63 @@ virtual_server 10.0.0.1 443 {
     assert_eq!(h.protocol, checkers::HttpProtocol::Http2);
     assert_eq!(h.verify, checkers::TlsVerify::SystemRoots);
 }
+
+#[test]
+fn smtp_hosts_inherit_the_checker_and_ha_suspend_waits_for_the_vip() {
+    let s = spec(
+        r#"
+virtual_server 10.0.0.1 25 {
+    lb_kind NAT
+    ha_suspend
+    real_server 10.1.1.1 25 {
+        SMTP_CHECK {
+            connect_timeout 3
+            retry 2
+            helo_name mx.test
+            bindto 10.9.9.9
+            host {
+                connect_ip 10.1.1.1
+            }
+            host {
+                connect_ip 10.2.2.2
+                connect_port 587
+                connect_timeout 7
+                bindto 10.8.8.8
+                fwmark 5
+            }
+        }
+    }
+}
+"#,
+    );
+    let vs = &s.virtual_servers[0];
+    assert_eq!(
+        vs.ha_suspend,
+        vec!["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    let checks = &vs.real_servers[0].checks;
+    let got: Vec<(String, u64, u32, String, Option<u32>)> = checks
+        .iter()
+        .map(|c| {
+            let helo = match &c.kind {
+                checkers::CheckKind::Smtp(m) => m.helo_name.clone(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(helo, "mx.test");
+            (
+                c.target.to_string(),
+                c.timing.connect_timeout.as_secs(),
+                c.timing.retry,
+                c.bind.addr.unwrap().to_string(),
+                c.bind.fwmark,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("10.1.1.1:25".into(), 3, 2, "10.9.9.9".into(), None),
+            ("10.2.2.2:587".into(), 7, 2, "10.8.8.8".into(), Some(5)),
+        ]
+    );
+}

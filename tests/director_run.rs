@@ -66,6 +66,7 @@ fn spec(backends: &[(SocketAddr, i64)], quorum: u64, sorry: bool) -> DirectorSpe
             quorum_up: None,
             quorum_down: None,
             omega: false,
+            ha_suspend: Vec::new(),
         }],
         globals: Default::default(),
     }

@@ -172,6 +172,7 @@ fn spec(wa: i64) -> DirectorSpec {
             quorum_up: None,
             quorum_down: None,
             omega: false,
+            ha_suspend: Vec::new(),
         }],
         globals: Globals::default(),
     }

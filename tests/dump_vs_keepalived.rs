@@ -22,6 +22,14 @@ mod vm;
 
 const CONF: &str = r#"global_defs {
   router_id dumplab
+  # Non-default globals: the "Global definitions" sections must follow them.
+  vrrp_garp_master_refresh 60
+  vrrp_garp_interval 0.01
+  vrrp_gna_interval 0.02
+  checker_log_all_failures
+  lvs_flush
+  smtp_alert_vrrp false
+  dynamic_interfaces
 }
 vrrp_script chk_ok {
   script "/bin/true"
@@ -438,6 +446,19 @@ fn dumps_match_keepalived_field_by_field() {
     }
 
     compare_data(&ka_data[0], &lv_data[0]);
+    // `umask` is each process's own: lvsd's must be what its process runs with.
+    let lv_umask = std::fs::read_to_string(format!("/proc/{}/status", lv.pid()))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:").map(|v| v.trim().to_string()))
+        .expect("lvsd's umask");
+    compare_global("keepalived.data", &ka_data[0], &lv_data[0], Some(&lv_umask));
+    compare_global(
+        "keepalived_parent.data",
+        &ka_data[1],
+        &lv_data[1],
+        Some(&lv_umask),
+    );
     compare_json(&ka_json[0], &lv_json[0]);
 
     // The parent's and the checker's files have keepalived's section titles.
@@ -452,6 +473,58 @@ fn dumps_match_keepalived_field_by_field() {
     };
     assert_eq!(shape(&ka_stats[0]), shape(&lv_stats[0]));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The "Global definitions" section: its lines in order, each `key = value` split (a line
+/// without ` = ` is a key alone, e.g. `No test config before reload`).
+fn global_section(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("------< Global definitions"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("------<"))
+        .map(|l| match l.trim().split_once(" = ") {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.trim().to_string(), String::new()),
+        })
+        .collect()
+}
+
+/// Global fields that differ by build or host, not by configuration: keepalived's libnftnl.
+const GLOBAL_BUILD: [&str; 1] = ["libnftnl version 1.2.3"];
+
+/// Both daemons' "Global definitions" of `file`: the same keys in the same order, the same
+/// values (the umask: each daemon's own, `lv_umask` for lvsd; `None`: not compared).
+fn compare_global(file: &str, ka: &str, lv: &str, lv_umask: Option<&str>) {
+    let (k, l) = (global_section(ka), global_section(lv));
+    assert!(k.len() > 30, "keepalived's {file} global section:\n{ka}");
+    let keys = |v: &[(String, String)]| -> Vec<String> {
+        v.iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !GLOBAL_BUILD.contains(&k.as_str()))
+            .collect()
+    };
+    assert_eq!(
+        keys(&k),
+        keys(&l),
+        "{file}: global keys / order\nkeepalived:\n{ka}\nlvsd:\n{lv}"
+    );
+    let diffs: Vec<String> = k
+        .iter()
+        .zip(&l)
+        .filter(|(a, b)| {
+            if a.0 == "umask" {
+                lv_umask.is_some_and(|u| b.1 != u)
+            } else {
+                a != b
+            }
+        })
+        .map(|(a, b)| format!("{}: keepalived {:?}, lvsd {:?}", a.0, a.1, b.1))
+        .collect();
+    assert!(
+        diffs.is_empty(),
+        "{file}: global values differ:\n{}",
+        diffs.join("\n")
+    );
 }
 
 fn compare_data(ka: &str, lv: &str) {
@@ -730,6 +803,7 @@ fn check_data_matches_keepalived_field_by_field() {
         &[env!("CARGO_BIN_EXE_lvsd"), "-n", "-l", "-C", "-f", conf_s],
         &dir.join("lvsd.log"),
     );
+    compare_global("keepalived_check.data", &ka, &lv, None);
     let (k, l) = (parse_check_data(&ka), parse_check_data(&lv));
     assert_eq!(
         k.keys().collect::<Vec<_>>(),

@@ -36,12 +36,10 @@ fn every_keyword_has_one_entry_and_every_unimplemented_one_says_what_it_means() 
     }
     // The examples issue 11 names are warned, not silently accepted.
     for (ctx, kw) in [
-        ("vrrp_instance", "track_process"),
         ("vrrp_instance", "virtual_routes"),
         ("vrrp_instance", "virtual_rules"),
         ("vrrp_instance", "unicast_ttl"),
         ("vrrp_instance", "garp_lower_prio_delay"),
-        ("virtual_server", "ha_suspend"),
         ("global_defs", "lvs_notify_fifo"),
         ("global_defs", "enable_snmp_vrrp"),
         ("global_defs", "enable_dbus"),

@@ -255,6 +255,7 @@ fn spec(slow_start: Option<Duration>) -> DirectorSpec {
             quorum_up: None,
             quorum_down: None,
             omega: false,
+            ha_suspend: Vec::new(),
         }],
         globals: Globals::default(),
     }

@@ -112,6 +112,7 @@ pub async fn run(
         bind: &bind,
         tls: opts.ssl.then_some(TlsOptions {
             sni: opts.sni,
+            sni_name: None,
             verify: &verify,
             client_cert: None,
         }),

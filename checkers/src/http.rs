@@ -47,9 +47,10 @@ pub struct Get<'a> {
 pub enum ReadBody<'a> {
     /// Always (genhash).
     Always,
-    /// Only when the url has a digest to check and accepts the status. Without a digest, the
-    /// check ends with the head: a large page then costs no download, and a health page that
-    /// streams forever still passes on its status, as a browser would see it.
+    /// Only when the url has a digest or a regex to check and accepts the status. Without
+    /// either, the check ends with the head: a large page then costs no download, and a health
+    /// page that streams forever still passes on its status, as a browser would see it. For a
+    /// regex alone, reading stops at [`crate::body_regex::subject_cap`].
     IfDigestNeeded(&'a UrlSpec),
 }
 
@@ -58,6 +59,8 @@ pub enum ReadBody<'a> {
 pub struct TlsOptions<'a> {
     /// Send the virtual host as SNI.
     pub sni: bool,
+    /// `sni_name`: the SNI to send instead of the virtual host.
+    pub sni_name: Option<&'a str>,
     /// Certificate verification.
     pub verify: &'a TlsVerify,
     /// Client certificate to present.
@@ -167,7 +170,7 @@ pub(crate) async fn get_with(
                 let tls = crate::tls::handshake(
                     tcp,
                     g.target.ip(),
-                    g.virtualhost,
+                    t.sni_name.or(g.virtualhost),
                     t.sni,
                     t.verify,
                     t.client_cert,
@@ -214,7 +217,7 @@ async fn exchange<IO: AsyncRead + AsyncWrite + Unpin>(
             break;
         }
         if let (Some(head), ReadBody::IfDigestNeeded(url)) = (reader.head(), g.read_body)
-            && (url.digest.is_none() || !url.accepts(head.status))
+            && (!url.needs_body() || !url.accepts(head.status) || regex_has_enough(url, &reader))
         {
             break;
         }
@@ -251,6 +254,37 @@ async fn exchange<IO: AsyncRead + AsyncWrite + Unpin>(
     Ok((head, reader))
 }
 
+/// A url checked by regex only has read as much body as the regex looks at.
+fn regex_has_enough(url: &UrlSpec, reader: &ResponseReader) -> bool {
+    match (&url.digest, &url.regex) {
+        (None, Some(re)) => reader.body_len() >= crate::body_regex::subject_cap(re) as u64,
+        _ => false,
+    }
+}
+
+/// The body bytes a url's regex is matched against, kept up to its cap.
+fn collect_subject(url: &UrlSpec) -> (Vec<u8>, usize) {
+    let cap = url.regex.as_ref().map_or(0, crate::body_regex::subject_cap);
+    (Vec::new(), cap)
+}
+
+/// Checks the body against the url's regex (none: passes).
+fn check_regex(url: &UrlSpec, body: &[u8]) -> Result<(), FailReason> {
+    let Some(spec) = &url.regex else {
+        return Ok(());
+    };
+    let re = crate::body_regex::compile(spec)
+        .map_err(|e| FailReason::Setup(format!("regex of {}: {e}", url.path)))?;
+    match crate::body_regex::verdict(&re, spec, body) {
+        None => Ok(()),
+        Some(_) => Err(FailReason::Regex {
+            path: url.path.clone(),
+            pattern: spec.pattern.clone(),
+            no_match: spec.no_match,
+        }),
+    }
+}
+
 fn describe_io(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::ConnectionReset => "connection reset".to_string(),
@@ -274,7 +308,8 @@ async fn check_url(
         target: spec.target,
         bind: &spec.bind,
         tls: tls.then_some(TlsOptions {
-            sni: http.enable_sni,
+            sni: http.enable_sni || http.sni_name.is_some(),
+            sni_name: http.sni_name.as_deref(),
             verify: &http.verify,
             client_cert: http.client_cert.as_ref(),
         }),
@@ -286,8 +321,15 @@ async fn check_url(
         lenient: false,
     };
     let reader = ResponseReader::new();
+    let (mut subject, cap) = collect_subject(url);
+    let mut sink = |p: Part<'_>| {
+        if let Part::Body(b) = p {
+            let room = cap.saturating_sub(subject.len());
+            subject.extend_from_slice(&b[..b.len().min(room)]);
+        }
+    };
     let (head, reader) =
-        get_with(&g, reader, &mut |_| {}, Some(&mut observed.cert_not_after)).await?;
+        get_with(&g, reader, &mut sink, Some(&mut observed.cert_not_after)).await?;
     let got = Got {
         head,
         digest: reader.hex_digest(),
@@ -308,7 +350,7 @@ async fn check_url(
             want: want.clone(),
         });
     }
-    Ok(())
+    check_regex(url, &subject)
 }
 
 /// The HTTP/2 form of [`check_url`]: one GET over a new connection, bounded as a whole by
@@ -330,13 +372,13 @@ async fn check_url_h2(
             .body(http_body_util::Full::new(bytes::Bytes::new()))
             .map_err(|e| FailReason::Setup(format!("request for {}: {e}", url.path)))?;
         let tcp = crate::tcp::connect(spec.target, &spec.bind, timeout).await?;
-        let max = if url.digest.is_some() { 1 << 20 } else { 0 };
+        let max = if url.needs_body() { 1 << 20 } else { 0 };
         let resp = if tls {
             let t = crate::tls::handshake_alpn(
                 tcp,
                 spec.target.ip(),
-                host,
-                http.enable_sni,
+                http.sni_name.as_deref().or(host),
+                http.enable_sni || http.sni_name.is_some(),
                 &http.verify,
                 http.client_cert.as_ref(),
                 &[b"h2"],
@@ -371,7 +413,7 @@ async fn check_url_h2(
                 });
             }
         }
-        Ok(())
+        check_regex(url, &resp.body)
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,
@@ -394,10 +436,26 @@ pub async fn check_observed(
     tls: bool,
     observed: &mut Observed,
 ) -> Outcome {
+    check_urls(spec, http, tls, None, observed).await
+}
+
+/// All urls (`only: None`), or only url number `only` (a recovering checker without
+/// `fast_recovery`, see recovery.rs).
+pub(crate) async fn check_urls(
+    spec: &Spec,
+    http: &HttpSpec,
+    tls: bool,
+    only: Option<usize>,
+    observed: &mut Observed,
+) -> Outcome {
     if http.urls.is_empty() {
         return Outcome::Fail(FailReason::Setup("no url configured".to_string()));
     }
-    for url in &http.urls {
+    let urls = match only {
+        Some(i) => &http.urls[i.min(http.urls.len() - 1)..=i.min(http.urls.len() - 1)],
+        None => &http.urls[..],
+    };
+    for url in urls {
         if let Err(e) = check_url(spec, http, url, tls, observed).await {
             return Outcome::Fail(e);
         }

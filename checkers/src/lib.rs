@@ -10,7 +10,7 @@
 //!   [`FailReason`] whose `Display` is the sentence an operator acts on ("HTTP 503 on /health
 //!   (expected 200-299)"). One file per checker: http.rs (+ tls.rs, digest.rs), tcp.rs, smtp.rs,
 //!   dns.rs, udp.rs, ping.rs, file.rs, misc.rs, and the lvsd extensions grpc.rs (gRPC health)
-//!   and h2.rs (HTTP/2 for gRPC and `http_protocol 2`). [`check_observed`] also returns what a
+//!   and h2.rs (HTTP/2 for gRPC and `http_protocol 2`); body_regex.rs (a url's `regex`). [`check_observed`] also returns what a
 //!   run saw besides its verdict ([`Observed`]: a verified certificate's expiry).
 //! - state.rs (pure, takes `now`): a check's retry / alpha bookkeeping and the rule that a real
 //!   server is up only when all its checks are.
@@ -30,6 +30,7 @@
 //! Scheduler::spawn::<S>(SchedulerConfig { max_concurrent, channel_capacity, seed, on_result })
 //!     -> (SchedulerHandle<S>, tokio::sync::mpsc::Receiver<Transition<S>>)
 //! SchedulerHandle::set(&self, Vec<ServerChecks<S> { id: S, checks: Vec<Spec>, initially_up: bool }>)
+//! SchedulerHandle::suspend(&self, HashSet<S>)                     // pause these servers (ha_suspend)
 //! SchedulerHandle::snapshot(&self).await -> Vec<Transition<S>>    // current health of every server
 //! Transition<S> { server: S, up: bool, reason: String, weight: Option<i64>, at: SystemTime }
 //! on_result: Arc<dyn Fn(&CheckReport) + Send + Sync>            // every run, for metrics
@@ -63,6 +64,7 @@
 
 #![warn(missing_docs)]
 
+pub mod body_regex;
 pub mod command;
 pub mod digest;
 pub mod dns;
@@ -74,6 +76,7 @@ pub mod http;
 pub mod misc;
 pub mod outcome;
 pub mod ping;
+mod recovery;
 pub mod scheduler;
 pub mod smtp;
 pub mod spec;
@@ -93,7 +96,8 @@ pub use scheduler::{
 };
 pub use spec::{
     Bind, CheckKind, ClientCert, DnsSpec, DnsType, FileSpec, GrpcSpec, HttpProtocol, HttpSpec,
-    MiscSpec, PingSpec, SmtpSpec, Spec, TcpSpec, Timing, TlsVerify, UdpSpec, UrlSpec,
+    MiscSpec, PingSpec, RegexOptions, RegexSpec, SmtpSpec, Spec, TcpSpec, Timing, TlsVerify,
+    UdpSpec, UrlSpec,
 };
 pub use state::{CheckState, Health};
 
@@ -104,11 +108,16 @@ pub async fn check(spec: &Spec) -> Outcome {
 
 /// [`check`], with what it observed besides the verdict (certificate expiry).
 pub async fn check_observed(spec: &Spec) -> (Outcome, Observed) {
+    check_part(spec, None).await
+}
+
+/// One run; `only_url`: of an HTTP_GET / SSL_GET, only that url (recovery.rs).
+pub(crate) async fn check_part(spec: &Spec, only_url: Option<usize>) -> (Outcome, Observed) {
     let mut observed = Observed::default();
     let outcome = match &spec.kind {
         CheckKind::Tcp(_) => tcp::check(spec).await,
-        CheckKind::Http(h) => http::check_observed(spec, h, false, &mut observed).await,
-        CheckKind::Ssl(h) => http::check_observed(spec, h, true, &mut observed).await,
+        CheckKind::Http(h) => http::check_urls(spec, h, false, only_url, &mut observed).await,
+        CheckKind::Ssl(h) => http::check_urls(spec, h, true, only_url, &mut observed).await,
         CheckKind::Grpc(g) => grpc::check(spec, g, &mut observed).await,
         CheckKind::Misc(m) => misc::check(spec, m).await,
         CheckKind::Smtp(m) => smtp::check(spec, m).await,

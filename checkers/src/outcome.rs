@@ -155,6 +155,23 @@ pub enum FailReason {
     },
     /// FILE_CHECK: unreadable file or a failing value.
     File(String),
+    /// The body did not match the url's `regex` (or matched it, with `regex_no_match`).
+    Regex {
+        /// Requested path.
+        path: String,
+        /// The pattern.
+        pattern: String,
+        /// `regex_no_match`: the failure is that it matched.
+        no_match: bool,
+    },
+    /// A down HTTP_GET / SSL_GET without `fast_recovery` checks one url per `delay_loop`:
+    /// this many of them passed in a row so far.
+    Recovering {
+        /// Urls passed in a row.
+        passed: usize,
+        /// Urls in the checker.
+        total: usize,
+    },
     /// Checker could not run at all (bad setting that passed the config layer).
     Setup(String),
 }
@@ -180,6 +197,8 @@ impl FailReason {
             FailReason::MiscExit { .. } | FailReason::MiscSignal { .. } => "exit",
             FailReason::MiscSpawn { .. } | FailReason::Setup(_) => "setup",
             FailReason::File(_) => "file",
+            FailReason::Regex { .. } => "regex",
+            FailReason::Recovering { .. } => "recovering",
         }
     }
 }
@@ -245,6 +264,23 @@ impl fmt::Display for FailReason {
                 write!(f, "cannot run {program}: {detail}")
             }
             FailReason::File(e) => f.write_str(e),
+            FailReason::Regex {
+                path,
+                pattern,
+                no_match: false,
+            } => write!(f, "body of {path} does not match regex {pattern:?}"),
+            FailReason::Regex {
+                path,
+                pattern,
+                no_match: true,
+            } => write!(
+                f,
+                "body of {path} matches regex {pattern:?} (regex_no_match)"
+            ),
+            FailReason::Recovering { passed, total } => write!(
+                f,
+                "recovering: {passed} of {total} urls passed (one url per delay_loop without fast_recovery)"
+            ),
             FailReason::Setup(e) => write!(f, "check cannot run: {e}"),
         }
     }

@@ -17,6 +17,8 @@
 //! - `set` is a reload: unchanged specs keep running with their state, new ones start after a
 //!   random warmup, removed ones are aborted (dropping their sockets / killing their programs).
 //! - Dropping the handle stops every check (dropping the receiver: at the next transition).
+//! - `suspend` pauses some servers (`ha_suspend`): their checks stop, their health stays as
+//!   reported, and on resume their checks start again as a reload's new checks do.
 //! - A check runs every `delay_loop` counted from the start of its previous run.
 
 use std::collections::{HashMap, HashSet};
@@ -147,6 +149,8 @@ impl Scheduler {
             next_id: 0,
             checks: HashMap::new(),
             servers: HashMap::new(),
+            wanted: Vec::new(),
+            suspended: HashSet::new(),
             upd_tx,
             out: out_tx,
         };
@@ -163,6 +167,7 @@ pub struct SchedulerHandle<S> {
 
 enum Command<S> {
     Set(Vec<ServerChecks<S>>),
+    Suspend(HashSet<S>),
     Snapshot(tokio::sync::oneshot::Sender<Vec<Transition<S>>>),
 }
 
@@ -171,6 +176,14 @@ impl<S: ServerKey> SchedulerHandle<S> {
     pub fn set(&self, servers: Vec<ServerChecks<S>>) {
         // A closed channel means the scheduler is gone (runtime shutting down): nothing to do.
         let _ = self.cmd.send(Command::Set(servers));
+    }
+
+    /// Pauses the checks of these servers (and resumes every other one): keepalived's
+    /// `ha_suspend`. A paused server keeps its reported health and sends no transition; its
+    /// checks are stopped (a check shared with a running server keeps running). On resume
+    /// its checks start again after their warmup, a server that was down starting down.
+    pub fn suspend(&self, servers: HashSet<S>) {
+        let _ = self.cmd.send(Command::Suspend(servers));
     }
 
     /// Current health of every server (as last reported), for status dumps.
@@ -210,6 +223,9 @@ struct Coordinator<S> {
     next_id: u64,
     checks: HashMap<Arc<Spec>, CheckEntry<S>>,
     servers: HashMap<S, ServerEntry>,
+    /// The last `set`, re-applied when the suspended set changes.
+    wanted: Vec<ServerChecks<S>>,
+    suspended: HashSet<S>,
     upd_tx: mpsc::UnboundedSender<Update>,
     out: mpsc::Sender<Transition<S>>,
 }
@@ -224,7 +240,18 @@ impl<S: ServerKey> Coordinator<S> {
             let alive = tokio::select! {
                 biased;
                 cmd = cmd_rx.recv() => match cmd {
-                    Some(Command::Set(servers)) => self.set(servers).await,
+                    Some(Command::Set(servers)) => {
+                        self.wanted = servers;
+                        self.apply().await
+                    }
+                    Some(Command::Suspend(ids)) => {
+                        if ids == self.suspended {
+                            true
+                        } else {
+                            self.suspended = ids;
+                            self.apply().await
+                        }
+                    }
                     Some(Command::Snapshot(reply)) => {
                         let _ = reply.send(self.snapshot());
                         true
@@ -255,7 +282,9 @@ impl<S: ServerKey> Coordinator<S> {
             .collect()
     }
 
-    async fn set(&mut self, servers: Vec<ServerChecks<S>>) -> bool {
+    /// Runs the checks of `wanted` minus the suspended servers (see the module contracts).
+    async fn apply(&mut self) -> bool {
+        let servers = self.wanted.clone();
         // One Arc per distinct spec (identical checks run once), with the servers using it.
         let mut users: HashMap<Arc<Spec>, Vec<S>> = HashMap::new();
         // Distinct specs of servers already known and reported down.
@@ -264,8 +293,13 @@ impl<S: ServerKey> Coordinator<S> {
         for sc in servers {
             let old = self.servers.remove(&sc.id);
             let known_down = old.as_ref().is_some_and(|o| !o.reported.up);
+            let paused = self.suspended.contains(&sc.id);
             let mut specs = Vec::with_capacity(sc.checks.len());
             for spec in sc.checks {
+                if paused {
+                    specs.push(Arc::new(spec));
+                    continue;
+                }
                 let spec = match users.get_key_value(&spec) {
                     Some((a, _)) => a.clone(),
                     None => Arc::new(spec),
@@ -364,6 +398,9 @@ impl<S: ServerKey> Coordinator<S> {
     /// Recomputes the servers' health and sends a transition for each change.
     async fn reevaluate(&mut self, ids: Vec<S>) -> bool {
         for id in ids {
+            if self.suspended.contains(&id) {
+                continue; // paused: keeps what it last reported
+            }
             let Some(server) = self.servers.get_mut(&id) else {
                 continue;
             };
@@ -409,6 +446,7 @@ struct CheckTask {
 
 async fn check_loop(mut t: CheckTask) {
     let mut next = t.first;
+    let mut progress = crate::recovery::UrlProgress::default();
     loop {
         tokio::time::sleep_until(next).await;
         let Ok(permit) = t.sem.acquire().await else {
@@ -416,11 +454,12 @@ async fn check_loop(mut t: CheckTask) {
         };
         let started = Instant::now();
         // A checker bug must not silently freeze this server's health: a panic is a failure.
-        let (outcome, observed) = match AssertUnwindSafe(crate::check_observed(&t.spec))
+        let only_url = progress.pick(&t.spec, t.state.is_up());
+        let (outcome, observed) = match AssertUnwindSafe(crate::check_part(&t.spec, only_url))
             .catch_unwind()
             .await
         {
-            Ok(o) => o,
+            Ok((o, seen)) => (progress.after(only_url, o, &t.spec), seen),
             Err(_) => (
                 Outcome::Fail(FailReason::Setup(
                     "the checker panicked (a bug in lvsd)".to_string(),

@@ -226,6 +226,11 @@ pub struct HttpSpec {
     pub virtualhost: Option<String>,
     /// `enable_sni`: send the virtual host as TLS SNI.
     pub enable_sni: bool,
+    /// `sni_name`: the SNI sent, whatever the virtual host (implies `enable_sni`).
+    pub sni_name: Option<String>,
+    /// `fast_recovery`: a down checker tries every url in one run; without it, one url per
+    /// `delay_loop`, the server coming up once all passed in a row (keepalived).
+    pub fast_recovery: bool,
     /// Certificate verification (lvsd extension; off by default like keepalived).
     pub verify: TlsVerify,
     /// Client certificate presented by `SSL_GET` (the global `SSL` block).
@@ -252,6 +257,51 @@ pub struct UrlSpec {
     pub digest: Option<String>,
     /// Host header for this url (overrides [`HttpSpec::virtualhost`]).
     pub virtualhost: Option<String>,
+    /// `regex` and its options: the body must match (or, with `no_match`, must not).
+    pub regex: Option<RegexSpec>,
+}
+
+/// A url's `regex`, `regex_no_match`, `regex_options`, `regex_min_offset`,
+/// `regex_max_offset` and `regex_stack` (see body_regex.rs for how they are applied).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct RegexSpec {
+    /// The pattern (Rust `regex` syntax, which PCRE2 patterns without look-around or
+    /// back-references share).
+    pub pattern: String,
+    /// `regex_no_match`: a match fails the check.
+    pub no_match: bool,
+    /// `regex_options`, as the flags they set.
+    pub options: RegexOptions,
+    /// `regex_min_offset`: the match is searched from this byte of the body.
+    pub min_offset: usize,
+    /// `regex_max_offset`: a match must start at or before this byte.
+    pub max_offset: Option<usize>,
+    /// `regex_stack START MAX`: MAX bounds the matcher's memory (bytes).
+    pub stack_max: Option<usize>,
+}
+
+/// The PCRE2 options of `regex_options` that change what matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RegexOptions {
+    /// `caseless`.
+    pub caseless: bool,
+    /// `multiline`: `^` / `$` at line boundaries.
+    pub multiline: bool,
+    /// `dotall`: `.` matches a newline.
+    pub dotall: bool,
+    /// `extended`: whitespace and `#` comments in the pattern are ignored.
+    pub extended: bool,
+    /// `ungreedy`: quantifiers are lazy unless followed by `?`.
+    pub ungreedy: bool,
+    /// `utf` / `ucp` (Unicode) or `never_utf` / `never_ucp` (bytes and ASCII classes);
+    /// `None`: PCRE2's default, bytes with ASCII classes.
+    pub unicode: Option<bool>,
+    /// `firstline`: the match must start before the first newline.
+    pub firstline: bool,
+    /// `dollar_endonly`: `$` does not match before a final newline.
+    pub dollar_endonly: bool,
+    /// `no_auto_capture`: plain groups do not capture (no effect on whether it matches).
+    pub no_auto_capture: bool,
 }
 
 impl UrlSpec {
@@ -262,7 +312,13 @@ impl UrlSpec {
             status_codes: Vec::new(),
             digest: None,
             virtualhost: None,
+            regex: None,
         }
+    }
+
+    /// Whether the body must be read (a digest or a regex to check).
+    pub fn needs_body(&self) -> bool {
+        self.digest.is_some() || self.regex.is_some()
     }
 
     /// Whether `status` is accepted.

@@ -316,3 +316,54 @@ fn md5_hex(data: &[u8]) -> String {
     r.feed(data, &mut |_| {}).unwrap();
     r.hex_digest()
 }
+
+#[tokio::test]
+async fn sni_name_is_what_the_tls_server_sees() {
+    let cert = support::cert();
+    let (addr, mut log) = support::hyper_tls(route, &cert).await;
+    let mut spec = http_spec(addr, UrlSpec::new("/health"), true);
+    if let CheckKind::Ssl(h) = &mut spec.kind {
+        h.virtualhost = Some("www.example.test".to_string());
+        h.sni_name = Some("localhost".to_string());
+    }
+    assert_eq!(run(&spec).await, Outcome::PASS);
+    assert_eq!(log.recv().await.unwrap(), "sni=localhost");
+    // The Host header stays the virtual host.
+    assert_eq!(
+        log.recv().await.unwrap(),
+        "GET /health host=www.example.test"
+    );
+}
+
+#[tokio::test]
+async fn regex_on_the_body_over_tls_and_plain() {
+    let cert = support::cert();
+    let (tls_addr, _log) = support::hyper_tls(route, &cert).await;
+    let (addr, _log2) = support::hyper_plain(route).await;
+    let url = |pattern: &str, no_match: bool| {
+        let mut u = UrlSpec::new("/health");
+        u.regex = Some(checkers::RegexSpec {
+            pattern: pattern.to_string(),
+            no_match,
+            ..Default::default()
+        });
+        u
+    };
+    for (target, tls) in [(addr, false), (tls_addr, true)] {
+        assert_eq!(
+            run(&http_spec(target, url("^ok$", false), tls)).await,
+            Outcome::PASS
+        );
+        let r = fail(run(&http_spec(target, url("^fine", false), tls)).await);
+        assert_eq!(
+            r.to_string(),
+            "body of /health does not match regex \"^fine\""
+        );
+        let r = fail(run(&http_spec(target, url("o.", true), tls)).await);
+        assert!(matches!(r, FailReason::Regex { no_match: true, .. }), "{r}");
+        assert_eq!(
+            run(&http_spec(target, url("error", true), tls)).await,
+            Outcome::PASS
+        );
+    }
+}

@@ -334,3 +334,62 @@ async fn misc_dynamic_weight_reaches_the_director() {
     let t = next(&mut rx, Duration::from_secs(3)).await;
     assert_eq!((t.up, t.weight), (true, Some(10)), "{t:?}");
 }
+
+#[tokio::test]
+async fn suspended_servers_stop_checking_and_keep_their_health() {
+    let (l, addr) = listener().await;
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let n = accepted.clone();
+    tokio::spawn(async move {
+        while l.accept().await.is_ok() {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let dead = closed_port().await;
+    let (h, mut rx) = Scheduler::spawn(SchedulerConfig {
+        seed: Some(3),
+        ..Default::default()
+    });
+    h.set(vec![
+        ServerChecks {
+            id: "live",
+            checks: vec![tcp(addr)],
+            initially_up: true,
+        },
+        ServerChecks {
+            id: "dead",
+            // Down only after 3 retries 200 ms apart: still up when suspended.
+            checks: vec![Spec {
+                timing: Timing {
+                    retry: 3,
+                    delay_before_retry: Duration::from_millis(200),
+                    ..fast()
+                },
+                ..tcp(dead)
+            }],
+            initially_up: true,
+        },
+    ]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(accepted.load(Ordering::Relaxed) >= 2);
+    // Pausing both before "dead" fails: no transition, no check.
+    h.suspend(["live", "dead"].into_iter().collect());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = accepted.load(Ordering::Relaxed);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(800), rx.recv())
+            .await
+            .is_err(),
+        "a suspended server sent a transition"
+    );
+    assert_eq!(
+        accepted.load(Ordering::Relaxed),
+        before,
+        "checks ran while suspended"
+    );
+    // Resumed: checks run again and the dead one is found down.
+    h.suspend(Default::default());
+    let t = next(&mut rx, Duration::from_secs(2)).await;
+    assert!(!t.up && t.server == "dead", "{t:?}");
+    assert!(accepted.load(Ordering::Relaxed) > before);
+}

@@ -282,6 +282,7 @@ mod tests {
             quorum_up: up,
             sorry_server_active: false,
             operator: None,
+            checks_suspended: None,
             real_servers: Vec::new(),
         }]
     }

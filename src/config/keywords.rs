@@ -15,6 +15,7 @@ pub enum Context {
     GlobalDefs,
     VrrpScript,
     TrackFile,
+    VrrpTrackProcess,
     VrrpSyncGroup,
     VrrpInstance,
     VirtualServer,
@@ -33,6 +34,7 @@ impl Context {
             Context::GlobalDefs => "global_defs",
             Context::VrrpScript => "vrrp_script",
             Context::TrackFile => "track_file",
+            Context::VrrpTrackProcess => "vrrp_track_process",
             Context::VrrpSyncGroup => "vrrp_sync_group",
             Context::VrrpInstance => "vrrp_instance",
             Context::VirtualServer => "virtual_server",
@@ -52,6 +54,7 @@ impl Context {
             Context::GlobalDefs => GLOBAL_DEFS,
             Context::VrrpScript => VRRP_SCRIPT,
             Context::TrackFile => TRACK_FILE,
+            Context::VrrpTrackProcess => VRRP_TRACK_PROCESS,
             Context::VrrpSyncGroup => VRRP_SYNC_GROUP,
             Context::VrrpInstance => VRRP_INSTANCE,
             Context::VirtualServer => VIRTUAL_SERVER,
@@ -72,7 +75,7 @@ impl Context {
             Context::VrrpInstance => VRRP_INSTANCE_IGNORED,
             Context::VirtualServer => VIRTUAL_SERVER_IGNORED,
             Context::RealServer => REAL_SERVER_IGNORED,
-            Context::VrrpSyncGroup => &["track_process"],
+            Context::VrrpSyncGroup => &[],
             _ => &[],
         }
     }
@@ -138,8 +141,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
             "vrrp_lower_prio_no_advert",
             "vrrp_higher_prio_send_advert",
             "vrrp_down_timer_adverts",
-            "vrrp_startup_delay",
-            "vrrp_notify_priority_changes",
             "vrrp_skip_check_adv_addr",
             "vrrp_check_unicast_src",
             "vrrp_iptables",
@@ -170,7 +171,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
             "skip_check_adv_addr",
             "promote_secondaries",
             "notify_master_rx_lower_pri",
-            "notify_priority_changes",
         ],
         "the instance behaves as if this line were absent",
     ),
@@ -196,7 +196,7 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
     (
         Context::VirtualServer,
-        &["ha_suspend", "smtp_alert"],
+        &["smtp_alert"],
         "the virtual server behaves as if this line were absent",
     ),
     (Context::RealServer, &["smtp_alert"], "lvsd sends no e-mail"),
@@ -236,16 +236,10 @@ pub fn unimplemented_effect(kw: &str) -> &'static str {
         "enable_dbus" | "dbus_service_name" => {
             "there is no DBus service; use lvsd's control API (lvsd ctl, /status) instead"
         }
-        "track_process" | "vrrp_track_process" => {
-            "failover does not follow the tracked process: the instance's state and priority ignore it"
-        }
         "track_bfd" | "bfd_instance" | "BFD_CHECK" => {
             "there is no BFD: failover and real-server health do not follow the BFD session"
         }
         "track_group" => "the track group has no effect on any instance",
-        "linkbeat_interfaces" | "linkbeat_use_polling" => {
-            "link state is read from netlink events only; no polling"
-        }
         "garp_group" | "vrrp_garp_extra_if" | "garp_extra_if" => {
             "no extra gratuitous ARPs are sent on other interfaces"
         }
@@ -289,6 +283,7 @@ pub const CONTEXTS: &[Context] = &[
     Context::GlobalDefs,
     Context::VrrpScript,
     Context::TrackFile,
+    Context::VrrpTrackProcess,
     Context::VrrpSyncGroup,
     Context::VrrpInstance,
     Context::VirtualServer,
@@ -452,6 +447,8 @@ pub const TOP_LEVEL: &[&str] = &[
     "vrrp_script",
     "track_file",
     "vrrp_track_file",
+    "vrrp_track_process",
+    "linkbeat_interfaces",
     "vrrp_sync_group",
     "vrrp_instance",
     "virtual_server_group",
@@ -466,9 +463,7 @@ pub const TOP_LEVEL: &[&str] = &[
 ];
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[
-    "linkbeat_interfaces",
     "track_group",
-    "vrrp_track_process",
     "garp_group",
     "net_namespace",
     "net_namespace_ipvs",
@@ -616,6 +611,18 @@ pub const VRRP_SCRIPT: &[&str] = &[
 
 pub const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
 
+pub const VRRP_TRACK_PROCESS: &[&str] = &[
+    "process",
+    "param_match",
+    "full_command",
+    "weight",
+    "quorum",
+    "quorum_max",
+    "fork_delay",
+    "terminate_delay",
+    "delay",
+];
+
 pub const VRRP_SYNC_GROUP: &[&str] = &[
     "group",
     "track_bfd",
@@ -631,6 +638,7 @@ pub const VRRP_SYNC_GROUP: &[&str] = &[
     "track_interface",
     "track_script",
     "track_file",
+    "track_process",
 ];
 
 pub const VRRP_INSTANCE: &[&str] = &[
@@ -663,6 +671,8 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "track_interface",
     "track_script",
     "track_file",
+    "track_process",
+    "linkbeat_use_polling",
     "notify_master",
     "notify_backup",
     "notify_fault",
@@ -695,11 +705,9 @@ pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
     "vrf",
     "use_vmac_addr",
     "use_ipvlan",
-    "track_process",
     "garp_extra_if",
     "debug",
     "kernel_rx_buf_size",
-    "linkbeat_use_polling",
 ];
 
 pub const VIRTUAL_SERVER: &[&str] = &[
@@ -860,6 +868,7 @@ pub const HTTP_CHECKER: &[&str] = &[
     "http_protocol",
     "fast_recovery",
     "enable_sni",
+    "sni_name",
     "virtualhost",
     "url",
     "tls_verify",

@@ -251,7 +251,7 @@ fn virtual_server(
             checks: rs
                 .checkers
                 .iter()
-                .filter_map(|c| check_spec(config, scripts, rs, c))
+                .flat_map(|c| check_specs(config, scripts, rs, c))
                 .collect(),
             bfd: rs.bfd_checks.clone(),
             notify_up: script(scripts, &rs.notify_up),
@@ -280,6 +280,15 @@ fn virtual_server(
             })
             .collect(),
     };
+    // ha_suspend waits for the service addresses (a fwmark has none: cleared at load).
+    let mut ha_suspend: Vec<IpAddr> = Vec::new();
+    if vs.ha_suspend {
+        ha_suspend.extend(services.iter().filter_map(|s| match s.key {
+            ServiceKey::Inet { addr, .. } => Some(addr),
+            ServiceKey::Fwmark { .. } => None,
+        }));
+        ha_suspend.dedup();
+    }
     VirtualServer {
         core,
         services,
@@ -290,6 +299,7 @@ fn virtual_server(
             .map(|s| dest(s.addr, s.port, s.forward, 1)),
         quorum_up: script(scripts, &vs.quorum_up),
         quorum_down: script(scripts, &vs.quorum_down),
+        ha_suspend,
         omega: vs.omega,
     }
 }
@@ -305,6 +315,52 @@ fn tls_verify(v: &cfg::TlsVerifySetting) -> checkers::TlsVerify {
 /// The runnable script, None when absent or disabled.
 fn script(scripts: &Scripts, s: &Option<cfg::Script>) -> Option<notify::Script> {
     scripts.get(s.as_ref()?).cloned()
+}
+
+/// One checker block as the checks it runs: one, or one per SMTP_CHECK `host` (the real server
+/// is up only while all pass, as every check of it must).
+pub fn check_specs(
+    config: &cfg::Config,
+    scripts: &Scripts,
+    rs: &cfg::RealServer,
+    c: &cfg::Checker,
+) -> Vec<checkers::Spec> {
+    let Some(spec) = check_spec(config, scripts, rs, c) else {
+        return Vec::new();
+    };
+    match &c.kind {
+        cfg::CheckerKind::Smtp(s) if !s.hosts.is_empty() => s
+            .hosts
+            .iter()
+            .map(|h| checkers::Spec {
+                target: SocketAddr::new(h.target.ip, h.target.port),
+                timing: timing(&h.timing),
+                bind: bind(&h.target),
+                ..spec.clone()
+            })
+            .collect(),
+        _ => vec![spec],
+    }
+}
+
+fn timing(t: &cfg::CheckTiming) -> checkers::Timing {
+    checkers::Timing {
+        delay_loop: t.delay_loop,
+        connect_timeout: t.connect_timeout,
+        retry: t.retry,
+        delay_before_retry: t.delay_before_retry,
+        warmup: Some(t.warmup),
+        alpha: t.alpha,
+    }
+}
+
+fn bind(t: &cfg::CheckTarget) -> checkers::Bind {
+    checkers::Bind {
+        addr: t.bindto,
+        port: t.bind_port,
+        interface: t.bind_if.clone(),
+        fwmark: t.fwmark,
+    }
 }
 
 /// One checker block as a checker spec. `None` for a FILE_CHECK whose track_file is unknown
@@ -327,6 +383,7 @@ pub fn check_spec(
                         status_codes: u.status_codes.iter().map(|&(a, b)| a..=b).collect(),
                         digest: u.digest.clone(),
                         virtualhost: u.virtualhost.clone(),
+                        regex: u.regex_spec(),
                     })
                     .collect(),
                 protocol: match h.http_protocol {
@@ -337,6 +394,8 @@ pub fn check_spec(
                 },
                 virtualhost: rs.virtualhost.clone(),
                 enable_sni: h.enable_sni,
+                sni_name: h.sni_name.clone(),
+                fast_recovery: h.fast_recovery,
                 verify: tls_verify(&h.tls_verify),
                 // keepalived presents the global `SSL { certificate key }` pair, if both are set.
                 client_cert: config.ssl.as_ref().and_then(|ssl| {
@@ -406,24 +465,11 @@ pub fn check_spec(
             })
         }
     };
-    let t = &c.timing;
     Some(checkers::Spec {
         target: SocketAddr::new(c.target.ip, c.target.port),
         kind,
-        timing: checkers::Timing {
-            delay_loop: t.delay_loop,
-            connect_timeout: t.connect_timeout,
-            retry: t.retry,
-            delay_before_retry: t.delay_before_retry,
-            warmup: Some(t.warmup),
-            alpha: t.alpha,
-        },
-        bind: checkers::Bind {
-            addr: c.target.bindto,
-            port: c.target.bind_port,
-            interface: c.target.bind_if.clone(),
-            fwmark: c.target.fwmark,
-        },
+        timing: timing(&c.timing),
+        bind: bind(&c.target),
     })
 }
 

@@ -24,12 +24,14 @@
 //! `health.rs` the health table and check metrics, `operator.rs` drain / disable / enable
 //! (operator state: a pure input like health, persisted under `--state-dir`), `writer.rs` the
 //! kernel writer (ownership, retries, sync daemon roles, connection counters for drains),
-//! `status.rs` what `/status` shows, `run.rs` the task.
+//! `status.rs` what `/status` shows, `local_addrs.rs` this host's addresses for `ha_suspend`,
+//! `run.rs` the task.
 
 pub mod bfd_check;
 pub mod desired;
 pub mod from_config;
 pub mod health;
+pub mod local_addrs;
 pub mod operator;
 pub mod run;
 pub mod spec;

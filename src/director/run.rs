@@ -5,6 +5,7 @@
 //!  spec watch (reloads) ─┐                         ┌─▶ notify scripts (Notifier, non-blocking)
 //!  checkers Transition ──┼─▶ health loop ──────────┼─▶ StatusHub.virtual_servers (status.rs)
 //!  shutdown watch ───────┘   desired::compute      └─▶ Target watch ─▶ writer.rs: dump → plan →
+//!  (local_addrs.rs: host addresses → ha_suspend pauses checks in the scheduler)
 //!                            (health.rs)                              apply (on change and every
 //!                                                                     `resync`; releases at exit)
 //! ```
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 
 use super::desired::{self, QuorumState, RsId};
 use super::health::{self, CheckUsers, HealthTable};
+use super::local_addrs;
 use super::operator::{self, OperatorState};
 use super::spec::{DirectorSpec, build_table};
 use super::writer::{self, Target, WriterOptions};
@@ -111,6 +113,8 @@ struct Director {
     target_tx: watch::Sender<Arc<Target>>,
     /// A ramp or a drain is in progress: recompute on a tick.
     ticking: bool,
+    /// Virtual servers whose checks `ha_suspend` pauses (shown in /status).
+    suspended: BTreeSet<String>,
 }
 
 impl Director {
@@ -193,15 +197,20 @@ impl Director {
             globals: spec.globals.clone(),
             watch,
         }));
-        self.hub
-            .virtual_servers
-            .send_replace(super::status::virtual_servers(
-                &spec,
-                &combined,
-                &d,
-                &self.operator,
-                self.has_kernel.then_some(&*self.conns),
-            ));
+        let mut vss = super::status::virtual_servers(
+            &spec,
+            &combined,
+            &d,
+            &self.operator,
+            self.has_kernel.then_some(&*self.conns),
+        );
+        for v in vss.iter_mut().filter(|v| self.suspended.contains(&v.key)) {
+            v.checks_suspended = Some(
+                "ha_suspend: none of its addresses is on this host; health as last checked"
+                    .to_string(),
+            );
+        }
+        self.hub.virtual_servers.send_replace(vss);
     }
 
     /// Turns drains that are over into `drained` (through the store, so it is persisted and
@@ -323,6 +332,10 @@ pub async fn run<K: Ipvs + 'static>(
     let spec = spec_rx.borrow_and_update().clone();
     health::set_users(&users, &spec);
     sched.set(spec.server_checks());
+    let mut suspension = local_addrs::Suspension::default();
+    if let Some(paused) = suspension.update(&spec, &hub) {
+        sched.suspend(paused);
+    }
     if let Some(dir) = &opts.state_dir {
         load_operator(dir, &hub);
     }
@@ -343,6 +356,7 @@ pub async fn run<K: Ipvs + 'static>(
         notifier,
         target_tx,
         ticking: false,
+        suspended: suspension.paused().clone(),
     };
 
     // First computation before the writer starts, so its first pass sees the real target.
@@ -385,6 +399,10 @@ pub async fn run<K: Ipvs + 'static>(
                 let known: BTreeSet<RsId> =
                     d.spec.server_checks().into_iter().map(|s| s.id).collect();
                 d.health.retain(|id, _| known.contains(id));
+                if let Some(paused) = suspension.update(&d.spec, &d.hub) {
+                    sched.suspend(paused);
+                    d.suspended = suspension.paused().clone();
+                }
                 tracing::info!(virtual_servers = d.spec.virtual_servers.len(), "director: configuration applied");
                 d.recompute();
             }
@@ -438,6 +456,13 @@ pub async fn run<K: Ipvs + 'static>(
                     );
                 }
                 d.recompute();
+            }
+            _ = suspension.changed() => {
+                if let Some(paused) = suspension.update(&d.spec, &d.hub) {
+                    sched.suspend(paused);
+                    d.suspended = suspension.paused().clone();
+                    d.recompute();
+                }
             }
             _ = tokio::time::sleep_until(next_tick), if d.ticking => {
                 next_tick = tokio::time::Instant::now() + TICK;

@@ -29,6 +29,9 @@ pub struct VirtualServer {
     pub quorum_down: Option<Script>,
     /// `omega`: run the down scripts at shutdown.
     pub omega: bool,
+    /// `ha_suspend`: the service addresses; while none of them is on this host, the real
+    /// servers' checks are paused (empty: never paused).
+    pub ha_suspend: Vec<std::net::IpAddr>,
 }
 
 /// One real server.

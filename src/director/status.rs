@@ -39,6 +39,7 @@ pub fn virtual_servers(
             quorum_up: plan.quorum_up,
             sorry_server_active: plan.sorry_active,
             operator: op.get(&vs.core.id, None).map(|e| e.mode.name().to_string()),
+            checks_suspended: None,
             real_servers: vs
                 .core
                 .real_servers

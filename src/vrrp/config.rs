@@ -26,6 +26,13 @@ pub struct VrrpConfig {
     /// `-V/--dont-release-vrrp`: when lvsd stops, masters keep their VIPs and routes and send
     /// no priority-0 advert (a reload still releases what it removes).
     pub keep_vips_on_stop: bool,
+    /// `vrrp_track_process` blocks some instance tracks.
+    pub processes: Vec<super::track_process::ProcessConfig>,
+    /// `linkbeat_interfaces`: link state polled by ioctl rather than read from netlink.
+    pub linkbeat: Vec<String>,
+    /// `vrrp_startup_delay`: instances stay in INIT this long after lvsd starts.
+    #[serde(with = "secs")]
+    pub startup_delay: Duration,
 }
 
 /// One virtual address (`10.0.0.1/24 dev eth1 brd 10.0.0.255 scope global label eth1:1`).
@@ -148,6 +155,14 @@ pub struct InstanceConfig {
     /// `track_bfd` (the instance's and its sync group's), by bfd_instance name.
     #[serde(default)]
     pub track_bfds: Vec<Tracked>,
+    /// `track_process` lines of the instance and of its sync group (a group's tracked
+    /// process acts on every member, as keepalived's sync-group tracking does).
+    pub track_processes: Vec<Tracked>,
+    /// `notify_priority_changes`: each change of the effective priority is published as an
+    /// event (`MASTER_PRIORITY 90`, keepalived's notify-FIFO words).
+    pub notify_priority_changes: bool,
+    /// `linkbeat_use_polling` (deprecated form): poll this instance's interface.
+    pub linkbeat_use_polling: bool,
     /// `dont_track_primary`: ignore the instance interface's own link state.
     pub dont_track_primary: bool,
     pub notify: Notify,
@@ -184,9 +199,29 @@ impl Default for InstanceConfig {
             track_interfaces: Vec::new(),
             track_files: Vec::new(),
             track_bfds: Vec::new(),
+            track_processes: Vec::new(),
+            notify_priority_changes: false,
+            linkbeat_use_polling: false,
             dont_track_primary: false,
             notify: Notify::default(),
         }
+    }
+}
+
+impl VrrpConfig {
+    /// Every interface whose link state is polled: `linkbeat_interfaces` and the interfaces
+    /// of instances with `linkbeat_use_polling`, sorted, once each.
+    pub fn linkbeat_interfaces(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.linkbeat.clone();
+        v.extend(
+            self.instances
+                .iter()
+                .filter(|i| i.linkbeat_use_polling)
+                .map(|i| i.interface.clone()),
+        );
+        v.sort();
+        v.dedup();
+        v
     }
 }
 

@@ -11,6 +11,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use crate::config::model as m;
 use crate::scripts::Scripts;
 
+use super::track_process::{ParamMatch, ProcessConfig};
+
 use super::config::{
     AuthKind, InstanceConfig, Notify, ScriptConfig, SyncGroupConfig, TrackFileRef, Tracked, Vip,
     VrrpConfig,
@@ -52,6 +54,9 @@ impl VrrpConfig {
                 .collect(),
             realtime_priority: Some(DEFAULT_RT_PRIORITY),
             socket_priority: Some(DEFAULT_SOCKET_PRIORITY),
+            startup_delay: c.global.vrrp_startup_delay,
+            processes: c.track_processes.iter().map(process).collect(),
+            linkbeat: c.linkbeat_interfaces.clone(),
         }
     }
 }
@@ -223,9 +228,48 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
             })
             .collect(),
         track_bfds: track_bfds(c, i),
+        track_processes: track_processes(c, i),
+        notify_priority_changes: i.notify.priority_changes,
+        linkbeat_use_polling: i.linkbeat_use_polling,
         dont_track_primary: i.dont_track_primary,
         notify: notify(scripts, &i.notify),
     }
+}
+
+fn process(p: &m::TrackProcess) -> ProcessConfig {
+    ProcessConfig {
+        name: p.name.clone(),
+        process: p.process.clone(),
+        params: p.params.clone(),
+        param_match: p.param_match.map(|m| match m {
+            m::ParamMatch::Exact => ParamMatch::Exact,
+            m::ParamMatch::Partial => ParamMatch::Partial,
+            m::ParamMatch::Initial => ParamMatch::Initial,
+        }),
+        full_command: p.full_command,
+        quorum: p.quorum,
+        quorum_max: p.quorum_max,
+        fork_delay: p.fork_delay,
+        terminate_delay: p.terminate_delay,
+    }
+}
+
+/// The instance's own `track_process` lines, then its sync group's.
+fn track_processes(c: &m::Config, i: &m::VrrpInstance) -> Vec<Tracked> {
+    let group = c
+        .vrrp_sync_groups
+        .iter()
+        .filter(|g| g.group.contains(&i.name))
+        .flat_map(|g| &g.track_processes);
+    i.track_processes
+        .iter()
+        .chain(group)
+        .map(|t| Tracked {
+            name: t.name.clone(),
+            weight: weight(t.weight),
+            reverse: t.reverse,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -407,5 +451,91 @@ vrrp_instance VI_6 {
             vec!["VI_1".to_string(), "VI_6".to_string()]
         );
         assert_eq!(c.realtime_priority, Some(DEFAULT_RT_PRIORITY));
+    }
+
+    #[test]
+    fn track_process_blocks_instances_and_sync_groups() {
+        let l = load_str(
+            r#"
+global_defs {
+    vrrp_startup_delay 2.5
+}
+vrrp_track_process nginx {
+    process /usr/sbin/nginx -c /etc/nginx.conf
+    param_match partial
+    quorum 2
+    quorum_max 4
+    delay 1.5
+    fork_delay 0.2
+    weight 10 reverse
+}
+vrrp_track_process sshd {
+    process sshd
+}
+vrrp_sync_group G {
+    group {
+        VI_1
+    }
+    track_process {
+        sshd weight 0
+    }
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 1
+    priority 100
+    virtual_ipaddress {
+        10.0.0.1
+    }
+    track_process {
+        nginx
+        missing
+    }
+}
+"#,
+            Path::new("test.conf"),
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let text: Vec<String> = l.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|d| d.contains("track process missing not found")),
+            "{text:?}"
+        );
+        assert!(
+            !text.iter().any(|d| d.contains("does not implement")),
+            "{text:?}"
+        );
+        let c = VrrpConfig::from_model(&l.config);
+        assert_eq!(c.startup_delay, Duration::from_millis(2500));
+        let nginx = &c.processes[0];
+        assert_eq!(
+            (nginx.process.as_str(), nginx.params.clone()),
+            (
+                "/usr/sbin/nginx",
+                vec!["-c".to_string(), "/etc/nginx.conf".into()]
+            )
+        );
+        assert_eq!(nginx.param_match, Some(ParamMatch::Partial));
+        assert_eq!((nginx.quorum, nginx.quorum_max), (2, 4));
+        assert_eq!(nginx.fork_delay, Duration::from_millis(200));
+        assert_eq!(nginx.terminate_delay, Duration::from_millis(1500));
+        assert_eq!(c.processes[1].quorum_max, u32::MAX);
+        assert_eq!(
+            c.instances[0].track_processes,
+            vec![
+                Tracked {
+                    name: "nginx".into(),
+                    weight: Some(10),
+                    reverse: true
+                },
+                Tracked {
+                    name: "sshd".into(),
+                    weight: None,
+                    reverse: false
+                }
+            ]
+        );
     }
 }

@@ -1,15 +1,20 @@
-//! The one loop per `vrrp_instance`: every input (a datagram, the FSM deadline, a tracker
-//! change, a sync-group move, shutdown) becomes an [`Event`] for the pure [`Fsm`], and the
-//! returned [`Action`]s are carried out here: adverts on the raw socket, VIPs through
-//! rtnetlink, GARP/NA frames, notify scripts, counters and status.
+//! The one loop per `vrrp_instance`, at the I/O edge: [`Sources::next`] turns whatever the
+//! loop waits on into one [`step::Input`]; the pure [`Step`] turns it into effects, carried
+//! out here by [`Exec`]: adverts on the raw socket, VIPs through rtnetlink, GARP/NA frames,
+//! notify scripts, events and status.
 //!
 //! ```text
-//!  VrrpSocket::recv ──► validate::check ──► Event::Advert ─┐
-//!  sleep_until(fsm.next_deadline()) ──────► Event::Timer ──┤
-//!  track watches (scripts, links, files) ─► Fault/Priority ┼─► Fsm::handle ─► Actions ─► execute
-//!  sync group watch ──────────────────────► Event::Follow ─┤
-//!  shutdown watch ────────────────────────► Event::Shutdown┘
+//!  shutdown watch ────────────────────────► Input::Shutdown ─┐
+//!  VrrpSocket::recv ──► validate::check ──► Input::Packet ───┤
+//!  timerfd at step.next_deadline() ───────► Input::Timer ────┤
+//!  STATS_CLEAR ───────────────────────────► Input::StatsClear┼─► Step::on_input ─► Effects ─► Exec
+//!  tracked watches (links, scripts, files, ─► Input::Track ──┤
+//!    processes; BFD and routes join here)                    │
+//!  sync group watch ──────────────────────► Input::Group ────┘
 //! ```
+//!
+//! Every source is owned by the loop and polled by it (no task of its own), so nothing the
+//! loop waits on outlives it; shutdown is polled first on every turn.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,16 +24,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use tokio::sync::{Notify as TokioNotify, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::log_limit::{Decision, Kind, LogLimits, suppressed_note};
-
 use super::config::{InstanceConfig, ScriptConfig, Vip};
-use super::fsm::{Action, Event, Fsm, FsmConfig, State};
+use super::fsm::{Action, FsmConfig, State};
 use super::garp::{Announcer, Mac, announce_frame};
 use super::packet::{Advert, MCAST_V4, MCAST_V6, Version};
 use super::socket::{SocketOptions, VrrpSocket};
+use super::step::{self, Step, StepConfig};
 use super::timer::HrTimer;
 use super::track::{self, FileInput, Input};
 use super::validate::{self, Expect, Verdict};
@@ -46,9 +50,13 @@ pub(crate) struct Shared {
     pub files: HashMap<String, watch::Receiver<i64>>,
     /// BFD session states (`track_bfd`).
     pub bfd: watch::Receiver<crate::bfd::StatusMap>,
+    /// `vrrp_track_process` verdicts by name (None until the first /proc scan).
+    pub processes: super::track_process::Verdicts,
     pub socket_priority: Option<u32>,
     /// Set when lvsd stops with `-V`: the instance leaves its addresses in place.
     pub keep_on_stop: Arc<std::sync::atomic::AtomicBool>,
+    /// `vrrp_startup_delay`.
+    pub startup_delay: Duration,
 }
 
 /// Where this instance sits.
@@ -98,10 +106,88 @@ async fn sleep_hr(hr: &HrTimer, t: Option<std::time::Instant>) {
     }
 }
 
-async fn sleep_opt(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
+/// Everything one instance waits on, turned into [`step::Input`]s. It owns its receivers and
+/// spawns nothing, so when the loop ends, every input it waited on ends with it.
+struct Sources<'a> {
+    cfg: &'a InstanceConfig,
+    shared: &'a Shared,
+    io: &'a Io,
+    expect: Expect,
+    hr: HrTimer,
+    buf: Vec<u8>,
+    trackers: Trackers,
+    /// None when the instance is in no sync group (or the group is gone).
+    group: Option<watch::Receiver<Option<(String, State)>>>,
+    stats_clear: Option<watch::Receiver<u64>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Sources<'_> {
+    /// The next input. Shutdown is looked at first: whatever else is ready, a stop is seen at
+    /// the next call. Tracker, sync-group and STATS_CLEAR changes come next: they are rare, and
+    /// a flood of datagrams must not hide them. Adverts come before the timer: when the thread
+    /// wakes late (CPU starved) with both an advert queued and Master_Down_Timer past due, the
+    /// advert wins and no false failover happens (an expired timer is still served after each
+    /// input, see `Step::on_input`).
+    async fn next(&mut self, deadline: Option<std::time::Instant>) -> Option<step::Input> {
+        let has_group = self.group.is_some();
+        let has_clear = self.stats_clear.is_some();
+        let has_trackers = !self.trackers.is_empty();
+        tokio::select! {
+            biased;
+            _ = self.shutdown.changed() => Some(step::Input::Shutdown),
+            true = self.trackers.changed(), if has_trackers => {
+                let (fault, priority) = tracking(self.cfg, self.shared);
+                Some(step::Input::Track(step::Tracked { fault, priority }))
+            }
+            r = changed(self.group.as_mut()), if has_group => {
+                let st = r.then(|| self.group.as_mut().and_then(|g| g.borrow_and_update().clone())).flatten();
+                if !r {
+                    self.group = None;
+                }
+                st.map(|(from, state)| step::Input::Group { from, state })
+            }
+            r = changed(self.stats_clear.as_mut()), if has_clear => match r {
+                true => Some(step::Input::StatsClear),
+                false => { self.stats_clear = None; None }
+            },
+            r = self.io.sock.recv(&mut self.buf) => self.packet(r).await,
+            _ = sleep_hr(&self.hr, deadline) => Some(step::Input::Timer),
+        }
+    }
+
+    async fn packet(
+        &mut self,
+        r: std::io::Result<Result<super::socket::Received, super::packet::DecodeError>>,
+    ) -> Option<step::Input> {
+        match r {
+            Ok(Ok(rcv)) => {
+                let msg = self.buf.get(rcv.payload.clone()).unwrap_or(&[]);
+                let verdict = validate::check(&rcv, msg, &self.expect);
+                Some(step::Input::Packet {
+                    src: rcv.src,
+                    verdict,
+                })
+            }
+            Ok(Err(d)) => Some(step::Input::Packet {
+                src: self.expect.local,
+                verdict: Verdict::Reject(validate::Reject::Decode(d)),
+            }),
+            Err(e) => {
+                tracing::warn!("VRRP receive error: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                None
+            }
+        }
+    }
+}
+
+/// `rx.changed()`: true on a new value, false when the sender is gone (never with None: the
+/// branch is disabled then).
+async fn changed<T>(rx: Option<&mut watch::Receiver<T>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => false,
     }
 }
 
@@ -114,23 +200,7 @@ pub(crate) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let name = cfg.name.clone();
-    let mut counters = VrrpCounters::default();
-    let mut status = VrrpInstanceStatus {
-        name: cfg.name.clone(),
-        interface: cfg.interface.clone(),
-        vrid: cfg.vrid,
-        version: cfg.version,
-        family: if cfg.is_ipv6() { "inet6" } else { "inet" },
-        state: VrrpState::Init,
-        base_priority: cfg.priority,
-        effective_priority: cfg.priority,
-        master_addr: None,
-        since_unix_ms: now_unix_ms(),
-        since_unix_us: now_unix_us(),
-        master_priority: 0,
-        vips: cfg.vips.iter().map(Vip::display).collect(),
-        counters: counters.clone(),
-    };
+    let mut status = initial_status(&cfg);
     let publish = |st: &VrrpInstanceStatus| {
         shared.hub.vrrp.send_modify(|v| {
             // By name: a reload reorders the list under running instances.
@@ -157,195 +227,125 @@ pub(crate) async fn run(
     tracing::info!(instance = %name, src = %io.src, "VRRP instance started on {} (vrid {}, v{}, prio {})",
         cfg.interface, cfg.vrid, cfg.version, cfg.priority);
 
-    let advert_int = cfg.effective_advert_int();
-    let mut fsm = Fsm::new(FsmConfig {
-        priority: cfg.priority,
-        adver_int: advert_int,
-        preempt: cfg.preempt,
-        preempt_delay: cfg.preempt_delay,
-        local_addr: io.src,
-        learn_master_interval: cfg.version() == Version::V3,
-    });
-    let expect = Expect {
-        version: cfg.version(),
-        vrid: cfg.vrid,
-        auth: cfg.auth(),
-        interval_cs: cfg.interval_cs(),
-        addrs: cfg.vips.iter().map(|v| v.addr).collect(),
-        checksum: cfg.checksum_mode(),
-        local: io.src,
-        peers: cfg.unicast_peers.clone(),
+    let (fault, priority) = tracking(&cfg, &shared);
+    let mut step = Step::new(
+        step_config(&cfg, &shared, io.src),
+        step::Tracked { fault, priority },
+    );
+    let mut src = Sources {
+        cfg: &cfg,
+        shared: &shared,
+        io: &io,
+        expect: Expect {
+            version: cfg.version(),
+            vrid: cfg.vrid,
+            auth: cfg.auth(),
+            interval_cs: cfg.interval_cs(),
+            addrs: cfg.vips.iter().map(|v| v.addr).collect(),
+            checksum: cfg.checksum_mode(),
+            local: io.src,
+            peers: cfg.unicast_peers.clone(),
+        },
+        hr: HrTimer::new().context("creating the VRRP timerfd")?,
+        buf: vec![0u8; 2048],
+        trackers: Trackers::new(tracked_receivers(&cfg, &shared)),
+        group: slot.group.as_ref().map(|g| g.subscribe()),
+        stats_clear: Some(shared.hub.stats_clear.subscribe()),
+        shutdown,
     };
-    let dsts: Vec<IpAddr> = if cfg.unicast_peers.is_empty() {
-        vec![multicast_group(&cfg, io.src.is_ipv6())]
-    } else {
-        cfg.unicast_peers.clone()
-    };
-
-    // Tracking: one notifier fires whenever any tracked watch changes.
-    let track_changed = Arc::new(TokioNotify::new());
-    tokio::spawn(watch_any(
-        tracked_receivers(&cfg, &shared),
-        track_changed.clone(),
-    ));
-    let (mut fault, mut prio) = tracking(&cfg, &shared);
-
     let mut ex = Exec {
         cfg: &cfg,
         io: &io,
         nl: &shared.nl,
-        counters: &mut counters,
-        dsts,
-        garp_at: None,
-        garp_refresh_at: None,
-        following: false,
-        limits: LogLimits::default(),
+        hub: &shared.hub,
+        dsts: if cfg.unicast_peers.is_empty() {
+            vec![multicast_group(&cfg, io.src.is_ipv6())]
+        } else {
+            cfg.unicast_peers.clone()
+        },
     };
-    let mut group_rx = slot.group.as_ref().map(|g| g.subscribe());
-    let mut stats_clear = shared.hub.stats_clear.subscribe();
 
     // A previous run killed with SIGKILL leaves its addresses behind; like keepalived, start
     // from none (Backup must not hold them).
-    ex.execute(&fsm, vec![Action::DelVips], &slot, &mut status)
-        .await;
-
-    let t0 = Instant::now();
-    let mut acts = Vec::new();
-    if fault {
-        acts.extend(fsm.handle(t0.into_std(), Event::Fault(true)));
-    }
-    acts.extend(fsm.handle(t0.into_std(), Event::Priority(prio)));
-    acts.extend(fsm.handle(t0.into_std(), Event::Startup));
-    ex.execute(&fsm, acts, &slot, &mut status).await;
-
-    let hr = HrTimer::new().context("creating the VRRP timerfd")?;
-    let mut buf = vec![0u8; 2048];
+    let fx = vec![step::Effect::Fsm(Action::DelVips)];
+    ex.execute(&mut step, fx, &slot, &mut status).await;
+    let keep = || {
+        shared
+            .keep_on_stop
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let mut input = Some(step::Input::Startup);
     loop {
-        let deadline = fsm.next_deadline();
-        let garp_deadline = match (ex.garp_at, ex.garp_refresh_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let (ev, following) = tokio::select! {
-            biased;
-            _ = shutdown.changed() => break,
-            // Adverts before the timer; see the deadline branch below.
-            r = io.sock.recv(&mut buf) => {
-                match r {
-                    Ok(Ok(rcv)) => {
-                        let msg = buf.get(rcv.payload.clone()).unwrap_or(&[]);
-                        match validate::check(&rcv, msg, &expect) {
-                            Verdict::Accept { advert, addr_list_mismatch } => {
-                                ex.counters.advert_rcvd += 1;
-                                if advert.priority == 0 {
-                                    ex.counters.pri_zero_rcvd += 1;
-                                }
-                                if addr_list_mismatch {
-                                    ex.counters.addr_list_err += 1;
-                                    if let Decision::Log { suppressed } = ex.limits.check(Kind::AddrList, std::time::Instant::now()) {
-                                        tracing::warn!(instance = %name, from = %rcv.src, "advert address list {:?} differs from ours{}", advert.addrs, suppressed_note(suppressed));
-                                    }
-                                }
-                                let interval = Duration::from_millis(u64::from(advert.interval_cs) * 10);
-                                (Some(Event::Advert { src: rcv.src, priority: advert.priority, interval }), false)
-                            }
-                            Verdict::Ignore(_) => (None, false),
-                            Verdict::Reject(r) => {
-                                validate::count(&r, ex.counters);
-                                if let Decision::Log { suppressed } = ex.limits.check(Kind::Invalid, std::time::Instant::now()) {
-                                    tracing::warn!(instance = %name, from = %rcv.src, "invalid advert dropped: {r}{}", suppressed_note(suppressed));
-                                }
-                                (None, false)
-                            }
-                        }
-                    }
-                    Ok(Err(d)) => {
-                        validate::count(&validate::Reject::Decode(d), ex.counters);
-                        (None, false)
-                    }
-                    Err(e) => {
-                        tracing::warn!(instance = %name, "receive error: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        (None, false)
-                    }
-                }
+        if let Some(i) = input.take() {
+            let stopping = i == step::Input::Shutdown;
+            let mut fx = step.on_input(Instant::now().into_std(), i);
+            if stopping && keep() {
+                fx.retain(|e| {
+                    !matches!(
+                        e,
+                        step::Effect::Fsm(Action::SendAdvert { priority: 0 } | Action::DelVips)
+                    )
+                });
+                tracing::info!(instance = %name, "-V: leaving the virtual addresses in place");
             }
-            // After the socket: when the thread wakes late (CPU starved) with both an advert
-            // queued and Master_Down_Timer past due, the advert wins and no false failover
-            // happens.
-            _ = sleep_hr(&hr, deadline) => (Some(Event::Timer), false),
-            _ = sleep_opt(garp_deadline) => {
-                ex.garp_timer(&fsm);
-                (None, false)
-            }
-            Ok(()) = stats_clear.changed() => {
-                // STATS_CLEAR: the counters start over (keepalived clears them likewise).
-                *ex.counters = VrrpCounters::default();
-                (None, false)
-            }
-            _ = track_changed.notified() => {
-                let (f, p) = tracking(&cfg, &shared);
-                let now = Instant::now().into_std();
-                let mut acts = Vec::new();
-                if p != prio {
-                    tracing::info!(instance = %name, "effective priority {prio} -> {p}");
-                    prio = p;
-                    acts.extend(fsm.handle(now, Event::Priority(p)));
-                }
-                if f != fault {
-                    fault = f;
-                    acts.extend(fsm.handle(now, Event::Fault(f)));
-                }
-                ex.execute(&fsm, acts, &slot, &mut status).await;
-                (None, false)
-            }
-            Some(st) = async {
-                match group_rx.as_mut() {
-                    Some(rx) => rx.changed().await.ok().and_then(|_| rx.borrow_and_update().clone()),
-                    None => std::future::pending().await,
-                }
-            } => {
-                match st {
-                    (from, s) if from != name && s != fsm.state() => (Some(Event::Follow(s)), true),
-                    _ => (None, false),
-                }
-            }
-        };
-        if let Some(ev) = ev {
-            let acts = fsm.handle(Instant::now().into_std(), ev);
-            ex.following = following;
-            ex.execute(&fsm, acts, &slot, &mut status).await;
-            ex.following = false;
+            ex.execute(&mut step, fx, &slot, &mut status).await;
+            status.counters = step.counters.clone();
+            status.effective_priority = step.fsm().priority();
+            status.master_addr = step.fsm().master_addr();
+            status.master_priority = step.fsm().master_priority();
+            publish(&status);
         }
-        // The socket branch comes first; a flood of datagrams must not starve the timers.
-        let now = Instant::now().into_std();
-        if fsm.next_deadline().is_some_and(|d| d <= now) {
-            let acts = fsm.handle(now, Event::Timer);
-            ex.execute(&fsm, acts, &slot, &mut status).await;
+        if step.stopped() {
+            break;
         }
-        status.counters = ex.counters.clone();
-        status.effective_priority = fsm.priority();
-        status.master_addr = fsm.master_addr();
-        status.master_priority = fsm.master_priority();
-        publish(&status);
+        input = src.next(step.next_deadline()).await;
     }
-
-    let mut acts = fsm.handle(Instant::now().into_std(), Event::Shutdown);
-    let keep = shared
-        .keep_on_stop
-        .load(std::sync::atomic::Ordering::SeqCst);
-    if keep {
-        acts.retain(|a| !matches!(a, Action::SendAdvert { priority: 0 } | Action::DelVips));
-        tracing::info!(instance = %name, "-V: leaving the virtual addresses in place");
-    }
-    ex.execute(&fsm, acts, &slot, &mut status).await;
-    status.counters = ex.counters.clone();
-    publish(&status);
-    if let Some(ix) = io.vmac.filter(|_| !keep) {
+    drop(src);
+    if let Some(ix) = io.vmac.filter(|_| !keep()) {
         let _ = shared.nl.del_link(ix).await;
     }
     tracing::info!(instance = %name, "VRRP instance stopped");
     Ok(())
+}
+
+fn step_config(cfg: &InstanceConfig, shared: &Shared, local_addr: IpAddr) -> StepConfig {
+    StepConfig {
+        name: cfg.name.clone(),
+        vrid: cfg.vrid,
+        fsm: FsmConfig {
+            priority: cfg.priority,
+            adver_int: cfg.effective_advert_int(),
+            preempt: cfg.preempt,
+            preempt_delay: cfg.preempt_delay,
+            local_addr,
+            learn_master_interval: cfg.version() == Version::V3,
+        },
+        garp_master_delay: cfg.garp_master_delay,
+        garp_master_repeat: cfg.garp_master_repeat,
+        garp_master_refresh: cfg.garp_master_refresh,
+        garp_master_refresh_repeat: cfg.garp_master_refresh_repeat,
+        startup_delay: shared.startup_delay,
+        notify_priority_changes: cfg.notify_priority_changes,
+    }
+}
+
+pub(crate) fn initial_status(cfg: &InstanceConfig) -> VrrpInstanceStatus {
+    VrrpInstanceStatus {
+        name: cfg.name.clone(),
+        interface: cfg.interface.clone(),
+        vrid: cfg.vrid,
+        version: cfg.version,
+        family: if cfg.is_ipv6() { "inet6" } else { "inet" },
+        state: VrrpState::Init,
+        base_priority: cfg.priority,
+        effective_priority: cfg.priority,
+        master_addr: None,
+        since_unix_ms: now_unix_ms(),
+        since_unix_us: now_unix_us(),
+        master_priority: 0,
+        vips: cfg.vips.iter().map(Vip::display).collect(),
+        counters: VrrpCounters::default(),
+    }
 }
 
 /// `mcast_dst_ip` when it is of the instance's family, else the RFC group.
@@ -428,6 +428,7 @@ enum Rx {
     Script(watch::Receiver<Option<bool>>),
     File(watch::Receiver<i64>),
     Bfd(watch::Receiver<crate::bfd::StatusMap>),
+    Process(watch::Receiver<Option<bool>>),
 }
 
 impl Rx {
@@ -437,6 +438,7 @@ impl Rx {
             Rx::Script(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::File(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Bfd(r) => Box::pin(async move { r.changed().await.is_ok() }),
+            Rx::Process(r) => Box::pin(async move { r.changed().await.is_ok() }),
         }
     }
 }
@@ -453,25 +455,40 @@ fn tracked_receivers(cfg: &InstanceConfig, shared: &Shared) -> Vec<Rx> {
             v.push(Rx::File(rx.clone()));
         }
     }
+    for p in &cfg.track_processes {
+        if let Some(rx) = shared.processes.get(&p.name) {
+            v.push(Rx::Process(rx.clone()));
+        }
+    }
     if !cfg.track_bfds.is_empty() {
         v.push(Rx::Bfd(shared.bfd.clone()));
     }
     v
 }
 
-/// Wakes `notify` whenever any receiver sees a change; ends when all senders are gone.
-async fn watch_any(mut rxs: Vec<Rx>, notify: Arc<TokioNotify>) {
-    loop {
-        if rxs.is_empty() {
-            return;
-        }
-        let futs: Vec<Changed<'_>> = rxs.iter_mut().map(Rx::changed).collect();
+/// The tracked watches of one instance, polled by the loop itself (no task of its own).
+struct Trackers {
+    rxs: Vec<Rx>,
+}
+
+impl Trackers {
+    fn new(rxs: Vec<Rx>) -> Trackers {
+        Trackers { rxs }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rxs.is_empty()
+    }
+
+    /// True when any watch changed; a watch whose sender is gone is dropped (false). Never
+    /// call it with no watches (the branch is disabled then).
+    async fn changed(&mut self) -> bool {
+        let futs: Vec<Changed<'_>> = self.rxs.iter_mut().map(Rx::changed).collect();
         let (ok, i, _) = futures_util::future::select_all(futs).await;
         if !ok {
-            rxs.remove(i);
-            continue;
+            self.rxs.remove(i);
         }
-        notify.notify_one();
+        ok
     }
 }
 
@@ -503,6 +520,13 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
     }
     let bfd = shared.bfd.borrow();
     inputs.extend(cfg.track_bfds.iter().map(|t| track::bfd_input(t, &bfd)));
+    for t in &cfg.track_processes {
+        if let Some(rx) = shared.processes.get(&t.name) {
+            // Before the first /proc scan: not counted against the instance.
+            let ok = rx.borrow().unwrap_or(true);
+            inputs.push(track::process_input(t, ok));
+        }
+    }
     let files: Vec<FileInput> = cfg
         .track_files
         .iter()
@@ -514,19 +538,13 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
     track::evaluate(cfg.priority, &inputs, &files)
 }
 
-/// Carries out FSM actions.
+/// Carries out the effects of a step.
 struct Exec<'a> {
     cfg: &'a InstanceConfig,
     io: &'a Io,
     nl: &'a Netlink,
-    counters: &'a mut VrrpCounters,
+    hub: &'a StatusHub,
     dsts: Vec<IpAddr>,
-    garp_at: Option<Instant>,
-    garp_refresh_at: Option<Instant>,
-    /// The current transition follows a sync-group peer: do not re-broadcast it.
-    following: bool,
-    /// Warnings the network can trigger are rate-limited per kind (counters count all).
-    limits: LogLimits,
 }
 
 impl Exec<'_> {
@@ -537,7 +555,7 @@ impl Exec<'_> {
             .then(|| no_accept::chain_name(self.cfg.vrid, &self.cfg.name))
     }
 
-    fn send_advert(&mut self, priority: u8) {
+    fn send_advert(&mut self, priority: u8, counters: &mut VrrpCounters) {
         let adv = Advert {
             version: self.cfg.version(),
             vrid: self.cfg.vrid,
@@ -550,9 +568,9 @@ impl Exec<'_> {
             let msg = adv.encode(self.io.src, *dst, self.cfg.checksum_mode());
             match self.io.sock.send(&msg, *dst) {
                 Ok(()) => {
-                    self.counters.advert_sent += 1;
+                    counters.advert_sent += 1;
                     if priority == 0 {
-                        self.counters.pri_zero_sent += 1;
+                        counters.pri_zero_sent += 1;
                     }
                 }
                 Err(e) => {
@@ -572,115 +590,72 @@ impl Exec<'_> {
         }
     }
 
-    fn garp_timer(&mut self, fsm: &Fsm) {
-        let now = Instant::now();
-        if fsm.state() != State::Master {
-            self.garp_at = None;
-            self.garp_refresh_at = None;
-            return;
+    async fn add_vips(&mut self) {
+        // Block before the VIPs exist, so no_accept never lets a packet in.
+        if let Some(chain) = self.no_accept_chain() {
+            let vips: Vec<IpAddr> = self.io.vips.iter().map(|(_, v)| v.addr).collect();
+            if let Err(e) = no_accept::apply(&no_accept::block_script(&chain, &vips)).await {
+                tracing::error!(instance = %self.cfg.name, "{e:#}");
+            }
         }
-        if self.garp_at.is_some_and(|t| t <= now) {
-            self.garp_at = None;
-            self.counters.garp_delay += 1;
-            self.announce(self.cfg.garp_master_repeat);
+        for (ix, v) in &self.io.vips {
+            if let Err(e) = self.nl.add_vip(*ix, v).await {
+                tracing::error!(instance = %self.cfg.name, "{e}");
+            }
         }
-        if let Some(t) = self.garp_refresh_at
-            && t <= now
+    }
+
+    async fn del_vips(&mut self) {
+        for (ix, v) in &self.io.vips {
+            if let Err(e) = self.nl.del_vip(*ix, v).await {
+                tracing::error!(instance = %self.cfg.name, "{e}");
+            }
+        }
+        if let Some(chain) = self.no_accept_chain()
+            && let Err(e) = no_accept::apply(&no_accept::unblock_script(&chain)).await
         {
-            self.announce(self.cfg.garp_master_refresh_repeat);
-            self.garp_refresh_at = self.cfg.garp_master_refresh.map(|r| now + r);
+            tracing::error!(instance = %self.cfg.name, "{e:#}");
         }
     }
 
     async fn execute(
         &mut self,
-        fsm: &Fsm,
-        acts: Vec<Action>,
+        step: &mut Step,
+        fx: Vec<step::Effect>,
         slot: &Slot,
         status: &mut VrrpInstanceStatus,
     ) {
-        for a in acts {
-            match a {
-                Action::SendAdvert { priority } => self.send_advert(priority),
-                Action::AddVips => {
-                    // Block before the VIPs exist, so no_accept never lets a packet in.
-                    if let Some(chain) = self.no_accept_chain() {
-                        let vips: Vec<IpAddr> = self.io.vips.iter().map(|(_, v)| v.addr).collect();
-                        if let Err(e) =
-                            no_accept::apply(&no_accept::block_script(&chain, &vips)).await
-                        {
-                            tracing::error!(instance = %self.cfg.name, "{e:#}");
-                        }
-                    }
-                    for (ix, v) in &self.io.vips {
-                        if let Err(e) = self.nl.add_vip(*ix, v).await {
-                            tracing::error!(instance = %self.cfg.name, "{e}");
-                        }
-                    }
+        use step::Effect;
+        for e in fx {
+            match e {
+                Effect::Fsm(Action::SendAdvert { priority }) => {
+                    self.send_advert(priority, &mut step.counters)
                 }
-                Action::DelVips => {
-                    self.garp_at = None;
-                    self.garp_refresh_at = None;
-                    for (ix, v) in &self.io.vips {
-                        if let Err(e) = self.nl.del_vip(*ix, v).await {
-                            tracing::error!(instance = %self.cfg.name, "{e}");
-                        }
-                    }
-                    if let Some(chain) = self.no_accept_chain()
-                        && let Err(e) = no_accept::apply(&no_accept::unblock_script(&chain)).await
-                    {
-                        tracing::error!(instance = %self.cfg.name, "{e:#}");
-                    }
-                }
-                Action::Garp => {
-                    self.announce(self.cfg.garp_master_repeat);
-                    let now = Instant::now();
-                    if !self.cfg.garp_master_delay.is_zero() {
-                        self.garp_at = Some(now + self.cfg.garp_master_delay);
-                    }
-                    self.garp_refresh_at = self.cfg.garp_master_refresh.map(|r| now + r);
-                }
-                Action::StateChanged { from, to } => {
-                    tracing::info!(instance = %self.cfg.name, "entering {} state (priority {})", notify::state_word(to), fsm.priority());
-                    if to == State::Master {
-                        self.counters.become_master += 1;
-                    }
-                    if from == State::Master {
-                        self.counters.release_master += 1;
-                    }
+                Effect::Fsm(Action::AddVips) => self.add_vips().await,
+                Effect::Fsm(Action::DelVips) => self.del_vips().await,
+                Effect::Fsm(Action::Garp) => self.announce(self.cfg.garp_master_repeat),
+                Effect::Announce { repeat } => self.announce(repeat),
+                Effect::Fsm(Action::StateChanged { to, .. }) => {
+                    let prio = step.fsm().priority();
+                    tracing::info!(instance = %self.cfg.name, "entering {} state (priority {prio})", notify::state_word(to));
                     status.state = status_state(to);
                     status.since_unix_us = now_unix_us();
                     status.since_unix_ms = status.since_unix_us / 1000;
-                    notify::run(
-                        &self.cfg.notify,
-                        "INSTANCE",
-                        &self.cfg.name,
-                        to,
-                        fsm.priority(),
-                    );
-                    if let Some(g) = &slot.group
-                        && !self.following
-                    {
+                    notify::run(&self.cfg.notify, "INSTANCE", &self.cfg.name, to, prio);
+                }
+                Effect::Publish(to) => {
+                    if let Some(g) = &slot.group {
                         g.publish(&self.cfg.name, to);
                     }
                 }
-                Action::SplitBrain {
-                    peer,
-                    peer_priority,
-                } => {
-                    self.counters.split_brain += 1;
-                    if let Decision::Log { suppressed } = self
-                        .limits
-                        .check(Kind::LowerPriority, std::time::Instant::now())
-                    {
-                        tracing::warn!(
-                            instance = %self.cfg.name,
-                            "split brain on vrid {}: we ({}, priority {}) and {} (priority {}) are both master; we win and re-assert{}",
-                            self.cfg.vrid, self.io.src, fsm.priority(), peer, peer_priority,
-                            suppressed_note(suppressed),
-                        );
-                    }
+                Effect::PriorityChanged { state, priority } => {
+                    // keepalived writes `INSTANCE "VI_1" MASTER_PRIORITY 90` to its notify FIFO.
+                    let line = format!("{}_PRIORITY {priority}", notify::state_word(state));
+                    tracing::info!(instance = %self.cfg.name, "{line}");
+                    self.hub.events.publish("vrrp", self.cfg.name.clone(), line);
                 }
+                // Counted and logged by the step.
+                Effect::Fsm(Action::SplitBrain { .. }) => {}
             }
         }
     }

@@ -1,10 +1,13 @@
 //! VRRP (RFC 3768 v2, RFC 5798 v3; IPv4 and IPv6), wire-compatible with keepalived 2.2.7.
 //!
-//! Model: each `vrrp_instance` is one task (`instance.rs`) around a pure state machine
-//! ([`fsm`]): packets, deadlines, tracker changes and shutdown go in as events; adverts, VIP
-//! changes, GARPs and notifications come out as actions. The codec ([`packet`]), validation
+//! Model: each `vrrp_instance` is one task (`instance.rs`) around a pure step ([`step`]):
+//! packets, deadlines, tracker changes, sync-group moves and shutdown go in as one
+//! [`step::Input`]; adverts, VIP changes, GARPs and notifications come out as effects. The
+//! RFC state machine ([`fsm`]) sits inside the step. The codec ([`packet`]), validation
 //! ([`validate`]) and frame builders ([`garp`]) are pure; [`socket`] (raw protocol 112),
-//! [`vip`] (rtnetlink) and [`track`] (scripts, links, files) are the I/O edges.
+//! [`vip`] (rtnetlink), [`track`] (scripts, links, files) and [`track_process`] with
+//! [`cn_proc`] (the kernel's process connector) are the I/O edges. `Runtime::apply` reconciles
+//! one resource at a time (scripts, files, processes, instances, sync groups, status).
 //!
 //! Entry points, for the daemon (`lvsd -P` and the full mode):
 //!
@@ -41,6 +44,7 @@
 //! `virtual_rules`, sync-group level tracking; VMAC sysctls
 //! (arp_ignore/arp_filter) are left to the operator.
 
+pub mod cn_proc;
 pub mod config;
 mod from_model;
 pub mod fsm;
@@ -51,9 +55,11 @@ pub mod no_accept;
 pub mod notify;
 pub mod packet;
 pub mod socket;
+pub mod step;
 pub mod sync;
 pub mod timer;
 pub mod track;
+pub mod track_process;
 pub mod validate;
 pub mod vip;
 
@@ -66,7 +72,7 @@ use tokio::sync::watch;
 pub use config::{InstanceConfig, ScriptConfig, SyncGroupConfig, Tracked, Vip, VrrpConfig};
 pub use from_model::{DEFAULT_RT_PRIORITY, DEFAULT_SOCKET_PRIORITY};
 
-use crate::status::{StatusHub, VrrpInstanceStatus, VrrpScriptStatus, VrrpState};
+use crate::status::{StatusHub, VrrpScriptStatus};
 
 /// Checks what the runtime cannot work around; the config layer reports the same problems
 /// with file positions, this is the last line of defence.
@@ -208,6 +214,70 @@ struct RunningScript {
     tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
+/// A tracked process block, the sender its task publishes on, and the receiver instances clone.
+type ProcessEntry = (
+    track_process::ProcessConfig,
+    Arc<watch::Sender<Option<bool>>>,
+    watch::Receiver<Option<bool>>,
+);
+
+/// The `vrrp_track_process` trackers: one verdict channel per block, kept across reloads
+/// while the block is unchanged; one task follows all of them.
+#[derive(Default)]
+struct RunningProcesses {
+    by_name: HashMap<String, ProcessEntry>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningProcesses {
+    /// Keeps identical blocks' channels, replaces the rest and restarts the task over the new
+    /// set; returns the names that changed or went away.
+    fn apply(&mut self, wanted: &[track_process::ProcessConfig]) -> Vec<String> {
+        let mut changed = Vec::new();
+        self.by_name.retain(|name, (c, _, _)| {
+            let keep = wanted.iter().any(|w| w == c);
+            if !keep {
+                changed.push(name.clone());
+            }
+            keep
+        });
+        let mut new = false;
+        for w in wanted {
+            if !self.by_name.contains_key(&w.name) {
+                let (tx, rx) = watch::channel(None);
+                self.by_name
+                    .insert(w.name.clone(), (w.clone(), Arc::new(tx), rx));
+                new = true;
+            }
+        }
+        if new || !changed.is_empty() || (self.task.is_none() && !wanted.is_empty()) {
+            self.stop();
+            if !self.by_name.is_empty() {
+                let (specs, txs) = self
+                    .by_name
+                    .values()
+                    .map(|(c, tx, _)| (c.clone(), tx.clone()))
+                    .unzip();
+                self.task = Some(tokio::spawn(track_process::process_task(specs, txs)));
+            }
+        }
+        changed
+    }
+
+    fn verdicts(&self) -> track_process::Verdicts {
+        self.by_name
+            .iter()
+            .map(|(n, (_, _, rx))| (n.clone(), rx.clone()))
+            .collect()
+    }
+
+    fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
 struct RunningInstance {
     cfg: InstanceConfig,
     group: Option<SyncGroupConfig>,
@@ -221,6 +291,9 @@ struct Runtime {
     links: watch::Receiver<HashMap<String, bool>>,
     scripts: HashMap<String, RunningScript>,
     files: HashMap<String, (watch::Receiver<i64>, tokio::task::JoinHandle<()>)>,
+    processes: RunningProcesses,
+    /// The interfaces the link task polls (`linkbeat_interfaces`).
+    linkbeat: watch::Sender<Vec<String>>,
     groups: HashMap<String, (SyncGroupConfig, sync::Member)>,
     instances: HashMap<String, RunningInstance>,
     tasks: tokio::task::JoinSet<(String, anyhow::Result<()>)>,
@@ -229,57 +302,56 @@ struct Runtime {
 }
 
 impl Runtime {
+    /// Reconciles everything the VRRP thread runs with `cfg`, one resource at a time: what
+    /// instances use (scripts, files, groups) exists before they start; changed instances
+    /// resign before their replacements start.
     async fn apply(&mut self, cfg: &VrrpConfig) {
-        // Scripts: keep identical ones (same watch), restart the rest.
-        let mut changed_scripts = Vec::new();
+        let changed_scripts = self.apply_scripts(cfg);
+        self.publish_script_status(cfg);
+        self.apply_files(cfg);
+        self.linkbeat.send_if_modified(|v| {
+            let new = cfg.linkbeat_interfaces();
+            let changed = *v != new;
+            *v = new;
+            changed
+        });
+        let changed_processes = self.processes.apply(&tracked_processes(cfg));
+        self.stop_changed_instances(cfg, &changed_scripts, &changed_processes)
+            .await;
+        self.apply_groups(cfg);
+        self.publish_instance_status(cfg);
+        self.start_new_instances(cfg);
+    }
+
+    /// Scripts: identical ones keep their watch; the rest restart. Returns the names of the
+    /// scripts that changed or went away.
+    fn apply_scripts(&mut self, cfg: &VrrpConfig) -> Vec<String> {
+        let mut changed = Vec::new();
         self.scripts.retain(|name, r| {
             let keep = cfg.scripts.iter().any(|s| &s.name == name && *s == r.cfg);
             if !keep {
                 r.tasks.iter().for_each(|t| t.abort());
-                changed_scripts.push(name.clone());
+                changed.push(name.clone());
             }
             keep
         });
         for s in &cfg.scripts {
-            if self.scripts.contains_key(&s.name) {
-                continue;
+            if !self.scripts.contains_key(&s.name) {
+                let r = start_script(s, &self.hub);
+                self.scripts.insert(s.name.clone(), r);
             }
-            let (tx, rx) = watch::channel(None);
-            let (run_tx, mut run_rx) = watch::channel(false);
-            let runner = tokio::spawn(track::script_task(s.clone(), tx, run_tx));
-            let hub = self.hub.clone();
-            let (mut rx2, name) = (rx.clone(), s.name.clone());
-            let mirror = tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        r = rx2.changed() => if r.is_err() { break },
-                        r = run_rx.changed() => if r.is_err() { break },
-                    }
-                    let ok = rx2.borrow_and_update().unwrap_or(false);
-                    let running = *run_rx.borrow_and_update();
-                    hub.vrrp_scripts.send_modify(|v| {
-                        if let Some(x) = v.iter_mut().find(|x| x.name == name) {
-                            x.ok = ok;
-                            x.running = running;
-                        }
-                    });
-                }
-            });
-            self.scripts.insert(
-                s.name.clone(),
-                RunningScript {
-                    cfg: s.clone(),
-                    rx,
-                    tasks: [runner, mirror],
-                },
-            );
         }
-        let prev_scripts = self.hub.vrrp_scripts.borrow().clone();
+        changed
+    }
+
+    /// `/status` script list in the new order; a kept script keeps its verdict.
+    fn publish_script_status(&self, cfg: &VrrpConfig) {
+        let prev = self.hub.vrrp_scripts.borrow().clone();
         self.hub.vrrp_scripts.send_replace(
             cfg.scripts
                 .iter()
                 .map(|s| {
-                    let prev = prev_scripts.iter().find(|p| p.name == s.name);
+                    let prev = prev.iter().find(|p| p.name == s.name);
                     VrrpScriptStatus {
                         name: s.name.clone(),
                         ok: prev.is_some_and(|p| p.ok),
@@ -288,6 +360,10 @@ impl Runtime {
                 })
                 .collect(),
         );
+    }
+
+    /// `track_file`s: one poller per path any instance tracks.
+    fn apply_files(&mut self, cfg: &VrrpConfig) {
         let files: Vec<String> = cfg
             .instances
             .iter()
@@ -308,23 +384,30 @@ impl Runtime {
                 e.insert((rx, t));
             }
         }
+    }
 
-        // Instances: stop what is gone or changed (including its scripts or sync group).
-        let group_of = |name: &str| {
-            cfg.sync_groups
-                .iter()
-                .find(|g| g.members.iter().any(|m| m == name))
-                .cloned()
-        };
+    /// Stops what is gone or changed (including its scripts or sync group) and waits for it
+    /// to resign.
+    async fn stop_changed_instances(
+        &mut self,
+        cfg: &VrrpConfig,
+        changed_scripts: &[String],
+        changed_processes: &[String],
+    ) {
         let mut stopping = Vec::new();
         for (name, r) in &self.instances {
             let same = cfg.instances.iter().any(|i| i == &r.cfg)
-                && group_of(name) == r.group
+                && group_of(cfg, name) == r.group
                 && !r
                     .cfg
                     .track_scripts
                     .iter()
-                    .any(|t| changed_scripts.contains(&t.name));
+                    .any(|t| changed_scripts.contains(&t.name))
+                && !r
+                    .cfg
+                    .track_processes
+                    .iter()
+                    .any(|t| changed_processes.contains(&t.name));
             if !same {
                 let _ = r.stop.send(true);
                 stopping.push(name.clone());
@@ -333,7 +416,6 @@ impl Runtime {
         for name in &stopping {
             self.instances.remove(name);
         }
-        // Wait for them to resign before their replacements start.
         while !stopping.is_empty() {
             match self.tasks.join_next().await {
                 Some(Ok((name, res))) => {
@@ -346,6 +428,10 @@ impl Runtime {
                 None => break,
             }
         }
+    }
+
+    /// Sync groups: a changed group gets a new channel (its members restarted above).
+    fn apply_groups(&mut self, cfg: &VrrpConfig) {
         self.groups
             .retain(|name, (g, _)| cfg.sync_groups.iter().any(|n| &n.name == name && n == g));
         for g in &cfg.sync_groups {
@@ -353,11 +439,11 @@ impl Runtime {
                 .entry(g.name.clone())
                 .or_insert_with(|| (g.clone(), sync::group(g)));
         }
+    }
 
-        // Status list in the new order; running instances keep their entry.
-        self.hub
-            .vrrp_config
-            .send_replace(std::sync::Arc::new(cfg.clone()));
+    /// Status list in the new order; running instances keep their entry.
+    fn publish_instance_status(&self, cfg: &VrrpConfig) {
+        self.hub.vrrp_config.send_replace(Arc::new(cfg.clone()));
         let prev = self.hub.vrrp.borrow().clone();
         self.hub.vrrp.send_replace(
             cfg.instances
@@ -368,12 +454,15 @@ impl Runtime {
                         .find(|p| p.name == i.name && self.instances.contains_key(&i.name))
                     {
                         Some(p) => p.clone(),
-                        None => initial_status(i),
+                        None => instance::initial_status(i),
                     }
                 })
                 .collect(),
         );
-        let shared = instance::Shared {
+    }
+
+    fn shared(&self, cfg: &VrrpConfig) -> instance::Shared {
+        instance::Shared {
             nl: self.nl.clone(),
             hub: self.hub.clone(),
             links: self.links.clone(),
@@ -388,14 +477,21 @@ impl Runtime {
                 .map(|(p, (rx, _))| (p.clone(), rx.clone()))
                 .collect(),
             bfd: self.hub.bfd.subscribe(),
+            processes: self.processes.verdicts(),
             socket_priority: cfg.socket_priority,
             keep_on_stop: self.keep_on_stop.clone(),
-        };
+            startup_delay: cfg.startup_delay,
+        }
+    }
+
+    /// Starts every configured instance not running.
+    fn start_new_instances(&mut self, cfg: &VrrpConfig) {
+        let shared = self.shared(cfg);
         for ic in &cfg.instances {
             if self.instances.contains_key(&ic.name) {
                 continue;
             }
-            let group_cfg = group_of(&ic.name);
+            let group_cfg = group_of(cfg, &ic.name);
             let group = group_cfg
                 .as_ref()
                 .and_then(|g| self.groups.get(&g.name))
@@ -421,6 +517,58 @@ impl Runtime {
     }
 }
 
+/// The `vrrp_track_process` blocks some instance tracks (the others cost nothing).
+fn tracked_processes(cfg: &VrrpConfig) -> Vec<track_process::ProcessConfig> {
+    cfg.processes
+        .iter()
+        .filter(|p| {
+            cfg.instances
+                .iter()
+                .any(|i| i.track_processes.iter().any(|t| t.name == p.name))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The sync group `name` belongs to.
+fn group_of(cfg: &VrrpConfig, name: &str) -> Option<SyncGroupConfig> {
+    cfg.sync_groups
+        .iter()
+        .find(|g| g.members.iter().any(|m| m == name))
+        .cloned()
+}
+
+/// Starts a `vrrp_script`: its runner and the task mirroring its verdict into `/status`.
+/// Both end with the script's watch (the runner is aborted on change or at exit).
+fn start_script(s: &ScriptConfig, hub: &StatusHub) -> RunningScript {
+    let (tx, rx) = watch::channel(None);
+    let (run_tx, mut run_rx) = watch::channel(false);
+    let runner = tokio::spawn(track::script_task(s.clone(), tx, run_tx));
+    let hub = hub.clone();
+    let (mut rx2, name) = (rx.clone(), s.name.clone());
+    let mirror = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                r = rx2.changed() => if r.is_err() { break },
+                r = run_rx.changed() => if r.is_err() { break },
+            }
+            let ok = rx2.borrow_and_update().unwrap_or(false);
+            let running = *run_rx.borrow_and_update();
+            hub.vrrp_scripts.send_modify(|v| {
+                if let Some(x) = v.iter_mut().find(|x| x.name == name) {
+                    x.ok = ok;
+                    x.running = running;
+                }
+            });
+        }
+    });
+    RunningScript {
+        cfg: s.clone(),
+        rx,
+        tasks: [runner, mirror],
+    }
+}
+
 async fn run_here(
     mut configs: watch::Receiver<VrrpConfig>,
     hub: StatusHub,
@@ -428,8 +576,9 @@ async fn run_here(
 ) -> anyhow::Result<()> {
     let nl = vip::Netlink::new()?;
     let (links_tx, links) = watch::channel(HashMap::new());
+    let (linkbeat, polled) = watch::channel(configs.borrow().linkbeat_interfaces());
     let link_task = tokio::spawn(async move {
-        if let Err(e) = track::link_task(links_tx).await {
+        if let Err(e) = track::link_task(links_tx, polled).await {
             tracing::error!("link tracking stopped: {e:#}");
         }
     });
@@ -443,6 +592,8 @@ async fn run_here(
         links,
         scripts: HashMap::new(),
         files: HashMap::new(),
+        processes: RunningProcesses::default(),
+        linkbeat,
         groups: HashMap::new(),
         instances: HashMap::new(),
         tasks: tokio::task::JoinSet::new(),
@@ -451,17 +602,21 @@ async fn run_here(
     let first = configs.borrow_and_update().clone();
     rt.apply(&first).await;
     let mut first_err = None;
+    // False once the configuration sender is gone: the last configuration keeps running and
+    // shutdown is still watched.
+    let mut reloadable = true;
     while !*shutdown.borrow() {
         tokio::select! {
+            biased;
             r = shutdown.changed() => {
                 if r.is_err() || *shutdown.borrow() {
                     break;
                 }
             }
-            r = configs.changed() => {
+            r = configs.changed(), if reloadable => {
                 if r.is_err() {
-                    // The sender is gone: keep running the last configuration.
-                    std::future::pending::<()>().await;
+                    reloadable = false;
+                    continue;
                 }
                 let cfg = configs.borrow_and_update().clone();
                 match validate_config(&cfg) {
@@ -507,24 +662,9 @@ async fn run_here(
     for (_, t) in rt.files.values() {
         t.abort();
     }
+    rt.processes.stop();
     first_err.map_or(Ok(()), Err)
 }
 
-fn initial_status(i: &InstanceConfig) -> VrrpInstanceStatus {
-    VrrpInstanceStatus {
-        name: i.name.clone(),
-        interface: i.interface.clone(),
-        vrid: i.vrid,
-        version: i.version,
-        family: if i.is_ipv6() { "inet6" } else { "inet" },
-        state: VrrpState::Init,
-        base_priority: i.priority,
-        effective_priority: i.priority,
-        master_addr: None,
-        since_unix_ms: instance::now_unix_ms(),
-        since_unix_us: instance::now_unix_us(),
-        master_priority: 0,
-        vips: i.vips.iter().map(Vip::display).collect(),
-        counters: Default::default(),
-    }
-}
+#[cfg(test)]
+mod runtime_tests;

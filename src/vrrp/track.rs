@@ -98,6 +98,20 @@ pub fn bfd_input(t: &Tracked, sessions: &crate::bfd::StatusMap) -> Input {
     }
 }
 
+/// Builds the input for a tracked process from its verdict (quorum met). With weight 0,
+/// `reverse` puts the instance in FAULT while the quorum is met rather than while it is not.
+pub fn process_input(t: &Tracked, ok: bool) -> Input {
+    Input {
+        ok: if t.weight.is_none() && t.reverse {
+            !ok
+        } else {
+            ok
+        },
+        weight: t.weight,
+        reverse: t.reverse && t.weight.is_some(),
+    }
+}
+
 pub use checkers::split_command;
 
 /// Runs one script to completion within `timeout` ([`checkers::run_script`]: own process
@@ -212,9 +226,17 @@ pub async fn file_task(path: String, tx: watch::Sender<i64>) {
     }
 }
 
+/// How often `linkbeat_interfaces` are polled.
+pub const LINKBEAT_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Follows link state (IFF_UP && IFF_RUNNING) of every interface by name, from rtnetlink
-/// link notifications plus an initial dump.
-pub async fn link_task(tx: watch::Sender<HashMap<String, bool>>) -> anyhow::Result<()> {
+/// link notifications plus an initial dump. The interfaces in `polled` (`linkbeat_interfaces`,
+/// `linkbeat_use_polling`) are instead polled every [`LINKBEAT_INTERVAL`] with
+/// [`poll_link`]: for drivers whose carrier changes netlink does not report.
+pub async fn link_task(
+    tx: watch::Sender<HashMap<String, bool>>,
+    mut polled: watch::Receiver<Vec<String>>,
+) -> anyhow::Result<()> {
     let (conn, handle, mut msgs) = rtnetlink::new_multicast_connection(&[MulticastGroup::Link])?;
     tokio::spawn(conn);
     let mut dump = handle.link().get().execute();
@@ -224,25 +246,95 @@ pub async fn link_task(tx: watch::Sender<HashMap<String, bool>>) -> anyhow::Resu
             init.insert(name, up);
         }
     }
+    let set = |map: &mut HashMap<String, bool>, name: String, up: bool| {
+        let changed = map.get(&name) != Some(&up);
+        map.insert(name, up);
+        changed
+    };
+    for name in polled.borrow().iter() {
+        init.insert(name.clone(), poll_link(name));
+    }
     tx.send_replace(init);
-    while let Some((msg, _)) = msgs.next().await {
-        if let NetlinkPayload::InnerMessage(m) = msg.payload {
-            let (upd, del) = match &m {
-                RouteNetlinkMessage::NewLink(l) => (link_state(l), false),
-                RouteNetlinkMessage::DelLink(l) => (link_state(l), true),
-                _ => (None, false),
-            };
-            if let Some((name, up)) = upd {
+    let mut tick = tokio::time::interval(LINKBEAT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut polled_open = true;
+    loop {
+        let polling = !polled.borrow().is_empty();
+        tokio::select! {
+            r = polled.changed(), if polled_open => polled_open = r.is_ok(),
+            m = msgs.next() => {
+                let Some((msg, _)) = m else { break };
+                let NetlinkPayload::InnerMessage(m) = msg.payload else { continue };
+                let (upd, del) = match &m {
+                    RouteNetlinkMessage::NewLink(l) => (link_state(l), false),
+                    RouteNetlinkMessage::DelLink(l) => (link_state(l), true),
+                    _ => (None, false),
+                };
+                if let Some((name, up)) = upd
+                    && !polled.borrow().contains(&name)
+                {
+                    tx.send_if_modified(|map| set(map, name, up && !del));
+                }
+            }
+            _ = tick.tick(), if polling => {
+                let names = polled.borrow().clone();
+                let states: Vec<(String, bool)> =
+                    names.into_iter().map(|n| { let up = poll_link(&n); (n, up) }).collect();
                 tx.send_if_modified(|map| {
-                    let new = up && !del;
-                    let changed = map.get(&name) != Some(&new);
-                    map.insert(name, new);
-                    changed
+                    states.into_iter().fold(false, |c, (n, up)| set(map, n, up) | c)
                 });
             }
         }
     }
     Ok(())
+}
+
+/// Link state of `ifname` by ioctl, as keepalived's linkbeat polling reads it: admin up
+/// (SIOCGIFFLAGS IFF_UP) and link detected (SIOCETHTOOL ETHTOOL_GLINK), or IFF_RUNNING where
+/// the driver has no ethtool link report. An interface that does not exist is down.
+pub fn poll_link(ifname: &str) -> bool {
+    const ETHTOOL_GLINK: u32 = 0x0000_000a;
+    #[repr(C)]
+    struct EthtoolValue {
+        cmd: u32,
+        data: u32,
+    }
+    let name = ifname.as_bytes();
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return false;
+    }
+    // SAFETY: a plain datagram socket, closed by OwnedFd.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: fd is a valid, owned descriptor.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(name) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads into req, which lives for the call.
+    if unsafe { libc::ioctl(raw, libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return false;
+    }
+    // SAFETY: SIOCGIFFLAGS filled ifru_flags.
+    let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
+    if flags & libc::IFF_UP == 0 {
+        return false;
+    }
+    let mut value = EthtoolValue {
+        cmd: ETHTOOL_GLINK,
+        data: 0,
+    };
+    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
+    // SAFETY: SIOCETHTOOL writes one ethtool_value into `value`, alive for the call.
+    if unsafe { libc::ioctl(raw, libc::SIOCETHTOOL, &mut req) } == 0 {
+        return value.data != 0;
+    }
+    flags & libc::IFF_RUNNING != 0
 }
 
 fn link_state(m: &netlink_packet_route::link::LinkMessage) -> Option<(String, bool)> {

@@ -95,7 +95,8 @@ fn sample(ctx: Context, kw: &str) -> Option<&'static str> {
 
         (
             VrrpSyncGroup,
-            "group" | "track_interface" | "track_script" | "track_file" | "track_bfd",
+            "group" | "track_interface" | "track_script" | "track_file" | "track_process"
+            | "track_bfd",
         ) => {
             return None;
         }
@@ -127,6 +128,13 @@ fn sample(ctx: Context, kw: &str) -> Option<&'static str> {
             | "track_bfd",
         ) => return None,
         (VrrpInstance, "preempt_delay") => "10",
+        (VrrpTrackProcess, "process") => "sshd",
+        (VrrpTrackProcess, "param_match") => "partial",
+        (VrrpTrackProcess, "full_command") => "",
+        (VrrpTrackProcess, "weight") => "10",
+        (VrrpTrackProcess, "quorum") => "1",
+        (VrrpTrackProcess, "quorum_max") => "2",
+        (VrrpTrackProcess, "fork_delay" | "terminate_delay" | "delay") => "0.5",
         (VrrpInstance, "unicast_src_ip" | "mcast_src_ip") => "192.168.200.1",
         (VrrpInstance, "mcast_dst_ip") => "224.0.0.18",
         (VrrpInstance, "unicast_ttl" | "mcast_ttl") => "255",
@@ -246,7 +254,9 @@ fn block_sample(ctx: Context, kw: &str) -> String {
         (VrrpSyncGroup | VrrpInstance, "track_file") => {
             "track_file {\n        tf weight 5\n    }".into()
         }
-        (VrrpInstance, "track_process") => "track_process {\n        tp\n    }".into(),
+        (VrrpSyncGroup | VrrpInstance, "track_process") => {
+            "track_process {\n        tp\n    }".into()
+        }
         (VrrpInstance | VrrpSyncGroup, "track_bfd") => "track_bfd {\n        bfd1\n    }".into(),
         (VrrpInstance, "authentication") => {
             "authentication {\n        auth_type PASS\n        auth_pass secret\n    }".into()
@@ -332,6 +342,7 @@ pub fn instance(name: &str, vrid: u8, extra: &[String]) -> String {
 
 pub const SCRIPT: &str = "vrrp_script chk {\n    script \"/bin/true\"\n    interval 2\n}\n";
 pub const TRACK_FILE: &str = "track_file tf {\n    file \"/etc/hostname\"\n}\n";
+pub const TRACK_PROCESS: &str = "vrrp_track_process tp {\n    process sshd\n    weight 0\n}\n";
 
 pub fn virtual_server(vs_extra: &[String], rs_extra: &[String]) -> String {
     let mut s = String::from(
@@ -397,8 +408,22 @@ fn keyword_case(ctx: Context, kw: &str) -> String {
                 instance("VI_1", 51, &["track_file {\n        tf\n    }".into()])
             )
         }
+        VrrpTrackProcess => {
+            let body = if kw == "process" {
+                l
+            } else {
+                format!("process sshd\n    {l}")
+            };
+            format!(
+                "vrrp_track_process tp {{\n    {body}\n}}\n{}",
+                instance("VI_1", 51, &["track_process {\n        tp\n    }".into()])
+            )
+        }
         VrrpSyncGroup => {
             let mut s = format!("{SCRIPT}{TRACK_FILE}");
+            if kw == "track_process" {
+                s += TRACK_PROCESS;
+            }
             s += &instance("VI_1", 51, &[]);
             s += &instance("VI_2", 52, &[]);
             let group = if kw == "group" {
@@ -529,6 +554,7 @@ const CONTEXTS: &[(Context, &str)] = &[
     (Context::GlobalDefs, "global"),
     (Context::VrrpScript, "vrrp_script"),
     (Context::TrackFile, "track_file"),
+    (Context::VrrpTrackProcess, "track_process"),
     (Context::VrrpSyncGroup, "sync_group"),
     (Context::VrrpInstance, "instance"),
     (Context::VirtualServer, "vs"),

@@ -81,6 +81,7 @@ pub fn sample_status() -> Status {
                 quorum_up: true,
                 sorry_server_active: false,
                 operator: None,
+                checks_suspended: None,
                 real_servers: vec![
                     RealServerStatus {
                         address: "198.51.100.1".parse().unwrap(),
@@ -114,6 +115,7 @@ pub fn sample_status() -> Status {
                 quorum_up: false,
                 sorry_server_active: true,
                 operator: None,
+                checks_suspended: None,
                 real_servers: vec![RealServerStatus {
                     address: "2001:db8::2".parse().unwrap(),
                     port: 443,
@@ -139,6 +141,7 @@ pub fn sample_status() -> Status {
         },
         disabled_scripts: Vec::new(),
         vrrp_config: std::sync::Arc::new(sample_vrrp_config()),
+        global_defs: Default::default(),
     }
 }
 

@@ -290,6 +290,12 @@ enum Status {
 
 impl Status {
     fn read(&self) -> String {
+        self.get("/status")
+    }
+
+    /// The body of `GET path` on lvsd's API (empty for keepalived or on error).
+    fn get(&self, path: &str) -> String {
+        let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
         match self {
             Status::None => String::new(),
             Status::File(f) => fs::read_to_string(f).unwrap_or_default(),
@@ -303,8 +309,7 @@ impl Status {
                     let mut s =
                         std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
                     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-                    s.write_all(b"GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n")
-                        .ok()?;
+                    s.write_all(request.as_bytes()).ok()?;
                     let mut body = String::new();
                     s.read_to_string(&mut body).ok()?;
                     body.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
@@ -419,6 +424,11 @@ impl Daemon {
     }
 
     /// The lvsd status snapshot (first VRRP instance).
+    /// `GET /events.json`: the recent events (lvsd only).
+    pub fn events_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.status.get("/events.json")).unwrap_or_default()
+    }
+
     pub fn instance_status(&self) -> serde_json::Value {
         let mut last = self.last_status.lock().unwrap_or_else(|e| e.into_inner());
         let fresh = self.status.read();

@@ -208,6 +208,7 @@ pub(super) fn checker(
         http_protocol: HttpProtocol::Http10,
         fast_recovery: false,
         enable_sni: false,
+        sni_name: None,
         urls: Vec::new(),
         tls_verify: TlsVerifySetting::Off,
     };
@@ -215,6 +216,7 @@ pub(super) fn checker(
     let mut http_vhost: Option<String> = None;
     let mut url_nodes: Vec<&Node> = Vec::new();
     let mut smtp = SmtpCheck::default();
+    let mut host_nodes: Vec<&Node> = Vec::new();
     let mut dns = DnsCheck {
         query_type: DnsType::Soa,
         name: ".".into(),
@@ -245,25 +247,6 @@ pub(super) fn checker(
             continue;
         }
         match (kw, k) {
-            (_, "connect_ip") => {
-                if let Some(a) = cx.ip(n) {
-                    target.ip = a;
-                }
-            }
-            (_, "connect_port") => {
-                if let Some(w) = cx.arg(n, 1, "a port")
-                    && let Some(p) = cx.port_word(w, "connect_port")
-                {
-                    target.port = p;
-                }
-            }
-            (_, "bindto") => target.bindto = cx.ip(n),
-            (_, "bind_port") => {
-                if let Some(w) = cx.arg(n, 1, "a port") {
-                    target.bind_port = cx.port_word(w, "bind_port");
-                }
-            }
-            (_, "bind_if") => target.bind_if = cx.string(n),
             ("FILE_CHECK", "weight") => {
                 let mut words = vec![n.words[0].clone()];
                 words.extend(n.words.iter().cloned());
@@ -271,7 +254,7 @@ pub(super) fn checker(
                 file_weight = w;
                 file_reverse = r;
             }
-            (_, "fwmark") => target.fwmark = cx.int(n, 1, u32::MAX as i64).map(|v| v as u32),
+            (_, _) if super::checker_target::target_option(cx, n, &mut target) => {}
             (_, "log_all_failures") => log_all_failures = Some(cx.flag(n)),
             ("HTTP_GET" | "SSL_GET", "url") => url_nodes.push(n),
             ("HTTP_GET" | "SSL_GET", "http_protocol") => {
@@ -281,6 +264,7 @@ pub(super) fn checker(
             }
             ("HTTP_GET" | "SSL_GET", "fast_recovery") => http.fast_recovery = cx.flag(n),
             ("HTTP_GET" | "SSL_GET", "enable_sni") => http.enable_sni = cx.flag(n),
+            ("SSL_GET", "sni_name") => http.sni_name = cx.string(n),
             // lvsd extensions: certificate verification, gRPC health checks.
             ("SSL_GET", "tls_verify") => http.tls_verify = tls_verify(n),
             ("GRPC_CHECK", "tls_verify") => grpc.tls_verify = tls_verify(n),
@@ -289,6 +273,7 @@ pub(super) fn checker(
             ("GRPC_CHECK", "authority") => grpc.authority = cx.string(n),
             ("HTTP_GET" | "SSL_GET", "virtualhost") => http_vhost = cx.string(n),
             ("SMTP_CHECK", "helo_name") => smtp.helo_name = cx.string(n),
+            ("SMTP_CHECK", "host") => host_nodes.push(n),
             ("DNS_CHECK", "type") => {
                 if let Some(t) = dns_type(cx, n) {
                     dns.query_type = t;
@@ -350,7 +335,13 @@ pub(super) fn checker(
         }
         "TCP_CHECK" => CheckerKind::Tcp,
         "GRPC_CHECK" => CheckerKind::Grpc(grpc),
-        "SMTP_CHECK" => CheckerKind::Smtp(smtp),
+        "SMTP_CHECK" => {
+            for h in host_nodes {
+                smtp.hosts
+                    .extend(super::checker_target::smtp_host(cx, h, &target, &timing));
+            }
+            CheckerKind::Smtp(smtp)
+        }
         "DNS_CHECK" => CheckerKind::Dns(dns),
         "PING_CHECK" => CheckerKind::Ping,
         "UDP_CHECK" => CheckerKind::Udp(udp),
@@ -424,6 +415,10 @@ fn url(cx: &mut Ctx, node: &Node, vhost: &Option<String>) -> Option<UrlCheck> {
         virtualhost: None,
         regex: None,
         regex_no_match: false,
+        regex_options: Vec::new(),
+        regex_min_offset: 0,
+        regex_max_offset: None,
+        regex_stack: None,
         span: node.span(),
     };
     let mut has_path = false;
@@ -480,9 +475,11 @@ fn url(cx: &mut Ctx, node: &Node, vhost: &Option<String>) -> Option<UrlCheck> {
             "virtualhost" => u.virtualhost = cx.string(n),
             "regex" => u.regex = cx.string(n),
             "regex_no_match" => u.regex_no_match = true,
+            k if k.starts_with("regex_") && super::url_regex::option(cx, n, &mut u) => {}
             _ => cx.other(n, Context::Url),
         }
     }
+    super::url_regex::validate(cx, &mut u);
     if !has_path {
         cx.warn(node.span(), "url without `path`; ignored");
         return None;

@@ -402,7 +402,14 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
                     }
                 }
             }
-            "ha_suspend" => vs.ha_suspend = true,
+            "ha_suspend" => match vs.address {
+                // keepalived clears it too: a fwmark service has no address to wait for.
+                VsAddress::Fwmark { .. } => cx.warn(
+                    n.span(),
+                    "cannot use ha_suspend with fwmarks - clearing ha_suspend",
+                ),
+                _ => vs.ha_suspend = true,
+            },
             "smtp_alert" => smtp_alert = Some(cx.flag(n)),
             "virtualhost" => vs.virtualhost = cx.string(n),
             "omega" => vs.omega = true,

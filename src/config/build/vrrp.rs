@@ -249,6 +249,7 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
         track_scripts: Vec::new(),
         track_files: Vec::new(),
         track_bfds: Vec::new(),
+        track_processes: Vec::new(),
         span: node.span(),
     };
     for n in children {
@@ -289,6 +290,10 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
             }
             "track_interface" | "track_script" | "track_file" => {
                 track(cx, n, Owner::Group(idx), &mut g.track_interfaces, pending)
+            }
+            "track_process" => {
+                let t = super::track_process::lines(cx, n, &g.name);
+                g.track_processes.extend(t);
             }
             _ => cx.other(n, Context::VrrpSyncGroup),
         }
@@ -531,16 +536,19 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 seen.unicast_keyword.get_or_insert(n.span());
                 vi.v3_checksum_as_v2 = n.words.get(1).is_none_or(|w| w.text != "never");
             }
+            "track_process" => {
+                let t = super::track_process::lines(cx, n, &name);
+                vi.track_processes.extend(t);
+            }
             "track_bfd" => vi
                 .track_bfds
                 .extend(super::bfd::track_bfd(cx, n, &name, config)),
-            "track_process" => cx.track_unimplemented(n, &name),
             "linkbeat_use_polling" => {
                 cx.warn(
                     n.span(),
                     format!("({name}) `linkbeat_use_polling` in a vrrp_instance is deprecated; use a linkbeat_interfaces block"),
                 );
-                cx.other(n, Context::VrrpInstance);
+                vi.linkbeat_use_polling = true;
             }
             "promote_secondaries" => vi.promote_secondaries = true,
             "native_ipv6" => {
@@ -707,6 +715,8 @@ fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -
         track_scripts: Vec::new(),
         track_files: Vec::new(),
         track_bfds: Vec::new(),
+        track_processes: Vec::new(),
+        linkbeat_use_polling: false,
         notify: Notify {
             priority_changes: gl.vrrp_notify_priority_changes,
             ..Notify::default()

@@ -105,6 +105,8 @@ pub struct HttpCheck {
     pub fast_recovery: bool,
     /// `enable_sni` (SSL_GET). Default false.
     pub enable_sni: bool,
+    /// `sni_name NAME` (SSL_GET): the SNI sent (implies `enable_sni`).
+    pub sni_name: Option<String>,
     /// At least one; a checker without url is dropped with a warning.
     pub urls: Vec<UrlCheck>,
     /// `tls_verify` (SSL_GET, lvsd extension).
@@ -158,6 +160,14 @@ pub struct UrlCheck {
     pub virtualhost: Option<String>,
     pub regex: Option<String>,
     pub regex_no_match: bool,
+    /// `regex_options` words (PCRE2 option names), checked at load.
+    pub regex_options: Vec<String>,
+    /// `regex_min_offset`. Default 0.
+    pub regex_min_offset: usize,
+    /// `regex_max_offset`. Default: none.
+    pub regex_max_offset: Option<usize>,
+    /// `regex_stack START MAX` (bytes).
+    pub regex_stack: Option<(usize, usize)>,
     pub span: Span,
 }
 
@@ -173,6 +183,18 @@ impl UrlCheck {
 pub struct SmtpCheck {
     /// `helo_name`. Default: the global `smtp_helo_name`, else the host name.
     pub helo_name: Option<String>,
+    /// `host { … }` blocks. Each is checked on its own; the real server is up only while all
+    /// are. With hosts, only they are checked (the checker's own target is their default).
+    pub hosts: Vec<SmtpHost>,
+}
+
+/// One `host { connect_ip … }` of an SMTP_CHECK: its target and timing, each option
+/// defaulting to the SMTP_CHECK's (then the real server's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SmtpHost {
+    pub target: CheckTarget,
+    pub timing: CheckTiming,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

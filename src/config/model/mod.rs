@@ -19,12 +19,14 @@ mod bfd;
 mod checker;
 mod global;
 mod lvs;
+mod track_process;
 mod vrrp;
 
 pub use bfd::*;
 pub use checker::*;
 pub use global::*;
 pub use lvs::*;
+pub use track_process::*;
 pub use vrrp::*;
 
 /// A whole keepalived.conf after preprocessing, parsing, defaults and validation.
@@ -37,6 +39,11 @@ pub struct Config {
     pub vrrp_scripts: Vec<VrrpScript>,
     /// `track_file NAME { … }` (alias `vrrp_track_file`) blocks.
     pub track_files: Vec<TrackFile>,
+    /// `linkbeat_interfaces { IF [MII|ETHTOOL|IOCTL] … }`: the interfaces whose link state
+    /// is polled (lvsd reads ethtool's link report, else IFF_RUNNING, whatever type is named).
+    pub linkbeat_interfaces: Vec<String>,
+    /// `vrrp_track_process NAME { … }` blocks.
+    pub track_processes: Vec<TrackProcess>,
     pub vrrp_sync_groups: Vec<VrrpSyncGroup>,
     pub vrrp_instances: Vec<VrrpInstance>,
     /// `static_ipaddress { … }`: addresses configured at startup whatever the VRRP state.

@@ -61,6 +61,8 @@ pub struct VrrpSyncGroup {
     /// `track_bfd { NAME [weight N [reverse]] }`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub track_bfds: Vec<super::TrackBfd>,
+    /// `track_process { … }`.
+    pub track_processes: Vec<super::TrackProcessRef>,
     pub span: Span,
 }
 
@@ -165,6 +167,10 @@ pub struct VrrpInstance {
     /// `track_bfd { NAME [weight N [reverse]] }`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub track_bfds: Vec<super::TrackBfd>,
+    /// `track_process { … }`.
+    pub track_processes: Vec<super::TrackProcessRef>,
+    /// `linkbeat_use_polling` (deprecated): poll this instance's interface's link state.
+    pub linkbeat_use_polling: bool,
     pub notify: Notify,
     /// `smtp_alert`. Default: global `smtp_alert_vrrp` / `smtp_alert`, else false.
     pub smtp_alert: bool,
