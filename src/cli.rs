@@ -119,7 +119,8 @@ pub struct Cli {
     #[arg(short = 'C', long = "check")]
     pub check: bool,
 
-    /// Do not run BFD (lvsd never runs BFD; this also skips the BFD pid file).
+    /// Do not run BFD: no bfd_instance session runs (track_bfd and BFD_CHECK see them down)
+    /// and there is no BFD pid file.
     #[arg(short = 'B', long = "no_bfd")]
     pub no_bfd: bool,
 

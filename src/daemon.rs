@@ -427,6 +427,9 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     });
     // lvsd extension (docs/anycast.md): health-gated VIP routes, written whether or not the
     // kernel has IPVS.
+    // keepalived's BFD process, unless -B/--no_bfd.
+    let bfd = (!cli.no_bfd)
+        .then(|| crate::bfd::spawn(&links.configs, hub.bfd.clone(), links.shutdown.subscribe()));
     let anycast = mode
         .writes_ipvs()
         .then(|| crate::anycast::spawn(&links.configs, &hub, links.shutdown.subscribe()));
@@ -438,6 +441,10 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     serve(&opts, load, client, hub, control, &links).await?;
     if let Some(r) = routes {
         let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
+    }
+    if let Some(b) = bfd {
+        // AdminDown goes to every peer; bounded like the rest of the stop.
+        let _ = tokio::time::timeout(Duration::from_secs(1), b).await;
     }
     if let Some(a) = anycast {
         // It withdraws its routes on shutdown; bounded so a stuck netlink cannot hold the exit.
@@ -605,7 +612,7 @@ impl RunFiles {
         if mode.runs_checkers() && has(&|c| !c.virtual_servers.is_empty()) {
             pid_files.push(cli.checkers_pid.clone().unwrap_or(d.checkers));
         }
-        let bfd = |c: &config::Config| c.ignored.iter().any(|k| k.keyword == "bfd_instance");
+        let bfd = |c: &config::Config| !c.bfd_instances.is_empty();
         if !cli.no_bfd && has(&bfd) {
             pid_files.push(cli.bfd_pid.clone().unwrap_or(d.bfd));
         }

@@ -3,7 +3,9 @@
 //! Data flow: `config` (keepalived.conf → typed model) → `checkers` specs → health transitions →
 //! the director computes the desired IPVS table (level-triggered) → `ipvs` reconciler converges
 //! the kernel. `vrrp` elects the master that holds the virtual addresses. `anycast` holds a host
-//! route per healthy announced VIP for a routing daemon (FRR) to announce. `status` is the plain
+//! route per healthy announced VIP for a routing daemon (FRR) to announce. `bfd` runs the
+//! `bfd_instance` sessions (RFC 5880/5881/5883) whose states `track_bfd` (VRRP) and
+//! `BFD_CHECK` (director) follow. `status` is the plain
 //! data every reader (API, metrics, dumps) renders. `scripts` turns every script of a loaded
 //! configuration into a runnable `checkers::Script` (user resolved, keepalived's security
 //! walk done) or a reason it is disabled, once per load, for the director and VRRP alike.
@@ -15,6 +17,7 @@
 pub mod addrmon;
 pub mod anycast;
 pub mod api;
+pub mod bfd;
 pub mod cli;
 pub mod config;
 pub mod ctl;

@@ -4,7 +4,7 @@
 //! keepalived runs a parent and up to three children, each with a pid file; lvsd is one
 //! process, so every file it writes names that process. Which files are written follows
 //! keepalived: the main one always, `vrrp` when VRRP runs, `checkers` when the director runs,
-//! `bfd` when a `bfd_instance` is configured (lvsd does not run BFD, but the file keeps a
+//! `bfd` when a `bfd_instance` is configured (lvsd runs BFD itself; the file also keeps a
 //! keepalived from starting beside it) unless `-B`; `--all` writes every one.
 //!
 //! Paths ([`RunPaths::new`]), as keepalived 2.2.7 (Debian build) lays them out:

@@ -199,6 +199,8 @@ pub struct StatusHub {
     /// (instance, start of its mastership in µs) that must leave MASTER now: a tracked
     /// virtual address, route or rule was deleted (`crate::routes`).
     pub vrrp_resign: tokio::sync::broadcast::Sender<(String, u64)>,
+    /// BFD sessions by name (`track_bfd`, `BFD_CHECK`).
+    pub bfd: Arc<watch::Sender<crate::bfd::StatusMap>>,
     pub global_defs: Arc<watch::Sender<Arc<crate::config::model::GlobalDefs>>>,
 }
 
@@ -221,6 +223,7 @@ impl StatusHub {
             disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
             vrrp_config: Arc::new(watch::channel(Arc::default()).0),
             vrrp_resign: tokio::sync::broadcast::channel(64).0,
+            bfd: Arc::new(watch::channel(Default::default()).0),
             global_defs: Arc::new(watch::channel(Arc::default()).0),
         }
     }

@@ -54,6 +54,7 @@ fn spec(backends: &[(SocketAddr, i64)], quorum: u64, sorry: bool) -> DirectorSpe
             checks: vec![tcp_check(addr)],
             notify_up: None,
             notify_down: None,
+            bfd: Vec::new(),
         })
         .collect();
     DirectorSpec {

@@ -150,6 +150,7 @@ fn spec(wa: i64) -> DirectorSpec {
                 checks: vec![http_check(addr)],
                 notify_up: None,
                 notify_down: None,
+                bfd: Vec::new(),
             },
         )
     };

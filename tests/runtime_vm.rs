@@ -234,6 +234,7 @@ fn spec(slow_start: Option<Duration>) -> DirectorSpec {
                 checks: vec![check],
                 notify_up: None,
                 notify_down: None,
+                bfd: Vec::new(),
             },
         )
     };

@@ -24,6 +24,7 @@ pub enum Context {
     HttpChecker,
     Url,
     Ssl,
+    BfdInstance,
 }
 
 impl Context {
@@ -42,6 +43,7 @@ impl Context {
             Context::HttpChecker => "HTTP_GET/SSL_GET",
             Context::Url => "url",
             Context::Ssl => "SSL",
+            Context::BfdInstance => "bfd_instance",
         }
     }
 
@@ -61,6 +63,7 @@ impl Context {
             Context::HttpChecker => HTTP_CHECKER,
             Context::Url => URL,
             Context::Ssl => SSL,
+            Context::BfdInstance => BFD_INSTANCE,
         }
     }
 
@@ -72,7 +75,7 @@ impl Context {
             Context::VrrpInstance => VRRP_INSTANCE_IGNORED,
             Context::VirtualServer => VIRTUAL_SERVER_IGNORED,
             Context::RealServer => REAL_SERVER_IGNORED,
-            Context::VrrpSyncGroup => &["track_bfd"],
+            Context::VrrpSyncGroup => &[],
             _ => &[],
         }
     }
@@ -260,6 +263,7 @@ pub const CONTEXTS: &[Context] = &[
     Context::HttpChecker,
     Context::Url,
     Context::Ssl,
+    Context::BfdInstance,
 ];
 
 /// Other spellings keepalived accepts: (alias, the keyword it stands for).
@@ -427,11 +431,11 @@ pub const TOP_LEVEL: &[&str] = &[
     "instance",
     "use_pid_dir",
     "garp_group",
+    "bfd_instance",
 ];
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[
     "track_group",
-    "bfd_instance",
     "net_namespace",
     "net_namespace_ipvs",
     "namespace_with_ipsets",
@@ -593,6 +597,7 @@ pub const VRRP_TRACK_PROCESS: &[&str] = &[
 
 pub const VRRP_SYNC_GROUP: &[&str] = &[
     "group",
+    "track_bfd",
     "notify_master",
     "notify_backup",
     "notify_fault",
@@ -610,6 +615,7 @@ pub const VRRP_SYNC_GROUP: &[&str] = &[
 
 pub const VRRP_INSTANCE: &[&str] = &[
     "state",
+    "track_bfd",
     "interface",
     "use_vmac",
     "vmac_xmit_base",
@@ -672,7 +678,6 @@ pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
     "vrf",
     "use_vmac_addr",
     "use_ipvlan",
-    "track_bfd",
     "garp_extra_if",
     "debug",
 ];
@@ -724,6 +729,7 @@ pub const VIRTUAL_SERVER_IGNORED: &[&str] = &["snmp_name"];
 
 pub const REAL_SERVER: &[&str] = &[
     "weight",
+    "BFD_CHECK",
     "lvs_method",
     "notify_up",
     "notify_down",
@@ -752,7 +758,27 @@ pub const REAL_SERVER: &[&str] = &[
     "GRPC_CHECK",
 ];
 
-pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name", "BFD_CHECK"];
+/// `bfd_instance NAME { … }` (keepalived.conf(5) "BFD CONFIGURATION").
+pub const BFD_INSTANCE: &[&str] = &[
+    "neighbor_ip",
+    "neighbour_ip",
+    "source_ip",
+    "min_rx",
+    "min_tx",
+    "idle_tx",
+    "multiplier",
+    "passive",
+    "ttl",
+    "hoplimit",
+    "max_hops",
+    "weight",
+    "vrrp",
+    "checker",
+    // lvsd extension (docs/bfd.md): RFC 5883 multihop on port 4784.
+    "multihop",
+];
+
+pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name"];
 
 /// Options every checker accepts (MISC_CHECK and FILE_CHECK only some; see build/checker.rs).
 pub const CHECKER_COMMON: &[&str] = &[

@@ -273,6 +273,7 @@ fn virtual_server(
                 .iter()
                 .flat_map(|c| check_specs(config, scripts, rs, c))
                 .collect(),
+            bfd: rs.bfd_checks.clone(),
             notify_up: script(scripts, &rs.notify_up),
             notify_down: script(scripts, &rs.notify_down),
         })
@@ -293,7 +294,7 @@ fn virtual_server(
                 addr: SocketAddr::new(rs.addr, rs.port),
                 weight: i64::from(rs.weight),
                 inhibit_on_failure: rs.inhibit_on_failure,
-                checked: !r.checks.is_empty(),
+                checked: !r.checks.is_empty() || !r.bfd.is_empty(),
                 alpha: rs.alpha,
                 slow_start: rs.slow_start,
             })

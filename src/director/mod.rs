@@ -27,6 +27,7 @@
 //! `status.rs` what `/status` shows, `local_addrs.rs` this host's addresses for `ha_suspend`,
 //! `run.rs` the task.
 
+pub mod bfd_check;
 pub mod desired;
 pub mod from_config;
 pub mod health;

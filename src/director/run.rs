@@ -102,6 +102,8 @@ const TICK: Duration = Duration::from_millis(500);
 struct Director {
     spec: Arc<DirectorSpec>,
     health: HealthTable,
+    /// BFD session states, for BFD_CHECK.
+    bfd: crate::bfd::StatusMap,
     quorum: QuorumState,
     operator: OperatorState,
     conns: Arc<writer::Conns>,
@@ -128,11 +130,49 @@ impl Director {
         admin
     }
 
+    /// The checkers' verdicts with BFD_CHECK's applied.
+    fn combined(&self) -> HealthTable {
+        super::bfd_check::combine(&self.health, &self.spec, &self.bfd)
+    }
+
+    /// New BFD states: servers whose verdict flips are logged, notified and published.
+    fn on_bfd(&mut self, next: crate::bfd::StatusMap) {
+        let before = self.combined();
+        self.bfd = next;
+        let after = self.combined();
+        for (id, h) in &after {
+            let was = before.get(id).map(|b| b.up);
+            if was == Some(h.up) || (was.is_none() && h.up) {
+                continue;
+            }
+            let Some((vs, rs)) = self.spec.real_server(id) else {
+                continue;
+            };
+            let state = if h.up { "up" } else { "down" };
+            let hook = if h.up { &rs.notify_up } else { &rs.notify_down };
+            if h.up {
+                tracing::info!("{}: real server {} UP: {}", vs.core.id, id.addr, h.reason);
+            } else {
+                tracing::warn!("{}: real server {} DOWN: {}", vs.core.id, id.addr, h.reason);
+            }
+            if let Some(s) = hook {
+                self.notifier
+                    .fire(s, if h.up { "notify_up" } else { "notify_down" });
+            }
+            self.hub.events.publish(
+                "real_server",
+                format!("{} {}", id.vs, id.addr),
+                format!("{state}: {}", h.reason),
+            );
+        }
+    }
+
     fn recompute(&mut self) {
         let spec = self.spec.clone();
+        let combined = self.combined();
         let d = desired::compute_with(
             &spec.cores(),
-            &health::snapshot(&self.health),
+            &health::snapshot(&combined),
             &self.admin(),
             now_ms(),
             &self.quorum,
@@ -159,7 +199,7 @@ impl Director {
         }));
         let mut vss = super::status::virtual_servers(
             &spec,
-            &self.health,
+            &combined,
             &d,
             &self.operator,
             self.has_kernel.then_some(&*self.conns),
@@ -300,12 +340,14 @@ pub async fn run<K: Ipvs + 'static>(
         load_operator(dir, &hub);
     }
     let mut operator_rx = hub.operator.subscribe();
+    let mut bfd_rx = hub.bfd.subscribe();
     let (target_tx, target_rx) = watch::channel(Arc::new(Target::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (conns_tx, mut conns_rx) = watch::channel(Arc::new(writer::Conns::new()));
     let mut d = Director {
         spec,
         health: HealthTable::new(),
+        bfd: bfd_rx.borrow_and_update().clone(),
         quorum: QuorumState::default(),
         operator: operator_rx.borrow_and_update().clone(),
         conns: Arc::default(),
@@ -370,6 +412,14 @@ pub async fn run<K: Ipvs + 'static>(
                     d.suspended = suspension.paused().clone();
                 }
                 tracing::info!(virtual_servers = d.spec.virtual_servers.len(), "director: configuration applied");
+                d.recompute();
+            }
+            r = bfd_rx.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                let next = bfd_rx.borrow_and_update().clone();
+                d.on_bfd(next);
                 d.recompute();
             }
             r = operator_rx.changed() => {

@@ -41,6 +41,8 @@ pub struct RealServer {
     pub dest: Dest,
     /// Its checks; empty = always up.
     pub checks: Vec<checkers::Spec>,
+    /// `BFD_CHECK` session names (see `super::bfd_check`).
+    pub bfd: Vec<String>,
     pub notify_up: Option<Script>,
     pub notify_down: Option<Script>,
 }

@@ -176,6 +176,9 @@ pub struct InstanceConfig {
     pub track_scripts: Vec<Tracked>,
     pub track_interfaces: Vec<Tracked>,
     pub track_files: Vec<TrackFileRef>,
+    /// `track_bfd` (the instance's and its sync group's), by bfd_instance name.
+    #[serde(default)]
+    pub track_bfds: Vec<Tracked>,
     /// `track_process` lines of the instance and of its sync group (a group's tracked
     /// process acts on every member, as keepalived's sync-group tracking does).
     pub track_processes: Vec<Tracked>,
@@ -228,6 +231,7 @@ impl Default for InstanceConfig {
             track_scripts: Vec::new(),
             track_interfaces: Vec::new(),
             track_files: Vec::new(),
+            track_bfds: Vec::new(),
             track_processes: Vec::new(),
             notify_priority_changes: false,
             linkbeat_use_polling: false,

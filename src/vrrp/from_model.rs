@@ -87,6 +87,30 @@ fn notify(scripts: &Scripts, n: &m::Notify) -> Notify {
     }
 }
 
+/// The instance's `track_bfd` lines and its sync group's: a group's unweighted tracker takes
+/// every member to FAULT; its weights count only with `sync_group_tracking_weight`.
+fn track_bfds(c: &m::Config, i: &m::VrrpInstance) -> Vec<Tracked> {
+    let line = |t: &m::TrackBfd, weighted: bool| Tracked {
+        name: t.name.clone(),
+        weight: if weighted { weight(t.weight) } else { None },
+        reverse: t.reverse,
+    };
+    let mut v: Vec<Tracked> = i.track_bfds.iter().map(|t| line(t, true)).collect();
+    for g in c
+        .vrrp_sync_groups
+        .iter()
+        .filter(|g| g.group.contains(&i.name))
+    {
+        v.extend(
+            g.track_bfds
+                .iter()
+                .filter(|t| g.sync_group_tracking_weight || t.weight == 0)
+                .map(|t| line(t, g.sync_group_tracking_weight)),
+        );
+    }
+    v
+}
+
 fn weight(w: i32) -> Option<i32> {
     (w != 0).then_some(w)
 }
@@ -224,6 +248,7 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
                 })
             })
             .collect(),
+        track_bfds: track_bfds(c, i),
         track_processes: track_processes(c, i),
         notify_priority_changes: i.notify.priority_changes,
         linkbeat_use_polling: i.linkbeat_use_polling,

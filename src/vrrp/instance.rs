@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub links: watch::Receiver<HashMap<String, bool>>,
     pub scripts: HashMap<String, (ScriptConfig, watch::Receiver<Option<bool>>)>,
     pub files: HashMap<String, watch::Receiver<i64>>,
+    /// BFD session states (`track_bfd`).
+    pub bfd: watch::Receiver<crate::bfd::StatusMap>,
     /// `vrrp_track_process` verdicts by name (None until the first /proc scan).
     pub processes: super::track_process::Verdicts,
     pub socket_priority: Option<u32>,
@@ -448,6 +450,7 @@ enum Rx {
     Links(watch::Receiver<HashMap<String, bool>>),
     Script(watch::Receiver<Option<bool>>),
     File(watch::Receiver<i64>),
+    Bfd(watch::Receiver<crate::bfd::StatusMap>),
     Process(watch::Receiver<Option<bool>>),
 }
 
@@ -457,6 +460,7 @@ impl Rx {
             Rx::Links(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Script(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::File(r) => Box::pin(async move { r.changed().await.is_ok() }),
+            Rx::Bfd(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Process(r) => Box::pin(async move { r.changed().await.is_ok() }),
         }
     }
@@ -478,6 +482,9 @@ fn tracked_receivers(cfg: &InstanceConfig, shared: &Shared) -> Vec<Rx> {
         if let Some(rx) = shared.processes.get(&p.name) {
             v.push(Rx::Process(rx.clone()));
         }
+    }
+    if !cfg.track_bfds.is_empty() {
+        v.push(Rx::Bfd(shared.bfd.clone()));
     }
     v
 }
@@ -534,6 +541,8 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
             inputs.push(track::script_input(t, sc, ok));
         }
     }
+    let bfd = shared.bfd.borrow();
+    inputs.extend(cfg.track_bfds.iter().map(|t| track::bfd_input(t, &bfd)));
     for t in &cfg.track_processes {
         if let Some(rx) = shared.processes.get(&t.name) {
             // Before the first /proc scan: not counted against the instance.

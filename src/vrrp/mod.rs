@@ -480,6 +480,7 @@ impl Runtime {
                 .iter()
                 .map(|(p, (rx, _))| (p.clone(), rx.clone()))
                 .collect(),
+            bfd: self.hub.bfd.subscribe(),
             processes: self.processes.verdicts(),
             socket_priority: cfg.socket_priority,
             keep_on_stop: self.keep_on_stop.clone(),

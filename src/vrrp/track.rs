@@ -80,6 +80,24 @@ pub fn script_input(t: &Tracked, script: &ScriptConfig, ok: bool) -> Input {
     }
 }
 
+/// A `track_bfd` line's input: the session is Up for VRRP. `weight 0 reverse` is FAULT while
+/// the session is Up (keepalived.conf(5)), so the verdict itself is inverted there.
+pub fn bfd_input(t: &Tracked, sessions: &crate::bfd::StatusMap) -> Input {
+    let up = crate::bfd::is_up(sessions, &t.name, true);
+    match t.weight {
+        None | Some(0) => Input {
+            ok: up != t.reverse,
+            weight: None,
+            reverse: false,
+        },
+        w => Input {
+            ok: up,
+            weight: w,
+            reverse: t.reverse,
+        },
+    }
+}
+
 /// Builds the input for a tracked process from its verdict (quorum met). With weight 0,
 /// `reverse` puts the instance in FAULT while the quorum is met rather than while it is not.
 pub fn process_input(t: &Tracked, ok: bool) -> Input {

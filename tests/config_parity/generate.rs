@@ -11,6 +11,14 @@ use lvsd::config::keywords::Context;
 fn sample(ctx: Context, kw: &str) -> Option<&'static str> {
     use Context::*;
     Some(match (ctx, kw) {
+        (BfdInstance, "neighbor_ip" | "neighbour_ip") => "192.168.200.2",
+        (BfdInstance, "source_ip") => "192.168.200.1",
+        (BfdInstance, "min_rx" | "min_tx") => "50",
+        (BfdInstance, "idle_tx") => "2000",
+        (BfdInstance, "multiplier" | "max_hops") => "3",
+        (BfdInstance, "ttl" | "hoplimit") => "64",
+        (BfdInstance, "weight") => "-20",
+        (BfdInstance, "passive" | "vrrp" | "checker" | "multihop") => "",
         (GlobalDefs, "router_id") => "LVS_1",
         (GlobalDefs, "notification_email") => return None,
         (GlobalDefs, "notification_email_from") => "lvs@example.com",
@@ -87,7 +95,8 @@ fn sample(ctx: Context, kw: &str) -> Option<&'static str> {
 
         (
             VrrpSyncGroup,
-            "group" | "track_interface" | "track_script" | "track_file" | "track_process",
+            "group" | "track_interface" | "track_script" | "track_file" | "track_process"
+            | "track_bfd",
         ) => {
             return None;
         }
@@ -248,7 +257,7 @@ fn block_sample(ctx: Context, kw: &str) -> String {
         (VrrpSyncGroup | VrrpInstance, "track_process") => {
             "track_process {\n        tp\n    }".into()
         }
-        (VrrpInstance, "track_bfd") => "track_bfd {\n        bfd1\n    }".into(),
+        (VrrpInstance | VrrpSyncGroup, "track_bfd") => "track_bfd {\n        bfd1\n    }".into(),
         (VrrpInstance, "authentication") => {
             "authentication {\n        auth_type PASS\n        auth_pass secret\n    }".into()
         }
@@ -447,6 +456,14 @@ fn keyword_case(ctx: Context, kw: &str) -> String {
             }
             s + &virtual_server(&[], &[l])
         }
+        BfdInstance => {
+            let body = if kw.starts_with("neighbo") {
+                l
+            } else {
+                format!("neighbor_ip 192.168.200.2\n    {l}")
+            };
+            format!("bfd_instance bfd1 {{\n    {body}\n}}\n")
+        }
         Checker => {
             let kind = checker_for(kw);
             let mut s = String::new();
@@ -546,6 +563,7 @@ const CONTEXTS: &[(Context, &str)] = &[
     (Context::HttpChecker, "http"),
     (Context::Url, "url"),
     (Context::Ssl, "ssl"),
+    (Context::BfdInstance, "bfd"),
 ];
 
 /// Keywords of keepalived's documentation that keepalived 2.2.7 as Debian builds it calls

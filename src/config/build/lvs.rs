@@ -738,6 +738,7 @@ fn real_server(
         alpha: false,
         delay_loop: parent.delay_loop,
         checkers: Vec::new(),
+        bfd_checks: Vec::new(),
         slow_start: None,
     };
     let mut inherit = Inherit::default();
@@ -770,6 +771,7 @@ fn real_server(
             "smtp_alert" => smtp_alert = Some(cx.flag(n)),
             "virtualhost" => inherit.virtualhost = cx.string(n),
             k if checker::is_checker(k) => checks.push(n),
+            "BFD_CHECK" => rs.bfd_checks.extend(super::bfd::bfd_check(cx, n, config)),
             _ => cx.other(n, Context::RealServer),
         }
     }

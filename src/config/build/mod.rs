@@ -5,6 +5,7 @@
 //! the default"), so one typo never hides the rest of the file's problems.
 
 mod anycast;
+mod bfd;
 mod checker;
 mod checker_target;
 mod garp_group;
@@ -30,10 +31,8 @@ pub(super) struct Ctx<'a> {
     ignored: Vec<IgnoredKeyword>,
     /// Diagnostics issued for the current line, to cap floods.
     line_count: ((super::diag::FileId, u32), usize),
-    /// Names of the `vrrp_track_process` and `bfd_instance` blocks (which lvsd does not
-    /// implement), so references to them are "not implemented" rather than "not found".
+    /// Names of the `vrrp_track_process` blocks, wherever they are in the file.
     processes: Vec<String>,
-    bfds: Vec<String>,
     /// Names of the `virtual_server_group` blocks, wherever they are in the file.
     vs_groups: Vec<String>,
 }
@@ -189,43 +188,6 @@ impl Ctx<'_> {
         }
     }
 
-    /// `track_process { NAME … }` / `track_bfd { NAME … }` in an instance: keepalived drops
-    /// names it does not know; known ones lvsd cannot follow (it has neither feature).
-    pub(super) fn track_unimplemented(&mut self, node: &Node, instance: &str) {
-        let kw = node.keyword();
-        let (what, known) = if kw == "track_process" {
-            ("process", self.processes.clone())
-        } else {
-            ("bfd", self.bfds.clone())
-        };
-        let Some(lines) = self.need_block(node) else {
-            return;
-        };
-        let mut any_known = false;
-        let mut missing = Vec::new();
-        for l in lines {
-            let name = l.keyword();
-            if known.iter().any(|k| k == name) {
-                any_known = true;
-            } else {
-                missing.push((l.span(), name.to_string()));
-            }
-        }
-        for (span, name) in missing {
-            self.warn(
-                span,
-                format!("({instance}) track {what} {name} not found; ignored"),
-            );
-        }
-        let effect = any_known.then(|| self.unimplemented(node.span(), kw, Context::VrrpInstance));
-        self.ignored.push(IgnoredKeyword {
-            keyword: kw.to_string(),
-            context: Context::VrrpInstance.name().to_string(),
-            span: node.span(),
-            unimplemented: effect,
-        });
-    }
-
     /// Warns when a keyword that takes a block has none.
     pub(super) fn need_block<'n>(&mut self, node: &'n Node) -> Option<&'n [Node]> {
         match &node.block {
@@ -276,7 +238,6 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         ignored: Vec::new(),
         line_count: ((super::diag::FileId(u32::MAX), 0), 0),
         processes: block_names(tree, "vrrp_track_process"),
-        bfds: block_names(tree, "bfd_instance"),
         vs_groups: block_names(tree, "virtual_server_group"),
     };
     let mut config = Config::default();
@@ -291,6 +252,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
     for node in tree {
         match node.keyword() {
             "vrrp_script" => vrrp::vrrp_script(&mut cx, node, &mut config),
+            "bfd_instance" => bfd::bfd_instance(&mut cx, node, &mut config),
             "track_file" | "vrrp_track_file" => vrrp::track_file(&mut cx, node, &mut config),
             "vrrp_track_process" => track_process::block(&mut cx, node, &mut config),
             _ => {}
@@ -299,7 +261,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
     for node in tree {
         cx.acting(node, Context::TopLevel);
         match node.keyword() {
-            "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" => {}
+            "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" | "bfd_instance" => {}
             "vrrp_track_process" => {}
             "linkbeat_interfaces" => linkbeat_interfaces(&mut cx, node, &mut config),
             "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),

@@ -248,6 +248,7 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
         track_interfaces: Vec::new(),
         track_scripts: Vec::new(),
         track_files: Vec::new(),
+        track_bfds: Vec::new(),
         track_processes: Vec::new(),
         span: node.span(),
     };
@@ -282,6 +283,11 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
                 g.global_tracking = true;
             }
             "sync_group_tracking_weight" => g.sync_group_tracking_weight = true,
+            "track_bfd" => {
+                let name = g.name.clone();
+                g.track_bfds
+                    .extend(super::bfd::track_bfd(cx, n, &name, config))
+            }
             "track_interface" | "track_script" | "track_file" => {
                 track(cx, n, Owner::Group(idx), &mut g.track_interfaces, pending)
             }
@@ -547,7 +553,9 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 let t = super::track_process::lines(cx, n, &name);
                 vi.track_processes.extend(t);
             }
-            "track_bfd" => cx.track_unimplemented(n, &name),
+            "track_bfd" => vi
+                .track_bfds
+                .extend(super::bfd::track_bfd(cx, n, &name, config)),
             "linkbeat_use_polling" => {
                 cx.warn(
                     n.span(),
@@ -722,6 +730,7 @@ fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -
         track_interfaces: Vec::new(),
         track_scripts: Vec::new(),
         track_files: Vec::new(),
+        track_bfds: Vec::new(),
         track_processes: Vec::new(),
         linkbeat_use_polling: false,
         notify: Notify {

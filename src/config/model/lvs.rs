@@ -259,6 +259,9 @@ pub struct RealServer {
     pub delay_loop: Duration,
     /// Health checks; empty: the server is always considered up.
     pub checkers: Vec<Checker>,
+    /// `BFD_CHECK { name NAME }`: the server is down while that BFD session is not Up.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bfd_checks: Vec<String>,
     /// `slow_start SECONDS` (lvsd extension, inherited from the virtual server): after coming
     /// back, the weight ramps up over this time.
     pub slow_start: Option<Duration>,

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 pub use super::diag::{FileId, Span};
 
+mod bfd;
 mod checker;
 mod garp_group;
 mod global;
@@ -24,6 +25,7 @@ mod track_process;
 mod nft;
 mod vrrp;
 
+pub use bfd::*;
 pub use checker::*;
 pub use garp_group::GarpGroup;
 pub use global::*;
@@ -61,6 +63,9 @@ pub struct Config {
     pub static_rules: Vec<VirtualRule>,
     pub virtual_server_groups: Vec<VirtualServerGroup>,
     pub virtual_servers: Vec<VirtualServer>,
+    /// `bfd_instance NAME { … }` blocks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bfd_instances: Vec<BfdInstance>,
     /// Top-level `SSL { … }` block used by SSL_GET checkers (None: auto-generated context).
     pub ssl: Option<SslConfig>,
     /// Keywords keepalived knows and lvsd accepts but does not act on (SNMP, DBus, nftables,
@@ -95,6 +100,9 @@ impl Config {
     }
     pub fn track_file(&self, name: &str) -> Option<&TrackFile> {
         self.track_files.iter().find(|s| s.name == name)
+    }
+    pub fn bfd_instance(&self, name: &str) -> Option<&BfdInstance> {
+        self.bfd_instances.iter().find(|b| b.name == name)
     }
     pub fn vrrp_instance(&self, name: &str) -> Option<&VrrpInstance> {
         self.vrrp_instances.iter().find(|s| s.name == name)

@@ -58,6 +58,9 @@ pub struct VrrpSyncGroup {
     pub track_interfaces: Vec<TrackInterface>,
     pub track_scripts: Vec<TrackScript>,
     pub track_files: Vec<TrackFileRef>,
+    /// `track_bfd { NAME [weight N [reverse]] }`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub track_bfds: Vec<super::TrackBfd>,
     /// `track_process { … }`.
     pub track_processes: Vec<super::TrackProcessRef>,
     pub span: Span,
@@ -165,6 +168,9 @@ pub struct VrrpInstance {
     pub track_interfaces: Vec<TrackInterface>,
     pub track_scripts: Vec<TrackScript>,
     pub track_files: Vec<TrackFileRef>,
+    /// `track_bfd { NAME [weight N [reverse]] }`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub track_bfds: Vec<super::TrackBfd>,
     /// `track_process { … }`.
     pub track_processes: Vec<super::TrackProcessRef>,
     /// `linkbeat_use_polling` (deprecated): poll this instance's interface's link state.
