@@ -153,6 +153,7 @@ where
         .map(|c| c.unimplemented_lines())
         .unwrap_or_default();
     if let Some(c) = config {
+        crate::fifo::configure(&c.global, &scripts);
         links.configs.send_replace(Some((c, scripts)));
     }
     let notifier = Notifier::new(NotifierConfig::default());
@@ -216,6 +217,7 @@ where
                             .send_replace(new.scripts.disabled.clone());
                         if let Some(c) = new.config {
                             reload.unimplemented = c.unimplemented_lines();
+                            reload_fifos(&c, &new.scripts, &hub);
                             links.configs.send_replace(Some((c, new.scripts)));
                         }
                         if let Some(r) = reply {
@@ -244,6 +246,20 @@ where
             .map_err(|e| anyhow::anyhow!("director task failed: {e}"))?;
     }
     Ok(())
+}
+
+/// A good reload's notify FIFOs (kept when unchanged) and, with
+/// `fifo_write_vrrp_states_on_reload`, the VRRP states written again.
+fn reload_fifos(c: &config::Config, scripts: &Scripts, hub: &StatusHub) {
+    crate::fifo::configure(&c.global, scripts);
+    if c.process.fifo_write_vrrp_states_on_reload {
+        let groups: Vec<(String, Vec<String>)> = c
+            .vrrp_sync_groups
+            .iter()
+            .map(|g| (g.name.clone(), g.group.clone()))
+            .collect();
+        crate::fifo::write_states(&hub.vrrp.borrow(), &groups);
+    }
 }
 
 impl Mode {
@@ -440,6 +456,8 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::error!("VRRP task failed: {e}");
         }
     }
+    // After the instances' STOP lines: flushed, scripts stopped, FIFOs lvsd made removed.
+    crate::fifo::shutdown();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -22,6 +22,7 @@ pub mod daemon;
 pub mod director;
 pub mod dump;
 pub mod events;
+pub mod fifo;
 pub mod genhash;
 pub mod logging;
 pub mod metrics;

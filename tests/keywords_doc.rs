@@ -43,7 +43,6 @@ fn every_keyword_has_one_entry_and_every_unimplemented_one_says_what_it_means() 
         ("vrrp_instance", "unicast_ttl"),
         ("vrrp_instance", "garp_lower_prio_delay"),
         ("virtual_server", "ha_suspend"),
-        ("global_defs", "lvs_notify_fifo"),
         ("global_defs", "enable_snmp_vrrp"),
         ("global_defs", "enable_dbus"),
     ] {

@@ -82,6 +82,7 @@ pub fn on_transition(
         }
         return None;
     }
+    crate::fifo::lvs_rs(&vs.services, &rs.dest, t.up);
     if t.up {
         tracing::info!(
             "{}: real server {} UP: {}",

@@ -204,6 +204,7 @@ fn quorum_event(
     let Some(vs) = spec.virtual_servers.iter().find(|v| v.core.id == ev.vs) else {
         return;
     };
+    crate::fifo::lvs_vs(&vs.services, ev.up);
     if ev.up {
         tracing::info!("{}: quorum gained (live weight {})", ev.vs, ev.live_weight);
         hub.events.publish(

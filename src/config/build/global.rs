@@ -19,7 +19,9 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let mut lower_repeat_set = false;
     for n in children {
         cx.acting(n, Context::GlobalDefs);
-        if super::anycast::global_keyword(cx, n, &mut config.anycast) {
+        if super::anycast::global_keyword(cx, n, &mut config.anycast)
+            || super::process::global_keyword(cx, n, &mut config.process)
+        {
             continue;
         }
         let g = &mut config.global;

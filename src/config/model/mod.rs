@@ -18,11 +18,13 @@ pub use super::diag::{FileId, Span};
 mod checker;
 mod global;
 mod lvs;
+mod process;
 mod vrrp;
 
 pub use checker::*;
 pub use global::*;
 pub use lvs::*;
+pub use process::*;
 pub use vrrp::*;
 
 /// A whole keepalived.conf after preprocessing, parsing, defaults and validation.
@@ -59,6 +61,9 @@ pub struct Config {
     /// lvsd extension (`anycast_table`, `anycast_protocol` in global_defs): where health-gated
     /// VIP routes go (docs/anycast.md).
     pub anycast: AnycastDefs,
+    /// Process keywords lvsd acts on (scheduling, umask, namespaces…; see `process.rs`).
+    #[serde(skip_serializing_if = "ProcessDefs::is_default")]
+    pub process: ProcessDefs,
 }
 
 /// lvsd extension, global_defs `anycast_table N` / `anycast_protocol P`: the kernel routing
