@@ -516,6 +516,72 @@ mod tests {
         }
     }
 
+    /// A reader that stalls: producers never wait, the overflow is counted, and what the
+    /// reader gets is in order, with no line cut.
+    #[test]
+    fn stalled_reader_drops_are_counted_and_order_kept() {
+        let dir = std::env::temp_dir().join(format!("lvsd-fifo-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let g = m::GlobalDefs {
+            vrrp_notify_fifo: Some(m::NotifyFifo {
+                path: path.clone(),
+                user: None,
+                script: None,
+            }),
+            ..m::GlobalDefs::default()
+        };
+        configure(&g, &Scripts::default());
+        let n = 20_000u32;
+        let t0 = Instant::now();
+        for i in 0..n {
+            vrrp("INSTANCE", &format!("VI_{i}"), "MASTER", 100);
+        }
+        // 20k lines of ~28 bytes: more than the pipe (64 KiB) and the queue together.
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        std::thread::sleep(Duration::from_millis(200));
+        let st = stats();
+        assert_eq!(st.len(), 1);
+        assert!(st[0].dropped > 0, "{st:?}");
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(2) {
+            match std::io::Read::read(&mut f, &mut buf) {
+                Ok(k) if k > 0 => got.extend_from_slice(&buf[..k]),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        let text = String::from_utf8(got).unwrap();
+        let ids: Vec<u32> = text
+            .lines()
+            .map(|l| {
+                assert!(
+                    l.starts_with("INSTANCE \"VI_") && l.ends_with("\" MASTER 100"),
+                    "{l}"
+                );
+                let id = l
+                    .strip_prefix("INSTANCE \"VI_")
+                    .and_then(|r| r.strip_suffix("\" MASTER 100"));
+                id.and_then(|i| i.parse().ok())
+                    .unwrap_or_else(|| panic!("{l:?}"))
+            })
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "out of order");
+        assert_eq!(ids[0], 0);
+        let st = stats();
+        assert_eq!(st[0].written + st[0].dropped, u64::from(n), "{st:?}");
+        assert_eq!(st[0].written as usize, ids.len());
+        shutdown();
+        assert!(!path.exists(), "the FIFO lvsd made is removed at shutdown");
+    }
+
     #[test]
     fn names_like_keepalived() {
         assert_eq!(vs_name(&svc("10.0.0.1", 80)), "[10.0.0.1]:tcp:80");
