@@ -403,6 +403,14 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     let Some(_pidfiles) = take_pid_files(&cli, mode, &run)? else {
         return Ok(ExitCode::SUCCESS);
     };
+    // keepalived runs its startup_script here: after the configuration is read, before any
+    // subsystem starts (--health-check-only changes nothing on the host: no scripts).
+    let lifecycle = mode != Mode::HealthCheckOnly;
+    if lifecycle && let Some(c) = &first.config {
+        let g = &c.global;
+        let s = g.startup_script.as_ref().and_then(|s| first.scripts.get(s));
+        crate::process::run_lifecycle_script("startup", s, g.startup_script_timeout).await;
+    }
     let first = std::sync::Mutex::new(Some(first));
     let load = |p: &Path| match first.lock().unwrap_or_else(|e| e.into_inner()).take() {
         Some(loaded) => Ok(loaded),
@@ -458,6 +466,13 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     // After the instances' STOP lines: flushed, scripts stopped, FIFOs lvsd made removed.
     crate::fifo::shutdown();
+    // Last, once everything has stopped: the shutdown_script of the running configuration.
+    let last = links.configs.borrow().clone();
+    if lifecycle && let Some((c, scripts)) = last {
+        let g = &c.global;
+        let s = g.shutdown_script.as_ref().and_then(|s| scripts.get(s));
+        crate::process::run_lifecycle_script("shutdown", s, g.shutdown_script_timeout).await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

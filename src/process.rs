@@ -92,3 +92,30 @@ pub fn raise_nofile_limit() {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
+
+/// `startup_script` / `shutdown_script` (keepalived.conf(5)): run once, the start-up one before
+/// VRRP, the checkers or any listener start, the shutdown one after everything has stopped;
+/// lvsd waits for it, at most `timeout` (`*_script_timeout`, default 10 s), after which its
+/// process group gets SIGTERM, then SIGKILL ([`checkers::run_script`]). Its result is logged;
+/// a failing script does not stop lvsd, as it does not stop keepalived. A script refused at
+/// load (security, missing program) is `None` here and logged by [`crate::scripts`].
+pub async fn run_lifecycle_script(
+    which: &str,
+    script: Option<&checkers::Script>,
+    timeout: std::time::Duration,
+) {
+    use checkers::ScriptExit;
+    let Some(script) = script else { return };
+    tracing::info!(script = %script.display(), "running {which} script");
+    match checkers::run_script(script, timeout).await {
+        ScriptExit::Exited(0) => tracing::info!("{which} script succeeded"),
+        ScriptExit::Exited(code) => tracing::warn!("{which} script failed, status {code}"),
+        ScriptExit::Signaled(sig) => tracing::warn!("{which} script killed by signal {sig}"),
+        ScriptExit::TimedOut => {
+            tracing::warn!("{which} script timed out after {timeout:?}: killed")
+        }
+        ScriptExit::SpawnFailed(e) => {
+            tracing::warn!("{which} script `{}` not started: {e}", script.program())
+        }
+    }
+}

@@ -137,16 +137,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     (
         Context::GlobalDefs,
         &[
-            "startup_script",
-            "startup_script_timeout",
-            "shutdown_script",
-            "shutdown_script_timeout",
-        ],
-        "the script is not run at start-up or shutdown",
-    ),
-    (
-        Context::GlobalDefs,
-        &[
             "vrrp_garp_interval",
             "vrrp_gna_interval",
             "vrrp_min_garp",
