@@ -372,6 +372,20 @@ pub async fn print_plan(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 /// The daemon entry point `main` calls: foreground, until SIGTERM / SIGINT (exit 0).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // `net_namespace NAME` (unless `-s`, which overrides it, as in keepalived): entered
+    // before any thread or socket exists, so everything lvsd runs is inside it.
+    if cli.namespace.is_none() && !(cli.is_config_test() && cli.plan) {
+        let probe = config::LoadOptions {
+            check_host: false,
+            ..cli.load_options(true)
+        };
+        if let Ok(l) = config::load(&cli.config_file(), &probe)
+            && let Some(ns) = &l.config.process.net_namespace
+        {
+            crate::process::enter_namespace(ns).with_context(|| format!("net_namespace {ns}"))?;
+            tracing::info!("running in network namespace {ns}");
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -429,7 +443,13 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     crate::dump::spawn_signal_handlers(hub.clone(), PathBuf::from(crate::dump::DUMP_DIR))
         .context("installing the dump signal handlers")?;
     let _watchdog = links.systemd.spawn_watchdog();
-    let client = connect_ipvs(mode).await?;
+    let ipvs_ns = first
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|l| l.config.as_ref())
+        .and_then(|c| c.process.net_namespace_ipvs.clone());
+    let client = connect_ipvs(mode, ipvs_ns.as_deref()).await?;
     let api = api_state(&hub, client.clone(), ctl_tx.clone(), &links);
     links.metrics.set_node_ipvs(!cli.metrics_no_node_ipvs);
     let _socket = spawn_api(&cli, mode, &run, api, &links).await?;
@@ -522,11 +542,15 @@ fn take_pid_files(
 }
 
 /// The IPVS client when this mode writes the kernel.
-async fn connect_ipvs(mode: Mode) -> anyhow::Result<Option<ipvs::Client>> {
+async fn connect_ipvs(mode: Mode, ns: Option<&str>) -> anyhow::Result<Option<ipvs::Client>> {
     if !mode.writes_ipvs() {
         return Ok(None);
     }
-    match ipvs::Client::connect().await {
+    let connected = match ns {
+        None => ipvs::Client::connect().await,
+        Some(ns) => crate::process::connect_ipvs_in(ns).await?,
+    };
+    match connected {
         Ok(c) => Ok(Some(c)),
         // Full mode: the VIPs must still fail over (keepalived's VRRP process does not
         // depend on its checker process either); the checkers run without kernel writes.
@@ -618,6 +642,7 @@ impl RunFiles {
             namespace: cli
                 .namespace
                 .clone()
+                .or_else(|| config.and_then(|c| c.process.net_namespace.clone()))
                 .or_else(crate::pidfile::current_netns_name),
         };
         let d = RunPaths::new(&layout);

@@ -119,3 +119,34 @@ pub async fn run_lifecycle_script(
         }
     }
 }
+
+/// `net_namespace_ipvs NAME` (empty: the default namespace): the IPVS netlink socket is
+/// opened in that namespace while everything else stays in lvsd's. A socket belongs to the
+/// namespace its creating thread was in, so this thread joins NAME only while the socket is
+/// made (synchronously, in the first poll of the connect) and then returns home.
+pub async fn connect_ipvs_in(ns: &str) -> anyhow::Result<Result<ipvs::Client, ipvs::Error>> {
+    use std::future::Future;
+    use std::task::Poll;
+    let path = if ns.is_empty() {
+        std::path::PathBuf::from("/proc/1/ns/net")
+    } else {
+        Path::new("/run/netns").join(ns)
+    };
+    let target = std::fs::File::open(&path)
+        .with_context(|| format!("net_namespace_ipvs {ns}: cannot open {}", path.display()))?;
+    let home = std::fs::File::open("/proc/thread-self/ns/net")
+        .context("net_namespace_ipvs: cannot open this thread's namespace")?;
+    let mut fut = Box::pin(ipvs::Client::connect());
+    nix::sched::setns(&target, nix::sched::CloneFlags::CLONE_NEWNET)
+        .with_context(|| format!("net_namespace_ipvs {ns}: cannot enter the namespace"))?;
+    let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+    if let Err(e) = nix::sched::setns(&home, nix::sched::CloneFlags::CLONE_NEWNET) {
+        // A worker thread left in the wrong namespace would open later sockets there.
+        tracing::error!("net_namespace_ipvs: cannot return to lvsd's namespace: {e}; exiting");
+        std::process::exit(1);
+    }
+    Ok(match first {
+        Poll::Ready(r) => r,
+        Poll::Pending => fut.await,
+    })
+}

@@ -127,12 +127,8 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
     (
         Context::TopLevel,
-        &[
-            "net_namespace",
-            "net_namespace_ipvs",
-            "namespace_with_ipsets",
-        ],
-        "lvsd runs in the namespace it is started in; run it under `ip netns exec` instead",
+        &["namespace_with_ipsets"],
+        "ipsets are namespace-aware on every kernel lvsd runs on (3.13 and later), where the line changes nothing in keepalived either",
     ),
     (
         Context::GlobalDefs,
