@@ -413,6 +413,18 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     // The first load decides where the pid files are (`use_pid_dir`, `instance`), so it
     // happens before anything else, as in keepalived; `serve` then starts from it.
     let first = first_load(&cli, &opts.config_file, &load_opts)?;
+    let process = first
+        .config
+        .as_ref()
+        .map(|c| c.process.clone())
+        .unwrap_or_default();
+    // `umask` from the configuration, unless `-u` gave one (keepalived: the command line wins).
+    if cli.umask.is_none()
+        && let Some(mask) = process.umask
+    {
+        crate::process::set_umask(mask);
+    }
+    crate::tuning::apply_process(&process);
     let run = RunFiles::of(&cli, mode, first.config.as_deref());
     let Some(_pidfiles) = take_pid_files(&cli, mode, &run)? else {
         return Ok(ExitCode::SUCCESS);
@@ -468,6 +480,7 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
             cli.dont_respawn.then(|| ctl_tx.clone()),
         )
     });
+    crate::tuning::spawn_thread_tuning(process, vrrp.is_some());
     // lvsd extension (docs/anycast.md): health-gated VIP routes, written whether or not the
     // kernel has IPVS.
     let anycast = mode

@@ -35,4 +35,5 @@ pub mod scripts;
 pub mod status;
 pub mod status_page;
 pub mod systemd;
+pub mod tuning;
 pub mod vrrp;
