@@ -1,8 +1,9 @@
 //! Notify FIFOs side by side with keepalived 2.2.7: the same configuration (but for the VRIDs)
 //! runs in keepalived on n1 and in lvsd on n2 of the namespace LAN; a reader on each
 //! `vrrp_notify_fifo` collects the lines while both go through the same state changes (start,
-//! reload, link down → FAULT, link up → MASTER, stop). The two readers must see the same lines
-//! in the same order. lvsd's FIFO must also stay the same file across the reload (keepalived
+//! reload, link down → FAULT, link up → MASTER, stop). The two readers must see the same lines,
+//! each instance's in the same order (lvsd's instances run concurrently: two instances' lines
+//! for one event may interleave either way). lvsd's FIFO must also stay the same file across the reload (keepalived
 //! re-creates it) and be gone after the stop (both created it).
 
 mod vrrp_lab;
@@ -78,6 +79,19 @@ fn read_loop(path: &Path, out: &Mutex<String>, stop: &AtomicBool) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The STOP lines at the end, sorted: lvsd's instances stop concurrently, so two instances'
+/// STOP lines may come in either order (each instance's own lines stay in order).
+fn stops_sorted(mut lines: Vec<String>) -> Vec<String> {
+    let n = lines
+        .iter()
+        .rev()
+        .take_while(|l| l.contains(" STOP "))
+        .count();
+    let at = lines.len() - n;
+    lines[at..].sort();
+    lines
 }
 
 fn conf(fifo: &Path, vrid: u8) -> String {
@@ -205,12 +219,61 @@ fn vrrp_fifo_lines_match_keepalived() {
         k.iter().any(|l| l.contains("FAULT")),
         "keepalived's reader saw no FAULT: {k:#?}"
     );
-    assert_eq!(
-        l,
-        k,
-        "lvsd's FIFO lines differ from keepalived's\nlvsd log:\n{}",
-        lvsd.log_text()
-    );
+    // Each instance's lines, in order, are keepalived's. lvsd's instances run concurrently, so
+    // for one event hitting both (the link going down) the two instances' lines may
+    // interleave either way; keepalived, single-threaded, writes them in configuration order.
+    for vi in ["\"VI_1\"", "\"VI_2\""] {
+        let of = |v: &[String]| -> Vec<String> {
+            v.iter().filter(|x| x.contains(vi)).cloned().collect()
+        };
+        assert_eq!(
+            of(&l),
+            of(&k),
+            "{vi}: lvsd's FIFO lines differ from keepalived's\nlvsd: {l:#?}\nlvsd log:\n{}",
+            lvsd.log_text()
+        );
+    }
+    assert_eq!(l.len(), k.len(), "{l:#?}");
     assert!(!lfifo.exists(), "lvsd left its FIFO behind");
     assert!(!kfifo.exists(), "keepalived left its FIFO behind");
+}
+
+/// `fifo_write_vrrp_states_on_reload`: after a reload lvsd writes every instance's current
+/// state again, in order after the lines before it (keepalived 2.2.7 documents this; in the
+/// same lab it wrote nothing at reload, so this is lvsd alone).
+#[test]
+fn states_are_written_again_on_reload() {
+    let lab = Lab::new("fifr");
+    let fifo = lab.dir.join("lvsd.fifo");
+    let text = conf(&fifo, 31).replace(
+        "global_defs {\n",
+        "global_defs {\n  fifo_write_vrrp_states_on_reload\n",
+    );
+    let mut lvsd = lab.start_lvsd_text(1, &text, false);
+    let r = Reader::start(fifo.clone());
+    for v in ["10.77.0.131", "10.77.0.132"] {
+        assert!(
+            lab.wait_for(1, v, true, Duration::from_secs(10)).is_some(),
+            "{}",
+            lvsd.log_text()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    lvsd.hup();
+    std::thread::sleep(Duration::from_millis(1500));
+    lvsd.term();
+    lvsd.wait();
+    let lines = stops_sorted(r.finish());
+    let want = [
+        "INSTANCE \"VI_1\" BACKUP 100",
+        "INSTANCE \"VI_2\" BACKUP 90",
+        "INSTANCE \"VI_1\" MASTER 100",
+        "INSTANCE \"VI_2\" MASTER 90",
+        // The reload.
+        "INSTANCE \"VI_1\" MASTER 100",
+        "INSTANCE \"VI_2\" MASTER 90",
+        "INSTANCE \"VI_1\" STOP 100",
+        "INSTANCE \"VI_2\" STOP 90",
+    ];
+    assert_eq!(lines, want, "{}", lvsd.log_text());
 }
