@@ -227,3 +227,42 @@ fn unsafe_fifo_script_is_not_run_but_the_fifo_is_written() {
     assert!(!out.exists(), "the unsafe FIFO script ran");
     assert!(lvsd.log().contains("unsafe"), "{}", lvsd.log());
 }
+
+/// `rs_init_notifies`: a real server that is up from the start is announced once (its
+/// notify_up script runs, the FIFO gets `RS … UP`) although it never changed state; without
+/// the keyword nothing is written at start-up (the first test's exact line list).
+#[test]
+fn rs_init_notifies_announces_the_start_up_state() {
+    let dir = tmpdir("init");
+    let (_backend, addr) = Backend::start("127.0.0.1:0".parse().unwrap());
+    let out = dir.join("read");
+    let script = reader_script(&dir, &out, 0o755);
+    let fifo = dir.join("lvs.fifo");
+    let up = dir.join("up");
+    let c = dir.join("keepalived.conf");
+    let global = format!(
+        "  rs_init_notifies\n  lvs_notify_fifo {}\n  lvs_notify_fifo_script \"{} x\"\n",
+        fifo.display(),
+        script.display()
+    );
+    let text = conf(&global, addr.port()).replace(
+        "    TCP_CHECK {",
+        &format!(
+            "    notify_up \"/bin/sh -c 'echo up >> {}'\"\n    TCP_CHECK {{",
+            up.display()
+        ),
+    );
+    std::fs::write(&c, text).unwrap();
+    let mut lvsd = Lvsd::start(&c, &dir);
+    let read = || std::fs::read_to_string(&out).unwrap_or_default();
+    let rs = format!("RS [127.0.0.1]:tcp:{} [192.0.2.10]:tcp:80 UP", addr.port());
+    wait_until("RS UP", Duration::from_secs(8), &lvsd, || {
+        read().contains(&rs)
+    });
+    wait_until("notify_up", Duration::from_secs(5), &lvsd, || up.exists());
+    // Once: further passing checks announce nothing.
+    thread::sleep(Duration::from_millis(2500));
+    lvsd.stop();
+    assert_eq!(read().matches(" UP").count(), 1, "{}", read());
+    assert_eq!(std::fs::read_to_string(&up).unwrap(), "up\n");
+}

@@ -104,7 +104,7 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
     (
         Context::GlobalDefs,
-        &["reload_time_file", "rs_init_notifies"],
+        &["reload_time_file"],
         "lvsd reads the setting but does not apply it yet",
     ),
     (

@@ -306,6 +306,7 @@ pub async fn run<K: Ipvs + 'static>(
 
     // First computation before the writer starts, so its first pass sees the real target.
     d.recompute();
+    health::announce_initial(&d.spec, &d.notifier);
     let writer = match kernel {
         Some(k) => tokio::spawn(writer::writer(
             k,

@@ -56,6 +56,9 @@ pub struct Globals {
     /// `lvs_flush_on_stop`: at exit (unless `-I`) the whole kernel table goes, not only the
     /// services lvsd declared.
     pub flush_on_stop: bool,
+    /// `rs_init_notifies`: each real server's first check result is notified (script and
+    /// FIFO) even when it confirms the state it started in.
+    pub rs_init_notifies: bool,
 }
 
 /// Everything the director runs.
