@@ -4,8 +4,10 @@
 //!
 //! Lines, as keepalived 2.2.7 writes them (read back from its FIFO in a namespace):
 //! `INSTANCE "VI_1" MASTER 100`, `GROUP "G1" BACKUP 0`, `INSTANCE "VI_1" STOP 100` at stop
-//! (the priority the instance had), `VS [10.0.0.1]:tcp:80 UP`,
-//! `RS [192.168.1.1]:tcp:80 [10.0.0.1]:tcp:80 DOWN`; each ends with a newline.
+//! (the priority the instance had), `VS [10.0.0.1]:tcp:80 UP` (also for every virtual server
+//! at start-up), `VS FWM 7 DOWN`, `RS [192.168.1.1]:tcp:80 [10.0.0.1]:tcp:80 DOWN`,
+//! `RS [192.168.1.1]:none:0 FWM 7 UP`, `RS [::1]:udp:53 [fd00::10]:udp:53 UP` (the LVS lines
+//! read back from keepalived's FIFO in the IPVS VM); each ends with a newline.
 //!
 //! The FIFO is created (mode 0600, owned by the `USER [GROUP]` given after its name) when it
 //! does not exist and removed at stop when lvsd created it; an existing FIFO is used as it
@@ -156,7 +158,8 @@ fn proto(p: ipvs::Protocol) -> String {
     }
 }
 
-/// keepalived's name of a virtual server: `[addr]:proto:port`, `FWM:mark` for a fwmark.
+/// keepalived's name of a virtual server: `[addr]:proto:port`, `FWM mark` for a fwmark (as
+/// keepalived 2.2.7 wrote them in the IPVS VM).
 pub fn vs_name(key: &ipvs::ServiceKey) -> String {
     match key {
         ipvs::ServiceKey::Inet {
@@ -164,17 +167,18 @@ pub fn vs_name(key: &ipvs::ServiceKey) -> String {
             protocol,
             port,
         } => format!("[{addr}]:{}:{port}", proto(*protocol)),
-        ipvs::ServiceKey::Fwmark { mark, .. } => format!("FWM:{mark}"),
+        ipvs::ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
     }
 }
 
-/// keepalived's name of a real server: its address and port with the service's protocol.
+/// keepalived's name of a real server: its address and port with the service's protocol
+/// (`none` under a fwmark service).
 pub fn rs_name(vs: &ipvs::ServiceKey, rs: &ipvs::Dest) -> String {
     match vs {
         ipvs::ServiceKey::Inet { protocol, .. } => {
             format!("[{}]:{}:{}", rs.addr, proto(*protocol), rs.port)
         }
-        ipvs::ServiceKey::Fwmark { .. } => format!("[{}]:{}", rs.addr, rs.port),
+        ipvs::ServiceKey::Fwmark { .. } => format!("[{}]:none:{}", rs.addr, rs.port),
     }
 }
 
@@ -586,5 +590,10 @@ mod tests {
     fn names_like_keepalived() {
         assert_eq!(vs_name(&svc("10.0.0.1", 80)), "[10.0.0.1]:tcp:80");
         assert_eq!(vs_name(&svc("fd00::1", 443)), "[fd00::1]:tcp:443");
+        let fwm = ipvs::ServiceKey::Fwmark {
+            af: ipvs::Af::Inet,
+            mark: 7,
+        };
+        assert_eq!(vs_name(&fwm), "FWM 7");
     }
 }

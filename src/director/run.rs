@@ -304,6 +304,11 @@ pub async fn run<K: Ipvs + 'static>(
         ticking: false,
     };
 
+    // keepalived writes `VS … UP` to the notify FIFOs for every virtual server as it starts
+    // (read back from its FIFO in the IPVS VM); one that has no quorum then goes DOWN below.
+    for vs in &d.spec.virtual_servers {
+        crate::fifo::lvs_vs(&vs.services, true);
+    }
     // First computation before the writer starts, so its first pass sees the real target.
     d.recompute();
     health::announce_initial(&d.spec, &d.notifier);
