@@ -172,13 +172,14 @@ pub fn vs_name(key: &ipvs::ServiceKey) -> String {
 }
 
 /// keepalived's name of a real server: its address and port with the service's protocol
-/// (`none` under a fwmark service).
+/// (`none:0` under a fwmark service).
 pub fn rs_name(vs: &ipvs::ServiceKey, rs: &ipvs::Dest) -> String {
     match vs {
         ipvs::ServiceKey::Inet { protocol, .. } => {
             format!("[{}]:{}:{}", rs.addr, proto(*protocol), rs.port)
         }
-        ipvs::ServiceKey::Fwmark { .. } => format!("[{}]:none:{}", rs.addr, rs.port),
+        // keepalived clears a fwmark real server's port ("has port specified - clearing").
+        ipvs::ServiceKey::Fwmark { .. } => format!("[{}]:none:0", rs.addr),
     }
 }
 
