@@ -451,6 +451,9 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let (ctl_tx, control) = mpsc::channel(8);
     signals(ctl_tx.clone()).context("installing signal handlers")?;
+    if let Some(f) = &process.reload_time_file {
+        crate::reload_time::spawn(f.clone(), process.reload_repeat, ctl_tx.clone());
+    }
     // SIGUSR1 / SIGUSR2 / SIGRTMIN+2 / STATS_CLEAR: keepalived's state dumps.
     crate::dump::spawn_signal_handlers(hub.clone(), PathBuf::from(crate::dump::DUMP_DIR))
         .context("installing the dump signal handlers")?;

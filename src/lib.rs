@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pidfile;
 pub mod process;
+pub mod reload_time;
 pub mod runtime_api;
 pub mod runtime_ctl;
 pub mod scripts;

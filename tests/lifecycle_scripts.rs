@@ -188,3 +188,38 @@ fn scripts_past_their_timeout_are_killed() {
         lvsd.log()
     );
 }
+
+/// `reload_time_file`: a file written after start-up with a UTC time two seconds ahead makes
+/// lvsd reload at that time (not before), and the file is removed afterwards.
+#[test]
+fn reload_time_file_schedules_a_reload() {
+    let ns = Ns::new("lr");
+    let dir = setup("rtf");
+    let at = dir.join("reload_at");
+    let mut lvsd = start(&ns, &dir, &format!("  reload_time_file {}\n", at.display()));
+    wait_for("lvsd started", &lvsd, Duration::from_secs(10), || {
+        lvsd.log().contains("lvsd started")
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3;
+    let (h, m, s) = ((now / 3600) % 24, (now / 60) % 60, now % 60);
+    std::fs::write(&at, format!("{h:02}:{m:02}:{s:02}Z\n")).unwrap();
+    let took = wait_for(
+        "the scheduled reload",
+        &lvsd,
+        Duration::from_secs(8),
+        || lvsd.log().contains("reloading configuration"),
+    );
+    assert!(
+        took + Duration::from_millis(200) >= Duration::from_secs(1),
+        "reloaded too early ({took:?})\n{}",
+        lvsd.log()
+    );
+    wait_for("the file removed", &lvsd, Duration::from_secs(3), || {
+        !at.exists()
+    });
+    term(&mut lvsd);
+}

@@ -103,11 +103,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
         "lvsd sends no e-mail; follow state changes through notify scripts, /metrics or the event stream",
     ),
     (
-        Context::GlobalDefs,
-        &["reload_time_file"],
-        "lvsd reads the setting but does not apply it yet",
-    ),
-    (
         Context::TopLevel,
         &["namespace_with_ipsets"],
         "ipsets are namespace-aware on every kernel lvsd runs on (3.13 and later), where the line changes nothing in keepalived either",
@@ -523,6 +518,7 @@ pub const GLOBAL_DEFS: &[&str] = &[
     "process_name",
     "process_names",
     "reload_time_file",
+    "reload_repeat",
     "rs_init_notifies",
     "umask",
     "vrrp_cpu_affinity",
@@ -574,7 +570,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "random_seed",
     "reload_check_config",
     "reload_file",
-    "reload_repeat",
     "snmp_socket",
     "tmp_config_directory",
     "vmac_addr_prefix",

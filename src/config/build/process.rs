@@ -26,6 +26,7 @@ pub(super) fn global_keyword(cx: &mut Ctx, n: &Node, p: &mut ProcessDefs) -> boo
         "umask" => p.umask = umask(cx, n),
         "reload_time_file" => p.reload_time_file = cx.string(n).map(Into::into),
         "rs_init_notifies" => p.rs_init_notifies = true,
+        "reload_repeat" => p.reload_repeat = true,
         "fifo_write_vrrp_states_on_reload" => p.fifo_write_vrrp_states_on_reload = true,
         _ => return false,
     }

@@ -56,6 +56,9 @@ pub struct ProcessDefs {
     /// `reload_time_file PATH`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reload_time_file: Option<PathBuf>,
+    /// `reload_repeat`: the reload time file is kept (a time without a date repeats daily).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reload_repeat: bool,
     /// `rs_init_notifies`: notify the initial state of every real server.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rs_init_notifies: bool,
