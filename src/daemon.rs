@@ -153,6 +153,7 @@ where
         .map(|c| c.unimplemented_lines())
         .unwrap_or_default();
     if let Some(c) = config {
+        crate::fifo::configure(&c.global, &scripts);
         links.configs.send_replace(Some((c, scripts)));
     }
     let notifier = Notifier::new(NotifierConfig::default());
@@ -216,6 +217,7 @@ where
                             .send_replace(new.scripts.disabled.clone());
                         if let Some(c) = new.config {
                             reload.unimplemented = c.unimplemented_lines();
+                            reload_fifos(&c, &new.scripts, &hub);
                             links.configs.send_replace(Some((c, new.scripts)));
                         }
                         if let Some(r) = reply {
@@ -244,6 +246,20 @@ where
             .map_err(|e| anyhow::anyhow!("director task failed: {e}"))?;
     }
     Ok(())
+}
+
+/// A good reload's notify FIFOs (kept when unchanged) and, with
+/// `fifo_write_vrrp_states_on_reload`, the VRRP states written again.
+fn reload_fifos(c: &config::Config, scripts: &Scripts, hub: &StatusHub) {
+    crate::fifo::configure(&c.global, scripts);
+    if c.process.fifo_write_vrrp_states_on_reload {
+        let groups: Vec<(String, Vec<String>)> = c
+            .vrrp_sync_groups
+            .iter()
+            .map(|g| (g.name.clone(), g.group.clone()))
+            .collect();
+        crate::fifo::write_states(&hub.vrrp.borrow(), &groups);
+    }
 }
 
 impl Mode {
@@ -356,6 +372,20 @@ pub async fn print_plan(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 /// The daemon entry point `main` calls: foreground, until SIGTERM / SIGINT (exit 0).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // `net_namespace NAME` (unless `-s`, which overrides it, as in keepalived): entered
+    // before any thread or socket exists, so everything lvsd runs is inside it.
+    if cli.namespace.is_none() && !(cli.is_config_test() && cli.plan) {
+        let probe = config::LoadOptions {
+            check_host: false,
+            ..cli.load_options(true)
+        };
+        if let Ok(l) = config::load(&cli.config_file(), &probe)
+            && let Some(ns) = &l.config.process.net_namespace
+        {
+            crate::process::enter_namespace(ns).with_context(|| format!("net_namespace {ns}"))?;
+            tracing::info!("running in network namespace {ns}");
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -383,10 +413,30 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     // The first load decides where the pid files are (`use_pid_dir`, `instance`), so it
     // happens before anything else, as in keepalived; `serve` then starts from it.
     let first = first_load(&cli, &opts.config_file, &load_opts)?;
+    let process = first
+        .config
+        .as_ref()
+        .map(|c| c.process.clone())
+        .unwrap_or_default();
+    // `umask` from the configuration, unless `-u` gave one (keepalived: the command line wins).
+    if cli.umask.is_none()
+        && let Some(mask) = process.umask
+    {
+        crate::process::set_umask(mask);
+    }
+    crate::tuning::apply_process(&process);
     let run = RunFiles::of(&cli, mode, first.config.as_deref());
     let Some(_pidfiles) = take_pid_files(&cli, mode, &run)? else {
         return Ok(ExitCode::SUCCESS);
     };
+    // keepalived runs its startup_script here: after the configuration is read, before any
+    // subsystem starts (--health-check-only changes nothing on the host: no scripts).
+    let lifecycle = mode != Mode::HealthCheckOnly;
+    if lifecycle && let Some(c) = &first.config {
+        let g = &c.global;
+        let s = g.startup_script.as_ref().and_then(|s| first.scripts.get(s));
+        crate::process::run_lifecycle_script("startup", s, g.startup_script_timeout).await;
+    }
     let first = std::sync::Mutex::new(Some(first));
     let load = |p: &Path| match first.lock().unwrap_or_else(|e| e.into_inner()).take() {
         Some(loaded) => Ok(loaded),
@@ -401,12 +451,21 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let (ctl_tx, control) = mpsc::channel(8);
     signals(ctl_tx.clone()).context("installing signal handlers")?;
+    if let Some(f) = &process.reload_time_file {
+        crate::reload_time::spawn(f.clone(), process.reload_repeat, ctl_tx.clone());
+    }
     // SIGUSR1 / SIGUSR2 / SIGRTMIN+2 / STATS_CLEAR: keepalived's state dumps.
     crate::dump::spawn_signal_handlers(hub.clone(), PathBuf::from(crate::dump::DUMP_DIR))
         .context("installing the dump signal handlers")?;
     crate::dump::follow_global_defs(links.configs.subscribe(), hub.clone());
     let _watchdog = links.systemd.spawn_watchdog();
-    let client = connect_ipvs(mode).await?;
+    let ipvs_ns = first
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|l| l.config.as_ref())
+        .and_then(|c| c.process.net_namespace_ipvs.clone());
+    let client = connect_ipvs(mode, ipvs_ns.as_deref()).await?;
     let api = api_state(&hub, client.clone(), ctl_tx.clone(), &links);
     links.metrics.set_node_ipvs(!cli.metrics_no_node_ipvs);
     let _socket = spawn_api(&cli, mode, &run, api, &links).await?;
@@ -425,6 +484,7 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
             cli.dont_respawn.then(|| ctl_tx.clone()),
         )
     });
+    crate::tuning::spawn_thread_tuning(process, vrrp.is_some());
     // lvsd extension (docs/anycast.md): health-gated VIP routes, written whether or not the
     // kernel has IPVS.
     // keepalived's BFD process, unless -B/--no_bfd.
@@ -455,6 +515,15 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
         if let Err(e) = v.await {
             tracing::error!("VRRP task failed: {e}");
         }
+    }
+    // After the instances' STOP lines: flushed, scripts stopped, FIFOs lvsd made removed.
+    crate::fifo::shutdown();
+    // Last, once everything has stopped: the shutdown_script of the running configuration.
+    let last = links.configs.borrow().clone();
+    if lifecycle && let Some((c, scripts)) = last {
+        let g = &c.global;
+        let s = g.shutdown_script.as_ref().and_then(|s| scripts.get(s));
+        crate::process::run_lifecycle_script("shutdown", s, g.shutdown_script_timeout).await;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -505,11 +574,15 @@ fn take_pid_files(
 }
 
 /// The IPVS client when this mode writes the kernel.
-async fn connect_ipvs(mode: Mode) -> anyhow::Result<Option<ipvs::Client>> {
+async fn connect_ipvs(mode: Mode, ns: Option<&str>) -> anyhow::Result<Option<ipvs::Client>> {
     if !mode.writes_ipvs() {
         return Ok(None);
     }
-    match ipvs::Client::connect().await {
+    let connected = match ns {
+        None => ipvs::Client::connect().await,
+        Some(ns) => crate::process::connect_ipvs_in(ns).await?,
+    };
+    match connected {
         Ok(c) => Ok(Some(c)),
         // Full mode: the VIPs must still fail over (keepalived's VRRP process does not
         // depend on its checker process either); the checkers run without kernel writes.
@@ -601,6 +674,7 @@ impl RunFiles {
             namespace: cli
                 .namespace
                 .clone()
+                .or_else(|| config.and_then(|c| c.process.net_namespace.clone()))
                 .or_else(crate::pidfile::current_netns_name),
         };
         let d = RunPaths::new(&layout);

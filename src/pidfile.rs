@@ -14,7 +14,7 @@
 //! | default                    | `/run/keepalived.pid`, `/run/vrrp.pid`, `/run/checkers.pid`, `/run/bfd.pid` |
 //! | `use_pid_dir`              | the same names in `/run/keepalived/`                         |
 //! | `instance NAME`            | `/run/keepalived/keepalived_NAME.pid`, `vrrp_NAME.pid`, ...  |
-//! | network namespace `NS`     | `/run/keepalived/keepalived_NS/keepalived.pid`, ...          |
+//! | network namespace `NS`     | `/run/keepalived/NS/keepalived.pid`, ... (`_NAME` with `instance`) |
 //!
 //! The namespace row is keepalived's `net_namespace NS` layout seen from the host; lvsd also
 //! applies it when started inside a named namespace (`ip netns exec NS lvsd`), so directors in
@@ -64,7 +64,8 @@ impl RunPaths {
             &layout.namespace,
             layout.use_pid_dir || layout.instance.is_some(),
         ) {
-            (Some(ns), _) => Path::new(PID_DIR).join(format!("keepalived_{ns}")),
+            // keepalived 2.2.7 with `net_namespace NS` or `-s NS`, read back from /run.
+            (Some(ns), _) => Path::new(PID_DIR).join(ns),
             (None, true) => PathBuf::from(PID_DIR),
             (None, false) => PathBuf::from(RUN_DIR),
         };
@@ -353,10 +354,14 @@ mod tests {
             namespace: Some("blue".into()),
             ..Layout::default()
         });
-        assert_eq!(
-            p.main,
-            Path::new("/run/keepalived/keepalived_blue/keepalived.pid")
-        );
+        assert_eq!(p.main, Path::new("/run/keepalived/blue/keepalived.pid"));
+        let p = RunPaths::new(&Layout {
+            namespace: Some("blue".into()),
+            instance: Some("pk".into()),
+            ..Layout::default()
+        });
+        assert_eq!(p.main, Path::new("/run/keepalived/blue/keepalived_pk.pid"));
+        assert_eq!(p.vrrp, Path::new("/run/keepalived/blue/vrrp_pk.pid"));
     }
 
     #[test]

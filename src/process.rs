@@ -92,3 +92,61 @@ pub fn raise_nofile_limit() {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
+
+/// `startup_script` / `shutdown_script` (keepalived.conf(5)): run once, the start-up one before
+/// VRRP, the checkers or any listener start, the shutdown one after everything has stopped;
+/// lvsd waits for it, at most `timeout` (`*_script_timeout`, default 10 s), after which its
+/// process group gets SIGTERM, then SIGKILL ([`checkers::run_script`]). Its result is logged;
+/// a failing script does not stop lvsd, as it does not stop keepalived. A script refused at
+/// load (security, missing program) is `None` here and logged by [`crate::scripts`].
+pub async fn run_lifecycle_script(
+    which: &str,
+    script: Option<&checkers::Script>,
+    timeout: std::time::Duration,
+) {
+    use checkers::ScriptExit;
+    let Some(script) = script else { return };
+    tracing::info!(script = %script.display(), "running {which} script");
+    match checkers::run_script(script, timeout).await {
+        ScriptExit::Exited(0) => tracing::info!("{which} script succeeded"),
+        ScriptExit::Exited(code) => tracing::warn!("{which} script failed, status {code}"),
+        ScriptExit::Signaled(sig) => tracing::warn!("{which} script killed by signal {sig}"),
+        ScriptExit::TimedOut => {
+            tracing::warn!("{which} script timed out after {timeout:?}: killed")
+        }
+        ScriptExit::SpawnFailed(e) => {
+            tracing::warn!("{which} script `{}` not started: {e}", script.program())
+        }
+    }
+}
+
+/// `net_namespace_ipvs NAME` (empty: the default namespace): the IPVS netlink socket is
+/// opened in that namespace while everything else stays in lvsd's. A socket belongs to the
+/// namespace its creating thread was in, so this thread joins NAME only while the socket is
+/// made (synchronously, in the first poll of the connect) and then returns home.
+pub async fn connect_ipvs_in(ns: &str) -> anyhow::Result<Result<ipvs::Client, ipvs::Error>> {
+    use std::future::Future;
+    use std::task::Poll;
+    let path = if ns.is_empty() {
+        std::path::PathBuf::from("/proc/1/ns/net")
+    } else {
+        Path::new("/run/netns").join(ns)
+    };
+    let target = std::fs::File::open(&path)
+        .with_context(|| format!("net_namespace_ipvs {ns}: cannot open {}", path.display()))?;
+    let home = std::fs::File::open("/proc/thread-self/ns/net")
+        .context("net_namespace_ipvs: cannot open this thread's namespace")?;
+    let mut fut = Box::pin(ipvs::Client::connect());
+    nix::sched::setns(&target, nix::sched::CloneFlags::CLONE_NEWNET)
+        .with_context(|| format!("net_namespace_ipvs {ns}: cannot enter the namespace"))?;
+    let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+    if let Err(e) = nix::sched::setns(&home, nix::sched::CloneFlags::CLONE_NEWNET) {
+        // A worker thread left in the wrong namespace would open later sockets there.
+        tracing::error!("net_namespace_ipvs: cannot return to lvsd's namespace: {e}; exiting");
+        std::process::exit(1);
+    }
+    Ok(match first {
+        Poll::Ready(r) => r,
+        Poll::Pending => fut.await,
+    })
+}

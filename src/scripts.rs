@@ -679,8 +679,8 @@ mod tests {
         );
     }
 
-    /// Kinds lvsd does not run (start-up/shutdown, FIFO scripts, notify_deleted,
-    /// notify_master_rx_lower_pri) are still resolved and refused at load, so `/status` and
+    /// Start-up/shutdown and FIFO scripts, notify_deleted and
+    /// notify_master_rx_lower_pri are resolved and refused at load like the others, so `/status` and
     /// the log tell the truth about them.
     #[test]
     fn kinds_not_run_are_still_checked() {

@@ -36,7 +36,6 @@ fn every_keyword_has_one_entry_and_every_unimplemented_one_says_what_it_means() 
     }
     // The examples issue 11 names are warned, not silently accepted.
     for (ctx, kw) in [
-        ("global_defs", "lvs_notify_fifo"),
         ("global_defs", "enable_snmp_vrrp"),
         ("global_defs", "enable_dbus"),
     ] {

@@ -43,7 +43,9 @@ pub struct System;
 
 impl Probe for System {
     fn interface_exists(&self, name: &str) -> bool {
-        !name.is_empty() && !name.contains('/') && Path::new("/sys/class/net").join(name).exists()
+        // Asked of the kernel in lvsd's network namespace (sysfs would answer for the namespace
+        // it was mounted in, which `net_namespace` does not change).
+        !name.is_empty() && !name.contains('/') && nix::net::if_::if_nametoindex(name).is_ok()
     }
     fn file(&self, path: &Path) -> Option<FileInfo> {
         let m = std::fs::metadata(path).ok()?;

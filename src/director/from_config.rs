@@ -62,6 +62,7 @@ pub fn director_spec_with(config: &cfg::Config, scripts: &Scripts) -> (DirectorS
             sync_daemon,
             sync_instance: g.lvs_sync_daemon.as_ref().and_then(|d| d.instance.clone()),
             nft_ipvs: crate::nft::ipvs::plan(config),
+            rs_init_notifies: config.process.rs_init_notifies,
         },
     };
     (spec, warnings)

@@ -82,6 +82,7 @@ pub fn on_transition(
         }
         return None;
     }
+    crate::fifo::lvs_rs(&vs.services, &rs.dest, t.up);
     if t.up {
         tracing::info!(
             "{}: real server {} UP: {}",
@@ -108,6 +109,29 @@ pub fn on_transition(
         up: t.up,
         reason: t.reason,
     })
+}
+
+/// `rs_init_notifies`: at start-up every real server's initial state (up, or down with
+/// `alpha`) is notified — its notify_up / notify_down script and the notify FIFOs — as
+/// keepalived does; later changes are notified as usual.
+pub fn announce_initial(spec: &DirectorSpec, notifier: &Notifier) {
+    if !spec.globals.rs_init_notifies {
+        return;
+    }
+    for vs in &spec.virtual_servers {
+        for (core, rs) in vs.core.real_servers.iter().zip(&vs.real_servers) {
+            let up = !core.alpha;
+            crate::fifo::lvs_rs(&vs.services, &rs.dest, up);
+            let (script, what) = if up {
+                (&rs.notify_up, "notify_up (rs_init_notifies)")
+            } else {
+                (&rs.notify_down, "notify_down (rs_init_notifies)")
+            };
+            if let Some(s) = script {
+                notifier.fire(s, what);
+            }
+        }
+    }
 }
 
 /// The pure core's view of the table.

@@ -253,6 +253,7 @@ fn quorum_event(
     let Some(vs) = spec.virtual_servers.iter().find(|v| v.core.id == ev.vs) else {
         return;
     };
+    crate::fifo::lvs_vs(&vs.services, ev.up);
     if ev.up {
         tracing::info!("{}: quorum gained (live weight {})", ev.vs, ev.live_weight);
         hub.events.publish(
@@ -359,6 +360,11 @@ pub async fn run<K: Ipvs + 'static>(
         suspended: suspension.paused().clone(),
     };
 
+    // keepalived writes `VS … UP` to the notify FIFOs for every virtual server as it starts
+    // (read back from its FIFO in the IPVS VM); one that has no quorum then goes DOWN below.
+    for vs in &d.spec.virtual_servers {
+        crate::fifo::lvs_vs(&vs.services, true);
+    }
     // First computation before the writer starts, so its first pass sees the real target.
     d.recompute();
     let release_nft = opts.release_on_exit;
@@ -366,6 +372,7 @@ pub async fn run<K: Ipvs + 'static>(
     if d.has_kernel {
         marker.set(&d.spec.globals.nft_ipvs).await;
     }
+    health::announce_initial(&d.spec, &d.notifier);
     let writer = match kernel {
         Some(k) => tokio::spawn(writer::writer(
             k,

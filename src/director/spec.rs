@@ -63,6 +63,9 @@ pub struct Globals {
     pub flush_on_stop: bool,
     /// `nftables_ipvs`: the tables that mark group traffic for the groups' fwmark services.
     pub nft_ipvs: crate::nft::ipvs::IpvsMarks,
+    /// `rs_init_notifies`: each real server's first check result is notified (script and
+    /// FIFO) even when it confirms the state it started in.
+    pub rs_init_notifies: bool,
 }
 
 /// Everything the director runs.

@@ -52,7 +52,8 @@ impl VrrpConfig {
                     notify: notify(scripts, &g.notify),
                 })
                 .collect(),
-            realtime_priority: Some(DEFAULT_RT_PRIORITY),
+            // `vrrp_rt_priority` (the thread sets it itself; crate::tuning documents the rest).
+            realtime_priority: Some(c.process.vrrp.rt_priority.unwrap_or(DEFAULT_RT_PRIORITY)),
             socket_priority: Some(DEFAULT_SOCKET_PRIORITY),
             startup_delay: c.global.vrrp_startup_delay,
             processes: c.track_processes.iter().map(process).collect(),

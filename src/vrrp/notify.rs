@@ -47,6 +47,7 @@ pub fn commands(n: &Notify, kind: &str, name: &str, to: State, priority: u8) -> 
 
 /// Spawns the hooks for a transition; returns at once.
 pub fn run(n: &Notify, kind: &str, name: &str, to: State, priority: u8) {
+    crate::fifo::vrrp(kind, name, state_word(to), priority);
     for script in commands(n, kind, name, to, priority) {
         let what = script.display();
         match checkers::spawn_detached(&script) {

@@ -18,6 +18,7 @@ pub struct Member {
     pub group: String,
     notify: Arc<Notify>,
     tx: Arc<watch::Sender<Option<(String, State)>>>,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A group channel.
@@ -26,13 +27,21 @@ pub fn group(cfg: &SyncGroupConfig) -> Member {
         group: cfg.name.clone(),
         notify: Arc::new(cfg.notify.clone()),
         tx: Arc::new(watch::channel(None).0),
+        stopped: Arc::default(),
     }
 }
 
 impl Member {
     pub fn publish(&self, member: &str, state: State) {
-        // Initialize (stopping) is not a state the group follows.
+        // Initialize (stopping) is not a state the group follows; the notify FIFOs get
+        // keepalived's `GROUP "G" STOP 0` once, when the first member stops.
         if state == State::Initialize {
+            let stopped = self
+                .stopped
+                .swap(true, std::sync::atomic::Ordering::Relaxed);
+            if !stopped {
+                crate::fifo::vrrp("GROUP", &self.group, notify::state_word(state), 0);
+            }
             return;
         }
         let changed = self.tx.borrow().as_ref().is_none_or(|(_, s)| *s != state);

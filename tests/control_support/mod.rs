@@ -104,7 +104,7 @@ impl Node {
 
     /// This node's pid directory as lvsd computes it for a named namespace.
     pub fn pid_dir(&self) -> PathBuf {
-        Path::new("/run/keepalived").join(format!("keepalived_{}", self.ns))
+        Path::new("/run/keepalived").join(&self.ns)
     }
 }
 

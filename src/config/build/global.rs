@@ -21,6 +21,7 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
         cx.acting(n, Context::GlobalDefs);
         if super::anycast::global_keyword(cx, n, &mut config.anycast)
             || super::nft::global_keyword(cx, n, &mut config.nft)
+            || super::process::global_keyword(cx, n, &mut config.process)
         {
             continue;
         }

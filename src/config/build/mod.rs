@@ -12,6 +12,7 @@ mod garp_group;
 mod global;
 mod lvs;
 mod nft;
+mod process;
 mod routes;
 mod rtnames;
 mod track_process;
@@ -294,6 +295,9 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
             // Placement of the pid files and the control socket (read at start-up only).
             "use_pid_dir" => config.use_pid_dir = true,
             "instance" => config.instance = cx.string(node),
+            "net_namespace" | "net_namespace_ipvs" | "namespace_with_ipsets" => {
+                process::top_level(&mut cx, node, &mut config.process)
+            }
             _ => cx.other(node, Context::TopLevel),
         }
     }

@@ -23,6 +23,7 @@ mod lvs;
 mod route;
 mod track_process;
 mod nft;
+mod process;
 mod vrrp;
 
 pub use bfd::*;
@@ -33,6 +34,7 @@ pub use lvs::*;
 pub use route::*;
 pub use track_process::*;
 pub use nft::*;
+pub use process::*;
 pub use vrrp::*;
 
 /// A whole keepalived.conf after preprocessing, parsing, defaults and validation.
@@ -82,6 +84,9 @@ pub struct Config {
     pub anycast: AnycastDefs,
     /// global_defs `nftables*` and `nftables_ipvs*` (see [`crate::nft`]).
     pub nft: NftDefs,
+    /// Process keywords lvsd acts on (scheduling, umask, namespaces…; see `process.rs`).
+    #[serde(skip_serializing_if = "ProcessDefs::is_default")]
+    pub process: ProcessDefs,
 }
 
 /// lvsd extension, global_defs `anycast_table N` / `anycast_protocol P`: the kernel routing
