@@ -213,18 +213,32 @@ pub struct SourceMap {
 struct SourceFile {
     path: PathBuf,
     text: Arc<str>,
-    /// Byte offset of the start of each line.
-    line_starts: Vec<usize>,
+    /// Byte offset of the start of each line, computed when a diagnostic first needs it (a
+    /// clean load never does).
+    line_starts: std::sync::OnceLock<Vec<u32>>,
+}
+
+impl SourceFile {
+    fn line_starts(&self) -> &[u32] {
+        self.line_starts.get_or_init(|| {
+            // Files are far below 4 GiB (the preprocessor reads at most 64 MiB in all).
+            std::iter::once(0)
+                .chain(
+                    self.text
+                        .match_indices('\n')
+                        .map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                )
+                .collect()
+        })
+    }
 }
 
 impl SourceMap {
     pub fn add(&mut self, path: PathBuf, text: Arc<str>) -> FileId {
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         self.files.push(SourceFile {
             path,
             text,
-            line_starts,
+            line_starts: std::sync::OnceLock::new(),
         });
         FileId(self.files.len() as u32 - 1)
     }
@@ -241,11 +255,11 @@ impl SourceMap {
     pub fn line(&self, id: FileId, line: u32) -> Option<&str> {
         let f = self.files.get(id.0 as usize)?;
         let idx = (line as usize).checked_sub(1)?;
-        let start = *f.line_starts.get(idx)?;
-        let end = f
-            .line_starts
+        let starts = f.line_starts();
+        let start = *starts.get(idx)? as usize;
+        let end = starts
             .get(idx + 1)
-            .map(|e| e - 1)
+            .map(|&e| e as usize - 1)
             .unwrap_or(f.text.len());
         let s = f.text.get(start..end)?;
         Some(s.strip_suffix('\r').unwrap_or(s))

@@ -33,6 +33,7 @@ pub mod model;
 pub mod parser;
 pub mod preproc;
 pub mod summary;
+pub mod tree;
 pub mod validate;
 
 use std::fmt;
@@ -113,15 +114,14 @@ pub fn load_str(text: &str, name: &Path, opts: &LoadOptions) -> Result<Loaded, L
 }
 
 fn finish(
-    tree: Vec<parser::Node>,
+    tree: tree::Tree,
     sources: SourceMap,
     mut diagnostics: Vec<Diagnostic>,
     opts: &LoadOptions,
     probe: &dyn host::Probe,
 ) -> Result<Loaded, LoadError> {
-    let mut config = build::build(&tree, &sources, &mut diagnostics);
-    // The tree is no longer needed: free it before validation and host checks.
-    drop(tree);
+    // The build consumes the tree, freeing it as the model grows.
+    let mut config = build::build(tree, &sources, &mut diagnostics);
     config.files = sources.paths();
     validate::validate(&mut config, &sources, &mut diagnostics);
     if opts.check_host {

@@ -30,7 +30,8 @@ use std::sync::Arc;
 
 use super::diag::{Diagnostic, FileId, Severity, SourceMap, Span};
 use super::lexer::{Tok, Token, lex_into};
-use super::parser::{Node, Parser};
+use super::parser::Parser;
+use super::tree::Tree;
 
 /// Maximum include nesting, far beyond any real configuration.
 const MAX_INCLUDE_DEPTH: usize = 32;
@@ -102,7 +103,7 @@ pub fn preprocess_str(text: &str, name: &Path, config_id: &str) -> Preprocessed 
 
 /// The statement tree of `path` and everything it includes, parsed as it is read (the token
 /// stream is never held whole), with the sources and every diagnostic so far.
-pub fn parse_file(path: &Path, config_id: &str) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+pub fn parse_file(path: &Path, config_id: &str) -> (Tree, SourceMap, Vec<Diagnostic>) {
     let mut p = Pre::new(config_id);
     p.parser = Some(Parser::default());
     p.file(path, None);
@@ -110,11 +111,7 @@ pub fn parse_file(path: &Path, config_id: &str) -> (Vec<Node>, SourceMap, Vec<Di
 }
 
 /// As [`parse_file`], for `text` read as if it were the file `name`.
-pub fn parse_str(
-    text: &str,
-    name: &Path,
-    config_id: &str,
-) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+pub fn parse_str(text: &str, name: &Path, config_id: &str) -> (Tree, SourceMap, Vec<Diagnostic>) {
     let mut p = Pre::new(config_id);
     p.parser = Some(Parser::default());
     p.stack.push(canonical(name));
@@ -145,7 +142,7 @@ impl<'a> Pre<'a> {
         }
     }
 
-    fn finish_parse(mut self) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+    fn finish_parse(mut self) -> (Tree, SourceMap, Vec<Diagnostic>) {
         let Preprocessed {
             sources,
             mut diagnostics,
@@ -153,7 +150,7 @@ impl<'a> Pre<'a> {
         } = self.out;
         let tree = match self.parser.take() {
             Some(p) => p.finish(&sources, &mut diagnostics),
-            None => Vec::new(),
+            None => Tree::default(),
         };
         (tree, sources, diagnostics)
     }

@@ -16,6 +16,7 @@ use super::diag::{Diagnostic, Severity, SourceMap, Span};
 use super::keywords::Context;
 use super::model::{Config, IgnoredKeyword};
 use super::parser::Node;
+use super::tree::Tree;
 
 pub(super) struct Ctx<'a> {
     sources: &'a SourceMap,
@@ -235,34 +236,44 @@ impl Ctx<'_> {
 }
 
 /// The names of the top-level `kw NAME { … }` blocks.
-fn block_names(tree: &[Node], kw: &str) -> Vec<String> {
+fn block_names(tree: &Tree, kw: &str) -> Vec<String> {
     tree.iter()
         .filter(|n| n.keyword() == kw)
-        .filter_map(|n| n.words.get(1).map(|w| w.text.clone()))
+        .filter_map(|n| n.name().map(str::to_string))
         .collect()
 }
 
-/// Builds the model from the parsed tree; problems go to `diags`.
-pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Config {
+/// Builds the model from the parsed tree; problems go to `diags`. The tree is consumed: each
+/// top-level block is freed once built, so the tree and the model are never both whole in
+/// memory.
+pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Config {
     let mut cx = Ctx {
         sources,
         diags,
         ignored: Vec::new(),
         line_count: ((super::diag::FileId(u32::MAX), 0), 0),
-        processes: block_names(tree, "vrrp_track_process"),
-        bfds: block_names(tree, "bfd_instance"),
-        vs_groups: block_names(tree, "virtual_server_group"),
+        processes: block_names(&tree, "vrrp_track_process"),
+        bfds: block_names(&tree, "bfd_instance"),
+        vs_groups: block_names(&tree, "virtual_server_group"),
     };
     let mut config = Config::default();
     let mut pending = vrrp::Pending::default();
 
     // global_defs first: instances and checkers take defaults from it wherever it appears.
     for node in tree.iter().filter(|n| n.keyword() == "global_defs") {
+        let node = &node.node();
         // Several global_defs blocks (often one per included file) merge, as in keepalived.
         global::global_defs(&mut cx, node, &mut config);
     }
     // Then what others refer to by name (FILE_CHECK → track_file), wherever it is written.
-    for node in tree {
+    for node in &tree {
+        if !matches!(
+            node.keyword(),
+            "vrrp_script" | "track_file" | "vrrp_track_file"
+        ) {
+            continue;
+        }
+        let node = &node.node();
         match node.keyword() {
             "vrrp_script" => vrrp::vrrp_script(&mut cx, node, &mut config),
             "track_file" | "vrrp_track_file" => vrrp::track_file(&mut cx, node, &mut config),
@@ -270,6 +281,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         }
     }
     for node in tree {
+        let node = &node;
         cx.acting(node, Context::TopLevel);
         match node.keyword() {
             "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" => {}
