@@ -30,7 +30,13 @@ pub(super) struct Ctx<'a> {
     bfds: Vec<String>,
     /// Names of the `virtual_server_group` blocks, wherever they are in the file.
     vs_groups: Vec<String>,
+    /// Did-you-mean searches left for this load (see [`MAX_SUGGESTIONS`]).
+    suggestions_left: usize,
 }
+
+/// Unknown keywords that get a did-you-mean search, per load: past that many typos the
+/// warnings go on without suggestions, so a file of garbage costs no more than its size.
+const MAX_SUGGESTIONS: usize = 256;
 
 /// Warnings kept per source line.
 const MAX_PER_LINE: usize = 4;
@@ -138,7 +144,14 @@ impl Ctx<'_> {
         } else {
             "note: the line is ignored"
         };
-        match ctx.suggest(kw) {
+        let suggestion = match self.suggestions_left.checked_sub(1) {
+            Some(left) => {
+                self.suggestions_left = left;
+                ctx.suggest(kw)
+            }
+            None => None,
+        };
+        match suggestion {
             Some(s) => self.warn_note(node.span(), msg, format!("help: did you mean `{s}`?")),
             None => self.warn_note(node.span(), msg, ignored),
         }
@@ -255,6 +268,7 @@ pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>
         processes: block_names(&tree, "vrrp_track_process"),
         bfds: block_names(&tree, "bfd_instance"),
         vs_groups: block_names(&tree, "virtual_server_group"),
+        suggestions_left: MAX_SUGGESTIONS,
     };
     let mut config = Config::default();
     let mut pending = vrrp::Pending::default();
