@@ -212,19 +212,31 @@ pub struct SourceMap {
 #[derive(Debug, Clone)]
 struct SourceFile {
     path: PathBuf,
-    text: Arc<str>,
+    /// The text, while the preprocessor reads it; afterwards only if a diagnostic needed it
+    /// (see [`SourceMap::release`]).
+    text: Option<Arc<str>>,
+    /// The text read again from `path` for a diagnostic after release.
+    reread: std::sync::OnceLock<Arc<str>>,
     /// Byte offset of the start of each line, computed when a diagnostic first needs it (a
     /// clean load never does).
     line_starts: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl SourceFile {
+    fn text(&self) -> &str {
+        match &self.text {
+            Some(t) => t,
+            None => self
+                .reread
+                .get_or_init(|| super::preproc::reread_source(&self.path).into()),
+        }
+    }
     fn line_starts(&self) -> &[u32] {
         self.line_starts.get_or_init(|| {
             // Files are far below 4 GiB (the preprocessor reads at most 64 MiB in all).
             std::iter::once(0)
                 .chain(
-                    self.text
+                    self.text()
                         .match_indices('\n')
                         .map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX)),
                 )
@@ -237,16 +249,28 @@ impl SourceMap {
     pub fn add(&mut self, path: PathBuf, text: Arc<str>) -> FileId {
         self.files.push(SourceFile {
             path,
-            text,
+            text: Some(text),
+            reread: std::sync::OnceLock::new(),
             line_starts: std::sync::OnceLock::new(),
         });
         FileId(self.files.len() as u32 - 1)
     }
+    /// The preprocessor is done with file `id`, read from its path: its text is dropped unless
+    /// a diagnostic already pointed into it (more are likely). A later diagnostic reads the
+    /// file again for its excerpt, so a large clean configuration does not stay in memory
+    /// twice (as text and as model).
+    pub fn release(&mut self, id: FileId) {
+        if let Some(f) = self.files.get_mut(id.0 as usize)
+            && f.line_starts.get().is_none()
+        {
+            f.text = None;
+        }
+    }
     pub fn path(&self, id: FileId) -> Option<&Path> {
         self.files.get(id.0 as usize).map(|f| f.path.as_path())
     }
-    pub fn text(&self, id: FileId) -> Option<&Arc<str>> {
-        self.files.get(id.0 as usize).map(|f| &f.text)
+    pub fn text(&self, id: FileId) -> Option<&str> {
+        self.files.get(id.0 as usize).map(SourceFile::text)
     }
     pub fn paths(&self) -> Vec<PathBuf> {
         self.files.iter().map(|f| f.path.clone()).collect()
@@ -257,11 +281,12 @@ impl SourceMap {
         let idx = (line as usize).checked_sub(1)?;
         let starts = f.line_starts();
         let start = *starts.get(idx)? as usize;
+        let text = f.text();
         let end = starts
             .get(idx + 1)
             .map(|&e| e as usize - 1)
-            .unwrap_or(f.text.len());
-        let s = f.text.get(start..end)?;
+            .unwrap_or(text.len());
+        let s = text.get(start..end)?;
         Some(s.strip_suffix('\r').unwrap_or(s))
     }
     pub fn location(&self, span: Span) -> Location {

@@ -229,8 +229,10 @@ impl<'a> Pre<'a> {
             text.replace_range(..3, "");
         }
         self.stack.push(canon);
-        self.text(text, path.to_path_buf());
+        let id = self.text(text, path.to_path_buf());
         self.stack.pop();
+        // Read again from disk if a later diagnostic needs a line of it.
+        self.out.sources.release(id);
     }
 
     /// Reads `path` if it is a regular file, within what is left of [`MAX_INPUT_BYTES`].
@@ -268,7 +270,7 @@ impl<'a> Pre<'a> {
         Ok(bytes)
     }
 
-    fn text(&mut self, text: String, path: PathBuf) {
+    fn text(&mut self, text: String, path: PathBuf) -> FileId {
         let text: Arc<str> = text.into();
         let id = self.out.sources.add(path.clone(), text.clone());
         // `${_PWD}`: the directory of the file being read (keepalived's predefined parameter).
@@ -301,6 +303,7 @@ impl<'a> Pre<'a> {
             Some(v) => self.params.insert("_PWD".into(), v),
             None => self.params.remove("_PWD"),
         };
+        id
     }
 
     fn physical(&mut self, line: &str, id: FileId, lineno: u32, path: &Path) {
@@ -593,6 +596,25 @@ fn collapse_double_star(pattern: &str) -> String {
         }
     }
     out
+}
+
+/// The text of a configuration file as the preprocessor saw it (invalid UTF-8 replaced, no
+/// byte-order mark), read again for a diagnostic's excerpt once the load has released it
+/// ([`SourceMap::release`]). Empty if it cannot be read now; at most [`MAX_INPUT_BYTES`].
+pub(super) fn reread_source(path: &Path) -> String {
+    use std::io::Read;
+    // Only a regular file: opening a FIFO put there since would block.
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return String::new();
+    }
+    let mut bytes = Vec::new();
+    let read =
+        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT_BYTES).read_to_end(&mut bytes));
+    if read.is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    text.strip_prefix('\u{feff}').unwrap_or(&text).to_string()
 }
 
 enum ReadError {
@@ -1147,6 +1169,34 @@ mod tests {
             "{:?}",
             p.diagnostics
         );
+    }
+
+    /// A file's text is not kept once read; a diagnostic made afterwards (by the builder,
+    /// validation, host checks) still shows its line, read again from the file.
+    #[test]
+    fn diagnostics_after_the_read_show_the_line_again() {
+        let dir = std::env::temp_dir().join(format!("lvsd-reread-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("k.conf");
+        std::fs::write(&path, "\u{feff}global_defs {\n  rooter_id x \u{e9}\n}\n").unwrap();
+        let (tree, sources, diags) = parse_file(&path, "h");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(tree.len(), 1);
+        let span = Span {
+            file: FileId(0),
+            line: 2,
+            col: 3,
+        };
+        let d = sources.diagnostic(Severity::Warning, span, "late");
+        let loc = d.location.as_ref().unwrap();
+        assert_eq!(loc.source_line, "  rooter_id x \u{e9}");
+        // Gone from disk: the position is still reported, without an excerpt.
+        let (_, sources, _) = parse_file(&path, "h");
+        std::fs::remove_file(&path).unwrap();
+        let d = sources.diagnostic(Severity::Warning, span, "late");
+        assert_eq!(d.line(), Some(2));
+        assert_eq!(d.location.as_ref().unwrap().source_line, "");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
