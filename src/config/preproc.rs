@@ -22,7 +22,8 @@
 //!   lines; the first limit reached is one error and the rest of the input is not read.
 //!   Only regular files are read: a directory, FIFO or device is refused by name.
 //!
-//! This is the only module of the config front end that reads files.
+//! This is the only module of the config front end that reads files (besides `host`, and
+//! [`SourceMap`] reading one line back for a late diagnostic's excerpt).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -220,19 +221,25 @@ impl<'a> Pre<'a> {
         }
         // keepalived reads bytes; comments in legacy encodings (GBK, Latin-1) must not stop
         // us, so invalid UTF-8 is replaced rather than rejected.
-        let mut text = match String::from_utf8(bytes) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        let (mut text, exact) = match String::from_utf8(bytes) {
+            Ok(s) => (s, true),
+            Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), false),
         };
         // A byte-order mark (editors on Windows) is not part of the first keyword.
-        if text.starts_with('\u{feff}') {
+        let exact = if text.starts_with('\u{feff}') {
             text.replace_range(..3, "");
-        }
+            false
+        } else {
+            exact
+        };
         self.stack.push(canon);
         let id = self.text(text, path.to_path_buf());
         self.stack.pop();
-        // Read again from disk if a later diagnostic needs a line of it.
-        self.out.sources.release(id);
+        // A later diagnostic reads its line from the file again (offsets match only when the
+        // text is the file's bytes unchanged).
+        if exact {
+            self.out.sources.release(id);
+        }
     }
 
     /// Reads `path` if it is a regular file, within what is left of [`MAX_INPUT_BYTES`].
@@ -596,25 +603,6 @@ fn collapse_double_star(pattern: &str) -> String {
         }
     }
     out
-}
-
-/// The text of a configuration file as the preprocessor saw it (invalid UTF-8 replaced, no
-/// byte-order mark), read again for a diagnostic's excerpt once the load has released it
-/// ([`SourceMap::release`]). Empty if it cannot be read now; at most [`MAX_INPUT_BYTES`].
-pub(super) fn reread_source(path: &Path) -> String {
-    use std::io::Read;
-    // Only a regular file: opening a FIFO put there since would block.
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return String::new();
-    }
-    let mut bytes = Vec::new();
-    let read =
-        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT_BYTES).read_to_end(&mut bytes));
-    if read.is_err() {
-        return String::new();
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    text.strip_prefix('\u{feff}').unwrap_or(&text).to_string()
 }
 
 enum ReadError {
@@ -1178,7 +1166,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lvsd-reread-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("k.conf");
-        std::fs::write(&path, "\u{feff}global_defs {\n  rooter_id x \u{e9}\n}\n").unwrap();
+        std::fs::write(&path, "global_defs {\n  rooter_id x \u{e9}\r\n}\n").unwrap();
         let (tree, sources, diags) = parse_file(&path, "h");
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(tree.len(), 1);
