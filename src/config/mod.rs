@@ -9,8 +9,13 @@
 //!    a missing `{` after a top-level block keyword is warned about and assumed, as keepalived
 //!    does; an unclosed block is warned about at the line that opened it and closed at the end
 //!    of the file, as keepalived does).
-//! 3. `build` walks the tree with the keyword table of [`keywords`] (aliases, deprecations,
-//!    did-you-mean, what lvsd does not implement) and produces the [`model`] with keepalived's
+//!    Memory: the parser takes tokens as the preprocessor makes them (no token stream), each
+//!    finished top-level block is stored as one compact encoded [`tree::Entry`], and a file's
+//!    text is released once read (a late diagnostic reads its line back): `-t` on a large
+//!    configuration peaks under 4× the file's size (`examples/config_mem.rs` profiles it).
+//! 3. `build` consumes the tree one top-level block at a time (decoded as it is reached),
+//!    with the keyword table of [`keywords`] (aliases, deprecations, did-you-mean, what lvsd
+//!    does not implement) and produces the [`model`] with keepalived's
 //!    defaults and inheritance. Keywords lvsd accepts without acting on are noted
 //!    (`lvsd does not implement X: …`) and listed by [`Config::unimplemented`].
 //! 4. [`validate`] checks cross-references and ranges (pure); [`host`] checks the machine

@@ -387,7 +387,8 @@ impl<'a> Pre<'a> {
 
         // @ID / @^ID: blank the prefix out so columns stay right.
         let lead = text.len() - text.trim_start().len();
-        if text[lead..].starts_with('@') {
+        let mut body = &text[lead..];
+        if body.starts_with('@') {
             let end = text[lead..]
                 .find(|c: char| c.is_whitespace())
                 .map_or(text.len(), |e| lead + e);
@@ -401,11 +402,11 @@ impl<'a> Pre<'a> {
             }
             owned = format!("{}{}", " ".repeat(end), &text[end..]);
             text = &owned;
+            body = text.trim_start();
         }
 
         // ~SEQ(var, [start,] [step,] end), ~SEQx(…) and ~LST(var, v1, v2, …): the rest of
         // the line once per value, with $var set.
-        let body = text.trim_start();
         if body.starts_with("~SEQ") || body.starts_with("~LST") {
             let col = approx_col.unwrap_or((text.len() - body.len()) as u32 + 1);
             match sequence(body, &self.params) {
@@ -432,7 +433,6 @@ impl<'a> Pre<'a> {
         }
 
         // $NAME=value definitions (value to the end of the code; `\` continues it).
-        let body = text.trim_start();
         if let Some(def) = body.strip_prefix('$')
             && let Some(eq) = def.find('=')
         {
