@@ -44,9 +44,11 @@ const MAX_SUBST_DEPTH: usize = 16;
 const MAX_EXPANSION: usize = 1 << 20;
 /// Most files one load reads, counting a file each time it is included (a diamond of
 /// includes re-reads files exponentially).
-pub const MAX_FILES: usize = 4096;
-/// Most bytes one load reads, over all files.
-pub const MAX_INPUT_BYTES: u64 = 64 << 20;
+pub const MAX_FILES: usize = if cfg!(fuzzing) { 64 } else { 4096 };
+/// Most bytes one load reads, over all files. (Under `cfg(fuzzing)` both limits are far
+/// smaller: an `include /*/*` of the fuzzing machine's own files would otherwise make each
+/// such input read tens of MiB.)
+pub const MAX_INPUT_BYTES: u64 = if cfg!(fuzzing) { 1 << 20 } else { 64 << 20 };
 /// Most bytes of text one load hands to the lexer, after expansion.
 pub const MAX_EXPANDED_BYTES: usize = if cfg!(fuzzing) { 1 << 20 } else { 16 << 20 };
 /// (Under `cfg(fuzzing)` the expansion limits are 100 times smaller, so the fuzzer spends its
