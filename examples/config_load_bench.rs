@@ -153,12 +153,14 @@ fn side_by_side(path: &Path, input_len: usize) {
             lm as f64 / km as f64
         );
     }
-    if let Some((_, lm, _)) = lv {
-        println!(
-            "lvsd peak RSS / input size: {:.1}x ({} KiB input)",
-            lm as f64 * 1024.0 / input_len as f64,
-            input_len / 1024
-        );
+    for (name, r) in [("lvsd", lv), ("keepalived", ka)] {
+        if let Some((_, m, _)) = r {
+            println!(
+                "{name} peak RSS / input size: {:.1}x ({} KiB input; the process's own RSS on an empty config is part of it)",
+                m as f64 * 1024.0 / input_len as f64,
+                input_len / 1024
+            );
+        }
     }
 }
 

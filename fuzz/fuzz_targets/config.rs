@@ -16,8 +16,8 @@ fuzz_target!(|data: &[u8]| {
     for d in &diags {
         let _ = d.to_string();
     }
-    // The builder's did-you-mean (edit distance over every keyword, for each unknown one)
-    // costs more than everything else together under coverage tracing: build only small
+    // The builder (with its did-you-mean search, pruned by a character-count bound and capped
+    // per load, but still the costliest part under coverage tracing) runs only on small
     // inputs whose last byte has its low 3 bits clear (one in eight, deterministically).
     if tree.len() > 8 || data.len() > 2048 || data.last().is_none_or(|b| b & 7 != 0) {
         return;

@@ -212,47 +212,117 @@ pub struct SourceMap {
 #[derive(Debug, Clone)]
 struct SourceFile {
     path: PathBuf,
-    text: Arc<str>,
-    /// Byte offset of the start of each line.
-    line_starts: Vec<usize>,
+    /// The text, while the preprocessor reads it; afterwards only if it differs from the
+    /// file's bytes (see [`SourceMap::release`]).
+    text: Option<Arc<str>>,
+    /// Byte offset of the start of each line: computed at release, or when a diagnostic
+    /// first needs it.
+    line_starts: std::sync::OnceLock<Vec<u32>>,
+    /// The file, opened when a diagnostic needs a line of a released text.
+    file: std::sync::OnceLock<Option<Arc<std::fs::File>>>,
+}
+
+/// Longest line read back from a released file for an excerpt.
+const MAX_REREAD_LINE: usize = 1 << 16;
+
+impl SourceFile {
+    fn line_starts(&self) -> &[u32] {
+        self.line_starts.get_or_init(|| {
+            // Files are far below 4 GiB (the preprocessor reads at most 64 MiB in all).
+            let text = self.text.as_deref().unwrap_or("");
+            std::iter::once(0)
+                .chain(
+                    text.match_indices('\n')
+                        .map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                )
+                .collect()
+        })
+    }
+
+    /// Bytes `start..end` of the text: from memory, or read again from the file.
+    fn slice(&self, start: usize, end: usize) -> Option<std::borrow::Cow<'_, str>> {
+        if let Some(t) = &self.text {
+            return t.get(start..end).map(std::borrow::Cow::Borrowed);
+        }
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        let file = self.file.get_or_init(|| {
+            // Non-blocking open, then only a regular file: a FIFO put there since would block.
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.path)
+                .ok()?;
+            f.metadata().ok()?.is_file().then(|| Arc::new(f))
+        });
+        let mut buf = vec![0; end.saturating_sub(start).min(MAX_REREAD_LINE)];
+        let n = file.as_ref()?.read_at(&mut buf, start as u64).ok()?;
+        buf.truncate(n);
+        Some(std::borrow::Cow::Owned(
+            String::from_utf8_lossy(&buf).into_owned(),
+        ))
+    }
 }
 
 impl SourceMap {
     pub fn add(&mut self, path: PathBuf, text: Arc<str>) -> FileId {
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         self.files.push(SourceFile {
             path,
-            text,
-            line_starts,
+            text: Some(text),
+            line_starts: std::sync::OnceLock::new(),
+            file: std::sync::OnceLock::new(),
         });
         FileId(self.files.len() as u32 - 1)
+    }
+    /// The preprocessor is done with file `id`, whose text is exactly the bytes of its path:
+    /// only the line index is kept, and a later diagnostic reads its line from the file again.
+    /// So a large configuration is not in memory twice (as text and as model) while it is
+    /// built.
+    pub fn release(&mut self, id: FileId) {
+        if let Some(f) = self.files.get_mut(id.0 as usize) {
+            f.line_starts();
+            f.text = None;
+        }
     }
     pub fn path(&self, id: FileId) -> Option<&Path> {
         self.files.get(id.0 as usize).map(|f| f.path.as_path())
     }
-    pub fn text(&self, id: FileId) -> Option<&Arc<str>> {
-        self.files.get(id.0 as usize).map(|f| &f.text)
+    /// The text of file `id`, while it is held (see [`SourceMap::release`]).
+    pub fn text(&self, id: FileId) -> Option<&str> {
+        self.files.get(id.0 as usize)?.text.as_deref()
     }
     pub fn paths(&self) -> Vec<PathBuf> {
         self.files.iter().map(|f| f.path.clone()).collect()
     }
     /// The text of a 1-based line, without its line terminator.
-    pub fn line(&self, id: FileId, line: u32) -> Option<&str> {
+    pub fn line(&self, id: FileId, line: u32) -> Option<std::borrow::Cow<'_, str>> {
         let f = self.files.get(id.0 as usize)?;
         let idx = (line as usize).checked_sub(1)?;
-        let start = *f.line_starts.get(idx)?;
-        let end = f
-            .line_starts
-            .get(idx + 1)
-            .map(|e| e - 1)
-            .unwrap_or(f.text.len());
-        let s = f.text.get(start..end)?;
-        Some(s.strip_suffix('\r').unwrap_or(s))
+        let starts = f.line_starts();
+        let start = *starts.get(idx)? as usize;
+        let end = match starts.get(idx + 1) {
+            Some(&e) => e as usize - 1,
+            None => match &f.text {
+                Some(t) => t.len(),
+                // The last line of a released file: up to the end of the file.
+                None => start + MAX_REREAD_LINE,
+            },
+        };
+        let s = f.slice(start, end)?;
+        Some(match s {
+            std::borrow::Cow::Borrowed(b) => {
+                std::borrow::Cow::Borrowed(b.strip_suffix('\r').unwrap_or(b))
+            }
+            std::borrow::Cow::Owned(mut o) => {
+                if o.ends_with('\r') {
+                    o.pop();
+                }
+                std::borrow::Cow::Owned(o)
+            }
+        })
     }
     pub fn location(&self, span: Span) -> Location {
-        let full = self.line(span.file, span.line).unwrap_or("");
-        let (source_line, excerpt_col) = excerpt(full, span.col);
+        let full = self.line(span.file, span.line).unwrap_or_default();
+        let (source_line, excerpt_col) = excerpt(&full, span.col);
         Location {
             path: self
                 .path(span.file)

@@ -373,16 +373,39 @@ pub const TOP_LEVEL_LINES: &[&str] = &[
 
 /// Best match by normalised Damerau-Levenshtein similarity (≥ 0.7), or by prefix for
 /// abbreviations (`virtual_router` → `virtual_router_id`).
+///
+/// Called for every unknown word, so it must be cheap: a candidate is scored only when a lower
+/// bound on its distance (from character counts, see [`CharCounts`]) leaves it a chance to
+/// beat the best so far. The result is the same as scoring every candidate.
 pub fn suggest<'a>(kw: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     // No keyword is this long; comparing a huge word would only cost time.
     if kw.len() > 64 {
         return None;
     }
     let lower = kw.to_ascii_lowercase();
+    let counts = CharCounts::of(&lower);
+    let len = lower.chars().count();
     let mut best: Option<(f64, &'a str)> = None;
+    let mut buf = String::new();
     for c in candidates {
-        let mut score = strsim::normalized_damerau_levenshtein(&lower, &c.to_ascii_lowercase());
-        if lower.len() >= 4 && c.starts_with(lower.as_str()) {
+        let prefix = lower.len() >= 4 && c.starts_with(lower.as_str());
+        let longest = len.max(c.chars().count());
+        let bound = counts.distance_bound(c);
+        let similarity = |d: usize| {
+            if longest == 0 {
+                1.0
+            } else {
+                1.0 - d as f64 / longest as f64
+            }
+        };
+        let ceiling = if prefix { 0.95f64 } else { 0.0 }.max(similarity(bound));
+        if best.is_some_and(|(s, _)| ceiling <= s) {
+            continue;
+        }
+        buf.clear();
+        buf.extend(c.chars().map(|ch| ch.to_ascii_lowercase()));
+        let mut score = strsim::normalized_damerau_levenshtein(&lower, &buf);
+        if prefix {
             score = score.max(0.95);
         }
         if best.is_none_or(|(s, _)| score > s) {
@@ -394,6 +417,42 @@ pub fn suggest<'a>(kw: &str, candidates: impl Iterator<Item = &'a str>) -> Optio
         s >= 0.7 || strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()) <= 1
     })
     .map(|(_, c)| c)
+}
+
+/// Character counts of a word, folded into 128 buckets (ASCII exactly).
+///
+/// Every edit (insertion, deletion, substitution, transposition) lowers by at most one both
+/// the number of characters one word has in excess of the other and the reverse, so the larger
+/// of the two bounds the edit distance from below; folding characters together only lowers it.
+struct CharCounts([i16; 128]);
+
+impl CharCounts {
+    fn of(word: &str) -> CharCounts {
+        let mut n = [0i16; 128];
+        for ch in word.chars() {
+            let b = &mut n[(ch as u32 & 127) as usize];
+            *b = b.saturating_add(1);
+        }
+        CharCounts(n)
+    }
+
+    /// A lower bound on the Damerau-Levenshtein distance to `other` (compared lower-cased).
+    fn distance_bound(&self, other: &str) -> usize {
+        let mut diff = self.0;
+        for ch in other.chars() {
+            let b = &mut diff[(ch.to_ascii_lowercase() as u32 & 127) as usize];
+            *b = b.saturating_sub(1);
+        }
+        let (mut excess, mut missing) = (0usize, 0usize);
+        for d in diff {
+            if d > 0 {
+                excess += d as usize;
+            } else {
+                missing += d.unsigned_abs() as usize;
+            }
+        }
+        excess.max(missing)
+    }
 }
 
 pub const TOP_LEVEL: &[&str] = &[
@@ -420,9 +479,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "namespace_with_ipsets",
 ];
 
-pub const TOP_LEVEL_IGNORED: &[&str] = &[
-    "track_group",
-];
+pub const TOP_LEVEL_IGNORED: &[&str] = &["track_group"];
 
 pub const GLOBAL_DEFS: &[&str] = &[
     // lvsd extensions (docs/anycast.md).
@@ -859,6 +916,85 @@ mod tests {
         assert_eq!(Context::VrrpInstance.suggest("priorty"), Some("priority"));
         assert_eq!(Context::VirtualServer.suggest("lb_algoo"), Some("lb_algo"));
         assert_eq!(Context::GlobalDefs.suggest("zzzzzz"), None);
+    }
+
+    /// The pruned search returns what scoring every candidate returns.
+    #[test]
+    fn pruned_suggestion_matches_the_full_search() {
+        fn full<'a>(kw: &str, cands: &[&'a str]) -> Option<&'a str> {
+            let lower = kw.to_ascii_lowercase();
+            let mut best: Option<(f64, &'a str)> = None;
+            for &c in cands {
+                let cl = c.to_ascii_lowercase();
+                let mut score = strsim::normalized_damerau_levenshtein(&lower, &cl);
+                if lower.len() >= 4 && c.starts_with(lower.as_str()) {
+                    score = score.max(0.95);
+                }
+                if best.is_none_or(|(s, _)| score > s) {
+                    best = Some((score, c));
+                }
+            }
+            best.filter(|&(s, c)| {
+                s >= 0.7 || strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()) <= 1
+            })
+            .map(|(_, c)| c)
+        }
+        let words = [
+            "",
+            "a",
+            "rr",
+            "rrr",
+            "priorty",
+            "PRIORITY",
+            "virtual_router",
+            "lb_algoo",
+            "route_id",
+            "intreface",
+            "état",
+            "HTTP_GETT",
+            "real_serv",
+            "zzzzzz",
+            "delay",
+            "wieght",
+            "ssl_get",
+            "notify_mastr",
+            "track_scrpt",
+            "v",
+            "1",
+            "__",
+            "garp_master_dela",
+            "smtp",
+        ];
+        for ctx in [
+            Context::TopLevel,
+            Context::GlobalDefs,
+            Context::VrrpInstance,
+            Context::VirtualServer,
+            Context::RealServer,
+            Context::Checker,
+            Context::HttpChecker,
+        ] {
+            let cands: Vec<&str> = ctx
+                .modelled()
+                .iter()
+                .chain(ctx.ignored())
+                .copied()
+                .collect();
+            for w in words {
+                assert_eq!(
+                    suggest(w, cands.iter().copied()),
+                    full(w, &cands),
+                    "{w:?} in {}",
+                    ctx.name()
+                );
+            }
+            // Every keyword with one character dropped or doubled.
+            for c in &cands {
+                for w in [&c[1..], &format!("{c}{c}")[..c.len() + 1]] {
+                    assert_eq!(suggest(w, cands.iter().copied()), full(w, &cands), "{w:?}");
+                }
+            }
+        }
     }
 
     #[test]

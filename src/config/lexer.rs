@@ -108,6 +108,11 @@ pub fn lex_into(
             b' ' | b'\t' | b'\r' | 0x0b | 0x0c => {
                 cur.flush(tokens, span);
                 i += 1;
+                // The rest of the run (indentation) in one go: each blank is one column.
+                while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | 0x0b | 0x0c) {
+                    i += 1;
+                    col += 1;
+                }
             }
             b'#' | b'!' => {
                 cur.flush(tokens, span);

@@ -9,8 +9,13 @@
 //!    a missing `{` after a top-level block keyword is warned about and assumed, as keepalived
 //!    does; an unclosed block is warned about at the line that opened it and closed at the end
 //!    of the file, as keepalived does).
-//! 3. `build` walks the tree with the keyword table of [`keywords`] (aliases, deprecations,
-//!    did-you-mean, what lvsd does not implement) and produces the [`model`] with keepalived's
+//!    Memory: the parser takes tokens as the preprocessor makes them (no token stream), each
+//!    finished top-level block is stored as one compact encoded [`tree::Entry`], and a file's
+//!    text is released once read (a late diagnostic reads its line back): `-t` on a large
+//!    configuration peaks under 4× the file's size (`examples/config_mem.rs` profiles it).
+//! 3. `build` consumes the tree one top-level block at a time (decoded as it is reached),
+//!    with the keyword table of [`keywords`] (aliases, deprecations, did-you-mean, what lvsd
+//!    does not implement) and produces the [`model`] with keepalived's
 //!    defaults and inheritance. Keywords lvsd accepts without acting on are noted
 //!    (`lvsd does not implement X: …`) and listed by [`Config::unimplemented`].
 //! 4. [`validate`] checks cross-references and ranges (pure); [`host`] checks the machine
@@ -33,6 +38,7 @@ pub mod model;
 pub mod parser;
 pub mod preproc;
 pub mod summary;
+pub mod tree;
 pub mod validate;
 
 use std::fmt;
@@ -113,15 +119,14 @@ pub fn load_str(text: &str, name: &Path, opts: &LoadOptions) -> Result<Loaded, L
 }
 
 fn finish(
-    tree: Vec<parser::Node>,
+    tree: tree::Tree,
     sources: SourceMap,
     mut diagnostics: Vec<Diagnostic>,
     opts: &LoadOptions,
     probe: &dyn host::Probe,
 ) -> Result<Loaded, LoadError> {
-    let mut config = build::build(&tree, &sources, &mut diagnostics);
-    // The tree is no longer needed: free it before validation and host checks.
-    drop(tree);
+    // The build consumes the tree, freeing it as the model grows.
+    let mut config = build::build(tree, &sources, &mut diagnostics);
     config.files = sources.paths();
     validate::validate(&mut config, &sources, &mut diagnostics);
     if opts.check_host {

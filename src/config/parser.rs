@@ -10,6 +10,7 @@
 use super::diag::{Diagnostic, Severity, SourceMap, Span};
 use super::keywords;
 use super::lexer::{Tok, Token};
+use super::tree::Tree;
 
 /// Deeper than any keepalived construct (virtual_server > real_server > HTTP_GET > url is 4).
 pub const MAX_DEPTH: usize = 16;
@@ -72,14 +73,14 @@ pub fn parse(tokens: Vec<Token>, sources: &SourceMap, diags: &mut Vec<Diagnostic
     for t in tokens {
         p.push(t, sources, diags);
     }
-    p.finish(sources, diags)
+    p.finish(sources, diags).into_nodes()
 }
 
 /// The parser as a token sink: the preprocessor feeds it one token at a time, so the token
 /// stream of a whole configuration never exists in memory at once (only the tree does).
 #[derive(Default)]
 pub struct Parser {
-    top: Vec<Node>,
+    top: Tree,
     stack: Vec<Frame>,
     /// Words of the current line.
     cur: Vec<Word>,
@@ -100,16 +101,22 @@ fn statement(cur: &mut Vec<Word>) -> Node {
 }
 
 impl Parser {
-    fn children(&mut self) -> &mut Vec<Node> {
+    /// Adds a finished statement to the open block, or to the tree (encoded) at the top.
+    fn emit(&mut self, node: Node) {
         match self.stack.last_mut() {
-            Some(f) => &mut f.node.block.get_or_insert_with(Block::default).children,
-            None => &mut self.top,
+            Some(f) => f
+                .node
+                .block
+                .get_or_insert_with(Block::default)
+                .children
+                .push(node),
+            None => self.top.push(&node),
         }
     }
 
     fn flush_pending(&mut self) {
         if let Some((node, ..)) = self.pending.take() {
-            self.children().push(node);
+            self.emit(node);
         }
     }
 
@@ -129,7 +136,7 @@ impl Parser {
                     {
                         self.assume_open(node, comment, brace, sources, diags);
                     } else {
-                        self.children().push(node);
+                        self.emit(node);
                     }
                 }
                 self.cur.push(Word {
@@ -184,7 +191,7 @@ impl Parser {
                 self.flush_pending();
                 if !self.cur.is_empty() {
                     let node = statement(&mut self.cur);
-                    self.children().push(node);
+                    self.emit(node);
                 }
                 match self.stack.pop() {
                     Some(mut frame) => {
@@ -192,7 +199,7 @@ impl Parser {
                             b.children.shrink_to_fit();
                             b.close = t.span;
                         }
-                        self.children().push(frame.node)
+                        self.emit(frame.node)
                     }
                     // One warning per line is enough for a run of `}}}}`.
                     None if self.last_extra == Some((t.span.file, t.span.line)) => {}
@@ -259,11 +266,11 @@ impl Parser {
     }
 
     /// The tree; unclosed blocks are reported, innermost last, at the line that opened each.
-    pub fn finish(mut self, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Vec<Node> {
+    pub fn finish(mut self, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Tree {
         self.flush_pending();
         if !self.cur.is_empty() {
             let node = statement(&mut self.cur);
-            self.children().push(node);
+            self.emit(node);
         }
         for frame in &self.stack {
             let name = frame
@@ -314,7 +321,7 @@ fn needs_block(kw: &str) -> bool {
     keywords::is_top_level_block(kw) && !TOP_LEVEL_STATEMENTS.contains(&kw)
 }
 
-fn close_all(top: &mut Vec<Node>, stack: &mut Vec<Frame>) {
+fn close_all(top: &mut Tree, stack: &mut Vec<Frame>) {
     while let Some(frame) = stack.pop() {
         match stack.last_mut() {
             Some(parent) => parent
@@ -323,7 +330,7 @@ fn close_all(top: &mut Vec<Node>, stack: &mut Vec<Frame>) {
                 .get_or_insert_with(Block::default)
                 .children
                 .push(frame.node),
-            None => top.push(frame.node),
+            None => top.push(&frame.node),
         }
     }
 }

@@ -22,7 +22,8 @@
 //!   lines; the first limit reached is one error and the rest of the input is not read.
 //!   Only regular files are read: a directory, FIFO or device is refused by name.
 //!
-//! This is the only module of the config front end that reads files.
+//! This is the only module of the config front end that reads files (besides `host`, and
+//! [`SourceMap`] reading one line back for a late diagnostic's excerpt).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,8 @@ use std::sync::Arc;
 
 use super::diag::{Diagnostic, FileId, Severity, SourceMap, Span};
 use super::lexer::{Tok, Token, lex_into};
-use super::parser::{Node, Parser};
+use super::parser::Parser;
+use super::tree::Tree;
 
 /// Maximum include nesting, far beyond any real configuration.
 const MAX_INCLUDE_DEPTH: usize = 32;
@@ -42,9 +44,11 @@ const MAX_SUBST_DEPTH: usize = 16;
 const MAX_EXPANSION: usize = 1 << 20;
 /// Most files one load reads, counting a file each time it is included (a diamond of
 /// includes re-reads files exponentially).
-pub const MAX_FILES: usize = 4096;
-/// Most bytes one load reads, over all files.
-pub const MAX_INPUT_BYTES: u64 = 64 << 20;
+pub const MAX_FILES: usize = if cfg!(fuzzing) { 64 } else { 4096 };
+/// Most bytes one load reads, over all files. (Under `cfg(fuzzing)` both limits are far
+/// smaller: an `include /*/*` of the fuzzing machine's own files would otherwise make each
+/// such input read tens of MiB.)
+pub const MAX_INPUT_BYTES: u64 = if cfg!(fuzzing) { 1 << 20 } else { 64 << 20 };
 /// Most bytes of text one load hands to the lexer, after expansion.
 pub const MAX_EXPANDED_BYTES: usize = if cfg!(fuzzing) { 1 << 20 } else { 16 << 20 };
 /// (Under `cfg(fuzzing)` the expansion limits are 100 times smaller, so the fuzzer spends its
@@ -102,7 +106,7 @@ pub fn preprocess_str(text: &str, name: &Path, config_id: &str) -> Preprocessed 
 
 /// The statement tree of `path` and everything it includes, parsed as it is read (the token
 /// stream is never held whole), with the sources and every diagnostic so far.
-pub fn parse_file(path: &Path, config_id: &str) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+pub fn parse_file(path: &Path, config_id: &str) -> (Tree, SourceMap, Vec<Diagnostic>) {
     let mut p = Pre::new(config_id);
     p.parser = Some(Parser::default());
     p.file(path, None);
@@ -110,11 +114,7 @@ pub fn parse_file(path: &Path, config_id: &str) -> (Vec<Node>, SourceMap, Vec<Di
 }
 
 /// As [`parse_file`], for `text` read as if it were the file `name`.
-pub fn parse_str(
-    text: &str,
-    name: &Path,
-    config_id: &str,
-) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+pub fn parse_str(text: &str, name: &Path, config_id: &str) -> (Tree, SourceMap, Vec<Diagnostic>) {
     let mut p = Pre::new(config_id);
     p.parser = Some(Parser::default());
     p.stack.push(canonical(name));
@@ -145,7 +145,7 @@ impl<'a> Pre<'a> {
         }
     }
 
-    fn finish_parse(mut self) -> (Vec<Node>, SourceMap, Vec<Diagnostic>) {
+    fn finish_parse(mut self) -> (Tree, SourceMap, Vec<Diagnostic>) {
         let Preprocessed {
             sources,
             mut diagnostics,
@@ -153,7 +153,7 @@ impl<'a> Pre<'a> {
         } = self.out;
         let tree = match self.parser.take() {
             Some(p) => p.finish(&sources, &mut diagnostics),
-            None => Vec::new(),
+            None => Tree::default(),
         };
         (tree, sources, diagnostics)
     }
@@ -223,17 +223,25 @@ impl<'a> Pre<'a> {
         }
         // keepalived reads bytes; comments in legacy encodings (GBK, Latin-1) must not stop
         // us, so invalid UTF-8 is replaced rather than rejected.
-        let mut text = match String::from_utf8(bytes) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        let (mut text, exact) = match String::from_utf8(bytes) {
+            Ok(s) => (s, true),
+            Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), false),
         };
         // A byte-order mark (editors on Windows) is not part of the first keyword.
-        if text.starts_with('\u{feff}') {
+        let exact = if text.starts_with('\u{feff}') {
             text.replace_range(..3, "");
-        }
+            false
+        } else {
+            exact
+        };
         self.stack.push(canon);
-        self.text(text, path.to_path_buf());
+        let id = self.text(text, path.to_path_buf());
         self.stack.pop();
+        // A later diagnostic reads its line from the file again (offsets match only when the
+        // text is the file's bytes unchanged).
+        if exact {
+            self.out.sources.release(id);
+        }
     }
 
     /// Reads `path` if it is a regular file, within what is left of [`MAX_INPUT_BYTES`].
@@ -271,7 +279,7 @@ impl<'a> Pre<'a> {
         Ok(bytes)
     }
 
-    fn text(&mut self, text: String, path: PathBuf) {
+    fn text(&mut self, text: String, path: PathBuf) -> FileId {
         let text: Arc<str> = text.into();
         let id = self.out.sources.add(path.clone(), text.clone());
         // `${_PWD}`: the directory of the file being read (keepalived's predefined parameter).
@@ -304,6 +312,7 @@ impl<'a> Pre<'a> {
             Some(v) => self.params.insert("_PWD".into(), v),
             None => self.params.remove("_PWD"),
         };
+        id
     }
 
     fn physical(&mut self, line: &str, id: FileId, lineno: u32, path: &Path) {
@@ -380,7 +389,8 @@ impl<'a> Pre<'a> {
 
         // @ID / @^ID: blank the prefix out so columns stay right.
         let lead = text.len() - text.trim_start().len();
-        if text[lead..].starts_with('@') {
+        let mut body = &text[lead..];
+        if body.starts_with('@') {
             let end = text[lead..]
                 .find(|c: char| c.is_whitespace())
                 .map_or(text.len(), |e| lead + e);
@@ -394,11 +404,11 @@ impl<'a> Pre<'a> {
             }
             owned = format!("{}{}", " ".repeat(end), &text[end..]);
             text = &owned;
+            body = text.trim_start();
         }
 
         // ~SEQ(var, [start,] [step,] end), ~SEQx(…) and ~LST(var, v1, v2, …): the rest of
         // the line once per value, with $var set.
-        let body = text.trim_start();
         if body.starts_with("~SEQ") || body.starts_with("~LST") {
             let col = approx_col.unwrap_or((text.len() - body.len()) as u32 + 1);
             match sequence(body, &self.params) {
@@ -425,7 +435,6 @@ impl<'a> Pre<'a> {
         }
 
         // $NAME=value definitions (value to the end of the code; `\` continues it).
-        let body = text.trim_start();
         if let Some(def) = body.strip_prefix('$')
             && let Some(eq) = def.find('=')
         {
@@ -1150,6 +1159,34 @@ mod tests {
             "{:?}",
             p.diagnostics
         );
+    }
+
+    /// A file's text is not kept once read; a diagnostic made afterwards (by the builder,
+    /// validation, host checks) still shows its line, read again from the file.
+    #[test]
+    fn diagnostics_after_the_read_show_the_line_again() {
+        let dir = std::env::temp_dir().join(format!("lvsd-reread-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("k.conf");
+        std::fs::write(&path, "global_defs {\n  rooter_id x \u{e9}\r\n}\n").unwrap();
+        let (tree, sources, diags) = parse_file(&path, "h");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(tree.len(), 1);
+        let span = Span {
+            file: FileId(0),
+            line: 2,
+            col: 3,
+        };
+        let d = sources.diagnostic(Severity::Warning, span, "late");
+        let loc = d.location.as_ref().unwrap();
+        assert_eq!(loc.source_line, "  rooter_id x \u{e9}");
+        // Gone from disk: the position is still reported, without an excerpt.
+        let (_, sources, _) = parse_file(&path, "h");
+        std::fs::remove_file(&path).unwrap();
+        let d = sources.diagnostic(Severity::Warning, span, "late");
+        assert_eq!(d.line(), Some(2));
+        assert_eq!(d.location.as_ref().unwrap().source_line, "");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -45,8 +45,8 @@
 //! `higher_prio_send_advert`, `down_timer_adverts`, sync-group level tracking.
 //! `use_vmac` sets the parent's arp_ignore/arp_filter as keepalived does ([`vmac`]).
 
-pub mod cn_proc;
 pub mod ah;
+pub mod cn_proc;
 pub mod config;
 mod from_model;
 pub mod fsm;

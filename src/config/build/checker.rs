@@ -324,6 +324,7 @@ pub(super) fn checker(
                     http.urls.push(url);
                 }
             }
+            http.urls.shrink_to_fit();
             if http.urls.is_empty() {
                 cx.warn(
                     node.span(),

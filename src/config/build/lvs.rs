@@ -523,6 +523,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
             rss.push(rs);
         }
     }
+    rss.shrink_to_fit();
     vs.real_servers = rss;
     super::anycast::finish_virtual_server(&mut vs);
     vs.family = match (&vs.address, ip_family) {
@@ -787,5 +788,7 @@ fn real_server(
             rs.checkers.push(ch);
         }
     }
+    // Exact capacity: the model of a large configuration holds tens of thousands of these.
+    rs.checkers.shrink_to_fit();
     Some(rs)
 }

@@ -25,6 +25,7 @@ use super::diag::{Diagnostic, Severity, SourceMap, Span};
 use super::keywords::Context;
 use super::model::{Config, IgnoredKeyword};
 use super::parser::Node;
+use super::tree::Tree;
 
 pub(super) struct Ctx<'a> {
     sources: &'a SourceMap,
@@ -36,7 +37,13 @@ pub(super) struct Ctx<'a> {
     processes: Vec<String>,
     /// Names of the `virtual_server_group` blocks, wherever they are in the file.
     vs_groups: Vec<String>,
+    /// Did-you-mean searches left for this load (see [`MAX_SUGGESTIONS`]).
+    suggestions_left: usize,
 }
+
+/// Unknown keywords that get a did-you-mean search, per load: past that many typos the
+/// warnings go on without suggestions, so a file of garbage costs no more than its size.
+const MAX_SUGGESTIONS: usize = 256;
 
 /// Warnings kept per source line.
 const MAX_PER_LINE: usize = 4;
@@ -144,7 +151,14 @@ impl Ctx<'_> {
         } else {
             "note: the line is ignored"
         };
-        match ctx.suggest(kw) {
+        let suggestion = match self.suggestions_left.checked_sub(1) {
+            Some(left) => {
+                self.suggestions_left = left;
+                ctx.suggest(kw)
+            }
+            None => None,
+        };
+        match suggestion {
             Some(s) => self.warn_note(node.span(), msg, format!("help: did you mean `{s}`?")),
             None => self.warn_note(node.span(), msg, ignored),
         }
@@ -224,33 +238,48 @@ fn linkbeat_interfaces(cx: &mut Ctx, node: &Node, config: &mut Config) {
 }
 
 /// The names of the top-level `kw NAME { … }` blocks.
-fn block_names(tree: &[Node], kw: &str) -> Vec<String> {
+fn block_names(tree: &Tree, kw: &str) -> Vec<String> {
     tree.iter()
         .filter(|n| n.keyword() == kw)
-        .filter_map(|n| n.words.get(1).map(|w| w.text.clone()))
+        .filter_map(|n| n.name().map(str::to_string))
         .collect()
 }
 
-/// Builds the model from the parsed tree; problems go to `diags`.
-pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Config {
+/// Builds the model from the parsed tree; problems go to `diags`. The tree is consumed: each
+/// top-level block is freed once built, so the tree and the model are never both whole in
+/// memory.
+pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Config {
     let mut cx = Ctx {
         sources,
         diags,
         ignored: Vec::new(),
         line_count: ((super::diag::FileId(u32::MAX), 0), 0),
-        processes: block_names(tree, "vrrp_track_process"),
-        vs_groups: block_names(tree, "virtual_server_group"),
+        processes: block_names(&tree, "vrrp_track_process"),
+        vs_groups: block_names(&tree, "virtual_server_group"),
+        suggestions_left: MAX_SUGGESTIONS,
     };
     let mut config = Config::default();
     let mut pending = vrrp::Pending::default();
 
     // global_defs first: instances and checkers take defaults from it wherever it appears.
     for node in tree.iter().filter(|n| n.keyword() == "global_defs") {
+        let node = &node.node();
         // Several global_defs blocks (often one per included file) merge, as in keepalived.
         global::global_defs(&mut cx, node, &mut config);
     }
     // Then what others refer to by name (FILE_CHECK → track_file), wherever it is written.
-    for node in tree {
+    for node in &tree {
+        if !matches!(
+            node.keyword(),
+            "vrrp_script"
+                | "track_file"
+                | "vrrp_track_file"
+                | "bfd_instance"
+                | "vrrp_track_process"
+        ) {
+            continue;
+        }
+        let node = &node.node();
         match node.keyword() {
             "vrrp_script" => vrrp::vrrp_script(&mut cx, node, &mut config),
             "bfd_instance" => bfd::bfd_instance(&mut cx, node, &mut config),
@@ -260,6 +289,7 @@ pub(super) fn build(tree: &[Node], sources: &SourceMap, diags: &mut Vec<Diagnost
         }
     }
     for node in tree {
+        let node = &node;
         cx.acting(node, Context::TopLevel);
         match node.keyword() {
             "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" | "bfd_instance" => {}

@@ -20,10 +20,10 @@ mod checker;
 mod garp_group;
 mod global;
 mod lvs;
-mod route;
-mod track_process;
 mod nft;
 mod process;
+mod route;
+mod track_process;
 mod vrrp;
 
 pub use bfd::*;
@@ -31,10 +31,10 @@ pub use checker::*;
 pub use garp_group::GarpGroup;
 pub use global::*;
 pub use lvs::*;
-pub use route::*;
-pub use track_process::*;
 pub use nft::*;
 pub use process::*;
+pub use route::*;
+pub use track_process::*;
 pub use vrrp::*;
 
 /// A whole keepalived.conf after preprocessing, parsing, defaults and validation.
