@@ -633,9 +633,9 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
         ("garp_refresh", json!(garp_refresh_secs(&c))),
         ("garp_rep", json!(c.garp_master_repeat)),
         ("garp_refresh_rep", json!(c.garp_master_refresh_repeat)),
-        // lvsd sends no lower-priority GARPs; keepalived's defaults for the global settings.
-        ("garp_lower_prio_delay", json!(5)),
-        ("garp_lower_prio_rep", json!(5)),
+        ("garp_lower_prio_delay", json!(c.garp_lower_prio_delay.as_secs())),
+        ("garp_lower_prio_rep", json!(c.garp_lower_prio_repeat)),
+        // lvsd does not act on `lower_prio_no_advert` yet (noted at load); keepalived's default.
         ("lower_prio_no_advert", json!(0)),
         ("higher_prio_send_advert", json!(0)),
         ("vrid", json!(v.vrid)),

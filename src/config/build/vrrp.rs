@@ -322,7 +322,6 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     let mut vmac_mac: Option<Vec<u8>> = None;
     let mut garp = GarpLines {
         garp: gl.garp.clone(),
-        ..GarpLines::default()
     };
     let mut vi = new_instance(&name, node.span(), gl);
     for n in children {
@@ -630,44 +629,35 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     config.vrrp_instances.push(vi);
 }
 
-/// An instance's `garp_*` lines: the lower-priority timers follow the master ones unless set.
+/// An instance's `garp_*` lines, starting from the global timers.
 #[derive(Default)]
 struct GarpLines {
     garp: crate::config::model::GarpTimers,
-    lower_delay_set: bool,
-    lower_repeat_set: bool,
 }
 
 impl GarpLines {
-    /// Handles `n` if it is a `garp_*` keyword.
+    /// Handles `n` if it is a `garp_*` keyword. An instance's `garp_master_*` does not move
+    /// its lower-priority values: they keep the global ones (as keepalived 2.2.7 dumps them).
     fn keyword(&mut self, cx: &mut Ctx, n: &Node) -> bool {
         match n.keyword() {
             "garp_master_delay" => {
                 if let Some(d) = cx.secs(n, 255) {
                     self.garp.master_delay = d;
-                    if !self.lower_delay_set {
-                        self.garp.lower_prio_delay = d;
-                    }
                 }
             }
             "garp_master_repeat" => {
                 if let Some(v) = cx.int(n, 1, 255) {
                     self.garp.master_repeat = v as u32;
-                    if !self.lower_repeat_set {
-                        self.garp.lower_prio_repeat = v as u32;
-                    }
                 }
             }
             "garp_lower_prio_delay" => {
                 if let Some(d) = cx.secs(n, 255) {
                     self.garp.lower_prio_delay = d;
-                    self.lower_delay_set = true;
                 }
             }
             "garp_lower_prio_repeat" => {
                 if let Some(v) = cx.int(n, 1, 255) {
                     self.garp.lower_prio_repeat = v as u32;
-                    self.lower_repeat_set = true;
                 }
             }
             "garp_master_refresh" => {
