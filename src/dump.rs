@@ -171,7 +171,7 @@ fn instance_cfg<'a>(status: &'a Status, name: &str) -> Option<&'a InstanceConfig
 
 /// One virtual address as keepalived prints it in both dumps:
 /// `10.0.0.1/24 dev eth0 scope global set` — no prefix length for a host address (/32, /128),
-/// the address's own `dev` (else the instance's interface), `preferred_lft forever` for IPv6,
+/// the address's own `dev` (else the instance's interface), the IPv6 preferred lifetime,
 /// and ` set` while it is installed.
 pub fn vip_text(vip: &Vip, interface: &str, set: bool) -> String {
     let mut o = vip.addr.to_string();
@@ -196,7 +196,13 @@ pub fn vip_text(vip: &Vip, interface: &str, set: bool) -> String {
         let _ = write!(o, " label {l}");
     }
     if vip.addr.is_ipv6() {
-        o.push_str(" preferred_lft forever");
+        match vip.preferred_lft() {
+            0 => o.push_str(" deprecated"),
+            u32::MAX => o.push_str(" preferred_lft forever"),
+            n => {
+                let _ = write!(o, " preferred_lft {n}");
+            }
+        }
     }
     if set {
         o.push_str(" set");
@@ -633,7 +639,10 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
         ("garp_refresh", json!(garp_refresh_secs(&c))),
         ("garp_rep", json!(c.garp_master_repeat)),
         ("garp_refresh_rep", json!(c.garp_master_refresh_repeat)),
-        ("garp_lower_prio_delay", json!(c.garp_lower_prio_delay.as_secs())),
+        (
+            "garp_lower_prio_delay",
+            json!(c.garp_lower_prio_delay.as_secs()),
+        ),
         ("garp_lower_prio_rep", json!(c.garp_lower_prio_repeat)),
         // lvsd does not act on `lower_prio_no_advert` yet (noted at load); keepalived's default.
         ("lower_prio_no_advert", json!(0)),
@@ -886,6 +895,20 @@ mod tests {
         assert_eq!(
             vip_text(&v6, "eth0", true),
             "fd00::1/64 dev eth0 scope global preferred_lft forever set"
+        );
+        // keepalived.conf(5): a /128 is deprecated unless `preferred_lft forever`.
+        let host6 = Vip::new("fd00::2".parse().unwrap());
+        assert_eq!(
+            vip_text(&host6, "eth0", true),
+            "fd00::2 dev eth0 scope global deprecated set"
+        );
+        let forever = Vip {
+            preferred_lft: Some(u32::MAX),
+            ..host6
+        };
+        assert_eq!(
+            vip_text(&forever, "eth0", false),
+            "fd00::2 dev eth0 scope global preferred_lft forever"
         );
     }
 

@@ -555,17 +555,7 @@ fn compare_data(ka: &str, lv: &str) {
             }
         }
         for key in k.lists.keys().chain(l.lists.keys()) {
-            // A known difference in VRRP, not in the dump: keepalived installs an IPv6 /128 VIP
-            // deprecated (preferred_lft 0) unless told otherwise, lvsd installs it with
-            // preferred_lft forever, and each dump says what its daemon installed.
-            let norm = |v: Option<&Vec<String>>| -> Option<Vec<String>> {
-                v.map(|v| {
-                    v.iter()
-                        .map(|s| s.replace(" deprecated", " preferred_lft forever"))
-                        .collect()
-                })
-            };
-            if norm(k.lists.get(key)) != norm(l.lists.get(key)) {
+            if k.lists.get(key) != l.lists.get(key) {
                 diffs.push(format!(
                     "{name}: list {key}: keepalived {:?}, lvsd {:?}",
                     k.lists.get(key),
@@ -634,12 +624,6 @@ fn compare_json(ka: &str, lv: &str) {
             let lvv = &l["data"][key];
             let same = if key == "last_transition" {
                 kv.is_f64() && lvv.is_number()
-            } else if key == "vips" {
-                // The /128 difference described in compare_data.
-                let norm = kv
-                    .to_string()
-                    .replace(" deprecated", " preferred_lft forever");
-                serde_json::from_str::<Value>(&norm).ok().as_ref() == Some(lvv)
             } else {
                 kv == lvv
             };

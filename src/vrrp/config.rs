@@ -52,9 +52,24 @@ pub struct Vip {
     pub scope: Option<u8>,
     #[serde(default)]
     pub label: Option<String>,
+    /// `preferred_lft N|forever` as written (`u32::MAX` is forever); see
+    /// [`Vip::preferred_lft`].
+    #[serde(default)]
+    pub preferred_lft: Option<u32>,
 }
 
 impl Vip {
+    /// The IPv6 preferred lifetime to install, `u32::MAX` being forever. keepalived.conf(5):
+    /// a /128 is deprecated (0) unless `preferred_lft` says otherwise, so it is never picked
+    /// as a source address. IPv4 has no preferred lifetime.
+    pub fn preferred_lft(&self) -> u32 {
+        match self.preferred_lft {
+            Some(v) => v,
+            None if self.addr.is_ipv6() && self.prefix == 128 => 0,
+            None => u32::MAX,
+        }
+    }
+
     pub fn new(addr: IpAddr) -> Vip {
         Vip {
             addr,
@@ -63,6 +78,7 @@ impl Vip {
             brd: None,
             scope: None,
             label: None,
+            preferred_lft: None,
         }
     }
 

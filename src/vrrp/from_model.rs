@@ -161,6 +161,10 @@ fn vip(v: &m::VirtualAddress) -> Vip {
         brd: broadcast(v),
         scope: v.scope.as_deref().and_then(scope),
         label: v.label.clone(),
+        preferred_lft: v.preferred_lft.as_deref().and_then(|t| match t {
+            "forever" => Some(u32::MAX),
+            n => n.parse().ok(),
+        }),
     }
 }
 
@@ -432,6 +436,7 @@ vrrp_instance VI_6 {
                 brd: Some(Ipv4Addr::new(10, 77, 0, 255)),
                 scope: Some(253),
                 label: Some("eth0:vip".into()),
+                preferred_lft: None,
             }
         );
         assert_eq!(v4.vips[1], Vip::new("10.77.0.101".parse().unwrap()));

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use futures_util::TryStreamExt;
 use netlink_packet_route::address::{
-    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
 };
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, MacVlanMode};
 use rtnetlink::{Handle, LinkMacVlan, LinkUnspec};
@@ -184,6 +184,13 @@ impl Netlink {
         }
         if vip.addr.is_ipv6() {
             msg.header.flags |= AddressHeaderFlags::Nodad;
+            let preferred = vip.preferred_lft();
+            if preferred != u32::MAX {
+                let mut lifetimes = CacheInfo::default();
+                lifetimes.ifa_preferred = preferred;
+                lifetimes.ifa_valid = u32::MAX;
+                msg.attributes.push(AddressAttribute::CacheInfo(lifetimes));
+            }
         }
         match req.execute().await {
             Ok(()) => Ok(()),
