@@ -51,7 +51,15 @@ fn recreate_eth0(lab: &Lab) {
         "-n", &sw, "link", "add", "p1", "type", "veth", "peer", "name", "eth0", "netns", &ns,
     ]);
     ip(&["-n", &sw, "link", "set", "p1", "master", "br0", "up"]);
-    ip(&["-n", &ns, "link", "set", "eth0", "address", "02:77:00:00:00:01"]);
+    ip(&[
+        "-n",
+        &ns,
+        "link",
+        "set",
+        "eth0",
+        "address",
+        "02:77:00:00:00:01",
+    ]);
     ip(&["-n", &ns, "addr", "add", "10.77.0.1/24", "dev", "eth0"]);
     ip(&["-n", &ns, "link", "set", "eth0", "up"]);
 }
@@ -68,7 +76,8 @@ fn comes_back_on_recreated_interface(kind: Kind, tag: &str) {
     let obs = Observer::start(&lab, vrrp_lab::CLIENT);
     let d = start(&lab, kind);
     assert!(
-        lab.wait_for(N1, VIP, true, Duration::from_secs(5)).is_some(),
+        lab.wait_for(N1, VIP, true, Duration::from_secs(5))
+            .is_some(),
         "never master: {}",
         d.log_text()
     );
@@ -82,7 +91,10 @@ fn comes_back_on_recreated_interface(kind: Kind, tag: &str) {
     );
     std::thread::sleep(Duration::from_millis(600));
     let first = obs.first_from_after("10.77.0.1", t0);
-    eprintln!("{kind:?}: VIP back {back:?}, first advert {:?} after re-creation", first.map(|f| f - t0));
+    eprintln!(
+        "{kind:?}: VIP back {back:?}, first advert {:?} after re-creation",
+        first.map(|f| f - t0)
+    );
     assert!(
         first.is_some(),
         "{kind:?}: no advert on the re-created eth0: {}",
