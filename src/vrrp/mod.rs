@@ -290,16 +290,34 @@ struct RunningInstance {
 
 /// The interfaces an instance binds to (its interface, then its VIPs' `dev`s) as ifindexes,
 /// 0 for one that does not exist: an instance is restarted when these change under it.
+/// The instance's own VMAC is left out: the instance creates it.
 fn interface_indexes(cfg: &InstanceConfig) -> Vec<u32> {
     let devs = cfg
         .vips
         .iter()
         .chain(&cfg.vips_excluded)
-        .filter_map(|v| v.dev.as_deref());
+        .filter_map(|v| v.dev.as_deref())
+        .filter(|d| cfg.use_vmac.as_deref() != Some(*d));
     std::iter::once(cfg.interface.as_str())
         .chain(devs)
         .map(|n| nix::net::if_::if_nametoindex(n).unwrap_or(0))
         .collect()
+}
+
+/// Whether an interface the instance resolved at start (`was`) now has another index
+/// (`now`, same order; 0 = absent). One still absent is not a move (the instance is in FAULT
+/// until it is back); one absent at start is adopted into `was` (the instance resolves it
+/// itself), never a restart, so no restart can repeat.
+fn interfaces_moved(was: &mut [u32], now: &[u32]) -> bool {
+    let mut moved = false;
+    for (w, &n) in was.iter_mut().zip(now) {
+        match (*w, n) {
+            (_, 0) => {}
+            (0, n) => *w = n,
+            (w, n) => moved |= w != n,
+        }
+    }
+    moved
 }
 
 /// Everything the VRRP thread runs, reconciled against each configuration.
@@ -413,12 +431,11 @@ impl Runtime {
         let cfg = self.hub.vrrp_config.borrow().clone();
         let moved: Vec<String> = self
             .instances
-            .iter()
-            .filter(|(_, r)| {
+            .iter_mut()
+            .filter_map(|(n, r)| {
                 let now = interface_indexes(&r.cfg);
-                now != r.ifindexes && !now.contains(&0)
+                interfaces_moved(&mut r.ifindexes, &now).then(|| n.clone())
             })
-            .map(|(n, _)| n.clone())
             .collect();
         if moved.is_empty() {
             return;
@@ -738,3 +755,23 @@ async fn run_here(
 
 #[cfg(test)]
 mod runtime_tests;
+
+#[cfg(test)]
+mod moved_tests {
+    use super::interfaces_moved;
+
+    #[test]
+    fn only_a_new_index_for_a_known_interface_is_a_move() {
+        let mut was = vec![7, 9];
+        assert!(!interfaces_moved(&mut was, &[7, 9]), "unchanged");
+        assert!(
+            !interfaces_moved(&mut was, &[0, 9]),
+            "deleted, not back yet"
+        );
+        assert!(interfaces_moved(&mut was, &[12, 9]), "re-created");
+        let mut was = vec![0, 9];
+        assert!(!interfaces_moved(&mut was, &[5, 9]), "appeared after start");
+        assert_eq!(was, [5, 9], "adopted");
+        assert!(interfaces_moved(&mut was, &[6, 9]), "then re-created");
+    }
+}
