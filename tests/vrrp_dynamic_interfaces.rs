@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use vrrp_lab::{Daemon, Kind, Lab, Observer};
 
 const N1: u8 = 1;
+const N2: u8 = 2;
 const VIP: &str = "10.77.0.100";
 
-fn conf() -> String {
+fn conf(priority: u8) -> String {
     "global_defs {
   dynamic_interfaces
 }
@@ -21,7 +22,7 @@ vrrp_instance VI_1 {
   interface eth0
   state BACKUP
   virtual_router_id 51
-  priority 150
+  priority PRIO
   advert_int 0.2
   version 3
   virtual_ipaddress {
@@ -29,7 +30,7 @@ vrrp_instance VI_1 {
   }
 }
 "
-    .into()
+    .replace("PRIO", &priority.to_string())
 }
 
 fn ip(args: &[&str]) {
@@ -66,8 +67,8 @@ fn recreate_eth0(lab: &Lab) {
 
 fn start(lab: &Lab, kind: Kind) -> Daemon {
     match kind {
-        Kind::Lvsd => lab.start_lvsd_text(N1, &conf(), false),
-        Kind::Keepalived => lab.start_keepalived_text(N1, &conf()),
+        Kind::Lvsd => lab.start_lvsd_text(N1, &conf(150), false),
+        Kind::Keepalived => lab.start_keepalived_text(N1, &conf(150)),
     }
 }
 
@@ -81,6 +82,10 @@ fn comes_back_on_recreated_interface(kind: Kind, tag: &str) {
         "never master: {}",
         d.log_text()
     );
+    // A keepalived backup (priority 100) on node 2: it takes over while eth0 is gone and
+    // must give way to the master's adverts on the re-created eth0.
+    let peer = lab.start_keepalived_text(N2, &conf(100));
+    assert!(lab.holds_for(N1, N2, VIP, Duration::from_millis(1000)));
     recreate_eth0(&lab);
     let t0 = Instant::now();
     let back = lab.wait_for(N1, VIP, true, Duration::from_secs(6));
@@ -100,10 +105,18 @@ fn comes_back_on_recreated_interface(kind: Kind, tag: &str) {
         "{kind:?}: no advert on the re-created eth0: {}",
         d.log_text()
     );
-    // Still master and advertising a second later.
+    // Still master and advertising a second later; the backup gave way.
+    assert!(
+        lab.wait_for(N2, VIP, false, Duration::from_secs(2))
+            .is_some(),
+        "{kind:?}: the backup kept the VIP: {}",
+        peer.log_text()
+    );
     let t1 = Instant::now();
-    std::thread::sleep(Duration::from_millis(1000));
-    assert!(lab.has(N1, VIP), "{kind:?}: VIP lost again");
+    assert!(
+        lab.holds_for(N1, N2, VIP, Duration::from_millis(1000)),
+        "{kind:?}: VIP not held by the re-created master alone"
+    );
     assert!(
         obs.first_from_after("10.77.0.1", t1).is_some(),
         "{kind:?}: adverts stopped"
