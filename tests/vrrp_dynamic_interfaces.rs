@@ -112,6 +112,13 @@ fn comes_back_on_recreated_interface(kind: Kind, tag: &str) {
         "{kind:?}: the backup kept the VIP: {}",
         peer.log_text()
     );
+    if matches!(kind, Kind::Lvsd) {
+        assert!(
+            d.log_text().contains("interface re-created"),
+            "the restart is logged: {}",
+            d.log_text()
+        );
+    }
     let t1 = Instant::now();
     assert!(
         lab.holds_for(N1, N2, VIP, Duration::from_millis(1000)),
