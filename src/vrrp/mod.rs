@@ -284,6 +284,40 @@ struct RunningInstance {
     cfg: InstanceConfig,
     group: Option<SyncGroupConfig>,
     stop: watch::Sender<bool>,
+    /// The ifindexes the instance resolved its interfaces to when it started.
+    ifindexes: Vec<u32>,
+}
+
+/// The interfaces an instance binds to (its interface, then its VIPs' `dev`s) as ifindexes,
+/// 0 for one that does not exist: an instance is restarted when these change under it.
+/// The instance's own VMAC is left out: the instance creates it.
+fn interface_indexes(cfg: &InstanceConfig) -> Vec<u32> {
+    let devs = cfg
+        .vips
+        .iter()
+        .chain(&cfg.vips_excluded)
+        .filter_map(|v| v.dev.as_deref())
+        .filter(|d| cfg.use_vmac.as_deref() != Some(*d));
+    std::iter::once(cfg.interface.as_str())
+        .chain(devs)
+        .map(|n| nix::net::if_::if_nametoindex(n).unwrap_or(0))
+        .collect()
+}
+
+/// Whether an interface the instance resolved at start (`was`) now has another index
+/// (`now`, same order; 0 = absent). One still absent is not a move (the instance is in FAULT
+/// until it is back); one absent at start is adopted into `was` (the instance resolves it
+/// itself), never a restart, so no restart can repeat.
+fn interfaces_moved(was: &mut [u32], now: &[u32]) -> bool {
+    let mut moved = false;
+    for (w, &n) in was.iter_mut().zip(now) {
+        match (*w, n) {
+            (_, 0) => {}
+            (0, n) => *w = n,
+            (w, n) => moved |= w != n,
+        }
+    }
+    moved
 }
 
 /// Everything the VRRP thread runs, reconciled against each configuration.
@@ -390,6 +424,51 @@ impl Runtime {
         }
     }
 
+    /// Restarts every instance whose interface was deleted and created again (a new
+    /// ifindex): its sockets and VIPs were bound to the old one. An interface that is gone
+    /// now waits for its re-creation (the instance is in FAULT meanwhile).
+    async fn restart_moved_instances(&mut self) {
+        let cfg = self.hub.vrrp_config.borrow().clone();
+        let moved: Vec<String> = self
+            .instances
+            .iter_mut()
+            .filter_map(|(n, r)| {
+                let now = interface_indexes(&r.cfg);
+                interfaces_moved(&mut r.ifindexes, &now).then(|| n.clone())
+            })
+            .collect();
+        if moved.is_empty() {
+            return;
+        }
+        for name in &moved {
+            tracing::info!(instance = %name, "interface re-created (new ifindex): restarting the instance on it");
+            if let Some(r) = self.instances.get(name) {
+                let _ = r.stop.send(true);
+            }
+        }
+        self.wait_stopped(moved).await;
+        self.start_new_instances(&cfg);
+    }
+
+    /// Removes the `stopping` instances and waits for their tasks to end (resign).
+    async fn wait_stopped(&mut self, mut stopping: Vec<String>) {
+        for name in &stopping {
+            self.instances.remove(name);
+        }
+        while !stopping.is_empty() {
+            match self.tasks.join_next().await {
+                Some(Ok((name, res))) => {
+                    if let Err(e) = res {
+                        tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
+                    }
+                    stopping.retain(|n| *n != name);
+                }
+                Some(Err(e)) => tracing::error!("VRRP instance task: {e}"),
+                None => break,
+            }
+        }
+    }
+
     /// Stops what is gone or changed (including its scripts or sync group) and waits for it
     /// to resign.
     async fn stop_changed_instances(
@@ -417,21 +496,7 @@ impl Runtime {
                 stopping.push(name.clone());
             }
         }
-        for name in &stopping {
-            self.instances.remove(name);
-        }
-        while !stopping.is_empty() {
-            match self.tasks.join_next().await {
-                Some(Ok((name, res))) => {
-                    if let Err(e) = res {
-                        tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
-                    }
-                    stopping.retain(|n| *n != name);
-                }
-                Some(Err(e)) => tracing::error!("VRRP instance task: {e}"),
-                None => break,
-            }
-        }
+        self.wait_stopped(stopping).await;
     }
 
     /// Sync groups: a changed group gets a new channel (its members restarted above).
@@ -503,6 +568,7 @@ impl Runtime {
                 .map(|(_, m)| m.clone());
             let (stop, stop_rx) = watch::channel(false);
             let name = ic.name.clone();
+            let ifindexes = interface_indexes(ic);
             let fut = instance::run(
                 ic.clone(),
                 shared.clone(),
@@ -516,6 +582,7 @@ impl Runtime {
                     cfg: ic.clone(),
                     group: group_cfg,
                     stop,
+                    ifindexes,
                 },
             );
         }
@@ -608,6 +675,10 @@ async fn run_here(
     let first = configs.borrow_and_update().clone();
     rt.apply(&first).await;
     let mut first_err = None;
+    // Link events (a re-created interface comes up) re-check the instances' ifindexes.
+    let mut link_events = rt.links.clone();
+    link_events.borrow_and_update();
+    let mut links_open = true;
     // False once the configuration sender is gone: the last configuration keeps running and
     // shutdown is still watched.
     let mut reloadable = true;
@@ -631,6 +702,14 @@ async fn run_here(
                         rt.apply(&cfg).await;
                     }
                     Err(e) => tracing::error!("VRRP reload refused, keeping the running configuration: {e:#}"),
+                }
+            }
+            r = link_events.changed(), if links_open => {
+                // Err: the link task ended, no more events to wait for.
+                links_open = r.is_ok();
+                if links_open {
+                    link_events.borrow_and_update();
+                    rt.restart_moved_instances().await;
                 }
             }
             Some(r) = rt.tasks.join_next() => {
@@ -676,3 +755,23 @@ async fn run_here(
 
 #[cfg(test)]
 mod runtime_tests;
+
+#[cfg(test)]
+mod moved_tests {
+    use super::interfaces_moved;
+
+    #[test]
+    fn only_a_new_index_for_a_known_interface_is_a_move() {
+        let mut was = vec![7, 9];
+        assert!(!interfaces_moved(&mut was, &[7, 9]), "unchanged");
+        assert!(
+            !interfaces_moved(&mut was, &[0, 9]),
+            "deleted, not back yet"
+        );
+        assert!(interfaces_moved(&mut was, &[12, 9]), "re-created");
+        let mut was = vec![0, 9];
+        assert!(!interfaces_moved(&mut was, &[5, 9]), "appeared after start");
+        assert_eq!(was, [5, 9], "adopted");
+        assert!(interfaces_moved(&mut was, &[6, 9]), "then re-created");
+    }
+}
