@@ -633,7 +633,10 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
         ("garp_refresh", json!(garp_refresh_secs(&c))),
         ("garp_rep", json!(c.garp_master_repeat)),
         ("garp_refresh_rep", json!(c.garp_master_refresh_repeat)),
-        ("garp_lower_prio_delay", json!(c.garp_lower_prio_delay.as_secs())),
+        (
+            "garp_lower_prio_delay",
+            json!(c.garp_lower_prio_delay.as_secs()),
+        ),
         ("garp_lower_prio_rep", json!(c.garp_lower_prio_repeat)),
         // lvsd does not act on `lower_prio_no_advert` yet (noted at load); keepalived's default.
         ("lower_prio_no_advert", json!(0)),

@@ -171,6 +171,8 @@ pub struct Status {
     /// Scripts of the running configuration that do not run, and why (script security, an
     /// unknown user, a missing program).
     pub disabled_scripts: Vec<crate::scripts::DisabledScript>,
+    /// BFD sessions (`bfd_instance`), by name.
+    pub bfd: Vec<crate::bfd::SessionStatus>,
     /// The VRRP configuration the instances run: what the keepalived-compatible dumps and the
     /// exporter-compatible metrics print beside the live state (VIP devices, excluded VIPs,
     /// advert interval, garp settings, tracked scripts). Not part of `/status`.
@@ -236,6 +238,7 @@ impl StatusHub {
             virtual_servers: self.virtual_servers.borrow().clone(),
             reload: self.reload.borrow().clone(),
             disabled_scripts: self.disabled_scripts.borrow().clone(),
+            bfd: self.bfd.borrow().values().cloned().collect(),
             vrrp_config: self.vrrp_config.borrow().clone(),
             global_defs: self.global_defs.borrow().clone(),
         }

@@ -38,6 +38,29 @@ pub struct SessionStatus {
     /// Counters: packets accepted and dropped for this session.
     pub received: u64,
     pub sent: u64,
+    /// What `/status` and the metrics show beside the state.
+    #[serde(flatten)]
+    pub detail: SessionDetail,
+}
+
+/// The rest of a session's live state, for `/status` and `/metrics` (not read by trackers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SessionDetail {
+    /// Configured source address; None: the kernel picks it.
+    pub source: Option<IpAddr>,
+    /// The state the peer last reported; None before it was heard.
+    pub remote_state: Option<State>,
+    /// The interval between our packets in force (µs), RFC 5880 §6.8.7 before jitter.
+    pub tx_interval_us: u64,
+    /// The receive interval in force (µs): our Required Min RX or the peer's Desired Min TX,
+    /// whichever is slower.
+    pub rx_interval_us: u64,
+    /// How long without a packet takes the session down (µs); None before the peer was heard.
+    pub detection_time_us: Option<u64>,
+    /// When the current state was entered, Unix milliseconds.
+    pub since_unix_ms: u64,
+    /// State changes since the session started.
+    pub transitions: u64,
 }
 
 impl SessionStatus {
@@ -103,6 +126,14 @@ struct Running {
     tx: Sender,
     received: u64,
     sent: u64,
+    since_unix_ms: u64,
+    transitions: u64,
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn random_u64() -> u64 {
@@ -202,6 +233,8 @@ impl Service {
             tx,
             received: 0,
             sent: 0,
+            since_unix_ms: unix_ms(),
+            transitions: 0,
         });
     }
 
@@ -300,6 +333,16 @@ impl Service {
                         checker: r.spec.checker,
                         received: r.received,
                         sent: r.sent,
+                        detail: SessionDetail {
+                            source: r.spec.source,
+                            remote_state: (r.session.remote_disc() != 0)
+                                .then(|| r.session.remote_state()),
+                            tx_interval_us: duration_us(r.session.tx_interval()),
+                            rx_interval_us: duration_us(r.session.rx_interval()),
+                            detection_time_us: r.session.detection_time().map(duration_us),
+                            since_unix_ms: r.since_unix_ms,
+                            transitions: r.transitions,
+                        },
                     },
                 )
             })
@@ -317,6 +360,10 @@ impl Service {
     }
 }
 
+fn duration_us(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 fn execute(r: &mut Running, out: Vec<Output>) {
     for o in out {
         match o {
@@ -327,6 +374,8 @@ fn execute(r: &mut Running, out: Vec<Output>) {
                 }
             }
             Output::Changed { from, to, diag } => {
+                r.since_unix_ms = unix_ms();
+                r.transitions += 1;
                 tracing::info!(bfd = %r.spec.name, from = from.name(), to = to.name(), "BFD instance {} {} -> {} ({diag})", r.spec.name, from.name(), to.name());
             }
         }
@@ -534,6 +583,7 @@ mod tests {
                     checker: true,
                     received: 0,
                     sent: 0,
+                    detail: Default::default(),
                 },
             );
             m
@@ -581,6 +631,7 @@ mod tests {
                 checker: true,
                 received: 0,
                 sent: 0,
+                detail: Default::default(),
             },
         );
         assert!(is_up(&m, "b", false));
