@@ -443,4 +443,15 @@ fn hostile_datagrams_are_counted_and_dropped_without_touching_the_session() {
         "the session was disturbed:\n{log}"
     );
     assert_eq!(log.matches("-> Up").count(), 1);
+    // /status and /metrics count them by reason.
+    let st: serde_json::Value = serde_json::from_str(&a.get("/status")).unwrap();
+    let d = &st["bfd_dropped"];
+    assert!(d["malformed"].as_u64().unwrap_or(0) >= 100, "{d}");
+    assert_eq!(d["bad_ttl"], 50, "{d}");
+    assert_eq!(d["no_session"], 50, "{d}");
+    let m = a.get("/metrics");
+    for (reason, v) in [("bad_ttl", "50"), ("no_session", "50")] {
+        let line = format!("lvsd_bfd_dropped_datagrams_total{{reason=\"{reason}\"}} {v}\n");
+        assert!(m.contains(&line), "{line} not in\n{m}");
+    }
 }

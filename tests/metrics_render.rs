@@ -311,6 +311,9 @@ fn bfd_sessions_show_their_state_and_counters() {
         "lvsd_bfd_session_transitions_total{name=\"bfd_up\",neighbor=\"192.0.2.20\"} 3\n",
         "lvsd_bfd_packets_received_total{name=\"bfd_up\",neighbor=\"192.0.2.20\"} 1200\n",
         "lvsd_bfd_packets_sent_total{name=\"bfd_down\",neighbor=\"2001:db8::20\"} 1300\n",
+        "lvsd_bfd_dropped_datagrams_total{reason=\"malformed\"} 4\n",
+        "lvsd_bfd_dropped_datagrams_total{reason=\"no_session\"} 5\n",
+        "lvsd_bfd_dropped_datagrams_total{reason=\"bad_ttl\"} 6\n",
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }

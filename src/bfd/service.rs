@@ -148,21 +148,31 @@ fn random_u64() -> u64 {
 
 type Inbound = (bool, Datagram, [u8; 64]);
 
-/// Datagrams dropped before reaching a session, by reason; warned about at most once a minute.
+/// Datagrams dropped before reaching a session, by reason (`/status`, `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    /// Not a valid Control packet (RFC 5880 §6.8.6 reception checks).
+    pub malformed: u64,
+    /// Valid, but for no configured session.
+    pub no_session: u64,
+    /// For a session, but with a TTL/hop limit its rule refuses (RFC 5881 §5, RFC 5883).
+    pub bad_ttl: u64,
+}
+
+/// [`Dropped`] as the service counts it; warned about at most once a minute.
 #[derive(Debug, Default)]
 struct Drops {
-    malformed: u64,
-    unmatched: u64,
-    ttl: u64,
+    counts: Dropped,
     warned: Option<Instant>,
 }
 
 impl Drops {
     fn count(&mut self, now: Instant, what: &str, from: std::net::SocketAddr) {
+        let c = &mut self.counts;
         match what {
-            "ttl" => self.ttl += 1,
-            "unmatched" => self.unmatched += 1,
-            _ => self.malformed += 1,
+            "ttl" => c.bad_ttl += 1,
+            "unmatched" => c.no_session += 1,
+            _ => c.malformed += 1,
         }
         if self
             .warned
@@ -171,9 +181,9 @@ impl Drops {
             self.warned = Some(now);
             tracing::warn!(
                 "BFD: dropped a packet from {from} ({what}); so far {} malformed, {} for no session, {} with a bad TTL",
-                self.malformed,
-                self.unmatched,
-                self.ttl
+                c.malformed,
+                c.no_session,
+                c.bad_ttl
             );
         }
     }
@@ -185,6 +195,7 @@ struct Service {
     listeners: HashMap<(bool, u16), tokio::task::JoinHandle<()>>,
     inbound: mpsc::Sender<Inbound>,
     status: Arc<watch::Sender<StatusMap>>,
+    dropped: Arc<watch::Sender<Dropped>>,
 }
 
 impl Service {
@@ -316,6 +327,11 @@ impl Service {
     }
 
     fn publish(&self) {
+        self.dropped.send_if_modified(|d| {
+            let changed = *d != self.drops.counts;
+            *d = self.drops.counts;
+            changed
+        });
         let map: StatusMap = self
             .sessions
             .iter()
@@ -403,6 +419,7 @@ async fn listen(l: Listener, multihop: bool, chan: mpsc::Sender<Inbound>) {
 pub async fn run(
     mut specs: watch::Receiver<Vec<SessionSpec>>,
     status: Arc<watch::Sender<StatusMap>>,
+    dropped: Arc<watch::Sender<Dropped>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (inbound, mut rx) = mpsc::channel(1024);
@@ -412,6 +429,7 @@ pub async fn run(
         listeners: HashMap::new(),
         inbound,
         status,
+        dropped,
     };
     let first = specs.borrow_and_update().clone();
     svc.apply(&first, Instant::now());

@@ -437,6 +437,18 @@ fn encode_bfd(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
         rows.iter()
             .cloned()
             .zip(status.bfd.iter().map(|b| ms_to_s(b.detail.since_unix_ms))),
+    )?;
+    let d = status.bfd_dropped;
+    counters(
+        enc,
+        "lvsd_bfd_dropped_datagrams",
+        "BFD datagrams dropped before reaching a session, by reason",
+        [
+            ("malformed", d.malformed),
+            ("no_session", d.no_session),
+            ("bad_ttl", d.bad_ttl),
+        ]
+        .map(|(r, v)| ([("reason", r)], v)),
     )
 }
 

@@ -141,6 +141,11 @@ pub fn sample_status() -> Status {
         },
         disabled_scripts: Vec::new(),
         bfd: sample_bfd(),
+        bfd_dropped: lvsd::bfd::service::Dropped {
+            malformed: 4,
+            no_session: 5,
+            bad_ttl: 6,
+        },
         vrrp_config: std::sync::Arc::new(sample_vrrp_config()),
         global_defs: Default::default(),
     }
