@@ -375,7 +375,7 @@ pub fn scrape_value(addr: SocketAddr, name: &str, labels: &[(&str, &str)]) -> Op
     sample_value(&body, name, labels)
 }
 
-/// One BFD session Up and one Down (never heard).
+/// One BFD session Up and one Down (never heard), by name as the status hub lists them.
 pub fn sample_bfd() -> Vec<lvsd::bfd::SessionStatus> {
     use lvsd::bfd::packet::State;
     use lvsd::bfd::service::SessionDetail;
@@ -406,7 +406,7 @@ pub fn sample_bfd() -> Vec<lvsd::bfd::SessionStatus> {
         },
     };
     vec![
-        one("bfd_up", "192.0.2.20", State::Up, true),
         one("bfd_down", "2001:db8::20", State::Down, false),
+        one("bfd_up", "192.0.2.20", State::Up, true),
     ]
 }
