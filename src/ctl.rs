@@ -298,6 +298,8 @@ pub fn render_status(status: &Value, now_ms: u64) -> String {
         out.push('\n');
     }
 
+    out.push_str(&bfd_table(&list(&status["bfd"]), &s, &ago));
+
     for vs in list(&status["virtual_servers"]) {
         let quorum = match vs["quorum_up"].as_bool() {
             Some(true) => "quorum up",
@@ -371,6 +373,52 @@ pub fn render_status(status: &Value, now_ms: u64) -> String {
     out
 }
 
+/// The BFD sessions: state (ours/the peer's), diagnostic, intervals in force, detection time.
+fn bfd_table(
+    sessions: &[Value],
+    s: &dyn Fn(&Value) -> String,
+    ago: &dyn Fn(&Value) -> String,
+) -> String {
+    if sessions.is_empty() {
+        return String::new();
+    }
+    let ms = |v: &Value| match v.as_u64() {
+        Some(us) => format!("{}ms", us / 1000),
+        None => "-".into(),
+    };
+    let rows = sessions
+        .iter()
+        .map(|v| {
+            vec![
+                s(&v["name"]),
+                s(&v["neighbor"]),
+                s(&v["source"]),
+                format!("{}/{}", s(&v["state"]), s(&v["remote_state"])),
+                format!("{}/{}", ms(&v["tx_interval_us"]), ms(&v["rx_interval_us"])),
+                ms(&v["detection_time_us"]),
+                ago(&v["since_unix_ms"]),
+                s(&v["diag"]),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "BFD SESSION",
+            "NEIGHBOR",
+            "SOURCE",
+            "STATE/REMOTE",
+            "TX/RX",
+            "DETECT",
+            "SINCE",
+            "DIAGNOSTIC",
+        ],
+        rows,
+        "",
+    );
+    out.push('\n');
+    out
+}
+
 /// Control characters (a newline in an instance name) would break the table: show them escaped.
 fn printable(s: &str) -> String {
     s.chars()
@@ -425,6 +473,32 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>, indent: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bfd_sessions_get_a_table() {
+        let v: Value = serde_json::from_str(
+            r#"{"bfd":[{"name":"b1","neighbor":"10.0.0.2","source":null,"state":"Up",
+                "remote_state":"Up","tx_interval_us":300000,"rx_interval_us":300000,
+                "detection_time_us":900000,"since_unix_ms":1000,"diag":"No Diagnostic"}]}"#,
+        )
+        .unwrap();
+        let out = render_status(&v, 61_000);
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("b1 "))
+            .unwrap_or_default();
+        for w in [
+            "10.0.0.2",
+            "Up/Up",
+            "300ms/300ms",
+            "900ms",
+            "1m00s ago",
+            "No Diagnostic",
+        ] {
+            assert!(line.contains(w), "{w} not in {out}");
+        }
+        assert!(out.starts_with("BFD SESSION"), "{out}");
+    }
 
     #[test]
     fn human_durations() {

@@ -488,8 +488,10 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     // lvsd extension (docs/anycast.md): health-gated VIP routes, written whether or not the
     // kernel has IPVS.
     // keepalived's BFD process, unless -B/--no_bfd.
-    let bfd = (!cli.no_bfd)
-        .then(|| crate::bfd::spawn(&links.configs, hub.bfd.clone(), links.shutdown.subscribe()));
+    let bfd = (!cli.no_bfd).then(|| {
+        let (status, dropped) = (hub.bfd.clone(), hub.bfd_dropped.clone());
+        crate::bfd::spawn(&links.configs, status, dropped, links.shutdown.subscribe())
+    });
     let anycast = mode
         .writes_ipvs()
         .then(|| crate::anycast::spawn(&links.configs, &hub, links.shutdown.subscribe()));

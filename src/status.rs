@@ -171,6 +171,10 @@ pub struct Status {
     /// Scripts of the running configuration that do not run, and why (script security, an
     /// unknown user, a missing program).
     pub disabled_scripts: Vec<crate::scripts::DisabledScript>,
+    /// BFD sessions (`bfd_instance`), by name.
+    pub bfd: Vec<crate::bfd::SessionStatus>,
+    /// BFD datagrams dropped before reaching a session, by reason.
+    pub bfd_dropped: crate::bfd::service::Dropped,
     /// The VRRP configuration the instances run: what the keepalived-compatible dumps and the
     /// exporter-compatible metrics print beside the live state (VIP devices, excluded VIPs,
     /// advert interval, garp settings, tracked scripts). Not part of `/status`.
@@ -201,6 +205,7 @@ pub struct StatusHub {
     pub vrrp_resign: tokio::sync::broadcast::Sender<(String, u64)>,
     /// BFD sessions by name (`track_bfd`, `BFD_CHECK`).
     pub bfd: Arc<watch::Sender<crate::bfd::StatusMap>>,
+    pub bfd_dropped: Arc<watch::Sender<crate::bfd::service::Dropped>>,
     pub global_defs: Arc<watch::Sender<Arc<crate::config::model::GlobalDefs>>>,
 }
 
@@ -224,6 +229,7 @@ impl StatusHub {
             vrrp_config: Arc::new(watch::channel(Arc::default()).0),
             vrrp_resign: tokio::sync::broadcast::channel(64).0,
             bfd: Arc::new(watch::channel(Default::default()).0),
+            bfd_dropped: Arc::new(watch::channel(Default::default()).0),
             global_defs: Arc::new(watch::channel(Arc::default()).0),
         }
     }
@@ -236,6 +242,8 @@ impl StatusHub {
             virtual_servers: self.virtual_servers.borrow().clone(),
             reload: self.reload.borrow().clone(),
             disabled_scripts: self.disabled_scripts.borrow().clone(),
+            bfd: self.bfd.borrow().values().cloned().collect(),
+            bfd_dropped: *self.bfd_dropped.borrow(),
             vrrp_config: self.vrrp_config.borrow().clone(),
             global_defs: self.global_defs.borrow().clone(),
         }

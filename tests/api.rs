@@ -42,6 +42,9 @@ async fn start_all(
     hub.vrrp_scripts.send_replace(s.vrrp_scripts);
     hub.virtual_servers.send_replace(s.virtual_servers);
     hub.reload.send_replace(s.reload);
+    hub.bfd
+        .send_replace(s.bfd.into_iter().map(|b| (b.name.clone(), b)).collect());
+    hub.bfd_dropped.send_replace(s.bfd_dropped);
     let dump = sample_ipvs(3, 4);
     let ipvs: Option<IpvsDumper> = with_ipvs.then(|| {
         let f: IpvsDumper = Arc::new(move || {

@@ -59,6 +59,69 @@ fn vrrp(state: &str, prio: u8, track: &str) -> String {
 
 const DROP_BFD_OUT: &str = "nft -f - <<'EOF'\ntable inet bfdlab {\n chain out {\n  type filter hook output priority 0;\n  udp dport { 3784, 4784 } drop\n }\n}\nEOF";
 
+/// The session `name` as `/status` shows it, and its `lvsd_bfd_session_state` sample.
+fn bfd_seen(d: &Lvsd, name: &str) -> (serde_json::Value, Option<String>) {
+    let status: serde_json::Value = serde_json::from_str(&d.get("/status")).unwrap();
+    let s = status["bfd"]
+        .as_array()
+        .and_then(|l| l.iter().find(|s| s["name"] == name).cloned())
+        .unwrap_or(serde_json::Value::Null);
+    let metrics = d.get("/metrics");
+    let prefix = format!("lvsd_bfd_session_state{{name=\"{name}\",");
+    let sample = metrics
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(str::to_string);
+    (s, sample)
+}
+
+#[test]
+fn status_and_metrics_show_sessions_up_then_down_when_the_peer_is_cut() {
+    let lab = Lab::new("s");
+    let a = Lvsd::start(&lab.a, &lab.dir, "a", &side(2, 3, false), &[]);
+    let b = Lvsd::start(&lab.b, &lab.dir, "b", &side(3, 2, true), &[]);
+    assert!(
+        a.wait_log(Duration::from_secs(10), &["BFD instance peer ", "-> Up"]),
+        "peer not up:\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    // Past the Poll Sequence that moves both sides from the idle to the configured rate.
+    std::thread::sleep(Duration::from_secs(1));
+    let (s, sample) = bfd_seen(&a, "peer");
+    assert_eq!(s["state"], "Up", "{s}");
+    assert_eq!(s["remote_state"], "Up", "{s}");
+    assert_eq!(s["neighbor"], "10.77.0.3", "{s}");
+    assert_eq!(s["source"], "10.77.0.2", "{s}");
+    // Both sides ask for 50 ms; detection is 3 × 50 ms.
+    assert_eq!(s["tx_interval_us"], 50_000, "{s}");
+    assert_eq!(s["rx_interval_us"], 50_000, "{s}");
+    assert_eq!(s["detection_time_us"], 150_000, "{s}");
+    assert!(s["transitions"].as_u64().unwrap_or(0) >= 1, "{s}");
+    assert!(s["received"].as_u64().unwrap_or(0) > 0, "{s}");
+    assert_eq!(sample.as_deref(), Some("1"), "{s}");
+
+    // b's BFD goes silent: a's session goes Down and both views follow.
+    lab.b.sh(DROP_BFD_OUT);
+    let down = wait_until(Duration::from_secs(5), || {
+        let (s, sample) = bfd_seen(&a, "peer");
+        s["state"] == "Down" && sample.as_deref() == Some("0")
+    });
+    let (s, _) = bfd_seen(&a, "peer");
+    assert!(down.is_some(), "still {s}\n{}", a.log_text());
+    assert_eq!(s["diag"], Diag::DetectionTimeExpired.to_string(), "{s}");
+    let m = a.get("/metrics");
+    assert!(
+        m.contains("# HELP lvsd_bfd_session_transitions_total ")
+            && m.contains(
+                "lvsd_bfd_session_transitions_total{name=\"peer\",neighbor=\"10.77.0.3\"}"
+            ),
+        "{m}"
+    );
+    drop(b);
+}
+
 #[test]
 fn lvsd_pair_weighted_track_bfd_moves_the_master_and_no_bfd_turns_it_off() {
     let lab = Lab::new("p");
@@ -380,4 +443,15 @@ fn hostile_datagrams_are_counted_and_dropped_without_touching_the_session() {
         "the session was disturbed:\n{log}"
     );
     assert_eq!(log.matches("-> Up").count(), 1);
+    // /status and /metrics count them by reason.
+    let st: serde_json::Value = serde_json::from_str(&a.get("/status")).unwrap();
+    let d = &st["bfd_dropped"];
+    assert!(d["malformed"].as_u64().unwrap_or(0) >= 100, "{d}");
+    assert_eq!(d["bad_ttl"], 50, "{d}");
+    assert_eq!(d["no_session"], 50, "{d}");
+    let m = a.get("/metrics");
+    for (reason, v) in [("bad_ttl", "50"), ("no_session", "50")] {
+        let line = format!("lvsd_bfd_dropped_datagrams_total{{reason=\"{reason}\"}} {v}\n");
+        assert!(m.contains(&line), "{line} not in\n{m}");
+    }
 }

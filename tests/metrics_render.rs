@@ -302,6 +302,24 @@ fn node_ipvs_families_can_be_left_to_node_exporter() {
 }
 
 #[test]
+fn bfd_sessions_show_their_state_and_counters() {
+    let text = full_exposition();
+    for want in [
+        "# HELP lvsd_bfd_session_state ",
+        "lvsd_bfd_session_state{name=\"bfd_up\",neighbor=\"192.0.2.20\"} 1\n",
+        "lvsd_bfd_session_state{name=\"bfd_down\",neighbor=\"2001:db8::20\"} 0\n",
+        "lvsd_bfd_session_transitions_total{name=\"bfd_up\",neighbor=\"192.0.2.20\"} 3\n",
+        "lvsd_bfd_packets_received_total{name=\"bfd_up\",neighbor=\"192.0.2.20\"} 1200\n",
+        "lvsd_bfd_packets_sent_total{name=\"bfd_down\",neighbor=\"2001:db8::20\"} 1300\n",
+        "lvsd_bfd_dropped_datagrams_total{reason=\"malformed\"} 4\n",
+        "lvsd_bfd_dropped_datagrams_total{reason=\"no_session\"} 5\n",
+        "lvsd_bfd_dropped_datagrams_total{reason=\"bad_ttl\"} 6\n",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+}
+
+#[test]
 fn one_state_series_per_address_even_if_listed_twice() {
     let mut status = sample_status();
     let mut cfg = (*status.vrrp_config).clone();

@@ -25,6 +25,7 @@ pub use service::{SessionStatus, StatusMap, is_up};
 pub fn spawn(
     configs: &tokio::sync::watch::Sender<Option<crate::daemon::Model>>,
     status: std::sync::Arc<tokio::sync::watch::Sender<StatusMap>>,
+    dropped: std::sync::Arc<tokio::sync::watch::Sender<service::Dropped>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let mut rx = configs.subscribe();
@@ -51,7 +52,7 @@ pub fn spawn(
                 }
             }
         });
-        service::run(specs_rx, status, shutdown).await;
+        service::run(specs_rx, status, dropped, shutdown).await;
         forward.abort();
     })
 }

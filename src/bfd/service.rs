@@ -38,6 +38,29 @@ pub struct SessionStatus {
     /// Counters: packets accepted and dropped for this session.
     pub received: u64,
     pub sent: u64,
+    /// What `/status` and the metrics show beside the state.
+    #[serde(flatten)]
+    pub detail: SessionDetail,
+}
+
+/// The rest of a session's live state, for `/status` and `/metrics` (not read by trackers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SessionDetail {
+    /// Configured source address; None: the kernel picks it.
+    pub source: Option<IpAddr>,
+    /// The state the peer last reported; None before it was heard.
+    pub remote_state: Option<State>,
+    /// The interval between our packets in force (µs), RFC 5880 §6.8.7 before jitter.
+    pub tx_interval_us: u64,
+    /// The receive interval in force (µs): our Required Min RX or the peer's Desired Min TX,
+    /// whichever is slower.
+    pub rx_interval_us: u64,
+    /// How long without a packet takes the session down (µs); None before the peer was heard.
+    pub detection_time_us: Option<u64>,
+    /// When the current state was entered, Unix milliseconds.
+    pub since_unix_ms: u64,
+    /// State changes since the session started.
+    pub transitions: u64,
 }
 
 impl SessionStatus {
@@ -103,6 +126,14 @@ struct Running {
     tx: Sender,
     received: u64,
     sent: u64,
+    since_unix_ms: u64,
+    transitions: u64,
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn random_u64() -> u64 {
@@ -117,21 +148,31 @@ fn random_u64() -> u64 {
 
 type Inbound = (bool, Datagram, [u8; 64]);
 
-/// Datagrams dropped before reaching a session, by reason; warned about at most once a minute.
+/// Datagrams dropped before reaching a session, by reason (`/status`, `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    /// Not a valid Control packet (RFC 5880 §6.8.6 reception checks).
+    pub malformed: u64,
+    /// Valid, but for no configured session.
+    pub no_session: u64,
+    /// For a session, but with a TTL/hop limit its rule refuses (RFC 5881 §5, RFC 5883).
+    pub bad_ttl: u64,
+}
+
+/// [`Dropped`] as the service counts it; warned about at most once a minute.
 #[derive(Debug, Default)]
 struct Drops {
-    malformed: u64,
-    unmatched: u64,
-    ttl: u64,
+    counts: Dropped,
     warned: Option<Instant>,
 }
 
 impl Drops {
     fn count(&mut self, now: Instant, what: &str, from: std::net::SocketAddr) {
+        let c = &mut self.counts;
         match what {
-            "ttl" => self.ttl += 1,
-            "unmatched" => self.unmatched += 1,
-            _ => self.malformed += 1,
+            "ttl" => c.bad_ttl += 1,
+            "unmatched" => c.no_session += 1,
+            _ => c.malformed += 1,
         }
         if self
             .warned
@@ -140,9 +181,9 @@ impl Drops {
             self.warned = Some(now);
             tracing::warn!(
                 "BFD: dropped a packet from {from} ({what}); so far {} malformed, {} for no session, {} with a bad TTL",
-                self.malformed,
-                self.unmatched,
-                self.ttl
+                c.malformed,
+                c.no_session,
+                c.bad_ttl
             );
         }
     }
@@ -154,6 +195,7 @@ struct Service {
     listeners: HashMap<(bool, u16), tokio::task::JoinHandle<()>>,
     inbound: mpsc::Sender<Inbound>,
     status: Arc<watch::Sender<StatusMap>>,
+    dropped: Arc<watch::Sender<Dropped>>,
 }
 
 impl Service {
@@ -202,6 +244,8 @@ impl Service {
             tx,
             received: 0,
             sent: 0,
+            since_unix_ms: unix_ms(),
+            transitions: 0,
         });
     }
 
@@ -283,6 +327,11 @@ impl Service {
     }
 
     fn publish(&self) {
+        self.dropped.send_if_modified(|d| {
+            let changed = *d != self.drops.counts;
+            *d = self.drops.counts;
+            changed
+        });
         let map: StatusMap = self
             .sessions
             .iter()
@@ -300,6 +349,16 @@ impl Service {
                         checker: r.spec.checker,
                         received: r.received,
                         sent: r.sent,
+                        detail: SessionDetail {
+                            source: r.spec.source,
+                            remote_state: (r.session.remote_disc() != 0)
+                                .then(|| r.session.remote_state()),
+                            tx_interval_us: duration_us(r.session.tx_interval()),
+                            rx_interval_us: duration_us(r.session.rx_interval()),
+                            detection_time_us: r.session.detection_time().map(duration_us),
+                            since_unix_ms: r.since_unix_ms,
+                            transitions: r.transitions,
+                        },
                     },
                 )
             })
@@ -317,6 +376,10 @@ impl Service {
     }
 }
 
+fn duration_us(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 fn execute(r: &mut Running, out: Vec<Output>) {
     for o in out {
         match o {
@@ -327,6 +390,8 @@ fn execute(r: &mut Running, out: Vec<Output>) {
                 }
             }
             Output::Changed { from, to, diag } => {
+                r.since_unix_ms = unix_ms();
+                r.transitions += 1;
                 tracing::info!(bfd = %r.spec.name, from = from.name(), to = to.name(), "BFD instance {} {} -> {} ({diag})", r.spec.name, from.name(), to.name());
             }
         }
@@ -354,6 +419,7 @@ async fn listen(l: Listener, multihop: bool, chan: mpsc::Sender<Inbound>) {
 pub async fn run(
     mut specs: watch::Receiver<Vec<SessionSpec>>,
     status: Arc<watch::Sender<StatusMap>>,
+    dropped: Arc<watch::Sender<Dropped>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (inbound, mut rx) = mpsc::channel(1024);
@@ -363,6 +429,7 @@ pub async fn run(
         listeners: HashMap::new(),
         inbound,
         status,
+        dropped,
     };
     let first = specs.borrow_and_update().clone();
     svc.apply(&first, Instant::now());
@@ -534,6 +601,7 @@ mod tests {
                     checker: true,
                     received: 0,
                     sent: 0,
+                    detail: Default::default(),
                 },
             );
             m
@@ -581,6 +649,7 @@ mod tests {
                 checker: true,
                 received: 0,
                 sent: 0,
+                detail: Default::default(),
             },
         );
         assert!(is_up(&m, "b", false));

@@ -154,6 +154,12 @@ impl Session {
         Duration::from_micros(u64::from(self.tx_in_use.max(self.remote_min_rx)))
     }
 
+    /// The receive interval in force: our Required Min RX or the peer's Desired Min TX,
+    /// whichever is slower (§6.8.4).
+    pub fn rx_interval(&self) -> Duration {
+        Duration::from_micros(u64::from(self.rx_in_use.max(self.remote_desired_tx)))
+    }
+
     /// How long without a packet takes the session down (§6.8.4); None before the peer was
     /// heard.
     pub fn detection_time(&self) -> Option<Duration> {

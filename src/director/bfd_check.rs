@@ -85,6 +85,7 @@ mod tests {
                 checker: true,
                 received: 0,
                 sent: 0,
+                detail: Default::default(),
             },
         );
         m

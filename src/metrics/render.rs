@@ -76,6 +76,7 @@ impl Collector for Snapshot {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         encode_build(&mut enc, &self.status)?;
         encode_vrrp(&mut enc, &self.status)?;
+        encode_bfd(&mut enc, &self.status)?;
         encode_servers(&mut enc, &self.status)?;
         encode_reload(&mut enc, &self.status)?;
         match &self.ipvs {
@@ -386,6 +387,68 @@ fn encode_vrrp(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
             .vrrp_scripts
             .iter()
             .map(|s| ([("name", s.name.as_str())], i64::from(s.running))),
+    )
+}
+
+fn encode_bfd(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
+    let rows: Vec<[(&'static str, String); 2]> = status
+        .bfd
+        .iter()
+        .map(|b| {
+            [
+                ("name", b.name.clone()),
+                ("neighbor", b.neighbor.to_string()),
+            ]
+        })
+        .collect();
+    let each = |f: fn(&crate::bfd::SessionStatus) -> u64| {
+        rows.iter().cloned().zip(status.bfd.iter().map(f))
+    };
+    gauges(
+        enc,
+        "lvsd_bfd_session_state",
+        "Whether the BFD session is Up (1) or not (0: AdminDown, Down or Init)",
+        rows.iter()
+            .cloned()
+            .zip(status.bfd.iter().map(|b| i64::from(b.up()))),
+    )?;
+    counters(
+        enc,
+        "lvsd_bfd_session_transitions",
+        "BFD session state changes since the session started",
+        each(|b| b.detail.transitions),
+    )?;
+    counters(
+        enc,
+        "lvsd_bfd_packets_received",
+        "BFD Control packets accepted for the session",
+        each(|b| b.received),
+    )?;
+    counters(
+        enc,
+        "lvsd_bfd_packets_sent",
+        "BFD Control packets sent by the session",
+        each(|b| b.sent),
+    )?;
+    gauges(
+        enc,
+        "lvsd_bfd_session_state_since_timestamp_seconds",
+        "When the current BFD session state was entered, Unix time",
+        rows.iter()
+            .cloned()
+            .zip(status.bfd.iter().map(|b| ms_to_s(b.detail.since_unix_ms))),
+    )?;
+    let d = status.bfd_dropped;
+    counters(
+        enc,
+        "lvsd_bfd_dropped_datagrams",
+        "BFD datagrams dropped before reaching a session, by reason",
+        [
+            ("malformed", d.malformed),
+            ("no_session", d.no_session),
+            ("bad_ttl", d.bad_ttl),
+        ]
+        .map(|(r, v)| ([("reason", r)], v)),
     )
 }
 

@@ -134,6 +134,44 @@ impl Lvsd {
             log,
         }
     }
+    /// GET `path` over the daemon's control socket (HTTP/1.1, one request per connection);
+    /// the response body.
+    pub fn get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let sock = self.log.with_file_name("ctl.sock");
+        let mut s = std::os::unix::net::UnixStream::connect(&sock)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", sock.display(), self.log_text()));
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: lvsd\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        assert!(text.starts_with("HTTP/1.1 200"), "GET {path}: {text}");
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        // A chunked body: join the chunks (sizes on their own lines).
+        if text
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            let mut joined = String::new();
+            let mut rest = body;
+            while let Some((size, tail)) = rest.split_once("\r\n") {
+                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                if n == 0 || tail.len() < n {
+                    break;
+                }
+                joined.push_str(&tail[..n]);
+                rest = tail[n..].trim_start_matches("\r\n");
+            }
+            return joined;
+        }
+        body.to_string()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

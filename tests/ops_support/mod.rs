@@ -140,6 +140,12 @@ pub fn sample_status() -> Status {
             ],
         },
         disabled_scripts: Vec::new(),
+        bfd: sample_bfd(),
+        bfd_dropped: lvsd::bfd::service::Dropped {
+            malformed: 4,
+            no_session: 5,
+            bad_ttl: 6,
+        },
         vrrp_config: std::sync::Arc::new(sample_vrrp_config()),
         global_defs: Default::default(),
     }
@@ -367,4 +373,40 @@ pub fn scrape_value(addr: SocketAddr, name: &str, labels: &[(&str, &str)]) -> Op
     let (code, body) = http_get(addr, "/metrics");
     assert_eq!(code, 200, "GET /metrics: {body}");
     sample_value(&body, name, labels)
+}
+
+/// One BFD session Up and one Down (never heard), by name as the status hub lists them.
+pub fn sample_bfd() -> Vec<lvsd::bfd::SessionStatus> {
+    use lvsd::bfd::packet::State;
+    use lvsd::bfd::service::SessionDetail;
+    let one = |name: &str, neighbor: &str, state, heard: bool| lvsd::bfd::SessionStatus {
+        name: name.into(),
+        neighbor: neighbor.parse().unwrap(),
+        state,
+        diag: if heard {
+            "No Diagnostic"
+        } else {
+            "Control Detection Time Expired"
+        }
+        .into(),
+        local_disc: 0x1111,
+        remote_disc: if heard { 0x2222 } else { 0 },
+        vrrp: true,
+        checker: true,
+        received: if heard { 1200 } else { 0 },
+        sent: 1300,
+        detail: SessionDetail {
+            source: None,
+            remote_state: heard.then_some(State::Up),
+            tx_interval_us: 300_000,
+            rx_interval_us: 300_000,
+            detection_time_us: heard.then_some(900_000),
+            since_unix_ms: 1_795_527_961_215,
+            transitions: if heard { 3 } else { 0 },
+        },
+    };
+    vec![
+        one("bfd_down", "2001:db8::20", State::Down, false),
+        one("bfd_up", "192.0.2.20", State::Up, true),
+    ]
 }
