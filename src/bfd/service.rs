@@ -483,6 +483,29 @@ pub async fn run(
     }
 }
 
+/// A status map holding one session, for tests of what follows sessions.
+#[cfg(test)]
+pub(crate) fn one_session(name: &str, neighbor: &str, state: State) -> StatusMap {
+    let mut m = StatusMap::new();
+    m.insert(
+        name.into(),
+        SessionStatus {
+            name: name.into(),
+            neighbor: neighbor.parse().expect("test address"),
+            state,
+            diag: String::new(),
+            local_disc: 1,
+            remote_disc: 2,
+            vrrp: true,
+            checker: true,
+            received: 0,
+            sent: 0,
+            detail: Default::default(),
+        },
+    );
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,26 +609,7 @@ mod tests {
     fn track_bfd_weights_as_keepalived_documents_them() {
         use crate::vrrp::Tracked;
         use crate::vrrp::track::{bfd_input, evaluate};
-        let map = |state: State| {
-            let mut m = StatusMap::new();
-            m.insert(
-                "b".into(),
-                SessionStatus {
-                    name: "b".into(),
-                    neighbor: "10.0.0.2".parse().unwrap(),
-                    state,
-                    diag: String::new(),
-                    local_disc: 1,
-                    remote_disc: 2,
-                    vrrp: true,
-                    checker: true,
-                    received: 0,
-                    sent: 0,
-                    detail: Default::default(),
-                },
-            );
-            m
-        };
+        let map = |state: State| one_session("b", "10.0.0.2", state);
         let prio = |weight, reverse, state| {
             let t = Tracked {
                 name: "b".into(),

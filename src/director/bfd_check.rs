@@ -67,28 +67,10 @@ fn state_of(bfd: &StatusMap, name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bfd::SessionStatus;
     use crate::bfd::packet::State;
 
     fn status(state: State) -> StatusMap {
-        let mut m = StatusMap::new();
-        m.insert(
-            "b1".into(),
-            SessionStatus {
-                name: "b1".into(),
-                neighbor: "10.0.0.9".parse().unwrap(),
-                state,
-                diag: String::new(),
-                local_disc: 1,
-                remote_disc: 2,
-                vrrp: true,
-                checker: true,
-                received: 0,
-                sent: 0,
-                detail: Default::default(),
-            },
-        );
-        m
+        crate::bfd::service::one_session("b1", "10.0.0.9", state)
     }
 
     fn spec() -> DirectorSpec {
