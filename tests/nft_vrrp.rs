@@ -246,6 +246,19 @@ fn removed_table_is_restored_and_a_right_one_left_alone() {
             .filter(|l| l.contains("VRRP firewall: table") && l.contains("Written"))
             .count()
     };
+    // All three instances MASTER: each transition rewrites its family's table.
+    let t0 = std::time::Instant::now();
+    while a.log_text().matches("entering MASTER").count() < 3
+        && t0.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        a.log_text().matches("entering MASTER").count(),
+        3,
+        "{}",
+        a.log_text()
+    );
     assert!(!lab.ping("10.77.0.100"));
     let before = (writes(), dropped(&lab, "ip"));
     std::thread::sleep(lvsd::nft::vrrp::RESYNC + Duration::from_secs(1));

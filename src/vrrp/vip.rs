@@ -58,6 +58,9 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
 #[derive(Clone)]
 pub struct Netlink {
     h: Handle,
+    /// The kernel runs one dump per netlink socket at a time and answers a second one with
+    /// EBUSY; instances share this socket, so their dumps take turns.
+    dump: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Netlink {
@@ -65,7 +68,10 @@ impl Netlink {
     pub fn new() -> Result<Netlink, Error> {
         let (conn, h, _) = rtnetlink::new_connection().map_err(Error::Open)?;
         tokio::spawn(conn);
-        Ok(Netlink { h })
+        Ok(Netlink {
+            h,
+            dump: Default::default(),
+        })
     }
 
     fn link_from(msg: LinkMessage) -> Link {
@@ -108,6 +114,7 @@ impl Netlink {
         &self,
         index: u32,
     ) -> Result<Vec<(IpAddr, u8, AddressHeaderFlags)>, Error> {
+        let _turn = self.dump.lock().await;
         let msgs: Vec<AddressMessage> = self
             .h
             .address()
@@ -289,4 +296,27 @@ impl Netlink {
 
 pub(crate) fn is_link_local(a: &Ipv6Addr) -> bool {
     a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Netlink;
+
+    /// Instances share one socket and start together: their address dumps must not collide
+    /// (the kernel answers a dump started while another runs with EBUSY).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_address_dumps_on_one_socket_all_succeed() {
+        let nl = Netlink::new().expect("rtnetlink socket");
+        let lo = nl.link("lo").await.expect("lo").index;
+        let dumps: Vec<_> = (0..32)
+            .map(|_| {
+                let nl = nl.clone();
+                tokio::spawn(async move { nl.addresses(lo).await.map(|a| a.len()) })
+            })
+            .collect();
+        for d in dumps {
+            let n = d.await.expect("task").expect("address dump");
+            assert!(n >= 1, "lo has 127.0.0.1");
+        }
+    }
 }
