@@ -35,17 +35,21 @@ fn check_sane(text: &str) {
 }
 
 fn vocabulary() -> Vec<String> {
-    let mut v: Vec<String> = keywords::TOP_LEVEL
-        .iter()
-        .chain(keywords::GLOBAL_DEFS)
-        .chain(keywords::VRRP_INSTANCE)
-        .chain(keywords::VIRTUAL_SERVER)
-        .chain(keywords::REAL_SERVER)
-        .chain(keywords::CHECKER_COMMON)
-        .chain(keywords::HTTP_CHECKER)
-        .chain(keywords::URL)
-        .map(|s| s.to_string())
-        .collect();
+    use keywords::Context::*;
+    let mut v: Vec<String> = [
+        TopLevel,
+        GlobalDefs,
+        VrrpInstance,
+        VirtualServer,
+        RealServer,
+        Checker,
+        HttpChecker,
+        Url,
+    ]
+    .into_iter()
+    .flat_map(|c| c.names())
+    .map(|s| s.to_string())
+    .collect();
     for extra in [
         "{",
         "}",

@@ -593,7 +593,7 @@ pub fn corpus() -> Vec<(String, String)> {
             .iter()
             .filter(|(c, _)| *c == ctx)
             .map(|(_, k)| k);
-        for kw in ctx.modelled().iter().chain(ctx.ignored()).chain(extra) {
+        for kw in ctx.names().chain(extra.copied()) {
             let name = format!("kw-{tag}-{}.conf", kw.replace(['/', '-'], "_"));
             let text = format!(
                 "# generated: keyword `{kw}` in {}\n{}",

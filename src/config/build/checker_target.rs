@@ -60,7 +60,7 @@ pub(super) fn smtp_host(
             log_all_failures = Some(cx.flag(n));
             continue;
         }
-        if Context::Checker.modelled().contains(&k) {
+        if Context::Checker.knows(k) {
             cx.warn(
                 n.span(),
                 format!("`{k}` cannot appear in an SMTP_CHECK `host` block; ignored"),

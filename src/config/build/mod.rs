@@ -20,14 +20,16 @@ mod url_regex;
 mod values;
 mod vmac_mac;
 mod vrrp;
+pub(in crate::config) mod vrrp_instance;
 
 use super::diag::{Diagnostic, Severity, SourceMap, Span};
 use super::keywords::Context;
+use super::keywords::table::{Arity, Entry, Status};
 use super::model::{Config, IgnoredKeyword};
 use super::parser::Node;
 use super::tree::Tree;
 
-pub(super) struct Ctx<'a> {
+pub(in crate::config) struct Ctx<'a> {
     sources: &'a SourceMap,
     diags: &'a mut Vec<Diagnostic>,
     ignored: Vec<IgnoredKeyword>,
@@ -114,12 +116,10 @@ impl Ctx<'_> {
             );
             return;
         }
-        if ctx.ignored().contains(&kw) || (ctx.modelled().contains(&kw)) {
+        if let Some(spec) = ctx.lookup(kw) {
             // Modelled keywords reaching here are ones this block does not support in this
             // position (e.g. a checker option in MISC_CHECK); keepalived ignores those too.
-            let effect = ctx
-                .ignored()
-                .contains(&kw)
+            let effect = matches!(spec.status, Status::Ignored(_))
                 .then(|| self.unimplemented(node.span(), kw, ctx));
             self.ignored.push(IgnoredKeyword {
                 keyword: kw.to_string(),
@@ -168,8 +168,10 @@ impl Ctx<'_> {
     /// so `-t`'s verdict does not change), logged as a warning at start-up and listed by
     /// [`Config::unimplemented`].
     pub(super) fn unimplemented(&mut self, span: Span, kw: &str, ctx: Context) -> String {
-        let effect = super::keywords::not_acting(ctx, kw)
-            .unwrap_or_else(|| super::keywords::unimplemented_effect(kw));
+        let effect = match ctx.lookup(kw).map(|s| s.status) {
+            Some(Status::NotActing(e) | Status::Ignored(e)) => e,
+            _ => super::keywords::unimplemented_effect(kw),
+        };
         let d = self
             .sources
             .diagnostic(
@@ -193,13 +195,29 @@ impl Ctx<'_> {
     pub(super) fn acting(&mut self, node: &Node, ctx: Context) {
         let kw = node.keyword();
         if super::keywords::not_acting(ctx, kw).is_some() {
-            let effect = self.unimplemented(node.span(), kw, ctx);
-            self.ignored.push(IgnoredKeyword {
-                keyword: kw.to_string(),
-                context: ctx.name().to_string(),
-                span: node.span(),
-                unimplemented: Some(effect),
-            });
+            self.record_not_acting(node, ctx);
+        }
+    }
+
+    /// Notes a keyword lvsd models without acting on, and records it for `Config::unimplemented`.
+    fn record_not_acting(&mut self, node: &Node, ctx: Context) {
+        let kw = node.keyword();
+        let effect = self.unimplemented(node.span(), kw, ctx);
+        self.ignored.push(IgnoredKeyword {
+            keyword: kw.to_string(),
+            context: ctx.name().to_string(),
+            span: node.span(),
+            unimplemented: Some(effect),
+        });
+    }
+
+    /// Whether `node` has what `arity` requires; if not, warns at its `file:line:col`.
+    fn arity_ok(&mut self, node: &Node, arity: Arity) -> bool {
+        match arity {
+            Arity::None | Arity::Rest => true,
+            Arity::One(what) => self.arg(node, 1, what).is_some(),
+            Arity::AtLeast(n, what) => self.arg(node, n, what).is_some(),
+            Arity::Block => self.need_block(node).is_some(),
         }
     }
 
@@ -215,6 +233,25 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+}
+
+/// One line of a table-driven block: finds its keyword in `table` (name or alias), notes it
+/// if lvsd does not act on it, checks its arity and calls its handler on the block's state.
+/// Keywords not in the table, and those accepted without effect, go to [`Ctx::other`].
+pub(super) fn dispatch<S>(cx: &mut Ctx, ctx: Context, table: &[Entry<S>], node: &Node, st: &mut S) {
+    let kw = node.keyword();
+    let Some(e) = table.iter().find(|e| e.spec.matches(kw)) else {
+        return cx.other(node, ctx);
+    };
+    let Some(handler) = e.handler else {
+        return cx.other(node, ctx);
+    };
+    if let Status::NotActing(_) = e.spec.status {
+        cx.record_not_acting(node, ctx);
+    }
+    if cx.arity_ok(node, e.spec.arity) {
+        handler(cx, node, st);
     }
 }
 
@@ -296,7 +333,7 @@ pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>
             "vrrp_track_process" => {}
             "linkbeat_interfaces" => linkbeat_interfaces(&mut cx, node, &mut config),
             "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),
-            "vrrp_instance" => vrrp::instance(&mut cx, node, &mut config, &mut pending),
+            "vrrp_instance" => vrrp_instance::instance(&mut cx, node, &mut config, &mut pending),
             "static_ipaddress" => {
                 if let Some(children) = cx.need_block(node) {
                     for c in children {

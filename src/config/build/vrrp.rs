@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Ctx;
-use super::values::parse_seconds;
 use crate::config::keywords::Context;
 use crate::config::model::{
     AuthType, Authentication, Config, Family, InitialState, LvsSyncDaemon, Notify, Script, Span,
@@ -25,7 +24,7 @@ pub(super) struct RawTrack {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Owner {
+pub(super) enum Owner {
     Instance(usize),
     Group(usize),
 }
@@ -301,381 +300,6 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
     config.vrrp_sync_groups.push(g);
 }
 
-pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: &mut Pending) {
-    let Some(name_w) = cx.arg(node, 1, "a name") else {
-        return;
-    };
-    let name = name_w.text.clone();
-    let Some(children) = cx.need_block(node) else {
-        return;
-    };
-    let gl = &config.global;
-    let idx = config.vrrp_instances.len();
-    let mut vrid: Option<(u8, Span)> = None;
-    let mut version: Option<u8> = None;
-    let mut strict: Option<bool> = None;
-    let mut accept: Option<bool> = None;
-    let mut smtp_alert: Option<bool> = None;
-    let mut nopreempt_span = None;
-    let mut seen = Seen::default();
-    let mut vrid_reported = false;
-    let mut vmac_mac: Option<Vec<u8>> = None;
-    let mut garp = GarpLines {
-        garp: gl.garp.clone(),
-    };
-    let mut vi = new_instance(&name, node.span(), gl);
-    for n in children {
-        cx.acting(n, Context::VrrpInstance);
-        if notify_keyword(cx, n, &mut vi.notify) || garp.keyword(cx, n) {
-            continue;
-        }
-        let kw = n.keyword();
-        match kw {
-            "state" => {
-                if let Some(w) = cx.arg(n, 1, "MASTER or BACKUP") {
-                    match w.text.to_ascii_uppercase().as_str() {
-                        "MASTER" => vi.state = InitialState::Master,
-                        "BACKUP" => vi.state = InitialState::Backup,
-                        _ => cx.warn(
-                            w.span,
-                            format!(
-                                "unknown state `{}` (MASTER or BACKUP); using BACKUP",
-                                w.text
-                            ),
-                        ),
-                    }
-                }
-            }
-            "interface" => {
-                if let Some(w) = cx.arg(n, 1, "an interface name") {
-                    if w.text == "lo" {
-                        cx.warn(
-                            w.span,
-                            format!(
-                                "({name}) cannot use a loopback interface (lo) for vrrp; ignored"
-                            ),
-                        );
-                    } else {
-                        vi.interface = Some(w.text.clone());
-                        vi.interface_span = Some(w.span);
-                    }
-                }
-            }
-            "use_vmac" => {
-                let name = n
-                    .words
-                    .get(1)
-                    .filter(|w| !w.text.contains(':'))
-                    .map(|w| w.text.clone());
-                vi.use_vmac = Some(name.unwrap_or_default());
-                if let Some(w) = n.words.iter().skip(1).find(|w| w.text.contains(':')) {
-                    match super::vmac_mac::parse(&w.text) {
-                        Some(m) => vmac_mac = Some(m),
-                        None => cx.warn(
-                            w.span,
-                            format!("use_vmac: invalid MAC address `{}`; ignored", w.text),
-                        ),
-                    }
-                }
-            }
-            "vmac_xmit_base" => {
-                vi.vmac_xmit_base = true;
-                seen.vmac_xmit_base = Some(n.span());
-            }
-            "dont_track_primary" => vi.dont_track_primary = true,
-            "virtual_router_id" => {
-                if let Some(w) = cx.arg(n, 1, "a number 1..255") {
-                    match w.text.parse::<i64>() {
-                        Ok(v) if (1..=255).contains(&v) => vrid = Some((v as u8, w.span)),
-                        _ => {
-                            vrid_reported = true;
-                            cx.skip(
-                                w.span,
-                                format!(
-                                    "virtual_router_id `{}` is invalid: it must be 1..255",
-                                    w.text
-                                ),
-                            )
-                        }
-                    }
-                }
-            }
-            "priority" => {
-                if let Some(w) = cx.arg(n, 1, "a number 1..255") {
-                    match w.text.parse::<i64>() {
-                        Ok(v) if (1..=255).contains(&v) => {
-                            vi.priority = v as u8;
-                            vi.priority_span = Some(w.span);
-                        }
-                        _ => cx.warn(
-                            w.span,
-                            format!(
-                                "priority `{}` is invalid: it must be 1..255; using 100",
-                                w.text
-                            ),
-                        ),
-                    }
-                }
-            }
-            "advert_int" => {
-                if let Some(w) = cx.arg(n, 1, "seconds") {
-                    match parse_seconds(&w.text) {
-                        Some(d)
-                            if d >= Duration::from_millis(10) && d <= Duration::from_secs(255) =>
-                        {
-                            vi.advert_int = d
-                        }
-                        _ => cx.warn(
-                            w.span,
-                            format!(
-                                "advert_int `{}` is invalid (0.01..255 seconds); using 1",
-                                w.text
-                            ),
-                        ),
-                    }
-                }
-            }
-            "version" => version = cx.int(n, 2, 3).map(|v| v as u8),
-            "authentication" => vi.authentication = authentication(cx, n),
-            "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
-                if let Some(lines) = cx.need_block(n) {
-                    for l in lines {
-                        if let Some(a) = virtual_address(cx, l) {
-                            if kw == "virtual_ipaddress" {
-                                vi.virtual_ipaddress.push(a);
-                            } else {
-                                vi.virtual_ipaddress_excluded.push(a);
-                            }
-                        }
-                    }
-                }
-            }
-            "virtual_routes" => {
-                if let Some(lines) = cx.need_block(n) {
-                    vi.virtual_routes
-                        .extend(lines.iter().filter_map(|l| super::routes::route(cx, l)));
-                }
-            }
-            "virtual_rules" => {
-                if let Some(lines) = cx.need_block(n) {
-                    vi.virtual_rules
-                        .extend(lines.iter().filter_map(|l| super::routes::rule(cx, l)));
-                }
-            }
-            "nopreempt" => {
-                vi.nopreempt = true;
-                nopreempt_span = Some(n.span());
-            }
-            "preempt" => vi.nopreempt = false,
-            "preempt_delay" => {
-                seen.preempt_delay = Some(n.span());
-                if let Some(w) = cx.arg(n, 1, "seconds") {
-                    match parse_seconds(&w.text) {
-                        Some(d) if d <= Duration::from_secs(1000) => vi.preempt_delay = d,
-                        _ => cx.warn(
-                            w.span,
-                            format!(
-                                "preempt_delay `{}` is invalid (0..1000 seconds); ignored",
-                                w.text
-                            ),
-                        ),
-                    }
-                }
-            }
-            "unicast_src_ip" => {
-                seen.unicast_keyword.get_or_insert(n.span());
-                vi.unicast_src_ip = cx.ip(n)
-            }
-            "mcast_src_ip" => vi.mcast_src_ip = cx.ip(n),
-            "mcast_dst_ip" => {
-                if let Some(a) = cx.ip(n) {
-                    if a.is_multicast() {
-                        vi.mcast_dst_ip = Some(a);
-                    } else {
-                        cx.warn(
-                            n.words[1].span,
-                            format!("mcast_dst_ip {a} is not a multicast address; ignored"),
-                        );
-                    }
-                }
-            }
-            "unicast_peer" => {
-                seen.unicast_keyword.get_or_insert(n.span());
-                if let Some(lines) = cx.need_block(n) {
-                    for l in lines {
-                        if let Some(p) = unicast_peer(cx, l) {
-                            if p.min_ttl.is_some() || p.max_ttl.is_some() {
-                                vi.check_unicast_src = true;
-                            }
-                            vi.unicast_peers.push(p);
-                        }
-                    }
-                }
-            }
-            "unicast_ttl" => {
-                seen.unicast_ttl = Some(n.span());
-                vi.unicast_ttl = cx.int(n, 0, 255).map(|v| v as u8)
-            }
-            "unicast_fault_no_peer" => vi.unicast_fault_no_peer = true,
-            "kernel_rx_buf_size" => {
-                vi.kernel_rx_buf_size = cx.int(n, 1, i64::from(i32::MAX)).map(|v| v as u32)
-            }
-            "track_src_ip" => vi.track_src_ip = true,
-            "check_unicast_src" => {
-                seen.unicast_keyword.get_or_insert(n.span());
-                vi.check_unicast_src = true
-            }
-            "track_interface" | "track_script" | "track_file" => track(
-                cx,
-                n,
-                Owner::Instance(idx),
-                &mut vi.track_interfaces,
-                pending,
-            ),
-            "smtp_alert" => smtp_alert = Some(cx.flag(n)),
-            "down_timer_adverts" => {
-                if let Some(v) = cx.int(n, 1, 100) {
-                    vi.down_timer_adverts = v as u32;
-                }
-            }
-            "lower_prio_no_advert" => vi.lower_prio_no_advert = cx.flag(n),
-            "higher_prio_send_advert" => vi.higher_prio_send_advert = cx.flag(n),
-            "accept" => accept = Some(true),
-            "no_accept" => accept = Some(false),
-            "strict_mode" => strict = Some(cx.flag(n)),
-            "skip_check_adv_addr" => vi.skip_check_adv_addr = cx.flag(n),
-            "old_unicast_checksum" => {
-                seen.unicast_keyword.get_or_insert(n.span());
-                vi.v3_checksum_as_v2 = n.words.get(1).is_none_or(|w| w.text != "never");
-            }
-            "track_process" => {
-                let t = super::track_process::lines(cx, n, &name);
-                vi.track_processes.extend(t);
-            }
-            "track_bfd" => vi
-                .track_bfds
-                .extend(super::bfd::track_bfd(cx, n, &name, config)),
-            "linkbeat_use_polling" => {
-                cx.warn(
-                    n.span(),
-                    format!("({name}) `linkbeat_use_polling` in a vrrp_instance is deprecated; use a linkbeat_interfaces block"),
-                );
-                vi.linkbeat_use_polling = true;
-            }
-            "promote_secondaries" => vi.promote_secondaries = true,
-            "native_ipv6" => {
-                cx.warn(
-                    n.span(),
-                    "`native_ipv6` is deprecated: the addresses decide the family",
-                );
-                vi.family = Family::Inet6;
-            }
-            "lvs_sync_daemon_interface" => lvs_sync_daemon_interface(cx, n, &mut vi, config),
-            _ => cx.other(n, Context::VrrpInstance),
-        }
-    }
-    let strict_now = strict.unwrap_or(vi.strict_mode);
-    // keepalived applies strict mode's "MASTER must be the address owner" first.
-    let master = vi.state == InitialState::Master && !(strict_now && vi.priority != 255);
-    seen.check(cx, &mut vi, master, close_span(node));
-    if vi.nopreempt && master {
-        cx.warn(
-            nopreempt_span.unwrap_or(node.span()),
-            format!(
-                "({name}) nopreempt will not work with initial state MASTER; nopreempt cleared"
-            ),
-        );
-        vi.nopreempt = false;
-    }
-    let Some((id, span)) = vrid else {
-        if !vrid_reported {
-            cx.skip(
-                node.span(),
-                format!("vrrp_instance {name} has no `virtual_router_id` (1..255)"),
-            );
-        }
-        return;
-    };
-    vi.virtual_router_id = id;
-    vi.virtual_router_id_span = span;
-    vi.garp = garp.garp;
-    vi.strict_mode = strict.unwrap_or(vi.strict_mode);
-    vi.accept = accept.unwrap_or(!vi.strict_mode);
-    let gl = &config.global;
-    vi.smtp_alert = smtp_alert
-        .or(gl.smtp_alert_vrrp)
-        .or(gl.smtp_alert)
-        .unwrap_or(false);
-    // Family: from the first VIP, else a configured source address.
-    if let Some(first) = vi
-        .virtual_ipaddress
-        .first()
-        .map(|a| a.addr)
-        .or(vi.unicast_src_ip)
-        .or(vi.mcast_src_ip)
-        .or(vi.unicast_peers.first().map(|p| p.addr))
-    {
-        vi.family = Family::of(&first);
-    }
-    vi.version = match (vi.family, version) {
-        (Family::Inet6, _) => 3,
-        (Family::Inet, Some(v)) => v,
-        (Family::Inet, None) => gl.vrrp_version,
-    };
-    vi.use_vmac_mac = vmac_mac.map(|m| super::vmac_mac::complete(&m, id));
-    if vi.use_vmac.as_deref() == Some("") {
-        vi.use_vmac = Some(format!("vrrp.{id}"));
-    }
-    config.vrrp_instances.push(vi);
-}
-
-/// An instance's `garp_*` lines, starting from the global timers.
-#[derive(Default)]
-struct GarpLines {
-    garp: crate::config::model::GarpTimers,
-}
-
-impl GarpLines {
-    /// Handles `n` if it is a `garp_*` keyword. An instance's `garp_master_*` does not move
-    /// its lower-priority values: they keep the global ones (as keepalived 2.2.7 dumps them).
-    fn keyword(&mut self, cx: &mut Ctx, n: &Node) -> bool {
-        match n.keyword() {
-            "garp_master_delay" => {
-                if let Some(d) = cx.secs(n, 255) {
-                    self.garp.master_delay = d;
-                }
-            }
-            "garp_master_repeat" => {
-                if let Some(v) = cx.int(n, 1, 255) {
-                    self.garp.master_repeat = v as u32;
-                }
-            }
-            "garp_lower_prio_delay" => {
-                if let Some(d) = cx.secs(n, 255) {
-                    self.garp.lower_prio_delay = d;
-                }
-            }
-            "garp_lower_prio_repeat" => {
-                if let Some(v) = cx.int(n, 1, 255) {
-                    self.garp.lower_prio_repeat = v as u32;
-                }
-            }
-            "garp_master_refresh" => {
-                if let Some(d) = cx.secs(n, u32::MAX as i64) {
-                    self.garp.master_refresh = (!d.is_zero()).then_some(d);
-                }
-            }
-            "garp_master_refresh_repeat" => {
-                if let Some(v) = cx.int(n, 1, 255) {
-                    self.garp.master_refresh_repeat = v as u32;
-                }
-            }
-            _ => return false,
-        }
-        true
-    }
-}
-
 /// The closing `}` of a block (the node itself if it has none): where keepalived reports what
 /// a block lacks.
 pub(super) fn close_span(node: &Node) -> Span {
@@ -683,7 +307,11 @@ pub(super) fn close_span(node: &Node) -> Span {
 }
 
 /// An instance with keepalived's defaults, those from global_defs applied.
-fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -> VrrpInstance {
+pub(super) fn new_instance(
+    name: &str,
+    span: Span,
+    gl: &crate::config::model::GlobalDefs,
+) -> VrrpInstance {
     VrrpInstance {
         name: name.to_string(),
         span,
@@ -742,7 +370,12 @@ fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -
 }
 
 /// `lvs_sync_daemon_interface` (deprecated): becomes global_defs' `lvs_sync_daemon`.
-fn lvs_sync_daemon_interface(cx: &mut Ctx, n: &Node, vi: &mut VrrpInstance, config: &mut Config) {
+pub(super) fn lvs_sync_daemon_interface(
+    cx: &mut Ctx,
+    n: &Node,
+    vi: &mut VrrpInstance,
+    config: &mut Config,
+) {
     let name = vi.name.clone();
     if let Some(w) = cx.arg(n, 1, "an interface") {
         cx.warn_note(
@@ -780,17 +413,17 @@ fn lvs_sync_daemon_interface(cx: &mut Ctx, n: &Node, vi: &mut VrrpInstance, conf
 
 /// Where an instance set keywords whose meaning depends on the others (checked at its end).
 #[derive(Default)]
-struct Seen {
-    preempt_delay: Option<Span>,
+pub(super) struct Seen {
+    pub(super) preempt_delay: Option<Span>,
     /// The first of the keywords that only make sense with unicast peers.
-    unicast_keyword: Option<Span>,
-    unicast_ttl: Option<Span>,
-    vmac_xmit_base: Option<Span>,
+    pub(super) unicast_keyword: Option<Span>,
+    pub(super) unicast_ttl: Option<Span>,
+    pub(super) vmac_xmit_base: Option<Span>,
 }
 
 impl Seen {
     /// keepalived's end-of-instance checks that clear a setting (`-t`: warnings).
-    fn check(&self, cx: &mut Ctx, vi: &mut VrrpInstance, master: bool, close: Span) {
+    pub(super) fn check(&self, cx: &mut Ctx, vi: &mut VrrpInstance, master: bool, close: Span) {
         let name = vi.name.clone();
         if let Some(span) = self.preempt_delay
             && master
@@ -829,7 +462,7 @@ impl Seen {
     }
 }
 
-fn authentication(cx: &mut Ctx, n: &Node) -> Option<Authentication> {
+pub(super) fn authentication(cx: &mut Ctx, n: &Node) -> Option<Authentication> {
     let lines = cx.need_block(n)?;
     let mut auth_type = None;
     let mut type_given = false;
@@ -895,7 +528,7 @@ fn authentication(cx: &mut Ctx, n: &Node) -> Option<Authentication> {
     }
 }
 
-fn unicast_peer(cx: &mut Ctx, l: &Node) -> Option<UnicastPeer> {
+pub(super) fn unicast_peer(cx: &mut Ctx, l: &Node) -> Option<UnicastPeer> {
     let w = l.words.first()?;
     let addr = cx.ip_word(w, "unicast_peer")?;
     let mut p = UnicastPeer {
@@ -1134,7 +767,7 @@ pub(super) fn resolve(cx: &mut Ctx, config: &mut Config, pending: Pending) {
 
 /// `track_interface` / `track_script` / `track_file` in an instance or a sync group: interfaces
 /// are known now; scripts and files are resolved once every block has been read.
-fn track(
+pub(super) fn track(
     cx: &mut Ctx,
     n: &Node,
     owner: Owner,

@@ -8,6 +8,10 @@
 //! ([`NOT_ACTING`]), accepted without effect (`*_IGNORED`)), so suggestions, the
 //! `lvsd does not implement X` notes and `docs/keywords.md` stay in one place.
 
+pub mod table;
+
+use std::sync::OnceLock;
+
 /// A block kind, for vocabulary lookup and messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
@@ -47,46 +51,33 @@ impl Context {
         }
     }
 
-    /// Keywords lvsd models in this block (spelled as keepalived, aliases included).
-    pub fn modelled(self) -> &'static [&'static str] {
-        match self {
-            Context::TopLevel => TOP_LEVEL,
-            Context::GlobalDefs => GLOBAL_DEFS,
-            Context::VrrpScript => VRRP_SCRIPT,
-            Context::TrackFile => TRACK_FILE,
-            Context::VrrpTrackProcess => VRRP_TRACK_PROCESS,
-            Context::VrrpSyncGroup => VRRP_SYNC_GROUP,
-            Context::VrrpInstance => VRRP_INSTANCE,
-            Context::VirtualServer => VIRTUAL_SERVER,
-            Context::RealServer => REAL_SERVER,
-            Context::Checker => CHECKER_COMMON,
-            Context::HttpChecker => HTTP_CHECKER,
-            Context::Url => URL,
-            Context::Ssl => SSL,
-            Context::BfdInstance => BFD_INSTANCE,
-        }
+    /// Every keyword of this block, in table order: the single source for the builder's
+    /// dispatch, did-you-mean, the `lvsd does not implement` notes and `docs/keywords.md`.
+    pub fn keywords(self) -> &'static [Spec] {
+        static SPECS: [OnceLock<Vec<Spec>>; CONTEXTS.len()] =
+            [const { OnceLock::new() }; CONTEXTS.len()];
+        SPECS[self as usize].get_or_init(|| table::specs(self))
     }
 
-    /// keepalived keywords accepted here without effect in lvsd.
-    pub fn ignored(self) -> &'static [&'static str] {
-        match self {
-            Context::TopLevel => TOP_LEVEL_IGNORED,
-            Context::GlobalDefs => GLOBAL_DEFS_IGNORED,
-            Context::VrrpInstance => VRRP_INSTANCE_IGNORED,
-            Context::VirtualServer => VIRTUAL_SERVER_IGNORED,
-            Context::RealServer => REAL_SERVER_IGNORED,
-            Context::VrrpSyncGroup => &[],
-            _ => &[],
-        }
+    /// The entry for `kw` (its name or one of its aliases).
+    pub fn lookup(self, kw: &str) -> Option<&'static Spec> {
+        self.keywords().iter().find(|s| s.matches(kw))
+    }
+
+    /// Every spelling known here (names and aliases), in table order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        self.keywords()
+            .iter()
+            .flat_map(|s| std::iter::once(s.name).chain(s.aliases.iter().copied()))
     }
 
     pub fn knows(self, kw: &str) -> bool {
-        self.modelled().contains(&kw) || self.ignored().contains(&kw)
+        self.lookup(kw).is_some()
     }
 
     /// The closest known keyword to a misspelt one, if it is close enough to be a typo.
     pub fn suggest(self, kw: &str) -> Option<&'static str> {
-        suggest(kw, self.modelled().iter().chain(self.ignored()).copied())
+        suggest(kw, self.names())
     }
 }
 
@@ -128,22 +119,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
         "the VRRP engine and checkers keep their defaults as if this line were absent",
     ),
     (
-        Context::VrrpInstance,
-        &[
-            "unicast_fault_no_peer",
-            "track_src_ip",
-            "check_unicast_src",
-            "smtp_alert",
-            "down_timer_adverts",
-            "lower_prio_no_advert",
-            "higher_prio_send_advert",
-            "skip_check_adv_addr",
-            "promote_secondaries",
-            "notify_master_rx_lower_pri",
-        ],
-        "the instance behaves as if this line were absent",
-    ),
-    (
         Context::VrrpSyncGroup,
         &["track_interface", "track_script", "track_file"],
         "sync-group level tracking is not implemented: failover does not follow what is tracked here",
@@ -181,12 +156,51 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
 ];
 
-/// If lvsd models `kw` in `ctx` without acting on it: what that means ([`NOT_ACTING`]).
+/// If lvsd models `kw` in `ctx` without acting on it: what that means.
 pub fn not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
+    match ctx.lookup(kw)?.status {
+        Status::NotActing(e) => Some(e),
+        _ => None,
+    }
+}
+
+/// [`NOT_ACTING`]'s entry for a block not converted to a table yet.
+fn listed_not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
     NOT_ACTING
         .iter()
         .find(|(c, kws, _)| *c == ctx && kws.contains(&kw))
         .map(|(_, _, effect)| *effect)
+}
+
+/// Names modelled in a block not converted to a table yet.
+fn modelled(ctx: Context) -> &'static [&'static str] {
+    match ctx {
+        Context::TopLevel => TOP_LEVEL,
+        Context::GlobalDefs => GLOBAL_DEFS,
+        Context::VrrpScript => VRRP_SCRIPT,
+        Context::TrackFile => TRACK_FILE,
+        Context::VrrpTrackProcess => VRRP_TRACK_PROCESS,
+        Context::VrrpSyncGroup => VRRP_SYNC_GROUP,
+        Context::VirtualServer => VIRTUAL_SERVER,
+        Context::RealServer => REAL_SERVER,
+        Context::Checker => CHECKER_COMMON,
+        Context::HttpChecker => HTTP_CHECKER,
+        Context::Url => URL,
+        Context::Ssl => SSL,
+        Context::BfdInstance => BFD_INSTANCE,
+        Context::VrrpInstance => &[],
+    }
+}
+
+/// Names accepted without effect in a block not converted to a table yet.
+fn ignored(ctx: Context) -> &'static [&'static str] {
+    match ctx {
+        Context::TopLevel => TOP_LEVEL_IGNORED,
+        Context::GlobalDefs => GLOBAL_DEFS_IGNORED,
+        Context::VirtualServer => VIRTUAL_SERVER_IGNORED,
+        Context::RealServer => REAL_SERVER_IGNORED,
+        _ => &[],
+    }
 }
 
 /// What it means for a configuration that lvsd accepts `kw` without acting on it: the text of
@@ -261,18 +275,9 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("nb_get_retry", "retry"),
 ];
 
-/// What lvsd does with a keyword.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Read and acted on.
-    Implemented,
-    /// Read into the model but not acted on yet: warned (`lvsd does not implement X`).
-    NotActing(&'static str),
-    /// Accepted without effect (SNMP, DBus, process tuning…): warned, with the alternative.
-    Ignored(&'static str),
-}
+pub use table::{Arity, Spec, Status};
 
-/// One keyword of keepalived 2.2.7's grammar as lvsd knows it.
+/// One row of the keyword reference: a keyword (or one of its aliases) of a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keyword {
     pub name: &'static str,
@@ -282,51 +287,46 @@ pub struct Keyword {
     pub status: Status,
 }
 
-/// The keyword table: every keyword of every block, with its status. Drives did-you-mean
-/// ([`Context::suggest`]), the `lvsd does not implement` notes and `docs/keywords.md`.
+/// Every keyword of every block, aliases as rows of their own, in reference order.
 pub fn table() -> Vec<Keyword> {
     let mut out = Vec::new();
     for &ctx in CONTEXTS {
-        for &name in ctx.modelled() {
-            let status = match not_acting(ctx, name) {
-                Some(e) => Status::NotActing(e),
-                None => Status::Implemented,
-            };
-            let alias_of = ALIASES.iter().find(|(a, _)| *a == name).map(|(_, k)| *k);
+        for s in ctx.keywords() {
             out.push(Keyword {
-                name,
-                context: ctx,
-                alias_of,
-                status,
-            });
-        }
-        for &name in ctx.ignored() {
-            out.push(Keyword {
-                name,
+                name: s.name,
                 context: ctx,
                 alias_of: None,
-                status: Status::Ignored(unimplemented_effect(name)),
+                status: s.status,
             });
+            out.extend(s.aliases.iter().map(|&a| Keyword {
+                name: a,
+                context: ctx,
+                alias_of: Some(s.name),
+                status: s.status,
+            }));
         }
     }
     out
 }
 
-/// `docs/keywords.md`: the keyword reference, generated from [`table`] (a test keeps the
+/// `docs/keywords.md`: the keyword reference, generated from the tables (a test keeps the
 /// checked-in file equal to this).
 pub fn reference_markdown() -> String {
     let t = table();
     let count = |f: fn(&Status) -> bool| t.iter().filter(|k| f(&k.status)).count();
     let mut s = String::from(
         "# keepalived.conf keywords in lvsd\n\n\
-         Generated from `src/config/keywords.rs` (`keywords::reference_markdown`); \
+         Generated from the keyword tables (`src/config/keywords/`, \
+         `keywords::reference_markdown`; docs/config-internals.md says how to add a keyword); \
          `cargo test -p lvsd --test keywords_doc` checks it is current \
          (`LVSD_UPDATE_DOCS=1` rewrites it).\n\n\
          Every keyword of keepalived 2.2.7's grammar that lvsd accepts. **implemented**: read and \
          acted on. **not implemented**: accepted, and reported by `lvsd -t` at `file:line:col` \
          and at start-up as `warning: lvsd does not implement X: …`, counted by the metric \
          `lvsd_config_unimplemented_keywords` and listed in `/status` (`reload.unimplemented`). \
-         A keyword not listed is reported as unknown, with a did-you-mean.\n\n",
+         A keyword not listed is reported as unknown, with a did-you-mean. **takes**: what \
+         follows the keyword (a missing argument or block is reported at `file:line:col` and \
+         the line ignored).\n\n",
     );
     s += &format!(
         "{} keywords: {} implemented, {} not implemented ({} modelled but not acting, {} accepted without effect).\n",
@@ -338,20 +338,19 @@ pub fn reference_markdown() -> String {
     );
     for &ctx in CONTEXTS {
         s += &format!(
-            "\n## {}\n\n| keyword | status | in lvsd |\n|---|---|---|\n",
+            "\n## {}\n\n| keyword | takes | status | in lvsd |\n|---|---|---|---|\n",
             ctx.name()
         );
-        for k in t.iter().filter(|k| k.context == ctx) {
+        for k in ctx.keywords() {
             let (status, what) = match k.status {
-                Status::Implemented => ("implemented", String::new()),
+                Status::Implemented => ("implemented", k.doc.to_string()),
                 Status::NotActing(e) | Status::Ignored(e) => ("not implemented", e.to_string()),
             };
-            let what = match k.alias_of {
-                Some(a) if what.is_empty() => format!("alias of `{a}`"),
-                Some(a) => format!("alias of `{a}`; {what}"),
-                None => what,
-            };
-            s += &format!("| `{}` | {status} | {what} |\n", k.name);
+            let takes = k.arity.describe();
+            s += &format!("| `{}` | {takes} | {status} | {what} |\n", k.name);
+            for a in k.aliases {
+                s += &format!("| `{a}` | {takes} | {status} | alias of `{}` |\n", k.name);
+            }
         }
     }
     s
@@ -359,7 +358,7 @@ pub fn reference_markdown() -> String {
 
 /// Blocks that may start at the top level; a missing `{` after them is assumed.
 pub fn is_top_level_block(kw: &str) -> bool {
-    (TOP_LEVEL.contains(&kw) || TOP_LEVEL_IGNORED.contains(&kw)) && !TOP_LEVEL_LINES.contains(&kw)
+    Context::TopLevel.knows(kw) && !TOP_LEVEL_LINES.contains(&kw)
 }
 
 /// Top-level keywords that are one line, not a block (`instance NAME`, `use_pid_dir`...).
@@ -654,75 +653,6 @@ pub const VRRP_SYNC_GROUP: &[&str] = &[
     "track_process",
 ];
 
-pub const VRRP_INSTANCE: &[&str] = &[
-    "state",
-    "track_bfd",
-    "interface",
-    "use_vmac",
-    "vmac_xmit_base",
-    "dont_track_primary",
-    "virtual_router_id",
-    "priority",
-    "advert_int",
-    "version",
-    "authentication",
-    "virtual_ipaddress",
-    "virtual_ipaddress_excluded",
-    "virtual_routes",
-    "virtual_rules",
-    "nopreempt",
-    "preempt",
-    "preempt_delay",
-    "unicast_src_ip",
-    "unicast_peer",
-    "unicast_ttl",
-    "unicast_fault_no_peer",
-    "mcast_src_ip",
-    "mcast_dst_ip",
-    "track_src_ip",
-    "check_unicast_src",
-    "track_interface",
-    "track_script",
-    "track_file",
-    "track_process",
-    "linkbeat_use_polling",
-    "notify_master",
-    "notify_backup",
-    "notify_fault",
-    "notify_stop",
-    "notify_deleted",
-    "notify",
-    "notify_master_rx_lower_pri",
-    "notify_priority_changes",
-    "smtp_alert",
-    "garp_master_delay",
-    "garp_master_repeat",
-    "garp_lower_prio_delay",
-    "garp_lower_prio_repeat",
-    "garp_master_refresh",
-    "garp_master_refresh_repeat",
-    "down_timer_adverts",
-    "lower_prio_no_advert",
-    "higher_prio_send_advert",
-    "accept",
-    "no_accept",
-    "strict_mode",
-    "skip_check_adv_addr",
-    "old_unicast_checksum",
-    "promote_secondaries",
-    "lvs_sync_daemon_interface",
-    "native_ipv6",
-    "kernel_rx_buf_size",
-];
-
-pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
-    "vrf",
-    "use_vmac_addr",
-    "use_ipvlan",
-    "garp_extra_if",
-    "debug",
-];
-
 pub const VIRTUAL_SERVER: &[&str] = &[
     "lvs_sched",
     "lb_algo",
@@ -974,12 +904,7 @@ mod tests {
             Context::Checker,
             Context::HttpChecker,
         ] {
-            let cands: Vec<&str> = ctx
-                .modelled()
-                .iter()
-                .chain(ctx.ignored())
-                .copied()
-                .collect();
+            let cands: Vec<&str> = ctx.names().collect();
             for w in words {
                 assert_eq!(
                     suggest(w, cands.iter().copied()),
@@ -1008,12 +933,7 @@ mod tests {
             Context::Checker,
             Context::HttpChecker,
         ] {
-            let mut all: Vec<&str> = ctx
-                .modelled()
-                .iter()
-                .chain(ctx.ignored())
-                .copied()
-                .collect();
+            let mut all: Vec<&str> = ctx.names().collect();
             let n = all.len();
             all.sort();
             all.dedup();

@@ -1,0 +1,173 @@
+//! The shape of a keyword table entry, and where each block's table is.
+//!
+//! A block that is table-driven holds a `&[Entry<S>]` next to its handlers in `build/`
+//! (`S` is the state the block's handlers fill in); [`specs`] reads its names and statuses
+//! from there. Blocks not converted yet still list their names in `keywords/mod.rs`.
+
+use super::{ALIASES, Context, listed_not_acting, unimplemented_effect};
+use crate::config::build::{self, Ctx};
+use crate::config::parser::Node;
+
+/// What lvsd does with a keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Read and acted on.
+    Implemented,
+    /// Read into the model but not acted on yet: warned (`lvsd does not implement X`).
+    NotActing(&'static str),
+    /// Accepted without effect (SNMP, DBus, process tuning…): warned, with the alternative.
+    Ignored(&'static str),
+}
+
+/// What follows a keyword. The builder checks it before calling the handler: a missing
+/// argument or block is a warning at the keyword's `file:line:col` and the line is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    /// Nothing is required (a flag, or optional words the handler reads).
+    None,
+    /// At least one argument, described as in `` `kw` needs <what>; ignored ``.
+    One(&'static str),
+    /// At least `n` arguments.
+    AtLeast(usize, &'static str),
+    /// A `{ … }` block.
+    Block,
+    /// The handler reads the words itself (order of its checks matters for keepalived parity).
+    Rest,
+}
+
+impl Arity {
+    /// For the keyword reference.
+    pub fn describe(self) -> String {
+        match self {
+            Arity::None | Arity::Rest => String::new(),
+            Arity::One(what) => what.to_string(),
+            Arity::AtLeast(_, what) => what.to_string(),
+            Arity::Block => "`{ … }`".to_string(),
+        }
+    }
+}
+
+/// A keyword as the reference and the diagnostics see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    pub name: &'static str,
+    /// Other spellings keepalived accepts for it (`lb_algo` for `lvs_sched`).
+    pub aliases: &'static [&'static str],
+    pub arity: Arity,
+    /// One line for `docs/keywords.md`.
+    pub doc: &'static str,
+    pub status: Status,
+}
+
+impl Spec {
+    pub fn matches(&self, kw: &str) -> bool {
+        self.name == kw || self.aliases.contains(&kw)
+    }
+}
+
+/// What a handler does with one line of its block, on the block's state `S`.
+pub(in crate::config) type Handler<S> = fn(&mut Ctx<'_>, &Node, &mut S);
+
+/// One keyword of a table-driven block: its [`Spec`] and its handler (none for keywords
+/// accepted without effect).
+pub(in crate::config) struct Entry<S> {
+    pub spec: Spec,
+    pub handler: Option<Handler<S>>,
+}
+
+/// An implemented keyword.
+pub(in crate::config) const fn kw<S>(
+    name: &'static str,
+    arity: Arity,
+    doc: &'static str,
+    handler: Handler<S>,
+) -> Entry<S> {
+    Entry {
+        spec: Spec {
+            name,
+            aliases: &[],
+            arity,
+            doc,
+            status: Status::Implemented,
+        },
+        handler: Some(handler),
+    }
+}
+
+/// A keyword accepted without effect: warned with `effect`.
+pub(in crate::config) const fn ignored<S>(name: &'static str, effect: &'static str) -> Entry<S> {
+    Entry {
+        spec: Spec {
+            name,
+            aliases: &[],
+            arity: Arity::Rest,
+            doc: "",
+            status: Status::Ignored(effect),
+        },
+        handler: None,
+    }
+}
+
+impl<S> Entry<S> {
+    /// Modelled (the handler reads it) but not acted on: warned with `effect`.
+    pub(in crate::config) const fn not_acting(mut self, effect: &'static str) -> Self {
+        self.spec.status = Status::NotActing(effect);
+        self
+    }
+    #[allow(dead_code)] // the first tables with aliases are not converted yet
+    pub(in crate::config) const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
+        self.spec.aliases = aliases;
+        self
+    }
+}
+
+/// The specs of a table.
+fn of<S>(table: &[Entry<S>]) -> Vec<Spec> {
+    table.iter().map(|e| e.spec).collect()
+}
+
+/// The keywords of `ctx`, from its table, or from the name lists for blocks not converted.
+pub(super) fn specs(ctx: Context) -> Vec<Spec> {
+    match ctx {
+        Context::VrrpInstance => of(build::vrrp_instance::Instance::TABLE),
+        _ => legacy(ctx),
+    }
+}
+
+/// A block still described by name lists ([`Context`]'s `modelled`/`ignored`).
+fn legacy(ctx: Context) -> Vec<Spec> {
+    let modelled = super::modelled(ctx);
+    let mut out: Vec<Spec> = Vec::new();
+    for &name in modelled {
+        // An alias whose keyword is in the same block is folded into that keyword's entry.
+        if let Some((_, target)) = ALIASES
+            .iter()
+            .find(|(a, t)| *a == name && modelled.contains(t))
+        {
+            let _ = target;
+            continue;
+        }
+        let aliases: Vec<&'static str> = ALIASES
+            .iter()
+            .filter(|(a, t)| *t == name && modelled.contains(a))
+            .map(|(a, _)| *a)
+            .collect();
+        out.push(Spec {
+            name,
+            aliases: Box::leak(aliases.into_boxed_slice()),
+            arity: Arity::Rest,
+            doc: "",
+            status: listed_not_acting(ctx, name).map_or(Status::Implemented, Status::NotActing),
+        });
+    }
+    for &name in super::ignored(ctx) {
+        out.push(Spec {
+            name,
+            aliases: &[],
+            arity: Arity::Rest,
+            doc: "",
+            status: Status::Ignored(unimplemented_effect(name)),
+        });
+    }
+    out
+}
