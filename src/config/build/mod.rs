@@ -10,6 +10,7 @@ mod checker;
 mod checker_target;
 mod garp_group;
 mod global;
+pub(in crate::config) mod global_defs;
 mod lvs;
 mod nft;
 mod process;
@@ -302,7 +303,7 @@ pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>
     for node in tree.iter().filter(|n| n.keyword() == "global_defs") {
         let node = &node.node();
         // Several global_defs blocks (often one per included file) merge, as in keepalived.
-        global::global_defs(&mut cx, node, &mut config);
+        global_defs::global_defs(&mut cx, node, &mut config);
     }
     // Then what others refer to by name (FILE_CHECK → track_file), wherever it is written.
     for node in &tree {

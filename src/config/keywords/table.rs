@@ -129,6 +129,7 @@ fn of<S>(table: &[Entry<S>]) -> Vec<Spec> {
 /// The keywords of `ctx`, from its table, or from the name lists for blocks not converted.
 pub(super) fn specs(ctx: Context) -> Vec<Spec> {
     match ctx {
+        Context::GlobalDefs => of(build::global_defs::Global::TABLE),
         Context::VrrpInstance => of(build::vrrp_instance::Instance::TABLE),
         _ => legacy(ctx),
     }
