@@ -12,23 +12,6 @@ use crate::config::model::{
 };
 use crate::config::parser::Node;
 
-const CHECKERS: &[&str] = &[
-    "HTTP_GET",
-    "SSL_GET",
-    "TCP_CHECK",
-    "SMTP_CHECK",
-    "DNS_CHECK",
-    "MISC_CHECK",
-    "UDP_CHECK",
-    "PING_CHECK",
-    "FILE_CHECK",
-    "GRPC_CHECK",
-];
-
-pub(super) fn is_checker(kw: &str) -> bool {
-    CHECKERS.contains(&kw)
-}
-
 /// Options a level sets for the levels below it (None: inherit).
 #[derive(Debug, Default, Clone)]
 pub(super) struct Inherit {

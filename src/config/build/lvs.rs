@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use super::Ctx;
 use super::checker::{self, Inherit};
-use crate::config::keywords::Context;
+use super::virtual_server::{Rs, Vs};
 use crate::config::model::{
-    Config, Family, Forward, Persistence, Protocol, RealServer, Scheduler, SorryServer, Span,
-    TunnelChecksum, TunnelType, VirtualServer, VirtualServerGroup, VsAddress, VsgEntry,
+    Config, Family, Forward, Protocol, RealServer, Scheduler, SorryServer, Span, TunnelChecksum,
+    TunnelType, VirtualServer, VirtualServerGroup, VsAddress, VsgEntry,
 };
 use crate::config::parser::{Node, Word};
 
@@ -166,7 +166,7 @@ fn ip_range(cx: &mut Ctx, w: &Word) -> Option<(IpAddr, IpAddr)> {
 }
 
 /// `lvs_method NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]`.
-fn forward(cx: &mut Ctx, n: &Node) -> Option<Forward> {
+pub(super) fn forward(cx: &mut Ctx, n: &Node) -> Option<Forward> {
     let w = cx.arg(n, 1, "NAT, DR or TUN")?;
     match w.text.to_ascii_uppercase().as_str() {
         "NAT" => Some(Forward::Nat),
@@ -283,7 +283,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let Some(children) = cx.need_block(node) else {
         return;
     };
-    let mut vs = VirtualServer {
+    let vs = VirtualServer {
         family: match &address {
             VsAddress::Inet { addr, .. } => Family::of(addr),
             _ => Family::Inet,
@@ -313,154 +313,33 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
         announce_route: None,
         anycast_quiesce: true,
     };
-    let mut inherit = Inherit::default();
-    let mut smtp_alert = None;
-    let mut granularity = None;
-    let mut ip_family = None;
-    let mut sorry: Option<(IpAddr, Option<u16>, crate::config::model::Span)> = None;
-    let mut sorry_forward = None;
-    let mut sorry_inhibit = false;
-    let mut reals: Vec<&Node> = Vec::new();
-    let mut seen = VsSeen::default();
-    for n in children {
-        cx.acting(n, Context::VirtualServer);
-        if inherit.option(cx, n) || super::anycast::virtual_server_keyword(cx, n, &mut vs) {
-            continue;
-        }
-        let kw = n.keyword();
-        match kw {
-            "real_server" => reals.push(n),
-            "lvs_sched" | "lb_algo" => {
-                seen.scheduler = true;
-                if let Some(w) = cx.arg(n, 1, "a scheduler name") {
-                    match Scheduler::from_name(&w.text) {
-                        Some(s) => vs.scheduler = s,
-                        None => {
-                            let names = [
-                                "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq",
-                                "fo", "ovf", "mh", "twos",
-                            ];
-                            let msg = format!(
-                                "unknown scheduler `{}`; using wlc, as keepalived does",
-                                w.text
-                            );
-                            match crate::config::keywords::suggest(&w.text, names.into_iter()) {
-                                Some(s) => cx.warn_note(w.span, msg, format!("help: did you mean `{s}`?")),
-                                None => cx.warn_note(w.span, msg, "note: schedulers are rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos"),
-                            }
-                        }
-                    }
-                }
-            }
-            // The kernel's bits: fallback is SCHED1, port is SCHED2 (linux/ip_vs.h).
-            "flag-1" | "sh-fallback" | "mh-fallback" => {
-                seen.sched_flags.push((kw.to_string(), n.span()));
-                vs.sched_flags.flag_1 = true
-            }
-            "flag-2" | "sh-port" | "mh-port" => {
-                seen.sched_flags.push((kw.to_string(), n.span()));
-                vs.sched_flags.flag_2 = true
-            }
-            "flag-3" => vs.sched_flags.flag_3 = true,
-            "ops" => vs.ops = true,
-            "lvs_method" | "lb_kind" => {
-                seen.forward = true;
-                if let Some(f) = forward(cx, n) {
-                    vs.forward = f;
-                }
-            }
-            "persistence_engine" => vs.persistence_engine = cx.string(n),
-            "persistence_timeout" => {
-                let timeout = match n.words.get(1) {
-                    None => Some(Duration::from_secs(360)),
-                    Some(w) => cx
-                        .int_word(w, kw, 1, u32::MAX as i64)
-                        .map(|v| Duration::from_secs(v as u64)),
-                };
-                if let Some(timeout) = timeout {
-                    vs.persistence = Some(Persistence {
-                        timeout,
-                        granularity: None,
-                    });
-                }
-            }
-            "persistence_granularity" => granularity = cx.string(n),
-            "protocol" => {
-                seen.protocol = Some(n.span());
-                if let Some(w) = cx.arg(n, 1, "TCP, UDP or SCTP") {
-                    match w.text.to_ascii_uppercase().as_str() {
-                        "TCP" => vs.protocol = Protocol::Tcp,
-                        "UDP" => vs.protocol = Protocol::Udp,
-                        "SCTP" => vs.protocol = Protocol::Sctp,
-                        _ => cx.warn(
-                            w.span,
-                            format!(
-                                "unknown protocol `{}` (TCP, UDP or SCTP); using TCP",
-                                w.text
-                            ),
-                        ),
-                    }
-                }
-            }
-            "ha_suspend" => match vs.address {
-                // keepalived clears it too: a fwmark service has no address to wait for.
-                VsAddress::Fwmark { .. } => cx.warn(
-                    n.span(),
-                    "cannot use ha_suspend with fwmarks - clearing ha_suspend",
-                ),
-                _ => vs.ha_suspend = true,
-            },
-            "smtp_alert" => smtp_alert = Some(cx.flag(n)),
-            "virtualhost" => vs.virtualhost = cx.string(n),
-            "omega" => vs.omega = true,
-            "quorum" => {
-                seen.quorum = Some(n.span());
-                vs.quorum = cx.u32_arg(n).unwrap_or(vs.quorum)
-            }
-            "hysteresis" => {
-                seen.hysteresis = Some(n.span());
-                vs.hysteresis = cx.u32_arg(n).unwrap_or(vs.hysteresis)
-            }
-            "quorum_up" => vs.quorum_up = cx.script(n),
-            "quorum_down" => vs.quorum_down = cx.script(n),
-            "ip_family" => match {
-                seen.ip_family = Some(n.span());
-                cx.string(n)
-            }
-            .as_deref()
-            {
-                Some("inet") => ip_family = Some(Family::Inet),
-                Some("inet6") => ip_family = Some(Family::Inet6),
-                Some(other) => cx.warn(
-                    n.words[1].span,
-                    format!("unknown ip_family `{other}` (inet or inet6)"),
-                ),
-                None => {}
-            },
-            "sorry_server" => {
-                if let Some(w) = cx.arg(n, 1, "an address")
-                    && let Some(a) = cx.ip_word(w, "sorry_server")
-                {
-                    let port = n.words.get(2).and_then(|p| cx.port_word(p, "sorry_server"));
-                    sorry = Some((a, port, n.span()));
-                }
-            }
-            "sorry_server_inhibit" => {
-                if sorry.is_none() {
-                    seen.sorry_before.push(("sorry_server_inhibit", n.span()));
-                }
-                sorry_inhibit = cx.flag(n)
-            }
-            "sorry_server_lvs_method" => {
-                if sorry.is_none() {
-                    seen.sorry_before
-                        .push(("sorry_server_lvs_method", n.span()));
-                }
-                sorry_forward = forward(cx, n)
-            }
-            _ => cx.other(n, Context::VirtualServer),
-        }
-    }
+    let mut st = Vs {
+        vs,
+        inherit: Inherit::default(),
+        smtp_alert: None,
+        granularity: None,
+        ip_family: None,
+        sorry: None,
+        sorry_forward: None,
+        sorry_inhibit: false,
+        reals: Vec::new(),
+        at: 0,
+        seen: VsSeen::default(),
+    };
+    super::virtual_server::read(cx, children, &mut st);
+    let reals: Vec<&Node> = st.reals.iter().map(|&i| &children[i]).collect();
+    let Vs {
+        mut vs,
+        mut inherit,
+        smtp_alert,
+        granularity,
+        ip_family,
+        sorry,
+        sorry_forward,
+        sorry_inhibit,
+        mut seen,
+        ..
+    } = st;
     if let (Some(p), Some(g)) = (vs.persistence.as_mut(), granularity.clone()) {
         p.granularity = Some(g);
     } else if granularity.is_some() {
@@ -555,19 +434,19 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
 
 /// What a virtual_server block set, for keepalived's end-of-block checks.
 #[derive(Default)]
-struct VsSeen {
-    scheduler: bool,
-    forward: bool,
-    protocol: Option<Span>,
-    quorum: Option<Span>,
-    hysteresis: Option<Span>,
-    ip_family: Option<Span>,
+pub(super) struct VsSeen {
+    pub(super) scheduler: bool,
+    pub(super) forward: bool,
+    pub(super) protocol: Option<Span>,
+    pub(super) quorum: Option<Span>,
+    pub(super) hysteresis: Option<Span>,
+    pub(super) ip_family: Option<Span>,
     /// The family `ip_family` asked for.
-    family_wanted: Option<Family>,
+    pub(super) family_wanted: Option<Family>,
     /// `sh-port`, `mh-fallback`… with where they are.
-    sched_flags: Vec<(String, Span)>,
+    pub(super) sched_flags: Vec<(String, Span)>,
     /// sorry_server options written before (or without) `sorry_server`.
-    sorry_before: Vec<(&'static str, Span)>,
+    pub(super) sorry_before: Vec<(&'static str, Span)>,
 }
 
 impl VsSeen {
@@ -723,7 +602,7 @@ fn real_server(
         },
         None => parent.default_port,
     };
-    let mut rs = RealServer {
+    let rs = RealServer {
         addr,
         port,
         span: node.span(),
@@ -742,40 +621,25 @@ fn real_server(
         bfd_checks: Vec::new(),
         slow_start: None,
     };
-    let mut inherit = Inherit::default();
-    let mut smtp_alert = None;
-    let mut checks: Vec<&Node> = Vec::new();
+    let mut st = Rs {
+        rs,
+        inherit: Inherit::default(),
+        smtp_alert: None,
+        checks: Vec::new(),
+        at: 0,
+        config,
+    };
+    // `real_server IP PORT` with no block is valid: no checker, always up.
     let children: &[Node] = node.children();
-    if node.block.is_none() {
-        // `real_server IP PORT` with no block is valid: no checker, always up.
-    }
-    for n in children {
-        cx.acting(n, Context::RealServer);
-        if inherit.option(cx, n) {
-            continue;
-        }
-        match n.keyword() {
-            "weight" => {
-                if let Some(v) = cx.int(n, 0, 65_535) {
-                    rs.weight = v as i32;
-                }
-            }
-            "lvs_method" => {
-                if let Some(f) = forward(cx, n) {
-                    rs.forward = f;
-                }
-            }
-            "notify_up" => rs.notify_up = cx.script(n),
-            "notify_down" => rs.notify_down = cx.script(n),
-            "uthreshold" => rs.uthreshold = cx.u32_arg(n).unwrap_or(0),
-            "lthreshold" => rs.lthreshold = cx.u32_arg(n).unwrap_or(0),
-            "smtp_alert" => smtp_alert = Some(cx.flag(n)),
-            "virtualhost" => inherit.virtualhost = cx.string(n),
-            k if checker::is_checker(k) => checks.push(n),
-            "BFD_CHECK" => rs.bfd_checks.extend(super::bfd::bfd_check(cx, n, config)),
-            _ => cx.other(n, Context::RealServer),
-        }
-    }
+    super::virtual_server::read_rs(cx, children, &mut st);
+    let Rs {
+        mut rs,
+        inherit,
+        smtp_alert,
+        checks,
+        ..
+    } = st;
+    let checks: Vec<&Node> = checks.iter().map(|&i| &children[i]).collect();
     let merged = inherit.over(parent.inherit);
     rs.inhibit_on_failure = merged.inhibit_on_failure.unwrap_or(false);
     rs.alpha = merged.alpha.unwrap_or(false);

@@ -19,6 +19,7 @@ mod rtnames;
 mod track_process;
 mod url_regex;
 mod values;
+pub(in crate::config) mod virtual_server;
 mod vmac_mac;
 mod vrrp;
 pub(in crate::config) mod vrrp_instance;

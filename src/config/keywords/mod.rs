@@ -111,12 +111,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
         "the script starts in the OK state",
     ),
     (
-        Context::VirtualServer,
-        &["smtp_alert"],
-        "the virtual server behaves as if this line were absent",
-    ),
-    (Context::RealServer, &["smtp_alert"], "lvsd sends no e-mail"),
-    (
         Context::Checker,
         &["log_all_failures"],
         "checker failures are logged as lvsd always does",
@@ -152,14 +146,15 @@ fn modelled(ctx: Context) -> &'static [&'static str] {
         Context::TrackFile => TRACK_FILE,
         Context::VrrpTrackProcess => VRRP_TRACK_PROCESS,
         Context::VrrpSyncGroup => VRRP_SYNC_GROUP,
-        Context::VirtualServer => VIRTUAL_SERVER,
-        Context::RealServer => REAL_SERVER,
         Context::Checker => CHECKER_COMMON,
         Context::HttpChecker => HTTP_CHECKER,
         Context::Url => URL,
         Context::Ssl => SSL,
         Context::BfdInstance => BFD_INSTANCE,
-        Context::GlobalDefs | Context::VrrpInstance => &[],
+        Context::GlobalDefs
+        | Context::VrrpInstance
+        | Context::VirtualServer
+        | Context::RealServer => &[],
     }
 }
 
@@ -167,8 +162,6 @@ fn modelled(ctx: Context) -> &'static [&'static str] {
 fn ignored(ctx: Context) -> &'static [&'static str] {
     match ctx {
         Context::TopLevel => TOP_LEVEL_IGNORED,
-        Context::VirtualServer => VIRTUAL_SERVER_IGNORED,
-        Context::RealServer => REAL_SERVER_IGNORED,
         _ => &[],
     }
 }
@@ -233,17 +226,10 @@ pub const CONTEXTS: &[Context] = &[
     Context::BfdInstance,
 ];
 
-/// Other spellings keepalived accepts: (alias, the keyword it stands for).
-pub const ALIASES: &[(&str, &str)] = &[
-    ("lb_algo", "lvs_sched"),
-    ("lb_kind", "lvs_method"),
-    ("vrrp_track_file", "track_file"),
-    ("sh-port", "flag-1"),
-    ("mh-port", "flag-1"),
-    ("sh-fallback", "flag-2"),
-    ("mh-fallback", "flag-2"),
-    ("nb_get_retry", "retry"),
-];
+/// Other spellings keepalived accepts in blocks not converted to a table yet: (alias, the
+/// keyword it stands for). A table entry lists its own aliases.
+pub const ALIASES: &[(&str, &str)] =
+    &[("vrrp_track_file", "track_file"), ("nb_get_retry", "retry")];
 
 pub use table::{Arity, Spec, Status};
 
@@ -493,82 +479,6 @@ pub const VRRP_SYNC_GROUP: &[&str] = &[
     "track_process",
 ];
 
-pub const VIRTUAL_SERVER: &[&str] = &[
-    "lvs_sched",
-    "lb_algo",
-    "flag-1",
-    "flag-2",
-    "flag-3",
-    "sh-port",
-    "sh-fallback",
-    "mh-port",
-    "mh-fallback",
-    "ops",
-    "lvs_method",
-    "lb_kind",
-    "persistence_engine",
-    "persistence_timeout",
-    "persistence_granularity",
-    "protocol",
-    "ha_suspend",
-    "smtp_alert",
-    "virtualhost",
-    "alpha",
-    "omega",
-    "quorum",
-    "hysteresis",
-    "quorum_up",
-    "quorum_down",
-    "ip_family",
-    "sorry_server",
-    "sorry_server_inhibit",
-    "sorry_server_lvs_method",
-    "connect_timeout",
-    "retry",
-    "delay_before_retry",
-    "warmup",
-    "delay_loop",
-    "inhibit_on_failure",
-    "slow_start",
-    "real_server",
-    // lvsd extensions (docs/anycast.md).
-    "announce_route",
-    "anycast_quiesce",
-];
-
-pub const VIRTUAL_SERVER_IGNORED: &[&str] = &["snmp_name"];
-
-pub const REAL_SERVER: &[&str] = &[
-    "weight",
-    "BFD_CHECK",
-    "lvs_method",
-    "notify_up",
-    "notify_down",
-    "uthreshold",
-    "lthreshold",
-    "smtp_alert",
-    "virtualhost",
-    "alpha",
-    "connect_timeout",
-    "retry",
-    "nb_get_retry",
-    "delay_before_retry",
-    "warmup",
-    "delay_loop",
-    "inhibit_on_failure",
-    "slow_start",
-    "HTTP_GET",
-    "SSL_GET",
-    "TCP_CHECK",
-    "SMTP_CHECK",
-    "DNS_CHECK",
-    "MISC_CHECK",
-    "UDP_CHECK",
-    "PING_CHECK",
-    "FILE_CHECK",
-    "GRPC_CHECK",
-];
-
 /// `bfd_instance NAME { … }` (keepalived.conf(5) "BFD CONFIGURATION").
 pub const BFD_INSTANCE: &[&str] = &[
     "neighbor_ip",
@@ -588,8 +498,6 @@ pub const BFD_INSTANCE: &[&str] = &[
     // lvsd extension (docs/bfd.md): RFC 5883 multihop on port 4784.
     "multihop",
 ];
-
-pub const REAL_SERVER_IGNORED: &[&str] = &["snmp_name"];
 
 /// Options every checker accepts (MISC_CHECK and FILE_CHECK only some; see build/checker.rs).
 pub const CHECKER_COMMON: &[&str] = &[

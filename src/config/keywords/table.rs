@@ -114,7 +114,6 @@ impl<S> Entry<S> {
         self.spec.status = Status::NotActing(effect);
         self
     }
-    #[allow(dead_code)] // the first tables with aliases are not converted yet
     pub(in crate::config) const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
         self.spec.aliases = aliases;
         self
@@ -131,6 +130,8 @@ pub(super) fn specs(ctx: Context) -> Vec<Spec> {
     match ctx {
         Context::GlobalDefs => of(build::global_defs::Global::TABLE),
         Context::VrrpInstance => of(build::vrrp_instance::Instance::TABLE),
+        Context::VirtualServer => of(build::virtual_server::Vs::TABLE),
+        Context::RealServer => of(build::virtual_server::Rs::TABLE),
         _ => legacy(ctx),
     }
 }
