@@ -11,7 +11,7 @@ use super::diag::{FileId, Span};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tok {
     Word {
-        text: String,
+        text: super::parser::Text,
         quoted: bool,
     },
     Open,
@@ -241,11 +241,13 @@ impl Word {
         if self.active {
             tokens.push(Token {
                 tok: Tok::Word {
-                    text: std::mem::take(&mut self.text),
+                    // Copied out (inline when short), the buffer kept for the next word.
+                    text: super::parser::Text::new(&self.text),
                     quoted: self.quoted,
                 },
                 span: span(self.start),
             });
+            self.text.clear();
             self.active = false;
             self.quoted = false;
         }
@@ -261,7 +263,7 @@ mod tests {
             .tokens
             .into_iter()
             .map(|t| match t.tok {
-                Tok::Word { text, .. } => text,
+                Tok::Word { text, .. } => text.to_string(),
                 Tok::Open => "{".into(),
                 Tok::Close => "}".into(),
                 Tok::Eol { .. } => "\\n".into(),

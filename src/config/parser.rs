@@ -15,9 +15,13 @@ use super::tree::Tree;
 /// Deeper than any keepalived construct (virtual_server > real_server > HTTP_GET > url is 4).
 pub const MAX_DEPTH: usize = 16;
 
+/// A word's text: inline up to 24 bytes (nearly every keepalived.conf word), so lexing and
+/// decoding a line cost no allocation per word.
+pub type Text = compact_str::CompactString;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Word {
-    pub text: String,
+    pub text: Text,
     pub quoted: bool,
     pub span: Span,
 }

@@ -918,7 +918,7 @@ mod tests {
         p.tokens
             .iter()
             .map(|t| match &t.tok {
-                Tok::Word { text, .. } => text.clone(),
+                Tok::Word { text, .. } => text.to_string(),
                 Tok::Open => "{".into(),
                 Tok::Close => "}".into(),
                 Tok::Eol { .. } => ";".into(),

@@ -217,7 +217,7 @@ impl<'a> Decoder<'a> {
             let (text, quoted) = self.text()?;
             let span = self.span()?;
             words.push(Word {
-                text: text.to_string(),
+                text: text.into(),
                 quoted,
                 span,
             });

@@ -33,7 +33,7 @@ fn millis(cx: &mut Ctx, n: &Node, name: &str, min_ms: u64) -> Option<Duration> {
 /// Reads one `bfd_instance` into `config.bfd_instances` (keepalived drops an instance without a
 /// neighbor, a second one of the same name or neighbor, and mixed families).
 pub(super) fn bfd_instance(cx: &mut Ctx, node: &Node, config: &mut Config) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.clone()) else {
+    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
         return;
     };
     let Some(children) = cx.need_block(node) else {
@@ -151,7 +151,7 @@ pub(super) fn track_bfd(cx: &mut Ctx, node: &Node, owner: &str, config: &Config)
         return out;
     };
     for l in lines {
-        let Some(name) = l.words.first().map(|w| w.text.clone()) else {
+        let Some(name) = l.words.first().map(|w| w.text.to_string()) else {
             continue;
         };
         let Some(b) = config.bfd_instance(&name) else {

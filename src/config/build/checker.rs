@@ -275,7 +275,7 @@ pub(super) fn checker(
             ("FILE_CHECK", "track_file") => {
                 file_name = cx
                     .arg(n, 1, "a track_file name")
-                    .map(|w| (w.text.clone(), w.span))
+                    .map(|w| (w.text.to_string(), w.span))
             }
             _ => cx.other_in(n, ctx, kw),
         }
@@ -386,7 +386,7 @@ pub(super) fn checker(
 fn tls_verify(n: &Node) -> TlsVerifySetting {
     match n.args().first() {
         None => TlsVerifySetting::SystemRoots,
-        Some(w) => TlsVerifySetting::CaFile(w.text.clone().into()),
+        Some(w) => TlsVerifySetting::CaFile(w.text.to_string().into()),
     }
 }
 
@@ -417,7 +417,7 @@ fn url(cx: &mut Ctx, node: &Node, vhost: &Option<String>) -> Option<UrlCheck> {
             "digest" => {
                 if let Some(w) = cx.arg(n, 1, "an MD5 digest") {
                     if w.text.len() == 32 && w.text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        u.digest = Some(w.text.to_ascii_lowercase());
+                        u.digest = Some(w.text.as_str().to_ascii_lowercase());
                     } else {
                         cx.skip(
                             w.span,

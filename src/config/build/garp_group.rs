@@ -33,7 +33,7 @@ pub(super) fn garp_group(cx: &mut Ctx, node: &Node, config: &mut Config) {
             }
             "interface" => {
                 if let Some(w) = cx.arg(c, 1, "an interface name") {
-                    g.interfaces.push(w.text.clone());
+                    g.interfaces.push(w.text.to_string());
                     by_interface = true;
                 }
             }

@@ -53,8 +53,8 @@ pub(super) fn notify_fifo(cx: &mut Ctx, n: &Node, g: &mut GlobalDefs) {
             let fifo = NotifyFifo {
                 path: PathBuf::from(&w.text),
                 user: n.words.get(2).map(|u| crate::config::model::ScriptUser {
-                    user: u.text.clone(),
-                    group: n.words.get(3).map(|g| g.text.clone()),
+                    user: u.text.to_string(),
+                    group: n.words.get(3).map(|g| g.text.to_string()),
                     span: u.span,
                 }),
                 script: None,
@@ -89,7 +89,7 @@ pub(super) fn notify_fifo(cx: &mut Ctx, n: &Node, g: &mut GlobalDefs) {
 pub(super) fn lvs_sync_daemon(cx: &mut Ctx, n: &Node) -> Option<LvsSyncDaemon> {
     let iface = cx.arg(n, 1, "an interface")?;
     let mut d = LvsSyncDaemon {
-        interface: iface.text.clone(),
+        interface: iface.text.to_string(),
         instance: None,
         id: 0,
         maxlen: None,
@@ -104,7 +104,7 @@ pub(super) fn lvs_sync_daemon(cx: &mut Ctx, n: &Node) -> Option<LvsSyncDaemon> {
         let key = args[i].text.as_str();
         let val = args.get(i + 1);
         match (key, val) {
-            ("inst", Some(v)) => d.instance = Some(v.text.clone()),
+            ("inst", Some(v)) => d.instance = Some(v.text.to_string()),
             ("id", Some(v)) => d.id = cx.int_word(v, "id", 0, 255).unwrap_or(0) as u8,
             ("maxlen", Some(v)) => d.maxlen = cx.int_word(v, "maxlen", 1, 65_507).map(|v| v as u32),
             ("port", Some(v)) => d.port = cx.port_word(v, "lvs_sync_daemon"),

@@ -203,7 +203,7 @@ fn router_id(cx: &mut Ctx, n: &Node, s: S) {
 }
 fn notification_email(_: &mut Ctx, n: &Node, s: S) {
     for l in n.children() {
-        let words = l.words.iter().map(|w| w.text.clone());
+        let words = l.words.iter().map(|w| w.text.to_string());
         s.g().notification_email.extend(words);
     }
 }
@@ -212,7 +212,7 @@ fn notification_email_from(cx: &mut Ctx, n: &Node, s: S) {
 }
 fn smtp_server(cx: &mut Ctx, n: &Node, s: S) {
     let h = &n.words[1];
-    let host = h.text.clone();
+    let host = h.text.to_string();
     let dotted = host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     if dotted && host.parse::<std::net::Ipv4Addr>().is_err() {
         return cx.warn(h.span, format!("invalid smtp server {host}; ignored"));
@@ -372,7 +372,7 @@ fn vrrp_iptables(cx: &mut Ctx, n: &Node, s: S) {
         n.span(),
         "iptables not supported, using nftables instead (as keepalived 2.2.7 built with nftables): replace `vrrp_iptables` with `nftables`",
     );
-    s.g().vrrp_iptables = Some(n.args().iter().map(|w| w.text.clone()).collect());
+    s.g().vrrp_iptables = Some(n.args().iter().map(|w| w.text.to_string()).collect());
     // keepalived then uses its nftables table, as with `nftables`.
     s.config
         .nft

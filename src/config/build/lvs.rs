@@ -16,7 +16,7 @@ use crate::config::model::{
 use crate::config::parser::{Node, Word};
 
 pub(super) fn virtual_server_group(cx: &mut Ctx, node: &Node, config: &mut Config) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.clone()) else {
+    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
         return;
     };
     let Some(children) = cx.need_block(node) else {
@@ -242,7 +242,7 @@ fn address(cx: &mut Ctx, node: &Node) -> Option<VsAddress> {
         }
         "group" => match node.words.get(2) {
             Some(w) => Some(VsAddress::Group {
-                name: w.text.clone(),
+                name: w.text.to_string(),
             }),
             None => {
                 cx.skip(first.span, "`virtual_server group` needs a group name");

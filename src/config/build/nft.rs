@@ -17,7 +17,7 @@ fn table_name(cx: &mut Ctx, n: &Node, default: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c));
     if ok {
-        Some(w.text.clone())
+        Some(w.text.to_string())
     } else {
         cx.warn(
             w.span,

@@ -49,7 +49,11 @@ pub(super) fn top_level(cx: &mut Ctx, n: &Node, p: &mut ProcessDefs) {
             }
         }
         "net_namespace_ipvs" => {
-            let name = n.words.get(1).map(|w| w.text.clone()).unwrap_or_default();
+            let name = n
+                .words
+                .get(1)
+                .map(|w| w.text.to_string())
+                .unwrap_or_default();
             if name.is_empty() || valid_netns(&name) {
                 p.net_namespace_ipvs = Some(name);
             } else {

@@ -141,7 +141,7 @@ fn metric(ws: &mut Words<'_>, key: &Word, warnings: &mut Vec<Bad>) -> Result<Rou
         v = value(ws, key)?;
     }
     let value = match k {
-        "congctl" => RouteMetricValue::CongCtl(v.text.clone()),
+        "congctl" => RouteMetricValue::CongCtl(v.text.to_string()),
         "rtt" => RouteMetricValue::Number(4, rtt(v, 8, warnings)?),
         "rttvar" => RouteMetricValue::Number(5, rtt(v, 4, warnings)?),
         "rto_min" => RouteMetricValue::Number(13, rtt(v, 1, warnings)?),
@@ -183,7 +183,7 @@ fn nexthops(ws: &mut Words<'_>) -> Result<Vec<NextHop>, Bad> {
                 }
                 nh.via = Some(ip(v, "nexthop gateway")?);
             }
-            "dev" => nh.dev = Some(value(ws, k)?.text.clone()),
+            "dev" => nh.dev = Some(value(ws, k)?.text.to_string()),
             "weight" => {
                 let v = value(ws, k)?;
                 let w: u16 = num(v, "nexthop weight")?;
@@ -243,7 +243,7 @@ fn route_spec(
                 ));
                 spec.or_via = Some(ip(value(&mut ws, k)?, "route `or` gateway")?);
             }
-            "dev" | "oif" => spec.dev = Some(value(&mut ws, k)?.text.clone()),
+            "dev" | "oif" => spec.dev = Some(value(&mut ws, k)?.text.to_string()),
             "from" => spec.from = Some(prefix(value(&mut ws, k)?, v6, "route from")?),
             "table" => {
                 let v = value(&mut ws, k)?;
@@ -275,7 +275,7 @@ fn route_spec(
                 });
             }
             "expires" => spec.expires = Some(num(value(&mut ws, k)?, "expires")?),
-            "track_group" => spec.track_group = Some(value(&mut ws, k)?.text.clone()),
+            "track_group" => spec.track_group = Some(value(&mut ws, k)?.text.to_string()),
             "nexthop" => {
                 ws.i -= 1;
                 spec.nexthops = nexthops(&mut ws)?;
@@ -381,19 +381,19 @@ pub(super) fn route(cx: &mut Ctx, l: &Node) -> Option<VirtualRoute> {
             .iter()
             .position(|w| w.text == "table")
             .and_then(|i| l.words.get(i + 1))
-            .map(|w| w.text.clone()),
+            .map(|w| w.text.to_string()),
         metric: spec.metric,
         scope: l
             .words
             .iter()
             .position(|w| w.text == "scope")
             .and_then(|i| l.words.get(i + 1))
-            .map(|w| w.text.clone()),
+            .map(|w| w.text.to_string()),
         route_type: (spec.kind != RouteKind::Unicast)
             .then(|| format!("{:?}", spec.kind).to_lowercase()),
         no_track,
         spec,
-        words: l.words.iter().map(|w| w.text.clone()).collect(),
+        words: l.words.iter().map(|w| w.text.to_string()).collect(),
         span: l.span(),
     })
 }
@@ -427,8 +427,8 @@ fn rule_spec(l: &Node, r: &mut RuleSpec, no_track: &mut bool) -> Result<bool, Ba
                 r.goto = Some(num(value(&mut ws, k)?, "goto target")?);
                 r.action = RuleAction::Goto;
             }
-            "iif" | "dev" => r.iif = Some(value(&mut ws, k)?.text.clone()),
-            "oif" => r.oif = Some(value(&mut ws, k)?.text.clone()),
+            "iif" | "dev" => r.iif = Some(value(&mut ws, k)?.text.to_string()),
+            "oif" => r.oif = Some(value(&mut ws, k)?.text.to_string()),
             "fwmark" => {
                 let (m, mask) = split_num(value(&mut ws, k)?, "fwmark", '/')?;
                 r.fwmark = Some(m);
@@ -486,7 +486,7 @@ fn rule_spec(l: &Node, r: &mut RuleSpec, no_track: &mut bool) -> Result<bool, Ba
                 let v = value(&mut ws, k)?;
                 r.action = rule_type(v)?;
             }
-            "track_group" => r.track_group = Some(value(&mut ws, k)?.text.clone()),
+            "track_group" => r.track_group = Some(value(&mut ws, k)?.text.to_string()),
             "not" => r.not = true,
             "no_track" => *no_track = true,
             "inet6" => r.inet6 = true,
@@ -568,7 +568,7 @@ pub(super) fn rule(cx: &mut Ctx, l: &Node) -> Option<VirtualRule> {
             .iter()
             .position(|w| k.contains(&w.text.as_str()))
             .and_then(|i| l.words.get(i + 1))
-            .map(|w| w.text.clone())
+            .map(|w| w.text.to_string())
     };
     let action = match r.action {
         RuleAction::Goto => r.goto.map(|g| format!("goto {g}")),
@@ -587,7 +587,7 @@ pub(super) fn rule(cx: &mut Ctx, l: &Node) -> Option<VirtualRule> {
         not: r.not,
         no_track,
         spec: r,
-        words: l.words.iter().map(|w| w.text.clone()).collect(),
+        words: l.words.iter().map(|w| w.text.to_string()).collect(),
         span: l.span(),
     })
 }

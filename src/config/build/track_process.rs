@@ -6,7 +6,7 @@ use crate::config::model::{Config, ParamMatch, TrackProcess, TrackProcessRef};
 use crate::config::parser::Node;
 
 pub(super) fn block(cx: &mut Ctx, node: &Node, config: &mut Config) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.clone()) else {
+    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
         return;
     };
     let Some(children) = cx.need_block(node) else {
@@ -30,8 +30,8 @@ pub(super) fn block(cx: &mut Ctx, node: &Node, config: &mut Config) {
         match n.keyword() {
             "process" => match n.args().split_first() {
                 Some((p, params)) => {
-                    tp.process = p.text.clone();
-                    tp.params = params.iter().map(|w| w.text.clone()).collect();
+                    tp.process = p.text.to_string();
+                    tp.params = params.iter().map(|w| w.text.to_string()).collect();
                 }
                 None => cx.warn(n.span(), "`process` needs a command name; ignored"),
             },
@@ -114,7 +114,7 @@ pub(super) fn lines(cx: &mut Ctx, node: &Node, owner: &str) -> Vec<TrackProcessR
             cx.warn(l.span(), "unexpected block in `track_process`; ignored");
             continue;
         };
-        let name = first.text.clone();
+        let name = first.text.to_string();
         if !cx.processes.contains(&name) {
             cx.warn(
                 l.span(),

@@ -13,7 +13,7 @@ pub(super) fn option(cx: &mut Ctx, n: &Node, u: &mut UrlCheck) -> bool {
             let mut probe = checkers::RegexOptions::default();
             for w in n.args() {
                 match checkers::body_regex::apply_option(&mut probe, &w.text) {
-                    Ok(_) => u.regex_options.push(w.text.clone()),
+                    Ok(_) => u.regex_options.push(w.text.to_string()),
                     Err(why) => {
                         cx.warn(w.span, format!("regex option `{}`: {why}; ignored", w.text))
                     }

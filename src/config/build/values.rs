@@ -176,7 +176,7 @@ impl Ctx<'_> {
                 ),
             );
         }
-        self.arg(node, 1, "a value").map(|w| w.text.clone())
+        self.arg(node, 1, "a value").map(|w| w.text.to_string())
     }
 
     /// `kw SCRIPT [user [group]]` with the script at argument `at`.
@@ -191,8 +191,8 @@ impl Ctx<'_> {
             return None;
         }
         let user = node.words.get(at + 1).map(|u| ScriptUser {
-            user: u.text.clone(),
-            group: node.words.get(at + 2).map(|g| g.text.clone()),
+            user: u.text.to_string(),
+            group: node.words.get(at + 2).map(|g| g.text.to_string()),
             span: u.span,
         });
         if node.words.len() > at + 3 {
@@ -202,7 +202,7 @@ impl Ctx<'_> {
             );
         }
         Some(Script {
-            command: w.text.clone(),
+            command: w.text.to_string(),
             argv,
             user,
             span: w.span,
@@ -216,8 +216,8 @@ impl Ctx<'_> {
     pub(super) fn user(&mut self, node: &Node) -> Option<ScriptUser> {
         let u = self.arg(node, 1, "a user name")?;
         Some(ScriptUser {
-            user: u.text.clone(),
-            group: node.words.get(2).map(|g| g.text.clone()),
+            user: u.text.to_string(),
+            group: node.words.get(2).map(|g| g.text.to_string()),
             span: u.span,
         })
     }

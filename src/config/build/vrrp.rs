@@ -37,7 +37,7 @@ pub(super) struct Pending {
 }
 
 pub(super) fn vrrp_script(cx: &mut Ctx, node: &Node, config: &mut Config) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.clone()) else {
+    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
         return;
     };
     let Some(children) = cx.need_block(node) else {
@@ -124,7 +124,7 @@ pub(super) fn vrrp_script(cx: &mut Ctx, node: &Node, config: &mut Config) {
 }
 
 pub(super) fn track_file(cx: &mut Ctx, node: &Node, config: &mut Config) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.clone()) else {
+    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
         return;
     };
     let Some(children) = cx.need_block(node) else {
@@ -196,7 +196,7 @@ fn track_lines(cx: &mut Ctx, node: &Node, limit: i64) -> Vec<RawTrack> {
         }
         let (weight, reverse) = cx.weight_at(l, 1, limit);
         out.push(RawTrack {
-            name: l.words[0].text.clone(),
+            name: l.words[0].text.to_string(),
             weight,
             reverse,
             span: l.span(),
@@ -227,7 +227,7 @@ fn notify_keyword(cx: &mut Ctx, n: &Node, notify: &mut Notify) -> bool {
 }
 
 pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending: &mut Pending) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.clone()) else {
+    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
         return;
     };
     let Some(children) = cx.need_block(node) else {
@@ -261,7 +261,7 @@ pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending
             "group" => {
                 if let Some(lines) = cx.need_block(n) {
                     for l in lines {
-                        g.group.extend(l.words.iter().map(|w| w.text.clone()));
+                        g.group.extend(l.words.iter().map(|w| w.text.to_string()));
                     }
                     if lines.is_empty()
                         && let Some(b) = &n.block
@@ -395,9 +395,9 @@ pub(super) fn lvs_sync_daemon_interface(
                 ),
             ),
             None => {
-                vi.lvs_sync_daemon_interface = Some(w.text.clone());
+                vi.lvs_sync_daemon_interface = Some(w.text.to_string());
                 config.global.lvs_sync_daemon = Some(LvsSyncDaemon {
-                    interface: w.text.clone(),
+                    interface: w.text.to_string(),
                     instance: Some(name.clone()),
                     id: 0,
                     maxlen: None,
@@ -484,7 +484,7 @@ pub(super) fn authentication(cx: &mut Ctx, n: &Node) -> Option<Authentication> {
             }
             "auth_pass" => {
                 if let Some(w) = cx.arg(l, 1, "a password") {
-                    let mut p = w.text.clone();
+                    let mut p = w.text.to_string();
                     if p.len() > 8 {
                         cx.warn(w.span, "auth_pass is longer than 8 characters; truncated to 8, as keepalived does");
                         let mut end = 8;
@@ -620,8 +620,8 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
             break;
         }
         match (k.text.as_str(), val) {
-            ("brd" | "broadcast", Some(v)) => a.broadcast = Some(v.text.clone()),
-            ("dev", Some(v)) => a.dev = Some(v.text.clone()),
+            ("brd" | "broadcast", Some(v)) => a.broadcast = Some(v.text.to_string()),
+            ("dev", Some(v)) => a.dev = Some(v.text.to_string()),
             ("scope", Some(v)) => {
                 if !matches!(
                     v.text.as_str(),
@@ -636,11 +636,11 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
                         ),
                     );
                 }
-                a.scope = Some(v.text.clone());
+                a.scope = Some(v.text.to_string());
             }
-            ("label", Some(v)) => a.label = Some(v.text.clone()),
+            ("label", Some(v)) => a.label = Some(v.text.to_string()),
             ("peer", Some(v)) => a.peer = cx.ip_word(v, "peer"),
-            ("preferred_lft", Some(v)) => a.preferred_lft = Some(v.text.clone()),
+            ("preferred_lft", Some(v)) => a.preferred_lft = Some(v.text.to_string()),
             ("track_group", Some(_)) => {}
             ("no_track", _) => {
                 a.no_track = true;
@@ -653,7 +653,7 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
                 continue;
             }
             ("home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin", _) => {
-                a.flags.push(k.text.clone());
+                a.flags.push(k.text.to_string());
                 i += 1;
                 continue;
             }

@@ -116,7 +116,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     let Some(name_w) = cx.arg(node, 1, "a name") else {
         return;
     };
-    let name = name_w.text.clone();
+    let name = name_w.text.to_string();
     let Some(children) = cx.need_block(node) else {
         return;
     };
@@ -234,7 +234,7 @@ fn interface(cx: &mut Ctx, n: &Node, s: S) {
             format!("({name}) cannot use a loopback interface (lo) for vrrp; ignored"),
         );
     } else {
-        s.vi.interface = Some(w.text.clone());
+        s.vi.interface = Some(w.text.to_string());
         s.vi.interface_span = Some(w.span);
     }
 }
@@ -244,7 +244,7 @@ fn use_vmac(cx: &mut Ctx, n: &Node, s: S) {
         .words
         .get(1)
         .filter(|w| !w.text.contains(':'))
-        .map(|w| w.text.clone());
+        .map(|w| w.text.to_string());
     s.vi.use_vmac = Some(name.unwrap_or_default());
     if let Some(w) = n.words.iter().skip(1).find(|w| w.text.contains(':')) {
         match super::vmac_mac::parse(&w.text) {
