@@ -419,8 +419,8 @@ pub fn every_script(c: &Config) -> Vec<(String, &m::Script)> {
         for rs in &vs.real_servers {
             let rs_id = format!("real_server {} {} of {id}", rs.addr, rs.port);
             for (kw, s) in [
-                ("notify_up", &rs.notify_up),
-                ("notify_down", &rs.notify_down),
+                ("notify_up", rs.notify_up.as_deref()),
+                ("notify_down", rs.notify_down.as_deref()),
             ] {
                 if let Some(s) = s {
                     out.push((format!("{kw} of {rs_id}"), s));

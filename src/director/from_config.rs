@@ -275,8 +275,8 @@ fn virtual_server(
                 .flat_map(|c| check_specs(config, scripts, rs, c))
                 .collect(),
             bfd: rs.bfd_checks.clone(),
-            notify_up: script(scripts, &rs.notify_up),
-            notify_down: script(scripts, &rs.notify_down),
+            notify_up: boxed_script(scripts, &rs.notify_up),
+            notify_down: boxed_script(scripts, &rs.notify_down),
         })
         .collect();
     let core = VsSpec {
@@ -336,6 +336,10 @@ fn tls_verify(v: &cfg::TlsVerifySetting) -> checkers::TlsVerify {
 /// The runnable script, None when absent or disabled.
 fn script(scripts: &Scripts, s: &Option<cfg::Script>) -> Option<notify::Script> {
     scripts.get(s.as_ref()?).cloned()
+}
+
+fn boxed_script(scripts: &Scripts, s: &Option<Box<cfg::Script>>) -> Option<notify::Script> {
+    scripts.get(s.as_deref()?).cloned()
 }
 
 /// One checker block as the checks it runs: one, or one per SMTP_CHECK `host` (the real server

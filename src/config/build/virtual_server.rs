@@ -324,10 +324,10 @@ fn rs_lvs_method(cx: &mut Ctx, n: &Node, s: T) {
     }
 }
 fn notify_up(cx: &mut Ctx, n: &Node, s: T) {
-    s.rs.notify_up = cx.script(n);
+    s.rs.notify_up = cx.script(n).map(Box::new);
 }
 fn notify_down(cx: &mut Ctx, n: &Node, s: T) {
-    s.rs.notify_down = cx.script(n);
+    s.rs.notify_down = cx.script(n).map(Box::new);
 }
 fn uthreshold(cx: &mut Ctx, n: &Node, s: T) {
     s.rs.uthreshold = cx.u32_arg(n).unwrap_or(0);

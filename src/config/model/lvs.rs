@@ -244,8 +244,10 @@ pub struct RealServer {
     pub forward: Forward,
     /// Resolved from the virtual server when not set.
     pub inhibit_on_failure: bool,
-    pub notify_up: Option<Script>,
-    pub notify_down: Option<Script>,
+    /// Boxed: most real servers have none, and a `Script` inline would double the size of
+    /// every real server of a large configuration.
+    pub notify_up: Option<Box<Script>>,
+    pub notify_down: Option<Box<Script>>,
     /// `uthreshold` / `lthreshold`: connection limits (0: none).
     pub uthreshold: u32,
     pub lthreshold: u32,
