@@ -283,36 +283,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let Some(children) = cx.need_block(node) else {
         return;
     };
-    let vs = VirtualServer {
-        family: match &address {
-            VsAddress::Inet { addr, .. } => Family::of(addr),
-            _ => Family::Inet,
-        },
-        address,
-        span: node.span(),
-        protocol: Protocol::Tcp,
-        scheduler: Scheduler::Wlc,
-        sched_flags: Default::default(),
-        ops: false,
-        forward: Forward::Nat,
-        persistence: None,
-        persistence_engine: None,
-        delay_loop: Duration::from_secs(60),
-        quorum: 1,
-        hysteresis: 0,
-        quorum_up: None,
-        quorum_down: None,
-        alpha: false,
-        omega: false,
-        inhibit_on_failure: false,
-        ha_suspend: false,
-        smtp_alert: false,
-        virtualhost: None,
-        sorry_server: None,
-        real_servers: Vec::new(),
-        announce_route: None,
-        anycast_quiesce: true,
-    };
+    let vs = new_virtual_server(address, node.span());
     let mut st = Vs {
         vs,
         inherit: Inherit::default(),
@@ -381,29 +352,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
         global_smtp_alert: gl.smtp_alert_checker.or(gl.smtp_alert),
         delay_loop: vs.delay_loop,
     };
-    let mut rss = Vec::new();
-    for r in reals {
-        if let Some(rs) = real_server(cx, r, &ctx, config) {
-            // keepalived skips a real server of the other family (at its closing `}`),
-            // unless it is tunnelled (IPIP carries either family).
-            if let VsAddress::Inet { addr, .. } = &vs.address
-                && Family::of(addr) != Family::of(&rs.addr)
-                && !matches!(rs.forward, Forward::Tun { .. })
-            {
-                cx.warn(
-                    super::vrrp::close_span(r),
-                    format!(
-                        "address family of virtual server and real server {} don't match - skipping real server",
-                        rs.addr
-                    ),
-                );
-                continue;
-            }
-            rss.push(rs);
-        }
-    }
-    rss.shrink_to_fit();
-    vs.real_servers = rss;
+    vs.real_servers = real_servers(cx, &reals, &vs.address, &ctx, config);
     super::anycast::finish_virtual_server(&mut vs);
     vs.family = match (&vs.address, ip_family) {
         (VsAddress::Inet { addr, .. }, _) => Family::of(addr),
@@ -430,6 +379,74 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
     if unknown_group || seen.check(cx, &mut vs) {
         config.virtual_servers.push(vs);
     }
+}
+
+/// A virtual server with keepalived's defaults.
+fn new_virtual_server(address: VsAddress, span: Span) -> VirtualServer {
+    VirtualServer {
+        family: match &address {
+            VsAddress::Inet { addr, .. } => Family::of(addr),
+            _ => Family::Inet,
+        },
+        address,
+        span,
+        protocol: Protocol::Tcp,
+        scheduler: Scheduler::Wlc,
+        sched_flags: Default::default(),
+        ops: false,
+        forward: Forward::Nat,
+        persistence: None,
+        persistence_engine: None,
+        delay_loop: Duration::from_secs(60),
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        alpha: false,
+        omega: false,
+        inhibit_on_failure: false,
+        ha_suspend: false,
+        smtp_alert: false,
+        virtualhost: None,
+        sorry_server: None,
+        real_servers: Vec::new(),
+        announce_route: None,
+        anycast_quiesce: true,
+    }
+}
+
+/// The real servers of a virtual server, built once its options are known.
+fn real_servers(
+    cx: &mut Ctx,
+    reals: &[&Node],
+    address: &VsAddress,
+    parent: &checker::Parent,
+    config: &Config,
+) -> Vec<RealServer> {
+    let mut rss = Vec::with_capacity(reals.len());
+    for &r in reals {
+        let Some(rs) = real_server(cx, r, parent, config) else {
+            continue;
+        };
+        // keepalived skips a real server of the other family (at its closing `}`), unless it
+        // is tunnelled (IPIP carries either family).
+        if let VsAddress::Inet { addr, .. } = address
+            && Family::of(addr) != Family::of(&rs.addr)
+            && !matches!(rs.forward, Forward::Tun { .. })
+        {
+            cx.warn(
+                super::vrrp::close_span(r),
+                format!(
+                    "address family of virtual server and real server {} don't match - skipping real server",
+                    rs.addr
+                ),
+            );
+            continue;
+        }
+        rss.push(rs);
+    }
+    rss.shrink_to_fit();
+    rss
 }
 
 /// What a virtual_server block set, for keepalived's end-of-block checks.
