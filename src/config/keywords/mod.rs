@@ -3,10 +3,13 @@
 //! accepts and the deprecated spellings it warns about. Unknown keywords are matched against
 //! the block's vocabulary for a did-you-mean suggestion.
 //!
-//! The build stage (`build/`) holds the handler of each modelled keyword; this module is the
-//! single list of names and statuses ([`table`]: implemented, modelled but not acting
-//! ([`NOT_ACTING`]), accepted without effect (`*_IGNORED`)), so suggestions, the
-//! `lvsd does not implement X` notes and `docs/keywords.md` stay in one place.
+//! Each keyword is one entry ([`table::Entry`]: name, aliases, arity, one-line doc, status,
+//! handler) in its block's table, next to the handlers in `build/` (`global_defs`,
+//! `vrrp_instance`, `virtual_server`, `real_server` so far). [`Context::keywords`] reads every
+//! block's entries, so the builder's dispatch, suggestions, the `lvsd does not implement X`
+//! notes and `docs/keywords.md` come from one place. Blocks not converted yet list their names
+//! below (`TOP_LEVEL`, [`NOT_ACTING`], …), read through the same [`Spec`]s.
+//! docs/config-internals.md says how to add a keyword.
 
 pub mod table;
 
