@@ -3,7 +3,7 @@
 //! accepts and the deprecated spellings it warns about. Unknown keywords are matched against
 //! the block's vocabulary for a did-you-mean suggestion.
 //!
-//! Each keyword is one entry ([`table::Entry`]: name, aliases, arity, one-line doc, status,
+//! Each keyword is one entry (`table::Entry`: name, aliases, arity, one-line doc, status,
 //! handler) in its block's table, next to the handlers in `build/` (`global_defs`,
 //! `vrrp_instance`, `virtual_server`, `real_server` so far). [`Context::keywords`] reads every
 //! block's entries, so the builder's dispatch, suggestions, the `lvsd does not implement X`

@@ -1,7 +1,7 @@
 //! The shape of a keyword table entry, and where each block's table is.
 //!
 //! A block that is table-driven holds a `&[Entry<S>]` next to its handlers in `build/`
-//! (`S` is the state the block's handlers fill in); [`specs`] reads its names and statuses
+//! (`S` is the state the block's handlers fill in); `specs` reads its names and statuses
 //! from there. Blocks not converted yet still list their names in `keywords/mod.rs`.
 
 use super::{ALIASES, Context, listed_not_acting, unimplemented_effect};
