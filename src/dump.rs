@@ -644,9 +644,14 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
             json!(c.garp_lower_prio_delay.as_secs()),
         ),
         ("garp_lower_prio_rep", json!(c.garp_lower_prio_repeat)),
-        // lvsd does not act on `lower_prio_no_advert` yet (noted at load); keepalived's default.
-        ("lower_prio_no_advert", json!(0)),
-        ("higher_prio_send_advert", json!(0)),
+        (
+            "lower_prio_no_advert",
+            json!(u8::from(c.advert_rules.lower_prio_no_advert)),
+        ),
+        (
+            "higher_prio_send_advert",
+            json!(u8::from(c.advert_rules.higher_prio_send_advert)),
+        ),
         ("vrid", json!(v.vrid)),
         ("base_priority", json!(v.base_priority)),
         ("effective_priority", json!(v.effective_priority)),

@@ -206,6 +206,10 @@ pub struct InstanceConfig {
     /// `dont_track_primary`: ignore the instance interface's own link state.
     pub dont_track_primary: bool,
     pub notify: Notify,
+    /// `lower_prio_no_advert`, `higher_prio_send_advert`, `down_timer_adverts` (strict mode
+    /// already applied).
+    #[serde(flatten)]
+    pub advert_rules: super::fsm::AdvertRules,
 }
 
 impl Default for InstanceConfig {
@@ -253,6 +257,7 @@ impl Default for InstanceConfig {
             linkbeat_use_polling: false,
             dont_track_primary: false,
             notify: Notify::default(),
+            advert_rules: super::fsm::AdvertRules::default(),
         }
     }
 }

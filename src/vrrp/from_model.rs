@@ -259,6 +259,17 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         linkbeat_use_polling: i.linkbeat_use_polling,
         dont_track_primary: i.dont_track_primary,
         notify: notify(scripts, &i.notify),
+        advert_rules: advert_rules(i),
+    }
+}
+
+/// keepalived.conf(5): strict mode cannot clear `lower_prio_no_advert` nor set
+/// `higher_prio_send_advert`.
+fn advert_rules(i: &m::VrrpInstance) -> super::fsm::AdvertRules {
+    super::fsm::AdvertRules {
+        lower_prio_no_advert: i.lower_prio_no_advert || i.strict_mode,
+        higher_prio_send_advert: i.higher_prio_send_advert && !i.strict_mode,
+        down_timer_adverts: i.down_timer_adverts,
     }
 }
 
@@ -573,5 +584,22 @@ vrrp_instance VI_1 {
                 }
             ]
         );
+    }
+
+    /// The global `vrrp_*` forms are the instances' defaults; an instance line overrides.
+    #[test]
+    fn advert_rules_follow_global_defs_and_the_instance() {
+        let c = load(
+            "global_defs {\n vrrp_lower_prio_no_advert\n vrrp_higher_prio_send_advert\n \
+             vrrp_down_timer_adverts 2\n}\n\
+             vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 2\n lower_prio_no_advert off\n \
+             higher_prio_send_advert no\n down_timer_adverts 7\n virtual_ipaddress {\n  10.0.0.2\n }\n}\n",
+        );
+        let r = |i: usize| c.instances[i].advert_rules;
+        assert!(r(0).lower_prio_no_advert && r(0).higher_prio_send_advert);
+        assert_eq!(r(0).down_timer_adverts, 2);
+        assert!(!r(1).lower_prio_no_advert && !r(1).higher_prio_send_advert);
+        assert_eq!(r(1).down_timer_adverts, 7);
     }
 }

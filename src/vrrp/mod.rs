@@ -41,8 +41,7 @@
 //!
 //! v2 AH authentication (`auth_type AH`) is in [`ah`] and [`socket`].
 //!
-//! Not done: `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
-//! `higher_prio_send_advert`, `down_timer_adverts`, sync-group level tracking.
+//! Not done: `min_ttl`/`max_ttl`, sync-group level tracking.
 //! `use_vmac` sets the parent's arp_ignore/arp_filter as keepalived does ([`vmac`]).
 
 pub mod ah;

@@ -1,0 +1,223 @@
+//! keepalived.conf(5)'s advert-handling options, seen on the namespace LAN (tests/vrrp_lab):
+//! what a master answers to a lower- or higher-priority advert (`lower_prio_no_advert`,
+//! `higher_prio_send_advert`), how long a backup waits (`down_timer_adverts`), which unicast
+//! sources count (`check_unicast_src`). Each case runs against lvsd and keepalived 2.2.7 in
+//! the same run; the adverts are injected from the client node with a raw socket and the
+//! answers captured there.
+
+mod vrrp_lab;
+
+use std::time::{Duration, Instant};
+
+use vrrp_lab::{CLIENT, Daemon, Kind, Lab, Observer, Spec};
+
+const N1: u8 = 1;
+const VIP: &str = "10.77.0.100";
+const N1_ADDR: &str = "10.77.0.1";
+
+fn lab(tag: &str) -> Lab {
+    Lab::with_prefix(format!("vo-{tag}{}", std::process::id() % 100_000))
+}
+
+fn start(lab: &Lab, kind: Kind, conf: &str) -> Daemon {
+    match kind {
+        Kind::Lvsd => lab.start_lvsd_text(N1, conf, false),
+        Kind::Keepalived => lab.start_keepalived_text(N1, conf),
+    }
+}
+
+/// The lab's instance (vrid 51, v2, advert_int 1) with `extra` lines after `interface`.
+fn conf(prio: u8, extra: &str) -> String {
+    Spec::v4(2, prio, 1.0).keepalived_conf().replace(
+        "  interface eth0\n",
+        &format!("  interface eth0\n  garp_master_delay 0\n  garp_master_repeat 1\n{extra}"),
+    )
+}
+
+/// Sends a VRRPv2 advert for vrid 51 from the client: to the group, or to `unicast_to`.
+fn inject(lab: &Lab, prio: u8, unicast_to: Option<&str>) {
+    use lvsd::vrrp::packet::{Advert, Auth, ChecksumMode, MCAST_V4, Version};
+    let dst: std::net::IpAddr = match unicast_to {
+        Some(a) => a.parse().expect("ip"),
+        None => MCAST_V4.into(),
+    };
+    let b = Advert {
+        version: Version::V2,
+        vrid: 51,
+        priority: prio,
+        interval_cs: 100,
+        addrs: vec![VIP.parse().expect("vip")],
+        auth: Auth::None,
+    }
+    .encode(
+        "10.77.0.10".parse().expect("ip"),
+        dst,
+        ChecksumMode::PseudoHeader,
+    );
+    lab.in_ns(CLIENT, move || {
+        use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+        let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw");
+        s.bind_device(Some(b"eth0")).expect("bind");
+        s.set_multicast_ttl_v4(255).expect("ttl");
+        s.set_ttl_v4(255).expect("ttl");
+        s.send_to(&b, &SockAddr::from(std::net::SocketAddr::new(dst, 0)))
+            .expect("send");
+    });
+}
+
+fn wait_master(lab: &Lab, kind: Kind) {
+    assert!(
+        lab.wait_for(N1, VIP, true, Duration::from_secs(8))
+            .is_some(),
+        "{kind:?} never became MASTER"
+    );
+}
+
+/// Waits for one of n1's regular adverts, then injects `prio` 350 ms later (the next regular
+/// advert is 650 ms away) and returns the priorities n1 advertised in the 400 ms after.
+fn answer_to(lab: &Lab, obs: &Observer, prio: u8) -> Vec<u8> {
+    let t = Instant::now();
+    let ta = loop {
+        assert!(t.elapsed() < Duration::from_secs(3), "no advert from n1");
+        if let Some(ta) = obs.first_from_after(N1_ADDR, t) {
+            break ta;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::thread::sleep((ta + Duration::from_millis(350)).saturating_duration_since(Instant::now()));
+    let t0 = Instant::now();
+    inject(lab, prio, None);
+    std::thread::sleep(Duration::from_millis(400));
+    let n1: std::net::IpAddr = N1_ADDR.parse().expect("ip");
+    obs.seen()
+        .into_iter()
+        .filter(|s| s.src == n1 && s.at > t0 && s.at < t0 + Duration::from_millis(400))
+        .map(|s| s.priority)
+        .collect()
+}
+
+/// A master hearing a lower-priority advert answers at once with its own, unless
+/// `lower_prio_no_advert` is set.
+fn lower_prio(tag: &str, kind: Kind, no_advert: bool) {
+    let lab = lab(tag);
+    let extra = if no_advert {
+        "  lower_prio_no_advert\n"
+    } else {
+        ""
+    };
+    let mut d = start(&lab, kind, &conf(150, extra));
+    wait_master(&lab, kind);
+    let obs = Observer::start(&lab, CLIENT);
+    let answer = answer_to(&lab, &obs, 100);
+    let want: Vec<u8> = if no_advert { vec![] } else { vec![150] };
+    assert_eq!(
+        answer, want,
+        "{kind:?} lower_prio_no_advert={no_advert}: n1's adverts within 400 ms of a priority-100 advert"
+    );
+    assert!(lab.has(N1, VIP), "{kind:?} gave up mastership");
+    d.term();
+    d.wait();
+}
+
+#[test]
+fn lower_prio_no_advert_lvsd() {
+    lower_prio("a", Kind::Lvsd, true);
+}
+
+#[test]
+fn lower_prio_no_advert_keepalived() {
+    lower_prio("b", Kind::Keepalived, true);
+}
+
+#[test]
+fn lower_prio_answered_by_default_lvsd() {
+    lower_prio("c", Kind::Lvsd, false);
+}
+
+#[test]
+fn lower_prio_answered_by_default_keepalived() {
+    lower_prio("d", Kind::Keepalived, false);
+}
+
+/// A master hearing a higher-priority advert goes backup; with `higher_prio_send_advert` it
+/// sends one advert of its own first.
+fn higher_prio(tag: &str, kind: Kind, send: bool) {
+    let lab = lab(tag);
+    let extra = if send {
+        "  higher_prio_send_advert\n"
+    } else {
+        ""
+    };
+    let mut d = start(&lab, kind, &conf(150, extra));
+    wait_master(&lab, kind);
+    let obs = Observer::start(&lab, CLIENT);
+    let answer = answer_to(&lab, &obs, 200);
+    let want: Vec<u8> = if send { vec![150] } else { vec![] };
+    assert_eq!(
+        answer, want,
+        "{kind:?} higher_prio_send_advert={send}: n1's adverts within 400 ms of a priority-200 advert"
+    );
+    assert!(!lab.has(N1, VIP), "{kind:?} still MASTER");
+    d.term();
+    d.wait();
+}
+
+#[test]
+fn higher_prio_send_advert_lvsd() {
+    higher_prio("e", Kind::Lvsd, true);
+}
+
+#[test]
+fn higher_prio_send_advert_keepalived() {
+    higher_prio("f", Kind::Keepalived, true);
+}
+
+#[test]
+fn higher_prio_silent_by_default_lvsd() {
+    higher_prio("g", Kind::Lvsd, false);
+}
+
+/// How long a priority-100 backup waits after the master's last advert before taking over.
+fn takeover_after_silence(lab: &Lab, kind: Kind, extra: &str) -> Duration {
+    let mut d = start(lab, kind, &conf(100, extra));
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..5 {
+        inject(lab, 200, None);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert!(
+        !lab.has(N1, VIP),
+        "{kind:?} MASTER under a priority-200 master"
+    );
+    let t_last = Instant::now();
+    inject(lab, 200, None);
+    let took = lab
+        .wait_for(N1, VIP, true, Duration::from_secs(6))
+        .unwrap_or_else(|| panic!("{kind:?} never took over"));
+    let _ = t_last;
+    d.term();
+    d.wait();
+    took
+}
+
+/// `down_timer_adverts 1`: Master_Down_Interval is one advert interval plus the skew
+/// (0.609 s at priority 100) instead of three.
+fn down_timer(tag: &str, kind: Kind) {
+    let lab = lab(tag);
+    let one = takeover_after_silence(&lab, kind, "  down_timer_adverts 1\n");
+    eprintln!("{kind:?}: down_timer_adverts 1: took over {one:?} after the last advert");
+    assert!(
+        one > Duration::from_millis(1450) && one < Duration::from_millis(1900),
+        "{kind:?}: down_timer_adverts 1 took over after {one:?}"
+    );
+}
+
+#[test]
+fn down_timer_adverts_lvsd() {
+    down_timer("h", Kind::Lvsd);
+}
+
+#[test]
+fn down_timer_adverts_keepalived() {
+    down_timer("i", Kind::Keepalived);
+}
