@@ -36,6 +36,11 @@ fn conf(prio: u8, extra: &str) -> String {
 
 /// Sends a VRRPv2 advert for vrid 51 from the client: to the group, or to `unicast_to`.
 fn inject(lab: &Lab, prio: u8, unicast_to: Option<&str>) {
+    inject_vip(lab, prio, unicast_to, VIP);
+}
+
+/// [`inject`] with another address in the advert.
+fn inject_vip(lab: &Lab, prio: u8, unicast_to: Option<&str>, vip: &str) {
     use lvsd::vrrp::packet::{Advert, Auth, ChecksumMode, MCAST_V4, Version};
     let dst: std::net::IpAddr = match unicast_to {
         Some(a) => a.parse().expect("ip"),
@@ -46,7 +51,7 @@ fn inject(lab: &Lab, prio: u8, unicast_to: Option<&str>) {
         vrid: 51,
         priority: prio,
         interval_cs: 100,
-        addrs: vec![VIP.parse().expect("vip")],
+        addrs: vec![vip.parse().expect("vip")],
         auth: Auth::None,
     }
     .encode(
@@ -220,4 +225,117 @@ fn down_timer_adverts_lvsd() {
 #[test]
 fn down_timer_adverts_keepalived() {
     down_timer("i", Kind::Keepalived);
+}
+
+/// Whether a priority-100 backup started with `text` stays backup for 5 s while `send`
+/// injects a priority-200 advert every 400 ms (the adverts count), or takes over after
+/// Master_Down_Interval (they are dropped).
+fn held_back(lab: &Lab, kind: Kind, text: &str, send: impl Fn()) -> bool {
+    let mut d = start(lab, kind, text);
+    let t = Instant::now();
+    let mut master = false;
+    while t.elapsed() < Duration::from_secs(5) {
+        send();
+        std::thread::sleep(Duration::from_millis(400));
+        master |= lab.has(N1, VIP);
+    }
+    d.term();
+    d.wait();
+    !master
+}
+
+/// A unicast instance (peer n2) hearing unicast adverts from the client, which is no peer.
+fn stranger_counts(tag: &str, kind: Kind, check: bool) -> bool {
+    let lab = lab(tag);
+    let spec = Spec {
+        unicast: Some((N1_ADDR.into(), "10.77.0.2".into())),
+        ..Spec::v4(2, 100, 1.0)
+    };
+    let extra = if check { "  check_unicast_src\n" } else { "" };
+    let text = spec
+        .keepalived_conf()
+        .replace("  interface eth0\n", &format!("  interface eth0\n{extra}"));
+    held_back(&lab, kind, &text, || inject(&lab, 200, Some(N1_ADDR)))
+}
+
+#[test]
+fn check_unicast_src_drops_strangers_lvsd() {
+    assert!(!stranger_counts("j", Kind::Lvsd, true));
+}
+
+#[test]
+fn check_unicast_src_drops_strangers_keepalived() {
+    assert!(!stranger_counts("k", Kind::Keepalived, true));
+}
+
+#[test]
+fn unicast_strangers_count_by_default_lvsd() {
+    assert!(stranger_counts("l", Kind::Lvsd, false));
+}
+
+#[test]
+fn unicast_strangers_count_by_default_keepalived() {
+    assert!(stranger_counts("m", Kind::Keepalived, false));
+}
+
+/// Three adverts from the same master with another address list at a priority-100 backup:
+/// how many address-list errors are reported (lvsd: the `addr_list_err` counter of /status;
+/// keepalived: its log lines).
+fn addr_list_errors(tag: &str, kind: Kind, skip: bool) -> usize {
+    let lab = lab(tag);
+    let extra = if skip { "  skip_check_adv_addr\n" } else { "" };
+    let mut d = start(&lab, kind, &conf(100, extra));
+    std::thread::sleep(Duration::from_millis(500));
+    inject(&lab, 200, None);
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..3 {
+        inject_vip(&lab, 200, None, "10.77.0.199");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let n = match kind {
+        Kind::Lvsd => d.instance_status()["counters"]["addr_list_err"]
+            .as_u64()
+            .unwrap_or(99) as usize,
+        Kind::Keepalived => {
+            let log = d.log_text();
+            log.lines()
+                .filter(|l| l.contains("not present in MASTER advert"))
+                .count()
+        }
+    };
+    d.term();
+    d.wait();
+    n
+}
+
+#[test]
+fn skip_check_adv_addr_lvsd() {
+    assert_eq!(addr_list_errors("n", Kind::Lvsd, false), 3);
+    assert_eq!(addr_list_errors("o", Kind::Lvsd, true), 0);
+}
+
+#[test]
+fn skip_check_adv_addr_keepalived() {
+    assert_eq!(addr_list_errors("p", Kind::Keepalived, false), 3);
+    assert_eq!(addr_list_errors("q", Kind::Keepalived, true), 0);
+}
+
+/// Adverts whose address list is not ours are dropped: the backup takes over.
+fn mismatch_dropped(tag: &str, kind: Kind) {
+    let lab = lab(tag);
+    let held = held_back(&lab, kind, &conf(100, ""), || {
+        inject_vip(&lab, 200, None, "10.77.0.199")
+    });
+    assert!(!held, "{kind:?} obeyed adverts for other addresses");
+}
+
+#[test]
+fn address_list_mismatch_is_dropped_lvsd() {
+    mismatch_dropped("r", Kind::Lvsd);
+}
+
+#[test]
+fn address_list_mismatch_is_dropped_keepalived() {
+    mismatch_dropped("s", Kind::Keepalived);
 }

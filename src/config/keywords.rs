@@ -117,8 +117,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
         Context::GlobalDefs,
         &[
             "vrrp_min_garp",
-            "vrrp_skip_check_adv_addr",
-            "vrrp_check_unicast_src",
             "default_interface",
             "checker_log_all_failures",
         ],
@@ -129,9 +127,7 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
         &[
             "unicast_fault_no_peer",
             "track_src_ip",
-            "check_unicast_src",
             "smtp_alert",
-            "skip_check_adv_addr",
             "promote_secondaries",
             "notify_master_rx_lower_pri",
         ],

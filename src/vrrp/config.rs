@@ -210,6 +210,10 @@ pub struct InstanceConfig {
     /// already applied).
     #[serde(flatten)]
     pub advert_rules: super::fsm::AdvertRules,
+    /// `check_unicast_src`: unicast adverts from sources that are no `unicast_peer` are dropped.
+    pub check_unicast_src: bool,
+    /// `skip_check_adv_addr`: adverts from the master last heard skip the address-list check.
+    pub skip_check_adv_addr: bool,
 }
 
 impl Default for InstanceConfig {
@@ -258,6 +262,8 @@ impl Default for InstanceConfig {
             dont_track_primary: false,
             notify: Notify::default(),
             advert_rules: super::fsm::AdvertRules::default(),
+            check_unicast_src: false,
+            skip_check_adv_addr: false,
         }
     }
 }

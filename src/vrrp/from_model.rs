@@ -260,6 +260,8 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         dont_track_primary: i.dont_track_primary,
         notify: notify(scripts, &i.notify),
         advert_rules: advert_rules(i),
+        check_unicast_src: i.check_unicast_src,
+        skip_check_adv_addr: i.skip_check_adv_addr,
     }
 }
 

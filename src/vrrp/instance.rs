@@ -253,6 +253,7 @@ pub(crate) async fn run(
             checksum: cfg.checksum_mode(),
             local: io.src,
             peers: cfg.unicast_peers.clone(),
+            check_unicast_src: cfg.check_unicast_src,
         },
         hr: HrTimer::new().context("creating the VRRP timerfd")?,
         buf: vec![0u8; 2048],
@@ -341,6 +342,7 @@ fn step_config(cfg: &InstanceConfig, shared: &Shared, local_addr: IpAddr) -> Ste
         garp_master_refresh_repeat: cfg.garp_master_refresh_repeat,
         startup_delay: shared.startup_delay,
         notify_priority_changes: cfg.notify_priority_changes,
+        skip_check_adv_addr: cfg.skip_check_adv_addr,
     }
 }
 

@@ -79,6 +79,9 @@ pub struct StepConfig {
     pub startup_delay: Duration,
     /// `notify_priority_changes`.
     pub notify_priority_changes: bool,
+    /// `skip_check_adv_addr`: adverts from the source of the last accepted one are not
+    /// checked against our address list.
+    pub skip_check_adv_addr: bool,
 }
 
 /// The pure part of one instance's loop.
@@ -94,6 +97,8 @@ pub struct Step {
     garp_burst: u32,
     /// When the last lower-priority burst went out.
     lower_prio_garp_at: Option<Instant>,
+    /// The source of the last advert that reached the FSM (`skip_check_adv_addr`).
+    last_advert_src: Option<IpAddr>,
     stopped: bool,
     pub counters: VrrpCounters,
     limits: LogLimits,
@@ -111,6 +116,7 @@ impl Step {
             garp_at: None,
             garp_refresh_at: None,
             lower_prio_garp_at: None,
+            last_advert_src: None,
             stopped: false,
             counters: VrrpCounters::default(),
             limits: LogLimits::default(),
@@ -260,12 +266,15 @@ impl Step {
                 if advert.priority == 0 {
                     self.counters.pri_zero_rcvd += 1;
                 }
-                if addr_list_mismatch {
+                let unchecked = self.cfg.skip_check_adv_addr && self.last_advert_src == Some(src);
+                if addr_list_mismatch && !unchecked {
                     self.counters.addr_list_err += 1;
                     if let Decision::Log { suppressed } = self.limits.check(Kind::AddrList, now) {
-                        tracing::warn!(instance = %self.cfg.name, from = %src, "advert address list {:?} differs from ours{}", advert.addrs, suppressed_note(suppressed));
+                        tracing::warn!(instance = %self.cfg.name, from = %src, "advert address list {:?} differs from ours: dropped{}", advert.addrs, suppressed_note(suppressed));
                     }
+                    return;
                 }
+                self.last_advert_src = Some(src);
                 let interval = Duration::from_millis(u64::from(advert.interval_cs) * 10);
                 let ev = Event::Advert {
                     src,

@@ -24,6 +24,7 @@ fn cfg() -> StepConfig {
         garp_lower_prio_repeat: 1,
         startup_delay: Duration::ZERO,
         notify_priority_changes: false,
+        skip_check_adv_addr: false,
     }
 }
 
@@ -288,4 +289,62 @@ fn resign_leaves_master_with_priority_zero_and_is_ignored_otherwise() {
         states(&run_until(&mut s, t0 + ms(4100 + 3610))),
         vec![State::Master]
     );
+}
+
+fn mismatched(prio: u8, src: &str) -> Input {
+    match advert(prio) {
+        Input::Packet {
+            verdict: Verdict::Accept { advert, .. },
+            ..
+        } => Input::Packet {
+            src: src.parse().unwrap(),
+            verdict: Verdict::Accept {
+                advert,
+                addr_list_mismatch: true,
+            },
+        },
+        other => other,
+    }
+}
+
+/// An advert whose address list is not ours is counted and dropped (keepalived 2.2.7: a
+/// backup hearing only such adverts takes over); with `skip_check_adv_addr` the master last
+/// heard is not checked again, a new source is.
+#[test]
+fn address_list_mismatch_drops_unless_skipped_for_the_known_master() {
+    let t0 = Instant::now();
+    let mut s = Step::new(cfg(), OK);
+    s.on_input(t0, Input::Startup);
+    for i in 0..4 {
+        s.on_input(t0 + ms(1000 * i), mismatched(200, "10.0.0.1"));
+    }
+    assert_eq!(s.counters.addr_list_err, 4);
+    run_until(&mut s, t0 + ms(3700));
+    assert_eq!(
+        s.fsm().state(),
+        State::Master,
+        "the dropped adverts do not hold it back"
+    );
+
+    let c = StepConfig {
+        skip_check_adv_addr: true,
+        ..cfg()
+    };
+    let mut s = Step::new(c, OK);
+    s.on_input(t0, Input::Startup);
+    // Not yet heard: checked and dropped.
+    s.on_input(t0 + ms(100), mismatched(200, "10.0.0.1"));
+    assert_eq!(s.counters.addr_list_err, 1);
+    // A good advert makes 10.0.0.1 the master last heard; its next ones pass unchecked.
+    s.on_input(t0 + ms(200), advert(200));
+    for i in 1..5 {
+        s.on_input(t0 + ms(200 + 1000 * i), mismatched(200, "10.0.0.1"));
+    }
+    assert_eq!(s.counters.addr_list_err, 1);
+    assert_eq!(s.fsm().state(), State::Backup);
+    assert_eq!(s.fsm().master_addr(), Some("10.0.0.1".parse().unwrap()));
+    // Another source is checked.
+    s.on_input(t0 + ms(4300), mismatched(250, "10.0.0.9"));
+    assert_eq!(s.counters.addr_list_err, 2);
+    assert_eq!(s.fsm().master_addr(), Some("10.0.0.1".parse().unwrap()));
 }
