@@ -621,7 +621,10 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
     let mut f: Vec<(&'static str, Value)> = vec![
         ("iname", json!(v.name)),
         ("dont_track_primary", json!(u8::from(c.dont_track_primary))),
-        ("skip_check_adv_addr", json!(u8::from(c.skip_check_adv_addr))),
+        (
+            "skip_check_adv_addr",
+            json!(u8::from(c.skip_check_adv_addr)),
+        ),
         // keepalived's default (the instance's strict mode is applied at load).
         ("strict_mode", json!(0)),
         ("vmac_ifname", json!(c.use_vmac.clone().unwrap_or_default())),

@@ -339,3 +339,47 @@ fn address_list_mismatch_is_dropped_lvsd() {
 fn address_list_mismatch_is_dropped_keepalived() {
     mismatch_dropped("s", Kind::Keepalived);
 }
+
+/// `unicast_fault_no_peer` on an instance with no `unicast_peer`: FAULT instead of multicast
+/// (no VIP, no advert); `src` adds `unicast_src_ip`.
+fn fault_no_peer(tag: &str, kind: Kind, src: bool) {
+    let lab = lab(tag);
+    let extra = if src {
+        "  unicast_src_ip 10.77.0.1\n  unicast_fault_no_peer\n"
+    } else {
+        "  unicast_fault_no_peer\n"
+    };
+    let obs = Observer::start(&lab, CLIENT);
+    let mut d = start(&lab, kind, &conf(255, extra));
+    assert!(
+        lab.never_holds(N1, VIP, Duration::from_secs(2)),
+        "{kind:?} took the VIP"
+    );
+    let n1: std::net::IpAddr = N1_ADDR.parse().expect("ip");
+    let sent = obs.seen().iter().filter(|s| s.src == n1).count();
+    let log = d.log_text();
+    match kind {
+        Kind::Lvsd => assert_eq!(
+            d.instance_status()["state"],
+            "FAULT",
+            "{}",
+            d.instance_status()
+        ),
+        Kind::Keepalived => assert!(log.to_lowercase().contains("fault state"), "{log}"),
+    }
+    assert_eq!(sent, 0, "{kind:?} sent adverts");
+    d.term();
+    d.wait();
+}
+
+#[test]
+fn unicast_fault_no_peer_lvsd() {
+    fault_no_peer("t", Kind::Lvsd, true);
+    fault_no_peer("u", Kind::Lvsd, false);
+}
+
+#[test]
+fn unicast_fault_no_peer_keepalived() {
+    fault_no_peer("v", Kind::Keepalived, true);
+    fault_no_peer("w", Kind::Keepalived, false);
+}

@@ -125,7 +125,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     (
         Context::VrrpInstance,
         &[
-            "unicast_fault_no_peer",
             "track_src_ip",
             "smtp_alert",
             "promote_secondaries",

@@ -214,6 +214,9 @@ pub struct InstanceConfig {
     pub check_unicast_src: bool,
     /// `skip_check_adv_addr`: adverts from the master last heard skip the address-list check.
     pub skip_check_adv_addr: bool,
+    /// `unicast_fault_no_peer` with no `unicast_peer`: the instance stays in FAULT instead of
+    /// falling back to multicast.
+    pub fault_no_peer: bool,
 }
 
 impl Default for InstanceConfig {
@@ -264,6 +267,7 @@ impl Default for InstanceConfig {
             advert_rules: super::fsm::AdvertRules::default(),
             check_unicast_src: false,
             skip_check_adv_addr: false,
+            fault_no_peer: false,
         }
     }
 }

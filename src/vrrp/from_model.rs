@@ -262,6 +262,7 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         advert_rules: advert_rules(i),
         check_unicast_src: i.check_unicast_src,
         skip_check_adv_addr: i.skip_check_adv_addr,
+        fault_no_peer: i.unicast_fault_no_peer && i.unicast_peers.is_empty(),
     }
 }
 
@@ -603,5 +604,18 @@ vrrp_instance VI_1 {
         assert_eq!(r(0).down_timer_adverts, 2);
         assert!(!r(1).lower_prio_no_advert && !r(1).higher_prio_send_advert);
         assert_eq!(r(1).down_timer_adverts, 7);
+    }
+
+    /// `unicast_fault_no_peer` faults the instance only while it has no peer.
+    #[test]
+    fn unicast_fault_no_peer_applies_without_peers() {
+        let c = load(
+            "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n unicast_fault_no_peer\n \
+             virtual_ipaddress {\n  10.0.0.1\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 2\n unicast_fault_no_peer\n \
+             unicast_peer {\n  10.0.0.9\n }\n virtual_ipaddress {\n  10.0.0.2\n }\n}\n",
+        );
+        assert!(c.instances[0].fault_no_peer);
+        assert!(!c.instances[1].fault_no_peer);
     }
 }

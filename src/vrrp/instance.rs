@@ -234,6 +234,9 @@ pub(crate) async fn run(
     };
     tracing::info!(instance = %name, src = %io.src, "VRRP instance started on {} (vrid {}, v{}, prio {})",
         cfg.interface, cfg.vrid, cfg.version, cfg.priority);
+    if cfg.fault_no_peer {
+        tracing::warn!(instance = %name, "unicast_fault_no_peer and no unicast_peer: staying in FAULT");
+    }
 
     let (fault, priority) = tracking(&cfg, &shared);
     let mut step = Step::new(
@@ -561,7 +564,8 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
             weight: f.weight,
         })
         .collect();
-    track::evaluate(cfg.priority, &inputs, &files)
+    let (fault, priority) = track::evaluate(cfg.priority, &inputs, &files);
+    (fault || cfg.fault_no_peer, priority)
 }
 
 /// Carries out the effects of a step.
