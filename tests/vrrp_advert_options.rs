@@ -15,6 +15,20 @@ const N1: u8 = 1;
 const VIP: &str = "10.77.0.100";
 const N1_ADDR: &str = "10.77.0.1";
 
+/// Runs the cases at once, each in its own lab (they mostly wait), so the file stays short;
+/// a failing case fails the test.
+fn together(cases: Vec<Box<dyn FnOnce() + Send + '_>>) {
+    std::thread::scope(|s| {
+        let hs: Vec<_> = cases.into_iter().map(|c| s.spawn(c)).collect();
+        let failed = hs
+            .into_iter()
+            .map(|h| h.join())
+            .filter(Result::is_err)
+            .count();
+        assert_eq!(failed, 0, "{failed} case(s) failed (see above)");
+    });
+}
+
 fn lab(tag: &str) -> Lab {
     Lab::with_prefix(format!("vo-{tag}{}", std::process::id() % 100_000))
 }
@@ -124,26 +138,6 @@ fn lower_prio(tag: &str, kind: Kind, no_advert: bool) {
     d.wait();
 }
 
-#[test]
-fn lower_prio_no_advert_lvsd() {
-    lower_prio("a", Kind::Lvsd, true);
-}
-
-#[test]
-fn lower_prio_no_advert_keepalived() {
-    lower_prio("b", Kind::Keepalived, true);
-}
-
-#[test]
-fn lower_prio_answered_by_default_lvsd() {
-    lower_prio("c", Kind::Lvsd, false);
-}
-
-#[test]
-fn lower_prio_answered_by_default_keepalived() {
-    lower_prio("d", Kind::Keepalived, false);
-}
-
 /// A master hearing a higher-priority advert goes backup; with `higher_prio_send_advert` it
 /// sends one advert of its own first.
 fn higher_prio(tag: &str, kind: Kind, send: bool) {
@@ -165,21 +159,6 @@ fn higher_prio(tag: &str, kind: Kind, send: bool) {
     assert!(!lab.has(N1, VIP), "{kind:?} still MASTER");
     d.term();
     d.wait();
-}
-
-#[test]
-fn higher_prio_send_advert_lvsd() {
-    higher_prio("e", Kind::Lvsd, true);
-}
-
-#[test]
-fn higher_prio_send_advert_keepalived() {
-    higher_prio("f", Kind::Keepalived, true);
-}
-
-#[test]
-fn higher_prio_silent_by_default_lvsd() {
-    higher_prio("g", Kind::Lvsd, false);
 }
 
 /// How long a priority-100 backup waits after the master's last advert before taking over.
@@ -211,20 +190,11 @@ fn down_timer(tag: &str, kind: Kind) {
     let lab = lab(tag);
     let one = takeover_after_silence(&lab, kind, "  down_timer_adverts 1\n");
     eprintln!("{kind:?}: down_timer_adverts 1: took over {one:?} after the last advert");
+    // The RFC's 3 would be 3.609 s; polling `ip` adds up to tens of ms on a loaded host.
     assert!(
-        one > Duration::from_millis(1450) && one < Duration::from_millis(1900),
+        one > Duration::from_millis(1400) && one < Duration::from_millis(2600),
         "{kind:?}: down_timer_adverts 1 took over after {one:?}"
     );
-}
-
-#[test]
-fn down_timer_adverts_lvsd() {
-    down_timer("h", Kind::Lvsd);
-}
-
-#[test]
-fn down_timer_adverts_keepalived() {
-    down_timer("i", Kind::Keepalived);
 }
 
 /// Whether a priority-100 backup started with `text` stays backup for 5 s while `send`
@@ -258,26 +228,6 @@ fn stranger_counts(tag: &str, kind: Kind, check: bool) -> bool {
     held_back(&lab, kind, &text, || inject(&lab, 200, Some(N1_ADDR)))
 }
 
-#[test]
-fn check_unicast_src_drops_strangers_lvsd() {
-    assert!(!stranger_counts("j", Kind::Lvsd, true));
-}
-
-#[test]
-fn check_unicast_src_drops_strangers_keepalived() {
-    assert!(!stranger_counts("k", Kind::Keepalived, true));
-}
-
-#[test]
-fn unicast_strangers_count_by_default_lvsd() {
-    assert!(stranger_counts("l", Kind::Lvsd, false));
-}
-
-#[test]
-fn unicast_strangers_count_by_default_keepalived() {
-    assert!(stranger_counts("m", Kind::Keepalived, false));
-}
-
 /// Three adverts from the same master with another address list at a priority-100 backup:
 /// how many address-list errors are reported (lvsd: the `addr_list_err` counter of /status;
 /// keepalived: its log lines).
@@ -309,18 +259,6 @@ fn addr_list_errors(tag: &str, kind: Kind, skip: bool) -> usize {
     n
 }
 
-#[test]
-fn skip_check_adv_addr_lvsd() {
-    assert_eq!(addr_list_errors("n", Kind::Lvsd, false), 3);
-    assert_eq!(addr_list_errors("o", Kind::Lvsd, true), 0);
-}
-
-#[test]
-fn skip_check_adv_addr_keepalived() {
-    assert_eq!(addr_list_errors("p", Kind::Keepalived, false), 3);
-    assert_eq!(addr_list_errors("q", Kind::Keepalived, true), 0);
-}
-
 /// Adverts whose address list is not ours are dropped: the backup takes over.
 fn mismatch_dropped(tag: &str, kind: Kind) {
     let lab = lab(tag);
@@ -328,16 +266,6 @@ fn mismatch_dropped(tag: &str, kind: Kind) {
         inject_vip(&lab, 200, None, "10.77.0.199")
     });
     assert!(!held, "{kind:?} obeyed adverts for other addresses");
-}
-
-#[test]
-fn address_list_mismatch_is_dropped_lvsd() {
-    mismatch_dropped("r", Kind::Lvsd);
-}
-
-#[test]
-fn address_list_mismatch_is_dropped_keepalived() {
-    mismatch_dropped("s", Kind::Keepalived);
 }
 
 /// `unicast_fault_no_peer` on an instance with no `unicast_peer`: FAULT instead of multicast
@@ -372,14 +300,282 @@ fn fault_no_peer(tag: &str, kind: Kind, src: bool) {
     d.wait();
 }
 
-#[test]
-fn unicast_fault_no_peer_lvsd() {
-    fault_no_peer("t", Kind::Lvsd, true);
-    fault_no_peer("u", Kind::Lvsd, false);
+/// `promote_secondaries`: the interface's flag is set, so deleting the primary address of a
+/// subnet keeps its secondaries (as the VIPs are).
+fn promote(tag: &str, kind: Kind) {
+    let lab = lab(tag);
+    let flag = |lab: &Lab| {
+        let o = lab.exec(
+            N1,
+            &["cat", "/proc/sys/net/ipv4/conf/eth0/promote_secondaries"],
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(flag(&lab), "0");
+    let mut d = start(&lab, kind, &conf(255, "  promote_secondaries\n"));
+    wait_master(&lab, kind);
+    assert_eq!(flag(&lab), "1", "{kind:?}");
+    // The kernel's effect, on a subnet the daemon does not use: the secondary survives.
+    for a in ["10.88.0.1/24", "10.88.0.2/24"] {
+        assert!(
+            lab.exec(N1, &["ip", "addr", "add", a, "dev", "eth0"])
+                .status
+                .success()
+        );
+    }
+    let o = lab.exec(N1, &["ip", "addr", "del", "10.88.0.1/24", "dev", "eth0"]);
+    assert!(o.status.success());
+    assert!(
+        lab.has(N1, "10.88.0.2"),
+        "{kind:?}: the secondary went with the primary"
+    );
+    d.term();
+    d.wait();
+    // Put back at stop.
+    assert_eq!(flag(&lab), "0", "{kind:?} after stop");
+}
+
+/// `notify_master_rx_lower_pri`: the script runs when the master hears a lower-priority
+/// advert, not before.
+fn rx_lower_pri(tag: &str, kind: Kind) {
+    let lab = lab(tag);
+    let flag = lab.dir.join("rx-lower");
+    let extra = format!(
+        "  notify_master_rx_lower_pri \"/usr/bin/touch {}\"\n",
+        flag.display()
+    );
+    let mut d = start(&lab, kind, &conf(255, &extra));
+    wait_master(&lab, kind);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!flag.exists(), "{kind:?} ran it unprompted");
+    inject(&lab, 100, None);
+    let t = Instant::now();
+    while !flag.exists() && t.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        flag.exists(),
+        "{kind:?} did not run notify_master_rx_lower_pri"
+    );
+    d.term();
+    d.wait();
+}
+
+/// A script that takes 1.5 s to succeed, unweighted, tracked by the owner (`state MASTER`):
+/// with `init_fail` the instance is in FAULT until that first result, then takes the VIP
+/// (keepalived 2.2.7 alike: the first result decides, whatever `rise` says).
+fn script_start(tag: &str, kind: Kind, fail: bool) -> Duration {
+    let lab = lab(tag);
+    let spec = Spec {
+        scripts: vec![("chk".into(), "/bin/sleep 1.5".into(), 0, 5.0)],
+        state_master: true,
+        ..Spec::v4(2, 255, 1.0)
+    };
+    let text = spec.keepalived_conf().replace(
+        "  weight 0\n",
+        &format!(
+            "  weight 0\n  timeout 3\n  rise 3\n{}",
+            if fail { "  init_fail\n" } else { "" }
+        ),
+    );
+    let mut d = start(&lab, kind, &text);
+    let took = lab
+        .wait_for(N1, VIP, true, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("{kind:?} never took the VIP"));
+    eprintln!("{kind:?}: init_fail {fail}: VIP after {took:?}");
+    d.term();
+    d.wait();
+    took
+}
+
+fn init_fail_both(tag: &str, kind: Kind) {
+    let with = script_start(&format!("{tag}1"), kind, true);
+    assert!(
+        with > Duration::from_millis(1400) && with < Duration::from_millis(2500),
+        "{kind:?} init_fail: VIP after {with:?}"
+    );
+    // Without init_fail lvsd counts the script as good until it reports (VIP at once);
+    // keepalived 2.2.7 waits for the first result either way (measured 1.55 s).
+    if kind == Kind::Lvsd {
+        let without = script_start(&format!("{tag}2"), kind, false);
+        assert!(
+            without < Duration::from_millis(1000),
+            "{kind:?} without init_fail: VIP after {without:?}"
+        );
+    }
+}
+
+/// Frames of ARP reaching n2 for `d`.
+fn arp_frames(lab: &Lab, d: Duration) -> std::thread::JoinHandle<Vec<(Instant, Vec<u8>)>> {
+    let path = format!("/run/netns/{}", lab.ns(2));
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(path).expect("netns");
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let proto = 0x0806u16.to_be();
+        // SAFETY: plain socket calls on our own fd; recv writes at most buf.len() bytes.
+        unsafe {
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto));
+            assert!(fd >= 0, "AF_PACKET: {}", std::io::Error::last_os_error());
+            let tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 50_000,
+            };
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as u32,
+            );
+            let t = Instant::now();
+            let mut out = Vec::new();
+            let mut buf = [0u8; 2048];
+            while t.elapsed() < d {
+                let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
+                if n > 0 {
+                    out.push((Instant::now(), buf[..n as usize].to_vec()));
+                }
+            }
+            libc::close(fd);
+            out
+        }
+    })
+}
+
+/// `vrrp_min_garp`: one gratuitous ARP on taking over, no second burst 5 s later.
+fn min_garp(tag: &str, kind: Kind) -> usize {
+    let lab = lab(tag);
+    let text = Spec::v4(2, 255, 1.0).keepalived_conf().replace(
+        "  vrrp_garp_master_delay 5\n  vrrp_garp_master_repeat 5\n",
+        "  vrrp_min_garp\n",
+    );
+    assert!(text.contains("vrrp_min_garp"), "{text}");
+    let sniff = arp_frames(&lab, Duration::from_millis(6500));
+    let mut d = start(&lab, kind, &text);
+    let frames = sniff.join().expect("sniffer");
+    let vip: std::net::Ipv4Addr = VIP.parse().expect("vip");
+    let garps = frames
+        .iter()
+        .filter(|(_, f)| f.len() >= 42 && f[28..32] == vip.octets() && f[38..42] == vip.octets())
+        .count();
+    d.term();
+    d.wait();
+    garps
 }
 
 #[test]
-fn unicast_fault_no_peer_keepalived() {
-    fault_no_peer("v", Kind::Keepalived, true);
-    fault_no_peer("w", Kind::Keepalived, false);
+fn lower_prio_no_advert() {
+    together(vec![
+        Box::new(|| lower_prio("a", Kind::Lvsd, true)),
+        Box::new(|| lower_prio("b", Kind::Keepalived, true)),
+        Box::new(|| lower_prio("c", Kind::Lvsd, false)),
+        Box::new(|| lower_prio("d", Kind::Keepalived, false)),
+    ]);
+}
+
+#[test]
+fn higher_prio_send_advert() {
+    together(vec![
+        Box::new(|| higher_prio("e", Kind::Lvsd, true)),
+        Box::new(|| higher_prio("f", Kind::Keepalived, true)),
+        Box::new(|| higher_prio("g", Kind::Lvsd, false)),
+    ]);
+}
+
+#[test]
+fn down_timer_adverts() {
+    together(vec![
+        Box::new(|| down_timer("h", Kind::Lvsd)),
+        Box::new(|| down_timer("i", Kind::Keepalived)),
+    ]);
+}
+
+#[test]
+fn check_unicast_src() {
+    together(vec![
+        Box::new(|| {
+            assert!(
+                !stranger_counts("j", Kind::Lvsd, true),
+                "lvsd obeyed a stranger"
+            )
+        }),
+        Box::new(|| {
+            assert!(
+                !stranger_counts("k", Kind::Keepalived, true),
+                "keepalived obeyed a stranger"
+            )
+        }),
+        Box::new(|| {
+            assert!(
+                stranger_counts("l", Kind::Lvsd, false),
+                "lvsd ignored a stranger"
+            )
+        }),
+        Box::new(|| {
+            assert!(
+                stranger_counts("m", Kind::Keepalived, false),
+                "keepalived ignored a stranger"
+            )
+        }),
+    ]);
+}
+
+#[test]
+fn skip_check_adv_addr() {
+    together(vec![
+        Box::new(|| assert_eq!(addr_list_errors("n", Kind::Lvsd, false), 3, "lvsd")),
+        Box::new(|| assert_eq!(addr_list_errors("o", Kind::Lvsd, true), 0, "lvsd skip")),
+        Box::new(|| {
+            assert_eq!(
+                addr_list_errors("p", Kind::Keepalived, false),
+                3,
+                "keepalived"
+            )
+        }),
+        Box::new(|| {
+            assert_eq!(
+                addr_list_errors("q", Kind::Keepalived, true),
+                0,
+                "keepalived skip"
+            )
+        }),
+        Box::new(|| mismatch_dropped("r", Kind::Lvsd)),
+        Box::new(|| mismatch_dropped("s", Kind::Keepalived)),
+    ]);
+}
+
+#[test]
+fn unicast_fault_no_peer() {
+    together(vec![
+        Box::new(|| fault_no_peer("t", Kind::Lvsd, true)),
+        Box::new(|| fault_no_peer("u", Kind::Lvsd, false)),
+        Box::new(|| fault_no_peer("v", Kind::Keepalived, true)),
+        Box::new(|| fault_no_peer("w", Kind::Keepalived, false)),
+    ]);
+}
+
+#[test]
+fn promote_secondaries_and_notify_master_rx_lower_pri() {
+    together(vec![
+        Box::new(|| promote("x", Kind::Lvsd)),
+        Box::new(|| promote("y", Kind::Keepalived)),
+        Box::new(|| rx_lower_pri("z", Kind::Lvsd)),
+        Box::new(|| rx_lower_pri("A", Kind::Keepalived)),
+    ]);
+}
+
+#[test]
+fn init_fail() {
+    together(vec![
+        Box::new(|| init_fail_both("B", Kind::Lvsd)),
+        Box::new(|| init_fail_both("C", Kind::Keepalived)),
+    ]);
+}
+
+#[test]
+fn vrrp_min_garp() {
+    together(vec![
+        Box::new(|| assert_eq!(min_garp("D", Kind::Lvsd), 1, "lvsd GARPs")),
+        Box::new(|| assert_eq!(min_garp("E", Kind::Keepalived), 1, "keepalived GARPs")),
+    ]);
 }

@@ -115,21 +115,12 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
     (
         Context::GlobalDefs,
-        &[
-            "vrrp_min_garp",
-            "default_interface",
-            "checker_log_all_failures",
-        ],
+        &["default_interface", "checker_log_all_failures"],
         "the VRRP engine and checkers keep their defaults as if this line were absent",
     ),
     (
         Context::VrrpInstance,
-        &[
-            "track_src_ip",
-            "smtp_alert",
-            "promote_secondaries",
-            "notify_master_rx_lower_pri",
-        ],
+        &["track_src_ip", "smtp_alert"],
         "the instance behaves as if this line were absent",
     ),
     (
@@ -146,11 +137,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
             "notify_priority_changes",
         ],
         "the sync group behaves as if this line were absent",
-    ),
-    (
-        Context::VrrpScript,
-        &["init_fail"],
-        "the script starts in the OK state",
     ),
     (
         Context::VirtualServer,

@@ -116,6 +116,9 @@ pub struct Notify {
     /// Generic `notify`: called with `INSTANCE name STATE priority`.
     #[serde(with = "script_opt")]
     pub any: Option<Script>,
+    /// `notify_master_rx_lower_pri`: run when the master hears a lower-priority advert.
+    #[serde(with = "script_opt")]
+    pub master_rx_lower_pri: Option<Script>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -217,6 +220,9 @@ pub struct InstanceConfig {
     /// `unicast_fault_no_peer` with no `unicast_peer`: the instance stays in FAULT instead of
     /// falling back to multicast.
     pub fault_no_peer: bool,
+    /// `promote_secondaries`: set the interface's `promote_secondaries` (IPv4) so removing one
+    /// address of a subnet keeps the others.
+    pub promote_secondaries: bool,
 }
 
 impl Default for InstanceConfig {
@@ -268,6 +274,7 @@ impl Default for InstanceConfig {
             check_unicast_src: false,
             skip_check_adv_addr: false,
             fault_no_peer: false,
+            promote_secondaries: false,
         }
     }
 }
@@ -394,6 +401,9 @@ pub struct ScriptConfig {
     pub reverse: bool,
     pub rise: u32,
     pub fall: u32,
+    /// `init_fail`: the script counts as failed until its first result (which then decides
+    /// at once, as every first result does).
+    pub init_fail: bool,
 }
 
 impl Default for ScriptConfig {
@@ -407,6 +417,7 @@ impl Default for ScriptConfig {
             reverse: false,
             rise: 1,
             fall: 1,
+            init_fail: false,
         }
     }
 }

@@ -74,6 +74,7 @@ fn script(scripts: &Scripts, s: &m::VrrpScript) -> Option<ScriptConfig> {
         reverse: false,
         rise: s.rise,
         fall: s.fall,
+        init_fail: s.init_fail,
     })
 }
 
@@ -85,6 +86,7 @@ fn notify(scripts: &Scripts, n: &m::Notify) -> Notify {
         fault: cmd(&n.fault),
         stop: cmd(&n.stop),
         any: cmd(&n.any),
+        master_rx_lower_pri: cmd(&n.master_rx_lower_pri),
     }
 }
 
@@ -263,6 +265,7 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         check_unicast_src: i.check_unicast_src,
         skip_check_adv_addr: i.skip_check_adv_addr,
         fault_no_peer: i.unicast_fault_no_peer && i.unicast_peers.is_empty(),
+        promote_secondaries: i.promote_secondaries,
     }
 }
 

@@ -74,6 +74,8 @@ struct Io {
     /// ifindex per VIP (its `dev`, the VMAC, or the instance interface).
     vips: Vec<(u32, Vip)>,
     vmac: Option<u32>,
+    /// `promote_secondaries` to put back at stop.
+    promoted: Option<super::vmac::Sysctl>,
 }
 
 pub(crate) fn now_unix_ms() -> u64 {
@@ -320,6 +322,9 @@ pub(crate) async fn run(
     if let Some(ix) = io.vmac.filter(|_| !keep()) {
         let _ = shared.nl.del_link(ix).await;
     }
+    if let Some(s) = &io.promoted {
+        let _ = s.apply();
+    }
     tracing::info!(instance = %name, "VRRP instance stopped");
     Ok(())
 }
@@ -438,6 +443,9 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         };
         vips.push((ix, v.clone()));
     }
+    let promoted = (cfg.promote_secondaries && !v6)
+        .then(|| promote_secondaries(&link.name))
+        .flatten();
     Ok(Io {
         sock,
         announcer: Announcer::new(vlink.index)
@@ -447,7 +455,28 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         src,
         vips,
         vmac,
+        promoted,
     })
+}
+
+/// `promote_secondaries`: removing one address of a subnet from the interface keeps the others
+/// (the kernel promotes a secondary instead of flushing them all). Returns the setting to put
+/// back when the instance stops (keepalived 2.2.7 restores it, measured).
+fn promote_secondaries(ifname: &str) -> Option<super::vmac::Sysctl> {
+    let s = super::vmac::Sysctl {
+        ifname: ifname.to_string(),
+        key: "promote_secondaries",
+        value: "1",
+    };
+    let old = std::fs::read_to_string(s.path()).ok()?;
+    if let Err(e) = s.apply() {
+        tracing::warn!(
+            "promote_secondaries: cannot set {}: {e}",
+            s.path().display()
+        );
+        return None;
+    }
+    (old.trim() == "0").then_some(super::vmac::Sysctl { value: "0", ..s })
 }
 
 type Changed<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
@@ -671,6 +700,10 @@ impl Exec<'_> {
                 }
                 // Counted and logged by the step.
                 Effect::Fsm(Action::SplitBrain { .. }) => {}
+                Effect::MasterRxLowerPri { peer, priority } => {
+                    tracing::debug!(instance = %self.cfg.name, "lower-priority advert from {peer} (priority {priority})");
+                    notify::rx_lower_pri(&self.cfg.notify);
+                }
             }
         }
     }

@@ -59,6 +59,9 @@ pub enum Effect {
     /// The effective priority changed (`notify_priority_changes`: keepalived's
     /// `MASTER_PRIORITY` / `BACKUP_PRIORITY` notification).
     PriorityChanged { state: State, priority: u8 },
+    /// As master we heard a lower-priority advert (`notify_master_rx_lower_pri`); at most one
+    /// a second, with the lower-priority GARP burst.
+    MasterRxLowerPri { peer: IpAddr, priority: u8 },
 }
 
 /// The loop settings [`Step`] needs beyond the FSM's.
@@ -295,9 +298,10 @@ impl Step {
     }
 
     /// keepalived: a lower-priority advert heard as master is answered with a GARP burst of
-    /// `garp_lower_prio_repeat`, repeated after `garp_lower_prio_delay`. At most one burst a
-    /// second, so a flood of such adverts cannot turn into a flood of GARPs.
-    fn lower_prio_garp(&mut self, now: Instant, out: &mut Vec<Effect>) {
+    /// `garp_lower_prio_repeat`, repeated after `garp_lower_prio_delay`, and runs
+    /// `notify_master_rx_lower_pri`. At most once a second, so a flood of such adverts cannot
+    /// turn into a flood of GARPs or of scripts.
+    fn lower_prio_garp(&mut self, now: Instant, peer: IpAddr, priority: u8, out: &mut Vec<Effect>) {
         if self
             .lower_prio_garp_at
             .is_some_and(|t| now < t + Duration::from_secs(1))
@@ -305,6 +309,7 @@ impl Step {
             return;
         }
         self.lower_prio_garp_at = Some(now);
+        out.push(Effect::MasterRxLowerPri { peer, priority });
         out.push(Effect::Announce {
             repeat: self.cfg.garp_lower_prio_repeat,
         });
@@ -344,7 +349,7 @@ impl Step {
                 } => {
                     self.counters.split_brain += 1;
                     if *peer_priority < self.fsm.priority() {
-                        self.lower_prio_garp(now, out);
+                        self.lower_prio_garp(now, *peer, *peer_priority, out);
                     }
                     if let Decision::Log { suppressed } =
                         self.limits.check(Kind::LowerPriority, now)

@@ -348,3 +348,30 @@ fn address_list_mismatch_drops_unless_skipped_for_the_known_master() {
     assert_eq!(s.counters.addr_list_err, 2);
     assert_eq!(s.fsm().master_addr(), Some("10.0.0.1".parse().unwrap()));
 }
+
+/// `notify_master_rx_lower_pri`: a master hearing a lower-priority advert says so, at most
+/// once a second (a flood runs no flood of scripts); a backup or a higher priority does not.
+#[test]
+fn master_rx_lower_pri_is_reported_once_a_second() {
+    let t0 = Instant::now();
+    let mut s = Step::new(cfg(), OK);
+    s.on_input(t0, Input::Startup);
+    let rx = |fx: &[Effect]| {
+        fx.iter()
+            .filter(|e| matches!(e, Effect::MasterRxLowerPri { priority: 50, .. }))
+            .count()
+    };
+    assert_eq!(rx(&s.on_input(t0 + ms(100), advert(50))), 0, "backup");
+    run_until(&mut s, t0 + ms(4000));
+    assert_eq!(s.fsm().state(), State::Master);
+    let mut n = 0;
+    for i in 0..20 {
+        n += rx(&s.on_input(t0 + ms(4000 + 100 * i), advert(50)));
+    }
+    assert_eq!(n, 2, "at 4.0 s and 5.0 s");
+    let fx = s.on_input(t0 + ms(6500), advert(150));
+    assert!(
+        !fx.iter()
+            .any(|e| matches!(e, Effect::MasterRxLowerPri { .. }))
+    );
+}
