@@ -453,8 +453,7 @@ fn write_instance_options(o: &mut String, c: &InstanceConfig) -> std::fmt::Resul
     if !c.preempt_delay.is_zero() {
         writeln!(o, "   Preempt delay = {} secs", c.preempt_delay.as_secs())?;
     }
-    // lvsd never changes the interface's promote_secondaries setting.
-    writeln!(o, "   Promote_secondaries = disabled")?;
+    writeln!(o, "   Promote_secondaries = {}", on(c.promote_secondaries))?;
     if c.version != 3 {
         let kind = match auth_type_code(c) {
             1 => "SIMPLE_PASSWORD",
@@ -659,7 +658,7 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
         ("base_priority", json!(v.base_priority)),
         ("effective_priority", json!(v.effective_priority)),
         ("vipset", json!(master)),
-        ("promote_secondaries", json!(false)),
+        ("promote_secondaries", json!(c.promote_secondaries)),
         ("adver_int", secs(adver)),
         ("master_adver_int", secs(adver)),
         ("accept", json!(u8::from(c.accept))),

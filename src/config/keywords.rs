@@ -120,7 +120,7 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
     (
         Context::VrrpInstance,
-        &["track_src_ip", "smtp_alert"],
+        &["smtp_alert"],
         "the instance behaves as if this line were absent",
     ),
     (

@@ -223,6 +223,9 @@ pub struct InstanceConfig {
     /// `promote_secondaries`: set the interface's `promote_secondaries` (IPv4) so removing one
     /// address of a subnet keeps the others.
     pub promote_secondaries: bool,
+    /// `track_src_ip`: FAULT while the configured source address (`unicast_src_ip` /
+    /// `mcast_src_ip`) is not on this host.
+    pub track_src_ip: bool,
 }
 
 impl Default for InstanceConfig {
@@ -275,6 +278,7 @@ impl Default for InstanceConfig {
             skip_check_adv_addr: false,
             fault_no_peer: false,
             promote_secondaries: false,
+            track_src_ip: false,
         }
     }
 }

@@ -266,6 +266,7 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         skip_check_adv_addr: i.skip_check_adv_addr,
         fault_no_peer: i.unicast_fault_no_peer && i.unicast_peers.is_empty(),
         promote_secondaries: i.promote_secondaries,
+        track_src_ip: i.track_src_ip,
     }
 }
 

@@ -38,6 +38,7 @@ use super::track::{self, FileInput, Input};
 use super::validate::{self, Expect, Verdict};
 use super::vip::Netlink;
 use super::{notify, sync};
+use crate::director::local_addrs::LocalAddrs;
 use crate::status::{StatusHub, VrrpCounters, VrrpInstanceStatus, VrrpState};
 
 /// What every instance shares.
@@ -120,6 +121,8 @@ struct Sources<'a> {
     hr: HrTimer,
     buf: Vec<u8>,
     trackers: Trackers,
+    /// This host's addresses, for `track_src_ip`.
+    src_addrs: Option<SrcAddrs>,
     /// None when the instance is in no sync group (or the group is gone).
     group: Option<watch::Receiver<Option<(String, State)>>>,
     stats_clear: Option<watch::Receiver<u64>>,
@@ -144,7 +147,7 @@ impl Sources<'_> {
             biased;
             _ = self.shutdown.changed() => Some(step::Input::Shutdown),
             true = self.trackers.changed(), if has_trackers => {
-                let (fault, priority) = tracking(self.cfg, self.shared);
+                let (fault, priority) = tracking(self.cfg, self.shared, self.src_addrs.as_ref());
                 Some(step::Input::Track(step::Tracked { fault, priority }))
             }
             r = changed(self.group.as_mut()), if has_group => {
@@ -221,11 +224,21 @@ pub(crate) async fn run(
     };
     publish(&status);
 
-    // Setup waits for the interface and a source address (e.g. IPv6 DAD), staying in INIT.
+    let src_addrs = track_src(&cfg);
+    // Setup waits for the interface and a source address (e.g. IPv6 DAD), staying in INIT
+    // (FAULT with `track_src_ip`, the configured source address being missing).
     let io = loop {
         match setup(&cfg, &shared).await {
             Ok(io) => break io,
             Err(e) => {
+                if let Some(a) = &src_addrs
+                    && src_missing(a)
+                    && status.state != VrrpState::Fault
+                {
+                    tracing::warn!(instance = %name, "track_src_ip: {} is not on this host: FAULT", a.0);
+                    status.state = VrrpState::Fault;
+                    publish(&status);
+                }
                 tracing::warn!(instance = %name, "cannot start yet: {e:#}; retrying");
                 tokio::select! {
                     _ = shutdown.changed() => return Ok(()),
@@ -240,7 +253,7 @@ pub(crate) async fn run(
         tracing::warn!(instance = %name, "unicast_fault_no_peer and no unicast_peer: staying in FAULT");
     }
 
-    let (fault, priority) = tracking(&cfg, &shared);
+    let (fault, priority) = tracking(&cfg, &shared, src_addrs.as_ref());
     let mut step = Step::new(
         step_config(&cfg, &shared, io.src),
         step::Tracked { fault, priority },
@@ -262,7 +275,8 @@ pub(crate) async fn run(
         },
         hr: HrTimer::new().context("creating the VRRP timerfd")?,
         buf: vec![0u8; 2048],
-        trackers: Trackers::new(tracked_receivers(&cfg, &shared)),
+        trackers: Trackers::new(tracked_receivers(&cfg, &shared, src_addrs.as_ref())),
+        src_addrs,
         group: slot.group.as_ref().map(|g| g.subscribe()),
         stats_clear: Some(shared.hub.stats_clear.subscribe()),
         resign: shared.hub.vrrp_resign.subscribe(),
@@ -487,6 +501,7 @@ enum Rx {
     File(watch::Receiver<i64>),
     Bfd(watch::Receiver<crate::bfd::StatusMap>),
     Process(watch::Receiver<Option<bool>>),
+    Addrs(watch::Receiver<LocalAddrs>),
 }
 
 impl Rx {
@@ -497,12 +512,14 @@ impl Rx {
             Rx::File(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Bfd(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Process(r) => Box::pin(async move { r.changed().await.is_ok() }),
+            Rx::Addrs(r) => Box::pin(async move { r.changed().await.is_ok() }),
         }
     }
 }
 
-fn tracked_receivers(cfg: &InstanceConfig, shared: &Shared) -> Vec<Rx> {
+fn tracked_receivers(cfg: &InstanceConfig, shared: &Shared, src: Option<&SrcAddrs>) -> Vec<Rx> {
     let mut v = vec![Rx::Links(shared.links.clone())];
+    v.extend(src.map(|a| Rx::Addrs(a.1.clone())));
     for t in &cfg.track_scripts {
         if let Some((_, rx)) = shared.scripts.get(&t.name) {
             v.push(Rx::Script(rx.clone()));
@@ -550,8 +567,23 @@ impl Trackers {
     }
 }
 
+/// `track_src_ip`: the configured source address and this host's addresses.
+type SrcAddrs = (IpAddr, watch::Receiver<LocalAddrs>);
+
+/// The address watch `track_src_ip` needs (None without it or without a configured source).
+fn track_src(cfg: &InstanceConfig) -> Option<SrcAddrs> {
+    let src = cfg.unicast_src_ip.or(cfg.mcast_src_ip)?;
+    cfg.track_src_ip
+        .then(|| (src, crate::director::local_addrs::spawn()))
+}
+
+/// True once the host's addresses are known and the source address is not among them.
+fn src_missing(a: &SrcAddrs) -> bool {
+    a.1.borrow().as_ref().is_some_and(|s| !s.contains(&a.0))
+}
+
 /// The instance's current (fault, effective priority) from all tracked sources.
-fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
+fn tracking(cfg: &InstanceConfig, shared: &Shared, src: Option<&SrcAddrs>) -> (bool, u8) {
     let links = shared.links.borrow();
     let mut inputs = Vec::new();
     if !cfg.dont_track_primary {
@@ -594,7 +626,10 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
         })
         .collect();
     let (fault, priority) = track::evaluate(cfg.priority, &inputs, &files);
-    (fault || cfg.fault_no_peer, priority)
+    (
+        fault || cfg.fault_no_peer || src.is_some_and(src_missing),
+        priority,
+    )
 }
 
 /// Carries out the effects of a step.
