@@ -115,7 +115,7 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
     (
         Context::GlobalDefs,
-        &["default_interface", "checker_log_all_failures"],
+        &["checker_log_all_failures"],
         "the VRRP engine and checkers keep their defaults as if this line were absent",
     ),
     (
