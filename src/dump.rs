@@ -453,8 +453,7 @@ fn write_instance_options(o: &mut String, c: &InstanceConfig) -> std::fmt::Resul
     if !c.preempt_delay.is_zero() {
         writeln!(o, "   Preempt delay = {} secs", c.preempt_delay.as_secs())?;
     }
-    // lvsd never changes the interface's promote_secondaries setting.
-    writeln!(o, "   Promote_secondaries = disabled")?;
+    writeln!(o, "   Promote_secondaries = {}", on(c.promote_secondaries))?;
     if c.version != 3 {
         let kind = match auth_type_code(c) {
             1 => "SIMPLE_PASSWORD",
@@ -621,8 +620,11 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
     let mut f: Vec<(&'static str, Value)> = vec![
         ("iname", json!(v.name)),
         ("dont_track_primary", json!(u8::from(c.dont_track_primary))),
-        // Global options lvsd does not act on; keepalived's defaults.
-        ("skip_check_adv_addr", json!(0)),
+        (
+            "skip_check_adv_addr",
+            json!(u8::from(c.skip_check_adv_addr)),
+        ),
+        // keepalived's default (the instance's strict mode is applied at load).
         ("strict_mode", json!(0)),
         ("vmac_ifname", json!(c.use_vmac.clone().unwrap_or_default())),
         ("ifp_ifname", json!(v.interface)),
@@ -644,14 +646,19 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
             json!(c.garp_lower_prio_delay.as_secs()),
         ),
         ("garp_lower_prio_rep", json!(c.garp_lower_prio_repeat)),
-        // lvsd does not act on `lower_prio_no_advert` yet (noted at load); keepalived's default.
-        ("lower_prio_no_advert", json!(0)),
-        ("higher_prio_send_advert", json!(0)),
+        (
+            "lower_prio_no_advert",
+            json!(u8::from(c.advert_rules.lower_prio_no_advert)),
+        ),
+        (
+            "higher_prio_send_advert",
+            json!(u8::from(c.advert_rules.higher_prio_send_advert)),
+        ),
         ("vrid", json!(v.vrid)),
         ("base_priority", json!(v.base_priority)),
         ("effective_priority", json!(v.effective_priority)),
         ("vipset", json!(master)),
-        ("promote_secondaries", json!(false)),
+        ("promote_secondaries", json!(c.promote_secondaries)),
         ("adver_int", secs(adver)),
         ("master_adver_int", secs(adver)),
         ("accept", json!(u8::from(c.accept))),

@@ -632,13 +632,13 @@ fn unimplemented_keywords_are_noted_and_listed() {
     let l = load(
         "global_defs {\n enable_snmp_vrrp\n enable_dbus\n}\nvrrp_track_process p {\n process sshd\n}\n\
          vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1\n }\n \
-         track_process {\n  p\n }\n lower_prio_no_advert\n unicast_peer {\n  10.0.0.2\n }\n}\n",
+         track_process {\n  p\n }\n smtp_alert\n unicast_peer {\n  10.0.0.2\n }\n}\n",
     );
     let lines = l.config.unimplemented_lines();
     for (kw, line, effect) in [
         ("enable_snmp_vrrp", 2, "Prometheus"),
         ("enable_dbus", 3, "control API"),
-        ("lower_prio_no_advert", 17, "as if this line were absent"),
+        ("smtp_alert", 17, "as if this line were absent"),
     ] {
         assert!(
             lines

@@ -221,3 +221,39 @@ async fn signals_write_the_dumps() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `lower_prio_no_advert` / `higher_prio_send_advert` in the JSON dump are the instance's
+/// configured values (strict mode forces the first on and the second off, as keepalived).
+#[test]
+fn json_dump_advert_options_come_from_the_config() {
+    let dump_of = |extra: &str| -> Value {
+        let text = format!(
+            "vrrp_instance VI_1 {{\n interface d0\n virtual_router_id 51\n{extra} virtual_ipaddress {{\n  10.99.0.100/24\n }}\n}}\n"
+        );
+        let l = lvsd::config::load_str(
+            &text,
+            std::path::Path::new("t.conf"),
+            &lvsd::config::LoadOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics));
+        let mut st = same_as_fixture();
+        st.vrrp_config = std::sync::Arc::new(lvsd::vrrp::VrrpConfig::from_model(&l.config));
+        let v: Value = serde_json::from_str(&dump::render_json(&st)).unwrap();
+        v[0]["data"].clone()
+    };
+    let d = dump_of("");
+    assert_eq!(
+        (&d["lower_prio_no_advert"], &d["higher_prio_send_advert"]),
+        (&Value::from(0), &Value::from(0))
+    );
+    let d = dump_of(" lower_prio_no_advert\n higher_prio_send_advert\n");
+    assert_eq!(
+        (&d["lower_prio_no_advert"], &d["higher_prio_send_advert"]),
+        (&Value::from(1), &Value::from(1))
+    );
+    let d = dump_of(" lower_prio_no_advert off\n higher_prio_send_advert\n strict_mode\n");
+    assert_eq!(
+        (&d["lower_prio_no_advert"], &d["higher_prio_send_advert"]),
+        (&Value::from(1), &Value::from(0))
+    );
+}

@@ -116,6 +116,9 @@ pub struct Notify {
     /// Generic `notify`: called with `INSTANCE name STATE priority`.
     #[serde(with = "script_opt")]
     pub any: Option<Script>,
+    /// `notify_master_rx_lower_pri`: run when the master hears a lower-priority advert.
+    #[serde(with = "script_opt")]
+    pub master_rx_lower_pri: Option<Script>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -206,6 +209,23 @@ pub struct InstanceConfig {
     /// `dont_track_primary`: ignore the instance interface's own link state.
     pub dont_track_primary: bool,
     pub notify: Notify,
+    /// `lower_prio_no_advert`, `higher_prio_send_advert`, `down_timer_adverts` (strict mode
+    /// already applied).
+    #[serde(flatten)]
+    pub advert_rules: super::fsm::AdvertRules,
+    /// `check_unicast_src`: unicast adverts from sources that are no `unicast_peer` are dropped.
+    pub check_unicast_src: bool,
+    /// `skip_check_adv_addr`: adverts from the master last heard skip the address-list check.
+    pub skip_check_adv_addr: bool,
+    /// `unicast_fault_no_peer` with no `unicast_peer`: the instance stays in FAULT instead of
+    /// falling back to multicast.
+    pub fault_no_peer: bool,
+    /// `promote_secondaries`: set the interface's `promote_secondaries` (IPv4) so removing one
+    /// address of a subnet keeps the others.
+    pub promote_secondaries: bool,
+    /// `track_src_ip`: FAULT while the configured source address (`unicast_src_ip` /
+    /// `mcast_src_ip`) is not on this host.
+    pub track_src_ip: bool,
 }
 
 impl Default for InstanceConfig {
@@ -253,6 +273,12 @@ impl Default for InstanceConfig {
             linkbeat_use_polling: false,
             dont_track_primary: false,
             notify: Notify::default(),
+            advert_rules: super::fsm::AdvertRules::default(),
+            check_unicast_src: false,
+            skip_check_adv_addr: false,
+            fault_no_peer: false,
+            promote_secondaries: false,
+            track_src_ip: false,
         }
     }
 }
@@ -379,6 +405,9 @@ pub struct ScriptConfig {
     pub reverse: bool,
     pub rise: u32,
     pub fall: u32,
+    /// `init_fail`: the script counts as failed until its first result (which then decides
+    /// at once, as every first result does).
+    pub init_fail: bool,
 }
 
 impl Default for ScriptConfig {
@@ -392,6 +421,7 @@ impl Default for ScriptConfig {
             reverse: false,
             rise: 1,
             fall: 1,
+            init_fail: false,
         }
     }
 }

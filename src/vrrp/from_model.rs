@@ -74,6 +74,7 @@ fn script(scripts: &Scripts, s: &m::VrrpScript) -> Option<ScriptConfig> {
         reverse: false,
         rise: s.rise,
         fall: s.fall,
+        init_fail: s.init_fail,
     })
 }
 
@@ -85,6 +86,7 @@ fn notify(scripts: &Scripts, n: &m::Notify) -> Notify {
         fault: cmd(&n.fault),
         stop: cmd(&n.stop),
         any: cmd(&n.any),
+        master_rx_lower_pri: cmd(&n.master_rx_lower_pri),
     }
 }
 
@@ -259,6 +261,22 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         linkbeat_use_polling: i.linkbeat_use_polling,
         dont_track_primary: i.dont_track_primary,
         notify: notify(scripts, &i.notify),
+        advert_rules: advert_rules(i),
+        check_unicast_src: i.check_unicast_src,
+        skip_check_adv_addr: i.skip_check_adv_addr,
+        fault_no_peer: i.unicast_fault_no_peer && i.unicast_peers.is_empty(),
+        promote_secondaries: i.promote_secondaries,
+        track_src_ip: i.track_src_ip,
+    }
+}
+
+/// keepalived.conf(5): strict mode cannot clear `lower_prio_no_advert` nor set
+/// `higher_prio_send_advert`.
+fn advert_rules(i: &m::VrrpInstance) -> super::fsm::AdvertRules {
+    super::fsm::AdvertRules {
+        lower_prio_no_advert: i.lower_prio_no_advert || i.strict_mode,
+        higher_prio_send_advert: i.higher_prio_send_advert && !i.strict_mode,
+        down_timer_adverts: i.down_timer_adverts,
     }
 }
 
@@ -573,5 +591,35 @@ vrrp_instance VI_1 {
                 }
             ]
         );
+    }
+
+    /// The global `vrrp_*` forms are the instances' defaults; an instance line overrides.
+    #[test]
+    fn advert_rules_follow_global_defs_and_the_instance() {
+        let c = load(
+            "global_defs {\n vrrp_lower_prio_no_advert\n vrrp_higher_prio_send_advert\n \
+             vrrp_down_timer_adverts 2\n}\n\
+             vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 2\n lower_prio_no_advert off\n \
+             higher_prio_send_advert no\n down_timer_adverts 7\n virtual_ipaddress {\n  10.0.0.2\n }\n}\n",
+        );
+        let r = |i: usize| c.instances[i].advert_rules;
+        assert!(r(0).lower_prio_no_advert && r(0).higher_prio_send_advert);
+        assert_eq!(r(0).down_timer_adverts, 2);
+        assert!(!r(1).lower_prio_no_advert && !r(1).higher_prio_send_advert);
+        assert_eq!(r(1).down_timer_adverts, 7);
+    }
+
+    /// `unicast_fault_no_peer` faults the instance only while it has no peer.
+    #[test]
+    fn unicast_fault_no_peer_applies_without_peers() {
+        let c = load(
+            "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n unicast_fault_no_peer\n \
+             virtual_ipaddress {\n  10.0.0.1\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 2\n unicast_fault_no_peer\n \
+             unicast_peer {\n  10.0.0.9\n }\n virtual_ipaddress {\n  10.0.0.2\n }\n}\n",
+        );
+        assert!(c.instances[0].fault_no_peer);
+        assert!(!c.instances[1].fault_no_peer);
     }
 }

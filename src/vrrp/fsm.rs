@@ -11,7 +11,9 @@
 //! - skew is `(256 - priority) * Master_Adver_Interval / 256` for v2 too;
 //! - a Master that hears a lower-priority advert answers at once with its own advert, which ends
 //!   a split brain within one packet instead of one interval; at most one such reply per
-//!   advert interval, so a flood of lower-priority adverts is not answered packet for packet;
+//!   advert interval, so a flood of lower-priority adverts is not answered packet for packet
+//!   (`lower_prio_no_advert` turns the reply off; `higher_prio_send_advert` makes a master
+//!   send one advert before yielding; `down_timer_adverts` sets the 3 of Master_Down_Interval);
 //! - `preempt_delay` holds preemption back for that long after startup or after the first
 //!   lower-priority advert seen in Backup.
 
@@ -42,6 +44,32 @@ pub struct FsmConfig {
     pub local_addr: IpAddr,
     /// v3 learns the master's interval (RFC 5798 §6.4.2); v2 requires equal intervals.
     pub learn_master_interval: bool,
+    /// keepalived.conf(5)'s advert-handling options.
+    pub adverts: AdvertRules,
+}
+
+/// How a master answers adverts, and how long a backup waits: keepalived.conf(5)'s
+/// `lower_prio_no_advert`, `higher_prio_send_advert` and `down_timer_adverts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AdvertRules {
+    /// A master hearing a lower-priority advert does not answer it with its own (RFC).
+    pub lower_prio_no_advert: bool,
+    /// A master hearing a higher-priority advert sends one advert before going backup, so
+    /// the new master (with `garp_lower_prio_repeat`) re-announces the addresses.
+    pub higher_prio_send_advert: bool,
+    /// Master_Down_Interval is this many advert intervals plus Skew_Time (RFC: 3).
+    pub down_timer_adverts: u32,
+}
+
+impl Default for AdvertRules {
+    fn default() -> Self {
+        AdvertRules {
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            down_timer_adverts: 3,
+        }
+    }
 }
 
 /// Inputs.
@@ -158,9 +186,10 @@ impl Fsm {
         self.master_adver_int * (256 - u32::from(self.priority)) / 256
     }
 
-    /// Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time.
+    /// Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time (`down_timer_adverts`
+    /// replaces the 3).
     pub fn master_down_interval(&self) -> Duration {
-        self.master_adver_int * 3 + self.skew()
+        self.master_adver_int * self.cfg.adverts.down_timer_adverts.clamp(1, 100) + self.skew()
     }
 
     /// When to call back with [`Event::Timer`].
@@ -354,6 +383,11 @@ impl Fsm {
                 let we_yield = priority > self.priority
                     || (priority == self.priority && src > self.cfg.local_addr);
                 if we_yield {
+                    if self.cfg.adverts.higher_prio_send_advert {
+                        out.push(Action::SendAdvert {
+                            priority: self.priority,
+                        });
+                    }
                     if self.cfg.learn_master_interval && !interval.is_zero() {
                         self.master_adver_int = interval;
                     }
@@ -367,7 +401,10 @@ impl Fsm {
                         peer: src,
                         peer_priority: priority,
                     });
-                    self.reply(now, out);
+                    // `lower_prio_no_advert`: the RFC way, the regular adverts will do.
+                    if !self.cfg.adverts.lower_prio_no_advert {
+                        self.reply(now, out);
+                    }
                 }
             }
             State::Initialize | State::Fault => {}

@@ -38,6 +38,7 @@ use super::track::{self, FileInput, Input};
 use super::validate::{self, Expect, Verdict};
 use super::vip::Netlink;
 use super::{notify, sync};
+use crate::director::local_addrs::LocalAddrs;
 use crate::status::{StatusHub, VrrpCounters, VrrpInstanceStatus, VrrpState};
 
 /// What every instance shares.
@@ -74,6 +75,8 @@ struct Io {
     /// ifindex per VIP (its `dev`, the VMAC, or the instance interface).
     vips: Vec<(u32, Vip)>,
     vmac: Option<u32>,
+    /// `promote_secondaries` to put back at stop.
+    promoted: Option<super::vmac::Sysctl>,
 }
 
 pub(crate) fn now_unix_ms() -> u64 {
@@ -118,6 +121,8 @@ struct Sources<'a> {
     hr: HrTimer,
     buf: Vec<u8>,
     trackers: Trackers,
+    /// This host's addresses, for `track_src_ip`.
+    src_addrs: Option<SrcAddrs>,
     /// None when the instance is in no sync group (or the group is gone).
     group: Option<watch::Receiver<Option<(String, State)>>>,
     stats_clear: Option<watch::Receiver<u64>>,
@@ -142,7 +147,7 @@ impl Sources<'_> {
             biased;
             _ = self.shutdown.changed() => Some(step::Input::Shutdown),
             true = self.trackers.changed(), if has_trackers => {
-                let (fault, priority) = tracking(self.cfg, self.shared);
+                let (fault, priority) = tracking(self.cfg, self.shared, self.src_addrs.as_ref());
                 Some(step::Input::Track(step::Tracked { fault, priority }))
             }
             r = changed(self.group.as_mut()), if has_group => {
@@ -219,11 +224,21 @@ pub(crate) async fn run(
     };
     publish(&status);
 
-    // Setup waits for the interface and a source address (e.g. IPv6 DAD), staying in INIT.
+    let src_addrs = track_src(&cfg);
+    // Setup waits for the interface and a source address (e.g. IPv6 DAD), staying in INIT
+    // (FAULT with `track_src_ip`, the configured source address being missing).
     let io = loop {
         match setup(&cfg, &shared).await {
             Ok(io) => break io,
             Err(e) => {
+                if let Some(a) = &src_addrs
+                    && src_missing(a)
+                    && status.state != VrrpState::Fault
+                {
+                    tracing::warn!(instance = %name, "track_src_ip: {} is not on this host: FAULT", a.0);
+                    status.state = VrrpState::Fault;
+                    publish(&status);
+                }
                 tracing::warn!(instance = %name, "cannot start yet: {e:#}; retrying");
                 tokio::select! {
                     _ = shutdown.changed() => return Ok(()),
@@ -234,8 +249,11 @@ pub(crate) async fn run(
     };
     tracing::info!(instance = %name, src = %io.src, "VRRP instance started on {} (vrid {}, v{}, prio {})",
         cfg.interface, cfg.vrid, cfg.version, cfg.priority);
+    if cfg.fault_no_peer {
+        tracing::warn!(instance = %name, "unicast_fault_no_peer and no unicast_peer: staying in FAULT");
+    }
 
-    let (fault, priority) = tracking(&cfg, &shared);
+    let (fault, priority) = tracking(&cfg, &shared, src_addrs.as_ref());
     let mut step = Step::new(
         step_config(&cfg, &shared, io.src),
         step::Tracked { fault, priority },
@@ -253,10 +271,12 @@ pub(crate) async fn run(
             checksum: cfg.checksum_mode(),
             local: io.src,
             peers: cfg.unicast_peers.clone(),
+            check_unicast_src: cfg.check_unicast_src,
         },
         hr: HrTimer::new().context("creating the VRRP timerfd")?,
         buf: vec![0u8; 2048],
-        trackers: Trackers::new(tracked_receivers(&cfg, &shared)),
+        trackers: Trackers::new(tracked_receivers(&cfg, &shared, src_addrs.as_ref())),
+        src_addrs,
         group: slot.group.as_ref().map(|g| g.subscribe()),
         stats_clear: Some(shared.hub.stats_clear.subscribe()),
         resign: shared.hub.vrrp_resign.subscribe(),
@@ -316,6 +336,9 @@ pub(crate) async fn run(
     if let Some(ix) = io.vmac.filter(|_| !keep()) {
         let _ = shared.nl.del_link(ix).await;
     }
+    if let Some(s) = &io.promoted {
+        let _ = s.apply();
+    }
     tracing::info!(instance = %name, "VRRP instance stopped");
     Ok(())
 }
@@ -331,6 +354,7 @@ fn step_config(cfg: &InstanceConfig, shared: &Shared, local_addr: IpAddr) -> Ste
             preempt_delay: cfg.preempt_delay,
             local_addr,
             learn_master_interval: cfg.version() == Version::V3,
+            adverts: cfg.advert_rules,
         },
         garp_master_delay: cfg.garp_master_delay,
         garp_master_repeat: cfg.garp_master_repeat,
@@ -340,6 +364,7 @@ fn step_config(cfg: &InstanceConfig, shared: &Shared, local_addr: IpAddr) -> Ste
         garp_master_refresh_repeat: cfg.garp_master_refresh_repeat,
         startup_delay: shared.startup_delay,
         notify_priority_changes: cfg.notify_priority_changes,
+        skip_check_adv_addr: cfg.skip_check_adv_addr,
     }
 }
 
@@ -432,6 +457,9 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         };
         vips.push((ix, v.clone()));
     }
+    let promoted = (cfg.promote_secondaries && !v6)
+        .then(|| promote_secondaries(&link.name))
+        .flatten();
     Ok(Io {
         sock,
         announcer: Announcer::new(vlink.index)
@@ -441,7 +469,28 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         src,
         vips,
         vmac,
+        promoted,
     })
+}
+
+/// `promote_secondaries`: removing one address of a subnet from the interface keeps the others
+/// (the kernel promotes a secondary instead of flushing them all). Returns the setting to put
+/// back when the instance stops (keepalived 2.2.7 restores it, measured).
+fn promote_secondaries(ifname: &str) -> Option<super::vmac::Sysctl> {
+    let s = super::vmac::Sysctl {
+        ifname: ifname.to_string(),
+        key: "promote_secondaries",
+        value: "1",
+    };
+    let old = std::fs::read_to_string(s.path()).ok()?;
+    if let Err(e) = s.apply() {
+        tracing::warn!(
+            "promote_secondaries: cannot set {}: {e}",
+            s.path().display()
+        );
+        return None;
+    }
+    (old.trim() == "0").then_some(super::vmac::Sysctl { value: "0", ..s })
 }
 
 type Changed<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
@@ -452,6 +501,7 @@ enum Rx {
     File(watch::Receiver<i64>),
     Bfd(watch::Receiver<crate::bfd::StatusMap>),
     Process(watch::Receiver<Option<bool>>),
+    Addrs(watch::Receiver<LocalAddrs>),
 }
 
 impl Rx {
@@ -462,12 +512,14 @@ impl Rx {
             Rx::File(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Bfd(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Process(r) => Box::pin(async move { r.changed().await.is_ok() }),
+            Rx::Addrs(r) => Box::pin(async move { r.changed().await.is_ok() }),
         }
     }
 }
 
-fn tracked_receivers(cfg: &InstanceConfig, shared: &Shared) -> Vec<Rx> {
+fn tracked_receivers(cfg: &InstanceConfig, shared: &Shared, src: Option<&SrcAddrs>) -> Vec<Rx> {
     let mut v = vec![Rx::Links(shared.links.clone())];
+    v.extend(src.map(|a| Rx::Addrs(a.1.clone())));
     for t in &cfg.track_scripts {
         if let Some((_, rx)) = shared.scripts.get(&t.name) {
             v.push(Rx::Script(rx.clone()));
@@ -515,8 +567,23 @@ impl Trackers {
     }
 }
 
+/// `track_src_ip`: the configured source address and this host's addresses.
+type SrcAddrs = (IpAddr, watch::Receiver<LocalAddrs>);
+
+/// The address watch `track_src_ip` needs (None without it or without a configured source).
+fn track_src(cfg: &InstanceConfig) -> Option<SrcAddrs> {
+    let src = cfg.unicast_src_ip.or(cfg.mcast_src_ip)?;
+    cfg.track_src_ip
+        .then(|| (src, crate::director::local_addrs::spawn()))
+}
+
+/// True once the host's addresses are known and the source address is not among them.
+fn src_missing(a: &SrcAddrs) -> bool {
+    a.1.borrow().as_ref().is_some_and(|s| !s.contains(&a.0))
+}
+
 /// The instance's current (fault, effective priority) from all tracked sources.
-fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
+fn tracking(cfg: &InstanceConfig, shared: &Shared, src: Option<&SrcAddrs>) -> (bool, u8) {
     let links = shared.links.borrow();
     let mut inputs = Vec::new();
     if !cfg.dont_track_primary {
@@ -558,7 +625,11 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
             weight: f.weight,
         })
         .collect();
-    track::evaluate(cfg.priority, &inputs, &files)
+    let (fault, priority) = track::evaluate(cfg.priority, &inputs, &files);
+    (
+        fault || cfg.fault_no_peer || src.is_some_and(src_missing),
+        priority,
+    )
 }
 
 /// Carries out the effects of a step.
@@ -664,6 +735,10 @@ impl Exec<'_> {
                 }
                 // Counted and logged by the step.
                 Effect::Fsm(Action::SplitBrain { .. }) => {}
+                Effect::MasterRxLowerPri { peer, priority } => {
+                    tracing::debug!(instance = %self.cfg.name, "lower-priority advert from {peer} (priority {priority})");
+                    notify::rx_lower_pri(&self.cfg.notify);
+                }
             }
         }
     }

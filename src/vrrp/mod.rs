@@ -41,8 +41,7 @@
 //!
 //! v2 AH authentication (`auth_type AH`) is in [`ah`] and [`socket`].
 //!
-//! Not done: `min_ttl`/`max_ttl`, `lower_prio_no_advert`,
-//! `higher_prio_send_advert`, `down_timer_adverts`, sync-group level tracking.
+//! Not done: `min_ttl`/`max_ttl`, sync-group level tracking.
 //! `use_vmac` sets the parent's arp_ignore/arp_filter as keepalived does ([`vmac`]).
 
 pub mod ah;
@@ -613,7 +612,8 @@ fn group_of(cfg: &VrrpConfig, name: &str) -> Option<SyncGroupConfig> {
 /// Starts a `vrrp_script`: its runner and the task mirroring its verdict into `/status`.
 /// Both end with the script's watch (the runner is aborted on change or at exit).
 fn start_script(s: &ScriptConfig, hub: &StatusHub) -> RunningScript {
-    let (tx, rx) = watch::channel(None);
+    // `init_fail`: failed until proven otherwise.
+    let (tx, rx) = watch::channel(s.init_fail.then_some(false));
     let (run_tx, mut run_rx) = watch::channel(false);
     let runner = tokio::spawn(track::script_task(s.clone(), tx, run_tx));
     let hub = hub.clone();

@@ -49,21 +49,33 @@ pub fn commands(n: &Notify, kind: &str, name: &str, to: State, priority: u8) -> 
 pub fn run(n: &Notify, kind: &str, name: &str, to: State, priority: u8) {
     crate::fifo::vrrp(kind, name, state_word(to), priority);
     for script in commands(n, kind, name, to, priority) {
-        let what = script.display();
-        match checkers::spawn_detached(&script) {
-            Ok(mut child) => {
-                tokio::spawn(async move {
-                    match child.wait().await {
-                        Ok(s) if s.success() => {}
-                        Ok(s) => {
-                            tracing::warn!(script = %what, status = %s, "notify script failed")
-                        }
-                        Err(e) => tracing::warn!(script = %what, error = %e, "notify script"),
+        spawn(script);
+    }
+}
+
+/// `notify_master_rx_lower_pri`: the master heard a lower-priority advert.
+pub fn rx_lower_pri(n: &Notify) {
+    if let Some(s) = n.master_rx_lower_pri.clone().filter(|s| !s.argv.is_empty()) {
+        spawn(s);
+    }
+}
+
+/// Starts one hook, detached; its exit status is logged.
+fn spawn(script: Script) {
+    let what = script.display();
+    match checkers::spawn_detached(&script) {
+        Ok(mut child) => {
+            tokio::spawn(async move {
+                match child.wait().await {
+                    Ok(s) if s.success() => {}
+                    Ok(s) => {
+                        tracing::warn!(script = %what, status = %s, "notify script failed")
                     }
-                });
-            }
-            Err(e) => tracing::warn!(script = %what, error = %e, "cannot run notify script"),
+                    Err(e) => tracing::warn!(script = %what, error = %e, "notify script"),
+                }
+            });
         }
+        Err(e) => tracing::warn!(script = %what, error = %e, "cannot run notify script"),
     }
 }
 

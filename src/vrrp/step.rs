@@ -59,6 +59,9 @@ pub enum Effect {
     /// The effective priority changed (`notify_priority_changes`: keepalived's
     /// `MASTER_PRIORITY` / `BACKUP_PRIORITY` notification).
     PriorityChanged { state: State, priority: u8 },
+    /// As master we heard a lower-priority advert (`notify_master_rx_lower_pri`); at most one
+    /// a second, with the lower-priority GARP burst.
+    MasterRxLowerPri { peer: IpAddr, priority: u8 },
 }
 
 /// The loop settings [`Step`] needs beyond the FSM's.
@@ -79,6 +82,9 @@ pub struct StepConfig {
     pub startup_delay: Duration,
     /// `notify_priority_changes`.
     pub notify_priority_changes: bool,
+    /// `skip_check_adv_addr`: adverts from the source of the last accepted one are not
+    /// checked against our address list.
+    pub skip_check_adv_addr: bool,
 }
 
 /// The pure part of one instance's loop.
@@ -94,6 +100,8 @@ pub struct Step {
     garp_burst: u32,
     /// When the last lower-priority burst went out.
     lower_prio_garp_at: Option<Instant>,
+    /// The source of the last advert that reached the FSM (`skip_check_adv_addr`).
+    last_advert_src: Option<IpAddr>,
     stopped: bool,
     pub counters: VrrpCounters,
     limits: LogLimits,
@@ -111,6 +119,7 @@ impl Step {
             garp_at: None,
             garp_refresh_at: None,
             lower_prio_garp_at: None,
+            last_advert_src: None,
             stopped: false,
             counters: VrrpCounters::default(),
             limits: LogLimits::default(),
@@ -260,12 +269,15 @@ impl Step {
                 if advert.priority == 0 {
                     self.counters.pri_zero_rcvd += 1;
                 }
-                if addr_list_mismatch {
+                let unchecked = self.cfg.skip_check_adv_addr && self.last_advert_src == Some(src);
+                if addr_list_mismatch && !unchecked {
                     self.counters.addr_list_err += 1;
                     if let Decision::Log { suppressed } = self.limits.check(Kind::AddrList, now) {
-                        tracing::warn!(instance = %self.cfg.name, from = %src, "advert address list {:?} differs from ours{}", advert.addrs, suppressed_note(suppressed));
+                        tracing::warn!(instance = %self.cfg.name, from = %src, "advert address list {:?} differs from ours: dropped{}", advert.addrs, suppressed_note(suppressed));
                     }
+                    return;
                 }
+                self.last_advert_src = Some(src);
                 let interval = Duration::from_millis(u64::from(advert.interval_cs) * 10);
                 let ev = Event::Advert {
                     src,
@@ -286,9 +298,10 @@ impl Step {
     }
 
     /// keepalived: a lower-priority advert heard as master is answered with a GARP burst of
-    /// `garp_lower_prio_repeat`, repeated after `garp_lower_prio_delay`. At most one burst a
-    /// second, so a flood of such adverts cannot turn into a flood of GARPs.
-    fn lower_prio_garp(&mut self, now: Instant, out: &mut Vec<Effect>) {
+    /// `garp_lower_prio_repeat`, repeated after `garp_lower_prio_delay`, and runs
+    /// `notify_master_rx_lower_pri`. At most once a second, so a flood of such adverts cannot
+    /// turn into a flood of GARPs or of scripts.
+    fn lower_prio_garp(&mut self, now: Instant, peer: IpAddr, priority: u8, out: &mut Vec<Effect>) {
         if self
             .lower_prio_garp_at
             .is_some_and(|t| now < t + Duration::from_secs(1))
@@ -296,6 +309,7 @@ impl Step {
             return;
         }
         self.lower_prio_garp_at = Some(now);
+        out.push(Effect::MasterRxLowerPri { peer, priority });
         out.push(Effect::Announce {
             repeat: self.cfg.garp_lower_prio_repeat,
         });
@@ -335,7 +349,7 @@ impl Step {
                 } => {
                     self.counters.split_brain += 1;
                     if *peer_priority < self.fsm.priority() {
-                        self.lower_prio_garp(now, out);
+                        self.lower_prio_garp(now, *peer, *peer_priority, out);
                     }
                     if let Decision::Log { suppressed } =
                         self.limits.check(Kind::LowerPriority, now)

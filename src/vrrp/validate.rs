@@ -21,8 +21,11 @@ pub struct Expect {
     pub checksum: ChecksumMode,
     /// Our own source address: our echo is ignored.
     pub local: IpAddr,
-    /// Unicast peers; when non-empty, only they are listened to.
+    /// Unicast peers; non-empty means unicast mode.
     pub peers: Vec<IpAddr>,
+    /// `check_unicast_src`: in unicast mode only the peers are listened to (keepalived 2.2.7
+    /// otherwise accepts a unicast advert from any source, measured in the lab).
+    pub check_unicast_src: bool,
 }
 
 /// Why an advert was dropped.
@@ -55,8 +58,9 @@ pub enum Ignore {
 /// The outcome of checking one datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Accepted; `addr_list_mismatch` is counted and logged but, as RFC 3768 §7.1 allows and
-    /// keepalived does, does not drop the advert.
+    /// Well formed; with `addr_list_mismatch` the step counts, logs and drops it (RFC 3768
+    /// §7.1 allows it, keepalived 2.2.7 does it) unless `skip_check_adv_addr` lets the
+    /// current master's adverts through unchecked.
     Accept {
         advert: Advert,
         addr_list_mismatch: bool,
@@ -69,7 +73,7 @@ pub fn check(rcv: &Received, msg: &[u8], e: &Expect) -> Verdict {
     if rcv.src == e.local {
         return Verdict::Ignore(Ignore::OwnPacket);
     }
-    if !e.peers.is_empty() && !e.peers.contains(&rcv.src) {
+    if e.check_unicast_src && !e.peers.is_empty() && !e.peers.contains(&rcv.src) {
         return Verdict::Ignore(Ignore::UnknownPeer);
     }
     // The VRID is looked at before anything else so other instances' adverts on a shared link
@@ -182,6 +186,7 @@ mod tests {
             checksum: ChecksumMode::PseudoHeader,
             local: ip("10.77.0.2"),
             peers: vec![],
+            check_unicast_src: false,
         }
     }
 
@@ -402,12 +407,19 @@ mod tests {
             run(&advert(), 63, &routed),
             Verdict::Accept { .. }
         ));
+        // A unicast advert from a source that is no peer: accepted unless
+        // check_unicast_src (keepalived 2.2.7 alike).
         let uni = Expect {
             peers: vec![ip("10.77.0.3")],
             ..expect()
         };
+        assert!(matches!(run(&advert(), 255, &uni), Verdict::Accept { .. }));
+        let checked = Expect {
+            check_unicast_src: true,
+            ..uni
+        };
         assert_eq!(
-            run(&advert(), 255, &uni),
+            run(&advert(), 255, &checked),
             Verdict::Ignore(Ignore::UnknownPeer)
         );
     }

@@ -471,6 +471,12 @@ pub struct Lab {
 impl Lab {
     /// Builds the LAN with nodes 1, 2 and the client 10.
     pub fn new(tag: &str) -> Lab {
+        Lab::with_prefix(format!("lv{tag}{}", std::process::id() % 100_000))
+    }
+
+    /// [`Lab::new`] with namespaces named `PREFIX-sw`, `PREFIX-n1`, ... (a branch's own
+    /// prefix, so concurrent labs of other work never collide).
+    pub fn with_prefix(prefix: String) -> Lab {
         for t in ["ip", "keepalived", "busybox"] {
             require_tool(t);
         }
@@ -478,7 +484,6 @@ impl Lab {
             nix::unistd::geteuid().is_root(),
             "the VRRP lab needs root (network namespaces)"
         );
-        let prefix = format!("lv{tag}{}", std::process::id() % 100_000);
         let dir = std::env::temp_dir().join(format!("{prefix}-lab"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("lab dir");

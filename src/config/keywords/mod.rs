@@ -109,11 +109,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
         "the sync group behaves as if this line were absent",
     ),
     (
-        Context::VrrpScript,
-        &["init_fail"],
-        "the script starts in the OK state",
-    ),
-    (
         Context::Checker,
         &["log_all_failures"],
         "checker failures are logged as lvsd always does",

@@ -19,6 +19,7 @@ fn cfg(priority: u8) -> FsmConfig {
         preempt_delay: Duration::ZERO,
         local_addr: ip(ME),
         learn_master_interval: true,
+        adverts: AdvertRules::default(),
     }
 }
 
@@ -440,4 +441,95 @@ mod invariants {
             }
         }
     }
+}
+
+fn rules(f: impl FnOnce(&mut AdvertRules)) -> FsmConfig {
+    let mut c = cfg(100);
+    f(&mut c.adverts);
+    c
+}
+
+fn master(c: FsmConfig) -> Run {
+    let mut r = Run::new(c);
+    r.at(ms(0), Event::Startup);
+    r.run_until(ms(3610));
+    assert_eq!(r.fsm.state(), State::Master);
+    r
+}
+
+#[test]
+fn lower_prio_no_advert_leaves_the_answer_to_the_regular_adverts() {
+    let mut r = master(rules(|a| a.lower_prio_no_advert = true));
+    // The split brain is still seen (counted, lower-priority GARPs), but no advert goes out.
+    assert_eq!(
+        r.advert(ms(4000), 50),
+        vec![Action::SplitBrain {
+            peer: ip(PEER),
+            peer_priority: 50
+        }]
+    );
+    // The regular advert stays on its schedule (3.609 s + 1 s, not 4.0 + 1 s).
+    assert_eq!(r.deadline(), ms(4609) + Duration::from_micros(375));
+    assert_eq!(
+        r.run_until(ms(4610)),
+        vec![Action::SendAdvert { priority: 100 }]
+    );
+    // RFC 5798 §6.4.3: a priority-0 advert is still answered at once.
+    assert_eq!(
+        r.advert(ms(4700), 0),
+        vec![Action::SendAdvert { priority: 100 }]
+    );
+    assert_eq!(r.fsm.state(), State::Master);
+}
+
+#[test]
+fn higher_prio_send_advert_sends_one_advert_before_yielding() {
+    let mut r = master(rules(|a| a.higher_prio_send_advert = true));
+    let a = r.advert(ms(4200), 150);
+    assert_eq!(
+        a,
+        vec![
+            Action::SendAdvert { priority: 100 },
+            Action::DelVips,
+            Action::StateChanged {
+                from: State::Master,
+                to: State::Backup
+            },
+        ]
+    );
+    // Without it: no advert.
+    let mut r = master(cfg(100));
+    let a = r.advert(ms(4200), 150);
+    assert!(!a.iter().any(|x| matches!(x, Action::SendAdvert { .. })));
+    assert!(became(&a, State::Backup));
+}
+
+#[test]
+fn down_timer_adverts_sets_the_intervals_of_master_down() {
+    // down_timer_adverts 1: 1 s + skew 0.609375 s (keepalived measured 1.6 s in the lab).
+    let mut r = Run::new(rules(|a| a.down_timer_adverts = 1));
+    r.at(ms(0), Event::Startup);
+    assert_eq!(
+        r.fsm.master_down_interval(),
+        ms(1609) + Duration::from_micros(375)
+    );
+    r.advert(ms(500), 150);
+    assert_eq!(r.deadline(), ms(2109) + Duration::from_micros(375));
+    assert!(r.run_until(ms(2109)).is_empty());
+    assert!(became(&r.run_until(ms(2110)), State::Master));
+    // 10 adverts at advert_int 0.5 (learned, v3): 5 s + skew 0.3047 s.
+    let mut r = Run::new(rules(|a| a.down_timer_adverts = 10));
+    r.at(ms(0), Event::Startup);
+    r.at(
+        ms(10),
+        Event::Advert {
+            src: ip(PEER),
+            priority: 150,
+            interval: ms(500),
+        },
+    );
+    assert_eq!(
+        r.fsm.master_down_interval(),
+        ms(5304) + Duration::from_micros(687) + Duration::from_nanos(500)
+    );
 }

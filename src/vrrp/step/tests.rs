@@ -14,6 +14,7 @@ fn cfg() -> StepConfig {
             preempt_delay: Duration::ZERO,
             local_addr: "10.0.0.2".parse().unwrap(),
             learn_master_interval: true,
+            adverts: crate::vrrp::fsm::AdvertRules::default(),
         },
         garp_master_delay: Duration::from_secs(5),
         garp_master_repeat: 5,
@@ -23,6 +24,7 @@ fn cfg() -> StepConfig {
         garp_lower_prio_repeat: 1,
         startup_delay: Duration::ZERO,
         notify_priority_changes: false,
+        skip_check_adv_addr: false,
     }
 }
 
@@ -286,5 +288,90 @@ fn resign_leaves_master_with_priority_zero_and_is_ignored_otherwise() {
     assert_eq!(
         states(&run_until(&mut s, t0 + ms(4100 + 3610))),
         vec![State::Master]
+    );
+}
+
+fn mismatched(prio: u8, src: &str) -> Input {
+    match advert(prio) {
+        Input::Packet {
+            verdict: Verdict::Accept { advert, .. },
+            ..
+        } => Input::Packet {
+            src: src.parse().unwrap(),
+            verdict: Verdict::Accept {
+                advert,
+                addr_list_mismatch: true,
+            },
+        },
+        other => other,
+    }
+}
+
+/// An advert whose address list is not ours is counted and dropped (keepalived 2.2.7: a
+/// backup hearing only such adverts takes over); with `skip_check_adv_addr` the master last
+/// heard is not checked again, a new source is.
+#[test]
+fn address_list_mismatch_drops_unless_skipped_for_the_known_master() {
+    let t0 = Instant::now();
+    let mut s = Step::new(cfg(), OK);
+    s.on_input(t0, Input::Startup);
+    for i in 0..4 {
+        s.on_input(t0 + ms(1000 * i), mismatched(200, "10.0.0.1"));
+    }
+    assert_eq!(s.counters.addr_list_err, 4);
+    run_until(&mut s, t0 + ms(3700));
+    assert_eq!(
+        s.fsm().state(),
+        State::Master,
+        "the dropped adverts do not hold it back"
+    );
+
+    let c = StepConfig {
+        skip_check_adv_addr: true,
+        ..cfg()
+    };
+    let mut s = Step::new(c, OK);
+    s.on_input(t0, Input::Startup);
+    // Not yet heard: checked and dropped.
+    s.on_input(t0 + ms(100), mismatched(200, "10.0.0.1"));
+    assert_eq!(s.counters.addr_list_err, 1);
+    // A good advert makes 10.0.0.1 the master last heard; its next ones pass unchecked.
+    s.on_input(t0 + ms(200), advert(200));
+    for i in 1..5 {
+        s.on_input(t0 + ms(200 + 1000 * i), mismatched(200, "10.0.0.1"));
+    }
+    assert_eq!(s.counters.addr_list_err, 1);
+    assert_eq!(s.fsm().state(), State::Backup);
+    assert_eq!(s.fsm().master_addr(), Some("10.0.0.1".parse().unwrap()));
+    // Another source is checked.
+    s.on_input(t0 + ms(4300), mismatched(250, "10.0.0.9"));
+    assert_eq!(s.counters.addr_list_err, 2);
+    assert_eq!(s.fsm().master_addr(), Some("10.0.0.1".parse().unwrap()));
+}
+
+/// `notify_master_rx_lower_pri`: a master hearing a lower-priority advert says so, at most
+/// once a second (a flood runs no flood of scripts); a backup or a higher priority does not.
+#[test]
+fn master_rx_lower_pri_is_reported_once_a_second() {
+    let t0 = Instant::now();
+    let mut s = Step::new(cfg(), OK);
+    s.on_input(t0, Input::Startup);
+    let rx = |fx: &[Effect]| {
+        fx.iter()
+            .filter(|e| matches!(e, Effect::MasterRxLowerPri { priority: 50, .. }))
+            .count()
+    };
+    assert_eq!(rx(&s.on_input(t0 + ms(100), advert(50))), 0, "backup");
+    run_until(&mut s, t0 + ms(4000));
+    assert_eq!(s.fsm().state(), State::Master);
+    let mut n = 0;
+    for i in 0..20 {
+        n += rx(&s.on_input(t0 + ms(4000 + 100 * i), advert(50)));
+    }
+    assert_eq!(n, 2, "at 4.0 s and 5.0 s");
+    let fx = s.on_input(t0 + ms(6500), advert(150));
+    assert!(
+        !fx.iter()
+            .any(|e| matches!(e, Effect::MasterRxLowerPri { .. }))
     );
 }
