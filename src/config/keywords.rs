@@ -145,17 +145,7 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
     (
         Context::VrrpSyncGroup,
-        &["track_interface", "track_script", "track_file"],
-        "sync-group level tracking is not implemented: failover does not follow what is tracked here",
-    ),
-    (
-        Context::VrrpSyncGroup,
-        &[
-            "smtp_alert",
-            "global_tracking",
-            "sync_group_tracking_weight",
-            "notify_priority_changes",
-        ],
+        &["smtp_alert", "notify_priority_changes"],
         "the sync group behaves as if this line were absent",
     ),
     (

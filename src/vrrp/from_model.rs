@@ -14,8 +14,7 @@ use crate::scripts::Scripts;
 use super::track_process::{ParamMatch, ProcessConfig};
 
 use super::config::{
-    AuthKind, InstanceConfig, Notify, ScriptConfig, SyncGroupConfig, TrackFileRef, Tracked, Vip,
-    VrrpConfig,
+    AuthKind, InstanceConfig, Notify, ScriptConfig, SyncGroupConfig, Tracked, Vip, VrrpConfig,
 };
 
 /// SCHED_RR priority of the VRRP thread unless the daemon says otherwise (see `vrrp` docs).
@@ -217,42 +216,9 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
             .and_then(|(_, g)| g.gna_interval)
             .unwrap_or(i.garp.gna_interval),
         garp_group: garp_group(c, i).map(|(n, _)| n.to_string()),
-        track_scripts: i
-            .track_scripts
-            .iter()
-            // A disabled script's tracker is removed: the instance runs as if untracked.
-            .filter(|t| {
-                c.vrrp_script(&t.name)
-                    .is_some_and(|s| scripts.get(&s.script).is_some())
-            })
-            .map(|t| Tracked {
-                name: t.name.clone(),
-                weight: weight(t.weight),
-                reverse: t.reverse,
-            })
-            .collect(),
-        track_interfaces: i
-            .track_interfaces
-            .iter()
-            .map(|t| Tracked {
-                name: t.name.clone(),
-                weight: weight(t.weight),
-                reverse: t.reverse,
-            })
-            .collect(),
-        track_files: i
-            .track_files
-            .iter()
-            .filter_map(|t| {
-                let f = c.track_file(&t.name)?;
-                // keepalived: priority += value × weight (negated by reverse); weight 0 → FAULT on nonzero.
-                let w = if t.reverse { -t.weight } else { t.weight };
-                Some(TrackFileRef {
-                    path: f.file.display().to_string(),
-                    weight: weight(w),
-                })
-            })
-            .collect(),
+        track_scripts: super::sync_tracking::scripts(c, scripts, i),
+        track_interfaces: super::sync_tracking::interfaces(c, i),
+        track_files: super::sync_tracking::files(c, i),
         track_bfds: track_bfds(c, i),
         track_processes: track_processes(c, i),
         notify_priority_changes: i.notify.priority_changes,
@@ -314,6 +280,7 @@ mod tests {
 
     use super::*;
     use crate::config::{LoadOptions, load_str};
+    use crate::vrrp::config::TrackFileRef;
 
     fn load(text: &str) -> VrrpConfig {
         match load_str(text, Path::new("test.conf"), &LoadOptions::default()) {

@@ -58,6 +58,7 @@ pub mod packet;
 pub mod socket;
 pub mod step;
 pub mod sync;
+mod sync_tracking;
 pub mod timer;
 pub mod track;
 pub mod track_process;
