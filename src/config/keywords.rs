@@ -463,13 +463,14 @@ pub const TOP_LEVEL: &[&str] = &[
     "instance",
     "use_pid_dir",
     "garp_group",
+    "track_group",
     "bfd_instance",
     "net_namespace",
     "net_namespace_ipvs",
     "namespace_with_ipsets",
 ];
 
-pub const TOP_LEVEL_IGNORED: &[&str] = &["track_group"];
+pub const TOP_LEVEL_IGNORED: &[&str] = &[];
 
 pub const GLOBAL_DEFS: &[&str] = &[
     // lvsd extensions (docs/anycast.md).

@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub files: HashMap<String, watch::Receiver<i64>>,
     /// BFD session states (`track_bfd`).
     pub bfd: watch::Receiver<crate::bfd::StatusMap>,
+    /// Instances a static `track_group` puts in FAULT (`crate::routes`).
+    pub static_faults: watch::Receiver<std::collections::BTreeSet<String>>,
     /// `vrrp_track_process` verdicts by name (None until the first /proc scan).
     pub processes: super::track_process::Verdicts,
     pub socket_priority: Option<u32>,
@@ -452,6 +454,7 @@ enum Rx {
     File(watch::Receiver<i64>),
     Bfd(watch::Receiver<crate::bfd::StatusMap>),
     Process(watch::Receiver<Option<bool>>),
+    StaticFaults(watch::Receiver<std::collections::BTreeSet<String>>),
 }
 
 impl Rx {
@@ -462,12 +465,16 @@ impl Rx {
             Rx::File(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Bfd(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Process(r) => Box::pin(async move { r.changed().await.is_ok() }),
+            Rx::StaticFaults(r) => Box::pin(async move { r.changed().await.is_ok() }),
         }
     }
 }
 
 fn tracked_receivers(cfg: &InstanceConfig, shared: &Shared) -> Vec<Rx> {
-    let mut v = vec![Rx::Links(shared.links.clone())];
+    let mut v = vec![
+        Rx::Links(shared.links.clone()),
+        Rx::StaticFaults(shared.static_faults.clone()),
+    ];
     for t in &cfg.track_scripts {
         if let Some((_, rx)) = shared.scripts.get(&t.name) {
             v.push(Rx::Script(rx.clone()));
@@ -541,6 +548,12 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared) -> (bool, u8) {
             inputs.push(track::script_input(t, sc, ok));
         }
     }
+    // A static address/route/rule of one of its track groups is lost (keepalived: FAULT).
+    inputs.push(Input {
+        ok: !shared.static_faults.borrow().contains(&cfg.name),
+        weight: None,
+        reverse: false,
+    });
     let bfd = shared.bfd.borrow();
     inputs.extend(cfg.track_bfds.iter().map(|t| track::bfd_input(t, &bfd)));
     for t in &cfg.track_processes {

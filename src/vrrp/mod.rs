@@ -547,6 +547,7 @@ impl Runtime {
                 .map(|(p, (rx, _))| (p.clone(), rx.clone()))
                 .collect(),
             bfd: self.hub.bfd.subscribe(),
+            static_faults: self.hub.static_track_faults.subscribe(),
             processes: self.processes.verdicts(),
             socket_priority: cfg.socket_priority,
             keep_on_stop: self.keep_on_stop.clone(),

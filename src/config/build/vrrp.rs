@@ -966,6 +966,7 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
         use_vmac: false,
         flags: Vec::new(),
         preferred_lft: None,
+        track_group: None,
         span: first.span,
     };
     let mut i = 1;
@@ -1008,7 +1009,7 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
             ("label", Some(v)) => a.label = Some(v.text.clone()),
             ("peer", Some(v)) => a.peer = cx.ip_word(v, "peer"),
             ("preferred_lft", Some(v)) => a.preferred_lft = Some(v.text.clone()),
-            ("track_group", Some(_)) => {}
+            ("track_group", Some(v)) => a.track_group = Some(v.text.clone()),
             ("no_track", _) => {
                 a.no_track = true;
                 i += 1;

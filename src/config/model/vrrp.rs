@@ -250,6 +250,9 @@ pub struct VirtualAddress {
     /// Flags kept verbatim: home, -nodad, mngtmpaddr, noprefixroute, autojoin.
     pub flags: Vec<String>,
     pub preferred_lft: Option<String>,
+    /// `track_group NAME` (static addresses only): see [`super::TrackGroup`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_group: Option<String>,
     pub span: Span,
 }
 
