@@ -498,6 +498,7 @@ pub const GLOBAL_DEFS: &[&str] = &[
     "vrrp_garp_lower_prio_repeat",
     "vrrp_garp_master_refresh",
     "vrrp_garp_master_refresh_repeat",
+    "vrrp_garp_extra_if",
     "vrrp_garp_interval",
     "vrrp_gna_interval",
     "vrrp_min_garp",
@@ -593,7 +594,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "tmp_config_directory",
     "vmac_addr_prefix",
     "vmac_prefix",
-    "vrrp_garp_extra_if",
     "vrrp_netlink_cmd_rcv_bufs",
     "vrrp_netlink_cmd_rcv_bufs_force",
     "vrrp_netlink_monitor_rcv_bufs",
@@ -692,6 +692,7 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "garp_lower_prio_repeat",
     "garp_master_refresh",
     "garp_master_refresh_repeat",
+    "garp_extra_if",
     "down_timer_adverts",
     "lower_prio_no_advert",
     "higher_prio_send_advert",
@@ -706,13 +707,7 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "kernel_rx_buf_size",
 ];
 
-pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
-    "vrf",
-    "use_vmac_addr",
-    "use_ipvlan",
-    "garp_extra_if",
-    "debug",
-];
+pub const VRRP_INSTANCE_IGNORED: &[&str] = &["vrf", "use_vmac_addr", "use_ipvlan", "debug"];
 
 pub const VIRTUAL_SERVER: &[&str] = &[
     "lvs_sched",

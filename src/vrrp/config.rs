@@ -175,6 +175,11 @@ pub struct InstanceConfig {
     #[serde(with = "opt_secs")]
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: u32,
+    /// `garp_extra_if [all] SECS`: while MASTER, a GARP/NA every SECS for the VIPs on other
+    /// interfaces than the instance's (only VMAC ones unless `garp_extra_if_all`).
+    #[serde(with = "opt_secs")]
+    pub garp_extra_if: Option<Duration>,
+    pub garp_extra_if_all: bool,
     /// `garp_lower_prio_delay` / `_repeat`: GARP bursts after a lower-priority advert heard
     /// as master (at once, and again after the delay; zero delay: no second burst).
     #[serde(with = "secs")]
@@ -239,6 +244,8 @@ impl Default for InstanceConfig {
             garp_master_repeat: 5,
             garp_master_refresh: None,
             garp_master_refresh_repeat: 1,
+            garp_extra_if: None,
+            garp_extra_if_all: false,
             garp_lower_prio_delay: Duration::from_secs(5),
             garp_lower_prio_repeat: 5,
             garp_interval: Duration::ZERO,

@@ -207,6 +207,8 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         garp_master_repeat: i.garp.master_repeat,
         garp_master_refresh: i.garp.master_refresh,
         garp_master_refresh_repeat: i.garp.master_refresh_repeat,
+        garp_extra_if: i.garp.extra_if.map(|e| e.interval),
+        garp_extra_if_all: i.garp.extra_if.is_some_and(|e| e.all),
         garp_lower_prio_delay: i.garp.lower_prio_delay,
         garp_lower_prio_repeat: i.garp.lower_prio_repeat,
         garp_interval: garp_group(c, i)

@@ -76,6 +76,8 @@ struct Io {
     /// ifindex per VIP (its `dev`, the VMAC, or the instance interface).
     vips: Vec<(u32, Vip)>,
     vmac: Option<u32>,
+    /// The other interfaces VIPs are on: their GARP/NA go out there, with their MAC.
+    others: Vec<super::garp_extra::OtherIf>,
 }
 
 pub(crate) fn now_unix_ms() -> u64 {
@@ -126,6 +128,8 @@ struct Sources<'a> {
     /// (instance, mastership start) to resign (`crate::routes`), and our current start.
     resign: tokio::sync::broadcast::Receiver<(String, u64)>,
     since_us: u64,
+    /// `garp_extra_if`: the next periodic GARP/NA on the other interfaces while MASTER.
+    extra: super::garp_extra::Periodic,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -140,9 +144,14 @@ impl Sources<'_> {
         let has_group = self.group.is_some();
         let has_clear = self.stats_clear.is_some();
         let has_trackers = !self.trackers.is_empty();
+        let extra_at = self.extra.next();
         tokio::select! {
             biased;
             _ = self.shutdown.changed() => Some(step::Input::Shutdown),
+            _ = tokio::time::sleep_until(extra_at.unwrap_or_else(Instant::now)), if extra_at.is_some() => {
+                self.extra.fired(&self.io.others, &self.cfg.name);
+                None
+            }
             true = self.trackers.changed(), if has_trackers => {
                 let (fault, priority) = tracking(self.cfg, self.shared);
                 Some(step::Input::Track(step::Tracked { fault, priority }))
@@ -263,6 +272,7 @@ pub(crate) async fn run(
         stats_clear: Some(shared.hub.stats_clear.subscribe()),
         resign: shared.hub.vrrp_resign.subscribe(),
         since_us: 0,
+        extra: super::garp_extra::Periodic::new(cfg.garp_extra_if, cfg.garp_extra_if_all),
         shutdown,
     };
     let mut ex = Exec {
@@ -312,6 +322,8 @@ pub(crate) async fn run(
             break;
         }
         src.since_us = status.since_unix_us;
+        src.extra
+            .master(step.fsm().state() == State::Master, Instant::now());
         input = src.next(step.next_deadline()).await;
     }
     drop(src);
@@ -434,6 +446,7 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         };
         vips.push((ix, v.clone()));
     }
+    let others = super::garp_extra::other_interfaces(cfg, nl, vlink.index, &vips).await?;
     Ok(Io {
         sock,
         announcer: Announcer::new(vlink.index)
@@ -443,6 +456,7 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         src,
         vips,
         vmac,
+        others,
     })
 }
 
@@ -612,8 +626,12 @@ impl Exec<'_> {
 
     fn announce(&mut self, repeat: u32) {
         for _ in 0..repeat.max(1) {
-            for (_, v) in &self.io.vips {
-                if let Err(e) = self.io.announcer.send(&announce_frame(self.io.mac, v.addr)) {
+            for (ix, v) in &self.io.vips {
+                let sent = match self.io.others.iter().find(|o| o.ifindex == *ix) {
+                    Some(o) => o.announce(v.addr),
+                    None => self.io.announcer.send(&announce_frame(self.io.mac, v.addr)),
+                };
+                if let Err(e) = sent {
                     tracing::debug!(instance = %self.cfg.name, "gratuitous ARP/NA for {} not sent: {e}", v.addr);
                 }
             }

@@ -51,6 +51,7 @@ pub mod config;
 mod from_model;
 pub mod fsm;
 pub mod garp;
+mod garp_extra;
 mod instance;
 pub mod log_limit;
 pub mod notify;

@@ -25,6 +25,8 @@ pub struct Link {
     pub mac: Mac,
     /// Administratively up and carrier present (IFF_UP && IFF_RUNNING).
     pub running: bool,
+    /// A macvlan (VMAC) interface.
+    pub macvlan: bool,
 }
 
 /// rtnetlink failures, with the operation and object.
@@ -81,11 +83,22 @@ impl Netlink {
             mac: [0; 6],
             running: msg.header.flags.contains(LinkFlags::Up)
                 && msg.header.flags.contains(LinkFlags::Running),
+            macvlan: false,
         };
         for a in msg.attributes {
             match a {
                 LinkAttribute::IfName(n) => l.name = n,
                 LinkAttribute::Address(m) if m.len() == 6 => l.mac.copy_from_slice(&m),
+                LinkAttribute::LinkInfo(infos) => {
+                    l.macvlan = infos.iter().any(|i| {
+                        matches!(
+                            i,
+                            netlink_packet_route::link::LinkInfo::Kind(
+                                netlink_packet_route::link::InfoKind::MacVlan
+                            )
+                        )
+                    })
+                }
                 _ => {}
             }
         }

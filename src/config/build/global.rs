@@ -131,6 +131,11 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
                     g.garp.master_refresh_repeat = v as u32;
                 }
             }
+            "vrrp_garp_extra_if" => {
+                if let Some(v) = super::vrrp_extra::garp_extra_if(cx, n, 1) {
+                    g.garp.extra_if = v;
+                }
+            }
             "vrrp_garp_interval" | "vrrp_gna_interval" => {
                 // keepalived rejects 0 here (its range starts at 1 µs) and keeps the default.
                 if let Some(w) = cx.arg(n, 1, "a time in seconds")

@@ -21,6 +21,7 @@ mod url_regex;
 mod values;
 mod vmac_mac;
 mod vrrp;
+mod vrrp_extra;
 
 use super::diag::{Diagnostic, Severity, SourceMap, Span};
 use super::keywords::Context;

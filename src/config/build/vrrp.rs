@@ -670,6 +670,11 @@ impl GarpLines {
                     self.garp.master_refresh_repeat = v as u32;
                 }
             }
+            "garp_extra_if" => {
+                if let Some(v) = super::vrrp_extra::garp_extra_if(cx, n, 0) {
+                    self.garp.extra_if = v;
+                }
+            }
             _ => return false,
         }
         true
