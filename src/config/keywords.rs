@@ -554,6 +554,9 @@ pub const GLOBAL_DEFS: &[&str] = &[
     "vrrp_process_name",
     "vrrp_rlimit_rttime",
     "vrrp_rt_priority",
+    // Automatic realtime priority of the VRRP thread (src/tuning/auto_priority.rs).
+    "max_auto_priority",
+    "min_auto_priority_delay",
 ];
 
 pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
@@ -581,8 +584,6 @@ pub const GLOBAL_DEFS_IGNORED: &[&str] = &[
     "lvs_netlink_cmd_rcv_bufs_force",
     "lvs_netlink_monitor_rcv_bufs",
     "lvs_netlink_monitor_rcv_bufs_force",
-    "max_auto_priority",
-    "min_auto_priority_delay",
     "no_checker_emails",
     "no_email_faults",
     "process_monitor_rcv_bufs",

@@ -21,6 +21,10 @@ pub struct VrrpConfig {
     pub sync_groups: Vec<SyncGroupConfig>,
     /// `vrrp_rt_priority`: SCHED_RR priority of the VRRP thread (None: normal scheduling).
     pub realtime_priority: Option<u8>,
+    /// `max_auto_priority` / `min_auto_priority_delay` (`crate::tuning::auto_priority`).
+    pub max_auto_priority: i32,
+    #[serde(with = "opt_secs")]
+    pub min_auto_priority_delay: Option<Duration>,
     /// SO_PRIORITY of advert sockets (6 = TC_PRIO_INTERACTIVE, puts adverts in the high band).
     pub socket_priority: Option<u32>,
     /// `-V/--dont-release-vrrp`: when lvsd stops, masters keep their VIPs and routes and send

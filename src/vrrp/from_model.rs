@@ -54,6 +54,8 @@ impl VrrpConfig {
             // `vrrp_rt_priority` (the thread sets it itself; crate::tuning documents the rest).
             realtime_priority: Some(c.process.vrrp.rt_priority.unwrap_or(DEFAULT_RT_PRIORITY)),
             socket_priority: Some(DEFAULT_SOCKET_PRIORITY),
+            max_auto_priority: c.process.max_auto_priority,
+            min_auto_priority_delay: c.process.min_auto_priority_delay,
             startup_delay: c.global.vrrp_startup_delay,
             processes: c.track_processes.iter().map(process).collect(),
             linkbeat: c.linkbeat_interfaces.clone(),

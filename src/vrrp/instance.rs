@@ -171,7 +171,12 @@ impl Sources<'_> {
                 (who == self.cfg.name && since == self.since_us).then_some(step::Input::Resign)
             }
             r = self.io.sock.recv(&mut self.buf) => self.packet(r).await,
-            _ = sleep_hr(&self.hr, deadline) => Some(step::Input::Timer),
+            _ = sleep_hr(&self.hr, deadline) => {
+                if let Some(due) = deadline {
+                    crate::tuning::auto_priority::timer_ran(due);
+                }
+                Some(step::Input::Timer)
+            }
         }
     }
 

@@ -181,6 +181,10 @@ pub async fn run_reloadable(
             if let Some(p) = first.realtime_priority {
                 set_realtime(p);
             }
+            crate::tuning::auto_priority::init(
+                first.max_auto_priority,
+                first.min_auto_priority_delay,
+            );
             let res = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -22,6 +22,7 @@ pub(super) fn global_defs(cx: &mut Ctx, node: &Node, config: &mut Config) {
         if super::anycast::global_keyword(cx, n, &mut config.anycast)
             || super::nft::global_keyword(cx, n, &mut config.nft)
             || super::process::global_keyword(cx, n, &mut config.process)
+            || super::vrrp_extra::auto_priority_keyword(cx, n, &mut config.process)
         {
             continue;
         }

@@ -1,12 +1,13 @@
 //! `garp_extra_if [all] SECS` (vrrp_instance; 0 turns it off) and `vrrp_garp_extra_if [all]
 //! SECS` (global_defs, 1..86400): periodic gratuitous ARPs / unsolicited NAs, while MASTER, for
 //! the VIPs on interfaces other than the instance's: by default only those on VMAC (macvlan)
-//! interfaces, with `all` every one (keepalived.conf(5)).
+//! interfaces, with `all` every one (keepalived.conf(5)). Also global_defs `max_auto_priority`
+//! and `min_auto_priority_delay` (see `crate::tuning::auto_priority`).
 
 use std::time::Duration;
 
 use super::Ctx;
-use crate::config::model::GarpExtraIf;
+use crate::config::model::{GarpExtraIf, ProcessDefs};
 use crate::config::parser::Node;
 
 /// The value of the line, None when it is invalid (warned; the previous value stays):
@@ -28,6 +29,29 @@ pub(super) fn garp_extra_if(cx: &mut Ctx, n: &Node, min: i64) -> Option<Option<G
         interval: Duration::from_secs(secs as u64),
         all,
     }))
+}
+
+/// global_defs `max_auto_priority [-1..99]` and `min_auto_priority_delay USECS`; false for
+/// any other keyword.
+pub(super) fn auto_priority_keyword(cx: &mut Ctx, n: &Node, p: &mut ProcessDefs) -> bool {
+    match n.keyword() {
+        "max_auto_priority" => match n.words.get(1) {
+            // Without a value: the highest SCHED_RR priority.
+            None => p.max_auto_priority = 99,
+            Some(w) => {
+                if let Some(v) = cx.int_word(w, "max_auto_priority", -1, 99) {
+                    p.max_auto_priority = v as i32;
+                }
+            }
+        },
+        "min_auto_priority_delay" => {
+            if let Some(v) = cx.int(n, 1, 10_000_000) {
+                p.min_auto_priority_delay = Some(Duration::from_micros(v as u64));
+            }
+        }
+        _ => return false,
+    }
+    true
 }
 
 #[cfg(test)]
