@@ -652,6 +652,7 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "interface",
     "use_vmac",
     "vmac_xmit_base",
+    "use_vmac_addr",
     "dont_track_primary",
     "virtual_router_id",
     "priority",
@@ -708,7 +709,7 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "kernel_rx_buf_size",
 ];
 
-pub const VRRP_INSTANCE_IGNORED: &[&str] = &["vrf", "use_vmac_addr", "use_ipvlan", "debug"];
+pub const VRRP_INSTANCE_IGNORED: &[&str] = &["vrf", "use_ipvlan", "debug"];
 
 pub const VIRTUAL_SERVER: &[&str] = &[
     "lvs_sched",

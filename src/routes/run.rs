@@ -66,16 +66,22 @@ fn items(c: &Config) -> Vec<Item> {
             Some(_) => format!("vrrp.{}", i.virtual_router_id),
             None => iface.clone(),
         };
-        for v in i
-            .virtual_ipaddress
-            .iter()
-            .chain(&i.virtual_ipaddress_excluded)
-        {
-            let dev = v
-                .dev
-                .clone()
-                .filter(|d| *d != iface)
-                .unwrap_or_else(|| base.clone());
+        let all = || {
+            i.virtual_ipaddress
+                .iter()
+                .chain(&i.virtual_ipaddress_excluded)
+        };
+        // use_vmac_addr: another interface's VIPs are on the VMAC made on it.
+        let others = crate::vrrp::vmac_addr::other_devs(&iface, all().map(|v| v.dev.as_deref()));
+        for v in all() {
+            let dev = match v.dev.as_deref().filter(|d| *d != iface) {
+                Some(d) if i.use_vmac_addr => {
+                    let k = others.iter().position(|o| *o == d).unwrap_or(0);
+                    crate::vrrp::vmac_addr::name(i.virtual_router_id, k, i.use_vmac.as_deref())
+                }
+                Some(d) => d.to_string(),
+                None => base.clone(),
+            };
             out.push(Item {
                 owner: Owner::Instance(i.name.clone()),
                 label: format!("address {}/{} dev {dev}", v.addr, v.prefix_len),

@@ -49,8 +49,8 @@ pub(super) async fn other_interfaces(
             o.addrs.push(v.addr);
             continue;
         }
-        let Some(dev) = &v.dev else { continue };
-        let l = nl.link(dev).await?;
+        let l = nl.link_by_index(*ix).await?;
+        let dev = &l.name;
         out.push(OtherIf {
             ifindex: l.index,
             name: l.name.clone(),

@@ -78,6 +78,8 @@ struct Io {
     vmac: Option<u32>,
     /// The other interfaces VIPs are on: their GARP/NA go out there, with their MAC.
     others: Vec<super::garp_extra::OtherIf>,
+    /// The `use_vmac_addr` VMACs (removed on stop).
+    addr_vmacs: Vec<u32>,
 }
 
 pub(crate) fn now_unix_ms() -> u64 {
@@ -335,6 +337,9 @@ pub(crate) async fn run(
     if let Some(ix) = io.vmac.filter(|_| !keep()) {
         let _ = shared.nl.del_link(ix).await;
     }
+    for ix in io.addr_vmacs.iter().filter(|_| !keep()) {
+        let _ = shared.nl.del_link(*ix).await;
+    }
     tracing::info!(instance = %name, "VRRP instance stopped");
     Ok(())
 }
@@ -443,10 +448,26 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         tuning: cfg.socket_tuning(),
     })
     .with_context(|| format!("opening VRRP sockets on {}", vlink.name))?;
+    let all_vips = || cfg.vips.iter().chain(&cfg.vips_excluded);
+    // use_vmac_addr: the other interfaces' VIPs go on a VMAC made on each.
+    let mut addr_vmacs: Vec<(String, u32)> = Vec::new();
+    if cfg.use_vmac_addr {
+        let devs =
+            super::vmac_addr::other_devs(&cfg.interface, all_vips().map(|v| v.dev.as_deref()));
+        for (k, d) in devs.into_iter().enumerate() {
+            addr_vmacs.push((
+                d.to_string(),
+                super::vmac_addr::ensure(cfg, nl, d, k).await?,
+            ));
+        }
+    }
     let mut vips = Vec::new();
-    for v in cfg.vips.iter().chain(&cfg.vips_excluded) {
+    for v in all_vips() {
         let ix = match &v.dev {
-            Some(d) if *d != cfg.interface => nl.link(d).await?.index,
+            Some(d) if *d != cfg.interface => match addr_vmacs.iter().find(|(n, _)| n == d) {
+                Some((_, ix)) => *ix,
+                None => nl.link(d).await?.index,
+            },
             _ => vlink.index,
         };
         vips.push((ix, v.clone()));
@@ -462,6 +483,7 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         vips,
         vmac,
         others,
+        addr_vmacs: addr_vmacs.iter().map(|(_, ix)| *ix).collect(),
     })
 }
 

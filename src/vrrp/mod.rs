@@ -66,6 +66,7 @@ pub mod track_process;
 pub mod validate;
 pub mod vip;
 pub mod vmac;
+pub mod vmac_addr;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -105,6 +105,20 @@ impl Netlink {
         l
     }
 
+    /// `ip link show` of one interface index.
+    pub async fn link_by_index(&self, index: u32) -> Result<Link, Error> {
+        let mut s = self.h.link().get().match_index(index).execute();
+        match s.try_next().await {
+            Ok(Some(m)) => Ok(Self::link_from(m)),
+            Ok(None) => Err(Error::NoLink(format!("#{index}"))),
+            Err(e) => Err(Error::Op {
+                op: "get link",
+                obj: format!("#{index}"),
+                source: e,
+            }),
+        }
+    }
+
     /// `ip link show NAME`.
     pub async fn link(&self, name: &str) -> Result<Link, Error> {
         let mut s = self.h.link().get().match_name(name.to_string()).execute();

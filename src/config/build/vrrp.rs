@@ -382,6 +382,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                 vi.vmac_xmit_base = true;
                 seen.vmac_xmit_base = Some(n.span());
             }
+            "use_vmac_addr" => vi.use_vmac_addr = true,
             "dont_track_primary" => vi.dont_track_primary = true,
             "virtual_router_id" => {
                 if let Some(w) = cx.arg(n, 1, "a number 1..255") {
@@ -698,6 +699,7 @@ fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -
         use_vmac: None,
         use_vmac_mac: None,
         vmac_xmit_base: false,
+        use_vmac_addr: false,
         dont_track_primary: false,
         virtual_router_id: 0,
         virtual_router_id_span: span,
