@@ -203,6 +203,9 @@ pub struct StatusHub {
     /// (instance, start of its mastership in µs) that must leave MASTER now: a tracked
     /// virtual address, route or rule was deleted (`crate::routes`).
     pub vrrp_resign: tokio::sync::broadcast::Sender<(String, u64)>,
+    /// Instances a `track_group` puts in FAULT: a static address/route/rule of the group is
+    /// deleted and cannot be put back (`crate::routes`).
+    pub static_track_faults: Arc<watch::Sender<std::collections::BTreeSet<String>>>,
     /// BFD sessions by name (`track_bfd`, `BFD_CHECK`).
     pub bfd: Arc<watch::Sender<crate::bfd::StatusMap>>,
     pub bfd_dropped: Arc<watch::Sender<crate::bfd::service::Dropped>>,
@@ -228,6 +231,7 @@ impl StatusHub {
             disabled_scripts: Arc::new(watch::channel(Vec::new()).0),
             vrrp_config: Arc::new(watch::channel(Arc::default()).0),
             vrrp_resign: tokio::sync::broadcast::channel(64).0,
+            static_track_faults: Arc::new(watch::channel(Default::default()).0),
             bfd: Arc::new(watch::channel(Default::default()).0),
             bfd_dropped: Arc::new(watch::channel(Default::default()).0),
             global_defs: Arc::new(watch::channel(Arc::default()).0),

@@ -25,6 +25,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod auto_priority;
+
 use crate::config::model::{ProcessDefs, ThreadTuning};
 
 /// The VRRP thread's name (set by `vrrp::run_reloadable`).

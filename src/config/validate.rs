@@ -216,9 +216,9 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
     config.vrrp_sync_groups.retain(|g| !g.group.is_empty());
     // keepalived ignores weighted tracking in the members of a sync group unless the group
     // says `sync_group_tracking_weight`: the group moves as one, so one member's priority
-    // must not differ.
+    // must not differ. The deprecated `global_tracking` means the same (keepalived 2.2.7).
     for g in &config.vrrp_sync_groups {
-        if g.sync_group_tracking_weight {
+        if g.sync_group_tracking_weight || g.global_tracking {
             continue;
         }
         for vi in config

@@ -20,6 +20,9 @@
 //! keepalived 2.2.7 does), and everything is installed again when it next becomes MASTER; a
 //! `no_track` one is left missing until then (keepalived.conf(5)).
 //!
+//! A static item naming a `track_group` that is deleted and cannot be put back puts the
+//! group's instances in FAULT until it is back (`track_group.rs`).
+//!
 //! Files: `plan.rs` the pure decisions, `msg.rs` the pure netlink encoding and matching,
 //! `kernel.rs` the rtnetlink edge, `run.rs` the task.
 
@@ -27,5 +30,6 @@ pub mod kernel;
 pub mod msg;
 pub mod plan;
 pub mod run;
+mod track_group;
 
 pub use run::spawn;

@@ -33,6 +33,8 @@ struct Item {
     owner: Owner,
     what: What,
     tracked: bool,
+    /// A static item's `track_group`: (group, its instances).
+    group: Option<(String, Vec<String>)>,
     /// As written (log lines, and the key of [`Installed`]).
     label: String,
 }
@@ -53,6 +55,7 @@ fn items(c: &Config) -> Vec<Item> {
             label: format!("address {}/{} dev {dev}", a.addr, a.prefix_len),
             what: What::Addr(vip, dev),
             tracked: false,
+            group: super::track_group::members(c, a.track_group.as_deref()),
         });
     }
     for i in &c.vrrp_instances {
@@ -63,21 +66,28 @@ fn items(c: &Config) -> Vec<Item> {
             Some(_) => format!("vrrp.{}", i.virtual_router_id),
             None => iface.clone(),
         };
-        for v in i
-            .virtual_ipaddress
-            .iter()
-            .chain(&i.virtual_ipaddress_excluded)
-        {
-            let dev = v
-                .dev
-                .clone()
-                .filter(|d| *d != iface)
-                .unwrap_or_else(|| base.clone());
+        let all = || {
+            i.virtual_ipaddress
+                .iter()
+                .chain(&i.virtual_ipaddress_excluded)
+        };
+        // use_vmac_addr: another interface's VIPs are on the VMAC made on it.
+        let others = crate::vrrp::vmac_addr::other_devs(&iface, all().map(|v| v.dev.as_deref()));
+        for v in all() {
+            let dev = match v.dev.as_deref().filter(|d| *d != iface) {
+                Some(d) if i.use_vmac_addr => {
+                    let k = others.iter().position(|o| *o == d).unwrap_or(0);
+                    crate::vrrp::vmac_addr::name(i.virtual_router_id, k, i.use_vmac.as_deref())
+                }
+                Some(d) => d.to_string(),
+                None => base.clone(),
+            };
             out.push(Item {
                 owner: Owner::Instance(i.name.clone()),
                 label: format!("address {}/{} dev {dev}", v.addr, v.prefix_len),
                 what: What::Vip(v.addr, v.prefix_len, dev),
                 tracked: !v.no_track,
+                group: None,
             });
         }
     }
@@ -92,6 +102,10 @@ fn items(c: &Config) -> Vec<Item> {
             }));
     for (owner, r) in routes {
         out.push(Item {
+            group: match owner {
+                Owner::Static => super::track_group::members(c, r.spec.track_group.as_deref()),
+                Owner::Instance(_) => None,
+            },
             owner,
             what: What::Route(r.spec.clone()),
             tracked: !r.no_track,
@@ -109,6 +123,10 @@ fn items(c: &Config) -> Vec<Item> {
             }));
     for (owner, r) in rules {
         out.push(Item {
+            group: match owner {
+                Owner::Static => super::track_group::members(c, r.spec.track_group.as_deref()),
+                Owner::Instance(_) => None,
+            },
             owner,
             what: What::Rule(r.spec.clone()),
             tracked: !r.no_track,
@@ -141,6 +159,7 @@ pub fn spawn(
         rx,
         hub.vrrp.subscribe(),
         hub.vrrp_resign.clone(),
+        hub.static_track_faults.clone(),
         shutdown,
         keep_virtual,
     ))
@@ -158,6 +177,7 @@ pub async fn run(
     mut configs: watch::Receiver<Option<Arc<Config>>>,
     mut states: watch::Receiver<Vec<VrrpInstanceStatus>>,
     resign: broadcast::Sender<(String, u64)>,
+    faults: Arc<watch::Sender<std::collections::BTreeSet<String>>>,
     mut shutdown: watch::Receiver<bool>,
     keep_virtual: bool,
 ) {
@@ -190,7 +210,8 @@ pub async fn run(
             if let Ok(mut k) = watched.write() {
                 *k = w.route_keys(&list);
             }
-            w.pass(list, &m, stopping, &resign, &states).await;
+            let lost = w.pass(list, &m, stopping, &resign, &states).await;
+            super::track_group::publish(&faults, lost);
         }
         if stopping {
             return;
@@ -302,12 +323,13 @@ impl Writer {
         stopping: bool,
         resign: &broadcast::Sender<(String, u64)>,
         states: &watch::Receiver<Vec<VrrpInstanceStatus>>,
-    ) {
+    ) -> super::track_group::Lost {
+        let mut lost = super::track_group::Lost::default();
         let links = match self.nl.links().await {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!("routes: cannot list interfaces: {e}");
-                return;
+                return lost;
             }
         };
         let mut dump = Dump::default();
@@ -327,8 +349,12 @@ impl Writer {
                 Owner::Instance(n) => masters.get(n).copied(),
             };
             let wanted = !stopping && (it.owner == Owner::Static || epoch.is_some());
-            self.converge(it, wanted, epoch, &links, &mut dump, (resign, states))
+            let held = self
+                .converge(it, wanted, epoch, &links, &mut dump, (resign, states))
                 .await;
+            if let (Some(g), false) = (&it.group, held || !wanted) {
+                lost.add(&it.label, g);
+            }
         }
         let current: HashSet<(String, u64)> =
             masters.iter().map(|(n, e)| (n.clone(), *e)).collect();
@@ -337,8 +363,10 @@ impl Writer {
         if !stopping {
             self.held = list;
         }
+        lost
     }
 
+    /// Converges one item; false when it is wanted but neither present nor put back.
     async fn converge(
         &mut self,
         it: &Item,
@@ -350,14 +378,14 @@ impl Writer {
             &broadcast::Sender<(String, u64)>,
             &watch::Receiver<Vec<VrrpInstanceStatus>>,
         ),
-    ) {
+    ) -> bool {
         let present = match self.present(it, links, dump).await {
             Ok(p) => p,
             Err(e) => {
                 if wanted {
                     self.report(&it.label, Some(e));
                 }
-                return;
+                return false;
             }
         };
         let inst = match (&it.owner, epoch) {
@@ -389,7 +417,9 @@ impl Writer {
                 {
                     self.installed.mark(n, e, &it.label);
                 }
+                let ok = r.is_ok();
                 self.report(&it.label, r.err());
+                return ok;
             }
             Step::Del => {
                 if let Err(e) = self.write(it, false, links).await {
@@ -412,6 +442,7 @@ impl Writer {
                 }
             }
         }
+        true
     }
 
     async fn present(

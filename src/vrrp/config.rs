@@ -21,6 +21,10 @@ pub struct VrrpConfig {
     pub sync_groups: Vec<SyncGroupConfig>,
     /// `vrrp_rt_priority`: SCHED_RR priority of the VRRP thread (None: normal scheduling).
     pub realtime_priority: Option<u8>,
+    /// `max_auto_priority` / `min_auto_priority_delay` (`crate::tuning::auto_priority`).
+    pub max_auto_priority: i32,
+    #[serde(with = "opt_secs")]
+    pub min_auto_priority_delay: Option<Duration>,
     /// SO_PRIORITY of advert sockets (6 = TC_PRIO_INTERACTIVE, puts adverts in the high band).
     pub socket_priority: Option<u32>,
     /// `-V/--dont-release-vrrp`: when lvsd stops, masters keep their VIPs and routes and send
@@ -168,6 +172,9 @@ pub struct InstanceConfig {
     pub use_vmac_mac: Option<[u8; 6]>,
     /// `vmac_xmit_base`: adverts are sent and received on the parent, not the VMAC.
     pub vmac_xmit_base: bool,
+    /// `use_vmac_addr`: VIPs naming another interface go on a VMAC made on it
+    /// (`super::vmac_addr`).
+    pub use_vmac_addr: bool,
     /// `unicast_ttl`: TTL / hop limit of unicast adverts (default 255).
     pub unicast_ttl: Option<u8>,
     /// `kernel_rx_buf_size`: SO_RCVBUF of the receive socket (default: the kernel's).
@@ -178,6 +185,11 @@ pub struct InstanceConfig {
     #[serde(with = "opt_secs")]
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: u32,
+    /// `garp_extra_if [all] SECS`: while MASTER, a GARP/NA every SECS for the VIPs on other
+    /// interfaces than the instance's (only VMAC ones unless `garp_extra_if_all`).
+    #[serde(with = "opt_secs")]
+    pub garp_extra_if: Option<Duration>,
+    pub garp_extra_if_all: bool,
     /// `garp_lower_prio_delay` / `_repeat`: GARP bursts after a lower-priority advert heard
     /// as master (at once, and again after the delay; zero delay: no second burst).
     #[serde(with = "secs")]
@@ -253,12 +265,15 @@ impl Default for InstanceConfig {
             use_vmac: None,
             use_vmac_mac: None,
             vmac_xmit_base: false,
+            use_vmac_addr: false,
             unicast_ttl: None,
             kernel_rx_buf_size: None,
             garp_master_delay: Duration::from_secs(5),
             garp_master_repeat: 5,
             garp_master_refresh: None,
             garp_master_refresh_repeat: 1,
+            garp_extra_if: None,
+            garp_extra_if_all: false,
             garp_lower_prio_delay: Duration::from_secs(5),
             garp_lower_prio_repeat: 5,
             garp_interval: Duration::ZERO,

@@ -14,8 +14,7 @@ use crate::scripts::Scripts;
 use super::track_process::{ParamMatch, ProcessConfig};
 
 use super::config::{
-    AuthKind, InstanceConfig, Notify, ScriptConfig, SyncGroupConfig, TrackFileRef, Tracked, Vip,
-    VrrpConfig,
+    AuthKind, InstanceConfig, Notify, ScriptConfig, SyncGroupConfig, Tracked, Vip, VrrpConfig,
 };
 
 /// SCHED_RR priority of the VRRP thread unless the daemon says otherwise (see `vrrp` docs).
@@ -55,6 +54,8 @@ impl VrrpConfig {
             // `vrrp_rt_priority` (the thread sets it itself; crate::tuning documents the rest).
             realtime_priority: Some(c.process.vrrp.rt_priority.unwrap_or(DEFAULT_RT_PRIORITY)),
             socket_priority: Some(DEFAULT_SOCKET_PRIORITY),
+            max_auto_priority: c.process.max_auto_priority,
+            min_auto_priority_delay: c.process.min_auto_priority_delay,
             startup_delay: c.global.vrrp_startup_delay,
             processes: c.track_processes.iter().map(process).collect(),
             linkbeat: c.linkbeat_interfaces.clone(),
@@ -204,12 +205,15 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         use_vmac: i.use_vmac.clone(),
         use_vmac_mac: i.use_vmac_mac,
         vmac_xmit_base: i.vmac_xmit_base && i.use_vmac.is_some(),
+        use_vmac_addr: i.use_vmac_addr,
         unicast_ttl: i.unicast_ttl,
         kernel_rx_buf_size: i.kernel_rx_buf_size,
         garp_master_delay: i.garp.master_delay,
         garp_master_repeat: i.garp.master_repeat,
         garp_master_refresh: i.garp.master_refresh,
         garp_master_refresh_repeat: i.garp.master_refresh_repeat,
+        garp_extra_if: i.garp.extra_if.map(|e| e.interval),
+        garp_extra_if_all: i.garp.extra_if.is_some_and(|e| e.all),
         garp_lower_prio_delay: i.garp.lower_prio_delay,
         garp_lower_prio_repeat: i.garp.lower_prio_repeat,
         garp_interval: garp_group(c, i)
@@ -219,42 +223,9 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
             .and_then(|(_, g)| g.gna_interval)
             .unwrap_or(i.garp.gna_interval),
         garp_group: garp_group(c, i).map(|(n, _)| n.to_string()),
-        track_scripts: i
-            .track_scripts
-            .iter()
-            // A disabled script's tracker is removed: the instance runs as if untracked.
-            .filter(|t| {
-                c.vrrp_script(&t.name)
-                    .is_some_and(|s| scripts.get(&s.script).is_some())
-            })
-            .map(|t| Tracked {
-                name: t.name.clone(),
-                weight: weight(t.weight),
-                reverse: t.reverse,
-            })
-            .collect(),
-        track_interfaces: i
-            .track_interfaces
-            .iter()
-            .map(|t| Tracked {
-                name: t.name.clone(),
-                weight: weight(t.weight),
-                reverse: t.reverse,
-            })
-            .collect(),
-        track_files: i
-            .track_files
-            .iter()
-            .filter_map(|t| {
-                let f = c.track_file(&t.name)?;
-                // keepalived: priority += value × weight (negated by reverse); weight 0 → FAULT on nonzero.
-                let w = if t.reverse { -t.weight } else { t.weight };
-                Some(TrackFileRef {
-                    path: f.file.display().to_string(),
-                    weight: weight(w),
-                })
-            })
-            .collect(),
+        track_scripts: super::sync_tracking::scripts(c, scripts, i),
+        track_interfaces: super::sync_tracking::interfaces(c, i),
+        track_files: super::sync_tracking::files(c, i),
         track_bfds: track_bfds(c, i),
         track_processes: track_processes(c, i),
         notify_priority_changes: i.notify.priority_changes,
@@ -332,6 +303,7 @@ mod tests {
 
     use super::*;
     use crate::config::{LoadOptions, load_str};
+    use crate::vrrp::config::TrackFileRef;
 
     fn load(text: &str) -> VrrpConfig {
         match load_str(text, Path::new("test.conf"), &LoadOptions::default()) {

@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     pub files: HashMap<String, watch::Receiver<i64>>,
     /// BFD session states (`track_bfd`).
     pub bfd: watch::Receiver<crate::bfd::StatusMap>,
+    /// Instances a static `track_group` puts in FAULT (`crate::routes`).
+    pub static_faults: watch::Receiver<std::collections::BTreeSet<String>>,
     /// `vrrp_track_process` verdicts by name (None until the first /proc scan).
     pub processes: super::track_process::Verdicts,
     pub socket_priority: Option<u32>,
@@ -77,6 +79,10 @@ struct Io {
     vmac: Option<u32>,
     /// `promote_secondaries` to put back at stop.
     promoted: Option<super::vmac::Sysctl>,
+    /// The other interfaces VIPs are on: their GARP/NA go out there, with their MAC.
+    others: Vec<super::garp_extra::OtherIf>,
+    /// The `use_vmac_addr` VMACs (removed on stop).
+    addr_vmacs: Vec<u32>,
 }
 
 pub(crate) fn now_unix_ms() -> u64 {
@@ -129,6 +135,8 @@ struct Sources<'a> {
     /// (instance, mastership start) to resign (`crate::routes`), and our current start.
     resign: tokio::sync::broadcast::Receiver<(String, u64)>,
     since_us: u64,
+    /// `garp_extra_if`: the next periodic GARP/NA on the other interfaces while MASTER.
+    extra: super::garp_extra::Periodic,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -143,9 +151,14 @@ impl Sources<'_> {
         let has_group = self.group.is_some();
         let has_clear = self.stats_clear.is_some();
         let has_trackers = !self.trackers.is_empty();
+        let extra_at = self.extra.next();
         tokio::select! {
             biased;
             _ = self.shutdown.changed() => Some(step::Input::Shutdown),
+            _ = tokio::time::sleep_until(extra_at.unwrap_or_else(Instant::now)), if extra_at.is_some() => {
+                self.extra.fired(&self.io.others, &self.cfg.name);
+                None
+            }
             true = self.trackers.changed(), if has_trackers => {
                 let (fault, priority) = tracking(self.cfg, self.shared, self.src_addrs.as_ref());
                 Some(step::Input::Track(step::Tracked { fault, priority }))
@@ -165,7 +178,12 @@ impl Sources<'_> {
                 (who == self.cfg.name && since == self.since_us).then_some(step::Input::Resign)
             }
             r = self.io.sock.recv(&mut self.buf) => self.packet(r).await,
-            _ = sleep_hr(&self.hr, deadline) => Some(step::Input::Timer),
+            _ = sleep_hr(&self.hr, deadline) => {
+                if let Some(due) = deadline {
+                    crate::tuning::auto_priority::timer_ran(due);
+                }
+                Some(step::Input::Timer)
+            }
         }
     }
 
@@ -281,6 +299,7 @@ pub(crate) async fn run(
         stats_clear: Some(shared.hub.stats_clear.subscribe()),
         resign: shared.hub.vrrp_resign.subscribe(),
         since_us: 0,
+        extra: super::garp_extra::Periodic::new(cfg.garp_extra_if, cfg.garp_extra_if_all),
         shutdown,
     };
     let mut ex = Exec {
@@ -330,6 +349,8 @@ pub(crate) async fn run(
             break;
         }
         src.since_us = status.since_unix_us;
+        src.extra
+            .master(step.fsm().state() == State::Master, Instant::now());
         input = src.next(step.next_deadline()).await;
     }
     drop(src);
@@ -338,6 +359,9 @@ pub(crate) async fn run(
     }
     if let Some(s) = &io.promoted {
         let _ = s.apply();
+    }
+    for ix in io.addr_vmacs.iter().filter(|_| !keep()) {
+        let _ = shared.nl.del_link(*ix).await;
     }
     tracing::info!(instance = %name, "VRRP instance stopped");
     Ok(())
@@ -449,10 +473,26 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         tuning: cfg.socket_tuning(),
     })
     .with_context(|| format!("opening VRRP sockets on {}", vlink.name))?;
+    let all_vips = || cfg.vips.iter().chain(&cfg.vips_excluded);
+    // use_vmac_addr: the other interfaces' VIPs go on a VMAC made on each.
+    let mut addr_vmacs: Vec<(String, u32)> = Vec::new();
+    if cfg.use_vmac_addr {
+        let devs =
+            super::vmac_addr::other_devs(&cfg.interface, all_vips().map(|v| v.dev.as_deref()));
+        for (k, d) in devs.into_iter().enumerate() {
+            addr_vmacs.push((
+                d.to_string(),
+                super::vmac_addr::ensure(cfg, nl, d, k).await?,
+            ));
+        }
+    }
     let mut vips = Vec::new();
-    for v in cfg.vips.iter().chain(&cfg.vips_excluded) {
+    for v in all_vips() {
         let ix = match &v.dev {
-            Some(d) if *d != cfg.interface => nl.link(d).await?.index,
+            Some(d) if *d != cfg.interface => match addr_vmacs.iter().find(|(n, _)| n == d) {
+                Some((_, ix)) => *ix,
+                None => nl.link(d).await?.index,
+            },
             _ => vlink.index,
         };
         vips.push((ix, v.clone()));
@@ -460,6 +500,7 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
     let promoted = (cfg.promote_secondaries && !v6)
         .then(|| promote_secondaries(&link.name))
         .flatten();
+    let others = super::garp_extra::other_interfaces(cfg, nl, vlink.index, &vips).await?;
     Ok(Io {
         sock,
         announcer: Announcer::new(vlink.index)
@@ -470,6 +511,8 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         vips,
         vmac,
         promoted,
+        others,
+        addr_vmacs: addr_vmacs.iter().map(|(_, ix)| *ix).collect(),
     })
 }
 
@@ -502,6 +545,7 @@ enum Rx {
     Bfd(watch::Receiver<crate::bfd::StatusMap>),
     Process(watch::Receiver<Option<bool>>),
     Addrs(watch::Receiver<LocalAddrs>),
+    StaticFaults(watch::Receiver<std::collections::BTreeSet<String>>),
 }
 
 impl Rx {
@@ -513,12 +557,16 @@ impl Rx {
             Rx::Bfd(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Process(r) => Box::pin(async move { r.changed().await.is_ok() }),
             Rx::Addrs(r) => Box::pin(async move { r.changed().await.is_ok() }),
+            Rx::StaticFaults(r) => Box::pin(async move { r.changed().await.is_ok() }),
         }
     }
 }
 
 fn tracked_receivers(cfg: &InstanceConfig, shared: &Shared, src: Option<&SrcAddrs>) -> Vec<Rx> {
-    let mut v = vec![Rx::Links(shared.links.clone())];
+    let mut v = vec![
+        Rx::Links(shared.links.clone()),
+        Rx::StaticFaults(shared.static_faults.clone()),
+    ];
     v.extend(src.map(|a| Rx::Addrs(a.1.clone())));
     for t in &cfg.track_scripts {
         if let Some((_, rx)) = shared.scripts.get(&t.name) {
@@ -608,6 +656,12 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared, src: Option<&SrcAddrs>) -> (b
             inputs.push(track::script_input(t, sc, ok));
         }
     }
+    // A static address/route/rule of one of its track groups is lost (keepalived: FAULT).
+    inputs.push(Input {
+        ok: !shared.static_faults.borrow().contains(&cfg.name),
+        weight: None,
+        reverse: false,
+    });
     let bfd = shared.bfd.borrow();
     inputs.extend(cfg.track_bfds.iter().map(|t| track::bfd_input(t, &bfd)));
     for t in &cfg.track_processes {
@@ -670,8 +724,12 @@ impl Exec<'_> {
 
     fn announce(&mut self, repeat: u32) {
         for _ in 0..repeat.max(1) {
-            for (_, v) in &self.io.vips {
-                if let Err(e) = self.io.announcer.send(&announce_frame(self.io.mac, v.addr)) {
+            for (ix, v) in &self.io.vips {
+                let sent = match self.io.others.iter().find(|o| o.ifindex == *ix) {
+                    Some(o) => o.announce(v.addr),
+                    None => self.io.announcer.send(&announce_frame(self.io.mac, v.addr)),
+                };
+                if let Err(e) = sent {
                     tracing::debug!(instance = %self.cfg.name, "gratuitous ARP/NA for {} not sent: {e}", v.addr);
                 }
             }

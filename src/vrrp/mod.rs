@@ -50,6 +50,7 @@ pub mod config;
 mod from_model;
 pub mod fsm;
 pub mod garp;
+mod garp_extra;
 mod instance;
 pub mod log_limit;
 pub mod notify;
@@ -57,12 +58,14 @@ pub mod packet;
 pub mod socket;
 pub mod step;
 pub mod sync;
+mod sync_tracking;
 pub mod timer;
 pub mod track;
 pub mod track_process;
 pub mod validate;
 pub mod vip;
 pub mod vmac;
+pub mod vmac_addr;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -178,6 +181,10 @@ pub async fn run_reloadable(
             if let Some(p) = first.realtime_priority {
                 set_realtime(p);
             }
+            crate::tuning::auto_priority::init(
+                first.max_auto_priority,
+                first.min_auto_priority_delay,
+            );
             let res = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -545,6 +552,7 @@ impl Runtime {
                 .map(|(p, (rx, _))| (p.clone(), rx.clone()))
                 .collect(),
             bfd: self.hub.bfd.subscribe(),
+            static_faults: self.hub.static_track_faults.subscribe(),
             processes: self.processes.verdicts(),
             socket_priority: cfg.socket_priority,
             keep_on_stop: self.keep_on_stop.clone(),

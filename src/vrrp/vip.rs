@@ -25,6 +25,8 @@ pub struct Link {
     pub mac: Mac,
     /// Administratively up and carrier present (IFF_UP && IFF_RUNNING).
     pub running: bool,
+    /// A macvlan (VMAC) interface.
+    pub macvlan: bool,
 }
 
 /// rtnetlink failures, with the operation and object.
@@ -81,15 +83,40 @@ impl Netlink {
             mac: [0; 6],
             running: msg.header.flags.contains(LinkFlags::Up)
                 && msg.header.flags.contains(LinkFlags::Running),
+            macvlan: false,
         };
         for a in msg.attributes {
             match a {
                 LinkAttribute::IfName(n) => l.name = n,
                 LinkAttribute::Address(m) if m.len() == 6 => l.mac.copy_from_slice(&m),
+                LinkAttribute::LinkInfo(infos) => {
+                    l.macvlan = infos.iter().any(|i| {
+                        matches!(
+                            i,
+                            netlink_packet_route::link::LinkInfo::Kind(
+                                netlink_packet_route::link::InfoKind::MacVlan
+                            )
+                        )
+                    })
+                }
                 _ => {}
             }
         }
         l
+    }
+
+    /// `ip link show` of one interface index.
+    pub async fn link_by_index(&self, index: u32) -> Result<Link, Error> {
+        let mut s = self.h.link().get().match_index(index).execute();
+        match s.try_next().await {
+            Ok(Some(m)) => Ok(Self::link_from(m)),
+            Ok(None) => Err(Error::NoLink(format!("#{index}"))),
+            Err(e) => Err(Error::Op {
+                op: "get link",
+                obj: format!("#{index}"),
+                source: e,
+            }),
+        }
     }
 
     /// `ip link show NAME`.

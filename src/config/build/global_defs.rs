@@ -58,7 +58,7 @@ impl<'b> Global<'b> {
         kw("smtp_alert_checker", Arity::None, "", smtp_alert_checker).not_acting(EMAIL),
         kw("script_user", One("a user name"), "user (and group) scripts run as by default", script_user),
         kw("enable_script_security", Arity::None, "refuse scripts writable by non-root users", enable_script_security),
-        kw("default_interface", One("a value"), "", default_interface),
+        kw("default_interface", One("a value"), "interface of static addresses and routes that name none", default_interface),
         kw("dynamic_interfaces", Rest, "instances wait for interfaces that appear later", dynamic_interfaces),
         kw("vrrp_version", One("a number"), "default VRRP version (2 or 3)", vrrp_version),
         kw("vrrp_mcast_group4", One("an IPv4 multicast address"), "IPv4 multicast group of adverts", vrrp_mcast_group4),
@@ -71,13 +71,13 @@ impl<'b> Global<'b> {
         kw("vrrp_garp_master_refresh_repeat", One("a number"), "default gratuitous ARPs per refresh", vrrp_garp_master_refresh_repeat),
         kw("vrrp_garp_interval", One("a time in seconds"), "gap between gratuitous ARPs on one interface", vrrp_garp_interval),
         kw("vrrp_gna_interval", One("a time in seconds"), "gap between unsolicited neighbour adverts on one interface", vrrp_gna_interval),
-        kw("vrrp_min_garp", Arity::None, "", vrrp_min_garp),
+        kw("vrrp_min_garp", Arity::None, "one gratuitous ARP on becoming master, no repeats or refreshes", vrrp_min_garp),
         kw("vrrp_strict", Arity::None, "strict RFC mode for every instance", vrrp_strict),
-        kw("vrrp_skip_check_adv_addr", Arity::None, "", vrrp_skip_check_adv_addr),
-        kw("vrrp_check_unicast_src", Arity::None, "", vrrp_check_unicast_src),
-        kw("vrrp_lower_prio_no_advert", Arity::None, "", vrrp_lower_prio_no_advert),
-        kw("vrrp_higher_prio_send_advert", Arity::None, "", vrrp_higher_prio_send_advert),
-        kw("vrrp_down_timer_adverts", One("a number"), "", vrrp_down_timer_adverts),
+        kw("vrrp_skip_check_adv_addr", Arity::None, "default of `skip_check_adv_addr`", vrrp_skip_check_adv_addr),
+        kw("vrrp_check_unicast_src", Arity::None, "default of `check_unicast_src`", vrrp_check_unicast_src),
+        kw("vrrp_lower_prio_no_advert", Arity::None, "default of `lower_prio_no_advert`", vrrp_lower_prio_no_advert),
+        kw("vrrp_higher_prio_send_advert", Arity::None, "default of `higher_prio_send_advert`", vrrp_higher_prio_send_advert),
+        kw("vrrp_down_timer_adverts", One("a number"), "default of `down_timer_adverts`", vrrp_down_timer_adverts),
         kw("vrrp_startup_delay", One("a time in seconds"), "seconds instances wait after start-up", vrrp_startup_delay),
         kw("vrrp_notify_priority_changes", Arity::None, "notify scripts also run on priority changes", vrrp_notify_priority_changes),
         kw("vrrp_iptables", Rest, "taken as `nftables` (as keepalived built with nftables)", vrrp_iptables),
@@ -148,8 +148,8 @@ impl<'b> Global<'b> {
         ignored("lvs_netlink_cmd_rcv_bufs_force", BUFS),
         ignored("lvs_netlink_monitor_rcv_bufs", BUFS),
         ignored("lvs_netlink_monitor_rcv_bufs_force", BUFS),
-        ignored("max_auto_priority", TUNING),
-        ignored("min_auto_priority_delay", NO_EFFECT),
+        kw("max_auto_priority", Rest, "highest realtime priority the VRRP thread is raised to when it runs late (-1..99)", auto_priority),
+        kw("min_auto_priority_delay", One("microseconds"), "lateness (µs) that raises the VRRP thread's priority", auto_priority),
         ignored("no_checker_emails", "lvsd sends no e-mail"),
         ignored("no_email_faults", "lvsd sends no e-mail"),
         ignored("process_monitor_rcv_bufs", BUFS),
@@ -161,7 +161,7 @@ impl<'b> Global<'b> {
         ignored("tmp_config_directory", NO_EFFECT),
         ignored("vmac_addr_prefix", NO_EFFECT),
         ignored("vmac_prefix", NO_EFFECT),
-        ignored("vrrp_garp_extra_if", "no extra gratuitous ARPs are sent on other interfaces"),
+        kw("vrrp_garp_extra_if", Rest, "`[all] SECS`: repeat gratuitous ARPs for VIPs on other interfaces while master", vrrp_garp_extra_if),
         ignored("vrrp_netlink_cmd_rcv_bufs", BUFS),
         ignored("vrrp_netlink_cmd_rcv_bufs_force", BUFS),
         ignored("vrrp_netlink_monitor_rcv_bufs", BUFS),
@@ -197,6 +197,14 @@ fn nft(cx: &mut Ctx, n: &Node, s: S) {
 }
 fn process(cx: &mut Ctx, n: &Node, s: S) {
     super::process::global_keyword(cx, n, &mut s.config.process);
+}
+fn auto_priority(cx: &mut Ctx, n: &Node, s: S) {
+    super::vrrp_extra::auto_priority_keyword(cx, n, &mut s.config.process);
+}
+fn vrrp_garp_extra_if(cx: &mut Ctx, n: &Node, s: S) {
+    if let Some(v) = super::vrrp_extra::garp_extra_if(cx, n, 1) {
+        s.g().garp.extra_if = v;
+    }
 }
 fn router_id(cx: &mut Ctx, n: &Node, s: S) {
     s.g().router_id = cx.string(n);

@@ -16,6 +16,7 @@ mod nft;
 mod process;
 mod routes;
 mod rtnames;
+mod track_group;
 mod track_process;
 mod url_regex;
 mod values;
@@ -23,6 +24,7 @@ pub(in crate::config) mod virtual_server;
 mod vmac_mac;
 mod vrrp;
 pub(in crate::config) mod vrrp_instance;
+mod vrrp_extra;
 
 use super::diag::{Diagnostic, Severity, SourceMap, Span};
 use super::keywords::Context;
@@ -361,6 +363,7 @@ pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>
             "virtual_server" => lvs::virtual_server(&mut cx, node, &mut config),
             "SSL" => global::ssl(&mut cx, node, &mut config),
             "garp_group" => garp_group::garp_group(&mut cx, node, &mut config),
+            "track_group" => track_group::block(&mut cx, node, &mut config),
             // Placement of the pid files and the control socket (read at start-up only).
             "use_pid_dir" => config.use_pid_dir = true,
             "instance" => config.instance = cx.string(node),
@@ -372,6 +375,7 @@ pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>
     }
     vrrp::resolve(&mut cx, &mut config, pending);
     track_process::resolve(&mut config);
+    track_group::resolve(&mut cx, &mut config);
     config.ignored = cx.ignored;
     config
 }

@@ -321,6 +321,7 @@ pub(super) fn new_instance(
         use_vmac: None,
         use_vmac_mac: None,
         vmac_xmit_base: false,
+        use_vmac_addr: false,
         dont_track_primary: false,
         virtual_router_id: 0,
         virtual_router_id_span: span,
@@ -599,6 +600,7 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
         use_vmac: false,
         flags: Vec::new(),
         preferred_lft: None,
+        track_group: None,
         span: first.span,
     };
     let mut i = 1;
@@ -641,7 +643,7 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
             ("label", Some(v)) => a.label = Some(v.text.to_string()),
             ("peer", Some(v)) => a.peer = cx.ip_word(v, "peer"),
             ("preferred_lft", Some(v)) => a.preferred_lft = Some(v.text.to_string()),
-            ("track_group", Some(_)) => {}
+            ("track_group", Some(v)) => a.track_group = Some(v.text.to_string()),
             ("no_track", _) => {
                 a.no_track = true;
                 i += 1;

@@ -66,11 +66,11 @@ impl<'b> Instance<'b> {
         kw("unicast_src_ip", Rest, "source address of unicast adverts", unicast_src_ip),
         kw("unicast_peer", Rest, "`{ ADDR [min_ttl N] [max_ttl N] … }`: send adverts to these peers", unicast_peer),
         kw("unicast_ttl", Rest, "TTL of unicast adverts", unicast_ttl),
-        kw("unicast_fault_no_peer", Arity::None, "", unicast_fault_no_peer),
+        kw("unicast_fault_no_peer", Arity::None, "without a unicast_peer the instance stays in FAULT", unicast_fault_no_peer),
         kw("mcast_src_ip", One("an IP address"), "source address of multicast adverts", mcast_src_ip),
         kw("mcast_dst_ip", One("an IP address"), "multicast group of the adverts", mcast_dst_ip),
-        kw("track_src_ip", Arity::None, "", track_src_ip),
-        kw("check_unicast_src", Arity::None, "", check_unicast_src),
+        kw("track_src_ip", Arity::None, "FAULT while the configured source address is not on the host", track_src_ip),
+        kw("check_unicast_src", Arity::None, "drop unicast adverts whose source is not a unicast_peer", check_unicast_src),
         kw("track_interface", Block, "interfaces whose state moves the priority or faults the instance", track),
         kw("track_script", Block, "vrrp_scripts whose result moves the priority or faults the instance", track),
         kw("track_file", Block, "track_files whose value moves the priority or faults the instance", track),
@@ -82,7 +82,7 @@ impl<'b> Instance<'b> {
         kw("notify_stop", One("a script path"), "script run when the instance stops", notify_stop),
         kw("notify_deleted", Arity::None, "script (optional) run when a reload removes the instance", notify_deleted),
         kw("notify", One("a script path"), "script run on every state change, with the state as argument", notify),
-        kw("notify_master_rx_lower_pri", One("a script path"), "", notify_master_rx_lower_pri),
+        kw("notify_master_rx_lower_pri", One("a script path"), "script run when the master receives a lower-priority advert", notify_master_rx_lower_pri),
         kw("notify_priority_changes", Arity::None, "notify scripts also run on priority changes", notify_priority_changes),
         kw("smtp_alert", Arity::None, "", smtp_alert).not_acting(ABSENT),
         kw("garp_master_delay", One("a number"), "seconds after becoming master before the second gratuitous ARPs", garp_master_delay),
@@ -91,22 +91,22 @@ impl<'b> Instance<'b> {
         kw("garp_lower_prio_repeat", One("a number"), "gratuitous ARPs sent after a lower-priority advert", garp_lower_prio_repeat),
         kw("garp_master_refresh", One("a number"), "seconds between repeated gratuitous ARPs while master (0: off)", garp_master_refresh),
         kw("garp_master_refresh_repeat", One("a number"), "gratuitous ARPs per refresh", garp_master_refresh_repeat),
-        kw("down_timer_adverts", One("a number"), "", down_timer_adverts),
-        kw("lower_prio_no_advert", Arity::None, "", lower_prio_no_advert),
-        kw("higher_prio_send_advert", Arity::None, "", higher_prio_send_advert),
+        kw("down_timer_adverts", One("a number"), "adverts missed before Master_Down (default 3)", down_timer_adverts),
+        kw("lower_prio_no_advert", Arity::None, "a master does not answer a lower-priority advert", lower_prio_no_advert),
+        kw("higher_prio_send_advert", Arity::None, "a master sends one advert before yielding to a higher priority", higher_prio_send_advert),
         kw("accept", Arity::None, "the master accepts packets to the virtual addresses", accept),
         kw("no_accept", Arity::None, "the master drops packets to the virtual addresses", no_accept),
         kw("strict_mode", Arity::None, "RFC-strict checks of adverts and configuration", strict_mode),
-        kw("skip_check_adv_addr", Arity::None, "", skip_check_adv_addr),
+        kw("skip_check_adv_addr", Arity::None, "adverts from the current master skip the address-list check", skip_check_adv_addr),
         kw("old_unicast_checksum", Arity::None, "VRRPv3 unicast checksum as keepalived < 1.3.6 computed it", old_unicast_checksum),
-        kw("promote_secondaries", Arity::None, "", promote_secondaries),
+        kw("promote_secondaries", Arity::None, "set promote_secondaries on the interface (restored at stop)", promote_secondaries),
         kw("lvs_sync_daemon_interface", One("an interface"), "deprecated: global_defs' `lvs_sync_daemon` for this instance", lvs_sync_daemon_interface),
         kw("native_ipv6", Arity::None, "deprecated: the instance is IPv6", native_ipv6),
         kw("kernel_rx_buf_size", One("a number"), "receive buffer of the instance's socket", kernel_rx_buf_size),
         ignored("vrf", "the instance runs on its interface as if this line were absent"),
-        ignored("use_vmac_addr", "the instance runs on its interface as if this line were absent"),
+        kw("use_vmac_addr", Arity::None, "a VMAC on every other interface a VIP names holds those VIPs", use_vmac_addr),
         ignored("use_ipvlan", "the instance runs on its interface as if this line were absent"),
-        ignored("garp_extra_if", "no extra gratuitous ARPs are sent on other interfaces"),
+        kw("garp_extra_if", Rest, "`[all] SECS`: repeat gratuitous ARPs for VIPs on other interfaces while master (0: off)", garp_extra_if),
         ignored("debug", "the setting has no effect"),
     ];
 }
@@ -548,6 +548,14 @@ fn skip_check_adv_addr(cx: &mut Ctx, n: &Node, s: S) {
 fn old_unicast_checksum(_: &mut Ctx, n: &Node, s: S) {
     s.seen.unicast_keyword.get_or_insert(n.span());
     s.vi.v3_checksum_as_v2 = n.words.get(1).is_none_or(|w| w.text != "never");
+}
+fn use_vmac_addr(_: &mut Ctx, _: &Node, s: S) {
+    s.vi.use_vmac_addr = true;
+}
+fn garp_extra_if(cx: &mut Ctx, n: &Node, s: S) {
+    if let Some(v) = super::vrrp_extra::garp_extra_if(cx, n, 0) {
+        s.garp.extra_if = v;
+    }
 }
 fn promote_secondaries(_: &mut Ctx, _: &Node, s: S) {
     s.vi.promote_secondaries = true;

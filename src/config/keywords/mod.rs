@@ -95,17 +95,7 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     ),
     (
         Context::VrrpSyncGroup,
-        &["track_interface", "track_script", "track_file"],
-        "sync-group level tracking is not implemented: failover does not follow what is tracked here",
-    ),
-    (
-        Context::VrrpSyncGroup,
-        &[
-            "smtp_alert",
-            "global_tracking",
-            "sync_group_tracking_weight",
-            "notify_priority_changes",
-        ],
+        &["smtp_alert", "notify_priority_changes"],
         "the sync group behaves as if this line were absent",
     ),
     (
@@ -426,13 +416,14 @@ pub const TOP_LEVEL: &[&str] = &[
     "instance",
     "use_pid_dir",
     "garp_group",
+    "track_group",
     "bfd_instance",
     "net_namespace",
     "net_namespace_ipvs",
     "namespace_with_ipsets",
 ];
 
-pub const TOP_LEVEL_IGNORED: &[&str] = &["track_group"];
+pub const TOP_LEVEL_IGNORED: &[&str] = &[];
 
 pub const VRRP_SCRIPT: &[&str] = &[
     "script",

@@ -155,6 +155,17 @@ pub struct GarpTimers {
     pub interval: Duration,
     /// Delay between unsolicited NAs on one interface. Default 0.
     pub gna_interval: Duration,
+    /// `garp_extra_if` / `vrrp_garp_extra_if`; None (default): off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_if: Option<GarpExtraIf>,
+}
+
+/// `[vrrp_]garp_extra_if [all] SECS`: periodic GARP/NA for VIPs on other interfaces than the
+/// instance's (only VMAC ones unless `all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GarpExtraIf {
+    pub interval: Duration,
+    pub all: bool,
 }
 
 impl Default for GarpTimers {
@@ -168,6 +179,7 @@ impl Default for GarpTimers {
             master_refresh_repeat: 1,
             interval: Duration::ZERO,
             gna_interval: Duration::ZERO,
+            extra_if: None,
         }
     }
 }

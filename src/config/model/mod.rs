@@ -23,6 +23,7 @@ mod lvs;
 mod nft;
 mod process;
 mod route;
+mod track_group;
 mod track_process;
 mod vrrp;
 
@@ -34,6 +35,7 @@ pub use lvs::*;
 pub use nft::*;
 pub use process::*;
 pub use route::*;
+pub use track_group::TrackGroup;
 pub use track_process::*;
 pub use vrrp::*;
 
@@ -57,6 +59,9 @@ pub struct Config {
     /// `garp_group { … }` blocks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub garp_groups: Vec<GarpGroup>,
+    /// `track_group NAME { group { … } }` blocks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub track_groups: Vec<TrackGroup>,
     /// `static_ipaddress { … }`: addresses configured at startup whatever the VRRP state.
     pub static_ipaddresses: Vec<VirtualAddress>,
     /// `static_routes { … }`.

@@ -39,6 +39,13 @@ impl ThreadTuning {
 /// The process keywords of a configuration (all default: as if absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ProcessDefs {
+    /// `max_auto_priority [-1..99]`: the highest SCHED_RR priority the VRRP thread raises
+    /// itself to when it runs late (0: off, the default; -1: off; no value: 99).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_auto_priority: i32,
+    /// `min_auto_priority_delay USECS`: lateness that counts (None: 1 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_auto_priority_delay: Option<std::time::Duration>,
     #[serde(skip_serializing_if = "ThreadTuning::is_default")]
     pub vrrp: ThreadTuning,
     #[serde(skip_serializing_if = "ThreadTuning::is_default")]
@@ -74,6 +81,10 @@ pub struct ProcessDefs {
     /// Top-level `namespace_with_ipsets`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub namespace_with_ipsets: bool,
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
 }
 
 impl ProcessDefs {

@@ -122,6 +122,9 @@ pub struct VrrpInstance {
     /// The MAC of `use_vmac` (5 octets given: the VRID is the 6th). None: 00:00:5e:00:01:VRID.
     pub use_vmac_mac: Option<[u8; 6]>,
     pub vmac_xmit_base: bool,
+    /// `use_vmac_addr`: a VMAC on each other interface a VIP/eVIP names (`dev`), holding it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub use_vmac_addr: bool,
     /// `dont_track_primary`. Default false.
     pub dont_track_primary: bool,
     /// `virtual_router_id 1..255` (required).
@@ -250,6 +253,9 @@ pub struct VirtualAddress {
     /// Flags kept verbatim: home, -nodad, mngtmpaddr, noprefixroute, autojoin.
     pub flags: Vec<String>,
     pub preferred_lft: Option<String>,
+    /// `track_group NAME` (static addresses only): see [`super::TrackGroup`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_group: Option<String>,
     pub span: Span,
 }
 
