@@ -109,11 +109,6 @@ pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
         "lvsd sends no e-mail; follow state changes through notify scripts, /metrics or the event stream",
     ),
     (
-        Context::TopLevel,
-        &["namespace_with_ipsets"],
-        "ipsets are namespace-aware on every kernel lvsd runs on (3.13 and later), where the line changes nothing in keepalived either",
-    ),
-    (
         Context::GlobalDefs,
         &[
             "vrrp_min_garp",
@@ -660,6 +655,7 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "interface",
     "use_vmac",
     "vmac_xmit_base",
+    "use_ipvlan",
     "dont_track_primary",
     "virtual_router_id",
     "priority",
@@ -715,13 +711,7 @@ pub const VRRP_INSTANCE: &[&str] = &[
     "kernel_rx_buf_size",
 ];
 
-pub const VRRP_INSTANCE_IGNORED: &[&str] = &[
-    "vrf",
-    "use_vmac_addr",
-    "use_ipvlan",
-    "garp_extra_if",
-    "debug",
-];
+pub const VRRP_INSTANCE_IGNORED: &[&str] = &["vrf", "use_vmac_addr", "garp_extra_if", "debug"];
 
 pub const VIRTUAL_SERVER: &[&str] = &[
     "lvs_sched",

@@ -165,6 +165,9 @@ pub struct InstanceConfig {
     pub use_vmac_mac: Option<[u8; 6]>,
     /// `vmac_xmit_base`: adverts are sent and received on the parent, not the VMAC.
     pub vmac_xmit_base: bool,
+    /// `use_ipvlan`: adverts go over an ipvlan the instance creates ([`super::ipvlan`]).
+    #[serde(default)]
+    pub use_ipvlan: Option<crate::config::model::UseIpvlan>,
     /// `unicast_ttl`: TTL / hop limit of unicast adverts (default 255).
     pub unicast_ttl: Option<u8>,
     /// `kernel_rx_buf_size`: SO_RCVBUF of the receive socket (default: the kernel's).
@@ -233,6 +236,7 @@ impl Default for InstanceConfig {
             use_vmac: None,
             use_vmac_mac: None,
             vmac_xmit_base: false,
+            use_ipvlan: None,
             unicast_ttl: None,
             kernel_rx_buf_size: None,
             garp_master_delay: Duration::from_secs(5),

@@ -52,6 +52,7 @@ mod from_model;
 pub mod fsm;
 pub mod garp;
 mod instance;
+pub mod ipvlan;
 pub mod log_limit;
 pub mod notify;
 pub mod packet;

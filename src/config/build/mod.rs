@@ -10,6 +10,7 @@ mod checker;
 mod checker_target;
 mod garp_group;
 mod global;
+mod ipvlan;
 mod lvs;
 mod nft;
 mod process;

@@ -320,6 +320,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     let mut seen = Seen::default();
     let mut vrid_reported = false;
     let mut vmac_mac: Option<Vec<u8>> = None;
+    let mut ipvlan_span = None;
     let mut garp = GarpLines {
         garp: gl.garp.clone(),
     };
@@ -377,6 +378,10 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
                         ),
                     }
                 }
+            }
+            "use_ipvlan" => {
+                ipvlan_span = Some(n.span());
+                vi.use_ipvlan = Some(super::ipvlan::parse(cx, n, &name));
             }
             "vmac_xmit_base" => {
                 vi.vmac_xmit_base = true;
@@ -626,6 +631,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
     if vi.use_vmac.as_deref() == Some("") {
         vi.use_vmac = Some(format!("vrrp.{id}"));
     }
+    super::ipvlan::finish(cx, &mut vi, ipvlan_span);
     config.vrrp_instances.push(vi);
 }
 
@@ -693,6 +699,7 @@ fn new_instance(name: &str, span: Span, gl: &crate::config::model::GlobalDefs) -
         use_vmac: None,
         use_vmac_mac: None,
         vmac_xmit_base: false,
+        use_ipvlan: None,
         dont_track_primary: false,
         virtual_router_id: 0,
         virtual_router_id_span: span,

@@ -122,6 +122,8 @@ pub struct VrrpInstance {
     /// The MAC of `use_vmac` (5 octets given: the VRID is the 6th). None: 00:00:5e:00:01:VRID.
     pub use_vmac_mac: Option<[u8; 6]>,
     pub vmac_xmit_base: bool,
+    /// `use_ipvlan [NAME] [ADDRESS[/PREFIX]] [MODE]`.
+    pub use_ipvlan: Option<UseIpvlan>,
     /// `dont_track_primary`. Default false.
     pub dont_track_primary: bool,
     /// `virtual_router_id 1..255` (required).

@@ -1,0 +1,72 @@
+//! `use_ipvlan`: the instance sends and receives its adverts on an L2 ipvlan it creates on its
+//! interface, from the ipvlan's own address; the VIPs stay on the instance's interface (the
+//! ipvlan shares its MAC). This is what keepalived 2.2.7 does, observed in the IPVS VM
+//! (tests/vrrp_vm.rs): the ipvlan `vrrp.<VRID>` (or the given name) in mode l2 with the
+//! bridge/private/vepa flag, the address added to it, the VIPs and their GARPs on the parent,
+//! the ipvlan deleted at stop. An IPv4 instance without an address cannot start (keepalived
+//! keeps it in FAULT).
+
+use anyhow::Context as _;
+use netlink_packet_route::link::{IpVlanFlags, IpVlanMode};
+use rtnetlink::LinkIpVlan;
+
+use super::config::Vip;
+use super::vip::{Link, Netlink};
+use crate::config::model::{IpvlanMode, UseIpvlan};
+
+/// The ipvlan's IFLA_IPVLAN_FLAGS for a mode word.
+pub fn flags(mode: IpvlanMode) -> IpVlanFlags {
+    match mode {
+        IpvlanMode::Bridge => IpVlanFlags::empty(),
+        IpvlanMode::Private => IpVlanFlags::Private,
+        IpvlanMode::Vepa => IpVlanFlags::Vepa,
+    }
+}
+
+/// Creates (or, after a crash, reuses) the ipvlan on `parent`, up, with its address.
+pub async fn ensure(nl: &Netlink, parent: &Link, u: &UseIpvlan, v6: bool) -> anyhow::Result<Link> {
+    if !v6 && u.addr.is_none() {
+        anyhow::bail!(
+            "use_ipvlan {}: an IPv4 instance needs the ipvlan's address",
+            u.name
+        );
+    }
+    let link =
+        match nl.link(&u.name).await {
+            Ok(l) => l,
+            Err(_) => {
+                let msg = LinkIpVlan::new(&u.name, parent.index, IpVlanMode::L2)
+                    .flag(flags(u.mode))
+                    .up()
+                    .build();
+                nl.h.link().add(msg).execute().await.with_context(|| {
+                    format!("use_ipvlan: creating {} on {}", u.name, parent.name)
+                })?;
+                nl.link(&u.name).await?
+            }
+        };
+    nl.set_up(link.index).await?;
+    if let Some(addr) = u.addr {
+        let vip = Vip {
+            prefix: u.prefix,
+            ..Vip::new(addr)
+        };
+        nl.add_vip(link.index, &vip)
+            .await
+            .with_context(|| format!("use_ipvlan: address {addr} on {}", u.name))?;
+    }
+    tracing::info!("use_ipvlan: {} on {} ({:?})", u.name, parent.name, u.mode);
+    Ok(link)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_words_map_to_the_kernel_flags() {
+        assert_eq!(flags(IpvlanMode::Bridge).bits(), 0);
+        assert_eq!(flags(IpvlanMode::Private).bits(), 1);
+        assert_eq!(flags(IpvlanMode::Vepa).bits(), 2);
+    }
+}
