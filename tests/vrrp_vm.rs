@@ -168,8 +168,9 @@ const VIP: &str = "10.61.0.100";
 const MASTER_DOWN: Duration = Duration::from_millis(2500);
 
 /// Bridge `vm-br` joins `vm-d1` (10.61.0.1), `vm-d2` (10.61.0.2) and the client `vm-c`
-/// (10.61.0.50), each on its `eth0`; each director serves its own name over HTTP on port 80.
-fn ipvlan_lab(dir: &Path) {
+/// (10.61.0.50), each on its `eth0`; each director serves its own name over HTTP on port 80
+/// (the returned servers stop when dropped).
+fn ipvlan_lab(dir: &Path) -> Vec<Daemon> {
     fresh_ns(&["vm-d1", "vm-d2", "vm-c"]);
     let _ = sh("ip link del vm-br");
     must("ip link add vm-br type bridge && ip link set vm-br up");
@@ -186,15 +187,15 @@ fn ipvlan_lab(dir: &Path) {
             "ip -n {ns} addr add {addr}/24 dev eth0 && ip -n {ns} link set eth0 up"
         ));
     }
-    for ns in ["vm-d1", "vm-d2"] {
+    let httpd = |ns: &str| {
         let www = dir.join(ns);
         std::fs::create_dir_all(&www).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(www.join("index.html"), format!("{ns}\n")).unwrap_or_else(|e| panic!("{e}"));
-        must(&format!(
-            "ip netns exec {ns} busybox httpd -p 80 -h {}",
-            www.display()
-        ));
-    }
+        let mut cmd = netns_cmd(Some(ns), "busybox");
+        cmd.args(["httpd", "-f", "-p", "80", "-h"]).arg(&www);
+        Daemon::spawn(cmd, dir.join(format!("{ns}-httpd.log")))
+    };
+    vec![httpd("vm-d1"), httpd("vm-d2")]
 }
 
 /// Which director answers the client at the VIP ("" when none does).
@@ -226,7 +227,7 @@ fn vrrp_vm_use_ipvlan_failover_with_keepalived() {
         Instant::now(),
     );
     let dir = workdir("ipvlan");
-    ipvlan_lab(&dir);
+    let httpd = ipvlan_lab(&dir);
     let conf = |name: &str, text: String| {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
@@ -336,6 +337,7 @@ fn vrrp_vm_use_ipvlan_failover_with_keepalived() {
         !out("ip -n vm-d1 link").contains("vrrp.61"),
         "lvsd left its ipvlan"
     );
+    drop(httpd);
     let _ = sh("ip netns del vm-d1; ip netns del vm-d2; ip netns del vm-c; ip link del vm-br");
 }
 
@@ -461,4 +463,65 @@ fn vrrp_vm_net_namespace_ipvs_and_ipsets_as_keepalived() {
     namespaces_run("keepalived", Daemon::keepalived(None, &conf, &dir, &[]));
     namespaces_run("lvsd", Daemon::lvsd(None, &conf, &[], dir.join("lvsd.log")));
     let _ = sh("ip netns del vm-nsv; ip netns del vm-nsi");
+}
+
+// ------------------------------------------------------- the model (host side, no VM needed)
+
+/// `use_ipvlan` lines as keepalived 2.2.7 reads them (checked with its `-t`): words in any
+/// order, mode default bridge, name default `vrrp.<VRID>`, an IPv4 instance without an
+/// address warned about, a second name reported.
+#[test]
+fn use_ipvlan_lines_read_as_keepalived() {
+    use lvsd::config::model::{IpvlanMode, UseIpvlan};
+    use lvsd::config::{LoadOptions, Severity, load_str};
+    let read = |line: &str| {
+        let text = format!(
+            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 61\n  {line}\n  \
+             virtual_ipaddress {{\n    10.1.1.100/24\n  }}\n}}\n"
+        );
+        let l = load_str(&text, Path::new("t.conf"), &LoadOptions::default())
+            .unwrap_or_else(|_| panic!("refused: {line}"));
+        let warns: Vec<String> = l
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(|d| d.message.clone())
+            .collect();
+        (l.config.vrrp_instances[0].use_ipvlan.clone(), warns)
+    };
+    let u = |name: &str, addr: Option<&str>, prefix, mode| UseIpvlan {
+        name: name.into(),
+        addr: addr.map(|a| a.parse().unwrap_or_else(|e| panic!("{e}"))),
+        prefix,
+        mode,
+    };
+    let (got, w) = read("use_ipvlan 10.1.1.11/24");
+    assert_eq!(
+        got,
+        Some(u("vrrp.61", Some("10.1.1.11"), 24, IpvlanMode::Bridge))
+    );
+    assert!(w.is_empty(), "{w:?}");
+    let (got, _) = read("use_ipvlan vepa 10.1.1.11 vm-i");
+    assert_eq!(
+        got,
+        Some(u("vm-i", Some("10.1.1.11"), 32, IpvlanMode::Vepa))
+    );
+    let (got, w) = read("use_ipvlan vm-i 10.1.1.11/33 private");
+    assert_eq!(got, Some(u("vm-i", None, 0, IpvlanMode::Private)));
+    assert!(
+        w.iter().any(|m| m.contains("ignoring '10.1.1.11/33'")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter().any(|m| m.contains("requires a source ip address")),
+        "{w:?}"
+    );
+    let (_, w) = read("use_ipvlan 10.1.1.11 10.1.1.12");
+    assert!(
+        w.iter()
+            .any(|m| m.contains("address already specified - ignoring '10.1.1.12'")),
+        "{w:?}"
+    );
+    let (got, _) = read("");
+    assert_eq!(got, None);
 }

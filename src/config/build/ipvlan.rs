@@ -23,7 +23,15 @@ pub(super) fn parse(cx: &mut Ctx, n: &Node, instance: &str) -> UseIpvlan {
             u.mode = m;
         } else if let (None, Some((a, p))) = (u.addr, address(&w.text)) {
             (u.addr, u.prefix) = (Some(a), p);
-        } else if u.name.is_empty() && address(&w.text).is_none() {
+        } else if address(&w.text).is_some() {
+            cx.warn(
+                w.span,
+                format!(
+                    "({instance}) ipvlan address already specified - ignoring '{}'",
+                    w.text
+                ),
+            );
+        } else if u.name.is_empty() {
             u.name = w.text.clone();
         } else {
             cx.warn(
