@@ -525,3 +525,55 @@ fn use_ipvlan_lines_read_as_keepalived() {
     let (got, _) = read("");
     assert_eq!(got, None);
 }
+
+/// keepalived keeps an IPv4 instance whose `use_ipvlan` has no address in FAULT; so does lvsd
+/// (`lvsd ctl status`), creating no interface. Host side: nothing here needs ipvlan.
+#[test]
+fn use_ipvlan_without_an_ipv4_address_is_fault() {
+    let ns = format!("vmx-f{}", std::process::id() % 100_000);
+    let _ = sh(&format!("ip netns del {ns}"));
+    must(&format!(
+        "ip netns add {ns} && ip -n {ns} link add v0 type veth peer name v1 && \
+         ip -n {ns} link set v0 up && ip -n {ns} link set v1 up && \
+         ip -n {ns} addr add 10.64.0.1/24 dev v0"
+    ));
+    let dir = workdir("fault");
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        "vrrp_instance VI_1 {\n  interface v0\n  virtual_router_id 64\n  use_ipvlan vm-ipvf\n  \
+         virtual_ipaddress {\n    10.64.0.100/24\n  }\n}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let sock = dir.join("ctl.sock");
+    let p = |s: &str| dir.join(s).display().to_string();
+    let (m, v, c) = (p("m.pid"), p("v.pid"), p("c.pid"));
+    let s = sock.display().to_string();
+    let mut d = Daemon::lvsd(
+        Some(&ns),
+        &conf,
+        &["-P", "-p", &m, "-r", &v, "-c", &c, "--ctl-socket", &s],
+        dir.join("lvsd.log"),
+    );
+    let state = || {
+        let o = Command::new(LVSD)
+            .args(["ctl", "--socket", &s, "status", "--json"])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        v["vrrp"][0]["state"].as_str().unwrap_or("").to_string()
+    };
+    wait(
+        "the instance in FAULT",
+        Duration::from_secs(10),
+        || state().eq_ignore_ascii_case("fault"),
+        || d.text(),
+    );
+    assert!(d.text().contains("requires an address"), "{}", d.text());
+    assert!(
+        !out(&format!("ip -n {ns} link")).contains("vm-ipvf"),
+        "an ipvlan was created"
+    );
+    d.stop();
+    let _ = sh(&format!("ip netns del {ns}"));
+}

@@ -219,6 +219,13 @@ pub(crate) async fn run(
         })
     };
     publish(&status);
+    if let Some(why) = super::ipvlan::config_fault(&cfg) {
+        status.state = VrrpState::Fault;
+        publish(&status);
+        tracing::error!(instance = %name, "{why}: staying in FAULT");
+        let _ = shutdown.wait_for(|s| *s).await;
+        return Ok(());
+    }
 
     // Setup waits for the interface and a source address (e.g. IPv6 DAD), staying in INIT.
     let io = loop {

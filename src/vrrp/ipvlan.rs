@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use netlink_packet_route::link::{IpVlanFlags, IpVlanMode};
 use rtnetlink::LinkIpVlan;
 
-use super::config::Vip;
+use super::config::{InstanceConfig, Vip};
 use super::vip::{Link, Netlink};
 use crate::config::model::{IpvlanMode, UseIpvlan};
 
@@ -21,6 +21,14 @@ pub fn flags(mode: IpvlanMode) -> IpVlanFlags {
         IpvlanMode::Private => IpVlanFlags::Private,
         IpvlanMode::Vepa => IpVlanFlags::Vepa,
     }
+}
+
+/// Why the instance cannot run at all: keepalived keeps an IPv4 instance whose `use_ipvlan`
+/// has no address in FAULT.
+pub fn config_fault(cfg: &InstanceConfig) -> Option<String> {
+    let u = cfg.use_ipvlan.as_ref()?;
+    (!cfg.is_ipv6() && u.addr.is_none())
+        .then(|| format!("use_ipvlan {}: an IPv4 ipvlan requires an address", u.name))
 }
 
 /// Creates (or, after a crash, reuses) the ipvlan on `parent`, up, with its address.
@@ -62,6 +70,23 @@ pub async fn ensure(nl: &Netlink, parent: &Link, u: &UseIpvlan, v6: bool) -> any
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv4_ipvlan_without_address_is_a_fault() {
+        let mut cfg = InstanceConfig {
+            vips: vec![Vip::new("10.0.0.1".parse().unwrap())],
+            ..Default::default()
+        };
+        cfg.use_ipvlan = Some(UseIpvlan {
+            name: "vrrp.1".into(),
+            addr: None,
+            prefix: 0,
+            mode: IpvlanMode::Bridge,
+        });
+        assert!(config_fault(&cfg).is_some());
+        cfg.vips = vec![Vip::new("fd00::1".parse().unwrap())];
+        assert_eq!(config_fault(&cfg), None, "IPv6 uses the link-local address");
+    }
 
     #[test]
     fn mode_words_map_to_the_kernel_flags() {
