@@ -305,7 +305,9 @@ fn vrrp_vm_use_ipvlan_failover_with_keepalived() {
     );
     assert!(!has_vip("vm-d1"), "lvsd left the VIP");
 
-    // 3. lvsd (50, default name vrrp.61, bridge) stays backup under keepalived's adverts.
+    // 3. lvsd (50, default name vrrp.61, bridge) stays backup under keepalived's adverts. A
+    // vrrp.61 left by a crashed run (an ipvlan on eth0, no address) is taken over.
+    must("ip -n vm-d1 link add vrrp.61 link eth0 type ipvlan mode l2");
     let mut l = Daemon::lvsd(Some("vm-d1"), &lv_backup, &["-P"], dir.join("lvsd-2.log"));
     wait(
         "lvsd's ipvlan vrrp.61",

@@ -7,7 +7,10 @@
 //! keeps it in FAULT).
 
 use anyhow::Context as _;
-use netlink_packet_route::link::{IpVlanFlags, IpVlanMode};
+use futures_util::TryStreamExt;
+use netlink_packet_route::link::{
+    InfoKind, IpVlanFlags, IpVlanMode, LinkAttribute, LinkInfo, LinkMessage,
+};
 use rtnetlink::LinkIpVlan;
 
 use super::config::{InstanceConfig, Vip};
@@ -40,9 +43,14 @@ pub async fn ensure(nl: &Netlink, parent: &Link, u: &UseIpvlan, v6: bool) -> any
         );
     }
     let link =
-        match nl.link(&u.name).await {
-            Ok(l) => l,
-            Err(_) => {
+        match existing(nl, &u.name).await {
+            Some(msg) if reusable(&msg, parent.index) => nl.link(&u.name).await?,
+            Some(_) => anyhow::bail!(
+                "use_ipvlan: {} exists and is not an ipvlan on {}; left alone",
+                u.name,
+                parent.name
+            ),
+            None => {
                 let msg = LinkIpVlan::new(&u.name, parent.index, IpVlanMode::L2)
                     .flag(flags(u.mode))
                     .up()
@@ -67,6 +75,31 @@ pub async fn ensure(nl: &Netlink, parent: &Link, u: &UseIpvlan, v6: bool) -> any
     Ok(link)
 }
 
+/// The link named `name`, if any.
+async fn existing(nl: &Netlink, name: &str) -> Option<LinkMessage> {
+    let mut s = nl.h.link().get().match_name(name.to_string()).execute();
+    s.try_next().await.ok().flatten()
+}
+
+/// Whether an existing link is an ipvlan on `parent` (one a previous run left): only such a
+/// link is taken over, and so deleted at stop; anything else of that name is not ours.
+fn reusable(msg: &LinkMessage, parent: u32) -> bool {
+    let mut ipvlan = false;
+    let mut lower = None;
+    for a in &msg.attributes {
+        match a {
+            LinkAttribute::LinkInfo(infos) => {
+                ipvlan |= infos
+                    .iter()
+                    .any(|i| matches!(i, LinkInfo::Kind(InfoKind::IpVlan)));
+            }
+            LinkAttribute::Link(ix) => lower = Some(*ix),
+            _ => {}
+        }
+    }
+    ipvlan && lower == Some(parent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +119,21 @@ mod tests {
         assert!(config_fault(&cfg).is_some());
         cfg.vips = vec![Vip::new("fd00::1".parse().unwrap())];
         assert_eq!(config_fault(&cfg), None, "IPv6 uses the link-local address");
+    }
+
+    #[test]
+    fn only_an_ipvlan_on_the_parent_is_taken_over() {
+        let msg = |kind: InfoKind, lower: u32| {
+            let mut m = LinkMessage::default();
+            m.attributes
+                .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind)]));
+            m.attributes.push(LinkAttribute::Link(lower));
+            m
+        };
+        assert!(reusable(&msg(InfoKind::IpVlan, 3), 3));
+        assert!(!reusable(&msg(InfoKind::IpVlan, 4), 3), "on another parent");
+        assert!(!reusable(&msg(InfoKind::MacVlan, 3), 3), "a macvlan");
+        assert!(!reusable(&LinkMessage::default(), 3), "a plain interface");
     }
 
     #[test]
