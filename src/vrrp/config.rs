@@ -175,6 +175,9 @@ pub struct InstanceConfig {
     /// `use_vmac_addr`: VIPs naming another interface go on a VMAC made on it
     /// (`super::vmac_addr`).
     pub use_vmac_addr: bool,
+    /// `use_ipvlan`: adverts go over an ipvlan the instance creates ([`super::ipvlan`]).
+    #[serde(default)]
+    pub use_ipvlan: Option<crate::config::model::UseIpvlan>,
     /// `unicast_ttl`: TTL / hop limit of unicast adverts (default 255).
     pub unicast_ttl: Option<u8>,
     /// `kernel_rx_buf_size`: SO_RCVBUF of the receive socket (default: the kernel's).
@@ -266,6 +269,7 @@ impl Default for InstanceConfig {
             use_vmac_mac: None,
             vmac_xmit_base: false,
             use_vmac_addr: false,
+            use_ipvlan: None,
             unicast_ttl: None,
             kernel_rx_buf_size: None,
             garp_master_delay: Duration::from_secs(5),

@@ -206,6 +206,7 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         use_vmac_mac: i.use_vmac_mac,
         vmac_xmit_base: i.vmac_xmit_base && i.use_vmac.is_some(),
         use_vmac_addr: i.use_vmac_addr,
+        use_ipvlan: i.use_ipvlan.clone(),
         unicast_ttl: i.unicast_ttl,
         kernel_rx_buf_size: i.kernel_rx_buf_size,
         garp_master_delay: i.garp.master_delay,

@@ -76,6 +76,7 @@ struct Io {
     src: IpAddr,
     /// ifindex per VIP (its `dev`, the VMAC, or the instance interface).
     vips: Vec<(u32, Vip)>,
+    /// The VMAC or ipvlan the instance created (deleted at stop).
     vmac: Option<u32>,
     /// `promote_secondaries` to put back at stop.
     promoted: Option<super::vmac::Sysctl>,
@@ -241,6 +242,13 @@ pub(crate) async fn run(
         })
     };
     publish(&status);
+    if let Some(why) = super::ipvlan::config_fault(&cfg) {
+        status.state = VrrpState::Fault;
+        publish(&status);
+        tracing::error!(instance = %name, "{why}: staying in FAULT");
+        let _ = shutdown.wait_for(|s| *s).await;
+        return Ok(());
+    }
 
     let src_addrs = track_src(&cfg);
     // Setup waits for the interface and a source address (e.g. IPv6 DAD), staying in INIT
@@ -447,10 +455,16 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         }
         None => (link.clone(), None),
     };
-    let src = match cfg.unicast_src_ip.or(cfg.mcast_src_ip) {
+    // use_ipvlan: adverts over the ipvlan, from its address; the VIPs stay on `vlink`.
+    let ipvlan = match &cfg.use_ipvlan {
+        Some(u) => Some(super::ipvlan::ensure(nl, &link, u, v6).await?),
+        None => None,
+    };
+    let own = cfg.use_ipvlan.as_ref().and_then(|u| u.addr);
+    let src = match cfg.unicast_src_ip.or(cfg.mcast_src_ip).or(own) {
         Some(a) => a,
         None => nl
-            .source_address(link.index, v6, &vip_addrs)
+            .source_address(ipvlan.as_ref().unwrap_or(&link).index, v6, &vip_addrs)
             .await?
             .with_context(|| {
                 format!(
@@ -461,7 +475,9 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
             })?,
     };
     // vmac_xmit_base: adverts on the parent, VIPs on the VMAC.
-    let slink = if cfg.vmac_xmit_base { &link } else { &vlink };
+    let slink = ipvlan
+        .as_ref()
+        .unwrap_or(if cfg.vmac_xmit_base { &link } else { &vlink });
     let sock = VrrpSocket::open(&SocketOptions {
         ifname: slink.name.clone(),
         ifindex: slink.index,
@@ -509,7 +525,7 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         mac: vlink.mac,
         src,
         vips,
-        vmac,
+        vmac: vmac.or(ipvlan.map(|l| l.index)),
         promoted,
         others,
         addr_vmacs: addr_vmacs.iter().map(|(_, ix)| *ix).collect(),

@@ -52,6 +52,7 @@ pub mod fsm;
 pub mod garp;
 mod garp_extra;
 mod instance;
+pub mod ipvlan;
 pub mod log_limit;
 pub mod notify;
 pub mod packet;

@@ -59,7 +59,7 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
 /// A cloneable rtnetlink handle (the connection runs on a spawned task).
 #[derive(Clone)]
 pub struct Netlink {
-    h: Handle,
+    pub(super) h: Handle,
     /// The kernel runs one dump per netlink socket at a time and answers a second one with
     /// EBUSY; instances share this socket, so their dumps take turns.
     dump: std::sync::Arc<tokio::sync::Mutex<()>>,

@@ -11,6 +11,7 @@ mod checker_target;
 mod garp_group;
 mod global;
 pub(in crate::config) mod global_defs;
+mod ipvlan;
 mod lvs;
 mod nft;
 mod process;

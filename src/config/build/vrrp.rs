@@ -322,6 +322,7 @@ pub(super) fn new_instance(
         use_vmac_mac: None,
         vmac_xmit_base: false,
         use_vmac_addr: false,
+        use_ipvlan: None,
         dont_track_primary: false,
         virtual_router_id: 0,
         virtual_router_id_span: span,

@@ -31,6 +31,8 @@ pub(in crate::config) struct Instance<'b> {
     nopreempt_span: Option<Span>,
     seen: Seen,
     vmac_mac: Option<Vec<u8>>,
+    /// The `use_ipvlan` line, for the checks at the end of the block.
+    ipvlan_span: Option<Span>,
     /// From the global timers; an instance's `garp_master_*` leaves the lower-priority ones.
     garp: GarpTimers,
 }
@@ -105,7 +107,7 @@ impl<'b> Instance<'b> {
         kw("kernel_rx_buf_size", One("a number"), "receive buffer of the instance's socket", kernel_rx_buf_size),
         ignored("vrf", "the instance runs on its interface as if this line were absent"),
         kw("use_vmac_addr", Arity::None, "a VMAC on every other interface a VIP names holds those VIPs", use_vmac_addr),
-        ignored("use_ipvlan", "the instance runs on its interface as if this line were absent"),
+        kw("use_ipvlan", Rest, "`[NAME] [ADDRESS[/PREFIX]] [bridge|private|vepa]`: adverts go over an ipvlan the instance creates", use_ipvlan),
         kw("garp_extra_if", Rest, "`[all] SECS`: repeat gratuitous ARPs for VIPs on other interfaces while master (0: off)", garp_extra_if),
         ignored("debug", "the setting has no effect"),
     ];
@@ -136,6 +138,7 @@ pub(super) fn instance(cx: &mut Ctx, node: &Node, config: &mut Config, pending: 
         nopreempt_span: None,
         seen: Seen::default(),
         vmac_mac: None,
+        ipvlan_span: None,
     };
     for n in children {
         super::dispatch(cx, Context::VrrpInstance, Instance::TABLE, n, &mut st);
@@ -200,6 +203,7 @@ fn finish(cx: &mut Ctx, node: &Node, st: Instance) {
     if vi.use_vmac.as_deref() == Some("") {
         vi.use_vmac = Some(format!("vrrp.{id}"));
     }
+    super::ipvlan::finish(cx, &mut vi, st.ipvlan_span);
     config.vrrp_instances.push(vi);
 }
 
@@ -548,6 +552,10 @@ fn skip_check_adv_addr(cx: &mut Ctx, n: &Node, s: S) {
 fn old_unicast_checksum(_: &mut Ctx, n: &Node, s: S) {
     s.seen.unicast_keyword.get_or_insert(n.span());
     s.vi.v3_checksum_as_v2 = n.words.get(1).is_none_or(|w| w.text != "never");
+}
+fn use_ipvlan(cx: &mut Ctx, n: &Node, s: S) {
+    s.ipvlan_span = Some(n.span());
+    s.vi.use_ipvlan = Some(super::ipvlan::parse(cx, n, &s.vi.name));
 }
 fn use_vmac_addr(_: &mut Ctx, _: &Node, s: S) {
     s.vi.use_vmac_addr = true;

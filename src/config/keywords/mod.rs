@@ -89,11 +89,6 @@ impl Context {
 /// Each is reported as `lvsd does not implement X: …` like the `*_IGNORED` ones.
 pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
     (
-        Context::TopLevel,
-        &["namespace_with_ipsets"],
-        "ipsets are namespace-aware on every kernel lvsd runs on (3.13 and later), where the line changes nothing in keepalived either",
-    ),
-    (
         Context::VrrpSyncGroup,
         &["smtp_alert", "notify_priority_changes"],
         "the sync group behaves as if this line were absent",

@@ -78,7 +78,10 @@ pub struct ProcessDefs {
     /// Top-level `net_namespace_ipvs [NAME]`: Some("") is the default (root) namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub net_namespace_ipvs: Option<String>,
-    /// Top-level `namespace_with_ipsets`.
+    /// Top-level `namespace_with_ipsets`: keepalived.conf(5) lets ipsets be used inside
+    /// `net_namespace` on kernels before 3.13, where they were not per namespace. lvsd's
+    /// `vrrp_ipsets` / `nftables` sets are nft sets, created by lvsd inside its namespace, and
+    /// nftables itself needs 3.13: they are always used there, as the line asks (tests/vrrp_vm.rs).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub namespace_with_ipsets: bool,
 }

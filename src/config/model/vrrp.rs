@@ -125,6 +125,8 @@ pub struct VrrpInstance {
     /// `use_vmac_addr`: a VMAC on each other interface a VIP/eVIP names (`dev`), holding it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub use_vmac_addr: bool,
+    /// `use_ipvlan [NAME] [ADDRESS[/PREFIX]] [MODE]`.
+    pub use_ipvlan: Option<UseIpvlan>,
     /// `dont_track_primary`. Default false.
     pub dont_track_primary: bool,
     /// `virtual_router_id 1..255` (required).
