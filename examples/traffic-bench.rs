@@ -225,35 +225,35 @@ fn director_section(lvsd: &Path, report: &mut String) {
     for &advert in adverts {
         for graceful in [false, true] {
             for _ in 0..rounds {
-            for daemon in daemons() {
-                let kind = if graceful { "SIGTERM" } else { "SIGKILL" };
-                match director_run(lvsd, daemon, advert, graceful) {
-                    Ok(f) => {
-                        let _ = writeln!(
-                            report,
-                            "{:<11} {:<7} {:<9} {:>8} {:>7} {:>10} {:>8} {:>10} {:>9} {:>10} {:>9}",
-                            daemon.name(),
-                            advert,
-                            kind,
-                            f.requests,
-                            f.failed,
-                            lab::ms(f.outage),
-                            format!("{}/{}", f.streams_alive, f.streams),
-                            lab::ms(f.stream_max_stall),
-                            last_adv(&f.wire),
-                            lab::opt_ms(f.wire.advert),
-                            lab::opt_ms(f.wire.garp)
-                        );
-                    }
-                    Err(e) => {
-                        let _ = writeln!(
-                            report,
-                            "{:<11} {advert:<7} {kind:<9} FAILED: {e}",
-                            daemon.name()
-                        );
+                for daemon in daemons() {
+                    let kind = if graceful { "SIGTERM" } else { "SIGKILL" };
+                    match director_run(lvsd, daemon, advert, graceful) {
+                        Ok(f) => {
+                            let _ = writeln!(
+                                report,
+                                "{:<11} {:<7} {:<9} {:>8} {:>7} {:>10} {:>8} {:>10} {:>9} {:>10} {:>9}",
+                                daemon.name(),
+                                advert,
+                                kind,
+                                f.requests,
+                                f.failed,
+                                lab::ms(f.outage),
+                                format!("{}/{}", f.streams_alive, f.streams),
+                                lab::ms(f.stream_max_stall),
+                                last_adv(&f.wire),
+                                lab::opt_ms(f.wire.advert),
+                                lab::opt_ms(f.wire.garp)
+                            );
+                        }
+                        Err(e) => {
+                            let _ = writeln!(
+                                report,
+                                "{:<11} {advert:<7} {kind:<9} FAILED: {e}",
+                                daemon.name()
+                            );
+                        }
                     }
                 }
-            }
             }
         }
     }
@@ -276,12 +276,7 @@ fn trace(
     d1: &Director,
     d2: &Director,
 ) {
-    let name = |m: &[u8; 6]| {
-        names
-            .iter()
-            .find(|(x, _)| x == m)
-            .map_or("?", |(_, n)| *n)
-    };
+    let name = |m: &[u8; 6]| names.iter().find(|(x, _)| x == m).map_or("?", |(_, n)| *n);
     let ms = |t: Duration| (t.as_secs_f64() - kill.as_secs_f64()) * 1000.0;
     let tod = kill.as_secs_f64() % 86_400.0;
     eprintln!(
@@ -310,10 +305,20 @@ fn trace(
         }
     }
     let keys = [
-        "entering", "released", "sync daemon", "stopping", "Entering", "removing", "Stopping",
+        "entering",
+        "released",
+        "sync daemon",
+        "stopping",
+        "Entering",
+        "removing",
+        "Stopping",
     ];
     for (n, d) in [("d1", d1), ("d2", d2)] {
-        for l in d.log().lines().filter(|l| keys.iter().any(|k| l.contains(k))) {
+        for l in d
+            .log()
+            .lines()
+            .filter(|l| keys.iter().any(|k| l.contains(k)))
+        {
             eprintln!("{n}: {l}");
         }
     }
