@@ -198,7 +198,7 @@ fn director_section(lvsd: &Path, report: &mut String) {
         report,
         "== master director failure under load (1 request / 10 ms to the NAT VIP, 50 open \
          streams echoing every 50 ms), lvs_sync_daemon on\n\
-         {:<11} {:<7} {:<9} {:>8} {:>7} {:>10} {:>8} {:>10} {:>9} {:>10} {:>9}",
+         {:<11} {:<7} {:<9} {:>8} {:>7} {:>10} {:>8} {:>10} {:>9} {:>10} {:>9} {:>9}",
         "daemon",
         "advert",
         "kill",
@@ -209,7 +209,8 @@ fn director_section(lvsd: &Path, report: &mut String) {
         "max stall",
         "last adv",
         "new adv",
-        "GARP"
+        "GARP",
+        "VM late"
     );
     // `fast`: only the 0.01 s runs; `rounds=N`: each run N times.
     let args: Vec<String> = std::env::args().collect();
@@ -227,11 +228,11 @@ fn director_section(lvsd: &Path, report: &mut String) {
             for _ in 0..rounds {
                 for daemon in daemons() {
                     let kind = if graceful { "SIGTERM" } else { "SIGKILL" };
-                    match director_run(lvsd, daemon, advert, graceful) {
+                    match director_attempts(lvsd, daemon, advert, graceful) {
                         Ok(f) => {
                             let _ = writeln!(
                                 report,
-                                "{:<11} {:<7} {:<9} {:>8} {:>7} {:>10} {:>8} {:>10} {:>9} {:>10} {:>9}",
+                                "{:<11} {:<7} {:<9} {:>8} {:>7} {:>10} {:>8} {:>10} {:>9} {:>10} {:>9} {:>9}",
                                 daemon.name(),
                                 advert,
                                 kind,
@@ -242,7 +243,8 @@ fn director_section(lvsd: &Path, report: &mut String) {
                                 lab::ms(f.stream_max_stall),
                                 last_adv(&f.wire),
                                 lab::opt_ms(f.wire.advert),
-                                lab::opt_ms(f.wire.garp)
+                                lab::opt_ms(f.wire.garp),
+                                lab::opt_ms(f.wire.cadence_late)
                             );
                         }
                         Err(e) => {
@@ -264,7 +266,9 @@ fn director_section(lvsd: &Path, report: &mut String) {
          (p0: its priority-0 resignation); \"new adv\" / \"GARP\": from that advert to the new \
          master's first advert / first gratuitous ARP for the VIP. Protocol bound at 0.01 s, \
          priority 100: 3 x 10 ms + skew 6.1 ms = 36.1 ms after the last advert; after a \
-         priority-0 advert: skew, 6.1 ms.)\n\n",
+         priority-0 advert: skew, 6.1 ms. \"VM late\": the old master's longest advert \
+         interval minus advert_int in the second before the kill: how late a timer fired in \
+         this run.)\n\n",
     );
 }
 
@@ -333,6 +337,29 @@ fn last_adv(t: &lab::Takeover) -> String {
     }
 }
 
+/// A run whose backup took over for a moment before the kill (a starved VM at 0.01 s) measures
+/// nothing: up to three attempts, the flaps reported.
+fn director_attempts(
+    lvsd: &Path,
+    daemon: Daemon,
+    advert: f64,
+    graceful: bool,
+) -> Result<lab::DirFigures, String> {
+    let mut flaps = Vec::new();
+    for _ in 0..3 {
+        match director_run(lvsd, daemon, advert, graceful) {
+            Err(e) if e.starts_with("flap") => {
+                eprintln!("{}: {e}; again", daemon.name());
+                flaps.push(e);
+            }
+            r => return r,
+        }
+    }
+    Err(format!(
+        "3 attempts, the backup took over before the kill each time: {flaps:?}"
+    ))
+}
+
 fn director_run(
     lvsd: &Path,
     daemon: Daemon,
@@ -354,6 +381,8 @@ fn director_run(
         return Err("lab-d1 is not the only master".into());
     }
     let d2_mac = lab::mac("lab-d2", "ext");
+    let d1_mac = lab::mac("lab-d1", "ext");
+    let wire = lab::Wire::capture();
     // At advert_int 0.01 under TCG a missed advert can make the backup flap once at start:
     // give the pair a few tries to settle before the measurement.
     let mut tries = 0;
@@ -372,8 +401,6 @@ fn director_run(
         return Err("lab-d1 is not the only master".into());
     }
     thread::sleep(Duration::from_secs(2));
-    let d1_mac = lab::mac("lab-d1", "ext");
-    let wire = lab::Wire::capture();
     let load = Load::start(
         vip,
         Duration::from_millis(10),
@@ -394,8 +421,25 @@ fn director_run(
     let wire = wire.finish();
     let mut f = lab::dir_figures(&samples, &results);
     let vip_ip: std::net::Ipv4Addr = lab::VIP_NAT.parse().expect("vip");
-    f.wire = lab::takeover(&wire, kill, 51, d1_mac, d2_mac, vip_ip);
+    f.wire = lab::takeover(
+        &wire,
+        kill,
+        Duration::from_secs_f64(advert),
+        51,
+        d1_mac,
+        d2_mac,
+        vip_ip,
+    );
     let took_over = d2.holds_vip();
+    if let Some(t) = lab::flap_before(&wire, kill, 51, d2_mac) {
+        let _ = d1.stop();
+        drop(d2);
+        lab::director_links("lab-d1", true);
+        return Err(format!(
+            "flap: lab-d2 advertised {:?} before the kill",
+            kill.saturating_sub(t)
+        ));
+    }
     if std::env::var_os("TRAFFIC_TRACE").is_some() {
         trace(&wire, kill, &[(d1_mac, "d1"), (d2_mac, "d2")], &d1, &d2);
     }

@@ -690,15 +690,21 @@ impl Wire {
         Wire { stop, threads }
     }
     /// Everything seen, in time order.
-    pub fn finish(self) -> Vec<(Duration, WireEvent)> {
+    pub fn finish(mut self) -> Vec<(Duration, WireEvent)> {
         self.stop.store(true, Ordering::SeqCst);
-        let mut v: Vec<_> = self
-            .threads
+        let mut v: Vec<_> = std::mem::take(&mut self.threads)
             .into_iter()
             .flat_map(|t| t.join().expect("capture thread"))
             .collect();
         v.sort_by_key(|(t, _)| *t);
         v
+    }
+}
+
+impl Drop for Wire {
+    /// An abandoned capture stops too (its threads end within their 100 ms receive timeout).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 
@@ -716,11 +722,32 @@ pub struct Takeover {
     pub last_after_kill_ms: Option<f64>,
     /// The priority of the old master's last advert (0: it resigned).
     pub last_priority: Option<u8>,
+    /// How late the old master's adverts were in the second before the kill: the longest
+    /// interval between two of them minus `advert_int`. The same timer path as the backup's
+    /// Master_Down timer, on the same vCPU: what the VM adds to any deadline in this run.
+    pub cadence_late: Option<Duration>,
+}
+
+/// When `mac` advertised `vrid` before `until` (a backup that took over for a moment: on a
+/// starved VM at advert_int 0.01 this happens before any failure, and spoils the figures).
+pub fn flap_before(
+    wire: &[(Duration, WireEvent)],
+    until: Duration,
+    vrid: u8,
+    mac: [u8; 6],
+) -> Option<Duration> {
+    wire.iter()
+        .find(|(t, e)| {
+            *t < until
+                && matches!(e, WireEvent::Advert { mac: m, vrid: r, .. } if *m == mac && *r == vrid)
+        })
+        .map(|(t, _)| *t)
 }
 
 pub fn takeover(
     wire: &[(Duration, WireEvent)],
     since: Duration,
+    advert_int: Duration,
     vrid: u8,
     old: [u8; 6],
     new: [u8; 6],
@@ -732,13 +759,19 @@ pub fn takeover(
         })
     };
     let first_new = adv(new).find(|(t, _)| *t >= since).map(|(t, _)| *t);
-    let last_old = adv(old)
-        .filter(|(t, _)| first_new.is_none_or(|f| *t <= f))
-        .last();
+    let last_old = adv(old).rfind(|(t, _)| first_new.is_none_or(|f| *t <= f));
     let garp = wire
         .iter()
         .find(|(t, e)| *t >= since && *e == WireEvent::Garp { mac: new, ip: vip })
         .map(|(t, _)| *t);
+    let before: Vec<Duration> = adv(old)
+        .map(|(t, _)| *t)
+        .filter(|t| *t <= since && *t + Duration::from_secs(1) > since)
+        .collect();
+    let cadence_late = before
+        .windows(2)
+        .map(|w| (w[1] - w[0]).saturating_sub(advert_int))
+        .max();
     let from = last_old.map(|(t, _)| *t);
     let gap = |x: Option<Duration>| Some(x?.saturating_sub(from?));
     Takeover {
@@ -749,6 +782,7 @@ pub fn takeover(
             WireEvent::Advert { priority, .. } => Some(*priority),
             _ => None,
         }),
+        cadence_late,
     }
 }
 
