@@ -289,10 +289,10 @@ fn trace(
         (tod % 3600.0 / 60.0) as u32,
         tod % 60.0
     );
-    for (t, e) in wire
-        .iter()
-        .filter(|(t, _)| ms(*t) > -25.0 && ms(*t) < 200.0)
-    {
+    for (t, e) in wire.iter().filter(|(t, e)| {
+        let rst = matches!(e, lab::WireEvent::Rst { .. });
+        ms(*t) > -25.0 && (ms(*t) < 200.0 || rst && ms(*t) < 4000.0)
+    }) {
         match e {
             lab::WireEvent::Advert {
                 mac,
@@ -305,6 +305,13 @@ fn trace(
             ),
             lab::WireEvent::Garp { mac, ip } => {
                 eprintln!("wire {:+8.2} ms garp {} {ip}", ms(*t), name(mac))
+            }
+            lab::WireEvent::Rst { mac, src, dst } => {
+                eprintln!(
+                    "wire {:+8.2} ms RST from {} {src} -> {dst}",
+                    ms(*t),
+                    name(mac)
+                )
             }
         }
     }
@@ -382,7 +389,11 @@ fn director_run(
     }
     let d2_mac = lab::mac("lab-d2", "ext");
     let d1_mac = lab::mac("lab-d1", "ext");
-    let wire = lab::Wire::capture();
+    let wire = if std::env::var_os("TRAFFIC_TRACE").is_some() {
+        lab::Wire::capture_ports(&["lab-d1-ext", "lab-d2-ext", "lab-d1-int", "lab-d2-int"])
+    } else {
+        lab::Wire::capture()
+    };
     // At advert_int 0.01 under TCG a missed advert can make the backup flap once at start:
     // give the pair a few tries to settle before the measurement.
     let mut tries = 0;
@@ -441,7 +452,17 @@ fn director_run(
         ));
     }
     if std::env::var_os("TRAFFIC_TRACE").is_some() {
-        trace(&wire, kill, &[(d1_mac, "d1"), (d2_mac, "d2")], &d1, &d2);
+        let names = [
+            (d1_mac, "d1"),
+            (d2_mac, "d2"),
+            (lab::mac("lab-d1", "int"), "d1-int"),
+            (lab::mac("lab-d2", "int"), "d2-int"),
+            (lab::mac("lab-cl", "ext"), "client"),
+            (lab::mac("lab-r1", "int"), "r1"),
+            (lab::mac("lab-r2", "int"), "r2"),
+            (lab::mac("lab-r3", "int"), "r3"),
+        ];
+        trace(&wire, kill, &names, &d1, &d2);
     }
     eprintln!(
         "director {} advert {advert} graceful {graceful}: {f:?}",

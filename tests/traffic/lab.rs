@@ -568,6 +568,12 @@ pub enum WireEvent {
     },
     /// A gratuitous ARP (sender IP = target IP) for `ip`.
     Garp { mac: [u8; 6], ip: Ipv4Addr },
+    /// A TCP reset (seen only on bridge ports, [`Wire::capture_ports`]).
+    Rst {
+        mac: [u8; 6],
+        src: SocketAddr,
+        dst: SocketAddr,
+    },
 }
 
 /// Adverts and gratuitous ARPs on the lab bridges (bext, bint), with kernel receive
@@ -596,6 +602,19 @@ fn parse_frame(b: &[u8]) -> Option<WireEvent> {
             mac,
             ip: Ipv4Addr::new(b[28], b[29], b[30], b[31]),
         }),
+        0x0800 if *b.get(23)? == 6 => {
+            let h = 14 + usize::from(b[14] & 0x0f) * 4;
+            if b.get(h + 13)? & 0x04 == 0 {
+                return None;
+            }
+            let ip = |o: usize| Ipv4Addr::new(b[o], b[o + 1], b[o + 2], b[o + 3]);
+            let port = |o: usize| u16::from_be_bytes([b[o], b[o + 1]]);
+            Some(WireEvent::Rst {
+                mac,
+                src: SocketAddr::new(ip(26).into(), port(h)),
+                dst: SocketAddr::new(ip(30).into(), port(h + 2)),
+            })
+        }
         0x0800 if *b.get(23)? == 112 => {
             let h = 14 + usize::from(b[14] & 0x0f) * 4;
             Some(WireEvent::Advert {
@@ -688,6 +707,15 @@ impl Wire {
             .map(|b| capture_on(b, stop.clone()))
             .collect();
         Wire { stop, threads }
+    }
+    /// Also on these bridge ports (root-namespace veth ends): every frame crosses them, so
+    /// this costs CPU; for diagnosis (TCP resets).
+    pub fn capture_ports(ports: &[&str]) -> Wire {
+        let mut w = Wire::capture();
+        for p in ports {
+            w.threads.push(capture_on(p, w.stop.clone()));
+        }
+        w
     }
     /// Everything seen, in time order.
     pub fn finish(mut self) -> Vec<(Duration, WireEvent)> {
