@@ -160,18 +160,42 @@ fn traffic_vm_rs_failure_under_load_lvsd() {
     lab::reset_directors();
 }
 
-/// The master director dies (SIGKILL, links down: a host failure) under load at VRRPv3
-/// `advert_int 0.1` with the sync daemon on: the backup takes over, requests resume, the
-/// established streams survive.
-#[test]
-#[ignore = "needs an IPVS kernel: run by in_vm()"]
-fn traffic_vm_director_failover_lvsd() {
+/// Linux's minimum TCP retransmission timeout: a segment sent towards the dead director.
+const RTO_MIN: Duration = Duration::from_millis(200);
+const STREAM_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The master director fails under load at VRRPv3 `advert` with the sync daemon on:
+/// SIGKILL with its links down (a host failure) or a graceful SIGTERM. The new master's first
+/// advert is on the wire within the protocol bound after the old master's last advert
+/// (Master_Down_Interval; Skew_Time after a priority-0 resignation), plus what the VM adds to
+/// any timer in this run (measured: the old master's own advert lateness before the kill);
+/// every established stream survives, none stalls longer than that plus one retransmission
+/// timeout; only requests in flight fail.
+fn director_failover(advert: Duration, graceful: bool) {
+    // The backup of a starved VM may take over for a moment before the failure (seen on the
+    // wire): that attempt measures nothing and is run again.
+    for attempt in 1..=3 {
+        match failover_attempt(advert, graceful) {
+            Ok(()) => return,
+            Err(e) => eprintln!("attempt {attempt}: {e}; again"),
+        }
+    }
+    panic!("the backup took over before the failure in 3 attempts: the VM is too starved");
+}
+
+fn failover_attempt(advert: Duration, graceful: bool) -> Result<(), String> {
     lab::up();
     let _backends = Backends::start();
+    // Health checks that a starved VM does not fail by timeout (a real server taken out
+    // ends its connections: expire_nodest_conn): this test is about the directors.
     let conf = Conf {
-        advert_int: 0.1,
+        advert_int: advert.as_secs_f64(),
+        retry: 3,
         ..Conf::default()
     };
+    // The backup's (priority 100) Skew_Time and Master_Down_Interval.
+    let skew = advert * (256 - 100) / 256;
+    let master_down = advert * 3 + skew;
     let lvsd = Path::new(LVSD);
     let mut d1 = Director::start(Daemon::Lvsd, lvsd, 0, &conf);
     lab::wait_director(&d1, true, Duration::from_secs(30)).unwrap();
@@ -180,34 +204,87 @@ fn traffic_vm_director_failover_lvsd() {
     let vip = lab::addr(lab::VIP_NAT, 80);
     lab::wait_serving(vip, &["r1", "r2", "r3"], Duration::from_secs(20)).unwrap();
     assert!(d1.holds_vip() && !d2.holds_vip(), "d1 must be the master");
-    let streams = Streams::open(lab::VIP_NAT, 10, Duration::from_millis(50)).unwrap();
+    let (d1_mac, d2_mac) = (lab::mac("lab-d1", "ext"), lab::mac("lab-d2", "ext"));
+    let wire = lab::Wire::capture();
+    let streams = Streams::open(lab::VIP_NAT, 10, STREAM_INTERVAL)?;
     // Let the sync daemon send the connections to the backup.
     thread::sleep(Duration::from_secs(2));
     let load = Load::start(vip, Duration::from_millis(20), 2000, Duration::from_secs(1));
     thread::sleep(Duration::from_secs(1));
-    d1.crash();
-    lab::director_links("lab-d1", false);
-    thread::sleep(Duration::from_secs(4));
+    let kill = lab::wall();
+    if graceful {
+        d1.signal(nix::sys::signal::Signal::SIGTERM);
+    } else {
+        d1.crash();
+        lab::director_links("lab-d1", false);
+    }
+    thread::sleep(Duration::from_secs(2));
     let samples = load.finish();
     let results = streams.finish();
+    let wire = wire.finish();
     let f = lab::dir_figures(&samples, &results);
-    eprintln!("lvsd, master director crash at advert_int 0.1: {f:?}");
-    assert!(d2.holds_vip(), "backup did not take the VIP\n{}", d2.log());
+    let vip_ip = lab::VIP_NAT.parse().unwrap();
+    let t = lab::takeover(&wire, kill, advert, 51, d1_mac, d2_mac, vip_ip);
+    let how = if graceful { "SIGTERM" } else { "SIGKILL" };
+    eprintln!("lvsd, master director {how} at advert_int {advert:?}: {f:?} {t:?}");
+    if let Some(t) = lab::flap_before(&wire, kill, 51, d2_mac) {
+        drop(d2);
+        drop(d1);
+        lab::reset_directors();
+        let before = kill.saturating_sub(t);
+        return Err(format!("lab-d2 advertised {before:?} before the failure"));
+    }
+    let logs = || format!("--- d1\n{}\n--- d2\n{}", d1.log(), d2.log());
+    assert!(d2.holds_vip(), "backup did not take the VIP\n{}", logs());
+    // What the VM adds to a deadline in this run (the master's own advert lateness), plus the
+    // failure's own kernel work (links down, a daemon's teardown) on the same one vCPU: measured
+    // 25-45 ms at a host load of 10.
+    let vm_late = t.cadence_late.unwrap_or_default() + Duration::from_millis(50);
+    let bound = if graceful {
+        assert_eq!(t.last_priority, Some(0), "no priority-0 advert: {t:?}");
+        skew
+    } else {
+        master_down
+    } + vm_late;
+    let took = t
+        .advert
+        .unwrap_or_else(|| panic!("no takeover on the wire: {t:?}\n{}", logs()));
     assert!(
-        f.outage < Duration::from_secs(2),
-        "client without service for {:?}: {f:?}",
-        f.outage
-    );
-    assert!(
-        f.failed <= 5,
-        "more than the requests in flight failed: {f:?}"
+        took <= bound,
+        "new master's first advert {took:?} after the old one's last, bound {bound:?}: {t:?}"
     );
     assert_eq!(
         f.streams_alive,
         f.streams,
         "established connections lost: {results:?}\n{}",
-        d2.log()
+        logs()
+    );
+    let stall = STREAM_INTERVAL + took + RTO_MIN + vm_late;
+    assert!(
+        f.stream_max_stall <= stall,
+        "a stream stalled {:?} (bound {stall:?}): {f:?} {t:?}",
+        f.stream_max_stall
+    );
+    assert!(
+        f.failed <= 2,
+        "more than the requests in flight failed: {f:?}"
+    );
+    // A lost SYN is retransmitted after 1 s: at most that plus the takeover without answers.
+    assert!(
+        f.outage < Duration::from_secs(1) + stall,
+        "client without service for {:?}: {f:?}",
+        f.outage
     );
     drop(d2);
+    drop(d1);
     lab::reset_directors();
+    Ok(())
+}
+
+/// At 0.1 s: the 0.01 s runs are in the benchmark; in this one-vCPU TCG guest the debug
+/// lvsd's backup misses 36 ms deadlines and flaps before any failure (see the bench's notes).
+#[test]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+fn traffic_vm_director_failover_lvsd() {
+    director_failover(Duration::from_millis(100), false);
 }

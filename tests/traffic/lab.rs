@@ -26,7 +26,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -557,70 +557,260 @@ fn stream_loop(c: TcpStream, interval: Duration, stop: &AtomicBool) -> StreamRes
 
 // ------------------------------------------------------------------------ wire
 
-/// Every gratuitous ARP for an address, seen on the lab bridges, with its arrival time.
-pub struct Garps {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<Vec<(Instant, Ipv4Addr, [u8; 6])>>,
-    pub seen: Arc<AtomicU64>,
+/// One frame of interest seen on a lab bridge, stamped by the kernel when it arrived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireEvent {
+    /// A VRRP advertisement (v2 or v3) for `vrid`.
+    Advert {
+        mac: [u8; 6],
+        vrid: u8,
+        priority: u8,
+    },
+    /// A gratuitous ARP (sender IP = target IP) for `ip`.
+    Garp { mac: [u8; 6], ip: Ipv4Addr },
+    /// A TCP reset (seen only on bridge ports, [`Wire::capture_ports`]).
+    Rst {
+        mac: [u8; 6],
+        src: SocketAddr,
+        dst: SocketAddr,
+    },
 }
 
-impl Garps {
-    /// Captures ARP frames in the VM's root namespace (where the bridges are).
-    pub fn capture() -> Garps {
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(AtomicU64::new(0));
-        let (st, sn) = (stop.clone(), seen.clone());
-        let thread = thread::spawn(move || {
-            let mut v = Vec::new();
-            // SAFETY: plain socket(2) call; the fd is owned by the File below.
-            let fd = unsafe {
-                nix::libc::socket(
-                    nix::libc::AF_PACKET,
-                    nix::libc::SOCK_RAW,
-                    (nix::libc::ETH_P_ARP as u16).to_be() as i32,
-                )
-            };
-            assert!(
-                fd >= 0,
-                "AF_PACKET socket: {}",
-                std::io::Error::last_os_error()
-            );
-            // SAFETY: fd is a fresh socket owned by nobody else.
-            let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-            let tv = nix::libc::timeval {
-                tv_sec: 0,
-                tv_usec: 100_000,
-            };
-            // SAFETY: valid option pointer and length for SO_RCVTIMEO.
-            unsafe {
-                nix::libc::setsockopt(
-                    fd,
-                    nix::libc::SOL_SOCKET,
-                    nix::libc::SO_RCVTIMEO,
-                    &tv as *const _ as *const nix::libc::c_void,
-                    std::mem::size_of::<nix::libc::timeval>() as u32,
-                )
-            };
-            let mut buf = [0u8; 1600];
-            while !st.load(Ordering::SeqCst) {
-                let Ok(n) = f.read(&mut buf) else { continue };
-                let now = Instant::now();
-                // Ethernet + ARP: sender MAC at 22, sender IP at 28, target IP at 38.
-                if n >= 42 && buf[28..32] == buf[38..42] {
-                    sn.fetch_add(1, Ordering::Relaxed);
-                    let ip = Ipv4Addr::new(buf[28], buf[29], buf[30], buf[31]);
-                    let mut mac = [0u8; 6];
-                    mac.copy_from_slice(&buf[22..28]);
-                    v.push((now, ip, mac));
-                }
+/// Adverts and gratuitous ARPs on the lab bridges (bext, bint), with kernel receive
+/// timestamps (CLOCK_REALTIME, `SIOCGSTAMPNS`): the figures are the wire's, not when the
+/// capture thread got the CPU (the VM has one vCPU shared with the daemons and the client).
+/// Bound to the bridge devices, the sockets see only what is flooded to them (broadcast,
+/// multicast): not the load's unicast frames.
+pub struct Wire {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Vec<(Duration, WireEvent)>>>,
+}
+
+/// Realtime now, as a duration since the epoch (the clock the kernel stamps frames with).
+pub fn wall() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+fn parse_frame(b: &[u8]) -> Option<WireEvent> {
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(b.get(6..12)?);
+    match u16::from_be_bytes([*b.get(12)?, *b.get(13)?]) {
+        // ARP: sender IP at 28, target IP at 38.
+        0x0806 if b.len() >= 42 && b[28..32] == b[38..42] => Some(WireEvent::Garp {
+            mac,
+            ip: Ipv4Addr::new(b[28], b[29], b[30], b[31]),
+        }),
+        0x0800 if *b.get(23)? == 6 => {
+            let h = 14 + usize::from(b[14] & 0x0f) * 4;
+            if b.get(h + 13)? & 0x04 == 0 {
+                return None;
             }
-            v
-        });
-        Garps { stop, thread, seen }
+            let ip = |o: usize| Ipv4Addr::new(b[o], b[o + 1], b[o + 2], b[o + 3]);
+            let port = |o: usize| u16::from_be_bytes([b[o], b[o + 1]]);
+            Some(WireEvent::Rst {
+                mac,
+                src: SocketAddr::new(ip(26).into(), port(h)),
+                dst: SocketAddr::new(ip(30).into(), port(h + 2)),
+            })
+        }
+        0x0800 if *b.get(23)? == 112 => {
+            let h = 14 + usize::from(b[14] & 0x0f) * 4;
+            Some(WireEvent::Advert {
+                mac,
+                vrid: *b.get(h + 1)?,
+                priority: *b.get(h + 2)?,
+            })
+        }
+        _ => None,
     }
-    pub fn finish(self) -> Vec<(Instant, Ipv4Addr, [u8; 6])> {
+}
+
+fn capture_on(bridge: &str, stop: Arc<AtomicBool>) -> JoinHandle<Vec<(Duration, WireEvent)>> {
+    let bridge = bridge.to_string();
+    thread::spawn(move || {
+        use nix::libc;
+        let mut v = Vec::new();
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2) call; the fd is owned by the File below.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
+        assert!(
+            fd >= 0,
+            "AF_PACKET socket: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: fd is a fresh socket owned by nobody else.
+        let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let name = std::ffi::CString::new(bridge.clone()).expect("name");
+        // SAFETY: valid C string.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        assert!(ifindex > 0, "no bridge {bridge}");
+        // SAFETY: zeroed sockaddr_ll is valid; filled below.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto;
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: valid sockaddr_ll and length.
+        let r = unsafe {
+            libc::bind(
+                fd,
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert!(r == 0, "bind {bridge}: {}", std::io::Error::last_os_error());
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 100_000,
+        };
+        // SAFETY: valid option pointer and length for SO_RCVTIMEO.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as u32,
+            )
+        };
+        let mut buf = [0u8; 1600];
+        while !stop.load(Ordering::SeqCst) {
+            let Ok(n) = f.read(&mut buf) else { continue };
+            let Some(ev) = parse_frame(&buf[..n]) else {
+                continue;
+            };
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SIOCGSTAMPNS: the kernel's receive time of the last frame read.
+            // SAFETY: valid fd and timespec pointer.
+            let r = unsafe { libc::ioctl(fd, 0x8907, &mut ts) };
+            let at = if r == 0 {
+                Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+            } else {
+                wall()
+            };
+            v.push((at, ev));
+        }
+        v
+    })
+}
+
+impl Wire {
+    /// Captures on the lab bridges in the VM's root namespace.
+    pub fn capture() -> Wire {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = ["bext", "bint"]
+            .into_iter()
+            .map(|b| capture_on(b, stop.clone()))
+            .collect();
+        Wire { stop, threads }
+    }
+    /// Also on these bridge ports (root-namespace veth ends): every frame crosses them, so
+    /// this costs CPU; for diagnosis (TCP resets).
+    pub fn capture_ports(ports: &[&str]) -> Wire {
+        let mut w = Wire::capture();
+        for p in ports {
+            w.threads.push(capture_on(p, w.stop.clone()));
+        }
+        w
+    }
+    /// Everything seen, in time order.
+    pub fn finish(mut self) -> Vec<(Duration, WireEvent)> {
         self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().expect("capture thread")
+        let mut v: Vec<_> = std::mem::take(&mut self.threads)
+            .into_iter()
+            .flat_map(|t| t.join().expect("capture thread"))
+            .collect();
+        v.sort_by_key(|(t, _)| *t);
+        v
+    }
+}
+
+impl Drop for Wire {
+    /// An abandoned capture stops too (its threads end within their 100 ms receive timeout).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A takeover as seen on the wire, from the old master's (`old`) last advert for `vrid`
+/// (priority 0 included) to the new master's (`new`) first advert and first gratuitous ARP
+/// for `vip`, both after `since` (the kill).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Takeover {
+    /// Old master's last advert to the new master's first.
+    pub advert: Option<Duration>,
+    /// Old master's last advert to the new master's first gratuitous ARP for the VIP.
+    pub garp: Option<Duration>,
+    /// The old master's last advert relative to the kill, in ms (SIGKILL: within one
+    /// interval before it; SIGTERM: its priority-0 advert, after it).
+    pub last_after_kill_ms: Option<f64>,
+    /// The priority of the old master's last advert (0: it resigned).
+    pub last_priority: Option<u8>,
+    /// How late the old master's adverts were in the second before the kill: the longest
+    /// interval between two of them minus `advert_int`. The same timer path as the backup's
+    /// Master_Down timer, on the same vCPU: what the VM adds to any deadline in this run.
+    pub cadence_late: Option<Duration>,
+}
+
+/// When `mac` advertised `vrid` before `until` (a backup that took over for a moment: on a
+/// starved VM at advert_int 0.01 this happens before any failure, and spoils the figures).
+pub fn flap_before(
+    wire: &[(Duration, WireEvent)],
+    until: Duration,
+    vrid: u8,
+    mac: [u8; 6],
+) -> Option<Duration> {
+    wire.iter()
+        .find(|(t, e)| {
+            *t < until
+                && matches!(e, WireEvent::Advert { mac: m, vrid: r, .. } if *m == mac && *r == vrid)
+        })
+        .map(|(t, _)| *t)
+}
+
+pub fn takeover(
+    wire: &[(Duration, WireEvent)],
+    since: Duration,
+    advert_int: Duration,
+    vrid: u8,
+    old: [u8; 6],
+    new: [u8; 6],
+    vip: Ipv4Addr,
+) -> Takeover {
+    let adv = |mac: [u8; 6]| {
+        wire.iter().filter(move |(_, e)| {
+            matches!(e, WireEvent::Advert { mac: m, vrid: r, .. } if *m == mac && *r == vrid)
+        })
+    };
+    let first_new = adv(new).find(|(t, _)| *t >= since).map(|(t, _)| *t);
+    let last_old = adv(old).rfind(|(t, _)| first_new.is_none_or(|f| *t <= f));
+    let garp = wire
+        .iter()
+        .find(|(t, e)| *t >= since && *e == WireEvent::Garp { mac: new, ip: vip })
+        .map(|(t, _)| *t);
+    let before: Vec<Duration> = adv(old)
+        .map(|(t, _)| *t)
+        .filter(|t| *t <= since && *t + Duration::from_secs(1) > since)
+        .collect();
+    let cadence_late = before
+        .windows(2)
+        .map(|w| (w[1] - w[0]).saturating_sub(advert_int))
+        .max();
+    let from = last_old.map(|(t, _)| *t);
+    let gap = |x: Option<Duration>| Some(x?.saturating_sub(from?));
+    Takeover {
+        advert: gap(first_new),
+        garp: gap(garp),
+        last_after_kill_ms: from.map(|f| (f.as_secs_f64() - since.as_secs_f64()) * 1000.0),
+        last_priority: last_old.and_then(|(_, e)| match e {
+            WireEvent::Advert { priority, .. } => Some(*priority),
+            _ => None,
+        }),
+        cadence_late,
     }
 }
 
@@ -824,6 +1014,8 @@ impl Director {
                     .arg(dir.join(format!("{ns}-v.pid")));
             }
         }
+        // Its own process group: a crash kills keepalived's parent and children at once.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).expect("log"))
@@ -855,8 +1047,11 @@ impl Director {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig);
     }
 
-    /// SIGKILL, like a crash: for keepalived, its checker and VRRP children die too.
+    /// SIGKILL, like a crash: the whole process group at once (keepalived's checker and VRRP
+    /// children die with the parent, not after a `pkill` run).
     pub fn crash(&mut self) {
+        let pg = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGKILL);
         if self.daemon == Daemon::Keepalived {
             let _ = Command::new("pkill")
                 .args(["-KILL", "-P", &self.child.id().to_string()])
@@ -983,8 +1178,8 @@ pub struct DirFigures {
     pub streams: usize,
     pub streams_alive: usize,
     pub stream_max_stall: Duration,
-    /// From the kill to the new master's first gratuitous ARP for the NAT VIP.
-    pub vip_on_wire: Option<Duration>,
+    /// The takeover on the wire (VI_EXT), when captured.
+    pub wire: Takeover,
 }
 
 pub fn dir_figures(samples: &[Sample], streams: &[StreamResult]) -> DirFigures {
@@ -1011,7 +1206,7 @@ pub fn dir_figures(samples: &[Sample], streams: &[StreamResult]) -> DirFigures {
         streams: streams.len(),
         streams_alive: streams.iter().filter(|s| s.alive).count(),
         stream_max_stall: streams.iter().map(|s| s.max_gap).max().unwrap_or_default(),
-        vip_on_wire: None,
+        wire: Takeover::default(),
     }
 }
 

@@ -311,7 +311,9 @@ QARGS=(-nodefaults -no-user-config -display none -monitor none -no-reboot
   -device virtio-serial-$VDEV)
 case $ACCEL in
   kvm) QARGS+=(-accel kvm -cpu host) ;;
-  *) QARGS+=(-accel tcg -cpu "${IPVSVM_CPU:-qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt}") ;;
+  # +arat: an always-running LAPIC timer, so the guest can run it one-shot (high-resolution
+  # timers); without it the guest ticks every 4 ms and every timer is rounded up to a tick.
+  *) QARGS+=(-accel tcg -cpu "${IPVSVM_CPU:-qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+arat}") ;;
 esac
 i=0; SHARESPEC=
 for d in $SHARES; do
@@ -331,6 +333,10 @@ QARGS+=(-chardev "file,id=cout,path=/proc/self/fd/$OUTFD,append=on" -device virt
         -chardev "file,id=cerr,path=/proc/self/fd/$ERRFD,append=on" -device virtserialport,chardev=cerr,name=err)
 APPEND="console=ttyS0 quiet panic=-1 cryptomgr.notests i8042.noaux i8042.nokbd i8042.nopnp ipvsvm_shares=$SHARESPEC"
 [[ -n $TSC_KHZ ]] && APPEND+=" tsc_early_khz=$TSC_KHZ"
+# Under TCG the guest TSC follows the host clock; it is the timer ticks that get lost on a
+# loaded host, and the clocksource watchdog would then blame the TSC and fall back to jiffies
+# (a 4 ms clock that runs slow, and no high-resolution timers).
+[[ $ACCEL == tcg ]] && APPEND+=" tsc=reliable"
 [[ $VDEV == device ]] && APPEND+=" pci=off"
 [[ -n ${IPVSVM_SELFTEST:-} ]] && APPEND+=" ipvsvm_selftest=1"
 APPEND+=" ${IPVSVM_APPEND:-}"
