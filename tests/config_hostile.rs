@@ -189,6 +189,18 @@ fn the_bytes_an_include_graph_reads_are_capped() {
     refused(&d.join("k.conf"), "over 64 MiB");
 }
 
+/// Found by the config fuzzer (`include ///*//////*//…`): wildcards over directories that
+/// multiply (here 20 links to `.`, so 20^8 paths) walked for ever before a file was counted.
+#[test]
+fn an_include_glob_looks_at_a_bounded_number_of_entries() {
+    let d = dir("fanout");
+    for i in 0..20 {
+        std::os::unix::fs::symlink(".", d.join(format!("s{i}"))).unwrap();
+    }
+    std::fs::write(d.join("k.conf"), "include */*/*/*/*/*/*/*/none.conf\n").unwrap();
+    refused(&d.join("k.conf"), "directory entries");
+}
+
 #[test]
 fn double_star_does_not_follow_a_symlink_loop() {
     let d = dir("star");

@@ -557,18 +557,9 @@ impl<'a> Pre<'a> {
                 .join(pattern)
         };
         let full_str = collapse_double_star(&full.to_string_lossy());
-        let paths = match glob::glob(&full_str) {
-            Ok(paths) => {
-                // Directories are skipped; a FIFO or device is kept, to be refused by name.
-                // At most one more than the load may read: the rest is never walked.
-                let mut v: Vec<PathBuf> = paths
-                    .filter_map(Result::ok)
-                    .filter(|p| !p.is_dir())
-                    .take(MAX_FILES + 1 - self.budget.files.min(MAX_FILES))
-                    .collect();
-                v.sort();
-                v
-            }
+        let limit = MAX_FILES + 1 - self.budget.files.min(MAX_FILES);
+        let paths = match bounded_glob(&full_str, limit) {
+            Ok(v) => v,
             Err(e) => {
                 let d = self.diag(
                     Severity::Error,
@@ -593,6 +584,71 @@ impl<'a> Pre<'a> {
             self.file(&p, Some(span));
         }
     }
+}
+
+/// Directory entries one include pattern may look at: `include /*/*/*/*` would otherwise
+/// walk the whole file system before the file budget ever counts (found by the fuzzer).
+const MAX_GLOB_ENTRIES: usize = if cfg!(fuzzing) { 2_000 } else { 200_000 };
+
+/// The files (not directories; a FIFO or device is kept, to be refused by name) `pattern`
+/// matches, sorted, at most `limit` of them, looking at no more than [`MAX_GLOB_ENTRIES`]
+/// directory entries. The glob crate's walker has no such bound, so the components are
+/// expanded here level by level, each matched with the crate's `Pattern`.
+fn bounded_glob(pattern: &str, limit: usize) -> Result<Vec<PathBuf>, String> {
+    let mut level = vec![PathBuf::from(if pattern.starts_with('/') {
+        "/"
+    } else {
+        ""
+    })];
+    let comps: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
+    let mut seen = 0usize;
+    for (i, comp) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        let mut next = Vec::new();
+        if !comp.contains(['*', '?', '[']) {
+            next.extend(
+                level
+                    .iter()
+                    .map(|d| d.join(comp))
+                    .filter(|p| last || p.is_dir()),
+            );
+        } else {
+            let pat = glob::Pattern::new(comp).map_err(|e| e.to_string())?;
+            for dir in &level {
+                let here = if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                };
+                let Ok(rd) = std::fs::read_dir(here) else {
+                    continue;
+                };
+                for e in rd.flatten() {
+                    seen += 1;
+                    if seen > MAX_GLOB_ENTRIES {
+                        return Err(format!(
+                            "it looks at more than {MAX_GLOB_ENTRIES} directory entries"
+                        ));
+                    }
+                    let name = e.file_name();
+                    if pat.matches(&name.to_string_lossy()) {
+                        let p = dir.join(&name);
+                        if last || p.is_dir() {
+                            next.push(p);
+                        }
+                    }
+                }
+            }
+        }
+        level = next;
+    }
+    let mut v: Vec<PathBuf> = level
+        .into_iter()
+        .filter(|p| p.exists() && !p.is_dir())
+        .collect();
+    v.sort();
+    v.truncate(limit);
+    Ok(v)
 }
 
 /// `**` → `*`: glob(3), which keepalived uses, has no recursive wildcard, and the glob crate's

@@ -24,8 +24,8 @@ mod values;
 pub(in crate::config) mod virtual_server;
 mod vmac_mac;
 mod vrrp;
-pub(in crate::config) mod vrrp_instance;
 mod vrrp_extra;
+pub(in crate::config) mod vrrp_instance;
 
 use super::diag::{Diagnostic, Severity, SourceMap, Span};
 use super::keywords::Context;
