@@ -468,3 +468,73 @@ fn namespace_flag_runs_lvsd_in_the_named_namespace() {
     term(&d);
     assert_eq!(wait_exit(&mut d, Duration::from_secs(10)), Some(0));
 }
+
+/// `-X/--release-vips` ("drop VIP on transition from signal" in keepalived(8)): keepalived
+/// 2.2.7 with and without it behaves the same in every case we could provoke (a VIP left on
+/// the interface is removed when the instance starts as backup; SIGKILL or SIGTERM of the VRRP
+/// child). lvsd does what keepalived -X does: the same file run under both, the leftover VIP
+/// is gone for both within 1.5 s of start, long before either could become master.
+#[test]
+fn release_vips_removes_a_leftover_vip_like_keepalived() {
+    let node = Node::new("relx", 12);
+    let conf = node.dir.join("x.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "vrrp_instance VI_1 {{\n  state BACKUP\n  interface d0\n  virtual_router_id 52\n  \
+             priority 100\n  advert_int 5\n  virtual_ipaddress {{\n    {}/32\n  }}\n}}\n",
+            node.vip()
+        ),
+    )
+    .unwrap();
+    let c = conf.to_str().unwrap();
+    let d = node.dir.to_str().unwrap();
+    let (kp, vp, cp) = (
+        format!("{d}/k.pid"),
+        format!("{d}/v.pid"),
+        format!("{d}/c.pid"),
+    );
+    let keepalived: Vec<&str> = vec![
+        "keepalived",
+        "-n",
+        "-l",
+        "-D",
+        "-X",
+        "-f",
+        c,
+        "-p",
+        &kp,
+        "-r",
+        &vp,
+        "-c",
+        &cp,
+    ];
+    let lvsd: Vec<&str> = vec![LVSD, "-n", "-l", "-P", "-X", "-f", c];
+    for argv in [keepalived, lvsd] {
+        let add = format!("{}/32", node.vip());
+        must(Command::new("ip").args(["-n", &node.ns, "addr", "add", &add, "dev", "d0"]));
+        assert!(node.has_vip());
+        let log = node.dir.join("x.log");
+        let f = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &node.ns])
+            .args(&argv)
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .expect("spawn");
+        let gone = (0..30).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            !node.has_vip()
+        });
+        term(&child);
+        let _ = wait_exit(&mut child, Duration::from_secs(10));
+        assert!(
+            gone,
+            "{}: the leftover VIP is still there\n{}",
+            argv[0],
+            read(&log)
+        );
+        assert!(!node.has_vip(), "{}: no VIP after stop", argv[0]);
+    }
+}
