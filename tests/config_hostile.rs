@@ -201,6 +201,18 @@ fn an_include_glob_looks_at_a_bounded_number_of_entries() {
     refused(&d.join("k.conf"), "directory entries");
 }
 
+/// Found by the config fuzzer: each unclosed `${` searched the rest of the line for a `}`, so
+/// a line of them took time quadratic in its length (500,000 of them: ~17 s before).
+#[test]
+fn a_line_of_unclosed_parameter_braces_is_linear() {
+    let d = dir("braces");
+    let line = "${".repeat(500_000);
+    std::fs::write(d.join("k.conf"), format!("$P=1\n{line}\n")).unwrap();
+    let r = lvsd_t(&d.join("k.conf"), Duration::from_secs(30));
+    assert!(r.code.is_some(), "{}", r.stderr);
+    assert!(r.took < Duration::from_secs(5), "took {:?}", r.took);
+}
+
 #[test]
 fn double_star_does_not_follow_a_symlink_loop() {
     let d = dir("star");

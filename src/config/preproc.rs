@@ -763,7 +763,14 @@ fn subst_once(s: &str, params: &HashMap<String, String>) -> (String, bool) {
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 1..];
         let found = if let Some(braced) = after.strip_prefix('{') {
-            braced.find('}').map(|end| (&braced[..end], end + 2))
+            // Only a name can be between the braces: looking no further than the name keeps a
+            // line of many unclosed `${` linear (a search for `}` from each was quadratic).
+            let end = braced
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(braced.len());
+            braced[end..]
+                .starts_with('}')
+                .then(|| (&braced[..end], end + 2))
         } else {
             let end = after
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
