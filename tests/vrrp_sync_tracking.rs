@@ -10,7 +10,7 @@ mod vrrp_lab;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vrrp_lab::{Daemon, Kind, Lab};
+use vrrp_lab::{Kind, Lab};
 
 const N1: u8 = 1;
 const N2: u8 = 2;
@@ -66,35 +66,6 @@ fn peer_conf() -> String {
 }
 
 /// Time until `node` holds both VIPs and `other` neither.
-fn both_on(lab: &Lab, node: u8, other: u8, timeout: Duration) -> Option<Duration> {
-    let t = Instant::now();
-    while t.elapsed() < timeout {
-        if VIPS.iter().all(|v| lab.has(node, v)) && !VIPS.iter().any(|v| lab.has(other, v)) {
-            return Some(t.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
-
-fn lvsd_states(d: &Daemon) -> Vec<String> {
-    let st = d.status_json();
-    st["vrrp"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|i| {
-                    format!(
-                        "{}={}",
-                        i["name"].as_str().unwrap_or("?"),
-                        i["state"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Runs the scenario with `kind` on n1 (tracking) and the other implementation on n2.
 /// Returns (interface down → VIPs on peer, script fails → VIPs on peer).
 fn scenario(lab: &Lab, kind: Kind) -> (Duration, Duration) {
@@ -125,31 +96,31 @@ fn scenario(lab: &Lab, kind: Kind) -> (Duration, Duration) {
         ),
     };
     assert!(
-        both_on(lab, N1, N2, Duration::from_secs(8)).is_some(),
+        lab.all_on(N1, N2, &VIPS, Duration::from_secs(8)).is_some(),
         "{kind:?} on n1 never master of both: {}",
         tracked.log_text()
     );
     if matches!(kind, Kind::Lvsd) {
         let log = tracked.log_text();
         assert!(!log.contains("does not implement"), "{log}");
-        assert_eq!(lvsd_states(&tracked), ["A=MASTER", "B=MASTER"]);
+        assert_eq!(tracked.instance_states(), ["A=MASTER", "B=MASTER"]);
     }
 
     // The group's interface goes down: both members FAULT, both VIPs on the peer.
     let t = Instant::now();
     ip(&["ip", "link", "set", "eth1", "down"]);
     assert!(
-        both_on(lab, N2, N1, Duration::from_secs(5)).is_some(),
+        lab.all_on(N2, N1, &VIPS, Duration::from_secs(5)).is_some(),
         "{kind:?}: eth1 down did not move both VIPs: {}",
         tracked.log_text()
     );
     let if_down = t.elapsed();
     if matches!(kind, Kind::Lvsd) {
-        assert_eq!(lvsd_states(&tracked), ["A=FAULT", "B=FAULT"]);
+        assert_eq!(tracked.instance_states(), ["A=FAULT", "B=FAULT"]);
     }
     ip(&["ip", "link", "set", "eth1", "up"]);
     assert!(
-        both_on(lab, N1, N2, Duration::from_secs(5)).is_some(),
+        lab.all_on(N1, N2, &VIPS, Duration::from_secs(5)).is_some(),
         "{kind:?}: eth1 up did not bring both VIPs back: {}",
         tracked.log_text()
     );
@@ -158,17 +129,17 @@ fn scenario(lab: &Lab, kind: Kind) -> (Duration, Duration) {
     let t = Instant::now();
     std::fs::remove_file(&flag).expect("remove flag");
     assert!(
-        both_on(lab, N2, N1, Duration::from_secs(5)).is_some(),
+        lab.all_on(N2, N1, &VIPS, Duration::from_secs(5)).is_some(),
         "{kind:?}: failing script did not move both VIPs: {}",
         tracked.log_text()
     );
     let script = t.elapsed();
     if matches!(kind, Kind::Lvsd) {
-        assert_eq!(lvsd_states(&tracked), ["A=FAULT", "B=FAULT"]);
+        assert_eq!(tracked.instance_states(), ["A=FAULT", "B=FAULT"]);
     }
     std::fs::write(&flag, "").expect("flag file");
     assert!(
-        both_on(lab, N1, N2, Duration::from_secs(5)).is_some(),
+        lab.all_on(N1, N2, &VIPS, Duration::from_secs(5)).is_some(),
         "{kind:?}: script back did not bring both VIPs back: {}",
         tracked.log_text()
     );

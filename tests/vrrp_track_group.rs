@@ -9,7 +9,7 @@ mod vrrp_lab;
 
 use std::time::{Duration, Instant};
 
-use vrrp_lab::{Daemon, Kind, Lab};
+use vrrp_lab::{Kind, Lab};
 
 const N1: u8 = 1;
 const N2: u8 = 2;
@@ -57,34 +57,6 @@ fn peer_conf() -> String {
 }
 
 /// Time until `node` holds both VIPs and `other` neither.
-fn both_on(lab: &Lab, node: u8, other: u8, timeout: Duration) -> Option<Duration> {
-    let t = Instant::now();
-    while t.elapsed() < timeout {
-        if VIPS.iter().all(|v| lab.has(node, v)) && !VIPS.iter().any(|v| lab.has(other, v)) {
-            return Some(t.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
-
-fn lvsd_states(d: &Daemon) -> Vec<String> {
-    d.status_json()["vrrp"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|i| {
-                    format!(
-                        "{}={}",
-                        i["name"].as_str().unwrap_or("?"),
-                        i["state"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn run(lab: &Lab, args: &[&str]) {
     let o = lab.exec(N1, args);
     assert!(
@@ -127,7 +99,7 @@ fn scenario(lab: &Lab, kind: Kind) -> (Duration, Duration) {
     };
     let lvsd = matches!(kind, Kind::Lvsd);
     assert!(
-        both_on(lab, N1, N2, Duration::from_secs(8)).is_some(),
+        lab.all_on(N1, N2, &VIPS, Duration::from_secs(8)).is_some(),
         "{kind:?} on n1 never master of both: {}",
         tracked.log_text()
     );
@@ -144,20 +116,20 @@ fn scenario(lab: &Lab, kind: Kind) -> (Duration, Duration) {
     if lvsd {
         let log = tracked.log_text();
         assert!(!log.contains("does not implement"), "{log}");
-        assert_eq!(lvsd_states(&tracked), ["A=MASTER", "B=MASTER"]);
+        assert_eq!(tracked.instance_states(), ["A=MASTER", "B=MASTER"]);
     }
 
     // eth1 down: the kernel drops the route and it cannot be added back (no carrier).
     let t = Instant::now();
     run(lab, &["ip", "link", "set", "eth1", "down"]);
     assert!(
-        both_on(lab, N2, N1, Duration::from_secs(5)).is_some(),
+        lab.all_on(N2, N1, &VIPS, Duration::from_secs(5)).is_some(),
         "{kind:?}: lost static route did not move both VIPs: {}",
         tracked.log_text()
     );
     let route = t.elapsed();
     if lvsd {
-        assert_eq!(lvsd_states(&tracked), ["A=FAULT", "B=FAULT"]);
+        assert_eq!(tracked.instance_states(), ["A=FAULT", "B=FAULT"]);
         let log = tracked.log_text();
         assert!(
             log.contains("(track_group TG) is deleted and cannot be restored: A, B in FAULT"),
@@ -166,7 +138,7 @@ fn scenario(lab: &Lab, kind: Kind) -> (Duration, Duration) {
     }
     run(lab, &["ip", "link", "set", "eth1", "up"]);
     assert!(
-        both_on(lab, N1, N2, Duration::from_secs(8)).is_some(),
+        lab.all_on(N1, N2, &VIPS, Duration::from_secs(8)).is_some(),
         "{kind:?}: route back did not bring both VIPs back: {}",
         tracked.log_text()
     );
@@ -176,17 +148,17 @@ fn scenario(lab: &Lab, kind: Kind) -> (Duration, Duration) {
     let t = Instant::now();
     run(lab, &["ip", "link", "del", "eth1"]);
     assert!(
-        both_on(lab, N2, N1, Duration::from_secs(5)).is_some(),
+        lab.all_on(N2, N1, &VIPS, Duration::from_secs(5)).is_some(),
         "{kind:?}: lost static address did not move both VIPs: {}",
         tracked.log_text()
     );
     let addr = t.elapsed();
     if lvsd {
-        assert_eq!(lvsd_states(&tracked), ["A=FAULT", "B=FAULT"]);
+        assert_eq!(tracked.instance_states(), ["A=FAULT", "B=FAULT"]);
     }
     add_eth1(lab);
     assert!(
-        both_on(lab, N1, N2, Duration::from_secs(8)).is_some(),
+        lab.all_on(N1, N2, &VIPS, Duration::from_secs(8)).is_some(),
         "{kind:?}: eth1 back did not bring both VIPs back: {}",
         tracked.log_text()
     );

@@ -438,6 +438,24 @@ impl Daemon {
         serde_json::from_str(&self.status.read()).unwrap_or_default()
     }
 
+    /// `NAME=STATE` of every VRRP instance in lvsd's `/status`.
+    pub fn instance_states(&self) -> Vec<String> {
+        self.status_json()["vrrp"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| {
+                        format!(
+                            "{}={}",
+                            i["name"].as_str().unwrap_or("?"),
+                            i["state"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The lvsd status snapshot (first VRRP instance).
     /// `GET /events.json`: the recent events (lvsd only).
     pub fn events_json(&self) -> serde_json::Value {
@@ -752,6 +770,25 @@ impl Lab {
 
     pub fn has(&self, node: u8, addr: &str) -> bool {
         self.addrs(node).iter().any(|a| a == addr)
+    }
+
+    /// Polls every 10 ms until `node` holds every one of `vips` and `other` none; how long
+    /// it took, or None after `timeout`.
+    pub fn all_on(
+        &self,
+        node: u8,
+        other: u8,
+        vips: &[&str],
+        timeout: Duration,
+    ) -> Option<Duration> {
+        let t = Instant::now();
+        while t.elapsed() < timeout {
+            if vips.iter().all(|v| self.has(node, v)) && !vips.iter().any(|v| self.has(other, v)) {
+                return Some(t.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
     }
 
     /// Polls every 20 ms until `node` has (or lacks) `addr`; returns how long it took.
