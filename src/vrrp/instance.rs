@@ -141,7 +141,43 @@ struct Sources<'a> {
     shutdown: watch::Receiver<bool>,
 }
 
-impl Sources<'_> {
+impl<'a> Sources<'a> {
+    fn new(
+        cfg: &'a InstanceConfig,
+        shared: &'a Shared,
+        io: &'a Io,
+        slot: &Slot,
+        src_addrs: Option<SrcAddrs>,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        Ok(Sources {
+            cfg,
+            shared,
+            io,
+            expect: Expect {
+                version: cfg.version(),
+                vrid: cfg.vrid,
+                auth: cfg.auth(),
+                interval_cs: cfg.interval_cs(),
+                addrs: cfg.vips.iter().map(|v| v.addr).collect(),
+                checksum: cfg.checksum_mode(),
+                local: io.src,
+                peers: cfg.unicast_peers.clone(),
+                check_unicast_src: cfg.check_unicast_src,
+            },
+            hr: HrTimer::new().context("creating the VRRP timerfd")?,
+            buf: vec![0u8; 2048],
+            trackers: Trackers::new(tracked_receivers(cfg, shared, src_addrs.as_ref())),
+            src_addrs,
+            group: slot.group.as_ref().map(|g| g.subscribe()),
+            stats_clear: Some(shared.hub.stats_clear.subscribe()),
+            resign: shared.hub.vrrp_resign.subscribe(),
+            since_us: 0,
+            extra: super::garp_extra::Periodic::new(cfg.garp_extra_if, cfg.garp_extra_if_all),
+            shutdown,
+        })
+    }
+
     /// The next input. Shutdown is looked at first: whatever else is ready, a stop is seen at
     /// the next call. Tracker, sync-group and STATS_CLEAR changes come next: they are rare, and
     /// a flood of datagrams must not hide them. Adverts come before the timer: when the thread
@@ -233,14 +269,7 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     let name = cfg.name.clone();
     let mut status = initial_status(&cfg);
-    let publish = |st: &VrrpInstanceStatus| {
-        shared.hub.vrrp.send_modify(|v| {
-            // By name: a reload reorders the list under running instances.
-            if let Some(x) = v.iter_mut().find(|x| x.name == st.name) {
-                *x = st.clone();
-            }
-        })
-    };
+    let publish = |st: &VrrpInstanceStatus| publish_status(&shared, st);
     publish(&status);
     if let Some(why) = super::ipvlan::config_fault(&cfg) {
         status.state = VrrpState::Fault;
@@ -251,27 +280,16 @@ pub(crate) async fn run(
     }
 
     let src_addrs = track_src(&cfg);
-    // Setup waits for the interface and a source address (e.g. IPv6 DAD), staying in INIT
-    // (FAULT with `track_src_ip`, the configured source address being missing).
-    let io = loop {
-        match setup(&cfg, &shared).await {
-            Ok(io) => break io,
-            Err(e) => {
-                if let Some(a) = &src_addrs
-                    && src_missing(a)
-                    && status.state != VrrpState::Fault
-                {
-                    tracing::warn!(instance = %name, "track_src_ip: {} is not on this host: FAULT", a.0);
-                    status.state = VrrpState::Fault;
-                    publish(&status);
-                }
-                tracing::warn!(instance = %name, "cannot start yet: {e:#}; retrying");
-                tokio::select! {
-                    _ = shutdown.changed() => return Ok(()),
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
+    let Some(io) = start_io(
+        &cfg,
+        &shared,
+        src_addrs.as_ref(),
+        &mut status,
+        &mut shutdown,
+    )
+    .await
+    else {
+        return Ok(());
     };
     tracing::info!(instance = %name, src = %io.src, "VRRP instance started on {} (vrid {}, v{}, prio {})",
         cfg.interface, cfg.vrid, cfg.version, cfg.priority);
@@ -284,32 +302,7 @@ pub(crate) async fn run(
         step_config(&cfg, &shared, io.src),
         step::Tracked { fault, priority },
     );
-    let mut src = Sources {
-        cfg: &cfg,
-        shared: &shared,
-        io: &io,
-        expect: Expect {
-            version: cfg.version(),
-            vrid: cfg.vrid,
-            auth: cfg.auth(),
-            interval_cs: cfg.interval_cs(),
-            addrs: cfg.vips.iter().map(|v| v.addr).collect(),
-            checksum: cfg.checksum_mode(),
-            local: io.src,
-            peers: cfg.unicast_peers.clone(),
-            check_unicast_src: cfg.check_unicast_src,
-        },
-        hr: HrTimer::new().context("creating the VRRP timerfd")?,
-        buf: vec![0u8; 2048],
-        trackers: Trackers::new(tracked_receivers(&cfg, &shared, src_addrs.as_ref())),
-        src_addrs,
-        group: slot.group.as_ref().map(|g| g.subscribe()),
-        stats_clear: Some(shared.hub.stats_clear.subscribe()),
-        resign: shared.hub.vrrp_resign.subscribe(),
-        since_us: 0,
-        extra: super::garp_extra::Periodic::new(cfg.garp_extra_if, cfg.garp_extra_if_all),
-        shutdown,
-    };
+    let src = Sources::new(&cfg, &shared, &io, &slot, src_addrs, shutdown)?;
     let mut ex = Exec {
         cfg: &cfg,
         io: &io,
@@ -327,52 +320,108 @@ pub(crate) async fn run(
     // from none (Backup must not hold them).
     let fx = vec![step::Effect::Fsm(Action::DelVips)];
     ex.execute(&mut step, fx, &slot, &mut status).await;
-    let keep = || {
-        shared
-            .keep_on_stop
-            .load(std::sync::atomic::Ordering::SeqCst)
-    };
+    drive(&mut step, src, &mut ex, &slot, &mut status).await;
+    let keep = keep_on_stop(&shared);
+    if let Some(ix) = io.vmac.filter(|_| !keep) {
+        let _ = shared.nl.del_link(ix).await;
+    }
+    if let Some(s) = &io.promoted {
+        let _ = s.apply();
+    }
+    for ix in io.addr_vmacs.iter().filter(|_| !keep) {
+        let _ = shared.nl.del_link(*ix).await;
+    }
+    tracing::info!(instance = %name, "VRRP instance stopped");
+    Ok(())
+}
+
+/// Publishes one instance's status, found by name: a reload reorders the list under running
+/// instances.
+fn publish_status(shared: &Shared, st: &VrrpInstanceStatus) {
+    shared.hub.vrrp.send_modify(|v| {
+        if let Some(x) = v.iter_mut().find(|x| x.name == st.name) {
+            *x = st.clone();
+        }
+    })
+}
+
+/// `-V`: the addresses stay when lvsd stops.
+fn keep_on_stop(shared: &Shared) -> bool {
+    shared
+        .keep_on_stop
+        .load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Sets the instance up, waiting for the interface and a source address (e.g. IPv6 DAD) in
+/// INIT (FAULT with `track_src_ip`, the configured source address being missing). None when
+/// lvsd stops first.
+async fn start_io(
+    cfg: &InstanceConfig,
+    shared: &Shared,
+    src_addrs: Option<&SrcAddrs>,
+    status: &mut VrrpInstanceStatus,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Io> {
+    loop {
+        match setup(cfg, shared).await {
+            Ok(io) => return Some(io),
+            Err(e) => {
+                if let Some(a) = src_addrs
+                    && src_missing(a)
+                    && status.state != VrrpState::Fault
+                {
+                    tracing::warn!(instance = %cfg.name, "track_src_ip: {} is not on this host: FAULT", a.0);
+                    status.state = VrrpState::Fault;
+                    publish_status(shared, status);
+                }
+                tracing::warn!(instance = %cfg.name, "cannot start yet: {e:#}; retrying");
+                tokio::select! {
+                    _ = shutdown.changed() => return None,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// The instance's loop: each input through the pure step, its effects executed, the status
+/// published, until the step has stopped.
+async fn drive(
+    step: &mut Step,
+    mut src: Sources<'_>,
+    ex: &mut Exec<'_>,
+    slot: &Slot,
+    status: &mut VrrpInstanceStatus,
+) {
     let mut input = Some(step::Input::Startup);
     loop {
         if let Some(i) = input.take() {
             let stopping = i == step::Input::Shutdown;
             let mut fx = step.on_input(Instant::now().into_std(), i);
-            if stopping && keep() {
+            if stopping && keep_on_stop(src.shared) {
                 fx.retain(|e| {
                     !matches!(
                         e,
                         step::Effect::Fsm(Action::SendAdvert { priority: 0 } | Action::DelVips)
                     )
                 });
-                tracing::info!(instance = %name, "-V: leaving the virtual addresses in place");
+                tracing::info!(instance = %src.cfg.name, "-V: leaving the virtual addresses in place");
             }
-            ex.execute(&mut step, fx, &slot, &mut status).await;
+            ex.execute(step, fx, slot, status).await;
             status.counters = step.counters.clone();
             status.effective_priority = step.fsm().priority();
             status.master_addr = step.fsm().master_addr();
             status.master_priority = step.fsm().master_priority();
-            publish(&status);
+            publish_status(src.shared, status);
         }
         if step.stopped() {
-            break;
+            return;
         }
         src.since_us = status.since_unix_us;
         src.extra
             .master(step.fsm().state() == State::Master, Instant::now());
         input = src.next(step.next_deadline()).await;
     }
-    drop(src);
-    if let Some(ix) = io.vmac.filter(|_| !keep()) {
-        let _ = shared.nl.del_link(ix).await;
-    }
-    if let Some(s) = &io.promoted {
-        let _ = s.apply();
-    }
-    for ix in io.addr_vmacs.iter().filter(|_| !keep()) {
-        let _ = shared.nl.del_link(*ix).await;
-    }
-    tracing::info!(instance = %name, "VRRP instance stopped");
-    Ok(())
 }
 
 fn step_config(cfg: &InstanceConfig, shared: &Shared, local_addr: IpAddr) -> StepConfig {
