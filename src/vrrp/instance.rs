@@ -197,8 +197,7 @@ impl<'a> Sources<'a> {
                 None
             }
             true = self.trackers.changed(), if has_trackers => {
-                let (fault, priority) = tracking(self.cfg, self.shared, self.src_addrs.as_ref());
-                Some(step::Input::Track(step::Tracked { fault, priority }))
+                Some(step::Input::Track(tracking(self.cfg, self.shared, self.src_addrs.as_ref())))
             }
             r = changed(self.group.as_mut()), if has_group => {
                 let st = r.then(|| self.group.as_mut().and_then(|g| g.borrow_and_update().clone())).flatten();
@@ -297,11 +296,8 @@ pub(crate) async fn run(
         tracing::warn!(instance = %name, "unicast_fault_no_peer and no unicast_peer: staying in FAULT");
     }
 
-    let (fault, priority) = tracking(&cfg, &shared, src_addrs.as_ref());
-    let mut step = Step::new(
-        step_config(&cfg, &shared, io.src),
-        step::Tracked { fault, priority },
-    );
+    let tracked = tracking(&cfg, &shared, src_addrs.as_ref());
+    let mut step = Step::new(step_config(&cfg, &shared, io.src), tracked);
     let src = Sources::new(&cfg, &shared, &io, &slot, src_addrs, shutdown)?;
     let mut ex = Exec {
         cfg: &cfg,
@@ -695,10 +691,12 @@ fn src_missing(a: &SrcAddrs) -> bool {
     a.1.borrow().as_ref().is_some_and(|s| !s.contains(&a.0))
 }
 
-/// The instance's current (fault, effective priority) from all tracked sources.
-fn tracking(cfg: &InstanceConfig, shared: &Shared, src: Option<&SrcAddrs>) -> (bool, u8) {
+/// The instance's current fault, effective priority and whether a script is still to give
+/// its first result, from all tracked sources.
+fn tracking(cfg: &InstanceConfig, shared: &Shared, src: Option<&SrcAddrs>) -> step::Tracked {
     let links = shared.links.borrow();
     let mut inputs = Vec::new();
+    let mut pending = false;
     if !cfg.dont_track_primary {
         // Unknown (not yet dumped) counts as up: the dump arrives within milliseconds.
         inputs.push(Input {
@@ -716,9 +714,14 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared, src: Option<&SrcAddrs>) -> (b
     }
     for t in &cfg.track_scripts {
         if let Some((sc, rx)) = shared.scripts.get(&t.name) {
-            // No verdict yet: not counted against the instance.
-            let ok = rx.borrow().unwrap_or(true);
-            inputs.push(track::script_input(t, sc, ok));
+            // No verdict yet (as keepalived): its weight is not applied, and one whose failure
+            // is FAULT holds the instance in INIT.
+            match *rx.borrow() {
+                Some(ok) => inputs.push(track::script_input(t, sc, ok)),
+                None => {
+                    pending |= matches!(track::script_input(t, sc, true).weight, None | Some(0))
+                }
+            }
         }
     }
     // A static address/route/rule of one of its track groups is lost (keepalived: FAULT).
@@ -745,10 +748,11 @@ fn tracking(cfg: &InstanceConfig, shared: &Shared, src: Option<&SrcAddrs>) -> (b
         })
         .collect();
     let (fault, priority) = track::evaluate(cfg.priority, &inputs, &files);
-    (
-        fault || cfg.fault_no_peer || src.is_some_and(src_missing),
+    step::Tracked {
+        fault: fault || cfg.fault_no_peer || src.is_some_and(src_missing),
         priority,
-    )
+        pending,
+    }
 }
 
 /// Carries out the effects of a step.

@@ -45,6 +45,9 @@ pub enum Input {
 pub struct Tracked {
     pub fault: bool,
     pub priority: u8,
+    /// A tracked script whose failure is FAULT has not given its first result yet. keepalived
+    /// holds the instance until it has (no advert, no notify), then enters FAULT or BACKUP.
+    pub pending: bool,
 }
 
 /// What the edge carries out, in order.
@@ -103,6 +106,8 @@ pub struct Step {
     /// The source of the last advert that reached the FSM (`skip_check_adv_addr`).
     last_advert_src: Option<IpAddr>,
     stopped: bool,
+    /// Started, but held in INIT until [`Tracked::pending`] clears.
+    awaiting_track: bool,
     pub counters: VrrpCounters,
     limits: LogLimits,
 }
@@ -121,6 +126,7 @@ impl Step {
             lower_prio_garp_at: None,
             last_advert_src: None,
             stopped: false,
+            awaiting_track: false,
             counters: VrrpCounters::default(),
             limits: LogLimits::default(),
         }
@@ -197,6 +203,11 @@ impl Step {
 
     fn start(&mut self, now: Instant, out: &mut Vec<Effect>) {
         self.start_at = None;
+        self.awaiting_track = self.tracked.pending;
+        if self.awaiting_track {
+            tracing::info!(instance = %self.cfg.name, "waiting in INIT for the first result of a tracked script");
+            return;
+        }
         let mut acts = Vec::new();
         if self.tracked.fault {
             acts.extend(self.fsm.handle(now, Event::Fault(true)));
@@ -236,6 +247,10 @@ impl Step {
 
     fn on_track(&mut self, now: Instant, t: Tracked, out: &mut Vec<Effect>) {
         let old = std::mem::replace(&mut self.tracked, t);
+        if self.awaiting_track && !t.pending {
+            self.start(now, out);
+            return;
+        }
         if self.start_at.is_some() || self.fsm.state() == State::Initialize {
             // Not started yet: the start uses the latest value.
             return;

@@ -31,6 +31,7 @@ fn cfg() -> StepConfig {
 const OK: Tracked = Tracked {
     fault: false,
     priority: 100,
+    pending: false,
 };
 
 fn ms(n: u64) -> Duration {
@@ -112,6 +113,7 @@ fn startup_delay_holds_init_then_starts_with_the_latest_tracking() {
         Input::Track(Tracked {
             fault: true,
             priority: 100,
+            pending: false,
         }),
     );
     assert!(fx.is_empty());
@@ -138,6 +140,7 @@ fn tracker_changes_move_priority_and_fault() {
         Input::Track(Tracked {
             fault: false,
             priority: 80,
+            pending: false,
         }),
     );
     assert_eq!(s.fsm().priority(), 80);
@@ -154,7 +157,8 @@ fn tracker_changes_move_priority_and_fault() {
             t0 + ms(20),
             Input::Track(Tracked {
                 fault: false,
-                priority: 80
+                priority: 80,
+                pending: false,
             })
         )
         .is_empty()
@@ -164,6 +168,7 @@ fn tracker_changes_move_priority_and_fault() {
         Input::Track(Tracked {
             fault: true,
             priority: 80,
+            pending: false,
         }),
     );
     assert_eq!(states(&fx), vec![State::Fault]);
@@ -182,6 +187,7 @@ fn priority_changes_are_not_notified_unless_configured() {
         Input::Track(Tracked {
             fault: false,
             priority: 90,
+            pending: false,
         }),
     );
     assert!(fx.is_empty());
@@ -374,4 +380,24 @@ fn master_rx_lower_pri_is_reported_once_a_second() {
         !fx.iter()
             .any(|e| matches!(e, Effect::MasterRxLowerPri { .. }))
     );
+}
+
+/// keepalived holds an instance whose FAULT-tracking script has not answered yet: no state,
+/// no advert, no notify, whatever adverts and timers come; the first result then decides.
+#[test]
+fn a_pending_script_holds_the_instance_in_init_until_its_first_result() {
+    let t0 = Instant::now();
+    let pending = Tracked {
+        pending: true,
+        ..OK
+    };
+    for (first, want) in [(false, State::Backup), (true, State::Fault)] {
+        let mut s = Step::new(cfg(), pending);
+        assert!(s.on_input(t0, Input::Startup).is_empty());
+        assert!(s.on_input(t0 + ms(100), advert(50)).is_empty());
+        assert!(run_until(&mut s, t0 + ms(5000)).is_empty());
+        assert_eq!(s.fsm().state(), State::Initialize);
+        let fx = s.on_input(t0 + ms(5100), Input::Track(Tracked { fault: first, ..OK }));
+        assert_eq!(states(&fx), vec![want]);
+    }
 }
