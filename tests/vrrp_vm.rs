@@ -12,6 +12,11 @@
 //!   firewall (the VIP set of a no_accept master) is made inside `net_namespace`, none in the
 //!   other namespaces.
 //!
+//! - `vrf` in a unicast instance without `interface`: two lvsd in namespaces whose link is
+//!   enslaved to a VRF (the peer routed by the VRF's table only) fail over; without `vrf` the
+//!   instance cannot reach its peer. keepalived 2.2.7 refuses such an instance (its issue
+//!   #2270) and `lvsd -t` gives the same verdict.
+//!
 //! Every namespace and interface is named `vm-…`.
 
 #[path = "vm/harness.rs"]
@@ -26,7 +31,7 @@ const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
 #[test]
 fn in_vm() {
     let t0 = Instant::now();
-    vm::run_ignored_in_vm("vrrp_vm_", 2);
+    vm::run_ignored_in_vm("vrrp_vm_", 3);
     println!("VM run: {:?}", t0.elapsed());
 }
 
@@ -465,6 +470,180 @@ fn vrrp_vm_net_namespace_ipvs_and_ipsets_as_keepalived() {
     namespaces_run("keepalived", Daemon::keepalived(None, &conf, &dir, &[]));
     namespaces_run("lvsd", Daemon::lvsd(None, &conf, &[], dir.join("lvsd.log")));
     let _ = sh("ip netns del vm-nsv; ip netns del vm-nsi");
+}
+
+// ------------------------------------------------------------------------------------- vrf
+
+const VRF_VIP: &str = "10.70.0.100";
+
+/// `vm-vr1` (10.70.0.1) and `vm-vr2` (10.70.0.2), joined by a veth pair (`eth0` in each)
+/// enslaved to a VRF `red` (table 10) in each namespace: the peer's subnet is in table 10
+/// only, the main table has no route to it.
+fn vrf_lab() {
+    fresh_ns(&["vm-vr1", "vm-vr2"]);
+    must("ip link add vm-vra type veth peer name vm-vrb");
+    for (ns, end, addr) in [
+        ("vm-vr1", "vm-vra", "10.70.0.1"),
+        ("vm-vr2", "vm-vrb", "10.70.0.2"),
+    ] {
+        must(&format!(
+            "ip link set {end} netns {ns} name eth0 && \
+             ip -n {ns} link add red type vrf table 10 && ip -n {ns} link set red up && \
+             ip -n {ns} link set eth0 master red && ip -n {ns} link set eth0 up && \
+             ip -n {ns} addr add {addr}/24 dev eth0"
+        ));
+    }
+}
+
+/// A unicast instance without `interface` (`vrf` given or not); `src`: its `unicast_src_ip`
+/// line, if any (the other end finds its source by a route lookup in the VRF).
+fn vrf_conf(state: &str, prio: u8, vrf: Option<&str>, src: &str, peer: &str) -> String {
+    let vrf = vrf.map(|v| format!("  vrf {v}\n")).unwrap_or_default();
+    format!(
+        "vrrp_instance VI_1 {{\n  state {state}\n{vrf}  virtual_router_id 70\n  priority {prio}\n  \
+         version 3\n  advert_int 0.5\n{src}  unicast_peer {{\n    {peer}\n  }}\n  \
+         virtual_ipaddress {{\n    {VRF_VIP}/24 dev eth0\n  }}\n}}\n"
+    )
+}
+
+fn vrf_vip_on(ns: &str) -> bool {
+    out(&format!("ip -n {ns} -br addr show dev eth0")).contains(&format!("{VRF_VIP}/24"))
+}
+
+/// lvsd in `ns` with its own pid files and control socket (two run at once).
+fn lvsd_in(ns: &str, conf: &Path, dir: &Path, tag: &str) -> Daemon {
+    let p = |s: &str| dir.join(format!("{tag}-{s}")).display().to_string();
+    // The socket on the guest's /run (tmpfs): the 9p /tmp cannot hold one.
+    let s = format!("/run/lvsd-vm-{tag}.sock");
+    let (m, v, c) = (p("m.pid"), p("v.pid"), p("c.pid"));
+    let args = ["-P", "-p", &m, "-r", &v, "-c", &c, "--ctl-socket", &s];
+    Daemon::lvsd(Some(ns), conf, &args, dir.join(format!("{tag}.log")))
+}
+
+#[test]
+#[ignore = "needs the VM's vrf module: run by in_vm()"]
+fn vrrp_vm_vrf_unicast_failover() {
+    let _t = Timed("vrrp_vm_vrf_unicast_failover", Instant::now());
+    let dir = workdir("vrf");
+    vrf_lab();
+    println!("vrf: lab {:?}", _t.1.elapsed());
+    let conf = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
+        p
+    };
+    let src1 = "  unicast_src_ip 10.70.0.1\n";
+    let c1 = conf(
+        "vr1.conf",
+        vrf_conf("MASTER", 150, Some("red"), src1, "10.70.0.2"),
+    );
+    let c2 = conf(
+        "vr2.conf",
+        vrf_conf("BACKUP", 100, Some("red"), "", "10.70.0.1"),
+    );
+    let c2_plain = conf(
+        "vr2-plain.conf",
+        vrf_conf("BACKUP", 100, None, "", "10.70.0.1"),
+    );
+
+    // The peer is reachable through the VRF's table only.
+    let main = sh("ip netns exec vm-vr2 ip route get 10.70.0.1");
+    assert!(
+        !main.status.success(),
+        "the main table routes to the peer: {main:?}"
+    );
+    assert!(out("ip netns exec vm-vr2 ip route get 10.70.0.1 vrf red").contains("dev eth0"));
+
+    // keepalived 2.2.7 refuses an instance without `interface` even with a VRF ("Unknown
+    // interface!", exit 5); `lvsd -t` gives its verdict and exit code.
+    let k = sh(&format!(
+        "ip netns exec vm-vr2 keepalived -t -l -f {}",
+        c2.display()
+    ));
+    let kt = String::from_utf8_lossy(&k.stderr).into_owned() + &String::from_utf8_lossy(&k.stdout);
+    assert_eq!(k.status.code(), Some(5), "{kt}");
+    assert!(kt.contains("Unknown interface!"), "{kt}");
+    let l = sh(&format!(
+        "ip netns exec vm-vr2 {LVSD} -t -f {}",
+        c2.display()
+    ));
+    let lt = String::from_utf8_lossy(&l.stderr).into_owned();
+    assert_eq!(l.status.code(), Some(5), "{lt}");
+    assert!(
+        lt.contains("no `interface`") && lt.contains("VRF red"),
+        "{lt}"
+    );
+    assert!(!lt.contains("does not implement vrf"), "{lt}");
+
+    // With `vrf red`: vm-vr1 (150) master, vm-vr2 (100) hears its adverts over the VRF and
+    // stays backup. Control, started with them in vm-vr2 (same VRID, no `vrf`): the main
+    // table has no route to the peer, so that instance cannot start (INIT, no VIP).
+    println!("vrf: lab and -t checks {:?}", _t.1.elapsed());
+    let limit = Duration::from_secs(20);
+    let t0 = Instant::now();
+    let mut plain = lvsd_in("vm-vr2", &c2_plain, &dir, "plain");
+    let mut l1 = lvsd_in("vm-vr1", &c1, &dir, "vr1");
+    let mut l2 = lvsd_in("vm-vr2", &c2, &dir, "vr2");
+    let ctx = || {
+        format!(
+            "{}\n{}\n{}",
+            l1.text(),
+            l2.text(),
+            out("ip -n vm-vr1 addr; ip -n vm-vr2 addr")
+        )
+    };
+    wait(
+        "vm-vr2 started",
+        limit,
+        || l2.text().contains("VRRP instance started on VRF red"),
+        ctx,
+    );
+    let started = Instant::now();
+    println!("vrf: backup started after {:?}", t0.elapsed());
+    wait("vm-vr1 master", limit, || vrf_vip_on("vm-vr1"), ctx);
+    println!("vrf: master after {:?}", t0.elapsed());
+    wait(
+        "lvsd without vrf: no route to the peer",
+        limit,
+        || plain.text().contains("no route to unicast peer 10.70.0.1"),
+        || plain.text(),
+    );
+    // Past vm-vr2's master-down interval: it would have taken the VIP had it heard nothing.
+    std::thread::sleep(MASTER_DOWN.saturating_sub(started.elapsed()));
+    assert!(
+        !vrf_vip_on("vm-vr2"),
+        "vm-vr2 took the VIP: it did not hear vm-vr1 in the VRF\n{}",
+        ctx()
+    );
+    assert!(
+        !plain.text().contains("VRRP instance started"),
+        "{}",
+        plain.text()
+    );
+    plain.stop();
+    assert!(l2.text().contains("VRF red"), "{}", l2.text());
+    // A client in vm-vr2's VRF reaches the VIP at vm-vr1.
+    let ping = |ns: &str| {
+        sh(&format!(
+            "ip netns exec {ns} busybox ping -c 1 -W 2 -I red {VRF_VIP}"
+        ))
+    };
+    assert!(ping("vm-vr2").status.success(), "{:?}", ping("vm-vr2"));
+
+    // The master stops (priority-0 advert): the VIP moves to vm-vr2.
+    let t = Instant::now();
+    l1.stop();
+    wait(
+        "vm-vr2 master after vm-vr1 stopped",
+        limit,
+        || vrf_vip_on("vm-vr2"),
+        || l2.text(),
+    );
+    println!("vrf: failover {:?}", t.elapsed());
+    assert!(!vrf_vip_on("vm-vr1"), "vm-vr1 left the VIP");
+    assert!(ping("vm-vr1").status.success(), "{:?}", ping("vm-vr1"));
+    l2.stop();
+    let _ = sh("ip netns del vm-vr1; ip netns del vm-vr2");
 }
 
 // ------------------------------------------------------- the model (host side, no VM needed)

@@ -273,8 +273,13 @@ pub(crate) async fn run(
             }
         }
     };
-    tracing::info!(instance = %name, src = %io.src, "VRRP instance started on {} (vrid {}, v{}, prio {})",
-        cfg.interface, cfg.vrid, cfg.version, cfg.priority);
+    let on = match (cfg.interface.as_str(), &cfg.vrf) {
+        ("", Some(v)) => format!("VRF {v}"),
+        ("", None) => "no interface".to_string(),
+        (i, _) => i.to_string(),
+    };
+    tracing::info!(instance = %name, src = %io.src, "VRRP instance started on {on} (vrid {}, v{}, prio {})",
+        cfg.vrid, cfg.version, cfg.priority);
     if cfg.fault_no_peer {
         tracing::warn!(instance = %name, "unicast_fault_no_peer and no unicast_peer: staying in FAULT");
     }
@@ -430,7 +435,7 @@ fn multicast_group(cfg: &InstanceConfig, v6: bool) -> IpAddr {
 
 async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
     let nl = &shared.nl;
-    let link = nl.link(&cfg.interface).await?;
+    let link = nl.link(base_interface(cfg)?).await?;
     let v6 = cfg.is_ipv6();
     let vip_addrs: Vec<IpAddr> = cfg
         .vips
@@ -461,8 +466,20 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         None => None,
     };
     let own = cfg.use_ipvlan.as_ref().and_then(|u| u.addr);
+    let bare = cfg.interface.is_empty();
+    // `vrf` (no `interface`): the sockets are bound to the VRF device, so the VRF's table
+    // routes the adverts and the enslaved interfaces' adverts reach us.
+    if let Some(v) = cfg.vrf.as_deref().filter(|_| bare) {
+        super::vrf::check(v)?;
+    }
+    let vrf = cfg.vrf.as_deref().filter(|_| bare);
     let src = match cfg.unicast_src_ip.or(cfg.mcast_src_ip).or(own) {
         Some(a) => a,
+        None if bare => {
+            let peer = cfg.unicast_peers.first().context("no unicast peer")?;
+            super::vrf::source_towards(*peer, vrf)
+                .with_context(|| format!("no route to unicast peer {peer}"))?
+        }
         None => nl
             .source_address(ipvlan.as_ref().unwrap_or(&link).index, v6, &vip_addrs)
             .await?
@@ -479,8 +496,11 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         .as_ref()
         .unwrap_or(if cfg.vmac_xmit_base { &link } else { &vlink });
     let sock = VrrpSocket::open(&SocketOptions {
-        ifname: slink.name.clone(),
-        ifindex: slink.index,
+        device: match bare {
+            true => vrf.map(str::to_string),
+            false => Some(slink.name.clone()),
+        },
+        ifindex: if bare { 0 } else { slink.index },
         src,
         multicast: cfg.unicast_peers.is_empty(),
         group: multicast_group(cfg, v6),
@@ -488,7 +508,11 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         ah: cfg.ah_options(),
         tuning: cfg.socket_tuning(),
     })
-    .with_context(|| format!("opening VRRP sockets on {}", vlink.name))?;
+    .with_context(|| match (bare, vrf) {
+        (true, Some(v)) => format!("opening VRRP sockets in VRF {v}"),
+        (true, None) => "opening VRRP sockets".to_string(),
+        _ => format!("opening VRRP sockets on {}", vlink.name),
+    })?;
     let all_vips = || cfg.vips.iter().chain(&cfg.vips_excluded);
     // use_vmac_addr: the other interfaces' VIPs go on a VMAC made on each.
     let mut addr_vmacs: Vec<(String, u32)> = Vec::new();
@@ -530,6 +554,18 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         others,
         addr_vmacs: addr_vmacs.iter().map(|(_, ix)| *ix).collect(),
     })
+}
+
+/// The interface whose MAC and packet socket announce the VIPs: the instance's, or without
+/// one (a unicast instance), the device of its first VIP.
+fn base_interface(cfg: &InstanceConfig) -> anyhow::Result<&str> {
+    if !cfg.interface.is_empty() {
+        return Ok(&cfg.interface);
+    }
+    cfg.vips
+        .first()
+        .and_then(|v| v.dev.as_deref())
+        .context("no interface, and the first virtual address names no device")
 }
 
 /// `promote_secondaries`: removing one address of a subnet from the interface keeps the others
