@@ -758,3 +758,118 @@ fn use_ipvlan_without_an_ipv4_address_is_fault() {
     d.stop();
     let _ = sh(&format!("ip netns del {ns}"));
 }
+
+/// `vrf` as keepalived 2.2.7 reads it: kept only in an instance without `interface` (after
+/// `interface` it is ignored, before it cleared), a VMAC cleared in such an instance, and
+/// every interface-less instance reported as 2.2.7 refuses it (`-t` exit 5); the runtime puts
+/// a VIP naming no device on `default_interface`.
+#[test]
+fn vrf_lines_read_as_keepalived() {
+    use lvsd::config::{LoadOptions, Severity, load_str};
+    let read = |lines: &str| {
+        let text = format!(
+            "global_defs {{\n  default_interface vx0\n}}\nvrrp_instance VI_1 {{\n  virtual_router_id 70\n  \
+             unicast_peer {{\n    10.70.0.2\n  }}\n{lines}  virtual_ipaddress {{\n    10.70.0.100/24\n  }}\n}}\n"
+        );
+        let l = load_str(&text, Path::new("t.conf"), &LoadOptions::default())
+            .unwrap_or_else(|_| panic!("refused: {lines}"));
+        let warns: Vec<String> = l
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(|d| d.message.clone())
+            .collect();
+        (l.config, warns)
+    };
+    let (c, w) = read("  vrf red\n");
+    assert_eq!(c.vrrp_instances[0].vrf.as_deref(), Some("red"));
+    assert!(
+        w.iter()
+            .any(|m| m.contains("no `interface`") && m.contains("VRF red")),
+        "{w:?}"
+    );
+    let rt = lvsd::vrrp::VrrpConfig::from_model(&c);
+    let i = &rt.instances[0];
+    assert_eq!((i.interface.as_str(), i.vrf.as_deref()), ("", Some("red")));
+    assert_eq!(i.vips[0].dev.as_deref(), Some("vx0"), "default_interface");
+    assert!(lvsd::vrrp::validate_config(&rt).is_ok());
+
+    let (c, w) = read("  interface eth0\n  vrf red\n");
+    assert_eq!(c.vrrp_instances[0].vrf, None);
+    assert!(
+        w.iter()
+            .any(|m| m.contains("cannot be combined with `interface`")),
+        "{w:?}"
+    );
+    let (c, w) = read("  vrf red\n  interface eth0\n");
+    assert_eq!(c.vrrp_instances[0].vrf, None);
+    assert!(
+        w.iter().any(|m| m.contains("vrf red applies only")),
+        "{w:?}"
+    );
+    assert!(!w.iter().any(|m| m.contains("no `interface`")), "{w:?}");
+    let rt = lvsd::vrrp::VrrpConfig::from_model(&c);
+    assert_eq!(rt.instances[0].vips[0].dev, None, "on the interface");
+
+    let (c, w) = read("  use_vmac\n");
+    assert_eq!(c.vrrp_instances[0].use_vmac, None);
+    assert!(
+        w.iter()
+            .any(|m| m.contains("a VMAC or ipvlan needs `interface`")),
+        "{w:?}"
+    );
+}
+
+/// A unicast instance without `interface` nor `vrf` (host side: plain namespaces): its sockets
+/// are bound to no device, its source comes from a route lookup, its VIP (no `dev`) goes on
+/// `default_interface`; the VIP moves to the backup when the master stops.
+#[test]
+fn unicast_without_interface_fails_over() {
+    let _t = Timed("unicast_without_interface_fails_over", Instant::now());
+    let id = std::process::id() % 100_000;
+    let (n1, n2) = (format!("vrfx-u1-{id}"), format!("vrfx-u2-{id}"));
+    fresh_ns(&[&n1, &n2]);
+    must(&format!(
+        "ip link add vx0 netns {n1} type veth peer name vx0 netns {n2} && \
+         ip -n {n1} addr add 10.71.0.1/24 dev vx0 && ip -n {n1} link set vx0 up && \
+         ip -n {n2} addr add 10.71.0.2/24 dev vx0 && ip -n {n2} link set vx0 up"
+    ));
+    let dir = workdir("bare");
+    let conf = |name: &str, state: &str, prio: u8, peer: &str| {
+        let p = dir.join(name);
+        let text = format!(
+            "global_defs {{\n  default_interface vx0\n}}\nvrrp_instance VI_1 {{\n  state {state}\n  \
+             virtual_router_id 71\n  priority {prio}\n  version 3\n  advert_int 0.2\n  \
+             unicast_peer {{\n    {peer}\n  }}\n  virtual_ipaddress {{\n    10.71.0.100/24\n  }}\n}}\n"
+        );
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
+        p
+    };
+    let c1 = conf("u1.conf", "MASTER", 150, "10.71.0.2");
+    let c2 = conf("u2.conf", "BACKUP", 100, "10.71.0.1");
+    let has =
+        |ns: &str| out(&format!("ip -n {ns} -br addr show dev vx0")).contains("10.71.0.100/24");
+    let mut l1 = lvsd_in(&n1, &c1, &dir, &format!("u1-{id}"));
+    let mut l2 = lvsd_in(&n2, &c2, &dir, &format!("u2-{id}"));
+    let ctx = || format!("{}\n{}", l1.text(), l2.text());
+    let limit = Duration::from_secs(15);
+    wait("the master's VIP", limit, || has(&n1), ctx);
+    wait(
+        "the backup started",
+        limit,
+        || l2.text().contains("VRRP instance started on no interface"),
+        ctx,
+    );
+    assert!(l2.text().contains("src=10.71.0.2"), "{}", l2.text());
+    std::thread::sleep(Duration::from_millis(1200)); // > the backup's master-down (0.7 s)
+    assert!(
+        !has(&n2),
+        "the backup took the VIP: it heard no adverts\n{}",
+        ctx()
+    );
+    l1.stop();
+    wait("the VIP on the backup", limit, || has(&n2), || l2.text());
+    assert!(!has(&n1), "the stopped master kept the VIP");
+    l2.stop();
+    let _ = sh(&format!("ip netns del {n1}; ip netns del {n2}"));
+}
