@@ -36,7 +36,7 @@ use super::step::{self, Step, StepConfig};
 use super::timer::HrTimer;
 use super::track::{self, FileInput, Input};
 use super::validate::{self, Expect, Verdict};
-use super::vip::Netlink;
+use super::vip::{Link, Netlink};
 use super::{notify, sync};
 use crate::director::local_addrs::LocalAddrs;
 use crate::status::{StatusHub, VrrpCounters, VrrpInstanceStatus, VrrpState};
@@ -467,17 +467,14 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
     };
     let own = cfg.use_ipvlan.as_ref().and_then(|u| u.addr);
     let bare = cfg.interface.is_empty();
-    // `vrf` (no `interface`): the sockets are bound to the VRF device, so the VRF's table
-    // routes the adverts and the enslaved interfaces' adverts reach us.
-    if let Some(v) = cfg.vrf.as_deref().filter(|_| bare) {
+    if let Some(v) = bare_vrf(cfg) {
         super::vrf::check(v)?;
     }
-    let vrf = cfg.vrf.as_deref().filter(|_| bare);
     let src = match cfg.unicast_src_ip.or(cfg.mcast_src_ip).or(own) {
         Some(a) => a,
         None if bare => {
             let peer = cfg.unicast_peers.first().context("no unicast peer")?;
-            super::vrf::source_towards(*peer, vrf)
+            super::vrf::source_towards(*peer, bare_vrf(cfg))
                 .with_context(|| format!("no route to unicast peer {peer}"))?
         }
         None => nl
@@ -495,24 +492,7 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
     let slink = ipvlan
         .as_ref()
         .unwrap_or(if cfg.vmac_xmit_base { &link } else { &vlink });
-    let sock = VrrpSocket::open(&SocketOptions {
-        device: match bare {
-            true => vrf.map(str::to_string),
-            false => Some(slink.name.clone()),
-        },
-        ifindex: if bare { 0 } else { slink.index },
-        src,
-        multicast: cfg.unicast_peers.is_empty(),
-        group: multicast_group(cfg, v6),
-        priority: shared.socket_priority,
-        ah: cfg.ah_options(),
-        tuning: cfg.socket_tuning(),
-    })
-    .with_context(|| match (bare, vrf) {
-        (true, Some(v)) => format!("opening VRRP sockets in VRF {v}"),
-        (true, None) => "opening VRRP sockets".to_string(),
-        _ => format!("opening VRRP sockets on {}", vlink.name),
-    })?;
+    let sock = open_sockets(cfg, shared, slink, src)?;
     let all_vips = || cfg.vips.iter().chain(&cfg.vips_excluded);
     // use_vmac_addr: the other interfaces' VIPs go on a VMAC made on each.
     let mut addr_vmacs: Vec<(String, u32)> = Vec::new();
@@ -553,6 +533,41 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         promoted,
         others,
         addr_vmacs: addr_vmacs.iter().map(|(_, ix)| *ix).collect(),
+    })
+}
+
+/// An instance's `vrf`, which applies only without `interface`.
+fn bare_vrf(cfg: &InstanceConfig) -> Option<&str> {
+    cfg.vrf.as_deref().filter(|_| cfg.interface.is_empty())
+}
+
+/// The advert sockets, bound to `slink` (the interface, VMAC or ipvlan); without `interface`,
+/// to the `vrf` device (the VRF's table routes the adverts, and those arriving on its
+/// enslaved interfaces reach us) or to no device.
+fn open_sockets(
+    cfg: &InstanceConfig,
+    shared: &Shared,
+    slink: &Link,
+    src: IpAddr,
+) -> anyhow::Result<VrrpSocket> {
+    let (device, ifindex) = match (cfg.interface.is_empty(), bare_vrf(cfg)) {
+        (false, _) => (Some(slink.name.clone()), slink.index),
+        (true, vrf) => (vrf.map(str::to_string), 0),
+    };
+    VrrpSocket::open(&SocketOptions {
+        device: device.clone(),
+        ifindex,
+        src,
+        multicast: cfg.unicast_peers.is_empty(),
+        group: multicast_group(cfg, cfg.is_ipv6()),
+        priority: shared.socket_priority,
+        ah: cfg.ah_options(),
+        tuning: cfg.socket_tuning(),
+    })
+    .with_context(|| match (device, bare_vrf(cfg)) {
+        (Some(v), Some(_)) => format!("opening VRRP sockets in VRF {v}"),
+        (Some(d), None) => format!("opening VRRP sockets on {d}"),
+        (None, _) => "opening VRRP sockets".to_string(),
     })
 }
 
