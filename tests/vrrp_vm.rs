@@ -12,6 +12,11 @@
 //!   firewall (the VIP set of a no_accept master) is made inside `net_namespace`, none in the
 //!   other namespaces.
 //!
+//! - `vrf` in a unicast instance without `interface`: two lvsd in namespaces whose link is
+//!   enslaved to a VRF (the peer routed by the VRF's table only) fail over; without `vrf` the
+//!   instance cannot reach its peer. keepalived 2.2.7 refuses such an instance (its issue
+//!   #2270) and `lvsd -t` gives the same verdict.
+//!
 //! Every namespace and interface is named `vm-…`.
 
 #[path = "vm/harness.rs"]
@@ -26,7 +31,7 @@ const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
 #[test]
 fn in_vm() {
     let t0 = Instant::now();
-    vm::run_ignored_in_vm("vrrp_vm_", 2);
+    vm::run_ignored_in_vm("vrrp_vm_", 3);
     println!("VM run: {:?}", t0.elapsed());
 }
 
@@ -467,6 +472,208 @@ fn vrrp_vm_net_namespace_ipvs_and_ipsets_as_keepalived() {
     let _ = sh("ip netns del vm-nsv; ip netns del vm-nsi");
 }
 
+// ------------------------------------------------------------------------------------- vrf
+
+const VRF_VIP: &str = "10.70.0.100";
+
+/// `vm-vr1` (10.70.0.1) and `vm-vr2` (10.70.0.2), joined by a veth pair (`eth0` in each)
+/// enslaved to a VRF `red` (table 10) in each namespace: the peer's subnet is in table 10
+/// only, the main table has no route to it.
+fn vrf_lab() {
+    fresh_ns(&["vm-vr1", "vm-vr2"]);
+    must("ip link add vm-vra type veth peer name vm-vrb");
+    for (ns, end, addr) in [
+        ("vm-vr1", "vm-vra", "10.70.0.1"),
+        ("vm-vr2", "vm-vrb", "10.70.0.2"),
+    ] {
+        must(&format!(
+            "ip link set {end} netns {ns} name eth0 && \
+             ip -n {ns} link add red type vrf table 10 && ip -n {ns} link set red up && \
+             ip -n {ns} link set eth0 master red && ip -n {ns} link set eth0 up && \
+             ip -n {ns} addr add {addr}/24 dev eth0"
+        ));
+    }
+}
+
+/// A unicast instance without `interface` (`vrf` given or not); `src`: its `unicast_src_ip`
+/// line, if any (the other end finds its source by a route lookup in the VRF).
+fn vrf_conf(state: &str, prio: u8, vrf: Option<&str>, src: &str, peer: &str) -> String {
+    let vrf = vrf.map(|v| format!("  vrf {v}\n")).unwrap_or_default();
+    format!(
+        "vrrp_instance VI_1 {{\n  state {state}\n{vrf}  virtual_router_id 70\n  priority {prio}\n  \
+         version 3\n  advert_int 0.5\n{src}  unicast_peer {{\n    {peer}\n  }}\n  \
+         virtual_ipaddress {{\n    {VRF_VIP}/24 dev eth0\n  }}\n}}\n"
+    )
+}
+
+fn vrf_vip_on(ns: &str) -> bool {
+    out(&format!("ip -n {ns} -br addr show dev eth0")).contains(&format!("{VRF_VIP}/24"))
+}
+
+/// `Ip: InUnknownProtos` of `ns` (/proc/net/snmp is the reader's namespace's).
+fn unknown_protos(ns: &str) -> i64 {
+    let text = out(&format!("ip netns exec {ns} cat /proc/net/snmp"));
+    let ip: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("Ip:"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let col = ip
+        .first()
+        .and_then(|h| h.iter().position(|w| *w == "InUnknownProtos"));
+    col.and_then(|c| ip.get(1)?.get(c)?.parse().ok())
+        .unwrap_or_else(|| panic!("no InUnknownProtos in {text}"))
+}
+
+/// lvsd in `ns` with its own pid files and control socket (two run at once).
+fn lvsd_in(ns: &str, conf: &Path, dir: &Path, tag: &str) -> Daemon {
+    let p = |s: &str| dir.join(format!("{tag}-{s}")).display().to_string();
+    // The socket on the guest's /run (tmpfs): the 9p /tmp cannot hold one.
+    let s = format!("/run/lvsd-vm-{tag}.sock");
+    let (m, v, c) = (p("m.pid"), p("v.pid"), p("c.pid"));
+    let args = ["-P", "-p", &m, "-r", &v, "-c", &c, "--ctl-socket", &s];
+    Daemon::lvsd(Some(ns), conf, &args, dir.join(format!("{tag}.log")))
+}
+
+#[test]
+#[ignore = "needs the VM's vrf module: run by in_vm()"]
+fn vrrp_vm_vrf_unicast_failover() {
+    let _t = Timed("vrrp_vm_vrf_unicast_failover", Instant::now());
+    let dir = workdir("vrf");
+    vrf_lab();
+    println!("vrf: lab {:?}", _t.1.elapsed());
+    let conf = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
+        p
+    };
+    let src1 = "  unicast_src_ip 10.70.0.1\n";
+    let c1 = conf(
+        "vr1.conf",
+        vrf_conf("MASTER", 150, Some("red"), src1, "10.70.0.2"),
+    );
+    let c2 = conf(
+        "vr2.conf",
+        vrf_conf("BACKUP", 100, Some("red"), "", "10.70.0.1"),
+    );
+    let c2_plain = conf(
+        "vr2-plain.conf",
+        vrf_conf("BACKUP", 100, None, "", "10.70.0.1"),
+    );
+
+    // The peer is reachable through the VRF's table only.
+    let main = sh("ip netns exec vm-vr2 ip route get 10.70.0.1");
+    assert!(
+        !main.status.success(),
+        "the main table routes to the peer: {main:?}"
+    );
+    assert!(out("ip netns exec vm-vr2 ip route get 10.70.0.1 vrf red").contains("dev eth0"));
+
+    // keepalived 2.2.7 refuses an instance without `interface` even with a VRF ("Unknown
+    // interface!", exit 5); `lvsd -t` gives its verdict and exit code.
+    let k = sh(&format!(
+        "ip netns exec vm-vr2 keepalived -t -l -f {}",
+        c2.display()
+    ));
+    let kt = String::from_utf8_lossy(&k.stderr).into_owned() + &String::from_utf8_lossy(&k.stdout);
+    assert_eq!(k.status.code(), Some(5), "{kt}");
+    assert!(kt.contains("Unknown interface!"), "{kt}");
+    let l = sh(&format!(
+        "ip netns exec vm-vr2 {LVSD} -t -f {}",
+        c2.display()
+    ));
+    let lt = String::from_utf8_lossy(&l.stderr).into_owned();
+    assert_eq!(l.status.code(), Some(5), "{lt}");
+    assert!(
+        lt.contains("no `interface`") && lt.contains("VRF red"),
+        "{lt}"
+    );
+    assert!(
+        !lt.contains("does not implement vrf") && !lt.contains("is not a VRF"),
+        "{lt}"
+    );
+
+    // With `vrf red`: vm-vr1 (150) master, vm-vr2 (100) hears its adverts over the VRF and
+    // stays backup. Control, started with them in vm-vr2 (same VRID, no `vrf`): the main
+    // table has no route to the peer, so that instance cannot start (INIT, no VIP).
+    println!("vrf: lab and -t checks {:?}", _t.1.elapsed());
+    let limit = Duration::from_secs(20);
+    let t0 = Instant::now();
+    let mut plain = lvsd_in("vm-vr2", &c2_plain, &dir, "plain");
+    let mut l1 = lvsd_in("vm-vr1", &c1, &dir, "vr1");
+    let mut l2 = lvsd_in("vm-vr2", &c2, &dir, "vr2");
+    let ctx = || {
+        format!(
+            "{}\n{}\n{}",
+            l1.text(),
+            l2.text(),
+            out("ip -n vm-vr1 addr; ip -n vm-vr2 addr")
+        )
+    };
+    wait(
+        "vm-vr2 started",
+        limit,
+        || l2.text().contains("VRRP instance started on VRF red"),
+        ctx,
+    );
+    let started = Instant::now();
+    println!("vrf: backup started after {:?}", t0.elapsed());
+    wait("vm-vr1 master", limit, || vrf_vip_on("vm-vr1"), ctx);
+    println!("vrf: master after {:?}", t0.elapsed());
+    wait(
+        "lvsd without vrf: no route to the peer",
+        limit,
+        || plain.text().contains("no route to unicast peer 10.70.0.1"),
+        || plain.text(),
+    );
+    // Past vm-vr2's master-down interval: it would have taken the VIP had it heard nothing.
+    std::thread::sleep(MASTER_DOWN.saturating_sub(started.elapsed()));
+    assert!(
+        !vrf_vip_on("vm-vr2"),
+        "vm-vr2 took the VIP: it did not hear vm-vr1 in the VRF\n{}",
+        ctx()
+    );
+    assert!(
+        !plain.text().contains("VRRP instance started"),
+        "{}",
+        plain.text()
+    );
+    plain.stop();
+    // vm-vr2 has no unicast_src_ip: its source comes from a route lookup in the VRF.
+    assert!(l2.text().contains("src=10.70.0.2"), "{}", l2.text());
+    // A client in vm-vr2's VRF reaches the VIP at vm-vr1.
+    let ping = |ns: &str| {
+        sh(&format!(
+            "ip netns exec {ns} busybox ping -c 1 -W 2 -I red {VRF_VIP}"
+        ))
+    };
+    assert!(ping("vm-vr2").status.success(), "{:?}", ping("vm-vr2"));
+
+    // The master stops (priority-0 advert): the VIP moves to vm-vr2.
+    let t = Instant::now();
+    l1.stop();
+    wait(
+        "vm-vr2 master after vm-vr1 stopped",
+        limit,
+        || vrf_vip_on("vm-vr2"),
+        || l2.text(),
+    );
+    println!("vrf: failover {:?}", t.elapsed());
+    assert!(!vrf_vip_on("vm-vr1"), "vm-vr1 left the VIP");
+    assert!(ping("vm-vr1").status.success(), "{:?}", ping("vm-vr1"));
+    // vm-vr2's adverts reach vm-vr1 through the VRF: with no VRRP socket left there, each one
+    // is an IP datagram of an unknown protocol to the kernel.
+    let before = unknown_protos("vm-vr1");
+    std::thread::sleep(Duration::from_millis(1200));
+    let got = unknown_protos("vm-vr1") - before;
+    assert!(
+        got >= 2,
+        "{got} adverts from vm-vr2 reached vm-vr1 in 1.2 s"
+    );
+    l2.stop();
+    let _ = sh("ip netns del vm-vr1; ip netns del vm-vr2");
+}
+
 // ------------------------------------------------------- the model (host side, no VM needed)
 
 /// `use_ipvlan` lines as keepalived 2.2.7 reads them (checked with its `-t`): words in any
@@ -578,4 +785,119 @@ fn use_ipvlan_without_an_ipv4_address_is_fault() {
     );
     d.stop();
     let _ = sh(&format!("ip netns del {ns}"));
+}
+
+/// `vrf` as keepalived 2.2.7 reads it: kept only in an instance without `interface` (after
+/// `interface` it is ignored, before it cleared), a VMAC cleared in such an instance, and
+/// every interface-less instance reported as 2.2.7 refuses it (`-t` exit 5); the runtime puts
+/// a VIP naming no device on `default_interface`.
+#[test]
+fn vrf_lines_read_as_keepalived() {
+    use lvsd::config::{LoadOptions, Severity, load_str};
+    let read = |lines: &str| {
+        let text = format!(
+            "global_defs {{\n  default_interface vx0\n}}\nvrrp_instance VI_1 {{\n  virtual_router_id 70\n  \
+             unicast_peer {{\n    10.70.0.2\n  }}\n{lines}  virtual_ipaddress {{\n    10.70.0.100/24\n  }}\n}}\n"
+        );
+        let l = load_str(&text, Path::new("t.conf"), &LoadOptions::default())
+            .unwrap_or_else(|_| panic!("refused: {lines}"));
+        let warns: Vec<String> = l
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(|d| d.message.clone())
+            .collect();
+        (l.config, warns)
+    };
+    let (c, w) = read("  vrf red\n");
+    assert_eq!(c.vrrp_instances[0].vrf.as_deref(), Some("red"));
+    assert!(
+        w.iter()
+            .any(|m| m.contains("no `interface`") && m.contains("VRF red")),
+        "{w:?}"
+    );
+    let rt = lvsd::vrrp::VrrpConfig::from_model(&c);
+    let i = &rt.instances[0];
+    assert_eq!((i.interface.as_str(), i.vrf.as_deref()), ("", Some("red")));
+    assert_eq!(i.vips[0].dev.as_deref(), Some("vx0"), "default_interface");
+    assert!(lvsd::vrrp::validate_config(&rt).is_ok());
+
+    let (c, w) = read("  interface eth0\n  vrf red\n");
+    assert_eq!(c.vrrp_instances[0].vrf, None);
+    assert!(
+        w.iter()
+            .any(|m| m.contains("cannot be combined with `interface`")),
+        "{w:?}"
+    );
+    let (c, w) = read("  vrf red\n  interface eth0\n");
+    assert_eq!(c.vrrp_instances[0].vrf, None);
+    assert!(
+        w.iter().any(|m| m.contains("vrf red applies only")),
+        "{w:?}"
+    );
+    assert!(!w.iter().any(|m| m.contains("no `interface`")), "{w:?}");
+    let rt = lvsd::vrrp::VrrpConfig::from_model(&c);
+    assert_eq!(rt.instances[0].vips[0].dev, None, "on the interface");
+
+    let (c, w) = read("  use_vmac\n");
+    assert_eq!(c.vrrp_instances[0].use_vmac, None);
+    assert!(
+        w.iter()
+            .any(|m| m.contains("a VMAC or ipvlan needs `interface`")),
+        "{w:?}"
+    );
+}
+
+/// A unicast instance without `interface` nor `vrf` (host side: plain namespaces): its sockets
+/// are bound to no device, its source comes from a route lookup, its VIP (no `dev`) goes on
+/// `default_interface`; the VIP moves to the backup when the master stops.
+#[test]
+fn unicast_without_interface_fails_over() {
+    let _t = Timed("unicast_without_interface_fails_over", Instant::now());
+    let id = std::process::id() % 100_000;
+    let (n1, n2) = (format!("vrfx-u1-{id}"), format!("vrfx-u2-{id}"));
+    fresh_ns(&[&n1, &n2]);
+    must(&format!(
+        "ip link add vx0 netns {n1} type veth peer name vx0 netns {n2} && \
+         ip -n {n1} addr add 10.71.0.1/24 dev vx0 && ip -n {n1} link set vx0 up && \
+         ip -n {n2} addr add 10.71.0.2/24 dev vx0 && ip -n {n2} link set vx0 up"
+    ));
+    let dir = workdir("bare");
+    let conf = |name: &str, state: &str, prio: u8, peer: &str| {
+        let p = dir.join(name);
+        let text = format!(
+            "global_defs {{\n  default_interface vx0\n}}\nvrrp_instance VI_1 {{\n  state {state}\n  \
+             virtual_router_id 71\n  priority {prio}\n  version 3\n  advert_int 0.2\n  \
+             unicast_peer {{\n    {peer}\n  }}\n  virtual_ipaddress {{\n    10.71.0.100/24\n  }}\n}}\n"
+        );
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
+        p
+    };
+    let c1 = conf("u1.conf", "MASTER", 150, "10.71.0.2");
+    let c2 = conf("u2.conf", "BACKUP", 100, "10.71.0.1");
+    let has =
+        |ns: &str| out(&format!("ip -n {ns} -br addr show dev vx0")).contains("10.71.0.100/24");
+    let mut l1 = lvsd_in(&n1, &c1, &dir, &format!("u1-{id}"));
+    let mut l2 = lvsd_in(&n2, &c2, &dir, &format!("u2-{id}"));
+    let ctx = || format!("{}\n{}", l1.text(), l2.text());
+    let limit = Duration::from_secs(15);
+    wait("the master's VIP", limit, || has(&n1), ctx);
+    wait(
+        "the backup started",
+        limit,
+        || l2.text().contains("VRRP instance started on no interface"),
+        ctx,
+    );
+    assert!(l2.text().contains("src=10.71.0.2"), "{}", l2.text());
+    std::thread::sleep(Duration::from_millis(1200)); // > the backup's master-down (0.7 s)
+    assert!(
+        !has(&n2),
+        "the backup took the VIP: it heard no adverts\n{}",
+        ctx()
+    );
+    l1.stop();
+    wait("the VIP on the backup", limit, || has(&n2), || l2.text());
+    assert!(!has(&n1), "the stopped master kept the VIP");
+    l2.stop();
+    let _ = sh(&format!("ip netns del {n1}; ip netns del {n2}"));
 }

@@ -14,6 +14,10 @@ use super::model::Config;
 /// What the host checks need to know about the machine.
 pub trait Probe {
     fn interface_exists(&self, name: &str) -> bool;
+    /// Whether an existing device is a VRF master; None: not known (the check is skipped).
+    fn is_vrf(&self, _name: &str) -> Option<bool> {
+        None
+    }
     /// Metadata of a file (following symlinks), None if absent or unreadable.
     fn file(&self, path: &Path) -> Option<FileInfo>;
     /// Whether a system user exists (for `script_user` and script security).
@@ -46,6 +50,9 @@ impl Probe for System {
         // Asked of the kernel in lvsd's network namespace (sysfs would answer for the namespace
         // it was mounted in, which `net_namespace` does not change).
         !name.is_empty() && !name.contains('/') && nix::net::if_::if_nametoindex(name).is_ok()
+    }
+    fn is_vrf(&self, name: &str) -> Option<bool> {
+        crate::vrrp::vrf::is_vrf(name)
     }
     fn file(&self, path: &Path) -> Option<FileInfo> {
         let m = std::fs::metadata(path).ok()?;
@@ -121,6 +128,33 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                         "note: keepalived refuses to run VRRP with a non-existent interface".into(),
                     ),
                 );
+            }
+            if let Some(v) = &vi.vrf {
+                let span = vi.vrf_span.unwrap_or(vi.span);
+                if !probe.interface_exists(v) {
+                    push(
+                        Category::Host,
+                        span,
+                        format!(
+                            "VRF interface {v} for vrrp_instance {} does not exist on this host",
+                            vi.name
+                        ),
+                        Some(
+                            "note: keepalived refuses to run VRRP with a non-existent interface"
+                                .into(),
+                        ),
+                    );
+                } else if probe.is_vrf(v) == Some(false) {
+                    push(
+                        Category::Host,
+                        span,
+                        format!(
+                            "({}) vrf {v} is not a VRF device (`ip link add {v} type vrf table N`); the instance waits in INIT until it is one",
+                            vi.name
+                        ),
+                        None,
+                    );
+                }
             }
             for t in &vi.track_interfaces {
                 if !probe.interface_exists(&t.name) {

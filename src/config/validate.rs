@@ -46,6 +46,20 @@ pub fn validate(config: &mut Config, sources: &SourceMap, diags: &mut Vec<Diagno
                 ),
             );
             dropped.push(idx);
+        } else if vi.interface.is_none() {
+            // keepalived 2.2.7 refuses these too ("Unknown interface!", its issue #2270, fixed
+            // in 2.2.8): `-t` says so with its exit code; lvsd runs the instance as
+            // keepalived.conf(5) documents.
+            let how = match &vi.vrf {
+                Some(v) => format!("bound to VRF {v}"),
+                None => "bound to no interface".to_string(),
+            };
+            warn(
+                vi.span,
+                format!(
+                    "({name}) no `interface`: keepalived 2.2.7 refuses a unicast instance without one (fixed in 2.2.8); lvsd runs it {how}"
+                ),
+            );
         }
         if vi.strict_mode {
             if vi.state == InitialState::Master && vi.priority != 255 {

@@ -138,7 +138,10 @@ pub enum AuthKind {
 #[serde(default)]
 pub struct InstanceConfig {
     pub name: String,
+    /// Empty for a unicast instance without `interface` (its VIPs name their devices).
     pub interface: String,
+    /// `vrf NAME` (only without `interface`): the sockets are bound to this VRF device.
+    pub vrf: Option<String>,
     pub vrid: u8,
     /// 2 or 3.
     pub version: u8,
@@ -248,6 +251,7 @@ impl Default for InstanceConfig {
         InstanceConfig {
             name: String::new(),
             interface: String::new(),
+            vrf: None,
             vrid: 0,
             version: 2,
             initial_master: false,

@@ -171,6 +171,21 @@ fn vip(v: &m::VirtualAddress) -> Vip {
     }
 }
 
+/// An instance's VIP: keepalived.conf(5) puts one that names no device on the instance's
+/// interface, or, in an instance without one, on `default_interface` (eth0).
+fn own_vip(c: &m::Config, i: &m::VrrpInstance, v: &m::VirtualAddress) -> Vip {
+    let mut out = vip(v);
+    if i.interface.is_none() && out.dev.is_none() {
+        out.dev = Some(
+            c.global
+                .default_interface
+                .clone()
+                .unwrap_or_else(|| "eth0".to_string()),
+        );
+    }
+    out
+}
+
 fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceConfig {
     let (auth_type, auth_pass) = match &i.authentication {
         Some(a) => (
@@ -185,6 +200,7 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
     InstanceConfig {
         name: i.name.clone(),
         interface: i.interface.clone().unwrap_or_default(),
+        vrf: i.vrf.clone().filter(|_| i.interface.is_none()),
         vrid: i.virtual_router_id,
         version: i.version,
         initial_master: i.state == m::InitialState::Master,
@@ -194,8 +210,16 @@ fn instance(c: &m::Config, scripts: &Scripts, i: &m::VrrpInstance) -> InstanceCo
         preempt_delay: i.preempt_delay,
         auth_type,
         auth_pass,
-        vips: i.virtual_ipaddress.iter().map(vip).collect(),
-        vips_excluded: i.virtual_ipaddress_excluded.iter().map(vip).collect(),
+        vips: i
+            .virtual_ipaddress
+            .iter()
+            .map(|v| own_vip(c, i, v))
+            .collect(),
+        vips_excluded: i
+            .virtual_ipaddress_excluded
+            .iter()
+            .map(|v| own_vip(c, i, v))
+            .collect(),
         mcast_src_ip: i.mcast_src_ip,
         mcast_dst_ip: Some(i.multicast_group(&c.global)),
         unicast_src_ip: i.unicast_src_ip,

@@ -36,7 +36,7 @@ use super::step::{self, Step, StepConfig};
 use super::timer::HrTimer;
 use super::track::{self, FileInput, Input};
 use super::validate::{self, Expect, Verdict};
-use super::vip::Netlink;
+use super::vip::{Link, Netlink};
 use super::{notify, sync};
 use crate::director::local_addrs::LocalAddrs;
 use crate::status::{StatusHub, VrrpCounters, VrrpInstanceStatus, VrrpState};
@@ -290,8 +290,13 @@ pub(crate) async fn run(
     else {
         return Ok(());
     };
-    tracing::info!(instance = %name, src = %io.src, "VRRP instance started on {} (vrid {}, v{}, prio {})",
-        cfg.interface, cfg.vrid, cfg.version, cfg.priority);
+    let on = match (cfg.interface.as_str(), &cfg.vrf) {
+        ("", Some(v)) => format!("VRF {v}"),
+        ("", None) => "no interface".to_string(),
+        (i, _) => i.to_string(),
+    };
+    tracing::info!(instance = %name, src = %io.src, "VRRP instance started on {on} (vrid {}, v{}, prio {})",
+        cfg.vrid, cfg.version, cfg.priority);
     if cfg.fault_no_peer {
         tracing::warn!(instance = %name, "unicast_fault_no_peer and no unicast_peer: staying in FAULT");
     }
@@ -475,7 +480,7 @@ fn multicast_group(cfg: &InstanceConfig, v6: bool) -> IpAddr {
 
 async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
     let nl = &shared.nl;
-    let link = nl.link(&cfg.interface).await?;
+    let link = nl.link(base_interface(cfg)?).await?;
     let v6 = cfg.is_ipv6();
     let vip_addrs: Vec<IpAddr> = cfg
         .vips
@@ -506,8 +511,17 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         None => None,
     };
     let own = cfg.use_ipvlan.as_ref().and_then(|u| u.addr);
+    let bare = cfg.interface.is_empty();
+    if let Some(v) = bare_vrf(cfg) {
+        super::vrf::check(v)?;
+    }
     let src = match cfg.unicast_src_ip.or(cfg.mcast_src_ip).or(own) {
         Some(a) => a,
+        None if bare => {
+            let peer = cfg.unicast_peers.first().context("no unicast peer")?;
+            super::vrf::source_towards(*peer, bare_vrf(cfg))
+                .with_context(|| format!("no route to unicast peer {peer}"))?
+        }
         None => nl
             .source_address(ipvlan.as_ref().unwrap_or(&link).index, v6, &vip_addrs)
             .await?
@@ -523,17 +537,7 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
     let slink = ipvlan
         .as_ref()
         .unwrap_or(if cfg.vmac_xmit_base { &link } else { &vlink });
-    let sock = VrrpSocket::open(&SocketOptions {
-        ifname: slink.name.clone(),
-        ifindex: slink.index,
-        src,
-        multicast: cfg.unicast_peers.is_empty(),
-        group: multicast_group(cfg, v6),
-        priority: shared.socket_priority,
-        ah: cfg.ah_options(),
-        tuning: cfg.socket_tuning(),
-    })
-    .with_context(|| format!("opening VRRP sockets on {}", vlink.name))?;
+    let sock = open_sockets(cfg, shared, slink, src)?;
     let all_vips = || cfg.vips.iter().chain(&cfg.vips_excluded);
     // use_vmac_addr: the other interfaces' VIPs go on a VMAC made on each.
     let mut addr_vmacs: Vec<(String, u32)> = Vec::new();
@@ -575,6 +579,53 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         others,
         addr_vmacs: addr_vmacs.iter().map(|(_, ix)| *ix).collect(),
     })
+}
+
+/// An instance's `vrf`, which applies only without `interface`.
+fn bare_vrf(cfg: &InstanceConfig) -> Option<&str> {
+    cfg.vrf.as_deref().filter(|_| cfg.interface.is_empty())
+}
+
+/// The advert sockets, bound to `slink` (the interface, VMAC or ipvlan); without `interface`,
+/// to the `vrf` device (the VRF's table routes the adverts, and those arriving on its
+/// enslaved interfaces reach us) or to no device.
+fn open_sockets(
+    cfg: &InstanceConfig,
+    shared: &Shared,
+    slink: &Link,
+    src: IpAddr,
+) -> anyhow::Result<VrrpSocket> {
+    let (device, ifindex) = match (cfg.interface.is_empty(), bare_vrf(cfg)) {
+        (false, _) => (Some(slink.name.clone()), slink.index),
+        (true, vrf) => (vrf.map(str::to_string), 0),
+    };
+    VrrpSocket::open(&SocketOptions {
+        device: device.clone(),
+        ifindex,
+        src,
+        multicast: cfg.unicast_peers.is_empty(),
+        group: multicast_group(cfg, cfg.is_ipv6()),
+        priority: shared.socket_priority,
+        ah: cfg.ah_options(),
+        tuning: cfg.socket_tuning(),
+    })
+    .with_context(|| match (device, bare_vrf(cfg)) {
+        (Some(v), Some(_)) => format!("opening VRRP sockets in VRF {v}"),
+        (Some(d), None) => format!("opening VRRP sockets on {d}"),
+        (None, _) => "opening VRRP sockets".to_string(),
+    })
+}
+
+/// The interface whose MAC and packet socket announce the VIPs: the instance's, or without
+/// one (a unicast instance), the device of its first VIP.
+fn base_interface(cfg: &InstanceConfig) -> anyhow::Result<&str> {
+    if !cfg.interface.is_empty() {
+        return Ok(&cfg.interface);
+    }
+    cfg.vips
+        .first()
+        .and_then(|v| v.dev.as_deref())
+        .context("no interface, and the first virtual address names no device")
 }
 
 /// `promote_secondaries`: removing one address of a subnet from the interface keeps the others

@@ -67,6 +67,7 @@ pub mod validate;
 pub mod vip;
 pub mod vmac;
 pub mod vmac_addr;
+pub mod vrf;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -84,8 +85,25 @@ use crate::status::{StatusHub, VrrpScriptStatus};
 pub fn validate_config(c: &VrrpConfig) -> anyhow::Result<()> {
     let mut seen = HashMap::new();
     for i in &c.instances {
-        if i.interface.is_empty() {
-            bail!("vrrp_instance {}: no interface", i.name);
+        if i.interface.is_empty() && i.unicast_peers.is_empty() {
+            bail!(
+                "vrrp_instance {}: no interface (only a unicast instance may omit it)",
+                i.name
+            );
+        }
+        if i.interface.is_empty() && (i.use_vmac.is_some() || i.use_ipvlan.is_some()) {
+            bail!(
+                "vrrp_instance {}: a VMAC or ipvlan needs an interface",
+                i.name
+            );
+        }
+        if let Some(v) = &i.vrf
+            && !i.interface.is_empty()
+        {
+            bail!(
+                "vrrp_instance {}: vrf {v} applies only without an interface",
+                i.name
+            );
         }
         if i.vrid == 0 {
             bail!("vrrp_instance {}: virtual_router_id must be 1-255", i.name);
@@ -112,7 +130,12 @@ pub fn validate_config(c: &VrrpConfig) -> anyhow::Result<()> {
                 i.name
             );
         }
-        if let Some(other) = seen.insert((i.interface.clone(), i.vrid, v6), i.name.clone()) {
+        // Interface-less instances are told apart by their VRF.
+        let scope = match &i.vrf {
+            Some(v) if i.interface.is_empty() => format!("vrf {v}"),
+            _ => i.interface.clone(),
+        };
+        if let Some(other) = seen.insert((scope, i.vrid, v6), i.name.clone()) {
             bail!(
                 "vrrp_instance {} and {} use the same vrid {} on {}",
                 other,

@@ -79,7 +79,11 @@ struct AhState {
 /// Options for opening an instance's sockets.
 #[derive(Debug, Clone)]
 pub struct SocketOptions {
-    pub ifname: String,
+    /// The device both sockets are bound to (SO_BINDTODEVICE): the instance's interface, or
+    /// its `vrf` (adverts then use the VRF's routing table); None for a unicast instance
+    /// without either (the main table routes its adverts).
+    pub device: Option<String>,
+    /// The interface's index (multicast, IPv6 link-local scope); 0 without one.
     pub ifindex: u32,
     /// Source address of adverts (mcast_src_ip / unicast_src_ip / primary address / link-local).
     pub src: IpAddr,
@@ -126,7 +130,7 @@ impl VrrpSocket {
         if let Some(n) = o.tuning.rcvbuf {
             rx.set_recv_buffer_size(n as usize)?;
         }
-        rx.bind_device(Some(o.ifname.as_bytes()))?;
+        rx.bind_device(o.device.as_deref().map(str::as_bytes))?;
         if v6 {
             rx.set_multicast_all_v6(false).ok();
             rx.set_recv_hoplimit_v6(true)?;
@@ -152,7 +156,7 @@ impl VrrpSocket {
         let ttl = o.tuning.unicast_ttl.unwrap_or(255);
         let tx = Socket::new(domain, Type::RAW, proto)?;
         tx.set_nonblocking(true)?;
-        tx.bind_device(Some(o.ifname.as_bytes()))?;
+        tx.bind_device(o.device.as_deref().map(str::as_bytes))?;
         if let Some(p) = o.priority {
             tx.set_priority(p)?;
         }

@@ -8,6 +8,19 @@ fn vi(extra: &[&str]) -> String {
     instance("VI_1", 51, &e)
 }
 
+/// A unicast instance without `interface` (its VIP names its device).
+fn bare(extra: &[&str]) -> String {
+    let mut body = String::new();
+    for e in extra {
+        body += &format!("    {e}\n");
+    }
+    format!(
+        "vrrp_instance VI_1 {{\n    state BACKUP\n    virtual_router_id 51\n    priority 100\n    \
+         unicast_src_ip 192.168.200.250\n    unicast_peer {{\n        192.168.200.251\n    }}\n\
+         {body}    virtual_ipaddress {{\n        192.168.200.51/24 dev eth0\n    }}\n}}\n"
+    )
+}
+
 fn vs(vs_extra: &[&str], rs_extra: &[&str]) -> String {
     let a: Vec<String> = vs_extra.iter().map(|s| s.to_string()).collect();
     let b: Vec<String> = rs_extra.iter().map(|s| s.to_string()).collect();
@@ -41,6 +54,12 @@ pub fn cases() -> Vec<(String, String)> {
         ("interface-lo", vi(&["interface lo"])),
         ("interface-missing", vi(&["interface eth9"])),
         ("interface-none", "vrrp_instance VI_1 {\n    state BACKUP\n    virtual_router_id 51\n    priority 100\n    virtual_ipaddress {\n        192.168.200.1/24\n    }\n}\n".into()),
+        // Unicast without `interface` (keepalived 2.2.7 refuses them all) and `vrf`.
+        ("unicast-no-interface", bare(&[])),
+        ("unicast-no-interface-vrf-missing", bare(&["vrf vrf_parity"])),
+        ("unicast-no-interface-vrf-not-vrf", bare(&["vrf eth1"])),
+        ("unicast-no-interface-vmac", bare(&["use_vmac"])),
+        ("vrf-then-interface", vi(&["vrf eth1", "interface eth0"])),
         ("no-vip", "vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 100\n}\n".into()),
         ("vip-bad", vi(&["virtual_ipaddress {\n        192.168.200.300/24\n    }"])),
         ("vip-bad-prefix", vi(&["virtual_ipaddress {\n        192.168.200.1/40\n    }"])),

@@ -53,12 +53,12 @@ die() { echo "ipvs-vm: $*" >&2; exit 125; }
 
 # Modules loaded at boot (deps are resolved automatically); bridge and ipip are
 # for the traffic lab (tests/traffic_vm.rs: namespaces joined by bridges, LVS-TUN), ipvlan and
-# macvlan for VRRP's use_ipvlan / use_vmac (tests/vrrp_vm.rs).  Everything else
+# macvlan for VRRP's use_ipvlan / use_vmac and vrf for its `vrf` (tests/vrrp_vm.rs).  Everything else
 # under net/netfilter/ipvs (and nlmon, for capturing netlink with tcpdump) is in
 # the initramfs too and autoloads on demand
 # (kernel request_module -> busybox modprobe), e.g. "-s dh" or "-s mh".
 BOOT_MODULES="virtio_pci virtio_mmio 9pnet_virtio 9p virtio_console crc32c_generic libcrc32c
-  ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_mh dummy veth bridge ipip ipvlan macvlan"
+  ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_mh dummy veth bridge ipip ipvlan macvlan vrf"
 EXTRA_MODULES_GLOB="kernel/net/netfilter/ipvs/*.ko* kernel/net/netfilter/xt_ipvs.ko* kernel/drivers/net/nlmon.ko*
   kernel/net/netfilter/nf_tables.ko* kernel/net/netfilter/nft_*.ko* kernel/net/ipv4/netfilter/nft_*.ko*
   kernel/net/ipv6/netfilter/nft_*.ko*"

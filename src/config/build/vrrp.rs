@@ -318,6 +318,8 @@ pub(super) fn new_instance(
         state: InitialState::Backup,
         interface: None,
         interface_span: None,
+        vrf: None,
+        vrf_span: None,
         use_vmac: None,
         use_vmac_mac: None,
         vmac_xmit_base: false,

@@ -105,7 +105,7 @@ impl<'b> Instance<'b> {
         kw("lvs_sync_daemon_interface", One("an interface"), "deprecated: global_defs' `lvs_sync_daemon` for this instance", lvs_sync_daemon_interface),
         kw("native_ipv6", Arity::None, "deprecated: the instance is IPv6", native_ipv6),
         kw("kernel_rx_buf_size", One("a number"), "receive buffer of the instance's socket", kernel_rx_buf_size),
-        ignored("vrf", "the instance runs on its interface as if this line were absent"),
+        kw("vrf", One("a VRF device"), "without `interface`: the VRF whose routing table the unicast adverts use", vrf),
         kw("use_vmac_addr", Arity::None, "a VMAC on every other interface a VIP names holds those VIPs", use_vmac_addr),
         kw("use_ipvlan", Rest, "`[NAME] [ADDRESS[/PREFIX]] [bridge|private|vepa]`: adverts go over an ipvlan the instance creates", use_ipvlan),
         kw("garp_extra_if", Rest, "`[all] SECS`: repeat gratuitous ARPs for VIPs on other interfaces while master (0: off)", garp_extra_if),
@@ -151,6 +151,7 @@ fn finish(cx: &mut Ctx, node: &Node, st: Instance) {
     let Instance { config, mut vi, .. } = st;
     let name = vi.name.clone();
     let strict_now = st.strict.unwrap_or(vi.strict_mode);
+    no_interface_checks(cx, node, &mut vi);
     // keepalived applies strict mode's "MASTER must be the address owner" first.
     let master = vi.state == InitialState::Master && !(strict_now && vi.priority != 255);
     st.seen.check(cx, &mut vi, master, vrrp::close_span(node));
@@ -207,6 +208,31 @@ fn finish(cx: &mut Ctx, node: &Node, st: Instance) {
     config.vrrp_instances.push(vi);
 }
 
+/// What keepalived clears at the end of an instance about `interface`: a `vrf` given before
+/// it, a VMAC or ipvlan without it (they are made on the interface).
+fn no_interface_checks(cx: &mut Ctx, node: &Node, vi: &mut VrrpInstance) {
+    let name = vi.name.clone();
+    if vi.interface.is_some()
+        && let Some(v) = vi.vrf.take()
+    {
+        cx.warn(
+            vi.vrf_span.take().unwrap_or(node.span()),
+            format!("({name}) vrf {v} applies only to an instance without `interface`; cleared"),
+        );
+    }
+    if vi.interface.is_none()
+        && !vi.unicast_peers.is_empty()
+        && (vi.use_vmac.is_some() || vi.use_ipvlan.is_some())
+    {
+        cx.warn(
+            vrrp::close_span(node),
+            format!("({name}) a VMAC or ipvlan needs `interface` (this instance has unicast peers and none); cleared"),
+        );
+        vi.use_vmac = None;
+        vi.use_ipvlan = None;
+    }
+}
+
 type S<'s, 'b> = &'s mut Instance<'b>;
 
 fn state(cx: &mut Ctx, n: &Node, s: S) {
@@ -240,6 +266,25 @@ fn interface(cx: &mut Ctx, n: &Node, s: S) {
     } else {
         s.vi.interface = Some(w.text.to_string());
         s.vi.interface_span = Some(w.span);
+    }
+}
+
+/// keepalived.conf(5): only an instance without `interface` operates in a VRF; keepalived
+/// ignores a `vrf` after `interface` (and clears one before it, see [`finish`]).
+fn vrf(cx: &mut Ctx, n: &Node, s: S) {
+    let w = &n.words[1];
+    if s.vi.interface.is_some() {
+        let name = &s.vi.name;
+        cx.warn(
+            w.span,
+            format!(
+                "({name}) vrf {} cannot be combined with `interface`; ignored",
+                w.text
+            ),
+        );
+    } else {
+        s.vi.vrf = Some(w.text.to_string());
+        s.vi.vrf_span = Some(w.span);
     }
 }
 

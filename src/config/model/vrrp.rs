@@ -117,6 +117,10 @@ pub struct VrrpInstance {
     /// `interface`. None only with unicast peers (keepalived allows that).
     pub interface: Option<String>,
     pub interface_span: Option<Span>,
+    /// `vrf NAME` (only without `interface`): the VRF device the VRRP sockets are bound to, so
+    /// adverts are routed by its table and received from its enslaved interfaces.
+    pub vrf: Option<String>,
+    pub vrf_span: Option<Span>,
     /// `use_vmac [NAME] [MAC]`: None = no VMAC; Some(name) with default name `vrrp.<VRID>`.
     pub use_vmac: Option<String>,
     /// The MAC of `use_vmac` (5 octets given: the VRID is the 6th). None: 00:00:5e:00:01:VRID.
