@@ -7,6 +7,7 @@
 mod anycast;
 mod bfd;
 mod checker;
+pub(in crate::config) mod checker_table;
 mod checker_target;
 mod garp_group;
 mod global;
@@ -19,6 +20,7 @@ mod routes;
 mod rtnames;
 mod track_group;
 mod track_process;
+pub(in crate::config) mod url;
 mod url_regex;
 mod values;
 pub(in crate::config) mod virtual_server;
@@ -247,12 +249,24 @@ impl Ctx<'_> {
 /// if lvsd does not act on it, checks its arity and calls its handler on the block's state.
 /// Keywords not in the table, and those accepted without effect, go to [`Ctx::other`].
 pub(super) fn dispatch<S>(cx: &mut Ctx, ctx: Context, table: &[Entry<S>], node: &Node, st: &mut S) {
+    dispatch_in(cx, ctx, ctx.name(), table, node, st);
+}
+
+/// As [`dispatch`], naming the enclosing block `block` in messages (e.g. `TCP_CHECK`).
+pub(super) fn dispatch_in<S>(
+    cx: &mut Ctx,
+    ctx: Context,
+    block: &str,
+    table: &[Entry<S>],
+    node: &Node,
+    st: &mut S,
+) {
     let kw = node.keyword();
     let Some(e) = table.iter().find(|e| e.spec.matches(kw)) else {
-        return cx.other(node, ctx);
+        return cx.other_in(node, ctx, block);
     };
     let Some(handler) = e.handler else {
-        return cx.other(node, ctx);
+        return cx.other_in(node, ctx, block);
     };
     if let Status::NotActing(_) = e.spec.status {
         cx.record_not_acting(node, ctx);

@@ -5,7 +5,7 @@
 //!
 //! Each keyword is one entry (`table::Entry`: name, aliases, arity, one-line doc, status,
 //! handler) in its block's table, next to the handlers in `build/` (`global_defs`,
-//! `vrrp_instance`, `virtual_server`, `real_server` so far). [`Context::keywords`] reads every
+//! `vrrp_instance`, `virtual_server`, `real_server`, the checkers and `url` so far). [`Context::keywords`] reads every
 //! block's entries, so the builder's dispatch, suggestions, the `lvsd does not implement X`
 //! notes and `docs/keywords.md` come from one place. Blocks not converted yet list their names
 //! below (`TOP_LEVEL`, [`NOT_ACTING`], …), read through the same [`Spec`]s.
@@ -87,23 +87,11 @@ impl Context {
 /// Keywords lvsd reads into its model but does not act on yet (the VRRP engine, the director
 /// or the daemon never use the value), per block, with what that means for a configuration.
 /// Each is reported as `lvsd does not implement X: …` like the `*_IGNORED` ones.
-pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
-    (
-        Context::VrrpSyncGroup,
-        &["smtp_alert", "notify_priority_changes"],
-        "the sync group behaves as if this line were absent",
-    ),
-    (
-        Context::Checker,
-        &["log_all_failures"],
-        "checker failures are logged as lvsd always does",
-    ),
-    (
-        Context::HttpChecker,
-        &["log_all_failures"],
-        "checker failures are logged as lvsd always does",
-    ),
-];
+pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[(
+    Context::VrrpSyncGroup,
+    &["smtp_alert", "notify_priority_changes"],
+    "the sync group behaves as if this line were absent",
+)];
 
 /// If lvsd models `kw` in `ctx` without acting on it: what that means.
 pub fn not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
@@ -129,15 +117,15 @@ fn modelled(ctx: Context) -> &'static [&'static str] {
         Context::TrackFile => TRACK_FILE,
         Context::VrrpTrackProcess => VRRP_TRACK_PROCESS,
         Context::VrrpSyncGroup => VRRP_SYNC_GROUP,
-        Context::Checker => CHECKER_COMMON,
-        Context::HttpChecker => HTTP_CHECKER,
-        Context::Url => URL,
         Context::Ssl => SSL,
         Context::BfdInstance => BFD_INSTANCE,
         Context::GlobalDefs
         | Context::VrrpInstance
         | Context::VirtualServer
-        | Context::RealServer => &[],
+        | Context::RealServer
+        | Context::Checker
+        | Context::HttpChecker
+        | Context::Url => &[],
     }
 }
 
@@ -211,8 +199,7 @@ pub const CONTEXTS: &[Context] = &[
 
 /// Other spellings keepalived accepts in blocks not converted to a table yet: (alias, the
 /// keyword it stands for). A table entry lists its own aliases.
-pub const ALIASES: &[(&str, &str)] =
-    &[("vrrp_track_file", "track_file"), ("nb_get_retry", "retry")];
+pub const ALIASES: &[(&str, &str)] = &[("vrrp_track_file", "track_file")];
 
 pub use table::{Arity, Spec, Status};
 
@@ -481,85 +468,6 @@ pub const BFD_INSTANCE: &[&str] = &[
     "checker",
     // lvsd extension (docs/bfd.md): RFC 5883 multihop on port 4784.
     "multihop",
-];
-
-/// Options every checker accepts (MISC_CHECK and FILE_CHECK only some; see build/checker.rs).
-pub const CHECKER_COMMON: &[&str] = &[
-    "connect_ip",
-    "connect_port",
-    "bindto",
-    "bind_if",
-    "bind_port",
-    "fwmark",
-    "alpha",
-    "connect_timeout",
-    "retry",
-    "nb_get_retry",
-    "delay_before_retry",
-    "warmup",
-    "delay_loop",
-    "log_all_failures",
-    // SMTP_CHECK
-    "helo_name",
-    "host",
-    // DNS_CHECK
-    "type",
-    "name",
-    // MISC_CHECK
-    "misc_path",
-    "misc_timeout",
-    "misc_dynamic",
-    "user",
-    // UDP_CHECK
-    "payload",
-    "require_reply",
-    "min_reply_length",
-    "max_reply_length",
-    // FILE_CHECK
-    "track_file",
-    "weight",
-    // GRPC_CHECK (lvsd extension)
-    "service",
-    "tls",
-    "tls_verify",
-    "authority",
-];
-
-pub const HTTP_CHECKER: &[&str] = &[
-    "connect_ip",
-    "connect_port",
-    "bindto",
-    "bind_if",
-    "bind_port",
-    "fwmark",
-    "alpha",
-    "connect_timeout",
-    "retry",
-    "nb_get_retry",
-    "delay_before_retry",
-    "warmup",
-    "delay_loop",
-    "log_all_failures",
-    "http_protocol",
-    "fast_recovery",
-    "enable_sni",
-    "sni_name",
-    "virtualhost",
-    "url",
-    "tls_verify",
-];
-
-pub const URL: &[&str] = &[
-    "path",
-    "digest",
-    "status_code",
-    "virtualhost",
-    "regex",
-    "regex_no_match",
-    "regex_options",
-    "regex_stack",
-    "regex_min_offset",
-    "regex_max_offset",
 ];
 
 pub const SSL: &[&str] = &["password", "ca", "certificate", "key"];

@@ -132,6 +132,9 @@ pub(super) fn specs(ctx: Context) -> Vec<Spec> {
         Context::VrrpInstance => of(build::vrrp_instance::Instance::TABLE),
         Context::VirtualServer => of(build::virtual_server::Vs::TABLE),
         Context::RealServer => of(build::virtual_server::Rs::TABLE),
+        Context::Checker => of(build::checker_table::Chk::TABLE),
+        Context::HttpChecker => of(build::checker_table::Chk::HTTP_TABLE),
+        Context::Url => of(build::url::Url::TABLE),
         _ => legacy(ctx),
     }
 }
