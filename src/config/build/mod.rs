@@ -18,6 +18,7 @@ mod nft;
 mod process;
 mod routes;
 mod rtnames;
+pub(in crate::config) mod sync_group;
 mod track_group;
 mod track_process;
 pub(in crate::config) mod url;
@@ -28,6 +29,7 @@ mod vmac_mac;
 mod vrrp;
 mod vrrp_extra;
 pub(in crate::config) mod vrrp_instance;
+pub(in crate::config) mod vrrp_script;
 
 use super::diag::{Diagnostic, Severity, SourceMap, Span};
 use super::keywords::Context;
@@ -197,10 +199,9 @@ impl Ctx<'_> {
         effect.to_string()
     }
 
-    /// A keyword the block's handler models but lvsd does not act on ([`NOT_ACTING`]): noted
-    /// and listed by `Config::unimplemented`. Called by each block loop before its handler.
-    ///
-    /// [`NOT_ACTING`]: super::keywords::NOT_ACTING
+    /// A keyword the block's handler models but lvsd does not act on (`.not_acting(…)` in its
+    /// table): noted and listed by `Config::unimplemented`. Called by the loops of the blocks
+    /// not table-driven yet, before their handler.
     pub(super) fn acting(&mut self, node: &Node, ctx: Context) {
         let kw = node.keyword();
         if super::keywords::not_acting(ctx, kw).is_some() {
@@ -339,9 +340,9 @@ pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>
         }
         let node = &node.node();
         match node.keyword() {
-            "vrrp_script" => vrrp::vrrp_script(&mut cx, node, &mut config),
+            "vrrp_script" => vrrp_script::vrrp_script(&mut cx, node, &mut config),
             "bfd_instance" => bfd::bfd_instance(&mut cx, node, &mut config),
-            "track_file" | "vrrp_track_file" => vrrp::track_file(&mut cx, node, &mut config),
+            "track_file" | "vrrp_track_file" => vrrp_script::track_file(&mut cx, node, &mut config),
             "vrrp_track_process" => track_process::block(&mut cx, node, &mut config),
             _ => {}
         }
@@ -353,7 +354,7 @@ pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>
             "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" | "bfd_instance" => {}
             "vrrp_track_process" => {}
             "linkbeat_interfaces" => linkbeat_interfaces(&mut cx, node, &mut config),
-            "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),
+            "vrrp_sync_group" => sync_group::sync_group(&mut cx, node, &mut config, &mut pending),
             "vrrp_instance" => vrrp_instance::instance(&mut cx, node, &mut config, &mut pending),
             "static_ipaddress" => {
                 if let Some(children) = cx.need_block(node) {

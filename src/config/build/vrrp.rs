@@ -2,15 +2,12 @@
 //! and route lines they share with `static_ipaddress` / `static_routes`.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Ctx;
-use crate::config::keywords::Context;
 use crate::config::model::{
-    AuthType, Authentication, Config, Family, InitialState, LvsSyncDaemon, Notify, Script, Span,
-    TrackFile, TrackFileRef, TrackInterface, TrackScript, UnicastPeer, VirtualAddress,
-    VrrpInstance, VrrpScript, VrrpSyncGroup,
+    AuthType, Authentication, Config, Family, InitialState, LvsSyncDaemon, Notify, Span,
+    TrackFileRef, TrackInterface, TrackScript, UnicastPeer, VirtualAddress, VrrpInstance,
 };
 use crate::config::parser::Node;
 
@@ -36,146 +33,8 @@ pub(super) struct Pending {
     files: Vec<(Owner, RawTrack)>,
 }
 
-pub(super) fn vrrp_script(cx: &mut Ctx, node: &Node, config: &mut Config) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
-        return;
-    };
-    let Some(children) = cx.need_block(node) else {
-        return;
-    };
-    let mut script: Option<Script> = None;
-    let mut interval = Duration::from_secs(1);
-    let mut timeout: Option<Duration> = None;
-    let (mut weight, mut weight_reverse) = (0, false);
-    let (mut rise, mut fall) = (1, 1);
-    let mut user = None;
-    let mut init_fail = false;
-    for n in children {
-        cx.acting(n, Context::VrrpScript);
-        match n.keyword() {
-            "script" => script = cx.script(n),
-            "interval" => {
-                if let Some(d) = cx.timer(n) {
-                    if d.is_zero() {
-                        cx.warn(
-                            n.span(),
-                            format!(
-                                "({name}) vrrp script interval must be greater than 0, setting to 1"
-                            ),
-                        );
-                    } else {
-                        interval = d;
-                    }
-                }
-            }
-            "timeout" => timeout = cx.timer(n),
-            "weight" => {
-                if let Some(w) = cx.arg(n, 1, "a number") {
-                    if let Some(v) = cx.int_word(w, "weight", -253, 253) {
-                        weight = v as i32;
-                    }
-                    match n.words.get(2).map(|w| w.text.as_str()) {
-                        Some("reverse") => weight_reverse = true,
-                        Some("no_reverse" | "noreverse") | None => {}
-                        Some(other) => cx.warn(
-                            n.words[2].span,
-                            format!("unexpected `{other}` after weight"),
-                        ),
-                    }
-                }
-            }
-            "rise" => rise = cx.int(n, 1, u32::MAX as i64).map_or(rise, |v| v as u32),
-            "fall" => fall = cx.int(n, 1, u32::MAX as i64).map_or(fall, |v| v as u32),
-            "user" => user = cx.user(n),
-            "init_fail" => init_fail = true,
-            _ => cx.other(n, Context::VrrpScript),
-        }
-    }
-    let Some(mut script) = script else {
-        // keepalived reports it at the block's closing `}`.
-        cx.warn(
-            close_span(node),
-            format!("vrrp_script {name} has no `script`; ignored"),
-        );
-        return;
-    };
-    if script.user.is_none() {
-        script.user = user;
-    }
-    if config.vrrp_script(&name).is_some() {
-        cx.warn(
-            node.words[1].span,
-            format!("vrrp_script {name} is defined twice; the later one is ignored"),
-        );
-        return;
-    }
-    config.vrrp_scripts.push(VrrpScript {
-        name,
-        script,
-        interval,
-        timeout: timeout.unwrap_or(interval),
-        weight,
-        weight_reverse,
-        rise,
-        fall,
-        init_fail,
-        span: node.span(),
-    });
-}
-
-pub(super) fn track_file(cx: &mut Ctx, node: &Node, config: &mut Config) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
-        return;
-    };
-    let Some(children) = cx.need_block(node) else {
-        return;
-    };
-    let mut file = None;
-    let (mut weight, mut weight_reverse) = (1, false);
-    let (mut init_value, mut init_overwrite) = (None, false);
-    for n in children {
-        match n.keyword() {
-            "file" => file = cx.string(n).map(PathBuf::from),
-            "weight" => {
-                let (w, r) = cx.weight_at(&reweight(n), 1, 2_147_483_647);
-                weight = w.unwrap_or(weight);
-                weight_reverse = r.unwrap_or(false);
-            }
-            "init_file" => {
-                init_value = Some(0);
-                for w in n.args() {
-                    if w.text == "overwrite" {
-                        init_overwrite = true;
-                    } else if let Ok(v) = w.text.parse::<i64>() {
-                        init_value = Some(v);
-                    } else {
-                        cx.warn(w.span, format!("unexpected `{}` in init_file", w.text));
-                    }
-                }
-            }
-            _ => cx.other(n, Context::TrackFile),
-        }
-    }
-    let Some(file) = file else {
-        cx.warn(
-            close_span(node),
-            format!("track_file {name} has no `file`; ignored"),
-        );
-        return;
-    };
-    config.track_files.push(TrackFile {
-        name,
-        file,
-        weight,
-        weight_reverse,
-        init_value,
-        init_overwrite,
-        span: node.span(),
-    });
-}
-
 /// `weight N [reverse]` as a node whose words start at `weight` (for [`Ctx::weight_at`]).
-fn reweight(n: &Node) -> Node {
+pub(super) fn reweight(n: &Node) -> Node {
     let mut words = vec![n.words[0].clone()];
     words.extend(n.words.iter().cloned());
     Node { words, block: None }
@@ -205,7 +64,7 @@ fn track_lines(cx: &mut Ctx, node: &Node, limit: i64) -> Vec<RawTrack> {
     out
 }
 
-fn notify_keyword(cx: &mut Ctx, n: &Node, notify: &mut Notify) -> bool {
+pub(super) fn notify_keyword(cx: &mut Ctx, n: &Node, notify: &mut Notify) -> bool {
     match n.keyword() {
         "notify_master" => notify.master = cx.script(n),
         "notify_backup" => notify.backup = cx.script(n),
@@ -224,80 +83,6 @@ fn notify_keyword(cx: &mut Ctx, n: &Node, notify: &mut Notify) -> bool {
         _ => return false,
     }
     true
-}
-
-pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending: &mut Pending) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
-        return;
-    };
-    let Some(children) = cx.need_block(node) else {
-        return;
-    };
-    let idx = config.vrrp_sync_groups.len();
-    let mut g = VrrpSyncGroup {
-        name,
-        group: Vec::new(),
-        notify: Notify {
-            priority_changes: config.global.vrrp_notify_priority_changes,
-            ..Notify::default()
-        },
-        smtp_alert: None,
-        global_tracking: false,
-        sync_group_tracking_weight: false,
-        track_interfaces: Vec::new(),
-        track_scripts: Vec::new(),
-        track_files: Vec::new(),
-        track_bfds: Vec::new(),
-        track_processes: Vec::new(),
-        span: node.span(),
-    };
-    for n in children {
-        cx.acting(n, Context::VrrpSyncGroup);
-        // keepalived 2.2.7 has no notify_deleted in a sync group (an unknown keyword there).
-        if n.keyword() != "notify_deleted" && notify_keyword(cx, n, &mut g.notify) {
-            continue;
-        }
-        match n.keyword() {
-            "group" => {
-                if let Some(lines) = cx.need_block(n) {
-                    for l in lines {
-                        g.group.extend(l.words.iter().map(|w| w.text.to_string()));
-                    }
-                    if lines.is_empty()
-                        && let Some(b) = &n.block
-                    {
-                        cx.warn(
-                            b.close,
-                            format!("sync group {} has an empty group block", g.name),
-                        );
-                    }
-                }
-            }
-            "smtp_alert" => g.smtp_alert = Some(cx.flag(n)),
-            "global_tracking" => {
-                cx.warn(
-                    n.span(),
-                    "`global_tracking` is deprecated; track on the sync group instead",
-                );
-                g.global_tracking = true;
-            }
-            "sync_group_tracking_weight" => g.sync_group_tracking_weight = true,
-            "track_bfd" => {
-                let name = g.name.clone();
-                g.track_bfds
-                    .extend(super::bfd::track_bfd(cx, n, &name, config))
-            }
-            "track_interface" | "track_script" | "track_file" => {
-                track(cx, n, Owner::Group(idx), &mut g.track_interfaces, pending)
-            }
-            "track_process" => {
-                let t = super::track_process::lines(cx, n, &g.name);
-                g.track_processes.extend(t);
-            }
-            _ => cx.other(n, Context::VrrpSyncGroup),
-        }
-    }
-    config.vrrp_sync_groups.push(g);
 }
 
 /// The closing `}` of a block (the node itself if it has none): where keepalived reports what

@@ -5,10 +5,11 @@
 //!
 //! Each keyword is one entry (`table::Entry`: name, aliases, arity, one-line doc, status,
 //! handler) in its block's table, next to the handlers in `build/` (`global_defs`,
-//! `vrrp_instance`, `virtual_server`, `real_server`, the checkers and `url` so far). [`Context::keywords`] reads every
+//! `vrrp_instance`, `virtual_server`, `real_server`, the checkers, `url`, `vrrp_script`,
+//! `track_file` and `vrrp_sync_group` so far). [`Context::keywords`] reads every
 //! block's entries, so the builder's dispatch, suggestions, the `lvsd does not implement X`
 //! notes and `docs/keywords.md` come from one place. Blocks not converted yet list their names
-//! below (`TOP_LEVEL`, [`NOT_ACTING`], …), read through the same [`Spec`]s.
+//! below (`TOP_LEVEL`, …), read through the same [`Spec`]s.
 //! docs/config-internals.md says how to add a keyword.
 
 pub mod table;
@@ -84,15 +85,6 @@ impl Context {
     }
 }
 
-/// Keywords lvsd reads into its model but does not act on yet (the VRRP engine, the director
-/// or the daemon never use the value), per block, with what that means for a configuration.
-/// Each is reported as `lvsd does not implement X: …` like the `*_IGNORED` ones.
-pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[(
-    Context::VrrpSyncGroup,
-    &["smtp_alert", "notify_priority_changes"],
-    "the sync group behaves as if this line were absent",
-)];
-
 /// If lvsd models `kw` in `ctx` without acting on it: what that means.
 pub fn not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
     match ctx.lookup(kw)?.status {
@@ -101,22 +93,11 @@ pub fn not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
     }
 }
 
-/// [`NOT_ACTING`]'s entry for a block not converted to a table yet.
-fn listed_not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
-    NOT_ACTING
-        .iter()
-        .find(|(c, kws, _)| *c == ctx && kws.contains(&kw))
-        .map(|(_, _, effect)| *effect)
-}
-
 /// Names modelled in a block not converted to a table yet.
 fn modelled(ctx: Context) -> &'static [&'static str] {
     match ctx {
         Context::TopLevel => TOP_LEVEL,
-        Context::VrrpScript => VRRP_SCRIPT,
-        Context::TrackFile => TRACK_FILE,
         Context::VrrpTrackProcess => VRRP_TRACK_PROCESS,
-        Context::VrrpSyncGroup => VRRP_SYNC_GROUP,
         Context::Ssl => SSL,
         Context::BfdInstance => BFD_INSTANCE,
         Context::GlobalDefs
@@ -125,7 +106,10 @@ fn modelled(ctx: Context) -> &'static [&'static str] {
         | Context::RealServer
         | Context::Checker
         | Context::HttpChecker
-        | Context::Url => &[],
+        | Context::Url
+        | Context::VrrpScript
+        | Context::TrackFile
+        | Context::VrrpSyncGroup => &[],
     }
 }
 
@@ -407,19 +391,6 @@ pub const TOP_LEVEL: &[&str] = &[
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[];
 
-pub const VRRP_SCRIPT: &[&str] = &[
-    "script",
-    "interval",
-    "timeout",
-    "weight",
-    "rise",
-    "fall",
-    "user",
-    "init_fail",
-];
-
-pub const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
-
 pub const VRRP_TRACK_PROCESS: &[&str] = &[
     "process",
     "param_match",
@@ -430,24 +401,6 @@ pub const VRRP_TRACK_PROCESS: &[&str] = &[
     "fork_delay",
     "terminate_delay",
     "delay",
-];
-
-pub const VRRP_SYNC_GROUP: &[&str] = &[
-    "group",
-    "track_bfd",
-    "notify_master",
-    "notify_backup",
-    "notify_fault",
-    "notify_stop",
-    "notify",
-    "notify_priority_changes",
-    "smtp_alert",
-    "global_tracking",
-    "sync_group_tracking_weight",
-    "track_interface",
-    "track_script",
-    "track_file",
-    "track_process",
 ];
 
 /// `bfd_instance NAME { … }` (keepalived.conf(5) "BFD CONFIGURATION").

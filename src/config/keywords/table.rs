@@ -4,7 +4,7 @@
 //! (`S` is the state the block's handlers fill in); `specs` reads its names and statuses
 //! from there. Blocks not converted yet still list their names in `keywords/mod.rs`.
 
-use super::{ALIASES, Context, listed_not_acting, unimplemented_effect};
+use super::{ALIASES, Context, unimplemented_effect};
 use crate::config::build::{self, Ctx};
 use crate::config::parser::Node;
 
@@ -135,6 +135,9 @@ pub(super) fn specs(ctx: Context) -> Vec<Spec> {
         Context::Checker => of(build::checker_table::Chk::TABLE),
         Context::HttpChecker => of(build::checker_table::Chk::HTTP_TABLE),
         Context::Url => of(build::url::Url::TABLE),
+        Context::VrrpScript => of(build::vrrp_script::Vs::TABLE),
+        Context::TrackFile => of(build::vrrp_script::Tf::TABLE),
+        Context::VrrpSyncGroup => of(build::sync_group::Group::TABLE),
         _ => legacy(ctx),
     }
 }
@@ -162,7 +165,7 @@ fn legacy(ctx: Context) -> Vec<Spec> {
             aliases: Box::leak(aliases.into_boxed_slice()),
             arity: Arity::Rest,
             doc: "",
-            status: listed_not_acting(ctx, name).map_or(Status::Implemented, Status::NotActing),
+            status: Status::Implemented,
         });
     }
     for &name in super::ignored(ctx) {
