@@ -5,12 +5,12 @@
 //! the default"), so one typo never hides the rest of the file's problems.
 
 mod anycast;
-mod bfd;
+pub(in crate::config) mod bfd;
 mod checker;
 pub(in crate::config) mod checker_table;
 mod checker_target;
 mod garp_group;
-mod global;
+pub(in crate::config) mod global;
 pub(in crate::config) mod global_defs;
 mod ipvlan;
 mod lvs;
@@ -20,7 +20,7 @@ mod routes;
 mod rtnames;
 pub(in crate::config) mod sync_group;
 mod track_group;
-mod track_process;
+pub(in crate::config) mod track_process;
 pub(in crate::config) mod url;
 mod url_regex;
 mod values;

@@ -6,7 +6,8 @@
 //! Each keyword is one entry (`table::Entry`: name, aliases, arity, one-line doc, status,
 //! handler) in its block's table, next to the handlers in `build/` (`global_defs`,
 //! `vrrp_instance`, `virtual_server`, `real_server`, the checkers, `url`, `vrrp_script`,
-//! `track_file` and `vrrp_sync_group` so far). [`Context::keywords`] reads every
+//! `track_file`, `vrrp_sync_group`, `vrrp_track_process`, `bfd_instance` and `SSL`; the top
+//! level is the last one not converted). [`Context::keywords`] reads every
 //! block's entries, so the builder's dispatch, suggestions, the `lvsd does not implement X`
 //! notes and `docs/keywords.md` come from one place. Blocks not converted yet list their names
 //! below (`TOP_LEVEL`, …), read through the same [`Spec`]s.
@@ -97,9 +98,6 @@ pub fn not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
 fn modelled(ctx: Context) -> &'static [&'static str] {
     match ctx {
         Context::TopLevel => TOP_LEVEL,
-        Context::VrrpTrackProcess => VRRP_TRACK_PROCESS,
-        Context::Ssl => SSL,
-        Context::BfdInstance => BFD_INSTANCE,
         Context::GlobalDefs
         | Context::VrrpInstance
         | Context::VirtualServer
@@ -109,7 +107,10 @@ fn modelled(ctx: Context) -> &'static [&'static str] {
         | Context::Url
         | Context::VrrpScript
         | Context::TrackFile
-        | Context::VrrpSyncGroup => &[],
+        | Context::VrrpSyncGroup
+        | Context::VrrpTrackProcess
+        | Context::Ssl
+        | Context::BfdInstance => &[],
     }
 }
 
@@ -390,40 +391,6 @@ pub const TOP_LEVEL: &[&str] = &[
 ];
 
 pub const TOP_LEVEL_IGNORED: &[&str] = &[];
-
-pub const VRRP_TRACK_PROCESS: &[&str] = &[
-    "process",
-    "param_match",
-    "full_command",
-    "weight",
-    "quorum",
-    "quorum_max",
-    "fork_delay",
-    "terminate_delay",
-    "delay",
-];
-
-/// `bfd_instance NAME { … }` (keepalived.conf(5) "BFD CONFIGURATION").
-pub const BFD_INSTANCE: &[&str] = &[
-    "neighbor_ip",
-    "neighbour_ip",
-    "source_ip",
-    "min_rx",
-    "min_tx",
-    "idle_tx",
-    "multiplier",
-    "passive",
-    "ttl",
-    "hoplimit",
-    "max_hops",
-    "weight",
-    "vrrp",
-    "checker",
-    // lvsd extension (docs/bfd.md): RFC 5883 multihop on port 4784.
-    "multihop",
-];
-
-pub const SSL: &[&str] = &["password", "ca", "certificate", "key"];
 
 #[cfg(test)]
 mod tests {

@@ -138,6 +138,9 @@ pub(super) fn specs(ctx: Context) -> Vec<Spec> {
         Context::VrrpScript => of(build::vrrp_script::Vs::TABLE),
         Context::TrackFile => of(build::vrrp_script::Tf::TABLE),
         Context::VrrpSyncGroup => of(build::sync_group::Group::TABLE),
+        Context::VrrpTrackProcess => of(build::track_process::Tp::TABLE),
+        Context::BfdInstance => of(build::bfd::Bfd::TABLE),
+        Context::Ssl => of(build::global::SSL),
         _ => legacy(ctx),
     }
 }
