@@ -19,6 +19,7 @@ mod process;
 mod routes;
 mod rtnames;
 pub(in crate::config) mod sync_group;
+pub(in crate::config) mod top_level;
 mod track_group;
 pub(in crate::config) mod track_process;
 pub(in crate::config) mod url;
@@ -199,16 +200,6 @@ impl Ctx<'_> {
         effect.to_string()
     }
 
-    /// A keyword the block's handler models but lvsd does not act on (`.not_acting(…)` in its
-    /// table): noted and listed by `Config::unimplemented`. Called by the loops of the blocks
-    /// not table-driven yet, before their handler.
-    pub(super) fn acting(&mut self, node: &Node, ctx: Context) {
-        let kw = node.keyword();
-        if super::keywords::not_acting(ctx, kw).is_some() {
-            self.record_not_acting(node, ctx);
-        }
-    }
-
     /// Notes a keyword lvsd models without acting on, and records it for `Config::unimplemented`.
     fn record_not_acting(&mut self, node: &Node, ctx: Context) {
         let kw = node.keyword();
@@ -318,7 +309,7 @@ pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>
         suggestions_left: MAX_SUGGESTIONS,
     };
     let mut config = Config::default();
-    let mut pending = vrrp::Pending::default();
+    let pending = vrrp::Pending::default();
 
     // global_defs first: instances and checkers take defaults from it wherever it appears.
     for node in tree.iter().filter(|n| n.keyword() == "global_defs") {
@@ -347,50 +338,20 @@ pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>
             _ => {}
         }
     }
+    let mut top = top_level::Top { config, pending };
     for node in tree {
-        let node = &node;
-        cx.acting(node, Context::TopLevel);
-        match node.keyword() {
-            "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" | "bfd_instance" => {}
-            "vrrp_track_process" => {}
-            "linkbeat_interfaces" => linkbeat_interfaces(&mut cx, node, &mut config),
-            "vrrp_sync_group" => sync_group::sync_group(&mut cx, node, &mut config, &mut pending),
-            "vrrp_instance" => vrrp_instance::instance(&mut cx, node, &mut config, &mut pending),
-            "static_ipaddress" => {
-                if let Some(children) = cx.need_block(node) {
-                    for c in children {
-                        if let Some(a) = vrrp::virtual_address(&mut cx, c) {
-                            config.static_ipaddresses.push(a);
-                        }
-                    }
-                }
-            }
-            "static_routes" => {
-                if let Some(children) = cx.need_block(node) {
-                    let routes = children.iter().filter_map(|c| routes::route(&mut cx, c));
-                    config.static_routes.extend(routes.collect::<Vec<_>>());
-                }
-            }
-            "static_rules" => {
-                if let Some(children) = cx.need_block(node) {
-                    let rules = children.iter().filter_map(|c| routes::rule(&mut cx, c));
-                    config.static_rules.extend(rules.collect::<Vec<_>>());
-                }
-            }
-            "virtual_server_group" => lvs::virtual_server_group(&mut cx, node, &mut config),
-            "virtual_server" => lvs::virtual_server(&mut cx, node, &mut config),
-            "SSL" => global::ssl(&mut cx, node, &mut config),
-            "garp_group" => garp_group::garp_group(&mut cx, node, &mut config),
-            "track_group" => track_group::block(&mut cx, node, &mut config),
-            // Placement of the pid files and the control socket (read at start-up only).
-            "use_pid_dir" => config.use_pid_dir = true,
-            "instance" => config.instance = cx.string(node),
-            "net_namespace" | "net_namespace_ipvs" | "namespace_with_ipsets" => {
-                process::top_level(&mut cx, node, &mut config.process)
-            }
-            _ => cx.other(node, Context::TopLevel),
-        }
+        dispatch(
+            &mut cx,
+            Context::TopLevel,
+            top_level::Top::TABLE,
+            &node,
+            &mut top,
+        );
     }
+    let top_level::Top {
+        mut config,
+        pending,
+    } = top;
     vrrp::resolve(&mut cx, &mut config, pending);
     track_process::resolve(&mut config);
     track_group::resolve(&mut cx, &mut config);

@@ -4,13 +4,10 @@
 //! the block's vocabulary for a did-you-mean suggestion.
 //!
 //! Each keyword is one entry (`table::Entry`: name, aliases, arity, one-line doc, status,
-//! handler) in its block's table, next to the handlers in `build/` (`global_defs`,
-//! `vrrp_instance`, `virtual_server`, `real_server`, the checkers, `url`, `vrrp_script`,
-//! `track_file`, `vrrp_sync_group`, `vrrp_track_process`, `bfd_instance` and `SSL`; the top
-//! level is the last one not converted). [`Context::keywords`] reads every
-//! block's entries, so the builder's dispatch, suggestions, the `lvsd does not implement X`
-//! notes and `docs/keywords.md` come from one place. Blocks not converted yet list their names
-//! below (`TOP_LEVEL`, …), read through the same [`Spec`]s.
+//! handler) in its block's table, next to the handlers in `build/` (`table::specs` says where
+//! each block's table is). [`Context::keywords`] reads every block's entries, so the builder's
+//! dispatch, suggestions, the `lvsd does not implement X` notes and `docs/keywords.md` come
+//! from one place.
 //! docs/config-internals.md says how to add a keyword.
 
 pub mod table;
@@ -86,42 +83,6 @@ impl Context {
     }
 }
 
-/// If lvsd models `kw` in `ctx` without acting on it: what that means.
-pub fn not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
-    match ctx.lookup(kw)?.status {
-        Status::NotActing(e) => Some(e),
-        _ => None,
-    }
-}
-
-/// Names modelled in a block not converted to a table yet.
-fn modelled(ctx: Context) -> &'static [&'static str] {
-    match ctx {
-        Context::TopLevel => TOP_LEVEL,
-        Context::GlobalDefs
-        | Context::VrrpInstance
-        | Context::VirtualServer
-        | Context::RealServer
-        | Context::Checker
-        | Context::HttpChecker
-        | Context::Url
-        | Context::VrrpScript
-        | Context::TrackFile
-        | Context::VrrpSyncGroup
-        | Context::VrrpTrackProcess
-        | Context::Ssl
-        | Context::BfdInstance => &[],
-    }
-}
-
-/// Names accepted without effect in a block not converted to a table yet.
-fn ignored(ctx: Context) -> &'static [&'static str] {
-    match ctx {
-        Context::TopLevel => TOP_LEVEL_IGNORED,
-        _ => &[],
-    }
-}
-
 /// What it means for a configuration that lvsd accepts `kw` without acting on it: the text of
 /// `lvsd does not implement X: …`.
 pub fn unimplemented_effect(kw: &str) -> &'static str {
@@ -181,10 +142,6 @@ pub const CONTEXTS: &[Context] = &[
     Context::Ssl,
     Context::BfdInstance,
 ];
-
-/// Other spellings keepalived accepts in blocks not converted to a table yet: (alias, the
-/// keyword it stands for). A table entry lists its own aliases.
-pub const ALIASES: &[(&str, &str)] = &[("vrrp_track_file", "track_file")];
 
 pub use table::{Arity, Spec, Status};
 
@@ -364,33 +321,6 @@ impl CharCounts {
         excess.max(missing)
     }
 }
-
-pub const TOP_LEVEL: &[&str] = &[
-    "global_defs",
-    "vrrp_script",
-    "track_file",
-    "vrrp_track_file",
-    "vrrp_track_process",
-    "linkbeat_interfaces",
-    "vrrp_sync_group",
-    "vrrp_instance",
-    "virtual_server_group",
-    "virtual_server",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
-    "SSL",
-    "instance",
-    "use_pid_dir",
-    "garp_group",
-    "track_group",
-    "bfd_instance",
-    "net_namespace",
-    "net_namespace_ipvs",
-    "namespace_with_ipsets",
-];
-
-pub const TOP_LEVEL_IGNORED: &[&str] = &[];
 
 #[cfg(test)]
 mod tests {
