@@ -31,7 +31,7 @@ impl<'b> Group<'b> {
         kw("notify_fault", Rest, "script run when the group enters fault", notify),
         kw("notify_stop", Rest, "script run when the group stops", notify),
         kw("notify", Rest, "script run on every state change of the group", notify),
-        kw("notify_priority_changes", Rest, "", notify).not_acting("the sync group behaves as if this line were absent"),
+        kw("notify_priority_changes", Rest, "its instances' priority changes go to the notify FIFOs (unless an instance sets its own)", priority_changes),
         kw("smtp_alert", Rest, "", smtp_alert).not_acting("the sync group behaves as if this line were absent"),
         kw("global_tracking", Rest, "deprecated: every member follows every member's trackers", global_tracking),
         kw("sync_group_tracking_weight", Rest, "the group's trackers' weights count (else they take it to fault)", tracking_weight),
@@ -99,10 +99,16 @@ fn track_bfd(cx: &mut Ctx, n: &Node, s: S) {
     let t = super::bfd::track_bfd(cx, n, &s.g.name, s.config);
     s.g.track_bfds.extend(t);
 }
-/// The notify scripts and `notify_priority_changes` (keepalived 2.2.7 has no
+/// The notify scripts (keepalived 2.2.7 has no
 /// `notify_deleted` nor `notify_master_rx_lower_pri` in a sync group).
 fn notify(cx: &mut Ctx, n: &Node, s: S) {
     super::vrrp::notify_keyword(cx, n, &mut s.g.notify);
+}
+/// Applied to the member instances once every block is read (`vrrp::resolve`).
+fn priority_changes(cx: &mut Ctx, n: &Node, s: S) {
+    let value = cx.flag(n);
+    s.g.notify.priority_changes = value;
+    s.pending.group_priority_changes.push((s.idx, value));
 }
 fn smtp_alert(cx: &mut Ctx, n: &Node, s: S) {
     s.g.smtp_alert = Some(cx.flag(n));

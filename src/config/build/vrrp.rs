@@ -31,6 +31,11 @@ pub(super) enum Owner {
 pub(super) struct Pending {
     scripts: Vec<(Owner, RawTrack)>,
     files: Vec<(Owner, RawTrack)>,
+    /// Instances that set `notify_priority_changes` themselves: their sync group's does not
+    /// override it.
+    pub(super) own_priority_changes: Vec<String>,
+    /// Each sync group's `notify_priority_changes` line: (group index, value).
+    pub(super) group_priority_changes: Vec<(usize, bool)>,
 }
 
 /// `weight N [reverse]` as a node whose words start at `weight` (for [`Ctx::weight_at`]).
@@ -83,6 +88,22 @@ pub(super) fn notify_keyword(cx: &mut Ctx, n: &Node, notify: &mut Notify) -> boo
         _ => return false,
     }
     true
+}
+
+/// A sync group's `notify_priority_changes` applies to its instances that do not set their
+/// own (keepalived: the instance's, else its sync group's, else global_defs'
+/// `vrrp_notify_priority_changes`).
+fn group_priority_changes(config: &mut Config, pending: &Pending) {
+    for &(g, value) in &pending.group_priority_changes {
+        let Some(group) = config.vrrp_sync_groups.get(g) else {
+            continue;
+        };
+        for vi in config.vrrp_instances.iter_mut() {
+            if group.group.contains(&vi.name) && !pending.own_priority_changes.contains(&vi.name) {
+                vi.notify.priority_changes = value;
+            }
+        }
+    }
 }
 
 /// The closing `}` of a block (the node itself if it has none): where keepalived reports what
@@ -486,6 +507,7 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
 
 /// Resolves track_script / track_file lines against the defined scripts and files.
 pub(super) fn resolve(cx: &mut Ctx, config: &mut Config, pending: Pending) {
+    group_priority_changes(config, &pending);
     for (owner, t) in pending.scripts {
         let owner_name = match owner {
             Owner::Instance(i) => config.vrrp_instances.get(i).map(|v| v.name.clone()),
