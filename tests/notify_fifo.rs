@@ -279,7 +279,7 @@ fn states_are_written_again_on_reload() {
     assert_eq!(lines, want, "{}", lvsd.log_text());
 }
 
-/// Two instances in a sync group tracking one file (`sync_group_tracking_weight`, so the
+/// Three instances in a sync group tracking one file (`sync_group_tracking_weight`, so the
 /// weight counts), the group with or without `notify_priority_changes`.
 fn sync_group_conf(fifo: &Path, file: &Path, vrid: u8, notify_priority_changes: bool) -> String {
     let mut s = format!(
@@ -293,10 +293,15 @@ fn sync_group_conf(fifo: &Path, file: &Path, vrid: u8, notify_priority_changes: 
             ""
         },
     );
-    for (i, prio) in [(0u8, 100u8), (1, 90)] {
+    // VI_3 sets its own `notify_priority_changes false`, which its group's does not override.
+    for (i, prio, own) in [
+        (0u8, 100u8, ""),
+        (1, 90, ""),
+        (2, 95, "  notify_priority_changes false\n"),
+    ] {
         s += &format!(
             "vrrp_instance VI_{n} {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vr}\n  \
-             priority {prio}\n  advert_int 1\n  track_file {{\n    tf\n  }}\n  \
+             priority {prio}\n  advert_int 1\n{own}  track_file {{\n    tf\n  }}\n  \
              virtual_ipaddress {{\n    10.77.0.{ip}/24\n  }}\n}}\n",
             n = i + 1,
             vr = vrid + i,
@@ -322,8 +327,10 @@ fn sync_group_run(lab: &Lab, tag: &str, option: bool) -> (Vec<String>, Vec<Strin
     for (node, v) in [
         (1, "10.77.0.111"),
         (1, "10.77.0.112"),
+        (1, "10.77.0.113"),
         (2, "10.77.0.121"),
         (2, "10.77.0.122"),
+        (2, "10.77.0.123"),
     ] {
         assert!(
             lab.wait_for(node, v, true, Duration::from_secs(10))
@@ -360,7 +367,12 @@ fn sync_group_priority_changes_match_keepalived() {
             .any(|x| x == "INSTANCE \"VI_1\" MASTER_PRIORITY 80"),
         "keepalived wrote no priority change: {k:#?}"
     );
-    for vi in ["INSTANCE \"VI_1\"", "INSTANCE \"VI_2\"", "GROUP \"G\""] {
+    for vi in [
+        "INSTANCE \"VI_1\"",
+        "INSTANCE \"VI_2\"",
+        "INSTANCE \"VI_3\"",
+        "GROUP \"G\"",
+    ] {
         let of = |v: &[String]| -> Vec<String> {
             v.iter().filter(|x| x.starts_with(vi)).cloned().collect()
         };
