@@ -312,7 +312,7 @@ fn sync_group_conf(fifo: &Path, file: &Path, vrid: u8, notify_priority_changes: 
 }
 
 /// keepalived on n1 and lvsd on n2 run [`sync_group_conf`]; once both are master the tracked
-/// file goes from 0 to 2 (priorities 100 → 80, 90 → 70). Returns keepalived's and lvsd's FIFO
+/// file goes from 0 to 2 (priorities 100 → 80, 90 → 70, 95 → 75). Returns keepalived's and lvsd's FIFO
 /// lines and lvsd's effective priority of VI_1 at the end.
 fn sync_group_run(lab: &Lab, tag: &str, option: bool) -> (Vec<String>, Vec<String>, i64) {
     let file = lab.dir.join(format!("{tag}.track"));
@@ -354,8 +354,9 @@ fn sync_group_run(lab: &Lab, tag: &str, option: bool) -> (Vec<String>, Vec<Strin
 }
 
 /// `notify_priority_changes` in a vrrp_sync_group: its instances' priority changes are written
-/// to the notify FIFO as keepalived 2.2.7 writes them (`INSTANCE "VI_1" MASTER_PRIORITY 80`);
-/// without it, the same change writes nothing.
+/// to the notify FIFO as keepalived 2.2.7 writes them (`INSTANCE "VI_1" MASTER_PRIORITY 80`),
+/// but for an instance that sets its own `notify_priority_changes false`; without it, the same
+/// change writes nothing.
 #[test]
 fn sync_group_priority_changes_match_keepalived() {
     let lab = Lab::new("fsg");
@@ -386,6 +387,12 @@ fn sync_group_priority_changes_match_keepalived() {
         l.iter()
             .any(|x| x == "INSTANCE \"VI_2\" MASTER_PRIORITY 70"),
         "{l:#?}"
+    );
+    // VI_3's own `false` wins over its group's option, in keepalived as in lvsd.
+    assert!(
+        !k.iter()
+            .any(|x| x.starts_with("INSTANCE \"VI_3\" MASTER_PRIORITY")),
+        "{k:#?}"
     );
 
     let (k, l, prio) = sync_group_run(&lab, "off", false);
