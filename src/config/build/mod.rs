@@ -131,8 +131,10 @@ impl Ctx<'_> {
         if let Some(spec) = ctx.lookup(kw) {
             // Modelled keywords reaching here are ones this block does not support in this
             // position (e.g. a checker option in MISC_CHECK); keepalived ignores those too.
-            let effect = matches!(spec.status, Status::Ignored(_))
-                .then(|| self.unimplemented(node.span(), kw, ctx));
+            let effect = match spec.status {
+                Status::Ignored(e) => Some(self.unimplemented(node.span(), kw, ctx, e)),
+                _ => None,
+            };
             self.ignored.push(IgnoredKeyword {
                 keyword: kw.to_string(),
                 context: ctx.name().to_string(),
@@ -179,11 +181,7 @@ impl Ctx<'_> {
     /// `lvsd does not implement X: what that means`: a note (keepalived accepts the keyword,
     /// so `-t`'s verdict does not change), logged as a warning at start-up and listed by
     /// [`Config::unimplemented`].
-    pub(super) fn unimplemented(&mut self, span: Span, kw: &str, ctx: Context) -> String {
-        let effect = match ctx.lookup(kw).map(|s| s.status) {
-            Some(Status::NotActing(e) | Status::Ignored(e)) => e,
-            _ => super::keywords::unimplemented_effect(kw),
-        };
+    fn unimplemented(&mut self, span: Span, kw: &str, ctx: Context, effect: &str) -> String {
         let d = self
             .sources
             .diagnostic(
@@ -201,9 +199,9 @@ impl Ctx<'_> {
     }
 
     /// Notes a keyword lvsd models without acting on, and records it for `Config::unimplemented`.
-    fn record_not_acting(&mut self, node: &Node, ctx: Context) {
+    fn record_not_acting(&mut self, node: &Node, ctx: Context, effect: &str) {
         let kw = node.keyword();
-        let effect = self.unimplemented(node.span(), kw, ctx);
+        let effect = self.unimplemented(node.span(), kw, ctx, effect);
         self.ignored.push(IgnoredKeyword {
             keyword: kw.to_string(),
             context: ctx.name().to_string(),
@@ -260,8 +258,8 @@ pub(super) fn dispatch_in<S>(
     let Some(handler) = e.handler else {
         return cx.other_in(node, ctx, block);
     };
-    if let Status::NotActing(_) = e.spec.status {
-        cx.record_not_acting(node, ctx);
+    if let Status::NotActing(effect) = e.spec.status {
+        cx.record_not_acting(node, ctx, effect);
     }
     if cx.arity_ok(node, e.spec.arity) {
         handler(cx, node, st);

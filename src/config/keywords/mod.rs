@@ -83,48 +83,6 @@ impl Context {
     }
 }
 
-/// What it means for a configuration that lvsd accepts `kw` without acting on it: the text of
-/// `lvsd does not implement X: …`.
-pub fn unimplemented_effect(kw: &str) -> &'static str {
-    match kw {
-        k if k.starts_with("enable_snmp") || k == "enable_traps" || k == "snmp_socket" => {
-            "there is no SNMP agent or trap; use lvsd's Prometheus metrics (/metrics) and the /status API instead"
-        }
-        "snmp_name" => "there is no SNMP agent; the name is not published",
-        "enable_dbus" | "dbus_service_name" => {
-            "there is no DBus service; use lvsd's control API (lvsd ctl, /status) instead"
-        }
-        "track_bfd" | "bfd_instance" | "BFD_CHECK" => {
-            "there is no BFD: failover and real-server health do not follow the BFD session"
-        }
-        "track_group" => "the track group has no effect on any instance",
-        "vrrp_garp_extra_if" | "garp_extra_if" => {
-            "no extra gratuitous ARPs are sent on other interfaces"
-        }
-        "vrf" | "use_vmac_addr" | "use_ipvlan" => {
-            "the instance runs on its interface as if this line were absent"
-        }
-        "net_namespace" | "net_namespace_ipvs" | "namespace_with_ipsets" | "instance" => {
-            "lvsd runs in the namespace it is started in; run it under `ip netns exec` instead"
-        }
-        k if k.ends_with("_priority")
-            || k.ends_with("_rt_priority")
-            || k.ends_with("_cpu_affinity")
-            || k.ends_with("_no_swap")
-            || k.ends_with("_rlimit_rttime")
-            || k.ends_with("process_name") =>
-        {
-            "lvsd is one process; its scheduling is set by its service manager (systemd unit)"
-        }
-        k if k.contains("rcv_bufs") || k.starts_with("vrrp_rx_bufs") => {
-            "socket buffers keep lvsd's defaults"
-        }
-        "no_email_faults" | "no_checker_emails" => "lvsd sends no e-mail",
-        "use_pid_dir" => "pid files are where lvsd's --pid options put them",
-        _ => "the setting has no effect",
-    }
-}
-
 /// Every block kind, in the order the keyword reference lists them.
 pub const CONTEXTS: &[Context] = &[
     Context::TopLevel,
