@@ -59,6 +59,30 @@ pub(in crate::config) struct Chk {
 
 use Arity::Rest;
 
+/// A checker table: the connection and timing options every checker type has, then `$own`.
+macro_rules! with_common {
+    ($($own:expr),* $(,)?) => {
+        &[
+            kw("connect_ip", Rest, "address probed (default: the real server's)", target),
+            kw("connect_port", Rest, "port probed (default: the real server's)", target),
+            kw("bindto", Rest, "source address of the probes", target),
+            kw("bind_if", Rest, "interface of an IPv6 link-local source address", target),
+            kw("bind_port", Rest, "source port of the probes", target),
+            kw("fwmark", Rest, "firewall mark set on the probes", target),
+            kw("alpha", Rest, "the real server starts down until the checker passes", inherit),
+            kw("connect_timeout", Rest, "seconds a probe may take (default 5)", inherit),
+            kw("retry", Rest, "failed probes before the real server is down", inherit)
+                .aliases(&["nb_get_retry"]),
+            kw("delay_before_retry", Rest, "seconds between retries", inherit),
+            kw("warmup", Rest, "random delay before the first probe", inherit),
+            kw("delay_loop", Rest, "seconds between probes", inherit),
+            kw("log_all_failures", Rest, "", log_all_failures)
+                .not_acting("checker failures are logged as lvsd always does"),
+            $($own),*
+        ]
+    };
+}
+
 impl Chk {
     /// The state of a `kind` checker probing `target` (the real server) until told otherwise.
     pub(super) fn new(kind: &'static str, target: CheckTarget) -> Chk {
@@ -116,22 +140,9 @@ impl Chk {
         }
     }
 
-    /// Every keyword of the non-HTTP checkers, in reference order.
+    /// Every keyword of the non-HTTP checkers, in reference order (the common ones first).
     #[rustfmt::skip]
-    pub(in crate::config) const TABLE: &[Entry<Chk>] = &[
-        kw("connect_ip", Rest, "address probed (default: the real server's)", target),
-        kw("connect_port", Rest, "port probed (default: the real server's)", target),
-        kw("bindto", Rest, "source address of the probes", target),
-        kw("bind_if", Rest, "interface of an IPv6 link-local source address", target),
-        kw("bind_port", Rest, "source port of the probes", target),
-        kw("fwmark", Rest, "firewall mark set on the probes", target),
-        kw("alpha", Rest, "the real server starts down until the checker passes", inherit),
-        kw("connect_timeout", Rest, "seconds a probe may take (default 5)", inherit),
-        kw("retry", Rest, "failed probes before the real server is down", inherit).aliases(&["nb_get_retry"]),
-        kw("delay_before_retry", Rest, "seconds between retries", inherit),
-        kw("warmup", Rest, "random delay before the first probe", inherit),
-        kw("delay_loop", Rest, "seconds between probes", inherit),
-        kw("log_all_failures", Rest, "", log_all_failures).not_acting("checker failures are logged as lvsd always does"),
+    pub(in crate::config) const TABLE: &[Entry<Chk>] = with_common![
         // SMTP_CHECK
         kw("helo_name", Rest, "SMTP_CHECK: name sent in HELO", helo_name),
         kw("host", Rest, "SMTP_CHECK: `{ … }` another server to probe", host),
@@ -158,22 +169,9 @@ impl Chk {
         kw("authority", Rest, "GRPC_CHECK: :authority sent", grpc_authority),
     ];
 
-    /// Every keyword of HTTP_GET and SSL_GET, in reference order.
+    /// Every keyword of HTTP_GET and SSL_GET, in reference order (the common ones first).
     #[rustfmt::skip]
-    pub(in crate::config) const HTTP_TABLE: &[Entry<Chk>] = &[
-        kw("connect_ip", Rest, "address probed (default: the real server's)", target),
-        kw("connect_port", Rest, "port probed (default: the real server's)", target),
-        kw("bindto", Rest, "source address of the probes", target),
-        kw("bind_if", Rest, "interface of an IPv6 link-local source address", target),
-        kw("bind_port", Rest, "source port of the probes", target),
-        kw("fwmark", Rest, "firewall mark set on the probes", target),
-        kw("alpha", Rest, "the real server starts down until the checker passes", inherit),
-        kw("connect_timeout", Rest, "seconds a request may take (default 5)", inherit),
-        kw("retry", Rest, "failed requests before the real server is down", inherit).aliases(&["nb_get_retry"]),
-        kw("delay_before_retry", Rest, "seconds between retries (default 3)", inherit),
-        kw("warmup", Rest, "random delay before the first request", inherit),
-        kw("delay_loop", Rest, "seconds between requests", inherit),
-        kw("log_all_failures", Rest, "", log_all_failures).not_acting("checker failures are logged as lvsd always does"),
+    pub(in crate::config) const HTTP_TABLE: &[Entry<Chk>] = with_common![
         kw("http_protocol", Rest, "1.0, 1.0C, 1.1 or 2 (lvsd)", http_protocol_kw),
         kw("fast_recovery", Rest, "one success brings the real server up", fast_recovery),
         kw("enable_sni", Rest, "SSL_GET: send the server name", enable_sni),
