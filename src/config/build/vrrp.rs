@@ -9,7 +9,7 @@ use crate::config::model::{
     AuthType, Authentication, Config, Family, InitialState, LvsSyncDaemon, Notify, Span,
     TrackFileRef, TrackInterface, TrackScript, UnicastPeer, VirtualAddress, VrrpInstance,
 };
-use crate::config::parser::Node;
+use crate::config::parser::{Node, Word};
 
 /// A track_script / track_file line before the script/file it names is known.
 #[derive(Debug)]
@@ -370,6 +370,34 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
         return None;
     }
     let first = l.words.first()?;
+    let (addr, prefix_len) = address_and_prefix(cx, first)?;
+    let mut a = VirtualAddress {
+        addr,
+        prefix_len,
+        broadcast: None,
+        dev: None,
+        scope: None,
+        label: None,
+        peer: None,
+        no_track: false,
+        use_vmac: false,
+        flags: Vec::new(),
+        preferred_lft: None,
+        track_group: None,
+        span: first.span,
+    };
+    let mut i = 1;
+    while let Some(k) = l.words.get(i) {
+        match address_option(cx, &mut a, k, l.words.get(i + 1)) {
+            Some(words) => i += words,
+            None => break,
+        }
+    }
+    Some(a)
+}
+
+/// `IP[/LEN]` of an address line (a bad length is warned and the full length used).
+fn address_and_prefix(cx: &mut Ctx, first: &Word) -> Option<(IpAddr, u8)> {
     let (ip_s, len_s) = match first.text.split_once('/') {
         Some((a, b)) => (a, Some(b)),
         None => (first.text.as_str(), None),
@@ -395,114 +423,100 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
             }
         },
     };
-    let mut a = VirtualAddress {
-        addr,
-        prefix_len,
-        broadcast: None,
-        dev: None,
-        scope: None,
-        label: None,
-        peer: None,
-        no_track: false,
-        use_vmac: false,
-        flags: Vec::new(),
-        preferred_lft: None,
-        track_group: None,
-        span: first.span,
-    };
-    let mut i = 1;
-    while let Some(k) = l.words.get(i) {
-        let val = l.words.get(i + 1);
-        let takes_value = matches!(
-            k.text.as_str(),
-            "brd"
-                | "broadcast"
-                | "dev"
-                | "scope"
-                | "label"
-                | "peer"
-                | "preferred_lft"
-                | "track_group"
-        );
-        if takes_value && val.is_none() {
-            cx.warn(k.span, format!("`{}` needs a value", k.text));
-            break;
-        }
-        match (k.text.as_str(), val) {
-            ("brd" | "broadcast", Some(v)) => a.broadcast = Some(v.text.to_string()),
-            ("dev", Some(v)) => a.dev = Some(v.text.to_string()),
-            ("scope", Some(v)) => {
-                if !matches!(
-                    v.text.as_str(),
-                    "site" | "link" | "host" | "nowhere" | "global"
-                ) && v.text.parse::<u8>().is_err()
-                {
-                    cx.warn(
-                        v.span,
-                        format!(
-                            "unknown scope `{}` (site, link, host, nowhere, global)",
-                            v.text
-                        ),
-                    );
-                }
-                a.scope = Some(v.text.to_string());
-            }
-            ("label", Some(v)) => a.label = Some(v.text.to_string()),
-            ("peer", Some(v)) => a.peer = cx.ip_word(v, "peer"),
-            ("preferred_lft", Some(v)) => a.preferred_lft = Some(v.text.to_string()),
-            ("track_group", Some(v)) => a.track_group = Some(v.text.to_string()),
-            ("no_track", _) => {
-                a.no_track = true;
-                i += 1;
-                continue;
-            }
-            ("use_vmac", _) => {
-                a.use_vmac = true;
-                i += 1;
-                continue;
-            }
-            ("home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin", _) => {
-                a.flags.push(k.text.to_string());
-                i += 1;
-                continue;
-            }
-            _ => {
-                let known = [
-                    "brd",
-                    "dev",
-                    "scope",
-                    "label",
-                    "peer",
-                    "no_track",
-                    "use_vmac",
-                    "home",
-                    "-nodad",
-                    "mngtmpaddr",
-                    "noprefixroute",
-                    "autojoin",
-                    "preferred_lft",
-                ];
-                let msg = format!("unknown address option `{}`", k.text);
-                match crate::config::keywords::suggest(&k.text, known.into_iter()) {
-                    Some(s) => {
-                        cx.warn_note(k.span, msg, format!("help: did you mean `{s}`?"));
-                        // A misspelt `label X` still has its value after it: skip both.
-                        if matches!(
-                            s,
-                            "brd" | "dev" | "scope" | "label" | "peer" | "preferred_lft"
-                        ) {
-                            i += 1;
-                        }
-                    }
-                    None => cx.warn(k.span, msg),
-                }
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
+    Some((addr, prefix_len))
+}
+
+/// One option `k` (with the word after it, `val`) of an address line: how many words it
+/// took, or None when the rest of the line is ignored (a value is missing).
+fn address_option(
+    cx: &mut Ctx,
+    a: &mut VirtualAddress,
+    k: &Word,
+    val: Option<&Word>,
+) -> Option<usize> {
+    let takes_value = matches!(
+        k.text.as_str(),
+        "brd" | "broadcast" | "dev" | "scope" | "label" | "peer" | "preferred_lft" | "track_group"
+    );
+    if takes_value && val.is_none() {
+        cx.warn(k.span, format!("`{}` needs a value", k.text));
+        return None;
     }
-    Some(a)
+    match (k.text.as_str(), val) {
+        ("brd" | "broadcast", Some(v)) => a.broadcast = Some(v.text.to_string()),
+        ("dev", Some(v)) => a.dev = Some(v.text.to_string()),
+        ("scope", Some(v)) => {
+            if !matches!(
+                v.text.as_str(),
+                "site" | "link" | "host" | "nowhere" | "global"
+            ) && v.text.parse::<u8>().is_err()
+            {
+                cx.warn(
+                    v.span,
+                    format!(
+                        "unknown scope `{}` (site, link, host, nowhere, global)",
+                        v.text
+                    ),
+                );
+            }
+            a.scope = Some(v.text.to_string());
+        }
+        ("label", Some(v)) => a.label = Some(v.text.to_string()),
+        ("peer", Some(v)) => a.peer = cx.ip_word(v, "peer"),
+        ("preferred_lft", Some(v)) => a.preferred_lft = Some(v.text.to_string()),
+        ("track_group", Some(v)) => a.track_group = Some(v.text.to_string()),
+        ("no_track", _) => {
+            a.no_track = true;
+            return Some(1);
+        }
+        ("use_vmac", _) => {
+            a.use_vmac = true;
+            return Some(1);
+        }
+        ("home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin", _) => {
+            a.flags.push(k.text.to_string());
+            return Some(1);
+        }
+        _ => return Some(unknown_address_option(cx, k)),
+    }
+    Some(2)
+}
+
+/// An unknown option of an address line, warned with a suggestion: how many words to skip
+/// (a misspelt `label X` still has its value after it: both).
+fn unknown_address_option(cx: &mut Ctx, k: &Word) -> usize {
+    let known = [
+        "brd",
+        "dev",
+        "scope",
+        "label",
+        "peer",
+        "no_track",
+        "use_vmac",
+        "home",
+        "-nodad",
+        "mngtmpaddr",
+        "noprefixroute",
+        "autojoin",
+        "preferred_lft",
+    ];
+    let msg = format!("unknown address option `{}`", k.text);
+    match crate::config::keywords::suggest(&k.text, known.into_iter()) {
+        Some(s) => {
+            cx.warn_note(k.span, msg, format!("help: did you mean `{s}`?"));
+            if matches!(
+                s,
+                "brd" | "dev" | "scope" | "label" | "peer" | "preferred_lft"
+            ) {
+                return 2;
+            }
+            1
+        }
+        None => {
+            cx.warn(k.span, msg);
+            1
+        }
+    }
 }
 
 /// Resolves track_script / track_file lines against the defined scripts and files.
