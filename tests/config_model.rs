@@ -671,3 +671,50 @@ fn unimplemented_keywords_are_noted_and_listed() {
     );
     assert!(strict.is_err(), "--strict makes notes errors");
 }
+
+/// A sync group's `notify_priority_changes` reaches its instances that do not set their own,
+/// defined before or after the group (keepalived: the instance's, else the group's, else
+/// global_defs' `vrrp_notify_priority_changes`).
+#[test]
+fn sync_group_notify_priority_changes_reaches_its_instances() {
+    let vi = |name: &str, vrid: u8, extra: &str| {
+        format!(
+            "vrrp_instance {name} {{\n  interface eth0\n  virtual_router_id {vrid}\n  \
+             priority 100\n{extra}  virtual_ipaddress {{\n    10.0.0.{vrid}/24\n  }}\n}}\n"
+        )
+    };
+    let conf = |global: &str, group: &str| {
+        format!(
+            "global_defs {{\n{global}}}\n{}vrrp_sync_group G {{\n  group {{\n    A\n    B\n    C\n  }}\n{group}}}\n{}{}{}",
+            vi("A", 1, ""),
+            vi("B", 2, "  notify_priority_changes false\n"),
+            vi("C", 3, "  notify_priority_changes\n"),
+            vi("OUT", 4, ""),
+        )
+    };
+    let flags = |c: &Config| -> Vec<(String, bool)> {
+        c.vrrp_instances
+            .iter()
+            .map(|i| (i.name.clone(), i.notify.priority_changes))
+            .collect()
+    };
+    let want = |a, b, c, out| {
+        vec![
+            ("A".to_string(), a),
+            ("B".to_string(), b),
+            ("C".to_string(), c),
+            ("OUT".to_string(), out),
+        ]
+    };
+    let l = load(&conf("", "  notify_priority_changes\n"));
+    assert_eq!(flags(&l.config), want(true, false, true, false));
+    assert_eq!(l.config.unimplemented_lines(), Vec::<String>::new());
+    let l = load(&conf("", ""));
+    assert_eq!(flags(&l.config), want(false, false, true, false));
+    // The group's `false` wins over global_defs for the instances without their own.
+    let l = load(&conf(
+        "  vrrp_notify_priority_changes\n",
+        "  notify_priority_changes false\n",
+    ));
+    assert_eq!(flags(&l.config), want(false, false, true, true));
+}

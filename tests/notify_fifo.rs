@@ -4,7 +4,8 @@
 //! reload, link down → FAULT, link up → MASTER, stop). The two readers must see the same lines,
 //! each instance's in the same order (lvsd's instances run concurrently: two instances' lines
 //! for one event may interleave either way). lvsd's FIFO must also stay the same file across the reload (keepalived
-//! re-creates it) and be gone after the stop (both created it).
+//! re-creates it) and be gone after the stop (both created it). A sync group's
+//! `notify_priority_changes` writes its instances' priority changes as keepalived does.
 
 mod vrrp_lab;
 
@@ -276,4 +277,131 @@ fn states_are_written_again_on_reload() {
         "INSTANCE \"VI_2\" STOP 90",
     ];
     assert_eq!(lines, want, "{}", lvsd.log_text());
+}
+
+/// Three instances in a sync group tracking one file (`sync_group_tracking_weight`, so the
+/// weight counts), the group with or without `notify_priority_changes`.
+fn sync_group_conf(fifo: &Path, file: &Path, vrid: u8, notify_priority_changes: bool) -> String {
+    let mut s = format!(
+        "global_defs {{\n  vrrp_notify_fifo {}\n}}\ntrack_file tf {{\n  file {}\n  weight -10\n}}\n\
+         vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_2\n  }}\n  sync_group_tracking_weight\n{}}}\n",
+        fifo.display(),
+        file.display(),
+        if notify_priority_changes {
+            "  notify_priority_changes\n"
+        } else {
+            ""
+        },
+    );
+    // VI_3 sets its own `notify_priority_changes false`, which its group's does not override.
+    for (i, prio, own) in [
+        (0u8, 100u8, ""),
+        (1, 90, ""),
+        (2, 95, "  notify_priority_changes false\n"),
+    ] {
+        s += &format!(
+            "vrrp_instance VI_{n} {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vr}\n  \
+             priority {prio}\n  advert_int 1\n{own}  track_file {{\n    tf\n  }}\n  \
+             virtual_ipaddress {{\n    10.77.0.{ip}/24\n  }}\n}}\n",
+            n = i + 1,
+            vr = vrid + i,
+            ip = 100 + vrid + i,
+        );
+    }
+    s
+}
+
+/// keepalived on n1 and lvsd on n2 run [`sync_group_conf`]; once both are master the tracked
+/// file goes from 0 to 2 (priorities 100 → 80, 90 → 70, 95 → 75). Returns keepalived's and lvsd's FIFO
+/// lines and lvsd's effective priority of VI_1 at the end.
+fn sync_group_run(lab: &Lab, tag: &str, option: bool) -> (Vec<String>, Vec<String>, i64) {
+    let file = lab.dir.join(format!("{tag}.track"));
+    std::fs::write(&file, "0\n").unwrap();
+    let (kfifo, lfifo) = (
+        lab.dir.join(format!("{tag}-ka.fifo")),
+        lab.dir.join(format!("{tag}-lvsd.fifo")),
+    );
+    let mut ka = lab.start_keepalived_text(1, &sync_group_conf(&kfifo, &file, 11, option));
+    let mut lvsd = lab.start_lvsd_text(2, &sync_group_conf(&lfifo, &file, 21, option), false);
+    let (kr, lr) = (Reader::start(kfifo), Reader::start(lfifo));
+    for (node, v) in [
+        (1, "10.77.0.111"),
+        (1, "10.77.0.112"),
+        (1, "10.77.0.113"),
+        (2, "10.77.0.121"),
+        (2, "10.77.0.122"),
+        (2, "10.77.0.123"),
+    ] {
+        assert!(
+            lab.wait_for(node, v, true, Duration::from_secs(10))
+                .is_some(),
+            "n{node} never became master for {v}\nlvsd log:\n{}\nkeepalived log:\n{}",
+            lvsd.log_text(),
+            ka.log_text()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&file, "2\n").unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    let prio = lvsd.status_json()["vrrp"][0]["effective_priority"]
+        .as_i64()
+        .unwrap_or(-1);
+    ka.term();
+    lvsd.term();
+    ka.wait();
+    lvsd.wait();
+    (kr.finish(), lr.finish(), prio)
+}
+
+/// `notify_priority_changes` in a vrrp_sync_group: its instances' priority changes are written
+/// to the notify FIFO as keepalived 2.2.7 writes them (`INSTANCE "VI_1" MASTER_PRIORITY 80`),
+/// but for an instance that sets its own `notify_priority_changes false`; without it, the same
+/// change writes nothing.
+#[test]
+fn sync_group_priority_changes_match_keepalived() {
+    let lab = Lab::new("fsg");
+    let (k, l, prio) = sync_group_run(&lab, "on", true);
+    eprintln!("keepalived wrote: {k:#?}");
+    assert_eq!(prio, 80, "lvsd's VI_1 did not follow the file");
+    assert!(
+        k.iter()
+            .any(|x| x == "INSTANCE \"VI_1\" MASTER_PRIORITY 80"),
+        "keepalived wrote no priority change: {k:#?}"
+    );
+    for vi in [
+        "INSTANCE \"VI_1\"",
+        "INSTANCE \"VI_2\"",
+        "INSTANCE \"VI_3\"",
+        "GROUP \"G\"",
+    ] {
+        let of = |v: &[String]| -> Vec<String> {
+            v.iter().filter(|x| x.starts_with(vi)).cloned().collect()
+        };
+        assert_eq!(
+            of(&l),
+            of(&k),
+            "{vi}: lvsd's FIFO lines differ from keepalived's"
+        );
+    }
+    assert!(
+        l.iter()
+            .any(|x| x == "INSTANCE \"VI_2\" MASTER_PRIORITY 70"),
+        "{l:#?}"
+    );
+    // VI_3's own `false` wins over its group's option, in keepalived as in lvsd.
+    assert!(
+        !k.iter()
+            .any(|x| x.starts_with("INSTANCE \"VI_3\" MASTER_PRIORITY")),
+        "{k:#?}"
+    );
+
+    let (k, l, prio) = sync_group_run(&lab, "off", false);
+    assert_eq!(prio, 80, "lvsd's VI_1 did not follow the file");
+    for (who, lines) in [("keepalived", &k), ("lvsd", &l)] {
+        assert!(
+            !lines.iter().any(|x| x.contains("_PRIORITY")),
+            "{who} wrote priority changes without notify_priority_changes: {lines:#?}"
+        );
+        assert!(lines.iter().any(|x| x.contains("MASTER")), "{lines:#?}");
+    }
 }

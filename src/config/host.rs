@@ -110,181 +110,197 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
         }
         out.push(d);
     };
-
-    // Interfaces.
     if !config.global.dynamic_interfaces {
-        for vi in &config.vrrp_instances {
-            if let Some(ifname) = &vi.interface
-                && !probe.interface_exists(ifname)
-            {
-                push(
-                    Category::Host,
-                    vi.interface_span.unwrap_or(vi.span),
-                    format!(
-                        "interface {ifname} for vrrp_instance {} does not exist on this host",
-                        vi.name
-                    ),
-                    Some(
-                        "note: keepalived refuses to run VRRP with a non-existent interface".into(),
-                    ),
-                );
-            }
-            if let Some(v) = &vi.vrf {
-                let span = vi.vrf_span.unwrap_or(vi.span);
-                if !probe.interface_exists(v) {
-                    push(
-                        Category::Host,
-                        span,
-                        format!(
-                            "VRF interface {v} for vrrp_instance {} does not exist on this host",
-                            vi.name
-                        ),
-                        Some(
-                            "note: keepalived refuses to run VRRP with a non-existent interface"
-                                .into(),
-                        ),
-                    );
-                } else if probe.is_vrf(v) == Some(false) {
-                    push(
-                        Category::Host,
-                        span,
-                        format!(
-                            "({}) vrf {v} is not a VRF device (`ip link add {v} type vrf table N`); the instance waits in INIT until it is one",
-                            vi.name
-                        ),
-                        None,
-                    );
-                }
-            }
-            for t in &vi.track_interfaces {
-                if !probe.interface_exists(&t.name) {
-                    push(
-                        Category::Host,
-                        t.span,
-                        format!(
-                            "({}) track_interface {} does not exist on this host",
-                            vi.name, t.name
-                        ),
-                        None,
-                    );
-                }
-            }
-            for a in vi
-                .virtual_ipaddress
-                .iter()
-                .chain(&vi.virtual_ipaddress_excluded)
-            {
-                if let Some(dev) = &a.dev
-                    && !probe.interface_exists(dev)
-                {
-                    push(
-                        Category::Host,
-                        a.span,
-                        format!(
-                            "({}) interface {dev} for ip address {} does not exist on this host",
-                            vi.name, a.addr
-                        ),
-                        None,
-                    );
-                }
-            }
+        instance_interfaces(config, probe, &mut push);
+        other_interfaces(config, sources, probe, &mut push, &mut notes);
+    }
+    let runnable = scripts(config, sources, probe, &mut push, &mut notes);
+    if runnable > 0 && !config.global.enable_script_security {
+        let span = config.global.span.unwrap_or(Span {
+            file: super::diag::FileId(0),
+            line: 1,
+            col: 1,
+        });
+        let mut d = Diagnostic::warning(
+            "scripts are executed but script security is not enabled (`enable_script_security` in global_defs)",
+        )
+        .with_category(Category::ScriptSecurity)
+        .with_note("note: keepalived calls this a SECURITY VIOLATION and `-t` exits 6");
+        if config.global.span.is_some() {
+            d = d.at(sources.location(span));
         }
-        if let Some(d) = &config.global.lvs_sync_daemon
-            && !probe.interface_exists(&d.interface)
+        out.push(d);
+    }
+    diags.extend(out);
+    diags.extend(notes);
+}
+
+/// A warning of [`check`]: (category, span, message, note).
+type Push<'p> = dyn FnMut(Category, Span, String, Option<String>) + 'p;
+
+/// The interfaces of the VRRP instances: theirs, the tracked ones, their addresses'.
+fn instance_interfaces(config: &Config, probe: &dyn Probe, push: &mut Push) {
+    for vi in &config.vrrp_instances {
+        if let Some(ifname) = &vi.interface
+            && !probe.interface_exists(ifname)
         {
-            // keepalived 2.2.7 says nothing: lvsd's own finding.
-            notes.push(
-                sources
-                    .diagnostic(
-                        Severity::Note,
-                        d.span,
-                        format!(
-                            "lvs_sync_daemon interface {} does not exist on this host",
-                            d.interface
-                        ),
-                    )
-                    .with_category(Category::Host),
+            push(
+                Category::Host,
+                vi.interface_span.unwrap_or(vi.span),
+                format!(
+                    "interface {ifname} for vrrp_instance {} does not exist on this host",
+                    vi.name
+                ),
+                Some("note: keepalived refuses to run VRRP with a non-existent interface".into()),
             );
         }
-        let statics = config
-            .static_ipaddresses
+        vrf_device(vi, probe, push);
+        for t in &vi.track_interfaces {
+            if !probe.interface_exists(&t.name) {
+                push(
+                    Category::Host,
+                    t.span,
+                    format!(
+                        "({}) track_interface {} does not exist on this host",
+                        vi.name, t.name
+                    ),
+                    None,
+                );
+            }
+        }
+        for a in vi
+            .virtual_ipaddress
             .iter()
-            .map(|a| (a.dev.as_ref(), a.span, format!("ip address {}", a.addr)));
-        let routes = config
-            .static_routes
-            .iter()
-            .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_routes))
-            // The line's `dev` and every nexthop's.
-            .flat_map(|r| {
-                r.spec
-                    .devices()
-                    .map(|d| (Some(d), r.span, "VROUTE nexthop".to_string()))
-                    .collect::<Vec<_>>()
-            });
-        let rules = config
-            .static_rules
-            .iter()
-            .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_rules))
-            .flat_map(|r| {
-                [
-                    (r.iif.as_ref(), r.span, "rule".to_string()),
-                    (r.oif.as_ref(), r.span, "rule".to_string()),
-                ]
-            });
-        for (dev, span, what) in statics.chain(routes).chain(rules) {
-            if let Some(dev) = dev
+            .chain(&vi.virtual_ipaddress_excluded)
+        {
+            if let Some(dev) = &a.dev
                 && !probe.interface_exists(dev)
             {
                 push(
                     Category::Host,
-                    span,
-                    format!("interface {dev} for {what} does not exist on this host"),
+                    a.span,
+                    format!(
+                        "({}) interface {dev} for ip address {} does not exist on this host",
+                        vi.name, a.addr
+                    ),
                     None,
                 );
             }
         }
     }
+}
 
-    // Scripts that will run: every script of the configuration, as the daemon resolves them
-    // (crate::scripts). What keepalived 2.2.7's -t says of them, checked against it:
-    // - every runnable script, tracked or not, counts toward "SECURITY VIOLATION" (exit 6);
-    // - a script it cannot run as its user (no such user, default user missing under script
-    //   security) is a warning at the script, and a track script's references then say so;
-    // - a missing program is a warning for a vrrp_script only (silent for the rest: lvsd notes);
-    // - an unsafe checker-side script (MISC_CHECK, notify_up/down, quorum_up/down) is silent in
-    //   -t (its checker process drops it later): a note; every other unsafe script warns.
+/// `vrf NAME`: the device exists and is a VRF master.
+fn vrf_device(vi: &super::model::VrrpInstance, probe: &dyn Probe, push: &mut Push) {
+    let Some(v) = &vi.vrf else { return };
+    let span = vi.vrf_span.unwrap_or(vi.span);
+    if !probe.interface_exists(v) {
+        push(
+            Category::Host,
+            span,
+            format!(
+                "VRF interface {v} for vrrp_instance {} does not exist on this host",
+                vi.name
+            ),
+            Some("note: keepalived refuses to run VRRP with a non-existent interface".into()),
+        );
+    } else if probe.is_vrf(v) == Some(false) {
+        push(
+            Category::Host,
+            span,
+            format!(
+                "({}) vrf {v} is not a VRF device (`ip link add {v} type vrf table N`); the instance waits in INIT until it is one",
+                vi.name
+            ),
+            None,
+        );
+    }
+}
+
+/// The interfaces of the LVS sync daemon, the static addresses, and the routes and rules.
+fn other_interfaces(
+    config: &Config,
+    sources: &SourceMap,
+    probe: &dyn Probe,
+    push: &mut Push,
+    notes: &mut Vec<Diagnostic>,
+) {
+    if let Some(d) = &config.global.lvs_sync_daemon
+        && !probe.interface_exists(&d.interface)
+    {
+        // keepalived 2.2.7 says nothing: lvsd's own finding.
+        notes.push(
+            sources
+                .diagnostic(
+                    Severity::Note,
+                    d.span,
+                    format!(
+                        "lvs_sync_daemon interface {} does not exist on this host",
+                        d.interface
+                    ),
+                )
+                .with_category(Category::Host),
+        );
+    }
+    let statics = config
+        .static_ipaddresses
+        .iter()
+        .map(|a| (a.dev.as_ref(), a.span, format!("ip address {}", a.addr)));
+    let routes = config
+        .static_routes
+        .iter()
+        .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_routes))
+        // The line's `dev` and every nexthop's.
+        .flat_map(|r| {
+            r.spec
+                .devices()
+                .map(|d| (Some(d), r.span, "VROUTE nexthop".to_string()))
+                .collect::<Vec<_>>()
+        });
+    let rules = config
+        .static_rules
+        .iter()
+        .chain(config.vrrp_instances.iter().flat_map(|v| &v.virtual_rules))
+        .flat_map(|r| {
+            [
+                (r.iif.as_ref(), r.span, "rule".to_string()),
+                (r.oif.as_ref(), r.span, "rule".to_string()),
+            ]
+        });
+    for (dev, span, what) in statics.chain(routes).chain(rules) {
+        if let Some(dev) = dev
+            && !probe.interface_exists(dev)
+        {
+            push(
+                Category::Host,
+                span,
+                format!("interface {dev} for {what} does not exist on this host"),
+                None,
+            );
+        }
+    }
+}
+
+/// Scripts that will run: every script of the configuration, as the daemon resolves them
+/// (crate::scripts). What keepalived 2.2.7's -t says of them, checked against it:
+/// - every runnable script, tracked or not, counts toward "SECURITY VIOLATION" (exit 6);
+/// - a script it cannot run as its user (no such user, default user missing under script
+///   security) is a warning at the script, and a track script's references then say so;
+/// - a missing program is a warning for a vrrp_script only (silent for the rest: lvsd notes);
+/// - an unsafe checker-side script (MISC_CHECK, notify_up/down, quorum_up/down) is silent in
+///   -t (its checker process drops it later): a note; every other unsafe script warns.
+///
+/// Returns how many scripts can run.
+fn scripts(
+    config: &Config,
+    sources: &SourceMap,
+    probe: &dyn Probe,
+    push: &mut Push,
+    notes: &mut Vec<Diagnostic>,
+) -> usize {
     let scripts = crate::scripts::every_script(config);
     let security = config.global.enable_script_security;
-    let default_user: Result<(u32, u32), String> = match &config.global.script_user {
-        Some(u) if !probe.user_exists(&u.user) => {
-            push(
-                Category::Host,
-                u.span,
-                format!(
-                    "script_user {} does not exist on this host (keepalived: error setting global script uid/gid)",
-                    u.user
-                ),
-                None,
-            );
-            Err(format!("script_user {} does not exist", u.user))
-        }
-        Some(u) if u.group.as_deref().is_some_and(|g| !group_exists(g)) => {
-            let g = u.group.as_deref().unwrap_or_default();
-            push(
-                Category::Host,
-                u.span,
-                format!("script_user group {g} does not exist on this host"),
-                None,
-            );
-            Err(format!("script_user group {g} does not exist"))
-        }
-        Some(u) => Ok(ids(&u.user, u.group.as_deref())),
-        None if probe.user_exists(crate::scripts::DEFAULT_SCRIPT_USER) => {
-            Ok(ids(crate::scripts::DEFAULT_SCRIPT_USER, None))
-        }
-        None if security => Err("unable to set default user keepalived_script".into()),
-        None => Ok((0, 0)),
-    };
+    let default_user = default_user(config, probe, push);
     let mut runnable = 0usize;
     for (what, s) in &scripts {
         let Some(prog) = s.argv.first() else { continue };
@@ -310,7 +326,7 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
                     }),
                 );
                 if kind == Kind::Track {
-                    disabled_track_refs(config, what, &mut push);
+                    disabled_track_refs(config, what, push);
                 }
                 continue;
             }
@@ -342,24 +358,43 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
             );
         }
     }
-    if runnable > 0 && !config.global.enable_script_security {
-        let span = config.global.span.unwrap_or(Span {
-            file: super::diag::FileId(0),
-            line: 1,
-            col: 1,
-        });
-        let mut d = Diagnostic::warning(
-            "scripts are executed but script security is not enabled (`enable_script_security` in global_defs)",
-        )
-        .with_category(Category::ScriptSecurity)
-        .with_note("note: keepalived calls this a SECURITY VIOLATION and `-t` exits 6");
-        if config.global.span.is_some() {
-            d = d.at(sources.location(span));
+    runnable
+}
+
+/// The user scripts without a `user` of their own run as (`script_user`, else
+/// keepalived_script, else root without script security), or why there is none.
+fn default_user(config: &Config, probe: &dyn Probe, push: &mut Push) -> Result<(u32, u32), String> {
+    let security = config.global.enable_script_security;
+    match &config.global.script_user {
+        Some(u) if !probe.user_exists(&u.user) => {
+            push(
+                Category::Host,
+                u.span,
+                format!(
+                    "script_user {} does not exist on this host (keepalived: error setting global script uid/gid)",
+                    u.user
+                ),
+                None,
+            );
+            Err(format!("script_user {} does not exist", u.user))
         }
-        out.push(d);
+        Some(u) if u.group.as_deref().is_some_and(|g| !group_exists(g)) => {
+            let g = u.group.as_deref().unwrap_or_default();
+            push(
+                Category::Host,
+                u.span,
+                format!("script_user group {g} does not exist on this host"),
+                None,
+            );
+            Err(format!("script_user group {g} does not exist"))
+        }
+        Some(u) => Ok(ids(&u.user, u.group.as_deref())),
+        None if probe.user_exists(crate::scripts::DEFAULT_SCRIPT_USER) => {
+            Ok(ids(crate::scripts::DEFAULT_SCRIPT_USER, None))
+        }
+        None if security => Err("unable to set default user keepalived_script".into()),
+        None => Ok((0, 0)),
     }
-    diags.extend(out);
-    diags.extend(notes);
 }
 
 /// Which of keepalived's processes judges a script, which decides what its -t says.
@@ -395,11 +430,7 @@ impl Kind {
 
 /// keepalived drops a track script it cannot run as its user, then reports each reference to
 /// it as "not found": so does lvsd, at each `track_script` line naming it.
-fn disabled_track_refs(
-    config: &Config,
-    what: &str,
-    push: &mut impl FnMut(Category, Span, String, Option<String>),
-) {
+fn disabled_track_refs(config: &Config, what: &str, push: &mut Push) {
     let name = what.trim_start_matches("vrrp_script ");
     for vi in &config.vrrp_instances {
         for t in vi.track_scripts.iter().filter(|t| t.name == name) {

@@ -25,6 +25,7 @@
 //! This is the only module of the config front end that reads files (besides `host`, and
 //! [`SourceMap`] reading one line back for a late diagnostic's excerpt).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,6 +74,37 @@ pub struct Preprocessed {
     pub tokens: Vec<Token>,
     pub sources: SourceMap,
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Where a logical line comes from, and how deep in expansion it was made.
+#[derive(Clone, Copy)]
+struct At<'p> {
+    id: FileId,
+    lineno: u32,
+    path: &'p Path,
+    /// For a line made by expansion: the column of what produced it (its tokens point there).
+    approx_col: Option<u32>,
+    /// Expansions (substitution, ~SEQ) that produced it.
+    depth: usize,
+}
+
+impl At<'_> {
+    fn span(&self, col: u32) -> Span {
+        Span {
+            file: self.id,
+            line: self.lineno,
+            col,
+        }
+    }
+
+    /// A line this one expands to, produced at `col`.
+    fn expanded(self, col: u32) -> Self {
+        At {
+            approx_col: Some(col),
+            depth: self.depth + 1,
+            ..self
+        }
+    }
 }
 
 struct Pre<'a> {
@@ -334,30 +366,48 @@ impl<'a> Pre<'a> {
             }
             return;
         }
-        self.logical(line, id, lineno, path, None, 0);
+        let at = At {
+            id,
+            lineno,
+            path,
+            approx_col: None,
+            depth: 0,
+        };
+        self.logical(line, at);
     }
 
-    /// One logical line: conditional, definition, substitution, include, tokens. `approx_col`
-    /// is set once the text no longer matches the file (after substitution): tokens past it
-    /// point at it.
-    fn logical(
-        &mut self,
-        line: &str,
-        id: FileId,
-        lineno: u32,
-        path: &Path,
-        approx_col: Option<u32>,
-        depth: usize,
-    ) {
-        let span_at = |col: u32| Span {
-            file: id,
-            line: lineno,
-            col,
-        };
-        if self.budget.exhausted {
+    /// One logical line: conditional, `~SEQ`/`~LST`, definition, substitution, then include or
+    /// tokens. `at.approx_col` is set once the text no longer matches the file (after
+    /// substitution): tokens past it point at it.
+    fn logical(&mut self, line: &str, at: At) {
+        if !self.within_limits(line, at) {
             return;
         }
-        if approx_col.is_some() {
+        let Some(text) = self.condition(line) else {
+            return;
+        };
+        let text: &str = &text;
+        let body = text.trim_start();
+        if body.starts_with("~SEQ") || body.starts_with("~LST") {
+            return self.sequence_line(text, body, at);
+        }
+        if self.definition(body) {
+            return;
+        }
+        if text.contains('$') && self.substitution(text, at) {
+            return;
+        }
+        self.tokens(text, at);
+    }
+
+    /// Whether a line may still be read: expansion counts against the whole load's budget, and
+    /// substitution nests only so deep (past either, reported and dropped).
+    fn within_limits(&mut self, line: &str, at: At) -> bool {
+        if self.budget.exhausted {
+            return false;
+        }
+        let span = at.span(at.approx_col.unwrap_or(1));
+        if at.approx_col.is_some() {
             // Produced by expansion: counts against the whole load's expansion budget.
             self.budget.lines += 1;
             self.budget.expanded_bytes += line.len();
@@ -365,160 +415,149 @@ impl<'a> Pre<'a> {
                 let msg = format!(
                     "expansion (parameters, ~SEQ/~LST) produces more than {MAX_EXPANDED_LINES} lines"
                 );
-                return self.exhaust(Some(span_at(approx_col.unwrap_or(1))), msg);
+                self.exhaust(Some(span), msg);
+                return false;
             }
             if self.budget.expanded_bytes > MAX_EXPANDED_BYTES {
                 let msg = format!(
                     "expansion (parameters, ~SEQ/~LST) produces more than {} MiB of text",
                     MAX_EXPANDED_BYTES >> 20
                 );
-                return self.exhaust(Some(span_at(approx_col.unwrap_or(1))), msg);
+                self.exhaust(Some(span), msg);
+                return false;
             }
         }
-        if depth > MAX_SUBST_DEPTH {
+        if at.depth > MAX_SUBST_DEPTH {
             let d = self.diag(
                 Severity::Error,
-                span_at(approx_col.unwrap_or(1)),
+                span,
                 "parameter substitution nests too deep (a parameter that expands to itself?)",
             );
             self.out.diagnostics.push(d);
-            return;
+            return false;
         }
-        let owned: String;
-        let mut text = line;
+        true
+    }
 
-        // @ID / @^ID: blank the prefix out so columns stay right.
+    /// `@ID` / `@^ID` at the start of a line: the line without the prefix (blanked out so
+    /// columns stay right) when it is for this config id, None when it is not.
+    fn condition<'t>(&self, text: &'t str) -> Option<Cow<'t, str>> {
         let lead = text.len() - text.trim_start().len();
-        let mut body = &text[lead..];
-        if body.starts_with('@') {
-            let end = text[lead..]
-                .find(|c: char| c.is_whitespace())
-                .map_or(text.len(), |e| lead + e);
-            let cond = &text[lead + 1..end];
-            let keep = match cond.strip_prefix('^') {
-                Some(id) => id != self.config_id,
-                None => cond == self.config_id,
-            };
-            if !keep {
-                return;
-            }
-            owned = format!("{}{}", " ".repeat(end), &text[end..]);
-            text = &owned;
-            body = text.trim_start();
+        if !text[lead..].starts_with('@') {
+            return Some(Cow::Borrowed(text));
         }
+        let end = text[lead..]
+            .find(|c: char| c.is_whitespace())
+            .map_or(text.len(), |e| lead + e);
+        let cond = &text[lead + 1..end];
+        let keep = match cond.strip_prefix('^') {
+            Some(id) => id != self.config_id,
+            None => cond == self.config_id,
+        };
+        keep.then(|| Cow::Owned(format!("{}{}", " ".repeat(end), &text[end..])))
+    }
 
-        // ~SEQ(var, [start,] [step,] end), ~SEQx(…) and ~LST(var, v1, v2, …): the rest of
-        // the line once per value, with $var set.
-        if body.starts_with("~SEQ") || body.starts_with("~LST") {
-            let col = approx_col.unwrap_or((text.len() - body.len()) as u32 + 1);
-            match sequence(body, &self.params) {
-                Ok(Sequence { vars, rows, rest }) => {
-                    let rest = rest.to_string();
-                    for row in rows {
-                        if self.budget.exhausted {
-                            break;
-                        }
-                        for (var, v) in vars.iter().zip(row) {
-                            self.params.insert(var.clone(), v);
-                        }
-                        self.logical(&rest, id, lineno, path, Some(col), depth + 1);
-                    }
-                }
-                // keepalived logs a bad sequence and skips the line; only the limit on
-                // values (which keepalived does not have) refuses the file.
-                Err((severity, msg)) => {
-                    let d = self.diag(severity, span_at(col), msg);
-                    self.out.diagnostics.push(d);
-                }
-            }
-            return;
-        }
-
-        // $NAME=value definitions (value to the end of the code; `\` continues it).
-        if let Some(def) = body.strip_prefix('$')
-            && let Some(eq) = def.find('=')
-        {
-            let name = &def[..eq];
-            if is_param_name(name) {
-                let rest = &def[eq + 1..];
-                let more = rest.trim_end().ends_with('\\');
-                let value = &rest[..code_end(rest)];
-                let (value, _) = continuation(value);
-                let value = value.trim().to_string();
-                if more {
-                    self.collecting = Some((name.to_string(), value));
-                } else {
-                    self.params.insert(name.to_string(), value);
-                }
-                return;
-            }
-        }
-
-        // Parameter substitution, textual as keepalived's: a value may hold several words,
-        // braces, a conditional, or (multiline definitions) several lines.
-        if text.contains('$') {
-            let code = &text[..code_end(text)];
-            let substituted = substitute(code, &self.params);
-            if let Some(new) = substituted {
-                if new.len() > MAX_EXPANSION {
-                    let d = self.diag(
-                        Severity::Error,
-                        span_at(approx_col.unwrap_or(1)),
-                        format!("parameter substitution makes this line longer than {MAX_EXPANSION} bytes"),
-                    );
-                    self.out.diagnostics.push(d);
-                    return;
-                }
-                let col = approx_col.unwrap_or_else(|| {
-                    let dollar = code.find('$').unwrap_or(0);
-                    code[..dollar].chars().count() as u32 + 1
-                });
-                for piece in new.split('\n') {
+    /// `~SEQ(var, [start,] [step,] end)`, `~SEQx(…)` and `~LST(var, v1, v2, …)`: the rest of
+    /// the line once per value, with $var set.
+    fn sequence_line(&mut self, text: &str, body: &str, at: At) {
+        let col = at
+            .approx_col
+            .unwrap_or((text.len() - body.len()) as u32 + 1);
+        match sequence(body, &self.params) {
+            Ok(Sequence { vars, rows, rest }) => {
+                let rest = rest.to_string();
+                for row in rows {
                     if self.budget.exhausted {
                         break;
                     }
-                    self.logical(piece, id, lineno, path, Some(col), depth + 1);
+                    for (var, v) in vars.iter().zip(row) {
+                        self.params.insert(var.clone(), v);
+                    }
+                    self.logical(&rest, at.expanded(col));
                 }
-                return;
+            }
+            // keepalived logs a bad sequence and skips the line; only the limit on values
+            // (which keepalived does not have) refuses the file.
+            Err((severity, msg)) => {
+                let d = self.diag(severity, at.span(col), msg);
+                self.out.diagnostics.push(d);
             }
         }
+    }
 
+    /// `$NAME=value` definitions (value to the end of the code; `\` continues it): true if
+    /// `body` is one.
+    fn definition(&mut self, body: &str) -> bool {
+        let Some(def) = body.strip_prefix('$') else {
+            return false;
+        };
+        let Some(eq) = def.find('=') else {
+            return false;
+        };
+        let name = &def[..eq];
+        if !is_param_name(name) {
+            return false;
+        }
+        let rest = &def[eq + 1..];
+        let more = rest.trim_end().ends_with('\\');
+        let value = &rest[..code_end(rest)];
+        let (value, _) = continuation(value);
+        let value = value.trim().to_string();
+        if more {
+            self.collecting = Some((name.to_string(), value));
+        } else {
+            self.params.insert(name.to_string(), value);
+        }
+        true
+    }
+
+    /// Parameter substitution, textual as keepalived's: a value may hold several words,
+    /// braces, a conditional, or (multiline definitions) several lines. True if the line was
+    /// substituted (its pieces are then read in its place).
+    fn substitution(&mut self, text: &str, at: At) -> bool {
+        let code = &text[..code_end(text)];
+        let Some(new) = substitute(code, &self.params) else {
+            return false;
+        };
+        if new.len() > MAX_EXPANSION {
+            let d = self.diag(
+                Severity::Error,
+                at.span(at.approx_col.unwrap_or(1)),
+                format!("parameter substitution makes this line longer than {MAX_EXPANSION} bytes"),
+            );
+            self.out.diagnostics.push(d);
+            return true;
+        }
+        let col = at.approx_col.unwrap_or_else(|| {
+            let dollar = code.find('$').unwrap_or(0);
+            code[..dollar].chars().count() as u32 + 1
+        });
+        for piece in new.split('\n') {
+            if self.budget.exhausted {
+                break;
+            }
+            self.logical(piece, at.expanded(col));
+        }
+        true
+    }
+
+    /// A line as it reaches the lexer: `include PATTERN`, or its tokens and end of line to the
+    /// parser.
+    fn tokens(&mut self, text: &str, at: At) {
         let start = self.out.tokens.len();
-        let lexed = lex_into(text, id, lineno, 0, &mut self.out.tokens);
+        let lexed = lex_into(text, at.id, at.lineno, 0, &mut self.out.tokens);
         if let Some((col, msg)) = lexed.error {
-            let col = approx_col.map_or(col, |a| col.min(a));
-            let d = self.diag(Severity::Error, span_at(col), msg);
+            let col = at.approx_col.map_or(col, |a| col.min(a));
+            let d = self.diag(Severity::Error, at.span(col), msg);
             self.out.diagnostics.push(d);
         }
-        if let Some(a) = approx_col {
+        if let Some(a) = at.approx_col {
             for t in &mut self.out.tokens[start..] {
                 t.span.col = t.span.col.min(a);
             }
         }
-        let eol_col = approx_col.unwrap_or(lexed.end_col);
-
-        // include PATTERN
-        let line_tokens = &self.out.tokens[start..];
-        if let Some(Tok::Word {
-            text: kw,
-            quoted: false,
-        }) = line_tokens.first().map(|t| &t.tok)
-            && kw == "include"
-        {
-            let span = line_tokens[0].span;
-            let pattern = line_tokens.get(1).and_then(Token::word).map(str::to_string);
-            self.out.tokens.truncate(start);
-            match pattern {
-                None => {
-                    let d = self.diag(
-                        Severity::Error,
-                        span,
-                        "`include` needs a file name or pattern",
-                    );
-                    self.out.diagnostics.push(d);
-                }
-                Some(pattern) => self.include(&pattern, path, span),
-            }
+        let eol_col = at.approx_col.unwrap_or(lexed.end_col);
+        if self.include_line(start, at.path) {
             return;
         }
         if self.out.tokens.len() == start && lexed.comment.is_none() {
@@ -529,13 +568,44 @@ impl<'a> Pre<'a> {
                 comment: lexed.comment,
                 comment_brace: lexed.comment_brace,
             },
-            span: span_at(eol_col),
+            span: at.span(eol_col),
         });
         if let Some(parser) = &mut self.parser {
             for t in self.out.tokens.drain(start..) {
                 parser.push(t, &self.out.sources, &mut self.out.diagnostics);
             }
         }
+    }
+
+    /// `include PATTERN` (the line's tokens from `start`): read in its place. True if the line
+    /// was one.
+    fn include_line(&mut self, start: usize, path: &Path) -> bool {
+        let line_tokens = &self.out.tokens[start..];
+        let Some(Tok::Word {
+            text: kw,
+            quoted: false,
+        }) = line_tokens.first().map(|t| &t.tok)
+        else {
+            return false;
+        };
+        if kw != "include" {
+            return false;
+        }
+        let span = line_tokens[0].span;
+        let pattern = line_tokens.get(1).and_then(Token::word).map(str::to_string);
+        self.out.tokens.truncate(start);
+        match pattern {
+            None => {
+                let d = self.diag(
+                    Severity::Error,
+                    span,
+                    "`include` needs a file name or pattern",
+                );
+                self.out.diagnostics.push(d);
+            }
+            Some(pattern) => self.include(&pattern, path, span),
+        }
+        true
     }
 
     fn include(&mut self, pattern: &str, including: &Path, span: Span) {

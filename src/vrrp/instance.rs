@@ -907,7 +907,9 @@ impl Exec<'_> {
                 }
                 Effect::PriorityChanged { state, priority } => {
                     // keepalived writes `INSTANCE "VI_1" MASTER_PRIORITY 90` to its notify FIFO.
-                    let line = format!("{}_PRIORITY {priority}", notify::state_word(state));
+                    let word = format!("{}_PRIORITY", notify::state_word(state));
+                    crate::fifo::vrrp("INSTANCE", &self.cfg.name, &word, priority);
+                    let line = format!("{word} {priority}");
                     tracing::info!(instance = %self.cfg.name, "{line}");
                     self.hub.events.publish("vrrp", self.cfg.name.clone(), line);
                 }

@@ -116,6 +116,8 @@ pub fn cases() -> Vec<(String, String)> {
         ("sync-group-track-weight", format!("{SCRIPT}{}{}vrrp_sync_group G1 {{\n    group {{\n        VI_1\n        VI_2\n    }}\n    track_script {{\n        chk weight 10\n    }}\n}}\n", instance("VI_1", 51, &[]), instance("VI_2", 52, &[]))),
         ("sync-group-instance-weight", format!("{SCRIPT}{}{}vrrp_sync_group G1 {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n", instance("VI_1", 51, &["track_script {\n        chk weight 10\n    }".into()]), instance("VI_2", 52, &[]))),
         ("sync-group-tracking-weight-ok", format!("{SCRIPT}{}{}vrrp_sync_group G1 {{\n    group {{\n        VI_1\n        VI_2\n    }}\n    sync_group_tracking_weight\n}}\n", instance("VI_1", 51, &["track_script {\n        chk weight 10\n    }".into()]), instance("VI_2", 52, &[]))),
+        // keepalived has no notify_master_rx_lower_pri (nor notify_deleted) in a sync group.
+        ("sync-group-rx-lower-pri", format!("{}vrrp_sync_group G1 {{\n    group {{\n        VI_1\n    }}\n    notify_master_rx_lower_pri /bin/true\n    notify_deleted /bin/true\n}}\n", vi(&[]))),
         ("sync-group-global-tracking", format!("{}{}vrrp_sync_group G1 {{\n    group {{\n        VI_1\n        VI_2\n    }}\n    global_tracking\n}}\n", instance("VI_1", 51, &[]), instance("VI_2", 52, &[]))),
         // --- virtual routes / rules, static
         ("vroute-ok", vi(&["virtual_routes {\n        10.9.0.0/16 via 192.168.200.254 dev eth0\n    }"])),

@@ -4,11 +4,10 @@
 use std::time::Duration;
 
 use super::Ctx;
-use crate::config::keywords::Context;
+use super::checker_table::{Chk, KINDS};
 use crate::config::model::{
-    CheckTarget, CheckTiming, Checker, CheckerKind, Config, DnsCheck, DnsType, FileCheck, Forward,
-    GrpcCheck, HttpCheck, HttpProtocol, MiscCheck, RealServer, ReplyPattern, SmtpCheck,
-    TlsVerifySetting, UdpCheck, UrlCheck,
+    CheckTarget, CheckTiming, Checker, CheckerKind, Config, DnsType, FileCheck, Forward,
+    HttpProtocol, MiscCheck, RealServer, ReplyPattern,
 };
 use crate::config::parser::Node;
 
@@ -91,7 +90,7 @@ pub(super) struct Parent<'a> {
 }
 
 /// `type A|NS|CNAME|SOA|MX|TXT|AAAA` of a DNS_CHECK (unknown: SOA, warned).
-fn dns_type(cx: &mut Ctx, n: &Node) -> Option<DnsType> {
+pub(super) fn dns_type(cx: &mut Ctx, n: &Node) -> Option<DnsType> {
     let w = cx.arg(n, 1, "a query type")?;
     Some(match w.text.to_ascii_uppercase().as_str() {
         "A" => DnsType::A,
@@ -115,7 +114,7 @@ fn dns_type(cx: &mut Ctx, n: &Node) -> Option<DnsType> {
 }
 
 /// `http_protocol 1.0|1.0C|1.1` of an HTTP_GET / SSL_GET.
-fn http_protocol(cx: &mut Ctx, n: &Node) -> Option<HttpProtocol> {
+pub(super) fn http_protocol(cx: &mut Ctx, n: &Node) -> Option<HttpProtocol> {
     let w = cx.arg(n, 1, "1.0, 1.0C, 1.1 or 2")?;
     match w.text.as_str() {
         "1.0" => Some(HttpProtocol::Http10),
@@ -133,30 +132,8 @@ fn http_protocol(cx: &mut Ctx, n: &Node) -> Option<HttpProtocol> {
     }
 }
 
-/// UDP_CHECK's own options; false if `n` is not one of them.
-fn udp_option(cx: &mut Ctx, n: &Node, udp: &mut UdpCheck) -> bool {
-    match n.keyword() {
-        "payload" => {
-            let hex: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
-            match parse_hex(&hex, false) {
-                Some(p) => udp.payload = Some(p.bytes),
-                None => cx.warn(n.span(), "payload is not hexadecimal; ignored"),
-            }
-        }
-        "require_reply" => {
-            let hex: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
-            match parse_hex(&hex, true) {
-                Some(p) => udp.require_reply = Some(p),
-                None => cx.warn(n.span(), "require_reply is not hexadecimal; ignored"),
-            }
-        }
-        "min_reply_length" => udp.min_reply_length = cx.int(n, 0, 65_535).map_or(0, |v| v as u32),
-        "max_reply_length" => udp.max_reply_length = cx.int(n, 0, 65_535).map_or(255, |v| v as u32),
-        _ => return false,
-    }
-    true
-}
-
+/// A checker block of a real server: its options through the checker table, then the
+/// checker, or None (with a warning) when it lacks what it needs.
 pub(super) fn checker(
     cx: &mut Ctx,
     node: &Node,
@@ -176,8 +153,8 @@ pub(super) fn checker(
             return None;
         }
     };
-    let mut own = Inherit::default();
-    let mut target = CheckTarget {
+    let &kind = KINDS.iter().find(|k| **k == kw)?;
+    let target = CheckTarget {
         ip: rs.addr,
         port: rs.port,
         bindto: None,
@@ -185,105 +162,12 @@ pub(super) fn checker(
         bind_if: None,
         fwmark: None,
     };
-    let mut log_all_failures = None;
-    let mut http = HttpCheck {
-        tls: kw == "SSL_GET",
-        http_protocol: HttpProtocol::Http10,
-        fast_recovery: false,
-        enable_sni: false,
-        sni_name: None,
-        urls: Vec::new(),
-        tls_verify: TlsVerifySetting::Off,
-    };
-    let mut grpc = GrpcCheck::default();
-    let mut http_vhost: Option<String> = None;
-    let mut url_nodes: Vec<&Node> = Vec::new();
-    let mut smtp = SmtpCheck::default();
-    let mut host_nodes: Vec<&Node> = Vec::new();
-    let mut dns = DnsCheck {
-        query_type: DnsType::Soa,
-        name: ".".into(),
-    };
-    let mut misc_script = None;
-    let mut misc_timeout = None;
-    let mut misc_dynamic = false;
-    let mut misc_user = None;
-    let mut udp = UdpCheck {
-        max_reply_length: 255,
-        ..UdpCheck::default()
-    };
-    let mut file_name: Option<(String, crate::config::model::Span)> = None;
-    // keepalived 2.2.7 has no `dynamic` in FILE_CHECK (it is an unknown keyword there).
-    let file_dynamic = false;
-    let (mut file_weight, mut file_reverse) = (None, None);
-    let is_http = matches!(kw, "HTTP_GET" | "SSL_GET");
-    let ctx = if is_http {
-        Context::HttpChecker
-    } else {
-        Context::Checker
-    };
+    let mut st = Chk::new(kind, target);
+    st.read(cx, children);
 
-    for n in children {
-        cx.acting(n, ctx);
-        let k = n.keyword();
-        if !matches!(k, "inhibit_on_failure" | "slow_start") && own.option(cx, n) {
-            continue;
-        }
-        match (kw, k) {
-            ("FILE_CHECK", "weight") => {
-                let mut words = vec![n.words[0].clone()];
-                words.extend(n.words.iter().cloned());
-                let (w, r) = cx.weight_at(&Node { words, block: None }, 1, 2_147_483_647);
-                file_weight = w;
-                file_reverse = r;
-            }
-            (_, _) if super::checker_target::target_option(cx, n, &mut target) => {}
-            (_, "log_all_failures") => log_all_failures = Some(cx.flag(n)),
-            ("HTTP_GET" | "SSL_GET", "url") => url_nodes.push(n),
-            ("HTTP_GET" | "SSL_GET", "http_protocol") => {
-                if let Some(p) = http_protocol(cx, n) {
-                    http.http_protocol = p;
-                }
-            }
-            ("HTTP_GET" | "SSL_GET", "fast_recovery") => http.fast_recovery = cx.flag(n),
-            ("HTTP_GET" | "SSL_GET", "enable_sni") => http.enable_sni = cx.flag(n),
-            ("SSL_GET", "sni_name") => http.sni_name = cx.string(n),
-            // lvsd extensions: certificate verification, gRPC health checks.
-            ("SSL_GET", "tls_verify") => http.tls_verify = tls_verify(n),
-            ("GRPC_CHECK", "tls_verify") => grpc.tls_verify = tls_verify(n),
-            ("GRPC_CHECK", "service") => grpc.service = cx.string(n).unwrap_or_default(),
-            ("GRPC_CHECK", "tls") => grpc.tls = cx.flag(n),
-            ("GRPC_CHECK", "authority") => grpc.authority = cx.string(n),
-            ("HTTP_GET" | "SSL_GET", "virtualhost") => http_vhost = cx.string(n),
-            ("SMTP_CHECK", "helo_name") => smtp.helo_name = cx.string(n),
-            ("SMTP_CHECK", "host") => host_nodes.push(n),
-            ("DNS_CHECK", "type") => {
-                if let Some(t) = dns_type(cx, n) {
-                    dns.query_type = t;
-                }
-            }
-            ("DNS_CHECK", "name") => {
-                if let Some(s) = cx.string(n) {
-                    dns.name = s;
-                }
-            }
-            ("MISC_CHECK", "misc_path") => misc_script = cx.script(n),
-            ("MISC_CHECK", "misc_timeout") => misc_timeout = cx.timer(n),
-            ("MISC_CHECK", "misc_dynamic") => misc_dynamic = cx.flag(n),
-            ("MISC_CHECK", "user") => misc_user = cx.user(n),
-            ("UDP_CHECK", _) if udp_option(cx, n, &mut udp) => {}
-            ("FILE_CHECK", "track_file") => {
-                file_name = cx
-                    .arg(n, 1, "a track_file name")
-                    .map(|w| (w.text.to_string(), w.span))
-            }
-            _ => cx.other_in(n, ctx, kw),
-        }
-    }
-
-    let merged = own.over(rs_inherit);
+    let merged = st.own.over(rs_inherit);
     let delay_loop = merged.delay_loop.unwrap_or(parent.delay_loop);
-    let (default_retry, default_dbr) = match kw {
+    let (default_retry, default_dbr) = match kind {
         "DNS_CHECK" => (3, delay_loop),
         "MISC_CHECK" => (0, Duration::from_secs(1)),
         "HTTP_GET" | "SSL_GET" => (1, Duration::from_secs(3)),
@@ -296,84 +180,12 @@ pub(super) fn checker(
         delay_before_retry: merged.delay_before_retry.unwrap_or(default_dbr),
         warmup: merged.warmup.unwrap_or(delay_loop),
         alpha: merged.alpha.unwrap_or(false),
-        log_all_failures: log_all_failures.unwrap_or(parent.global_log_all_failures),
+        log_all_failures: st
+            .log_all_failures
+            .unwrap_or(parent.global_log_all_failures),
     };
-
-    let kind = match kw {
-        "HTTP_GET" | "SSL_GET" => {
-            let vhost = http_vhost.or_else(|| merged.virtualhost.clone());
-            for u in url_nodes {
-                if let Some(url) = url(cx, u, &vhost) {
-                    http.urls.push(url);
-                }
-            }
-            http.urls.shrink_to_fit();
-            if http.urls.is_empty() {
-                cx.warn(
-                    node.span(),
-                    format!("{kw} without any `url {{ path … }}`; the checker is ignored"),
-                );
-                return None;
-            }
-            CheckerKind::Http(http)
-        }
-        "TCP_CHECK" => CheckerKind::Tcp,
-        "GRPC_CHECK" => CheckerKind::Grpc(grpc),
-        "SMTP_CHECK" => {
-            for h in host_nodes {
-                smtp.hosts
-                    .extend(super::checker_target::smtp_host(cx, h, &target, &timing));
-            }
-            CheckerKind::Smtp(smtp)
-        }
-        "DNS_CHECK" => CheckerKind::Dns(dns),
-        "PING_CHECK" => CheckerKind::Ping,
-        "UDP_CHECK" => CheckerKind::Udp(udp),
-        "MISC_CHECK" => {
-            let Some(mut script) = misc_script else {
-                cx.warn(
-                    super::vrrp::close_span(node),
-                    "MISC_CHECK without `misc_path`; the checker is ignored",
-                );
-                return None;
-            };
-            if script.user.is_none() {
-                script.user = misc_user;
-            }
-            CheckerKind::Misc(MiscCheck {
-                script,
-                timeout: misc_timeout.unwrap_or(delay_loop),
-                dynamic: misc_dynamic,
-            })
-        }
-        "FILE_CHECK" => {
-            let Some((name, span)) = file_name else {
-                cx.warn(
-                    super::vrrp::close_span(node),
-                    "FILE_CHECK without `track_file`; the checker is ignored",
-                );
-                return None;
-            };
-            let Some(tf) = config.track_file(&name) else {
-                cx.warn(
-                    span,
-                    format!("FILE_CHECK names track_file `{name}`, which is not defined; ignored"),
-                );
-                cx.warn(
-                    super::vrrp::close_span(node),
-                    "FILE_CHECK has no track_file specified; the checker is ignored",
-                );
-                return None;
-            };
-            CheckerKind::File(FileCheck {
-                weight: file_weight.unwrap_or(tf.weight),
-                reverse: file_reverse.unwrap_or(tf.weight_reverse),
-                track_file: name,
-                dynamic: file_dynamic,
-            })
-        }
-        _ => return None,
-    };
+    let vhost = st.http_vhost.take().or_else(|| merged.virtualhost.clone());
+    let (kind, target) = checker_kind(cx, node, st, vhost, &timing, config)?;
     Some(Checker {
         kind,
         target,
@@ -382,99 +194,99 @@ pub(super) fn checker(
     })
 }
 
-/// `tls_verify` alone: the system roots; `tls_verify FILE`: that CA file.
-fn tls_verify(n: &Node) -> TlsVerifySetting {
-    match n.args().first() {
-        None => TlsVerifySetting::SystemRoots,
-        Some(w) => TlsVerifySetting::CaFile(w.text.to_string().into()),
-    }
+/// What the checker probes, from what its handlers read.
+fn checker_kind(
+    cx: &mut Ctx,
+    node: &Node,
+    mut st: Chk,
+    vhost: Option<String>,
+    timing: &CheckTiming,
+    config: &Config,
+) -> Option<(CheckerKind, CheckTarget)> {
+    let kind = match st.kind {
+        "HTTP_GET" | "SSL_GET" => {
+            let mut http = st.http;
+            for u in &st.urls {
+                if let Some(url) = super::url::url(cx, u, &vhost) {
+                    http.urls.push(url);
+                }
+            }
+            http.urls.shrink_to_fit();
+            if http.urls.is_empty() {
+                cx.warn(
+                    node.span(),
+                    format!(
+                        "{} without any `url {{ path … }}`; the checker is ignored",
+                        st.kind
+                    ),
+                );
+                return None;
+            }
+            CheckerKind::Http(http)
+        }
+        "TCP_CHECK" => CheckerKind::Tcp,
+        "GRPC_CHECK" => CheckerKind::Grpc(st.grpc),
+        "SMTP_CHECK" => {
+            let mut smtp = st.smtp;
+            for h in &st.hosts {
+                smtp.hosts
+                    .extend(super::checker_target::smtp_host(cx, h, &st.target, timing));
+            }
+            CheckerKind::Smtp(smtp)
+        }
+        "DNS_CHECK" => CheckerKind::Dns(st.dns),
+        "PING_CHECK" => CheckerKind::Ping,
+        "UDP_CHECK" => CheckerKind::Udp(st.udp),
+        "MISC_CHECK" => {
+            let Some(mut script) = st.misc_script.take() else {
+                cx.warn(
+                    super::vrrp::close_span(node),
+                    "MISC_CHECK without `misc_path`; the checker is ignored",
+                );
+                return None;
+            };
+            if script.user.is_none() {
+                script.user = st.misc_user.take();
+            }
+            CheckerKind::Misc(MiscCheck {
+                script,
+                timeout: st.misc_timeout.unwrap_or(timing.delay_loop),
+                dynamic: st.misc_dynamic,
+            })
+        }
+        "FILE_CHECK" => CheckerKind::File(file_check(cx, node, &mut st, config)?),
+        _ => return None,
+    };
+    Some((kind, st.target))
 }
 
-fn url(cx: &mut Ctx, node: &Node, vhost: &Option<String>) -> Option<UrlCheck> {
-    let children = cx.need_block(node)?;
-    let mut u = UrlCheck {
-        path: String::new(),
-        digest: None,
-        status_codes: Vec::new(),
-        virtualhost: None,
-        regex: None,
-        regex_no_match: false,
-        regex_options: Vec::new(),
-        regex_min_offset: 0,
-        regex_max_offset: None,
-        regex_stack: None,
-        span: node.span(),
-    };
-    let mut has_path = false;
-    for n in children {
-        match n.keyword() {
-            "path" => {
-                if let Some(p) = cx.string(n) {
-                    u.path = p;
-                    has_path = true;
-                }
-            }
-            "digest" => {
-                if let Some(w) = cx.arg(n, 1, "an MD5 digest") {
-                    if w.text.len() == 32 && w.text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        u.digest = Some(w.text.as_str().to_ascii_lowercase());
-                    } else {
-                        cx.skip(
-                            w.span,
-                            format!(
-                                "digest `{}` is not an MD5 digest: expected 32 hexadecimal characters, found {}",
-                                w.text,
-                                w.text.chars().count()
-                            ),
-                        );
-                    }
-                }
-            }
-            "status_code" => {
-                for w in n.args() {
-                    let parsed = match w.text.split_once('-') {
-                        Some((a, b)) => a.parse::<u16>().ok().zip(b.parse::<u16>().ok()),
-                        None => w.text.parse::<u16>().ok().map(|v| (v, v)),
-                    };
-                    match parsed {
-                        Some((a, b)) if (100..=599).contains(&a) && (a..=599).contains(&b) => {
-                            u.status_codes.push((a, b))
-                        }
-                        _ => cx.warn(
-                            w.span,
-                            format!(
-                                "status_code `{}` is not a code or range within 100-599; ignored",
-                                w.text
-                            ),
-                        ),
-                    }
-                }
-                if n.args().is_empty() {
-                    cx.warn(
-                        n.span(),
-                        "`status_code` needs codes or ranges (200 or 200-299)",
-                    );
-                }
-            }
-            "virtualhost" => u.virtualhost = cx.string(n),
-            "regex" => u.regex = cx.string(n),
-            "regex_no_match" => u.regex_no_match = true,
-            k if k.starts_with("regex_") && super::url_regex::option(cx, n, &mut u) => {}
-            _ => cx.other(n, Context::Url),
-        }
-    }
-    super::url_regex::validate(cx, &mut u);
-    if !has_path {
-        cx.warn(node.span(), "url without `path`; ignored");
+/// A FILE_CHECK's track_file, which must be defined.
+fn file_check(cx: &mut Ctx, node: &Node, st: &mut Chk, config: &Config) -> Option<FileCheck> {
+    let Some((name, span)) = st.file_name.take() else {
+        cx.warn(
+            super::vrrp::close_span(node),
+            "FILE_CHECK without `track_file`; the checker is ignored",
+        );
         return None;
-    }
-    if u.status_codes.is_empty() {
-        u.status_codes.push((200, 299));
-    }
-    if u.virtualhost.is_none() {
-        u.virtualhost = vhost.clone();
-    }
-    Some(u)
+    };
+    let Some(tf) = config.track_file(&name) else {
+        cx.warn(
+            span,
+            format!("FILE_CHECK names track_file `{name}`, which is not defined; ignored"),
+        );
+        cx.warn(
+            super::vrrp::close_span(node),
+            "FILE_CHECK has no track_file specified; the checker is ignored",
+        );
+        return None;
+    };
+    Some(FileCheck {
+        weight: st.file_weight.unwrap_or(tf.weight),
+        reverse: st.file_reverse.unwrap_or(tf.weight_reverse),
+        track_file: name,
+        // keepalived 2.2.7 has no `dynamic` in FILE_CHECK (it is an unknown keyword there).
+        dynamic: false,
+    })
 }
 
 /// keepalived's free-form hex: each word is read in pairs of digits, a lone final digit is a

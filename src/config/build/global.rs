@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use crate::config::keywords::Context;
+use crate::config::keywords::table::{Arity::Rest, Entry, kw};
 use crate::config::model::{Config, GlobalDefs, LvsSyncDaemon, NotifyFifo, SslConfig};
 use crate::config::parser::Node;
 
@@ -135,13 +136,29 @@ pub(super) fn ssl(cx: &mut Ctx, node: &Node, config: &mut Config) {
     };
     let mut s = SslConfig::default();
     for n in children {
-        match n.keyword() {
-            "password" => s.password = cx.string(n),
-            "ca" => s.ca = cx.string(n).map(PathBuf::from),
-            "certificate" => s.certificate = cx.string(n).map(PathBuf::from),
-            "key" => s.key = cx.string(n).map(PathBuf::from),
-            _ => cx.other(n, Context::Ssl),
-        }
+        super::dispatch(cx, Context::Ssl, SSL, n, &mut s);
     }
     config.ssl = Some(s);
+}
+
+/// Every keyword of the `SSL` block, in reference order.
+#[rustfmt::skip]
+pub(in crate::config) const SSL: &[Entry<SslConfig>] = &[
+    kw("password", Rest, "password of the private key", ssl_password),
+    kw("ca", Rest, "CA certificate file the checkers' servers are verified with", ssl_ca),
+    kw("certificate", Rest, "client certificate file of the SSL_GET checkers", ssl_certificate),
+    kw("key", Rest, "private key file of that certificate", ssl_key),
+];
+
+fn ssl_password(cx: &mut Ctx, n: &Node, s: &mut SslConfig) {
+    s.password = cx.string(n);
+}
+fn ssl_ca(cx: &mut Ctx, n: &Node, s: &mut SslConfig) {
+    s.ca = cx.string(n).map(PathBuf::from);
+}
+fn ssl_certificate(cx: &mut Ctx, n: &Node, s: &mut SslConfig) {
+    s.certificate = cx.string(n).map(PathBuf::from);
+}
+fn ssl_key(cx: &mut Ctx, n: &Node, s: &mut SslConfig) {
+    s.key = cx.string(n).map(PathBuf::from);
 }

@@ -79,7 +79,7 @@ impl<'b> Global<'b> {
         kw("vrrp_higher_prio_send_advert", Arity::None, "default of `higher_prio_send_advert`", vrrp_higher_prio_send_advert),
         kw("vrrp_down_timer_adverts", One("a number"), "default of `down_timer_adverts`", vrrp_down_timer_adverts),
         kw("vrrp_startup_delay", One("a time in seconds"), "seconds instances wait after start-up", vrrp_startup_delay),
-        kw("vrrp_notify_priority_changes", Arity::None, "notify scripts also run on priority changes", vrrp_notify_priority_changes),
+        kw("vrrp_notify_priority_changes", Arity::None, "instances' priority changes go to the notify FIFOs (`MASTER_PRIORITY N`)", vrrp_notify_priority_changes),
         kw("vrrp_iptables", Rest, "taken as `nftables` (as keepalived built with nftables)", vrrp_iptables),
         kw("lvs_sync_daemon", One("an interface"), "IPVS connection sync daemon", lvs_sync_daemon_kw),
         kw("lvs_timeouts", Rest, "IPVS tcp/tcpfin/udp timeouts", lvs_timeouts_kw),

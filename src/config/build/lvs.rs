@@ -276,6 +276,27 @@ fn address(cx: &mut Ctx, node: &Node) -> Option<VsAddress> {
     }
 }
 
+/// `persistence_granularity` into the persistence, and lvsd's own notes (keepalived 2.2.7 says
+/// nothing) on persistence options that cannot work.
+fn persistence(cx: &mut Ctx, node: &Node, vs: &mut VirtualServer, granularity: Option<String>) {
+    if let (Some(p), Some(g)) = (vs.persistence.as_mut(), granularity.clone()) {
+        p.granularity = Some(g);
+    } else if granularity.is_some() {
+        cx.note(
+            node.span(),
+            "persistence_granularity without persistence_timeout has no effect",
+        );
+    }
+    if let VsAddress::Inet { port: 0, .. } = vs.address
+        && vs.persistence.is_none()
+    {
+        cx.note(
+            node.span(),
+            "a virtual server without a port must be persistent (set persistence_timeout)",
+        );
+    }
+}
+
 pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let Some(address) = address(cx, node) else {
         return;
@@ -311,15 +332,7 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
         mut seen,
         ..
     } = st;
-    if let (Some(p), Some(g)) = (vs.persistence.as_mut(), granularity.clone()) {
-        p.granularity = Some(g);
-    } else if granularity.is_some() {
-        // keepalived 2.2.7 says nothing: lvsd's own finding.
-        cx.note(
-            node.span(),
-            "persistence_granularity without persistence_timeout has no effect",
-        );
-    }
+    persistence(cx, node, &mut vs, granularity);
     let gl = &config.global;
     vs.smtp_alert = smtp_alert
         .or(gl.smtp_alert_checker)
@@ -335,15 +348,6 @@ pub(super) fn virtual_server(cx: &mut Ctx, node: &Node, config: &mut Config) {
         VsAddress::Inet { port, .. } => port,
         _ => 0,
     };
-    if let VsAddress::Inet { port: 0, .. } = vs.address
-        && vs.persistence.is_none()
-    {
-        // keepalived 2.2.7 says nothing here: lvsd's own finding.
-        cx.note(
-            node.span(),
-            "a virtual server without a port must be persistent (set persistence_timeout)",
-        );
-    }
     let ctx = checker::Parent {
         inherit: &inherit,
         default_port: vs_port,

@@ -5,11 +5,12 @@
 //! the default"), so one typo never hides the rest of the file's problems.
 
 mod anycast;
-mod bfd;
+pub(in crate::config) mod bfd;
 mod checker;
+pub(in crate::config) mod checker_table;
 mod checker_target;
 mod garp_group;
-mod global;
+pub(in crate::config) mod global;
 pub(in crate::config) mod global_defs;
 mod ipvlan;
 mod lvs;
@@ -17,8 +18,11 @@ mod nft;
 mod process;
 mod routes;
 mod rtnames;
+pub(in crate::config) mod sync_group;
+pub(in crate::config) mod top_level;
 mod track_group;
-mod track_process;
+pub(in crate::config) mod track_process;
+pub(in crate::config) mod url;
 mod url_regex;
 mod values;
 pub(in crate::config) mod virtual_server;
@@ -26,6 +30,7 @@ mod vmac_mac;
 mod vrrp;
 mod vrrp_extra;
 pub(in crate::config) mod vrrp_instance;
+pub(in crate::config) mod vrrp_script;
 
 use super::diag::{Diagnostic, Severity, SourceMap, Span};
 use super::keywords::Context;
@@ -126,8 +131,10 @@ impl Ctx<'_> {
         if let Some(spec) = ctx.lookup(kw) {
             // Modelled keywords reaching here are ones this block does not support in this
             // position (e.g. a checker option in MISC_CHECK); keepalived ignores those too.
-            let effect = matches!(spec.status, Status::Ignored(_))
-                .then(|| self.unimplemented(node.span(), kw, ctx));
+            let effect = match spec.status {
+                Status::Ignored(e) => Some(self.unimplemented(node.span(), kw, ctx, e)),
+                _ => None,
+            };
             self.ignored.push(IgnoredKeyword {
                 keyword: kw.to_string(),
                 context: ctx.name().to_string(),
@@ -174,11 +181,7 @@ impl Ctx<'_> {
     /// `lvsd does not implement X: what that means`: a note (keepalived accepts the keyword,
     /// so `-t`'s verdict does not change), logged as a warning at start-up and listed by
     /// [`Config::unimplemented`].
-    pub(super) fn unimplemented(&mut self, span: Span, kw: &str, ctx: Context) -> String {
-        let effect = match ctx.lookup(kw).map(|s| s.status) {
-            Some(Status::NotActing(e) | Status::Ignored(e)) => e,
-            _ => super::keywords::unimplemented_effect(kw),
-        };
+    fn unimplemented(&mut self, span: Span, kw: &str, ctx: Context, effect: &str) -> String {
         let d = self
             .sources
             .diagnostic(
@@ -195,21 +198,10 @@ impl Ctx<'_> {
         effect.to_string()
     }
 
-    /// A keyword the block's handler models but lvsd does not act on ([`NOT_ACTING`]): noted
-    /// and listed by `Config::unimplemented`. Called by each block loop before its handler.
-    ///
-    /// [`NOT_ACTING`]: super::keywords::NOT_ACTING
-    pub(super) fn acting(&mut self, node: &Node, ctx: Context) {
-        let kw = node.keyword();
-        if super::keywords::not_acting(ctx, kw).is_some() {
-            self.record_not_acting(node, ctx);
-        }
-    }
-
     /// Notes a keyword lvsd models without acting on, and records it for `Config::unimplemented`.
-    fn record_not_acting(&mut self, node: &Node, ctx: Context) {
+    fn record_not_acting(&mut self, node: &Node, ctx: Context, effect: &str) {
         let kw = node.keyword();
-        let effect = self.unimplemented(node.span(), kw, ctx);
+        let effect = self.unimplemented(node.span(), kw, ctx, effect);
         self.ignored.push(IgnoredKeyword {
             keyword: kw.to_string(),
             context: ctx.name().to_string(),
@@ -247,15 +239,27 @@ impl Ctx<'_> {
 /// if lvsd does not act on it, checks its arity and calls its handler on the block's state.
 /// Keywords not in the table, and those accepted without effect, go to [`Ctx::other`].
 pub(super) fn dispatch<S>(cx: &mut Ctx, ctx: Context, table: &[Entry<S>], node: &Node, st: &mut S) {
+    dispatch_in(cx, ctx, ctx.name(), table, node, st);
+}
+
+/// As [`dispatch`], naming the enclosing block `block` in messages (e.g. `TCP_CHECK`).
+pub(super) fn dispatch_in<S>(
+    cx: &mut Ctx,
+    ctx: Context,
+    block: &str,
+    table: &[Entry<S>],
+    node: &Node,
+    st: &mut S,
+) {
     let kw = node.keyword();
     let Some(e) = table.iter().find(|e| e.spec.matches(kw)) else {
-        return cx.other(node, ctx);
+        return cx.other_in(node, ctx, block);
     };
     let Some(handler) = e.handler else {
-        return cx.other(node, ctx);
+        return cx.other_in(node, ctx, block);
     };
-    if let Status::NotActing(_) = e.spec.status {
-        cx.record_not_acting(node, ctx);
+    if let Status::NotActing(effect) = e.spec.status {
+        cx.record_not_acting(node, ctx, effect);
     }
     if cx.arity_ok(node, e.spec.arity) {
         handler(cx, node, st);
@@ -303,7 +307,7 @@ pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>
         suggestions_left: MAX_SUGGESTIONS,
     };
     let mut config = Config::default();
-    let mut pending = vrrp::Pending::default();
+    let pending = vrrp::Pending::default();
 
     // global_defs first: instances and checkers take defaults from it wherever it appears.
     for node in tree.iter().filter(|n| n.keyword() == "global_defs") {
@@ -325,57 +329,27 @@ pub(super) fn build(tree: Tree, sources: &SourceMap, diags: &mut Vec<Diagnostic>
         }
         let node = &node.node();
         match node.keyword() {
-            "vrrp_script" => vrrp::vrrp_script(&mut cx, node, &mut config),
+            "vrrp_script" => vrrp_script::vrrp_script(&mut cx, node, &mut config),
             "bfd_instance" => bfd::bfd_instance(&mut cx, node, &mut config),
-            "track_file" | "vrrp_track_file" => vrrp::track_file(&mut cx, node, &mut config),
+            "track_file" | "vrrp_track_file" => vrrp_script::track_file(&mut cx, node, &mut config),
             "vrrp_track_process" => track_process::block(&mut cx, node, &mut config),
             _ => {}
         }
     }
+    let mut top = top_level::Top { config, pending };
     for node in tree {
-        let node = &node;
-        cx.acting(node, Context::TopLevel);
-        match node.keyword() {
-            "global_defs" | "vrrp_script" | "track_file" | "vrrp_track_file" | "bfd_instance" => {}
-            "vrrp_track_process" => {}
-            "linkbeat_interfaces" => linkbeat_interfaces(&mut cx, node, &mut config),
-            "vrrp_sync_group" => vrrp::sync_group(&mut cx, node, &mut config, &mut pending),
-            "vrrp_instance" => vrrp_instance::instance(&mut cx, node, &mut config, &mut pending),
-            "static_ipaddress" => {
-                if let Some(children) = cx.need_block(node) {
-                    for c in children {
-                        if let Some(a) = vrrp::virtual_address(&mut cx, c) {
-                            config.static_ipaddresses.push(a);
-                        }
-                    }
-                }
-            }
-            "static_routes" => {
-                if let Some(children) = cx.need_block(node) {
-                    let routes = children.iter().filter_map(|c| routes::route(&mut cx, c));
-                    config.static_routes.extend(routes.collect::<Vec<_>>());
-                }
-            }
-            "static_rules" => {
-                if let Some(children) = cx.need_block(node) {
-                    let rules = children.iter().filter_map(|c| routes::rule(&mut cx, c));
-                    config.static_rules.extend(rules.collect::<Vec<_>>());
-                }
-            }
-            "virtual_server_group" => lvs::virtual_server_group(&mut cx, node, &mut config),
-            "virtual_server" => lvs::virtual_server(&mut cx, node, &mut config),
-            "SSL" => global::ssl(&mut cx, node, &mut config),
-            "garp_group" => garp_group::garp_group(&mut cx, node, &mut config),
-            "track_group" => track_group::block(&mut cx, node, &mut config),
-            // Placement of the pid files and the control socket (read at start-up only).
-            "use_pid_dir" => config.use_pid_dir = true,
-            "instance" => config.instance = cx.string(node),
-            "net_namespace" | "net_namespace_ipvs" | "namespace_with_ipsets" => {
-                process::top_level(&mut cx, node, &mut config.process)
-            }
-            _ => cx.other(node, Context::TopLevel),
-        }
+        dispatch(
+            &mut cx,
+            Context::TopLevel,
+            top_level::Top::TABLE,
+            &node,
+            &mut top,
+        );
     }
+    let top_level::Top {
+        mut config,
+        pending,
+    } = top;
     vrrp::resolve(&mut cx, &mut config, pending);
     track_process::resolve(&mut config);
     track_group::resolve(&mut cx, &mut config);

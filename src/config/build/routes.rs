@@ -208,6 +208,31 @@ fn nexthops(ws: &mut Words<'_>) -> Result<Vec<NextHop>, Bad> {
 }
 
 /// Parses one route line into `spec` (no_track returned separately).
+/// `via [inet|inet6] ADDR` (or the deprecated `gw`).
+fn gateway(ws: &mut Words, k: &Word, warnings: &mut Vec<Bad>) -> Result<IpAddr, Bad> {
+    if k.text == "gw" {
+        warnings.push((
+            k.span,
+            "\"gw\" for routes is deprecated; use \"via\"".into(),
+        ));
+    }
+    let mut v = value(ws, k)?;
+    if matches!(v.text.as_str(), "inet" | "inet6") {
+        v = value(ws, k)?;
+    }
+    ip(v, "route gateway")
+}
+
+/// `pref low|medium|high` as the kernel's ICMPV6_ROUTER_PREF_* value.
+fn pref(v: &Word) -> Result<u8, Bad> {
+    match v.text.as_str() {
+        "low" => Ok(3),
+        "medium" => Ok(0),
+        "high" => Ok(1),
+        _ => Err((v.span, format!("invalid pref `{}`", v.text))),
+    }
+}
+
 fn route_spec(
     l: &Node,
     spec: &mut RouteSpec,
@@ -223,19 +248,7 @@ fn route_spec(
         let t = k.text.as_str();
         match t {
             "src" => spec.src = Some(ip(value(&mut ws, k)?, "route src")?),
-            "via" | "gw" => {
-                if t == "gw" {
-                    warnings.push((
-                        k.span,
-                        "\"gw\" for routes is deprecated; use \"via\"".into(),
-                    ));
-                }
-                let mut v = value(&mut ws, k)?;
-                if matches!(v.text.as_str(), "inet" | "inet6") {
-                    v = value(&mut ws, k)?;
-                }
-                spec.via = Some(ip(v, "route gateway")?);
-            }
+            "via" | "gw" => spec.via = Some(gateway(&mut ws, k, warnings)?),
             "or" => {
                 warnings.push((
                     k.span,
@@ -265,15 +278,7 @@ fn route_spec(
                 let v = value(&mut ws, k)?;
                 spec.realms = Some(parsed(v, "realms", rtnames::realms(&v.text))?);
             }
-            "pref" => {
-                let v = value(&mut ws, k)?;
-                spec.pref = Some(match v.text.as_str() {
-                    "low" => 3,
-                    "medium" => 0,
-                    "high" => 1,
-                    _ => return Err((v.span, format!("invalid pref `{}`", v.text))),
-                });
-            }
+            "pref" => spec.pref = Some(pref(value(&mut ws, k)?)?),
             "expires" => spec.expires = Some(num(value(&mut ws, k)?, "expires")?),
             "track_group" => spec.track_group = Some(value(&mut ws, k)?.text.to_string()),
             "nexthop" => {

@@ -2,8 +2,30 @@
 
 use super::Ctx;
 use crate::config::keywords::Context;
+use crate::config::keywords::table::{Arity, Entry, kw};
 use crate::config::model::{Config, ParamMatch, TrackProcess, TrackProcessRef};
 use crate::config::parser::Node;
+
+/// What the handlers of a vrrp_track_process fill in.
+pub(in crate::config) struct Tp(TrackProcess);
+
+use Arity::{One, Rest};
+
+impl Tp {
+    /// Every keyword of a vrrp_track_process, in reference order.
+    #[rustfmt::skip]
+    pub(in crate::config) const TABLE: &[Entry<Tp>] = &[
+        kw("process", Rest, "`NAME [PARAM…]`: the process (and its arguments) watched", process),
+        kw("param_match", Rest, "`[initial|partial]`: how the arguments are compared (default exact)", param_match),
+        kw("full_command", Arity::None, "match the full command path, not the process name", full_command),
+        kw("weight", Rest, "`N [reverse]` priority change while the process is down (or up)", weight),
+        kw("quorum", One("a number"), "processes that must run (default 1)", quorum),
+        kw("quorum_max", One("a number"), "most processes that may run", quorum_max),
+        kw("fork_delay", One("a time in seconds"), "seconds before a new process counts", fork_delay),
+        kw("terminate_delay", One("a time in seconds"), "seconds before an ended process counts", terminate_delay),
+        kw("delay", One("a time in seconds"), "fork_delay and terminate_delay at once", delay),
+    ];
+}
 
 pub(super) fn block(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
@@ -12,7 +34,7 @@ pub(super) fn block(cx: &mut Ctx, node: &Node, config: &mut Config) {
     let Some(children) = cx.need_block(node) else {
         return;
     };
-    let mut tp = TrackProcess {
+    let mut st = Tp(TrackProcess {
         name,
         process: String::new(),
         params: Vec::new(),
@@ -25,57 +47,11 @@ pub(super) fn block(cx: &mut Ctx, node: &Node, config: &mut Config) {
         fork_delay: Default::default(),
         terminate_delay: Default::default(),
         span: node.span(),
-    };
+    });
     for n in children {
-        match n.keyword() {
-            "process" => match n.args().split_first() {
-                Some((p, params)) => {
-                    tp.process = p.text.to_string();
-                    tp.params = params.iter().map(|w| w.text.to_string()).collect();
-                }
-                None => cx.warn(n.span(), "`process` needs a command name; ignored"),
-            },
-            "param_match" => {
-                tp.param_match = match n.words.get(1).map(|w| w.text.as_str()) {
-                    None => Some(ParamMatch::Exact),
-                    Some("partial") => Some(ParamMatch::Partial),
-                    Some("initial") => Some(ParamMatch::Initial),
-                    Some(o) => {
-                        cx.warn(
-                            n.span(),
-                            format!("param_match `{o}`: expected `initial` or `partial`; ignored"),
-                        );
-                        tp.param_match
-                    }
-                }
-            }
-            "full_command" => tp.full_command = true,
-            "weight" => {
-                let (w, r) = cx.weight_at(&reweight(n), 1, 254);
-                tp.weight = w.unwrap_or(tp.weight);
-                tp.weight_reverse = r.unwrap_or(false);
-            }
-            "quorum" => {
-                if let Some(v) = cx.int(n, 1, 65535) {
-                    tp.quorum = v as u32;
-                }
-            }
-            "quorum_max" => {
-                if let Some(v) = cx.int(n, 0, 65535) {
-                    tp.quorum_max = v as u32;
-                }
-            }
-            "fork_delay" => tp.fork_delay = cx.timer(n).unwrap_or(tp.fork_delay),
-            "terminate_delay" => tp.terminate_delay = cx.timer(n).unwrap_or(tp.terminate_delay),
-            "delay" => {
-                if let Some(d) = cx.timer(n) {
-                    tp.fork_delay = d;
-                    tp.terminate_delay = d;
-                }
-            }
-            _ => cx.other(n, Context::VrrpTrackProcess),
-        }
+        super::dispatch(cx, Context::VrrpTrackProcess, Tp::TABLE, n, &mut st);
     }
+    let tp = st.0;
     if tp.process.is_empty() {
         cx.warn(
             node.span(),
@@ -93,6 +69,62 @@ pub(super) fn block(cx: &mut Ctx, node: &Node, config: &mut Config) {
         );
     }
     config.track_processes.push(tp);
+}
+
+type S<'s> = &'s mut Tp;
+
+fn process(cx: &mut Ctx, n: &Node, s: S) {
+    match n.args().split_first() {
+        Some((p, params)) => {
+            s.0.process = p.text.to_string();
+            s.0.params = params.iter().map(|w| w.text.to_string()).collect();
+        }
+        None => cx.warn(n.span(), "`process` needs a command name; ignored"),
+    }
+}
+fn param_match(cx: &mut Ctx, n: &Node, s: S) {
+    s.0.param_match = match n.words.get(1).map(|w| w.text.as_str()) {
+        None => Some(ParamMatch::Exact),
+        Some("partial") => Some(ParamMatch::Partial),
+        Some("initial") => Some(ParamMatch::Initial),
+        Some(o) => {
+            cx.warn(
+                n.span(),
+                format!("param_match `{o}`: expected `initial` or `partial`; ignored"),
+            );
+            s.0.param_match
+        }
+    }
+}
+fn full_command(_: &mut Ctx, _: &Node, s: S) {
+    s.0.full_command = true;
+}
+fn weight(cx: &mut Ctx, n: &Node, s: S) {
+    let (w, r) = cx.weight_at(&reweight(n), 1, 254);
+    s.0.weight = w.unwrap_or(s.0.weight);
+    s.0.weight_reverse = r.unwrap_or(false);
+}
+fn quorum(cx: &mut Ctx, n: &Node, s: S) {
+    if let Some(v) = cx.int(n, 1, 65535) {
+        s.0.quorum = v as u32;
+    }
+}
+fn quorum_max(cx: &mut Ctx, n: &Node, s: S) {
+    if let Some(v) = cx.int(n, 0, 65535) {
+        s.0.quorum_max = v as u32;
+    }
+}
+fn fork_delay(cx: &mut Ctx, n: &Node, s: S) {
+    s.0.fork_delay = cx.timer(n).unwrap_or(s.0.fork_delay);
+}
+fn terminate_delay(cx: &mut Ctx, n: &Node, s: S) {
+    s.0.terminate_delay = cx.timer(n).unwrap_or(s.0.terminate_delay);
+}
+fn delay(cx: &mut Ctx, n: &Node, s: S) {
+    if let Some(d) = cx.timer(n) {
+        s.0.fork_delay = d;
+        s.0.terminate_delay = d;
+    }
 }
 
 /// `weight N [reverse]` as track lines spell it (`NAME weight N`).

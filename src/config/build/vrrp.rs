@@ -2,17 +2,14 @@
 //! and route lines they share with `static_ipaddress` / `static_routes`.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Ctx;
-use crate::config::keywords::Context;
 use crate::config::model::{
-    AuthType, Authentication, Config, Family, InitialState, LvsSyncDaemon, Notify, Script, Span,
-    TrackFile, TrackFileRef, TrackInterface, TrackScript, UnicastPeer, VirtualAddress,
-    VrrpInstance, VrrpScript, VrrpSyncGroup,
+    AuthType, Authentication, Config, Family, InitialState, LvsSyncDaemon, Notify, Span,
+    TrackFileRef, TrackInterface, TrackScript, UnicastPeer, VirtualAddress, VrrpInstance,
 };
-use crate::config::parser::Node;
+use crate::config::parser::{Node, Word};
 
 /// A track_script / track_file line before the script/file it names is known.
 #[derive(Debug)]
@@ -34,148 +31,15 @@ pub(super) enum Owner {
 pub(super) struct Pending {
     scripts: Vec<(Owner, RawTrack)>,
     files: Vec<(Owner, RawTrack)>,
-}
-
-pub(super) fn vrrp_script(cx: &mut Ctx, node: &Node, config: &mut Config) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
-        return;
-    };
-    let Some(children) = cx.need_block(node) else {
-        return;
-    };
-    let mut script: Option<Script> = None;
-    let mut interval = Duration::from_secs(1);
-    let mut timeout: Option<Duration> = None;
-    let (mut weight, mut weight_reverse) = (0, false);
-    let (mut rise, mut fall) = (1, 1);
-    let mut user = None;
-    let mut init_fail = false;
-    for n in children {
-        cx.acting(n, Context::VrrpScript);
-        match n.keyword() {
-            "script" => script = cx.script(n),
-            "interval" => {
-                if let Some(d) = cx.timer(n) {
-                    if d.is_zero() {
-                        cx.warn(
-                            n.span(),
-                            format!(
-                                "({name}) vrrp script interval must be greater than 0, setting to 1"
-                            ),
-                        );
-                    } else {
-                        interval = d;
-                    }
-                }
-            }
-            "timeout" => timeout = cx.timer(n),
-            "weight" => {
-                if let Some(w) = cx.arg(n, 1, "a number") {
-                    if let Some(v) = cx.int_word(w, "weight", -253, 253) {
-                        weight = v as i32;
-                    }
-                    match n.words.get(2).map(|w| w.text.as_str()) {
-                        Some("reverse") => weight_reverse = true,
-                        Some("no_reverse" | "noreverse") | None => {}
-                        Some(other) => cx.warn(
-                            n.words[2].span,
-                            format!("unexpected `{other}` after weight"),
-                        ),
-                    }
-                }
-            }
-            "rise" => rise = cx.int(n, 1, u32::MAX as i64).map_or(rise, |v| v as u32),
-            "fall" => fall = cx.int(n, 1, u32::MAX as i64).map_or(fall, |v| v as u32),
-            "user" => user = cx.user(n),
-            "init_fail" => init_fail = true,
-            _ => cx.other(n, Context::VrrpScript),
-        }
-    }
-    let Some(mut script) = script else {
-        // keepalived reports it at the block's closing `}`.
-        cx.warn(
-            close_span(node),
-            format!("vrrp_script {name} has no `script`; ignored"),
-        );
-        return;
-    };
-    if script.user.is_none() {
-        script.user = user;
-    }
-    if config.vrrp_script(&name).is_some() {
-        cx.warn(
-            node.words[1].span,
-            format!("vrrp_script {name} is defined twice; the later one is ignored"),
-        );
-        return;
-    }
-    config.vrrp_scripts.push(VrrpScript {
-        name,
-        script,
-        interval,
-        timeout: timeout.unwrap_or(interval),
-        weight,
-        weight_reverse,
-        rise,
-        fall,
-        init_fail,
-        span: node.span(),
-    });
-}
-
-pub(super) fn track_file(cx: &mut Ctx, node: &Node, config: &mut Config) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
-        return;
-    };
-    let Some(children) = cx.need_block(node) else {
-        return;
-    };
-    let mut file = None;
-    let (mut weight, mut weight_reverse) = (1, false);
-    let (mut init_value, mut init_overwrite) = (None, false);
-    for n in children {
-        match n.keyword() {
-            "file" => file = cx.string(n).map(PathBuf::from),
-            "weight" => {
-                let (w, r) = cx.weight_at(&reweight(n), 1, 2_147_483_647);
-                weight = w.unwrap_or(weight);
-                weight_reverse = r.unwrap_or(false);
-            }
-            "init_file" => {
-                init_value = Some(0);
-                for w in n.args() {
-                    if w.text == "overwrite" {
-                        init_overwrite = true;
-                    } else if let Ok(v) = w.text.parse::<i64>() {
-                        init_value = Some(v);
-                    } else {
-                        cx.warn(w.span, format!("unexpected `{}` in init_file", w.text));
-                    }
-                }
-            }
-            _ => cx.other(n, Context::TrackFile),
-        }
-    }
-    let Some(file) = file else {
-        cx.warn(
-            close_span(node),
-            format!("track_file {name} has no `file`; ignored"),
-        );
-        return;
-    };
-    config.track_files.push(TrackFile {
-        name,
-        file,
-        weight,
-        weight_reverse,
-        init_value,
-        init_overwrite,
-        span: node.span(),
-    });
+    /// Instances that set `notify_priority_changes` themselves: their sync group's does not
+    /// override it.
+    pub(super) own_priority_changes: Vec<String>,
+    /// Each sync group's `notify_priority_changes` line: (group index, value).
+    pub(super) group_priority_changes: Vec<(usize, bool)>,
 }
 
 /// `weight N [reverse]` as a node whose words start at `weight` (for [`Ctx::weight_at`]).
-fn reweight(n: &Node) -> Node {
+pub(super) fn reweight(n: &Node) -> Node {
     let mut words = vec![n.words[0].clone()];
     words.extend(n.words.iter().cloned());
     Node { words, block: None }
@@ -205,7 +69,7 @@ fn track_lines(cx: &mut Ctx, node: &Node, limit: i64) -> Vec<RawTrack> {
     out
 }
 
-fn notify_keyword(cx: &mut Ctx, n: &Node, notify: &mut Notify) -> bool {
+pub(super) fn notify_keyword(cx: &mut Ctx, n: &Node, notify: &mut Notify) -> bool {
     match n.keyword() {
         "notify_master" => notify.master = cx.script(n),
         "notify_backup" => notify.backup = cx.script(n),
@@ -226,78 +90,20 @@ fn notify_keyword(cx: &mut Ctx, n: &Node, notify: &mut Notify) -> bool {
     true
 }
 
-pub(super) fn sync_group(cx: &mut Ctx, node: &Node, config: &mut Config, pending: &mut Pending) {
-    let Some(name) = cx.arg(node, 1, "a name").map(|w| w.text.to_string()) else {
-        return;
-    };
-    let Some(children) = cx.need_block(node) else {
-        return;
-    };
-    let idx = config.vrrp_sync_groups.len();
-    let mut g = VrrpSyncGroup {
-        name,
-        group: Vec::new(),
-        notify: Notify {
-            priority_changes: config.global.vrrp_notify_priority_changes,
-            ..Notify::default()
-        },
-        smtp_alert: None,
-        global_tracking: false,
-        sync_group_tracking_weight: false,
-        track_interfaces: Vec::new(),
-        track_scripts: Vec::new(),
-        track_files: Vec::new(),
-        track_bfds: Vec::new(),
-        track_processes: Vec::new(),
-        span: node.span(),
-    };
-    for n in children {
-        cx.acting(n, Context::VrrpSyncGroup);
-        // keepalived 2.2.7 has no notify_deleted in a sync group (an unknown keyword there).
-        if n.keyword() != "notify_deleted" && notify_keyword(cx, n, &mut g.notify) {
+/// A sync group's `notify_priority_changes` applies to its instances that do not set their
+/// own (keepalived: the instance's, else its sync group's, else global_defs'
+/// `vrrp_notify_priority_changes`).
+fn group_priority_changes(config: &mut Config, pending: &Pending) {
+    for &(g, value) in &pending.group_priority_changes {
+        let Some(group) = config.vrrp_sync_groups.get(g) else {
             continue;
-        }
-        match n.keyword() {
-            "group" => {
-                if let Some(lines) = cx.need_block(n) {
-                    for l in lines {
-                        g.group.extend(l.words.iter().map(|w| w.text.to_string()));
-                    }
-                    if lines.is_empty()
-                        && let Some(b) = &n.block
-                    {
-                        cx.warn(
-                            b.close,
-                            format!("sync group {} has an empty group block", g.name),
-                        );
-                    }
-                }
+        };
+        for vi in config.vrrp_instances.iter_mut() {
+            if group.group.contains(&vi.name) && !pending.own_priority_changes.contains(&vi.name) {
+                vi.notify.priority_changes = value;
             }
-            "smtp_alert" => g.smtp_alert = Some(cx.flag(n)),
-            "global_tracking" => {
-                cx.warn(
-                    n.span(),
-                    "`global_tracking` is deprecated; track on the sync group instead",
-                );
-                g.global_tracking = true;
-            }
-            "sync_group_tracking_weight" => g.sync_group_tracking_weight = true,
-            "track_bfd" => {
-                let name = g.name.clone();
-                g.track_bfds
-                    .extend(super::bfd::track_bfd(cx, n, &name, config))
-            }
-            "track_interface" | "track_script" | "track_file" => {
-                track(cx, n, Owner::Group(idx), &mut g.track_interfaces, pending)
-            }
-            "track_process" => {
-                let t = super::track_process::lines(cx, n, &g.name);
-                g.track_processes.extend(t);
-            }
-            _ => cx.other(n, Context::VrrpSyncGroup),
         }
     }
-    config.vrrp_sync_groups.push(g);
 }
 
 /// The closing `}` of a block (the node itself if it has none): where keepalived reports what
@@ -566,6 +372,34 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
         return None;
     }
     let first = l.words.first()?;
+    let (addr, prefix_len) = address_and_prefix(cx, first)?;
+    let mut a = VirtualAddress {
+        addr,
+        prefix_len,
+        broadcast: None,
+        dev: None,
+        scope: None,
+        label: None,
+        peer: None,
+        no_track: false,
+        use_vmac: false,
+        flags: Vec::new(),
+        preferred_lft: None,
+        track_group: None,
+        span: first.span,
+    };
+    let mut i = 1;
+    while let Some(k) = l.words.get(i) {
+        match address_option(cx, &mut a, k, l.words.get(i + 1)) {
+            Some(words) => i += words,
+            None => break,
+        }
+    }
+    Some(a)
+}
+
+/// `IP[/LEN]` of an address line (a bad length is warned and the full length used).
+fn address_and_prefix(cx: &mut Ctx, first: &Word) -> Option<(IpAddr, u8)> {
     let (ip_s, len_s) = match first.text.split_once('/') {
         Some((a, b)) => (a, Some(b)),
         None => (first.text.as_str(), None),
@@ -591,118 +425,105 @@ pub(super) fn virtual_address(cx: &mut Ctx, l: &Node) -> Option<VirtualAddress> 
             }
         },
     };
-    let mut a = VirtualAddress {
-        addr,
-        prefix_len,
-        broadcast: None,
-        dev: None,
-        scope: None,
-        label: None,
-        peer: None,
-        no_track: false,
-        use_vmac: false,
-        flags: Vec::new(),
-        preferred_lft: None,
-        track_group: None,
-        span: first.span,
-    };
-    let mut i = 1;
-    while let Some(k) = l.words.get(i) {
-        let val = l.words.get(i + 1);
-        let takes_value = matches!(
-            k.text.as_str(),
-            "brd"
-                | "broadcast"
-                | "dev"
-                | "scope"
-                | "label"
-                | "peer"
-                | "preferred_lft"
-                | "track_group"
-        );
-        if takes_value && val.is_none() {
-            cx.warn(k.span, format!("`{}` needs a value", k.text));
-            break;
-        }
-        match (k.text.as_str(), val) {
-            ("brd" | "broadcast", Some(v)) => a.broadcast = Some(v.text.to_string()),
-            ("dev", Some(v)) => a.dev = Some(v.text.to_string()),
-            ("scope", Some(v)) => {
-                if !matches!(
-                    v.text.as_str(),
-                    "site" | "link" | "host" | "nowhere" | "global"
-                ) && v.text.parse::<u8>().is_err()
-                {
-                    cx.warn(
-                        v.span,
-                        format!(
-                            "unknown scope `{}` (site, link, host, nowhere, global)",
-                            v.text
-                        ),
-                    );
-                }
-                a.scope = Some(v.text.to_string());
-            }
-            ("label", Some(v)) => a.label = Some(v.text.to_string()),
-            ("peer", Some(v)) => a.peer = cx.ip_word(v, "peer"),
-            ("preferred_lft", Some(v)) => a.preferred_lft = Some(v.text.to_string()),
-            ("track_group", Some(v)) => a.track_group = Some(v.text.to_string()),
-            ("no_track", _) => {
-                a.no_track = true;
-                i += 1;
-                continue;
-            }
-            ("use_vmac", _) => {
-                a.use_vmac = true;
-                i += 1;
-                continue;
-            }
-            ("home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin", _) => {
-                a.flags.push(k.text.to_string());
-                i += 1;
-                continue;
-            }
-            _ => {
-                let known = [
-                    "brd",
-                    "dev",
-                    "scope",
-                    "label",
-                    "peer",
-                    "no_track",
-                    "use_vmac",
-                    "home",
-                    "-nodad",
-                    "mngtmpaddr",
-                    "noprefixroute",
-                    "autojoin",
-                    "preferred_lft",
-                ];
-                let msg = format!("unknown address option `{}`", k.text);
-                match crate::config::keywords::suggest(&k.text, known.into_iter()) {
-                    Some(s) => {
-                        cx.warn_note(k.span, msg, format!("help: did you mean `{s}`?"));
-                        // A misspelt `label X` still has its value after it: skip both.
-                        if matches!(
-                            s,
-                            "brd" | "dev" | "scope" | "label" | "peer" | "preferred_lft"
-                        ) {
-                            i += 1;
-                        }
-                    }
-                    None => cx.warn(k.span, msg),
-                }
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
+    Some((addr, prefix_len))
+}
+
+/// One option `k` (with the word after it, `val`) of an address line: how many words it
+/// took, or None when the rest of the line is ignored (a value is missing).
+fn address_option(
+    cx: &mut Ctx,
+    a: &mut VirtualAddress,
+    k: &Word,
+    val: Option<&Word>,
+) -> Option<usize> {
+    let takes_value = matches!(
+        k.text.as_str(),
+        "brd" | "broadcast" | "dev" | "scope" | "label" | "peer" | "preferred_lft" | "track_group"
+    );
+    if takes_value && val.is_none() {
+        cx.warn(k.span, format!("`{}` needs a value", k.text));
+        return None;
     }
-    Some(a)
+    match (k.text.as_str(), val) {
+        ("brd" | "broadcast", Some(v)) => a.broadcast = Some(v.text.to_string()),
+        ("dev", Some(v)) => a.dev = Some(v.text.to_string()),
+        ("scope", Some(v)) => {
+            if !matches!(
+                v.text.as_str(),
+                "site" | "link" | "host" | "nowhere" | "global"
+            ) && v.text.parse::<u8>().is_err()
+            {
+                cx.warn(
+                    v.span,
+                    format!(
+                        "unknown scope `{}` (site, link, host, nowhere, global)",
+                        v.text
+                    ),
+                );
+            }
+            a.scope = Some(v.text.to_string());
+        }
+        ("label", Some(v)) => a.label = Some(v.text.to_string()),
+        ("peer", Some(v)) => a.peer = cx.ip_word(v, "peer"),
+        ("preferred_lft", Some(v)) => a.preferred_lft = Some(v.text.to_string()),
+        ("track_group", Some(v)) => a.track_group = Some(v.text.to_string()),
+        ("no_track", _) => {
+            a.no_track = true;
+            return Some(1);
+        }
+        ("use_vmac", _) => {
+            a.use_vmac = true;
+            return Some(1);
+        }
+        ("home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin", _) => {
+            a.flags.push(k.text.to_string());
+            return Some(1);
+        }
+        _ => return Some(unknown_address_option(cx, k)),
+    }
+    Some(2)
+}
+
+/// An unknown option of an address line, warned with a suggestion: how many words to skip
+/// (a misspelt `label X` still has its value after it: both).
+fn unknown_address_option(cx: &mut Ctx, k: &Word) -> usize {
+    let known = [
+        "brd",
+        "dev",
+        "scope",
+        "label",
+        "peer",
+        "no_track",
+        "use_vmac",
+        "home",
+        "-nodad",
+        "mngtmpaddr",
+        "noprefixroute",
+        "autojoin",
+        "preferred_lft",
+    ];
+    let msg = format!("unknown address option `{}`", k.text);
+    match crate::config::keywords::suggest(&k.text, known.into_iter()) {
+        Some(s) => {
+            cx.warn_note(k.span, msg, format!("help: did you mean `{s}`?"));
+            if matches!(
+                s,
+                "brd" | "dev" | "scope" | "label" | "peer" | "preferred_lft"
+            ) {
+                return 2;
+            }
+            1
+        }
+        None => {
+            cx.warn(k.span, msg);
+            1
+        }
+    }
 }
 
 /// Resolves track_script / track_file lines against the defined scripts and files.
 pub(super) fn resolve(cx: &mut Ctx, config: &mut Config, pending: Pending) {
+    group_priority_changes(config, &pending);
     for (owner, t) in pending.scripts {
         let owner_name = match owner {
             Owner::Instance(i) => config.vrrp_instances.get(i).map(|v| v.name.clone()),

@@ -85,7 +85,7 @@ impl<'b> Instance<'b> {
         kw("notify_deleted", Arity::None, "script (optional) run when a reload removes the instance", notify_deleted),
         kw("notify", One("a script path"), "script run on every state change, with the state as argument", notify),
         kw("notify_master_rx_lower_pri", One("a script path"), "script run when the master receives a lower-priority advert", notify_master_rx_lower_pri),
-        kw("notify_priority_changes", Arity::None, "notify scripts also run on priority changes", notify_priority_changes),
+        kw("notify_priority_changes", Arity::None, "its priority changes go to the notify FIFOs (`MASTER_PRIORITY N`)", notify_priority_changes),
         kw("smtp_alert", Arity::None, "", smtp_alert).not_acting(ABSENT),
         kw("garp_master_delay", One("a number"), "seconds after becoming master before the second gratuitous ARPs", garp_master_delay),
         kw("garp_master_repeat", One("a number"), "gratuitous ARPs sent per address on becoming master", garp_master_repeat),
@@ -534,6 +534,8 @@ fn notify_deleted(cx: &mut Ctx, n: &Node, s: S) {
 }
 fn notify_priority_changes(cx: &mut Ctx, n: &Node, s: S) {
     s.vi.notify.priority_changes = cx.flag(n);
+    // Its own setting wins over its sync group's (vrrp::resolve).
+    s.pending.own_priority_changes.push(s.vi.name.clone());
 }
 
 fn smtp_alert(cx: &mut Ctx, n: &Node, s: S) {

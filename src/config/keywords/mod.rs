@@ -4,11 +4,10 @@
 //! the block's vocabulary for a did-you-mean suggestion.
 //!
 //! Each keyword is one entry (`table::Entry`: name, aliases, arity, one-line doc, status,
-//! handler) in its block's table, next to the handlers in `build/` (`global_defs`,
-//! `vrrp_instance`, `virtual_server`, `real_server` so far). [`Context::keywords`] reads every
-//! block's entries, so the builder's dispatch, suggestions, the `lvsd does not implement X`
-//! notes and `docs/keywords.md` come from one place. Blocks not converted yet list their names
-//! below (`TOP_LEVEL`, [`NOT_ACTING`], …), read through the same [`Spec`]s.
+//! handler) in its block's table, next to the handlers in `build/` (`table::specs` says where
+//! each block's table is). [`Context::keywords`] reads every block's entries, so the builder's
+//! dispatch, suggestions, the `lvsd does not implement X` notes and `docs/keywords.md` come
+//! from one place.
 //! docs/config-internals.md says how to add a keyword.
 
 pub mod table;
@@ -84,113 +83,6 @@ impl Context {
     }
 }
 
-/// Keywords lvsd reads into its model but does not act on yet (the VRRP engine, the director
-/// or the daemon never use the value), per block, with what that means for a configuration.
-/// Each is reported as `lvsd does not implement X: …` like the `*_IGNORED` ones.
-pub const NOT_ACTING: &[(Context, &[&str], &str)] = &[
-    (
-        Context::VrrpSyncGroup,
-        &["smtp_alert", "notify_priority_changes"],
-        "the sync group behaves as if this line were absent",
-    ),
-    (
-        Context::Checker,
-        &["log_all_failures"],
-        "checker failures are logged as lvsd always does",
-    ),
-    (
-        Context::HttpChecker,
-        &["log_all_failures"],
-        "checker failures are logged as lvsd always does",
-    ),
-];
-
-/// If lvsd models `kw` in `ctx` without acting on it: what that means.
-pub fn not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
-    match ctx.lookup(kw)?.status {
-        Status::NotActing(e) => Some(e),
-        _ => None,
-    }
-}
-
-/// [`NOT_ACTING`]'s entry for a block not converted to a table yet.
-fn listed_not_acting(ctx: Context, kw: &str) -> Option<&'static str> {
-    NOT_ACTING
-        .iter()
-        .find(|(c, kws, _)| *c == ctx && kws.contains(&kw))
-        .map(|(_, _, effect)| *effect)
-}
-
-/// Names modelled in a block not converted to a table yet.
-fn modelled(ctx: Context) -> &'static [&'static str] {
-    match ctx {
-        Context::TopLevel => TOP_LEVEL,
-        Context::VrrpScript => VRRP_SCRIPT,
-        Context::TrackFile => TRACK_FILE,
-        Context::VrrpTrackProcess => VRRP_TRACK_PROCESS,
-        Context::VrrpSyncGroup => VRRP_SYNC_GROUP,
-        Context::Checker => CHECKER_COMMON,
-        Context::HttpChecker => HTTP_CHECKER,
-        Context::Url => URL,
-        Context::Ssl => SSL,
-        Context::BfdInstance => BFD_INSTANCE,
-        Context::GlobalDefs
-        | Context::VrrpInstance
-        | Context::VirtualServer
-        | Context::RealServer => &[],
-    }
-}
-
-/// Names accepted without effect in a block not converted to a table yet.
-fn ignored(ctx: Context) -> &'static [&'static str] {
-    match ctx {
-        Context::TopLevel => TOP_LEVEL_IGNORED,
-        _ => &[],
-    }
-}
-
-/// What it means for a configuration that lvsd accepts `kw` without acting on it: the text of
-/// `lvsd does not implement X: …`.
-pub fn unimplemented_effect(kw: &str) -> &'static str {
-    match kw {
-        k if k.starts_with("enable_snmp") || k == "enable_traps" || k == "snmp_socket" => {
-            "there is no SNMP agent or trap; use lvsd's Prometheus metrics (/metrics) and the /status API instead"
-        }
-        "snmp_name" => "there is no SNMP agent; the name is not published",
-        "enable_dbus" | "dbus_service_name" => {
-            "there is no DBus service; use lvsd's control API (lvsd ctl, /status) instead"
-        }
-        "track_bfd" | "bfd_instance" | "BFD_CHECK" => {
-            "there is no BFD: failover and real-server health do not follow the BFD session"
-        }
-        "track_group" => "the track group has no effect on any instance",
-        "vrrp_garp_extra_if" | "garp_extra_if" => {
-            "no extra gratuitous ARPs are sent on other interfaces"
-        }
-        "vrf" | "use_vmac_addr" | "use_ipvlan" => {
-            "the instance runs on its interface as if this line were absent"
-        }
-        "net_namespace" | "net_namespace_ipvs" | "namespace_with_ipsets" | "instance" => {
-            "lvsd runs in the namespace it is started in; run it under `ip netns exec` instead"
-        }
-        k if k.ends_with("_priority")
-            || k.ends_with("_rt_priority")
-            || k.ends_with("_cpu_affinity")
-            || k.ends_with("_no_swap")
-            || k.ends_with("_rlimit_rttime")
-            || k.ends_with("process_name") =>
-        {
-            "lvsd is one process; its scheduling is set by its service manager (systemd unit)"
-        }
-        k if k.contains("rcv_bufs") || k.starts_with("vrrp_rx_bufs") => {
-            "socket buffers keep lvsd's defaults"
-        }
-        "no_email_faults" | "no_checker_emails" => "lvsd sends no e-mail",
-        "use_pid_dir" => "pid files are where lvsd's --pid options put them",
-        _ => "the setting has no effect",
-    }
-}
-
 /// Every block kind, in the order the keyword reference lists them.
 pub const CONTEXTS: &[Context] = &[
     Context::TopLevel,
@@ -208,11 +100,6 @@ pub const CONTEXTS: &[Context] = &[
     Context::Ssl,
     Context::BfdInstance,
 ];
-
-/// Other spellings keepalived accepts in blocks not converted to a table yet: (alias, the
-/// keyword it stands for). A table entry lists its own aliases.
-pub const ALIASES: &[(&str, &str)] =
-    &[("vrrp_track_file", "track_file"), ("nb_get_retry", "retry")];
 
 pub use table::{Arity, Spec, Status};
 
@@ -392,177 +279,6 @@ impl CharCounts {
         excess.max(missing)
     }
 }
-
-pub const TOP_LEVEL: &[&str] = &[
-    "global_defs",
-    "vrrp_script",
-    "track_file",
-    "vrrp_track_file",
-    "vrrp_track_process",
-    "linkbeat_interfaces",
-    "vrrp_sync_group",
-    "vrrp_instance",
-    "virtual_server_group",
-    "virtual_server",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
-    "SSL",
-    "instance",
-    "use_pid_dir",
-    "garp_group",
-    "track_group",
-    "bfd_instance",
-    "net_namespace",
-    "net_namespace_ipvs",
-    "namespace_with_ipsets",
-];
-
-pub const TOP_LEVEL_IGNORED: &[&str] = &[];
-
-pub const VRRP_SCRIPT: &[&str] = &[
-    "script",
-    "interval",
-    "timeout",
-    "weight",
-    "rise",
-    "fall",
-    "user",
-    "init_fail",
-];
-
-pub const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
-
-pub const VRRP_TRACK_PROCESS: &[&str] = &[
-    "process",
-    "param_match",
-    "full_command",
-    "weight",
-    "quorum",
-    "quorum_max",
-    "fork_delay",
-    "terminate_delay",
-    "delay",
-];
-
-pub const VRRP_SYNC_GROUP: &[&str] = &[
-    "group",
-    "track_bfd",
-    "notify_master",
-    "notify_backup",
-    "notify_fault",
-    "notify_stop",
-    "notify",
-    "notify_priority_changes",
-    "smtp_alert",
-    "global_tracking",
-    "sync_group_tracking_weight",
-    "track_interface",
-    "track_script",
-    "track_file",
-    "track_process",
-];
-
-/// `bfd_instance NAME { … }` (keepalived.conf(5) "BFD CONFIGURATION").
-pub const BFD_INSTANCE: &[&str] = &[
-    "neighbor_ip",
-    "neighbour_ip",
-    "source_ip",
-    "min_rx",
-    "min_tx",
-    "idle_tx",
-    "multiplier",
-    "passive",
-    "ttl",
-    "hoplimit",
-    "max_hops",
-    "weight",
-    "vrrp",
-    "checker",
-    // lvsd extension (docs/bfd.md): RFC 5883 multihop on port 4784.
-    "multihop",
-];
-
-/// Options every checker accepts (MISC_CHECK and FILE_CHECK only some; see build/checker.rs).
-pub const CHECKER_COMMON: &[&str] = &[
-    "connect_ip",
-    "connect_port",
-    "bindto",
-    "bind_if",
-    "bind_port",
-    "fwmark",
-    "alpha",
-    "connect_timeout",
-    "retry",
-    "nb_get_retry",
-    "delay_before_retry",
-    "warmup",
-    "delay_loop",
-    "log_all_failures",
-    // SMTP_CHECK
-    "helo_name",
-    "host",
-    // DNS_CHECK
-    "type",
-    "name",
-    // MISC_CHECK
-    "misc_path",
-    "misc_timeout",
-    "misc_dynamic",
-    "user",
-    // UDP_CHECK
-    "payload",
-    "require_reply",
-    "min_reply_length",
-    "max_reply_length",
-    // FILE_CHECK
-    "track_file",
-    "weight",
-    // GRPC_CHECK (lvsd extension)
-    "service",
-    "tls",
-    "tls_verify",
-    "authority",
-];
-
-pub const HTTP_CHECKER: &[&str] = &[
-    "connect_ip",
-    "connect_port",
-    "bindto",
-    "bind_if",
-    "bind_port",
-    "fwmark",
-    "alpha",
-    "connect_timeout",
-    "retry",
-    "nb_get_retry",
-    "delay_before_retry",
-    "warmup",
-    "delay_loop",
-    "log_all_failures",
-    "http_protocol",
-    "fast_recovery",
-    "enable_sni",
-    "sni_name",
-    "virtualhost",
-    "url",
-    "tls_verify",
-];
-
-pub const URL: &[&str] = &[
-    "path",
-    "digest",
-    "status_code",
-    "virtualhost",
-    "regex",
-    "regex_no_match",
-    "regex_options",
-    "regex_stack",
-    "regex_min_offset",
-    "regex_max_offset",
-];
-
-pub const SSL: &[&str] = &["password", "ca", "certificate", "key"];
 
 #[cfg(test)]
 mod tests {

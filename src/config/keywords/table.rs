@@ -1,10 +1,9 @@
 //! The shape of a keyword table entry, and where each block's table is.
 //!
-//! A block that is table-driven holds a `&[Entry<S>]` next to its handlers in `build/`
-//! (`S` is the state the block's handlers fill in); `specs` reads its names and statuses
-//! from there. Blocks not converted yet still list their names in `keywords/mod.rs`.
+//! Every block holds a `&[Entry<S>]` next to its handlers in `build/` (`S` is the state the
+//! block's handlers fill in); `specs` reads its names and statuses from there.
 
-use super::{ALIASES, Context, listed_not_acting, unimplemented_effect};
+use super::Context;
 use crate::config::build::{self, Ctx};
 use crate::config::parser::Node;
 
@@ -125,51 +124,22 @@ fn of<S>(table: &[Entry<S>]) -> Vec<Spec> {
     table.iter().map(|e| e.spec).collect()
 }
 
-/// The keywords of `ctx`, from its table, or from the name lists for blocks not converted.
+/// The keywords of `ctx`, from its table.
 pub(super) fn specs(ctx: Context) -> Vec<Spec> {
     match ctx {
         Context::GlobalDefs => of(build::global_defs::Global::TABLE),
         Context::VrrpInstance => of(build::vrrp_instance::Instance::TABLE),
         Context::VirtualServer => of(build::virtual_server::Vs::TABLE),
         Context::RealServer => of(build::virtual_server::Rs::TABLE),
-        _ => legacy(ctx),
+        Context::Checker => of(build::checker_table::Chk::TABLE),
+        Context::HttpChecker => of(build::checker_table::Chk::HTTP_TABLE),
+        Context::Url => of(build::url::Url::TABLE),
+        Context::VrrpScript => of(build::vrrp_script::Vs::TABLE),
+        Context::TrackFile => of(build::vrrp_script::Tf::TABLE),
+        Context::VrrpSyncGroup => of(build::sync_group::Group::TABLE),
+        Context::VrrpTrackProcess => of(build::track_process::Tp::TABLE),
+        Context::BfdInstance => of(build::bfd::Bfd::TABLE),
+        Context::Ssl => of(build::global::SSL),
+        Context::TopLevel => of(build::top_level::Top::TABLE),
     }
-}
-
-/// A block still described by name lists ([`Context`]'s `modelled`/`ignored`).
-fn legacy(ctx: Context) -> Vec<Spec> {
-    let modelled = super::modelled(ctx);
-    let mut out: Vec<Spec> = Vec::new();
-    for &name in modelled {
-        // An alias whose keyword is in the same block is folded into that keyword's entry.
-        if let Some((_, target)) = ALIASES
-            .iter()
-            .find(|(a, t)| *a == name && modelled.contains(t))
-        {
-            let _ = target;
-            continue;
-        }
-        let aliases: Vec<&'static str> = ALIASES
-            .iter()
-            .filter(|(a, t)| *t == name && modelled.contains(a))
-            .map(|(a, _)| *a)
-            .collect();
-        out.push(Spec {
-            name,
-            aliases: Box::leak(aliases.into_boxed_slice()),
-            arity: Arity::Rest,
-            doc: "",
-            status: listed_not_acting(ctx, name).map_or(Status::Implemented, Status::NotActing),
-        });
-    }
-    for &name in super::ignored(ctx) {
-        out.push(Spec {
-            name,
-            aliases: &[],
-            arity: Arity::Rest,
-            doc: "",
-            status: Status::Ignored(unimplemented_effect(name)),
-        });
-    }
-    out
 }
