@@ -358,6 +358,28 @@ fn sync_group_weights(out: &mut Out, config: &mut Config) {
 
 /// Virtual servers keepalived runs without (unknown group, defined twice) and real servers it
 /// ignores (other family, defined twice).
+/// A service over a group with a `fwmark` entry: its real servers' ports mean nothing there.
+/// keepalived 2.2.7 warns (and, as for a fwmark service, keeps the port).
+fn group_fwmark_ports(out: &mut Out, config: &Config, vs: &VirtualServer) {
+    let VsAddress::Group { name } = &vs.address else {
+        return;
+    };
+    let has_mark = config.virtual_server_group(name).is_some_and(|g| {
+        g.entries
+            .iter()
+            .any(|e| matches!(e, super::model::VsgEntry::Fwmark { .. }))
+    });
+    for rs in vs.real_servers.iter().filter(|rs| has_mark && rs.port != 0) {
+        out.warn(
+            rs.span,
+            format!(
+                "fwmark virtual server group {name}, real server {} has port {} specified - the port is ignored for the group's fwmark entries",
+                rs.addr, rs.port
+            ),
+        );
+    }
+}
+
 fn virtual_servers(out: &mut Out, config: &mut Config) {
     let mut keys: HashMap<String, u32> = HashMap::new();
     let groups: Vec<String> = config
@@ -379,6 +401,7 @@ fn virtual_servers(out: &mut Out, config: &mut Config) {
             );
             continue;
         }
+        group_fwmark_ports(out, config, &vs);
         let key = vs_key(&vs);
         if let Some(line) = keys.get(&key) {
             // keepalived 2.2.7 says nothing (and fails to add the second at run time).
