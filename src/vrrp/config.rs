@@ -145,7 +145,8 @@ pub struct InstanceConfig {
     pub vrid: u8,
     /// 2 or 3.
     pub version: u8,
-    /// `state MASTER` (informational: like keepalived we still start in Backup below 255).
+    /// `state MASTER`: like keepalived, only the owner (255) acts on it (Master at once);
+    /// below 255 every instance starts in Backup.
     pub initial_master: bool,
     pub priority: u8,
     #[serde(with = "secs")]

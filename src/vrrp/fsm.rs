@@ -7,7 +7,8 @@
 //!
 //! keepalived behaviours kept on purpose (they are what a mixed cluster sees):
 //! - a node below priority 255 always starts in Backup and takes over after Master_Down_Interval,
-//!   even with `state MASTER`; the owner (255) becomes Master at once;
+//!   even with `state MASTER`; the owner (255) becomes Master at once with `state MASTER`,
+//!   and after Master_Down_Interval in Backup with `state BACKUP`;
 //! - skew is `(256 - priority) * Master_Adver_Interval / 256` for v2 too;
 //! - a Master that hears a lower-priority advert answers at once with its own advert, which ends
 //!   a split brain within one packet instead of one interval; at most one such reply per
@@ -46,6 +47,9 @@ pub struct FsmConfig {
     pub learn_master_interval: bool,
     /// keepalived.conf(5)'s advert-handling options.
     pub adverts: AdvertRules,
+    /// `state MASTER`: the owner (255) starts as Master at once only with it; with `state
+    /// BACKUP` it waits Master_Down_Interval in Backup like everyone else (keepalived 2.2.7).
+    pub initial_master: bool,
 }
 
 /// How a master answers adverts, and how long a backup waits: keepalived.conf(5)'s
@@ -272,7 +276,7 @@ impl Fsm {
     fn start(&mut self, now: Instant, out: &mut Vec<Action>) {
         if self.fault {
             self.enter_fault(out);
-        } else if self.is_owner() {
+        } else if self.is_owner() && self.cfg.initial_master {
             self.become_master(now, out);
         } else {
             self.master_adver_int = self.cfg.adver_int;

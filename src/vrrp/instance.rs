@@ -436,6 +436,7 @@ fn step_config(cfg: &InstanceConfig, shared: &Shared, local_addr: IpAddr) -> Ste
             preempt_delay: cfg.preempt_delay,
             local_addr,
             learn_master_interval: cfg.version() == Version::V3,
+            initial_master: cfg.initial_master,
             adverts: cfg.advert_rules,
         },
         garp_master_delay: cfg.garp_master_delay,

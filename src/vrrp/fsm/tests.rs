@@ -19,6 +19,7 @@ fn cfg(priority: u8) -> FsmConfig {
         preempt_delay: Duration::ZERO,
         local_addr: ip(ME),
         learn_master_interval: true,
+        initial_master: true,
         adverts: AdvertRules::default(),
     }
 }
@@ -138,6 +139,19 @@ fn owner_goes_master_at_once_and_keeps_255() {
     assert!(became(&a, State::Master));
     r.at(ms(1), Event::Priority(10));
     assert_eq!(r.fsm.priority(), 255);
+}
+
+/// keepalived 2.2.7: an owner with `state BACKUP` starts in Backup and takes over when
+/// Master_Down_Interval passes (3 s + a 1/256 skew at advert_int 1), not at once.
+#[test]
+fn owner_with_state_backup_waits_master_down_interval() {
+    let mut r = Run::new(FsmConfig {
+        initial_master: false,
+        ..cfg(255)
+    });
+    assert!(became(&r.at(ms(0), Event::Startup), State::Backup));
+    assert!(r.run_until(ms(3003)).is_empty());
+    assert!(became(&r.run_until(ms(3004)), State::Master));
 }
 
 #[test]
@@ -334,6 +348,7 @@ fn v3_learns_master_interval_and_fast_timers() {
     // v2 keeps its own interval.
     let mut r = Run::new(FsmConfig {
         learn_master_interval: false,
+        initial_master: true,
         ..c
     });
     r.at(ms(0), Event::Startup);

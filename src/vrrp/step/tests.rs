@@ -14,6 +14,7 @@ fn cfg() -> StepConfig {
             preempt_delay: Duration::ZERO,
             local_addr: "10.0.0.2".parse().unwrap(),
             learn_master_interval: true,
+            initial_master: true,
             adverts: crate::vrrp::fsm::AdvertRules::default(),
         },
         garp_master_delay: Duration::from_secs(5),
