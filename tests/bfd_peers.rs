@@ -466,3 +466,69 @@ fn hostile_datagrams_are_counted_and_dropped_without_touching_the_session() {
         assert!(m.contains(&line), "{line} not in\n{m}");
     }
 }
+
+/// Two instances in a sync group that tracks a BFD session at group level: unweighted, the
+/// session's loss takes every member to FAULT; weighted (`sync_group_tracking_weight`), it
+/// lowers every member's priority. Either way both VIPs move to the peer, and come back
+/// when the session does.
+#[test]
+fn a_sync_groups_track_bfd_moves_all_its_members() {
+    let pair = |prio: u8, vrid: u8, vip: u8| {
+        vrrp("BACKUP", prio, "")
+            .replace("VI_1", &format!("VI_{vrid}"))
+            .replace("virtual_router_id 78", &format!("virtual_router_id {vrid}"))
+            .replace("10.77.0.100/24", &format!("10.77.0.{vip}/24"))
+    };
+    let instances = |prio: u8| pair(prio, 78, 100) + &pair(prio, 79, 101);
+    for (track, want) in [
+        ("    track_bfd {\n        peer\n    }\n", "FAULT"),
+        (
+            "    sync_group_tracking_weight\n    track_bfd {\n        peer weight -60\n    }\n",
+            "BACKUP",
+        ),
+    ] {
+        let lab = Lab::new("g");
+        let group = |t: &str| {
+            format!(
+                "vrrp_sync_group G {{\n    group {{\n        VI_78\n        VI_79\n    }}\n{t}}}\n"
+            )
+        };
+        let a_conf = side(2, 3, false) + &group(track) + &instances(150);
+        let b_conf = side(3, 2, true) + &group("") + &instances(100);
+        let a = Lvsd::start(&lab.a, &lab.dir, "a", &a_conf, &[]);
+        let b = Lvsd::start(&lab.b, &lab.dir, "b", &b_conf, &[]);
+        let on = |ns: &_| Lab::has(ns, "10.77.0.100") && Lab::has(ns, "10.77.0.101");
+        assert!(
+            wait_until(Duration::from_secs(15), || on(&lab.a)).is_some(),
+            "a never master of both ({want}):\n{}",
+            a.log_text()
+        );
+        lab.b.sh(DROP_BFD_OUT);
+        assert!(
+            wait_until(Duration::from_secs(5), || on(&lab.b)
+                && !Lab::has(&lab.a, "10.77.0.100"))
+            .is_some(),
+            "b never took both ({want}):\n{}\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        let states: serde_json::Value = serde_json::from_str(&a.get("/status")).unwrap();
+        let a_states: Vec<&str> = states["vrrp"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["state"].as_str())
+            .collect();
+        assert_eq!(
+            a_states,
+            [want, want],
+            "a's members after the session's loss"
+        );
+        lab.b.sh("nft delete table inet bfdlab");
+        assert!(
+            wait_until(Duration::from_secs(10), || on(&lab.a)).is_some(),
+            "a never took both back ({want}):\n{}",
+            a.log_text()
+        );
+    }
+}
