@@ -71,16 +71,23 @@ fn items(c: &Config) -> Vec<Item> {
                 .iter()
                 .chain(&i.virtual_ipaddress_excluded)
         };
-        // use_vmac_addr: another interface's VIPs are on the VMAC made on it.
-        let others = crate::vrrp::vmac_addr::other_devs(&iface, all().map(|v| v.dev.as_deref()));
+        // use_vmac_addr: another interface's VIPs, and eVIPs of the other family, are on the
+        // VMAC made for them.
+        let v6 = i.family == crate::config::model::Family::Inet6;
+        fn fam(v: &crate::config::model::VirtualAddress) -> (Option<&str>, bool) {
+            (v.dev.as_deref(), v.addr.is_ipv6())
+        }
+        let slots = crate::vrrp::vmac_addr::slots(&iface, v6, all().map(fam));
         for v in all() {
-            let dev = match v.dev.as_deref().filter(|d| *d != iface) {
-                Some(d) if i.use_vmac_addr => {
-                    let k = others.iter().position(|o| *o == d).unwrap_or(0);
+            let (d, fv6) = fam(v);
+            let slot = crate::vrrp::vmac_addr::slot(&iface, v6, d, fv6);
+            let dev = match (slot, d.filter(|d| *d != iface)) {
+                (Some(s), _) if i.use_vmac_addr => {
+                    let k = slots.iter().position(|o| *o == s).unwrap_or(0);
                     crate::vrrp::vmac_addr::name(i.virtual_router_id, k, i.use_vmac.as_deref())
                 }
-                Some(d) => d.to_string(),
-                None => base.clone(),
+                (_, Some(d)) => d.to_string(),
+                _ => base.clone(),
             };
             out.push(Item {
                 owner: Owner::Instance(i.name.clone()),

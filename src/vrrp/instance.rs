@@ -540,26 +540,27 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         .unwrap_or(if cfg.vmac_xmit_base { &link } else { &vlink });
     let sock = open_sockets(cfg, shared, slink, src)?;
     let all_vips = || cfg.vips.iter().chain(&cfg.vips_excluded);
-    // use_vmac_addr: the other interfaces' VIPs go on a VMAC made on each.
-    let mut addr_vmacs: Vec<(String, u32)> = Vec::new();
+    // use_vmac_addr: the other interfaces' VIPs, and eVIPs of the other family, go on a VMAC.
+    fn fam(v: &super::config::Vip) -> (Option<&str>, bool) {
+        (v.dev.as_deref(), v.addr.is_ipv6())
+    }
+    let mut addr_vmacs: Vec<(super::vmac_addr::Slot, u32)> = Vec::new();
     if cfg.use_vmac_addr {
-        let devs =
-            super::vmac_addr::other_devs(&cfg.interface, all_vips().map(|v| v.dev.as_deref()));
-        for (k, d) in devs.into_iter().enumerate() {
-            addr_vmacs.push((
-                d.to_string(),
-                super::vmac_addr::ensure(cfg, nl, d, k).await?,
-            ));
+        let slots = super::vmac_addr::slots(&cfg.interface, v6, all_vips().map(fam));
+        for (k, s) in slots.into_iter().enumerate() {
+            addr_vmacs.push((s, super::vmac_addr::ensure(cfg, nl, s, k).await?));
         }
     }
     let mut vips = Vec::new();
     for v in all_vips() {
-        let ix = match &v.dev {
-            Some(d) if *d != cfg.interface => match addr_vmacs.iter().find(|(n, _)| n == d) {
-                Some((_, ix)) => *ix,
-                None => nl.link(d).await?.index,
+        let (dev, fv6) = fam(v);
+        let slot = super::vmac_addr::slot(&cfg.interface, v6, dev, fv6);
+        let ix = match addr_vmacs.iter().find(|(s, _)| Some(*s) == slot) {
+            Some((_, ix)) => *ix,
+            None => match dev {
+                Some(d) if d != cfg.interface => nl.link(d).await?.index,
+                _ => vlink.index,
             },
-            _ => vlink.index,
         };
         vips.push((ix, v.clone()));
     }

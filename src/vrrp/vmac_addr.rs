@@ -1,10 +1,9 @@
 //! `use_vmac_addr` (keepalived.conf(5)): every other interface a VIP/eVIP names (`dev X`, X not
-//! the instance's interface) gets a VMAC (macvlan, 00:00:5e:00:01|02:VRID) made on it, and the
-//! VIP goes on that VMAC instead of X, as keepalived 2.2.7 does (it names the first one
-//! `vrrp.VRID`). The VMACs are removed when the instance stops.
-//!
-//! Not done: the other half of the man page's rule, an eVIP of the other address family on
-//! the instance's own interface (lvsd puts it on the interface, or the instance's VMAC).
+//! the instance's interface), and the instance's own interface for an eVIP of the other
+//! address family, gets a VMAC (macvlan) made on it with the VRRP MAC of the address's family
+//! (00:00:5e:00:01:VRID for IPv4, 00:00:5e:00:02:VRID for IPv6); the address goes on that VMAC,
+//! as keepalived 2.2.7 does (it names the first one `vrrp.VRID`). The VMACs are removed when the
+//! instance stops.
 
 use super::config::InstanceConfig;
 use super::vip::{Error, Netlink};
@@ -25,25 +24,51 @@ pub fn name(cfg_vrid: u8, k: usize, instance_vmac: Option<&str>) -> String {
     }
 }
 
-/// The other interfaces named by the VIPs, in order, each once.
-pub fn other_devs<'c>(
-    cfg_interface: &str,
-    devs: impl Iterator<Item = Option<&'c str>>,
-) -> Vec<&'c str> {
-    let mut out: Vec<&str> = Vec::new();
-    for d in devs.flatten() {
-        if d != cfg_interface && !out.contains(&d) {
-            out.push(d);
+/// Where one VMAC goes: its parent device and the address family (true: IPv6) of its MAC.
+pub type Slot<'c> = (&'c str, bool);
+
+/// The VMAC slot of an address on `dev` (None: the instance's interface) of family `v6`, when
+/// it needs one: on another interface, or of the family the instance is not.
+pub fn slot<'c>(
+    cfg_interface: &'c str,
+    instance_v6: bool,
+    dev: Option<&'c str>,
+    v6: bool,
+) -> Option<Slot<'c>> {
+    match dev.filter(|d| *d != cfg_interface) {
+        Some(d) => Some((d, instance_v6)),
+        None => (v6 != instance_v6).then_some((cfg_interface, v6)),
+    }
+}
+
+/// The slots the VIPs need, in VIP order, each once. `vips` gives each address's `dev` and
+/// family.
+pub fn slots<'c>(
+    cfg_interface: &'c str,
+    instance_v6: bool,
+    vips: impl Iterator<Item = (Option<&'c str>, bool)>,
+) -> Vec<Slot<'c>> {
+    let mut out: Vec<Slot> = Vec::new();
+    for (dev, v6) in vips {
+        if let Some(s) = slot(cfg_interface, instance_v6, dev, v6)
+            && !out.contains(&s)
+        {
+            out.push(s);
         }
     }
     out
 }
 
-/// Makes (or finds) the VMAC on `dev` for this instance and brings it up; its index.
-pub async fn ensure(cfg: &InstanceConfig, nl: &Netlink, dev: &str, k: usize) -> Result<u32, Error> {
+/// Makes (or finds) the `k`-th VMAC, on `dev` with the MAC of family `v6`, and brings it up;
+/// its index.
+pub async fn ensure(
+    cfg: &InstanceConfig,
+    nl: &Netlink,
+    (dev, v6): Slot<'_>,
+    k: usize,
+) -> Result<u32, Error> {
     let parent = nl.link(dev).await?;
     let name = name(cfg.vrid, k, cfg.use_vmac.as_deref());
-    let v6 = cfg.is_ipv6();
     let l = nl
         .ensure_vmac(parent.index, &name, cfg.vrid, v6, None)
         .await?;
@@ -63,7 +88,19 @@ mod tests {
         assert_eq!(name(9, 0, Some("")), "vrrp.9.1");
         assert_eq!(name(9, 0, Some("vrrp.9")), "vrrp.9.1");
         assert_eq!(name(9, 0, Some("vm1")), "vrrp.9");
-        let devs = [None, Some("eth1"), Some("eth0"), Some("eth2"), Some("eth1")];
-        assert_eq!(other_devs("eth0", devs.into_iter()), ["eth1", "eth2"]);
+        let vips = [
+            (None, false),
+            (Some("eth1"), false),
+            (Some("eth0"), false),
+            (Some("eth2"), true),
+            (Some("eth1"), false),
+            (None, true),
+            (Some("eth0"), true),
+        ];
+        // Another interface: the instance's family; its own interface: the other family only.
+        assert_eq!(
+            slots("eth0", false, vips.into_iter()),
+            [("eth1", false), ("eth2", false), ("eth0", true)]
+        );
     }
 }

@@ -106,7 +106,7 @@ impl<'b> Instance<'b> {
         kw("native_ipv6", Arity::None, "deprecated: the instance is IPv6", native_ipv6),
         kw("kernel_rx_buf_size", One("a number"), "receive buffer of the instance's socket", kernel_rx_buf_size),
         kw("vrf", One("a VRF device"), "without `interface`: the VRF whose routing table the unicast adverts use", vrf),
-        kw("use_vmac_addr", Arity::None, "a VMAC on every other interface a VIP names holds those VIPs", use_vmac_addr),
+        kw("use_vmac_addr", Arity::None, "VMACs hold the VIPs on other interfaces and the eVIPs of the other address family", use_vmac_addr),
         kw("use_ipvlan", Rest, "`[NAME] [ADDRESS[/PREFIX]] [bridge|private|vepa]`: adverts go over an ipvlan the instance creates", use_ipvlan),
         kw("garp_extra_if", Rest, "`[all] SECS`: repeat gratuitous ARPs for VIPs on other interfaces while master (0: off)", garp_extra_if),
         ignored("debug", "the setting has no effect"),
