@@ -213,6 +213,22 @@ fn a_line_of_unclosed_parameter_braces_is_linear() {
     assert!(r.took < Duration::from_secs(5), "took {:?}", r.took);
 }
 
+/// Found by the config fuzzer: a line whose substitution passed 1 MiB was refused, but the
+/// text it produced was not counted, so a `~SEQ` of 100,000 such lines (a 500-byte file) did
+/// 100 GiB of substitution: `lvsd -t` took 39 s. The refused text now counts against the
+/// 16 MiB expansion budget.
+#[test]
+fn a_sequence_of_overlong_substitutions_is_bounded() {
+    let d = dir("overlong");
+    let mut conf = format!("$A={}\n", "x".repeat(64));
+    for (name, prev) in [("B", "A"), ("C", "B"), ("D", "C"), ("E", "D")] {
+        conf += &format!("${name}={}\n", format!("${{{prev}}}").repeat(16));
+    }
+    conf += "~SEQ(I, 1, 100000) ${E}\n";
+    std::fs::write(d.join("k.conf"), conf).unwrap();
+    refused(&d.join("k.conf"), "MiB of text");
+}
+
 #[test]
 fn double_star_does_not_follow_a_symlink_loop() {
     let d = dir("star");

@@ -410,7 +410,6 @@ impl<'a> Pre<'a> {
         if at.approx_col.is_some() {
             // Produced by expansion: counts against the whole load's expansion budget.
             self.budget.lines += 1;
-            self.budget.expanded_bytes += line.len();
             if self.budget.lines > MAX_EXPANDED_LINES {
                 let msg = format!(
                     "expansion (parameters, ~SEQ/~LST) produces more than {MAX_EXPANDED_LINES} lines"
@@ -418,12 +417,7 @@ impl<'a> Pre<'a> {
                 self.exhaust(Some(span), msg);
                 return false;
             }
-            if self.budget.expanded_bytes > MAX_EXPANDED_BYTES {
-                let msg = format!(
-                    "expansion (parameters, ~SEQ/~LST) produces more than {} MiB of text",
-                    MAX_EXPANDED_BYTES >> 20
-                );
-                self.exhaust(Some(span), msg);
+            if !self.charge(line.len(), span) {
                 return false;
             }
         }
@@ -511,6 +505,21 @@ impl<'a> Pre<'a> {
         true
     }
 
+    /// Counts `bytes` of expanded text against the load's budget; false (reported, and nothing
+    /// more is read) past it.
+    fn charge(&mut self, bytes: usize, span: Span) -> bool {
+        self.budget.expanded_bytes += bytes;
+        if self.budget.expanded_bytes > MAX_EXPANDED_BYTES {
+            let msg = format!(
+                "expansion (parameters, ~SEQ/~LST) produces more than {} MiB of text",
+                MAX_EXPANDED_BYTES >> 20
+            );
+            self.exhaust(Some(span), msg);
+            return false;
+        }
+        true
+    }
+
     /// Parameter substitution, textual as keepalived's: a value may hold several words,
     /// braces, a conditional, or (multiline definitions) several lines. True if the line was
     /// substituted (its pieces are then read in its place).
@@ -520,12 +529,16 @@ impl<'a> Pre<'a> {
             return false;
         };
         if new.len() > MAX_EXPANSION {
+            let span = at.span(at.approx_col.unwrap_or(1));
             let d = self.diag(
                 Severity::Error,
-                at.span(at.approx_col.unwrap_or(1)),
+                span,
                 format!("parameter substitution makes this line longer than {MAX_EXPANSION} bytes"),
             );
             self.out.diagnostics.push(d);
+            // The refused text was produced all the same: it counts, or a ~SEQ of such lines
+            // would make a few hundred bytes cost minutes (found by the config fuzzer).
+            self.charge(new.len(), span);
             return true;
         }
         let col = at.approx_col.unwrap_or_else(|| {
