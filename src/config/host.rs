@@ -112,6 +112,9 @@ pub fn check(config: &Config, sources: &SourceMap, probe: &dyn Probe, diags: &mu
     };
     if !config.global.dynamic_interfaces {
         instance_interfaces(config, probe, &mut push);
+        for vi in &config.vrrp_instances {
+            vrf_device(vi, sources, probe, &mut push, &mut notes);
+        }
         other_interfaces(config, sources, probe, &mut push, &mut notes);
     }
     let runnable = scripts(config, sources, probe, &mut push, &mut notes);
@@ -154,7 +157,6 @@ fn instance_interfaces(config: &Config, probe: &dyn Probe, push: &mut Push) {
                 Some("note: keepalived refuses to run VRRP with a non-existent interface".into()),
             );
         }
-        vrf_device(vi, probe, push);
         for t in &vi.track_interfaces {
             if !probe.interface_exists(&t.name) {
                 push(
@@ -190,8 +192,15 @@ fn instance_interfaces(config: &Config, probe: &dyn Probe, push: &mut Push) {
     }
 }
 
-/// `vrf NAME`: the device exists and is a VRF master.
-fn vrf_device(vi: &super::model::VrrpInstance, probe: &dyn Probe, push: &mut Push) {
+/// `vrf NAME`: the device exists (keepalived's finding) and is a VRF master (lvsd's own: a
+/// note, keepalived 2.2.7 says nothing).
+fn vrf_device(
+    vi: &super::model::VrrpInstance,
+    sources: &SourceMap,
+    probe: &dyn Probe,
+    push: &mut Push,
+    notes: &mut Vec<Diagnostic>,
+) {
     let Some(v) = &vi.vrf else { return };
     let span = vi.vrf_span.unwrap_or(vi.span);
     if !probe.interface_exists(v) {
@@ -205,14 +214,14 @@ fn vrf_device(vi: &super::model::VrrpInstance, probe: &dyn Probe, push: &mut Pus
             Some("note: keepalived refuses to run VRRP with a non-existent interface".into()),
         );
     } else if probe.is_vrf(v) == Some(false) {
-        push(
-            Category::Host,
-            span,
-            format!(
-                "({}) vrf {v} is not a VRF device (`ip link add {v} type vrf table N`); the instance waits in INIT until it is one",
-                vi.name
-            ),
-            None,
+        let msg = format!(
+            "({}) vrf {v} is not a VRF device (`ip link add {v} type vrf table N`); the instance waits in INIT until it is one",
+            vi.name
+        );
+        notes.push(
+            sources
+                .diagnostic(Severity::Note, span, msg)
+                .with_category(Category::Host),
         );
     }
 }
