@@ -679,24 +679,30 @@ fn vrrp_vm_vrf_unicast_failover() {
 /// `use_ipvlan` lines as keepalived 2.2.7 reads them (checked with its `-t`): words in any
 /// order, mode default bridge, name default `vrrp.<VRID>`, an IPv4 instance without an
 /// address warned about, a second name reported.
+/// `text` loaded (host checks off), with its warnings' messages; `what` names it on refusal.
+fn loaded_with_warnings(text: &str, what: &str) -> (lvsd::config::Config, Vec<String>) {
+    use lvsd::config::{LoadOptions, Severity, load_str};
+    let l = load_str(text, Path::new("t.conf"), &LoadOptions::default())
+        .unwrap_or_else(|_| panic!("refused: {what}"));
+    let warns = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| d.message.clone())
+        .collect();
+    (l.config, warns)
+}
+
 #[test]
 fn use_ipvlan_lines_read_as_keepalived() {
     use lvsd::config::model::{IpvlanMode, UseIpvlan};
-    use lvsd::config::{LoadOptions, Severity, load_str};
     let read = |line: &str| {
         let text = format!(
             "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 61\n  {line}\n  \
              virtual_ipaddress {{\n    10.1.1.100/24\n  }}\n}}\n"
         );
-        let l = load_str(&text, Path::new("t.conf"), &LoadOptions::default())
-            .unwrap_or_else(|_| panic!("refused: {line}"));
-        let warns: Vec<String> = l
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Warning)
-            .map(|d| d.message.clone())
-            .collect();
-        (l.config.vrrp_instances[0].use_ipvlan.clone(), warns)
+        let (c, warns) = loaded_with_warnings(&text, line);
+        (c.vrrp_instances[0].use_ipvlan.clone(), warns)
     };
     let u = |name: &str, addr: Option<&str>, prefix, mode| UseIpvlan {
         name: name.into(),
@@ -793,21 +799,12 @@ fn use_ipvlan_without_an_ipv4_address_is_fault() {
 /// a VIP naming no device on `default_interface`.
 #[test]
 fn vrf_lines_read_as_keepalived() {
-    use lvsd::config::{LoadOptions, Severity, load_str};
     let read = |lines: &str| {
         let text = format!(
             "global_defs {{\n  default_interface vx0\n}}\nvrrp_instance VI_1 {{\n  virtual_router_id 70\n  \
              unicast_peer {{\n    10.70.0.2\n  }}\n{lines}  virtual_ipaddress {{\n    10.70.0.100/24\n  }}\n}}\n"
         );
-        let l = load_str(&text, Path::new("t.conf"), &LoadOptions::default())
-            .unwrap_or_else(|_| panic!("refused: {lines}"));
-        let warns: Vec<String> = l
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Warning)
-            .map(|d| d.message.clone())
-            .collect();
-        (l.config, warns)
+        loaded_with_warnings(&text, lines)
     };
     let (c, w) = read("  vrf red\n");
     assert_eq!(c.vrrp_instances[0].vrf.as_deref(), Some("red"));
