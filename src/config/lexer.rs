@@ -87,138 +87,167 @@ pub fn lex_into(
     tokens: &mut Vec<Token>,
 ) -> LineInfo {
     let mut out = LineInfo::default();
-    let b = line.as_bytes();
-    let mut i = 0;
-    // Column of the character at byte i (1-based once counted).
-    let mut col: u32 = col_base;
+    let mut at = Cursor {
+        line,
+        b: line.as_bytes(),
+        i: 0,
+        col: col_base,
+    };
     let mut cur = Word::default();
     let span = |c: u32| Span {
         file,
         line: lineno,
         col: c,
     };
-    let starts_char = |x: u8| x & 0xc0 != 0x80;
 
-    while i < b.len() {
-        let c = b[i];
+    while let Some(&c) = at.b.get(at.i) {
         if starts_char(c) {
-            col += 1;
+            at.col += 1;
         }
         match c {
             b' ' | b'\t' | b'\r' | 0x0b | 0x0c => {
                 cur.flush(tokens, span);
-                i += 1;
-                // The rest of the run (indentation) in one go: each blank is one column.
-                while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | 0x0b | 0x0c) {
-                    i += 1;
-                    col += 1;
-                }
+                at.blanks();
             }
             b'#' | b'!' => {
                 cur.flush(tokens, span);
-                out.comment = Some(col);
-                out.comment_brace = b[i..].contains(&b'{');
-                out.end_col = col + line[i..].chars().count() as u32;
+                out.comment = Some(at.col);
+                out.comment_brace = at.b[at.i..].contains(&b'{');
+                out.end_col = at.col + line[at.i..].chars().count() as u32;
                 return out;
             }
             b'{' | b'}' => {
                 cur.flush(tokens, span);
                 tokens.push(Token {
                     tok: if c == b'{' { Tok::Open } else { Tok::Close },
-                    span: span(col),
+                    span: span(at.col),
                 });
-                i += 1;
+                at.i += 1;
             }
             b'"' | b'\'' => {
-                cur.begin(col);
-                cur.quoted = true;
-                let open_col = col;
-                i += 1;
-                let mut closed = false;
-                while i < b.len() {
-                    let q = b[i];
-                    if starts_char(q) {
-                        col += 1;
-                    }
-                    if q == c {
-                        closed = true;
-                        i += 1;
-                        break;
-                    }
-                    if q == b'\\' && i + 1 < b.len() && (b[i + 1] == c || b[i + 1] == b'\\') {
-                        cur.text.push(b[i + 1] as char);
-                        col += 1;
-                        i += 2;
-                        continue;
-                    }
-                    // Copy the run up to the next quote or backslash in one go.
-                    let run_end = b[i..]
-                        .iter()
-                        .position(|&x| x == c || x == b'\\')
-                        .map_or(b.len(), |p| i + p);
-                    let run_end = run_end.max(i + 1);
-                    let run = &line[i..run_end];
-                    col +=
-                        (run.bytes().filter(|&x| starts_char(x)).count() as u32).saturating_sub(1);
-                    cur.text.push_str(run);
-                    i = run_end;
-                }
-                if !closed {
+                let open_col = at.col;
+                if !at.quoted(c, &mut cur) {
                     out.error = Some((
                         open_col,
                         format!("unterminated quoted string (missing closing {})", c as char),
                     ));
                     cur.flush(tokens, span);
-                    out.end_col = col + 1;
+                    out.end_col = at.col + 1;
                     return out;
                 }
             }
-            b'$' if b.get(i + 1) == Some(&b'{') => {
-                // `${NAME}` is one piece of a word, braces included.
-                cur.begin(col);
-                let end = b[i..]
-                    .iter()
-                    .position(|&x| x == b'}')
-                    .map_or(b.len(), |p| i + p + 1);
-                let piece = &line[i..end];
-                col += (piece.chars().count() as u32).saturating_sub(1);
-                cur.text.push_str(piece);
-                i = end;
-            }
-            _ => {
-                // A run of plain word characters.
-                cur.begin(col);
-                let end = b[i..]
-                    .iter()
-                    .position(|&x| {
-                        matches!(
-                            x,
-                            b' ' | b'\t'
-                                | b'\r'
-                                | 0x0b
-                                | 0x0c
-                                | b'#'
-                                | b'!'
-                                | b'{'
-                                | b'}'
-                                | b'"'
-                                | b'\''
-                                | b'$'
-                        )
-                    })
-                    .map_or(b.len(), |p| i + p);
-                // `$` not followed by `{` is plain text.
-                let end = if end == i { i + 1 } else { end };
-                let run = &line[i..end];
-                col += (run.bytes().filter(|&x| starts_char(x)).count() as u32).saturating_sub(1);
-                cur.text.push_str(run);
-                i = end;
-            }
+            b'$' if at.b.get(at.i + 1) == Some(&b'{') => at.parameter(&mut cur),
+            _ => at.plain(&mut cur),
         }
     }
     cur.flush(tokens, span);
-    out.end_col = col + 1;
+    out.end_col = at.col + 1;
     out
+}
+
+/// Whether byte `x` starts a character (is not a UTF-8 continuation byte).
+fn starts_char(x: u8) -> bool {
+    x & 0xc0 != 0x80
+}
+
+/// Where the lexer is on the line: byte `i`, and `col`, the column of the character at `i`
+/// (1-based once counted: the caller counts the character at `i` before a method runs).
+struct Cursor<'a> {
+    line: &'a str,
+    b: &'a [u8],
+    i: usize,
+    col: u32,
+}
+
+impl Cursor<'_> {
+    /// A run of blanks (indentation) in one go: each blank is one column.
+    fn blanks(&mut self) {
+        self.i += 1;
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\r' | 0x0b | 0x0c)
+        {
+            self.i += 1;
+            self.col += 1;
+        }
+    }
+
+    /// Appends the run `i..end` to the word and moves past it; the run's first character is
+    /// already counted.
+    fn take(&mut self, end: usize, word: &mut Word) {
+        let run = &self.line[self.i..end];
+        self.col += (run.bytes().filter(|&x| starts_char(x)).count() as u32).saturating_sub(1);
+        word.text.push_str(run);
+        self.i = end;
+    }
+
+    /// A section quoted by `quote`, appended to the word; false if the line ends first.
+    fn quoted(&mut self, quote: u8, word: &mut Word) -> bool {
+        let b = self.b;
+        word.begin(self.col);
+        word.quoted = true;
+        self.i += 1;
+        while self.i < b.len() {
+            let q = b[self.i];
+            if starts_char(q) {
+                self.col += 1;
+            }
+            if q == quote {
+                self.i += 1;
+                return true;
+            }
+            let i = self.i;
+            if q == b'\\' && i + 1 < b.len() && (b[i + 1] == quote || b[i + 1] == b'\\') {
+                word.text.push(b[i + 1] as char);
+                self.col += 1;
+                self.i += 2;
+                continue;
+            }
+            // The run up to the next quote or backslash in one go.
+            let end = b[i..]
+                .iter()
+                .position(|&x| x == quote || x == b'\\')
+                .map_or(b.len(), |p| i + p)
+                .max(i + 1);
+            self.take(end, word);
+        }
+        false
+    }
+
+    /// `${NAME}`: one piece of a word, braces included.
+    fn parameter(&mut self, word: &mut Word) {
+        word.begin(self.col);
+        let i = self.i;
+        let end = self.b[i..]
+            .iter()
+            .position(|&x| x == b'}')
+            .map_or(self.b.len(), |p| i + p + 1);
+        self.take(end, word);
+    }
+
+    /// A run of plain word characters (`$` not followed by `{` is plain text).
+    fn plain(&mut self, word: &mut Word) {
+        word.begin(self.col);
+        let i = self.i;
+        let end = self.b[i..]
+            .iter()
+            .position(|&x| {
+                matches!(
+                    x,
+                    b' ' | b'\t'
+                        | b'\r'
+                        | 0x0b
+                        | 0x0c
+                        | b'#'
+                        | b'!'
+                        | b'{'
+                        | b'}'
+                        | b'"'
+                        | b'\''
+                        | b'$'
+                )
+            })
+            .map_or(self.b.len(), |p| i + p);
+        self.take(if end == i { i + 1 } else { end }, word);
+    }
 }
 
 /// The word being accumulated.
