@@ -21,7 +21,7 @@ const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
 
 #[test]
 fn in_vm() {
-    vm::run_ignored_in_vm("traffic_vm_", 4);
+    vm::run_ignored_in_vm("traffic_vm_", 5);
 }
 
 fn counts(v: &[(&str, usize)]) -> BTreeMap<String, usize> {
@@ -282,10 +282,19 @@ fn failover_attempt(advert: Duration, graceful: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// At 0.1 s: the 0.01 s runs are in the benchmark; in this one-vCPU TCG guest the debug
-/// lvsd's backup misses 36 ms deadlines and flaps before any failure (see the bench's notes).
+/// At 0.1 s: a takeover that the VM's timer lateness cannot blur.
 #[test]
 #[ignore = "needs an IPVS kernel: run by in_vm()"]
 fn traffic_vm_director_failover_lvsd() {
     director_failover(Duration::from_millis(100), false);
+}
+
+/// At VRRPv3 0.01 s, the goal: a crashed master is replaced within 3 x 10 ms + skew plus this
+/// run's measured VM lateness, and no stream is lost. The debug lvsd in this one-vCPU TCG
+/// guest holds it while the host is otherwise quiet, as it is while cargo runs this binary
+/// (at a host load of 10 the backup flapped before the failure: the retries above).
+#[test]
+#[ignore = "needs an IPVS kernel: run by in_vm()"]
+fn traffic_vm_director_failover_fast_lvsd() {
+    director_failover(Duration::from_millis(10), false);
 }
