@@ -483,65 +483,110 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
     let nl = &shared.nl;
     let link = nl.link(base_interface(cfg)?).await?;
     let v6 = cfg.is_ipv6();
+    let (vlink, vmac) = vmac_link(cfg, nl, &link, v6).await?;
+    // use_ipvlan: adverts over the ipvlan, from its address; the VIPs stay on `vlink`.
+    let ipvlan = match &cfg.use_ipvlan {
+        Some(u) => Some(super::ipvlan::ensure(nl, &link, u, v6).await?),
+        None => None,
+    };
+    if let Some(v) = bare_vrf(cfg) {
+        super::vrf::check(v)?;
+    }
+    let src = advert_source(cfg, nl, ipvlan.as_ref().unwrap_or(&link), v6).await?;
+    // vmac_xmit_base: adverts on the parent, VIPs on the VMAC.
+    let slink = ipvlan
+        .as_ref()
+        .unwrap_or(if cfg.vmac_xmit_base { &link } else { &vlink });
+    let sock = open_sockets(cfg, shared, slink, src)?;
+    let (vips, addr_vmacs) = vip_links(cfg, nl, &vlink, v6).await?;
+    let promoted = (cfg.promote_secondaries && !v6)
+        .then(|| promote_secondaries(&link.name))
+        .flatten();
+    let others = super::garp_extra::other_interfaces(cfg, nl, vlink.index, &vips).await?;
+    Ok(Io {
+        sock,
+        announcer: Announcer::new(vlink.index)
+            .context("opening packet socket")?
+            .paced(cfg.garp_pacer()),
+        mac: vlink.mac,
+        src,
+        vips,
+        vmac: vmac.or(ipvlan.map(|l| l.index)),
+        promoted,
+        others,
+        addr_vmacs,
+    })
+}
+
+/// The link that holds the VIPs: the instance's `use_vmac` macvlan (made if missing, with its
+/// index) or the interface itself.
+async fn vmac_link(
+    cfg: &InstanceConfig,
+    nl: &Netlink,
+    link: &Link,
+    v6: bool,
+) -> anyhow::Result<(Link, Option<u32>)> {
+    let Some(n) = &cfg.use_vmac else {
+        return Ok((link.clone(), None));
+    };
+    let name = if n.is_empty() {
+        format!("vrrp.{}", cfg.vrid)
+    } else {
+        n.clone()
+    };
+    let l = nl
+        .ensure_vmac(link.index, &name, cfg.vrid, v6, cfg.use_vmac_mac)
+        .await?;
+    let _ = nl.set_up(l.index).await;
+    super::vmac::apply_vmac_sysctls(&link.name, &l.name, v6);
+    let ix = l.index;
+    Ok((l, Some(ix)))
+}
+
+/// The adverts' source address: configured, the ipvlan's own, the route towards the first
+/// unicast peer (no `interface`), or one of `link`'s addresses that is not a VIP.
+async fn advert_source(
+    cfg: &InstanceConfig,
+    nl: &Netlink,
+    link: &Link,
+    v6: bool,
+) -> anyhow::Result<IpAddr> {
+    let own = cfg.use_ipvlan.as_ref().and_then(|u| u.addr);
+    if let Some(a) = cfg.unicast_src_ip.or(cfg.mcast_src_ip).or(own) {
+        return Ok(a);
+    }
+    if cfg.interface.is_empty() {
+        let peer = cfg.unicast_peers.first().context("no unicast peer")?;
+        return super::vrf::source_towards(*peer, bare_vrf(cfg))
+            .with_context(|| format!("no route to unicast peer {peer}"));
+    }
     let vip_addrs: Vec<IpAddr> = cfg
         .vips
         .iter()
         .chain(&cfg.vips_excluded)
         .map(|v| v.addr)
         .collect();
-    let (vlink, vmac) = match &cfg.use_vmac {
-        Some(n) => {
-            let name = if n.is_empty() {
-                format!("vrrp.{}", cfg.vrid)
-            } else {
-                n.clone()
-            };
-            let l = nl
-                .ensure_vmac(link.index, &name, cfg.vrid, v6, cfg.use_vmac_mac)
-                .await?;
-            let _ = nl.set_up(l.index).await;
-            super::vmac::apply_vmac_sysctls(&link.name, &l.name, v6);
-            let ix = l.index;
-            (l, Some(ix))
-        }
-        None => (link.clone(), None),
-    };
-    // use_ipvlan: adverts over the ipvlan, from its address; the VIPs stay on `vlink`.
-    let ipvlan = match &cfg.use_ipvlan {
-        Some(u) => Some(super::ipvlan::ensure(nl, &link, u, v6).await?),
-        None => None,
-    };
-    let own = cfg.use_ipvlan.as_ref().and_then(|u| u.addr);
-    let bare = cfg.interface.is_empty();
-    if let Some(v) = bare_vrf(cfg) {
-        super::vrf::check(v)?;
-    }
-    let src = match cfg.unicast_src_ip.or(cfg.mcast_src_ip).or(own) {
-        Some(a) => a,
-        None if bare => {
-            let peer = cfg.unicast_peers.first().context("no unicast peer")?;
-            super::vrf::source_towards(*peer, bare_vrf(cfg))
-                .with_context(|| format!("no route to unicast peer {peer}"))?
-        }
-        None => nl
-            .source_address(ipvlan.as_ref().unwrap_or(&link).index, v6, &vip_addrs)
-            .await?
-            .with_context(|| {
-                format!(
-                    "no usable {} source address on {}",
-                    if v6 { "link-local IPv6" } else { "IPv4" },
-                    cfg.interface
-                )
-            })?,
-    };
-    // vmac_xmit_base: adverts on the parent, VIPs on the VMAC.
-    let slink = ipvlan
-        .as_ref()
-        .unwrap_or(if cfg.vmac_xmit_base { &link } else { &vlink });
-    let sock = open_sockets(cfg, shared, slink, src)?;
+    nl.source_address(link.index, v6, &vip_addrs)
+        .await?
+        .with_context(|| {
+            format!(
+                "no usable {} source address on {}",
+                if v6 { "link-local IPv6" } else { "IPv4" },
+                cfg.interface
+            )
+        })
+}
+
+/// Each VIP and eVIP with the link it goes on, and the `use_vmac_addr` VMACs made for them
+/// (the other interfaces' VIPs, and eVIPs of the other family, go on a VMAC of their own).
+async fn vip_links(
+    cfg: &InstanceConfig,
+    nl: &Netlink,
+    vlink: &Link,
+    v6: bool,
+) -> anyhow::Result<(Vec<(u32, Vip)>, Vec<u32>)> {
     let all_vips = || cfg.vips.iter().chain(&cfg.vips_excluded);
-    // use_vmac_addr: the other interfaces' VIPs, and eVIPs of the other family, go on a VMAC.
-    fn fam(v: &super::config::Vip) -> (Option<&str>, bool) {
+    fn fam(v: &Vip) -> (Option<&str>, bool) {
         (v.dev.as_deref(), v.addr.is_ipv6())
     }
     let mut addr_vmacs: Vec<(super::vmac_addr::Slot, u32)> = Vec::new();
@@ -564,23 +609,7 @@ async fn setup(cfg: &InstanceConfig, shared: &Shared) -> anyhow::Result<Io> {
         };
         vips.push((ix, v.clone()));
     }
-    let promoted = (cfg.promote_secondaries && !v6)
-        .then(|| promote_secondaries(&link.name))
-        .flatten();
-    let others = super::garp_extra::other_interfaces(cfg, nl, vlink.index, &vips).await?;
-    Ok(Io {
-        sock,
-        announcer: Announcer::new(vlink.index)
-            .context("opening packet socket")?
-            .paced(cfg.garp_pacer()),
-        mac: vlink.mac,
-        src,
-        vips,
-        vmac: vmac.or(ipvlan.map(|l| l.index)),
-        promoted,
-        others,
-        addr_vmacs: addr_vmacs.iter().map(|(_, ix)| *ix).collect(),
-    })
+    Ok((vips, addr_vmacs.iter().map(|(_, ix)| *ix).collect()))
 }
 
 /// An instance's `vrf`, which applies only without `interface`.
