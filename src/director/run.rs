@@ -320,23 +320,9 @@ pub async fn run<K: Ipvs + 'static>(
     opts: RunOptions,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // Which real servers use each check (a check shared by several runs once), for metrics.
-    let users: Arc<RwLock<CheckUsers>> = Arc::default();
-    let on_result = opts
-        .metrics
-        .clone()
-        .map(|m| health::metrics_hook(m, users.clone()));
-    let (sched, mut transitions) = checkers::Scheduler::spawn::<RsId>(checkers::SchedulerConfig {
-        on_result,
-        ..checkers::SchedulerConfig::default()
-    });
+    let mut checks = Checks::start(&opts);
     let spec = spec_rx.borrow_and_update().clone();
-    health::set_users(&users, &spec);
-    sched.set(spec.server_checks());
-    let mut suspension = local_addrs::Suspension::default();
-    if let Some(paused) = suspension.update(&spec, &hub) {
-        sched.suspend(paused);
-    }
+    checks.apply(&spec, &hub);
     if let Some(dir) = &opts.state_dir {
         load_operator(dir, &hub);
     }
@@ -357,7 +343,7 @@ pub async fn run<K: Ipvs + 'static>(
         notifier,
         target_tx,
         ticking: false,
-        suspended: suspension.paused().clone(),
+        suspended: checks.suspension.paused().clone(),
     };
 
     // keepalived writes `VS … UP` to the notify FIFOs for every virtual server as it starts
@@ -367,29 +353,12 @@ pub async fn run<K: Ipvs + 'static>(
     }
     // First computation before the writer starts, so its first pass sees the real target.
     d.recompute();
-    let release_nft = opts.release_on_exit;
     let mut marker = crate::nft::ipvs::Marker::default();
     if d.has_kernel {
         marker.set(&d.spec.globals.nft_ipvs).await;
     }
     health::announce_initial(&d.spec, &d.notifier);
-    let writer = match kernel {
-        Some(k) => tokio::spawn(writer::writer(
-            k,
-            target_rx,
-            hub.vrrp.subscribe(),
-            conns_tx,
-            WriterOptions {
-                resync: opts.resync,
-                release_on_exit: opts.release_on_exit,
-            },
-            stop_rx,
-        )),
-        None => {
-            drop(conns_tx);
-            tokio::spawn(writer::dry_writer(target_rx, stop_rx))
-        }
-    };
+    let writer = spawn_writer(kernel, target_rx, &hub, conns_tx, &opts, stop_rx);
     let mut conns_open = d.has_kernel;
     let mut next_tick = tokio::time::Instant::now() + TICK;
 
@@ -409,17 +378,7 @@ pub async fn run<K: Ipvs + 'static>(
                 if d.has_kernel {
                     marker.set(&d.spec.globals.nft_ipvs).await;
                 }
-                health::set_users(&users, &d.spec);
-                sched.set(d.spec.server_checks());
-                let known: BTreeSet<RsId> =
-                    d.spec.server_checks().into_iter().map(|s| s.id).collect();
-                d.health.retain(|id, _| known.contains(id));
-                if let Some(paused) = suspension.update(&d.spec, &d.hub) {
-                    sched.suspend(paused);
-                    d.suspended = suspension.paused().clone();
-                }
-                tracing::info!(virtual_servers = d.spec.virtual_servers.len(), "director: configuration applied");
-                d.recompute();
+                d.reload(&mut checks);
             }
             r = bfd_rx.changed() => {
                 if r.is_err() {
@@ -444,38 +403,18 @@ pub async fn run<K: Ipvs + 'static>(
             r = conns_rx.changed(), if conns_open => {
                 conns_open = r.is_ok();
                 d.conns = conns_rx.borrow_and_update().clone();
-                if !d.finish_drains() {
-                    // Counters for status only: no new target.
-                    d.hub.virtual_servers.send_modify(|v| {
-                        super::status::set_conns(v, &d.spec, &d.conns);
-                    });
-                }
+                d.on_conns();
             }
-            t = transitions.recv() => {
+            t = checks.transitions.recv() => {
                 let Some(t) = t else {
                     tracing::error!("director: checker scheduler stopped");
                     break;
                 };
-                let mut flips = Vec::new();
-                flips.extend(health::on_transition(&d.spec, &mut d.health, &d.notifier, t));
-                // Coalesce a burst into one recomputation.
-                while let Ok(t) = transitions.try_recv() {
-                    flips.extend(health::on_transition(&d.spec, &mut d.health, &d.notifier, t));
-                }
-                for f in flips {
-                    let state = if f.up { "up" } else { "down" };
-                    d.hub.events.publish(
-                        "real_server",
-                        format!("{} {}", f.id.vs, f.id.addr),
-                        format!("{state}: {}", f.reason),
-                    );
-                }
-                d.recompute();
+                d.on_transitions(t, &mut checks.transitions);
             }
-            _ = suspension.changed() => {
-                if let Some(paused) = suspension.update(&d.spec, &d.hub) {
-                    sched.suspend(paused);
-                    d.suspended = suspension.paused().clone();
+            _ = checks.suspension.changed() => {
+                if checks.resuspend(&d.spec, &d.hub) {
+                    d.suspended = checks.suspension.paused().clone();
                     d.recompute();
                 }
             }
@@ -488,13 +427,155 @@ pub async fn run<K: Ipvs + 'static>(
         }
     }
 
-    drop(sched);
+    drop(checks);
     if d.spec.virtual_servers.iter().any(|v| v.omega) {
         omega(&d.spec, &d.health, &d.quorum, &d.notifier).await;
     }
     let _ = stop_tx.send(true);
     let _ = writer.await;
-    marker.stop(!release_nft).await;
+    marker.stop(!opts.release_on_exit).await;
+}
+
+/// The checker scheduler and what feeds it: which real servers use each check (a check
+/// shared by several runs once, for metrics) and which are paused by `ha_suspend`.
+struct Checks {
+    sched: checkers::SchedulerHandle<RsId>,
+    transitions: tokio::sync::mpsc::Receiver<checkers::Transition<RsId>>,
+    users: Arc<RwLock<CheckUsers>>,
+    suspension: local_addrs::Suspension,
+}
+
+impl Checks {
+    fn start(opts: &RunOptions) -> Checks {
+        let users: Arc<RwLock<CheckUsers>> = Arc::default();
+        let on_result = opts
+            .metrics
+            .clone()
+            .map(|m| health::metrics_hook(m, users.clone()));
+        let (sched, transitions) = checkers::Scheduler::spawn::<RsId>(checkers::SchedulerConfig {
+            on_result,
+            ..checkers::SchedulerConfig::default()
+        });
+        Checks {
+            sched,
+            transitions,
+            users,
+            suspension: local_addrs::Suspension::default(),
+        }
+    }
+
+    /// Schedules `spec`'s checks and pauses those `ha_suspend` holds: true if the paused set
+    /// changed.
+    fn apply(&mut self, spec: &DirectorSpec, hub: &StatusHub) -> bool {
+        health::set_users(&self.users, spec);
+        self.sched.set(spec.server_checks());
+        self.resuspend(spec, hub)
+    }
+
+    /// Re-evaluates `ha_suspend` against the host's addresses: true if the paused set changed.
+    fn resuspend(&mut self, spec: &DirectorSpec, hub: &StatusHub) -> bool {
+        match self.suspension.update(spec, hub) {
+            Some(paused) => {
+                self.sched.suspend(paused);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The writer task: the real one over `kernel`, or the dry one of health-check-only mode.
+fn spawn_writer<K: Ipvs + 'static>(
+    kernel: Option<K>,
+    target_rx: watch::Receiver<Arc<Target>>,
+    hub: &StatusHub,
+    conns_tx: watch::Sender<Arc<writer::Conns>>,
+    opts: &RunOptions,
+    stop_rx: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    match kernel {
+        Some(k) => tokio::spawn(writer::writer(
+            k,
+            target_rx,
+            hub.vrrp.subscribe(),
+            conns_tx,
+            WriterOptions {
+                resync: opts.resync,
+                release_on_exit: opts.release_on_exit,
+            },
+            stop_rx,
+        )),
+        None => {
+            drop(conns_tx);
+            tokio::spawn(writer::dry_writer(target_rx, stop_rx))
+        }
+    }
+}
+
+/// What the run loop does on each event.
+impl Director {
+    /// A reloaded spec (already in `self.spec`): its checks scheduled, health of servers
+    /// that are gone forgotten, the target recomputed.
+    fn reload(&mut self, checks: &mut Checks) {
+        if checks.apply(&self.spec, &self.hub) {
+            self.suspended = checks.suspension.paused().clone();
+        }
+        let known: BTreeSet<RsId> = self
+            .spec
+            .server_checks()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        self.health.retain(|id, _| known.contains(id));
+        tracing::info!(
+            virtual_servers = self.spec.virtual_servers.len(),
+            "director: configuration applied"
+        );
+        self.recompute();
+    }
+
+    /// New connection counters from the writer: they may end a drain; otherwise they only
+    /// update the status (no new target).
+    fn on_conns(&mut self) {
+        if !self.finish_drains() {
+            self.hub.virtual_servers.send_modify(|v| {
+                super::status::set_conns(v, &self.spec, &self.conns);
+            });
+        }
+    }
+
+    /// A checker transition and any queued behind it (a burst is one recomputation); each
+    /// real server that flips is an event.
+    fn on_transitions(
+        &mut self,
+        first: checkers::Transition<RsId>,
+        more: &mut tokio::sync::mpsc::Receiver<checkers::Transition<RsId>>,
+    ) {
+        let mut flips = Vec::new();
+        flips.extend(health::on_transition(
+            &self.spec,
+            &mut self.health,
+            &self.notifier,
+            first,
+        ));
+        while let Ok(t) = more.try_recv() {
+            flips.extend(health::on_transition(
+                &self.spec,
+                &mut self.health,
+                &self.notifier,
+                t,
+            ));
+        }
+        for f in flips {
+            let state = if f.up { "up" } else { "down" };
+            self.hub.events.publish(
+                "real_server",
+                format!("{} {}", f.id.vs, f.id.addr),
+                format!("{state}: {}", f.reason),
+            );
+        }
+        self.recompute();
+    }
 }
 
 /// `omega`: at shutdown, the down scripts of what is up, waited for (bounded by the
