@@ -231,7 +231,6 @@ where
 /// `/status` JSON as the tables `lvsd ctl status` prints. Tolerates missing fields (an older or
 /// newer daemon): they print as `-`.
 pub fn render_status(status: &Value, now_ms: u64) -> String {
-    let mut out = String::new();
     let s = |v: &Value| -> String {
         match v {
             Value::Null => "-".into(),
@@ -245,119 +244,12 @@ pub fn render_status(status: &Value, now_ms: u64) -> String {
             None => "-".into(),
         }
     };
-    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
-
-    let vrrp = list(&status["vrrp"]);
-    if !vrrp.is_empty() {
-        let rows = vrrp
-            .iter()
-            .map(|v| {
-                vec![
-                    s(&v["name"]),
-                    s(&v["interface"]),
-                    s(&v["vrid"]),
-                    s(&v["state"]),
-                    format!("{}/{}", s(&v["effective_priority"]), s(&v["base_priority"])),
-                    s(&v["master_addr"]),
-                    ago(&v["since_unix_ms"]),
-                    list(&v["vips"]).iter().map(s).collect::<Vec<_>>().join(" "),
-                ]
-            })
-            .collect();
-        out.push_str(&table(
-            &[
-                "VRRP INSTANCE",
-                "INTERFACE",
-                "VRID",
-                "STATE",
-                "PRIO",
-                "MASTER",
-                "SINCE",
-                "VIPS",
-            ],
-            rows,
-            "",
-        ));
-        out.push('\n');
-    }
-
-    let scripts = list(&status["vrrp_scripts"]);
-    if !scripts.is_empty() {
-        let rows = scripts
-            .iter()
-            .map(|v| {
-                let ok = match v["ok"].as_bool() {
-                    Some(true) => "good",
-                    Some(false) => "BAD",
-                    None => "-",
-                };
-                vec![s(&v["name"]), ok.into()]
-            })
-            .collect();
-        out.push_str(&table(&["TRACK SCRIPT", "STATUS"], rows, ""));
-        out.push('\n');
-    }
-
+    let mut out = vrrp_table(&list(&status["vrrp"]), &s, &ago);
+    out.push_str(&scripts_table(&list(&status["vrrp_scripts"]), &s));
     out.push_str(&bfd_table(&list(&status["bfd"]), &s, &ago));
-
     for vs in list(&status["virtual_servers"]) {
-        let quorum = match vs["quorum_up"].as_bool() {
-            Some(true) => "quorum up",
-            Some(false) => "QUORUM DOWN",
-            None => "quorum ?",
-        };
-        let sorry = if vs["sorry_server_active"].as_bool() == Some(true) {
-            ", sorry server active"
-        } else {
-            ""
-        };
-        out.push_str(&format!(
-            "{}  {}  {quorum} (live weight {} / quorum {}){sorry}\n",
-            s(&vs["key"]),
-            s(&vs["scheduler"]),
-            s(&vs["live_weight"]),
-            s(&vs["quorum"]),
-        ));
-        let rows = list(&vs["real_servers"])
-            .iter()
-            .map(|r| {
-                let addr = match (r["address"].as_str(), r["port"].as_u64()) {
-                    (Some(a), Some(p)) if a.contains(':') => format!("[{a}]:{p}"),
-                    (Some(a), Some(p)) => format!("{a}:{p}"),
-                    _ => "-".into(),
-                };
-                let up = match r["up"].as_bool() {
-                    Some(true) => "up",
-                    Some(false) => "DOWN",
-                    None => "-",
-                };
-                vec![
-                    addr,
-                    up.into(),
-                    s(&r["weight"]),
-                    s(&r["live_weight"]),
-                    ago(&r["last_check_unix_ms"]),
-                    s(&r["transitions"]),
-                    s(&r["last_failure"]),
-                ]
-            })
-            .collect();
-        out.push_str(&table(
-            &[
-                "REAL SERVER",
-                "STATE",
-                "WEIGHT",
-                "LIVE",
-                "CHANGED",
-                "TRANSITIONS",
-                "LAST FAILURE",
-            ],
-            rows,
-            "  ",
-        ));
-        out.push('\n');
+        out.push_str(&virtual_server_table(&vs, &s, &ago));
     }
-
     let r = &status["reload"];
     let last = match &r["last_error"] {
         Value::Null => "ok".to_string(),
@@ -370,6 +262,138 @@ pub fn render_status(status: &Value, now_ms: u64) -> String {
         s(&r["successes"]),
         s(&r["failures"]),
     ));
+    out
+}
+
+/// A JSON array's elements (none for anything else).
+fn list(v: &Value) -> Vec<Value> {
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// The VRRP instances: state, priority in force / configured, master, since when, VIPs.
+fn vrrp_table(
+    vrrp: &[Value],
+    s: &dyn Fn(&Value) -> String,
+    ago: &dyn Fn(&Value) -> String,
+) -> String {
+    if vrrp.is_empty() {
+        return String::new();
+    }
+    let rows = vrrp
+        .iter()
+        .map(|v| {
+            vec![
+                s(&v["name"]),
+                s(&v["interface"]),
+                s(&v["vrid"]),
+                s(&v["state"]),
+                format!("{}/{}", s(&v["effective_priority"]), s(&v["base_priority"])),
+                s(&v["master_addr"]),
+                ago(&v["since_unix_ms"]),
+                list(&v["vips"]).iter().map(s).collect::<Vec<_>>().join(" "),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "VRRP INSTANCE",
+            "INTERFACE",
+            "VRID",
+            "STATE",
+            "PRIO",
+            "MASTER",
+            "SINCE",
+            "VIPS",
+        ],
+        rows,
+        "",
+    );
+    out.push('\n');
+    out
+}
+
+/// The tracked scripts and their last verdict.
+fn scripts_table(scripts: &[Value], s: &dyn Fn(&Value) -> String) -> String {
+    if scripts.is_empty() {
+        return String::new();
+    }
+    let rows = scripts
+        .iter()
+        .map(|v| {
+            let ok = match v["ok"].as_bool() {
+                Some(true) => "good",
+                Some(false) => "BAD",
+                None => "-",
+            };
+            vec![s(&v["name"]), ok.into()]
+        })
+        .collect();
+    let mut out = table(&["TRACK SCRIPT", "STATUS"], rows, "");
+    out.push('\n');
+    out
+}
+
+/// One virtual server: its quorum line, then its real servers.
+fn virtual_server_table(
+    vs: &Value,
+    s: &dyn Fn(&Value) -> String,
+    ago: &dyn Fn(&Value) -> String,
+) -> String {
+    let quorum = match vs["quorum_up"].as_bool() {
+        Some(true) => "quorum up",
+        Some(false) => "QUORUM DOWN",
+        None => "quorum ?",
+    };
+    let sorry = if vs["sorry_server_active"].as_bool() == Some(true) {
+        ", sorry server active"
+    } else {
+        ""
+    };
+    let mut out = format!(
+        "{}  {}  {quorum} (live weight {} / quorum {}){sorry}\n",
+        s(&vs["key"]),
+        s(&vs["scheduler"]),
+        s(&vs["live_weight"]),
+        s(&vs["quorum"]),
+    );
+    let rows = list(&vs["real_servers"])
+        .iter()
+        .map(|r| {
+            let addr = match (r["address"].as_str(), r["port"].as_u64()) {
+                (Some(a), Some(p)) if a.contains(':') => format!("[{a}]:{p}"),
+                (Some(a), Some(p)) => format!("{a}:{p}"),
+                _ => "-".into(),
+            };
+            let up = match r["up"].as_bool() {
+                Some(true) => "up",
+                Some(false) => "DOWN",
+                None => "-",
+            };
+            vec![
+                addr,
+                up.into(),
+                s(&r["weight"]),
+                s(&r["live_weight"]),
+                ago(&r["last_check_unix_ms"]),
+                s(&r["transitions"]),
+                s(&r["last_failure"]),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "REAL SERVER",
+            "STATE",
+            "WEIGHT",
+            "LIVE",
+            "CHANGED",
+            "TRANSITIONS",
+            "LAST FAILURE",
+        ],
+        rows,
+        "  ",
+    ));
+    out.push('\n');
     out
 }
 

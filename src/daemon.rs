@@ -202,41 +202,13 @@ where
             Control::Reload => None,
             Control::ReloadAndReply(r) => Some(r),
         };
-        {
-            {
-                links.systemd.reloading();
-                tracing::info!(file = %opts.config_file.display(), "reloading configuration");
-                match load(&opts.config_file) {
-                    Ok(new) => {
-                        // Only a configuration that now runs moves the timestamp.
-                        reload.last_reload_unix_ms = Some(now_ms());
-                        reload.successes += 1;
-                        reload.last_error = None;
-                        spec_tx.send_replace(Arc::new(new.director));
-                        hub.disabled_scripts
-                            .send_replace(new.scripts.disabled.clone());
-                        if let Some(c) = new.config {
-                            reload.unimplemented = c.unimplemented_lines();
-                            reload_fifos(&c, &new.scripts, &hub);
-                            links.configs.send_replace(Some((c, new.scripts)));
-                        }
-                        if let Some(r) = reply {
-                            let _ = r.send(Ok(()));
-                        }
-                    }
-                    Err(e) => {
-                        reload.failures += 1;
-                        reload.last_error = Some(format!("{e:#}"));
-                        tracing::error!("reload failed, keeping the running configuration: {e:#}");
-                        if let Some(r) = reply {
-                            let _ = r.send(Err(format!("{e:#}")));
-                        }
-                    }
-                }
-                hub.reload.send_replace(reload.clone());
-                links.systemd.ready();
-            }
+        links.systemd.reloading();
+        let done = reload_config(opts, &load, &mut reload, &spec_tx, &hub, links);
+        if let Some(r) = reply {
+            let _ = r.send(done);
         }
+        hub.reload.send_replace(reload.clone());
+        links.systemd.ready();
     }
     tracing::info!("stopping");
     links.systemd.stopping();
@@ -246,6 +218,45 @@ where
             .map_err(|e| anyhow::anyhow!("director task failed: {e}"))?;
     }
     Ok(())
+}
+
+/// One reload: a configuration that loads replaces the running one (director spec, disabled
+/// scripts, FIFOs, VRRP); one that does not is reported and the running one stays.
+fn reload_config<L>(
+    opts: &Options,
+    load: &L,
+    reload: &mut ReloadStatus,
+    spec_tx: &watch::Sender<Arc<DirectorSpec>>,
+    hub: &StatusHub,
+    links: &Links,
+) -> Result<(), String>
+where
+    L: Fn(&Path) -> anyhow::Result<Loaded>,
+{
+    tracing::info!(file = %opts.config_file.display(), "reloading configuration");
+    match load(&opts.config_file) {
+        Ok(new) => {
+            // Only a configuration that now runs moves the timestamp.
+            reload.last_reload_unix_ms = Some(now_ms());
+            reload.successes += 1;
+            reload.last_error = None;
+            spec_tx.send_replace(Arc::new(new.director));
+            hub.disabled_scripts
+                .send_replace(new.scripts.disabled.clone());
+            if let Some(c) = new.config {
+                reload.unimplemented = c.unimplemented_lines();
+                reload_fifos(&c, &new.scripts, hub);
+                links.configs.send_replace(Some((c, new.scripts)));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            reload.failures += 1;
+            reload.last_error = Some(format!("{e:#}"));
+            tracing::error!("reload failed, keeping the running configuration: {e:#}");
+            Err(format!("{e:#}"))
+        }
+    }
 }
 
 /// A good reload's notify FIFOs (kept when unchanged) and, with
@@ -472,52 +483,9 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.address_monitoring {
         spawn_address_monitor();
     }
-    let vrrp = matches!(mode, Mode::Full | Mode::VrrpOnly).then(|| {
-        spawn_vrrp(
-            &links.configs,
-            hub.clone(),
-            links.shutdown.subscribe(),
-            VrrpFlags {
-                keep_vips_on_stop: cli.dont_release_vrrp,
-                all: cli.all,
-            },
-            cli.dont_respawn.then(|| ctl_tx.clone()),
-        )
-    });
-    crate::tuning::spawn_thread_tuning(process, vrrp.is_some());
-    // lvsd extension (docs/anycast.md): health-gated VIP routes, written whether or not the
-    // kernel has IPVS.
-    // keepalived's BFD process, unless -B/--no_bfd.
-    let bfd = (!cli.no_bfd).then(|| {
-        let (status, dropped) = (hub.bfd.clone(), hub.bfd_dropped.clone());
-        crate::bfd::spawn(&links.configs, status, dropped, links.shutdown.subscribe())
-    });
-    let anycast = mode
-        .writes_ipvs()
-        .then(|| crate::anycast::spawn(&links.configs, &hub, links.shutdown.subscribe()));
-    // static_* and virtual_routes/virtual_rules (crate::routes), beside VRRP.
-    let routes = matches!(mode, Mode::Full | Mode::VrrpOnly).then(|| {
-        let shutdown = links.shutdown.subscribe();
-        crate::routes::spawn(&links.configs, &hub, shutdown, cli.dont_release_vrrp)
-    });
+    let tasks = Subsystems::spawn(&cli, mode, &hub, &links, &ctl_tx, process);
     serve(&opts, load, client, hub, control, &links).await?;
-    if let Some(r) = routes {
-        let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
-    }
-    if let Some(b) = bfd {
-        // AdminDown goes to every peer; bounded like the rest of the stop.
-        let _ = tokio::time::timeout(Duration::from_secs(1), b).await;
-    }
-    if let Some(a) = anycast {
-        // It withdraws its routes on shutdown; bounded so a stuck netlink cannot hold the exit.
-        let _ = tokio::time::timeout(Duration::from_secs(2), a).await;
-    }
-    if let Some(v) = vrrp {
-        // The instances resign (priority 0), drop their VIPs and run notify_stop.
-        if let Err(e) = v.await {
-            tracing::error!("VRRP task failed: {e}");
-        }
-    }
+    tasks.stop().await;
     // After the instances' STOP lines: flushed, scripts stopped, FIFOs lvsd made removed.
     crate::fifo::shutdown();
     // Last, once everything has stopped: the shutdown_script of the running configuration.
@@ -528,6 +496,82 @@ async fn run_async(cli: Cli) -> anyhow::Result<ExitCode> {
         crate::process::run_lifecycle_script("shutdown", s, g.shutdown_script_timeout).await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tasks that run beside the director, each following the loaded configurations.
+struct Subsystems {
+    vrrp: Option<tokio::task::JoinHandle<()>>,
+    bfd: Option<tokio::task::JoinHandle<()>>,
+    anycast: Option<tokio::task::JoinHandle<()>>,
+    routes: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Subsystems {
+    fn spawn(
+        cli: &Cli,
+        mode: Mode,
+        hub: &StatusHub,
+        links: &Links,
+        ctl_tx: &mpsc::Sender<Control>,
+        process: config::model::ProcessDefs,
+    ) -> Subsystems {
+        let vrrp = matches!(mode, Mode::Full | Mode::VrrpOnly).then(|| {
+            spawn_vrrp(
+                &links.configs,
+                hub.clone(),
+                links.shutdown.subscribe(),
+                VrrpFlags {
+                    keep_vips_on_stop: cli.dont_release_vrrp,
+                    all: cli.all,
+                },
+                cli.dont_respawn.then(|| ctl_tx.clone()),
+            )
+        });
+        crate::tuning::spawn_thread_tuning(process, vrrp.is_some());
+        // keepalived's BFD process, unless -B/--no_bfd.
+        let bfd = (!cli.no_bfd).then(|| {
+            let (status, dropped) = (hub.bfd.clone(), hub.bfd_dropped.clone());
+            crate::bfd::spawn(&links.configs, status, dropped, links.shutdown.subscribe())
+        });
+        // lvsd extension (docs/anycast.md): health-gated VIP routes, written whether or not
+        // the kernel has IPVS.
+        let anycast = mode
+            .writes_ipvs()
+            .then(|| crate::anycast::spawn(&links.configs, hub, links.shutdown.subscribe()));
+        // static_* and virtual_routes/virtual_rules (crate::routes), beside VRRP.
+        let routes = matches!(mode, Mode::Full | Mode::VrrpOnly).then(|| {
+            let shutdown = links.shutdown.subscribe();
+            crate::routes::spawn(&links.configs, hub, shutdown, cli.dont_release_vrrp)
+        });
+        Subsystems {
+            vrrp,
+            bfd,
+            anycast,
+            routes,
+        }
+    }
+
+    /// Waits for each to finish its stop (they follow the shutdown watch), bounded where a
+    /// stuck netlink could otherwise hold the exit.
+    async fn stop(self) {
+        if let Some(r) = self.routes {
+            let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
+        }
+        if let Some(b) = self.bfd {
+            // AdminDown goes to every peer.
+            let _ = tokio::time::timeout(Duration::from_secs(1), b).await;
+        }
+        if let Some(a) = self.anycast {
+            // It withdraws its routes on shutdown.
+            let _ = tokio::time::timeout(Duration::from_secs(2), a).await;
+        }
+        if let Some(v) = self.vrrp {
+            // The instances resign (priority 0), drop their VIPs and run notify_stop.
+            if let Err(e) = v.await {
+                tracing::error!("VRRP task failed: {e}");
+            }
+        }
+    }
 }
 
 /// The start-up load, with `-d` (the model in the log) and `-e` (missing files refuse it).

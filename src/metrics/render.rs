@@ -265,6 +265,17 @@ fn encode_vrrp(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
             ("vrid", vrids[i].as_str()),
         ]
     };
+    encode_vrrp_states(enc, status, &labels)?;
+    encode_vrrp_instances(enc, status, &labels)?;
+    encode_scripts(enc, status)
+}
+
+/// `keepalived_vrrp_state` and `keepalived_vrrp_excluded_state`, a series per address.
+fn encode_vrrp_states<'a>(
+    enc: &mut DescriptorEncoder,
+    status: &'a Status,
+    labels: &dyn Fn(usize) -> VrrpLabels<'a>,
+) -> fmt::Result {
     // One state series per virtual address, as keepalived-exporter does: ip_address and intf
     // are the first and third words of keepalived's VIP line (prefix kept unless /32 or /128,
     // the VIP's own device). An instance without addresses still shows its state
@@ -311,6 +322,15 @@ fn encode_vrrp(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
         "State of vrrp with excluded VIP",
         vip_rows(true).into_iter().map(as_labels),
     )?;
+    Ok(())
+}
+
+/// The per-instance families: GARP delay, keepalived's and lvsd's counters, priorities, since.
+fn encode_vrrp_instances<'a>(
+    enc: &mut DescriptorEncoder,
+    status: &'a Status,
+    labels: &dyn Fn(usize) -> VrrpLabels<'a>,
+) -> fmt::Result {
     // The exporter reads keepalived's garp_delay setting (seconds) into this counter.
     counters(
         enc,
@@ -368,6 +388,11 @@ fn encode_vrrp(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
             .enumerate()
             .map(|(i, v)| (labels(i), ms_to_s(v.since_unix_ms))),
     )?;
+    Ok(())
+}
+
+/// The tracked scripts' status and state, as keepalived-exporter names them.
+fn encode_scripts(enc: &mut DescriptorEncoder, status: &Status) -> fmt::Result {
     gauges(
         enc,
         "keepalived_script_status",
