@@ -670,6 +670,18 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
         ("smtp_alert", json!(false)),
         ("notify_deleted", json!(false)),
     ];
+    push_scripts_and_tracking(&mut f, status, v, &c);
+    Ordered(f)
+}
+
+/// The JSON dump's optional tail: notify scripts, VIPs and eVIPs, tracked interfaces and
+/// scripts, authentication, in keepalived's order.
+fn push_scripts_and_tracking(
+    f: &mut Vec<(&'static str, Value)>,
+    status: &Status,
+    v: &VrrpInstanceStatus,
+    c: &InstanceConfig,
+) {
     let n = &c.notify;
     for (key, cmd) in [
         ("script_backup", &n.backup),
@@ -706,11 +718,10 @@ fn json_data(status: &Status, v: &VrrpInstanceStatus) -> Ordered {
     if !scripts.is_empty() {
         f.push(("track_script", json!(scripts)));
     }
-    f.push(("auth_type", json!(auth_type_code(&c))));
-    if auth_type_code(&c) == 1 {
+    f.push(("auth_type", json!(auth_type_code(c))));
+    if auth_type_code(c) == 1 {
         f.push(("auth_data", json!(c.auth_pass)));
     }
-    Ordered(f)
 }
 
 fn json_stats(c: &crate::status::VrrpCounters) -> Ordered {

@@ -223,12 +223,17 @@ impl Daemon {
         files
             .iter()
             .map(|f| {
+                // A daemon may still be writing the file when it appears (keepalived writes
+                // it line by line): it is read once it has stopped growing.
+                let mut seen = String::new();
                 loop {
                     match std::fs::read_to_string(self.tmp_file(f)) {
-                        Ok(t) if !t.is_empty() => break t,
+                        Ok(t) if !t.is_empty() && t == seen => break t,
+                        Ok(t) if !t.is_empty() => seen = t,
                         _ if Instant::now() > deadline => panic!("pid {} wrote no {f}", self.pid()),
-                        _ => std::thread::sleep(Duration::from_millis(50)),
+                        _ => {}
                     }
+                    std::thread::sleep(Duration::from_millis(200));
                 }
             })
             .collect()

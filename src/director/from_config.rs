@@ -396,40 +396,10 @@ pub fn check_spec(
     rs: &cfg::RealServer,
     c: &cfg::Checker,
 ) -> Option<checkers::Spec> {
-    use checkers::{CheckKind, HttpProtocol, HttpSpec, UrlSpec};
+    use checkers::CheckKind;
     let kind = match &c.kind {
         cfg::CheckerKind::Http(h) => {
-            let spec = HttpSpec {
-                urls: h
-                    .urls
-                    .iter()
-                    .map(|u| UrlSpec {
-                        path: u.path.clone(),
-                        status_codes: u.status_codes.iter().map(|&(a, b)| a..=b).collect(),
-                        digest: u.digest.clone(),
-                        virtualhost: u.virtualhost.clone(),
-                        regex: u.regex_spec(),
-                    })
-                    .collect(),
-                protocol: match h.http_protocol {
-                    cfg::HttpProtocol::Http10 => HttpProtocol::Http10,
-                    cfg::HttpProtocol::Http10Close => HttpProtocol::Http10Close,
-                    cfg::HttpProtocol::Http11 => HttpProtocol::Http11,
-                    cfg::HttpProtocol::Http2 => HttpProtocol::Http2,
-                },
-                virtualhost: rs.virtualhost.clone(),
-                enable_sni: h.enable_sni,
-                sni_name: h.sni_name.clone(),
-                fast_recovery: h.fast_recovery,
-                verify: tls_verify(&h.tls_verify),
-                // keepalived presents the global `SSL { certificate key }` pair, if both are set.
-                client_cert: config.ssl.as_ref().and_then(|ssl| {
-                    Some(checkers::ClientCert {
-                        cert: ssl.certificate.clone()?,
-                        key: ssl.key.clone()?,
-                    })
-                }),
-            };
+            let spec = http_spec(config, rs, h);
             if h.tls {
                 CheckKind::Ssl(spec)
             } else {
@@ -444,35 +414,13 @@ pub fn check_spec(
                 .or_else(|| config.global.smtp_helo_name.clone())
                 .unwrap_or_else(|| checkers::SmtpSpec::default().helo_name),
         }),
-        cfg::CheckerKind::Dns(d) => CheckKind::Dns(checkers::DnsSpec {
-            qtype: match d.query_type {
-                cfg::DnsType::A => checkers::DnsType::A,
-                cfg::DnsType::Ns => checkers::DnsType::Ns,
-                cfg::DnsType::Cname => checkers::DnsType::Cname,
-                cfg::DnsType::Soa => checkers::DnsType::Soa,
-                cfg::DnsType::Mx => checkers::DnsType::Mx,
-                cfg::DnsType::Txt => checkers::DnsType::Txt,
-                cfg::DnsType::Aaaa => checkers::DnsType::Aaaa,
-            },
-            name: d.name.clone(),
-        }),
+        cfg::CheckerKind::Dns(d) => CheckKind::Dns(dns_spec(d)),
         cfg::CheckerKind::Misc(m) => CheckKind::Misc(checkers::MiscSpec {
             script: scripts.get(&m.script)?.clone(),
             timeout: Some(m.timeout),
             dynamic: m.dynamic,
         }),
-        cfg::CheckerKind::Udp(u) => CheckKind::Udp(checkers::UdpSpec {
-            payload: u.payload.clone().unwrap_or_default(),
-            require_reply: u.require_reply.as_ref().map(|p| {
-                p.bytes
-                    .iter()
-                    .zip(p.mask.iter().chain(std::iter::repeat(&0xff)))
-                    .map(|(b, m)| (*b, *m))
-                    .collect()
-            }),
-            min_reply_length: u.min_reply_length as usize,
-            max_reply_length: u.max_reply_length as usize,
-        }),
+        cfg::CheckerKind::Udp(u) => CheckKind::Udp(udp_spec(u)),
         cfg::CheckerKind::Ping => CheckKind::Ping(checkers::PingSpec {}),
         cfg::CheckerKind::Grpc(g) => CheckKind::Grpc(checkers::GrpcSpec {
             service: g.service.clone(),
@@ -496,6 +444,75 @@ pub fn check_spec(
         timing: timing(&c.timing),
         bind: bind(&c.target),
     })
+}
+
+/// An HTTP_GET / SSL_GET block as the checkers' HTTP spec.
+fn http_spec(config: &cfg::Config, rs: &cfg::RealServer, h: &cfg::HttpCheck) -> checkers::HttpSpec {
+    use checkers::{HttpProtocol, HttpSpec, UrlSpec};
+    HttpSpec {
+        urls: h
+            .urls
+            .iter()
+            .map(|u| UrlSpec {
+                path: u.path.clone(),
+                status_codes: u.status_codes.iter().map(|&(a, b)| a..=b).collect(),
+                digest: u.digest.clone(),
+                virtualhost: u.virtualhost.clone(),
+                regex: u.regex_spec(),
+            })
+            .collect(),
+        protocol: match h.http_protocol {
+            cfg::HttpProtocol::Http10 => HttpProtocol::Http10,
+            cfg::HttpProtocol::Http10Close => HttpProtocol::Http10Close,
+            cfg::HttpProtocol::Http11 => HttpProtocol::Http11,
+            cfg::HttpProtocol::Http2 => HttpProtocol::Http2,
+        },
+        virtualhost: rs.virtualhost.clone(),
+        enable_sni: h.enable_sni,
+        sni_name: h.sni_name.clone(),
+        fast_recovery: h.fast_recovery,
+        verify: tls_verify(&h.tls_verify),
+        // keepalived presents the global `SSL { certificate key }` pair, if both are set.
+        client_cert: config.ssl.as_ref().and_then(|ssl| {
+            Some(checkers::ClientCert {
+                cert: ssl.certificate.clone()?,
+                key: ssl.key.clone()?,
+            })
+        }),
+    }
+}
+
+/// A DNS_CHECK block as the checkers' DNS spec.
+fn dns_spec(d: &cfg::DnsCheck) -> checkers::DnsSpec {
+    checkers::DnsSpec {
+        qtype: match d.query_type {
+            cfg::DnsType::A => checkers::DnsType::A,
+            cfg::DnsType::Ns => checkers::DnsType::Ns,
+            cfg::DnsType::Cname => checkers::DnsType::Cname,
+            cfg::DnsType::Soa => checkers::DnsType::Soa,
+            cfg::DnsType::Mx => checkers::DnsType::Mx,
+            cfg::DnsType::Txt => checkers::DnsType::Txt,
+            cfg::DnsType::Aaaa => checkers::DnsType::Aaaa,
+        },
+        name: d.name.clone(),
+    }
+}
+
+/// A UDP_CHECK block as the checkers' UDP spec (the reply pattern with its mask, 0xff where
+/// the mask is shorter).
+fn udp_spec(u: &cfg::UdpCheck) -> checkers::UdpSpec {
+    checkers::UdpSpec {
+        payload: u.payload.clone().unwrap_or_default(),
+        require_reply: u.require_reply.as_ref().map(|p| {
+            p.bytes
+                .iter()
+                .zip(p.mask.iter().chain(std::iter::repeat(&0xff)))
+                .map(|(b, m)| (*b, *m))
+                .collect()
+        }),
+        min_reply_length: u.min_reply_length as usize,
+        max_reply_length: u.max_reply_length as usize,
+    }
 }
 
 #[cfg(test)]

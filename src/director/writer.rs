@@ -258,6 +258,45 @@ impl State {
             (self.retry_delay * 2).min(Duration::from_secs(30))
         };
     }
+
+    fn new() -> State {
+        State {
+            owned: BTreeSet::new(),
+            first_pass: true,
+            failing: false,
+            retry: BTreeSet::new(),
+            retry_delay: Duration::from_millis(500),
+            last_failures: String::new(),
+            last_desired: None,
+        }
+    }
+
+    /// What a scoped pass looks at: the services whose desired state changed since the last
+    /// pass, those with refused ops when their retry is due, and those whose connections are
+    /// watched (draining) when their poll is due.
+    fn scope(&self, target: &Target, retry_due: bool, poll_due: bool) -> BTreeSet<ServiceKey> {
+        let mut s = self
+            .last_desired
+            .as_ref()
+            .map(|prev| Table::changed_services(prev, &target.table))
+            .unwrap_or_default();
+        if retry_due {
+            s.extend(self.retry.iter().copied());
+        }
+        if poll_due {
+            s.extend(target.watch.iter().copied());
+        }
+        s
+    }
+
+    /// The kernel could not be read or written: logged once, and the next pass is full.
+    fn failed(&mut self, e: &ipvs::Error) {
+        if !self.failing {
+            tracing::error!("ipvs: could not read or write the kernel table: {e}");
+        }
+        self.failing = true;
+        self.last_desired = None;
+    }
 }
 
 pub async fn writer<I: Ipvs>(
@@ -268,15 +307,7 @@ pub async fn writer<I: Ipvs>(
     opts: WriterOptions,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut st = State {
-        owned: BTreeSet::new(),
-        first_pass: true,
-        failing: false,
-        retry: BTreeSet::new(),
-        retry_delay: Duration::from_millis(500),
-        last_failures: String::new(),
-        last_desired: None,
-    };
+    let mut st = State::new();
     let mut globals_done: Option<(Globals, Vec<DaemonState>)> = None;
     let mut flush_on_stop: bool;
     let mut vrrp_open = true;
@@ -303,17 +334,8 @@ pub async fn writer<I: Ipvs>(
             next_full = now + opts.resync;
             converge(&kernel, &target.table, &own).await
         } else {
-            let mut s = st
-                .last_desired
-                .as_ref()
-                .map(|prev| Table::changed_services(prev, &target.table))
-                .unwrap_or_default();
-            if next_retry.is_some_and(|t| now >= t) {
-                s.extend(st.retry.iter().copied());
-            }
-            if next_poll.is_some_and(|t| now >= t) {
-                s.extend(target.watch.iter().copied());
-            }
+            let due = |t: Option<tokio::time::Instant>| t.is_some_and(|t| now >= t);
+            let s = st.scope(&target, due(next_retry), due(next_poll));
             let r = converge_scoped(&kernel, &target.table, &s, &own).await;
             scope = Some(s);
             r
@@ -324,12 +346,8 @@ pub async fn writer<I: Ipvs>(
                 publish_conns(&conns_tx, &read, full);
             }
             Err(e) => {
-                if !st.failing {
-                    tracing::error!("ipvs: could not read or write the kernel table: {e}");
-                }
-                st.failing = true;
+                st.failed(&e);
                 // Retry with a full pass, sooner than the periodic resync.
-                st.last_desired = None;
                 next_full = now + opts.resync.min(Duration::from_secs(1));
             }
         }

@@ -690,20 +690,7 @@ async fn run_here(
     // down (FAULT, notify_fault) during the first milliseconds.
     let mut first_links = links.clone();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), first_links.changed()).await;
-    let mut rt = Runtime {
-        nl,
-        hub,
-        links,
-        scripts: HashMap::new(),
-        files: HashMap::new(),
-        processes: RunningProcesses::default(),
-        linkbeat,
-        groups: HashMap::new(),
-        instances: HashMap::new(),
-        tasks: tokio::task::JoinSet::new(),
-        keep_on_stop: Default::default(),
-        firewall: Default::default(),
-    };
+    let mut rt = Runtime::new(nl, hub, links, linkbeat);
     let first = configs.borrow_and_update().clone();
     rt.apply(&first).await;
     let mut first_err = None;
@@ -745,44 +732,87 @@ async fn run_here(
                 }
             }
             Some(r) = rt.tasks.join_next() => {
-                // An instance ended on its own (setup error it cannot retry).
-                match r {
-                    Ok((name, Err(e))) => {
-                        tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
-                        rt.instances.remove(&name);
-                        first_err.get_or_insert(e);
-                    }
-                    Ok((name, Ok(()))) => {
-                        rt.instances.remove(&name);
-                    }
-                    Err(e) => tracing::error!("VRRP instance task: {e}"),
+                if let Some(e) = rt.ended(r) {
+                    first_err.get_or_insert(e);
                 }
             }
         }
     }
-    if configs.borrow().keep_vips_on_stop {
-        rt.keep_on_stop
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-    for r in rt.instances.values() {
-        let _ = r.stop.send(true);
-    }
-    while let Some(r) = rt.tasks.join_next().await {
-        if let Ok((name, Err(e))) = r {
-            tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
+    let keep = configs.borrow().keep_vips_on_stop;
+    rt.stop(keep).await;
+    link_task.abort();
+    first_err.map_or(Ok(()), Err)
+}
+
+type InstanceEnd = Result<(String, anyhow::Result<()>), tokio::task::JoinError>;
+
+impl Runtime {
+    fn new(
+        nl: vip::Netlink,
+        hub: StatusHub,
+        links: watch::Receiver<HashMap<String, bool>>,
+        linkbeat: watch::Sender<Vec<String>>,
+    ) -> Runtime {
+        Runtime {
+            nl,
+            hub,
+            links,
+            scripts: HashMap::new(),
+            files: HashMap::new(),
+            processes: RunningProcesses::default(),
+            linkbeat,
+            groups: HashMap::new(),
+            instances: HashMap::new(),
+            tasks: tokio::task::JoinSet::new(),
+            keep_on_stop: Default::default(),
+            firewall: Default::default(),
         }
     }
-    let keep = configs.borrow().keep_vips_on_stop;
-    rt.firewall.stop(keep).await;
-    link_task.abort();
-    for s in rt.scripts.values() {
-        s.tasks.iter().for_each(|t| t.abort());
+
+    /// An instance that ended on its own (a setup error it cannot retry) is forgotten; its
+    /// error is returned.
+    fn ended(&mut self, r: InstanceEnd) -> Option<anyhow::Error> {
+        match r {
+            Ok((name, Err(e))) => {
+                tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
+                self.instances.remove(&name);
+                Some(e)
+            }
+            Ok((name, Ok(()))) => {
+                self.instances.remove(&name);
+                None
+            }
+            Err(e) => {
+                tracing::error!("VRRP instance task: {e}");
+                None
+            }
+        }
     }
-    for (_, t) in rt.files.values() {
-        t.abort();
+
+    /// Stops every instance (they resign and drop their VIPs unless `keep`), then the
+    /// firewall, the trackers and the tracked processes.
+    async fn stop(&mut self, keep: bool) {
+        if keep {
+            self.keep_on_stop
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        for r in self.instances.values() {
+            let _ = r.stop.send(true);
+        }
+        while let Some(r) = self.tasks.join_next().await {
+            if let Ok((name, Err(e))) = r {
+                tracing::error!(instance = %name, "VRRP instance failed: {e:#}");
+            }
+        }
+        self.firewall.stop(keep).await;
+        for s in self.scripts.values() {
+            s.tasks.iter().for_each(|t| t.abort());
+        }
+        for (_, t) in self.files.values() {
+            t.abort();
+        }
+        self.processes.stop();
     }
-    rt.processes.stop();
-    first_err.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
