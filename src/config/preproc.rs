@@ -41,8 +41,10 @@ const MAX_INCLUDE_DEPTH: usize = 32;
 const MAX_SUBST_ROUNDS: usize = 16;
 /// Maximum nesting of substituted lines (a multiline value holding `$X` lines).
 const MAX_SUBST_DEPTH: usize = 16;
-/// Longest line parameter substitution may produce.
-const MAX_EXPANSION: usize = 1 << 20;
+/// Longest line parameter substitution may produce. (Under `cfg(fuzzing)` 16 KiB: up to
+/// [`MAX_SUBST_ROUNDS`] passes over a 1 MiB line took a quarter of a second per input under
+/// comparison tracing, and the fuzzer's corpus filled with such lines.)
+const MAX_EXPANSION: usize = if cfg!(fuzzing) { 16 << 10 } else { 1 << 20 };
 /// Most files one load reads, counting a file each time it is included (a diamond of
 /// includes re-reads files exponentially).
 pub const MAX_FILES: usize = if cfg!(fuzzing) { 64 } else { 4096 };
@@ -51,8 +53,8 @@ pub const MAX_FILES: usize = if cfg!(fuzzing) { 64 } else { 4096 };
 /// such input read tens of MiB.)
 pub const MAX_INPUT_BYTES: u64 = if cfg!(fuzzing) { 1 << 20 } else { 64 << 20 };
 /// Most bytes of text one load hands to the lexer, after expansion.
-pub const MAX_EXPANDED_BYTES: usize = if cfg!(fuzzing) { 1 << 20 } else { 16 << 20 };
-/// (Under `cfg(fuzzing)` the expansion limits are 100 times smaller, so the fuzzer spends its
+pub const MAX_EXPANDED_BYTES: usize = if cfg!(fuzzing) { 256 << 10 } else { 16 << 20 };
+/// (Under `cfg(fuzzing)` the expansion limits are 64 to 100 times smaller, so the fuzzer spends its
 /// time on new paths rather than on bounded but slow expansions.)
 /// Most lines one load processes, after expansion (`~SEQ` products, multiline values), empty
 /// ones included.
@@ -671,7 +673,9 @@ impl<'a> Pre<'a> {
 
 /// Directory entries one include pattern may look at: `include /*/*/*/*` would otherwise
 /// walk the whole file system before the file budget ever counts (found by the fuzzer).
-const MAX_GLOB_ENTRIES: usize = if cfg!(fuzzing) { 2_000 } else { 200_000 };
+/// (Under `cfg(fuzzing)` 256: a third of the fuzzer's time went on `stat`s of the fuzzing
+/// machine's own directories.)
+const MAX_GLOB_ENTRIES: usize = if cfg!(fuzzing) { 256 } else { 200_000 };
 
 /// The files (not directories; a FIFO or device is kept, to be refused by name) `pattern`
 /// matches, sorted, at most `limit` of them, looking at no more than [`MAX_GLOB_ENTRIES`]
