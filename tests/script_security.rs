@@ -544,3 +544,84 @@ fn vrrp_scripts_run_only_when_safe() {
         }
     }
 }
+
+/// `global_defs` for one case: its script as startup_script, shutdown_script and the three
+/// `*_fifo_script`s (each with the case's user, as keepalived takes it after the command).
+fn lifecycle_conf(tree: &Tree, users: &Users, c: &Case) -> String {
+    let fifo = |k: &str| tree.root.join(format!("{k}_{}.fifo", c.name));
+    format!(
+        "global_defs {{\n    enable_script_security\n    script_user {user}\n    \
+         startup_script {start}\n    shutdown_script {stop}\n    \
+         notify_fifo {nf}\n    notify_fifo_script {nfs}\n    \
+         vrrp_notify_fifo {vf}\n    vrrp_notify_fifo_script {vfs}\n    \
+         lvs_notify_fifo {lf}\n    lvs_notify_fifo_script {lfs}\n}}\n\
+         virtual_server 192.0.2.50 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    \
+         protocol TCP\n    real_server 127.0.0.1 80 {{\n        TCP_CHECK {{\n        }}\n    }}\n}}\n",
+        user = users.names[0],
+        start = Tree::line(c, "start"),
+        stop = Tree::line(c, "stop"),
+        nf = fifo("nf").display(),
+        nfs = Tree::line(c, "nfifo"),
+        vf = fifo("vf").display(),
+        vfs = Tree::line(c, "vfifo"),
+        lf = fifo("lf").display(),
+        lfs = Tree::line(c, "lfifo"),
+    )
+}
+
+/// The global scripts, one daemon per case (they are one per configuration), run as the
+/// director in a namespace of the VRRP lab (`--health-check-only` runs no start-up or shutdown
+/// script): a safe one runs as its user at start (startup_script, the FIFO scripts) and at
+/// stop (shutdown_script); an unsafe one never runs, and `/status` lists all five as disabled.
+#[test]
+fn startup_shutdown_and_fifo_scripts_run_only_when_safe() {
+    let users = Users::create("l", 2);
+    let tree = Tree::new("lc", &users);
+    let lab = vrrp_lab::Lab::new("lsec");
+    let at_start = ["start", "nfifo", "vfifo", "lfifo"];
+    for c in &tree.cases {
+        let mut d = lab.start_lvsd_text(1, &lifecycle_conf(&tree, &users, c), true);
+        let log_path = d.log.clone();
+        let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        let ran = |kinds: &[&str]| -> Vec<(String, Option<String>)> {
+            kinds
+                .iter()
+                .map(|k| {
+                    let tag = format!("{k}_{}", c.name);
+                    (tag.clone(), tree.ran(&tag))
+                })
+                .collect()
+        };
+        let want = c.runs_as.map(|u| u.to_string());
+        let t = Instant::now();
+        // Up: /status answers (the start-up script has ended by then) and, for a safe case,
+        // the FIFO scripts have written their uid.
+        loop {
+            let st = d.status_json();
+            let started = want.is_none() || ran(&at_start).iter().all(|(_, got)| *got == want);
+            if !st.is_null() && started {
+                let off = disabled(&st);
+                let n = if want.is_none() { 5 } else { 0 };
+                assert_eq!(off.len(), n, "{}: {off:#?}\n{}", c.name, log());
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "{}: {:?}\n{}",
+                c.name,
+                ran(&at_start),
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        d.term();
+        d.wait();
+        let all = ran(&["start", "nfifo", "vfifo", "lfifo", "stop"]);
+        for (tag, got) in &all {
+            assert_eq!(*got, want, "{tag}: {all:?}\n{}", log());
+        }
+        if want.is_none() {
+            assert!(log().contains("unsafe"), "{}", log());
+        }
+    }
+}

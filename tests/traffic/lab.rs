@@ -193,13 +193,21 @@ impl Server {
         })
     }
 
-    /// A line echo server on 0.0.0.0:`port` in `ns` (the long-lived stream service).
+    /// A line echo server on 0.0.0.0:`port` in `ns` (the long-lived stream service). Each
+    /// echo's retransmission timeout is noted in [`ECHO_RTO`] (an echo sent towards a dead
+    /// director waits the real server's RTO, not the client's).
     pub fn echo(ns: &str, port: u16) -> Server {
         Self::start(ns, port, |c: TcpStream| {
             let Ok(mut w) = c.try_clone() else { return };
+            let peer = c.peer_addr().ok();
             let mut r = BufReader::new(c);
             let mut line = String::new();
             while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if let (Some(peer), Ok(seq)) = (peer, line.trim().parse::<u64>()) {
+                    let mut m = ECHO_RTO.lock().unwrap_or_else(|e| e.into_inner());
+                    m.get_or_insert_with(HashMap::new)
+                        .insert((peer, seq), tcp_rto(&w));
+                }
                 if w.write_all(line.as_bytes()).is_err() {
                     return;
                 }
@@ -466,6 +474,11 @@ pub struct StreamResult {
     pub alive: bool,
     pub error: Option<String>,
     pub echoes: u64,
+    /// The retransmission timeout (the kernel's `tcpi_rto`) of the request and of its echo
+    /// that took `max_gap`, the longer of the two: how long a segment lost then waited to be
+    /// sent again. Linux's floor is 200 ms plus the smoothed round trip; a connection whose
+    /// round trips vary (a loaded TCG guest) has more.
+    pub rto_at_max_gap: Duration,
 }
 
 impl Streams {
@@ -513,6 +526,7 @@ fn stream_loop(c: TcpStream, interval: Duration, stop: &AtomicBool) -> StreamRes
         alive: false,
         error: None,
         echoes: 0,
+        rto_at_max_gap: Duration::ZERO,
     };
     // A stall longer than this counts the connection as lost.
     c.set_read_timeout(Some(Duration::from_secs(15))).ok();
@@ -526,6 +540,7 @@ fn stream_loop(c: TcpStream, interval: Duration, stop: &AtomicBool) -> StreamRes
     let mut seq = 0u64;
     while !stop.load(Ordering::SeqCst) {
         seq += 1;
+        let rto = tcp_rto(&w);
         if let Err(e) = w.write_all(format!("{seq}\n").as_bytes()) {
             res.error = Some(format!("write: {e}"));
             return res;
@@ -547,12 +562,56 @@ fn stream_loop(c: TcpStream, interval: Duration, stop: &AtomicBool) -> StreamRes
             Ok(_) => {}
         }
         res.echoes += 1;
-        res.max_gap = res.max_gap.max(last.elapsed());
+        let gap = last.elapsed();
+        if gap > res.max_gap {
+            res.max_gap = gap;
+            res.rto_at_max_gap = rto.max(echo_rto(&w, seq));
+        }
         last = Instant::now();
         thread::sleep(interval);
     }
     res.alive = true;
     res
+}
+
+/// The echo server's retransmission timeout for (client address, echo number) when it sent
+/// that echo. NAT keeps the client's address, so the client finds its own connection here.
+static ECHO_RTO: Mutex<Option<HashMap<(SocketAddr, u64), Duration>>> = Mutex::new(None);
+
+/// The echo server's RTO for echo `seq` of the client socket `c` (zero if not noted).
+fn echo_rto(c: &TcpStream, seq: u64) -> Duration {
+    let Ok(local) = c.local_addr() else {
+        return Duration::ZERO;
+    };
+    let m = ECHO_RTO.lock().unwrap_or_else(|e| e.into_inner());
+    m.as_ref()
+        .and_then(|m| m.get(&(local, seq)).copied())
+        .unwrap_or_default()
+}
+
+/// The socket's current retransmission timeout (`TCP_INFO`'s `tcpi_rto`); zero if the
+/// kernel does not say.
+fn tcp_rto(s: &TcpStream) -> Duration {
+    use nix::libc;
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero tcp_info is valid for getsockopt to overwrite.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt on our own open socket, writing at most `len` bytes into `info`.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        Duration::from_micros(u64::from(info.tcpi_rto))
+    } else {
+        Duration::ZERO
+    }
 }
 
 // ------------------------------------------------------------------------ wire
@@ -1178,6 +1237,8 @@ pub struct DirFigures {
     pub streams: usize,
     pub streams_alive: usize,
     pub stream_max_stall: Duration,
+    /// That stream's retransmission timeout when its longest stall began.
+    pub stall_rto: Duration,
     /// The takeover on the wire (VI_EXT), when captured.
     pub wire: Takeover,
 }
@@ -1206,6 +1267,11 @@ pub fn dir_figures(samples: &[Sample], streams: &[StreamResult]) -> DirFigures {
         streams: streams.len(),
         streams_alive: streams.iter().filter(|s| s.alive).count(),
         stream_max_stall: streams.iter().map(|s| s.max_gap).max().unwrap_or_default(),
+        stall_rto: streams
+            .iter()
+            .max_by_key(|s| s.max_gap)
+            .map(|s| s.rto_at_max_gap)
+            .unwrap_or_default(),
         wire: Takeover::default(),
     }
 }
