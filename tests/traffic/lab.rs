@@ -206,7 +206,7 @@ impl Server {
                 if let (Some(peer), Ok(seq)) = (peer, line.trim().parse::<u64>()) {
                     let mut m = ECHO_RTO.lock().unwrap_or_else(|e| e.into_inner());
                     m.get_or_insert_with(HashMap::new)
-                        .insert((peer, seq), tcp_rto(&w));
+                        .insert(peer, (seq, tcp_rto(&w)));
                 }
                 if w.write_all(line.as_bytes()).is_err() {
                     return;
@@ -574,9 +574,11 @@ fn stream_loop(c: TcpStream, interval: Duration, stop: &AtomicBool) -> StreamRes
     res
 }
 
-/// The echo server's retransmission timeout for (client address, echo number) when it sent
-/// that echo. NAT keeps the client's address, so the client finds its own connection here.
-static ECHO_RTO: Mutex<Option<HashMap<(SocketAddr, u64), Duration>>> = Mutex::new(None);
+/// The echo server's last echo per client address: its number and the retransmission timeout
+/// when it was sent. NAT keeps the client's address, so the client finds its own connection
+/// here; it looks right after reading echo N, before sending N+1, so the entry is N's. One
+/// entry per connection, however long the run.
+static ECHO_RTO: Mutex<Option<HashMap<SocketAddr, (u64, Duration)>>> = Mutex::new(None);
 
 /// The echo server's RTO for echo `seq` of the client socket `c` (zero if not noted).
 fn echo_rto(c: &TcpStream, seq: u64) -> Duration {
@@ -584,9 +586,10 @@ fn echo_rto(c: &TcpStream, seq: u64) -> Duration {
         return Duration::ZERO;
     };
     let m = ECHO_RTO.lock().unwrap_or_else(|e| e.into_inner());
-    m.as_ref()
-        .and_then(|m| m.get(&(local, seq)).copied())
-        .unwrap_or_default()
+    match m.as_ref().and_then(|m| m.get(&local)) {
+        Some(&(n, rto)) if n == seq => rto,
+        _ => Duration::ZERO,
+    }
 }
 
 /// The socket's current retransmission timeout (`TCP_INFO`'s `tcpi_rto`); zero if the
