@@ -261,8 +261,13 @@ fn failover_attempt(advert: Duration, graceful: bool) -> Result<(), String> {
         "established connections lost: {results:?}\n{}",
         logs()
     );
-    // One retransmission timeout: the stalled connection's own (at least Linux's floor).
-    let stall = STREAM_INTERVAL + took + f.stall_rto.max(RTO_MIN) + vm_late;
+    // The goal is one retransmission timeout (the stalled connection's own, at least Linux's
+    // floor), which the benchmark shows on a quiet host (85-118 ms). Here a retransmission
+    // sent before the new master's ARP reached its sender can be lost too (seen once on a
+    // quiet host: 616 ms at an RTO of 216 ms), and the next waits twice as long: the test
+    // allows that second loss, so it fails on a stream stalled past two.
+    let rto = f.stall_rto.max(RTO_MIN);
+    let stall = STREAM_INTERVAL + took + rto * 3 + vm_late;
     assert!(
         f.stream_max_stall <= stall,
         "a stream stalled {:?} (bound {stall:?}): {f:?} {t:?}",
